@@ -1,0 +1,102 @@
+/*
+ * msg - diagnostics in the Postfix style; see msg.h.
+ *
+ * Each line is formatted whole into a stack buffer and written with one
+ * write(2), so lines from milter threads never interleave. Lines longer than
+ * the buffer are truncated with "..." rather than split.
+ */
+#include "msg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+int msg_verbose = 0;
+
+static const char *s_progname = "backstop"; /* prefix of every stderr line */
+static msg_sink_t s_sink = MSG_TO_STDERR;   /* where lines go */
+static int s_fd = 2;                        /* stderr sink's descriptor */
+
+void msg_open(const char *progname, msg_sink_t sink)
+{
+    s_progname = progname;
+    s_sink = sink;
+    if (sink == MSG_TO_SYSLOG)
+        openlog(progname, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void msg_set_fd(int fd)
+{
+    s_fd = fd < 0 ? 2 : fd;
+}
+
+static void s_vlog(int priority, const char *severity, const char *fmt, va_list ap)
+{
+    char line[2048];
+    int n = 0;
+
+    if (s_sink == MSG_TO_STDERR)
+        n = snprintf(line, sizeof(line), "%s[%ld]: ", s_progname, (long)getpid());
+    if (severity)
+        n += snprintf(line + n, sizeof(line) - (size_t)n, "%s: ", severity);
+    int body = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    if (body < 0)
+        body = 0;
+    n += body;
+    if ((size_t)n >= sizeof(line) - 1) {
+        n = (int)sizeof(line) - 2;
+        memcpy(line + n - 3, "...", 3);
+    }
+    if (s_sink == MSG_TO_SYSLOG) {
+        line[n] = '\0';
+        syslog(priority, "%s", line);
+        return;
+    }
+    line[n++] = '\n';
+    ssize_t ignored = write(s_fd, line, (size_t)n);
+    (void)ignored;
+}
+
+void msg_info(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vlog(LOG_INFO, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void msg_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vlog(LOG_WARNING, "warning", fmt, ap);
+    va_end(ap);
+}
+
+void msg_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vlog(LOG_ERR, "error", fmt, ap);
+    va_end(ap);
+}
+
+void msg_fatal(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vlog(LOG_CRIT, "fatal", fmt, ap);
+    va_end(ap);
+    exit(status);
+}
+
+void msg_panic(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vlog(LOG_CRIT, "panic", fmt, ap);
+    va_end(ap);
+    abort();
+}

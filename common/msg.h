@@ -1,0 +1,49 @@
+/*
+ * msg - diagnostics in the Postfix style
+ *
+ * One line per event, "key=value" pairs after an optional queue id, written to
+ * stderr in the foreground and to syslog(3) (facility mail) as a daemon.
+ * Severities: info, warn (something odd, we go on), error (an operation failed,
+ * we go on), fatal (broken environment at start-up: clean exit with a
+ * sysexits.h code), panic (our own bug: abort with a core).
+ *
+ * Thread-safe: every call formats into a local buffer and writes it once.
+ */
+#ifndef BS_MSG_H
+#define BS_MSG_H
+
+#include <stdarg.h>
+#include <sysexits.h>
+
+/* Verbosity: 0 quiet, 1 per-message detail, 2 and up debugging. */
+extern int msg_verbose;
+
+/* Where lines go. */
+typedef enum {
+    MSG_TO_STDERR, /* foreground: "prog[pid]: severity: text" on stderr */
+    MSG_TO_SYSLOG, /* daemon: syslog(LOG_MAIL) with the same text */
+} msg_sink_t;
+
+/* Names the program (borrowed, must outlive logging) and chooses the sink. */
+void msg_open(const char *progname, msg_sink_t sink);
+
+/* Redirect stderr-sink output to fd (tests capture log lines this way); -1 restores 2. */
+void msg_set_fd(int fd);
+
+void msg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void msg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Exits with status (a sysexits.h code such as EX_CONFIG, EX_UNAVAILABLE). */
+void msg_fatal(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+/* Aborts: for states our own code must never reach. */
+void msg_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Debug lines, printed only when msg_verbose >= level. */
+#define msg_debug(level, ...)                                                                      \
+    do {                                                                                           \
+        if (msg_verbose >= (level))                                                                \
+            msg_info(__VA_ARGS__);                                                                 \
+    } while (0)
+
+#endif
