@@ -34,8 +34,7 @@ void msg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Exits with status (a sysexits.h code such as EX_CONFIG, EX_UNAVAILABLE). */
-void msg_fatal(int status, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), noreturn));
+void msg_fatal(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 /* Aborts: for states our own code must never reach. */
 void msg_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
