@@ -1,0 +1,351 @@
+/*
+ * kv - the one LevelDB adapter; see kv.h.
+ *
+ * LevelDB's C API reports errors through a malloc'd string in a char **; each
+ * call here starts with a NULL error, and s_failed turns a set one into one
+ * log line, frees it and makes the call return -1. The options, block cache
+ * and bloom filter LevelDB was opened with must outlive the handle, so they
+ * live in kv_t and are freed after leveldb_close.
+ *
+ * A bloom filter (10 bits per key) is always on: most lookups in Backstop are
+ * for keys that are not there (dedup, ledger, allowlist), and the filter
+ * answers those without reading a table block.
+ */
+#include "kv.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <leveldb/c.h>
+
+#include "msg.h"
+#include "xalloc.h"
+
+struct kv {
+    leveldb_t *db;                  /* the open database */
+    leveldb_options_t *options;     /* what it was opened with; outlives db */
+    leveldb_cache_t *cache;         /* block cache, NULL for LevelDB's default */
+    leveldb_filterpolicy_t *filter; /* bloom filter policy */
+    leveldb_readoptions_t *ropts;   /* shared read options */
+    leveldb_writeoptions_t *wopts;  /* kv_put/kv_del: sync as opened */
+    leveldb_writeoptions_t *wsync;  /* batches with sync */
+    leveldb_writeoptions_t *wasync; /* batches without sync */
+    char *path;                     /* database directory, for log lines */
+};
+
+struct kv_batch {
+    leveldb_writebatch_t *wb; /* queued operations */
+    size_t count;             /* operations queued since creation or clear */
+};
+
+/* Where an iterator stands. */
+typedef enum {
+    S_ITER_FRESH,  /* not positioned yet: next seeks to the prefix */
+    S_ITER_SEEKED, /* kv_iter_seek positioned it: next returns that entry */
+    S_ITER_ON,     /* on an entry: next advances */
+    S_ITER_END,    /* past the prefix or the data: next returns 0 */
+} s_iter_state_t;
+
+struct kv_iter {
+    kv_t *kv;               /* database, borrowed, for log lines */
+    leveldb_iterator_t *it; /* LevelDB's iterator */
+    char *prefix;           /* keys must start with this */
+    size_t plen;            /* its length */
+    s_iter_state_t state;   /* see above */
+};
+
+/* Turns a LevelDB error into one log line; true when there was one. */
+static int s_failed(const kv_t *self, const char *op, char *err)
+{
+    if (err == NULL)
+        return 0;
+    msg_error("kv: op=%s path=%s: error=%s", op, self ? self->path : "?", err);
+    leveldb_free(err);
+    return 1;
+}
+
+static void s_free_parts(kv_t *self)
+{
+    if (self->db)
+        leveldb_close(self->db);
+    if (self->options)
+        leveldb_options_destroy(self->options);
+    if (self->cache)
+        leveldb_cache_destroy(self->cache);
+    if (self->filter)
+        leveldb_filterpolicy_destroy(self->filter);
+    if (self->ropts)
+        leveldb_readoptions_destroy(self->ropts);
+    if (self->wopts)
+        leveldb_writeoptions_destroy(self->wopts);
+    if (self->wsync)
+        leveldb_writeoptions_destroy(self->wsync);
+    if (self->wasync)
+        leveldb_writeoptions_destroy(self->wasync);
+    xfree(self->path);
+    xfree(self);
+}
+
+kv_t *kv_open(const char *path, int create, const kv_options_t *opts)
+{
+    static const kv_options_t defaults = {0};
+    kv_t *self = xcalloc(1, sizeof(*self));
+    char *err = NULL;
+
+    assert(path);
+    /* LevelDB makes the directory before it notices there is no database */
+    struct stat st;
+    if (!create && stat(path, &st) < 0) {
+        msg_error("kv: op=open path=%s: error=%s", path, strerror(errno));
+        xfree(self);
+        return NULL;
+    }
+    if (opts == NULL)
+        opts = &defaults;
+    self->path = xstrdup(path);
+    self->options = leveldb_options_create();
+    leveldb_options_set_create_if_missing(self->options, create ? 1 : 0);
+    if (opts->write_buffer_size)
+        leveldb_options_set_write_buffer_size(self->options, opts->write_buffer_size);
+    if (opts->max_open_files)
+        leveldb_options_set_max_open_files(self->options, opts->max_open_files);
+    if (opts->cache_size) {
+        self->cache = leveldb_cache_create_lru(opts->cache_size);
+        leveldb_options_set_cache(self->options, self->cache);
+    }
+    self->filter = leveldb_filterpolicy_create_bloom(10);
+    leveldb_options_set_filter_policy(self->options, self->filter);
+    self->ropts = leveldb_readoptions_create();
+    self->wopts = leveldb_writeoptions_create();
+    leveldb_writeoptions_set_sync(self->wopts, opts->sync ? 1 : 0);
+    self->wsync = leveldb_writeoptions_create();
+    leveldb_writeoptions_set_sync(self->wsync, 1);
+    self->wasync = leveldb_writeoptions_create();
+    leveldb_writeoptions_set_sync(self->wasync, 0);
+
+    self->db = leveldb_open(self->options, path, &err);
+    if (s_failed(self, "open", err) || self->db == NULL) {
+        self->db = NULL;
+        s_free_parts(self);
+        return NULL;
+    }
+    return self;
+}
+
+void kv_close(kv_t **self_p)
+{
+    assert(self_p);
+    if (*self_p) {
+        s_free_parts(*self_p);
+        *self_p = NULL;
+    }
+}
+
+const char *kv_path(const kv_t *self)
+{
+    assert(self);
+    return self->path;
+}
+
+int kv_get(kv_t *self, const void *key, size_t klen, char **val, size_t *vlen)
+{
+    char *err = NULL;
+    size_t len = 0;
+
+    assert(self && val && (key || klen == 0));
+    *val = NULL;
+    if (vlen)
+        *vlen = 0;
+    char *found = leveldb_get(self->db, self->ropts, key, klen, &len, &err);
+    if (s_failed(self, "get", err)) {
+        if (found)
+            leveldb_free(found);
+        return -1;
+    }
+    if (found == NULL)
+        return 0;
+    *val = xmalloc(len + 1);
+    memcpy(*val, found, len);
+    (*val)[len] = '\0';
+    leveldb_free(found);
+    if (vlen)
+        *vlen = len;
+    return 1;
+}
+
+int kv_put(kv_t *self, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    char *err = NULL;
+    assert(self && (key || klen == 0) && (val || vlen == 0));
+    leveldb_put(self->db, self->wopts, key, klen, val, vlen, &err);
+    return s_failed(self, "put", err) ? -1 : 0;
+}
+
+int kv_del(kv_t *self, const void *key, size_t klen)
+{
+    char *err = NULL;
+    assert(self && (key || klen == 0));
+    leveldb_delete(self->db, self->wopts, key, klen, &err);
+    return s_failed(self, "del", err) ? -1 : 0;
+}
+
+kv_batch_t *kv_batch_new(void)
+{
+    kv_batch_t *batch = xcalloc(1, sizeof(*batch));
+    batch->wb = leveldb_writebatch_create();
+    return batch;
+}
+
+void kv_batch_put(kv_batch_t *batch, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    assert(batch && (key || klen == 0) && (val || vlen == 0));
+    leveldb_writebatch_put(batch->wb, key, klen, val, vlen);
+    batch->count++;
+}
+
+void kv_batch_del(kv_batch_t *batch, const void *key, size_t klen)
+{
+    assert(batch && (key || klen == 0));
+    leveldb_writebatch_delete(batch->wb, key, klen);
+    batch->count++;
+}
+
+size_t kv_batch_count(const kv_batch_t *batch)
+{
+    assert(batch);
+    return batch->count;
+}
+
+void kv_batch_clear(kv_batch_t *batch)
+{
+    assert(batch);
+    leveldb_writebatch_clear(batch->wb);
+    batch->count = 0;
+}
+
+int kv_batch_write(kv_t *self, kv_batch_t *batch, int sync)
+{
+    char *err = NULL;
+    assert(self && batch);
+    leveldb_write(self->db, sync ? self->wsync : self->wasync, batch->wb, &err);
+    return s_failed(self, "batch", err) ? -1 : 0;
+}
+
+void kv_batch_destroy(kv_batch_t **batch_p)
+{
+    assert(batch_p);
+    if (*batch_p) {
+        leveldb_writebatch_destroy((*batch_p)->wb);
+        xfree(*batch_p);
+        *batch_p = NULL;
+    }
+}
+
+kv_iter_t *kv_iter_new(kv_t *self, const void *prefix, size_t plen)
+{
+    assert(self && (prefix || plen == 0));
+    kv_iter_t *it = xcalloc(1, sizeof(*it));
+    it->kv = self;
+    it->it = leveldb_create_iterator(self->db, self->ropts);
+    it->prefix = xmalloc(plen + 1);
+    if (plen)
+        memcpy(it->prefix, prefix, plen);
+    it->plen = plen;
+    it->state = S_ITER_FRESH;
+    return it;
+}
+
+/* Bytewise a < b, as LevelDB's default comparator orders keys. */
+static int s_key_less(const void *a, size_t alen, const void *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    return c < 0 || (c == 0 && alen < blen);
+}
+
+void kv_iter_seek(kv_iter_t *it, const void *key, size_t klen)
+{
+    assert(it && (key || klen == 0));
+    /* never before the prefix: the first key >= max(key, prefix) */
+    if (s_key_less(key, klen, it->prefix, it->plen))
+        leveldb_iter_seek(it->it, it->prefix, it->plen);
+    else
+        leveldb_iter_seek(it->it, key, klen);
+    it->state = S_ITER_SEEKED;
+}
+
+int kv_iter_next(kv_iter_t *it)
+{
+    assert(it);
+    switch (it->state) {
+    case S_ITER_END:
+        return 0;
+    case S_ITER_FRESH:
+        if (it->plen)
+            leveldb_iter_seek(it->it, it->prefix, it->plen);
+        else
+            leveldb_iter_seek_to_first(it->it);
+        break;
+    case S_ITER_SEEKED:
+        break;
+    case S_ITER_ON:
+        leveldb_iter_next(it->it);
+        break;
+    }
+    if (!leveldb_iter_valid(it->it)) {
+        char *err = NULL;
+        it->state = S_ITER_END;
+        leveldb_iter_get_error(it->it, &err);
+        return s_failed(it->kv, "iter", err) ? -1 : 0;
+    }
+    size_t klen;
+    const char *key = leveldb_iter_key(it->it, &klen);
+    if (klen < it->plen || memcmp(key, it->prefix, it->plen) != 0) {
+        it->state = S_ITER_END;
+        return 0;
+    }
+    it->state = S_ITER_ON;
+    return 1;
+}
+
+const void *kv_iter_key(const kv_iter_t *it, size_t *klen)
+{
+    assert(it && klen && it->state == S_ITER_ON);
+    return leveldb_iter_key(it->it, klen);
+}
+
+const void *kv_iter_value(const kv_iter_t *it, size_t *vlen)
+{
+    assert(it && vlen && it->state == S_ITER_ON);
+    return leveldb_iter_value(it->it, vlen);
+}
+
+void kv_iter_destroy(kv_iter_t **it_p)
+{
+    assert(it_p);
+    if (*it_p) {
+        leveldb_iter_destroy((*it_p)->it);
+        xfree((*it_p)->prefix);
+        xfree(*it_p);
+        *it_p = NULL;
+    }
+}
+
+void kv_u64_put(uint8_t out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)(v & 0xFF);
+        v >>= 8;
+    }
+}
+
+uint64_t kv_u64_get(const void *p)
+{
+    const uint8_t *b = p;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | b[i];
+    return v;
+}
