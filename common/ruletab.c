@@ -5,8 +5,8 @@
  * the index of their endif, and endif entries. Matching walks the array once;
  * a failed "if" jumps to its endif. Everything in the table is written only
  * while it is built; afterwards the one shared mutable thing is the limit-hit
- * counter, updated atomically. Match blocks are per thread (pthread key), so
- * no lock is taken while matching.
+ * counter, updated atomically. Match blocks and JIT stacks are per thread
+ * (pthread key), so no lock is taken while matching.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "ruletab.h"
@@ -83,34 +83,57 @@ const char *ruletab_action_name(ruletab_action_t action)
     return s_action_names[action];
 }
 
-/* Thread-local match blocks: one per thread, freed by the key's destructor. */
-static pthread_once_t s_md_once = PTHREAD_ONCE_INIT;
-static pthread_key_t s_md_key;
+/*
+ * Per-thread match state: a match block and a JIT stack, made on a thread's
+ * first match and freed by the key's destructor when the thread exits. The
+ * JIT stack replaces PCRE2's 32 KiB default, which a long folded header
+ * exhausts; its maximum bounds the memory a runaway pattern can take.
+ */
+typedef struct {
+    pcre2_match_data *md;   /* one ovector pair: we only ask whether it matched */
+    pcre2_jit_stack *stack; /* JIT stack, NULL when the library has no JIT */
+} s_thread_t;
 
-static void s_md_free(void *md)
+#define S_JIT_STACK_START (32 * 1024)
+#define S_JIT_STACK_MAX   (1024 * 1024)
+
+static pthread_once_t s_thread_once = PTHREAD_ONCE_INIT;
+static pthread_key_t s_thread_key;
+
+static void s_thread_free(void *arg)
 {
-    pcre2_match_data_free(md);
+    s_thread_t *th = arg;
+    pcre2_match_data_free(th->md);
+    pcre2_jit_stack_free(th->stack);
+    xfree(th);
 }
 
-static void s_md_init(void)
+static void s_thread_init(void)
 {
-    if (pthread_key_create(&s_md_key, s_md_free) != 0)
+    if (pthread_key_create(&s_thread_key, s_thread_free) != 0)
         msg_panic("ruletab: pthread_key_create failed");
 }
 
-static pcre2_match_data *s_match_data(void)
+static s_thread_t *s_thread(void)
 {
-    pthread_once(&s_md_once, s_md_init);
-    pcre2_match_data *md = pthread_getspecific(s_md_key);
-    if (md == NULL) {
-        /* one pair is enough: we only ask whether a pattern matched */
-        md = pcre2_match_data_create(1, NULL);
-        if (md == NULL)
+    pthread_once(&s_thread_once, s_thread_init);
+    s_thread_t *th = pthread_getspecific(s_thread_key);
+    if (th == NULL) {
+        th = xcalloc(1, sizeof(*th));
+        th->md = pcre2_match_data_create(1, NULL);
+        if (th->md == NULL)
             msg_panic("ruletab: out of memory for match data");
-        if (pthread_setspecific(s_md_key, md) != 0)
+        th->stack = pcre2_jit_stack_create(S_JIT_STACK_START, S_JIT_STACK_MAX, NULL);
+        if (pthread_setspecific(s_thread_key, th) != 0)
             msg_panic("ruletab: pthread_setspecific failed");
     }
-    return md;
+    return th;
+}
+
+/* PCRE2 asks for the JIT stack at each match: give it the calling thread's. */
+static pcre2_jit_stack *s_jit_stack(void *unused)
+{
+    return s_thread()->stack;
 }
 
 static void s_free_entries(ruletab_t *self)
@@ -330,6 +353,7 @@ ruletab_t *ruletab_parse(const char *text, const char *name, char *err, size_t e
     if (self->mctx == NULL)
         msg_panic("ruletab: out of memory for match context");
     ruletab_set_limits(self, RULETAB_MATCH_LIMIT, RULETAB_DEPTH_LIMIT);
+    pcre2_jit_stack_assign(self->mctx, s_jit_stack, NULL);
     if (err && errlen)
         err[0] = '\0';
 
@@ -463,7 +487,7 @@ const ruletab_rule_t *ruletab_match(const ruletab_t *self, const char *line, siz
         return NULL;
     if (line == NULL)
         line = "";
-    pcre2_match_data *md = s_match_data();
+    pcre2_match_data *md = s_thread()->md;
     for (size_t i = 0; i < self->n; i++) {
         const ruletab_rule_t *e = &self->entries[i];
         if (e->kind == S_ENDIF)

@@ -19,13 +19,12 @@
  * DESCRIPTION
  *   A table is compiled once with PCRE2 (JIT when the library has it) and is
  *   then read-only, so ruletab_match() is safe from any number of milter
- *   threads at once: each thread gets its own small match block (a
- *   pthread key, freed when the thread exits). Rules are tried in order and the
- *   first that fires wins, as in Postfix. Matching is bounded by a match limit
- *   and a depth limit (and the JIT stack), so a pathological pattern cannot
- *   hang a mail thread: a limit hit counts as "did not fire" for that rule
- *   (and for an if block: its rules are skipped), whatever the negation, and
- *   is counted in ruletab_limit_hits().
+ *   threads at once: each thread gets its own small match block and JIT
+ *   stack (at most 1 MiB; a pthread key frees both when the thread exits). Rules are tried in order
+ * and the first that fires wins, as in Postfix. Matching is bounded by a match limit and a depth
+ * limit (and the JIT stack), so a pathological pattern cannot hang a mail thread: a limit hit
+ * counts as "did not fire" for that rule (and for an if block: its rules are skipped), whatever the
+ * negation, and is counted in ruletab_limit_hits().
  *
  *   A rule's label is the text after its ACTION word when there is one, else
  *   "NAME:LINE"; it names the rule when a match is reported as a content rule

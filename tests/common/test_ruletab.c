@@ -263,6 +263,20 @@ static void test_small_limits_can_be_set(void **state)
     ruletab_destroy(&t);
 }
 
+static void test_long_folded_header_still_matches(void **state)
+{
+    /* 4000 repetitions overflow PCRE2's default 32 KiB JIT stack */
+    char err[256];
+    ruletab_t *t = ruletab_parse("/^(a|b)*c/ REJECT long\n", "t", err, sizeof(err));
+    assert_non_null(t);
+    static char line[4002];
+    memset(line, 'a', 4000);
+    line[4000] = 'c';
+    assert_non_null(ruletab_match(t, line, 4001));
+    assert_int_equal(ruletab_limit_hits(t), 0);
+    ruletab_destroy(&t);
+}
+
 /* Shared by the threads of the next test. */
 typedef struct {
     const ruletab_t *t; /* table under test */
@@ -311,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_catastrophic_pattern_hits_limit_and_does_not_fire),
         cmocka_unit_test(test_limit_hit_does_not_fire_negated_rule),
         cmocka_unit_test(test_small_limits_can_be_set),
+        cmocka_unit_test(test_long_folded_header_still_matches),
         cmocka_unit_test(test_many_threads_match_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
