@@ -46,6 +46,28 @@
  *   msg_fatal(EX_CONFIG, "%s", err). An invalid built-in default or bound is
  *   our own bug and is reported the same way with line 0.
  *
+ * EXAMPLE
+ *   typedef struct { cfg_head_t head; int64_t window_ms; } rule_cfg_t;
+ *   typedef struct { char *listen; int64_t ttl_ms; rule_cfg_t *rules; size_t nrules; } conf_t;
+ *   static const cfg_param_t rule_params[] = {
+ *       CFG_DURATION(rule_cfg_t, window_ms, "window", "120s", "s", "1s", "1d", "counting window"),
+ *       CFG_END};
+ *   static const cfg_param_t params[] = {
+ *       CFG_STRING(conf_t, listen, "listen", "tcp://0.0.0.0:7700", "event endpoint"),
+ *       CFG_DURATION(conf_t, ttl_ms, "block_ttl", "1h", "s", "1m", "30d", "decision lifetime"),
+ *       CFG_END};
+ *   static const cfg_section_t sections[] = {
+ *       CFG_SECTION(conf_t, rules, nrules, "rule", rule_cfg_t, rule_params, "a rule"),
+ *       CFG_SECTION_END};
+ *   static const cfg_schema_t schema = {params, sections};
+ *
+ *   conf_t *c = xcalloc(1, sizeof(*c));
+ *   char err[4096];
+ *   if (cfg_load(&schema, path, c, err, sizeof(err)) < 0)
+ *       msg_fatal(EX_CONFIG, "%s", err);
+ *   ...on SIGHUP: load a new conf_t the same way; on success swap the pointer,
+ *   then cfg_free(&schema, old) and xfree(old) once no thread uses it.
+ *
  * OWNERSHIP
  *   Strings, lists and section arrays inside a filled struct belong to it;
  *   cfg_free() releases them and zeroes the struct. The schema is borrowed.
