@@ -1,0 +1,383 @@
+/*
+ * dcache - the sensor's decision cache; see dcache.h.
+ *
+ * Memory: a chained hash table keyed by (scope, fp); several decisions may
+ * share a key (a fleet one and a local one). Removal by id scans the table:
+ * removals are rare next to lookups, and the table holds thousands, not
+ * millions. Disk: one record per decision under "d/ID", the text
+ * "scope fp action observe all_mail origin created expires value" (value
+ * last, it may hold blanks), and the feed position under "m/position".
+ */
+#include "dcache.h"
+
+#include "kv.h"
+#include "msg.h"
+#include "xalloc.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct s_node {
+    dcache_entry_t e;    /* the decision */
+    struct s_node *next; /* next in the bucket */
+} s_node_t;
+
+struct dcache {
+    pthread_rwlock_t lock; /* readers: lookups; writers: changes */
+    s_node_t **buckets;    /* hash table by (scope, fp) */
+    size_t nbuckets;       /* power of two */
+    size_t count;          /* entries held */
+    kv_t *kv;              /* write-through store, NULL: memory only */
+    uint64_t epoch;        /* aggregator epoch applied */
+    uint64_t seq;          /* aggregator sequence applied */
+};
+
+static const char s_pos_key[] = "m/position";
+
+static size_t s_hash(int scope, uint64_t fp, size_t nbuckets)
+{
+    uint64_t h = fp ^ ((uint64_t)scope * 0x9e3779b97f4a7c15ULL);
+    h ^= h >> 29;
+    return (size_t)(h & (nbuckets - 1));
+}
+
+static void s_grow(dcache_t *self)
+{
+    size_t n = self->nbuckets * 2;
+    s_node_t **b = xcalloc(n, sizeof(*b));
+    for (size_t i = 0; i < self->nbuckets; i++) {
+        s_node_t *node = self->buckets[i];
+        while (node) {
+            s_node_t *next = node->next;
+            size_t h = s_hash(node->e.scope, node->e.fp, n);
+            node->next = b[h];
+            b[h] = node;
+            node = next;
+        }
+    }
+    xfree(self->buckets);
+    self->buckets = b;
+    self->nbuckets = n;
+}
+
+/* Unlinks and returns the node with this id, or NULL. Caller holds the write lock. */
+static s_node_t *s_unlink(dcache_t *self, const char *id)
+{
+    for (size_t i = 0; i < self->nbuckets; i++) {
+        for (s_node_t **pp = &self->buckets[i]; *pp; pp = &(*pp)->next) {
+            if (!strcmp((*pp)->e.id, id)) {
+                s_node_t *node = *pp;
+                *pp = node->next;
+                self->count--;
+                return node;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void s_insert(dcache_t *self, const dcache_entry_t *e)
+{
+    s_node_t *old = s_unlink(self, e->id);
+    xfree(old);
+    if (self->count + 1 > self->nbuckets)
+        s_grow(self);
+    s_node_t *node = xmalloc(sizeof(*node));
+    node->e = *e;
+    node->e.id[DCACHE_ID_SIZE - 1] = '\0';
+    node->e.value[DCACHE_TEXT_SIZE - 1] = '\0';
+    size_t h = s_hash(e->scope, e->fp, self->nbuckets);
+    node->next = self->buckets[h];
+    self->buckets[h] = node;
+    self->count++;
+}
+
+static char *s_record(const dcache_entry_t *e, size_t *len)
+{
+    char *r = xasprintf("%d %" PRIx64 " %d %d %d %d %" PRId64 " %" PRId64 " %s", e->scope, e->fp,
+                        e->action, e->observe ? 1 : 0, e->all_mail ? 1 : 0, e->origin,
+                        e->created_ms, e->expires_ms, e->value);
+    *len = strlen(r);
+    return r;
+}
+
+/* Parses a stored record; 0 or -1 (a corrupt record is skipped by the caller). */
+static int s_parse(const char *id, size_t idlen, const char *rec, dcache_entry_t *e)
+{
+    memset(e, 0, sizeof(*e));
+    if (idlen == 0 || idlen >= DCACHE_ID_SIZE)
+        return -1;
+    memcpy(e->id, id, idlen);
+    int observe = 0, all_mail = 0, off = 0;
+    if (sscanf(rec, "%d %" SCNx64 " %d %d %d %d %" SCNd64 " %" SCNd64 " %n", &e->scope, &e->fp,
+               &e->action, &observe, &all_mail, &e->origin, &e->created_ms, &e->expires_ms,
+               &off) < 8)
+        return -1;
+    e->observe = observe != 0;
+    e->all_mail = all_mail != 0;
+    snprintf(e->value, sizeof(e->value), "%s", rec + off);
+    return 0;
+}
+
+static int s_persist(dcache_t *self, const dcache_entry_t *e)
+{
+    if (!self->kv)
+        return 0;
+    char key[2 + DCACHE_ID_SIZE];
+    int klen = snprintf(key, sizeof(key), "d/%s", e->id);
+    size_t vlen;
+    char *val = s_record(e, &vlen);
+    int rc = kv_put(self->kv, key, (size_t)klen, val, vlen);
+    xfree(val);
+    return rc;
+}
+
+static void s_unpersist(dcache_t *self, const char *id)
+{
+    if (!self->kv)
+        return;
+    char key[2 + DCACHE_ID_SIZE];
+    int klen = snprintf(key, sizeof(key), "d/%s", id);
+    kv_del(self->kv, key, (size_t)klen);
+}
+
+static void s_load(dcache_t *self)
+{
+    kv_iter_t *it = kv_iter_new(self->kv, "d/", 2);
+    size_t bad = 0;
+    while (kv_iter_next(it) == 1) {
+        size_t klen, vlen;
+        const char *k = kv_iter_key(it, &klen);
+        const char *v = kv_iter_value(it, &vlen);
+        char rec[512];
+        snprintf(rec, sizeof(rec), "%.*s", (int)(vlen < sizeof(rec) ? vlen : sizeof(rec) - 1), v);
+        dcache_entry_t e;
+        if (s_parse(k + 2, klen - 2, rec, &e) == 0)
+            s_insert(self, &e);
+        else
+            bad++;
+    }
+    kv_iter_destroy(&it);
+    if (bad)
+        msg_warn("dcache: path=%s skipped=%zu reason=corrupt-record", kv_path(self->kv), bad);
+    char *pos = NULL;
+    if (kv_get(self->kv, s_pos_key, sizeof(s_pos_key) - 1, &pos, NULL) == 1) {
+        if (sscanf(pos, "%" SCNu64 " %" SCNu64, &self->epoch, &self->seq) != 2)
+            self->epoch = self->seq = 0;
+    }
+    xfree(pos);
+}
+
+dcache_t *dcache_new(const char *state_path, char *err, size_t errlen)
+{
+    dcache_t *self = xcalloc(1, sizeof(*self));
+    pthread_rwlock_init(&self->lock, NULL);
+    self->nbuckets = 64;
+    self->buckets = xcalloc(self->nbuckets, sizeof(*self->buckets));
+    if (state_path) {
+        self->kv = kv_open(state_path, 1, NULL);
+        if (!self->kv) {
+            snprintf(err, errlen, "cannot open decision cache %s", state_path);
+            dcache_destroy(&self);
+            return NULL;
+        }
+        s_load(self);
+    }
+    return self;
+}
+
+void dcache_destroy(dcache_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    dcache_t *self = *self_p;
+    for (size_t i = 0; i < self->nbuckets; i++) {
+        s_node_t *node = self->buckets[i];
+        while (node) {
+            s_node_t *next = node->next;
+            xfree(node);
+            node = next;
+        }
+    }
+    xfree(self->buckets);
+    kv_close(&self->kv);
+    pthread_rwlock_destroy(&self->lock);
+    xfree(self);
+    *self_p = NULL;
+}
+
+int dcache_upsert(dcache_t *self, const dcache_entry_t *entry)
+{
+    pthread_rwlock_wrlock(&self->lock);
+    s_insert(self, entry);
+    int rc = s_persist(self, entry);
+    pthread_rwlock_unlock(&self->lock);
+    return rc;
+}
+
+int dcache_remove(dcache_t *self, const char *id)
+{
+    pthread_rwlock_wrlock(&self->lock);
+    s_node_t *node = s_unlink(self, id);
+    if (node)
+        s_unpersist(self, id);
+    pthread_rwlock_unlock(&self->lock);
+    xfree(node);
+    return node ? 0 : -1;
+}
+
+static bool s_from_feed(int origin)
+{
+    return origin == DCACHE_ORIGIN_RULE || origin == DCACHE_ORIGIN_CLI;
+}
+
+int dcache_replace_feed(dcache_t *self, const dcache_entry_t *entries, size_t n, uint64_t epoch,
+                        uint64_t seq)
+{
+    int rc = 0;
+    pthread_rwlock_wrlock(&self->lock);
+    for (size_t i = 0; i < self->nbuckets; i++) {
+        s_node_t **pp = &self->buckets[i];
+        while (*pp) {
+            s_node_t *node = *pp;
+            if (s_from_feed(node->e.origin)) {
+                *pp = node->next;
+                self->count--;
+                s_unpersist(self, node->e.id);
+                xfree(node);
+            } else {
+                pp = &node->next;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        s_insert(self, &entries[i]);
+        if (s_persist(self, &entries[i]) != 0)
+            rc = -1;
+    }
+    pthread_rwlock_unlock(&self->lock);
+    dcache_set_position(self, epoch, seq);
+    return rc;
+}
+
+size_t dcache_lookup(dcache_t *self, int scope, uint64_t fp, int64_t now_ms, dcache_entry_t *out,
+                     size_t max)
+{
+    size_t n = 0;
+    pthread_rwlock_rdlock(&self->lock);
+    for (s_node_t *node = self->buckets[s_hash(scope, fp, self->nbuckets)]; node;
+         node = node->next) {
+        if (node->e.scope != scope || node->e.fp != fp || node->e.expires_ms <= now_ms)
+            continue;
+        if (n < max)
+            out[n] = node->e;
+        n++;
+    }
+    pthread_rwlock_unlock(&self->lock);
+    return n;
+}
+
+int dcache_get(dcache_t *self, const char *id, dcache_entry_t *out)
+{
+    int rc = -1;
+    pthread_rwlock_rdlock(&self->lock);
+    for (size_t i = 0; i < self->nbuckets && rc != 0; i++) {
+        for (s_node_t *node = self->buckets[i]; node; node = node->next) {
+            if (!strcmp(node->e.id, id)) {
+                *out = node->e;
+                rc = 0;
+                break;
+            }
+        }
+    }
+    pthread_rwlock_unlock(&self->lock);
+    return rc;
+}
+
+size_t dcache_expire(dcache_t *self, int64_t now_ms)
+{
+    size_t n = 0;
+    pthread_rwlock_wrlock(&self->lock);
+    for (size_t i = 0; i < self->nbuckets; i++) {
+        s_node_t **pp = &self->buckets[i];
+        while (*pp) {
+            s_node_t *node = *pp;
+            if (node->e.expires_ms <= now_ms) {
+                *pp = node->next;
+                self->count--;
+                s_unpersist(self, node->e.id);
+                xfree(node);
+                n++;
+            } else {
+                pp = &node->next;
+            }
+        }
+    }
+    pthread_rwlock_unlock(&self->lock);
+    return n;
+}
+
+size_t dcache_count(dcache_t *self)
+{
+    pthread_rwlock_rdlock(&self->lock);
+    size_t n = self->count;
+    pthread_rwlock_unlock(&self->lock);
+    return n;
+}
+
+void dcache_set_position(dcache_t *self, uint64_t epoch, uint64_t seq)
+{
+    pthread_rwlock_wrlock(&self->lock);
+    self->epoch = epoch;
+    self->seq = seq;
+    if (self->kv) {
+        char val[64];
+        int len = snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64, epoch, seq);
+        kv_put(self->kv, s_pos_key, sizeof(s_pos_key) - 1, val, (size_t)len);
+    }
+    pthread_rwlock_unlock(&self->lock);
+}
+
+void dcache_position(dcache_t *self, uint64_t *epoch, uint64_t *seq)
+{
+    pthread_rwlock_rdlock(&self->lock);
+    *epoch = self->epoch;
+    *seq = self->seq;
+    pthread_rwlock_unlock(&self->lock);
+}
+
+const char *dcache_action_name(int action)
+{
+    switch (action) {
+    case DCACHE_ACTION_REJECT:
+        return "reject";
+    case DCACHE_ACTION_TEMPFAIL:
+        return "tempfail";
+    case DCACHE_ACTION_TAG:
+        return "tag";
+    default:
+        return "none";
+    }
+}
+
+static const char *const s_scope_names[] = {
+    "unknown", "subject", "orig_subject", "client_ip", "client_net", "subject_ip",
+};
+
+const char *dcache_scope_name(int scope)
+{
+    if (scope < 0 || scope >= (int)(sizeof(s_scope_names) / sizeof(s_scope_names[0])))
+        return "unknown";
+    return s_scope_names[scope];
+}
+
+int dcache_scope_from_name(const char *name)
+{
+    for (int i = 1; i < (int)(sizeof(s_scope_names) / sizeof(s_scope_names[0])); i++)
+        if (!strcmp(s_scope_names[i], name))
+            return i;
+    return -1;
+}

@@ -1,0 +1,50 @@
+/*
+ * ledger - the outbound ledger: which Message-IDs and senders this site sent
+ *
+ * When the sensor also sees the site's outbound mail, it records each
+ * message's Message-ID and envelope sender here. A bounce that later quotes
+ * one of those Message-IDs (or, when it quotes none, is addressed to one of
+ * those senders) is a legitimate bounce: automatic decisions never reject it.
+ *
+ * Privacy: only salted hashes are kept (SipHash-2-4 under a random 16-byte
+ * salt made once per state directory), never the addresses or IDs. Entries
+ * live ttl_ms after their last use (7 days by default) and are then
+ * forgotten. Message-IDs are compared without angle brackets and blanks,
+ * addresses case-insensitively.
+ *
+ * Persistence: with a state path every entry is written through to a kv
+ * store and loaded back by ledger_new(). Thread-safe (one mutex).
+ */
+#ifndef BS_LEDGER_H
+#define BS_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ledger ledger_t;
+
+/* A ledger kept ttl_ms, stored at state_path (NULL: memory only, random salt);
+ * NULL when the store cannot be opened (why in err). */
+ledger_t *ledger_new(const char *state_path, int64_t ttl_ms, char *err, size_t errlen);
+
+/* Frees the ledger and closes its store; sets *self_p = NULL; safe twice. */
+void ledger_destroy(ledger_t **self_p);
+
+/* Records an outbound message: its Message-ID (may be NULL) and envelope sender (may be
+ * NULL or ""), at now_ms. */
+void ledger_add(ledger_t *self, const char *message_id, const char *sender, int64_t now_ms);
+
+/* Did this site send a message with this Message-ID within the TTL? */
+bool ledger_has_message_id(ledger_t *self, const char *message_id, int64_t now_ms);
+
+/* Did this site send from this address within the TTL? */
+bool ledger_has_sender(ledger_t *self, const char *address, int64_t now_ms);
+
+/* Forgets entries older than the TTL (memory and disk); returns how many. */
+size_t ledger_expire(ledger_t *self, int64_t now_ms);
+
+/* Entries held. */
+size_t ledger_count(ledger_t *self);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * milter - the libmilter adapter: registration, callbacks, the main loop
+ *
+ * The only module that calls libmilter. Callbacks copy what the MTA hands
+ * over into a per-connection context (milter_ctx) and, at end of message,
+ * ask the engine (milter_engine) for a verdict, which they turn into
+ * smfi_setreply / smfi_addheader and a return code. Nothing here blocks on
+ * the network.
+ *
+ * Negotiation: the filter asks only for what it uses. It drops the unknown,
+ * DATA and end-of-header callbacks and the replies to connect, HELO, MAIL,
+ * RCPT and header callbacks (SMFIP_NO*, SMFIP_NR_*: each saves Postfix a round
+ * trip), asks for SMFIP_SKIP so it can stop the body once it has enough, and
+ * names the macros it wants per stage (smfi_setsymlist): {client_addr}
+ * (which Postfix sets from XFORWARD when a proxy forwards the client),
+ * {daemon_name}, {auth_authen}, and the queue id {i}.
+ *
+ * libmilter keeps its callbacks' shared state in a process global (it has no
+ * user pointer); milter_run() sets it before smfi_main and it is read-only
+ * afterwards.
+ */
+#ifndef BS_MILTER_H
+#define BS_MILTER_H
+
+#include "milter_engine.h"
+
+/* Opens the socket (umask from the config) and serves until smfi_stop or a signal;
+ * returns a sysexits.h code (EX_UNAVAILABLE when the socket cannot be opened). */
+int milter_run(milter_engine_t *engine);
+
+/* Asks the main loop to stop (from any thread). */
+void milter_stop(void);
+
+#endif

@@ -1,0 +1,526 @@
+/*
+ * milter_engine - what the sensor does with a message at end of data; see
+ * milter_engine.h.
+ *
+ * LOG LINES (one per message, queue id first)
+ *   QID: class=bounce client=192.0.2.1 from=<> subject_fp=... orig_subject_fp=...
+ *        original=headers ledger=no action=reject decision=ID scope=orig_subject
+ *   QID: outbound=yes ledger=add from=<user@site>
+ *   QID: localrule=fire key=... count=N decision=ID ttl=...
+ *   QID: failure=internal_error action=accept count=N (once per interval)
+ */
+#include "milter_engine.h"
+
+#include "classify.h"
+#include "enforce.h"
+#include "fp.h"
+#include "localrule.h"
+#include "msg.h"
+#include "ruletab.h"
+#include "xalloc.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Counts and log throttling of one failure class. */
+typedef struct {
+    uint64_t total;      /* since start */
+    uint64_t unlogged;   /* since the last log line */
+    int64_t last_log_ms; /* monotonic time of the last log line */
+} s_fail_t;
+
+struct milter_engine {
+    const sensor_config_t *cfg;         /* borrowed, immutable */
+    bs_clock_t *clock;                  /* borrowed */
+    dcache_t *dcache;                   /* decisions enforced */
+    ledger_t *ledger;                   /* outbound ledger */
+    evq_t *evq;                         /* events for the uplink thread */
+    ruletab_t *rules;                   /* local content rules, NULL: every bounce counts */
+    pthread_mutex_t lr_lock;            /* guards lr */
+    localrule_t *lr;                    /* the per-site rule, NULL when disabled */
+    pthread_mutex_t fail_lock;          /* guards fails */
+    s_fail_t fails[MILTER_FAIL__COUNT]; /* per failure class */
+    _Atomic long conns;                 /* connections open now */
+    _Atomic bool aggregator_up;         /* the uplink hears the aggregator */
+    bool uplink_configured;             /* an aggregator is configured at all */
+};
+
+static const char *const s_fail_names[] = {"internal_error", "overload", "no_aggregator"};
+
+milter_engine_t *milter_engine_new(const sensor_config_t *cfg, bs_clock_t *clock, char *err,
+                                   size_t errlen)
+{
+    milter_engine_t *self = xcalloc(1, sizeof(*self));
+    self->cfg = cfg;
+    self->clock = clock;
+    pthread_mutex_init(&self->lr_lock, NULL);
+    pthread_mutex_init(&self->fail_lock, NULL);
+    self->uplink_configured = cfg->aggregator_events && *cfg->aggregator_events;
+    atomic_init(&self->aggregator_up, false);
+    atomic_init(&self->conns, 0);
+    char *dpath = xasprintf("%s/decisions", cfg->state_directory);
+    char *lpath = xasprintf("%s/ledger", cfg->state_directory);
+    self->dcache = dcache_new(dpath, err, errlen);
+    if (self->dcache)
+        self->ledger = ledger_new(lpath, cfg->ledger_ttl_ms, err, errlen);
+    xfree(dpath);
+    xfree(lpath);
+    if (!self->dcache || !self->ledger)
+        goto fail;
+    int64_t now = bs_clock_now_ms(clock);
+    if (cfg->decision_file && *cfg->decision_file &&
+        milter_engine_load_decisions(self->dcache, cfg->decision_file, now, err, errlen) != 0)
+        goto fail;
+    if (cfg->local_rule_file && *cfg->local_rule_file) {
+        self->rules = ruletab_load(cfg->local_rule_file, err, errlen);
+        if (!self->rules)
+            goto fail;
+    }
+    if (cfg->local_rule)
+        self->lr = localrule_new((uint32_t)cfg->local_rule_threshold, cfg->local_rule_period_ms,
+                                 (size_t)cfg->local_rule_max_keys);
+    self->evq = evq_new((size_t)cfg->event_queue);
+    return self;
+fail:
+    milter_engine_destroy(&self);
+    return NULL;
+}
+
+void milter_engine_destroy(milter_engine_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    milter_engine_t *self = *self_p;
+    dcache_destroy(&self->dcache);
+    ledger_destroy(&self->ledger);
+    evq_destroy(&self->evq);
+    ruletab_destroy(&self->rules);
+    localrule_destroy(&self->lr);
+    pthread_mutex_destroy(&self->lr_lock);
+    pthread_mutex_destroy(&self->fail_lock);
+    xfree(self);
+    *self_p = NULL;
+}
+
+dcache_t *milter_engine_dcache(milter_engine_t *self)
+{
+    return self->dcache;
+}
+
+ledger_t *milter_engine_ledger(milter_engine_t *self)
+{
+    return self->ledger;
+}
+
+evq_t *milter_engine_evq(milter_engine_t *self)
+{
+    return self->evq;
+}
+
+const sensor_config_t *milter_engine_config(const milter_engine_t *self)
+{
+    return self->cfg;
+}
+
+void milter_engine_set_aggregator_up(milter_engine_t *self, bool up)
+{
+    atomic_store(&self->aggregator_up, up);
+}
+
+bool milter_engine_conn_begin(milter_engine_t *self)
+{
+    long n = atomic_fetch_add(&self->conns, 1) + 1;
+    return n <= self->cfg->max_connections;
+}
+
+void milter_engine_conn_end(milter_engine_t *self)
+{
+    atomic_fetch_sub(&self->conns, 1);
+}
+
+/* ---- verdicts ---- */
+
+static void s_verdict(milter_verdict_t *out, milter_verdict_kind_t kind, const char *text)
+{
+    memset(out, 0, sizeof(*out));
+    out->kind = kind;
+    if (kind == MILTER_VERDICT_REJECT) {
+        memcpy(out->rcode, "550", 4);
+        memcpy(out->xcode, "5.7.1", 6);
+    } else if (kind == MILTER_VERDICT_TEMPFAIL) {
+        memcpy(out->rcode, "451", 4);
+        memcpy(out->xcode, "4.7.1", 6);
+    }
+    /* libmilter treats '%' as a format character in reply text */
+    size_t j = 0;
+    for (const char *p = text ? text : ""; *p && j + 1 < sizeof(out->text); p++)
+        if (*p != '%' && (unsigned char)*p >= 0x20)
+            out->text[j++] = *p;
+    out->text[j] = '\0';
+}
+
+void milter_engine_fail(milter_engine_t *self, milter_fail_t cls, const char *qid,
+                        milter_verdict_t *out)
+{
+    int policy = cls == MILTER_FAIL_INTERNAL   ? self->cfg->on_internal_error
+                 : cls == MILTER_FAIL_OVERLOAD ? self->cfg->on_overload
+                                               : self->cfg->on_no_aggregator;
+    if (policy == SENSOR_FAIL_TEMPFAIL)
+        s_verdict(out, MILTER_VERDICT_TEMPFAIL, "Backstop sensor unavailable, try again later");
+    else
+        s_verdict(out, MILTER_VERDICT_ACCEPT, NULL);
+    int64_t now = bs_clock_mono_ms(self->clock);
+    pthread_mutex_lock(&self->fail_lock);
+    s_fail_t *f = &self->fails[cls];
+    f->total++;
+    f->unlogged++;
+    bool log = f->last_log_ms == 0 || now - f->last_log_ms >= self->cfg->fail_log_interval_ms;
+    uint64_t count = f->unlogged, total = f->total;
+    if (log) {
+        f->last_log_ms = now;
+        f->unlogged = 0;
+    }
+    pthread_mutex_unlock(&self->fail_lock);
+    if (log)
+        msg_warn("%s: failure=%s action=%s count=%" PRIu64 " total=%" PRIu64, qid ? qid : "NOQUEUE",
+                 s_fail_names[cls], policy == SENSOR_FAIL_TEMPFAIL ? "tempfail" : "accept", count,
+                 total);
+}
+
+void milter_engine_tick(milter_engine_t *self)
+{
+    int64_t now = bs_clock_now_ms(self->clock);
+    size_t gone = dcache_expire(self->dcache, now);
+    if (gone)
+        msg_info("dcache: expired=%zu held=%zu", gone, dcache_count(self->dcache));
+    ledger_expire(self->ledger, now);
+}
+
+/* ---- outbound ---- */
+
+static bool s_listed(const cfg_list_t *list, const char *word)
+{
+    for (size_t i = 0; i < list->n; i++)
+        if (!strcasecmp(list->v[i], word))
+            return true;
+    return false;
+}
+
+static bool s_outbound(const milter_engine_t *self, const milter_conn_t *conn)
+{
+    if (self->cfg->outbound_auth && conn->msg->auth)
+        return true;
+    if (conn->daemon_name[0] && s_listed(&self->cfg->outbound_daemons, conn->daemon_name))
+        return true;
+    return false;
+}
+
+/* ---- content rules ---- */
+
+/* The label of the first local content rule a header line of msg fires, or NULL. */
+static const char *s_content_rule(const milter_engine_t *self, const milter_msg_t *m)
+{
+    if (!self->rules)
+        return NULL;
+    const char *p = m->text, *end = m->text + m->len;
+    while (p < end) {
+        /* a logical header: up to a CRLF not followed by a blank */
+        const char *q = p;
+        while (q < end) {
+            const char *nl = memchr(q, '\n', (size_t)(end - q));
+            if (!nl) {
+                q = end;
+                break;
+            }
+            q = nl + 1;
+            if (q >= end || (*q != ' ' && *q != '\t'))
+                break;
+        }
+        size_t len = (size_t)(q - p);
+        while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
+            len--;
+        if (len == 0)
+            break; /* the empty line: end of the header */
+        const ruletab_rule_t *r = ruletab_match(self->rules, p, len);
+        if (r)
+            return ruletab_rule_label(r);
+        p = q;
+    }
+    return NULL;
+}
+
+/* ---- the message ---- */
+
+/* Everything the end of one inbound message needs, freed at the end. */
+typedef struct {
+    classify_result_t *cr; /* classifier verdict */
+    char *subject_ip;      /* "SUBJECTKEY|IP" text of the subject+ip key */
+    const char *client_ip; /* the client address (borrowed from conn or cr) */
+} s_msg_keys_t;
+
+static void s_build_keys(const classify_result_t *cr, const char *ip, enforce_input_t *in,
+                         s_msg_keys_t *mk)
+{
+    const char *sk = classify_result_subject_key(cr);
+    const char *ok = classify_result_orig_subject_key(cr);
+    if (ok && *ok)
+        enforce_add_key(in, DCACHE_SCOPE_ORIG_SUBJECT, classify_result_orig_subject_fp(cr), ok);
+    if (sk && *sk)
+        enforce_add_key(in, DCACHE_SCOPE_SUBJECT, classify_result_subject_fp(cr), sk);
+    const char *cip = classify_result_client_ip(cr);
+    if (cip && *cip) {
+        if (sk && *sk) {
+            mk->subject_ip = xasprintf("%s|%s", sk, cip);
+            enforce_add_key(in, DCACHE_SCOPE_SUBJECT_IP, fp_text(mk->subject_ip), mk->subject_ip);
+        }
+        enforce_add_key(in, DCACHE_SCOPE_CLIENT_IP, fp_text(cip), cip);
+        const char *net = classify_result_client_net(cr);
+        if (net && *net)
+            enforce_add_key(in, DCACHE_SCOPE_CLIENT_NET, fp_text(net), net);
+    }
+    (void)ip;
+}
+
+static bool s_ledger_vouches(milter_engine_t *self, const milter_msg_t *m,
+                             const classify_result_t *cr, int64_t now)
+{
+    const char *omid = classify_result_orig_message_id(cr);
+    if (omid && *omid)
+        return ledger_has_message_id(self->ledger, omid, now);
+    if (!self->cfg->ledger_match_recipient)
+        return false;
+    for (size_t i = 0; i < m->nrcpts; i++)
+        if (ledger_has_sender(self->ledger, m->rcpts[i], now))
+            return true;
+    return false;
+}
+
+/* Feeds the local rule; on firing, (re)writes the local decision. */
+static void s_local_rule(milter_engine_t *self, const milter_msg_t *m, const enforce_input_t *in,
+                         int64_t now)
+{
+    /* the subject the wave is about: the original's when quoted, else the bounce's own */
+    const enforce_key_t *key = NULL;
+    for (size_t i = 0; i < in->nkeys && !key; i++)
+        if (in->keys[i].scope == DCACHE_SCOPE_ORIG_SUBJECT ||
+            in->keys[i].scope == DCACHE_SCOPE_SUBJECT)
+            key = &in->keys[i];
+    if (!key)
+        return;
+    pthread_mutex_lock(&self->lr_lock);
+    bool fire = localrule_note(self->lr, key->fp, now);
+    uint32_t count = localrule_count(self->lr, key->fp, now);
+    pthread_mutex_unlock(&self->lr_lock);
+    if (!fire)
+        return;
+    dcache_entry_t d;
+    memset(&d, 0, sizeof(d));
+    localrule_decision_id(key->fp, d.id);
+    bool fresh = dcache_get(self->dcache, d.id, &d) != 0 || d.expires_ms <= now;
+    if (fresh)
+        d.created_ms = now;
+    localrule_decision_id(key->fp, d.id);
+    d.scope = key->scope;
+    d.fp = key->fp;
+    static const int actions[] = {DCACHE_ACTION_REJECT, DCACHE_ACTION_TEMPFAIL, DCACHE_ACTION_TAG};
+    d.action = actions[self->cfg->local_block_action];
+    d.observe = self->cfg->local_rule_observe;
+    d.all_mail = false;
+    d.origin = DCACHE_ORIGIN_LOCAL;
+    d.expires_ms = now + self->cfg->local_block_ttl_ms;
+    snprintf(d.value, sizeof(d.value), "%s", key->text ? key->text : "");
+    if (dcache_upsert(self->dcache, &d) != 0)
+        msg_error("%s: localrule=fire decision=%s error=persist", m->queue_id, d.id);
+    if (fresh)
+        msg_info("%s: localrule=fire decision=%s scope=%s count=%" PRIu32 " ttl_s=%" PRId64
+                 " action=%s%s key=\"%.80s\"",
+                 m->queue_id, d.id, dcache_scope_name(d.scope), count,
+                 self->cfg->local_block_ttl_ms / 1000, dcache_action_name(d.action),
+                 d.observe ? " mode=observe" : "", d.value);
+}
+
+static void s_event(milter_engine_t *self, const milter_msg_t *m, const classify_result_t *cr,
+                    const enforce_input_t *in, const char *rule, bool ledger_hit,
+                    const enforce_verdict_t *v, int64_t now)
+{
+    evq_event_t *ev = evq_event_new(self->evq, now);
+    evq_event_set_ip(ev, classify_result_client_ip(cr));
+    ev->msg_class = classify_result_class(cr);
+    for (size_t i = 0; i < in->nkeys; i++)
+        evq_event_add_key(ev, in->keys[i].scope, in->keys[i].fp, in->keys[i].text);
+    if (rule)
+        evq_event_add_rule(ev, rule);
+    ev->original = classify_result_original(cr);
+    ev->ledger_hit = ledger_hit;
+    ev->enforced = v->action;
+    if (v->action)
+        ev->decision_id = xstrdup(v->decision.id);
+    if (evq_push(self->evq, &ev) != 0)
+        msg_debug(1, "%s: event=dropped reason=queue-full", m->queue_id);
+}
+
+static void s_apply(milter_engine_t *self, const enforce_verdict_t *v, milter_verdict_t *out)
+{
+    char text[300];
+    switch (v->action) {
+    case DCACHE_ACTION_REJECT:
+    case DCACHE_ACTION_TEMPFAIL:
+        snprintf(text, sizeof(text), "%s (backstop decision %s)", self->cfg->reply_text,
+                 v->decision.id);
+        s_verdict(out,
+                  v->action == DCACHE_ACTION_REJECT ? MILTER_VERDICT_REJECT
+                                                    : MILTER_VERDICT_TEMPFAIL,
+                  text);
+        break;
+    case DCACHE_ACTION_TAG:
+        s_verdict(out, MILTER_VERDICT_TAG, NULL);
+        snprintf(out->header_name, sizeof(out->header_name), "X-Backstop");
+        snprintf(out->header_value, sizeof(out->header_value), "decision=%s", v->decision.id);
+        break;
+    default:
+        s_verdict(out, MILTER_VERDICT_ACCEPT, NULL);
+    }
+}
+
+void milter_engine_eom(milter_engine_t *self, milter_conn_t *conn, milter_verdict_t *out)
+{
+    milter_msg_t *m = conn->msg;
+    int64_t now = bs_clock_now_ms(self->clock);
+    if (!m) {
+        milter_engine_fail(self, MILTER_FAIL_INTERNAL, NULL, out);
+        return;
+    }
+    const char *from_log = m->env_from ? m->env_from : "?";
+    if (s_outbound(self, conn)) {
+        ledger_add(self->ledger, m->message_id, m->env_from, now);
+        msg_info("%s: outbound=yes ledger=add from=<%s> message_id=%s", m->queue_id, from_log,
+                 m->message_id ? "yes" : "no");
+        s_verdict(out, MILTER_VERDICT_ACCEPT, NULL);
+        return;
+    }
+    classify_input_t ci = {
+        .msg = m->text,
+        .len = m->len,
+        .truncated = m->truncated,
+        .client_ip = conn->client_ip[0] ? conn->client_ip : NULL,
+        .helo = conn->helo[0] ? conn->helo : NULL,
+        .env_from = m->env_from,
+        .rcpts = (const char *const *)m->rcpts,
+        .nrcpts = m->nrcpts,
+    };
+    classify_result_t *cr = classify_message(&ci);
+    classify_class_t cls = classify_result_class(cr);
+    const char *cname = classify_class_name(cls);
+    enforce_input_t in;
+    memset(&in, 0, sizeof(in));
+    s_msg_keys_t mk = {0};
+    s_build_keys(cr, ci.client_ip, &in, &mk);
+    in.class_enforced = sensor_config_enforces_class(self->cfg, cname);
+    in.ledger_hit = in.class_enforced && s_ledger_vouches(self, m, cr, now);
+    enforce_verdict_t v;
+    enforce_decide(self->dcache, &in, now, &v);
+
+    const char *rule = NULL;
+    bool counts = false;
+    if (in.class_enforced && !in.ledger_hit) {
+        rule = s_content_rule(self, m);
+        counts = self->rules ? rule != NULL : true;
+    }
+    if (v.action == 0 && in.class_enforced && !in.ledger_hit && self->uplink_configured &&
+        !atomic_load(&self->aggregator_up) && self->cfg->on_no_aggregator == SENSOR_FAIL_TEMPFAIL)
+        milter_engine_fail(self, MILTER_FAIL_NO_AGGREGATOR, m->queue_id, out);
+    else
+        s_apply(self, &v, out);
+
+    char fp1[FP_HEX_SIZE], fp2[FP_HEX_SIZE];
+    const char *ok = classify_result_orig_subject_key(cr);
+    msg_info("%s: class=%s client=%s from=<%s> subject_fp=%s orig_subject_fp=%s original=%s "
+             "ledger=%s action=%s%s%s%s%s%s%s%s%s rule=%s subject_key=\"%.60s\" "
+             "orig_subject_key=\"%.60s\"",
+             m->queue_id, cname, ci.client_ip ? ci.client_ip : "unknown", from_log,
+             fp_hex(classify_result_subject_fp(cr), fp1),
+             fp_hex(classify_result_orig_subject_fp(cr), fp2),
+             classify_orig_name(classify_result_original(cr)), in.ledger_hit ? "hit" : "no",
+             v.action ? dcache_action_name(v.action) : "accept", v.action ? " decision=" : "",
+             v.action ? v.decision.id : "", v.action ? " scope=" : "",
+             v.action ? dcache_scope_name(v.decision.scope) : "", v.observed ? " observe=" : "",
+             v.observed ? v.observe.id : "", v.spared_id[0] ? " spared=" : "", v.spared_id,
+             rule ? rule : "-", classify_result_subject_key(cr), ok ? ok : "");
+
+    if (in.class_enforced) {
+        if (counts && self->lr)
+            s_local_rule(self, m, &in, now);
+        s_event(self, m, cr, &in, rule, in.ledger_hit, &v, now);
+    }
+    xfree(mk.subject_ip);
+    classify_result_destroy(&cr);
+}
+
+/* ---- the operator's decision file ---- */
+
+int milter_engine_load_decisions(dcache_t *cache, const char *path, int64_t now_ms, char *err,
+                                 size_t errlen)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[1024];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), fp)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p || *p == '#')
+            continue;
+        char scope[32], action[32], ttl[32];
+        int off = 0;
+        if (sscanf(p, "%31s %31s %31s %n", scope, action, ttl, &off) < 3 || !p[off]) {
+            snprintf(err, errlen, "%s:%d: expected 'scope action ttl value'", path, lineno);
+            rc = -1;
+            break;
+        }
+        dcache_entry_t d;
+        memset(&d, 0, sizeof(d));
+        d.scope = dcache_scope_from_name(scope);
+        d.action = !strcasecmp(action, "reject")     ? DCACHE_ACTION_REJECT
+                   : !strcasecmp(action, "tempfail") ? DCACHE_ACTION_TEMPFAIL
+                   : !strcasecmp(action, "tag")      ? DCACHE_ACTION_TAG
+                   : !strcasecmp(action, "observe")  ? DCACHE_ACTION_REJECT
+                                                     : 0;
+        d.observe = !strcasecmp(action, "observe");
+        int64_t ttl_ms = 0;
+        char why[128];
+        if (d.scope < 0 || d.action == 0 ||
+            cfg_parse_duration(ttl, "s", &ttl_ms, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "%s:%d: bad scope, action or ttl", path, lineno);
+            rc = -1;
+            break;
+        }
+        snprintf(d.value, sizeof(d.value), "%s", p + off);
+        d.fp = fp_text(d.value);
+        char hex[FP_HEX_SIZE];
+        snprintf(d.id, sizeof(d.id), "F%.7s", fp_hex(d.fp ^ (uint64_t)d.scope, hex));
+        for (char *c = d.id; *c; c++)
+            *c = (char)toupper((unsigned char)*c);
+        d.origin = DCACHE_ORIGIN_FILE;
+        d.created_ms = now_ms;
+        d.expires_ms = ttl_ms > 0 ? now_ms + ttl_ms : INT64_MAX;
+        if (dcache_upsert(cache, &d) != 0) {
+            snprintf(err, errlen, "%s:%d: cannot store the decision", path, lineno);
+            rc = -1;
+        }
+    }
+    fclose(fp);
+    return rc;
+}

@@ -1,0 +1,99 @@
+/*
+ * milter_engine - what the sensor does with a message at end of data
+ *
+ * The logic between libmilter (milter.c) and the pure modules: it owns the
+ * process-wide state milter threads share (config, decision cache, ledger,
+ * local rule, content rules, event queue, failure counters) and turns one
+ * collected message (milter_ctx) into a verdict:
+ *   outbound mail  -> recorded in the ledger, accepted;
+ *   inbound mail   -> classified; keys built (subject, original subject,
+ *                     client IP, client net, subject+IP); ledger checked;
+ *                     decisions enforced (enforce.c); the local rule fed;
+ *                     an event queued for the aggregator (bounce-class mail);
+ *                     one log line "QUEUEID: class=... action=...".
+ * It never calls libmilter and never blocks on I/O (the decision cache and
+ * ledger write through to LevelDB, which is a local write).
+ *
+ * Fail open: milter_engine_fail() turns a failure class (internal error,
+ * overload, no aggregator) into the configured verdict, counts it and logs it
+ * at most once per fail_log_interval.
+ *
+ * Thread-safe: every call may come from any milter thread at once.
+ */
+#ifndef BS_MILTER_ENGINE_H
+#define BS_MILTER_ENGINE_H
+
+#include "bs_clock.h"
+#include "dcache.h"
+#include "evq.h"
+#include "ledger.h"
+#include "milter_ctx.h"
+#include "sensor_config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What to tell the MTA about a message. */
+typedef enum {
+    MILTER_VERDICT_ACCEPT = 0,
+    MILTER_VERDICT_REJECT,   /* 550 5.7.1 text */
+    MILTER_VERDICT_TEMPFAIL, /* 451 4.7.1 text */
+    MILTER_VERDICT_TAG,      /* accept, add header */
+} milter_verdict_kind_t;
+
+typedef struct {
+    milter_verdict_kind_t kind; /* what to do */
+    char rcode[4];              /* "550" / "451" */
+    char xcode[8];              /* "5.7.1" / "4.7.1" */
+    char text[320];             /* reply text (no '%' inside) */
+    char header_name[32];       /* for TAG: header to add */
+    char header_value[128];     /* for TAG: its value */
+} milter_verdict_t;
+
+/* Failure classes with their own On-* policy. */
+typedef enum {
+    MILTER_FAIL_INTERNAL = 0,  /* on_internal_error */
+    MILTER_FAIL_OVERLOAD,      /* on_overload */
+    MILTER_FAIL_NO_AGGREGATOR, /* on_no_aggregator */
+    MILTER_FAIL__COUNT
+} milter_fail_t;
+
+typedef struct milter_engine milter_engine_t;
+
+/* Builds the shared state from a loaded config (borrowed; must outlive the engine): opens
+ * state_directory/{decisions,ledger}, loads decision_file and local_rule_file. NULL with err. */
+milter_engine_t *milter_engine_new(const sensor_config_t *cfg, bs_clock_t *clock, char *err,
+                                   size_t errlen);
+/* Frees everything; sets *self_p = NULL; safe twice. */
+void milter_engine_destroy(milter_engine_t **self_p);
+
+/* The verdict for the message in conn at end of data. */
+void milter_engine_eom(milter_engine_t *self, milter_conn_t *conn, milter_verdict_t *out);
+
+/* Fail-open policy: the verdict for a failure of class cls on message qid (may be NULL),
+ * counted and logged at most once per interval. */
+void milter_engine_fail(milter_engine_t *self, milter_fail_t cls, const char *qid,
+                        milter_verdict_t *out);
+
+/* A connection begins/ends; false from begin when over max_connections (overload). */
+bool milter_engine_conn_begin(milter_engine_t *self);
+void milter_engine_conn_end(milter_engine_t *self);
+
+/* Tells the engine whether the aggregator is reachable (the uplink thread calls this). */
+void milter_engine_set_aggregator_up(milter_engine_t *self, bool up);
+
+/* Periodic housekeeping (expire cache and ledger entries, flush failure counts). */
+void milter_engine_tick(milter_engine_t *self);
+
+/* Shared parts, borrowed, for the uplink thread and tests. */
+dcache_t *milter_engine_dcache(milter_engine_t *self);
+ledger_t *milter_engine_ledger(milter_engine_t *self);
+evq_t *milter_engine_evq(milter_engine_t *self);
+const sensor_config_t *milter_engine_config(const milter_engine_t *self);
+
+/* Loads operator decisions from path ("scope action ttl value" per line) into cache. 0 or -1. */
+int milter_engine_load_decisions(dcache_t *cache, const char *path, int64_t now_ms, char *err,
+                                 size_t errlen);
+
+#endif

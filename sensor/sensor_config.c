@@ -1,0 +1,180 @@
+/*
+ * sensor_config - the sensor's parameter table; see sensor_config.h.
+ *
+ * CONFIGURATION PARAMETERS (defaults in the table below, one place)
+ *   Identity: site, sensor_id. Milter: milter_socket, milter_umask,
+ *   milter_timeout, max_connections, message_limit. Enforcement:
+ *   enforce_classes, reply_text, decision_file. Outbound ledger: outbound_auth,
+ *   internal_networks, outbound_daemons, ledger_ttl, ledger_match_recipient.
+ *   Local rule: local_rule, local_rule_file, local_rule_threshold,
+ *   local_rule_period, local_block_ttl, local_block_action, local_rule_observe,
+ *   local_rule_max_keys. Uplink: aggregator_events, aggregator_decisions,
+ *   aggregator_snapshot, aggregator_public_key, sensor_secret_key_file,
+ *   heartbeat_timeout, event_queue, event_batch, event_flush, spool_limit,
+ *   status_interval. Fail open: on_internal_error, on_overload,
+ *   on_no_aggregator, fail_log_interval.
+ *
+ * DIAGNOSTICS
+ *   Everything cfg_load reports, plus cross-field checks (site required, a
+ *   decision feed without a snapshot endpoint) with the file name.
+ */
+#include "sensor_config.h"
+
+#include "xalloc.h"
+
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define T sensor_config_t
+
+static const char *const s_fail_words[] = {"accept", "tempfail", NULL};
+static const char *const s_action_words[] = {"reject", "tempfail", "tag", NULL};
+
+static const cfg_param_t s_params[] = {
+    CFG_STRING(T, site, "site", NULL, "this site's name (required)"),
+    CFG_STRING(T, sensor_id, "sensor_id", "", "this sensor's name; empty: the host name"),
+    CFG_STRING(T, milter_socket, "milter_socket", "unix:/run/backstop/sensor.sock",
+               "libmilter socket: unix:/path or inet:PORT@ADDR"),
+    CFG_STRING(T, milter_umask, "milter_umask", "007", "octal umask for the unix socket"),
+    CFG_DURATION(T, milter_timeout_ms, "milter_timeout", "30s", "s", "1s", "1h",
+                 "I/O timeout towards the MTA"),
+    CFG_INT(T, max_connections, "max_connections", "500", "1", "100000",
+            "concurrent MTA connections before on_overload applies"),
+    CFG_STRING(T, state_directory, "state_directory", "/var/lib/backstop",
+               "decision cache, ledger and spool"),
+    CFG_SIZE(T, message_limit, "message_limit", "256k", "", "4k", "64m",
+             "bytes of header and body kept per message for the classifier"),
+    CFG_STRING(T, decision_file, "decision_file", "",
+               "operator decisions, one 'scope value action [ttl]' per line"),
+    CFG_LIST(T, enforce_classes, "enforce_classes", "bounce",
+             "message classes decisions apply to (bounce, autoreply, mdn, arf)"),
+    CFG_STRING(T, reply_text, "reply_text", "Message refused as backscatter",
+               "SMTP reply text before '(backstop decision ID)'"),
+    CFG_BOOL(T, outbound_auth, "outbound_auth", "yes",
+             "SASL-authenticated clients send outbound mail (ledger)"),
+    CFG_LIST(T, internal_networks, "internal_networks", "",
+             "clients in these networks send outbound mail (ledger)"),
+    CFG_LIST(T, outbound_daemons, "outbound_daemons", "",
+             "{daemon_name} values of outbound services, e.g. a submission service's "
+             "milter_macro_daemon_name"),
+    CFG_DURATION(T, ledger_ttl_ms, "ledger_ttl", "7d", "s", "1m", "90d",
+                 "how long outbound mail vouches for its bounces"),
+    CFG_BOOL(T, ledger_match_recipient, "ledger_match_recipient", "yes",
+             "a bounce quoting no Message-ID is legitimate when sent to a ledger sender"),
+    CFG_BOOL(T, local_rule, "local_rule", "yes", "run the per-site rule without the aggregator"),
+    CFG_STRING(T, local_rule_file, "local_rule_file", "",
+               "header_checks-style rules a bounce must match to count; empty: every bounce"),
+    CFG_INT(T, local_rule_threshold, "local_rule_threshold", "20", "1", "100000",
+            "matching bounces with one subject key ..."),
+    CFG_DURATION(T, local_rule_period_ms, "local_rule_period", "10m", "s", "1s", "7d",
+                 "... within this period ..."),
+    CFG_DURATION(T, local_block_ttl_ms, "local_block_ttl", "1h", "s", "1s", "30d",
+                 "... block the subject at this site this long"),
+    CFG_ENUM(T, local_block_action, "local_block_action", "reject", s_action_words,
+             "reject, tempfail or tag"),
+    CFG_BOOL(T, local_rule_observe, "local_rule_observe", "no",
+             "log what the local rule would block, block nothing"),
+    CFG_INT(T, local_rule_max_keys, "local_rule_max_keys", "100000", "16", "10000000",
+            "subject keys the local rule tracks at once"),
+    CFG_STRING(T, aggregator_events, "aggregator_events", "",
+               "aggregator event endpoint (tcp://host:port); empty: standalone"),
+    CFG_STRING(T, aggregator_decisions, "aggregator_decisions", "",
+               "aggregator decision publisher endpoint"),
+    CFG_STRING(T, aggregator_snapshot, "aggregator_snapshot", "", "aggregator snapshot endpoint"),
+    CFG_STRING(T, aggregator_public_key, "aggregator_public_key", "",
+               "aggregator CURVE public key (z85); empty: no encryption"),
+    CFG_STRING(T, sensor_secret_key_file, "sensor_secret_key_file", "",
+               "this sensor's CURVE key pair file"),
+    CFG_DURATION(T, heartbeat_timeout_ms, "heartbeat_timeout", "3s", "s", "500ms", "1m",
+                 "decision feed silence before reconnecting"),
+    CFG_INT(T, event_queue, "event_queue", "10000", "16", "1000000",
+            "events waiting for the uplink before they are dropped"),
+    CFG_INT(T, event_batch, "event_batch", "200", "1", "1024", "events per frame at most"),
+    CFG_DURATION(T, event_flush_ms, "event_flush", "100ms", "ms", "1ms", "10s",
+                 "longest an event waits for its batch"),
+    CFG_INT(T, spool_limit, "spool_limit", "1000000", "0", "100000000",
+            "events spooled on disk while the aggregator is away"),
+    CFG_DURATION(T, status_interval_ms, "status_interval", "5s", "s", "100ms", "1h",
+                 "how often the sensor reports its applied sequence"),
+    CFG_ENUM(T, on_internal_error, "on_internal_error", "accept", s_fail_words,
+             "accept or tempfail a message the sensor failed on"),
+    CFG_ENUM(T, on_overload, "on_overload", "accept", s_fail_words,
+             "accept or tempfail mail beyond max_connections"),
+    CFG_ENUM(T, on_no_aggregator, "on_no_aggregator", "accept", s_fail_words,
+             "accept or tempfail bounce-class mail while the aggregator is unreachable"),
+    CFG_DURATION(T, fail_log_interval_ms, "fail_log_interval", "60s", "s", "1s", "1d",
+                 "each failure class is logged at most once per interval"),
+    CFG_END,
+};
+
+static const cfg_schema_t s_schema = {.params = s_params, .sections = NULL};
+
+const cfg_schema_t *sensor_config_schema(void)
+{
+    return &s_schema;
+}
+
+/* Cross-field checks the table cannot express; appends to err. */
+static int s_check(sensor_config_t *c, const char *name, char *err, size_t errlen)
+{
+    if (!c->site || !*c->site) {
+        snprintf(err, errlen, "%s: site is required", name);
+        return -1;
+    }
+    if (*c->aggregator_decisions && !*c->aggregator_snapshot) {
+        snprintf(err, errlen, "%s: aggregator_decisions needs aggregator_snapshot", name);
+        return -1;
+    }
+    const char *u = c->milter_umask;
+    if (!*u || strspn(u, "01234567") != strlen(u) || strlen(u) > 4) {
+        snprintf(err, errlen, "%s: milter_umask '%s' is not an octal mode", name, u);
+        return -1;
+    }
+    for (size_t i = 0; i < c->enforce_classes.n; i++) {
+        const char *w = c->enforce_classes.v[i];
+        if (strcasecmp(w, "bounce") && strcasecmp(w, "autoreply") && strcasecmp(w, "mdn") &&
+            strcasecmp(w, "arf") && strcasecmp(w, "normal")) {
+            snprintf(err, errlen, "%s: enforce_classes: unknown class '%s'", name, w);
+            return -1;
+        }
+    }
+    if (!*c->sensor_id) {
+        char host[256];
+        if (gethostname(host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "sensor");
+        host[sizeof(host) - 1] = '\0';
+        xfree(c->sensor_id);
+        c->sensor_id = xstrdup(host);
+    }
+    return 0;
+}
+
+sensor_config_t *sensor_config_load(const char *path, char *err, size_t errlen)
+{
+    sensor_config_t *c = xcalloc(1, sizeof(*c));
+    int rc =
+        path ? cfg_load(&s_schema, path, c, err, errlen) : cfg_defaults(&s_schema, c, err, errlen);
+    if (rc == 0)
+        rc = s_check(c, path ? path : "defaults", err, errlen);
+    if (rc != 0)
+        sensor_config_destroy(&c);
+    return c;
+}
+
+void sensor_config_destroy(sensor_config_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cfg_free(&s_schema, *self_p);
+    xfree(*self_p);
+    *self_p = NULL;
+}
+
+bool sensor_config_enforces_class(const sensor_config_t *self, const char *class_name)
+{
+    for (size_t i = 0; i < self->enforce_classes.n; i++)
+        if (!strcasecmp(self->enforce_classes.v[i], class_name))
+            return true;
+    return false;
+}

@@ -1,0 +1,40 @@
+/*
+ * uplink - the sensor's one I/O thread: events out, decisions in
+ *
+ * ZeroMQ sockets are not thread-safe, so exactly one thread owns them all.
+ * It:
+ *   - pops events from the engine's queue (evq) and sends them in batches
+ *     (EventBatch frames, PUSH) to the aggregator; while the aggregator is
+ *     unreachable it spools them to disk (common/kv, bounded) and replays
+ *     them, oldest first and with their original times, when it returns;
+ *   - keeps the decision cache in step with the aggregator, Clone pattern:
+ *     subscribe first (topics "F", "S/<site>/", "H"), then ask for a
+ *     snapshot (or the changes since the applied sequence), apply updates
+ *     newer than it in sequence order, resynchronise on a gap or a new
+ *     epoch, reconnect after heartbeat_timeout of silence;
+ *   - reports SensorStatus (applied sequence, counters) every
+ *     status_interval;
+ *   - runs the engine's housekeeping (expiry) once a second.
+ * With no aggregator configured it only drains the queue and keeps house.
+ *
+ * Ownership: uplink_new borrows the engine, which must outlive the uplink.
+ */
+#ifndef BS_UPLINK_H
+#define BS_UPLINK_H
+
+#include "milter_engine.h"
+
+#include <stddef.h>
+
+typedef struct uplink uplink_t;
+
+/* Prepares the uplink (opens the spool under state_directory); NULL with err. */
+uplink_t *uplink_new(milter_engine_t *engine, char *err, size_t errlen);
+
+/* Starts the I/O thread; 0 or -1. */
+int uplink_start(uplink_t *self);
+
+/* Stops and joins the thread, closes sockets and spool; sets *self_p = NULL; safe twice. */
+void uplink_destroy(uplink_t **self_p);
+
+#endif

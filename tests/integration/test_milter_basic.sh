@@ -1,0 +1,43 @@
+#!/bin/sh
+# test_milter_basic - a real Postfix with the sensor milter: ham and a bounce
+# are both delivered (no decisions yet), the sensor logs each message's class
+# with the queue id first, and `milter -n` checks a config.
+. "$2/tests/integration/lib.sh"
+bs_init "$@"
+bs_need postfix swaks
+
+sensor_conf site1
+"$BS_SENSOR" milter -n -c "$(pf_dir site1)/sensor.conf" >/dev/null || bs_fail "milter -n rejects a good config"
+echo "bogus_key = 1" >"$BS_TMP/bad.conf"
+if "$BS_SENSOR" milter -n -c "$BS_TMP/bad.conf" 2>"$BS_TMP/bad.err"; then
+    bs_fail "milter -n accepts an unknown key"
+fi
+grep -q "bad.conf:1" "$BS_TMP/bad.err" || bs_fail "config error does not name FILE:LINE"
+bs_pass "milter -n checks the config"
+
+sensor_start site1
+pf_create site1 "$(sensor_socket site1)"
+pf_start site1
+
+swaks_send site1 --from alice@sender.example --to u@test.example \
+    --header 'Subject: quarterly report' || bs_fail "ham not accepted: $(last_reply)"
+bounce_file "$BS_TMP/b.eml" "Undeliverable: cheap watches" "cheap watches"
+swaks_send site1 --from '<>' --to u@test.example --data "$BS_TMP/b.eml" ||
+    bs_fail "bounce not accepted: $(last_reply)"
+wait_delivered site1 2 || bs_fail "not both messages delivered"
+bs_pass "ham and bounce delivered"
+
+log=$(sensor_log site1)
+wait_log "$log" '^backstop-sensor\[[0-9]+\]: [0-9A-F]+: class=normal ' || bs_fail "no class=normal line"
+wait_log "$log" '^backstop-sensor\[[0-9]+\]: [0-9A-F]+: class=bounce .*from=<> ' ||
+    bs_fail "no class=bounce line"
+qid=$(sed -n 's/.*: \([0-9A-F]*\): class=bounce .*/\1/p' "$log" | head -n 1)
+grep -q "$qid: milter-" "$(pf_log site1)" && bs_fail "postfix logged a milter action for $qid"
+grep -q "$qid: message-id=" "$(pf_log site1)" || bs_fail "queue id $qid not the Postfix one"
+bs_pass "sensor logs the class with the Postfix queue id first"
+
+# the milter must not have made Postfix complain (negotiation, macros)
+if grep -E "warning: .*milter" "$(pf_log site1)"; then
+    bs_fail "postfix warns about the milter"
+fi
+bs_pass "no milter warnings in the maillog"
