@@ -1,0 +1,1145 @@
+/*
+ * window - sliding-window event counts per key, compact enough for millions
+ *
+ * See window.h for the model. Layout of the table: cap slots of `stride`
+ * bytes, each an entry_t header followed by nb uint16 bucket counters. A slot
+ * with scope 0 is empty. The slot of a key is found by linear probing from
+ * home = (hash * cap) >> 64, so cap need not be a power of two and the table
+ * grows by 1.5x instead of doubling (memory is the hard limit here).
+ * Deletion shifts later entries of the probe run back, so there are no
+ * tombstones and lookups never slow down with churn.
+ *
+ * Entries are either a key's total (site == WINDOW_SITE_ALL) or one site's
+ * series of a multi-site key (site == its index, or WINDOW_SITE_OTHER).
+ * The total's `link` holds the sole site of a single-site key or, once the key
+ * is multi-site (S_MULTI), the first site of the chain of series; each
+ * series' `link` names the next site. Links are site indexes, not pointers,
+ * because entries move when others are deleted or the table grows.
+ *
+ * Bucket numbers are floor(time / bucket_ms) kept as uint32; with
+ * bucket_ms >= 1000 they do not wrap before the year 2106, and differences
+ * are taken modulo 2^32 anyway.
+ */
+#include <assert.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "window.h"
+#include "xalloc.h"
+
+/* Entry flags. */
+#define S_MULTI 0x01u /* total of a key seen by more than one site: has a chain */
+#define S_DIRTY 0x02u /* changed since window_dirty_take() last returned it */
+
+/* No next site in a chain. */
+#define S_LINK_NONE 0xFFFFu
+
+/* Bucket counters saturate here. */
+#define S_COUNT_MAX 0xFFFFu
+
+/* Text slab: slots of WINDOW_TEXT_MAX + 1 bytes, in chunks. */
+#define S_TEXT_SLOT  (WINDOW_TEXT_MAX + 1)
+#define S_TEXT_CHUNK 1024u
+#define S_MIN_CAP    64u
+#define S_BLOB_MAGIC 'W'
+#define S_BLOB_VER   1u
+
+typedef struct {
+    uint64_t fp;        /* key fingerprint */
+    int64_t first_ms;   /* first event since the series (re)started */
+    int64_t last_ms;    /* latest event */
+    uint32_t head;      /* bucket number of the newest bucket in the ring */
+    uint32_t text;      /* text slab slot + 1; 0: none (totals only) */
+    uint16_t site;      /* WINDOW_SITE_ALL for a key's total, else the series' site */
+    uint16_t link;      /* total: sole site or chain start; series: next site */
+    uint8_t scope;      /* bs_scope_t; 0 marks an empty slot */
+    uint8_t tally;      /* event filter that counted it */
+    uint8_t nsites;     /* total: exactly tracked sites in the chain (not "other") */
+    uint8_t flags;      /* S_MULTI, S_DIRTY */
+    uint16_t buckets[]; /* nb counters, bucket b at index b % nb */
+} entry_t;
+
+struct window {
+    int64_t bucket_ms;          /* resolution */
+    int64_t span_ms;            /* nb * bucket_ms */
+    uint32_t nb;                /* buckets per ring */
+    size_t stride;              /* bytes per slot */
+    uint8_t *slots;             /* cap slots */
+    size_t cap;                 /* slots allocated */
+    size_t used;                /* slots in use */
+    size_t keys;                /* of which totals */
+    size_t max_entries;         /* cap on used, 0 = none */
+    uint32_t text_min;          /* events before text is kept */
+    uint64_t seed;              /* hash seed */
+    size_t sweep_pos;           /* where window_sweep() continues */
+    char **site_names;          /* interned names by index */
+    size_t nsites;              /* names used */
+    size_t site_alloc;          /* names allocated */
+    uint32_t *site_index;       /* open-addressing index: site + 1, 0 empty */
+    size_t site_index_cap;      /* power of two */
+    uint8_t **text_chunks;      /* slab chunks of S_TEXT_CHUNK slots */
+    size_t text_nchunks;        /* chunks allocated */
+    uint32_t text_fresh;        /* next never-used slot */
+    uint32_t text_free;         /* free list head: slot + 1, 0 empty */
+    int track_dirty;            /* remember changed keys */
+    window_key_t *dirty;        /* changed keys not yet taken */
+    size_t ndirty;              /* used */
+    size_t dirty_alloc;         /* allocated */
+    window_counters_t counters; /* metrics */
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static uint64_t s_mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t s_hash(const window_t *w, uint8_t scope, uint8_t tally, uint16_t site, uint64_t fp)
+{
+    uint64_t tag = ((uint64_t)scope << 56) | ((uint64_t)tally << 48) | ((uint64_t)site << 32);
+    return s_mix(s_mix(fp ^ w->seed) ^ tag);
+}
+
+static size_t s_home(const window_t *w, uint64_t h)
+{
+    return (size_t)(((unsigned __int128)h * w->cap) >> 64);
+}
+
+static entry_t *s_slot(const window_t *w, size_t i)
+{
+    return (entry_t *)(w->slots + i * w->stride);
+}
+
+static size_t s_next(const window_t *w, size_t i)
+{
+    return i + 1 == w->cap ? 0 : i + 1;
+}
+
+static int64_t s_bucket(const window_t *w, int64_t t)
+{
+    int64_t b = t / w->bucket_ms;
+    if (t % w->bucket_ms < 0)
+        b--;
+    return b;
+}
+
+/* How many buckets head lies behind cur (negative: ahead). */
+static int32_t s_age(uint32_t cur, uint32_t head)
+{
+    return (int32_t)(cur - head);
+}
+
+static bool s_idle(const window_t *w, const entry_t *e, uint32_t cur)
+{
+    return s_age(cur, e->head) >= (int32_t)w->nb;
+}
+
+static size_t s_find_idx(const window_t *w, uint8_t scope, uint8_t tally, uint16_t site,
+                         uint64_t fp)
+{
+    if (w->used == 0)
+        return SIZE_MAX;
+    size_t i = s_home(w, s_hash(w, scope, tally, site, fp));
+    for (;;) {
+        const entry_t *e = s_slot(w, i);
+        if (e->scope == 0)
+            return SIZE_MAX;
+        if (e->fp == fp && e->scope == scope && e->tally == tally && e->site == site)
+            return i;
+        i = s_next(w, i);
+    }
+}
+
+static entry_t *s_find(const window_t *w, const window_key_t *k, uint16_t site)
+{
+    size_t i = s_find_idx(w, k->scope, k->tally, site, k->fp);
+    return i == SIZE_MAX ? NULL : s_slot(w, i);
+}
+
+static void s_place(window_t *w, const entry_t *src)
+{
+    size_t i = s_home(w, s_hash(w, src->scope, src->tally, src->site, src->fp));
+    while (s_slot(w, i)->scope != 0)
+        i = s_next(w, i);
+    memcpy(s_slot(w, i), src, w->stride);
+}
+
+static void s_grow(window_t *w, size_t want)
+{
+    size_t old_cap = w->cap;
+    uint8_t *old = w->slots;
+    size_t cap = old_cap + old_cap / 2;
+    if (cap < want)
+        cap = want;
+    if (cap < S_MIN_CAP)
+        cap = S_MIN_CAP;
+    w->slots = xcalloc(cap, w->stride);
+    w->cap = cap;
+    w->sweep_pos = 0;
+    for (size_t i = 0; i < old_cap; i++) {
+        const entry_t *e = (const entry_t *)(old + i * w->stride);
+        if (e->scope != 0)
+            s_place(w, e);
+    }
+    xfree(old);
+}
+
+/* Makes room for extra more entries without passing 80% load. */
+static void s_reserve(window_t *w, size_t extra)
+{
+    size_t need = w->used + extra;
+    if (need * 5 > w->cap * 4)
+        s_grow(w, need * 5 / 4 + 1);
+}
+
+/* Inserts a zeroed entry for a key known to be absent; NULL when max_entries is hit.
+ * The caller reserved room, so no existing entry moves. */
+static entry_t *s_insert(window_t *w, const window_key_t *k, uint16_t site)
+{
+    if (w->max_entries && w->used >= w->max_entries) {
+        w->counters.refused_full++;
+        return NULL;
+    }
+    assert(w->used + 1 < w->cap);
+    size_t i = s_home(w, s_hash(w, k->scope, k->tally, site, k->fp));
+    while (s_slot(w, i)->scope != 0)
+        i = s_next(w, i);
+    entry_t *e = s_slot(w, i);
+    memset(e, 0, w->stride);
+    e->fp = k->fp;
+    e->scope = k->scope;
+    e->tally = k->tally;
+    e->site = site;
+    e->link = S_LINK_NONE;
+    w->used++;
+    return e;
+}
+
+/* Backward-shift deletion: entries later in the probe run that may live earlier move up. */
+static void s_delete_idx(window_t *w, size_t i)
+{
+    size_t j = i;
+    for (;;) {
+        j = s_next(w, j);
+        entry_t *ej = s_slot(w, j);
+        if (ej->scope == 0)
+            break;
+        size_t k = s_home(w, s_hash(w, ej->scope, ej->tally, ej->site, ej->fp));
+        bool stays = i <= j ? (k > i && k <= j) : (k > i || k <= j);
+        if (!stays) {
+            memcpy(s_slot(w, i), ej, w->stride);
+            i = j;
+        }
+    }
+    memset(s_slot(w, i), 0, w->stride);
+    w->used--;
+}
+
+static void s_reset_series(window_t *w, entry_t *e, uint32_t b, int64_t t)
+{
+    memset(e->buckets, 0, w->nb * sizeof(uint16_t));
+    e->head = b;
+    e->first_ms = t;
+    e->last_ms = t;
+}
+
+static void s_bump(window_t *w, entry_t *e, uint32_t b, int64_t t)
+{
+    int32_t d = s_age(b, e->head);
+    if (d > 0) {
+        if (d >= (int32_t)w->nb)
+            memset(e->buckets, 0, w->nb * sizeof(uint16_t));
+        else
+            for (int32_t k = 1; k <= d; k++)
+                e->buckets[(e->head + (uint32_t)k) % w->nb] = 0;
+        e->head = b;
+    }
+    uint16_t *c = &e->buckets[b % w->nb];
+    if (*c < S_COUNT_MAX)
+        (*c)++;
+    if (t < e->first_ms)
+        e->first_ms = t;
+    if (t > e->last_ms)
+        e->last_ms = t;
+}
+
+/* Sum of the buckets of e in the n buckets ending at cur; *oldest_p (if not NULL) gets
+ * the bucket number of the oldest non-zero one. */
+static uint32_t s_sum(const window_t *w, const entry_t *e, uint32_t cur, uint32_t n,
+                      int64_t *oldest_p)
+{
+    int32_t d0 = s_age(cur, e->head);
+    uint32_t sum = 0;
+    for (uint32_t k = 0; k < w->nb; k++) {
+        if ((int64_t)d0 + k >= (int64_t)n)
+            break;
+        uint16_t c = e->buckets[(e->head - k) % w->nb];
+        if (c) {
+            sum += c;
+            if (oldest_p)
+                *oldest_p = (int64_t)(e->head - k);
+        }
+    }
+    return sum;
+}
+
+static uint32_t s_buckets_for(const window_t *w, int64_t window_ms)
+{
+    assert(window_ms > 0);
+    int64_t n = (window_ms + w->bucket_ms - 1) / w->bucket_ms;
+    return n > (int64_t)w->nb ? w->nb : (uint32_t)n;
+}
+
+/* ------------------------------------------------------------------ texts */
+
+static char *s_text_at(const window_t *w, uint32_t slot)
+{
+    return (char *)w->text_chunks[slot / S_TEXT_CHUNK] +
+           (size_t)(slot % S_TEXT_CHUNK) * S_TEXT_SLOT;
+}
+
+static uint32_t s_text_put(window_t *w, const char *text, size_t len)
+{
+    uint32_t slot;
+    if (w->text_free) {
+        slot = w->text_free - 1;
+        memcpy(&w->text_free, s_text_at(w, slot), sizeof(uint32_t));
+    } else {
+        slot = w->text_fresh++;
+        if (slot / S_TEXT_CHUNK >= w->text_nchunks) {
+            w->text_chunks =
+                xrealloc(w->text_chunks, (w->text_nchunks + 1) * sizeof(*w->text_chunks));
+            w->text_chunks[w->text_nchunks++] = xmalloc((size_t)S_TEXT_CHUNK * S_TEXT_SLOT);
+        }
+    }
+    char *p = s_text_at(w, slot);
+    const char *nul = memchr(text, 0, len);
+    if (nul)
+        len = (size_t)(nul - text);
+    if (len > WINDOW_TEXT_MAX)
+        len = WINDOW_TEXT_MAX;
+    memcpy(p, text, len);
+    p[len] = 0;
+    return slot + 1;
+}
+
+static void s_text_free(window_t *w, uint32_t handle)
+{
+    if (handle == 0)
+        return;
+    uint32_t slot = handle - 1;
+    memcpy(s_text_at(w, slot), &w->text_free, sizeof(uint32_t));
+    w->text_free = slot + 1;
+}
+
+static const char *s_text_get(const window_t *w, uint32_t handle)
+{
+    return handle ? s_text_at(w, handle - 1) : "";
+}
+
+/* ------------------------------------------------------------------ dirty */
+
+static void s_dirty_push(window_t *w, const window_key_t *k)
+{
+    if (!w->track_dirty)
+        return;
+    if (w->ndirty == w->dirty_alloc) {
+        w->dirty_alloc = w->dirty_alloc ? w->dirty_alloc * 2 : 256;
+        w->dirty = xrealloc(w->dirty, w->dirty_alloc * sizeof(*w->dirty));
+    }
+    w->dirty[w->ndirty++] = *k;
+}
+
+static void s_mark_dirty(window_t *w, entry_t *a)
+{
+    if (!w->track_dirty || (a->flags & S_DIRTY))
+        return;
+    a->flags |= S_DIRTY;
+    window_key_t k = {.scope = a->scope, .tally = a->tally, .fp = a->fp};
+    s_dirty_push(w, &k);
+}
+
+/* ----------------------------------------------------------------- chains */
+
+/* Collects a multi-site key's chain (at most WINDOW_SITES_MAX + 1 sites). */
+static size_t s_chain(const window_t *w, const window_key_t *k, const entry_t *a, uint16_t *sites)
+{
+    size_t n = 0;
+    uint16_t site = a->link;
+    while (site != S_LINK_NONE && n < WINDOW_SITES_MAX + 1) {
+        const entry_t *e = s_find(w, k, site);
+        if (e == NULL)
+            break;
+        sites[n++] = site;
+        site = e->link;
+    }
+    return n;
+}
+
+/* Deletes a key's total and all its series. */
+static void s_remove_key(window_t *w, const window_key_t *k)
+{
+    entry_t *a = s_find(w, k, WINDOW_SITE_ALL);
+    if (a == NULL)
+        return;
+    uint16_t sites[WINDOW_SITES_MAX + 1];
+    size_t n = (a->flags & S_MULTI) ? s_chain(w, k, a, sites) : 0;
+    s_text_free(w, a->text);
+    s_delete_idx(w, s_find_idx(w, k->scope, k->tally, WINDOW_SITE_ALL, k->fp));
+    for (size_t i = 0; i < n; i++) {
+        size_t idx = s_find_idx(w, k->scope, k->tally, sites[i], k->fp);
+        if (idx != SIZE_MAX)
+            s_delete_idx(w, idx);
+    }
+    w->keys--;
+    w->counters.keys_expired++;
+    s_dirty_push(w, k);
+}
+
+/* Drops the idle series of a multi-site key from its chain. */
+static void s_prune_chain(window_t *w, const window_key_t *k, uint32_t cur)
+{
+    entry_t *a = s_find(w, k, WINDOW_SITE_ALL);
+    if (a == NULL || !(a->flags & S_MULTI))
+        return;
+    uint16_t sites[WINDOW_SITES_MAX + 1], kept[WINDOW_SITES_MAX + 1], gone[WINDOW_SITES_MAX + 1];
+    size_t n = s_chain(w, k, a, sites), nk = 0, ng = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s_idle(w, s_find(w, k, sites[i]), cur))
+            gone[ng++] = sites[i];
+        else
+            kept[nk++] = sites[i];
+    }
+    if (ng == 0)
+        return;
+    uint8_t tracked = 0;
+    for (size_t i = 0; i < nk; i++) {
+        s_find(w, k, kept[i])->link = i + 1 < nk ? kept[i + 1] : S_LINK_NONE;
+        if (kept[i] != WINDOW_SITE_OTHER)
+            tracked++;
+    }
+    a->link = nk ? kept[0] : S_LINK_NONE;
+    a->nsites = tracked;
+    for (size_t i = 0; i < ng; i++)
+        s_delete_idx(w, s_find_idx(w, k->scope, k->tally, gone[i], k->fp));
+}
+
+/* Links a new series for site at the head of the key's chain. */
+static entry_t *s_new_series(window_t *w, const window_key_t *k, entry_t *a, uint16_t site)
+{
+    entry_t *s = s_insert(w, k, site);
+    if (s == NULL)
+        return NULL;
+    s->link = a->link;
+    a->link = site;
+    if (site != WINDOW_SITE_OTHER)
+        a->nsites++;
+    return s;
+}
+
+/* ------------------------------------------------------------------ sites */
+
+static uint64_t s_str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    return h;
+}
+
+int window_site_find(const window_t *self, const char *name)
+{
+    if (name == NULL || self->site_index_cap == 0)
+        return -1;
+    size_t mask = self->site_index_cap - 1;
+    for (size_t i = s_str_hash(name) & mask;; i = (i + 1) & mask) {
+        uint32_t v = self->site_index[i];
+        if (v == 0)
+            return -1;
+        if (strncmp(self->site_names[v - 1], name, WINDOW_SITE_NAME_MAX) == 0 &&
+            strlen(name) <= WINDOW_SITE_NAME_MAX)
+            return (int)(v - 1);
+    }
+}
+
+static void s_site_index_put(window_t *w, size_t idx)
+{
+    size_t mask = w->site_index_cap - 1;
+    size_t i = s_str_hash(w->site_names[idx]) & mask;
+    while (w->site_index[i])
+        i = (i + 1) & mask;
+    w->site_index[i] = (uint32_t)idx + 1;
+}
+
+int window_site_intern(window_t *self, const char *name)
+{
+    if (name == NULL || *name == 0 || strlen(name) > WINDOW_SITE_NAME_MAX)
+        return -1;
+    int found = window_site_find(self, name);
+    if (found >= 0)
+        return found;
+    if (self->nsites >= WINDOW_SITE_LIMIT) {
+        self->counters.refused_sites++;
+        return -1;
+    }
+    if (self->nsites == self->site_alloc) {
+        self->site_alloc = self->site_alloc ? self->site_alloc * 2 : 64;
+        self->site_names = xrealloc(self->site_names, self->site_alloc * sizeof(char *));
+    }
+    self->site_names[self->nsites] = xstrdup(name);
+    if ((self->nsites + 1) * 2 > self->site_index_cap) {
+        xfree(self->site_index);
+        self->site_index_cap = self->site_index_cap ? self->site_index_cap * 2 : 128;
+        self->site_index = xcalloc(self->site_index_cap, sizeof(uint32_t));
+        for (size_t i = 0; i < self->nsites; i++)
+            s_site_index_put(self, i);
+    }
+    s_site_index_put(self, self->nsites);
+    return (int)self->nsites++;
+}
+
+const char *window_site_name(const window_t *self, unsigned site)
+{
+    if (site == WINDOW_SITE_OTHER)
+        return "other";
+    if (site >= self->nsites)
+        return "";
+    return self->site_names[site];
+}
+
+size_t window_sites(const window_t *self)
+{
+    return self->nsites;
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+window_t *window_new(const window_config_t *cfg)
+{
+    window_config_t c = {0};
+    if (cfg)
+        c = *cfg;
+    if (c.bucket_ms == 0)
+        c.bucket_ms = 10000;
+    if (c.span_ms == 0)
+        c.span_ms = 300000;
+    if (c.text_min_events == 0)
+        c.text_min_events = 4;
+    assert(c.bucket_ms >= 1000);
+    assert(c.span_ms >= c.bucket_ms && c.span_ms % c.bucket_ms == 0);
+    assert(c.span_ms / c.bucket_ms <= 4096);
+
+    window_t *w = xcalloc(1, sizeof(*w));
+    w->bucket_ms = c.bucket_ms;
+    w->nb = (uint32_t)(c.span_ms / c.bucket_ms);
+    w->span_ms = c.span_ms;
+    w->stride = (sizeof(entry_t) + w->nb * sizeof(uint16_t) + 7) & ~(size_t)7;
+    w->max_entries = c.max_entries;
+    w->text_min = c.text_min_events;
+    w->seed = c.seed;
+    w->track_dirty = c.track_dirty;
+    size_t cap = c.initial_entries * 5 / 4 + 1;
+    w->cap = cap < S_MIN_CAP ? S_MIN_CAP : cap;
+    w->slots = xcalloc(w->cap, w->stride);
+    return w;
+}
+
+void window_destroy(window_t **self_p)
+{
+    assert(self_p);
+    window_t *w = *self_p;
+    if (w == NULL)
+        return;
+    xfree(w->slots);
+    for (size_t i = 0; i < w->nsites; i++)
+        xfree(w->site_names[i]);
+    xfree(w->site_names);
+    xfree(w->site_index);
+    for (size_t i = 0; i < w->text_nchunks; i++)
+        xfree(w->text_chunks[i]);
+    xfree(w->text_chunks);
+    xfree(w->dirty);
+    xfree(w);
+    *self_p = NULL;
+}
+
+int64_t window_bucket_ms(const window_t *self)
+{
+    return self->bucket_ms;
+}
+
+int64_t window_span_ms(const window_t *self)
+{
+    return self->span_ms;
+}
+
+/* -------------------------------------------------------------- counting */
+
+int window_add(window_t *self, const window_key_t *key, unsigned site, int64_t time_ms,
+               const char *text, size_t text_len)
+{
+    assert(key && key->scope != 0);
+    assert(site < WINDOW_SITE_LIMIT);
+    window_t *w = self;
+    uint32_t b = (uint32_t)s_bucket(w, time_ms);
+    uint16_t st = (uint16_t)site;
+
+    s_reserve(w, 3);
+    entry_t *a = s_find(w, key, WINDOW_SITE_ALL);
+    if (a == NULL) {
+        a = s_insert(w, key, WINDOW_SITE_ALL);
+        if (a == NULL)
+            return -1;
+        s_reset_series(w, a, b, time_ms);
+        a->link = st;
+        a->nsites = 1;
+        w->keys++;
+        w->counters.keys_created++;
+    } else if (s_idle(w, a, b)) {
+        /* lazy expiry: the key starts over, with this event's site alone */
+        if (a->flags & S_MULTI) {
+            uint16_t sites[WINDOW_SITES_MAX + 1];
+            size_t n = s_chain(w, key, a, sites);
+            for (size_t i = 0; i < n; i++)
+                s_delete_idx(w, s_find_idx(w, key->scope, key->tally, sites[i], key->fp));
+            a = s_find(w, key, WINDOW_SITE_ALL);
+        }
+        s_text_free(w, a->text);
+        a->text = 0;
+        a->flags &= (uint8_t)~S_MULTI;
+        s_reset_series(w, a, b, time_ms);
+        a->link = st;
+        a->nsites = 1;
+        w->counters.keys_expired++;
+        w->counters.keys_created++;
+    } else if (s_age(a->head, b) >= (int32_t)w->nb) {
+        w->counters.refused_old++;
+        return -1;
+    }
+
+    if (!(a->flags & S_MULTI) && a->link != st) {
+        /* second site: the first site's history so far is the key's history */
+        entry_t *first = s_insert(w, key, a->link);
+        if (first) {
+            memcpy(first->buckets, a->buckets, w->nb * sizeof(uint16_t));
+            first->head = a->head;
+            first->first_ms = a->first_ms;
+            first->last_ms = a->last_ms;
+            a->flags |= S_MULTI;
+        }
+    }
+    if (a->flags & S_MULTI) {
+        entry_t *s = s_find(w, key, st);
+        if (s == NULL && a->nsites >= WINDOW_SITES_MAX) {
+            s_prune_chain(w, key, b);
+            a = s_find(w, key, WINDOW_SITE_ALL);
+        }
+        if (s == NULL) {
+            uint16_t target = a->nsites < WINDOW_SITES_MAX ? st : (uint16_t)WINDOW_SITE_OTHER;
+            s = target == WINDOW_SITE_OTHER ? s_find(w, key, WINDOW_SITE_OTHER) : NULL;
+            if (s == NULL) {
+                s = s_new_series(w, key, a, target);
+                if (s)
+                    s_reset_series(w, s, b, time_ms);
+            } else if (s_idle(w, s, b)) {
+                s_reset_series(w, s, b, time_ms);
+            }
+        } else if (s_idle(w, s, b)) {
+            s_reset_series(w, s, b, time_ms);
+        }
+        if (s)
+            s_bump(w, s, b, time_ms);
+    }
+    s_bump(w, a, b, time_ms);
+    if (a->text == 0 && text && text_len && s_sum(w, a, a->head, w->nb, NULL) >= w->text_min)
+        a->text = s_text_put(w, text, text_len);
+    s_mark_dirty(w, a);
+    return 0;
+}
+
+uint32_t window_count(const window_t *self, const window_key_t *key, unsigned site,
+                      int64_t window_ms, int64_t now_ms)
+{
+    uint32_t n = s_buckets_for(self, window_ms);
+    uint32_t cur = (uint32_t)s_bucket(self, now_ms);
+    const entry_t *a = s_find(self, key, WINDOW_SITE_ALL);
+    if (a == NULL)
+        return 0;
+    if (site == WINDOW_SITE_ALL)
+        return s_sum(self, a, cur, n, NULL);
+    if (!(a->flags & S_MULTI))
+        return a->link == site ? s_sum(self, a, cur, n, NULL) : 0;
+    const entry_t *s = s_find(self, key, (uint16_t)site);
+    return s ? s_sum(self, s, cur, n, NULL) : 0;
+}
+
+static void s_sort_shares(window_stats_t *out)
+{
+    for (uint32_t i = 1; i < out->nshares; i++) {
+        window_share_t x = out->shares[i];
+        uint32_t j = i;
+        while (j > 0 &&
+               (out->shares[j - 1].events < x.events ||
+                (out->shares[j - 1].events == x.events && out->shares[j - 1].site > x.site))) {
+            out->shares[j] = out->shares[j - 1];
+            j--;
+        }
+        out->shares[j] = x;
+    }
+}
+
+int window_stats(const window_t *self, const window_key_t *key, unsigned site, int64_t window_ms,
+                 int64_t now_ms, window_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->text = "";
+    uint32_t n = s_buckets_for(self, window_ms);
+    uint32_t cur = (uint32_t)s_bucket(self, now_ms);
+    const entry_t *a = s_find(self, key, WINDOW_SITE_ALL);
+    if (a == NULL)
+        return -1;
+    out->text = s_text_get(self, a->text);
+
+    const entry_t *series = a;
+    if (site != WINDOW_SITE_ALL && (a->flags & S_MULTI))
+        series = s_find(self, key, (uint16_t)site);
+    else if (site != WINDOW_SITE_ALL && a->link != site)
+        series = NULL;
+    if (series == NULL)
+        return 0;
+
+    int64_t oldest = 0;
+    out->events = s_sum(self, series, cur, n, &oldest);
+    if (out->events == 0)
+        return 0;
+    int64_t start = oldest * self->bucket_ms;
+    out->first_ms = series->first_ms > start ? series->first_ms : start;
+    out->last_ms = series->last_ms;
+
+    if (site != WINDOW_SITE_ALL || !(a->flags & S_MULTI)) {
+        out->sites = 1;
+        out->nshares = 1;
+        out->shares[0].site = site != WINDOW_SITE_ALL ? (uint16_t)site : a->link;
+        out->shares[0].events = out->events;
+        return 0;
+    }
+    uint16_t sites[WINDOW_SITES_MAX + 1];
+    size_t ns = s_chain(self, key, a, sites);
+    for (size_t i = 0; i < ns; i++) {
+        uint32_t c = s_sum(self, s_find(self, key, sites[i]), cur, n, NULL);
+        if (c == 0)
+            continue;
+        out->shares[out->nshares].site = sites[i];
+        out->shares[out->nshares].events = c;
+        out->nshares++;
+    }
+    out->sites = out->nshares;
+    s_sort_shares(out);
+    return 0;
+}
+
+/* ------------------------------------------------------------ maintenance */
+
+size_t window_sweep(window_t *self, int64_t now_ms, size_t budget)
+{
+    window_t *w = self;
+    uint32_t cur = (uint32_t)s_bucket(w, now_ms);
+    size_t expired = 0;
+    while (budget-- > 0 && w->used > 0) {
+        if (w->sweep_pos >= w->cap)
+            w->sweep_pos = 0;
+        entry_t *e = s_slot(w, w->sweep_pos);
+        if (e->scope == 0) {
+            w->sweep_pos++;
+            continue;
+        }
+        window_key_t k = {.scope = e->scope, .tally = e->tally, .fp = e->fp};
+        if (e->site == WINDOW_SITE_ALL) {
+            if (s_idle(w, e, cur)) {
+                s_remove_key(w, &k);
+                expired++;
+                continue; /* another entry may have moved into this slot */
+            }
+            if (e->flags & S_MULTI)
+                s_prune_chain(w, &k, cur);
+        } else if (s_find(w, &k, WINDOW_SITE_ALL) == NULL) {
+            s_delete_idx(w, w->sweep_pos); /* orphan series: cannot happen, but costs nothing */
+            continue;
+        }
+        w->sweep_pos++;
+    }
+    return expired;
+}
+
+size_t window_top(const window_t *self, uint8_t scope, uint8_t tally, int64_t window_ms,
+                  int64_t now_ms, window_top_t *out, size_t n)
+{
+    if (n == 0)
+        return 0;
+    uint32_t nb = s_buckets_for(self, window_ms);
+    uint32_t cur = (uint32_t)s_bucket(self, now_ms);
+    size_t have = 0;
+    for (size_t i = 0; i < self->cap; i++) {
+        const entry_t *e = s_slot(self, i);
+        if (e->scope != scope || e->tally != tally || e->site != WINDOW_SITE_ALL)
+            continue;
+        uint32_t c = s_sum(self, e, cur, nb, NULL);
+        if (c == 0 || (have == n && c <= out[n - 1].events))
+            continue;
+        size_t j = have < n ? have++ : n - 1;
+        while (j > 0 && out[j - 1].events < c) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j].key.scope = e->scope;
+        out[j].key.tally = e->tally;
+        out[j].key.fp = e->fp;
+        out[j].events = c;
+    }
+    return have;
+}
+
+size_t window_keys(const window_t *self)
+{
+    return self->keys;
+}
+
+size_t window_entries(const window_t *self)
+{
+    return self->used;
+}
+
+size_t window_memory(const window_t *self)
+{
+    size_t m = sizeof(*self) + self->cap * self->stride;
+    m += self->text_nchunks * (size_t)S_TEXT_CHUNK * S_TEXT_SLOT;
+    m += self->site_alloc * sizeof(char *) + self->site_index_cap * sizeof(uint32_t);
+    for (size_t i = 0; i < self->nsites; i++)
+        m += strlen(self->site_names[i]) + 1;
+    m += self->dirty_alloc * sizeof(window_key_t);
+    return m;
+}
+
+const window_counters_t *window_counters(const window_t *self)
+{
+    return &self->counters;
+}
+
+int window_foreach(const window_t *self, int (*cb)(const window_key_t *key, void *arg), void *arg)
+{
+    for (size_t i = 0; i < self->cap; i++) {
+        const entry_t *e = s_slot(self, i);
+        if (e->scope == 0 || e->site != WINDOW_SITE_ALL)
+            continue;
+        window_key_t k = {.scope = e->scope, .tally = e->tally, .fp = e->fp};
+        int rc = cb(&k, arg);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+size_t window_dirty_take(window_t *self, window_key_t *out, size_t max)
+{
+    size_t n = 0;
+    while (n < max && self->ndirty > 0) {
+        out[n] = self->dirty[--self->ndirty];
+        entry_t *a = s_find(self, &out[n], WINDOW_SITE_ALL);
+        if (a)
+            a->flags &= (uint8_t)~S_DIRTY;
+        n++;
+    }
+    if (self->ndirty == 0 && self->dirty_alloc > 4096) {
+        xfree(self->dirty);
+        self->dirty = NULL;
+        self->dirty_alloc = 0;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------ persistence */
+
+typedef struct {
+    uint8_t *p;   /* bytes */
+    size_t len;   /* used */
+    size_t alloc; /* allocated */
+} s_buf_t;
+
+static void s_put(s_buf_t *b, const void *data, size_t len)
+{
+    if (b->len + len > b->alloc) {
+        b->alloc = (b->len + len) * 2 + 64;
+        b->p = xrealloc(b->p, b->alloc);
+    }
+    memcpy(b->p + b->len, data, len);
+    b->len += len;
+}
+
+static void s_put_u8(s_buf_t *b, uint8_t v)
+{
+    s_put(b, &v, 1);
+}
+
+static void s_put_varint(s_buf_t *b, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            tmp[n] |= 0x80;
+        n++;
+    } while (v);
+    s_put(b, tmp, n);
+}
+
+static void s_put_zigzag(s_buf_t *b, int64_t v)
+{
+    s_put_varint(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static void s_put_str(s_buf_t *b, const char *s)
+{
+    size_t len = strlen(s);
+    s_put_u8(b, (uint8_t)len);
+    s_put(b, s, len);
+}
+
+static void s_put_series(const window_t *w, s_buf_t *b, const entry_t *e)
+{
+    /* times relative to the head bucket's start: a byte or three instead of six */
+    int64_t base = (int64_t)e->head * w->bucket_ms;
+    s_put_varint(b, e->head);
+    s_put_zigzag(b, (int64_t)((uint64_t)e->first_ms - (uint64_t)base));
+    s_put_zigzag(b, (int64_t)((uint64_t)e->last_ms - (uint64_t)base));
+    uint32_t nz = 0;
+    for (uint32_t k = 0; k < w->nb; k++)
+        nz += e->buckets[(e->head - k) % w->nb] != 0;
+    s_put_varint(b, nz);
+    for (uint32_t k = 0; k < w->nb; k++) {
+        uint16_t c = e->buckets[(e->head - k) % w->nb];
+        if (c) {
+            s_put_varint(b, k);
+            s_put_varint(b, c);
+        }
+    }
+}
+
+uint8_t *window_export(const window_t *self, const window_key_t *key, size_t *len_p)
+{
+    const entry_t *a = s_find(self, key, WINDOW_SITE_ALL);
+    if (a == NULL)
+        return NULL;
+    s_buf_t b = {0};
+    s_put_u8(&b, S_BLOB_MAGIC);
+    s_put_u8(&b, S_BLOB_VER);
+    s_put_varint(&b, (uint64_t)self->bucket_ms);
+    s_put_u8(&b, key->scope);
+    s_put_u8(&b, key->tally);
+    for (int i = 0; i < 8; i++)
+        s_put_u8(&b, (uint8_t)(key->fp >> (8 * i)));
+    s_put_str(&b, s_text_get(self, a->text));
+
+    uint16_t sites[WINDOW_SITES_MAX + 1];
+    size_t ns = (a->flags & S_MULTI) ? s_chain(self, key, a, sites) : 0;
+    s_put_varint(&b, 1 + ns);
+    s_put_u8(&b, 0);
+    s_put_str(&b, (a->flags & S_MULTI) ? "" : window_site_name(self, a->link));
+    s_put_series(self, &b, a);
+    /* chain order is newest site first; write it reversed so import rebuilds the same order */
+    for (size_t i = ns; i-- > 0;) {
+        const entry_t *s = s_find(self, key, sites[i]);
+        if (sites[i] == WINDOW_SITE_OTHER) {
+            s_put_u8(&b, 2);
+        } else {
+            s_put_u8(&b, 1);
+            s_put_str(&b, window_site_name(self, sites[i]));
+        }
+        s_put_series(self, &b, s);
+    }
+    *len_p = b.len;
+    return b.p;
+}
+
+typedef struct {
+    const uint8_t *p;   /* next byte */
+    const uint8_t *end; /* end of blob */
+    int bad;            /* set on overrun or malformed data */
+} s_rd_t;
+
+static uint8_t s_get_u8(s_rd_t *r)
+{
+    if (r->p >= r->end) {
+        r->bad = 1;
+        return 0;
+    }
+    return *r->p++;
+}
+
+static uint64_t s_get_varint(s_rd_t *r)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        uint8_t c = s_get_u8(r);
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return v;
+    }
+    r->bad = 1;
+    return 0;
+}
+
+static int64_t s_get_zigzag(s_rd_t *r)
+{
+    uint64_t v = s_get_varint(r);
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static void s_get_str(s_rd_t *r, char *out, size_t max)
+{
+    size_t len = s_get_u8(r);
+    if (len > max || (size_t)(r->end - r->p) < len) {
+        r->bad = 1;
+        out[0] = 0;
+        return;
+    }
+    memcpy(out, r->p, len);
+    out[len] = 0;
+    r->p += len;
+    if (memchr(out, 0, len))
+        r->bad = 1;
+}
+
+typedef struct {
+    uint8_t kind;                        /* 0 total, 1 site, 2 other */
+    char name[WINDOW_SITE_NAME_MAX + 1]; /* site name (kind 1; kind 0 when single-site) */
+    int64_t head;                        /* bucket number of the newest bucket */
+    int64_t first_ms;                    /* first event */
+    int64_t last_ms;                     /* latest event */
+    const uint8_t *counts;               /* start of the (age, count) pairs */
+    uint32_t nz;                         /* pairs */
+} s_series_t;
+
+static void s_get_series(s_rd_t *r, s_series_t *s, int64_t bucket_ms)
+{
+    s->head = (int64_t)s_get_varint(r);
+    if (s->head > UINT32_MAX) {
+        r->bad = 1;
+        return;
+    }
+    int64_t base = s->head * bucket_ms;
+    /* unsigned: a hostile blob must not overflow a signed sum */
+    s->first_ms = (int64_t)((uint64_t)base + (uint64_t)s_get_zigzag(r));
+    s->last_ms = (int64_t)((uint64_t)base + (uint64_t)s_get_zigzag(r));
+    uint64_t nz = s_get_varint(r);
+    if (nz > 4096) {
+        r->bad = 1;
+        return;
+    }
+    s->nz = (uint32_t)nz;
+    s->counts = r->p;
+    for (uint32_t i = 0; i < s->nz && !r->bad; i++) {
+        s_get_varint(r);
+        if (s_get_varint(r) > S_COUNT_MAX)
+            r->bad = 1;
+    }
+}
+
+static void s_fill_series(window_t *w, entry_t *e, const s_series_t *s, const uint8_t *end)
+{
+    s_rd_t r = {.p = s->counts, .end = end};
+    e->head = (uint32_t)s->head;
+    e->first_ms = s->first_ms;
+    e->last_ms = s->last_ms;
+    for (uint32_t i = 0; i < s->nz; i++) {
+        uint64_t age = s_get_varint(&r);
+        uint64_t c = s_get_varint(&r);
+        if (age < w->nb)
+            e->buckets[(e->head - (uint32_t)age) % w->nb] = (uint16_t)c;
+    }
+}
+
+int window_import(window_t *self, const uint8_t *blob, size_t len, int64_t now_ms)
+{
+    window_t *w = self;
+    s_rd_t r = {.p = blob, .end = blob + len};
+    if (s_get_u8(&r) != S_BLOB_MAGIC || s_get_u8(&r) != S_BLOB_VER)
+        return -1;
+    if ((int64_t)s_get_varint(&r) != w->bucket_ms)
+        return -1;
+    window_key_t k = {0};
+    k.scope = s_get_u8(&r);
+    k.tally = s_get_u8(&r);
+    for (int i = 0; i < 8; i++)
+        k.fp |= (uint64_t)s_get_u8(&r) << (8 * i);
+    char text[256];
+    s_get_str(&r, text, sizeof(text) - 1);
+    uint64_t ns = s_get_varint(&r);
+    if (r.bad || k.scope == 0 || ns < 1 || ns > WINDOW_SITES_MAX + 2)
+        return -1;
+    s_series_t series[WINDOW_SITES_MAX + 2];
+    for (size_t i = 0; i < ns; i++) {
+        s_series_t *s = &series[i];
+        s->kind = s_get_u8(&r);
+        s->name[0] = 0;
+        if (s->kind == 0 || s->kind == 1)
+            s_get_str(&r, s->name, WINDOW_SITE_NAME_MAX);
+        else if (s->kind != 2)
+            r.bad = 1;
+        if ((i == 0) != (s->kind == 0))
+            r.bad = 1;
+        if (r.bad)
+            return -1;
+        s_get_series(&r, s, w->bucket_ms);
+        if (r.bad)
+            return -1;
+    }
+    if (r.p != r.end)
+        return -1;
+    if (ns == 1 && series[0].name[0] == 0)
+        return -1;
+
+    uint32_t cur = (uint32_t)s_bucket(w, now_ms);
+    if (s_find(w, &k, WINDOW_SITE_ALL)) {
+        s_remove_key(w, &k);
+        w->counters.keys_expired--; /* replacing is not expiring */
+    }
+    if (s_age(cur, (uint32_t)series[0].head) >= (int32_t)w->nb)
+        return 0;
+
+    s_reserve(w, ns);
+    entry_t *a = s_insert(w, &k, WINDOW_SITE_ALL);
+    if (a == NULL)
+        return -1;
+    w->keys++;
+    s_fill_series(w, a, &series[0], r.end);
+    if (text[0])
+        a->text = s_text_put(w, text, strlen(text));
+    if (ns == 1) {
+        int site = window_site_intern(w, series[0].name);
+        a->link = site < 0 ? 0 : (uint16_t)site;
+        a->nsites = 1;
+    } else {
+        a->flags |= S_MULTI;
+        for (size_t i = 1; i < ns; i++) {
+            int site = series[i].kind == 2 ? (int)WINDOW_SITE_OTHER
+                                           : window_site_intern(w, series[i].name);
+            if (site < 0 || s_find(w, &k, (uint16_t)site))
+                continue;
+            if (site != (int)WINDOW_SITE_OTHER && a->nsites >= WINDOW_SITES_MAX)
+                continue;
+            entry_t *s = s_new_series(w, &k, a, (uint16_t)site);
+            if (s)
+                s_fill_series(w, s, &series[i], r.end);
+        }
+    }
+    s_mark_dirty(w, a);
+    return 0;
+}

@@ -1,0 +1,543 @@
+/* test_window - sliding windows per key: bucket edges, sites and shares, expiry, persistence. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "window.h"
+#include "xalloc.h"
+
+#define SEC 1000LL
+/* A fixed base time, a whole multiple of every bucket size used here. */
+#define T0 (1700000000LL * SEC)
+
+static window_t *s_new(int64_t bucket_ms, int64_t span_ms)
+{
+    window_config_t cfg = {.bucket_ms = bucket_ms, .span_ms = span_ms, .text_min_events = 1};
+    return window_new(&cfg);
+}
+
+static const window_key_t K1 = {.scope = 1, .tally = 0, .fp = 0x1111};
+static const window_key_t K2 = {.scope = 1, .tally = 0, .fp = 0x2222};
+
+/* Table: one event at T0 + event_s, counted at T0 + now_ms in a 120 s window of 10 s buckets. */
+static void test_window_slides_at_bucket_edges(void **state)
+{
+    static const struct {
+        int64_t event_ms; /* event time after T0 */
+        int64_t now_ms;   /* query time after T0 */
+        uint32_t expect;  /* events in the 120 s window */
+    } cases[] = {
+        {0, 0, 1},          /* same instant */
+        {0, 119999, 1},     /* last ms of the 12th bucket: still in */
+        {0, 120000, 0},     /* next bucket: slid out */
+        {9999, 120000, 0},  /* anything in bucket 0 leaves together */
+        {10000, 120000, 1}, /* bucket 1 stays */
+        {10000, 129999, 1}, /* ...until bucket 13 starts */
+        {10000, 130000, 0}, /* gone */
+        {0, 300000, 0},     /* far beyond the span */
+        {5000, 0, 1},       /* event a little ahead of now (skew): counted */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        window_t *w = s_new(10 * SEC, 300 * SEC);
+        int site = window_site_intern(w, "a");
+        assert_int_equal(window_add(w, &K1, (unsigned)site, T0 + cases[i].event_ms, "x", 1), 0);
+        uint32_t got = window_count(w, &K1, WINDOW_SITE_ALL, 120 * SEC, T0 + cases[i].now_ms);
+        if (got != cases[i].expect)
+            fail_msg("case %zu: got %u, want %u", i, got, cases[i].expect);
+        window_destroy(&w);
+    }
+}
+
+static void test_window_rules_of_different_length_share_buckets(void **state)
+{
+    window_t *w = s_new(10 * SEC, 300 * SEC);
+    unsigned a = (unsigned)window_site_intern(w, "a");
+    /* one event every 10 s for 300 s */
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(window_add(w, &K1, a, T0 + i * 10 * SEC, NULL, 0), 0);
+    int64_t now = T0 + 295 * SEC;
+    assert_int_equal(window_count(w, &K1, WINDOW_SITE_ALL, 60 * SEC, now), 6);
+    assert_int_equal(window_count(w, &K1, WINDOW_SITE_ALL, 120 * SEC, now), 12);
+    assert_int_equal(window_count(w, &K1, WINDOW_SITE_ALL, 300 * SEC, now), 30);
+    /* a window longer than the span is the span */
+    assert_int_equal(window_count(w, &K1, WINDOW_SITE_ALL, 900 * SEC, now), 30);
+    window_destroy(&w);
+}
+
+static void test_window_ring_reuses_buckets_after_gap(void **state)
+{
+    window_t *w = s_new(10 * SEC, 60 * SEC);
+    unsigned a = (unsigned)window_site_intern(w, "a");
+    for (int i = 0; i < 5; i++)
+        window_add(w, &K1, a, T0, NULL, 0);
+    /* 40 s later: buckets in between are cleared, old ones still counted */
+    window_add(w, &K1, a, T0 + 40 * SEC, NULL, 0);
+    assert_int_equal(window_count(w, &K1, WINDOW_SITE_ALL, 60 * SEC, T0 + 40 * SEC), 6);
+    /* 60 s after the first events: the first bucket slot is reused for the new bucket */
+    window_add(w, &K1, a, T0 + 60 * SEC, NULL, 0);
+    assert_int_equal(window_count(w, &K1, WINDOW_SITE_ALL, 60 * SEC, T0 + 60 * SEC), 2);
+    window_destroy(&w);
+}
+
+static void test_window_out_of_order_counts_and_too_old_refused(void **state)
+{
+    window_t *w = s_new(10 * SEC, 60 * SEC);
+    unsigned a = (unsigned)window_site_intern(w, "a");
+    assert_int_equal(window_add(w, &K1, a, T0 + 50 * SEC, NULL, 0), 0);
+    assert_int_equal(window_add(w, &K1, a, T0 + 5 * SEC, NULL, 0), 0); /* late but in ring */
+    assert_int_equal(window_count(w, &K1, WINDOW_SITE_ALL, 60 * SEC, T0 + 50 * SEC), 2);
+    assert_int_equal(window_add(w, &K1, a, T0 - 20 * SEC, NULL, 0), -1); /* before the ring */
+    assert_int_equal(window_counters(w)->refused_old, 1);
+    window_stats_t st;
+    window_stats(w, &K1, WINDOW_SITE_ALL, 60 * SEC, T0 + 50 * SEC, &st);
+    assert_int_equal(st.first_ms, T0 + 5 * SEC);
+    assert_int_equal(st.last_ms, T0 + 50 * SEC);
+    window_destroy(&w);
+}
+
+static void test_window_distinct_sites_and_shares_largest_first(void **state)
+{
+    window_t *w = s_new(10 * SEC, 300 * SEC);
+    unsigned a = (unsigned)window_site_intern(w, "a");
+    unsigned b = (unsigned)window_site_intern(w, "b");
+    unsigned c = (unsigned)window_site_intern(w, "c");
+    /* a reports first, alone, then b and c join */
+    for (int i = 0; i < 5; i++)
+        window_add(w, &K1, a, T0 + i * SEC, "subj", 4);
+    for (int i = 0; i < 2; i++)
+        window_add(w, &K1, c, T0 + 10 * SEC, "subj", 4);
+    for (int i = 0; i < 3; i++)
+        window_add(w, &K1, b, T0 + 20 * SEC, "subj", 4);
+    window_stats_t st;
+    assert_int_equal(window_stats(w, &K1, WINDOW_SITE_ALL, 120 * SEC, T0 + 30 * SEC, &st), 0);
+    assert_int_equal(st.events, 10);
+    assert_int_equal(st.sites, 3);
+    assert_int_equal(st.nshares, 3);
+    assert_int_equal(st.shares[0].site, a);
+    assert_int_equal(st.shares[0].events, 5);
+    assert_int_equal(st.shares[1].site, b);
+    assert_int_equal(st.shares[1].events, 3);
+    assert_int_equal(st.shares[2].site, c);
+    assert_int_equal(st.shares[2].events, 2);
+    assert_string_equal(st.text, "subj");
+    /* per-site views */
+    assert_int_equal(window_count(w, &K1, a, 120 * SEC, T0 + 30 * SEC), 5);
+    assert_int_equal(window_count(w, &K1, b, 120 * SEC, T0 + 30 * SEC), 3);
+    window_stats(w, &K1, c, 120 * SEC, T0 + 30 * SEC, &st);
+    assert_int_equal(st.events, 2);
+    assert_int_equal(st.sites, 1);
+    assert_int_equal(st.shares[0].site, c);
+    window_destroy(&w);
+}
+
+static void test_window_single_site_key_is_one_entry(void **state)
+{
+    window_t *w = s_new(10 * SEC, 300 * SEC);
+    unsigned a = (unsigned)window_site_intern(w, "a");
+    unsigned b = (unsigned)window_site_intern(w, "b");
+    for (int i = 0; i < 100; i++)
+        window_add(w, &K1, a, T0 + i * 100, NULL, 0);
+    assert_int_equal(window_entries(w), 1);
+    assert_int_equal(window_count(w, &K1, a, 60 * SEC, T0 + 10 * SEC), 100);
+    assert_int_equal(window_count(w, &K1, b, 60 * SEC, T0 + 10 * SEC), 0);
+    window_stats_t st;
+    window_stats(w, &K1, WINDOW_SITE_ALL, 60 * SEC, T0 + 10 * SEC, &st);
+    assert_int_equal(st.sites, 1);
+    assert_int_equal(st.shares[0].site, a);
+    /* a second site: total + one series per site */
+    window_add(w, &K1, b, T0 + 10 * SEC, NULL, 0);
+    assert_int_equal(window_entries(w), 3);
+    assert_int_equal(window_keys(w), 1);
+    window_destroy(&w);
+}
+
+static void test_window_sites_slide_out_with_their_events(void **state)
+{
+    window_t *w = s_new(10 * SEC, 300 * SEC);
+    unsigned a = (unsigned)window_site_intern(w, "a");
+    unsigned b = (unsigned)window_site_intern(w, "b");
+    window_add(w, &K1, a, T0, NULL, 0);
+    window_add(w, &K1, b, T0 + 200 * SEC, NULL, 0);
+    window_stats_t st;
+    window_stats(w, &K1, WINDOW_SITE_ALL, 120 * SEC, T0 + 200 * SEC, &st);
+    assert_int_equal(st.events, 1);
+    assert_int_equal(st.sites, 1);
+    assert_int_equal(st.shares[0].site, b);
+    window_stats(w, &K1, WINDOW_SITE_ALL, 300 * SEC, T0 + 200 * SEC, &st);
+    assert_int_equal(st.events, 2);
+    assert_int_equal(st.sites, 2);
+    window_destroy(&w);
+}
+
+static void test_window_sites_beyond_cap_share_other(void **state)
+{
+    window_t *w = s_new(10 * SEC, 300 * SEC);
+    char name[16];
+    for (int i = 0; i < WINDOW_SITES_MAX + 4; i++) {
+        snprintf(name, sizeof(name), "site%d", i);
+        unsigned s = (unsigned)window_site_intern(w, name);
+        window_add(w, &K1, s, T0 + i * SEC, NULL, 0);
+    }
+    window_stats_t st;
+    window_stats(w, &K1, WINDOW_SITE_ALL, 120 * SEC, T0 + 30 * SEC, &st);
+    assert_int_equal(st.events, WINDOW_SITES_MAX + 4);
+    assert_int_equal(st.sites, WINDOW_SITES_MAX + 1); /* 16 exact + "other" as one */
+    assert_int_equal(st.shares[0].site, WINDOW_SITE_OTHER);
+    assert_int_equal(st.shares[0].events, 4);
+    assert_string_equal(window_site_name(w, WINDOW_SITE_OTHER), "other");
+    window_destroy(&w);
+}
+
+static void test_window_idle_site_frees_its_place(void **state)
+{
+    window_t *w = s_new(10 * SEC, 60 * SEC);
+    char name[16];
+    for (int i = 0; i < WINDOW_SITES_MAX; i++) {
+        snprintf(name, sizeof(name), "site%d", i);
+        window_add(w, &K1, (unsigned)window_site_intern(w, name), T0, NULL, 0);
+    }
+    /* keep site0 busy; the others go idle; a new site gets an exact series */
+    window_add(w, &K1, 0, T0 + 50 * SEC, NULL, 0);
+    unsigned late = (unsigned)window_site_intern(w, "late");
+    window_add(w, &K1, late, T0 + 70 * SEC, NULL, 0);
+    window_stats_t st;
+    window_stats(w, &K1, WINDOW_SITE_ALL, 60 * SEC, T0 + 70 * SEC, &st);
+    assert_int_equal(st.events, 2);
+    assert_int_equal(st.sites, 2);
+    assert_int_not_equal(st.shares[0].site, WINDOW_SITE_OTHER);
+    assert_int_not_equal(st.shares[1].site, WINDOW_SITE_OTHER);
+    assert_int_equal(window_entries(w), 3);
+    window_destroy(&w);
+}
+
+static void test_window_text_kept_after_min_events_and_capped(void **state)
+{
+    window_config_t cfg = {.bucket_ms = 10 * SEC, .span_ms = 60 * SEC, .text_min_events = 3};
+    window_t *w = window_new(&cfg);
+    char longtext[200];
+    memset(longtext, 'x', sizeof(longtext));
+    window_stats_t st;
+    window_add(w, &K1, 0, T0, longtext, sizeof(longtext));
+    window_add(w, &K1, 0, T0, longtext, sizeof(longtext));
+    window_stats(w, &K1, WINDOW_SITE_ALL, 60 * SEC, T0, &st);
+    assert_string_equal(st.text, "");
+    window_add(w, &K1, 0, T0, longtext, sizeof(longtext));
+    window_stats(w, &K1, WINDOW_SITE_ALL, 60 * SEC, T0, &st);
+    assert_int_equal(strlen(st.text), WINDOW_TEXT_MAX);
+    window_destroy(&w);
+}
+
+static void test_window_sweep_expires_idle_keys_only(void **state)
+{
+    window_t *w = s_new(10 * SEC, 60 * SEC);
+    for (uint64_t i = 1; i <= 100; i++) {
+        window_key_t k = {.scope = 1, .fp = i};
+        window_add(w, &k, i % 3, (i % 2) ? T0 : T0 + 50 * SEC, "t", 1);
+    }
+    assert_int_equal(window_keys(w), 100);
+    /* at T0+65 s the T0 keys are idle (their bucket left the 60 s span) */
+    size_t expired = window_sweep(w, T0 + 65 * SEC, 1000000);
+    assert_int_equal(expired, 50);
+    assert_int_equal(window_keys(w), 50);
+    assert_int_equal(window_counters(w)->keys_expired, 50);
+    for (uint64_t i = 1; i <= 100; i++) {
+        window_key_t k = {.scope = 1, .fp = i};
+        window_stats_t st;
+        assert_int_equal(window_stats(w, &k, WINDOW_SITE_ALL, 60 * SEC, T0 + 65 * SEC, &st),
+                         (i % 2) ? -1 : 0);
+    }
+    window_destroy(&w);
+}
+
+static void test_window_sweep_respects_budget(void **state)
+{
+    window_t *w = s_new(10 * SEC, 60 * SEC);
+    for (uint64_t i = 1; i <= 1000; i++) {
+        window_key_t k = {.scope = 1, .fp = i};
+        window_add(w, &k, 0, T0, NULL, 0);
+    }
+    size_t total = 0, calls = 0;
+    while (window_keys(w) > 0 && calls < 10000) {
+        size_t n = window_sweep(w, T0 + 100 * SEC, 50);
+        assert_true(n <= 50);
+        total += n;
+        calls++;
+    }
+    assert_int_equal(total, 1000);
+    assert_true(calls > 20);
+    assert_int_equal(window_entries(w), 0);
+    window_destroy(&w);
+}
+
+static void test_window_idle_key_starts_over_on_next_event(void **state)
+{
+    window_t *w = s_new(10 * SEC, 60 * SEC);
+    window_add(w, &K1, 0, T0, NULL, 0);
+    window_add(w, &K1, 1, T0, NULL, 0);
+    window_add(w, &K1, 2, T0 + 200 * SEC, NULL, 0);
+    window_stats_t st;
+    window_stats(w, &K1, WINDOW_SITE_ALL, 60 * SEC, T0 + 200 * SEC, &st);
+    assert_int_equal(st.events, 1);
+    assert_int_equal(st.sites, 1);
+    assert_int_equal(st.first_ms, T0 + 200 * SEC);
+    assert_int_equal(window_entries(w), 1);
+    window_destroy(&w);
+}
+
+static void test_window_grows_and_keeps_every_key(void **state)
+{
+    window_t *w = s_new(10 * SEC, 60 * SEC);
+    for (uint64_t i = 1; i <= 20000; i++) {
+        window_key_t k = {.scope = (uint8_t)(1 + i % 5), .fp = i * 0x9E3779B97F4A7C15ULL};
+        window_add(w, &k, (unsigned)(i % 4), T0, NULL, 0);
+        if (i % 7 == 0)
+            window_add(w, &k, (unsigned)((i + 1) % 4), T0, NULL, 0);
+    }
+    assert_int_equal(window_keys(w), 20000);
+    for (uint64_t i = 1; i <= 20000; i++) {
+        window_key_t k = {.scope = (uint8_t)(1 + i % 5), .fp = i * 0x9E3779B97F4A7C15ULL};
+        assert_int_equal(window_count(w, &k, WINDOW_SITE_ALL, 60 * SEC, T0), i % 7 ? 1 : 2);
+    }
+    window_destroy(&w);
+}
+
+static void test_window_scope_and_tally_are_part_of_the_key(void **state)
+{
+    window_t *w = s_new(10 * SEC, 60 * SEC);
+    window_key_t a = {.scope = 1, .tally = 0, .fp = 7};
+    window_key_t b = {.scope = 2, .tally = 0, .fp = 7};
+    window_key_t c = {.scope = 1, .tally = 1, .fp = 7};
+    window_add(w, &a, 0, T0, NULL, 0);
+    window_add(w, &a, 0, T0, NULL, 0);
+    window_add(w, &b, 0, T0, NULL, 0);
+    assert_int_equal(window_count(w, &a, WINDOW_SITE_ALL, 60 * SEC, T0), 2);
+    assert_int_equal(window_count(w, &b, WINDOW_SITE_ALL, 60 * SEC, T0), 1);
+    assert_int_equal(window_count(w, &c, WINDOW_SITE_ALL, 60 * SEC, T0), 0);
+    window_destroy(&w);
+}
+
+static void test_window_max_entries_refuses_new_keys(void **state)
+{
+    window_config_t cfg = {.bucket_ms = 10 * SEC, .span_ms = 60 * SEC, .max_entries = 10};
+    window_t *w = window_new(&cfg);
+    int refused = 0;
+    for (uint64_t i = 1; i <= 20; i++) {
+        window_key_t k = {.scope = 1, .fp = i};
+        refused += window_add(w, &k, 0, T0, NULL, 0) != 0;
+    }
+    assert_int_equal(refused, 10);
+    assert_int_equal(window_keys(w), 10);
+    assert_int_equal(window_counters(w)->refused_full, 10);
+    window_key_t k1 = {.scope = 1, .fp = 1};
+    assert_int_equal(window_add(w, &k1, 0, T0, NULL, 0), 0); /* known keys still count */
+    window_destroy(&w);
+}
+
+static void test_window_site_table(void **state)
+{
+    window_t *w = s_new(10 * SEC, 60 * SEC);
+    assert_int_equal(window_site_intern(w, "alpha"), 0);
+    assert_int_equal(window_site_intern(w, "beta"), 1);
+    assert_int_equal(window_site_intern(w, "alpha"), 0);
+    assert_int_equal(window_site_find(w, "beta"), 1);
+    assert_int_equal(window_site_find(w, "gamma"), -1);
+    assert_string_equal(window_site_name(w, 1), "beta");
+    assert_string_equal(window_site_name(w, 99), "");
+    assert_int_equal(window_site_intern(w, ""), -1);
+    char longname[100];
+    memset(longname, 'n', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = 0;
+    assert_int_equal(window_site_intern(w, longname), -1);
+    char name[16];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof(name), "s%d", i);
+        assert_int_equal(window_site_intern(w, name), i + 2);
+    }
+    assert_int_equal(window_site_find(w, "s500"), 502);
+    assert_int_equal(window_sites(w), 1002);
+    window_destroy(&w);
+}
+
+static void test_window_top_lists_busiest_keys(void **state)
+{
+    window_t *w = s_new(10 * SEC, 60 * SEC);
+    for (uint64_t i = 1; i <= 50; i++) {
+        window_key_t k = {.scope = 1, .fp = i};
+        for (uint64_t j = 0; j < i; j++)
+            window_add(w, &k, 0, T0, NULL, 0);
+    }
+    window_key_t other = {.scope = 3, .fp = 999};
+    for (int j = 0; j < 500; j++)
+        window_add(w, &other, 0, T0, NULL, 0);
+    window_top_t top[5];
+    size_t n = window_top(w, 1, 0, 60 * SEC, T0, top, 5);
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(top[i].key.fp, 50 - i);
+        assert_int_equal(top[i].events, 50 - i);
+    }
+    assert_int_equal(window_top(w, 1, 0, 60 * SEC, T0 + 100 * SEC, top, 5), 0);
+    window_destroy(&w);
+}
+
+static void test_window_export_import_round_trip(void **state)
+{
+    window_t *w = s_new(10 * SEC, 300 * SEC);
+    unsigned a = (unsigned)window_site_intern(w, "a");
+    unsigned b = (unsigned)window_site_intern(w, "b");
+    for (int i = 0; i < 7; i++)
+        window_add(w, &K1, a, T0 + i * 20 * SEC, "wave", 4);
+    for (int i = 0; i < 3; i++)
+        window_add(w, &K1, b, T0 + 100 * SEC, "wave", 4);
+    window_add(w, &K2, b, T0, "single", 6);
+    size_t len1 = 0, len2 = 0;
+    uint8_t *blob1 = window_export(w, &K1, &len1);
+    uint8_t *blob2 = window_export(w, &K2, &len2);
+    assert_non_null(blob1);
+    assert_non_null(blob2);
+    assert_true(len1 < 100); /* 3 series, 15 non-zero buckets */
+
+    window_t *r = s_new(10 * SEC, 300 * SEC);
+    window_site_intern(r, "zzz"); /* different site indexes in the new process */
+    assert_int_equal(window_import(r, blob1, len1, T0 + 130 * SEC), 0);
+    assert_int_equal(window_import(r, blob2, len2, T0 + 130 * SEC), 0);
+    int64_t now = T0 + 130 * SEC;
+    window_stats_t st1, st2;
+    for (int64_t win = 60 * SEC; win <= 300 * SEC; win += 60 * SEC) {
+        window_stats(w, &K1, WINDOW_SITE_ALL, win, now, &st1);
+        window_stats(r, &K1, WINDOW_SITE_ALL, win, now, &st2);
+        assert_int_equal(st1.events, st2.events);
+        assert_int_equal(st1.sites, st2.sites);
+        assert_int_equal(st1.first_ms, st2.first_ms);
+        assert_int_equal(st1.last_ms, st2.last_ms);
+    }
+    assert_string_equal(st2.text, "wave");
+    assert_int_equal(window_count(r, &K1, (unsigned)window_site_find(r, "a"), 300 * SEC, now), 7);
+    assert_int_equal(window_count(r, &K1, (unsigned)window_site_find(r, "b"), 300 * SEC, now), 3);
+    window_stats(r, &K2, WINDOW_SITE_ALL, 300 * SEC, now, &st2);
+    assert_int_equal(st2.events, 1);
+    assert_int_equal(st2.shares[0].site, (unsigned)window_site_find(r, "b"));
+    /* the restored key keeps counting */
+    window_add(r, &K1, (unsigned)window_site_find(r, "a"), now, NULL, 0);
+    assert_int_equal(window_count(r, &K1, WINDOW_SITE_ALL, 300 * SEC, now), 11);
+    /* a key idle by import time is skipped */
+    window_t *late = s_new(10 * SEC, 300 * SEC);
+    assert_int_equal(window_import(late, blob2, len2, T0 + 1000 * SEC), 0);
+    assert_int_equal(window_keys(late), 0);
+    xfree(blob1);
+    xfree(blob2);
+    window_destroy(&w);
+    window_destroy(&r);
+    window_destroy(&late);
+}
+
+static void test_window_import_rejects_bad_blobs(void **state)
+{
+    window_t *w = s_new(10 * SEC, 300 * SEC);
+    window_add(w, &K1, (unsigned)window_site_intern(w, "a"), T0, "t", 1);
+    window_add(w, &K1, (unsigned)window_site_intern(w, "b"), T0, "t", 1);
+    size_t len = 0;
+    uint8_t *blob = window_export(w, &K1, &len);
+    window_t *r = s_new(10 * SEC, 300 * SEC);
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_equal(window_import(r, blob, cut, T0), -1);
+    uint8_t *copy = xmalloc(len);
+    for (size_t i = 0; i < len; i++) { /* flip each byte: never crashes, rarely accepted */
+        memcpy(copy, blob, len);
+        copy[i] ^= 0xA5;
+        (void)window_import(r, copy, len, T0);
+    }
+    window_t *other = s_new(20 * SEC, 300 * SEC);
+    assert_int_equal(window_import(other, blob, len, T0), -1); /* another resolution */
+    xfree(copy);
+    xfree(blob);
+    assert_null(window_export(w, &K2, &len));
+    window_destroy(&w);
+    window_destroy(&r);
+    window_destroy(&other);
+}
+
+static void test_window_dirty_keys_are_taken_once(void **state)
+{
+    window_config_t cfg = {.bucket_ms = 10 * SEC, .span_ms = 60 * SEC, .track_dirty = 1};
+    window_t *w = window_new(&cfg);
+    window_add(w, &K1, 0, T0, NULL, 0);
+    window_add(w, &K1, 0, T0, NULL, 0);
+    window_add(w, &K2, 0, T0 + 30 * SEC, NULL, 0);
+    window_key_t out[8];
+    assert_int_equal(window_dirty_take(w, out, 8), 2);
+    assert_int_equal(window_dirty_take(w, out, 8), 0);
+    window_add(w, &K1, 0, T0 + 1, NULL, 0);
+    assert_int_equal(window_dirty_take(w, out, 8), 1);
+    assert_int_equal(out[0].fp, K1.fp);
+    /* expiry makes the key dirty: the store deletes what export no longer finds */
+    window_sweep(w, T0 + 65 * SEC, 1000);
+    assert_int_equal(window_dirty_take(w, out, 8), 1);
+    assert_int_equal(out[0].fp, K1.fp);
+    size_t len;
+    assert_null(window_export(w, &out[0], &len));
+    window_destroy(&w);
+}
+
+static int s_count_key(const window_key_t *k, void *arg)
+{
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_window_foreach_visits_keys_not_series(void **state)
+{
+    window_t *w = s_new(10 * SEC, 60 * SEC);
+    window_add(w, &K1, 0, T0, NULL, 0);
+    window_add(w, &K1, 1, T0, NULL, 0);
+    window_add(w, &K2, 0, T0, NULL, 0);
+    int count = 0;
+    int rc = window_foreach(w, s_count_key, &count);
+    assert_int_equal(rc, 0);
+    assert_int_equal(count, 2);
+    window_destroy(&w);
+}
+
+static void test_window_destroy_is_safe_twice(void **state)
+{
+    window_t *w = window_new(NULL);
+    assert_int_equal(window_bucket_ms(w), 10 * SEC);
+    assert_int_equal(window_span_ms(w), 300 * SEC);
+    window_destroy(&w);
+    assert_null(w);
+    window_destroy(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_window_slides_at_bucket_edges),
+        cmocka_unit_test(test_window_rules_of_different_length_share_buckets),
+        cmocka_unit_test(test_window_ring_reuses_buckets_after_gap),
+        cmocka_unit_test(test_window_out_of_order_counts_and_too_old_refused),
+        cmocka_unit_test(test_window_distinct_sites_and_shares_largest_first),
+        cmocka_unit_test(test_window_single_site_key_is_one_entry),
+        cmocka_unit_test(test_window_sites_slide_out_with_their_events),
+        cmocka_unit_test(test_window_sites_beyond_cap_share_other),
+        cmocka_unit_test(test_window_idle_site_frees_its_place),
+        cmocka_unit_test(test_window_text_kept_after_min_events_and_capped),
+        cmocka_unit_test(test_window_sweep_expires_idle_keys_only),
+        cmocka_unit_test(test_window_sweep_respects_budget),
+        cmocka_unit_test(test_window_idle_key_starts_over_on_next_event),
+        cmocka_unit_test(test_window_grows_and_keeps_every_key),
+        cmocka_unit_test(test_window_scope_and_tally_are_part_of_the_key),
+        cmocka_unit_test(test_window_max_entries_refuses_new_keys),
+        cmocka_unit_test(test_window_site_table),
+        cmocka_unit_test(test_window_top_lists_busiest_keys),
+        cmocka_unit_test(test_window_export_import_round_trip),
+        cmocka_unit_test(test_window_import_rejects_bad_blobs),
+        cmocka_unit_test(test_window_dirty_keys_are_taken_once),
+        cmocka_unit_test(test_window_foreach_visits_keys_not_series),
+        cmocka_unit_test(test_window_destroy_is_safe_twice),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
