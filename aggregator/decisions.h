@@ -1,0 +1,188 @@
+/*
+ * decisions - the table of block decisions, their sequence log and changes
+ *
+ * A decision says: mail matching (scope, fp) gets action, everywhere (fleet)
+ * or at one site (local), until expires_ms. Rules propose decisions; a
+ * proposal for a key that already has an active decision with the same
+ * identity (scope, fp, reach, site, mode) extends it instead of creating
+ * another. Operators add (origin cli) and revoke them; allowlists cancel them;
+ * they expire by themselves.
+ *
+ * Every change (new, extended, revoked, allowlisted, expired) gets the next
+ * sequence number of the table's epoch (strictly increasing, never reused in
+ * an epoch) and goes to two places: a pending queue the daemon drains in order
+ * with decisions_take_change() (to write LevelDB first, then publish), and a
+ * bounded log that answers "changes since seq N" for sensors that were briefly
+ * away; a sensor whose N is older than the log gets -1: send a full snapshot.
+ *
+ * Ids are 8 characters of Crockford base32 (no I, L, O, U): readable over the
+ * phone. They are a 40-bit bijective mix of (epoch, sequence of the creating
+ * change), so they never repeat within an epoch, and are checked against the
+ * active set across epochs. Lookups accept lower case and the usual misreads
+ * (o -> 0, i/l -> 1).
+ *
+ * Records are fixed-size (strings are cut at their documented maxima), so
+ * copies need no freeing. Pure logic: time is an argument; single-threaded.
+ * Pointers returned are borrowed until the next call that changes the table.
+ */
+#ifndef BS_DECISIONS_H
+#define BS_DECISIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bs_enums.h"
+
+typedef struct decisions decisions_t;
+
+/* Characters in a decision id (plus a terminating NUL). */
+#define DECISION_ID_LEN 8
+/* Longest key text / sample kept. */
+#define DECISION_VALUE_MAX 256
+/* Longest site name, rule name, operator name kept. */
+#define DECISION_NAME_MAX 63
+/* Longest reason kept. */
+#define DECISION_REASON_MAX 159
+/* Per-site shares kept in evidence (16 exact sites + "other"). */
+#define EVIDENCE_SHARES_MAX 17
+
+/* One site's part of the events behind a decision. */
+typedef struct {
+    char site[DECISION_NAME_MAX + 1]; /* site name ("other" for the rest) */
+    uint64_t events;                  /* its events in the window */
+} evidence_share_t;
+
+/* The counts behind a rule decision (what `backstop why` shows). */
+typedef struct {
+    char rule[DECISION_NAME_MAX + 1];             /* rule that fired */
+    uint64_t events;                              /* events in the window when it fired */
+    uint32_t sites;                               /* distinct sites */
+    uint32_t nshares;                             /* shares used */
+    evidence_share_t shares[EVIDENCE_SHARES_MAX]; /* per-site counts, largest first */
+    int64_t first_ms;                             /* first event in the window */
+    int64_t last_ms;                              /* latest event */
+    char sample[DECISION_VALUE_MAX + 1];          /* sample normalised text */
+    uint32_t window_s;                            /* rule window */
+} evidence_t;
+
+/* A decision (mirrors proto Decision). */
+typedef struct {
+    char id[DECISION_ID_LEN + 1];           /* assigned by the table */
+    bs_scope_t scope;                       /* what kind of key it matches */
+    uint64_t fp;                            /* key fingerprint */
+    char value[DECISION_VALUE_MAX + 1];     /* display text of the key (IP, net, subject) */
+    bs_action_t action;                     /* reject, tempfail, tag */
+    bs_reach_t reach;                       /* fleet or local */
+    char site[DECISION_NAME_MAX + 1];       /* for local: the site; "" for fleet */
+    char reason[DECISION_REASON_MAX + 1];   /* one line for humans */
+    bool has_evidence;                      /* evidence is filled (rule decisions) */
+    evidence_t evidence;                    /* the counts behind it */
+    int64_t created_ms;                     /* when it was created */
+    int64_t expires_ms;                     /* when it ends by itself */
+    bs_origin_t origin;                     /* rule or cli */
+    char origin_who[DECISION_NAME_MAX + 1]; /* rule name or operator */
+    uint64_t seq;                           /* sequence of its latest change */
+    uint64_t epoch;                         /* epoch of that change */
+    bs_mode_t mode;                         /* enforce or observe */
+    bool all_mail;                          /* applies beyond bounce-class mail */
+} decision_t;
+
+/* Kind of change (values of proto DecisionUpdate.Kind). */
+typedef enum {
+    DECISION_UPSERT = 0, /* new or extended */
+    DECISION_REMOVE = 1, /* expired, revoked or allowlisted */
+} decision_kind_t;
+
+/* Why a change happened. */
+typedef enum {
+    DECISION_WHY_NEW = 0,         /* created */
+    DECISION_WHY_EXTENDED = 1,    /* a continuing wave moved its expiry */
+    DECISION_WHY_EXPIRED = 2,     /* TTL ran out */
+    DECISION_WHY_REVOKED = 3,     /* an operator removed it */
+    DECISION_WHY_ALLOWLISTED = 4, /* an allowlist entry covers it */
+} decision_why_t;
+
+/* One change, as published and logged. */
+typedef struct {
+    decision_kind_t kind; /* upsert or remove */
+    decision_why_t why;   /* reason for the change */
+    uint64_t seq;         /* its sequence number */
+    uint64_t epoch;       /* its epoch */
+    decision_t decision;  /* the decision after the change (as it was, for removals) */
+} decision_change_t;
+
+/* Result of decisions_propose(). */
+typedef enum {
+    DECISIONS_UNCHANGED = 0, /* an active decision already covers it well enough */
+    DECISIONS_CREATED = 1,   /* a new decision */
+    DECISIONS_EXTENDED = 2,  /* the active decision was extended */
+} decisions_result_t;
+
+/* A new table for epoch, whose last used sequence number is last_seq (0 for a new
+ * log); log_max changes are kept for decisions_changes_since() (0: 4096). */
+decisions_t *decisions_new(uint64_t epoch, uint64_t last_seq, size_t log_max);
+/* Frees the table; *self_p becomes NULL; safe twice. */
+void decisions_destroy(decisions_t **self_p);
+
+/* The table's epoch. */
+uint64_t decisions_epoch(const decisions_t *self);
+/* The last sequence number used (0: none yet). */
+uint64_t decisions_seq(const decisions_t *self);
+/* Smallest since_seq decisions_changes_since() can answer. */
+uint64_t decisions_log_floor(const decisions_t *self);
+/* Active decisions. */
+size_t decisions_count(const decisions_t *self);
+/* Active decisions in enforce mode (observe-mode ones not counted). */
+size_t decisions_count_enforced(const decisions_t *self);
+
+/* Proposes d (id, seq, epoch, created are ignored; expires_ms is set by the caller).
+ * Creates it, or extends the active one with the same identity when d expires at
+ * least extend_min_ms later than it (expiry moved, evidence refreshed, the stronger
+ * action kept). *out_p (may be NULL) gets the active decision. */
+decisions_result_t decisions_propose(decisions_t *self, const decision_t *d, int64_t extend_min_ms,
+                                     int64_t now_ms, const decision_t **out_p);
+
+/* Removes the active decision id with why (REVOKED or ALLOWLISTED); 0, or -1 unknown. */
+int decisions_remove(decisions_t *self, const char *id, decision_why_t why, int64_t now_ms);
+
+/* Removes every decision with expires_ms <= now_ms; returns how many. */
+size_t decisions_expire(decisions_t *self, int64_t now_ms);
+/* Earliest expires_ms of the active decisions, INT64_MAX if none (for the timer). */
+int64_t decisions_next_expiry(const decisions_t *self);
+
+/* The active decision with this id (case and misread tolerant), or NULL. */
+const decision_t *decisions_find(const decisions_t *self, const char *id);
+/* Active decisions on (scope, fp), any reach/site/mode: up to max in out; returns how
+ * many exist. */
+size_t decisions_find_key(const decisions_t *self, bs_scope_t scope, uint64_t fp,
+                          const decision_t **out, size_t max);
+
+/* Calls cb for each active decision a site applies: fleet ones plus that site's local
+ * ones (site NULL: all), oldest sequence first. Stops and returns cb's value when
+ * non-zero. */
+int decisions_foreach(const decisions_t *self, const char *site,
+                      int (*cb)(const decision_t *d, void *arg), void *arg);
+
+/* Calls cb for each logged change with seq > since_seq, in order. Returns 0, or -1 when
+ * the request cannot be answered from the log (other epoch, since_seq older than
+ * decisions_log_floor() or newer than decisions_seq()): send a full snapshot. */
+int decisions_changes_since(const decisions_t *self, uint64_t epoch, uint64_t since_seq,
+                            int (*cb)(const decision_change_t *c, void *arg), void *arg);
+
+/* Moves the oldest change not yet taken into *out; 1 if there was one, else 0. */
+int decisions_take_change(decisions_t *self, decision_change_t *out);
+/* Changes waiting to be taken. */
+size_t decisions_pending(const decisions_t *self);
+
+/* Puts back a decision read from the store at restart, as it was (id, seq, epoch kept;
+ * no change logged). -1 if its id is already active or the record is invalid. */
+int decisions_restore(decisions_t *self, const decision_t *d);
+
+/* Names of the change reasons: "new", "extended", "expired", "revoked", "allowlisted". */
+const char *decisions_why_name(decision_why_t why);
+
+/* Copies at most max bytes of src into dst (size max + 1), always terminated. */
+void decisions_strlcpy(char *dst, const char *src, size_t max);
+
+#endif

@@ -1,0 +1,446 @@
+/* test_decisions - creation, extension, expiry, revocation, sequence log and snapshots. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "decisions.h"
+
+#define SEC  1000LL
+#define MIN  (60 * SEC)
+#define HOUR (60 * MIN)
+#define T0   (1700000000LL * SEC)
+
+static decision_t s_rule_decision(bs_scope_t scope, uint64_t fp, bs_reach_t reach, const char *site,
+                                  int64_t expires_ms)
+{
+    decision_t d = {0};
+    d.scope = scope;
+    d.fp = fp;
+    decisions_strlcpy(d.value, "cheap pills", DECISION_VALUE_MAX);
+    d.action = BS_ACTION_REJECT;
+    d.reach = reach;
+    decisions_strlcpy(d.site, site, DECISION_NAME_MAX);
+    decisions_strlcpy(d.reason, "wave", DECISION_REASON_MAX);
+    d.expires_ms = expires_ms;
+    d.origin = BS_ORIGIN_RULE;
+    decisions_strlcpy(d.origin_who, "fleet_subject", DECISION_NAME_MAX);
+    d.has_evidence = true;
+    d.evidence.events = 400;
+    d.evidence.sites = 3;
+    return d;
+}
+
+static void test_decisions_create_assigns_id_seq_epoch(void **state)
+{
+    decisions_t *t = decisions_new(7, 0, 0);
+    decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, 42, BS_REACH_FLEET, "", T0 + HOUR);
+    const decision_t *got = NULL;
+    assert_int_equal(decisions_propose(t, &d, MIN, T0, &got), DECISIONS_CREATED);
+    assert_non_null(got);
+    assert_int_equal(strlen(got->id), DECISION_ID_LEN);
+    for (const char *p = got->id; *p; p++)
+        assert_non_null(strchr("0123456789ABCDEFGHJKMNPQRSTVWXYZ", *p));
+    assert_int_equal(got->seq, 1);
+    assert_int_equal(got->epoch, 7);
+    assert_int_equal(got->created_ms, T0);
+    assert_int_equal(got->expires_ms, T0 + HOUR);
+    assert_int_equal(decisions_count(t), 1);
+    assert_int_equal(decisions_count_enforced(t), 1);
+    assert_int_equal(decisions_pending(t), 1);
+    decision_change_t c;
+    assert_int_equal(decisions_take_change(t, &c), 1);
+    assert_int_equal(c.kind, DECISION_UPSERT);
+    assert_int_equal(c.why, DECISION_WHY_NEW);
+    assert_int_equal(c.seq, 1);
+    assert_int_equal(c.epoch, 7);
+    assert_string_equal(c.decision.id, got->id);
+    assert_int_equal(decisions_take_change(t, &c), 0);
+    decisions_destroy(&t);
+    assert_null(t);
+    decisions_destroy(&t);
+}
+
+static void test_decisions_continuing_wave_extends(void **state)
+{
+    decisions_t *t = decisions_new(1, 0, 0);
+    decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, 42, BS_REACH_FLEET, "", T0 + HOUR);
+    const decision_t *first, *again;
+    decisions_propose(t, &d, MIN, T0, &first);
+    char id[DECISION_ID_LEN + 1];
+    strcpy(id, first->id);
+    /* 10 minutes later the wave goes on: same decision, later expiry, fresh evidence */
+    d.expires_ms = T0 + 10 * MIN + HOUR;
+    d.evidence.events = 900;
+    assert_int_equal(decisions_propose(t, &d, MIN, T0 + 10 * MIN, &again), DECISIONS_EXTENDED);
+    assert_string_equal(again->id, id);
+    assert_int_equal(again->expires_ms, T0 + 10 * MIN + HOUR);
+    assert_int_equal(again->created_ms, T0);
+    assert_int_equal(again->evidence.events, 900);
+    assert_int_equal(again->seq, 2);
+    assert_int_equal(decisions_count(t), 1);
+    decision_change_t c;
+    decisions_take_change(t, &c);
+    decisions_take_change(t, &c);
+    assert_int_equal(c.why, DECISION_WHY_EXTENDED);
+    assert_int_equal(c.kind, DECISION_UPSERT);
+    decisions_destroy(&t);
+}
+
+static void test_decisions_small_extension_changes_nothing(void **state)
+{
+    decisions_t *t = decisions_new(1, 0, 0);
+    decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, 42, BS_REACH_FLEET, "", T0 + HOUR);
+    decisions_propose(t, &d, MIN, T0, NULL);
+    d.expires_ms = T0 + HOUR + 59 * SEC; /* < extend_min later: no change published */
+    assert_int_equal(decisions_propose(t, &d, MIN, T0 + 59 * SEC, NULL), DECISIONS_UNCHANGED);
+    assert_int_equal(decisions_seq(t), 1);
+    assert_int_equal(decisions_pending(t), 1);
+    d.expires_ms = T0 + HOUR + MIN;
+    assert_int_equal(decisions_propose(t, &d, MIN, T0 + MIN, NULL), DECISIONS_EXTENDED);
+    decisions_destroy(&t);
+}
+
+static void test_decisions_identity_includes_reach_site_and_mode(void **state)
+{
+    decisions_t *t = decisions_new(1, 0, 0);
+    decision_t fleet = s_rule_decision(BS_SCOPE_SUBJECT, 42, BS_REACH_FLEET, "", T0 + HOUR);
+    decision_t local_a = s_rule_decision(BS_SCOPE_SUBJECT, 42, BS_REACH_LOCAL, "a", T0 + HOUR);
+    decision_t local_b = s_rule_decision(BS_SCOPE_SUBJECT, 42, BS_REACH_LOCAL, "b", T0 + HOUR);
+    decision_t observe = fleet;
+    observe.mode = BS_MODE_OBSERVE;
+    decision_t ip = s_rule_decision(BS_SCOPE_CLIENT_IP, 42, BS_REACH_FLEET, "", T0 + HOUR);
+    assert_int_equal(decisions_propose(t, &fleet, MIN, T0, NULL), DECISIONS_CREATED);
+    assert_int_equal(decisions_propose(t, &local_a, MIN, T0, NULL), DECISIONS_CREATED);
+    assert_int_equal(decisions_propose(t, &local_b, MIN, T0, NULL), DECISIONS_CREATED);
+    assert_int_equal(decisions_propose(t, &observe, MIN, T0, NULL), DECISIONS_CREATED);
+    assert_int_equal(decisions_propose(t, &ip, MIN, T0, NULL), DECISIONS_CREATED);
+    assert_int_equal(decisions_count(t), 5);
+    assert_int_equal(decisions_count_enforced(t), 4);
+    const decision_t *found[8];
+    assert_int_equal(decisions_find_key(t, BS_SCOPE_SUBJECT, 42, found, 8), 4);
+    assert_int_equal(decisions_find_key(t, BS_SCOPE_CLIENT_IP, 42, found, 8), 1);
+    assert_int_equal(decisions_find_key(t, BS_SCOPE_CLIENT_IP, 43, found, 8), 0);
+    /* a fleet proposal's site is ignored */
+    decision_t fleet_site = fleet;
+    strcpy(fleet_site.site, "x");
+    fleet_site.expires_ms += HOUR;
+    assert_int_equal(decisions_propose(t, &fleet_site, MIN, T0, NULL), DECISIONS_EXTENDED);
+    decisions_destroy(&t);
+}
+
+static void test_decisions_extension_keeps_stronger_action(void **state)
+{
+    decisions_t *t = decisions_new(1, 0, 0);
+    decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, 42, BS_REACH_FLEET, "", T0 + HOUR);
+    d.action = BS_ACTION_TEMPFAIL;
+    const decision_t *got;
+    decisions_propose(t, &d, 0, T0, &got);
+    d.action = BS_ACTION_REJECT;
+    d.expires_ms += MIN;
+    decisions_propose(t, &d, 0, T0, &got);
+    assert_int_equal(got->action, BS_ACTION_REJECT);
+    d.action = BS_ACTION_TAG;
+    d.expires_ms += MIN;
+    decisions_propose(t, &d, 0, T0, &got);
+    assert_int_equal(got->action, BS_ACTION_REJECT);
+    decisions_destroy(&t);
+}
+
+static void test_decisions_expire_at_ttl_in_expiry_order(void **state)
+{
+    decisions_t *t = decisions_new(1, 0, 0);
+    decision_t a = s_rule_decision(BS_SCOPE_SUBJECT, 1, BS_REACH_FLEET, "", T0 + 30 * MIN);
+    decision_t b = s_rule_decision(BS_SCOPE_SUBJECT, 2, BS_REACH_FLEET, "", T0 + 10 * MIN);
+    decision_t c = s_rule_decision(BS_SCOPE_SUBJECT, 3, BS_REACH_FLEET, "", T0 + HOUR);
+    decisions_propose(t, &a, MIN, T0, NULL);
+    decisions_propose(t, &b, MIN, T0, NULL);
+    decisions_propose(t, &c, MIN, T0, NULL);
+    decision_change_t ch;
+    while (decisions_take_change(t, &ch))
+        ;
+    assert_int_equal(decisions_next_expiry(t), T0 + 10 * MIN);
+    assert_int_equal(decisions_expire(t, T0 + 10 * MIN - 1), 0);
+    assert_int_equal(decisions_expire(t, T0 + 30 * MIN), 2);
+    assert_int_equal(decisions_count(t), 1);
+    assert_int_equal(decisions_take_change(t, &ch), 1);
+    assert_int_equal(ch.kind, DECISION_REMOVE);
+    assert_int_equal(ch.why, DECISION_WHY_EXPIRED);
+    assert_int_equal(ch.decision.fp, 2);
+    assert_int_equal(ch.seq, 4);
+    assert_int_equal(decisions_take_change(t, &ch), 1);
+    assert_int_equal(ch.decision.fp, 1);
+    assert_int_equal(ch.seq, 5);
+    assert_int_equal(decisions_next_expiry(t), T0 + HOUR);
+    decisions_expire(t, T0 + HOUR);
+    assert_int_equal(decisions_next_expiry(t), INT64_MAX);
+    decisions_destroy(&t);
+}
+
+static void test_decisions_revoke_by_id_tolerates_misreads(void **state)
+{
+    decisions_t *t = decisions_new(1, 0, 0);
+    decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, 42, BS_REACH_FLEET, "", T0 + HOUR);
+    const decision_t *got;
+    decisions_propose(t, &d, MIN, T0, &got);
+    char typed[DECISION_ID_LEN + 1];
+    strcpy(typed, got->id);
+    for (char *p = typed; *p; p++) {
+        if (*p == '0')
+            *p = 'o';
+        else if (*p == '1')
+            *p = 'l';
+        else if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    }
+    assert_non_null(decisions_find(t, typed));
+    assert_int_equal(decisions_remove(t, "NOTANID!", DECISION_WHY_REVOKED, T0), -1);
+    assert_int_equal(decisions_remove(t, "short", DECISION_WHY_REVOKED, T0), -1);
+    assert_int_equal(decisions_remove(t, typed, DECISION_WHY_REVOKED, T0), 0);
+    assert_int_equal(decisions_count(t), 0);
+    assert_null(decisions_find(t, typed));
+    assert_int_equal(decisions_remove(t, typed, DECISION_WHY_REVOKED, T0), -1);
+    decision_change_t ch;
+    decisions_take_change(t, &ch);
+    decisions_take_change(t, &ch);
+    assert_int_equal(ch.kind, DECISION_REMOVE);
+    assert_int_equal(ch.why, DECISION_WHY_REVOKED);
+    assert_string_equal(decisions_why_name(ch.why), "revoked");
+    /* the key can be decided again: a new decision with a new id */
+    const decision_t *again;
+    assert_int_equal(decisions_propose(t, &d, MIN, T0, &again), DECISIONS_CREATED);
+    assert_string_not_equal(again->id, ch.decision.id);
+    decisions_destroy(&t);
+}
+
+static void test_decisions_seq_strictly_increasing_over_all_changes(void **state)
+{
+    decisions_t *t = decisions_new(99, 1000, 0);
+    uint64_t last = decisions_seq(t);
+    assert_int_equal(last, 1000);
+    for (int i = 0; i < 200; i++) {
+        decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, (uint64_t)(i % 50), BS_REACH_FLEET, "",
+                                       T0 + HOUR + i * MIN);
+        const decision_t *got;
+        decisions_propose(t, &d, MIN, T0 + i * MIN, &got);
+        if (i % 7 == 0)
+            decisions_remove(t, got->id, DECISION_WHY_REVOKED, T0 + i * MIN);
+        decisions_expire(t, T0 + i * MIN);
+    }
+    decision_change_t c;
+    size_t n = 0;
+    while (decisions_take_change(t, &c)) {
+        assert_int_equal(c.seq, last + 1);
+        assert_int_equal(c.epoch, 99);
+        assert_int_equal(c.decision.seq, c.seq);
+        last = c.seq;
+        n++;
+    }
+    assert_int_equal(last, decisions_seq(t));
+    assert_true(n > 200);
+    decisions_destroy(&t);
+}
+
+typedef struct {
+    uint64_t seqs[64]; /* seqs seen */
+    size_t n;          /* how many */
+} s_seen_t;
+
+static int s_collect(const decision_change_t *c, void *arg)
+{
+    s_seen_t *s = arg;
+    if (s->n < 64)
+        s->seqs[s->n] = c->seq;
+    s->n++;
+    return 0;
+}
+
+static void test_decisions_changes_since_and_too_old(void **state)
+{
+    decisions_t *t = decisions_new(5, 0, 4);
+    decision_change_t c;
+    for (uint64_t i = 1; i <= 10; i++) {
+        decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, i, BS_REACH_FLEET, "", T0 + HOUR);
+        decisions_propose(t, &d, MIN, T0, NULL);
+        while (decisions_take_change(t, &c))
+            ;
+    }
+    /* the log keeps the last 4 taken changes: 7..10 */
+    assert_int_equal(decisions_log_floor(t), 6);
+    s_seen_t seen = {0};
+    assert_int_equal(decisions_changes_since(t, 5, 7, s_collect, &seen), 0);
+    assert_int_equal(seen.n, 3);
+    assert_int_equal(seen.seqs[0], 8);
+    assert_int_equal(seen.seqs[2], 10);
+    seen.n = 0;
+    assert_int_equal(decisions_changes_since(t, 5, 6, s_collect, &seen), 0);
+    assert_int_equal(seen.n, 4);
+    seen.n = 0;
+    assert_int_equal(decisions_changes_since(t, 5, 10, s_collect, &seen), 0);
+    assert_int_equal(seen.n, 0);
+    assert_int_equal(decisions_changes_since(t, 5, 5, s_collect, &seen), -1);  /* too old */
+    assert_int_equal(decisions_changes_since(t, 5, 11, s_collect, &seen), -1); /* future */
+    assert_int_equal(decisions_changes_since(t, 4, 8, s_collect, &seen), -1);  /* other epoch */
+    assert_int_equal(seen.n, 0);
+    decisions_destroy(&t);
+}
+
+static void test_decisions_pending_changes_are_never_dropped(void **state)
+{
+    decisions_t *t = decisions_new(1, 0, 4);
+    for (uint64_t i = 1; i <= 100; i++) {
+        decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, i, BS_REACH_FLEET, "", T0 + HOUR);
+        decisions_propose(t, &d, MIN, T0, NULL);
+    }
+    assert_int_equal(decisions_pending(t), 100);
+    decision_change_t c;
+    for (uint64_t i = 1; i <= 100; i++) {
+        assert_int_equal(decisions_take_change(t, &c), 1);
+        assert_int_equal(c.seq, i);
+        assert_int_equal(c.decision.fp, i);
+    }
+    assert_int_equal(decisions_take_change(t, &c), 0);
+    decisions_destroy(&t);
+}
+
+static void test_decisions_new_table_continues_sequence(void **state)
+{
+    decisions_t *t = decisions_new(3, 41, 0);
+    s_seen_t seen = {0};
+    assert_int_equal(decisions_changes_since(t, 3, 41, s_collect, &seen), 0);
+    assert_int_equal(decisions_changes_since(t, 3, 40, s_collect, &seen), -1);
+    decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, 1, BS_REACH_FLEET, "", T0 + HOUR);
+    const decision_t *got;
+    decisions_propose(t, &d, MIN, T0, &got);
+    assert_int_equal(got->seq, 42);
+    decisions_destroy(&t);
+}
+
+typedef struct {
+    uint64_t fps[16]; /* fps visited */
+    size_t n;         /* how many */
+} s_snap_t;
+
+static int s_snap(const decision_t *d, void *arg)
+{
+    s_snap_t *s = arg;
+    s->fps[s->n++] = d->fp;
+    return 0;
+}
+
+static void test_decisions_snapshot_for_site_is_fleet_plus_own(void **state)
+{
+    decisions_t *t = decisions_new(1, 0, 0);
+    decision_t f = s_rule_decision(BS_SCOPE_SUBJECT, 1, BS_REACH_FLEET, "", T0 + HOUR);
+    decision_t la = s_rule_decision(BS_SCOPE_SUBJECT, 2, BS_REACH_LOCAL, "a", T0 + HOUR);
+    decision_t lb = s_rule_decision(BS_SCOPE_SUBJECT, 3, BS_REACH_LOCAL, "b", T0 + HOUR);
+    decisions_propose(t, &f, MIN, T0, NULL);
+    decisions_propose(t, &la, MIN, T0, NULL);
+    decisions_propose(t, &lb, MIN, T0, NULL);
+    s_snap_t s = {0};
+    decisions_foreach(t, "a", s_snap, &s);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.fps[0], 1); /* oldest sequence first */
+    assert_int_equal(s.fps[1], 2);
+    s.n = 0;
+    decisions_foreach(t, "c", s_snap, &s);
+    assert_int_equal(s.n, 1);
+    s.n = 0;
+    decisions_foreach(t, NULL, s_snap, &s);
+    assert_int_equal(s.n, 3);
+    decisions_destroy(&t);
+}
+
+typedef struct {
+    char (*ids)[DECISION_ID_LEN + 1]; /* collected ids */
+    size_t n;                         /* how many */
+} s_ids_t;
+
+static int s_id_collect(const decision_t *d, void *arg)
+{
+    s_ids_t *s = arg;
+    strcpy(s->ids[s->n++], d->id);
+    return 0;
+}
+
+static int s_id_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static void test_decisions_ids_unique_among_many(void **state)
+{
+    decisions_t *t = decisions_new(12345, 0, 16);
+    decision_change_t c;
+    for (uint64_t i = 1; i <= 20000; i++) {
+        decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, i, BS_REACH_FLEET, "", T0 + HOUR);
+        assert_int_equal(decisions_propose(t, &d, MIN, T0, NULL), DECISIONS_CREATED);
+        while (decisions_take_change(t, &c))
+            ;
+    }
+    assert_int_equal(decisions_count(t), 20000);
+    /* all ids distinct, and each finds its own decision */
+    s_ids_t ids = {.ids = calloc(20000, sizeof(*ids.ids))};
+    decisions_foreach(t, NULL, s_id_collect, &ids);
+    assert_int_equal(ids.n, 20000);
+    qsort(ids.ids, ids.n, sizeof(*ids.ids), s_id_cmp);
+    for (size_t i = 1; i < ids.n; i++)
+        assert_string_not_equal(ids.ids[i - 1], ids.ids[i]);
+    for (size_t i = 0; i < ids.n; i += 97)
+        assert_string_equal(decisions_find(t, ids.ids[i])->id, ids.ids[i]);
+    free(ids.ids);
+    decisions_destroy(&t);
+}
+
+static void test_decisions_restore_keeps_identity(void **state)
+{
+    decisions_t *old = decisions_new(1, 0, 0);
+    decision_t d = s_rule_decision(BS_SCOPE_CLIENT_IP, 77, BS_REACH_LOCAL, "a", T0 + HOUR);
+    const decision_t *got;
+    decisions_propose(old, &d, MIN, T0, &got);
+    decision_t saved = *got;
+    decisions_destroy(&old);
+
+    decisions_t *t = decisions_new(1, saved.seq, 0);
+    assert_int_equal(decisions_restore(t, &saved), 0);
+    assert_int_equal(decisions_restore(t, &saved), -1); /* same id twice */
+    const decision_t *back = decisions_find(t, saved.id);
+    assert_non_null(back);
+    assert_int_equal(back->seq, saved.seq);
+    assert_int_equal(back->created_ms, T0);
+    assert_int_equal(decisions_pending(t), 0);
+    /* the wave goes on after the restart: the restored decision is extended */
+    d.expires_ms = T0 + 2 * HOUR;
+    assert_int_equal(decisions_propose(t, &d, MIN, T0 + HOUR - MIN, &got), DECISIONS_EXTENDED);
+    assert_string_equal(got->id, saved.id);
+    assert_int_equal(got->seq, saved.seq + 1);
+    decision_t bad = saved;
+    strcpy(bad.id, "UUUUUUUU");
+    assert_int_equal(decisions_restore(t, &bad), -1);
+    decisions_destroy(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decisions_create_assigns_id_seq_epoch),
+        cmocka_unit_test(test_decisions_continuing_wave_extends),
+        cmocka_unit_test(test_decisions_small_extension_changes_nothing),
+        cmocka_unit_test(test_decisions_identity_includes_reach_site_and_mode),
+        cmocka_unit_test(test_decisions_extension_keeps_stronger_action),
+        cmocka_unit_test(test_decisions_expire_at_ttl_in_expiry_order),
+        cmocka_unit_test(test_decisions_revoke_by_id_tolerates_misreads),
+        cmocka_unit_test(test_decisions_seq_strictly_increasing_over_all_changes),
+        cmocka_unit_test(test_decisions_changes_since_and_too_old),
+        cmocka_unit_test(test_decisions_pending_changes_are_never_dropped),
+        cmocka_unit_test(test_decisions_new_table_continues_sequence),
+        cmocka_unit_test(test_decisions_snapshot_for_site_is_fleet_plus_own),
+        cmocka_unit_test(test_decisions_ids_unique_among_many),
+        cmocka_unit_test(test_decisions_restore_keeps_identity),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
