@@ -229,6 +229,29 @@ int dcache_remove(dcache_t *self, const char *id)
     return node ? 0 : -1;
 }
 
+size_t dcache_remove_origin(dcache_t *self, int origin)
+{
+    size_t n = 0;
+    pthread_rwlock_wrlock(&self->lock);
+    for (size_t i = 0; i < self->nbuckets; i++) {
+        s_node_t **pp = &self->buckets[i];
+        while (*pp) {
+            s_node_t *node = *pp;
+            if (node->e.origin == origin) {
+                *pp = node->next;
+                self->count--;
+                s_unpersist(self, node->e.id);
+                xfree(node);
+                n++;
+            } else {
+                pp = &node->next;
+            }
+        }
+    }
+    pthread_rwlock_unlock(&self->lock);
+    return n;
+}
+
 static bool s_from_feed(int origin)
 {
     return origin == DCACHE_ORIGIN_RULE || origin == DCACHE_ORIGIN_CLI;

@@ -79,6 +79,10 @@ int dcache_upsert(dcache_t *self, const dcache_entry_t *entry);
 /* Removes the decision with this id; 0 when it was there, -1 otherwise. */
 int dcache_remove(dcache_t *self, const char *id);
 
+/* Removes every decision of this origin (a reloaded decision file replaces its old set);
+ * returns how many. */
+size_t dcache_remove_origin(dcache_t *self, int origin);
+
 /* Replaces every aggregator decision (origins RULE and CLI) with the n given,
  * keeping local and file ones, and records (epoch, seq): a snapshot. */
 int dcache_replace_feed(dcache_t *self, const dcache_entry_t *entries, size_t n, uint64_t epoch,

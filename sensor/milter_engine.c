@@ -16,6 +16,7 @@
 #include "fp.h"
 #include "localrule.h"
 #include "msg.h"
+#include "netaddr.h"
 #include "ruletab.h"
 #include "xalloc.h"
 
@@ -47,6 +48,8 @@ struct milter_engine {
     localrule_t *lr;                    /* the per-site rule, NULL when disabled */
     pthread_mutex_t fail_lock;          /* guards fails */
     s_fail_t fails[MILTER_FAIL__COUNT]; /* per failure class */
+    netaddr_cidr_t *internal;           /* internal_networks, parsed */
+    size_t ninternal;                   /* entries in internal */
     _Atomic long conns;                 /* connections open now */
     _Atomic bool aggregator_up;         /* the uplink hears the aggregator */
     bool uplink_configured;             /* an aggregator is configured at all */
@@ -83,6 +86,15 @@ milter_engine_t *milter_engine_new(const sensor_config_t *cfg, bs_clock_t *clock
         if (!self->rules)
             goto fail;
     }
+    self->ninternal = cfg->internal_networks.n;
+    self->internal = xcalloc(self->ninternal + 1, sizeof(*self->internal));
+    for (size_t i = 0; i < self->ninternal; i++) {
+        if (netaddr_cidr_parse(&self->internal[i], cfg->internal_networks.v[i]) != 0) {
+            snprintf(err, errlen, "internal_networks: bad network '%s'",
+                     cfg->internal_networks.v[i]);
+            goto fail;
+        }
+    }
     if (cfg->local_rule)
         self->lr = localrule_new((uint32_t)cfg->local_rule_threshold, cfg->local_rule_period_ms,
                                  (size_t)cfg->local_rule_max_keys);
@@ -103,6 +115,7 @@ void milter_engine_destroy(milter_engine_t **self_p)
     evq_destroy(&self->evq);
     ruletab_destroy(&self->rules);
     localrule_destroy(&self->lr);
+    xfree(self->internal);
     pthread_mutex_destroy(&self->lr_lock);
     pthread_mutex_destroy(&self->fail_lock);
     xfree(self);
@@ -219,6 +232,11 @@ static bool s_outbound(const milter_engine_t *self, const milter_conn_t *conn)
         return true;
     if (conn->daemon_name[0] && s_listed(&self->cfg->outbound_daemons, conn->daemon_name))
         return true;
+    netaddr_t a;
+    if (self->ninternal && netaddr_parse(&a, conn->client_ip) == 0)
+        for (size_t i = 0; i < self->ninternal; i++)
+            if (netaddr_cidr_contains(&self->internal[i], &a))
+                return true;
     return false;
 }
 
@@ -475,6 +493,7 @@ int milter_engine_load_decisions(dcache_t *cache, const char *path, int64_t now_
     }
     char line[1024];
     int lineno = 0, rc = 0;
+    dcache_remove_origin(cache, DCACHE_ORIGIN_FILE);
     while (rc == 0 && fgets(line, sizeof(line), fp)) {
         lineno++;
         line[strcspn(line, "\r\n")] = '\0';
@@ -510,7 +529,9 @@ int milter_engine_load_decisions(dcache_t *cache, const char *path, int64_t now_
         snprintf(d.value, sizeof(d.value), "%s", p + off);
         d.fp = fp_text(d.value);
         char hex[FP_HEX_SIZE];
-        snprintf(d.id, sizeof(d.id), "F%.7s", fp_hex(d.fp ^ (uint64_t)d.scope, hex));
+        char *idtext = xasprintf("%s:%s", scope, d.value);
+        snprintf(d.id, sizeof(d.id), "F%.7s", fp_hex(fp_text(idtext), hex));
+        xfree(idtext);
         for (char *c = d.id; *c; c++)
             *c = (char)toupper((unsigned char)*c);
         d.origin = DCACHE_ORIGIN_FILE;
