@@ -530,7 +530,7 @@ window_t *window_new(const window_config_t *cfg)
     if (c.span_ms == 0)
         c.span_ms = 300000;
     if (c.text_min_events == 0)
-        c.text_min_events = 4;
+        c.text_min_events = 1;
     assert(c.bucket_ms >= 1000);
     assert(c.span_ms >= c.bucket_ms && c.span_ms % c.bucket_ms == 0);
     assert(c.span_ms / c.bucket_ms <= 4096);
@@ -544,7 +544,8 @@ window_t *window_new(const window_config_t *cfg)
     w->text_min = c.text_min_events;
     w->seed = c.seed;
     w->track_dirty = c.track_dirty;
-    size_t cap = c.initial_entries * 5 / 4 + 1;
+    /* room for initial_entries below the 80% growth threshold */
+    size_t cap = c.initial_entries + c.initial_entries / 4 + S_MIN_CAP;
     w->cap = cap < S_MIN_CAP ? S_MIN_CAP : cap;
     w->slots = xcalloc(w->cap, w->stride);
     return w;

@@ -17,8 +17,8 @@
  * window. Up to WINDOW_SITES_MAX sites are tracked exactly; further sites
  * share one "other" series. Sites are interned to uint16 indexes. Display text
  * (capped at WINDOW_TEXT_MAX bytes) is stored only for keys that reach
- * text_min_events in the span, in a separate slab, so a million one-off keys
- * cost no text memory.
+ * text_min_events in the span (default 1: sensors may send the text only
+ * with a key's first event), in a separate slab of 64-byte slots.
  *
  * Window semantics: bucket b holds events with time in [b*B, (b+1)*B). A
  * window of W ms at time now sums the W/B buckets ending with the bucket that
@@ -50,15 +50,15 @@ typedef struct window window_t;
 /* Longest site name kept, in bytes. */
 #define WINDOW_SITE_NAME_MAX 63
 /* Longest display text kept per key, in bytes (longer texts are cut). */
-#define WINDOW_TEXT_MAX 79
+#define WINDOW_TEXT_MAX 63
 
 /* Construction parameters; zero fields take the documented defaults. */
 typedef struct {
     int64_t bucket_ms;        /* resolution, >= 1000, default 10 s */
     int64_t span_ms;          /* longest window (multiple of bucket_ms), default 300 s */
-    size_t initial_entries;   /* presize the table for this many entries (no growth below) */
+    size_t initial_entries;   /* presize for this many entries (untouched pages cost no RSS) */
     size_t max_entries;       /* hard cap on entries (keys + per-site series), 0 = none */
-    uint32_t text_min_events; /* keep display text once a key has this many events, default 4 */
+    uint32_t text_min_events; /* keep display text once a key has this many events, default 1 */
     uint64_t seed;            /* hash seed (random in the daemon, fixed in tests) */
     int track_dirty;          /* 1: remember changed keys for window_dirty_take() */
 } window_config_t;
