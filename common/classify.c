@@ -1,0 +1,1179 @@
+/*
+ * classify - the bounce classifier
+ *
+ * Works in three steps, cheapest first:
+ *   1. the top-level header block is parsed here, in place (no copies): From,
+ *      Subject, Content-Type, Return-Path, Auto-Submitted and friends give
+ *      most of the signals, and for the great majority of mail (not a
+ *      bounce, no bounce signal in the headers) the verdict is "normal"
+ *      without looking at the body at all;
+ *   2. only messages with some bounce or report signal get their body looked
+ *      at: multiparts through the GMime adapter (mime.h), single parts by
+ *      undoing the transfer encoding;
+ *   3. the decision rules below, structural evidence first (RFC 3464/5965/
+ *      8098 report types and parts, X-Failed-Recipients), then heuristics
+ *      that need two independent signals (a bounce sender or the null sender,
+ *      a bounce subject, an MTA's NDR wording, an enclosed original), the
+ *      way rspamd's rules/bounce.lua combines them.
+ * Auto-replies (RFC 3834 Auto-Submitted: auto-replied, X-Autoreply,
+ * Precedence: auto_reply, out-of-office subjects) are kept apart from bounces
+ * unless the sender is a mailer daemon: Postfix and Exim mark their own
+ * bounces auto-replied too.
+ *
+ * No static mutable state: all scratch lives in the call's frame or result.
+ */
+#include "classify.h"
+
+#include "fp.h"
+#include "mime.h"
+#include "subject.h"
+#include "xalloc.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+struct classify_result {
+    classify_class_t cls;                /* the verdict */
+    classify_orig_t orig;                /* how much of the original is enclosed */
+    char *reasons[CLASSIFY_MAX_REASONS]; /* why, short "key=value" strings */
+    size_t nreasons;                     /* reasons used */
+    char *subject;                       /* own Subject, decoded */
+    char *subject_key;                   /* its key text */
+    uint64_t subject_fp;                 /* fingerprint of subject_key, 0 if empty */
+    char *orig_subject;                  /* original's Subject, decoded, or NULL */
+    char *orig_subject_key;              /* its key text, or NULL */
+    uint64_t orig_subject_fp;            /* its fingerprint, 0 if none */
+    char *orig_message_id;               /* original's Message-ID without <>, or NULL */
+    char *orig_from;                     /* original's From, decoded, or NULL */
+    char *orig_to;                       /* original's To, decoded, or NULL */
+    char *reporting_mta;                 /* DSN Reporting-MTA, or NULL */
+    char *final_recipient;               /* DSN Final-Recipient, or NULL */
+    char *action;                        /* DSN Action, lowercase, or NULL */
+    char *status;                        /* DSN Status, or NULL */
+    char *diagnostic_code;               /* DSN Diagnostic-Code, or NULL */
+    char *client_ip;                     /* client address as given, or NULL */
+    char *client_net;                    /* its /24 or /64, or NULL */
+};
+
+/* ---- header blocks, parsed in place ---- */
+
+#define S_MAX_HDRS 256
+/* Longest field value kept in a result. */
+#define S_MAX_VALUE 998
+/* Most body bytes scanned for NDR wording and quoted originals, per text. */
+#define S_SCAN_BYTES (48 * 1024)
+/* Most text parts scanned. */
+#define S_MAX_TEXTS 8
+
+typedef struct {
+    const char *name;  /* field name, in the message */
+    size_t name_len;   /* its length */
+    const char *value; /* raw value after the colon, possibly folded */
+    size_t value_len;  /* its length */
+} s_hdr_t;
+
+typedef struct {
+    s_hdr_t h[S_MAX_HDRS]; /* fields in order */
+    size_t count;          /* fields used */
+    const char *body;      /* first byte after the blank line (or the end) */
+    size_t body_len;       /* bytes from body to the end */
+    int terminated;        /* 1 if a blank line ended the block */
+    int bad_line;          /* 1 if a non-header line ended it */
+} s_hdrs_t;
+
+static int s_is_field_char(unsigned char c)
+{
+    return c > 32 && c < 127 && c != ':';
+}
+
+/* Parses the header block at buf: fields up to the first blank line, or up
+   to the first line that is neither a field nor a continuation (the rest is
+   then the body). A leading mbox "From " line is skipped. */
+static void s_parse_headers(const char *buf, size_t len, s_hdrs_t *out)
+{
+    const char *p = buf, *end = buf + len;
+    int last_added = 0;
+
+    out->count = 0;
+    out->terminated = 0;
+    out->bad_line = 0;
+    out->body = end;
+    out->body_len = 0;
+    if (len >= 5 && !memcmp(p, "From ", 5)) {
+        const char *eol = memchr(p, '\n', len);
+        p = eol ? eol + 1 : end;
+    }
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *next = eol ? eol + 1 : end;
+        const char *le = eol ? eol : end;
+        if (le > p && le[-1] == '\r')
+            le--;
+        if (le == p) {
+            out->terminated = 1;
+            out->body = next;
+            out->body_len = (size_t)(end - next);
+            return;
+        }
+        if (*p == ' ' || *p == '\t') {
+            if (last_added)
+                out->h[out->count - 1].value_len = (size_t)(le - out->h[out->count - 1].value);
+            p = next;
+            continue;
+        }
+        const char *q = p;
+        while (q < le && s_is_field_char((unsigned char)*q))
+            q++;
+        const char *name_end = q;
+        while (q < le && (*q == ' ' || *q == '\t'))
+            q++;
+        if (name_end == p || q >= le || *q != ':') {
+            out->bad_line = 1;
+            out->body = p;
+            out->body_len = (size_t)(end - p);
+            return;
+        }
+        last_added = 0;
+        if (out->count < S_MAX_HDRS) {
+            s_hdr_t *h = &out->h[out->count++];
+            h->name = p;
+            h->name_len = (size_t)(name_end - p);
+            h->value = q + 1;
+            h->value_len = (size_t)(le - (q + 1));
+            last_added = 1;
+        }
+        p = next;
+    }
+}
+
+static const s_hdr_t *s_find(const s_hdrs_t *hs, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < hs->count; i++)
+        if (hs->h[i].name_len == n && !strncasecmp(hs->h[i].name, name, n))
+            return &hs->h[i];
+    return NULL;
+}
+
+/* Unfolds len bytes of a value: CR, LF and NUL dropped, tabs to spaces,
+   trimmed, at most S_MAX_VALUE bytes. */
+static char *s_unfold(const char *v, size_t len)
+{
+    char *out = xmalloc(len + 1);
+    size_t w = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = v[i];
+        if (c == '\r' || c == '\n' || c == 0)
+            continue;
+        out[w++] = c == '\t' ? ' ' : c;
+    }
+    out[w] = 0;
+    size_t s = 0;
+    while (out[s] == ' ')
+        s++;
+    while (w > s && out[w - 1] == ' ')
+        w--;
+    if (w - s > S_MAX_VALUE)
+        w = s + S_MAX_VALUE;
+    memmove(out, out + s, w - s);
+    out[w - s] = 0;
+    return out;
+}
+
+/* The unfolded value of the first field called name, or NULL. */
+static char *s_get(const s_hdrs_t *hs, const char *name)
+{
+    const s_hdr_t *h = s_find(hs, name);
+    return h ? s_unfold(h->value, h->value_len) : NULL;
+}
+
+static void s_lower_ascii(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+/* Lowercase ASCII copy of at most max bytes (positions map 1:1 to the source). */
+static char *s_lower_copy(const char *s, size_t len, size_t max)
+{
+    if (len > max)
+        len = max;
+    char *d = xmalloc(len + 1);
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        d[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : (c == 0 ? ' ' : c);
+    }
+    d[len] = 0;
+    return d;
+}
+
+/* ---- result helpers ---- */
+
+/* Adds the reason key followed by value (when not NULL). */
+static void s_reason(classify_result_t *r, const char *key, const char *value)
+{
+    if (r->nreasons >= CLASSIFY_MAX_REASONS)
+        return;
+    char *s = value ? xasprintf("%s%s", key, value) : xstrdup(key);
+    /* one token per reason: the CLI joins them with commas */
+    for (char *p = s; *p; p++)
+        if (*p == ' ' || *p == ',')
+            *p = '-';
+    r->reasons[r->nreasons++] = s;
+}
+
+/* Sets *field to value (taking it) unless already set or value is empty;
+   the stored text is always valid UTF-8. */
+static void s_set(char **field, char *value)
+{
+    if (*field || !value || !*value) {
+        xfree(value);
+        return;
+    }
+    size_t len = strlen(value);
+    if (!mime_utf8_valid(value, len)) {
+        char *v = mime_to_utf8(NULL, value, len);
+        xfree(value);
+        value = v;
+    }
+    *field = value;
+}
+
+/* "type; value" -> "value" (DSN address and diagnostic types). */
+static char *s_strip_type(char *v)
+{
+    if (!v)
+        return NULL;
+    char *semi = strchr(v, ';');
+    if (semi && semi - v < 16) {
+        char *s = semi + 1;
+        while (*s == ' ')
+            s++;
+        memmove(v, s, strlen(s) + 1);
+    }
+    return v;
+}
+
+/* "<id@host>" or "id@host" -> "id@host". */
+static char *s_msgid(char *v)
+{
+    if (!v)
+        return NULL;
+    char *lt = strchr(v, '<');
+    if (lt) {
+        char *gt = strchr(lt, '>');
+        if (gt) {
+            memmove(v, lt + 1, (size_t)(gt - lt - 1));
+            v[gt - lt - 1] = 0;
+        }
+    }
+    return v;
+}
+
+/* ---- the sender ---- */
+
+static const char *const s_bounce_locals[] = {
+    "mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon",
+    "maildaemon",    "postmaster",    "mdaemon",
+};
+
+static const char *const s_bounce_names[] = {
+    "mail delivery",        "mailer-daemon",
+    "mailer daemon",        "postmaster",
+    "delivery subsystem",   "mail administrator",
+    "system administrator", "post office",
+    "mail system",          "delivery status notification",
+};
+
+/* The bounce-sender token From: matches ("mailer-daemon", "postmaster",
+   a display name such as "mail delivery subsystem"), or NULL. */
+static const char *s_bounce_sender(const char *from)
+{
+    if (!from)
+        return NULL;
+    char *low = xstrdup(from);
+    s_lower_ascii(low);
+    const char *hit = NULL;
+    /* the address: inside <>, else the first word */
+    const char *a = strchr(low, '<');
+    const char *addr = a ? a + 1 : low;
+    while (*addr == ' ' || *addr == '"')
+        addr++;
+    for (size_t i = 0; i < sizeof(s_bounce_locals) / sizeof(*s_bounce_locals) && !hit; i++) {
+        size_t n = strlen(s_bounce_locals[i]);
+        if (!strncmp(addr, s_bounce_locals[i], n) && strchr("@>\" +\\", addr[n]) != NULL)
+            hit = s_bounce_locals[i];
+    }
+    /* "<>": the null address in From: is a mailer talking */
+    if (!hit && a && a[1] == '>')
+        hit = "<>";
+    /* the display name, an old-style "(comment)", or a quoted local part */
+    for (size_t i = 0; i < sizeof(s_bounce_names) / sizeof(*s_bounce_names) && !hit; i++)
+        if (strstr(low, s_bounce_names[i]))
+            hit = s_bounce_names[i];
+    xfree(low);
+    return hit;
+}
+
+/* ---- body wording ---- */
+
+typedef struct {
+    const char *phrase; /* lowercase text an MTA's report contains */
+    const char *label;  /* reason value */
+} s_phrase_t;
+
+/* Template sentences of MTAs' non-delivery reports: strong evidence. */
+static const s_phrase_t s_ndr_phrases[] = {
+    {"this is the mail system at host", "postfix"},
+    {"i'm sorry to have to inform you that your message could not", "postfix"},
+    {"this is the qmail-send program", "qmail"},
+    {"i wasn't able to deliver your message to the following", "qmail"},
+    {"this message was created automatically by mail delivery software", "exim"},
+    {"a message that you sent could not be delivered to one or more of", "exim"},
+    {"message that you sent has not yet been delivered", "exim-delay"},
+    {"the following addresses had permanent fatal errors", "sendmail"},
+    {"transcript of session follows", "sendmail"},
+    {"the original message was received at", "sendmail"},
+    {"delivery to the following recipients failed", "exchange"},
+    {"delivery to the following recipient failed", "exchange"},
+    {"delivery has failed to these recipients or groups", "exchange"},
+    {"your message did not reach some or all of the intended recipients", "exchange"},
+    {"did not reach the following recipient", "exchange"},
+    {"could not be delivered to one or more recipients", "ndr"},
+    {"could not be delivered to the following", "ndr"},
+    {"the following recipient(s) could not be reached", "ndr"},
+    {"the following recipient(s) cannot be reached", "lotus"},
+    {"your message was not delivered", "ndr"},
+    {"was not delivered to", "ndr"},
+    {"message could not be delivered", "ndr"},
+    {"unable to deliver your message", "ndr"},
+    {"unable to deliver message", "ndr"},
+    {"sorry, we were unable to deliver your message", "yahoo"},
+    {"i'm afraid i wasn't able to deliver your message", "yahoo"},
+    {"this is an automatically generated delivery status notification", "gmail"},
+    {"delivery to the following recipient has been delayed", "delay"},
+    {"delivery to the following recipients has been delayed", "delay"},
+    {"has not been delivered", "ndr"},
+    {"could not deliver mail to", "ndr"},
+    {"your mail message to the following", "ndr"},
+    {"message was undeliverable", "ndr"},
+    {"undeliverable to the following", "ndr"},
+    {"permanent fatal errors", "ndr"},
+    {"by mail delivery software", "ndr"},
+    {"could not deliver message to the following", "ndr"},
+    {"failed recipients", "ndr"},
+    {"failed addresses follow", "ndr"},
+    {"error during delivery", "ndr"},
+    {"delivery status notification", "dsn"},
+    {"non-delivery report", "ndr"},
+    {"delivery failure", "ndr"},
+    {"mail delivery failed", "ndr"},
+    {"failed to deliver", "ndr"},
+    {"returned to sender", "ndr"},
+};
+
+/* Diagnostics a report quotes: weaker, but enough next to a bounce sender. */
+static const s_phrase_t s_diag_phrases[] = {
+    {"user unknown", "user-unknown"},
+    {"not a valid user", "user-unknown"},
+    {"invalid recipient", "user-unknown"},
+    {"unknown recipient", "user-unknown"},
+    {"recipient unknown", "user-unknown"},
+    {"no such address", "user-unknown"},
+    {"unknown user", "user-unknown"},
+    {"no such user", "user-unknown"},
+    {"mailbox unavailable", "mailbox-unavailable"},
+    {"mailbox full", "mailbox-full"},
+    {"over quota", "over-quota"},
+    {"quota exceeded", "over-quota"},
+    {"recipient address rejected", "rejected"},
+    {"address rejected", "rejected"},
+    {"does not exist", "no-such-address"},
+    {"host unknown", "host-unknown"},
+    {"relay access denied", "relay-denied"},
+    {"550 5.", "smtp-5xx"},
+    {"550-5.", "smtp-5xx"},
+    {"554 5.", "smtp-5xx"},
+    {"553 5.", "smtp-5xx"},
+    {"552 5.", "smtp-5xx"},
+    {"permanent error", "permanent"},
+    {"delivery has been delayed", "delayed"},
+    {"will continue trying", "delayed"},
+    {"still trying", "delayed"},
+    {"undeliverable", "undeliverable"},
+    {"undelivered", "undelivered"},
+    {"not be delivered", "not-delivered"},
+    {"blocked", "blocked"},
+};
+
+/* Lines after which an NDR quotes the original's headers or whole text. */
+static const char *const s_orig_markers[] = {
+    "below this line is a copy of the message",
+    "this is a copy of the message",
+    "this is a copy of the headers",
+    "copy of the message",
+    "original message follows",
+    "original message headers",
+    "headers of the original message",
+    "original message",
+    "message headers follow",
+    "your message reads",
+    "returned message",
+    "included is a copy",
+    "unsent message below",
+};
+
+static const char *s_scan(const char *low, const s_phrase_t *tab, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strstr(low, tab[i].phrase))
+            return tab[i].label;
+    return NULL;
+}
+
+/* ---- what a message shows ---- */
+
+typedef struct {
+    const char *text; /* decoded text (borrowed) */
+    size_t len;       /* its length */
+    char *low;        /* lowercase copy, at most S_SCAN_BYTES */
+} s_text_t;
+
+typedef struct {
+    classify_result_t *r;        /* where reasons and fields go */
+    const char *sender;          /* bounce-sender token, or NULL */
+    int null_sender;             /* envelope or Return-Path is <> */
+    const char *subject_word;    /* bounce word in the subject, or NULL */
+    const char *autoreply;       /* first RFC 3834 marker seen (reason text), or NULL */
+    int reply;                   /* the subject starts with Re:/Fwd:/AW:... */
+    int quoted;                  /* a text body quotes a header block (Received: + Subject:) */
+    int dsn_part;                /* a message/delivery-status part */
+    int mdn_part;                /* a message/disposition-notification part */
+    int arf_part;                /* a message/feedback-report part */
+    int rfc822_part;             /* a message/rfc822 part */
+    int headers_part;            /* a text/rfc822-headers part */
+    char *disposition;           /* MDN Disposition, lowercase, or NULL */
+    const char *ndr_phrase;      /* label of an NDR template sentence, or NULL */
+    const char *diag_phrase;     /* label of a diagnostic phrase, or NULL */
+    s_text_t texts[S_MAX_TEXTS]; /* text bodies to scan */
+    size_t ntexts;               /* texts used */
+} s_signals_t;
+
+static void s_add_text(s_signals_t *sg, const char *text, size_t len)
+{
+    if (sg->ntexts >= S_MAX_TEXTS || !text || !len)
+        return;
+    s_text_t *t = &sg->texts[sg->ntexts++];
+    t->text = text;
+    t->len = len;
+    t->low = s_lower_copy(text, len, S_SCAN_BYTES);
+}
+
+/* Fills the DSN fields from a message/delivery-status body: groups of
+   fields separated by blank lines, per-message first. */
+static void s_dsn_fields(classify_result_t *r, const char *body, size_t len)
+{
+    const char *p = body, *end = body + len;
+    s_hdrs_t *hs = xmalloc(sizeof(*hs));
+    for (int group = 0; p < end && group < 32; group++) {
+        while (p < end && (*p == '\r' || *p == '\n' || *p == ' ' || *p == '\t'))
+            p++;
+        if (p >= end)
+            break;
+        s_parse_headers(p, (size_t)(end - p), hs);
+        if (hs->count == 0 && hs->body == p)
+            break;
+        s_set(&r->reporting_mta, s_strip_type(s_get(hs, "Reporting-MTA")));
+        s_set(&r->final_recipient, s_strip_type(s_get(hs, "Final-Recipient")));
+        if (!r->final_recipient)
+            s_set(&r->final_recipient, s_strip_type(s_get(hs, "Original-Recipient")));
+        char *action = s_get(hs, "Action");
+        if (action)
+            s_lower_ascii(action);
+        s_set(&r->action, action);
+        char *status = s_get(hs, "Status");
+        if (status)
+            status[strcspn(status, " (")] = 0;
+        s_set(&r->status, status);
+        s_set(&r->diagnostic_code, s_strip_type(s_get(hs, "Diagnostic-Code")));
+        if (hs->body <= p)
+            break;
+        p = hs->body;
+    }
+    xfree(hs);
+}
+
+/* Takes Subject, Message-ID, From, To from an enclosed header block. */
+static int s_orig_from_headers(classify_result_t *r, const char *text, size_t len)
+{
+    s_hdrs_t *hs = xmalloc(sizeof(*hs));
+    s_parse_headers(text, len, hs);
+    int found = 0;
+    char *subj = s_get(hs, "Subject");
+    if (subj) {
+        s_set(&r->orig_subject, subject_decode(subj));
+        xfree(subj);
+        found = 1;
+    }
+    char *mid = s_msgid(s_get(hs, "Message-ID"));
+    if (mid && *mid)
+        found = 1;
+    s_set(&r->orig_message_id, mid);
+    char *from = s_get(hs, "From");
+    if (from) {
+        s_set(&r->orig_from, subject_decode(from));
+        xfree(from);
+    }
+    char *to = s_get(hs, "To");
+    if (to) {
+        s_set(&r->orig_to, subject_decode(to));
+        xfree(to);
+    }
+    xfree(hs);
+    return found;
+}
+
+/* Names NDRs give the original's subject when they quote it in prose. */
+static const char *const s_subject_names[] = {
+    "subject:",   "betreff:", "objet :", "objet:", "asunto:", "oggetto:",
+    "onderwerp:", "assunto:", "temat:",  "ämne:",  "emne:",   "тема:",
+};
+
+/* The value of an inline "Name: value" line at line start (after quoting and
+   indentation), searched in low from offset start; NULL if none. */
+static char *s_inline_field(const s_text_t *t, size_t start, const char *name)
+{
+    size_t n = strlen(name);
+    size_t lowlen = strlen(t->low);
+    const char *low = t->low;
+    for (size_t i = start; i < lowlen;) {
+        size_t ls = i;
+        while (i < lowlen && (low[i] == ' ' || low[i] == '\t' || low[i] == '>' || low[i] == '|'))
+            i++;
+        int indented = i > ls;
+        if (!strncmp(low + i, name, n)) {
+            size_t vs = i + n;
+            size_t ve = vs;
+            while (ve < lowlen && low[ve] != '\n')
+                ve++;
+            /* a folded value continues on lines that start with white space
+               and are not themselves "Field:" lines */
+            while (!indented && ve + 1 < lowlen && (low[ve + 1] == ' ' || low[ve + 1] == '\t')) {
+                size_t k = ve + 1;
+                while (k < lowlen && (low[k] == ' ' || low[k] == '\t'))
+                    k++;
+                size_t w = k;
+                while (w < lowlen && (s_is_field_char((unsigned char)low[w]) && low[w] != ' '))
+                    w++;
+                if (w < lowlen && low[w] == ':' && w > k)
+                    break;
+                ve = k;
+                while (ve < lowlen && low[ve] != '\n')
+                    ve++;
+            }
+            char *v = s_unfold(t->text + vs, ve - vs);
+            if (*v)
+                return v;
+            xfree(v);
+        }
+        while (i < lowlen && low[i] != '\n')
+            i++;
+        i++;
+    }
+    return NULL;
+}
+
+/* 1 if a text quotes a header block: a Received: line and a Subject: or
+   Message-ID: line, each at a line start (after quoting). */
+static int s_quotes_headers(const s_text_t *t)
+{
+    char *v = s_inline_field(t, 0, "received:");
+    if (!v)
+        return 0;
+    xfree(v);
+    v = s_inline_field(t, 0, "subject:");
+    if (!v)
+        v = s_inline_field(t, 0, "message-id:");
+    xfree(v);
+    return v != NULL;
+}
+
+/* Looks for the original's headers quoted in a text body. */
+static int s_orig_inline(classify_result_t *r, s_signals_t *sg)
+{
+    for (size_t ti = 0; ti < sg->ntexts; ti++) {
+        const s_text_t *t = &sg->texts[ti];
+        size_t start = 0;
+        const char *best = NULL;
+        for (size_t i = 0; i < sizeof(s_orig_markers) / sizeof(*s_orig_markers); i++) {
+            const char *m = strstr(t->low, s_orig_markers[i]);
+            if (m && (!best || m < best))
+                best = m;
+        }
+        if (best)
+            start = (size_t)(best - t->low);
+        char *subj = NULL, *mid = NULL;
+        for (int pass = 0; pass < 2 && !subj && !mid; pass++) {
+            if (pass == 1) {
+                if (!start)
+                    break;
+                start = 0;
+            }
+            for (size_t i = 0; i < sizeof(s_subject_names) / sizeof(*s_subject_names) && !subj; i++)
+                subj = s_inline_field(t, start, s_subject_names[i]);
+            mid = s_inline_field(t, start, "message-id:");
+        }
+        if (!subj && !mid)
+            continue;
+        if (subj) {
+            s_set(&r->orig_subject, subject_decode(subj));
+            xfree(subj);
+        }
+        s_set(&r->orig_message_id, s_msgid(mid));
+        char *from = s_inline_field(t, start, "from:");
+        if (from) {
+            s_set(&r->orig_from, subject_decode(from));
+            xfree(from);
+        }
+        char *to = s_inline_field(t, start, "to:");
+        if (to) {
+            s_set(&r->orig_to, subject_decode(to));
+            xfree(to);
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Records what the MIME parts show. */
+static void s_walk_parts(s_signals_t *sg, const mime_tree_t *tree)
+{
+    classify_result_t *r = sg->r;
+    for (size_t i = 0; i < mime_tree_count(tree); i++) {
+        const mime_part_t *p = mime_tree_part(tree, i);
+        if (strcmp(p->type, "message") == 0) {
+            if (!strcmp(p->subtype, "delivery-status") ||
+                !strcmp(p->subtype, "global-delivery-status")) {
+                sg->dsn_part = 1;
+                if (p->body)
+                    s_dsn_fields(r, p->body, p->body_len);
+            } else if (!strcmp(p->subtype, "disposition-notification") ||
+                       !strcmp(p->subtype, "global-disposition-notification")) {
+                sg->mdn_part = 1;
+                if (p->body && !sg->disposition) {
+                    s_hdrs_t *hs = xmalloc(sizeof(*hs));
+                    s_parse_headers(p->body, p->body_len, hs);
+                    sg->disposition = s_get(hs, "Disposition");
+                    if (sg->disposition)
+                        s_lower_ascii(sg->disposition);
+                    xfree(hs);
+                }
+            } else if (!strcmp(p->subtype, "feedback-report")) {
+                sg->arf_part = 1;
+            } else if (!strcmp(p->subtype, "rfc822") || !strcmp(p->subtype, "global")) {
+                if (!sg->rfc822_part && p->body && p->body_len &&
+                    s_orig_from_headers(r, p->body, p->body_len)) {
+                    sg->rfc822_part = 1 + (p->enclosed_body ? 1 : 0);
+                } else if (!sg->rfc822_part && p->body && p->body_len) {
+                    sg->rfc822_part = 1 + (p->enclosed_body ? 1 : 0);
+                }
+            } else if (!strcmp(p->subtype, "rfc822-headers") ||
+                       !strcmp(p->subtype, "global-headers")) {
+                if (p->body && s_orig_from_headers(r, p->body, p->body_len))
+                    sg->headers_part = 1;
+            }
+        } else if (!strcmp(p->type, "text")) {
+            if (!strcmp(p->subtype, "rfc822-headers")) {
+                if (p->body && s_orig_from_headers(r, p->body, p->body_len))
+                    sg->headers_part = 1;
+            } else if (p->body && (!strcmp(p->subtype, "plain") || !strcmp(p->subtype, "html"))) {
+                s_add_text(sg, p->body, p->body_len);
+            }
+        }
+    }
+}
+
+/* Quick look at a multipart's raw body: does it mention a report part or an
+   enclosed message? Decides whether the full MIME parse is worth it. */
+static int s_raw_mentions_report(const char *body, size_t len)
+{
+    static const char *const needles[] = {
+        "elivery-status", "ELIVERY-STATUS", "rfc822",
+        "RFC822",         "eedback-report", "isposition-notification",
+    };
+    for (size_t i = 0; i < sizeof(needles) / sizeof(*needles); i++)
+        if (memmem(body, len, needles[i], strlen(needles[i])))
+            return 1;
+    return 0;
+}
+
+/* ---- client address ---- */
+
+static void s_client(classify_result_t *r, const char *ip)
+{
+    if (!ip || !*ip)
+        return;
+    r->client_ip = xstrdup(ip);
+    unsigned char a[16];
+    char buf[INET6_ADDRSTRLEN];
+    if (inet_pton(AF_INET, ip, a) == 1) {
+        a[3] = 0;
+        if (inet_ntop(AF_INET, a, buf, sizeof(buf)))
+            r->client_net = xasprintf("%s/24", buf);
+    } else if (inet_pton(AF_INET6, ip, a) == 1) {
+        memset(a + 8, 0, 8);
+        if (inet_ntop(AF_INET6, a, buf, sizeof(buf)))
+            r->client_net = xasprintf("%s/64", buf);
+    }
+}
+
+/* ---- the decision ---- */
+
+/* The sender and subject signals, for a verdict structure already settled. */
+static void s_side_reasons(s_signals_t *sg)
+{
+    if (sg->sender)
+        s_reason(sg->r, "from=", sg->sender);
+    if (sg->subject_word)
+        s_reason(sg->r, "subject=", sg->subject_word);
+}
+
+static void s_decide(s_signals_t *sg, const char *report_type, const char *auto_submitted,
+                     int x_failed, int mddsn)
+{
+    classify_result_t *r = sg->r;
+
+    if ((report_type && !strcmp(report_type, "feedback-report")) || sg->arf_part) {
+        s_reason(r, report_type ? "ct=multipart/report;report-type=" : "part=",
+                 report_type ? report_type : "message/feedback-report");
+        r->cls = CLASSIFY_ARF;
+        return;
+    }
+    if ((report_type && (!strcmp(report_type, "delivery-status") ||
+                         !strcmp(report_type, "global-delivery-status"))) ||
+        sg->dsn_part) {
+        if (report_type)
+            s_reason(r, "ct=multipart/report;report-type=", report_type);
+        if (sg->dsn_part)
+            s_reason(r, "part=message/delivery-status", NULL);
+        s_side_reasons(sg);
+        r->cls = CLASSIFY_BOUNCE;
+        return;
+    }
+    if ((report_type && !strcmp(report_type, "disposition-notification")) || sg->mdn_part) {
+        s_reason(r, "ct=multipart/report;report-type=", "disposition-notification");
+        /* RFC 5429 Sieve "reject" answers with an MDN from the mail system:
+           that refuses delivery, it is a bounce */
+        int rejected = (auto_submitted && strstr(auto_submitted, "rejected")) ||
+                       (sg->disposition &&
+                        (strstr(sg->disposition, "deleted") || strstr(sg->disposition, "reject") ||
+                         strstr(sg->disposition, "failed")));
+        if (sg->sender && (rejected || (sg->subject_word && sg->null_sender))) {
+            s_reason(r, "from=", sg->sender);
+            s_reason(r, "mdn=rejected", NULL);
+            r->cls = CLASSIFY_BOUNCE;
+            return;
+        }
+        r->cls = CLASSIFY_MDN;
+        return;
+    }
+    if (x_failed) {
+        s_reason(r, "x-failed-recipients", NULL);
+        s_side_reasons(sg);
+        r->cls = CLASSIFY_BOUNCE;
+        return;
+    }
+    if (mddsn) {
+        s_reason(r, "x-mddsn-message", NULL);
+        r->cls = CLASSIFY_BOUNCE;
+        return;
+    }
+    if (sg->autoreply && !sg->sender) {
+        s_reason(r, sg->autoreply, NULL);
+        r->cls = CLASSIFY_AUTOREPLY;
+        return;
+    }
+
+    /* two independent signals; a person's reply or forward (Re:, Fwd:)
+       about a bounce is not one */
+    int enclosed = sg->rfc822_part || sg->headers_part || sg->quoted;
+    int bounce = 0;
+    if (sg->sender && (sg->subject_word || sg->ndr_phrase || sg->diag_phrase || enclosed))
+        bounce = 1;
+    else if (sg->null_sender && (sg->subject_word || sg->ndr_phrase || enclosed))
+        bounce = 1;
+    else if (!sg->reply && sg->ndr_phrase && (sg->subject_word || enclosed))
+        bounce = 1;
+    else if (!sg->reply && sg->subject_word && enclosed)
+        bounce = 1;
+    if (bounce) {
+        if (sg->sender)
+            s_reason(r, "from=", sg->sender);
+        if (sg->null_sender)
+            s_reason(r, "sender=<>", NULL);
+        if (sg->subject_word)
+            s_reason(r, "subject=", sg->subject_word);
+        if (sg->ndr_phrase)
+            s_reason(r, "body=", sg->ndr_phrase);
+        else if (sg->diag_phrase)
+            s_reason(r, "diag=", sg->diag_phrase);
+        if (sg->rfc822_part)
+            s_reason(r, "part=message/rfc822", NULL);
+        else if (sg->headers_part)
+            s_reason(r, "part=text/rfc822-headers", NULL);
+        else if (sg->quoted)
+            s_reason(r, "quoted=headers", NULL);
+        r->cls = CLASSIFY_BOUNCE;
+        return;
+    }
+    if (sg->autoreply) {
+        s_reason(r, sg->autoreply, NULL);
+        r->cls = CLASSIFY_AUTOREPLY;
+        return;
+    }
+    r->cls = CLASSIFY_NORMAL;
+}
+
+/* The first auto-reply marker of RFC 3834 or a vacation program, as reason
+   text, or NULL. */
+static const char *s_autoreply_marker(const s_hdrs_t *hs, const char *as, const char *precedence,
+                                      const char *subject)
+{
+    if (as && !strncmp(as, "auto-replied", 12))
+        return "auto-submitted=auto-replied";
+    static const char *const names[][2] = {
+        {"X-Autoreply", "header=x-autoreply"},
+        {"X-Autorespond", "header=x-autorespond"},
+        {"X-Autoresponder", "header=x-autoresponder"},
+        {"X-Vacation", "header=x-vacation"},
+        {"X-AutoReply-From", "header=x-autoreply-from"},
+        {"X-Mail-Autoreply", "header=x-mail-autoreply"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+        if (s_find(hs, names[i][0]))
+            return names[i][1];
+    if (precedence && !strncmp(precedence, "auto_reply", 10))
+        return "precedence=auto_reply";
+    if (subject_is_autoreply(subject))
+        return "subject=autoreply";
+    return NULL;
+}
+
+classify_result_t *classify_message(const classify_input_t *in)
+{
+    classify_result_t *r = xcalloc(1, sizeof(*r));
+    s_signals_t sg;
+    memset(&sg, 0, sizeof(sg));
+    sg.r = r;
+    r->cls = CLASSIFY_NORMAL;
+    s_client(r, in ? in->client_ip : NULL);
+
+    const char *msg = in && in->msg ? in->msg : "";
+    size_t len = in && in->msg ? in->len : 0;
+    s_hdrs_t *hs = xmalloc(sizeof(*hs));
+    s_parse_headers(msg, len, hs);
+
+    /* the subject and its key, for every message */
+    char *raw_subject = s_get(hs, "Subject");
+    r->subject = subject_decode(raw_subject);
+    xfree(raw_subject);
+    r->subject_key = subject_key(r->subject);
+    r->subject_fp = *r->subject_key ? fp_text(r->subject_key) : 0;
+
+    /* header signals */
+    char *from = s_get(hs, "From");
+    sg.sender = s_bounce_sender(from);
+    xfree(from);
+    if (in && in->env_from) {
+        sg.null_sender = in->env_from[0] == 0 || !strcmp(in->env_from, "<>");
+    } else {
+        char *rp = s_get(hs, "Return-Path");
+        sg.null_sender = rp && (!strcmp(rp, "<>") || !strcmp(rp, "< >"));
+        xfree(rp);
+    }
+    sg.subject_word = subject_bounce_word(r->subject);
+    char *as = s_get(hs, "Auto-Submitted");
+    if (as)
+        s_lower_ascii(as);
+    char *precedence = s_get(hs, "Precedence");
+    if (precedence)
+        s_lower_ascii(precedence);
+    sg.autoreply = s_autoreply_marker(hs, as, precedence, r->subject);
+    sg.reply = subject_is_reply(r->subject);
+    int x_failed = s_find(hs, "X-Failed-Recipients") != NULL;
+    int mddsn = s_find(hs, "X-MDDSN-Message") != NULL;
+
+    char *ctype = NULL, *csub = NULL, *report_type = NULL;
+    char *ct = s_get(hs, "Content-Type");
+    if (ct)
+        mime_content_type(ct, &ctype, &csub, &report_type);
+    xfree(ct);
+    if (report_type && ctype && strcmp(ctype, "multipart") != 0) {
+        xfree(report_type);
+        report_type = NULL;
+    }
+    int multipart = ctype && (!strcmp(ctype, "multipart") || !strcmp(ctype, "message"));
+
+    /* the body, only when some signal makes it worth reading */
+    int candidate = sg.sender || sg.null_sender || sg.subject_word || x_failed || mddsn ||
+                    report_type || (multipart && s_raw_mentions_report(hs->body, hs->body_len));
+    mime_tree_t *tree = NULL;
+    char *single = NULL;
+    if (candidate) {
+        if (multipart) {
+            tree = mime_tree_parse(msg, len);
+            s_walk_parts(&sg, tree);
+        } else if (hs->body_len) {
+            char *cte = s_get(hs, "Content-Transfer-Encoding");
+            size_t n = 0;
+            size_t blen = hs->body_len > 4 * S_SCAN_BYTES ? 4 * S_SCAN_BYTES : hs->body_len;
+            single = mime_transfer_decode(cte, hs->body, blen, &n);
+            xfree(cte);
+            s_add_text(&sg, single, n);
+        }
+        for (size_t i = 0; i < sg.ntexts && !sg.ndr_phrase; i++)
+            sg.ndr_phrase = s_scan(sg.texts[i].low, s_ndr_phrases,
+                                   sizeof(s_ndr_phrases) / sizeof(*s_ndr_phrases));
+        for (size_t i = 0; i < sg.ntexts && !sg.diag_phrase; i++)
+            sg.diag_phrase = s_scan(sg.texts[i].low, s_diag_phrases,
+                                    sizeof(s_diag_phrases) / sizeof(*s_diag_phrases));
+        for (size_t i = 0; i < sg.ntexts && !sg.quoted; i++)
+            sg.quoted = s_quotes_headers(&sg.texts[i]);
+    }
+
+    s_decide(&sg, report_type, as, x_failed, mddsn);
+
+    if (r->cls == CLASSIFY_BOUNCE) {
+        if (sg.rfc822_part == 2)
+            r->orig = CLASSIFY_ORIG_RFC822;
+        else if (sg.rfc822_part || sg.headers_part)
+            r->orig = CLASSIFY_ORIG_HEADERS;
+        else if (s_orig_inline(r, &sg)) {
+            r->orig = CLASSIFY_ORIG_HEADERS;
+            s_reason(r, "orig=inline", NULL);
+        }
+        if (r->orig == CLASSIFY_ORIG_NONE) {
+            /* an original seen but not used for the verdict is still the original */
+            xfree(r->orig_subject);
+            r->orig_subject = NULL;
+        }
+        if (r->orig_subject) {
+            r->orig_subject_key = subject_key(r->orig_subject);
+            r->orig_subject_fp = *r->orig_subject_key ? fp_text(r->orig_subject_key) : 0;
+        }
+    } else {
+        /* originals belong to bounces only */
+        xfree(r->orig_subject);
+        xfree(r->orig_message_id);
+        xfree(r->orig_from);
+        xfree(r->orig_to);
+        r->orig_subject = r->orig_message_id = r->orig_from = r->orig_to = NULL;
+    }
+
+    for (size_t i = 0; i < sg.ntexts; i++)
+        xfree(sg.texts[i].low);
+    xfree(sg.disposition);
+    xfree(single);
+    mime_tree_destroy(&tree);
+    xfree(ctype);
+    xfree(csub);
+    xfree(report_type);
+    xfree(as);
+    xfree(precedence);
+    xfree(hs);
+    return r;
+}
+
+void classify_result_destroy(classify_result_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    classify_result_t *r = *self_p;
+    for (size_t i = 0; i < r->nreasons; i++)
+        xfree(r->reasons[i]);
+    xfree(r->subject);
+    xfree(r->subject_key);
+    xfree(r->orig_subject);
+    xfree(r->orig_subject_key);
+    xfree(r->orig_message_id);
+    xfree(r->orig_from);
+    xfree(r->orig_to);
+    xfree(r->reporting_mta);
+    xfree(r->final_recipient);
+    xfree(r->action);
+    xfree(r->status);
+    xfree(r->diagnostic_code);
+    xfree(r->client_ip);
+    xfree(r->client_net);
+    xfree(r);
+    *self_p = NULL;
+}
+
+classify_class_t classify_result_class(const classify_result_t *r)
+{
+    return r->cls;
+}
+
+const char *classify_class_name(classify_class_t c)
+{
+    switch (c) {
+    case CLASSIFY_NORMAL:
+        return "normal";
+    case CLASSIFY_BOUNCE:
+        return "bounce";
+    case CLASSIFY_AUTOREPLY:
+        return "autoreply";
+    case CLASSIFY_MDN:
+        return "mdn";
+    case CLASSIFY_ARF:
+        return "arf";
+    default:
+        return "unknown";
+    }
+}
+
+const char *classify_orig_name(classify_orig_t o)
+{
+    switch (o) {
+    case CLASSIFY_ORIG_RFC822:
+        return "rfc822";
+    case CLASSIFY_ORIG_HEADERS:
+        return "headers";
+    default:
+        return "none";
+    }
+}
+
+size_t classify_result_reason_count(const classify_result_t *r)
+{
+    return r->nreasons;
+}
+
+const char *classify_result_reason(const classify_result_t *r, size_t i)
+{
+    return i < r->nreasons ? r->reasons[i] : NULL;
+}
+
+classify_orig_t classify_result_original(const classify_result_t *r)
+{
+    return r->orig;
+}
+
+const char *classify_result_subject(const classify_result_t *r)
+{
+    return r->subject;
+}
+
+const char *classify_result_subject_key(const classify_result_t *r)
+{
+    return r->subject_key;
+}
+
+uint64_t classify_result_subject_fp(const classify_result_t *r)
+{
+    return r->subject_fp;
+}
+
+const char *classify_result_orig_subject(const classify_result_t *r)
+{
+    return r->orig_subject;
+}
+
+const char *classify_result_orig_subject_key(const classify_result_t *r)
+{
+    return r->orig_subject_key;
+}
+
+uint64_t classify_result_orig_subject_fp(const classify_result_t *r)
+{
+    return r->orig_subject_fp;
+}
+
+const char *classify_result_orig_message_id(const classify_result_t *r)
+{
+    return r->orig_message_id;
+}
+
+const char *classify_result_orig_from(const classify_result_t *r)
+{
+    return r->orig_from;
+}
+
+const char *classify_result_orig_to(const classify_result_t *r)
+{
+    return r->orig_to;
+}
+
+const char *classify_result_reporting_mta(const classify_result_t *r)
+{
+    return r->reporting_mta;
+}
+
+const char *classify_result_final_recipient(const classify_result_t *r)
+{
+    return r->final_recipient;
+}
+
+const char *classify_result_action(const classify_result_t *r)
+{
+    return r->action;
+}
+
+const char *classify_result_status(const classify_result_t *r)
+{
+    return r->status;
+}
+
+const char *classify_result_diagnostic_code(const classify_result_t *r)
+{
+    return r->diagnostic_code;
+}
+
+const char *classify_result_client_ip(const classify_result_t *r)
+{
+    return r->client_ip;
+}
+
+const char *classify_result_client_net(const classify_result_t *r)
+{
+    return r->client_net;
+}
+
+int classify_check_mail(const char *msg, size_t len, const char **why)
+{
+    if (!msg || len == 0) {
+        *why = "empty";
+        return -1;
+    }
+    size_t head = len < 4096 ? len : 4096;
+    size_t ctl = 0;
+    for (size_t i = 0; i < head; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        if (c == 0) {
+            *why = "binary data";
+            return -1;
+        }
+        if (c < 32 && c != '\r' && c != '\n' && c != '\t' && c != '\f' && c != 0x1b)
+            ctl++;
+    }
+    if (ctl * 20 > head) {
+        *why = "binary data";
+        return -1;
+    }
+    s_hdrs_t *hs = xmalloc(sizeof(*hs));
+    s_parse_headers(msg, len, hs);
+    int rc = 0;
+    if (hs->count == 0 || (hs->bad_line && hs->count < 2 && !s_find(hs, "From") &&
+                           !s_find(hs, "Subject") && !s_find(hs, "Received"))) {
+        *why = "no header block";
+        rc = -1;
+    } else if (!hs->terminated && !hs->bad_line && len && msg[len - 1] != '\n') {
+        *why = "truncated header block";
+        rc = -1;
+    }
+    xfree(hs);
+    return rc;
+}

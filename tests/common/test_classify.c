@@ -1,0 +1,354 @@
+/* test_classify - the classifier on the project's own fixtures (tests/fixtures/mail). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify.h"
+#include "fp.h"
+#include "mime.h"
+#include "xalloc.h"
+
+static char *s_load(const char *name, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/mail/%s", FIXTURES_DIR, name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = xmalloc((size_t)n + 1);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = 0;
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static classify_result_t *s_classify_file(const char *name, const char *env_from)
+{
+    size_t len;
+    char *msg = s_load(name, &len);
+    classify_input_t in = {.msg = msg, .len = len, .env_from = env_from};
+    classify_result_t *r = classify_message(&in);
+    xfree(msg);
+    return r;
+}
+
+static int s_has_reason(const classify_result_t *r, const char *prefix)
+{
+    for (size_t i = 0; i < classify_result_reason_count(r); i++)
+        if (!strncmp(classify_result_reason(r, i), prefix, strlen(prefix)))
+            return 1;
+    return 0;
+}
+
+typedef struct {
+    const char *file;             /* fixture under tests/fixtures/mail */
+    classify_class_t cls;         /* expected class */
+    classify_orig_t orig;         /* expected original */
+    const char *subject_key;      /* expected own key */
+    const char *orig_subject_key; /* expected original's key, NULL for none */
+    const char *reason;           /* a reason prefix that must be present, or NULL */
+} s_case_t;
+
+static const s_case_t s_cases[] = {
+    {"postfix_dsn_rfc822.eml", CLASSIFY_BOUNCE, CLASSIFY_ORIG_RFC822, "", "cheap meds #",
+     "ct=multipart/report;report-type=delivery-status"},
+    {"exim_ndr_inline.eml", CLASSIFY_BOUNCE, CLASSIFY_ORIG_HEADERS, "", "cheap meds #",
+     "x-failed-recipients"},
+    {"qmail_failure.eml", CLASSIFY_BOUNCE, CLASSIFY_ORIG_HEADERS, "", "cheap meds #", "body=qmail"},
+    {"exchange_ndr_headers.eml", CLASSIFY_BOUNCE, CLASSIFY_ORIG_HEADERS, "cheap meds #",
+     "cheap meds #", "part=message/delivery-status"},
+    {"contentless_bounce.eml", CLASSIFY_BOUNCE, CLASSIFY_ORIG_NONE, "", NULL, "from=mailer-daemon"},
+    {"delay_dsn.eml", CLASSIFY_BOUNCE, CLASSIFY_ORIG_HEADERS, "", "cheap meds #", NULL},
+    {"de_unzustellbar.eml", CLASSIFY_BOUNCE, CLASSIFY_ORIG_HEADERS, "cheap meds #", "cheap meds #",
+     "subject=unzustellbar"},
+    {"fr_non_remis.eml", CLASSIFY_BOUNCE, CLASSIFY_ORIG_HEADERS, "cheap meds #", "cheap meds #",
+     "subject=non-remis"},
+    {"es_no_se_puede_entregar.eml", CLASSIFY_BOUNCE, CLASSIFY_ORIG_NONE, "cheap meds #", NULL,
+     "subject=no-se-puede-entregar"},
+    {"nl_onbestelbaar.eml", CLASSIFY_BOUNCE, CLASSIFY_ORIG_NONE, "cheap meds #", NULL,
+     "from=postmaster"},
+    {"vacation_autoreply.eml", CLASSIFY_AUTOREPLY, CLASSIFY_ORIG_NONE, "cheap meds #", NULL,
+     "auto-submitted=auto-replied"},
+    {"mdn_read_receipt.eml", CLASSIFY_MDN, CLASSIFY_ORIG_NONE, "quarterly report", NULL,
+     "ct=multipart/report;report-type=disposition-notification"},
+    {"arf_feedback.eml", CLASSIFY_ARF, CLASSIFY_ORIG_NONE, "cheap meds #", NULL,
+     "ct=multipart/report;report-type=feedback-report"},
+    {"ham_plain.eml", CLASSIFY_NORMAL, CLASSIFY_ORIG_NONE, "lunch on friday?", NULL, NULL},
+    {"ham_list.eml", CLASSIFY_NORMAL, CLASSIFY_ORIG_NONE, "piles up in the queue", NULL, NULL},
+    {"enc_iso88591_q.eml", CLASSIFY_NORMAL, CLASSIFY_ORIG_NONE, "grüße aus münchen", NULL, NULL},
+    {"enc_utf8_b.eml", CLASSIFY_NORMAL, CLASSIFY_ORIG_NONE, "привет из москвы #", NULL, NULL},
+    {"enc_utf8_q.eml", CLASSIFY_NORMAL, CLASSIFY_ORIG_NONE, "café crème für alle", NULL, NULL},
+    {"enc_koi8r_b.eml", CLASSIFY_NORMAL, CLASSIFY_ORIG_NONE, "привет мир", NULL, NULL},
+    {"malformed_mime.eml", CLASSIFY_NORMAL, CLASSIFY_ORIG_NONE, "broken structure", NULL, NULL},
+};
+
+static void test_fixture_table(void **state)
+{
+    for (size_t i = 0; i < sizeof(s_cases) / sizeof(*s_cases); i++) {
+        const s_case_t *c = &s_cases[i];
+        classify_result_t *r = s_classify_file(c->file, NULL);
+        if (classify_result_class(r) != c->cls || classify_result_original(r) != c->orig)
+            print_error("%s: class %s original %s\n", c->file,
+                        classify_class_name(classify_result_class(r)),
+                        classify_orig_name(classify_result_original(r)));
+        assert_int_equal(classify_result_class(r), c->cls);
+        assert_int_equal(classify_result_original(r), c->orig);
+        assert_string_equal(classify_result_subject_key(r), c->subject_key);
+        if (c->orig_subject_key) {
+            assert_non_null(classify_result_orig_subject_key(r));
+            assert_string_equal(classify_result_orig_subject_key(r), c->orig_subject_key);
+            assert_int_equal(classify_result_orig_subject_fp(r), fp_text(c->orig_subject_key));
+        } else {
+            assert_null(classify_result_orig_subject_key(r));
+        }
+        if (c->reason && !s_has_reason(r, c->reason))
+            fail_msg("%s: no reason %s", c->file, c->reason);
+        classify_result_destroy(&r);
+    }
+}
+
+static void test_dsn_fields_and_original_headers(void **state)
+{
+    classify_result_t *r = s_classify_file("postfix_dsn_rfc822.eml", NULL);
+    assert_string_equal(classify_result_subject(r), "Undelivered Mail Returned to Sender");
+    assert_string_equal(classify_result_reporting_mta(r), "mx.reflector.example");
+    assert_string_equal(classify_result_final_recipient(r), "nobody@reflector.example");
+    assert_string_equal(classify_result_action(r), "failed");
+    assert_string_equal(classify_result_status(r), "5.1.1");
+    assert_non_null(strstr(classify_result_diagnostic_code(r), "550 5.1.1"));
+    assert_string_equal(classify_result_orig_subject(r), "Cheap meds 456");
+    assert_string_equal(classify_result_orig_message_id(r), "spam.456@victim.example");
+    assert_string_equal(classify_result_orig_from(r), "\"Alice\" <alice@victim.example>");
+    assert_string_equal(classify_result_orig_to(r), "nobody@reflector.example");
+    assert_int_equal(classify_result_subject_fp(r), 0); /* empty key */
+    classify_result_destroy(&r);
+    assert_null(r);
+    classify_result_destroy(&r);
+}
+
+static void test_delay_dsn_action(void **state)
+{
+    classify_result_t *r = s_classify_file("delay_dsn.eml", NULL);
+    assert_string_equal(classify_result_action(r), "delayed");
+    assert_string_equal(classify_result_status(r), "4.4.1");
+    assert_string_equal(classify_result_orig_message_id(r), "spam.55@victim.example");
+    classify_result_destroy(&r);
+}
+
+static void test_bounce_key_matches_original_key(void **state)
+{
+    classify_result_t *r = s_classify_file("exchange_ndr_headers.eml", NULL);
+    assert_int_equal(classify_result_subject_fp(r), classify_result_orig_subject_fp(r));
+    assert_int_not_equal(classify_result_subject_fp(r), 0);
+    classify_result_destroy(&r);
+}
+
+/* A content-less message from a person is normal, unless the envelope
+   says the null sender sent a bounce-worded message. */
+static void test_envelope_null_sender_counts(void **state)
+{
+    static const char msg[] = "From: someone@relay.example\n"
+                              "Subject: Undeliverable: Cheap meds 5\n"
+                              "\n"
+                              "Could not deliver.\n";
+    classify_input_t in = {.msg = msg, .len = sizeof(msg) - 1, .env_from = "someone@relay.example"};
+    classify_result_t *r = classify_message(&in);
+    assert_int_equal(classify_result_class(r), CLASSIFY_NORMAL);
+    classify_result_destroy(&r);
+    in.env_from = "";
+    r = classify_message(&in);
+    assert_int_equal(classify_result_class(r), CLASSIFY_BOUNCE);
+    assert_true(s_has_reason(r, "sender=<>"));
+    classify_result_destroy(&r);
+}
+
+static void test_client_network(void **state)
+{
+    static const struct {
+        const char *ip;  /* client address */
+        const char *net; /* expected network, NULL when unparsable */
+    } cases[] = {
+        {"192.0.2.77", "192.0.2.0/24"},
+        {"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+        {"not-an-ip", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        classify_input_t in = {.msg = "Subject: x\n\nbody\n", .len = 17, .client_ip = cases[i].ip};
+        classify_result_t *r = classify_message(&in);
+        assert_string_equal(classify_result_client_ip(r), cases[i].ip);
+        if (cases[i].net)
+            assert_string_equal(classify_result_client_net(r), cases[i].net);
+        else
+            assert_null(classify_result_client_net(r));
+        classify_result_destroy(&r);
+    }
+}
+
+static void test_names(void **state)
+{
+    assert_string_equal(classify_class_name(CLASSIFY_BOUNCE), "bounce");
+    assert_string_equal(classify_class_name(CLASSIFY_AUTOREPLY), "autoreply");
+    assert_string_equal(classify_class_name(CLASSIFY_MDN), "mdn");
+    assert_string_equal(classify_class_name(CLASSIFY_ARF), "arf");
+    assert_string_equal(classify_class_name(CLASSIFY_NORMAL), "normal");
+    assert_string_equal(classify_class_name((classify_class_t)99), "unknown");
+    assert_string_equal(classify_orig_name(CLASSIFY_ORIG_RFC822), "rfc822");
+    assert_string_equal(classify_orig_name(CLASSIFY_ORIG_HEADERS), "headers");
+    assert_string_equal(classify_orig_name(CLASSIFY_ORIG_NONE), "none");
+}
+
+static void test_check_mail_table(void **state)
+{
+    static const struct {
+        const char *file; /* fixture */
+        int rc;           /* expected classify_check_mail() */
+        const char *why;  /* expected reason when -1 */
+    } cases[] = {
+        {"empty.eml", -1, "empty"},
+        {"binary_garbage.eml", -1, "binary data"},
+        {"truncated_headers.eml", -1, "truncated header block"},
+        {"ham_plain.eml", 0, NULL},
+        {"postfix_dsn_rfc822.eml", 0, NULL},
+        {"malformed_mime.eml", 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        size_t len;
+        char *msg = s_load(cases[i].file, &len);
+        const char *why = NULL;
+        assert_int_equal(classify_check_mail(msg, len, &why), cases[i].rc);
+        if (cases[i].why)
+            assert_string_equal(why, cases[i].why);
+        xfree(msg);
+    }
+    const char *why = NULL;
+    assert_int_equal(classify_check_mail("just some words\nand more\n", 25, &why), -1);
+    assert_string_equal(why, "no header block");
+}
+
+/* Every prefix of a bounce, as the milter's body bound would cut it: no
+   crash, and always a valid result with valid UTF-8 strings. */
+static void test_every_cut_is_safe(void **state)
+{
+    size_t len;
+    char *msg = s_load("postfix_dsn_rfc822.eml", &len);
+    for (size_t cut = 0; cut <= len; cut += 7) {
+        char *copy = xmalloc(cut + 1);
+        memcpy(copy, msg, cut);
+        classify_input_t in = {.msg = copy, .len = cut, .truncated = cut < len};
+        classify_result_t *r = classify_message(&in);
+        const char *k = classify_result_subject_key(r);
+        assert_true(mime_utf8_valid(k, strlen(k)));
+        classify_result_destroy(&r);
+        xfree(copy);
+    }
+    xfree(msg);
+}
+
+static void test_garbage_is_safe(void **state)
+{
+    unsigned char buf[4096];
+    unsigned seed = 12345;
+    for (int round = 0; round < 200; round++) {
+        size_t n = (size_t)(round * 20) % sizeof(buf);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            /* mostly header-ish bytes, some high and control bytes */
+            unsigned v = (seed >> 16) & 0xff;
+            buf[i] = v < 200 ? (unsigned char)":\n -=?ABCQabc\r;multipart/report\"boundary"[v % 42]
+                             : (unsigned char)v;
+        }
+        classify_input_t in = {.msg = (const char *)buf, .len = n};
+        classify_result_t *r = classify_message(&in);
+        assert_non_null(r);
+        classify_result_destroy(&r);
+    }
+    classify_input_t empty = {.msg = NULL, .len = 0};
+    classify_result_t *r = classify_message(&empty);
+    assert_int_equal(classify_result_class(r), CLASSIFY_NORMAL);
+    classify_result_destroy(&r);
+}
+
+/* Deeply nested multiparts are refused before GMime recurses into them. */
+static void test_deep_nesting_is_safe(void **state)
+{
+    size_t cap = 400 * 80 + 100, n = 0;
+    char *msg = xmalloc(cap);
+    n += (size_t)snprintf(msg + n, cap - n, "From: MAILER-DAEMON@x.example\nSubject: x\n");
+    for (int i = 0; i < 400; i++)
+        n += (size_t)snprintf(msg + n, cap - n,
+                              "Content-Type: multipart/mixed; boundary=\"b%d\"\n\n--b%d\n", i, i);
+    classify_input_t in = {.msg = msg, .len = n};
+    classify_result_t *r = classify_message(&in);
+    assert_non_null(r);
+    classify_result_destroy(&r);
+    xfree(msg);
+}
+
+typedef struct {
+    char *msgs[4];   /* fixtures */
+    size_t lens[4];  /* their lengths */
+    uint64_t fps[4]; /* expected orig_subject_fp */
+    int mismatches;  /* results that differed */
+} s_thread_arg_t;
+
+static void *s_thread(void *p)
+{
+    s_thread_arg_t *a = p;
+    int bad = 0;
+    for (int round = 0; round < 200; round++)
+        for (int i = 0; i < 4; i++) {
+            classify_input_t in = {.msg = a->msgs[i], .len = a->lens[i]};
+            classify_result_t *r = classify_message(&in);
+            bad += classify_result_orig_subject_fp(r) != a->fps[i];
+            classify_result_destroy(&r);
+        }
+    __atomic_add_fetch(&a->mismatches, bad, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void test_threads_agree(void **state)
+{
+    static const char *const files[] = {"postfix_dsn_rfc822.eml", "exim_ndr_inline.eml",
+                                        "de_unzustellbar.eml", "exchange_ndr_headers.eml"};
+    s_thread_arg_t a = {0};
+    for (int i = 0; i < 4; i++) {
+        a.msgs[i] = s_load(files[i], &a.lens[i]);
+        a.fps[i] = fp_text("cheap meds #");
+    }
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, s_thread, &a), 0);
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(a.mismatches, 0);
+    for (int i = 0; i < 4; i++)
+        xfree(a.msgs[i]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixture_table),
+        cmocka_unit_test(test_dsn_fields_and_original_headers),
+        cmocka_unit_test(test_delay_dsn_action),
+        cmocka_unit_test(test_bounce_key_matches_original_key),
+        cmocka_unit_test(test_envelope_null_sender_counts),
+        cmocka_unit_test(test_client_network),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_check_mail_table),
+        cmocka_unit_test(test_every_cut_is_safe),
+        cmocka_unit_test(test_garbage_is_safe),
+        cmocka_unit_test(test_deep_nesting_is_safe),
+        cmocka_unit_test(test_threads_agree),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
