@@ -1,0 +1,204 @@
+/* test_allowlist - entry parsing, what each type covers, and cancelling decisions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "allowlist.h"
+
+#define SEC  1000LL
+#define HOUR (3600 * SEC)
+#define T0   (1700000000LL * SEC)
+
+static allow_entry_t s_entry(allow_type_t type, const char *text)
+{
+    allow_entry_t e = {0};
+    assert_int_equal(allowlist_entry_parse(&e, type, text), 0);
+    strcpy(e.who, "ops");
+    e.created_ms = T0;
+    return e;
+}
+
+static void test_allowlist_parse_accepts_and_refuses(void **state)
+{
+    static const struct {
+        allow_type_t type; /* entry type */
+        const char *text;  /* typed text */
+        int rc;            /* expected */
+    } cases[] = {
+        {ALLOW_IP, "192.0.2.1", 0},         {ALLOW_IP, "2001:db8::1", 0},
+        {ALLOW_IP, "192.0.2.0/24", -1}, /* a network is not an ip */
+        {ALLOW_IP, "300.1.1.1", -1},        {ALLOW_IP, "", -1},
+        {ALLOW_NET, "192.0.2.0/24", 0},     {ALLOW_NET, "2001:db8:1:2::/64", 0},
+        {ALLOW_NET, "0.0.0.0/0", 0},        {ALLOW_NET, "192.0.2.1/24", -1}, /* host bits set */
+        {ALLOW_NET, "192.0.2.0/33", -1},    {ALLOW_NET, "192.0.2.0/", -1},
+        {ALLOW_NET, "192.0.2.0/-1", -1},    {ALLOW_NET, "192.0.2.0", -1},
+        {ALLOW_DOMAIN, "Example.COM.", 0},  {ALLOW_DOMAIN, ".example.com", -1},
+        {ALLOW_DOMAIN, "exa mple.com", -1}, {ALLOW_SITE, "acme", 0},
+        {(allow_type_t)99, "x", -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        allow_entry_t e = {0};
+        int rc = allowlist_entry_parse(&e, cases[i].type, cases[i].text);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu (%s): rc %d", i, cases[i].text, rc);
+    }
+    allow_entry_t d = {0};
+    allowlist_entry_parse(&d, ALLOW_DOMAIN, "Example.COM.");
+    assert_string_equal(d.text, "example.com");
+}
+
+static void test_allowlist_ip_and_net_cover_addresses(void **state)
+{
+    allowlist_t *al = allowlist_new();
+    allow_entry_t ip = s_entry(ALLOW_IP, "198.51.100.7");
+    allow_entry_t net = s_entry(ALLOW_NET, "192.0.2.0/25");
+    allow_entry_t net6 = s_entry(ALLOW_NET, "2001:db8:1::/48");
+    allowlist_add(al, &ip, NULL, NULL);
+    allowlist_add(al, &net, NULL, NULL);
+    allowlist_add(al, &net6, NULL, NULL);
+    static const struct {
+        uint8_t addr[16]; /* address */
+        size_t len;       /* 4 or 16 */
+        bool covered;     /* expected */
+    } cases[] = {
+        {{198, 51, 100, 7}, 4, true},
+        {{198, 51, 100, 8}, 4, false},
+        {{192, 0, 2, 0}, 4, true},
+        {{192, 0, 2, 127}, 4, true},
+        {{192, 0, 2, 128}, 4, false},
+        {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 5}, 16, true}, /* v4-mapped */
+        {{0x20, 0x01, 0x0d, 0xb8, 0, 1, 0xff, 0xff}, 16, true},
+        {{0x20, 0x01, 0x0d, 0xb8, 0, 2}, 16, false},
+        {{1, 2, 3}, 3, false}, /* bad length */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (allowlist_covers_ip(al, cases[i].addr, cases[i].len) != cases[i].covered)
+            fail_msg("case %zu", i);
+    /* the same through key texts */
+    assert_true(allowlist_covers_key(al, BS_SCOPE_CLIENT_IP, 1, "192.0.2.9"));
+    assert_false(allowlist_covers_key(al, BS_SCOPE_CLIENT_IP, 1, "192.0.2.200"));
+    assert_true(allowlist_covers_key(al, BS_SCOPE_CLIENT_NET, 1, "192.0.2.0/26"));
+    assert_false(allowlist_covers_key(al, BS_SCOPE_CLIENT_NET, 1, "192.0.2.0/24")); /* wider */
+    assert_false(allowlist_covers_key(al, BS_SCOPE_CLIENT_IP, 1, NULL));
+    assert_false(allowlist_covers_key(al, BS_SCOPE_SUBJECT, 1, "192.0.2.9"));
+    allowlist_destroy(&al);
+    assert_null(al);
+    allowlist_destroy(&al);
+}
+
+static void test_allowlist_key_domain_site(void **state)
+{
+    allowlist_t *al = allowlist_new();
+    allow_entry_t key = {.type = ALLOW_KEY, .scope = BS_SCOPE_SUBJECT, .fp = 42};
+    strcpy(key.text, "your order");
+    allowlist_add(al, &key, NULL, NULL);
+    allow_entry_t dom = s_entry(ALLOW_DOMAIN, "example.com");
+    allowlist_add(al, &dom, NULL, NULL);
+    allow_entry_t site = s_entry(ALLOW_SITE, "acme");
+    allowlist_add(al, &site, NULL, NULL);
+    assert_true(allowlist_covers_key(al, BS_SCOPE_SUBJECT, 42, NULL));
+    assert_true(allowlist_covers_key(al, BS_SCOPE_ORIG_SUBJECT, 42, NULL)); /* same text */
+    assert_false(allowlist_covers_key(al, BS_SCOPE_CLIENT_IP, 42, NULL));
+    assert_false(allowlist_covers_key(al, BS_SCOPE_SUBJECT, 43, NULL));
+    assert_true(allowlist_covers_domain(al, "example.com"));
+    assert_true(allowlist_covers_domain(al, "mail.Example.com."));
+    assert_false(allowlist_covers_domain(al, "badexample.com"));
+    assert_false(allowlist_covers_domain(al, "com"));
+    assert_true(allowlist_covers_key(al, BS_SCOPE_SENDER_DOMAIN, 0, "bounce.example.com"));
+    assert_true(allowlist_covers_site(al, "acme"));
+    assert_false(allowlist_covers_site(al, "acme2"));
+    assert_int_equal(allowlist_count(al), 3);
+    allowlist_destroy(&al);
+}
+
+static decision_t s_decision(bs_scope_t scope, uint64_t fp, const char *value, bs_reach_t reach,
+                             const char *site)
+{
+    decision_t d = {0};
+    d.scope = scope;
+    d.fp = fp;
+    decisions_strlcpy(d.value, value, DECISION_VALUE_MAX);
+    d.action = BS_ACTION_REJECT;
+    d.reach = reach;
+    decisions_strlcpy(d.site, site, DECISION_NAME_MAX);
+    d.expires_ms = T0 + HOUR;
+    d.origin = BS_ORIGIN_RULE;
+    return d;
+}
+
+static void test_allowlist_add_reports_covered_decisions(void **state)
+{
+    decisions_t *t = decisions_new(1, 0, 0);
+    decision_t ip = s_decision(BS_SCOPE_CLIENT_IP, 1, "192.0.2.9", BS_REACH_FLEET, "");
+    decision_t ip_out = s_decision(BS_SCOPE_CLIENT_IP, 2, "203.0.113.9", BS_REACH_FLEET, "");
+    decision_t net = s_decision(BS_SCOPE_CLIENT_NET, 3, "192.0.2.0/24", BS_REACH_FLEET, "");
+    decision_t subj = s_decision(BS_SCOPE_SUBJECT, 4, "pills", BS_REACH_LOCAL, "acme");
+    const decision_t *p_ip, *p_net, *p_subj;
+    decisions_propose(t, &ip, 0, T0, &p_ip);
+    char ip_id[DECISION_ID_LEN + 1];
+    strcpy(ip_id, p_ip->id);
+    decisions_propose(t, &ip_out, 0, T0, NULL);
+    decisions_propose(t, &net, 0, T0, &p_net);
+    decisions_propose(t, &subj, 0, T0, &p_subj);
+    char subj_id[DECISION_ID_LEN + 1];
+    strcpy(subj_id, p_subj->id);
+
+    allowlist_t *al = allowlist_new();
+    allow_entry_t e = s_entry(ALLOW_NET, "192.0.2.0/24");
+    allowlist_ids_t ids = {0};
+    uint32_t id = allowlist_add(al, &e, t, &ids);
+    assert_true(id > 0);
+    assert_int_equal(ids.n, 2); /* the ip inside and the /24 itself, not 203.0.113.9 */
+    assert_true(strcmp(ids.id[0], ip_id) == 0 || strcmp(ids.id[1], ip_id) == 0);
+    allowlist_ids_clear(&ids);
+    assert_int_equal(ids.n, 0);
+
+    allow_entry_t s = s_entry(ALLOW_SITE, "acme");
+    allowlist_add(al, &s, t, &ids);
+    assert_int_equal(ids.n, 1);
+    assert_string_equal(ids.id[0], subj_id);
+    allowlist_ids_clear(&ids);
+    assert_true(allowlist_covers_decision(al, p_subj));
+    decisions_destroy(&t);
+    allowlist_destroy(&al);
+}
+
+static void test_allowlist_remove_restore_and_ids(void **state)
+{
+    allowlist_t *al = allowlist_new();
+    allow_entry_t a = s_entry(ALLOW_SITE, "a");
+    allow_entry_t b = s_entry(ALLOW_SITE, "b");
+    uint32_t ida = allowlist_add(al, &a, NULL, NULL);
+    uint32_t idb = allowlist_add(al, &b, NULL, NULL);
+    assert_int_not_equal(ida, idb);
+    assert_string_equal(allowlist_find(al, idb)->text, "b");
+    assert_int_equal(allowlist_remove(al, ida), 0);
+    assert_int_equal(allowlist_remove(al, ida), -1);
+    assert_false(allowlist_covers_site(al, "a"));
+    assert_null(allowlist_find(al, ida));
+
+    allowlist_t *back = allowlist_new();
+    allow_entry_t r = *allowlist_find(al, idb);
+    assert_int_equal(allowlist_restore(back, &r), 0);
+    assert_int_equal(allowlist_restore(back, &r), -1);
+    allow_entry_t c = s_entry(ALLOW_SITE, "c");
+    assert_true(allowlist_add(back, &c, NULL, NULL) > idb); /* ids never reused */
+    assert_true(allowlist_covers_site(back, "b"));
+    allowlist_destroy(&al);
+    allowlist_destroy(&back);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_allowlist_parse_accepts_and_refuses),
+        cmocka_unit_test(test_allowlist_ip_and_net_cover_addresses),
+        cmocka_unit_test(test_allowlist_key_domain_site),
+        cmocka_unit_test(test_allowlist_add_reports_covered_decisions),
+        cmocka_unit_test(test_allowlist_remove_restore_and_ids),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
