@@ -25,6 +25,7 @@
 #include "classify.h"
 
 #include "fp.h"
+#include "hdrs.h"
 #include "mime.h"
 #include "subject.h"
 #include "xalloc.h"
@@ -57,137 +58,10 @@ struct classify_result {
     char *client_net;                    /* its /24 or /64, or NULL */
 };
 
-/* ---- header blocks, parsed in place ---- */
-
-#define S_MAX_HDRS 256
-/* Longest field value kept in a result. */
-#define S_MAX_VALUE 998
 /* Most body bytes scanned for NDR wording and quoted originals, per text. */
 #define S_SCAN_BYTES (48 * 1024)
 /* Most text parts scanned. */
 #define S_MAX_TEXTS 8
-
-typedef struct {
-    const char *name;  /* field name, in the message */
-    size_t name_len;   /* its length */
-    const char *value; /* raw value after the colon, possibly folded */
-    size_t value_len;  /* its length */
-} s_hdr_t;
-
-typedef struct {
-    s_hdr_t h[S_MAX_HDRS]; /* fields in order */
-    size_t count;          /* fields used */
-    const char *body;      /* first byte after the blank line (or the end) */
-    size_t body_len;       /* bytes from body to the end */
-    int terminated;        /* 1 if a blank line ended the block */
-    int bad_line;          /* 1 if a non-header line ended it */
-} s_hdrs_t;
-
-static int s_is_field_char(unsigned char c)
-{
-    return c > 32 && c < 127 && c != ':';
-}
-
-/* Parses the header block at buf: fields up to the first blank line, or up
-   to the first line that is neither a field nor a continuation (the rest is
-   then the body). A leading mbox "From " line is skipped. */
-static void s_parse_headers(const char *buf, size_t len, s_hdrs_t *out)
-{
-    const char *p = buf, *end = buf + len;
-    int last_added = 0;
-
-    out->count = 0;
-    out->terminated = 0;
-    out->bad_line = 0;
-    out->body = end;
-    out->body_len = 0;
-    if (len >= 5 && !memcmp(p, "From ", 5)) {
-        const char *eol = memchr(p, '\n', len);
-        p = eol ? eol + 1 : end;
-    }
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *next = eol ? eol + 1 : end;
-        const char *le = eol ? eol : end;
-        if (le > p && le[-1] == '\r')
-            le--;
-        if (le == p) {
-            out->terminated = 1;
-            out->body = next;
-            out->body_len = (size_t)(end - next);
-            return;
-        }
-        if (*p == ' ' || *p == '\t') {
-            if (last_added)
-                out->h[out->count - 1].value_len = (size_t)(le - out->h[out->count - 1].value);
-            p = next;
-            continue;
-        }
-        const char *q = p;
-        while (q < le && s_is_field_char((unsigned char)*q))
-            q++;
-        const char *name_end = q;
-        while (q < le && (*q == ' ' || *q == '\t'))
-            q++;
-        if (name_end == p || q >= le || *q != ':') {
-            out->bad_line = 1;
-            out->body = p;
-            out->body_len = (size_t)(end - p);
-            return;
-        }
-        last_added = 0;
-        if (out->count < S_MAX_HDRS) {
-            s_hdr_t *h = &out->h[out->count++];
-            h->name = p;
-            h->name_len = (size_t)(name_end - p);
-            h->value = q + 1;
-            h->value_len = (size_t)(le - (q + 1));
-            last_added = 1;
-        }
-        p = next;
-    }
-}
-
-static const s_hdr_t *s_find(const s_hdrs_t *hs, const char *name)
-{
-    size_t n = strlen(name);
-    for (size_t i = 0; i < hs->count; i++)
-        if (hs->h[i].name_len == n && !strncasecmp(hs->h[i].name, name, n))
-            return &hs->h[i];
-    return NULL;
-}
-
-/* Unfolds len bytes of a value: CR, LF and NUL dropped, tabs to spaces,
-   trimmed, at most S_MAX_VALUE bytes. */
-static char *s_unfold(const char *v, size_t len)
-{
-    char *out = xmalloc(len + 1);
-    size_t w = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = v[i];
-        if (c == '\r' || c == '\n' || c == 0)
-            continue;
-        out[w++] = c == '\t' ? ' ' : c;
-    }
-    out[w] = 0;
-    size_t s = 0;
-    while (out[s] == ' ')
-        s++;
-    while (w > s && out[w - 1] == ' ')
-        w--;
-    if (w - s > S_MAX_VALUE)
-        w = s + S_MAX_VALUE;
-    memmove(out, out + s, w - s);
-    out[w - s] = 0;
-    return out;
-}
-
-/* The unfolded value of the first field called name, or NULL. */
-static char *s_get(const s_hdrs_t *hs, const char *name)
-{
-    const s_hdr_t *h = s_find(hs, name);
-    return h ? s_unfold(h->value, h->value_len) : NULL;
-}
 
 static void s_lower_ascii(char *s)
 {
@@ -469,7 +343,15 @@ static void s_add_text(s_signals_t *sg, const char *text, size_t len)
     s_text_t *t = &sg->texts[sg->ntexts++];
     t->text = text;
     t->len = len;
-    t->low = s_lower_copy(text, len, S_SCAN_BYTES);
+    t->low = NULL;
+}
+
+/* The lowercase copy of a text, made on first use. */
+static const char *s_text_low(s_text_t *t)
+{
+    if (!t->low)
+        t->low = s_lower_copy(t->text, t->len, S_SCAN_BYTES);
+    return t->low;
 }
 
 /* Fills the DSN fields from a message/delivery-status body: groups of
@@ -477,28 +359,28 @@ static void s_add_text(s_signals_t *sg, const char *text, size_t len)
 static void s_dsn_fields(classify_result_t *r, const char *body, size_t len)
 {
     const char *p = body, *end = body + len;
-    s_hdrs_t *hs = xmalloc(sizeof(*hs));
+    hdrs_t *hs = xmalloc(sizeof(*hs));
     for (int group = 0; p < end && group < 32; group++) {
         while (p < end && (*p == '\r' || *p == '\n' || *p == ' ' || *p == '\t'))
             p++;
         if (p >= end)
             break;
-        s_parse_headers(p, (size_t)(end - p), hs);
+        hdrs_parse(p, (size_t)(end - p), hs);
         if (hs->count == 0 && hs->body == p)
             break;
-        s_set(&r->reporting_mta, s_strip_type(s_get(hs, "Reporting-MTA")));
-        s_set(&r->final_recipient, s_strip_type(s_get(hs, "Final-Recipient")));
+        s_set(&r->reporting_mta, s_strip_type(hdrs_get(hs, "Reporting-MTA")));
+        s_set(&r->final_recipient, s_strip_type(hdrs_get(hs, "Final-Recipient")));
         if (!r->final_recipient)
-            s_set(&r->final_recipient, s_strip_type(s_get(hs, "Original-Recipient")));
-        char *action = s_get(hs, "Action");
+            s_set(&r->final_recipient, s_strip_type(hdrs_get(hs, "Original-Recipient")));
+        char *action = hdrs_get(hs, "Action");
         if (action)
             s_lower_ascii(action);
         s_set(&r->action, action);
-        char *status = s_get(hs, "Status");
+        char *status = hdrs_get(hs, "Status");
         if (status)
             status[strcspn(status, " (")] = 0;
         s_set(&r->status, status);
-        s_set(&r->diagnostic_code, s_strip_type(s_get(hs, "Diagnostic-Code")));
+        s_set(&r->diagnostic_code, s_strip_type(hdrs_get(hs, "Diagnostic-Code")));
         if (hs->body <= p)
             break;
         p = hs->body;
@@ -509,25 +391,25 @@ static void s_dsn_fields(classify_result_t *r, const char *body, size_t len)
 /* Takes Subject, Message-ID, From, To from an enclosed header block. */
 static int s_orig_from_headers(classify_result_t *r, const char *text, size_t len)
 {
-    s_hdrs_t *hs = xmalloc(sizeof(*hs));
-    s_parse_headers(text, len, hs);
+    hdrs_t *hs = xmalloc(sizeof(*hs));
+    hdrs_parse(text, len, hs);
     int found = 0;
-    char *subj = s_get(hs, "Subject");
+    char *subj = hdrs_get(hs, "Subject");
     if (subj) {
         s_set(&r->orig_subject, subject_decode(subj));
         xfree(subj);
         found = 1;
     }
-    char *mid = s_msgid(s_get(hs, "Message-ID"));
+    char *mid = s_msgid(hdrs_get(hs, "Message-ID"));
     if (mid && *mid)
         found = 1;
     s_set(&r->orig_message_id, mid);
-    char *from = s_get(hs, "From");
+    char *from = hdrs_get(hs, "From");
     if (from) {
         s_set(&r->orig_from, subject_decode(from));
         xfree(from);
     }
-    char *to = s_get(hs, "To");
+    char *to = hdrs_get(hs, "To");
     if (to) {
         s_set(&r->orig_to, subject_decode(to));
         xfree(to);
@@ -544,11 +426,11 @@ static const char *const s_subject_names[] = {
 
 /* The value of an inline "Name: value" line at line start (after quoting and
    indentation), searched in low from offset start; NULL if none. */
-static char *s_inline_field(const s_text_t *t, size_t start, const char *name)
+static char *s_inline_field(s_text_t *t, size_t start, const char *name)
 {
     size_t n = strlen(name);
-    size_t lowlen = strlen(t->low);
-    const char *low = t->low;
+    const char *low = s_text_low(t);
+    size_t lowlen = strlen(low);
     for (size_t i = start; i < lowlen;) {
         size_t ls = i;
         while (i < lowlen && (low[i] == ' ' || low[i] == '\t' || low[i] == '>' || low[i] == '|'))
@@ -566,7 +448,7 @@ static char *s_inline_field(const s_text_t *t, size_t start, const char *name)
                 while (k < lowlen && (low[k] == ' ' || low[k] == '\t'))
                     k++;
                 size_t w = k;
-                while (w < lowlen && (s_is_field_char((unsigned char)low[w]) && low[w] != ' '))
+                while (w < lowlen && (hdrs_is_name_char((unsigned char)low[w]) && low[w] != ' '))
                     w++;
                 if (w < lowlen && low[w] == ':' && w > k)
                     break;
@@ -574,7 +456,7 @@ static char *s_inline_field(const s_text_t *t, size_t start, const char *name)
                 while (ve < lowlen && low[ve] != '\n')
                     ve++;
             }
-            char *v = s_unfold(t->text + vs, ve - vs);
+            char *v = hdrs_unfold(t->text + vs, ve - vs);
             if (*v)
                 return v;
             xfree(v);
@@ -588,7 +470,7 @@ static char *s_inline_field(const s_text_t *t, size_t start, const char *name)
 
 /* 1 if a text quotes a header block: a Received: line and a Subject: or
    Message-ID: line, each at a line start (after quoting). */
-static int s_quotes_headers(const s_text_t *t)
+static int s_quotes_headers(s_text_t *t)
 {
     char *v = s_inline_field(t, 0, "received:");
     if (!v)
@@ -605,16 +487,17 @@ static int s_quotes_headers(const s_text_t *t)
 static int s_orig_inline(classify_result_t *r, s_signals_t *sg)
 {
     for (size_t ti = 0; ti < sg->ntexts; ti++) {
-        const s_text_t *t = &sg->texts[ti];
+        s_text_t *t = &sg->texts[ti];
+        const char *low = s_text_low(t);
         size_t start = 0;
         const char *best = NULL;
         for (size_t i = 0; i < sizeof(s_orig_markers) / sizeof(*s_orig_markers); i++) {
-            const char *m = strstr(t->low, s_orig_markers[i]);
+            const char *m = strstr(low, s_orig_markers[i]);
             if (m && (!best || m < best))
                 best = m;
         }
         if (best)
-            start = (size_t)(best - t->low);
+            start = (size_t)(best - low);
         char *subj = NULL, *mid = NULL;
         for (int pass = 0; pass < 2 && !subj && !mid; pass++) {
             if (pass == 1) {
@@ -664,9 +547,9 @@ static void s_walk_parts(s_signals_t *sg, const mime_tree_t *tree)
                        !strcmp(p->subtype, "global-disposition-notification")) {
                 sg->mdn_part = 1;
                 if (p->body && !sg->disposition) {
-                    s_hdrs_t *hs = xmalloc(sizeof(*hs));
-                    s_parse_headers(p->body, p->body_len, hs);
-                    sg->disposition = s_get(hs, "Disposition");
+                    hdrs_t *hs = xmalloc(sizeof(*hs));
+                    hdrs_parse(p->body, p->body_len, hs);
+                    sg->disposition = hdrs_get(hs, "Disposition");
                     if (sg->disposition)
                         s_lower_ascii(sg->disposition);
                     xfree(hs);
@@ -839,7 +722,7 @@ static void s_decide(s_signals_t *sg, const char *report_type, const char *auto_
 
 /* The first auto-reply marker of RFC 3834 or a vacation program, as reason
    text, or NULL. */
-static const char *s_autoreply_marker(const s_hdrs_t *hs, const char *as, const char *precedence,
+static const char *s_autoreply_marker(const hdrs_t *hs, const char *as, const char *precedence,
                                       const char *subject)
 {
     if (as && !strncmp(as, "auto-replied", 12))
@@ -853,7 +736,7 @@ static const char *s_autoreply_marker(const s_hdrs_t *hs, const char *as, const 
         {"X-Mail-Autoreply", "header=x-mail-autoreply"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
-        if (s_find(hs, names[i][0]))
+        if (hdrs_find(hs, names[i][0]))
             return names[i][1];
     if (precedence && !strncmp(precedence, "auto_reply", 10))
         return "precedence=auto_reply";
@@ -873,41 +756,41 @@ classify_result_t *classify_message(const classify_input_t *in)
 
     const char *msg = in && in->msg ? in->msg : "";
     size_t len = in && in->msg ? in->len : 0;
-    s_hdrs_t *hs = xmalloc(sizeof(*hs));
-    s_parse_headers(msg, len, hs);
+    hdrs_t *hs = xmalloc(sizeof(*hs));
+    hdrs_parse(msg, len, hs);
 
     /* the subject and its key, for every message */
-    char *raw_subject = s_get(hs, "Subject");
+    char *raw_subject = hdrs_get(hs, "Subject");
     r->subject = subject_decode(raw_subject);
     xfree(raw_subject);
     r->subject_key = subject_key(r->subject);
     r->subject_fp = *r->subject_key ? fp_text(r->subject_key) : 0;
 
     /* header signals */
-    char *from = s_get(hs, "From");
+    char *from = hdrs_get(hs, "From");
     sg.sender = s_bounce_sender(from);
     xfree(from);
     if (in && in->env_from) {
         sg.null_sender = in->env_from[0] == 0 || !strcmp(in->env_from, "<>");
     } else {
-        char *rp = s_get(hs, "Return-Path");
+        char *rp = hdrs_get(hs, "Return-Path");
         sg.null_sender = rp && (!strcmp(rp, "<>") || !strcmp(rp, "< >"));
         xfree(rp);
     }
     sg.subject_word = subject_bounce_word(r->subject);
-    char *as = s_get(hs, "Auto-Submitted");
+    char *as = hdrs_get(hs, "Auto-Submitted");
     if (as)
         s_lower_ascii(as);
-    char *precedence = s_get(hs, "Precedence");
+    char *precedence = hdrs_get(hs, "Precedence");
     if (precedence)
         s_lower_ascii(precedence);
     sg.autoreply = s_autoreply_marker(hs, as, precedence, r->subject);
     sg.reply = subject_is_reply(r->subject);
-    int x_failed = s_find(hs, "X-Failed-Recipients") != NULL;
-    int mddsn = s_find(hs, "X-MDDSN-Message") != NULL;
+    int x_failed = hdrs_find(hs, "X-Failed-Recipients") != NULL;
+    int mddsn = hdrs_find(hs, "X-MDDSN-Message") != NULL;
 
     char *ctype = NULL, *csub = NULL, *report_type = NULL;
-    char *ct = s_get(hs, "Content-Type");
+    char *ct = hdrs_get(hs, "Content-Type");
     if (ct)
         mime_content_type(ct, &ctype, &csub, &report_type);
     xfree(ct);
@@ -927,18 +810,22 @@ classify_result_t *classify_message(const classify_input_t *in)
             tree = mime_tree_parse(msg, len);
             s_walk_parts(&sg, tree);
         } else if (hs->body_len) {
-            char *cte = s_get(hs, "Content-Transfer-Encoding");
+            char *cte = hdrs_get(hs, "Content-Transfer-Encoding");
             size_t n = 0;
             size_t blen = hs->body_len > 4 * S_SCAN_BYTES ? 4 * S_SCAN_BYTES : hs->body_len;
             single = mime_transfer_decode(cte, hs->body, blen, &n);
             xfree(cte);
             s_add_text(&sg, single, n);
         }
+    }
+    /* wording matters only where the structure did not already decide */
+    int structural = x_failed || mddsn || report_type || sg.dsn_part || sg.arf_part || sg.mdn_part;
+    if (candidate && !structural) {
         for (size_t i = 0; i < sg.ntexts && !sg.ndr_phrase; i++)
-            sg.ndr_phrase = s_scan(sg.texts[i].low, s_ndr_phrases,
+            sg.ndr_phrase = s_scan(s_text_low(&sg.texts[i]), s_ndr_phrases,
                                    sizeof(s_ndr_phrases) / sizeof(*s_ndr_phrases));
         for (size_t i = 0; i < sg.ntexts && !sg.diag_phrase; i++)
-            sg.diag_phrase = s_scan(sg.texts[i].low, s_diag_phrases,
+            sg.diag_phrase = s_scan(s_text_low(&sg.texts[i]), s_diag_phrases,
                                     sizeof(s_diag_phrases) / sizeof(*s_diag_phrases));
         for (size_t i = 0; i < sg.ntexts && !sg.quoted; i++)
             sg.quoted = s_quotes_headers(&sg.texts[i]);
@@ -1163,11 +1050,11 @@ int classify_check_mail(const char *msg, size_t len, const char **why)
         *why = "binary data";
         return -1;
     }
-    s_hdrs_t *hs = xmalloc(sizeof(*hs));
-    s_parse_headers(msg, len, hs);
+    hdrs_t *hs = xmalloc(sizeof(*hs));
+    hdrs_parse(msg, len, hs);
     int rc = 0;
-    if (hs->count == 0 || (hs->bad_line && hs->count < 2 && !s_find(hs, "From") &&
-                           !s_find(hs, "Subject") && !s_find(hs, "Received"))) {
+    if (hs->count == 0 || (hs->bad_line && hs->count < 2 && !hdrs_find(hs, "From") &&
+                           !hdrs_find(hs, "Subject") && !hdrs_find(hs, "Received"))) {
         *why = "no header block";
         rc = -1;
     } else if (!hs->terminated && !hs->bad_line && len && msg[len - 1] != '\n') {

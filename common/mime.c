@@ -11,6 +11,7 @@
  */
 #include "mime.h"
 
+#include "hdrs.h"
 #include "xalloc.h"
 
 #include <gmime/gmime.h>
@@ -22,10 +23,8 @@ struct mime_tree {
     size_t count;                      /* parts used */
 };
 
-/* Deeper nesting than this is not followed (GMime's parser recurses too). */
+/* Deeper nesting than this is not followed. */
 #define MIME_MAX_DEPTH 16
-/* A message announcing more multiparts than this is not handed to GMime. */
-#define MIME_MAX_MULTIPARTS 100
 
 static pthread_once_t s_once = PTHREAD_ONCE_INIT;
 static GMimeParserOptions *s_options; /* written once in s_init, read-only after */
@@ -84,119 +83,176 @@ static char *s_lower_ascii_dup(const char *s)
     return d;
 }
 
-static mime_part_t *s_add_part(mime_tree_t *t, GMimeObject *obj, int depth)
+/* A parsed Content-Type: each field NULL when absent. */
+typedef struct {
+    char *type;        /* media type, lowercase */
+    char *subtype;     /* media subtype, lowercase */
+    char *report_type; /* report-type parameter, lowercase */
+    char *boundary;    /* boundary parameter as given */
+    char *charset;     /* charset parameter as given */
+} s_ctype_t;
+
+/* Parses a Content-Type value with GMime (RFC 2045/2231 parameters). */
+static int s_ctype_parse(const char *value, s_ctype_t *ct)
 {
-    if (t->count >= MIME_MAX_PARTS)
-        return NULL;
+    memset(ct, 0, sizeof(*ct));
+    if (!value)
+        return -1;
+    GMimeContentType *g = g_mime_content_type_parse(s_options, value);
+    if (!g)
+        return -1;
+    const char *t = g_mime_content_type_get_media_type(g);
+    const char *st = g_mime_content_type_get_media_subtype(g);
+    if (!t || !st || !*t || !*st) {
+        g_object_unref(g);
+        return -1;
+    }
+    ct->type = s_lower_ascii_dup(t);
+    ct->subtype = s_lower_ascii_dup(st);
+    ct->report_type = s_lower_ascii_dup(g_mime_content_type_get_parameter(g, "report-type"));
+    const char *b = g_mime_content_type_get_parameter(g, "boundary");
+    ct->boundary = b && *b ? xstrdup(b) : NULL;
+    const char *cs = g_mime_content_type_get_parameter(g, "charset");
+    ct->charset = cs && *cs ? xstrdup(cs) : NULL;
+    g_object_unref(g);
+    return 0;
+}
+
+static void s_ctype_free(s_ctype_t *ct)
+{
+    xfree(ct->type);
+    xfree(ct->subtype);
+    xfree(ct->report_type);
+    xfree(ct->boundary);
+    xfree(ct->charset);
+    memset(ct, 0, sizeof(*ct));
+}
+
+/* Finds the next delimiter line "--boundary" at or after p (at a line
+   start). Returns its first byte or NULL; *close is 1 for the closing
+   "--boundary--", *next the first byte of the line after it. */
+static const char *s_next_delimiter(const char *p, const char *end, const char *boundary,
+                                    size_t blen, int *close, const char **next)
+{
+    const char *start = p;
+    while (p < end) {
+        const char *d = memmem(p, (size_t)(end - p), "--", 2);
+        if (!d)
+            return NULL;
+        if ((d == start || d[-1] == '\n') && (size_t)(end - d) >= blen + 2 &&
+            !memcmp(d + 2, boundary, blen)) {
+            const char *after = d + 2 + blen;
+            *close = end - after >= 2 && after[0] == '-' && after[1] == '-';
+            if (*close)
+                after += 2;
+            /* only white space may follow on the delimiter line */
+            const char *q = after;
+            while (q < end && (*q == ' ' || *q == '\t' || *q == '\r'))
+                q++;
+            if (q >= end || *q == '\n') {
+                *next = q < end ? q + 1 : end;
+                return d;
+            }
+        }
+        p = d + 2;
+    }
+    return NULL;
+}
+
+/* A part ends before the line break that precedes its delimiter. */
+static size_t s_trim_before_delimiter(const char *start, const char *delim)
+{
+    const char *e = delim;
+    if (e > start && e[-1] == '\n')
+        e--;
+    if (e > start && e[-1] == '\r')
+        e--;
+    return (size_t)(e - start);
+}
+
+static void s_entity(mime_tree_t *t, const char *buf, size_t len, int depth, int digest);
+
+/* Splits a multipart body at its boundary and parses each part; a missing
+   closing delimiter (a message cut at the body bound) ends the last part at
+   the end of the data. The preamble and epilogue are skipped. */
+static void s_multipart(mime_tree_t *t, const char *body, size_t len, const char *boundary,
+                        int depth, int digest)
+{
+    const char *end = body + len, *next = NULL;
+    size_t blen = strlen(boundary);
+    int close = 0;
+    const char *d = s_next_delimiter(body, end, boundary, blen, &close, &next);
+    while (d && !close && t->count < MIME_MAX_PARTS) {
+        const char *part = next;
+        const char *nd = s_next_delimiter(part, end, boundary, blen, &close, &next);
+        size_t plen = nd ? s_trim_before_delimiter(part, nd) : (size_t)(end - part);
+        s_entity(t, part, plen, depth + 1, digest);
+        d = nd;
+    }
+}
+
+static int s_is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Parses one entity (header block and body) into the tree, depth-first. */
+static void s_entity(mime_tree_t *t, const char *buf, size_t len, int depth, int digest)
+{
+    if (depth > MIME_MAX_DEPTH || t->count >= MIME_MAX_PARTS)
+        return;
+    hdrs_t *hs = xmalloc(sizeof(*hs));
+    hdrs_parse(buf, len, hs);
+    char *ctv = hdrs_get(hs, "Content-Type");
+    s_ctype_t ct;
+    if (s_ctype_parse(ctv, &ct) < 0) {
+        /* RFC 2046: the default is text/plain, or message/rfc822 in a digest */
+        ct.type = xstrdup(digest ? "message" : "text");
+        ct.subtype = xstrdup(digest ? "rfc822" : "plain");
+    }
+    xfree(ctv);
     mime_part_t *p = &t->parts[t->count++];
     memset(p, 0, sizeof(*p));
     p->depth = depth;
-    GMimeContentType *ct = g_mime_object_get_content_type(obj);
-    const char *type = ct ? g_mime_content_type_get_media_type(ct) : NULL;
-    const char *sub = ct ? g_mime_content_type_get_media_subtype(ct) : NULL;
-    p->type = s_lower_ascii_dup(type ? type : "text");
-    p->subtype = s_lower_ascii_dup(sub ? sub : "plain");
-    if (ct) {
-        p->report_type = s_lower_ascii_dup(g_mime_content_type_get_parameter(ct, "report-type"));
-        const char *cs = g_mime_content_type_get_parameter(ct, "charset");
-        p->charset = cs ? xstrdup(cs) : NULL;
+    p->type = ct.type;
+    p->subtype = ct.subtype;
+    p->report_type = ct.report_type;
+    p->charset = ct.charset;
+    ct.type = ct.subtype = ct.report_type = ct.charset = NULL;
+
+    if (!strcmp(p->type, "multipart")) {
+        if (ct.boundary)
+            s_multipart(t, hs->body, hs->body_len, ct.boundary, depth,
+                        !strcmp(p->subtype, "digest"));
+    } else if (!strcmp(p->type, "message") &&
+               (!strcmp(p->subtype, "rfc822") || !strcmp(p->subtype, "global"))) {
+        /* the enclosed message: its header block, and whether a body follows */
+        hdrs_t *eh = xmalloc(sizeof(*eh));
+        hdrs_parse(hs->body, hs->body_len, eh);
+        size_t hlen = (size_t)(eh->body - hs->body);
+        if (hlen > MIME_MAX_PART_BYTES)
+            hlen = MIME_MAX_PART_BYTES;
+        p->body = xstrndup(hs->body, hlen);
+        p->body_len = strlen(p->body);
+        for (size_t i = 0; i < eh->body_len && !p->enclosed_body; i++)
+            p->enclosed_body = !s_is_blank(eh->body[i]);
+        xfree(eh);
+    } else {
+        char *cte = hdrs_get(hs, "Content-Transfer-Encoding");
+        size_t n = hs->body_len > MIME_MAX_PART_BYTES ? MIME_MAX_PART_BYTES : hs->body_len;
+        p->body = mime_transfer_decode(cte, hs->body, n, &p->body_len);
+        xfree(cte);
     }
-    return p;
-}
-
-/* The transfer-decoded content of a leaf, at most MIME_MAX_PART_BYTES. */
-static void s_leaf_content(mime_part_t *p, GMimePart *part)
-{
-    GMimeDataWrapper *w = g_mime_part_get_content(part);
-    if (!w)
-        return;
-    GMimeStream *ms = g_mime_stream_mem_new();
-    g_mime_data_wrapper_write_to_stream(w, ms);
-    GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(ms));
-    size_t n = ba ? ba->len : 0;
-    if (n > MIME_MAX_PART_BYTES)
-        n = MIME_MAX_PART_BYTES;
-    p->body = xmalloc(n + 1);
-    if (n)
-        memcpy(p->body, ba->data, n);
-    p->body[n] = 0;
-    p->body_len = n;
-    g_object_unref(ms);
-}
-
-/* The header block of an enclosed message, "Name: raw value" lines. */
-static void s_enclosed_headers(mime_part_t *p, GMimeMessage *em)
-{
-    char *h = g_mime_object_get_headers(GMIME_OBJECT(em), NULL);
-    size_t n = h ? strlen(h) : 0;
-    if (n > MIME_MAX_PART_BYTES)
-        n = MIME_MAX_PART_BYTES;
-    p->body = xstrndup(h ? h : "", n);
-    p->body_len = n;
-    g_free(h);
-
-    GMimeObject *body = g_mime_message_get_mime_part(em);
-    if (GMIME_IS_MULTIPART(body)) {
-        p->enclosed_body = g_mime_multipart_get_count(GMIME_MULTIPART(body)) > 0;
-    } else if (GMIME_IS_PART(body)) {
-        GMimeDataWrapper *w = g_mime_part_get_content(GMIME_PART(body));
-        GMimeStream *st = w ? g_mime_data_wrapper_get_stream(w) : NULL;
-        p->enclosed_body = st && g_mime_stream_length(st) > 2;
-    } else if (body) {
-        p->enclosed_body = 1;
-    }
-}
-
-static void s_walk(mime_tree_t *t, GMimeObject *obj, int depth)
-{
-    if (!obj || depth > MIME_MAX_DEPTH)
-        return;
-    mime_part_t *p = s_add_part(t, obj, depth);
-    if (!p)
-        return;
-    if (GMIME_IS_MULTIPART(obj)) {
-        GMimeMultipart *mp = GMIME_MULTIPART(obj);
-        int n = g_mime_multipart_get_count(mp);
-        for (int i = 0; i < n; i++)
-            s_walk(t, g_mime_multipart_get_part(mp, i), depth + 1);
-    } else if (GMIME_IS_MESSAGE_PART(obj)) {
-        GMimeMessage *em = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
-        if (em)
-            s_enclosed_headers(p, em);
-    } else if (GMIME_IS_PART(obj)) {
-        s_leaf_content(p, GMIME_PART(obj));
-    }
-}
-
-/* Counts "multipart/" announcements (any case of the first letter) up to limit. */
-static int s_too_nested(const char *buf, size_t len)
-{
-    int n = 0;
-    const char *p = buf, *end = buf + len;
-    while (p < end && (p = memmem(p, (size_t)(end - p), "ultipart/", 9)) != NULL) {
-        if (++n > MIME_MAX_MULTIPARTS)
-            return 1;
-        p += 9;
-    }
-    return 0;
+    s_ctype_free(&ct);
+    xfree(hs);
 }
 
 mime_tree_t *mime_tree_parse(const char *buf, size_t len)
 {
     s_ensure_init();
     mime_tree_t *t = xcalloc(1, sizeof(*t));
-    if (!buf || !len || s_too_nested(buf, len))
-        return t;
-    GMimeStream *st = g_mime_stream_mem_new_with_buffer(buf, len);
-    GMimeParser *parser = g_mime_parser_new_with_stream(st);
-    g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
-    GMimeMessage *m = g_mime_parser_construct_message(parser, s_options);
-    if (m) {
-        s_walk(t, g_mime_message_get_mime_part(m), 0);
-        g_object_unref(m);
-    }
-    g_object_unref(parser);
-    g_object_unref(st);
+    if (buf && len)
+        s_entity(t, buf, len, 0, 0);
     return t;
 }
 
