@@ -1,0 +1,263 @@
+# common.sh - shared functions of Backstop's installers (bash, sourced)
+# shellcheck shell=bash
+#
+# SYNOPSIS
+#   PROG=install-sensor; . "$(dirname "$0")/lib/common.sh"
+#   bs_args_common "$@"             # not provided: each installer parses its own options
+#   change "what it does" CMD...    # runs CMD, or only prints it under --dry-run
+#   install_file SRC DST MODE       # copies when DST is missing or differs
+#   install_config SRC DST MODE     # copies only when DST is missing (never overwrites)
+#   ensure_dir DIR MODE [OWNER]     # creates or fixes one directory
+#   ensure_user NAME HOME           # system user and group NAME
+#   render_unit SRC PREFIX OUT      # a unit file with its program paths under PREFIX
+#   die CODE "what failed" "how to fix it"
+#
+# DESCRIPTION
+#   Every installer step that changes the system goes through change(), so
+#   that --dry-run (DRY_RUN=1) prints exactly the list of changes a real run
+#   would make, and a real run counts them (CHANGES): a run that counts none
+#   says "already installed". A step that is already in the wanted state is
+#   skipped silently, which is what makes a second run change nothing.
+#
+#   die() runs the installer's ON_FAIL hook (set by the installer once it has
+#   changed something that must be undone, e.g. a restore of the MTA's
+#   configuration) before it exits, so a failing step never leaves the mail
+#   server half-configured.
+#
+#   ROOT (default /) is prefixed to every path the installers write, so tests
+#   can install into a throwaway tree; paths written INTO files (unit files,
+#   configs) never carry ROOT, because they are read on the target system.
+#
+# EXIT STATUS (sysexits.h, shared by the installers)
+#   64 usage, 65 bad input file, 69 no supported MTA, 70 internal error,
+#   73 cannot create a file, 75 temporary failure (check did not pass),
+#   77 not root, 78 the MTA's configuration is not usable.
+
+# shellcheck disable=SC2034 # the constants are used by the installers
+EX_USAGE=64
+EX_DATAERR=65
+EX_UNAVAILABLE=69
+EX_SOFTWARE=70
+EX_CANTCREAT=73
+EX_TEMPFAIL=75
+EX_NOPERM=77
+EX_CONFIG=78
+
+DRY_RUN=${DRY_RUN:-0}
+CHANGES=0
+ROOT=${ROOT:-/}
+ON_FAIL=""
+BS_TMPFILES=""
+
+say()
+{
+    printf '%s: %s\n' "$PROG" "$*"
+}
+
+warn()
+{
+    printf '%s: warning: %s\n' "$PROG" "$*" >&2
+}
+
+# die CODE WHAT FIX: says what failed and how to fix it, undoes, exits
+die()
+{
+    local code=$1 hook
+    printf '%s: error: %s\n' "$PROG" "$2" >&2
+    if [ -n "${3:-}" ]; then
+        printf '%s:   fix: %s\n' "$PROG" "$3" >&2
+    fi
+    if [ -n "$ON_FAIL" ]; then
+        hook=$ON_FAIL
+        ON_FAIL=""
+        $hook
+    fi
+    exit "$code"
+}
+
+usage_error()
+{
+    printf '%s: %s\nTry "%s --help".\n' "$PROG" "$1" "$PROG" >&2
+    exit $EX_USAGE
+}
+
+# rpath PATH: PATH under ROOT (ROOT=/ leaves it alone)
+rpath()
+{
+    if [ "$ROOT" = / ]; then
+        printf '%s\n' "$1"
+    else
+        printf '%s%s\n' "${ROOT%/}" "$1"
+    fi
+}
+
+bs_tmpfile()
+{
+    local f
+    f=$(mktemp "${TMPDIR:-/tmp}/$PROG.XXXXXX") || die $EX_CANTCREAT "cannot create a temporary file" \
+        "check that ${TMPDIR:-/tmp} is writable"
+    BS_TMPFILES="$BS_TMPFILES $f"
+    printf '%s\n' "$f"
+}
+
+bs_cleanup_tmp()
+{
+    # shellcheck disable=SC2086
+    [ -z "$BS_TMPFILES" ] || rm -f $BS_TMPFILES
+}
+trap bs_cleanup_tmp EXIT
+
+# quote CMD...: a shell-quoted rendering of a command, for --dry-run output
+quote()
+{
+    local out="" a
+    for a in "$@"; do
+        out="$out $(printf '%q' "$a")"
+    done
+    printf '%s\n' "${out# }"
+}
+
+# change WHAT CMD...: one change to the system; --dry-run only prints it
+change()
+{
+    local what=$1
+    shift
+    CHANGES=$((CHANGES + 1))
+    if [ "$DRY_RUN" = 1 ]; then
+        say "would $what"
+        say "    $(quote "$@")"
+        return 0
+    fi
+    say "$what"
+    "$@"
+}
+
+# need_root: installers change system files and users
+need_root()
+{
+    if [ "$(id -u)" != 0 ] && [ "$DRY_RUN" != 1 ]; then
+        die $EX_NOPERM "must run as root" "run it with sudo, or add --dry-run to see what it would do"
+    fi
+}
+
+# mode_of FILE: octal permission bits (e.g. 644)
+mode_of()
+{
+    stat -c '%a' "$1" 2>/dev/null
+}
+
+# install_file SRC DST MODE: DST becomes a copy of SRC (skipped when equal)
+install_file()
+{
+    local src=$1 dst=$2 mode=$3 what
+    if [ -f "$dst" ] && cmp -s "$src" "$dst"; then
+        if [ "$(mode_of "$dst")" != "$mode" ]; then
+            change "set mode $mode on $dst" chmod "$mode" "$dst" ||
+                die $EX_CANTCREAT "cannot chmod $dst" "check the file system is writable"
+        fi
+        return 0
+    fi
+    if [ -e "$dst" ]; then
+        what="update $dst"
+    else
+        what="install $dst"
+    fi
+    change "$what" install -D -m "$mode" "$src" "$dst" ||
+        die $EX_CANTCREAT "cannot install $dst" "check that $(dirname "$dst") is writable and has space"
+}
+
+# install_config SRC DST MODE: copies only when DST does not exist yet; an
+# administrator's configuration is never overwritten
+install_config()
+{
+    local src=$1 dst=$2 mode=$3
+    if [ -e "$dst" ]; then
+        if ! cmp -s "$src" "$dst"; then
+            say "keeping existing $dst (not overwritten)"
+        fi
+        return 0
+    fi
+    change "install $dst" install -D -m "$mode" "$src" "$dst" ||
+        die $EX_CANTCREAT "cannot install $dst" "check that $(dirname "$dst") is writable"
+}
+
+# ensure_dir DIR MODE [OWNER[:GROUP]]
+ensure_dir()
+{
+    local d=$1 mode=$2 owner=${3:-}
+    if [ ! -d "$d" ]; then
+        change "create directory $d" install -d -m "$mode" "$d" ||
+            die $EX_CANTCREAT "cannot create $d" "check the parent directory exists and is writable"
+        if [ "$DRY_RUN" = 1 ]; then
+            return 0
+        fi
+    fi
+    if [ "$(mode_of "$d")" != "$mode" ]; then
+        change "set mode $mode on $d" chmod "$mode" "$d" || die $EX_CANTCREAT "cannot chmod $d" ""
+    fi
+    if [ -n "$owner" ] && [ "$(stat -c '%U:%G' "$d")" != "$owner" ]; then
+        change "set owner $owner on $d" chown "$owner" "$d" ||
+            die $EX_CANTCREAT "cannot chown $d to $owner" "check that user and group ${owner%%:*} exist"
+    fi
+}
+
+# ensure_user NAME HOME: a locked system user with its own group
+ensure_user()
+{
+    if getent passwd "$1" >/dev/null 2>&1; then
+        return 0
+    fi
+    change "create system user $1" useradd --system --user-group --home-dir "$2" --no-create-home \
+        --shell /usr/sbin/nologin --comment "Backstop" "$1" ||
+        die $EX_CANTCREAT "cannot create user $1" "create it by hand: useradd --system --user-group $1"
+}
+
+# render_unit SRC PREFIX OUT: the shipped units name /usr/local/sbin; an
+# installation under another prefix gets its own paths in ExecStart= lines
+render_unit()
+{
+    sed "s#/usr/local/sbin/#${2%/}/sbin/#g" "$1" >"$3"
+}
+
+# systemd_live: true when systemctl may be used (real root, systemd running)
+systemd_live()
+{
+    [ "$ROOT" = / ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1
+}
+
+# state_get FILE KEY: value of "KEY=value" in an installer state file
+state_get()
+{
+    [ -f "$1" ] || return 1
+    sed -n "s/^$2=//p" "$1" | tail -n 1
+}
+
+# state_set FILE KEY VALUE: records one fact an uninstall needs later
+state_set()
+{
+    if [ "$DRY_RUN" = 1 ]; then
+        return 0
+    fi
+    if [ "$(state_get "$1" "$2")" = "$3" ]; then
+        return 0
+    fi
+    local tmp
+    mkdir -p "$(dirname "$1")"
+    tmp=$(bs_tmpfile)
+    if [ -f "$1" ]; then
+        grep -v "^$2=" "$1" >"$tmp" || true
+    fi
+    printf '%s=%s\n' "$2" "$3" >>"$tmp"
+    cat "$tmp" >"$1"
+}
+
+# build_binary BUILD_DIR NAME: the path of a built program, or die with the
+# command that builds it
+build_binary()
+{
+    if [ ! -x "$1/$2" ]; then
+        die $EX_UNAVAILABLE "$1/$2 not found (not built yet?)" \
+            "build first: cmake -S . -B $1 && cmake --build $1, or pass --build-dir DIR"
+    fi
+    printf '%s\n' "$1/$2"
+}

@@ -1,0 +1,205 @@
+# test_install_sensor.sh - deploy/install-sensor against real Postfix instances
+#
+# SYNOPSIS
+#   sh tests/integration/test_install_sensor.sh BUILD_DIR SOURCE_DIR
+#
+# DESCRIPTION
+#   Runs the installer against throwaway Postfix instances (postfix -c DIR,
+#   see lib.sh) with --root pointing at a temporary tree, so the host's
+#   /etc/postfix, /etc/backstop, /usr/local and users are never touched. The
+#   milter the instances call is tests/bench's no-op libmilter filter on a
+#   unix socket (the installer's wiring is what is under test, not the sensor).
+#   Checks, one behaviour each:
+#     - no MTA (no postconf in PATH; -c at an empty directory): clear message,
+#       exit 69, nothing written;
+#     - --dry-run: lists the changes, main.cf/master.cf byte-identical, no files;
+#     - install: both milter lists get the sensor, postfix check passes, the
+#       installer's own test message and one of ours pass through the milter;
+#     - install again: "already installed", main.cf byte-identical to after
+#       the first run;
+#     - uninstall: main.cf and master.cf byte-identical to before;
+#     - milters already configured stay first; their tempfail policy stays;
+#       non_smtpd_milters = $smtpd_milters is not doubled;
+#     - the sensor not listening: exit 75, main.cf rolled back byte for byte;
+#     - main.cf edited after install: uninstall removes only the sensor's
+#       settings and keeps the edit.
+#   Exit 77 (skip) when Postfix, swaks or root is missing.
+
+SRC=${2:?usage: test_install_sensor.sh BUILD_DIR SOURCE_DIR}
+. "$SRC/tests/integration/lib.sh"
+bs_init "$@"
+bs_need postfix postconf swaks
+
+INSTALL="$SRC/deploy/install-sensor"
+NOOP="$BS_BUILD/bench_noop_milter"
+[ -x "$NOOP" ] || bs_fail "$NOOP not built (cmake --build $BS_BUILD)"
+[ -x "$BS_BUILD/backstop-sensor" ] || bs_fail "$BS_BUILD/backstop-sensor not built"
+
+ROOT="$BS_TMP/root"
+OUT="$BS_TMP/install.out"
+
+# inst NAME [ARGS...]: the installer for instance NAME into $ROOT; output in $OUT
+inst()
+{
+    name=$1
+    shift
+    "$INSTALL" -c "$BS_TMP/$name/etc" --root "$ROOT" --state-dir "$BS_TMP/state-$name" \
+        --build-dir "$BS_BUILD" --site "$name" "$@" >"$OUT" 2>&1
+}
+
+# noop_start SPEC SOCKETFILE_OR_PORT: a no-op milter, waits until it listens
+noop_start()
+{
+    "$NOOP" "$1" >>"$BS_TMP/noop.log" 2>&1 &
+    bs_track $!
+    case $1 in
+    unix:*) wait_for 10 test -S "${1#unix:}" || bs_fail "no-op milter did not start on $1" ;;
+    inet:*) wait_for 10 sh -c "ss -Htln 'sport = :$2' | grep -q ." || bs_fail "no-op milter did not start on $1" ;;
+    esac
+}
+
+expect_rc()
+{
+    want=$1
+    got=$2
+    shift 2
+    if [ "$got" != "$want" ]; then
+        cat "$OUT"
+        bs_fail "$* (exit $got, want $want)"
+    fi
+}
+
+expect_out()
+{
+    grep -Eq -- "$1" "$OUT" || {
+        cat "$OUT"
+        bs_fail "output lacks /$1/"
+    }
+}
+
+SOCK="$BS_TMP/sensor.sock"
+noop_start "unix:$SOCK"
+
+# --- no MTA at all: postconf not in PATH
+PATH=/nonexistent:/bin "$INSTALL" --root "$ROOT" --build-dir "$BS_BUILD" >"$OUT" 2>&1
+expect_rc 69 $? "no postconf in PATH"
+expect_out 'no supported mail server found'
+expect_out 'fix:'
+[ ! -e "$ROOT" ] || bs_fail "no-MTA run wrote files under $ROOT"
+bs_pass "no MTA in PATH: exit 69 with a fix"
+
+# --- -c pointing at nothing
+mkdir -p "$BS_TMP/empty"
+"$INSTALL" -c "$BS_TMP/empty" --root "$ROOT" --build-dir "$BS_BUILD" >"$OUT" 2>&1
+expect_rc 69 $? "-c at an empty directory"
+expect_out "no Postfix configuration at $BS_TMP/empty"
+[ ! -e "$ROOT" ] || bs_fail "-c empty run wrote files under $ROOT"
+bs_pass "-c at nothing: exit 69 with a clear message"
+
+# --- site1: plain instance, no milters before
+pf_create site1 none
+pf_start site1
+E1="$BS_TMP/site1/etc"
+cp -p "$E1/main.cf" "$BS_TMP/main.cf.orig"
+cp -p "$E1/master.cf" "$BS_TMP/master.cf.orig"
+
+inst site1 --socket "unix:$SOCK" --check-rcpt u@test.example --dry-run
+expect_rc 0 $? "dry run"
+expect_out "would set smtpd_milters = unix:$SOCK"
+expect_out 'would install .*/usr/local/sbin/backstop-sensor'
+expect_out 'dry run: [0-9]+ changes, none made'
+cmp -s "$E1/main.cf" "$BS_TMP/main.cf.orig" || bs_fail "dry run changed main.cf"
+cmp -s "$E1/master.cf" "$BS_TMP/master.cf.orig" || bs_fail "dry run changed master.cf"
+[ ! -e "$ROOT" ] && [ ! -e "$BS_TMP/state-site1" ] || bs_fail "dry run created files"
+bs_pass "dry run lists changes, changes nothing"
+
+inst site1 --socket "unix:$SOCK" --check-rcpt u@test.example
+expect_rc 0 $? "install site1"
+expect_out 'test message passed through the sensor'
+expect_out 'installed: postfix'
+[ "$(postconf -c "$E1" -h smtpd_milters)" = "unix:$SOCK" ] || bs_fail "smtpd_milters: $(postconf -c "$E1" -h smtpd_milters)"
+[ "$(postconf -c "$E1" -h non_smtpd_milters)" = "unix:$SOCK" ] || bs_fail "non_smtpd_milters not wired"
+[ "$(postconf -c "$E1" -h milter_default_action)" = accept ] || bs_fail "milter_default_action is not accept"
+postfix -c "$E1" check || bs_fail "postfix check fails after install"
+[ -x "$ROOT/usr/local/sbin/backstop-sensor" ] || bs_fail "binary not installed"
+grep -q '^site = site1$' "$ROOT/etc/backstop/sensor.conf" || bs_fail "sensor.conf lacks the site"
+grep -q "^milter_socket = unix:$SOCK\$" "$ROOT/etc/backstop/sensor.conf" || bs_fail "sensor.conf lacks the socket"
+grep -q '^ExecStart=/usr/local/sbin/backstop-sensor milter' "$ROOT/etc/systemd/system/backstop-sensor.service" ||
+    bs_fail "unit not installed"
+[ -d "$ROOT/var/lib/backstop" ] || bs_fail "data directory missing"
+before=$(pf_delivered site1)
+swaks_send site1 --from sender@client.example --to u@test.example --header 'Subject: after install' ||
+    bs_fail "message refused after install: $(last_reply)"
+wait_delivered site1 $((before + 1)) || bs_fail "message not delivered after install"
+if grep -E 'warning: .*[Mm]ilter' "$(pf_log site1)"; then
+    bs_fail "Postfix could not talk to the milter"
+fi
+bs_pass "install wires both milter lists; mail passes through the milter"
+
+cp -p "$E1/main.cf" "$BS_TMP/main.cf.installed"
+inst site1 --socket "unix:$SOCK" --check-rcpt u@test.example
+expect_rc 0 $? "second install"
+expect_out 'already installed: nothing changed'
+cmp -s "$E1/main.cf" "$BS_TMP/main.cf.installed" || bs_fail "second install changed main.cf"
+bs_pass "second run changes nothing"
+
+echo "config_by_admin = 1" >>"$ROOT/etc/backstop/sensor.conf"
+inst site1 --uninstall
+expect_rc 0 $? "uninstall site1"
+cmp -s "$E1/main.cf" "$BS_TMP/main.cf.orig" || bs_fail "main.cf differs from before install"
+cmp -s "$E1/master.cf" "$BS_TMP/master.cf.orig" || bs_fail "master.cf differs from before install"
+[ ! -e "$ROOT/etc/systemd/system/backstop-sensor.service" ] || bs_fail "unit left behind"
+[ ! -e "$ROOT/usr/local/sbin/backstop-sensor" ] || bs_fail "binary left behind"
+grep -q config_by_admin "$ROOT/etc/backstop/sensor.conf" || bs_fail "uninstall without --purge removed the config"
+postfix -c "$E1" check || bs_fail "postfix check fails after uninstall"
+inst site1 --uninstall
+expect_rc 0 $? "second uninstall"
+expect_out 'not installed: nothing to remove'
+bs_pass "uninstall restores main.cf and master.cf byte for byte, keeps the config"
+
+# --- the sensor is not there: the check fails, main.cf is rolled back
+inst site1 --socket "unix:$BS_TMP/nobody.sock" --check-rcpt u@test.example
+expect_rc 75 $? "install with no sensor listening"
+expect_out 'does not listen'
+expect_out 'rolled back'
+cmp -s "$E1/main.cf" "$BS_TMP/main.cf.orig" || bs_fail "failed install left main.cf changed"
+swaks_send site1 --from sender@client.example --to u@test.example --header 'Subject: after rollback' ||
+    bs_fail "Postfix refuses mail after a rolled-back install"
+bs_pass "a failing check rolls main.cf back and mail still flows"
+
+# --- main.cf edited after install: uninstall keeps the edit
+inst site1 --socket "unix:$SOCK" --no-check
+expect_rc 0 $? "install --no-check"
+postconf -c "$E1" -e 'smtpd_banner = $myhostname ESMTP edited'
+inst site1 --uninstall
+expect_rc 0 $? "uninstall after an edit"
+expect_out 'edited after install'
+[ -z "$(postconf -c "$E1" -nh smtpd_milters)" ] || bs_fail "smtpd_milters left after uninstall"
+[ -z "$(postconf -c "$E1" -nh non_smtpd_milters)" ] || bs_fail "non_smtpd_milters left after uninstall"
+postconf -c "$E1" -nh smtpd_banner | grep -q edited || bs_fail "uninstall lost the administrator's edit"
+bs_pass "uninstall after an edit removes only the sensor's settings"
+
+# --- site2: a milter already configured, tempfail policy, non_smtpd = $smtpd
+P2=$(bs_free_port)
+noop_start "inet:$P2@127.0.0.1" "$P2"
+pf_create site2 "inet:127.0.0.1:$P2"
+E2="$BS_TMP/site2/etc"
+postconf -c "$E2" -e 'non_smtpd_milters = $smtpd_milters' 'milter_default_action = tempfail'
+touch -d '-5 seconds' "$E2/main.cf"
+pf_start site2
+cp -p "$E2/main.cf" "$BS_TMP/main.cf.orig2"
+inst site2 --socket "unix:$SOCK" --check-rcpt u@test.example
+expect_rc 0 $? "install site2"
+want="inet:127.0.0.1:$P2, { unix:$SOCK, default_action=accept }"
+[ "$(postconf -c "$E2" -h smtpd_milters)" = "$want" ] ||
+    bs_fail "smtpd_milters: '$(postconf -c "$E2" -h smtpd_milters)', want '$want'"
+[ "$(postconf -c "$E2" -h non_smtpd_milters)" = '$smtpd_milters' ] || bs_fail "non_smtpd_milters changed"
+[ "$(postconf -c "$E2" -h milter_default_action)" = tempfail ] || bs_fail "the other milter's policy changed"
+swaks_send site2 --from sender@client.example --to u@test.example --header 'Subject: two milters' ||
+    bs_fail "message refused with two milters: $(last_reply)"
+inst site2 --uninstall
+expect_rc 0 $? "uninstall site2"
+cmp -s "$E2/main.cf" "$BS_TMP/main.cf.orig2" || bs_fail "site2 main.cf differs after uninstall"
+bs_pass "existing milters and their policy are kept; uninstall restores them"
+
+echo "PASS: test_install_sensor"
