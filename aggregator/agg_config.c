@@ -1,0 +1,270 @@
+/*
+ * agg_config - the aggregator's parameter table; see agg_config.h.
+ *
+ * CONFIGURATION PARAMETERS (defaults in the tables below, one place)
+ *   Endpoints: event_endpoint, decision_endpoint, snapshot_endpoint,
+ *   control_endpoint, control_group. Store: data_dir. Security:
+ *   server_key_file (empty: plain mode, loopback endpoints only). Counting:
+ *   window_resolution, max_future_skew, max_keys, dedup_window. Timers:
+ *   heartbeat_interval, flush_interval, sweep_interval, sweep_budget.
+ *   Decisions: change_log, extend_min.
+ *   Rules: one "[rule NAME]" section each, keys scope, window, min_events,
+ *   min_sites, max_site_share, ttl, action, reach, mode, require_rule_match,
+ *   classes. Without any rule section the shipped defaults apply
+ *   (rules_defaults(): fleet_subject, fleet_orig_subject, fleet_reflector_ip,
+ *   local_subject).
+ *
+ * DIAGNOSTICS
+ *   Everything cfg_load reports, plus rule checks (rules_check) and a
+ *   max_site_share that is not a number in (0, 1], with the section's
+ *   FILE:LINE.
+ */
+#include "agg_config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "xalloc.h"
+
+#define T agg_config_t
+#define R agg_rule_cfg_t
+
+/* Word lists in enum order; scope words start at BS_SCOPE_SUBJECT (index 0 = value 1). */
+static const char *const s_scope_words[] = {"subject",    "orig_subject", "client_ip",
+                                            "client_net", "subject_ip",   NULL};
+static const char *const s_action_words[] = {"reject", "tempfail", "tag", NULL};
+static const char *const s_reach_words[] = {"fleet", "local", NULL};
+static const char *const s_mode_words[] = {"enforce", "observe", NULL};
+
+static const cfg_param_t s_rule_params[] = {
+    CFG_ENUM(R, scope, "scope", "subject", s_scope_words,
+             "key counted: subject, orig_subject, client_ip, client_net, subject_ip"),
+    CFG_DURATION(R, window_ms, "window", "120s", "s", "1s", "1d", "counting window"),
+    CFG_INT(R, min_events, "min_events", "400", "1", "1000000000", "events needed in the window"),
+    CFG_INT(R, min_sites, "min_sites", "3", "1", "65000", "distinct sites needed (fleet rules)"),
+    CFG_STRING(R, max_site_share, "max_site_share", "0.6",
+               "largest share of one site, 0.6 or 60% (fleet rules)"),
+    CFG_DURATION(R, ttl_ms, "ttl", "1h", "s", "1s", "30d",
+                 "decision lifetime after the last firing"),
+    CFG_ENUM(R, action, "action", "reject", s_action_words, "reject, tempfail or tag"),
+    CFG_ENUM(R, reach, "reach", "fleet", s_reach_words,
+             "fleet (every site) or local (the site that saw it)"),
+    CFG_ENUM(R, mode, "mode", "enforce", s_mode_words,
+             "enforce, or observe (decisions are marked observe, block nothing)"),
+    CFG_BOOL(R, require_rule_match, "require_rule_match", "no",
+             "count only events whose content rules matched"),
+    CFG_LIST(R, classes, "classes", "bounce",
+             "message classes that count (bounce, autoreply, mdn, arf, normal)"),
+    CFG_END,
+};
+
+static const cfg_param_t s_params[] = {
+    CFG_STRING(T, event_endpoint, "event_endpoint", "tcp://127.0.0.1:5570",
+               "PULL endpoint the sensors send events to"),
+    CFG_STRING(T, decision_endpoint, "decision_endpoint", "tcp://127.0.0.1:5571",
+               "PUB endpoint decisions and heartbeats are published on"),
+    CFG_STRING(T, snapshot_endpoint, "snapshot_endpoint", "tcp://127.0.0.1:5572",
+               "ROUTER endpoint serving snapshots and changes-since"),
+    CFG_STRING(T, control_endpoint, "control_endpoint", "ipc:///run/backstop/aggregator.sock",
+               "ROUTER endpoint of the local CLI (ipc://, mode 0660)"),
+    CFG_STRING(T, control_group, "control_group", "",
+               "group owning the control socket file; empty: the daemon's"),
+    CFG_STRING(T, data_dir, "data_dir", "/var/lib/backstop-aggregator",
+               "LevelDB directory: counters, decisions, sequence log, sites, allowlists"),
+    CFG_STRING(T, server_key_file, "server_key_file", "",
+               "CURVE key pair file (public/secret); empty: plain mode, loopback only"),
+    CFG_DURATION(T, window_resolution_ms, "window_resolution", "10s", "s", "1s", "10m",
+                 "bucket length of the sliding windows"),
+    CFG_DURATION(T, max_future_skew_ms, "max_future_skew", "60s", "s", "1s", "1h",
+                 "events further ahead of our clock are dropped (future)"),
+    CFG_DURATION(T, heartbeat_interval_ms, "heartbeat_interval", "1s", "ms", "100ms", "10s",
+                 "heartbeat period on topic H"),
+    CFG_DURATION(T, flush_interval_ms, "flush_interval", "1s", "ms", "50ms", "10s",
+                 "window counters are written behind this often (what a crash can lose)"),
+    CFG_DURATION(T, sweep_interval_ms, "sweep_interval", "1s", "ms", "10ms", "1m",
+                 "idle-key sweep period"),
+    CFG_INT(T, sweep_budget, "sweep_budget", "65536", "64", "100000000",
+            "window table slots examined per sweep"),
+    CFG_INT(T, max_keys, "max_keys", "8000000", "0", "1000000000",
+            "window entries at most (keys and per-site series); 0: no cap"),
+    CFG_INT(T, change_log, "change_log", "65536", "16", "100000000",
+            "decision changes kept for changes-since answers"),
+    CFG_DURATION(T, extend_min_ms, "extend_min", "60s", "s", "0s", "1d",
+                 "a continuing wave extends its decision when that adds at least this much"),
+    CFG_INT(T, dedup_window, "dedup_window", "4096", "64", "1048576",
+            "recent sequence numbers remembered per sensor (replayed spools)"),
+    CFG_END,
+};
+
+static const cfg_section_t s_sections[] = {
+    CFG_SECTION(T, rule_sections, nrule_sections, "rule", R, s_rule_params,
+                "a rule: thresholds over a key's window that make a decision"),
+    CFG_SECTION_END,
+};
+
+static const cfg_schema_t s_schema = {.params = s_params, .sections = s_sections};
+
+const cfg_schema_t *agg_config_schema(void)
+{
+    return &s_schema;
+}
+
+/* Appends one line to err (which may already hold lines). */
+static void s_err(char *err, size_t errlen, const char *a, const char *b)
+{
+    size_t used = strnlen(err, errlen);
+    if (used + 1 >= errlen)
+        return;
+    snprintf(err + used, errlen - used, "%s%s: %s", used ? "\n" : "", a, b);
+}
+
+/* "0.6" or "60%" -> 0.6; -1 when not a number in (0, 1]. */
+static double s_parse_share(const char *text)
+{
+    if (!text || !*text)
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text)
+        return -1;
+    if (*end == '%') {
+        v /= 100.0;
+        end++;
+    }
+    if (*end || !(v > 0.0) || v > 1.0)
+        return -1;
+    return v;
+}
+
+/* Converts one section into r; -1 with a line in err. */
+static int s_rule_from_section(const agg_rule_cfg_t *sec, rule_t *r, char *err, size_t errlen)
+{
+    char why[256];
+    memset(r, 0, sizeof(*r));
+    if (strlen(sec->head.name) > RULE_NAME_MAX) {
+        s_err(err, errlen, sec->head.origin, "rule name longer than 63 bytes");
+        return -1;
+    }
+    decisions_strlcpy(r->name, sec->head.name, RULE_NAME_MAX);
+    r->scope = (bs_scope_t)(sec->scope + BS_SCOPE_SUBJECT);
+    r->window_ms = sec->window_ms;
+    r->min_events = (uint32_t)sec->min_events;
+    r->min_sites = (uint32_t)sec->min_sites;
+    r->max_site_share = s_parse_share(sec->max_site_share);
+    if (r->max_site_share < 0) {
+        snprintf(why, sizeof(why), "max_site_share '%s' is not a number in (0, 1] or a percentage",
+                 sec->max_site_share ? sec->max_site_share : "");
+        s_err(err, errlen, sec->head.origin, why);
+        return -1;
+    }
+    r->ttl_ms = sec->ttl_ms;
+    r->action = (bs_action_t)(sec->action + BS_ACTION_REJECT);
+    r->reach = (bs_reach_t)(sec->reach + BS_REACH_FLEET);
+    r->mode = (bs_mode_t)sec->mode;
+    r->require_rule_match = sec->require_rule_match;
+    r->classes = 0;
+    for (size_t i = 0; i < sec->classes.n; i++) {
+        int c = bs_enums_class_parse(sec->classes.v[i]);
+        if (c <= BS_CLASS_UNKNOWN) {
+            snprintf(why, sizeof(why), "classes: unknown class '%s'", sec->classes.v[i]);
+            s_err(err, errlen, sec->head.origin, why);
+            return -1;
+        }
+        r->classes |= 1u << c;
+    }
+    if (rules_check(r, why, sizeof(why)) < 0) {
+        s_err(err, errlen, sec->head.origin, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* Cross-field checks and derived values; -1 with lines in err. */
+static int s_finish(agg_config_t *c, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (c->nrule_sections > 0) {
+        c->rules = xcalloc(c->nrule_sections, sizeof(*c->rules));
+        c->nrules = c->nrule_sections;
+        for (size_t i = 0; i < c->nrule_sections; i++)
+            if (s_rule_from_section(&c->rule_sections[i], &c->rules[i], err, errlen) < 0)
+                rc = -1;
+    } else {
+        size_t n = 0;
+        const rule_t *d = rules_defaults(&n);
+        c->rules = xcalloc(n ? n : 1, sizeof(*c->rules));
+        memcpy(c->rules, d, n * sizeof(*d));
+        c->nrules = n;
+    }
+    if (!c->data_dir || !*c->data_dir) {
+        s_err(err, errlen, c->path, "data_dir must not be empty");
+        rc = -1;
+    }
+    const char *eps[] = {c->event_endpoint, c->decision_endpoint, c->snapshot_endpoint,
+                         c->control_endpoint};
+    const char *names[] = {"event_endpoint", "decision_endpoint", "snapshot_endpoint",
+                           "control_endpoint"};
+    for (size_t i = 0; i < 4; i++) {
+        if (!eps[i] || !*eps[i]) {
+            char why[128];
+            snprintf(why, sizeof(why), "%s must not be empty", names[i]);
+            s_err(err, errlen, c->path, why);
+            rc = -1;
+        }
+    }
+    if (c->control_endpoint && *c->control_endpoint &&
+        strncmp(c->control_endpoint, "ipc://", 6) != 0) {
+        s_err(err, errlen, c->path,
+              "control_endpoint must be an ipc:// endpoint (file permissions guard it)");
+        rc = -1;
+    }
+    int64_t longest = 0;
+    for (size_t i = 0; i < c->nrules; i++)
+        if (c->rules[i].window_ms > longest)
+            longest = c->rules[i].window_ms;
+    int64_t b = c->window_resolution_ms;
+    c->span_ms = longest > 0 ? (longest + b - 1) / b * b : b;
+    if (c->span_ms / b > 4096) {
+        s_err(err, errlen, c->path, "longest rule window / window_resolution exceeds 4096 buckets");
+        rc = -1;
+    }
+    return rc;
+}
+
+agg_config_t *agg_config_load(const char *path, char *err, size_t errlen)
+{
+    agg_config_t *c = xcalloc(1, sizeof(*c));
+    if (errlen)
+        err[0] = '\0';
+    int rc =
+        path ? cfg_load(&s_schema, path, c, err, errlen) : cfg_defaults(&s_schema, c, err, errlen);
+    c->path = xstrdup(path ? path : "defaults");
+    if (rc == 0)
+        rc = s_finish(c, err, errlen);
+    if (rc != 0)
+        agg_config_destroy(&c);
+    return c;
+}
+
+void agg_config_destroy(agg_config_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    agg_config_t *c = *self_p;
+    xfree(c->rules);
+    xfree(c->path);
+    cfg_free(&s_schema, c);
+    xfree(c);
+    *self_p = NULL;
+}
+
+const rule_t *agg_config_rule(const agg_config_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->nrules; i++)
+        if (strcmp(self->rules[i].name, name) == 0)
+            return &self->rules[i];
+    return NULL;
+}

@@ -1,0 +1,181 @@
+/*
+ * server - the aggregator's one event loop: sockets, timers, state
+ *
+ * One thread, one zmq_poll over the event PULL, the snapshot ROUTER, the
+ * control ROUTER and the ZAP handler, with timers for heartbeats, decision
+ * expiry, the write-behind flush of window counters and the idle-key sweep.
+ * The counting path (receive batch -> ingest -> decisions) takes no locks:
+ * everything belongs to this thread.
+ *
+ * What it promises:
+ *  - every decision change is written to the store (LevelDB) before it is
+ *    published, with strictly increasing seq per epoch (server_apply_changes);
+ *  - bad input on any socket is dropped and counted under a reason (stats),
+ *    never exits or stalls the loop; every send is ZMQ_DONTWAIT;
+ *  - window counters are written behind every flush_interval (default 1 s):
+ *    a crash (kill -9) loses at most that much counting; decisions, sequence
+ *    log, epoch, allowlists and sites are written synchronously and lose
+ *    nothing;
+ *  - SIGTERM (server_request_stop) flushes and leaves; SIGHUP
+ *    (server_request_reload) reloads the config file and swaps it whole.
+ *
+ * The control handler (aggregator/control.c, control_handle()) gets the server
+ * and uses the accessors below: it may read every table, change the decision
+ * table (decisions_propose / decisions_remove) and then MUST call
+ * server_apply_changes() so the change is stored and published; sites and
+ * allowlist entries change through server_site_* / server_allow_*, which
+ * persist them (and revoke covered decisions) at once. The control socket is
+ * a ROUTER on control_endpoint (ipc://, mode 0660); each ControlRequest is
+ * handed to control_handle() (aggregator/control.h) and its reply sent back;
+ * strings control_handle() sets in the reply (error, json) are malloc'd and
+ * the server frees them with free() after sending.
+ *
+ * Ownership: server_new takes the config; everything returned by accessors is
+ * borrowed and valid until the next turn of the loop.
+ */
+#ifndef BS_SERVER_H
+#define BS_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agg_config.h"
+#include "allowlist.h"
+#include "bs_clock.h"
+#include "bs_enums.h"
+#include "decisions.h"
+#include "window.h"
+#include "wire.h"
+
+typedef struct server server_t;
+typedef struct store store_t;
+
+/* Why input was dropped (or an output refused); each has a counter in server_stats_t. The
+ * first values mirror wire_err_t one to one (SERVER_DROP_EMPTY == WIRE_ERR_EMPTY ...). */
+typedef enum {
+    SERVER_DROP_NONE = 0,      /* unused (WIRE_OK) */
+    SERVER_DROP_EMPTY,         /* zero-byte frame */
+    SERVER_DROP_OVERSIZE,      /* frame over WIRE_MAX_FRAME */
+    SERVER_DROP_GARBAGE,       /* not a Frame */
+    SERVER_DROP_VERSION,       /* other protocol version */
+    SERVER_DROP_NOBODY,        /* frame without a body */
+    SERVER_DROP_LIMIT,         /* a field over its limit */
+    SERVER_DROP_VALUE,         /* bad enum, UTF-8 or address */
+    SERVER_DROP_UNEXPECTED,    /* a body or envelope this socket does not carry */
+    SERVER_DROP_SITE_MISMATCH, /* site differs from the CURVE-authenticated one */
+    SERVER_DROP_DUPLICATE,     /* (sensor, seq) already counted */
+    SERVER_DROP_FUTURE,        /* event time too far ahead of our clock */
+    SERVER_DROP_TOO_OLD,       /* event older than the longest rule window */
+    SERVER_DROP_REFUSED,       /* the window refused it (table full, older than the key's ring) */
+    SERVER_DROP_BAD_SITE,      /* site name unusable (empty, '/', site table full) */
+    SERVER_DROP_SEND,          /* a reply, update or heartbeat that could not be sent (EAGAIN) */
+    SERVER_DROP__COUNT         /* number of reasons */
+} server_drop_t;
+
+/* Counter name of a drop reason ("garbage", "site_mismatch", "too_old", ...). */
+const char *server_drop_name(server_drop_t why);
+
+/* What the daemon did since it started (status, metrics). */
+typedef struct {
+    int64_t started_ms;                 /* wall clock at start */
+    uint64_t batches_in;                /* event batches accepted */
+    uint64_t events_in;                 /* events received in accepted batches */
+    uint64_t events_counted;            /* events that reached the windows */
+    uint64_t events_allowlisted;        /* events counted but covered by an allowlist */
+    uint64_t status_in;                 /* SensorStatus frames accepted */
+    uint64_t drops[SERVER_DROP__COUNT]; /* dropped input (and refused output) by reason */
+    uint64_t updates_published;         /* decision updates sent on the PUB */
+    uint64_t heartbeats;                /* heartbeats sent */
+    uint64_t snapshots_full;            /* full snapshots served */
+    uint64_t snapshots_changes;         /* changes-since answers served */
+    uint64_t control_requests;          /* control requests answered */
+    uint64_t store_errors;              /* failed LevelDB writes */
+    uint64_t flushes;                   /* write-behind flushes of window counters */
+    uint64_t keys_flushed;              /* window keys written by those flushes */
+    double events_per_s;                /* events received per second, last 10 s */
+    int64_t restore_ms;                 /* how long restoring the store took at start */
+} server_stats_t;
+
+/* One sensor as its events and SensorStatus reports show it. */
+typedef struct {
+    char site[WIRE_MAX_ID + 1];   /* its site */
+    char sensor[WIRE_MAX_ID + 1]; /* its name within the site */
+    uint64_t epoch;               /* epoch of its applied sequence (0: never reported) */
+    uint64_t applied_seq;         /* last decision sequence it applied */
+    int64_t last_seen_ms;         /* our clock when we last heard from it */
+    int64_t sensor_time_ms;       /* its clock in its last SensorStatus */
+    uint64_t events;              /* events received from it */
+    uint64_t events_sent;         /* its own counters, from SensorStatus */
+    uint64_t events_dropped;      /* ... */
+    uint64_t events_spooled;      /* ... */
+    uint32_t decisions;           /* decisions in its cache */
+} server_sensor_t;
+
+/* A registered site (sites table; CURVE public key for ZAP). */
+typedef struct {
+    char name[WIRE_MAX_ID + 1]; /* site name, [A-Za-z0-9._-]{1,64} */
+    char public_key[41];        /* Z85 CURVE public key, "" when registered without one */
+    int64_t created_ms;         /* when it was registered */
+    char who[WIRE_MAX_ID + 1];  /* operator who registered it */
+} server_site_t;
+
+/* Opens the store under cfg->data_dir, restores it, binds every socket; takes the config.
+ * config_path is re-read on reload (NULL: no reload). Fatal (msg_fatal) on a broken
+ * environment: cannot open the store, cannot bind, bad keys. clock NULL: the system clock. */
+server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *clock);
+
+/* Runs the loop until server_request_stop(); flushes the store before returning 0. */
+int server_run(server_t *self);
+
+/* Async-signal-safe: ask the loop to stop (SIGTERM) or reload the config (SIGHUP). */
+void server_request_stop(server_t *self);
+void server_request_reload(server_t *self);
+
+/* Flushes, closes sockets and the store; sets *self_p = NULL; safe twice. */
+void server_destroy(server_t **self_p);
+
+/* ---- accessors for the control handler (borrowed) ---- */
+
+const agg_config_t *server_config(const server_t *self);
+decisions_t *server_decisions(server_t *self);
+window_t *server_window(server_t *self);
+store_t *server_store(server_t *self);
+const server_stats_t *server_stats(const server_t *self);
+/* Wall-clock now, as the loop sees it (fake in tests). */
+int64_t server_now_ms(const server_t *self);
+/* Bound endpoints with real ports (tcp://127.0.0.1:* resolved); borrowed. */
+const char *server_endpoint(const server_t *self, const char *which);
+
+/* Stores every pending decision change (one LevelDB batch, synced), then publishes each
+ * on its topic. Returns the number published, -1 when the store write failed (the changes
+ * are then neither published nor lost: they stay pending and are retried). */
+int server_apply_changes(server_t *self);
+
+/* Sensors seen (events or SensorStatus); *n_p gets the count. */
+const server_sensor_t *server_sensors(const server_t *self, size_t *n_p);
+
+/* Registered sites; *n_p gets the count. */
+const server_site_t *server_sites(const server_t *self, size_t *n_p);
+/* The registered site name (borrowed) or NULL. */
+const server_site_t *server_site_find(const server_t *self, const char *name);
+/* Registers a site (public_key may be NULL or "") and persists it; new CURVE handshakes with
+ * that key authenticate as name at once. 0, or -1 with a one-line reason in err. */
+int server_site_add(server_t *self, const char *name, const char *public_key, const char *who,
+                    char *err, size_t errlen);
+/* Removes a site; its key is refused from the next handshake. 0, or -1 (unknown) with err. */
+int server_site_del(server_t *self, const char *name, char *err, size_t errlen);
+
+/* The allowlist (helper-4's allowlist.h); read it freely, change it only through
+ * server_allow_add / server_allow_del so the store and the decisions follow. */
+const allowlist_t *server_allowlist(const server_t *self);
+/* Adds a copy of e (filled with allowlist_entry_parse, or scope/fp for a key entry),
+ * persists it, revokes every active decision it covers (why allowlisted) and stores and
+ * publishes those removals. Returns the new entry id (> 0) and the number of decisions
+ * revoked in *revoked (may be NULL), or 0 when the store write failed (err says why). */
+uint32_t server_allow_add(server_t *self, const allow_entry_t *e, size_t *revoked, char *err,
+                          size_t errlen);
+/* Removes entry id and persists that; 0, or -1 (unknown id, store failure) with err. */
+int server_allow_del(server_t *self, uint32_t id, char *err, size_t errlen);
+
+#endif
