@@ -1,0 +1,75 @@
+/*
+ * dedup - drop events already counted, by (site, sensor, sequence number)
+ *
+ * Sensors number their events and replay a spool after an outage with the
+ * original numbers, so the aggregator must recognise numbers it has seen.
+ * Per sensor it keeps `base` (every seq <= base was seen, or given up) and a
+ * bitmap of DEDUP_WINDOW seqs above it, for events arriving out of order.
+ * A seq beyond the bitmap slides it forward: seqs that fall below without
+ * being seen are given up (counted as skipped; if they come later they are
+ * dropped as duplicates). A seq more than reset_gap below the highest one seen
+ * means the sensor started numbering again (it lost its state): the sensor's state restarts.
+ * A sensor's first seq opens half the bitmap below it too, so a spool
+ * replayed just after a live event still counts (seqs below a sensor's first
+ * one are not reported as skipped).
+ *
+ * Memory: about DEDUP_WINDOW/8 + 160 bytes (2.2 KB) per sensor, at most max_sensors
+ * sensors; events from further sensors are accepted without dedup (counted)
+ * rather than dropped: fail open. Export/import carries one sensor's state
+ * across a restart. Pure logic, single-threaded.
+ */
+#ifndef BS_DEDUP_H
+#define BS_DEDUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct dedup dedup_t;
+
+/* Out-of-order seqs remembered above base, per sensor (bits). */
+#define DEDUP_WINDOW 16384u
+
+/* What dedup_check() decided. */
+typedef enum {
+    DEDUP_NEW = 0,       /* first time: count it */
+    DEDUP_DUPLICATE = 1, /* seen before, or given up when the window slid: drop */
+    DEDUP_UNTRACKED = 2, /* sensor table full: count it, not deduplicated */
+} dedup_result_t;
+
+/* Metrics. */
+typedef struct {
+    uint64_t duplicates; /* DEDUP_DUPLICATE results */
+    uint64_t untracked;  /* DEDUP_UNTRACKED results */
+    uint64_t skipped;    /* seqs given up when the window slid past them unseen */
+    uint64_t resets;     /* sensors that restarted numbering */
+} dedup_counters_t;
+
+/* A new table for at most max_sensors sensors (0: 16384); reset_gap (0: 2^20) is how
+ * far below the highest seen a seq must be to mean "the sensor restarted its numbering". */
+dedup_t *dedup_new(size_t max_sensors, uint64_t reset_gap);
+/* Frees it; *self_p becomes NULL; safe twice. */
+void dedup_destroy(dedup_t **self_p);
+
+/* Checks and records seq for the sensor of site. */
+dedup_result_t dedup_check(dedup_t *self, const char *site, const char *sensor, uint64_t seq);
+
+/* Highest seq at and below which everything was seen or given up for that sensor
+ * (0 if unknown, or while a new sensor's older seqs may still arrive). */
+uint64_t dedup_base(const dedup_t *self, const char *site, const char *sensor);
+/* Sensors tracked. */
+size_t dedup_sensors(const dedup_t *self);
+/* Metrics (borrowed). */
+const dedup_counters_t *dedup_counters(const dedup_t *self);
+/* Forgets one sensor (an operator removed it); 0, or -1 unknown. */
+int dedup_forget(dedup_t *self, const char *site, const char *sensor);
+
+/* Calls cb for each sensor; stops and returns cb's value when non-zero. */
+int dedup_foreach(const dedup_t *self, int (*cb)(const char *site, const char *sensor, void *arg),
+                  void *arg);
+/* One sensor's state as a blob owned by the caller (xfree), length in *len_p; NULL if
+ * the sensor is unknown. */
+uint8_t *dedup_export(const dedup_t *self, const char *site, const char *sensor, size_t *len_p);
+/* Restores a sensor from dedup_export() output, replacing its state; 0 or -1 (malformed). */
+int dedup_import(dedup_t *self, const uint8_t *blob, size_t len);
+
+#endif
