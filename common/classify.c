@@ -192,6 +192,16 @@ static const char *s_bounce_sender(const char *from)
     return hit;
 }
 
+/* 1 for senders that are software (MAILER-DAEMON, "Mail Delivery System",
+   the null address) rather than a role a person answers (postmaster,
+   "System Administrator"): their word alone is worth more. */
+static int s_daemon_sender(const char *sender)
+{
+    return sender && strcmp(sender, "postmaster") != 0 &&
+           strcmp(sender, "system administrator") != 0 &&
+           strcmp(sender, "mail administrator") != 0 && strcmp(sender, "post office") != 0;
+}
+
 /* ---- body wording ---- */
 
 typedef struct {
@@ -324,6 +334,7 @@ typedef struct {
     const char *autoreply;       /* first RFC 3834 marker seen (reason text), or NULL */
     int reply;                   /* the subject starts with Re:/Fwd:/AW:... */
     int quoted;                  /* a text body quotes a header block (Received: + Subject:) */
+    int bulk;                    /* Precedence: bulk or junk */
     int dsn_part;                /* a message/delivery-status part */
     int mdn_part;                /* a message/disposition-notification part */
     int arf_part;                /* a message/feedback-report part */
@@ -684,7 +695,9 @@ static void s_decide(s_signals_t *sg, const char *report_type, const char *auto_
        about a bounce is not one */
     int enclosed = sg->rfc822_part || sg->headers_part || sg->quoted;
     int bounce = 0;
-    if (sg->sender && (sg->subject_word || sg->ndr_phrase || sg->diag_phrase || enclosed))
+    if (sg->sender && (sg->subject_word || sg->ndr_phrase || enclosed))
+        bounce = 1;
+    else if (s_daemon_sender(sg->sender) && sg->diag_phrase)
         bounce = 1;
     else if (sg->null_sender && (sg->subject_word || sg->ndr_phrase || enclosed))
         bounce = 1;
@@ -717,7 +730,26 @@ static void s_decide(s_signals_t *sg, const char *report_type, const char *auto_
         r->cls = CLASSIFY_AUTOREPLY;
         return;
     }
-    r->cls = CLASSIFY_NORMAL;
+    /* pre-RFC 5965 feedback loops (Hotmail's) and Outlook's TNEF read
+       receipts have no report type, only their wording */
+    char *low = xstrdup(r->subject);
+    s_lower_ascii(low);
+    if (!strncmp(low, "complaint about message from ", 29)) {
+        s_reason(r, "subject=complaint-about-message", NULL);
+        r->cls = CLASSIFY_ARF;
+    } else if (sg->null_sender && !strncmp(low, "read: ", 6)) {
+        s_reason(r, "sender=<>", NULL);
+        s_reason(r, "subject=read", NULL);
+        r->cls = CLASSIFY_MDN;
+    } else if (sg->null_sender && sg->bulk) {
+        /* RFC 3834 responders send from <> and mark their answers bulk */
+        s_reason(r, "sender=<>", NULL);
+        s_reason(r, "precedence=bulk", NULL);
+        r->cls = CLASSIFY_AUTOREPLY;
+    } else {
+        r->cls = CLASSIFY_NORMAL;
+    }
+    xfree(low);
 }
 
 /* The first auto-reply marker of RFC 3834 or a vacation program, as reason
@@ -786,6 +818,7 @@ classify_result_t *classify_message(const classify_input_t *in)
         s_lower_ascii(precedence);
     sg.autoreply = s_autoreply_marker(hs, as, precedence, r->subject);
     sg.reply = subject_is_reply(r->subject);
+    sg.bulk = precedence && (!strncmp(precedence, "bulk", 4) || !strncmp(precedence, "junk", 4));
     int x_failed = hdrs_find(hs, "X-Failed-Recipients") != NULL;
     int mddsn = hdrs_find(hs, "X-MDDSN-Message") != NULL;
 

@@ -17,6 +17,7 @@
 #include <gmime/gmime.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 
 struct mime_tree {
     mime_part_t parts[MIME_MAX_PARTS]; /* the parts, depth-first */
@@ -92,13 +93,29 @@ typedef struct {
     char *charset;     /* charset parameter as given */
 } s_ctype_t;
 
+/* GMime's Content-Type parser, except that a value it cannot parse (which
+   GMime turns into application/octet-stream) is NULL, so callers can apply
+   RFC 2045's text/plain default instead. */
+static GMimeContentType *s_gmime_ctype(const char *value)
+{
+    GMimeContentType *g = g_mime_content_type_parse(s_options, value);
+    if (g && !strcasestr(value, "octet-stream")) {
+        const char *sub = g_mime_content_type_get_media_subtype(g);
+        if (sub && !strcasecmp(sub, "octet-stream")) {
+            g_object_unref(g);
+            g = NULL;
+        }
+    }
+    return g;
+}
+
 /* Parses a Content-Type value with GMime (RFC 2045/2231 parameters). */
 static int s_ctype_parse(const char *value, s_ctype_t *ct)
 {
     memset(ct, 0, sizeof(*ct));
     if (!value)
         return -1;
-    GMimeContentType *g = g_mime_content_type_parse(s_options, value);
+    GMimeContentType *g = s_gmime_ctype(value);
     if (!g)
         return -1;
     const char *t = g_mime_content_type_get_media_type(g);
@@ -226,17 +243,28 @@ static void s_entity(mime_tree_t *t, const char *buf, size_t len, int depth, int
                         !strcmp(p->subtype, "digest"));
     } else if (!strcmp(p->type, "message") &&
                (!strcmp(p->subtype, "rfc822") || !strcmp(p->subtype, "global"))) {
-        /* the enclosed message: its header block, and whether a body follows */
+        /* the enclosed message: its header block, and whether a body follows;
+           some MTAs encode it although RFC 2046 forbids it, so undo that */
+        char *cte = hdrs_get(hs, "Content-Transfer-Encoding");
+        size_t elen = hs->body_len;
+        char *decoded = NULL;
+        const char *enc = hs->body;
+        if (cte && (!strcasecmp(cte, "base64") || !strcasecmp(cte, "quoted-printable"))) {
+            decoded = mime_transfer_decode(cte, hs->body, elen, &elen);
+            enc = decoded;
+        }
+        xfree(cte);
         hdrs_t *eh = xmalloc(sizeof(*eh));
-        hdrs_parse(hs->body, hs->body_len, eh);
-        size_t hlen = (size_t)(eh->body - hs->body);
+        hdrs_parse(enc, elen, eh);
+        size_t hlen = (size_t)(eh->body - enc);
         if (hlen > MIME_MAX_PART_BYTES)
             hlen = MIME_MAX_PART_BYTES;
-        p->body = xstrndup(hs->body, hlen);
+        p->body = xstrndup(enc, hlen);
         p->body_len = strlen(p->body);
         for (size_t i = 0; i < eh->body_len && !p->enclosed_body; i++)
             p->enclosed_body = !s_is_blank(eh->body[i]);
         xfree(eh);
+        xfree(decoded);
     } else {
         char *cte = hdrs_get(hs, "Content-Transfer-Encoding");
         size_t n = hs->body_len > MIME_MAX_PART_BYTES ? MIME_MAX_PART_BYTES : hs->body_len;
@@ -352,7 +380,7 @@ int mime_content_type(const char *value, char **type, char **subtype, char **rep
         *report_type = NULL;
     if (!value)
         return -1;
-    GMimeContentType *ct = g_mime_content_type_parse(s_options, value);
+    GMimeContentType *ct = s_gmime_ctype(value);
     if (!ct)
         return -1;
     const char *t = g_mime_content_type_get_media_type(ct);
