@@ -1,8 +1,169 @@
-/* placeholder main: replaced by the component's real program */
-#include "msg.h"
+/*
+ * NAME
+ *   backstop - operate the Backstop aggregator from the command line
+ *
+ * SYNOPSIS
+ *   backstop [--socket ENDPOINT] [--config FILE] [--json] [--timeout MS] COMMAND [ARGS]
+ *   backstop COMMAND --help
+ *
+ * DESCRIPTION
+ *   Sends one control request to a running backstop-aggregator over its
+ *   local control socket and prints the reply: tables by default, the reply's
+ *   JSON document with --json. Commands: status, decisions (list, show, add,
+ *   del), why, top, allow (list, add, del), sites (list, add, del). The full
+ *   manual is `backstop --help` (cli_help.c); the control channel is
+ *   described in proto/PROTOCOL.md section 1.4.
+ *
+ *   This file only wires the parts: cli_args parses and checks the command
+ *   line, cli_client talks to the aggregator, cli_render prints tables.
+ *   `sites add` also makes the site's CurveZMQ key pair (zsock) and writes the
+ *   key file before it registers the public key; the file is removed again if
+ *   the aggregator refuses.
+ *
+ * DIAGNOSTICS
+ *   Errors go to stderr as one line "backstop: what went wrong". Exit status:
+ *   0 success, 64 bad command line, 65 invalid value or unknown id, 69 the
+ *   aggregator did not answer within the timeout, 70 internal failure, 73 the
+ *   key file could not be written, 76 an unreadable reply; other codes come
+ *   from the aggregator's reply (sysexits.h).
+ *
+ * ENVIRONMENT
+ *   SUDO_USER, USER   the operator recorded with manual decisions and allowlist entries.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
 
-int main(void)
+#include "cli_args.h"
+#include "cli_client.h"
+#include "cli_help.h"
+#include "cli_render.h"
+#include "msg.h"
+#include "xalloc.h"
+#include "zsock.h"
+
+/* The operator: $SUDO_USER when run through sudo, else $USER. */
+static const char *s_who(void)
 {
+    const char *who = getenv("SUDO_USER");
+    if (who == NULL || who[0] == '\0')
+        who = getenv("USER");
+    return who && who[0] ? who : "unknown";
+}
+
+/* sites add: makes the key pair and writes DIR/NAME.key; 0 or an exit code. */
+static int s_site_keys(cli_args_t *args, char **path_out)
+{
+    zsock_keys_t keys;
+    const char *dir = args->key_dir ? args->key_dir : ".";
+
+    if (!zsock_has_curve()) {
+        fprintf(stderr, "backstop: this libzmq has no CURVE support: cannot make site keys\n");
+        return EX_UNAVAILABLE;
+    }
+    if (zsock_keys_generate(&keys) < 0)
+        return EX_SOFTWARE;
+    char *path = xasprintf("%s/%s.key", dir, args->req.id);
+    if (zsock_keys_save(path, &keys, 1) < 0) {
+        fprintf(stderr, "backstop: cannot write the key file %s (does it exist already?)\n", path);
+        xfree(path);
+        return EX_CANTCREAT;
+    }
+    args->req.value = xstrdup(keys.public_key);
+    *path_out = path;
+    return 0;
+}
+
+/* Prints the reply document; the key file path is added for sites add. 0 or an exit code. */
+static int s_print(const cli_args_t *args, const char *json, const char *key_path)
+{
+    json_error_t jerr;
+    json_t *doc = json_loads(json ? json : "{}", 0, &jerr);
+
+    if (doc == NULL || !json_is_object(doc)) {
+        fprintf(stderr, "backstop: the aggregator's reply is not a JSON object (%s)\n", jerr.text);
+        json_decref(doc);
+        return EX_PROTOCOL;
+    }
+    if (key_path)
+        json_object_set_new(doc, "key_file", json_string(key_path));
+    if (args->json) {
+        json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+    } else {
+        cli_render(stdout, args->req.command, doc);
+        if (key_path)
+            printf("Key file: %s (public and secret, mode 0600). Install it on the site's "
+                   "sensors as sensor_secret_key_file.\n",
+                   key_path);
+    }
+    json_decref(doc);
+    return fflush(stdout) == 0 ? 0 : EX_IOERR;
+}
+
+int main(int argc, char **argv)
+{
+    cli_args_t args;
+    char err[512];
+    char *key_path = NULL;
+    Backstop__Frame *reply = NULL;
+    int rc;
+
     msg_open("backstop", MSG_TO_STDERR);
-    msg_fatal(EX_SOFTWARE, "not implemented yet");
+    switch (cli_args_parse(&args, argc, argv, s_who(), err, sizeof(err))) {
+    case CLI_ARGS_HELP:
+        cli_help_print(stdout, args.help_topic);
+        cli_args_free(&args);
+        return 0;
+    case CLI_ARGS_VERSION:
+        printf("backstop %s\n", BACKSTOP_VERSION);
+        cli_args_free(&args);
+        return 0;
+    case CLI_ARGS_USAGE:
+        fprintf(stderr, "backstop: %s\n", err);
+        cli_help_usage(stderr);
+        cli_args_free(&args);
+        return EX_USAGE;
+    case CLI_ARGS_DATA:
+        fprintf(stderr, "backstop: %s\n", err);
+        cli_args_free(&args);
+        return EX_DATAERR;
+    case CLI_ARGS_RUN:
+        break;
+    }
+
+    char *endpoint = args.socket ? xstrdup(args.socket) : cli_client_endpoint(args.config);
+    if (args.req.command == BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD &&
+        (rc = s_site_keys(&args, &key_path)) != 0)
+        goto out;
+    rc = cli_client_call(endpoint, args.timeout_ms, &args.req, &reply, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "backstop: %s\n", err);
+        goto out;
+    }
+    const Backstop__ControlReply *r = reply->control_reply;
+    if (r->status != 0) {
+        fprintf(stderr, "backstop: %s: %s\n", args.command_name,
+                r->error && r->error[0] ? r->error : "the aggregator refused the request");
+        if (args.json && r->json)
+            printf("%s\n", r->json);
+        rc = r->status > 0 && r->status < 256 ? r->status : EX_SOFTWARE;
+        goto out;
+    }
+    rc = s_print(&args, r->json, key_path);
+    xfree(key_path);
+    key_path = NULL;
+out:
+    if (key_path) {
+        /* the aggregator never took the key: leave no orphan secret behind */
+        unlink(key_path);
+        xfree(key_path);
+    }
+    wire_free(&reply);
+    xfree(endpoint);
+    cli_args_free(&args);
+    return rc;
 }
