@@ -444,6 +444,22 @@ const decision_t *decisions_find(const decisions_t *self, const char *id)
     return n ? &n->d : NULL;
 }
 
+const decision_t *decisions_find_identity(const decisions_t *self, bs_scope_t scope, uint64_t fp,
+                                          bs_reach_t reach, const char *site, bs_mode_t mode)
+{
+    decision_t probe;
+    probe.scope = scope;
+    probe.fp = fp;
+    probe.reach = reach;
+    probe.mode = mode;
+    if (reach == BS_REACH_FLEET || site == NULL)
+        probe.site[0] = 0;
+    else
+        decisions_strlcpy(probe.site, site, DECISION_NAME_MAX);
+    s_node_t *n = s_find_identity(self, &probe);
+    return n ? &n->d : NULL;
+}
+
 size_t decisions_find_key(const decisions_t *self, bs_scope_t scope, uint64_t fp,
                           const decision_t **out, size_t max)
 {

@@ -153,6 +153,10 @@ int64_t decisions_next_expiry(const decisions_t *self);
 
 /* The active decision with this id (case and misread tolerant), or NULL. */
 const decision_t *decisions_find(const decisions_t *self, const char *id);
+/* The active decision with this identity (site ignored for fleet), or NULL. O(1): the
+ * counting path asks it before building a proposal. */
+const decision_t *decisions_find_identity(const decisions_t *self, bs_scope_t scope, uint64_t fp,
+                                          bs_reach_t reach, const char *site, bs_mode_t mode);
 /* Active decisions on (scope, fp), any reach/site/mode: up to max in out; returns how
  * many exist. */
 size_t decisions_find_key(const decisions_t *self, bs_scope_t scope, uint64_t fp,

@@ -44,7 +44,7 @@ typedef struct {
     uint64_t resets;     /* sensors that restarted numbering */
 } dedup_counters_t;
 
-/* A new table for at most max_sensors sensors (0: 16384); reset_gap (0: 2^20) is how
+/* A new table for at most max_sensors sensors (0: 8192); reset_gap (0: 2^20) is how
  * far below the highest seen a seq must be to mean "the sensor restarted its numbering". */
 dedup_t *dedup_new(size_t max_sensors, uint64_t reset_gap);
 /* Frees it; *self_p becomes NULL; safe twice. */

@@ -1,0 +1,382 @@
+/*
+ * ingest - one event in, decision changes out: the aggregator's counting path
+ *
+ * Tallies: rules that count the same events (same class mask and
+ * require_rule_match) share window keys; each distinct filter is a tally id,
+ * part of the window key. tally_mask[scope] says which tallies a scope's keys
+ * are counted under, so an event updates each (scope, tally) once however many
+ * rules read it.
+ *
+ * Before building a proposal for a firing rule, the active decision with the
+ * same identity is looked up: if extending it would move its expiry by less
+ * than extend_min_ms, nothing is computed at all. In a storm that is every
+ * event after the first firing, so the cost per event stays a lookup.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fp.h"
+#include "ingest.h"
+#include "xalloc.h"
+
+#define SEC 1000LL
+
+/* One event filter. */
+typedef struct {
+    uint32_t classes;        /* classes counted */
+    bool require_rule_match; /* only rule-matched events */
+} s_tally_t;
+
+struct ingest {
+    rule_t rules[INGEST_RULES_MAX];       /* rules, windows rounded to buckets */
+    uint8_t rule_tally[INGEST_RULES_MAX]; /* tally of each rule */
+    size_t nrules;                        /* rules used */
+    s_tally_t tallies[INGEST_RULES_MAX];  /* distinct filters */
+    size_t ntallies;                      /* used */
+    uint32_t tally_mask[BS_SCOPE_COUNT];  /* tallies each scope is counted under */
+    uint32_t all_classes;                 /* classes any rule counts */
+    int64_t span_ms;                      /* longest window */
+    int64_t bucket_ms;                    /* window resolution */
+    int64_t max_skew_ms;                  /* accepted future lead */
+    int64_t extend_min_ms;                /* minimum expiry move to publish */
+    window_t *window;                     /* counts (owned) */
+    dedup_t *dedup;                       /* seen seqs (owned) */
+    decisions_t *decisions;               /* decision table (borrowed) */
+    allowlist_t *allow;                   /* allowlist (borrowed) */
+    ingest_counters_t counters;           /* metrics */
+};
+
+ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowlist_t *allow,
+                     char *err, size_t errlen)
+{
+    assert(decisions && allow);
+    ingest_config_t c = {0};
+    if (cfg)
+        c = *cfg;
+    if (c.rules == NULL)
+        c.rules = rules_defaults(&c.nrules);
+    if (c.bucket_ms == 0)
+        c.bucket_ms = 10 * SEC;
+    if (c.max_skew_ms == 0)
+        c.max_skew_ms = 60 * SEC;
+    if (c.extend_min_ms == 0)
+        c.extend_min_ms = 60 * SEC;
+    if (c.expected_keys == 0)
+        c.expected_keys = 1000000;
+    if (c.nrules == 0 || c.nrules > INGEST_RULES_MAX) {
+        snprintf(err, errlen, "need 1 to %d rules, have %zu", INGEST_RULES_MAX, c.nrules);
+        return NULL;
+    }
+    if (c.bucket_ms < 1000 || c.bucket_ms % 1000) {
+        snprintf(err, errlen, "window resolution must be whole seconds, at least 1s");
+        return NULL;
+    }
+    ingest_t *in = xcalloc(1, sizeof(*in));
+    for (size_t i = 0; i < c.nrules; i++) {
+        if (rules_check(&c.rules[i], err, errlen) < 0) {
+            xfree(in);
+            return NULL;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(c.rules[i].name, c.rules[j].name) == 0) {
+                snprintf(err, errlen, "rule %s: defined twice", c.rules[i].name);
+                xfree(in);
+                return NULL;
+            }
+        rule_t *r = &in->rules[i];
+        *r = c.rules[i];
+        r->window_ms = (r->window_ms + c.bucket_ms - 1) / c.bucket_ms * c.bucket_ms;
+        if (r->window_ms / c.bucket_ms > 4096) {
+            snprintf(err, errlen, "rule %s: window too long for the resolution", r->name);
+            xfree(in);
+            return NULL;
+        }
+        if (r->window_ms > in->span_ms)
+            in->span_ms = r->window_ms;
+        s_tally_t t = {.classes = rules_classes(r), .require_rule_match = r->require_rule_match};
+        size_t k = 0;
+        while (k < in->ntallies && (in->tallies[k].classes != t.classes ||
+                                    in->tallies[k].require_rule_match != t.require_rule_match))
+            k++;
+        if (k == in->ntallies)
+            in->tallies[in->ntallies++] = t;
+        in->rule_tally[i] = (uint8_t)k;
+        in->tally_mask[r->scope] |= 1u << k;
+        in->all_classes |= t.classes;
+    }
+    in->nrules = c.nrules;
+    in->bucket_ms = c.bucket_ms;
+    in->max_skew_ms = c.max_skew_ms;
+    in->extend_min_ms = c.extend_min_ms;
+    window_config_t wc = {
+        .bucket_ms = c.bucket_ms,
+        .span_ms = in->span_ms,
+        .initial_entries = c.expected_keys,
+        .max_entries = c.max_entries,
+        .seed = c.seed,
+        .track_dirty = c.track_dirty,
+    };
+    in->window = window_new(&wc);
+    in->dedup = dedup_new(c.dedup_max_sensors, c.dedup_reset_gap);
+    in->decisions = decisions;
+    in->allow = allow;
+    return in;
+}
+
+void ingest_destroy(ingest_t **self_p)
+{
+    assert(self_p);
+    ingest_t *in = *self_p;
+    if (in == NULL)
+        return;
+    window_destroy(&in->window);
+    dedup_destroy(&in->dedup);
+    xfree(in);
+    *self_p = NULL;
+}
+
+static bool s_valid_name(const char *s)
+{
+    return s && *s && strlen(s) <= DECISION_NAME_MAX;
+}
+
+/* A rule fired (cheap check passed): propose or extend its decision. */
+static void s_fire(ingest_t *in, const rule_t *r, const window_key_t *wk, const ingest_key_t *k,
+                   unsigned site, const char *site_name, int64_t now_ms)
+{
+    const char *dsite = r->reach == BS_REACH_LOCAL ? site_name : "";
+    const decision_t *cur =
+        decisions_find_identity(in->decisions, r->scope, k->fp, r->reach, dsite, r->mode);
+    if (cur && now_ms + r->ttl_ms < cur->expires_ms + in->extend_min_ms)
+        return; /* already in force long enough: nothing to publish */
+
+    decision_t d;
+    memset(&d, 0, sizeof(d));
+    if (rules_eval(r, in->window, wk, site, now_ms, &d.evidence) != RULES_FIRES)
+        return;
+    d.has_evidence = true;
+    d.scope = r->scope;
+    d.fp = k->fp;
+    if (k->text && k->text_len) {
+        size_t len = k->text_len < DECISION_VALUE_MAX ? k->text_len : DECISION_VALUE_MAX;
+        memcpy(d.value, k->text, len);
+        d.value[len] = 0;
+    } else if (d.evidence.sample[0]) {
+        memcpy(d.value, d.evidence.sample, sizeof(d.value));
+    } else {
+        char hex[FP_HEX_SIZE];
+        decisions_strlcpy(d.value, fp_hex(k->fp, hex), DECISION_VALUE_MAX);
+    }
+    d.action = r->action;
+    d.reach = r->reach;
+    decisions_strlcpy(d.site, dsite, DECISION_NAME_MAX);
+    if (r->reach == BS_REACH_LOCAL)
+        snprintf(d.reason, sizeof(d.reason), "%s: %" PRIu64 " events at %s in %" PRId64 "s",
+                 r->name, d.evidence.events, site_name, (int64_t)(r->window_ms / 1000));
+    else
+        snprintf(d.reason, sizeof(d.reason), "%s: %" PRIu64 " events from %u sites in %" PRId64 "s",
+                 r->name, d.evidence.events, d.evidence.sites, (int64_t)(r->window_ms / 1000));
+    d.expires_ms = now_ms + r->ttl_ms;
+    d.origin = BS_ORIGIN_RULE;
+    decisions_strlcpy(d.origin_who, r->name, DECISION_NAME_MAX);
+    d.mode = r->mode;
+    d.all_mail = false;
+    if (allowlist_covers_decision(in->allow, &d)) {
+        in->counters.allowlisted_fires++;
+        return;
+    }
+    decisions_result_t res = decisions_propose(in->decisions, &d, in->extend_min_ms, now_ms, NULL);
+    if (res == DECISIONS_UNCHANGED)
+        return;
+    if (res == DECISIONS_CREATED)
+        in->counters.decisions_created++;
+    else
+        in->counters.decisions_extended++;
+    if (r->mode == BS_MODE_OBSERVE)
+        in->counters.fires_observe++;
+    else
+        in->counters.fires++;
+}
+
+static int64_t s_bucket(const ingest_t *in, int64_t t)
+{
+    int64_t b = t / in->bucket_ms;
+    return t % in->bucket_ms < 0 ? b - 1 : b;
+}
+
+static ingest_result_t s_result(ingest_t *in, ingest_result_t r)
+{
+    in->counters.by_result[r]++;
+    return r;
+}
+
+ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t now_ms)
+{
+    ingest_t *in = self;
+    in->counters.events_in++;
+    if (!s_valid_name(ev->site) || !s_valid_name(ev->sensor))
+        return s_result(in, INGEST_INVALID);
+    if (dedup_check(in->dedup, ev->site, ev->sensor, ev->seq) == DEDUP_DUPLICATE)
+        return s_result(in, INGEST_DUPLICATE);
+    if (ev->time_ms > now_ms + in->max_skew_ms)
+        return s_result(in, INGEST_FUTURE);
+    /* too old: its bucket has left the longest window (the ring) */
+    if (s_bucket(in, ev->time_ms) <= s_bucket(in, now_ms) - in->span_ms / in->bucket_ms)
+        return s_result(in, INGEST_TOO_OLD);
+    int64_t t = ev->time_ms < now_ms ? ev->time_ms : now_ms;
+    if (ev->ledger_hit)
+        return s_result(in, INGEST_LEDGER);
+    if ((unsigned)ev->msg_class >= BS_CLASS_COUNT || !(in->all_classes & (1u << ev->msg_class)))
+        return s_result(in, INGEST_UNCOUNTED);
+    if (allowlist_covers_ip(in->allow, ev->client_ip, ev->client_ip_len))
+        return s_result(in, INGEST_ALLOWLISTED);
+    for (size_t i = 0; i < ev->nkeys; i++) {
+        const ingest_key_t *k = &ev->keys[i];
+        if (k->scope == BS_SCOPE_SENDER_DOMAIN && k->text && k->text_len &&
+            k->text_len <= ALLOW_TEXT_MAX) {
+            char dom[ALLOW_TEXT_MAX + 1];
+            memcpy(dom, k->text, k->text_len);
+            dom[k->text_len] = 0;
+            if (allowlist_covers_domain(in->allow, dom))
+                return s_result(in, INGEST_ALLOWLISTED);
+        }
+    }
+    int site = window_site_intern(in->window, ev->site);
+    if (site < 0)
+        return s_result(in, INGEST_INVALID);
+
+    bool matched = ev->nrule_labels > 0;
+    bool counted = false, allowlisted = false;
+    for (size_t i = 0; i < ev->nkeys; i++) {
+        const ingest_key_t *k = &ev->keys[i];
+        if ((unsigned)k->scope >= BS_SCOPE_COUNT || in->tally_mask[k->scope] == 0)
+            continue;
+        char text[DECISION_VALUE_MAX + 1];
+        size_t tlen = k->text && k->text_len ? k->text_len : 0;
+        if (tlen > DECISION_VALUE_MAX)
+            tlen = DECISION_VALUE_MAX;
+        if (tlen)
+            memcpy(text, k->text, tlen);
+        text[tlen] = 0;
+        if (allowlist_covers_key(in->allow, k->scope, k->fp, tlen ? text : NULL)) {
+            in->counters.keys_allowlisted++;
+            allowlisted = true;
+            continue;
+        }
+        for (size_t tl = 0; tl < in->ntallies; tl++) {
+            if (!(in->tally_mask[k->scope] & (1u << tl)))
+                continue;
+            const s_tally_t *f = &in->tallies[tl];
+            if (!(f->classes & (1u << ev->msg_class)) || (f->require_rule_match && !matched))
+                continue;
+            window_key_t wk = {.scope = (uint8_t)k->scope, .tally = (uint8_t)tl, .fp = k->fp};
+            if (window_add(in->window, &wk, (unsigned)site, t, k->text, tlen) < 0) {
+                in->counters.keys_refused++;
+                continue;
+            }
+            in->counters.keys_counted++;
+            counted = true;
+            for (size_t ri = 0; ri < in->nrules; ri++) {
+                const rule_t *r = &in->rules[ri];
+                if (r->scope != k->scope || in->rule_tally[ri] != tl)
+                    continue;
+                if (rules_eval(r, in->window, &wk, (unsigned)site, now_ms, NULL) == RULES_FIRES)
+                    s_fire(in, r, &wk, k, (unsigned)site, ev->site, now_ms);
+            }
+        }
+    }
+    if (counted)
+        return s_result(in, INGEST_COUNTED);
+    return s_result(in, allowlisted ? INGEST_ALLOWLISTED : INGEST_UNCOUNTED);
+}
+
+size_t ingest_tick(ingest_t *self, int64_t now_ms, size_t sweep_budget)
+{
+    size_t n = decisions_expire(self->decisions, now_ms);
+    window_sweep(self->window, now_ms, sweep_budget);
+    return n;
+}
+
+uint32_t ingest_allow_add(ingest_t *self, const allow_entry_t *e, int64_t now_ms, size_t *revoked_p)
+{
+    allowlist_ids_t ids = {0};
+    uint32_t id = allowlist_add(self->allow, e, self->decisions, &ids);
+    size_t n = 0;
+    for (size_t i = 0; i < ids.n; i++)
+        if (decisions_remove(self->decisions, ids.id[i], DECISION_WHY_ALLOWLISTED, now_ms) == 0)
+            n++;
+    allowlist_ids_clear(&ids);
+    if (revoked_p)
+        *revoked_p = n;
+    return id;
+}
+
+void ingest_explain(const ingest_t *self, bs_scope_t scope, uint64_t fp, const char *site,
+                    int64_t now_ms,
+                    void (*cb)(const rule_t *r, rules_verdict_t v, const evidence_t *ev, void *arg),
+                    void *arg)
+{
+    int site_idx = site ? window_site_find(self->window, site) : -1;
+    for (size_t i = 0; i < self->nrules; i++) {
+        const rule_t *r = &self->rules[i];
+        if (r->scope != scope)
+            continue;
+        if (r->reach == BS_REACH_LOCAL && site == NULL)
+            continue;
+        window_key_t wk = {.scope = (uint8_t)scope, .tally = self->rule_tally[i], .fp = fp};
+        evidence_t ev;
+        rules_verdict_t v;
+        if (r->reach == BS_REACH_LOCAL && site_idx < 0) {
+            memset(&ev, 0, sizeof(ev));
+            decisions_strlcpy(ev.rule, r->name, DECISION_NAME_MAX);
+            v = RULES_NO_EVENTS;
+        } else {
+            v = rules_eval(r, self->window, &wk, site_idx < 0 ? 0 : (unsigned)site_idx, now_ms,
+                           &ev);
+        }
+        cb(r, v, &ev, arg);
+    }
+}
+
+window_t *ingest_window(ingest_t *self)
+{
+    return self->window;
+}
+
+dedup_t *ingest_dedup(ingest_t *self)
+{
+    return self->dedup;
+}
+
+const rule_t *ingest_rules(const ingest_t *self, size_t *n_p)
+{
+    *n_p = self->nrules;
+    return self->rules;
+}
+
+uint8_t ingest_rule_tally(const ingest_t *self, size_t rule_index)
+{
+    assert(rule_index < self->nrules);
+    return self->rule_tally[rule_index];
+}
+
+int64_t ingest_span_ms(const ingest_t *self)
+{
+    return self->span_ms;
+}
+
+const ingest_counters_t *ingest_counters(const ingest_t *self)
+{
+    return &self->counters;
+}
+
+const char *ingest_result_name(ingest_result_t r)
+{
+    static const char *const names[INGEST_RESULTS] = {
+        "counted", "duplicate", "too_old",     "future",
+        "ledger",  "uncounted", "allowlisted", "invalid",
+    };
+    return (unsigned)r < INGEST_RESULTS ? names[r] : "unknown";
+}

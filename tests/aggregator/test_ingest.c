@@ -1,0 +1,501 @@
+/* test_ingest - the counting path end to end: storms, quorum, local rule, dedup, skew,
+ * ledger and classes, allowlists, observe mode, extension and expiry. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ingest.h"
+
+#define SEC 1000LL
+#define MIN (60 * SEC)
+#define T0  (1700000000LL * SEC)
+
+#define SUBJ_FP 0x5B5B5B5BULL
+#define SUBJ    "cheap pills"
+
+typedef struct {
+    decisions_t *decisions; /* table */
+    allowlist_t *allow;     /* allowlist */
+    ingest_t *in;           /* under test */
+    uint64_t seq;           /* next seq per test (one sensor name per site) */
+} s_fx_t;
+
+static void s_setup(s_fx_t *fx, const rule_t *rules, size_t nrules)
+{
+    memset(fx, 0, sizeof(*fx));
+    fx->decisions = decisions_new(1, 0, 0);
+    fx->allow = allowlist_new();
+    ingest_config_t cfg = {.rules = rules, .nrules = nrules, .expected_keys = 1000};
+    char err[128] = "";
+    fx->in = ingest_new(&cfg, fx->decisions, fx->allow, err, sizeof(err));
+    if (fx->in == NULL)
+        fail_msg("ingest_new: %s", err);
+}
+
+static void s_teardown(s_fx_t *fx)
+{
+    ingest_destroy(&fx->in);
+    ingest_destroy(&fx->in);
+    decisions_destroy(&fx->decisions);
+    allowlist_destroy(&fx->allow);
+}
+
+/* A bounce with a subject key and a client-ip key from site at time t. */
+static ingest_result_t s_bounce(s_fx_t *fx, const char *site, int64_t t, int64_t now, size_t labels)
+{
+    static const uint8_t ip[4] = {192, 0, 2, 9};
+    ingest_key_t keys[2] = {
+        {.scope = BS_SCOPE_SUBJECT, .fp = SUBJ_FP, .text = SUBJ, .text_len = strlen(SUBJ)},
+        {.scope = BS_SCOPE_CLIENT_IP, .fp = 0x1919, .text = "192.0.2.9", .text_len = 9},
+    };
+    ingest_event_t ev = {
+        .site = site,
+        .sensor = "mx1",
+        .seq = ++fx->seq,
+        .time_ms = t,
+        .msg_class = BS_CLASS_BOUNCE,
+        .client_ip = ip,
+        .client_ip_len = 4,
+        .keys = keys,
+        .nkeys = 2,
+        .nrule_labels = labels,
+    };
+    return ingest_event(fx->in, &ev, now);
+}
+
+/* n bounces spread over spread_ms from t, from site, all received at their time. */
+static void s_storm(s_fx_t *fx, const char *site, int n, int64_t t, int64_t spread_ms,
+                    size_t labels)
+{
+    for (int i = 0; i < n; i++) {
+        int64_t at = t + spread_ms * i / n;
+        assert_int_equal(s_bounce(fx, site, at, at, labels), INGEST_COUNTED);
+    }
+}
+
+static rule_t s_fleet_rule(void)
+{
+    rule_t r = {
+        .name = "fleet",
+        .scope = BS_SCOPE_SUBJECT,
+        .window_ms = 120 * SEC,
+        .min_events = 30,
+        .min_sites = 3,
+        .max_site_share = 0.6,
+        .ttl_ms = 10 * MIN,
+        .action = BS_ACTION_REJECT,
+        .reach = BS_REACH_FLEET,
+    };
+    return r;
+}
+
+static void test_ingest_one_site_storm_makes_no_fleet_decision(void **state)
+{
+    s_fx_t fx;
+    s_setup(&fx, NULL, 0); /* shipped defaults */
+    s_storm(&fx, "acme", 1000, T0, 100 * SEC, 0);
+    assert_int_equal(decisions_count(fx.decisions), 0);
+    assert_int_equal(ingest_counters(fx.in)->by_result[INGEST_COUNTED], 1000);
+    s_teardown(&fx);
+}
+
+static void test_ingest_three_sites_storm_makes_one_decision(void **state)
+{
+    s_fx_t fx;
+    s_setup(&fx, NULL, 0); /* shipped defaults: 400 in 120 s from >= 3 sites, <= 60% */
+    const char *sites[] = {"acme", "globex", "initech"};
+    for (int i = 0; i < 450; i++) {
+        int64_t at = T0 + i * 200; /* 90 s */
+        assert_int_equal(s_bounce(&fx, sites[i % 3], at, at, 0), INGEST_COUNTED);
+    }
+    /* one decision on the subject; the reflector rule (200 in 300 s) fired first on the IP */
+    const decision_t *found[4];
+    assert_int_equal(decisions_find_key(fx.decisions, BS_SCOPE_SUBJECT, SUBJ_FP, found, 4), 1);
+    assert_int_equal(decisions_find_key(fx.decisions, BS_SCOPE_CLIENT_IP, 0x1919, found, 4), 1);
+    assert_int_equal(found[0]->action, BS_ACTION_TEMPFAIL);
+    assert_string_equal(found[0]->value, "192.0.2.9");
+    assert_int_equal(decisions_count(fx.decisions), 2);
+    decision_change_t c;
+    assert_int_equal(decisions_take_change(fx.decisions, &c), 1);
+    assert_int_equal(c.decision.scope, BS_SCOPE_CLIENT_IP);
+    assert_int_equal(decisions_take_change(fx.decisions, &c), 1);
+    assert_int_equal(c.why, DECISION_WHY_NEW);
+    assert_int_equal(c.decision.scope, BS_SCOPE_SUBJECT);
+    assert_int_equal(c.decision.fp, SUBJ_FP);
+    assert_int_equal(c.decision.reach, BS_REACH_FLEET);
+    assert_int_equal(c.decision.action, BS_ACTION_REJECT);
+    assert_int_equal(c.decision.origin, BS_ORIGIN_RULE);
+    assert_string_equal(c.decision.origin_who, "fleet_subject");
+    assert_string_equal(c.decision.value, SUBJ);
+    assert_int_equal(c.decision.evidence.events, 400);
+    assert_int_equal(c.decision.evidence.sites, 3);
+    assert_int_equal(c.decision.evidence.nshares, 3);
+    assert_int_equal(c.decision.evidence.window_s, 120);
+    assert_non_null(strstr(c.decision.reason, "400 events from 3 sites"));
+    /* the rest of the storm within a minute changes nothing (extend_min 60 s) */
+    assert_int_equal(decisions_take_change(fx.decisions, &c), 0);
+    assert_int_equal(ingest_counters(fx.in)->decisions_created, 2);
+    s_teardown(&fx);
+}
+
+static void test_ingest_site_quorum_and_share(void **state)
+{
+    static const struct {
+        int per_site[3]; /* events from a, b, c */
+        size_t expect;   /* decisions */
+    } cases[] = {
+        {{30, 0, 0}, 0},   /* one site */
+        {{15, 15, 0}, 0},  /* two sites */
+        {{10, 10, 10}, 1}, /* quorum, 33% each */
+        {{24, 3, 3}, 0},   /* 80% from one site */
+        {{18, 6, 6}, 1},   /* exactly 60% */
+    };
+    rule_t r = s_fleet_rule();
+    const char *sites[] = {"a", "b", "c"};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        s_fx_t fx;
+        s_setup(&fx, &r, 1);
+        /* interleave so the decision, if any, sees the final mix */
+        int left[3] = {cases[i].per_site[0], cases[i].per_site[1], cases[i].per_site[2]};
+        while (left[0] + left[1] + left[2] > 0)
+            for (int s = 0; s < 3; s++)
+                if (left[s] > 0) {
+                    left[s]--;
+                    s_bounce(&fx, sites[s], T0, T0, 0);
+                }
+        if (decisions_count(fx.decisions) != cases[i].expect)
+            fail_msg("case %zu: %zu decisions", i, decisions_count(fx.decisions));
+        s_teardown(&fx);
+    }
+}
+
+static void test_ingest_local_rule_blocks_at_that_site_only(void **state)
+{
+    s_fx_t fx;
+    s_setup(&fx, NULL, 0); /* local_subject: 50 rule-matching bounces in 300 s at one site */
+    s_storm(&fx, "acme", 49, T0, 60 * SEC, 1);
+    s_storm(&fx, "globex", 100, T0, 60 * SEC, 0); /* no content rule matched: not counted */
+    assert_int_equal(decisions_count(fx.decisions), 0);
+    s_storm(&fx, "acme", 1, T0 + 61 * SEC, 0, 1);
+    assert_int_equal(decisions_count(fx.decisions), 1);
+    decision_change_t c;
+    decisions_take_change(fx.decisions, &c);
+    assert_int_equal(c.decision.reach, BS_REACH_LOCAL);
+    assert_string_equal(c.decision.site, "acme");
+    assert_string_equal(c.decision.origin_who, "local_subject");
+    assert_int_equal(c.decision.evidence.events, 50);
+    assert_int_equal(c.decision.expires_ms, T0 + 61 * SEC + 60 * MIN);
+    s_teardown(&fx);
+}
+
+static void test_ingest_replayed_spool_is_not_counted_twice(void **state)
+{
+    rule_t r = s_fleet_rule();
+    s_fx_t fx;
+    s_setup(&fx, &r, 1);
+    ingest_key_t key = {.scope = BS_SCOPE_SUBJECT, .fp = SUBJ_FP, .text = SUBJ, .text_len = 11};
+    ingest_event_t ev = {.site = "a",
+                         .sensor = "mx1",
+                         .msg_class = BS_CLASS_BOUNCE,
+                         .keys = &key,
+                         .nkeys = 1,
+                         .time_ms = T0};
+    for (int round = 0; round < 3; round++)
+        for (uint64_t s = 1; s <= 20; s++) {
+            ev.seq = s;
+            ingest_result_t res = ingest_event(fx.in, &ev, T0);
+            assert_int_equal(res, round == 0 ? INGEST_COUNTED : INGEST_DUPLICATE);
+        }
+    window_key_t wk = {
+        .scope = BS_SCOPE_SUBJECT, .tally = ingest_rule_tally(fx.in, 0), .fp = SUBJ_FP};
+    assert_int_equal(window_count(ingest_window(fx.in), &wk, WINDOW_SITE_ALL, 120 * SEC, T0), 20);
+    assert_int_equal(ingest_counters(fx.in)->by_result[INGEST_DUPLICATE], 40);
+    /* the same seqs from another sensor of the site are other events */
+    ev.sensor = "mx2";
+    ev.seq = 1;
+    assert_int_equal(ingest_event(fx.in, &ev, T0), INGEST_COUNTED);
+    s_teardown(&fx);
+}
+
+static void test_ingest_clock_skew_drops(void **state)
+{
+    rule_t r = s_fleet_rule(); /* window 120 s: the span */
+    s_fx_t fx;
+    s_setup(&fx, &r, 1);
+    static const struct {
+        int64_t offset_ms;      /* event time - now */
+        ingest_result_t expect; /* outcome */
+    } cases[] = {
+        {0, INGEST_COUNTED},
+        {60 * SEC, INGEST_COUNTED},       /* at the skew limit */
+        {60 * SEC + 1, INGEST_FUTURE},    /* beyond */
+        {-110 * SEC, INGEST_COUNTED},     /* oldest bucket still in the window */
+        {-110 * SEC - 1, INGEST_TOO_OLD}, /* its bucket slid out (10 s buckets) */
+        {-3600 * SEC, INGEST_TOO_OLD},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ingest_result_t got = s_bounce(&fx, "a", T0 + cases[i].offset_ms, T0, 0);
+        if (got != cases[i].expect)
+            fail_msg("case %zu: %s", i, ingest_result_name(got));
+    }
+    assert_int_equal(ingest_counters(fx.in)->by_result[INGEST_FUTURE], 1);
+    assert_int_equal(ingest_counters(fx.in)->by_result[INGEST_TOO_OLD], 2);
+    /* a future event within the skew counts now, not later */
+    window_key_t wk = {.scope = BS_SCOPE_SUBJECT, .fp = SUBJ_FP};
+    assert_int_equal(window_count(ingest_window(fx.in), &wk, WINDOW_SITE_ALL, 10 * SEC, T0), 2);
+    s_teardown(&fx);
+}
+
+static void test_ingest_ledger_and_classes_do_not_count(void **state)
+{
+    rule_t rules[2] = {s_fleet_rule(), s_fleet_rule()};
+    strcpy(rules[1].name, "autoreplies");
+    rules[1].scope = BS_SCOPE_ORIG_SUBJECT;
+    rules[1].classes = 1u << BS_CLASS_AUTOREPLY;
+    s_fx_t fx;
+    s_setup(&fx, rules, 2);
+    ingest_key_t keys[2] = {{.scope = BS_SCOPE_SUBJECT, .fp = 1},
+                            {.scope = BS_SCOPE_ORIG_SUBJECT, .fp = 2}};
+    static const struct {
+        bs_class_t cls;         /* class */
+        bool ledger;            /* ledger hit */
+        ingest_result_t expect; /* outcome */
+    } cases[] = {
+        {BS_CLASS_BOUNCE, false, INGEST_COUNTED},    {BS_CLASS_BOUNCE, true, INGEST_LEDGER},
+        {BS_CLASS_NORMAL, false, INGEST_UNCOUNTED},  {BS_CLASS_MDN, false, INGEST_UNCOUNTED},
+        {BS_CLASS_AUTOREPLY, false, INGEST_COUNTED}, /* rule 2 counts autoreplies */
+        {BS_CLASS_AUTOREPLY, true, INGEST_LEDGER},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ingest_event_t ev = {.site = "a",
+                             .sensor = "s",
+                             .seq = i,
+                             .time_ms = T0,
+                             .msg_class = cases[i].cls,
+                             .keys = keys,
+                             .nkeys = 2,
+                             .ledger_hit = cases[i].ledger};
+        ingest_result_t got = ingest_event(fx.in, &ev, T0);
+        if (got != cases[i].expect)
+            fail_msg("case %zu: %s", i, ingest_result_name(got));
+    }
+    window_t *w = ingest_window(fx.in);
+    window_key_t subj = {.scope = BS_SCOPE_SUBJECT, .tally = ingest_rule_tally(fx.in, 0), .fp = 1};
+    window_key_t orig = {
+        .scope = BS_SCOPE_ORIG_SUBJECT, .tally = ingest_rule_tally(fx.in, 1), .fp = 2};
+    assert_int_not_equal(subj.tally, orig.tally);
+    assert_int_equal(window_count(w, &subj, WINDOW_SITE_ALL, 60 * SEC, T0), 1); /* the bounce */
+    assert_int_equal(window_count(w, &orig, WINDOW_SITE_ALL, 60 * SEC, T0), 1); /* autoreply */
+    s_teardown(&fx);
+}
+
+static void test_ingest_allowlisted_ip_and_key_are_not_counted(void **state)
+{
+    rule_t r = s_fleet_rule();
+    s_fx_t fx;
+    s_setup(&fx, &r, 1);
+    allow_entry_t e = {0};
+    allowlist_entry_parse(&e, ALLOW_NET, "192.0.2.0/24");
+    ingest_allow_add(fx.in, &e, T0, NULL);
+    assert_int_equal(s_bounce(&fx, "a", T0, T0, 0), INGEST_ALLOWLISTED);
+
+    allowlist_remove(fx.allow, 1);
+    allow_entry_t k = {.type = ALLOW_KEY, .scope = BS_SCOPE_ORIG_SUBJECT, .fp = SUBJ_FP};
+    ingest_allow_add(fx.in, &k, T0, NULL);
+    for (int i = 0; i < 50; i++) {
+        const char *sites[] = {"a", "b", "c"};
+        assert_int_equal(s_bounce(&fx, sites[i % 3], T0, T0, 0), INGEST_ALLOWLISTED);
+    }
+    assert_int_equal(decisions_count(fx.decisions), 0);
+    assert_int_equal(ingest_counters(fx.in)->keys_allowlisted, 50);
+    s_teardown(&fx);
+}
+
+static void test_ingest_allowlist_add_revokes_active_decision(void **state)
+{
+    rule_t r = s_fleet_rule();
+    s_fx_t fx;
+    s_setup(&fx, &r, 1);
+    for (int i = 0; i < 30; i++) {
+        const char *sites[] = {"a", "b", "c"};
+        s_bounce(&fx, sites[i % 3], T0, T0, 0);
+    }
+    assert_int_equal(decisions_count(fx.decisions), 1);
+    decision_change_t c;
+    decisions_take_change(fx.decisions, &c);
+    allow_entry_t k = {.type = ALLOW_KEY, .scope = BS_SCOPE_SUBJECT, .fp = SUBJ_FP};
+    size_t revoked = 0;
+    ingest_allow_add(fx.in, &k, T0 + SEC, &revoked);
+    assert_int_equal(revoked, 1);
+    assert_int_equal(decisions_count(fx.decisions), 0);
+    assert_int_equal(decisions_take_change(fx.decisions, &c), 1);
+    assert_int_equal(c.kind, DECISION_REMOVE);
+    assert_int_equal(c.why, DECISION_WHY_ALLOWLISTED);
+    /* and the wave going on does not bring it back */
+    for (int i = 0; i < 30; i++) {
+        const char *sites[] = {"a", "b", "c"};
+        s_bounce(&fx, sites[i % 3], T0 + 2 * SEC, T0 + 2 * SEC, 0);
+    }
+    assert_int_equal(decisions_count(fx.decisions), 0);
+    s_teardown(&fx);
+}
+
+static void test_ingest_site_allowlist_suppresses_local_decision(void **state)
+{
+    s_fx_t fx;
+    s_setup(&fx, NULL, 0);
+    allow_entry_t e = {0};
+    allowlist_entry_parse(&e, ALLOW_SITE, "acme");
+    ingest_allow_add(fx.in, &e, T0, NULL);
+    s_storm(&fx, "acme", 60, T0, 60 * SEC, 1);
+    assert_int_equal(decisions_count(fx.decisions), 0);
+    assert_true(ingest_counters(fx.in)->allowlisted_fires > 0);
+    s_teardown(&fx);
+}
+
+static void test_ingest_observe_mode_makes_observe_decision(void **state)
+{
+    rule_t r = s_fleet_rule();
+    r.mode = BS_MODE_OBSERVE;
+    s_fx_t fx;
+    s_setup(&fx, &r, 1);
+    for (int i = 0; i < 30; i++) {
+        const char *sites[] = {"a", "b", "c"};
+        s_bounce(&fx, sites[i % 3], T0, T0, 0);
+    }
+    assert_int_equal(decisions_count(fx.decisions), 1);
+    assert_int_equal(decisions_count_enforced(fx.decisions), 0);
+    decision_change_t c;
+    decisions_take_change(fx.decisions, &c);
+    assert_int_equal(c.decision.mode, BS_MODE_OBSERVE);
+    assert_int_equal(ingest_counters(fx.in)->fires_observe, 1);
+    assert_int_equal(ingest_counters(fx.in)->fires, 0);
+    s_teardown(&fx);
+}
+
+static void test_ingest_continuing_wave_extends_then_expires(void **state)
+{
+    rule_t r = s_fleet_rule(); /* ttl 10 min */
+    s_fx_t fx;
+    s_setup(&fx, &r, 1);
+    const char *sites[] = {"a", "b", "c"};
+    /* 30 events every minute for 5 minutes */
+    for (int m = 0; m < 5; m++)
+        for (int i = 0; i < 30; i++)
+            s_bounce(&fx, sites[i % 3], T0 + m * MIN, T0 + m * MIN, 0);
+    assert_int_equal(decisions_count(fx.decisions), 1);
+    decision_change_t c;
+    int created = 0, extended = 0;
+    while (decisions_take_change(fx.decisions, &c))
+        c.why == DECISION_WHY_NEW ? created++ : extended++;
+    assert_int_equal(created, 1);
+    assert_int_equal(extended, 4);
+    assert_int_equal(c.decision.expires_ms, T0 + 4 * MIN + 10 * MIN);
+    /* quiet afterwards: expiry at the TTL after the last extension */
+    assert_int_equal(ingest_tick(fx.in, T0 + 14 * MIN - 1, 1000), 0);
+    assert_int_equal(ingest_tick(fx.in, T0 + 14 * MIN, 1000), 1);
+    assert_int_equal(decisions_take_change(fx.decisions, &c), 1);
+    assert_int_equal(c.kind, DECISION_REMOVE);
+    assert_int_equal(c.why, DECISION_WHY_EXPIRED);
+    /* the window has been swept too */
+    assert_int_equal(window_keys(ingest_window(fx.in)), 0);
+    s_teardown(&fx);
+}
+
+static void test_ingest_invalid_names(void **state)
+{
+    rule_t r = s_fleet_rule();
+    s_fx_t fx;
+    s_setup(&fx, &r, 1);
+    char longname[100];
+    memset(longname, 'x', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = 0;
+    const char *bad_sites[] = {NULL, "", longname};
+    for (size_t i = 0; i < 3; i++) {
+        ingest_event_t ev = {
+            .site = bad_sites[i], .sensor = "s", .time_ms = T0, .msg_class = BS_CLASS_BOUNCE};
+        assert_int_equal(ingest_event(fx.in, &ev, T0), INGEST_INVALID);
+    }
+    ingest_event_t ev = {.site = "a", .sensor = NULL, .time_ms = T0};
+    assert_int_equal(ingest_event(fx.in, &ev, T0), INGEST_INVALID);
+    assert_int_equal(ingest_counters(fx.in)->events_in, 4);
+    assert_string_equal(ingest_result_name(INGEST_INVALID), "invalid");
+    s_teardown(&fx);
+}
+
+static void s_explain_cb(const rule_t *r, rules_verdict_t v, const evidence_t *ev, void *arg)
+{
+    char *out = arg;
+    size_t len = strlen(out);
+    snprintf(out + len, 256 - len, "%s=%s/%u;", r->name, rules_verdict_name(v),
+             (unsigned)ev->events);
+}
+
+static void test_ingest_explain_says_why_not(void **state)
+{
+    s_fx_t fx;
+    s_setup(&fx, NULL, 0);
+    s_storm(&fx, "acme", 10, T0, SEC, 1);
+    char out[256] = "";
+    ingest_explain(fx.in, BS_SCOPE_SUBJECT, SUBJ_FP, "acme", T0 + 2 * SEC, s_explain_cb, out);
+    assert_string_equal(out, "fleet_subject=too few events/10;local_subject=too few events/10;");
+    out[0] = 0;
+    ingest_explain(fx.in, BS_SCOPE_SUBJECT, SUBJ_FP, NULL, T0 + 2 * SEC, s_explain_cb, out);
+    assert_string_equal(out, "fleet_subject=too few events/10;");
+    s_teardown(&fx);
+}
+
+static void test_ingest_rejects_bad_config(void **state)
+{
+    decisions_t *t = decisions_new(1, 0, 0);
+    allowlist_t *al = allowlist_new();
+    char err[128];
+    rule_t bad = s_fleet_rule();
+    bad.min_events = 0;
+    ingest_config_t cfg = {.rules = &bad, .nrules = 1};
+    assert_null(ingest_new(&cfg, t, al, err, sizeof(err)));
+    assert_non_null(strstr(err, "min_events"));
+    rule_t twice[2] = {s_fleet_rule(), s_fleet_rule()};
+    cfg.rules = twice;
+    cfg.nrules = 2;
+    assert_null(ingest_new(&cfg, t, al, err, sizeof(err)));
+    assert_non_null(strstr(err, "twice"));
+    /* a window not a multiple of the resolution is rounded up */
+    rule_t odd = s_fleet_rule();
+    odd.window_ms = 125 * SEC;
+    cfg.rules = &odd;
+    cfg.nrules = 1;
+    cfg.expected_keys = 10;
+    ingest_t *in = ingest_new(&cfg, t, al, err, sizeof(err));
+    assert_non_null(in);
+    assert_int_equal(ingest_span_ms(in), 130 * SEC);
+    ingest_destroy(&in);
+    decisions_destroy(&t);
+    allowlist_destroy(&al);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ingest_one_site_storm_makes_no_fleet_decision),
+        cmocka_unit_test(test_ingest_three_sites_storm_makes_one_decision),
+        cmocka_unit_test(test_ingest_site_quorum_and_share),
+        cmocka_unit_test(test_ingest_local_rule_blocks_at_that_site_only),
+        cmocka_unit_test(test_ingest_replayed_spool_is_not_counted_twice),
+        cmocka_unit_test(test_ingest_clock_skew_drops),
+        cmocka_unit_test(test_ingest_ledger_and_classes_do_not_count),
+        cmocka_unit_test(test_ingest_allowlisted_ip_and_key_are_not_counted),
+        cmocka_unit_test(test_ingest_allowlist_add_revokes_active_decision),
+        cmocka_unit_test(test_ingest_site_allowlist_suppresses_local_decision),
+        cmocka_unit_test(test_ingest_observe_mode_makes_observe_decision),
+        cmocka_unit_test(test_ingest_continuing_wave_extends_then_expires),
+        cmocka_unit_test(test_ingest_invalid_names),
+        cmocka_unit_test(test_ingest_explain_says_why_not),
+        cmocka_unit_test(test_ingest_rejects_bad_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
