@@ -89,7 +89,7 @@ static const cfg_param_t s_params[] = {
             "window table slots examined per sweep"),
     CFG_INT(T, max_keys, "max_keys", "8000000", "0", "1000000000",
             "window entries at most (keys and per-site series); 0: no cap"),
-    CFG_INT(T, change_log, "change_log", "65536", "16", "100000000",
+    CFG_INT(T, change_log, "change_log", "4096", "16", "1000000",
             "decision changes kept for changes-since answers"),
     CFG_DURATION(T, extend_min_ms, "extend_min", "60s", "s", "0s", "1d",
                  "a continuing wave extends its decision when that adds at least this much"),

@@ -1,8 +1,197 @@
-/* placeholder main: replaced by the component's real program */
-#include "msg.h"
+/*
+ * NAME
+ *   backstop-aggregator - fleet-wide backscatter counting and block decisions
+ *
+ * SYNOPSIS
+ *   backstop-aggregator -c FILE [-f] [-n] [-v]
+ *   backstop-aggregator --help | --version
+ *
+ * DESCRIPTION
+ *   The central half of Backstop. It receives bounce events from the sensors
+ *   of every site (ZeroMQ PULL), counts them per key in sliding windows,
+ *   evaluates the rules of its configuration, and turns waves into block
+ *   decisions that it stores in LevelDB and then publishes to every sensor
+ *   (PUB, topics F, S/<site>/ and H; snapshots and changes-since on a
+ *   ROUTER). The local CLI `backstop` talks to it over an ipc:// control
+ *   socket. See proto/PROTOCOL.md for the wire contract.
+ *
+ *   -c FILE  configuration file (aggregator.conf); required
+ *   -f       stay in the foreground, log to stderr (systemd, tests)
+ *   -n       check the configuration and exit: 0 valid, 78 invalid
+ *   -v       more logging (repeat for more)
+ *
+ *   Without -f it detaches (fork, setsid, stdio to /dev/null) and logs to
+ *   syslog (LOG_MAIL), as Postfix daemons do.
+ *
+ * SIGNALS
+ *   SIGTERM, SIGINT  store pending counters and leave (exit 0)
+ *   SIGHUP           re-read FILE and swap the configuration whole; rules take
+ *                    effect at once, endpoints and data_dir at the next start
+ *
+ * CONFIGURATION PARAMETERS
+ *   See aggregator/agg_config.c: endpoints (event_endpoint,
+ *   decision_endpoint, snapshot_endpoint, control_endpoint), data_dir,
+ *   server_key_file (CURVE; empty: plain mode, loopback only),
+ *   window_resolution, max_future_skew, heartbeat_interval, flush_interval,
+ *   sweep_interval, sweep_budget, max_keys, change_log, extend_min, and one
+ *   "[rule NAME]" section per rule. `backstop-aggregator --help` lists them
+ *   with their defaults.
+ *
+ * PERSISTENCE
+ *   Decisions, the sequence log and the epoch are written to LevelDB before a
+ *   decision is published; allowlists and sites when they change. Window
+ *   counters are written behind once per flush_interval (1 s): a crash
+ *   (kill -9, power loss) loses at most about one second of counts, nothing
+ *   else. A restart restores all of it; the epoch changes only when the
+ *   sequence log is lost.
+ *
+ * DIAGNOSTICS
+ *   Exit 78 (EX_CONFIG) for a bad configuration, with FILE:LINE; 69
+ *   (EX_UNAVAILABLE) when an endpoint cannot be bound or the store cannot be
+ *   opened; 73 (EX_CANTCREAT) when data_dir cannot be created; 64 for a usage
+ *   error. Bad input on a socket never ends the daemon: it is dropped, counted
+ *   (backstop status) and logged at most once a minute per reason.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <fcntl.h>
 
-int main(void)
+#include "agg_config.h"
+#include "msg.h"
+#include "server.h"
+
+static const char s_usage[] =
+    "Usage: backstop-aggregator -c FILE [-f] [-n] [-v]\n"
+    "\n"
+    "The Backstop aggregator: counts bounce events from every site, turns\n"
+    "waves into block decisions and publishes them to every sensor.\n"
+    "\n"
+    "  -c FILE   configuration file (required)\n"
+    "  -f        run in the foreground, log to stderr\n"
+    "  -n        check the configuration and exit (0 valid, 78 invalid)\n"
+    "  -v        more logging\n"
+    "\n"
+    "Configuration parameters and their defaults:\n";
+
+/* The one server, for the signal handlers (they only set its flags). */
+static server_t *s_server;
+
+static void s_on_term(int sig)
 {
-    msg_open("backstop", MSG_TO_STDERR);
-    msg_fatal(EX_SOFTWARE, "not implemented yet");
+    (void)sig;
+    if (s_server)
+        server_request_stop(s_server);
+}
+
+static void s_on_hup(int sig)
+{
+    (void)sig;
+    if (s_server)
+        server_request_reload(s_server);
+}
+
+/* Detaches from the terminal: the ZeroMQ context does not exist yet, so forking is safe. */
+static void s_daemonize(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        msg_fatal(EX_OSERR, "fork: %m");
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        msg_fatal(EX_OSERR, "setsid: %m");
+    pid = fork();
+    if (pid < 0)
+        msg_fatal(EX_OSERR, "fork: %m");
+    if (pid > 0)
+        _exit(0);
+    if (chdir("/") < 0)
+        msg_fatal(EX_OSERR, "chdir /: %m");
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    int foreground = 0, check = 0;
+    msg_open("backstop-aggregator", MSG_TO_STDERR);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(s_usage, stdout);
+            cfg_print_help(agg_config_schema(), stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--version")) {
+            printf("backstop-aggregator %s\n", BACKSTOP_VERSION);
+            return 0;
+        }
+    }
+    int opt;
+    while ((opt = getopt(argc, argv, "c:fnv")) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'f':
+            foreground = 1;
+            break;
+        case 'n':
+            check = 1;
+            break;
+        case 'v':
+            msg_verbose++;
+            break;
+        default:
+            fputs(s_usage, stderr);
+            return EX_USAGE;
+        }
+    }
+    if (!path || optind != argc) {
+        fputs(s_usage, stderr);
+        return EX_USAGE;
+    }
+    char err[4096];
+    agg_config_t *cfg = agg_config_load(path, err, sizeof(err));
+    if (!cfg)
+        msg_fatal(EX_CONFIG, "%s", err);
+    if (check) {
+        msg_info("%s: configuration valid: rules=%zu", path, cfg->nrules);
+        agg_config_destroy(&cfg);
+        return 0;
+    }
+    char *abs = realpath(path, NULL);
+    if (!foreground) {
+        s_daemonize();
+        msg_open("backstop-aggregator", MSG_TO_SYSLOG);
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = s_on_term;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = s_on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+
+    s_server = server_new(&cfg, abs ? abs : path, NULL);
+    int rc = server_run(s_server);
+    server_t *srv = s_server;
+    s_server = NULL;
+    server_destroy(&srv);
+    free(abs);
+    return rc;
 }

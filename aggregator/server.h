@@ -140,6 +140,8 @@ void server_destroy(server_t **self_p);
 const agg_config_t *server_config(const server_t *self);
 decisions_t *server_decisions(server_t *self);
 window_t *server_window(server_t *self);
+/* The counting path: rules in use, ingest_explain() for `backstop why`. */
+struct ingest *server_ingest(server_t *self);
 store_t *server_store(server_t *self);
 const server_stats_t *server_stats(const server_t *self);
 /* Wall-clock now, as the loop sees it (fake in tests). */

@@ -1,0 +1,1086 @@
+/*
+ * server - the aggregator's one event loop; see server.h for what it promises.
+ *
+ * One turn of the loop: zmq_poll with a timeout up to the next timer; drain
+ * the event PULL (bounded per turn, so snapshots and the CLI are served in
+ * between), then store and publish the decision changes that turn produced
+ * (one LevelDB batch, then one PUB send each); answer snapshot and control
+ * requests and ZAP handshakes; run the timers (heartbeat, expiry, sweep,
+ * write-behind flush); on request reload the config or leave.
+ *
+ * Counting belongs to helper-4's ingest (dedup -> skew -> allowlist -> window
+ * -> rules -> decisions); this file only converts wire events for it, keeps
+ * the per-sensor table and the sites, and moves state to and from the store.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "fp.h"
+#include "ingest.h"
+#include "msg.h"
+#include "publish.h"
+#include "store.h"
+#include "xalloc.h"
+#include "zsock.h"
+
+#if defined(__has_include)
+#if __has_include("control.h")
+#include "control.h"
+#define SERVER_HAVE_CONTROL 1
+#endif
+#endif
+
+/* Messages taken from the event socket per turn before other sockets get a look. */
+#define SERVER_EVENT_BURST 512
+/* Snapshot and control requests answered per turn. */
+#define SERVER_REQ_BURST 64
+/* A drop reason is logged at most once per this interval. */
+#define SERVER_DROP_LOG_MS 60000
+/* Dirty window keys moved to the store per flush step. */
+#define SERVER_DIRTY_CHUNK 4096
+/* Seconds of history behind events_per_s. */
+#define SERVER_RATE_SLOTS 10
+
+struct server {
+    agg_config_t *cfg;                /* config in force (owned; swapped on reload) */
+    char *config_path;                /* file re-read on reload, or NULL */
+    bs_clock_t *clock;                /* wall and monotonic time (borrowed) */
+    void *ctx;                        /* the ZeroMQ context */
+    void *pull;                       /* events in */
+    void *pub;                        /* decisions and heartbeats out */
+    void *snap;                       /* snapshot ROUTER */
+    void *ctl;                        /* control ROUTER (ipc) */
+    zsock_zap_t *zap;                 /* ZAP handler (CURVE mode only) */
+    bool curve;                       /* CURVE mode: sites authenticated by key */
+    char *ep[4];                      /* bound endpoints: event, decision, snapshot, control */
+    store_t *store;                   /* LevelDB */
+    decisions_t *decisions;           /* the decision table and its change log */
+    allowlist_t *allow;               /* the allowlist */
+    ingest_t *ingest;                 /* the counting path (owns window and dedup) */
+    server_stats_t stats;             /* counters */
+    server_sensor_t *sensors;         /* sensors seen */
+    bool *sensor_dirty;               /* sensor record changed since the last flush */
+    size_t nsensors;                  /* in use */
+    size_t sensors_cap;               /* allocated */
+    server_site_t *sites;             /* registered sites */
+    size_t nsites;                    /* in use */
+    size_t sites_cap;                 /* allocated */
+    decision_change_t *unstored;      /* changes taken from the table, not yet stored */
+    size_t nunstored;                 /* in use */
+    size_t unstored_cap;              /* allocated */
+    window_key_t *dirty;              /* scratch for window_dirty_take */
+    volatile sig_atomic_t stop;       /* set by SIGTERM */
+    volatile sig_atomic_t reload;     /* set by SIGHUP */
+    int64_t next_heartbeat;           /* monotonic ms of the next heartbeat */
+    int64_t next_flush;               /* ... write-behind flush */
+    int64_t next_sweep;               /* ... sweep */
+    int64_t next_rate;                /* ... rate slot rotation */
+    uint64_t rate[SERVER_RATE_SLOTS]; /* events received per second, ring */
+    size_t rate_at;                   /* current slot */
+    int64_t drop_logged[SERVER_DROP__COUNT]; /* monotonic ms a reason was last logged */
+};
+
+static const char *const s_drop_names[SERVER_DROP__COUNT] = {
+    "none",    "empty",   "oversize",   "garbage",       "version",   "nobody",
+    "limit",   "value",   "unexpected", "site_mismatch", "duplicate", "future",
+    "too_old", "refused", "bad_site",   "send",
+};
+
+const char *server_drop_name(server_drop_t why)
+{
+    return (unsigned)why < SERVER_DROP__COUNT ? s_drop_names[why] : "unknown";
+}
+
+static int64_t s_mono(const server_t *self)
+{
+    return bs_clock_mono_ms(self->clock);
+}
+
+int64_t server_now_ms(const server_t *self)
+{
+    return bs_clock_now_ms(self->clock);
+}
+
+/* Counts a drop and logs the reason at most once a minute. */
+static void s_drop(server_t *self, server_drop_t why, const char *socket, const char *peer)
+{
+    self->stats.drops[why]++;
+    int64_t now = s_mono(self);
+    if (self->drop_logged[why] && now - self->drop_logged[why] < SERVER_DROP_LOG_MS)
+        return;
+    self->drop_logged[why] = now;
+    msg_warn("dropped: reason=%s socket=%s peer=%s total=%llu", server_drop_name(why), socket,
+             peer && *peer ? peer : "-", (unsigned long long)self->stats.drops[why]);
+}
+
+/* ---- sensors and sites ---- */
+
+static server_sensor_t *s_sensor(server_t *self, const char *site, const char *sensor, bool create)
+{
+    for (size_t i = 0; i < self->nsensors; i++) {
+        server_sensor_t *s = &self->sensors[i];
+        if (strcmp(s->sensor, sensor) == 0 && strcmp(s->site, site) == 0) {
+            self->sensor_dirty[i] = true;
+            return s;
+        }
+    }
+    if (!create)
+        return NULL;
+    if (self->nsensors == self->sensors_cap) {
+        self->sensors_cap = self->sensors_cap ? self->sensors_cap * 2 : 16;
+        self->sensors = xrealloc(self->sensors, self->sensors_cap * sizeof(*self->sensors));
+        self->sensor_dirty =
+            xrealloc(self->sensor_dirty, self->sensors_cap * sizeof(*self->sensor_dirty));
+    }
+    server_sensor_t *s = &self->sensors[self->nsensors];
+    memset(s, 0, sizeof(*s));
+    decisions_strlcpy(s->site, site, WIRE_MAX_ID);
+    decisions_strlcpy(s->sensor, sensor, WIRE_MAX_ID);
+    self->sensor_dirty[self->nsensors] = true;
+    self->nsensors++;
+    return s;
+}
+
+const server_sensor_t *server_sensors(const server_t *self, size_t *n_p)
+{
+    *n_p = self->nsensors;
+    return self->sensors;
+}
+
+const server_site_t *server_sites(const server_t *self, size_t *n_p)
+{
+    *n_p = self->nsites;
+    return self->sites;
+}
+
+const server_site_t *server_site_find(const server_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->nsites; i++)
+        if (strcmp(self->sites[i].name, name) == 0)
+            return &self->sites[i];
+    return NULL;
+}
+
+/* A site name as PROTOCOL.md 1.2 allows: [A-Za-z0-9._-]{1,64}. */
+static bool s_site_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > WIRE_MAX_ID)
+        return false;
+    return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+static void s_site_insert(server_t *self, const char *name, const char *pub, int64_t created,
+                          const char *who)
+{
+    if (self->nsites == self->sites_cap) {
+        self->sites_cap = self->sites_cap ? self->sites_cap * 2 : 16;
+        self->sites = xrealloc(self->sites, self->sites_cap * sizeof(*self->sites));
+    }
+    server_site_t *s = &self->sites[self->nsites++];
+    memset(s, 0, sizeof(*s));
+    decisions_strlcpy(s->name, name, WIRE_MAX_ID);
+    decisions_strlcpy(s->public_key, pub ? pub : "", ZSOCK_Z85_LEN);
+    s->created_ms = created;
+    decisions_strlcpy(s->who, who ? who : "", WIRE_MAX_ID);
+}
+
+int server_site_add(server_t *self, const char *name, const char *public_key, const char *who,
+                    char *err, size_t errlen)
+{
+    if (!name || !s_site_name_ok(name)) {
+        snprintf(err, errlen, "site name must be 1-64 of A-Z a-z 0-9 . _ -");
+        return -1;
+    }
+    if (server_site_find(self, name)) {
+        snprintf(err, errlen, "site %s is already registered", name);
+        return -1;
+    }
+    if (public_key && *public_key && !zsock_key_valid(public_key)) {
+        snprintf(err, errlen, "public key is not a 40-character Z85 CURVE key");
+        return -1;
+    }
+    for (size_t i = 0; public_key && *public_key && i < self->nsites; i++)
+        if (strcmp(self->sites[i].public_key, public_key) == 0) {
+            snprintf(err, errlen, "that key already belongs to site %s", self->sites[i].name);
+            return -1;
+        }
+    int64_t now = server_now_ms(self);
+    if (store_site_put(self->store, name, public_key, now, who) < 0) {
+        self->stats.store_errors++;
+        snprintf(err, errlen, "cannot store the site (see the log)");
+        return -1;
+    }
+    s_site_insert(self, name, public_key, now, who);
+    msg_info("site added: site=%s who=%s key=%s", name, who && *who ? who : "-",
+             public_key && *public_key ? "yes" : "no");
+    return 0;
+}
+
+int server_site_del(server_t *self, const char *name, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < self->nsites; i++) {
+        if (strcmp(self->sites[i].name, name) != 0)
+            continue;
+        if (store_site_del(self->store, name) < 0) {
+            self->stats.store_errors++;
+            snprintf(err, errlen, "cannot delete the site from the store (see the log)");
+            return -1;
+        }
+        self->sites[i] = self->sites[--self->nsites];
+        msg_info("site removed: site=%s", name);
+        return 0;
+    }
+    snprintf(err, errlen, "no site %s", name ? name : "");
+    return -1;
+}
+
+/* ZAP: client public key -> site name. */
+static const char *s_zap_lookup(void *arg, const char *client_public_z85)
+{
+    server_t *self = arg;
+    for (size_t i = 0; i < self->nsites; i++)
+        if (self->sites[i].public_key[0] &&
+            strcmp(self->sites[i].public_key, client_public_z85) == 0)
+            return self->sites[i].name;
+    return NULL;
+}
+
+/* ---- allowlist ---- */
+
+const allowlist_t *server_allowlist(const server_t *self)
+{
+    return self->allow;
+}
+
+uint32_t server_allow_add(server_t *self, const allow_entry_t *e, size_t *revoked, char *err,
+                          size_t errlen)
+{
+    size_t n = 0;
+    uint32_t id = ingest_allow_add(self->ingest, e, server_now_ms(self), &n);
+    const allow_entry_t *stored = allowlist_find(self->allow, id);
+    if (!stored || store_allow_put(self->store, stored) < 0) {
+        self->stats.store_errors++;
+        snprintf(err, errlen, "cannot store the allowlist entry (see the log)");
+        if (stored)
+            (void)allowlist_remove(self->allow, id);
+        (void)server_apply_changes(self);
+        return 0;
+    }
+    if (revoked)
+        *revoked = n;
+    (void)server_apply_changes(self);
+    msg_info("allowlist add: id=%u text=%s who=%s revoked=%zu", id, stored->text,
+             stored->who[0] ? stored->who : "-", n);
+    return id;
+}
+
+int server_allow_del(server_t *self, uint32_t id, char *err, size_t errlen)
+{
+    if (!allowlist_find(self->allow, id)) {
+        snprintf(err, errlen, "no allowlist entry %u", id);
+        return -1;
+    }
+    if (store_allow_del(self->store, id) < 0) {
+        self->stats.store_errors++;
+        snprintf(err, errlen, "cannot delete the allowlist entry from the store (see the log)");
+        return -1;
+    }
+    (void)allowlist_remove(self->allow, id);
+    msg_info("allowlist del: id=%u", id);
+    return 0;
+}
+
+/* ---- accessors ---- */
+
+const agg_config_t *server_config(const server_t *self)
+{
+    return self->cfg;
+}
+
+decisions_t *server_decisions(server_t *self)
+{
+    return self->decisions;
+}
+
+window_t *server_window(server_t *self)
+{
+    return ingest_window(self->ingest);
+}
+
+ingest_t *server_ingest(server_t *self)
+{
+    return self->ingest;
+}
+
+store_t *server_store(server_t *self)
+{
+    return self->store;
+}
+
+const server_stats_t *server_stats(const server_t *self)
+{
+    return &self->stats;
+}
+
+const char *server_endpoint(const server_t *self, const char *which)
+{
+    static const char *const names[4] = {"event", "decision", "snapshot", "control"};
+    for (size_t i = 0; i < 4; i++)
+        if (strcmp(which, names[i]) == 0)
+            return self->ep[i];
+    return NULL;
+}
+
+/* ---- decisions: store, then publish ---- */
+
+int server_apply_changes(server_t *self)
+{
+    decision_change_t c;
+    while (decisions_take_change(self->decisions, &c)) {
+        if (self->nunstored == self->unstored_cap) {
+            self->unstored_cap = self->unstored_cap ? self->unstored_cap * 2 : 64;
+            self->unstored = xrealloc(self->unstored, self->unstored_cap * sizeof(*self->unstored));
+        }
+        self->unstored[self->nunstored++] = c;
+    }
+    if (self->nunstored == 0)
+        return 0;
+    if (store_changes_write(self->store, self->unstored, self->nunstored) < 0) {
+        /* kept: retried with the next change or timer; nothing published meanwhile */
+        self->stats.store_errors++;
+        return -1;
+    }
+    int sent = 0;
+    for (size_t i = 0; i < self->nunstored; i++) {
+        const decision_change_t *ch = &self->unstored[i];
+        if (publish_update(self->pub, ch) < 0) {
+            s_drop(self, SERVER_DROP_SEND, "decisions", NULL);
+        } else {
+            self->stats.updates_published++;
+            sent++;
+        }
+        msg_info("%s: decision=%s seq=%llu scope=%s value=%s action=%s reach=%s%s%s why=%s "
+                 "expires=%lld",
+                 ch->decision.id, ch->kind == DECISION_REMOVE ? "remove" : "upsert",
+                 (unsigned long long)ch->seq, bs_enums_scope_name(ch->decision.scope),
+                 ch->decision.value, bs_enums_action_name(ch->decision.action),
+                 bs_enums_reach_name(ch->decision.reach), ch->decision.site[0] ? " site=" : "",
+                 ch->decision.site, decisions_why_name(ch->why),
+                 (long long)ch->decision.expires_ms);
+    }
+    self->nunstored = 0;
+    /* keep the stored log about twice the in-memory one; older asks get a full snapshot */
+    uint64_t keep = (uint64_t)self->cfg->change_log * 2;
+    uint64_t seq = store_seq(self->store);
+    if (seq > store_log_floor(self->store) + keep + 1024)
+        store_log_prune(self->store, seq - keep);
+    return sent;
+}
+
+/* publish_since_fn: the table's log, else the stored log (after a restart). */
+static int s_changes_since(void *arg, uint64_t epoch, uint64_t since_seq,
+                           int (*cb)(const decision_change_t *c, void *cbarg), void *cbarg)
+{
+    server_t *self = arg;
+    if (decisions_changes_since(self->decisions, epoch, since_seq, cb, cbarg) == 0)
+        return 0;
+    if (epoch != decisions_epoch(self->decisions) ||
+        store_seq(self->store) != decisions_seq(self->decisions) ||
+        since_seq >= decisions_log_floor(self->decisions))
+        return -1;
+    return store_changes_since(self->store, since_seq, cb, cbarg);
+}
+
+/* ---- the event socket ---- */
+
+static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsock_meta_t *meta)
+{
+    if (self->curve && strcmp(b->site, meta->user) != 0) {
+        s_drop(self, SERVER_DROP_SITE_MISMATCH, "events", meta->peer);
+        return;
+    }
+    if (!s_site_name_ok(b->site) || !*b->sensor) {
+        s_drop(self, SERVER_DROP_BAD_SITE, "events", meta->peer);
+        return;
+    }
+    int64_t now = server_now_ms(self);
+    server_sensor_t *sensor = s_sensor(self, b->site, b->sensor, true);
+    sensor->last_seen_ms = now;
+    sensor->events += b->n_events;
+    self->stats.batches_in++;
+    self->stats.events_in += b->n_events;
+    self->rate[self->rate_at] += b->n_events;
+
+    ingest_key_t keys[WIRE_MAX_KEYS];
+    for (size_t i = 0; i < b->n_events; i++) {
+        const Backstop__Event *e = b->events[i];
+        size_t nk = e->n_keys < WIRE_MAX_KEYS ? e->n_keys : WIRE_MAX_KEYS;
+        for (size_t k = 0; k < nk; k++) {
+            keys[k].scope = (bs_scope_t)e->keys[k]->scope;
+            keys[k].fp = e->keys[k]->fp;
+            keys[k].text = e->keys[k]->text;
+            keys[k].text_len = e->keys[k]->text ? strlen(e->keys[k]->text) : 0;
+        }
+        ingest_event_t ev = {
+            .site = b->site,
+            .sensor = b->sensor,
+            .seq = e->seq,
+            .time_ms = e->time_ms,
+            .msg_class = (bs_class_t)e->msg_class,
+            .client_ip = e->has_client_ip ? e->client_ip.data : NULL,
+            .client_ip_len = e->has_client_ip ? e->client_ip.len : 0,
+            .keys = keys,
+            .nkeys = nk,
+            .nrule_labels = e->n_rules,
+            .ledger_hit = e->has_ledger_hit && e->ledger_hit,
+        };
+        switch (ingest_event(self->ingest, &ev, now)) {
+        case INGEST_COUNTED:
+            self->stats.events_counted++;
+            break;
+        case INGEST_DUPLICATE:
+            s_drop(self, SERVER_DROP_DUPLICATE, "events", meta->peer);
+            break;
+        case INGEST_TOO_OLD:
+            s_drop(self, SERVER_DROP_TOO_OLD, "events", meta->peer);
+            break;
+        case INGEST_FUTURE:
+            s_drop(self, SERVER_DROP_FUTURE, "events", meta->peer);
+            break;
+        case INGEST_INVALID:
+            s_drop(self, SERVER_DROP_BAD_SITE, "events", meta->peer);
+            break;
+        case INGEST_ALLOWLISTED:
+            self->stats.events_allowlisted++;
+            break;
+        case INGEST_LEDGER:
+        case INGEST_UNCOUNTED:
+            break;
+        }
+    }
+}
+
+static void s_on_status(server_t *self, const Backstop__SensorStatus *st, const zsock_meta_t *meta)
+{
+    if (self->curve && strcmp(st->site, meta->user) != 0) {
+        s_drop(self, SERVER_DROP_SITE_MISMATCH, "events", meta->peer);
+        return;
+    }
+    if (!s_site_name_ok(st->site) || !*st->sensor) {
+        s_drop(self, SERVER_DROP_BAD_SITE, "events", meta->peer);
+        return;
+    }
+    int64_t now = server_now_ms(self);
+    server_sensor_t *s = s_sensor(self, st->site, st->sensor, true);
+    s->last_seen_ms = now;
+    s->epoch = st->epoch;
+    s->applied_seq = st->applied_seq;
+    s->sensor_time_ms = st->time_ms;
+    s->events_sent = st->events_sent;
+    s->events_dropped = st->events_dropped;
+    s->events_spooled = st->events_spooled;
+    s->decisions = st->decisions;
+    self->stats.status_in++;
+    msg_debug(1, "status: site=%s sensor=%s epoch=%llu applied=%llu", st->site, st->sensor,
+              (unsigned long long)st->epoch, (unsigned long long)st->applied_seq);
+}
+
+static void s_drain_events(server_t *self)
+{
+    for (int i = 0; i < SERVER_EVENT_BURST; i++) {
+        Backstop__Frame *f = NULL;
+        zsock_meta_t meta;
+        wire_err_t err = WIRE_OK;
+        int rc = zsock_recv(self->pull, ZMQ_DONTWAIT, &f, &meta, &err);
+        if (rc < 0)
+            break;
+        if (rc == 0) {
+            s_drop(self, (server_drop_t)err, "events", meta.peer);
+            continue;
+        }
+        if (f->body_case == BACKSTOP__FRAME__BODY_EVENTS)
+            s_on_batch(self, f->events, &meta);
+        else if (f->body_case == BACKSTOP__FRAME__BODY_STATUS)
+            s_on_status(self, f->status, &meta);
+        else
+            s_drop(self, SERVER_DROP_UNEXPECTED, "events", meta.peer);
+        wire_free(&f);
+    }
+}
+
+/* ---- snapshot and control ---- */
+
+static void s_drain_snapshots(server_t *self)
+{
+    for (int i = 0; i < SERVER_REQ_BURST; i++) {
+        Backstop__Frame *f = NULL;
+        zsock_meta_t meta;
+        wire_err_t err = WIRE_OK;
+        int rc = zsock_recv(self->snap, ZMQ_DONTWAIT, &f, &meta, &err);
+        if (rc < 0)
+            break;
+        if (rc == 0) {
+            s_drop(self, (server_drop_t)err, "snapshot", meta.peer);
+            continue;
+        }
+        if (f->body_case != BACKSTOP__FRAME__BODY_SNAPSHOT_REQUEST || meta.id_len == 0) {
+            s_drop(self, SERVER_DROP_UNEXPECTED, "snapshot", meta.peer);
+            wire_free(&f);
+            continue;
+        }
+        const Backstop__SnapshotRequest *req = f->snapshot_request;
+        const char *site = req->site;
+        if ((self->curve && strcmp(req->site, meta.user) != 0) || !s_site_name_ok(req->site)) {
+            s_drop(self, SERVER_DROP_SITE_MISMATCH, "snapshot", meta.peer);
+            site = ""; /* an empty snapshot: nothing of anyone's */
+        }
+        publish_snapshot_result_t res;
+        if (publish_snapshot(self->snap, &meta, self->decisions, site, req, s_changes_since, self,
+                             &res) < 0)
+            s_drop(self, SERVER_DROP_SEND, "snapshot", meta.peer);
+        else if (res.changes_only)
+            self->stats.snapshots_changes++;
+        else
+            self->stats.snapshots_full++;
+        msg_debug(1, "snapshot: site=%s sensor=%s since=%llu changes_only=%d entries=%zu", site,
+                  req->sensor, (unsigned long long)req->since_seq, res.changes_only, res.entries);
+        wire_free(&f);
+    }
+}
+
+#ifndef SERVER_HAVE_CONTROL
+/* Until aggregator/control.c lands: every request is answered "not implemented". */
+static void control_handle(server_t *srv, const Backstop__ControlRequest *req,
+                           Backstop__ControlReply *reply)
+{
+    reply->status = EX_SOFTWARE;
+    reply->error = xstrdup("not implemented in this build");
+}
+#endif
+
+static void s_drain_control(server_t *self)
+{
+    for (int i = 0; i < SERVER_REQ_BURST; i++) {
+        Backstop__Frame *f = NULL;
+        zsock_meta_t meta;
+        wire_err_t err = WIRE_OK;
+        int rc = zsock_recv(self->ctl, ZMQ_DONTWAIT, &f, &meta, &err);
+        if (rc < 0)
+            break;
+        Backstop__ControlReply reply = BACKSTOP__CONTROL_REPLY__INIT;
+        if (rc == 0 || f->body_case != BACKSTOP__FRAME__BODY_CONTROL_REQUEST) {
+            s_drop(self, rc == 0 ? (server_drop_t)err : SERVER_DROP_UNEXPECTED, "control", "");
+            reply.status = EX_USAGE;
+            reply.error = xstrdup(rc == 0 ? "malformed request" : "not a control request");
+        } else {
+            control_handle(self, f->control_request, &reply);
+            self->stats.control_requests++;
+            /* whatever the handler changed is stored and published now */
+            (void)server_apply_changes(self);
+        }
+        if (meta.id_len) {
+            Backstop__Frame out;
+            wire_frame_init(&out, BACKSTOP__FRAME__BODY_CONTROL_REPLY, &reply);
+            if (zsock_reply(self->ctl, &meta, &out, ZMQ_DONTWAIT) < 0) {
+                if (errno == EMSGSIZE) {
+                    /* a result too big for a frame: say so instead of nothing */
+                    free(reply.json);
+                    reply.json = NULL;
+                    free(reply.error);
+                    reply.error = xstrdup("reply too large for one frame; narrow the request");
+                    reply.status = EX_SOFTWARE;
+                    if (zsock_reply(self->ctl, &meta, &out, ZMQ_DONTWAIT) < 0)
+                        s_drop(self, SERVER_DROP_SEND, "control", "");
+                } else {
+                    s_drop(self, SERVER_DROP_SEND, "control", "");
+                }
+            }
+        }
+        free(reply.error);
+        free(reply.json);
+        wire_free(&f);
+    }
+}
+
+/* ---- timers ---- */
+
+static void s_heartbeat(server_t *self)
+{
+    /* the seq of the last change published: stored and sent, never a pending one */
+    uint64_t seq =
+        decisions_seq(self->decisions) - decisions_pending(self->decisions) - self->nunstored;
+    if (publish_heartbeat(self->pub, decisions_epoch(self->decisions), seq, server_now_ms(self)) <
+        0)
+        s_drop(self, SERVER_DROP_SEND, "decisions", NULL);
+    else
+        self->stats.heartbeats++;
+}
+
+/* Moves dirty window keys, sensor records and dedup state into the store's batch and
+ * writes it. */
+static void s_flush(server_t *self)
+{
+    window_t *w = ingest_window(self->ingest);
+    size_t n;
+    while ((n = window_dirty_take(w, self->dirty, SERVER_DIRTY_CHUNK)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            size_t len = 0;
+            uint8_t *blob = window_export(w, &self->dirty[i], &len);
+            store_window_queue(self->store, &self->dirty[i], blob, len);
+            xfree(blob);
+        }
+        self->stats.keys_flushed += n;
+        if (n < SERVER_DIRTY_CHUNK)
+            break;
+    }
+    dedup_t *dd = ingest_dedup(self->ingest);
+    for (size_t i = 0; i < self->nsensors; i++) {
+        if (!self->sensor_dirty[i])
+            continue;
+        const server_sensor_t *s = &self->sensors[i];
+        store_sensor_queue(self->store, 'n', s->site, s->sensor, s, sizeof(*s));
+        size_t len = 0;
+        uint8_t *blob = dedup_export(dd, s->site, s->sensor, &len);
+        if (blob)
+            store_sensor_queue(self->store, 'x', s->site, s->sensor, blob, len);
+        xfree(blob);
+        self->sensor_dirty[i] = false;
+    }
+    if (store_pending(self->store)) {
+        if (store_flush(self->store) < 0)
+            self->stats.store_errors++;
+        else
+            self->stats.flushes++;
+    }
+}
+
+static void s_rate_tick(server_t *self)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < SERVER_RATE_SLOTS; i++)
+        sum += self->rate[i];
+    self->stats.events_per_s = (double)sum / SERVER_RATE_SLOTS;
+    self->rate_at = (self->rate_at + 1) % SERVER_RATE_SLOTS;
+    self->rate[self->rate_at] = 0;
+}
+
+/* ---- set-up ---- */
+
+static ingest_t *s_ingest_new(const agg_config_t *cfg, decisions_t *d, allowlist_t *a)
+{
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+        seed = (uint64_t)bs_clock_mono_ms(bs_clock_system()) * 0x9E3779B97F4A7C15ULL;
+    ingest_config_t ic = {
+        .rules = cfg->rules,
+        .nrules = cfg->nrules,
+        .bucket_ms = cfg->window_resolution_ms,
+        .max_skew_ms = cfg->max_future_skew_ms,
+        .extend_min_ms = cfg->extend_min_ms,
+        .expected_keys = 1u << 16,
+        .max_entries = (size_t)cfg->max_keys,
+        .seed = seed,
+        .track_dirty = 1,
+    };
+    char err[256];
+    ingest_t *in = ingest_new(&ic, d, a, err, sizeof(err));
+    if (!in)
+        msg_error("%s: %s", cfg->path, err);
+    return in;
+}
+
+static int s_restore_decision(const decision_t *d, void *arg)
+{
+    server_t *self = arg;
+    if (decisions_restore(self->decisions, d) < 0)
+        msg_warn("store: decision %s not restored (duplicate or invalid)", d->id);
+    return 0;
+}
+
+static int s_restore_allow(const allow_entry_t *e, void *arg)
+{
+    server_t *self = arg;
+    if (allowlist_restore(self->allow, e) < 0)
+        msg_warn("store: allowlist entry %u not restored", e->id);
+    return 0;
+}
+
+static int s_restore_window(const uint8_t *blob, size_t len, void *arg)
+{
+    server_t *self = arg;
+    (void)window_import(ingest_window(self->ingest), blob, len, server_now_ms(self));
+    return 0;
+}
+
+static int s_restore_sensor(const char *site, const char *sensor, const void *val, size_t len,
+                            void *arg)
+{
+    server_t *self = arg;
+    if (len != sizeof(server_sensor_t))
+        return 0;
+    server_sensor_t *s = s_sensor(self, site, sensor, true);
+    memcpy(s, val, sizeof(*s));
+    decisions_strlcpy(s->site, site, WIRE_MAX_ID);
+    decisions_strlcpy(s->sensor, sensor, WIRE_MAX_ID);
+    self->sensor_dirty[s - self->sensors] = false;
+    return 0;
+}
+
+static int s_restore_dedup(const char *site, const char *sensor, const void *val, size_t len,
+                           void *arg)
+{
+    server_t *self = arg;
+    (void)dedup_import(ingest_dedup(self->ingest), val, len);
+    return 0;
+}
+
+static int s_restore_site(const char *name, const char *pub, int64_t created, const char *who,
+                          void *arg)
+{
+    s_site_insert(arg, name, pub, created, who);
+    return 0;
+}
+
+/* Binds one socket; fatal when it cannot (a broken environment at start-up). */
+static void *s_bind(server_t *self, int type, const char *endpoint, const char *what,
+                    bool curve_server, const zsock_keys_t *keys, size_t slot)
+{
+    void *sock = zsock_new(self->ctx, type);
+    if (!sock)
+        msg_fatal(EX_UNAVAILABLE, "cannot create the %s socket", what);
+    if (!curve_server && !zsock_endpoint_is_local(endpoint))
+        msg_fatal(EX_CONFIG,
+                  "%s: %s_endpoint %s is not loopback: plain mode (no server_key_file) may "
+                  "bind loopback only",
+                  self->cfg->path, what, endpoint);
+    if (curve_server && zsock_curve_server(sock, keys) < 0)
+        msg_fatal(EX_CONFIG, "cannot make the %s socket a CURVE server", what);
+    mode_t mode = 0;
+    gid_t gid = (gid_t)-1;
+    if (type == ZMQ_ROUTER && strncmp(endpoint, "ipc://", 6) == 0) {
+        mode = 0660;
+        if (self->cfg->control_group && *self->cfg->control_group) {
+            struct group *g = getgrnam(self->cfg->control_group);
+            if (!g)
+                msg_fatal(EX_CONFIG, "%s: control_group %s: no such group", self->cfg->path,
+                          self->cfg->control_group);
+            gid = g->gr_gid;
+        }
+    }
+    /* a tight umask while binding, so an ipc file is never briefly world-writable */
+    mode_t old = umask(mode ? 0117 : 0);
+    int rc = zsock_bind(sock, endpoint, mode, gid);
+    umask(old);
+    if (rc < 0)
+        msg_fatal(EX_UNAVAILABLE, "cannot bind the %s socket to %s", what, endpoint);
+    self->ep[slot] = zsock_bound_endpoint(sock);
+    if (!self->ep[slot])
+        self->ep[slot] = xstrdup(endpoint);
+    return sock;
+}
+
+server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *clock)
+{
+    server_t *self = xcalloc(1, sizeof(*self));
+    self->cfg = *cfg_p;
+    *cfg_p = NULL;
+    self->config_path = config_path ? xstrdup(config_path) : NULL;
+    self->clock = clock ? clock : bs_clock_system();
+    const agg_config_t *cfg = self->cfg;
+    int64_t t0 = s_mono(self);
+    self->stats.started_ms = server_now_ms(self);
+
+    /* the store first: without it nothing else makes sense */
+    if (mkdir(cfg->data_dir, 0750) < 0 && errno != EEXIST)
+        msg_fatal(EX_CANTCREAT, "cannot create data_dir %s: %m", cfg->data_dir);
+    bool created = false;
+    self->store = store_open(cfg->data_dir, true, &created);
+    if (!self->store)
+        msg_fatal(EX_UNAVAILABLE, "cannot open the store in %s (another aggregator running?)",
+                  cfg->data_dir);
+    self->decisions =
+        decisions_new(store_epoch(self->store), store_seq(self->store), (size_t)cfg->change_log);
+    self->allow = allowlist_new();
+    self->ingest = s_ingest_new(cfg, self->decisions, self->allow);
+    if (!self->ingest)
+        msg_fatal(EX_CONFIG, "cannot set up counting with these rules");
+    self->dirty = xcalloc(SERVER_DIRTY_CHUNK, sizeof(*self->dirty));
+
+    long nd = store_decisions_load(self->store, s_restore_decision, self);
+    long na = store_allow_load(self->store, s_restore_allow, self);
+    long nw = store_window_load(self->store, s_restore_window, self);
+    long nsen = store_sensor_load(self->store, 'n', s_restore_sensor, self);
+    long ndd = store_sensor_load(self->store, 'x', s_restore_dedup, self);
+    long nsit = store_site_load(self->store, s_restore_site, self);
+    if (nd < 0 || na < 0 || nw < 0 || nsen < 0 || ndd < 0 || nsit < 0)
+        msg_fatal(EX_UNAVAILABLE, "cannot read the store in %s", cfg->data_dir);
+    /* restored keys are clean: do not write them straight back */
+    while (window_dirty_take(ingest_window(self->ingest), self->dirty, SERVER_DIRTY_CHUNK) ==
+           SERVER_DIRTY_CHUNK)
+        ;
+    msg_info("store: dir=%s epoch=%016llx seq=%llu %s decisions=%ld allowlist=%ld keys=%ld "
+             "sensors=%ld sites=%ld",
+             cfg->data_dir, (unsigned long long)store_epoch(self->store),
+             (unsigned long long)store_seq(self->store), created ? "new_log=yes" : "new_log=no", nd,
+             na, (long)window_keys(ingest_window(self->ingest)), nsen, nsit);
+
+    /* sockets: ZAP before any CURVE server binds */
+    self->ctx = zmq_ctx_new();
+    if (!self->ctx)
+        msg_fatal(EX_UNAVAILABLE, "cannot create a ZeroMQ context");
+    zsock_keys_t keys;
+    memset(&keys, 0, sizeof(keys));
+    if (cfg->server_key_file && *cfg->server_key_file) {
+        if (!zsock_has_curve())
+            msg_fatal(EX_UNAVAILABLE, "server_key_file is set but this libzmq has no CURVE");
+        if (zsock_keys_load(cfg->server_key_file, &keys) < 0 || !keys.secret_key[0])
+            msg_fatal(EX_CONFIG, "%s: server_key_file %s: need a public and secret key", cfg->path,
+                      cfg->server_key_file);
+        self->zap = zsock_zap_new(self->ctx, s_zap_lookup, self);
+        if (!self->zap)
+            msg_fatal(EX_UNAVAILABLE, "cannot start the ZAP handler");
+        self->curve = true;
+    } else {
+        msg_warn("plain mode: no CURVE keys configured, sites are not authenticated, "
+                 "loopback only");
+    }
+    self->pull = s_bind(self, ZMQ_PULL, cfg->event_endpoint, "event", self->curve, &keys, 0);
+    self->pub = s_bind(self, ZMQ_PUB, cfg->decision_endpoint, "decision", self->curve, &keys, 1);
+    self->snap =
+        s_bind(self, ZMQ_ROUTER, cfg->snapshot_endpoint, "snapshot", self->curve, &keys, 2);
+    self->ctl = s_bind(self, ZMQ_ROUTER, cfg->control_endpoint, "control", false, &keys, 3);
+    memset(&keys, 0, sizeof(keys));
+
+    /* decisions that ran out while we were down: remove and publish now */
+    (void)ingest_tick(self->ingest, server_now_ms(self), 0);
+    (void)server_apply_changes(self);
+
+    int64_t now = s_mono(self);
+    self->next_heartbeat = now;
+    self->next_flush = now + cfg->flush_interval_ms;
+    self->next_sweep = now + cfg->sweep_interval_ms;
+    self->next_rate = now + 1000;
+    self->stats.restore_ms = now - t0;
+    msg_info("ready: events=%s decisions=%s snapshot=%s control=%s mode=%s rules=%zu "
+             "restore_ms=%lld",
+             self->ep[0], self->ep[1], self->ep[2], self->ep[3], self->curve ? "curve" : "plain",
+             cfg->nrules, (long long)self->stats.restore_ms);
+    return self;
+}
+
+void server_request_stop(server_t *self)
+{
+    self->stop = 1;
+}
+
+void server_request_reload(server_t *self)
+{
+    self->reload = 1;
+}
+
+static int s_migrate_key(const window_key_t *key, void *arg)
+{
+    void **pair = arg;
+    window_t *from = pair[0], *to = pair[1];
+    const int64_t *now = pair[2];
+    size_t len = 0;
+    uint8_t *blob = window_export(from, key, &len);
+    if (blob)
+        (void)window_import(to, blob, len, *now);
+    xfree(blob);
+    return 0;
+}
+
+static int s_migrate_dedup(const char *site, const char *sensor, void *arg)
+{
+    void **pair = arg;
+    size_t len = 0;
+    uint8_t *blob = dedup_export(pair[0], site, sensor, &len);
+    if (blob)
+        (void)dedup_import(pair[1], blob, len);
+    xfree(blob);
+    return 0;
+}
+
+/* SIGHUP: a new config, swapped whole. Rules take effect at once (the window's counts
+ * carry over); endpoints, data_dir and keys need a restart. */
+static void s_reload(server_t *self)
+{
+    char err[4096];
+    agg_config_t *nc = agg_config_load(self->config_path, err, sizeof(err));
+    if (!nc) {
+        msg_error("reload refused, keeping the running config: %s", err);
+        return;
+    }
+    const agg_config_t *oc = self->cfg;
+    const char *fixed[][2] = {
+        {oc->event_endpoint, nc->event_endpoint},
+        {oc->decision_endpoint, nc->decision_endpoint},
+        {oc->snapshot_endpoint, nc->snapshot_endpoint},
+        {oc->control_endpoint, nc->control_endpoint},
+        {oc->data_dir, nc->data_dir},
+        {oc->server_key_file, nc->server_key_file},
+    };
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        if (strcmp(fixed[i][0] ? fixed[i][0] : "", fixed[i][1] ? fixed[i][1] : "") != 0)
+            msg_warn("reload: endpoint, data_dir or key changes take effect at restart");
+    if (nc->window_resolution_ms != oc->window_resolution_ms) {
+        msg_warn("reload: window_resolution changes take effect at restart");
+        nc->window_resolution_ms = oc->window_resolution_ms;
+    }
+    ingest_t *ni = s_ingest_new(nc, self->decisions, self->allow);
+    if (!ni) {
+        msg_error("reload refused, keeping the running config");
+        agg_config_destroy(&nc);
+        return;
+    }
+    int64_t now = server_now_ms(self);
+    void *wpair[3] = {ingest_window(self->ingest), ingest_window(ni), &now};
+    window_foreach(ingest_window(self->ingest), s_migrate_key, wpair);
+    void *dpair[2] = {ingest_dedup(self->ingest), ingest_dedup(ni)};
+    dedup_foreach(ingest_dedup(self->ingest), s_migrate_dedup, dpair);
+    ingest_destroy(&self->ingest);
+    self->ingest = ni;
+    agg_config_destroy(&self->cfg);
+    self->cfg = nc;
+    msg_info("reloaded: %s rules=%zu keys=%zu", self->cfg->path, self->cfg->nrules,
+             window_keys(ingest_window(self->ingest)));
+}
+
+/* Milliseconds until the earliest timer (0 when one is due). */
+static long s_timeout(server_t *self, int64_t now_mono)
+{
+    int64_t next = self->next_heartbeat;
+    if (self->next_flush < next)
+        next = self->next_flush;
+    if (self->next_sweep < next)
+        next = self->next_sweep;
+    if (self->next_rate < next)
+        next = self->next_rate;
+    int64_t exp = decisions_next_expiry(self->decisions);
+    if (exp != INT64_MAX) {
+        int64_t in = exp - server_now_ms(self);
+        if (now_mono + in < next)
+            next = now_mono + (in > 0 ? in : 0);
+    }
+    int64_t t = next - now_mono;
+    return t < 0 ? 0 : t > 1000 ? 1000 : (long)t;
+}
+
+static void s_timers(server_t *self)
+{
+    int64_t now = s_mono(self);
+    const agg_config_t *cfg = self->cfg;
+    if (decisions_next_expiry(self->decisions) <= server_now_ms(self)) {
+        (void)ingest_tick(self->ingest, server_now_ms(self), 0);
+        (void)server_apply_changes(self);
+    }
+    if (now >= self->next_sweep) {
+        (void)ingest_tick(self->ingest, server_now_ms(self), (size_t)cfg->sweep_budget);
+        (void)server_apply_changes(self);
+        self->next_sweep = now + cfg->sweep_interval_ms;
+    }
+    if (now >= self->next_heartbeat) {
+        /* retry changes a failed store write left behind before saying where we are */
+        if (self->nunstored)
+            (void)server_apply_changes(self);
+        s_heartbeat(self);
+        self->next_heartbeat = now + cfg->heartbeat_interval_ms;
+    }
+    if (now >= self->next_flush) {
+        s_flush(self);
+        self->next_flush = now + cfg->flush_interval_ms;
+    }
+    if (now >= self->next_rate) {
+        s_rate_tick(self);
+        self->next_rate = now + 1000;
+    }
+}
+
+int server_run(server_t *self)
+{
+    while (!self->stop) {
+        zmq_pollitem_t items[5] = {
+            {self->pull, 0, ZMQ_POLLIN, 0},
+            {self->snap, 0, ZMQ_POLLIN, 0},
+            {self->ctl, 0, ZMQ_POLLIN, 0},
+            {self->zap ? zsock_zap_socket(self->zap) : NULL, 0, ZMQ_POLLIN, 0},
+        };
+        int nitems = self->zap ? 4 : 3;
+        int rc = zmq_poll(items, nitems, s_timeout(self, s_mono(self)));
+        if (rc < 0 && errno != EINTR) {
+            if (errno == ETERM)
+                break;
+            msg_error("zmq_poll: %s", zmq_strerror(errno));
+        }
+        if (rc > 0) {
+            /* ZAP first: a handshake waiting on us holds a sensor back */
+            if (self->zap && (items[3].revents & ZMQ_POLLIN))
+                (void)zsock_zap_handle(self->zap);
+            if (items[0].revents & ZMQ_POLLIN) {
+                s_drain_events(self);
+                (void)server_apply_changes(self);
+            }
+            if (items[1].revents & ZMQ_POLLIN)
+                s_drain_snapshots(self);
+            if (items[2].revents & ZMQ_POLLIN)
+                s_drain_control(self);
+        }
+        s_timers(self);
+        if (self->reload) {
+            self->reload = 0;
+            if (self->config_path)
+                s_reload(self);
+        }
+    }
+    (void)server_apply_changes(self);
+    s_flush(self);
+    msg_info("stopping: events=%llu counted=%llu published=%llu",
+             (unsigned long long)self->stats.events_in,
+             (unsigned long long)self->stats.events_counted,
+             (unsigned long long)self->stats.updates_published);
+    return 0;
+}
+
+void server_destroy(server_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    server_t *self = *self_p;
+    if (self->store && self->ingest)
+        s_flush(self);
+    zsock_close(&self->pull);
+    zsock_close(&self->pub);
+    zsock_close(&self->snap);
+    zsock_close(&self->ctl);
+    zsock_zap_destroy(&self->zap);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    if (self->ep[3] && strncmp(self->ep[3], "ipc://", 6) == 0)
+        (void)unlink(self->ep[3] + 6);
+    for (size_t i = 0; i < 4; i++)
+        xfree(self->ep[i]);
+    ingest_destroy(&self->ingest);
+    allowlist_destroy(&self->allow);
+    decisions_destroy(&self->decisions);
+    store_close(&self->store);
+    agg_config_destroy(&self->cfg);
+    xfree(self->config_path);
+    xfree(self->sensors);
+    xfree(self->sensor_dirty);
+    xfree(self->sites);
+    xfree(self->unstored);
+    xfree(self->dirty);
+    xfree(self);
+    *self_p = NULL;
+}

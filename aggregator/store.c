@@ -1,0 +1,629 @@
+/*
+ * store - the aggregator's state in LevelDB; see store.h for the layout and
+ * what a crash can lose.
+ *
+ * Decisions and log entries are serialized Frames (Frame{update}), packed and
+ * checked by common/wire like anything on the network, so a damaged record is
+ * refused, not trusted. Allowlist entries, sites and sensor records are small
+ * binary records: a version byte, then fields (numbers big-endian, strings
+ * with a 16-bit length), read with bounds checks.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kv.h"
+#include "msg.h"
+#include "publish.h"
+#include "wire.h"
+#include "xalloc.h"
+
+/* Version byte of the binary records. */
+#define STORE_REC_V1 1
+
+struct store {
+    kv_t *kv;            /* the database */
+    kv_batch_t *pending; /* written-behind operations for the next flush */
+    kv_batch_t *now;     /* scratch batch for immediate writes */
+    uint64_t epoch;      /* m/epoch */
+    uint64_t seq;        /* m/seq */
+    uint64_t log_floor;  /* log holds floor+1 .. seq */
+    bool sync_decisions; /* decision batches are synced */
+};
+
+/* ---- small record codec ---- */
+
+typedef struct {
+    uint8_t *p; /* bytes */
+    size_t len; /* used */
+    size_t cap; /* allocated */
+} s_buf_t;
+
+static void s_put(s_buf_t *b, const void *v, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2 + 64;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, v, n);
+    b->len += n;
+}
+
+static void s_put_u64(s_buf_t *b, uint64_t v)
+{
+    uint8_t x[8];
+    kv_u64_put(x, v);
+    s_put(b, x, 8);
+}
+
+static void s_put_str(s_buf_t *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > 0xFFFF)
+        n = 0xFFFF;
+    uint8_t x[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+    s_put(b, x, 2);
+    s_put(b, s, n);
+}
+
+typedef struct {
+    const uint8_t *p; /* next byte */
+    size_t left;      /* bytes left */
+    int bad;          /* a read ran past the end */
+} s_rd_t;
+
+static const uint8_t *s_get(s_rd_t *r, size_t n)
+{
+    if (r->bad || r->left < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    const uint8_t *q = r->p;
+    r->p += n;
+    r->left -= n;
+    return q;
+}
+
+static uint64_t s_get_u64(s_rd_t *r)
+{
+    const uint8_t *q = s_get(r, 8);
+    return q ? kv_u64_get(q) : 0;
+}
+
+/* Copies a string into dst (size cap incl. NUL), cutting what does not fit. */
+static void s_get_str(s_rd_t *r, char *dst, size_t cap)
+{
+    const uint8_t *l = s_get(r, 2);
+    size_t n = l ? ((size_t)l[0] << 8 | l[1]) : 0;
+    const uint8_t *q = s_get(r, n);
+    dst[0] = '\0';
+    if (!q)
+        return;
+    size_t c = n < cap - 1 ? n : cap - 1;
+    memcpy(dst, q, c);
+    dst[c] = '\0';
+}
+
+/* ---- keys ---- */
+
+static size_t s_key_u64(uint8_t *out, char prefix, uint64_t v)
+{
+    out[0] = (uint8_t)prefix;
+    out[1] = '/';
+    kv_u64_put(out + 2, v);
+    return 10;
+}
+
+static size_t s_key_str(uint8_t *out, size_t cap, char prefix, const char *s)
+{
+    size_t n = strlen(s);
+    if (n + 2 > cap)
+        n = cap - 2;
+    out[0] = (uint8_t)prefix;
+    out[1] = '/';
+    memcpy(out + 2, s, n);
+    return n + 2;
+}
+
+/* "k/<site>\0<sensor>" */
+static size_t s_key_sensor(uint8_t *out, size_t cap, char prefix, const char *site,
+                           const char *sensor)
+{
+    size_t a = strlen(site), b = strlen(sensor);
+    if (a + b + 3 > cap)
+        return 0;
+    out[0] = (uint8_t)prefix;
+    out[1] = '/';
+    memcpy(out + 2, site, a);
+    out[2 + a] = 0;
+    memcpy(out + 3 + a, sensor, b);
+    return a + b + 3;
+}
+
+/* ---- open / close ---- */
+
+static int s_meta_get(kv_t *kv, const char *key, uint64_t *out)
+{
+    char *v = NULL;
+    size_t vl = 0;
+    int rc = kv_get(kv, key, strlen(key), &v, &vl);
+    if (rc == 1 && vl == 8)
+        *out = kv_u64_get(v);
+    else if (rc == 1)
+        rc = -1;
+    xfree(v);
+    return rc;
+}
+
+static uint64_t s_random_epoch(void)
+{
+    uint64_t e = 0;
+    while (e == 0) {
+        if (getrandom(&e, sizeof(e), 0) != (ssize_t)sizeof(e)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            e = (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^
+                ((uint64_t)getpid() << 32);
+        }
+    }
+    return e;
+}
+
+/* Finds the lowest seq in the log, to know how far back it answers. */
+static uint64_t s_log_low(kv_t *kv, uint64_t seq)
+{
+    kv_iter_t *it = kv_iter_new(kv, "q/", 2);
+    uint64_t low = seq;
+    if (kv_iter_next(it) == 1) {
+        size_t kl = 0;
+        const uint8_t *k = kv_iter_key(it, &kl);
+        if (kl == 10)
+            low = kv_u64_get(k + 2) - 1;
+    }
+    kv_iter_destroy(&it);
+    return low;
+}
+
+store_t *store_open(const char *dir, bool sync_decisions, bool *created_p)
+{
+    kv_options_t opts = {.write_buffer_size = 16u << 20, .cache_size = 16u << 20};
+    kv_t *kv = kv_open(dir, 1, &opts);
+    if (!kv)
+        return NULL;
+    store_t *self = xcalloc(1, sizeof(*self));
+    self->kv = kv;
+    self->pending = kv_batch_new();
+    self->now = kv_batch_new();
+    self->sync_decisions = sync_decisions;
+    bool created = false;
+    int rc = s_meta_get(kv, "m/epoch", &self->epoch);
+    if (rc < 0) {
+        store_close(&self);
+        return NULL;
+    }
+    if (rc == 0 || self->epoch == 0) {
+        /* No sequence log: new database, or the log was lost. Old decisions and log
+         * entries (if any) belong to the lost epoch: drop them. */
+        created = true;
+        self->epoch = s_random_epoch();
+        self->seq = 0;
+        const char *drop[] = {"d/", "q/"};
+        for (size_t i = 0; i < 2; i++) {
+            kv_iter_t *it = kv_iter_new(kv, drop[i], 2);
+            while (kv_iter_next(it) == 1) {
+                size_t kl;
+                const void *k = kv_iter_key(it, &kl);
+                kv_batch_del(self->now, k, kl);
+            }
+            kv_iter_destroy(&it);
+        }
+        uint8_t v[8];
+        kv_u64_put(v, self->epoch);
+        kv_batch_put(self->now, "m/epoch", 7, v, 8);
+        kv_u64_put(v, 0);
+        kv_batch_put(self->now, "m/seq", 5, v, 8);
+        if (kv_batch_write(kv, self->now, 1) < 0) {
+            store_close(&self);
+            return NULL;
+        }
+        kv_batch_clear(self->now);
+    } else if (s_meta_get(kv, "m/seq", &self->seq) < 0) {
+        store_close(&self);
+        return NULL;
+    }
+    self->log_floor = s_log_low(kv, self->seq);
+    if (created_p)
+        *created_p = created;
+    return self;
+}
+
+void store_close(store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    store_t *self = *self_p;
+    if (self->kv && kv_batch_count(self->pending))
+        (void)store_flush(self);
+    kv_batch_destroy(&self->pending);
+    kv_batch_destroy(&self->now);
+    kv_close(&self->kv);
+    xfree(self);
+    *self_p = NULL;
+}
+
+uint64_t store_epoch(const store_t *self)
+{
+    return self->epoch;
+}
+
+uint64_t store_seq(const store_t *self)
+{
+    return self->seq;
+}
+
+/* ---- decisions and the sequence log ---- */
+
+/* Packs change c as Frame{update}; buffer for xfree. */
+static uint8_t *s_pack_change(const decision_change_t *c, size_t *len)
+{
+    publish_pb_t pb;
+    Backstop__DecisionUpdate u;
+    publish_pb_update(&u, &pb, c);
+    Backstop__Frame f;
+    wire_frame_init(&f, BACKSTOP__FRAME__BODY_UPDATE, &u);
+    return wire_pack(&f, len, NULL);
+}
+
+/* Unpacks a Frame{update}; 0 or -1. */
+static int s_unpack_change(const void *buf, size_t len, decision_change_t *out)
+{
+    wire_err_t err = WIRE_OK;
+    Backstop__Frame *f = wire_unpack(buf, len, &err);
+    if (!f)
+        return -1;
+    int rc = -1;
+    if (f->body_case == BACKSTOP__FRAME__BODY_UPDATE) {
+        const Backstop__DecisionUpdate *u = f->update;
+        memset(out, 0, sizeof(*out));
+        out->kind =
+            u->kind == BACKSTOP__DECISION_UPDATE__KIND__REMOVE ? DECISION_REMOVE : DECISION_UPSERT;
+        out->seq = u->seq;
+        out->epoch = u->epoch;
+        out->why = DECISION_WHY_NEW;
+        for (int w = DECISION_WHY_NEW; w <= DECISION_WHY_ALLOWLISTED; w++)
+            if (u->why && strcmp(u->why, decisions_why_name((decision_why_t)w)) == 0)
+                out->why = (decision_why_t)w;
+        rc = publish_pb_read(u->decision, &out->decision);
+    }
+    wire_free(&f);
+    return rc;
+}
+
+int store_changes_write(store_t *self, const decision_change_t *changes, size_t n)
+{
+    if (n == 0)
+        return 0;
+    kv_batch_clear(self->now);
+    uint64_t last = self->seq;
+    for (size_t i = 0; i < n; i++) {
+        const decision_change_t *c = &changes[i];
+        size_t len = 0;
+        uint8_t *rec = s_pack_change(c, &len);
+        if (!rec) {
+            msg_error("store: cannot pack change seq=%llu id=%s", (unsigned long long)c->seq,
+                      c->decision.id);
+            kv_batch_clear(self->now);
+            return -1;
+        }
+        uint8_t key[64];
+        size_t kl = s_key_str(key, sizeof(key), 'd', c->decision.id);
+        if (c->kind == DECISION_UPSERT)
+            kv_batch_put(self->now, key, kl, rec, len);
+        else
+            kv_batch_del(self->now, key, kl);
+        kl = s_key_u64(key, 'q', c->seq);
+        kv_batch_put(self->now, key, kl, rec, len);
+        xfree(rec);
+        if (c->seq > last)
+            last = c->seq;
+    }
+    uint8_t v[8];
+    kv_u64_put(v, last);
+    kv_batch_put(self->now, "m/seq", 5, v, 8);
+    int rc = kv_batch_write(self->kv, self->now, self->sync_decisions);
+    kv_batch_clear(self->now);
+    if (rc < 0)
+        return -1;
+    self->seq = last;
+    return 0;
+}
+
+long store_decisions_load(store_t *self, int (*cb)(const decision_t *d, void *arg), void *arg)
+{
+    kv_iter_t *it = kv_iter_new(self->kv, "d/", 2);
+    long n = 0;
+    int rc;
+    while ((rc = kv_iter_next(it)) == 1) {
+        size_t vl = 0;
+        const void *v = kv_iter_value(it, &vl);
+        decision_change_t c;
+        if (s_unpack_change(v, vl, &c) < 0) {
+            size_t kl = 0;
+            const char *k = kv_iter_key(it, &kl);
+            msg_warn("store: skipping malformed decision record %.*s", (int)kl, k);
+            continue;
+        }
+        n++;
+        if (cb(&c.decision, arg))
+            break;
+    }
+    kv_iter_destroy(&it);
+    return rc < 0 ? -1 : n;
+}
+
+int store_changes_since(store_t *self, uint64_t since_seq,
+                        int (*cb)(const decision_change_t *c, void *arg), void *arg)
+{
+    if (since_seq < self->log_floor || since_seq > self->seq)
+        return -1;
+    kv_iter_t *it = kv_iter_new(self->kv, "q/", 2);
+    uint8_t key[10];
+    s_key_u64(key, 'q', since_seq + 1);
+    kv_iter_seek(it, key, sizeof(key));
+    uint64_t expect = since_seq + 1;
+    int rc = 0;
+    while (kv_iter_next(it) == 1) {
+        size_t vl = 0;
+        const void *v = kv_iter_value(it, &vl);
+        decision_change_t c;
+        if (s_unpack_change(v, vl, &c) < 0 || c.seq != expect) {
+            rc = -1; /* a hole or a damaged entry: the caller sends a full snapshot */
+            break;
+        }
+        expect++;
+        if ((rc = cb(&c, arg)) != 0)
+            break;
+    }
+    kv_iter_destroy(&it);
+    if (rc == 0 && expect != self->seq + 1)
+        rc = -1;
+    return rc;
+}
+
+void store_log_prune(store_t *self, uint64_t below)
+{
+    if (below > self->seq)
+        below = self->seq;
+    for (uint64_t s = self->log_floor + 1; s <= below; s++) {
+        uint8_t key[10];
+        s_key_u64(key, 'q', s);
+        kv_batch_del(self->pending, key, sizeof(key));
+    }
+    if (below > self->log_floor)
+        self->log_floor = below;
+}
+
+uint64_t store_log_floor(const store_t *self)
+{
+    return self->log_floor;
+}
+
+/* ---- written behind ---- */
+
+void store_window_queue(store_t *self, const window_key_t *k, const uint8_t *blob, size_t len)
+{
+    uint8_t key[12];
+    key[0] = 'w';
+    key[1] = '/';
+    key[2] = k->scope;
+    key[3] = k->tally;
+    kv_u64_put(key + 4, k->fp);
+    if (blob)
+        kv_batch_put(self->pending, key, sizeof(key), blob, len);
+    else
+        kv_batch_del(self->pending, key, sizeof(key));
+}
+
+long store_window_load(store_t *self, int (*cb)(const uint8_t *blob, size_t len, void *arg),
+                       void *arg)
+{
+    kv_iter_t *it = kv_iter_new(self->kv, "w/", 2);
+    long n = 0;
+    int rc;
+    while ((rc = kv_iter_next(it)) == 1) {
+        size_t vl = 0;
+        const uint8_t *v = kv_iter_value(it, &vl);
+        n++;
+        if (cb(v, vl, arg))
+            break;
+    }
+    kv_iter_destroy(&it);
+    return rc < 0 ? -1 : n;
+}
+
+void store_sensor_queue(store_t *self, char kind, const char *site, const char *sensor,
+                        const void *val, size_t len)
+{
+    uint8_t key[2 * 256 + 3];
+    size_t kl = s_key_sensor(key, sizeof(key), kind, site, sensor);
+    if (kl)
+        kv_batch_put(self->pending, key, kl, val, len);
+}
+
+long store_sensor_load(store_t *self, char kind,
+                       int (*cb)(const char *site, const char *sensor, const void *val, size_t len,
+                                 void *arg),
+                       void *arg)
+{
+    char prefix[2] = {kind, '/'};
+    kv_iter_t *it = kv_iter_new(self->kv, prefix, 2);
+    long n = 0;
+    int rc;
+    while ((rc = kv_iter_next(it)) == 1) {
+        size_t kl = 0, vl = 0;
+        const char *k = kv_iter_key(it, &kl);
+        const void *v = kv_iter_value(it, &vl);
+        const char *nul = memchr(k + 2, 0, kl - 2);
+        if (!nul || kl > 2 * 256)
+            continue;
+        char site[256], sensor[256];
+        size_t a = (size_t)(nul - (k + 2)), b = kl - 3 - a;
+        memcpy(site, k + 2, a);
+        site[a] = 0;
+        memcpy(sensor, nul + 1, b);
+        sensor[b] = 0;
+        n++;
+        if (cb(site, sensor, v, vl, arg))
+            break;
+    }
+    kv_iter_destroy(&it);
+    return rc < 0 ? -1 : n;
+}
+
+size_t store_pending(const store_t *self)
+{
+    return kv_batch_count(self->pending);
+}
+
+int store_flush(store_t *self)
+{
+    if (kv_batch_count(self->pending) == 0)
+        return 0;
+    if (kv_batch_write(self->kv, self->pending, 0) < 0)
+        return -1;
+    kv_batch_clear(self->pending);
+    return 0;
+}
+
+/* ---- allowlist and sites ---- */
+
+int store_allow_put(store_t *self, const allow_entry_t *e)
+{
+    s_buf_t b = {0};
+    uint8_t v = STORE_REC_V1;
+    s_put(&b, &v, 1);
+    s_put_u64(&b, e->id);
+    s_put_u64(&b, (uint64_t)e->type);
+    s_put(&b, e->addr, 16);
+    s_put(&b, &e->prefix, 1);
+    s_put_u64(&b, (uint64_t)e->scope);
+    s_put_u64(&b, e->fp);
+    s_put_u64(&b, (uint64_t)e->created_ms);
+    s_put_str(&b, e->text);
+    s_put_str(&b, e->who);
+    s_put_str(&b, e->reason);
+    uint8_t key[10];
+    s_key_u64(key, 'a', e->id);
+    int rc = kv_put(self->kv, key, sizeof(key), b.p, b.len);
+    xfree(b.p);
+    return rc;
+}
+
+int store_allow_del(store_t *self, uint32_t id)
+{
+    uint8_t key[10];
+    s_key_u64(key, 'a', id);
+    return kv_del(self->kv, key, sizeof(key));
+}
+
+long store_allow_load(store_t *self, int (*cb)(const allow_entry_t *e, void *arg), void *arg)
+{
+    kv_iter_t *it = kv_iter_new(self->kv, "a/", 2);
+    long n = 0;
+    int rc;
+    while ((rc = kv_iter_next(it)) == 1) {
+        size_t vl = 0;
+        s_rd_t r = {.p = kv_iter_value(it, &vl)};
+        r.left = vl;
+        allow_entry_t e;
+        memset(&e, 0, sizeof(e));
+        const uint8_t *ver = s_get(&r, 1);
+        if (!ver || *ver != STORE_REC_V1)
+            continue;
+        e.id = (uint32_t)s_get_u64(&r);
+        e.type = (allow_type_t)s_get_u64(&r);
+        const uint8_t *a = s_get(&r, 16);
+        if (a)
+            memcpy(e.addr, a, 16);
+        const uint8_t *p = s_get(&r, 1);
+        e.prefix = p ? *p : 0;
+        e.scope = (bs_scope_t)s_get_u64(&r);
+        e.fp = s_get_u64(&r);
+        e.created_ms = (int64_t)s_get_u64(&r);
+        s_get_str(&r, e.text, sizeof(e.text));
+        s_get_str(&r, e.who, sizeof(e.who));
+        s_get_str(&r, e.reason, sizeof(e.reason));
+        if (r.bad) {
+            msg_warn("store: skipping malformed allowlist record");
+            continue;
+        }
+        n++;
+        if (cb(&e, arg))
+            break;
+    }
+    kv_iter_destroy(&it);
+    return rc < 0 ? -1 : n;
+}
+
+int store_site_put(store_t *self, const char *name, const char *public_key, int64_t created_ms,
+                   const char *who)
+{
+    s_buf_t b = {0};
+    uint8_t v = STORE_REC_V1;
+    s_put(&b, &v, 1);
+    s_put_str(&b, public_key ? public_key : "");
+    s_put_u64(&b, (uint64_t)created_ms);
+    s_put_str(&b, who ? who : "");
+    uint8_t key[2 + 256];
+    size_t kl = s_key_str(key, sizeof(key), 's', name);
+    int rc = kv_put(self->kv, key, kl, b.p, b.len);
+    xfree(b.p);
+    return rc;
+}
+
+int store_site_del(store_t *self, const char *name)
+{
+    uint8_t key[2 + 256];
+    size_t kl = s_key_str(key, sizeof(key), 's', name);
+    return kv_del(self->kv, key, kl);
+}
+
+long store_site_load(store_t *self,
+                     int (*cb)(const char *name, const char *public_key, int64_t created_ms,
+                               const char *who, void *arg),
+                     void *arg)
+{
+    kv_iter_t *it = kv_iter_new(self->kv, "s/", 2);
+    long n = 0;
+    int rc;
+    while ((rc = kv_iter_next(it)) == 1) {
+        size_t kl = 0, vl = 0;
+        const char *k = kv_iter_key(it, &kl);
+        s_rd_t r = {.p = kv_iter_value(it, &vl)};
+        r.left = vl;
+        char name[256], pub[64], who[256];
+        if (kl - 2 >= sizeof(name))
+            continue;
+        memcpy(name, k + 2, kl - 2);
+        name[kl - 2] = 0;
+        const uint8_t *ver = s_get(&r, 1);
+        if (!ver || *ver != STORE_REC_V1)
+            continue;
+        s_get_str(&r, pub, sizeof(pub));
+        int64_t created = (int64_t)s_get_u64(&r);
+        s_get_str(&r, who, sizeof(who));
+        if (r.bad) {
+            msg_warn("store: skipping malformed site record %s", name);
+            continue;
+        }
+        n++;
+        if (cb(name, pub, created, who, arg))
+            break;
+    }
+    kv_iter_destroy(&it);
+    return rc < 0 ? -1 : n;
+}

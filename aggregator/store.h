@@ -1,0 +1,114 @@
+/*
+ * store - the aggregator's state in LevelDB (through common/kv only)
+ *
+ * Layout (one database, one prefix per record type; numbers big-endian):
+ *   m/epoch            the epoch (8 bytes), written once when the log is created
+ *   m/seq              last sequence number stored (8 bytes)
+ *   d/<id>             an active decision: a Frame{update UPSERT} as published
+ *   q/<seq>            the sequence log: one Frame{update} per change
+ *   w/<scope><tally><fp>  a window key's counters (window_export blob)
+ *   a/<id>             an allowlist entry (text record, see store.c)
+ *   s/<site>           a registered site (text record)
+ *   n/<site>\0<sensor> a sensor's last status (text record)
+ *   x/<site>\0<sensor> a sensor's dedup state (dedup_export blob)
+ *
+ * Durability (state this in the README):
+ *  - decision changes, the sequence log and the epoch are written in one batch
+ *    per group of changes, synced when sync_decisions is set, BEFORE they are
+ *    published (store_changes_write);
+ *  - allowlist entries and sites are written at once (synced);
+ *  - window counters, sensor status and dedup state are written behind: the
+ *    daemon queues them and store_flush() writes one batch every
+ *    flush_interval (1 s). A crash (kill -9, power loss) loses at most the
+ *    counts of that last interval; decisions and sequence numbers lose nothing.
+ *
+ * The epoch changes only when the sequence log is lost: a database without
+ * m/epoch (new, or wiped) gets a new random epoch and starts at seq 0.
+ *
+ * Errors: a failed write logs once (kv does) and returns -1; the caller counts
+ * it and keeps running. Ownership: records passed in are copied; callbacks get
+ * borrowed pointers valid during the call.
+ */
+#ifndef BS_STORE_H
+#define BS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "allowlist.h"
+#include "decisions.h"
+#include "window.h"
+
+typedef struct store store_t;
+
+/* Opens (creating) the database directory dir. *created_p is set when it had no
+ * sequence log (new or lost): then a new random epoch is chosen and stored.
+ * sync_decisions: decision batches wait for the disk. NULL on error (logged). */
+store_t *store_open(const char *dir, bool sync_decisions, bool *created_p);
+
+/* Writes what is queued (store_flush) and closes; sets *self_p = NULL; safe twice. */
+void store_close(store_t **self_p);
+
+/* The epoch and the last stored sequence number. */
+uint64_t store_epoch(const store_t *self);
+uint64_t store_seq(const store_t *self);
+
+/* Writes n changes (in seq order): the d/ record put or deleted, the q/ log entry, and
+ * m/seq, in one batch. 0, or -1 (nothing written). */
+int store_changes_write(store_t *self, const decision_change_t *changes, size_t n);
+
+/* Calls cb for every stored active decision; stops on non-zero. Returns the number read or
+ * -1 on a read error. Malformed records are skipped and logged. */
+long store_decisions_load(store_t *self, int (*cb)(const decision_t *d, void *arg), void *arg);
+
+/* Calls cb for every logged change with seq > since_seq, in order (for changes-since after
+ * a restart); stops on non-zero. 0, or -1 when the log does not reach back that far. */
+int store_changes_since(store_t *self, uint64_t since_seq,
+                        int (*cb)(const decision_change_t *c, void *arg), void *arg);
+
+/* Deletes log entries with seq <= below (queued; written with the next flush). */
+void store_log_prune(store_t *self, uint64_t below);
+/* Smallest seq still in the log minus one (what store_changes_since can answer from). */
+uint64_t store_log_floor(const store_t *self);
+
+/* ---- written behind (queued; store_flush writes them) ---- */
+
+/* Queues the state of window key k (blob from window_export), or its deletion (blob NULL). */
+void store_window_queue(store_t *self, const window_key_t *k, const uint8_t *blob, size_t len);
+/* Calls cb with every stored window blob; returns the number read or -1. */
+long store_window_load(store_t *self, int (*cb)(const uint8_t *blob, size_t len, void *arg),
+                       void *arg);
+
+/* Queues a per-sensor record: kind 'n' (status text) or 'x' (dedup blob). */
+void store_sensor_queue(store_t *self, char kind, const char *site, const char *sensor,
+                        const void *val, size_t len);
+/* Calls cb(site, sensor, val, len) for every record of kind; returns the number or -1. */
+long store_sensor_load(store_t *self, char kind,
+                       int (*cb)(const char *site, const char *sensor, const void *val, size_t len,
+                                 void *arg),
+                       void *arg);
+
+/* Operations queued for the next flush. */
+size_t store_pending(const store_t *self);
+/* Writes the queued operations in one batch (not synced: a process crash keeps them, the
+ * OS has them). 0, or -1 (they stay queued). */
+int store_flush(store_t *self);
+
+/* ---- allowlist and sites (written at once, synced) ---- */
+
+int store_allow_put(store_t *self, const allow_entry_t *e);
+int store_allow_del(store_t *self, uint32_t id);
+/* Calls cb for every stored entry; returns the number read or -1. */
+long store_allow_load(store_t *self, int (*cb)(const allow_entry_t *e, void *arg), void *arg);
+
+int store_site_put(store_t *self, const char *name, const char *public_key, int64_t created_ms,
+                   const char *who);
+int store_site_del(store_t *self, const char *name);
+/* Calls cb for every stored site; returns the number read or -1. */
+long store_site_load(store_t *self,
+                     int (*cb)(const char *name, const char *public_key, int64_t created_ms,
+                               const char *who, void *arg),
+                     void *arg);
+
+#endif
