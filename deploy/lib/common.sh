@@ -261,3 +261,60 @@ build_binary()
     fi
     printf '%s\n' "$1/$2"
 }
+
+# svc_enable_start NAME UNIT_CHANGED: daemon-reload when the unit file
+# changed, enable and start the service (restart it when it ran with the old
+# unit); without a running systemd only says how to start it by hand
+svc_enable_start()
+{
+    local name=$1 unit_changed=$2
+    if ! systemd_live; then
+        return 1
+    fi
+    if [ "$unit_changed" != 0 ]; then
+        change "reload systemd units" systemctl daemon-reload
+    fi
+    systemctl -q is-enabled "$name" 2>/dev/null ||
+        change "enable $name.service" systemctl -q enable "$name"
+    if ! systemctl -q is-active "$name" 2>/dev/null; then
+        change "start $name.service" systemctl start "$name" ||
+            die $EX_CONFIG "$name.service does not start" "see: journalctl -u $name"
+    elif [ "$unit_changed" != 0 ]; then
+        change "restart $name.service" systemctl restart "$name"
+    fi
+    return 0
+}
+
+# svc_remove NAME UNIT_FILE: stop, disable and remove a service's unit
+svc_remove()
+{
+    local name=$1 unit=$2
+    if systemd_live && [ -f "$unit" ]; then
+        if systemctl -q is-active "$name" 2>/dev/null; then
+            change "stop $name.service" systemctl stop "$name"
+        fi
+        if systemctl -q is-enabled "$name" 2>/dev/null; then
+            change "disable $name.service" systemctl -q disable "$name"
+        fi
+    fi
+    if [ -f "$unit" ]; then
+        change "remove $unit" rm -f "$unit"
+        ! systemd_live || change "reload systemd units" systemctl daemon-reload
+    fi
+}
+
+# config_check WHAT CMD...: runs a program's configuration check (-n) and
+# dies with its output when it rejects the file
+config_check()
+{
+    local what=$1 out
+    shift
+    if [ "$DRY_RUN" = 1 ]; then
+        say "would check $what: $(quote "$@")"
+        return 0
+    fi
+    if ! out=$("$@" 2>&1); then
+        printf '%s\n' "$out" | sed "s/^/$PROG:   /" >&2
+        die $EX_CONFIG "$what is rejected by: $(quote "$@")" "edit it (the lines above say where), then run $PROG again"
+    fi
+}

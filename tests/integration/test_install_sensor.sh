@@ -21,6 +21,8 @@
 #     - milters already configured stay first; their tempfail policy stays;
 #       non_smtpd_milters = $smtpd_milters is not doubled;
 #     - the sensor not listening: exit 75, main.cf rolled back byte for byte;
+#     - a sensor.conf that backstop-sensor -n rejects: exit 78, main.cf untouched;
+#     - --socket other than the kept sensor.conf's socket: exit 78, untouched;
 #     - main.cf edited after install: uninstall removes only the sensor's
 #       settings and keeps the edit.
 #   Exit 77 (skip) when Postfix, swaks or root is missing.
@@ -137,27 +139,36 @@ fi
 bs_pass "install wires both milter lists; mail passes through the milter"
 
 cp -p "$E1/main.cf" "$BS_TMP/main.cf.installed"
+cp -p "$ROOT/etc/backstop/sensor.conf" "$BS_TMP/sensor.conf.good"
 inst site1 --socket "unix:$SOCK" --check-rcpt u@test.example
 expect_rc 0 $? "second install"
 expect_out 'already installed: nothing changed'
 cmp -s "$E1/main.cf" "$BS_TMP/main.cf.installed" || bs_fail "second install changed main.cf"
 bs_pass "second run changes nothing"
 
-echo "config_by_admin = 1" >>"$ROOT/etc/backstop/sensor.conf"
+echo "# edited by the administrator" >>"$ROOT/etc/backstop/sensor.conf"
 inst site1 --uninstall
 expect_rc 0 $? "uninstall site1"
 cmp -s "$E1/main.cf" "$BS_TMP/main.cf.orig" || bs_fail "main.cf differs from before install"
 cmp -s "$E1/master.cf" "$BS_TMP/master.cf.orig" || bs_fail "master.cf differs from before install"
 [ ! -e "$ROOT/etc/systemd/system/backstop-sensor.service" ] || bs_fail "unit left behind"
 [ ! -e "$ROOT/usr/local/sbin/backstop-sensor" ] || bs_fail "binary left behind"
-grep -q config_by_admin "$ROOT/etc/backstop/sensor.conf" || bs_fail "uninstall without --purge removed the config"
+grep -q 'edited by the administrator' "$ROOT/etc/backstop/sensor.conf" || bs_fail "uninstall without --purge removed the config"
 postfix -c "$E1" check || bs_fail "postfix check fails after uninstall"
 inst site1 --uninstall
 expect_rc 0 $? "second uninstall"
 expect_out 'not installed: nothing to remove'
 bs_pass "uninstall restores main.cf and master.cf byte for byte, keeps the config"
 
+# --- --socket against the socket of the sensor.conf that is kept
+inst site1 --socket "unix:$BS_TMP/other.sock" --check-rcpt u@test.example
+expect_rc 78 $? "install with a --socket the kept config does not use"
+expect_out 'differs from milter_socket'
+cmp -s "$E1/main.cf" "$BS_TMP/main.cf.orig" || bs_fail "a socket mismatch still changed main.cf"
+bs_pass "a --socket that the kept sensor.conf does not use is refused"
+
 # --- the sensor is not there: the check fails, main.cf is rolled back
+rm "$ROOT/etc/backstop/sensor.conf"
 inst site1 --socket "unix:$BS_TMP/nobody.sock" --check-rcpt u@test.example
 expect_rc 75 $? "install with no sensor listening"
 expect_out 'does not listen'
@@ -165,7 +176,18 @@ expect_out 'rolled back'
 cmp -s "$E1/main.cf" "$BS_TMP/main.cf.orig" || bs_fail "failed install left main.cf changed"
 swaks_send site1 --from sender@client.example --to u@test.example --header 'Subject: after rollback' ||
     bs_fail "Postfix refuses mail after a rolled-back install"
+cp -p "$BS_TMP/sensor.conf.good" "$ROOT/etc/backstop/sensor.conf"
 bs_pass "a failing check rolls main.cf back and mail still flows"
+
+# --- a sensor.conf the sensor rejects stops the install before Postfix is touched
+echo "milter_timeout = forever" >>"$ROOT/etc/backstop/sensor.conf"
+inst site1 --socket "unix:$SOCK" --check-rcpt u@test.example
+expect_rc 78 $? "install with a broken sensor.conf"
+expect_out 'milter_timeout'
+expect_out 'fix: edit it'
+cmp -s "$E1/main.cf" "$BS_TMP/main.cf.orig" || bs_fail "a rejected sensor.conf still changed main.cf"
+cp -p "$BS_TMP/sensor.conf.good" "$ROOT/etc/backstop/sensor.conf"
+bs_pass "a rejected sensor.conf stops the install before Postfix is touched"
 
 # --- main.cf edited after install: uninstall keeps the edit
 inst site1 --socket "unix:$SOCK" --no-check
