@@ -59,7 +59,7 @@ struct classify_result {
 };
 
 /* Most body bytes scanned for NDR wording and quoted originals, per text. */
-#define S_SCAN_BYTES (48 * 1024)
+#define S_SCAN_BYTES (16 * 1024)
 /* Most text parts scanned. */
 #define S_MAX_TEXTS 8
 

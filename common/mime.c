@@ -145,20 +145,19 @@ static void s_ctype_free(s_ctype_t *ct)
     memset(ct, 0, sizeof(*ct));
 }
 
-/* Finds the next delimiter line "--boundary" at or after p (at a line
-   start). Returns its first byte or NULL; *close is 1 for the closing
+/* Finds the next delimiter line (delim is "--boundary") at or after p, at a
+   line start. Returns its first byte or NULL; *close is 1 for the closing
    "--boundary--", *next the first byte of the line after it. */
-static const char *s_next_delimiter(const char *p, const char *end, const char *boundary,
-                                    size_t blen, int *close, const char **next)
+static const char *s_next_delimiter(const char *p, const char *end, const char *delim, size_t dlen,
+                                    int *close, const char **next)
 {
     const char *start = p;
     while (p < end) {
-        const char *d = memmem(p, (size_t)(end - p), "--", 2);
+        const char *d = memmem(p, (size_t)(end - p), delim, dlen);
         if (!d)
             return NULL;
-        if ((d == start || d[-1] == '\n') && (size_t)(end - d) >= blen + 2 &&
-            !memcmp(d + 2, boundary, blen)) {
-            const char *after = d + 2 + blen;
+        if (d == start || d[-1] == '\n') {
+            const char *after = d + dlen;
             *close = end - after >= 2 && after[0] == '-' && after[1] == '-';
             if (*close)
                 after += 2;
@@ -171,7 +170,7 @@ static const char *s_next_delimiter(const char *p, const char *end, const char *
                 return d;
             }
         }
-        p = d + 2;
+        p = d + 1;
     }
     return NULL;
 }
@@ -196,16 +195,18 @@ static void s_multipart(mime_tree_t *t, const char *body, size_t len, const char
                         int depth, int digest)
 {
     const char *end = body + len, *next = NULL;
-    size_t blen = strlen(boundary);
+    char *delim = xasprintf("--%s", boundary);
+    size_t dlen = strlen(delim);
     int close = 0;
-    const char *d = s_next_delimiter(body, end, boundary, blen, &close, &next);
+    const char *d = s_next_delimiter(body, end, delim, dlen, &close, &next);
     while (d && !close && t->count < MIME_MAX_PARTS) {
         const char *part = next;
-        const char *nd = s_next_delimiter(part, end, boundary, blen, &close, &next);
+        const char *nd = s_next_delimiter(part, end, delim, dlen, &close, &next);
         size_t plen = nd ? s_trim_before_delimiter(part, nd) : (size_t)(end - part);
         s_entity(t, part, plen, depth + 1, digest);
         d = nd;
     }
+    xfree(delim);
 }
 
 static int s_is_blank(char c)

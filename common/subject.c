@@ -49,6 +49,21 @@ static const char *const s_bounce_prefixes[] = {
     "mail delivery failed",
     "mail delivery failure",
     "mail delivery problem",
+    "mail delivery warning",
+    "mail delivery error",
+    "email delivery error",
+    "mail not delivered",
+    "message not delivered",
+    "automatically rejected mail",
+    "non delivery report",
+    "non-delivery",
+    "nameserver error report",
+    "error during delivery",
+    "failed mail",
+    "mail failed",
+    "returning to sender",
+    "returning message to sender",
+    "mail error",
     "mail delivery system",
     "mail system error - returned mail",
     "mail could not be delivered",
@@ -422,6 +437,31 @@ static size_t s_phrase_prefix(const char *s)
     return 0;
 }
 
+/* What bounce phrases leave behind before the address or subject they
+   announce: "(failure)", "(delay)", "for", "to", "from". */
+static size_t s_status_leftover(const char *s)
+{
+    if (*s == '(') {
+        const char *e = strchr(s, ')');
+        if (e && e - s <= 20)
+            return (size_t)(e - s) + 1;
+    }
+    static const char *const words[] = {"for ", "to ", "from ", "of "};
+    for (size_t i = 0; i < COUNT(words); i++)
+        if (!strncmp(s, words[i], strlen(words[i])))
+            return strlen(words[i]);
+    return 0;
+}
+
+/* 1 if s holds a letter (ASCII, or any non-ASCII character). */
+static int s_has_letter(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p >= 0x80)
+            return 1;
+    return 0;
+}
+
 /* Appends the masked form of one space-free word to out at *w. */
 static void s_mask_word(const char *word, size_t len, char *out, size_t *w)
 {
@@ -498,6 +538,7 @@ char *subject_key(const char *decoded)
 
     /* strip prefixes until none is left */
     const char *p = low;
+    int stripped = 0;
     for (;;) {
         while (*p == ' ' || *p == ':' || *p == '-' || *p == '"' || *p == '\'' || *p == '>' ||
                *p == '.' || *p == ',' || *p == ';')
@@ -505,8 +546,10 @@ char *subject_key(const char *decoded)
         size_t n = s_reply_prefix(p);
         if (!n)
             n = s_tag_prefix(p);
-        if (!n)
-            n = s_phrase_prefix(p);
+        if (!n && (n = s_phrase_prefix(p)) != 0)
+            stripped = 1;
+        else if (!n && stripped)
+            n = s_status_leftover(p);
         if (!n)
             break;
         p += n;
@@ -536,6 +579,9 @@ char *subject_key(const char *decoded)
     size_t n = strlen(out);
     while (n && strchr(" \"':-", out[n - 1]))
         out[--n] = 0;
+    /* only masks and punctuation left ("@", "# #"): nothing to count */
+    if (!s_has_letter(out))
+        out[0] = 0;
     return out;
 }
 

@@ -16,7 +16,9 @@
  *      "Non remis :", "No se puede entregar:", "Onbestelbaar:"...);
  *   3. mask volatile tokens: e-mail addresses -> "@", digit runs -> "#",
  *      long ids and hex strings -> "#".
- * A subject that is nothing but a bounce phrase has the empty key "".
+ * A subject that is nothing but a bounce phrase (with the status or address
+ * it announces: "Delivery Report (failure) for a@b", "Message delayed
+ * (a@b)") or holds no letters after masking has the empty key "".
  *
  * Pure functions, no state: thread-safe. Returned strings are the caller's.
  */

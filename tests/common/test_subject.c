@@ -85,6 +85,11 @@ static const s_case_t s_key_cases[] = {
     {"V1agra now", "v#agra now"},
     {"ПРИВЕТ Мир", "привет мир"},
     {"ÉTÉ À PARIS", "été à paris"},
+    {"Delivery Report (failure) for a@b.example", ""},
+    {"Message delayed (a@b.example)", ""},
+    {"Delivery Status Notification (Delay) Cheap meds 3", "cheap meds #"},
+    {"Re: to whom it may concern", "to whom it may concern"},
+    {"$$$ 100% !!!", ""},
     {"", ""},
     {NULL, ""},
 };
