@@ -658,11 +658,15 @@ static void s_flush(server_t *self)
         xfree(blob);
         self->sensor_dirty[i] = false;
     }
-    if (store_pending(self->store)) {
-        if (store_flush(self->store) < 0)
+    size_t ops = store_pending(self->store);
+    if (ops) {
+        if (store_flush(self->store) < 0) {
             self->stats.store_errors++;
-        else
+        } else {
             self->stats.flushes++;
+            msg_debug(1, "flush: ops=%zu keys_flushed=%llu", ops,
+                      (unsigned long long)self->stats.keys_flushed);
+        }
     }
 }
 
