@@ -41,3 +41,20 @@ if grep -E "warning: .*milter" "$(pf_log site1)"; then
     bs_fail "postfix warns about the milter"
 fi
 bs_pass "no milter warnings in the maillog"
+
+# malformed and oversized input through Postfix: accepted, the sensor stays up
+{
+    printf 'From: MAILER-DAEMON@x.example\r\nSubject: Undeliverable: '
+    head -c 300000 /dev/zero | tr '\0' 'A'
+    printf '\r\nContent-Type: multipart/report; boundary=\r\n\r\n'
+    head -c 200000 /dev/urandom | tr -d '\r\n.' | fold -w 900
+    printf '\r\n'
+} >"$BS_TMP/huge.eml"
+swaks_send site1 --from '<>' --to u@test.example --data "$BS_TMP/huge.eml" ||
+    bs_fail "huge garbage bounce refused: $(last_reply)"
+printf 'From: MAILER-DAEMON@x.example\r\nSubject: failure notice\r\n\r\n' >"$BS_TMP/empty.eml"
+swaks_send site1 --from '<>' --to u@test.example --data "$BS_TMP/empty.eml" ||
+    bs_fail "empty bounce refused: $(last_reply)"
+wait_delivered site1 4 || bs_fail "malformed messages not delivered"
+kill -0 "$(cat "$(pf_dir site1)/sensor.pid")" || bs_fail "sensor died on malformed input"
+bs_pass "huge header, binary body and empty body accepted; sensor alive"
