@@ -1,0 +1,156 @@
+/* test_dcache - decisions are found by key until they expire, persist across reopen,
+ * and a snapshot replaces only the aggregator's decisions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "dcache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static dcache_entry_t s_entry(const char *id, int scope, uint64_t fp, int origin, int64_t exp)
+{
+    dcache_entry_t e;
+    memset(&e, 0, sizeof(e));
+    snprintf(e.id, sizeof(e.id), "%s", id);
+    e.scope = scope;
+    e.fp = fp;
+    e.action = DCACHE_ACTION_REJECT;
+    e.origin = origin;
+    e.created_ms = 1000;
+    e.expires_ms = exp;
+    snprintf(e.value, sizeof(e.value), "value of %s", id);
+    return e;
+}
+
+static void test_lookup_matches_scope_and_fp(void **state)
+{
+    dcache_t *c = dcache_new(NULL, NULL, 0);
+    dcache_entry_t e = s_entry("A1", DCACHE_SCOPE_SUBJECT, 42, DCACHE_ORIGIN_RULE, 5000);
+    assert_int_equal(dcache_upsert(c, &e), 0);
+    dcache_entry_t out[4];
+    assert_int_equal(dcache_lookup(c, DCACHE_SCOPE_SUBJECT, 42, 2000, out, 4), 1);
+    assert_string_equal(out[0].id, "A1");
+    assert_int_equal(dcache_lookup(c, DCACHE_SCOPE_ORIG_SUBJECT, 42, 2000, out, 4), 0);
+    assert_int_equal(dcache_lookup(c, DCACHE_SCOPE_SUBJECT, 43, 2000, out, 4), 0);
+    dcache_destroy(&c);
+    assert_null(c);
+    dcache_destroy(&c);
+}
+
+static void test_expired_entries_are_not_returned(void **state)
+{
+    dcache_t *c = dcache_new(NULL, NULL, 0);
+    dcache_entry_t e = s_entry("A1", DCACHE_SCOPE_SUBJECT, 42, DCACHE_ORIGIN_RULE, 5000);
+    dcache_upsert(c, &e);
+    dcache_entry_t out[1];
+    assert_int_equal(dcache_lookup(c, DCACHE_SCOPE_SUBJECT, 42, 4999, out, 1), 1);
+    assert_int_equal(dcache_lookup(c, DCACHE_SCOPE_SUBJECT, 42, 5000, out, 1), 0);
+    assert_int_equal(dcache_expire(c, 5000), 1);
+    assert_int_equal(dcache_count(c), 0);
+    dcache_destroy(&c);
+}
+
+static void test_upsert_replaces_by_id(void **state)
+{
+    dcache_t *c = dcache_new(NULL, NULL, 0);
+    dcache_entry_t e = s_entry("A1", DCACHE_SCOPE_SUBJECT, 42, DCACHE_ORIGIN_RULE, 5000);
+    dcache_upsert(c, &e);
+    e.fp = 7; /* same id, another key: the old key no longer matches */
+    dcache_upsert(c, &e);
+    dcache_entry_t out[1];
+    assert_int_equal(dcache_count(c), 1);
+    assert_int_equal(dcache_lookup(c, DCACHE_SCOPE_SUBJECT, 42, 0, out, 1), 0);
+    assert_int_equal(dcache_lookup(c, DCACHE_SCOPE_SUBJECT, 7, 0, out, 1), 1);
+    assert_int_equal(dcache_remove(c, "A1"), 0);
+    assert_int_equal(dcache_remove(c, "A1"), -1);
+    dcache_destroy(&c);
+}
+
+static void test_snapshot_keeps_local_and_file_decisions(void **state)
+{
+    dcache_t *c = dcache_new(NULL, NULL, 0);
+    dcache_entry_t a = s_entry("R1", DCACHE_SCOPE_SUBJECT, 1, DCACHE_ORIGIN_RULE, 9000);
+    dcache_entry_t b = s_entry("L1", DCACHE_SCOPE_SUBJECT, 2, DCACHE_ORIGIN_LOCAL, 9000);
+    dcache_entry_t f = s_entry("F1", DCACHE_SCOPE_SUBJECT, 3, DCACHE_ORIGIN_FILE, 9000);
+    dcache_upsert(c, &a);
+    dcache_upsert(c, &b);
+    dcache_upsert(c, &f);
+    dcache_entry_t snap[2] = {s_entry("R2", DCACHE_SCOPE_CLIENT_IP, 4, DCACHE_ORIGIN_RULE, 9000),
+                              s_entry("C1", DCACHE_SCOPE_CLIENT_NET, 5, DCACHE_ORIGIN_CLI, 9000)};
+    assert_int_equal(dcache_replace_feed(c, snap, 2, 77, 12), 0);
+    dcache_entry_t out;
+    assert_int_equal(dcache_get(c, "R1", &out), -1);
+    assert_int_equal(dcache_get(c, "L1", &out), 0);
+    assert_int_equal(dcache_get(c, "F1", &out), 0);
+    assert_int_equal(dcache_get(c, "R2", &out), 0);
+    assert_int_equal(dcache_count(c), 4);
+    uint64_t epoch, seq;
+    dcache_position(c, &epoch, &seq);
+    assert_int_equal(epoch, 77);
+    assert_int_equal(seq, 12);
+    dcache_destroy(&c);
+}
+
+static void test_persists_across_reopen(void **state)
+{
+    char dir[] = "/tmp/test_dcache.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/db", dir);
+    char err[256];
+    dcache_t *c = dcache_new(path, err, sizeof(err));
+    assert_non_null(c);
+    dcache_entry_t e = s_entry("P1", DCACHE_SCOPE_ORIG_SUBJECT, 0xfeedfacecafebeefULL,
+                               DCACHE_ORIGIN_LOCAL, 123456789);
+    snprintf(e.value, sizeof(e.value), "text with blanks");
+    e.observe = true;
+    dcache_upsert(c, &e);
+    dcache_set_position(c, 5, 6);
+    dcache_destroy(&c);
+
+    c = dcache_new(path, err, sizeof(err));
+    assert_non_null(c);
+    dcache_entry_t out;
+    assert_int_equal(dcache_get(c, "P1", &out), 0);
+    assert_true(out.fp == 0xfeedfacecafebeefULL);
+    assert_true(out.observe);
+    assert_int_equal(out.expires_ms, 123456789);
+    assert_string_equal(out.value, "text with blanks");
+    uint64_t epoch, seq;
+    dcache_position(c, &epoch, &seq);
+    assert_int_equal(seq, 6);
+    dcache_remove(c, "P1");
+    dcache_destroy(&c);
+    c = dcache_new(path, err, sizeof(err));
+    assert_int_equal(dcache_count(c), 0);
+    dcache_destroy(&c);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_names_round_trip(void **state)
+{
+    for (int s = DCACHE_SCOPE_SUBJECT; s <= DCACHE_SCOPE_SUBJECT_IP; s++)
+        assert_int_equal(dcache_scope_from_name(dcache_scope_name(s)), s);
+    assert_int_equal(dcache_scope_from_name("bogus"), -1);
+    assert_string_equal(dcache_action_name(DCACHE_ACTION_TAG), "tag");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lookup_matches_scope_and_fp),
+        cmocka_unit_test(test_expired_entries_are_not_returned),
+        cmocka_unit_test(test_upsert_replaces_by_id),
+        cmocka_unit_test(test_snapshot_keeps_local_and_file_decisions),
+        cmocka_unit_test(test_persists_across_reopen),
+        cmocka_unit_test(test_names_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,95 @@
+/* test_sensor_config - defaults, units, bounds and cross-field checks of the sensor's table. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sensor_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static sensor_config_t *s_load_text(const char *text, char *err, size_t errlen)
+{
+    char path[] = "/tmp/test_sensor_config.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    sensor_config_t *c = sensor_config_load(path, err, errlen);
+    unlink(path);
+    return c;
+}
+
+static void test_defaults(void **state)
+{
+    char err[512];
+    sensor_config_t *c = s_load_text("site = s1\n", err, sizeof(err));
+    assert_non_null(c);
+    assert_string_equal(c->site, "s1");
+    assert_true(c->sensor_id[0] != '\0'); /* host name */
+    assert_int_equal(c->ledger_ttl_ms, 7LL * 24 * 3600 * 1000);
+    assert_int_equal(c->heartbeat_timeout_ms, 3000);
+    assert_int_equal(c->on_internal_error, SENSOR_FAIL_ACCEPT);
+    assert_int_equal(c->on_no_aggregator, SENSOR_FAIL_ACCEPT);
+    assert_true(sensor_config_enforces_class(c, "bounce"));
+    assert_false(sensor_config_enforces_class(c, "normal"));
+    sensor_config_destroy(&c);
+    assert_null(c);
+    sensor_config_destroy(&c);
+}
+
+static void test_units_and_enums(void **state)
+{
+    char err[512];
+    sensor_config_t *c = s_load_text("site = s1\nlocal_rule_period = 2m\nmessage_limit = 64k\n"
+                                     "on_overload = tempfail\nlocal_block_action = tag\n"
+                                     "enforce_classes = bounce, autoreply\n",
+                                     err, sizeof(err));
+    assert_non_null(c);
+    assert_int_equal(c->local_rule_period_ms, 120000);
+    assert_int_equal(c->message_limit, 65536);
+    assert_int_equal(c->on_overload, SENSOR_FAIL_TEMPFAIL);
+    assert_int_equal(c->local_block_action, SENSOR_LOCAL_TAG);
+    assert_true(sensor_config_enforces_class(c, "autoreply"));
+    sensor_config_destroy(&c);
+}
+
+typedef struct {
+    const char *text;  /* config */
+    const char *error; /* expected in the message */
+} s_bad_t;
+
+static const s_bad_t s_bad[] = {
+    {"sensor_id = x\n", "site is required"},
+    {"site = s\nbogus = 1\n", ":2:"},
+    {"site = s\nmessage_limit = 1k\n", ":2:"},
+    {"site = s\nmilter_umask = 999\n", "milter_umask"},
+    {"site = s\nenforce_classes = bounce, spam\n", "spam"},
+    {"site = s\naggregator_decisions = tcp://127.0.0.1:1\n", "aggregator_snapshot"},
+    {"site = s\non_internal_error = maybe\n", ":2:"},
+};
+
+static void test_bad_configs_are_refused_with_a_reason(void **state)
+{
+    for (size_t i = 0; i < sizeof(s_bad) / sizeof(s_bad[0]); i++) {
+        char err[512] = "";
+        sensor_config_t *c = s_load_text(s_bad[i].text, err, sizeof(err));
+        printf("case %zu: %s\n", i, err);
+        assert_null(c);
+        assert_non_null(strstr(err, s_bad[i].error));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_units_and_enums),
+        cmocka_unit_test(test_bad_configs_are_refused_with_a_reason),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
