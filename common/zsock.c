@@ -1,0 +1,711 @@
+/*
+ * zsock - ZeroMQ sockets the Backstop way; see zsock.h and proto/PROTOCOL.md.
+ *
+ * Frames are packed by wire_pack into a heap buffer that ZeroMQ takes over
+ * (zmq_msg_init_data with xfree as the release function), so a send copies
+ * nothing. A multipart message is accepted by ZeroMQ as a whole once its
+ * first part is, so the envelope parts are sent first only after the frame
+ * packed successfully, and an EAGAIN can only happen on the first part.
+ *
+ * The ZAP handler follows RFC 27 (ZAP 1.0): every request gets exactly one
+ * reply, even a malformed one (500), because a REP socket that skips a reply
+ * wedges the handshakes of every later client.
+ */
+#include "zsock.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "msg.h"
+#include "xalloc.h"
+
+#define S_ZAP_ENDPOINT  "inproc://zeromq.zap.01"
+#define S_ZAP_MAX_PARTS 10 /* a CURVE request has 7; more is refused */
+
+struct zsock_zap {
+    void *rep;              /* REP bound to inproc://zeromq.zap.01 */
+    zsock_zap_lookup_fn fn; /* public key -> site */
+    void *arg;              /* fn's first argument */
+    uint64_t accepted;      /* requests answered 200 */
+    uint64_t refused;       /* requests answered 400 or 500 */
+};
+
+/* ---- sockets ---- */
+
+static int s_setint(void *sock, int opt, int value, const char *name)
+{
+    if (zmq_setsockopt(sock, opt, &value, sizeof(value)) < 0) {
+        msg_error("zsock: op=setsockopt option=%s: error=%s", name, zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int s_type(void *sock)
+{
+    int type = -1;
+    size_t len = sizeof(type);
+    if (zmq_getsockopt(sock, ZMQ_TYPE, &type, &len) < 0)
+        return -1;
+    return type;
+}
+
+void *zsock_new(void *ctx, int type)
+{
+    assert(ctx);
+    void *sock = zmq_socket(ctx, type);
+    if (sock == NULL) {
+        msg_error("zsock: op=socket type=%d: error=%s", type, zmq_strerror(errno));
+        return NULL;
+    }
+    int64_t maxmsg = WIRE_MAX_FRAME;
+    int snd, rcv, rc = 0;
+    switch (type) {
+    case ZMQ_PUSH:
+        snd = rcv = ZSOCK_HWM_PUSH;
+        break;
+    case ZMQ_PULL:
+        snd = rcv = ZSOCK_HWM_PULL;
+        break;
+    case ZMQ_PUB:
+    case ZMQ_XPUB:
+        snd = rcv = ZSOCK_HWM_PUB;
+        break;
+    case ZMQ_SUB:
+    case ZMQ_XSUB:
+        snd = rcv = ZSOCK_HWM_SUB;
+        break;
+    default:
+        snd = rcv = ZSOCK_HWM_REQREP;
+        break;
+    }
+    rc |= s_setint(sock, ZMQ_LINGER, ZSOCK_LINGER_MS, "linger");
+    rc |= s_setint(sock, ZMQ_SNDHWM, snd, "sndhwm");
+    rc |= s_setint(sock, ZMQ_RCVHWM, rcv, "rcvhwm");
+    rc |= s_setint(sock, ZMQ_HEARTBEAT_IVL, ZSOCK_HEARTBEAT_MS, "heartbeat_ivl");
+    rc |= s_setint(sock, ZMQ_HEARTBEAT_TIMEOUT, ZSOCK_HEARTBEAT_TTL, "heartbeat_timeout");
+    if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0) {
+        msg_error("zsock: op=setsockopt option=maxmsgsize: error=%s", zmq_strerror(errno));
+        rc = -1;
+    }
+    if (type == ZMQ_PUSH || type == ZMQ_DEALER)
+        rc |= s_setint(sock, ZMQ_IMMEDIATE, 1, "immediate");
+    if (type == ZMQ_ROUTER)
+        rc |= s_setint(sock, ZMQ_ROUTER_MANDATORY, 1, "router_mandatory");
+    if (rc != 0) {
+        zmq_close(sock);
+        return NULL;
+    }
+    return sock;
+}
+
+void zsock_close(void **sock_p)
+{
+    assert(sock_p);
+    if (*sock_p) {
+        zmq_close(*sock_p);
+        *sock_p = NULL;
+    }
+}
+
+int zsock_bind(void *sock, const char *endpoint, mode_t mode, gid_t gid)
+{
+    assert(sock && endpoint);
+    int is_ipc = strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@';
+    const char *path = endpoint + 6;
+    mode_t old = 0;
+
+    /* tight umask during bind: the file never exists with looser permissions */
+    if (is_ipc && mode)
+        old = umask((mode_t)(~mode & 0777));
+    int rc = zmq_bind(sock, endpoint);
+    int saved = errno;
+    if (is_ipc && mode)
+        umask(old);
+    if (rc < 0) {
+        msg_error("zsock: op=bind endpoint=%s: error=%s", endpoint, zmq_strerror(saved));
+        return -1;
+    }
+    if (is_ipc && mode && chmod(path, mode) < 0) {
+        msg_error("zsock: op=chmod path=%s: error=%s", path, strerror(errno));
+        return -1;
+    }
+    if (is_ipc && gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) {
+        msg_error("zsock: op=chown path=%s gid=%ld: error=%s", path, (long)gid, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int zsock_connect(void *sock, const char *endpoint)
+{
+    assert(sock && endpoint);
+    if (zmq_connect(sock, endpoint) < 0) {
+        msg_error("zsock: op=connect endpoint=%s: error=%s", endpoint, zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+char *zsock_bound_endpoint(void *sock)
+{
+    char buf[1024];
+    size_t len = sizeof(buf);
+    assert(sock);
+    if (zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, buf, &len) < 0) {
+        msg_error("zsock: op=last_endpoint: error=%s", zmq_strerror(errno));
+        return NULL;
+    }
+    buf[sizeof(buf) - 1] = '\0';
+    return buf[0] ? xstrdup(buf) : NULL;
+}
+
+int zsock_endpoint_is_local(const char *endpoint)
+{
+    char host[256];
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    assert(endpoint);
+    if (strncmp(endpoint, "ipc://", 6) == 0 || strncmp(endpoint, "inproc://", 9) == 0)
+        return 1;
+    if (strncmp(endpoint, "tcp://", 6) != 0)
+        return 0;
+    const char *h = endpoint + 6, *end;
+    /* "tcp://src;host:port": the part after ';' is what is bound/connected */
+    const char *semi = strchr(h, ';');
+    if (semi)
+        h = semi + 1;
+    if (*h == '[') {
+        h++;
+        end = strchr(h, ']');
+    } else {
+        end = strrchr(h, ':');
+    }
+    if (end == NULL || (size_t)(end - h) >= sizeof(host))
+        return 0;
+    memcpy(host, h, (size_t)(end - h));
+    host[end - h] = '\0';
+    if (strcmp(host, "localhost") == 0 || strcmp(host, "lo") == 0)
+        return 1;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return 0;
+}
+
+int zsock_site_topic(char *buf, size_t size, const char *site)
+{
+    assert(buf && site);
+    size_t len = strlen(site);
+    if (len == 0 || len > WIRE_MAX_ID || strchr(site, '/'))
+        return -1;
+    int n = snprintf(buf, size, "S/%s/", site);
+    return (n < 0 || (size_t)n >= size) ? -1 : 0;
+}
+
+int zsock_subscribe(void *sock, const char *topic)
+{
+    assert(sock && topic);
+    if (zmq_setsockopt(sock, ZMQ_SUBSCRIBE, topic, strlen(topic)) < 0) {
+        msg_error("zsock: op=subscribe topic=%s: error=%s", topic, zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void s_xfree_hint(void *data, void *hint)
+{
+    (void)hint;
+    xfree(data);
+}
+
+/* Sends one part that takes over buf (an xmalloc'd buffer). */
+static int s_send_owned(void *sock, uint8_t *buf, size_t len, int flags)
+{
+    zmq_msg_t msg;
+    if (zmq_msg_init_data(&msg, buf, len, s_xfree_hint, NULL) < 0) {
+        xfree(buf);
+        return -1;
+    }
+    if (zmq_msg_send(&msg, sock, flags) < 0) {
+        int saved = errno;
+        zmq_msg_close(&msg); /* frees buf */
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+static uint8_t *s_pack(Backstop__Frame *frame, size_t *len)
+{
+    wire_err_t err;
+    uint8_t *buf = wire_pack(frame, len, &err);
+    if (buf == NULL)
+        errno = EMSGSIZE;
+    return buf;
+}
+
+int zsock_send(void *sock, Backstop__Frame *frame, int flags)
+{
+    size_t len;
+    assert(sock && frame);
+    uint8_t *buf = s_pack(frame, &len);
+    if (buf == NULL)
+        return -1;
+    if (s_type(sock) == ZMQ_DEALER && zmq_send(sock, "", 0, flags | ZMQ_SNDMORE) < 0) {
+        int saved = errno;
+        xfree(buf);
+        errno = saved;
+        return -1;
+    }
+    return s_send_owned(sock, buf, len, flags);
+}
+
+int zsock_publish(void *sock, const char *topic, Backstop__Frame *frame, int flags)
+{
+    size_t len;
+    assert(sock && topic && frame);
+    uint8_t *buf = s_pack(frame, &len);
+    if (buf == NULL)
+        return -1;
+    if (zmq_send(sock, topic, strlen(topic), flags | ZMQ_SNDMORE) < 0) {
+        int saved = errno;
+        xfree(buf);
+        errno = saved;
+        return -1;
+    }
+    return s_send_owned(sock, buf, len, flags);
+}
+
+int zsock_reply(void *sock, const zsock_meta_t *to, Backstop__Frame *frame, int flags)
+{
+    size_t len;
+    assert(sock && to && frame && to->id_len > 0);
+    uint8_t *buf = s_pack(frame, &len);
+    if (buf == NULL)
+        return -1;
+    if (zmq_send(sock, to->id, to->id_len, flags | ZMQ_SNDMORE) < 0 ||
+        zmq_send(sock, "", 0, flags | ZMQ_SNDMORE) < 0) {
+        int saved = errno;
+        xfree(buf);
+        errno = saved;
+        return -1;
+    }
+    return s_send_owned(sock, buf, len, flags);
+}
+
+int zsock_send_raw(void *sock, const void *buf, size_t len, int flags)
+{
+    assert(sock && (buf || len == 0));
+    return zmq_send(sock, buf, len, flags) < 0 ? -1 : 0;
+}
+
+/* Copies a message property (ZAP User-Id, Peer-Address) into out; "" when absent. */
+static void s_property(zmq_msg_t *msg, const char *name, char *out, size_t size)
+{
+    const char *v = zmq_msg_gets(msg, name);
+    out[0] = '\0';
+    if (v)
+        snprintf(out, size, "%s", v);
+}
+
+int zsock_recv(void *sock, int flags, Backstop__Frame **frame, zsock_meta_t *meta, wire_err_t *err)
+{
+    zsock_meta_t dummy_meta;
+    wire_err_t dummy_err;
+    zmq_msg_t part;
+    int type = s_type(sock), nparts = 0, bad = 0;
+
+    assert(sock && frame);
+    if (meta == NULL)
+        meta = &dummy_meta;
+    if (err == NULL)
+        err = &dummy_err;
+    *frame = NULL;
+    *err = WIRE_OK;
+    meta->id_len = 0;
+    meta->topic[0] = meta->user[0] = meta->peer[0] = '\0';
+
+    zmq_msg_init(&part);
+    if (zmq_msg_recv(&part, sock, flags) < 0) {
+        int saved = errno;
+        zmq_msg_close(&part);
+        errno = saved;
+        return -1;
+    }
+    /* every part before the last is envelope; the rest of a message is already here */
+    while (zmq_msg_more(&part)) {
+        size_t size = zmq_msg_size(&part);
+        if (size == 0) {
+            /* the delimiter: nothing to keep */
+        } else if (nparts == 0 && type == ZMQ_ROUTER && size <= sizeof(meta->id)) {
+            memcpy(meta->id, zmq_msg_data(&part), size);
+            meta->id_len = size;
+        } else if (nparts == 0 && type == ZMQ_SUB && size < sizeof(meta->topic)) {
+            memcpy(meta->topic, zmq_msg_data(&part), size);
+            meta->topic[size] = '\0';
+        } else {
+            bad = 1;
+        }
+        nparts++;
+        zmq_msg_close(&part);
+        zmq_msg_init(&part);
+        if (zmq_msg_recv(&part, sock, 0) < 0) {
+            int saved = errno;
+            zmq_msg_close(&part);
+            errno = saved;
+            return -1;
+        }
+    }
+    if (nparts > 2 || (type == ZMQ_SUB && meta->topic[0] == '\0'))
+        bad = 1;
+    s_property(&part, "User-Id", meta->user, sizeof(meta->user));
+    s_property(&part, "Peer-Address", meta->peer, sizeof(meta->peer));
+    if (bad) {
+        *err = WIRE_ERR_GARBAGE;
+    } else {
+        *frame = wire_unpack(zmq_msg_data(&part), zmq_msg_size(&part), err);
+    }
+    zmq_msg_close(&part);
+    return *frame ? 1 : 0;
+}
+
+/* ---- CURVE keys ---- */
+
+int zsock_has_curve(void)
+{
+    return zmq_has("curve") ? 1 : 0;
+}
+
+int zsock_key_valid(const char *z85)
+{
+    uint8_t bin[32];
+    if (z85 == NULL || strlen(z85) != ZSOCK_Z85_LEN)
+        return 0;
+    return zmq_z85_decode(bin, z85) != NULL;
+}
+
+int zsock_keys_generate(zsock_keys_t *keys)
+{
+    assert(keys);
+    if (zmq_curve_keypair(keys->public_key, keys->secret_key) < 0) {
+        msg_error("zsock: op=curve_keypair: error=%s", zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int zsock_keys_save(const char *path, const zsock_keys_t *keys, int with_secret)
+{
+    assert(path && keys);
+    with_secret = with_secret && keys->secret_key[0];
+    mode_t mode = with_secret ? 0600 : 0644;
+    char text[200];
+    int n = snprintf(text, sizeof(text),
+                     "# Backstop CURVE key%s (Z85), made by zmq_curve_keypair\npublic = %s\n",
+                     with_secret ? " pair" : ", public part", keys->public_key);
+    if (with_secret)
+        n += snprintf(text + n, sizeof(text) - (size_t)n, "secret = %s\n", keys->secret_key);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) {
+        msg_error("zsock: op=keys_save file=%s: error=%s", path, strerror(errno));
+        return -1;
+    }
+    /* the umask may have been looser or tighter: the mode is part of the contract */
+    if (fchmod(fd, mode) < 0 || write(fd, text, (size_t)n) != n || fsync(fd) < 0) {
+        msg_error("zsock: op=keys_save file=%s: error=%s", path, strerror(errno));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    if (close(fd) < 0) {
+        msg_error("zsock: op=keys_save file=%s: error=%s", path, strerror(errno));
+        unlink(path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Trims spaces and tabs at both ends, in place. */
+static char *s_trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+        *--end = '\0';
+    return s;
+}
+
+int zsock_keys_load(const char *path, zsock_keys_t *keys)
+{
+    char line[256];
+    struct stat st;
+    int lineno = 0;
+
+    assert(path && keys);
+    memset(keys, 0, sizeof(*keys));
+    FILE *fp = fopen(path, "re");
+    if (fp == NULL) {
+        msg_error("zsock: op=keys_load file=%s: error=%s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(fp), &st) < 0 || !S_ISREG(st.st_mode)) {
+        msg_error("zsock: op=keys_load file=%s: error=not a regular file", path);
+        fclose(fp);
+        return -1;
+    }
+    while (fgets(line, sizeof(line), fp)) {
+        lineno++;
+        if (strchr(line, '\n') == NULL && !feof(fp)) {
+            msg_error("zsock: op=keys_load file=%s:%d: error=line too long", path, lineno);
+            goto fail;
+        }
+        char *s = s_trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            msg_error("zsock: op=keys_load file=%s:%d: error=expected name = value", path, lineno);
+            goto fail;
+        }
+        *eq = '\0';
+        char *name = s_trim(s), *value = s_trim(eq + 1);
+        char *dst;
+        if (strcmp(name, "public") == 0) {
+            dst = keys->public_key;
+        } else if (strcmp(name, "secret") == 0) {
+            dst = keys->secret_key;
+        } else {
+            msg_error("zsock: op=keys_load file=%s:%d: error=unknown name \"%s\"", path, lineno,
+                      name);
+            goto fail;
+        }
+        if (!zsock_key_valid(value)) {
+            msg_error("zsock: op=keys_load file=%s:%d: error=%s is not a 40-character Z85 key",
+                      path, lineno, name);
+            goto fail;
+        }
+        memcpy(dst, value, ZSOCK_Z85_LEN + 1);
+    }
+    if (ferror(fp)) {
+        msg_error("zsock: op=keys_load file=%s: error=%s", path, strerror(errno));
+        goto fail;
+    }
+    if (keys->public_key[0] == '\0') {
+        msg_error("zsock: op=keys_load file=%s: error=no public key", path);
+        goto fail;
+    }
+    if (keys->secret_key[0]) {
+        char derived[ZSOCK_Z85_LEN + 1];
+        if (st.st_mode & 077) {
+            msg_error("zsock: op=keys_load file=%s: error=secret key readable by group or others "
+                      "(mode %03o, want 0600)",
+                      path, (unsigned)(st.st_mode & 0777));
+            goto fail;
+        }
+        if (zmq_curve_public(derived, keys->secret_key) < 0 ||
+            strcmp(derived, keys->public_key) != 0) {
+            msg_error("zsock: op=keys_load file=%s: error=public key does not match secret key",
+                      path);
+            goto fail;
+        }
+    }
+    fclose(fp);
+    return 0;
+fail:
+    fclose(fp);
+    memset(keys, 0, sizeof(*keys));
+    return -1;
+}
+
+static int s_setkey(void *sock, int opt, const char *z85, const char *name)
+{
+    if (!zsock_key_valid(z85)) {
+        msg_error("zsock: op=curve option=%s: error=not a 40-character Z85 key", name);
+        return -1;
+    }
+    if (zmq_setsockopt(sock, opt, z85, ZSOCK_Z85_LEN) < 0) {
+        msg_error("zsock: op=curve option=%s: error=%s", name, zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int zsock_curve_server(void *sock, const zsock_keys_t *server)
+{
+    assert(sock && server);
+    if (s_setint(sock, ZMQ_CURVE_SERVER, 1, "curve_server") < 0 ||
+        s_setkey(sock, ZMQ_CURVE_SECRETKEY, server->secret_key, "curve_secretkey") < 0)
+        return -1;
+    if (zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, ZSOCK_ZAP_DOMAIN, strlen(ZSOCK_ZAP_DOMAIN)) < 0) {
+        msg_error("zsock: op=curve option=zap_domain: error=%s", zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int zsock_curve_client(void *sock, const zsock_keys_t *client, const char *server_public)
+{
+    assert(sock && client && server_public);
+    if (s_setkey(sock, ZMQ_CURVE_SERVERKEY, server_public, "curve_serverkey") < 0 ||
+        s_setkey(sock, ZMQ_CURVE_PUBLICKEY, client->public_key, "curve_publickey") < 0 ||
+        s_setkey(sock, ZMQ_CURVE_SECRETKEY, client->secret_key, "curve_secretkey") < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- ZAP ---- */
+
+zsock_zap_t *zsock_zap_new(void *ctx, zsock_zap_lookup_fn lookup, void *arg)
+{
+    assert(ctx && lookup);
+    void *rep = zmq_socket(ctx, ZMQ_REP);
+    if (rep == NULL) {
+        msg_error("zsock: op=zap_socket: error=%s", zmq_strerror(errno));
+        return NULL;
+    }
+    int linger = 0;
+    zmq_setsockopt(rep, ZMQ_LINGER, &linger, sizeof(linger));
+    if (zmq_bind(rep, S_ZAP_ENDPOINT) < 0) {
+        msg_error("zsock: op=bind endpoint=%s: error=%s", S_ZAP_ENDPOINT, zmq_strerror(errno));
+        zmq_close(rep);
+        return NULL;
+    }
+    zsock_zap_t *self = xcalloc(1, sizeof(*self));
+    self->rep = rep;
+    self->fn = lookup;
+    self->arg = arg;
+    return self;
+}
+
+void *zsock_zap_socket(zsock_zap_t *self)
+{
+    assert(self);
+    return self->rep;
+}
+
+/* Sends the six-part ZAP reply. */
+static int s_zap_reply(void *rep, zmq_msg_t *request_id, const char *code, const char *text,
+                       const char *user)
+{
+    size_t idlen = request_id ? zmq_msg_size(request_id) : 0;
+    const void *id = request_id ? zmq_msg_data(request_id) : "";
+    if (zmq_send(rep, "1.0", 3, ZMQ_SNDMORE) < 0 || zmq_send(rep, id, idlen, ZMQ_SNDMORE) < 0 ||
+        zmq_send(rep, code, strlen(code), ZMQ_SNDMORE) < 0 ||
+        zmq_send(rep, text, strlen(text), ZMQ_SNDMORE) < 0 ||
+        zmq_send(rep, user, strlen(user), ZMQ_SNDMORE) < 0 || zmq_send(rep, "", 0, 0) < 0)
+        return -1;
+    return 0;
+}
+
+static int s_part_is(zmq_msg_t *part, const char *text)
+{
+    size_t len = strlen(text);
+    return zmq_msg_size(part) == len && memcmp(zmq_msg_data(part), text, len) == 0;
+}
+
+/* Answers one request whose parts are in parts[0..n). */
+static int s_zap_answer(zsock_zap_t *self, zmq_msg_t *parts, int n)
+{
+    /* 0 version, 1 request id, 2 domain, 3 address, 4 routing id, 5 mechanism, 6.. credentials */
+    if (n < 6 || !s_part_is(&parts[0], "1.0")) {
+        self->refused++;
+        msg_warn("zsock: zap: malformed request parts=%d", n);
+        return s_zap_reply(self->rep, n > 1 ? &parts[1] : NULL, "500", "malformed request", "");
+    }
+    if (!s_part_is(&parts[5], "CURVE") || n != 7 || zmq_msg_size(&parts[6]) != 32) {
+        self->refused++;
+        return s_zap_reply(self->rep, &parts[1], "400", "mechanism not allowed", "");
+    }
+    char z85[ZSOCK_Z85_LEN + 1];
+    if (zmq_z85_encode(z85, zmq_msg_data(&parts[6]), 32) == NULL) {
+        self->refused++;
+        return s_zap_reply(self->rep, &parts[1], "500", "cannot encode key", "");
+    }
+    const char *site = self->fn(self->arg, z85);
+    if (site == NULL || site[0] == '\0' || strlen(site) > WIRE_MAX_ID) {
+        char addr[64];
+        size_t alen = zmq_msg_size(&parts[3]);
+        if (alen >= sizeof(addr))
+            alen = sizeof(addr) - 1;
+        memcpy(addr, zmq_msg_data(&parts[3]), alen);
+        addr[alen] = '\0';
+        self->refused++;
+        msg_warn("zsock: zap: refused client_key=%s address=%s: unknown key", z85, addr);
+        return s_zap_reply(self->rep, &parts[1], "400", "unknown key", "");
+    }
+    self->accepted++;
+    return s_zap_reply(self->rep, &parts[1], "200", "OK", site);
+}
+
+int zsock_zap_handle(zsock_zap_t *self)
+{
+    int answered = 0;
+    assert(self);
+    for (;;) {
+        zmq_msg_t parts[S_ZAP_MAX_PARTS];
+        int n = 0, more = 1, rc = 0;
+        while (more) {
+            zmq_msg_t part;
+            zmq_msg_init(&part);
+            if (zmq_msg_recv(&part, self->rep, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+                int saved = errno;
+                zmq_msg_close(&part);
+                for (int i = 0; i < n && i < S_ZAP_MAX_PARTS; i++)
+                    zmq_msg_close(&parts[i]);
+                if (n == 0 && saved == EAGAIN)
+                    return answered;
+                errno = saved;
+                return -1;
+            }
+            more = zmq_msg_more(&part);
+            if (n < S_ZAP_MAX_PARTS) {
+                zmq_msg_init(&parts[n]);
+                zmq_msg_move(&parts[n], &part);
+            }
+            zmq_msg_close(&part);
+            n++;
+        }
+        rc = s_zap_answer(self, parts, n < S_ZAP_MAX_PARTS ? n : 0);
+        for (int i = 0; i < n && i < S_ZAP_MAX_PARTS; i++)
+            zmq_msg_close(&parts[i]);
+        if (rc < 0) {
+            msg_error("zsock: op=zap_reply: error=%s", zmq_strerror(errno));
+            return -1;
+        }
+        answered++;
+    }
+}
+
+uint64_t zsock_zap_accepted(const zsock_zap_t *self)
+{
+    assert(self);
+    return self->accepted;
+}
+
+uint64_t zsock_zap_refused(const zsock_zap_t *self)
+{
+    assert(self);
+    return self->refused;
+}
+
+void zsock_zap_destroy(zsock_zap_t **self_p)
+{
+    assert(self_p);
+    if (*self_p) {
+        zmq_close((*self_p)->rep);
+        xfree(*self_p);
+        *self_p = NULL;
+    }
+}
