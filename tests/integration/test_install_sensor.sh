@@ -27,6 +27,8 @@
 #       settings and keeps the edit;
 #     - with the real backstop-sensor running, the installer's test message
 #       shows up in the sensor's log;
+#     - chrooted smtpd and cleanup: the socket moves into the queue directory;
+#       smtpd chrooted but cleanup not: exit 78 asking for an inet socket;
 #     - Exim: manual steps, exit 69, nothing written;
 #     - Sendmail (a sendmail.mc in a temporary directory, m4 stubbed): without
 #       m4 the fail-open line is printed and nothing changes; with it the line
@@ -247,6 +249,29 @@ inst site3 --uninstall
 expect_rc 0 $? "uninstall site3"
 ROOT="$BS_TMP/root"
 bs_pass "with the real sensor, the installer's test message passes through it"
+
+# --- a chrooted smtpd/cleanup reaches the socket inside the queue directory
+# (dry runs: a chrooted instance cannot reach the test's milter sockets)
+pf_create site4 none
+E4="$BS_TMP/site4/etc"
+Q4=$(postconf -c "$E4" -h queue_directory)
+postconf -c "$E4" -F "127.0.0.1:$(pf_port site4)/inet/chroot = y" 'cleanup/unix/chroot = y'
+ROOT="$BS_TMP/root4"
+inst site4 --dry-run
+expect_rc 0 $? "dry run, chrooted smtpd and cleanup"
+expect_out 'would set smtpd_milters = unix:/backstop/sensor.sock in'
+expect_out "would create directory $Q4/backstop\$"
+postconf -c "$E4" -F 'cleanup/unix/chroot = n'
+inst site4 --dry-run
+expect_rc 78 $? "dry run, chrooted smtpd, unchrooted cleanup"
+expect_out 'some of .* run chrooted and some do not'
+expect_out 'fix: use an inet socket'
+inst site4 --dry-run --smtpd-only
+expect_rc 0 $? "dry run, chrooted smtpd only"
+expect_out 'would set smtpd_milters = unix:/backstop/sensor.sock in'
+! grep -q 'non_smtpd_milters' "$OUT" || bs_fail "--smtpd-only still wires non_smtpd_milters"
+ROOT="$BS_TMP/root"
+bs_pass "chrooted Postfix: socket in the queue directory; a mixed chroot is refused"
 
 # --- Exim: manual steps, nothing changed
 mkdir -p "$BS_TMP/exim-bin"
