@@ -1,0 +1,35 @@
+#!/bin/sh
+# test_agg_expiry - a decision whose TTL runs out is removed and the removal is
+# published: every subscriber drops it. Rules come from the config's [rule] sections.
+SRC=${2:?usage: test BUILD_DIR SOURCE_DIR}
+. "$SRC/tests/integration/lib.sh"
+. "$SRC/tests/integration/agg_lib.sh"
+bs_init "$@"
+
+agg_conf agg "[rule quick_subject]" "scope = subject" "window = 60s" "min_events = 30" \
+    "min_sites = 3" "max_site_share = 60%" "ttl = 2s" "action = tempfail"
+"$BS_BUILD/backstop-aggregator" -c "$BS_TMP/agg.conf" -n || bs_fail "config check failed"
+agg_start agg
+grep -q 'rules=1 ' "$BS_TMP/agg.log" || bs_fail "the [rule] section did not replace the defaults"
+sub_start s1 site1 --receipts
+sub_start s2 site2
+
+loadgen --sites 3 --events 60 --subject "short wave" --ips 60
+sub_wait s1 'subject tempfail fleet - short wave$' || bs_fail "no decision from the configured rule"
+sub_wait s2 'short wave$' || bs_fail "s2: no decision"
+id=$(grep 'short wave' "$BS_TMP/s1.out" | cut -d' ' -f2)
+bs_pass "configured rule decided $id (ttl 2s)"
+
+wait_log "$BS_TMP/s1.receipts" "^U [0-9]+ remove $id " 10 || bs_fail "no removal published for $id"
+grep -Eq ": $id: decision=remove .* why=expired" "$BS_TMP/agg.log" || bs_fail "removal not logged as expired"
+wait_for 10 sh -c "! grep -q 'short wave' '$BS_TMP/s1.out'" || bs_fail "s1 still holds $id"
+wait_for 10 sh -c "! grep -q 'short wave' '$BS_TMP/s2.out'" || bs_fail "s2 still holds $id"
+bs_pass "TTL expiry published a removal; both subscribers dropped $id"
+
+# a bad config is refused with FILE:LINE and exit 78
+printf '[rule broken]\nmax_site_share = 7\n' >"$BS_TMP/bad.conf"
+"$BS_BUILD/backstop-aggregator" -c "$BS_TMP/bad.conf" -n 2>"$BS_TMP/bad.err"
+rc=$?
+[ $rc = 78 ] || bs_fail "bad config: exit $rc, want 78"
+grep -q 'bad.conf:1: max_site_share' "$BS_TMP/bad.err" || bs_fail "no FILE:LINE: $(cat "$BS_TMP/bad.err")"
+bs_pass "-n refuses a bad rule with FILE:LINE, exit 78"
