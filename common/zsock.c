@@ -704,6 +704,8 @@ void zsock_zap_destroy(zsock_zap_t **self_p)
 {
     assert(self_p);
     if (*self_p) {
+        /* unbind first: a closed socket gives up its inproc name only later, in the reaper */
+        zmq_unbind((*self_p)->rep, S_ZAP_ENDPOINT);
         zmq_close((*self_p)->rep);
         xfree(*self_p);
         *self_p = NULL;

@@ -68,7 +68,8 @@ void *zsock_new(void *ctx, int type);
 void zsock_close(void **sock_p);
 
 /* Binds; for ipc:// endpoints the file gets mode (e.g. 0660) and group gid ((gid_t)-1: keep).
- * mode 0 leaves an ipc file as the umask made it. 0, or -1 + log. */
+ * mode 0 leaves an ipc file as the umask made it. With a mode it narrows the process umask for
+ * the bind, so bind ipc endpoints before starting threads. 0, or -1 + log. */
 int zsock_bind(void *sock, const char *endpoint, mode_t mode, gid_t gid);
 
 /* Connects (ZeroMQ connects in the background and reconnects by itself). 0, or -1 + log. */

@@ -547,6 +547,81 @@ static void test_curve_registered_key_in_unknown_key_out(void **state)
     xfree(ep);
 }
 
+/* Sends a ZAP request of n parts and returns the reply's status code and user id. */
+static void s_zap_ask(void *req, zsock_zap_t *zap, const char *const *parts, const size_t *lens,
+                      int n, char *code, char *user)
+{
+    for (int i = 0; i < n; i++)
+        assert_true(zmq_send(req, parts[i], lens[i], i + 1 < n ? ZMQ_SNDMORE : 0) >= 0);
+    zmq_pollitem_t item = {zsock_zap_socket(zap), 0, ZMQ_POLLIN, 0};
+    assert_int_equal(zmq_poll(&item, 1, BOUND_MS), 1);
+    assert_int_equal(zsock_zap_handle(zap), 1);
+    char part[64];
+    int more = 1, idx = 0;
+    while (more) {
+        int len = zmq_recv(req, part, sizeof(part) - 1, 0);
+        assert_true(len >= 0);
+        part[len] = '\0';
+        if (idx == 2)
+            strcpy(code, part);
+        if (idx == 4)
+            strcpy(user, part);
+        size_t sz = sizeof(more);
+        assert_int_equal(zmq_getsockopt(req, ZMQ_RCVMORE, &more, &sz), 0);
+        idx++;
+    }
+    assert_int_equal(idx, 6);
+}
+
+static void test_zap_answers_every_request(void **state)
+{
+    uint8_t key[32];
+    char z85[ZSOCK_Z85_LEN + 1];
+    for (int i = 0; i < 32; i++)
+        key[i] = (uint8_t)(i * 7);
+    assert_non_null(zmq_z85_encode(z85, key, 32));
+    registry_t reg = {z85, "site7"};
+    zsock_zap_t *zap = zsock_zap_new(s_ctx, s_lookup, &reg);
+    assert_non_null(zap);
+    void *req = zmq_socket(s_ctx, ZMQ_REQ);
+    assert_int_equal(zmq_connect(req, "inproc://zeromq.zap.01"), 0);
+    s_rcvtimeo(req);
+    char code[64], user[64];
+    uint8_t other[32] = {1};
+
+    const char *curve[] = {"1.0", "r1", "backstop", "127.0.0.1", "", "CURVE", (char *)key};
+    size_t curve_len[] = {3, 2, 8, 9, 0, 5, 32};
+    s_zap_ask(req, zap, curve, curve_len, 7, code, user);
+    assert_string_equal(code, "200");
+    assert_string_equal(user, "site7");
+
+    curve[6] = (char *)other;
+    s_zap_ask(req, zap, curve, curve_len, 7, code, user);
+    assert_string_equal(code, "400");
+    assert_string_equal(user, "");
+
+    const char *null_mech[] = {"1.0", "r2", "backstop", "127.0.0.1", "", "NULL"};
+    size_t null_len[] = {3, 2, 8, 9, 0, 4};
+    s_zap_ask(req, zap, null_mech, null_len, 6, code, user);
+    assert_string_equal(code, "400");
+
+    const char *bad_version[] = {"2.0", "r3", "backstop", "127.0.0.1", "", "CURVE", (char *)key};
+    s_zap_ask(req, zap, bad_version, curve_len, 7, code, user);
+    assert_string_equal(code, "500");
+
+    const char *short_req[] = {"1.0", "r4"};
+    size_t short_len[] = {3, 2};
+    s_zap_ask(req, zap, short_req, short_len, 2, code, user);
+    assert_string_equal(code, "500");
+
+    assert_int_equal(zsock_zap_accepted(zap), 1);
+    assert_int_equal(zsock_zap_refused(zap), 4);
+    /* nothing pending: handle returns at once */
+    assert_int_equal(zsock_zap_handle(zap), 0);
+    zmq_close(req);
+    zsock_zap_destroy(&zap);
+}
+
 /* ---- key files and ipc ---- */
 
 static int s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -677,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_router_replies_to_dealer_and_req),
         cmocka_unit_test(test_endpoint_is_local),
         cmocka_unit_test(test_curve_registered_key_in_unknown_key_out),
+        cmocka_unit_test(test_zap_answers_every_request),
         cmocka_unit_test(test_key_files),
         cmocka_unit_test(test_ipc_socket_gets_its_mode),
     };
