@@ -41,7 +41,9 @@
 #define WIRE_MAX_ID       64             /* bytes of ids, site/sensor names, rule labels */
 #define WIRE_MAX_JSON     WIRE_MAX_FRAME /* ControlReply.json: bounded by the frame */
 
-/* Why a frame was refused; each value has a counter name (wire_err_name). */
+/* Why a frame was refused; each value has a counter name (wire_err_name). The values are
+ * stable: the aggregator's drop reasons mirror them one to one, so add new ones just before
+ * WIRE_ERR__COUNT and never reorder. */
 typedef enum {
     WIRE_OK = 0,
     WIRE_ERR_EMPTY,    /* zero bytes */
