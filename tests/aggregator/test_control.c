@@ -1,0 +1,637 @@
+/* test_control - control_handle() against a real server (store in a temp dir, fake clock):
+ * every command's document, the checks on request values, changes stored before they are
+ * published, allowlist cancellation, and the JSON forms. */
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "agg_config.h"
+#include "control.h"
+#include "fp.h"
+#include "ingest.h"
+#include "msg.h"
+#include "server.h"
+#include "xalloc.h"
+#include "zsock.h"
+
+#define SEC 1000LL
+#define T0  (1700000000LL * SEC)
+
+/* A server of its own per test. */
+typedef struct {
+    char dir[64];      /* temp dir: config, store, control socket */
+    bs_clock_t *clock; /* fake clock */
+    server_t *srv;     /* under test */
+    uint64_t seq;      /* next event seq */
+    json_t *doc;       /* last reply document */
+    int status;        /* last reply status */
+    char error[256];   /* last reply error */
+} s_fx_t;
+
+static int s_setup(void **state)
+{
+    s_fx_t *fx = xcalloc(1, sizeof(*fx));
+    char err[1024];
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_control.XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    char *conf = xasprintf("%s/agg.conf", fx->dir);
+    FILE *fp = fopen(conf, "w");
+    assert_non_null(fp);
+    fprintf(fp,
+            "event_endpoint = tcp://127.0.0.1:*\ndecision_endpoint = tcp://127.0.0.1:*\n"
+            "snapshot_endpoint = tcp://127.0.0.1:*\ncontrol_endpoint = ipc://%s/ctl.sock\n"
+            "data_dir = %s/db\n",
+            fx->dir, fx->dir);
+    fclose(fp);
+    agg_config_t *cfg = agg_config_load(conf, err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("config: %s", err);
+    fx->clock = bs_clock_fake_new(T0);
+    fx->srv = server_new(&cfg, NULL, fx->clock);
+    assert_non_null(fx->srv);
+    fx->seq = 1;
+    xfree(conf);
+    *state = fx;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    s_fx_t *fx = *state;
+    server_destroy(&fx->srv);
+    json_decref(fx->doc);
+    char *cmd = xasprintf("rm -rf '%s'", fx->dir);
+    assert_int_equal(system(cmd), 0);
+    xfree(cmd);
+    bs_clock_destroy(&fx->clock);
+    xfree(fx);
+    return 0;
+}
+
+/* Sends req; keeps the status, error and parsed document in fx. */
+static int s_call(s_fx_t *fx, Backstop__ControlRequest *req)
+{
+    Backstop__ControlReply reply = BACKSTOP__CONTROL_REPLY__INIT;
+    json_error_t jerr;
+
+    if (req->who == NULL)
+        req->who = "tester";
+    json_decref(fx->doc);
+    fx->doc = NULL;
+    fx->error[0] = '\0';
+    fx->status = control_handle(fx->srv, req, &reply);
+    assert_int_equal(fx->status, reply.status);
+    if (reply.status == 0) {
+        assert_non_null(reply.json);
+        assert_null(reply.error);
+        fx->doc = json_loads(reply.json, 0, &jerr);
+        assert_non_null(fx->doc);
+        assert_true(json_integer_value(json_object_get(fx->doc, "now_ms")) ==
+                    server_now_ms(fx->srv));
+    } else {
+        assert_null(reply.json);
+        assert_non_null(reply.error);
+        snprintf(fx->error, sizeof(fx->error), "%s", reply.error);
+    }
+    free(reply.json);
+    free(reply.error);
+    return fx->status;
+}
+
+/* The member at a path of keys ("decision", "value") in the last document. */
+static json_t *s_get(s_fx_t *fx, const char *k1, const char *k2)
+{
+    json_t *v = json_object_get(fx->doc, k1);
+    return k2 ? json_object_get(v, k2) : v;
+}
+
+static const char *s_str(s_fx_t *fx, const char *k1, const char *k2)
+{
+    const char *s = json_string_value(s_get(fx, k1, k2));
+    assert_non_null(s);
+    return s;
+}
+
+/* A manual fleet decision on a subject; returns its id (static buffer). */
+static const char *s_add_subject(s_fx_t *fx, const char *subject)
+{
+    static char id[DECISION_ID_LEN + 1];
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD;
+    req.has_scope = 1;
+    req.scope = BACKSTOP__SCOPE__SUBJECT;
+    req.value = (char *)subject;
+    assert_int_equal(s_call(fx, &req), 0);
+    snprintf(id, sizeof(id), "%s", s_str(fx, "decision", "id"));
+    return id;
+}
+
+/* n bounce events with subject key text from site, at the fake clock's now. */
+static void s_events(s_fx_t *fx, const char *site, const char *text, int n)
+{
+    ingest_key_t key = {BS_SCOPE_SUBJECT, fp_text(text), text, strlen(text)};
+    for (int i = 0; i < n; i++) {
+        ingest_event_t ev = {.site = site,
+                             .sensor = "s1",
+                             .seq = fx->seq++,
+                             .time_ms = server_now_ms(fx->srv),
+                             .msg_class = BS_CLASS_BOUNCE,
+                             .keys = &key,
+                             .nkeys = 1,
+                             .nrule_labels = 1};
+        ingest_event(server_ingest(fx->srv), &ev, server_now_ms(fx->srv));
+    }
+    assert_true(server_apply_changes(fx->srv) >= 0);
+}
+
+/* ---- status ---- */
+
+static void test_status_fresh(void **state)
+{
+    s_fx_t *fx = *state;
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS;
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_int_equal(json_integer_value(s_get(fx, "seq", NULL)), 0);
+    assert_int_equal(json_integer_value(s_get(fx, "decisions", "active")), 0);
+    assert_int_equal(json_array_size(s_get(fx, "sensors", NULL)), 0);
+    assert_non_null(json_object_get(s_get(fx, "events", "dropped"), "garbage"));
+    assert_int_equal(strlen(s_str(fx, "epoch", NULL)), 16);
+}
+
+static void test_status_counts_events_keys_decisions(void **state)
+{
+    s_fx_t *fx = *state;
+    s_events(fx, "a", "some wave", 3);
+    s_add_subject(fx, "manual one");
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS;
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_true(json_integer_value(s_get(fx, "keys", NULL)) >= 1);
+    assert_int_equal(json_integer_value(s_get(fx, "decisions", "active")), 1);
+    assert_int_equal(json_integer_value(s_get(fx, "seq", NULL)), 1);
+}
+
+/* ---- decisions ---- */
+
+static void test_add_normalises_and_fingerprints(void **state)
+{
+    s_fx_t *fx = *state;
+    char hex[FP_HEX_SIZE];
+    s_add_subject(fx, "Undeliverable: Cheap meds 123");
+    assert_string_equal(s_str(fx, "result", NULL), "created");
+    assert_string_equal(s_str(fx, "decision", "value"), "cheap meds #");
+    assert_string_equal(s_str(fx, "decision", "fp"), fp_hex(fp_text("cheap meds #"), hex));
+    assert_string_equal(s_str(fx, "decision", "origin"), "cli");
+    assert_string_equal(s_str(fx, "decision", "origin_who"), "tester");
+    assert_string_equal(s_str(fx, "decision", "reach"), "fleet");
+    assert_string_equal(s_str(fx, "decision", "action"), "reject");
+    assert_null(s_get(fx, "decision", "site"));
+    assert_int_equal(json_integer_value(s_get(fx, "decision", "expires_ms")), T0 + 3600 * SEC);
+}
+
+static void test_add_is_stored_and_published(void **state)
+{
+    s_fx_t *fx = *state;
+    s_add_subject(fx, "stored wave");
+    decisions_t *d = server_decisions(fx->srv);
+    assert_int_equal(decisions_pending(d), 0); /* taken: written, then published */
+    assert_int_equal(decisions_seq(d), 1);
+    assert_true(server_stats(fx->srv)->updates_published >= 1);
+}
+
+static void test_add_local_ip_with_options(void **state)
+{
+    s_fx_t *fx = *state;
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD;
+    req.has_scope = 1;
+    req.scope = BACKSTOP__SCOPE__CLIENT_IP;
+    req.value = "[IPv6:2001:DB8::1]";
+    req.has_reach = 1;
+    req.reach = BACKSTOP__REACH__LOCAL;
+    req.site = "acme";
+    req.has_action = 1;
+    req.action = BACKSTOP__ACTION__TAG;
+    req.has_ttl_s = 1;
+    req.ttl_s = 90;
+    req.has_all_mail = 1;
+    req.all_mail = 1;
+    req.reason = "seen by hand";
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "decision", "value"), "2001:db8::1");
+    assert_string_equal(s_str(fx, "decision", "site"), "acme");
+    assert_string_equal(s_str(fx, "decision", "action"), "tag");
+    assert_string_equal(s_str(fx, "decision", "reason"), "seen by hand");
+    assert_true(json_is_true(s_get(fx, "decision", "all_mail")));
+    assert_int_equal(json_integer_value(s_get(fx, "decision", "expires_in_s")), 90);
+}
+
+static void test_add_again_extends(void **state)
+{
+    s_fx_t *fx = *state;
+    const char *id = s_add_subject(fx, "wave again");
+    char first[DECISION_ID_LEN + 1];
+    snprintf(first, sizeof(first), "%s", id);
+    bs_clock_fake_advance(fx->clock, 600 * SEC);
+    s_add_subject(fx, "wave again");
+    assert_string_equal(s_str(fx, "result", NULL), "extended");
+    assert_string_equal(s_str(fx, "decision", "id"), first);
+}
+
+static void test_list_and_show(void **state)
+{
+    s_fx_t *fx = *state;
+    char id[DECISION_ID_LEN + 1];
+    snprintf(id, sizeof(id), "%s", s_add_subject(fx, "first"));
+    s_add_subject(fx, "second");
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST;
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_int_equal(json_array_size(s_get(fx, "decisions", NULL)), 2);
+    assert_int_equal(json_integer_value(s_get(fx, "total", NULL)), 2);
+    req.has_limit = 1;
+    req.limit = 1;
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_int_equal(json_array_size(s_get(fx, "decisions", NULL)), 1);
+    assert_true(json_is_true(s_get(fx, "truncated", NULL)));
+
+    Backstop__ControlRequest show = BACKSTOP__CONTROL_REQUEST__INIT;
+    show.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_SHOW;
+    for (char *p = id; *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    show.id = id;
+    assert_int_equal(s_call(fx, &show), 0);
+    assert_string_equal(s_str(fx, "decision", "value"), "first");
+}
+
+static void test_del_revokes(void **state)
+{
+    s_fx_t *fx = *state;
+    char id[DECISION_ID_LEN + 1];
+    snprintf(id, sizeof(id), "%s", s_add_subject(fx, "to revoke"));
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL;
+    req.id = id;
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "revoked", "id"), id);
+    assert_int_equal(decisions_count(server_decisions(fx->srv)), 0);
+    assert_int_equal(decisions_seq(server_decisions(fx->srv)), 2);
+    assert_int_equal(decisions_pending(server_decisions(fx->srv)), 0);
+    assert_int_equal(s_call(fx, &req), EX_DATAERR);
+}
+
+/* ---- bad requests: a table ---- */
+
+typedef struct {
+    const char *what;                      /* the case */
+    Backstop__ControlRequest__Command cmd; /* command */
+    int scope;                             /* 0: unset */
+    const char *value;                     /* value */
+    const char *id;                        /* id */
+    int reach;                             /* 0: unset */
+    const char *site;                      /* site */
+    int ttl_s;                             /* -1: unset */
+    int status;                            /* expected */
+    const char *error;                     /* substring of the error */
+} s_bad_t;
+
+static const s_bad_t s_bad[] = {
+    {"add without scope", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD, 0, "x", NULL, 0, NULL,
+     -1, EX_USAGE, "required"},
+    {"add sender_domain", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD,
+     BACKSTOP__SCOPE__SENDER_DOMAIN, "example.com", NULL, 0, NULL, -1, EX_USAGE, "cannot"},
+    {"add bad ip", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD, BACKSTOP__SCOPE__CLIENT_IP,
+     "300.1.1.1", NULL, 0, NULL, -1, EX_DATAERR, "invalid IP"},
+    {"add net with host bits", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD,
+     BACKSTOP__SCOPE__CLIENT_NET, "192.0.2.1/24", NULL, 0, NULL, -1, EX_DATAERR, "network"},
+    {"add empty subject key", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD,
+     BACKSTOP__SCOPE__SUBJECT, "Undeliverable:", NULL, 0, NULL, -1, EX_DATAERR, "nothing"},
+    {"add ttl 0", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD, BACKSTOP__SCOPE__SUBJECT, "x y",
+     NULL, 0, NULL, 0, EX_DATAERR, "ttl"},
+    {"add local without site", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD,
+     BACKSTOP__SCOPE__SUBJECT, "x y", NULL, BACKSTOP__REACH__LOCAL, NULL, -1, EX_DATAERR, "site"},
+    {"add fleet with site", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD,
+     BACKSTOP__SCOPE__SUBJECT, "x y", NULL, BACKSTOP__REACH__FLEET, "acme", -1, EX_DATAERR, "site"},
+    {"show unknown", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_SHOW, 0, NULL, "ZZZZZZZZ", 0,
+     NULL, -1, EX_DATAERR, "no active decision"},
+    {"show without id", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_SHOW, 0, NULL, NULL, 0, NULL,
+     -1, EX_USAGE, "id"},
+    {"del unknown", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL, 0, NULL, "ZZZZZZZZ", 0, NULL,
+     -1, EX_DATAERR, "no active decision"},
+    {"why nothing", BACKSTOP__CONTROL_REQUEST__COMMAND__WHY, 0, NULL, NULL, 0, NULL, -1, EX_USAGE,
+     "why"},
+    {"allow subject_ip", BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD, BACKSTOP__SCOPE__SUBJECT_IP,
+     "a|192.0.2.1", NULL, 0, NULL, -1, EX_DATAERR, "type"},
+    {"allow bad domain", BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD,
+     BACKSTOP__SCOPE__SENDER_DOMAIN, "a..b", NULL, 0, NULL, -1, EX_DATAERR, "domain"},
+    {"allow del not a number", BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_DEL, 0, NULL, "abc", 0,
+     NULL, -1, EX_DATAERR, "entry id"},
+    {"allow del unknown id", BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_DEL, 0, NULL, "42", 0, NULL,
+     -1, EX_DATAERR, "no allowlist entry"},
+    {"allow del unknown value", BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_DEL,
+     BACKSTOP__SCOPE__CLIENT_IP, "192.0.2.9", NULL, 0, NULL, -1, EX_DATAERR, "no allowlist entry"},
+    {"site add bad name", BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD, 0, NULL, "a/b", 0, NULL, -1,
+     EX_DATAERR, "site name"},
+    {"site add bad key", BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD, 0, "not-a-key", "acme", 0,
+     NULL, -1, EX_DATAERR, "key"},
+    {"site del unknown", BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_DEL, 0, NULL, "nope", 0, NULL, -1,
+     EX_DATAERR, "no site"},
+    {"unknown command", (Backstop__ControlRequest__Command)99, 0, NULL, NULL, 0, NULL, -1, EX_USAGE,
+     "unknown command"},
+};
+
+static void test_bad_requests(void **state)
+{
+    s_fx_t *fx = *state;
+    for (size_t i = 0; i < sizeof(s_bad) / sizeof(s_bad[0]); i++) {
+        const s_bad_t *b = &s_bad[i];
+        Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+        req.command = b->cmd;
+        if (b->scope) {
+            req.has_scope = 1;
+            req.scope = (Backstop__Scope)b->scope;
+        }
+        req.value = (char *)b->value;
+        req.id = (char *)b->id;
+        if (b->reach) {
+            req.has_reach = 1;
+            req.reach = (Backstop__Reach)b->reach;
+        }
+        req.site = (char *)b->site;
+        if (b->ttl_s >= 0) {
+            req.has_ttl_s = 1;
+            req.ttl_s = (uint32_t)b->ttl_s;
+        }
+        int st = s_call(fx, &req);
+        if (st != b->status || strstr(fx->error, b->error) == NULL)
+            fail_msg("%s: status %d error \"%s\", wanted %d and \"%s\"", b->what, st, fx->error,
+                     b->status, b->error);
+    }
+    /* nothing of it changed anything */
+    assert_int_equal(decisions_seq(server_decisions(fx->srv)), 0);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 0);
+}
+
+/* ---- why and top ---- */
+
+static void test_why_decision_shows_evidence(void **state)
+{
+    s_fx_t *fx = *state;
+    s_events(fx, "a", "storm wave", 150);
+    s_events(fx, "b", "storm wave", 150);
+    s_events(fx, "c", "storm wave", 150);
+    const decision_t *found[8];
+    size_t n = decisions_find_key(server_decisions(fx->srv), BS_SCOPE_SUBJECT,
+                                  fp_text("storm wave"), found, 8);
+    const decision_t *fleet = NULL;
+    for (size_t i = 0; i < n && i < 8; i++)
+        if (found[i]->reach == BS_REACH_FLEET)
+            fleet = found[i];
+    assert_non_null(fleet);
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__WHY;
+    req.query = (char *)fleet->id;
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "kind", NULL), "decision");
+    json_t *d0 = json_array_get(s_get(fx, "decisions", NULL), 0);
+    json_t *ev = json_object_get(d0, "evidence");
+    assert_string_equal(json_string_value(json_object_get(ev, "rule")), "fleet_subject");
+    assert_int_equal(json_integer_value(json_object_get(ev, "sites")), 3);
+    assert_int_equal(json_array_size(json_object_get(ev, "shares")), 3);
+    json_t *rules = json_object_get(json_array_get(s_get(fx, "keys", NULL), 0), "rules");
+    assert_true(json_array_size(rules) >= 1);
+    assert_true(json_is_true(json_object_get(json_array_get(rules, 0), "fires")));
+}
+
+static void test_why_subject_not_blocked_says_why(void **state)
+{
+    s_fx_t *fx = *state;
+    s_events(fx, "a", "one site wave", 30);
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__WHY;
+    req.query = "Returned mail: see transcript for details: One site wave";
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "kind", NULL), "subject");
+    assert_int_equal(json_array_size(s_get(fx, "decisions", NULL)), 0);
+    assert_int_equal(json_array_size(s_get(fx, "allowlisted", NULL)), 0);
+    json_t *k0 = json_array_get(s_get(fx, "keys", NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(k0, "value")), "one site wave");
+    json_t *r0 = json_array_get(json_object_get(k0, "rules"), 0);
+    assert_string_equal(json_string_value(json_object_get(r0, "rule")), "fleet_subject");
+    assert_int_equal(json_integer_value(json_object_get(r0, "events")), 30);
+    assert_int_equal(json_integer_value(json_object_get(r0, "min_events")), 400);
+    assert_string_equal(json_string_value(json_object_get(r0, "verdict")), "too few events");
+    /* the local rule is judged at the busiest site */
+    json_t *r1 = json_array_get(json_object_get(k0, "rules"), 1);
+    assert_string_equal(json_string_value(json_object_get(r1, "site")), "a");
+}
+
+static void test_why_ip_looks_at_address_and_network(void **state)
+{
+    s_fx_t *fx = *state;
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__WHY;
+    req.query = "192.0.2.7";
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "kind", NULL), "ip");
+    json_t *keys = s_get(fx, "keys", NULL);
+    assert_int_equal(json_array_size(keys), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(keys, 1), "value")),
+                        "192.0.2.0/24");
+}
+
+static void test_top_orders_by_progress(void **state)
+{
+    s_fx_t *fx = *state;
+    s_events(fx, "a", "small wave", 10);
+    s_events(fx, "a", "big wave", 100);
+    s_events(fx, "b", "big wave", 100);
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__TOP;
+    req.has_scope = 1;
+    req.scope = BACKSTOP__SCOPE__SUBJECT;
+    assert_int_equal(s_call(fx, &req), 0);
+    json_t *keys = s_get(fx, "keys", NULL);
+    assert_int_equal(json_array_size(keys), 2); /* one row per key */
+    json_t *k0 = json_array_get(keys, 0), *k1 = json_array_get(keys, 1);
+    assert_string_equal(json_string_value(json_object_get(k0, "value")), "big wave");
+    assert_string_equal(json_string_value(json_object_get(k1, "value")), "small wave");
+    assert_true(json_real_value(json_object_get(k0, "progress")) >=
+                json_real_value(json_object_get(k1, "progress")));
+    req.has_scope = 1;
+    req.scope = BACKSTOP__SCOPE__CLIENT_IP;
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_int_equal(json_array_size(s_get(fx, "keys", NULL)), 0);
+}
+
+/* ---- allowlist ---- */
+
+static void test_allow_add_revokes_covered(void **state)
+{
+    s_fx_t *fx = *state;
+    char id[DECISION_ID_LEN + 1];
+    snprintf(id, sizeof(id), "%s", s_add_subject(fx, "newsletter 12"));
+    s_add_subject(fx, "other wave");
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD;
+    req.has_scope = 1;
+    req.scope = BACKSTOP__SCOPE__SUBJECT;
+    req.value = "Newsletter 99";
+    req.reason = "ours";
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "result", NULL), "created");
+    assert_string_equal(s_str(fx, "entry", "value"), "newsletter #");
+    assert_string_equal(s_str(fx, "entry", "who"), "tester");
+    json_t *revoked = s_get(fx, "revoked", NULL);
+    assert_int_equal(json_array_size(revoked), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(revoked, 0), "id")), id);
+    assert_null(decisions_find(server_decisions(fx->srv), id));
+    assert_int_equal(decisions_count(server_decisions(fx->srv)), 1);
+    assert_int_equal(decisions_pending(server_decisions(fx->srv)), 0);
+
+    /* the same entry again: reported, not duplicated */
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "result", NULL), "exists");
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 1);
+}
+
+static void test_add_on_allowlisted_key_refused(void **state)
+{
+    s_fx_t *fx = *state;
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD;
+    req.has_scope = 1;
+    req.scope = BACKSTOP__SCOPE__CLIENT_NET;
+    req.value = "192.0.2.0/24";
+    assert_int_equal(s_call(fx, &req), 0);
+    Backstop__ControlRequest add = BACKSTOP__CONTROL_REQUEST__INIT;
+    add.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD;
+    add.has_scope = 1;
+    add.scope = BACKSTOP__SCOPE__CLIENT_IP;
+    add.value = "192.0.2.55";
+    assert_int_equal(s_call(fx, &add), EX_DATAERR);
+    assert_non_null(strstr(fx->error, "allowlisted"));
+    assert_int_equal(decisions_count(server_decisions(fx->srv)), 0);
+}
+
+static void test_allow_list_and_del_by_value(void **state)
+{
+    s_fx_t *fx = *state;
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD;
+    req.has_scope = 1;
+    req.scope = BACKSTOP__SCOPE__SENDER_DOMAIN;
+    req.value = "Example.COM.";
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "entry", "value"), "example.com");
+    Backstop__ControlRequest list = BACKSTOP__CONTROL_REQUEST__INIT;
+    list.command = BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_LIST;
+    assert_int_equal(s_call(fx, &list), 0);
+    assert_int_equal(json_array_size(s_get(fx, "allowlist", NULL)), 1);
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_DEL;
+    req.value = "example.com";
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "removed", "type"), "sender_domain");
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 0);
+}
+
+/* ---- sites ---- */
+
+static void test_sites_add_list_del(void **state)
+{
+    s_fx_t *fx = *state;
+    zsock_keys_t keys;
+    assert_int_equal(zsock_keys_generate(&keys), 0);
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD;
+    req.id = "acme";
+    req.value = keys.public_key;
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "site", "public_key"), keys.public_key);
+    assert_int_equal(s_call(fx, &req), EX_DATAERR); /* already registered */
+    Backstop__ControlRequest list = BACKSTOP__CONTROL_REQUEST__INIT;
+    list.command = BACKSTOP__CONTROL_REQUEST__COMMAND__SITES;
+    assert_int_equal(s_call(fx, &list), 0);
+    json_t *s0 = json_array_get(s_get(fx, "sites", NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(s0, "name")), "acme");
+    assert_string_equal(json_string_value(json_object_get(s0, "who")), "tester");
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_DEL;
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_null(server_site_find(fx->srv, "acme"));
+}
+
+/* ---- JSON forms ---- */
+
+static void test_json_decision_forms(void **state)
+{
+    (void)state;
+    decision_t d;
+    memset(&d, 0, sizeof(d));
+    snprintf(d.id, sizeof(d.id), "ABCD2345");
+    d.scope = BS_SCOPE_SUBJECT;
+    d.fp = 0x0123456789abcdefULL;
+    snprintf(d.value, sizeof(d.value), "wave");
+    d.action = BS_ACTION_REJECT;
+    d.reach = BS_REACH_LOCAL;
+    snprintf(d.site, sizeof(d.site), "acme");
+    d.expires_ms = T0 + 61 * SEC;
+    d.origin = BS_ORIGIN_RULE;
+    d.has_evidence = true;
+    d.evidence.events = 10;
+    d.evidence.nshares = 1;
+    snprintf(d.evidence.shares[0].site, sizeof(d.evidence.shares[0].site), "acme");
+    d.evidence.shares[0].events = 10;
+
+    json_t *j = control_json_decision(&d, T0, false);
+    assert_string_equal(json_string_value(json_object_get(j, "fp")), "0123456789abcdef");
+    assert_string_equal(json_string_value(json_object_get(j, "site")), "acme");
+    assert_int_equal(json_integer_value(json_object_get(j, "expires_in_s")), 61);
+    assert_null(json_object_get(j, "evidence"));
+    json_decref(j);
+    j = control_json_decision(&d, T0 + 100 * SEC, true);
+    assert_int_equal(json_integer_value(json_object_get(j, "expires_in_s")), 0);
+    json_t *share = json_array_get(json_object_get(json_object_get(j, "evidence"), "shares"), 0);
+    assert_true(json_real_value(json_object_get(share, "share")) == 1.0);
+    json_decref(j);
+    d.reach = BS_REACH_FLEET;
+    j = control_json_decision(&d, T0, false);
+    assert_null(json_object_get(j, "site"));
+    json_decref(j);
+}
+
+int main(void)
+{
+    msg_open("test_control", MSG_TO_STDERR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_status_fresh, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_status_counts_events_keys_decisions, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_add_normalises_and_fingerprints, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_add_is_stored_and_published, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_add_local_ip_with_options, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_add_again_extends, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_list_and_show, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_del_revokes, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_requests, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_why_decision_shows_evidence, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_why_subject_not_blocked_says_why, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_why_ip_looks_at_address_and_network, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_top_orders_by_progress, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_allow_add_revokes_covered, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_add_on_allowlisted_key_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_allow_list_and_del_by_value, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_sites_add_list_del, s_setup, s_teardown),
+        cmocka_unit_test(test_json_decision_forms),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
