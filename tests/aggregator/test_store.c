@@ -1,0 +1,373 @@
+/*
+ * test_store - the aggregator's LevelDB store, on a real database in a mkdtemp dir
+ *
+ * One behaviour per test: epoch creation and survival, decisions and the
+ * sequence log written together and read back, changes-since from the stored
+ * log and its pruning, a lost log means a new epoch without old decisions,
+ * written-behind window blobs, allowlist entries, sites and sensor records.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kv.h"
+#include "store.h"
+#include "xalloc.h"
+
+typedef struct {
+    char dir[64]; /* the database directory */
+} fixture_t;
+
+static int s_setup(void **state)
+{
+    fixture_t *f = xcalloc(1, sizeof(*f));
+    char tmpl[] = "/tmp/test_store.XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    snprintf(f->dir, sizeof(f->dir), "%s/db", tmpl);
+    *state = f;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    fixture_t *f = *state;
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%.*s'", (int)(strrchr(f->dir, '/') - f->dir), f->dir);
+    assert_int_equal(system(cmd), 0);
+    xfree(f);
+    return 0;
+}
+
+static decision_change_t s_change(uint64_t epoch, uint64_t seq, const char *id,
+                                  decision_kind_t kind, const char *value)
+{
+    decision_change_t c;
+    memset(&c, 0, sizeof(c));
+    c.kind = kind;
+    c.why = kind == DECISION_REMOVE ? DECISION_WHY_EXPIRED : DECISION_WHY_NEW;
+    c.seq = seq;
+    c.epoch = epoch;
+    decision_t *d = &c.decision;
+    snprintf(d->id, sizeof(d->id), "%s", id);
+    d->scope = BS_SCOPE_SUBJECT;
+    d->fp = 0x1234567890abcdefULL + seq;
+    snprintf(d->value, sizeof(d->value), "%s", value);
+    d->action = BS_ACTION_REJECT;
+    d->reach = BS_REACH_FLEET;
+    d->created_ms = 1000;
+    d->expires_ms = 2000;
+    d->origin = BS_ORIGIN_RULE;
+    snprintf(d->origin_who, sizeof(d->origin_who), "fleet_subject");
+    d->seq = seq;
+    d->epoch = epoch;
+    d->has_evidence = true;
+    d->evidence.events = 450;
+    d->evidence.sites = 3;
+    d->evidence.nshares = 1;
+    snprintf(d->evidence.shares[0].site, sizeof(d->evidence.shares[0].site), "site1");
+    d->evidence.shares[0].events = 150;
+    return c;
+}
+
+static void test_new_database_gets_epoch_that_survives_reopen(void **state)
+{
+    fixture_t *f = *state;
+    bool created = false;
+    store_t *s = store_open(f->dir, false, &created);
+    assert_non_null(s);
+    assert_true(created);
+    uint64_t epoch = store_epoch(s);
+    assert_true(epoch != 0);
+    assert_int_equal(store_seq(s), 0);
+    store_close(&s);
+    assert_null(s);
+    store_close(&s); /* safe twice */
+    s = store_open(f->dir, false, &created);
+    assert_false(created);
+    assert_true(store_epoch(s) == epoch);
+    store_close(&s);
+}
+
+typedef struct {
+    decision_t got[8];
+    size_t n;
+} loaded_t;
+
+static int s_collect(const decision_t *d, void *arg)
+{
+    loaded_t *l = arg;
+    if (l->n < 8)
+        l->got[l->n++] = *d;
+    return 0;
+}
+
+static void test_changes_are_stored_with_seq_and_read_back(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, true, NULL);
+    uint64_t e = store_epoch(s);
+    decision_change_t c[3] = {
+        s_change(e, 1, "AAAAAAAA", DECISION_UPSERT, "wave one"),
+        s_change(e, 2, "BBBBBBBB", DECISION_UPSERT, "wave two"),
+        s_change(e, 3, "AAAAAAAA", DECISION_REMOVE, "wave one"),
+    };
+    assert_int_equal(store_changes_write(s, c, 3), 0);
+    assert_int_equal(store_seq(s), 3);
+    store_close(&s);
+
+    s = store_open(f->dir, true, NULL);
+    assert_int_equal(store_seq(s), 3);
+    loaded_t l = {0};
+    assert_int_equal(store_decisions_load(s, s_collect, &l), 1);
+    assert_string_equal(l.got[0].id, "BBBBBBBB");
+    assert_string_equal(l.got[0].value, "wave two");
+    assert_true(l.got[0].fp == c[1].decision.fp);
+    assert_int_equal(l.got[0].seq, 2);
+    assert_true(l.got[0].epoch == e);
+    assert_true(l.got[0].has_evidence);
+    assert_int_equal(l.got[0].evidence.events, 450);
+    assert_string_equal(l.got[0].evidence.shares[0].site, "site1");
+    store_close(&s);
+}
+
+typedef struct {
+    uint64_t seqs[16];
+    size_t n;
+} seqs_t;
+
+static int s_seqs(const decision_change_t *c, void *arg)
+{
+    seqs_t *x = arg;
+    if (x->n < 16)
+        x->seqs[x->n++] = c->seq;
+    return 0;
+}
+
+static void test_changes_since_reads_the_stored_log_until_pruned(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    uint64_t e = store_epoch(s);
+    for (uint64_t q = 1; q <= 5; q++) {
+        char id[9];
+        snprintf(id, sizeof(id), "ID%06llu", (unsigned long long)q);
+        decision_change_t c = s_change(e, q, id, DECISION_UPSERT, "w");
+        assert_int_equal(store_changes_write(s, &c, 1), 0);
+    }
+    seqs_t x = {0};
+    assert_int_equal(store_changes_since(s, 2, s_seqs, &x), 0);
+    assert_int_equal(x.n, 3);
+    assert_int_equal(x.seqs[0], 3);
+    assert_int_equal(x.seqs[2], 5);
+    x.n = 0;
+    assert_int_equal(store_changes_since(s, 5, s_seqs, &x), 0); /* up to date: nothing */
+    assert_int_equal(x.n, 0);
+    assert_int_equal(store_changes_since(s, 6, s_seqs, &x), -1); /* from the future */
+
+    store_log_prune(s, 3);
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(store_log_floor(s), 3);
+    assert_int_equal(store_changes_since(s, 2, s_seqs, &x), -1); /* older than the log */
+    x.n = 0;
+    assert_int_equal(store_changes_since(s, 3, s_seqs, &x), 0);
+    assert_int_equal(x.n, 2);
+    store_close(&s);
+    /* the floor is found again after a reopen */
+    s = store_open(f->dir, false, NULL);
+    assert_int_equal(store_log_floor(s), 3);
+    store_close(&s);
+}
+
+static void test_lost_log_means_new_epoch_and_no_old_decisions(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    uint64_t e = store_epoch(s);
+    decision_change_t c = s_change(e, 1, "CCCCCCCC", DECISION_UPSERT, "old");
+    assert_int_equal(store_changes_write(s, &c, 1), 0);
+    store_close(&s);
+
+    kv_t *kv = kv_open(f->dir, 0, NULL);
+    assert_non_null(kv);
+    assert_int_equal(kv_del(kv, "m/epoch", 7), 0);
+    kv_close(&kv);
+
+    bool created = false;
+    s = store_open(f->dir, false, &created);
+    assert_true(created);
+    assert_true(store_epoch(s) != e);
+    assert_int_equal(store_seq(s), 0);
+    loaded_t l = {0};
+    assert_int_equal(store_decisions_load(s, s_collect, &l), 0);
+    store_close(&s);
+}
+
+typedef struct {
+    size_t n;
+    size_t bytes;
+} blobs_t;
+
+static int s_blob(const uint8_t *blob, size_t len, void *arg)
+{
+    blobs_t *b = arg;
+    b->n++;
+    b->bytes += len;
+    return 0;
+}
+
+static void test_window_blobs_are_written_behind(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    window_key_t k1 = {.scope = BS_SCOPE_SUBJECT, .tally = 0, .fp = 1};
+    window_key_t k2 = {.scope = BS_SCOPE_CLIENT_IP, .tally = 1, .fp = 2};
+    store_window_queue(s, &k1, (const uint8_t *)"abc", 3);
+    store_window_queue(s, &k2, (const uint8_t *)"defg", 4);
+    assert_int_equal(store_pending(s), 2);
+    blobs_t b = {0};
+    assert_int_equal(store_window_load(s, s_blob, &b), 0); /* not written yet */
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(store_pending(s), 0);
+    assert_int_equal(store_window_load(s, s_blob, &b), 2);
+    assert_int_equal(b.bytes, 7);
+    store_window_queue(s, &k1, NULL, 0); /* expired key: deleted */
+    store_close(&s);                     /* close flushes */
+    s = store_open(f->dir, false, NULL);
+    b = (blobs_t){0};
+    assert_int_equal(store_window_load(s, s_blob, &b), 1);
+    assert_int_equal(b.bytes, 4);
+    store_close(&s);
+}
+
+static int s_allow(const allow_entry_t *e, void *arg)
+{
+    *(allow_entry_t *)arg = *e;
+    return 0;
+}
+
+static void test_allowlist_entries_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    allow_entry_t e;
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(allowlist_entry_parse(&e, ALLOW_NET, "192.0.2.0/24"), 0);
+    e.id = 7;
+    e.created_ms = 42;
+    snprintf(e.who, sizeof(e.who), "alice");
+    snprintf(e.reason, sizeof(e.reason), "our relay");
+    assert_int_equal(store_allow_put(s, &e), 0);
+    store_close(&s);
+    s = store_open(f->dir, false, NULL);
+    allow_entry_t got;
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(store_allow_load(s, s_allow, &got), 1);
+    assert_int_equal(got.id, 7);
+    assert_int_equal(got.type, ALLOW_NET);
+    assert_int_equal(got.prefix, e.prefix);
+    assert_memory_equal(got.addr, e.addr, 16);
+    assert_string_equal(got.text, "192.0.2.0/24");
+    assert_string_equal(got.who, "alice");
+    assert_string_equal(got.reason, "our relay");
+    assert_int_equal(got.created_ms, 42);
+    assert_int_equal(store_allow_del(s, 7), 0);
+    assert_int_equal(store_allow_load(s, s_allow, &got), 0);
+    store_close(&s);
+}
+
+typedef struct {
+    char name[64];
+    char pub[64];
+    char who[64];
+    int64_t created;
+    size_t n;
+} site_seen_t;
+
+static int s_site(const char *name, const char *pub, int64_t created, const char *who, void *arg)
+{
+    site_seen_t *x = arg;
+    snprintf(x->name, sizeof(x->name), "%s", name);
+    snprintf(x->pub, sizeof(x->pub), "%s", pub);
+    snprintf(x->who, sizeof(x->who), "%s", who);
+    x->created = created;
+    x->n++;
+    return 0;
+}
+
+static void test_sites_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    const char *key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+    assert_int_equal(store_site_put(s, "site-a.example", key, 99, "bob"), 0);
+    site_seen_t x = {0};
+    assert_int_equal(store_site_load(s, s_site, &x), 1);
+    assert_string_equal(x.name, "site-a.example");
+    assert_string_equal(x.pub, key);
+    assert_string_equal(x.who, "bob");
+    assert_int_equal(x.created, 99);
+    assert_int_equal(store_site_del(s, "site-a.example"), 0);
+    x.n = 0;
+    assert_int_equal(store_site_load(s, s_site, &x), 0);
+    store_close(&s);
+}
+
+static int s_sensor(const char *site, const char *sensor, const void *val, size_t len, void *arg)
+{
+    char *out = arg;
+    snprintf(out, 128, "%s|%s|%.*s", site, sensor, (int)len, (const char *)val);
+    return 0;
+}
+
+static void test_sensor_records_keep_site_and_sensor_apart(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    store_sensor_queue(s, 'n', "site1", "mx1", "status", 6);
+    store_sensor_queue(s, 'x', "site1", "mx1", "dedup", 5);
+    assert_int_equal(store_flush(s), 0);
+    char got[128] = "";
+    assert_int_equal(store_sensor_load(s, 'n', s_sensor, got), 1);
+    assert_string_equal(got, "site1|mx1|status");
+    assert_int_equal(store_sensor_load(s, 'x', s_sensor, got), 1);
+    assert_string_equal(got, "site1|mx1|dedup");
+    store_close(&s);
+}
+
+static void test_second_open_of_same_dir_fails(void **state)
+{
+    fixture_t *f = *state;
+    store_t *a = store_open(f->dir, false, NULL);
+    assert_non_null(a);
+    store_t *b = store_open(f->dir, false, NULL);
+    assert_null(b);
+    store_close(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_new_database_gets_epoch_that_survives_reopen, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_changes_are_stored_with_seq_and_read_back, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_changes_since_reads_the_stored_log_until_pruned,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_lost_log_means_new_epoch_and_no_old_decisions, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_window_blobs_are_written_behind, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_allowlist_entries_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_sites_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_sensor_records_keep_site_and_sensor_apart, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_second_open_of_same_dir_fails, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
