@@ -1,50 +1,711 @@
 /*
- * uplink - the sensor's one I/O thread; see uplink.h.
+ * uplink - the sensor's one I/O thread; see uplink.h and proto/PROTOCOL.md
+ * sections 1, 4 and 5.
+ *
+ * The loop: zmq_poll over the event queue's eventfd, the SUB and the DEALER,
+ * with a timeout that is the nearest timer (batch flush, spool replay, status,
+ * housekeeping, heartbeat silence). Everything the thread sends is
+ * ZMQ_DONTWAIT; a refused send spools the batch.
+ *
+ * Feed states: JOINING (subscribed, snapshot requested, updates queued in
+ * memory) -> LIVE (applying updates in sequence). A gap, a new epoch, a
+ * heartbeat ahead of us twice, or heartbeat_timeout of silence go back to
+ * JOINING; silence also reopens the sockets.
+ *
+ * Spool: kv at state_directory/spool, records "q/" + 8-byte counter -> 4-byte
+ * event count + a packed Frame{events}. Replayed oldest first as they were
+ * packed, so events keep their seq and time_ms. Bounded by spool_limit
+ * events: the oldest records go first, counted as dropped.
+ *
+ * LOG LINES
+ *   uplink: state=live epoch=E seq=S decisions=N       after a snapshot
+ *   uplink: state=joining reason=gap|epoch|silence|heartbeat-ahead|timeout
+ *   uplink: spool=replayed frames=N                     when the spool empties
  */
 #include "uplink.h"
 
+#include "kv.h"
 #include "msg.h"
+#include "wire.h"
 #include "xalloc.h"
+#include "zsock.h"
 
-#include <poll.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
+#include <zmq.h>
+
+#define S_MAX_QUEUED_UPDATES 10000 /* updates held while joining; more: join again */
+#define S_REPLAY_PER_ROUND   20    /* spooled frames sent per loop round */
+#define S_TICK_MS            1000  /* housekeeping interval */
+
+typedef enum { S_JOINING = 0, S_LIVE = 1 } s_feed_state_t;
 
 struct uplink {
-    milter_engine_t *engine; /* borrowed */
-    pthread_t thread;        /* the I/O thread */
-    bool started;            /* thread is running */
-    _Atomic bool stop;       /* asks the thread to leave */
-    uint64_t discarded;      /* events dropped because no aggregator is configured */
+    milter_engine_t *engine;           /* borrowed: config, cache, queue */
+    const sensor_config_t *cfg;        /* borrowed from the engine */
+    bs_clock_t *clock;                 /* the system clock */
+    pthread_t thread;                  /* the I/O thread */
+    bool started;                      /* thread running */
+    _Atomic bool stop;                 /* asks the thread to leave */
+    bool standalone;                   /* no aggregator configured */
+    void *ctx;                         /* zmq context */
+    void *push;                        /* events and status out */
+    void *sub;                         /* decisions in */
+    void *dealer;                      /* snapshot requests */
+    zsock_keys_t keys;                 /* CURVE client pair (curve) */
+    bool curve;                        /* CURVE configured */
+    char topic[ZSOCK_TOPIC_MAX];       /* "S/<site>/" */
+    kv_t *spool;                       /* on-disk spool, NULL when standalone */
+    uint64_t spool_head;               /* counter of the oldest record */
+    uint64_t spool_tail;               /* counter of the next record */
+    uint64_t spool_events;             /* events in the spool */
+    evq_event_t **batch;               /* events waiting for their frame */
+    size_t nbatch;                     /* events in batch */
+    int64_t batch_since_ms;            /* monotonic time the oldest joined */
+    s_feed_state_t state;              /* feed state */
+    uint64_t epoch;                    /* applied epoch */
+    uint64_t applied;                  /* applied sequence */
+    int64_t join_sent_ms;              /* when joining began (request queued or sent) */
+    bool join_pending;                 /* the request still waits for a connected DEALER */
+    int64_t heard_ms;                  /* last message on the SUB */
+    bool hb_ahead;                     /* the last heartbeat was ahead of applied */
+    Backstop__DecisionUpdate **queued; /* updates held while joining (unpacked frames' bodies) */
+    Backstop__Frame **queued_frames;   /* their frames, to free */
+    size_t nqueued;                    /* held */
+    dcache_entry_t *snap;              /* decisions of a multi-frame snapshot */
+    size_t nsnap, snap_cap;            /* held, slots */
+    int64_t next_status_ms;            /* next SensorStatus */
+    int64_t next_tick_ms;              /* next housekeeping */
+    uint64_t sent;                     /* events sent */
+    uint64_t spooled;                  /* events spooled */
+    uint64_t dropped;                  /* events dropped (spool full, standalone) */
+    uint64_t bad_frames;               /* frames dropped on the feed */
 };
 
-uplink_t *uplink_new(milter_engine_t *engine, char *err, size_t errlen)
+/* Is the aggregator there to send to? (Without a decision feed: assume so; sends decide.) */
+static bool s_up(const uplink_t *self)
 {
-    uplink_t *self = xcalloc(1, sizeof(*self));
-    self->engine = engine;
-    atomic_init(&self->stop, false);
-    return self;
+    return self->state == S_LIVE || !*self->cfg->aggregator_decisions;
 }
+
+/* ---- spool ---- */
+
+static void s_spool_open(uplink_t *self)
+{
+    char *path = xasprintf("%s/spool", self->cfg->state_directory);
+    self->spool = kv_open(path, 1, NULL);
+    if (!self->spool) {
+        msg_error("uplink: cannot open spool %s: events will be dropped while the aggregator "
+                  "is away",
+                  path);
+        xfree(path);
+        return;
+    }
+    xfree(path);
+    kv_iter_t *it = kv_iter_new(self->spool, "q/", 2);
+    bool first = true;
+    while (kv_iter_next(it) == 1) {
+        size_t klen, vlen;
+        const uint8_t *k = kv_iter_key(it, &klen);
+        const uint8_t *v = kv_iter_value(it, &vlen);
+        if (klen != 10 || vlen < 4)
+            continue;
+        uint64_t n = kv_u64_get(k + 2);
+        if (first)
+            self->spool_head = n;
+        first = false;
+        self->spool_tail = n + 1;
+        self->spool_events += (uint64_t)v[0] << 24 | (uint64_t)v[1] << 16 | v[2] << 8 | v[3];
+    }
+    kv_iter_destroy(&it);
+    if (self->spool_events)
+        msg_info("uplink: spool=found events=%" PRIu64, self->spool_events);
+}
+
+static void s_spool_key(uint8_t key[10], uint64_t n)
+{
+    key[0] = 'q';
+    key[1] = '/';
+    kv_u64_put(key + 2, n);
+}
+
+static void s_spool_drop_oldest(uplink_t *self)
+{
+    uint8_t key[10];
+    s_spool_key(key, self->spool_head);
+    char *val = NULL;
+    size_t vlen = 0;
+    if (kv_get(self->spool, key, sizeof(key), &val, &vlen) == 1 && vlen >= 4) {
+        const uint8_t *v = (const uint8_t *)val;
+        uint64_t n = (uint64_t)v[0] << 24 | (uint64_t)v[1] << 16 | v[2] << 8 | v[3];
+        self->spool_events -= n < self->spool_events ? n : self->spool_events;
+        self->dropped += n;
+    }
+    xfree(val);
+    kv_del(self->spool, key, sizeof(key));
+    self->spool_head++;
+}
+
+static void s_spool_put(uplink_t *self, const uint8_t *buf, size_t len, uint32_t nevents)
+{
+    if (!self->spool || self->cfg->spool_limit == 0) {
+        self->dropped += nevents;
+        return;
+    }
+    uint8_t *val = xmalloc(len + 4);
+    val[0] = (uint8_t)(nevents >> 24);
+    val[1] = (uint8_t)(nevents >> 16);
+    val[2] = (uint8_t)(nevents >> 8);
+    val[3] = (uint8_t)nevents;
+    memcpy(val + 4, buf, len);
+    uint8_t key[10];
+    s_spool_key(key, self->spool_tail);
+    if (self->spool_head == self->spool_tail)
+        msg_info("uplink: spool=start reason=%s", s_up(self) ? "send-refused" : "no-aggregator");
+    if (kv_put(self->spool, key, sizeof(key), val, len + 4) == 0) {
+        self->spool_tail++;
+        self->spool_events += nevents;
+        self->spooled += nevents;
+    } else {
+        self->dropped += nevents;
+    }
+    xfree(val);
+    while (self->spool_events > (uint64_t)self->cfg->spool_limit &&
+           self->spool_head < self->spool_tail)
+        s_spool_drop_oldest(self);
+}
+
+/* Sends up to S_REPLAY_PER_ROUND spooled frames; stops at the first refusal. */
+static void s_spool_replay(uplink_t *self)
+{
+    if (!self->spool || self->spool_head == self->spool_tail || !self->push)
+        return;
+    for (int i = 0; i < S_REPLAY_PER_ROUND && self->spool_head < self->spool_tail; i++) {
+        uint8_t key[10];
+        s_spool_key(key, self->spool_head);
+        char *val = NULL;
+        size_t vlen = 0;
+        int found = kv_get(self->spool, key, sizeof(key), &val, &vlen);
+        if (found == 1 && vlen >= 4) {
+            if (zsock_send_raw(self->push, val + 4, vlen - 4, ZMQ_DONTWAIT) != 0) {
+                xfree(val);
+                return;
+            }
+            const uint8_t *v = (const uint8_t *)val;
+            uint64_t n = (uint64_t)v[0] << 24 | (uint64_t)v[1] << 16 | v[2] << 8 | v[3];
+            self->spool_events -= n < self->spool_events ? n : self->spool_events;
+            self->sent += n;
+        }
+        xfree(val);
+        kv_del(self->spool, key, sizeof(key));
+        self->spool_head++;
+    }
+    if (self->spool_head == self->spool_tail)
+        msg_info("uplink: spool=replayed sent=%" PRIu64, self->sent);
+}
+
+/* ---- events ---- */
+
+/* Packs the batch as one Frame{events}; sends it or spools it; frees the events. */
+static void s_flush(uplink_t *self)
+{
+    if (self->nbatch == 0)
+        return;
+    size_t n = self->nbatch;
+    Backstop__Event *evs = xcalloc(n, sizeof(*evs));
+    Backstop__Event **evp = xcalloc(n, sizeof(*evp));
+    Backstop__Key *keys = xcalloc(n * EVQ_MAX_KEYS, sizeof(*keys));
+    Backstop__Key **keyp = xcalloc(n * EVQ_MAX_KEYS, sizeof(*keyp));
+    for (size_t i = 0; i < n; i++) {
+        evq_event_t *e = self->batch[i];
+        Backstop__Event init = BACKSTOP__EVENT__INIT;
+        evs[i] = init;
+        evs[i].seq = e->seq;
+        evs[i].time_ms = e->time_ms;
+        if (e->iplen) {
+            evs[i].has_client_ip = 1;
+            evs[i].client_ip.len = e->iplen;
+            evs[i].client_ip.data = e->ip;
+        }
+        evs[i].msg_class = (Backstop__MsgClass)e->msg_class;
+        for (size_t k = 0; k < e->nkeys; k++) {
+            Backstop__Key kinit = BACKSTOP__KEY__INIT;
+            Backstop__Key *key = &keys[i * EVQ_MAX_KEYS + k];
+            *key = kinit;
+            key->scope = (Backstop__Scope)e->keys[k].scope;
+            key->fp = e->keys[k].fp;
+            key->text = e->keys[k].text;
+            keyp[i * EVQ_MAX_KEYS + k] = key;
+        }
+        evs[i].n_keys = e->nkeys;
+        evs[i].keys = &keyp[i * EVQ_MAX_KEYS];
+        evs[i].n_rules = e->nrules;
+        evs[i].rules = e->rules;
+        evs[i].has_original = 1;
+        evs[i].original = (Backstop__Original)e->original;
+        evs[i].has_ledger_hit = 1;
+        evs[i].ledger_hit = e->ledger_hit;
+        if (e->enforced) {
+            evs[i].has_enforced = 1;
+            evs[i].enforced = (Backstop__Action)e->enforced;
+            evs[i].decision_id = e->decision_id;
+        }
+        evp[i] = &evs[i];
+    }
+    Backstop__EventBatch eb = BACKSTOP__EVENT_BATCH__INIT;
+    eb.site = self->cfg->site;
+    eb.sensor = self->cfg->sensor_id;
+    eb.n_events = n;
+    eb.events = evp;
+    Backstop__Frame f;
+    wire_frame_init(&f, BACKSTOP__FRAME__BODY_EVENTS, &eb);
+    size_t len = 0;
+    wire_err_t werr = WIRE_OK;
+    uint8_t *buf = wire_pack(&f, &len, &werr);
+    if (!buf) {
+        msg_error("uplink: cannot pack events: %s", wire_err_name(werr));
+        self->dropped += n;
+    } else if (s_up(self) && self->spool_head == self->spool_tail && self->push &&
+               zsock_send_raw(self->push, buf, len, ZMQ_DONTWAIT) == 0) {
+        self->sent += n;
+    } else {
+        /* behind a non-empty spool too, so events leave in order */
+        s_spool_put(self, buf, len, (uint32_t)n);
+    }
+    xfree(buf);
+    for (size_t i = 0; i < n; i++)
+        evq_event_destroy(&self->batch[i]);
+    self->nbatch = 0;
+    xfree(evs);
+    xfree(evp);
+    xfree(keys);
+    xfree(keyp);
+}
+
+static void s_take_events(uplink_t *self, int64_t mono)
+{
+    evq_t *q = milter_engine_evq(self->engine);
+    evq_clear_fd(q);
+    for (;;) {
+        size_t room = (size_t)self->cfg->event_batch - self->nbatch;
+        size_t got = evq_pop(q, self->batch + self->nbatch, room);
+        if (got == 0)
+            break;
+        if (self->standalone) {
+            for (size_t i = 0; i < got; i++)
+                evq_event_destroy(&self->batch[self->nbatch + i]);
+            continue;
+        }
+        if (self->nbatch == 0)
+            self->batch_since_ms = mono;
+        self->nbatch += got;
+        if (self->nbatch == (size_t)self->cfg->event_batch)
+            s_flush(self);
+    }
+}
+
+/* ---- decisions ---- */
+
+static void s_entry_from(const Backstop__Decision *d, dcache_entry_t *e)
+{
+    memset(e, 0, sizeof(*e));
+    snprintf(e->id, sizeof(e->id), "%s", d->id ? d->id : "");
+    e->scope = d->scope;
+    e->fp = d->fp;
+    e->action = d->action;
+    e->observe = d->has_mode && d->mode == BACKSTOP__MODE__OBSERVE;
+    e->all_mail = d->has_all_mail && d->all_mail;
+    e->origin = d->origin == BACKSTOP__ORIGIN__CLI ? DCACHE_ORIGIN_CLI : DCACHE_ORIGIN_RULE;
+    e->created_ms = d->created_ms;
+    e->expires_ms = d->expires_ms;
+    snprintf(e->value, sizeof(e->value), "%s", d->value ? d->value : "");
+}
+
+/* Is the decision meant for this site (fleet, or local to us)? */
+static bool s_ours(const uplink_t *self, const Backstop__Decision *d)
+{
+    if (d->reach == BACKSTOP__REACH__FLEET)
+        return true;
+    return d->reach == BACKSTOP__REACH__LOCAL && d->site && !strcmp(d->site, self->cfg->site);
+}
+
+static void s_apply(uplink_t *self, const Backstop__DecisionUpdate *u)
+{
+    dcache_t *dc = milter_engine_dcache(self->engine);
+    if (u->kind == BACKSTOP__DECISION_UPDATE__KIND__REMOVE) {
+        if (dcache_remove(dc, u->decision->id) == 0)
+            msg_info("uplink: decision=%s change=remove why=%s seq=%" PRIu64, u->decision->id,
+                     u->why ? u->why : "-", u->seq);
+    } else if (s_ours(self, u->decision)) {
+        dcache_entry_t e;
+        s_entry_from(u->decision, &e);
+        dcache_upsert(dc, &e);
+        msg_info("uplink: decision=%s change=upsert scope=%s action=%s seq=%" PRIu64
+                 " expires_in_s=%" PRId64,
+                 e.id, dcache_scope_name(e.scope), dcache_action_name(e.action), u->seq,
+                 (e.expires_ms - bs_clock_now_ms(self->clock)) / 1000);
+    }
+    self->applied = u->seq;
+    dcache_set_position(dc, self->epoch, self->applied);
+}
+
+static void s_free_queued(uplink_t *self)
+{
+    for (size_t i = 0; i < self->nqueued; i++)
+        wire_free(&self->queued_frames[i]);
+    self->nqueued = 0;
+    self->nsnap = 0;
+}
+
+static void s_sockets_close(uplink_t *self)
+{
+    zsock_close(&self->push);
+    zsock_close(&self->sub);
+    zsock_close(&self->dealer);
+}
+
+static void *s_socket(uplink_t *self, int type, const char *endpoint)
+{
+    void *s = zsock_new(self->ctx, type);
+    if (!s)
+        return NULL;
+    if (self->curve && zsock_curve_client(s, &self->keys, self->cfg->aggregator_public_key) != 0) {
+        zsock_close(&s);
+        return NULL;
+    }
+    if (zsock_connect(s, endpoint) != 0)
+        zsock_close(&s);
+    return s;
+}
+
+/* Sends the snapshot request; with ZMQ_IMMEDIATE this fails until the DEALER is connected,
+ * so the loop retries while join_pending. */
+static void s_send_join(uplink_t *self)
+{
+    Backstop__SnapshotRequest rq = BACKSTOP__SNAPSHOT_REQUEST__INIT;
+    rq.site = self->cfg->site;
+    rq.sensor = self->cfg->sensor_id;
+    if (self->epoch) {
+        rq.has_epoch = 1;
+        rq.epoch = self->epoch;
+        rq.has_since_seq = 1;
+        rq.since_seq = self->applied;
+    }
+    Backstop__Frame f;
+    wire_frame_init(&f, BACKSTOP__FRAME__BODY_SNAPSHOT_REQUEST, &rq);
+    if (self->dealer && zsock_send(self->dealer, &f, ZMQ_DONTWAIT) == 0)
+        self->join_pending = false;
+}
+
+/* Back to JOINING; with reopen, new sockets too (silence). */
+static void s_rejoin(uplink_t *self, const char *reason, bool reopen, int64_t mono)
+{
+    if (self->state == S_LIVE || reopen)
+        msg_info("uplink: state=joining reason=%s epoch=%" PRIu64 " seq=%" PRIu64, reason,
+                 self->epoch, self->applied);
+    self->state = S_JOINING;
+    self->hb_ahead = false;
+    s_free_queued(self);
+    milter_engine_set_aggregator_up(self->engine, false);
+    if (reopen) {
+        s_sockets_close(self);
+        self->push = s_socket(self, ZMQ_PUSH, self->cfg->aggregator_events);
+        if (*self->cfg->aggregator_decisions) {
+            self->sub = s_socket(self, ZMQ_SUB, self->cfg->aggregator_decisions);
+            if (self->sub) {
+                zsock_subscribe(self->sub, ZSOCK_TOPIC_FLEET);
+                zsock_subscribe(self->sub, ZSOCK_TOPIC_HEARTBEAT);
+                zsock_subscribe(self->sub, self->topic);
+            }
+            self->dealer = s_socket(self, ZMQ_DEALER, self->cfg->aggregator_snapshot);
+        }
+        self->heard_ms = mono;
+    }
+    self->join_sent_ms = mono;
+    self->join_pending = true;
+    if (self->dealer)
+        s_send_join(self);
+}
+
+static void s_go_live(uplink_t *self, int64_t mono)
+{
+    self->state = S_LIVE;
+    for (size_t i = 0; i < self->nqueued; i++) {
+        Backstop__DecisionUpdate *u = self->queued[i];
+        if (u->epoch != self->epoch || u->seq <= self->applied)
+            continue;
+        if (u->seq != self->applied + 1) {
+            s_rejoin(self, "gap", false, mono);
+            return;
+        }
+        s_apply(self, u);
+    }
+    s_free_queued(self);
+    milter_engine_set_aggregator_up(self->engine, true);
+    msg_info("uplink: state=live epoch=%" PRIu64 " seq=%" PRIu64 " decisions=%zu", self->epoch,
+             self->applied, dcache_count(milter_engine_dcache(self->engine)));
+}
+
+static void s_on_snapshot(uplink_t *self, const Backstop__SnapshotReply *r, int64_t mono)
+{
+    if (self->state != S_JOINING)
+        return;
+    dcache_t *dc = milter_engine_dcache(self->engine);
+    if (r->has_changes_only && r->changes_only) {
+        if (r->epoch != self->epoch) {
+            s_rejoin(self, "epoch", false, mono);
+            return;
+        }
+        for (size_t i = 0; i < r->n_changes; i++) {
+            const Backstop__DecisionUpdate *u = r->changes[i];
+            if (u->seq <= self->applied)
+                continue;
+            if (u->seq != self->applied + 1) {
+                self->epoch = 0; /* ask for a full snapshot */
+                s_rejoin(self, "gap", false, mono);
+                return;
+            }
+            s_apply(self, u);
+        }
+        self->applied = r->seq;
+        dcache_set_position(dc, self->epoch, self->applied);
+    } else {
+        for (size_t i = 0; i < r->n_decisions; i++) {
+            if (!s_ours(self, r->decisions[i]))
+                continue;
+            if (self->nsnap == self->snap_cap) {
+                self->snap_cap = self->snap_cap ? self->snap_cap * 2 : 64;
+                self->snap = xrealloc(self->snap, self->snap_cap * sizeof(*self->snap));
+            }
+            s_entry_from(r->decisions[i], &self->snap[self->nsnap++]);
+        }
+        if (r->has_more && r->more)
+            return;
+        self->epoch = r->epoch;
+        self->applied = r->seq;
+        dcache_replace_feed(dc, self->snap, self->nsnap, r->epoch, r->seq);
+        self->nsnap = 0;
+    }
+    s_go_live(self, mono);
+}
+
+static void s_on_update(uplink_t *self, Backstop__Frame **fp, const char *topic, int64_t mono)
+{
+    Backstop__DecisionUpdate *u = (*fp)->update;
+    bool fleet_topic = !strcmp(topic, ZSOCK_TOPIC_FLEET);
+    if ((fleet_topic && u->decision->reach != BACKSTOP__REACH__FLEET) ||
+        (!fleet_topic && u->decision->reach != BACKSTOP__REACH__LOCAL)) {
+        self->bad_frames++;
+        return;
+    }
+    if (self->state == S_JOINING) {
+        if (self->nqueued >= S_MAX_QUEUED_UPDATES) {
+            s_rejoin(self, "join-overflow", false, mono);
+            return;
+        }
+        self->queued = xrealloc(self->queued, (self->nqueued + 1) * sizeof(*self->queued));
+        self->queued_frames =
+            xrealloc(self->queued_frames, (self->nqueued + 1) * sizeof(*self->queued_frames));
+        self->queued[self->nqueued] = u;
+        self->queued_frames[self->nqueued++] = *fp;
+        *fp = NULL; /* kept until the snapshot arrives */
+        return;
+    }
+    if (u->epoch != self->epoch) {
+        self->epoch = 0;
+        s_rejoin(self, "epoch", false, mono);
+    } else if (u->seq <= self->applied) {
+        /* duplicate */
+    } else if (u->seq != self->applied + 1) {
+        s_rejoin(self, "gap", false, mono);
+    } else {
+        s_apply(self, u);
+        self->hb_ahead = false;
+    }
+}
+
+static void s_on_heartbeat(uplink_t *self, const Backstop__Heartbeat *hb, int64_t mono)
+{
+    if (self->state != S_LIVE)
+        return;
+    if (hb->epoch != self->epoch) {
+        self->epoch = 0;
+        s_rejoin(self, "epoch", false, mono);
+    } else if (hb->seq > self->applied) {
+        if (self->hb_ahead)
+            s_rejoin(self, "heartbeat-ahead", false, mono);
+        else
+            self->hb_ahead = true;
+    } else {
+        self->hb_ahead = false;
+    }
+}
+
+static void s_read_sub(uplink_t *self, int64_t mono)
+{
+    for (;;) {
+        Backstop__Frame *f = NULL;
+        zsock_meta_t meta;
+        wire_err_t werr;
+        int rc = zsock_recv(self->sub, ZMQ_DONTWAIT, &f, &meta, &werr);
+        if (rc < 0)
+            return;
+        self->heard_ms = mono;
+        if (rc == 0) {
+            self->bad_frames++;
+            continue;
+        }
+        if (f->body_case == BACKSTOP__FRAME__BODY_HEARTBEAT)
+            s_on_heartbeat(self, f->heartbeat, mono);
+        else if (f->body_case == BACKSTOP__FRAME__BODY_UPDATE)
+            s_on_update(self, &f, meta.topic, mono);
+        else
+            self->bad_frames++;
+        wire_free(&f);
+    }
+}
+
+static void s_read_dealer(uplink_t *self, int64_t mono)
+{
+    for (;;) {
+        Backstop__Frame *f = NULL;
+        wire_err_t werr;
+        int rc = zsock_recv(self->dealer, ZMQ_DONTWAIT, &f, NULL, &werr);
+        if (rc < 0)
+            return;
+        if (rc == 1 && f->body_case == BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY)
+            s_on_snapshot(self, f->snapshot_reply, mono);
+        else
+            self->bad_frames++;
+        wire_free(&f);
+    }
+}
+
+static void s_send_status(uplink_t *self)
+{
+    if (!self->push)
+        return;
+    Backstop__SensorStatus st = BACKSTOP__SENSOR_STATUS__INIT;
+    st.site = self->cfg->site;
+    st.sensor = self->cfg->sensor_id;
+    st.epoch = self->epoch;
+    st.applied_seq = self->applied;
+    st.time_ms = bs_clock_now_ms(self->clock);
+    st.has_events_sent = st.has_events_dropped = st.has_events_spooled = st.has_decisions = 1;
+    st.events_sent = self->sent;
+    st.events_dropped = self->dropped + evq_dropped(milter_engine_evq(self->engine));
+    st.events_spooled = self->spool_events;
+    st.decisions = (uint32_t)dcache_count(milter_engine_dcache(self->engine));
+    Backstop__Frame f;
+    wire_frame_init(&f, BACKSTOP__FRAME__BODY_STATUS, &st);
+    zsock_send(self->push, &f, ZMQ_DONTWAIT);
+}
+
+/* ---- the thread ---- */
 
 static void *s_run(void *arg)
 {
     uplink_t *self = arg;
     evq_t *q = milter_engine_evq(self->engine);
-    evq_event_t *batch[256];
+    int64_t mono = bs_clock_mono_ms(self->clock);
+    if (!self->standalone)
+        s_rejoin(self, "start", true, mono);
+    self->next_tick_ms = mono + S_TICK_MS;
+    self->next_status_ms = mono + self->cfg->status_interval_ms;
     while (!atomic_load(&self->stop)) {
-        struct pollfd pfd = {.fd = evq_fd(q), .events = POLLIN};
-        poll(&pfd, 1, 1000);
-        evq_clear_fd(q);
-        size_t n;
-        while ((n = evq_pop(q, batch, 256)) > 0) {
-            for (size_t i = 0; i < n; i++)
-                evq_event_destroy(&batch[i]);
-            self->discarded += n;
+        zmq_pollitem_t items[3];
+        int n = 0;
+        items[n++] = (zmq_pollitem_t){.socket = NULL, .fd = evq_fd(q), .events = ZMQ_POLLIN};
+        int sub_i = -1, dealer_i = -1;
+        if (self->sub) {
+            sub_i = n;
+            items[n++] = (zmq_pollitem_t){.socket = self->sub, .events = ZMQ_POLLIN};
         }
-        milter_engine_tick(self->engine);
+        if (self->dealer) {
+            dealer_i = n;
+            items[n++] = (zmq_pollitem_t){.socket = self->dealer, .events = ZMQ_POLLIN};
+        }
+        long timeout = 200;
+        if (self->nbatch) {
+            int64_t due = self->batch_since_ms + self->cfg->event_flush_ms - mono;
+            timeout = due < timeout ? (due < 0 ? 0 : (long)due) : timeout;
+        }
+        if ((self->spool && self->spool_head != self->spool_tail && s_up(self)) ||
+            self->join_pending)
+            timeout = timeout < 10 ? timeout : 10;
+        if (zmq_poll(items, n, timeout) < 0 && errno != EINTR)
+            break;
+        mono = bs_clock_mono_ms(self->clock);
+        if (items[0].revents & ZMQ_POLLIN)
+            s_take_events(self, mono);
+        if (sub_i >= 0 && (items[sub_i].revents & ZMQ_POLLIN))
+            s_read_sub(self, mono);
+        if (dealer_i >= 0 && (items[dealer_i].revents & ZMQ_POLLIN))
+            s_read_dealer(self, mono);
+        if (self->nbatch && mono - self->batch_since_ms >= self->cfg->event_flush_ms)
+            s_flush(self);
+        if (!self->standalone) {
+            if (self->state == S_JOINING && self->join_pending && self->dealer)
+                s_send_join(self);
+            if (s_up(self))
+                s_spool_replay(self);
+            if (self->sub && mono - self->heard_ms >= self->cfg->heartbeat_timeout_ms)
+                s_rejoin(self, "silence", true, mono);
+            else if (self->state == S_JOINING && self->dealer &&
+                     mono - self->join_sent_ms >= self->cfg->heartbeat_timeout_ms)
+                s_rejoin(self, "timeout", true, mono);
+            if (mono >= self->next_status_ms) {
+                s_send_status(self);
+                self->next_status_ms = mono + self->cfg->status_interval_ms;
+            }
+        }
+        if (mono >= self->next_tick_ms) {
+            milter_engine_tick(self->engine);
+            self->next_tick_ms = mono + S_TICK_MS;
+        }
     }
+    s_flush(self);
     return NULL;
+}
+
+uplink_t *uplink_new(milter_engine_t *engine, char *err, size_t errlen)
+{
+    uplink_t *self = xcalloc(1, sizeof(*self));
+    self->engine = engine;
+    self->cfg = milter_engine_config(engine);
+    self->clock = bs_clock_system();
+    atomic_init(&self->stop, false);
+    self->standalone = !*self->cfg->aggregator_events;
+    self->batch = xcalloc((size_t)self->cfg->event_batch, sizeof(*self->batch));
+    if (self->standalone)
+        return self;
+    if (zsock_site_topic(self->topic, sizeof(self->topic), self->cfg->site) != 0) {
+        snprintf(err, errlen, "site '%s' cannot be a topic (no '/', at most 64 bytes)",
+                 self->cfg->site);
+        uplink_destroy(&self);
+        return NULL;
+    }
+    if (*self->cfg->aggregator_public_key) {
+        if (!*self->cfg->sensor_secret_key_file ||
+            zsock_keys_load(self->cfg->sensor_secret_key_file, &self->keys) != 0 ||
+            !self->keys.secret_key[0]) {
+            snprintf(err, errlen,
+                     "aggregator_public_key needs a sensor_secret_key_file with a "
+                     "secret key");
+            uplink_destroy(&self);
+            return NULL;
+        }
+        self->curve = true;
+    }
+    /* the decision cache remembers where the feed was, so a restart asks for changes only */
+    dcache_position(milter_engine_dcache(engine), &self->epoch, &self->applied);
+    self->ctx = zmq_ctx_new();
+    s_spool_open(self);
+    return self;
 }
 
 int uplink_start(uplink_t *self)
@@ -64,6 +725,17 @@ void uplink_destroy(uplink_t **self_p)
         atomic_store(&self->stop, true);
         pthread_join(self->thread, NULL);
     }
+    for (size_t i = 0; i < self->nbatch; i++)
+        evq_event_destroy(&self->batch[i]);
+    xfree(self->batch);
+    s_free_queued(self);
+    xfree(self->queued);
+    xfree(self->queued_frames);
+    xfree(self->snap);
+    s_sockets_close(self);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    kv_close(&self->spool);
     xfree(self);
     *self_p = NULL;
 }
