@@ -1,0 +1,224 @@
+/* test_cli_render - the tables `backstop` prints from reply documents: columns aligned,
+ * relative times against the document's now_ms, long values cut, missing members "-". */
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cli_render.h"
+
+/* Renders the JSON text doc for cmd; returns the output (free()). */
+static char *s_render(Backstop__ControlRequest__Command cmd, const char *doc)
+{
+    json_error_t jerr;
+    json_t *j = json_loads(doc, 0, &jerr);
+    if (j == NULL)
+        fail_msg("bad test json: %s", jerr.text);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&out, &len);
+    assert_int_equal(cli_render(fp, cmd, j), 0);
+    fclose(fp);
+    json_decref(j);
+    return out;
+}
+
+/* Fails unless out contains line as one whole line. */
+static void s_has_line(const char *out, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0'))
+            return;
+    fail_msg("line \"%s\" not in:\n%s", line, out);
+}
+
+#define NOW "1700000000000"
+
+static void test_decision_list_table(void **state)
+{
+    (void)state;
+    char *out =
+        s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST,
+                 "{\"now_ms\":" NOW ",\"decisions\":["
+                 "{\"id\":\"AB12CD34\",\"scope\":\"subject\",\"value\":\"cheap meds #\","
+                 "\"action\":\"reject\",\"reach\":\"fleet\",\"expires_ms\":1700003600000,"
+                 "\"origin\":\"rule\",\"origin_who\":\"fleet_subject\",\"mode\":\"enforce\"},"
+                 "{\"id\":\"ZX98YW76\",\"scope\":\"client_ip\",\"value\":\"192.0.2.1\","
+                 "\"action\":\"tempfail\",\"reach\":\"local\",\"site\":\"acme\","
+                 "\"expires_ms\":1700000090000,\"origin\":\"cli\",\"origin_who\":\"alice\","
+                 "\"mode\":\"observe\"}]}");
+    s_has_line(out, "ID        SCOPE      VALUE         ACTION              REACH      EXPIRES  "
+                    "ORIGIN");
+    s_has_line(out, "AB12CD34  subject    cheap meds #  reject              fleet      1h00m    "
+                    "rule fleet_subject");
+    s_has_line(out, "ZX98YW76  client_ip  192.0.2.1     tempfail (observe)  site acme  1m30s    "
+                    "cli alice");
+    free(out);
+}
+
+static void test_empty_lists_say_so(void **state)
+{
+    (void)state;
+    static const struct {
+        Backstop__ControlRequest__Command cmd; /* command */
+        const char *line;                      /* what it prints */
+    } cases[] = {
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST, "No active decisions."},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_LIST, "No allowlist entries."},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__SITES, "No sites registered."},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__TOP, "No keys counted in the current windows."},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *out = s_render(cases[i].cmd, "{\"now_ms\":" NOW "}");
+        s_has_line(out, cases[i].line);
+        free(out);
+    }
+}
+
+static void test_show_with_evidence(void **state)
+{
+    (void)state;
+    char *out = s_render(
+        BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_SHOW,
+        "{\"now_ms\":" NOW ",\"decision\":{\"id\":\"AB12CD34\",\"scope\":\"subject\","
+        "\"value\":\"cheap meds #\",\"fp\":\"00000000000000ff\",\"action\":\"reject\","
+        "\"reach\":\"fleet\",\"created_ms\":1699999990000,\"expires_ms\":1700003590000,"
+        "\"origin\":\"rule\",\"origin_who\":\"fleet_subject\",\"seq\":7,\"epoch\":\"00ab\","
+        "\"mode\":\"enforce\",\"all_mail\":false,\"evidence\":{\"rule\":\"fleet_subject\","
+        "\"events\":420,\"sites\":3,\"window_s\":120,\"first_ms\":1699999900000,"
+        "\"last_ms\":1699999990000,\"sample\":\"cheap meds #\",\"shares\":["
+        "{\"site\":\"acme\",\"events\":200,\"share\":0.476},"
+        "{\"site\":\"globex\",\"events\":120,\"share\":0.286}]}}}");
+    s_has_line(out, "Decision AB12CD34");
+    s_has_line(out, "  action:      reject (bounces only)");
+    s_has_line(out, "  created:     2023-11-14 22:13:10Z (10s ago)");
+    s_has_line(out, "  expires:     2023-11-14 23:13:10Z (in 59m50s)");
+    s_has_line(out, "  sequence:    7 (epoch 00ab)");
+    s_has_line(out, "  events:      420 in 120s from 3 sites");
+    s_has_line(out, "    SITE    EVENTS  SHARE");
+    s_has_line(out, "    acme       200  47.6%");
+    s_has_line(out, "    globex     120  28.6%");
+    free(out);
+}
+
+static void test_status_block_and_sensors(void **state)
+{
+    (void)state;
+    char *out =
+        s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS,
+                 "{\"now_ms\":" NOW ",\"uptime_s\":3725,\"epoch\":\"0123456789abcdef\",\"seq\":42,"
+                 "\"events_per_s\":12.5,\"events\":{\"received\":1000,\"counted\":990,"
+                 "\"dropped\":{\"garbage\":3,\"too_old\":0,\"duplicate\":7}},\"keys\":55,"
+                 "\"decisions\":{\"active\":4,\"enforced\":3},\"sensors\":["
+                 "{\"site\":\"acme\",\"sensor\":\"mx1\",\"last_seen_ms\":1699999998000,"
+                 "\"applied_seq\":42,\"lag\":0,\"stale\":false},"
+                 "{\"site\":\"globex\",\"sensor\":\"mx2\",\"last_seen_ms\":1699999900000,"
+                 "\"applied_seq\":30,\"lag\":12,\"stale\":true}]}");
+    s_has_line(out, "Aggregator: up 1h02m, epoch 0123456789abcdef, seq 42");
+    s_has_line(out, "Events:     12.5/s, 1000 received, 990 counted");
+    s_has_line(out, "Dropped:    garbage=3 duplicate=7");
+    s_has_line(out, "Decisions:  4 active (3 enforced)");
+    s_has_line(out, "SITE    SENSOR  LAST SEEN  APPLIED  LAG  STATE");
+    s_has_line(out, "acme    mx1     2s ago          42    0  ok");
+    s_has_line(out, "globex  mx2     1m40s ago       30   12  STALE");
+    free(out);
+}
+
+static void test_missing_members_print_dash(void **state)
+{
+    (void)state;
+    char *out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST,
+                         "{\"now_ms\":" NOW ",\"decisions\":[{\"id\":\"AB12CD34\"}]}");
+    s_has_line(out, "AB12CD34  -      -      -       -      -        -");
+    free(out);
+}
+
+static void test_long_values_are_cut_on_characters(void **state)
+{
+    (void)state;
+    /* 70 two-byte characters: cut to 61 characters and "..." */
+    char value[200] = "";
+    for (int i = 0; i < 70; i++)
+        strcat(value, "\xc3\xa9");
+    char doc[512];
+    snprintf(doc, sizeof(doc),
+             "{\"now_ms\":" NOW ",\"allowlist\":[{\"id\":1,\"type\":\"subject\","
+             "\"value\":\"%s\",\"who\":\"a\",\"reason\":\"r\",\"created_ms\":" NOW "}]}",
+             value);
+    char *out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_LIST, doc);
+    char want[256];
+    snprintf(want, sizeof(want), "1   subject  %.*s...  0s ago  a   r", 61 * 2, value);
+    s_has_line(out, want);
+    free(out);
+}
+
+static void test_why_and_top(void **state)
+{
+    (void)state;
+    char *out = s_render(
+        BACKSTOP__CONTROL_REQUEST__COMMAND__WHY,
+        "{\"now_ms\":" NOW ",\"query\":\"cheap meds 1\",\"kind\":\"subject\",\"decisions\":[],"
+        "\"allowlisted\":[],\"keys\":[{\"scope\":\"subject\",\"value\":\"cheap meds #\","
+        "\"fp\":\"00000000000000ff\",\"events\":30,\"span_s\":120,\"rules\":[{\"rule\":"
+        "\"fleet_subject\",\"window_s\":120,\"events\":30,\"min_events\":400,\"sites\":1,"
+        "\"min_sites\":3,\"top_share\":1.0,\"max_site_share\":0.6,\"verdict\":"
+        "\"too few events\"}]}]}");
+    s_has_line(out, "Not blocked: no active decision matches.");
+    s_has_line(out, "Allowlisted: no");
+    s_has_line(out, "Key subject cheap meds # (fp 00000000000000ff): 30 events in the last 120s");
+    s_has_line(out, "fleet_subject    120s  30/400    1/3   100%/60%  too few events");
+    free(out);
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__TOP,
+                   "{\"now_ms\":" NOW ",\"keys\":[{\"scope\":\"client_ip\",\"value\":"
+                   "\"192.0.2.1\",\"rule\":\"fleet_reflector_ip\",\"events\":150,\"min_events\":"
+                   "200,\"sites\":4,\"min_sites\":3,\"top_share\":0.3,\"progress\":0.75}]}");
+    s_has_line(out, "client_ip  192.0.2.1  fleet_reflector_ip  150/200    4/3        30%       "
+                    "75%");
+    free(out);
+}
+
+static void test_span_format(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t s;        /* seconds */
+        const char *text; /* printed */
+    } cases[] = {{0, "0s"},       {59, "59s"},       {60, "1m00s"},    {3599, "59m59s"},
+                 {3600, "1h00m"}, {86399, "23h59m"}, {86400, "1d00h"}, {-5, "-5s"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[32];
+        cli_render_span(cases[i].s, buf, sizeof(buf));
+        assert_string_equal(buf, cases[i].text);
+    }
+}
+
+static void test_not_an_object_refused(void **state)
+{
+    (void)state;
+    json_t *arr = json_array();
+    assert_int_equal(cli_render(stdout, BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS, arr), -1);
+    json_decref(arr);
+}
+
+int main(void)
+{
+    setenv("TZ", "UTC", 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decision_list_table),
+        cmocka_unit_test(test_empty_lists_say_so),
+        cmocka_unit_test(test_show_with_evidence),
+        cmocka_unit_test(test_status_block_and_sensors),
+        cmocka_unit_test(test_missing_members_print_dash),
+        cmocka_unit_test(test_long_values_are_cut_on_characters),
+        cmocka_unit_test(test_why_and_top),
+        cmocka_unit_test(test_span_format),
+        cmocka_unit_test(test_not_an_object_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
