@@ -171,7 +171,7 @@ pf_log()
 
 # pf_create NAME MILTER [MAIN_CF_LINE...]: lays out a throwaway instance.
 # MILTER is an smtpd_milters value (unix:/abs/path or inet:127.0.0.1:PORT), or
-# "none". Extra lines are appended to main.cf (later lines win in Postfix).
+# "none". Extra "key = value" lines replace the defaults of the same key.
 pf_create()
 {
     name=$1
@@ -218,7 +218,12 @@ pf_create()
         for line in "$@"; do
             echo "$line"
         done
-    } >"$d/etc/main.cf"
+    } >"$d/etc/main.cf.all"
+    # a later line for the same parameter replaces the default (without postconf warnings)
+    awk -F' *= *' '{ k[NR] = $1; l[NR] = $0; last[$1] = NR }
+        END { for (i = 1; i <= NR; i++) if (last[k[i]] == i) print l[i] }' \
+        "$d/etc/main.cf.all" >"$d/etc/main.cf"
+    rm -f "$d/etc/main.cf.all"
     cat >"$d/etc/master.cf" <<EOF
 127.0.0.1:$port inet  n       -       n       -       -       smtpd
 pickup    unix  n       -       n       60      1       pickup
