@@ -24,7 +24,8 @@
  *   Errors go to stderr as one line "backstop: what went wrong". Exit status:
  *   0 success, 64 bad command line, 65 invalid value or unknown id, 69 the
  *   aggregator did not answer within the timeout, 70 internal failure, 73 the
- *   key file could not be written, 76 an unreadable reply; other codes come
+ *   key file could not be written, 76 an unreadable reply, 77 no permission
+ *   to use the control socket; other codes come
  *   from the aggregator's reply (sysexits.h).
  *
  * ENVIRONMENT

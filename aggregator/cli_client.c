@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "cli_client.h"
@@ -82,11 +83,19 @@ int cli_client_call(const char *endpoint, int timeout_ms, Backstop__ControlReque
     /* an ipc socket file that is not there will not appear within a CLI's patience */
     if (strncmp(endpoint, "ipc://", 6) == 0) {
         struct stat st;
-        if (stat(endpoint + 6, &st) < 0) {
+        if (stat(endpoint + 6, &st) < 0 && errno != EACCES) {
             snprintf(err, errlen,
                      "cannot reach the aggregator at %s: is backstop-aggregator running? (%s)",
                      endpoint, strerror(errno));
             return EX_UNAVAILABLE;
+        }
+        /* a socket we may not write to would only time out: say why at once */
+        if (access(endpoint + 6, W_OK) < 0 && errno == EACCES) {
+            snprintf(err, errlen,
+                     "cannot reach the aggregator at %s: permission denied (the control socket "
+                     "is for the aggregator's group; try sudo)",
+                     endpoint);
+            return EX_NOPERM;
         }
     }
 

@@ -33,8 +33,8 @@ char *cli_client_endpoint(const char *config_path);
 /* Sends req to endpoint and waits at most timeout_ms for the answer. Returns 0 with
  * *reply_frame set (its body is a control_reply; wire_free it), or a sysexits code with
  * a one-line reason in err: EX_UNAVAILABLE (nobody answered in time, or the endpoint is
- * unusable), EX_PROTOCOL (an answer that is not a control reply), EX_DATAERR (the
- * request itself breaks a wire limit). */
+ * unusable), EX_NOPERM (an ipc socket file this user may not write), EX_PROTOCOL (an answer that is
+ * not a control reply), EX_DATAERR (the request itself breaks a wire limit). */
 int cli_client_call(const char *endpoint, int timeout_ms, Backstop__ControlRequest *req,
                     Backstop__Frame **reply_frame, char *err, size_t errlen);
 

@@ -116,6 +116,7 @@ static const char s_tail[] =
     "    69  EX_UNAVAILABLE: the aggregator did not answer within the timeout\n"
     "    70  EX_SOFTWARE: the aggregator failed internally\n"
     "    73  EX_CANTCREAT: sites add could not write the key file\n"
+    "    77  EX_NOPERM: no permission to use the control socket\n"
     "    76  EX_PROTOCOL: the reply could not be understood\n"
     "    Other codes come from the aggregator's reply and follow sysexits.h.\n"
     "\n"
