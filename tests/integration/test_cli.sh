@@ -104,6 +104,13 @@ expect 0 "$CLI" --socket "$AGG_CTL" --json status
 jqt '.keys == 0'
 bs_pass "status in text and json, endpoint from config or --socket"
 
+# the socket file's mode is the access control: another user gets 77 at once
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
+    expect 77 setpriv --reuid=65534 --regid=65534 --clear-groups "$CLI" --socket "$AGG_CTL" status
+    err_has 'permission denied'
+    bs_pass "a user outside the socket's group: exit 77, permission denied"
+fi
+
 # ---- manual decisions ----
 expect 0 $B decisions add --scope subject --value 'Undeliverable: Cheap watches 4411' --ttl 2h \
     --reason 'customer report'
