@@ -3,6 +3,9 @@
  */
 #include "enforce.h"
 
+#include "fp.h"
+#include "xalloc.h"
+
 #include <string.h>
 
 /* Strength of an action: a higher number wins. */
@@ -76,4 +79,26 @@ void enforce_add_key(enforce_input_t *in, int scope, uint64_t fp, const char *te
     in->keys[in->nkeys].fp = fp;
     in->keys[in->nkeys].text = text;
     in->nkeys++;
+}
+
+void enforce_keys_from(const classify_result_t *cr, enforce_input_t *in, char **subject_ip)
+{
+    *subject_ip = NULL;
+    const char *sk = classify_result_subject_key(cr);
+    const char *ok = classify_result_orig_subject_key(cr);
+    if (ok && *ok)
+        enforce_add_key(in, DCACHE_SCOPE_ORIG_SUBJECT, classify_result_orig_subject_fp(cr), ok);
+    if (sk && *sk)
+        enforce_add_key(in, DCACHE_SCOPE_SUBJECT, classify_result_subject_fp(cr), sk);
+    const char *ip = classify_result_client_ip(cr);
+    if (!ip || !*ip)
+        return;
+    if (sk && *sk) {
+        *subject_ip = xasprintf("%s|%s", sk, ip);
+        enforce_add_key(in, DCACHE_SCOPE_SUBJECT_IP, fp_text(*subject_ip), *subject_ip);
+    }
+    enforce_add_key(in, DCACHE_SCOPE_CLIENT_IP, fp_text(ip), ip);
+    const char *net = classify_result_client_net(cr);
+    if (net && *net)
+        enforce_add_key(in, DCACHE_SCOPE_CLIENT_NET, fp_text(net), net);
 }

@@ -17,6 +17,7 @@
 #ifndef BS_ENFORCE_H
 #define BS_ENFORCE_H
 
+#include "classify.h"
 #include "dcache.h"
 
 #include <stdbool.h>
@@ -55,7 +56,12 @@ typedef struct {
 void enforce_decide(dcache_t *cache, const enforce_input_t *in, int64_t now_ms,
                     enforce_verdict_t *out);
 
-/* Appends a key to in (ignored when full or fp is 0 with empty text). */
+/* Appends a key to in (ignored when full). */
 void enforce_add_key(enforce_input_t *in, int scope, uint64_t fp, const char *text);
+
+/* Adds a classified message's keys to in, most specific first: original subject, subject,
+ * subject+IP, client IP, client net (PROTOCOL.md 5.5). Texts are borrowed from cr, except the
+ * subject+IP text, returned in *subject_ip (the caller frees it; NULL when there is none). */
+void enforce_keys_from(const classify_result_t *cr, enforce_input_t *in, char **subject_ip);
 
 #endif

@@ -276,36 +276,6 @@ static const char *s_content_rule(const milter_engine_t *self, const milter_msg_
 
 /* ---- the message ---- */
 
-/* Everything the end of one inbound message needs, freed at the end. */
-typedef struct {
-    classify_result_t *cr; /* classifier verdict */
-    char *subject_ip;      /* "SUBJECTKEY|IP" text of the subject+ip key */
-    const char *client_ip; /* the client address (borrowed from conn or cr) */
-} s_msg_keys_t;
-
-static void s_build_keys(const classify_result_t *cr, const char *ip, enforce_input_t *in,
-                         s_msg_keys_t *mk)
-{
-    const char *sk = classify_result_subject_key(cr);
-    const char *ok = classify_result_orig_subject_key(cr);
-    if (ok && *ok)
-        enforce_add_key(in, DCACHE_SCOPE_ORIG_SUBJECT, classify_result_orig_subject_fp(cr), ok);
-    if (sk && *sk)
-        enforce_add_key(in, DCACHE_SCOPE_SUBJECT, classify_result_subject_fp(cr), sk);
-    const char *cip = classify_result_client_ip(cr);
-    if (cip && *cip) {
-        if (sk && *sk) {
-            mk->subject_ip = xasprintf("%s|%s", sk, cip);
-            enforce_add_key(in, DCACHE_SCOPE_SUBJECT_IP, fp_text(mk->subject_ip), mk->subject_ip);
-        }
-        enforce_add_key(in, DCACHE_SCOPE_CLIENT_IP, fp_text(cip), cip);
-        const char *net = classify_result_client_net(cr);
-        if (net && *net)
-            enforce_add_key(in, DCACHE_SCOPE_CLIENT_NET, fp_text(net), net);
-    }
-    (void)ip;
-}
-
 static bool s_ledger_vouches(milter_engine_t *self, const milter_msg_t *m,
                              const classify_result_t *cr, int64_t now)
 {
@@ -438,8 +408,8 @@ void milter_engine_eom(milter_engine_t *self, milter_conn_t *conn, milter_verdic
     const char *cname = classify_class_name(cls);
     enforce_input_t in;
     memset(&in, 0, sizeof(in));
-    s_msg_keys_t mk = {0};
-    s_build_keys(cr, ci.client_ip, &in, &mk);
+    char *subject_ip = NULL;
+    enforce_keys_from(cr, &in, &subject_ip);
     in.class_enforced = sensor_config_enforces_class(self->cfg, cname);
     in.ledger_hit = in.class_enforced && s_ledger_vouches(self, m, cr, now);
     enforce_verdict_t v;
@@ -477,7 +447,7 @@ void milter_engine_eom(milter_engine_t *self, milter_conn_t *conn, milter_verdic
             s_local_rule(self, m, &in, now);
         s_event(self, m, cr, &in, rule, in.ledger_hit, &v, now);
     }
-    xfree(mk.subject_ip);
+    xfree(subject_ip);
     classify_result_destroy(&cr);
 }
 

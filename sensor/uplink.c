@@ -210,18 +210,15 @@ static void s_spool_replay(uplink_t *self)
 
 /* ---- events ---- */
 
-/* Packs the batch as one Frame{events}; sends it or spools it; frees the events. */
-static void s_flush(uplink_t *self)
+uint8_t *uplink_pack_events(const char *site, const char *sensor, evq_event_t *const *batch,
+                            size_t n, size_t *len_out)
 {
-    if (self->nbatch == 0)
-        return;
-    size_t n = self->nbatch;
     Backstop__Event *evs = xcalloc(n, sizeof(*evs));
     Backstop__Event **evp = xcalloc(n, sizeof(*evp));
     Backstop__Key *keys = xcalloc(n * EVQ_MAX_KEYS, sizeof(*keys));
     Backstop__Key **keyp = xcalloc(n * EVQ_MAX_KEYS, sizeof(*keyp));
     for (size_t i = 0; i < n; i++) {
-        evq_event_t *e = self->batch[i];
+        const evq_event_t *e = batch[i];
         Backstop__Event init = BACKSTOP__EVENT__INIT;
         evs[i] = init;
         evs[i].seq = e->seq;
@@ -229,7 +226,7 @@ static void s_flush(uplink_t *self)
         if (e->iplen) {
             evs[i].has_client_ip = 1;
             evs[i].client_ip.len = e->iplen;
-            evs[i].client_ip.data = e->ip;
+            evs[i].client_ip.data = (uint8_t *)e->ip;
         }
         evs[i].msg_class = (Backstop__MsgClass)e->msg_class;
         for (size_t k = 0; k < e->nkeys; k++) {
@@ -244,7 +241,7 @@ static void s_flush(uplink_t *self)
         evs[i].n_keys = e->nkeys;
         evs[i].keys = &keyp[i * EVQ_MAX_KEYS];
         evs[i].n_rules = e->nrules;
-        evs[i].rules = e->rules;
+        evs[i].rules = (char **)e->rules;
         evs[i].has_original = 1;
         evs[i].original = (Backstop__Original)e->original;
         evs[i].has_ledger_hit = 1;
@@ -257,17 +254,32 @@ static void s_flush(uplink_t *self)
         evp[i] = &evs[i];
     }
     Backstop__EventBatch eb = BACKSTOP__EVENT_BATCH__INIT;
-    eb.site = self->cfg->site;
-    eb.sensor = self->cfg->sensor_id;
+    eb.site = (char *)site;
+    eb.sensor = (char *)sensor;
     eb.n_events = n;
     eb.events = evp;
     Backstop__Frame f;
     wire_frame_init(&f, BACKSTOP__FRAME__BODY_EVENTS, &eb);
-    size_t len = 0;
     wire_err_t werr = WIRE_OK;
-    uint8_t *buf = wire_pack(&f, &len, &werr);
-    if (!buf) {
+    uint8_t *buf = wire_pack(&f, len_out, &werr);
+    if (!buf)
         msg_error("uplink: cannot pack events: %s", wire_err_name(werr));
+    xfree(evs);
+    xfree(evp);
+    xfree(keys);
+    xfree(keyp);
+    return buf;
+}
+
+/* Packs the batch as one Frame{events}; sends it or spools it; frees the events. */
+static void s_flush(uplink_t *self)
+{
+    if (self->nbatch == 0)
+        return;
+    size_t n = self->nbatch;
+    size_t len = 0;
+    uint8_t *buf = uplink_pack_events(self->cfg->site, self->cfg->sensor_id, self->batch, n, &len);
+    if (!buf) {
         self->dropped += n;
     } else if (s_up(self) && self->spool_head == self->spool_tail && self->push &&
                zsock_send_raw(self->push, buf, len, ZMQ_DONTWAIT) == 0) {
@@ -280,10 +292,6 @@ static void s_flush(uplink_t *self)
     for (size_t i = 0; i < n; i++)
         evq_event_destroy(&self->batch[i]);
     self->nbatch = 0;
-    xfree(evs);
-    xfree(evp);
-    xfree(keys);
-    xfree(keyp);
 }
 
 static void s_take_events(uplink_t *self, int64_t mono)

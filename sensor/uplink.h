@@ -25,6 +25,7 @@
 #include "milter_engine.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct uplink uplink_t;
 
@@ -33,6 +34,11 @@ uplink_t *uplink_new(milter_engine_t *engine, char *err, size_t errlen);
 
 /* Starts the I/O thread; 0 or -1. */
 int uplink_start(uplink_t *self);
+
+/* Packs n events of one site and sensor as a Frame{events} buffer (caller frees); NULL when
+ * the frame would break a wire limit (logged). Shared with the replay command. */
+uint8_t *uplink_pack_events(const char *site, const char *sensor, evq_event_t *const *batch,
+                            size_t n, size_t *len_out);
 
 /* Stops and joins the thread, closes sockets and spool; sets *self_p = NULL; safe twice. */
 void uplink_destroy(uplink_t **self_p);
