@@ -47,7 +47,10 @@ DRY_RUN=${DRY_RUN:-0}
 CHANGES=0
 ROOT=${ROOT:-/}
 ON_FAIL=""
-BS_TMPFILES=""
+BS_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/$PROG.XXXXXX") || {
+    echo "$PROG: error: cannot create a temporary directory in ${TMPDIR:-/tmp}" >&2
+    exit 73
+}
 
 say()
 {
@@ -91,19 +94,18 @@ rpath()
     fi
 }
 
+# bs_tmpfile: prints the name of a new temporary file. Every temporary file
+# lives in one private directory removed at exit (bs_tmpfile runs in $(...),
+# so it cannot record names in a variable of the caller).
 bs_tmpfile()
 {
-    local f
-    f=$(mktemp "${TMPDIR:-/tmp}/$PROG.XXXXXX") || die $EX_CANTCREAT "cannot create a temporary file" \
-        "check that ${TMPDIR:-/tmp} is writable"
-    BS_TMPFILES="$BS_TMPFILES $f"
-    printf '%s\n' "$f"
+    mktemp "$BS_TMPDIR/tmp.XXXXXX" || die $EX_CANTCREAT "cannot create a temporary file in $BS_TMPDIR" \
+        "check that ${TMPDIR:-/tmp} is writable and has space"
 }
 
 bs_cleanup_tmp()
 {
-    # shellcheck disable=SC2086
-    [ -z "$BS_TMPFILES" ] || rm -f $BS_TMPFILES
+    rm -rf "$BS_TMPDIR"
 }
 trap bs_cleanup_tmp EXIT
 
