@@ -32,6 +32,8 @@
 #include "sensor_config.h"
 #include "uplink.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +116,14 @@ int milter_cmd_main(int argc, char **argv)
         sensor_config_destroy(&cfg);
         return EX_UNAVAILABLE;
     }
+    /* libmilter takes SIGTERM/SIGINT/SIGHUP with sigwait in its own thread; block them
+     * before any thread starts so none is delivered to the uplink thread (and kills us) */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     uplink_t *up = uplink_new(engine, err, sizeof(err));
     if (!up || uplink_start(up) != 0) {
         msg_error("milter: uplink: %s", up ? "cannot start thread" : err);
