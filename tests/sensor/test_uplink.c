@@ -1,0 +1,284 @@
+/* test_uplink - the uplink thread against a fake aggregator in the test (PUB, ROUTER, PULL on
+ * ephemeral loopback ports): snapshot, in-sequence updates, resync with "changes since" on a
+ * gap, full resync on a new epoch, and events arriving as EventBatch frames. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "milter_engine.h"
+#include "uplink.h"
+#include "wire.h"
+#include "xalloc.h"
+#include "zsock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+typedef struct {
+    void *ctx;                 /* zmq context of the fake aggregator */
+    void *pub, *router, *pull; /* its sockets */
+    char dir[64];              /* state directory */
+    sensor_config_t *cfg;      /* the sensor's config */
+    milter_engine_t *engine;   /* the sensor's shared state */
+    uplink_t *up;              /* the thread under test */
+} s_fix_t;
+
+static void s_wait_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int s_setup(void **state)
+{
+    s_fix_t *f = xcalloc(1, sizeof(*f));
+    f->ctx = zmq_ctx_new();
+    f->pub = zsock_new(f->ctx, ZMQ_PUB);
+    f->router = zsock_new(f->ctx, ZMQ_ROUTER);
+    f->pull = zsock_new(f->ctx, ZMQ_PULL);
+    assert_int_equal(zsock_bind(f->pub, "tcp://127.0.0.1:*", 0, (gid_t)-1), 0);
+    assert_int_equal(zsock_bind(f->router, "tcp://127.0.0.1:*", 0, (gid_t)-1), 0);
+    assert_int_equal(zsock_bind(f->pull, "tcp://127.0.0.1:*", 0, (gid_t)-1), 0);
+    char *de = zsock_bound_endpoint(f->pub);
+    char *sn = zsock_bound_endpoint(f->router);
+    char *ev = zsock_bound_endpoint(f->pull);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/test_uplink.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    char *conf = xasprintf("%s/sensor.conf", f->dir);
+    FILE *fp = fopen(conf, "w");
+    assert_non_null(fp);
+    fprintf(fp,
+            "site = site1\nsensor_id = s1\nstate_directory = %s\naggregator_events = %s\n"
+            "aggregator_decisions = %s\naggregator_snapshot = %s\nevent_flush = 1ms\n"
+            "local_rule = no\n",
+            f->dir, ev, de, sn);
+    fclose(fp);
+    char err[512];
+    f->cfg = sensor_config_load(conf, err, sizeof(err));
+    assert_non_null(f->cfg);
+    f->engine = milter_engine_new(f->cfg, bs_clock_system(), err, sizeof(err));
+    assert_non_null(f->engine);
+    f->up = uplink_new(f->engine, err, sizeof(err));
+    assert_non_null(f->up);
+    assert_int_equal(uplink_start(f->up), 0);
+    xfree(conf);
+    xfree(de);
+    xfree(sn);
+    xfree(ev);
+    *state = f;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    s_fix_t *f = *state;
+    uplink_destroy(&f->up);
+    milter_engine_destroy(&f->engine);
+    sensor_config_destroy(&f->cfg);
+    zsock_close(&f->pub);
+    zsock_close(&f->router);
+    zsock_close(&f->pull);
+    zmq_ctx_term(f->ctx);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    xfree(f);
+    return 0;
+}
+
+/* Receives the next snapshot request (5 s at most). */
+static Backstop__Frame *s_request(s_fix_t *f, zsock_meta_t *meta)
+{
+    zmq_pollitem_t it = {.socket = f->router, .events = ZMQ_POLLIN};
+    assert_int_equal(zmq_poll(&it, 1, 5000), 1);
+    Backstop__Frame *fr = NULL;
+    assert_int_equal(zsock_recv(f->router, 0, &fr, meta, NULL), 1);
+    assert_int_equal(fr->body_case, BACKSTOP__FRAME__BODY_SNAPSHOT_REQUEST);
+    return fr;
+}
+
+static void s_decision(Backstop__Decision *d, const char *id, uint64_t fp)
+{
+    Backstop__Decision init = BACKSTOP__DECISION__INIT;
+    *d = init;
+    d->id = (char *)id;
+    d->scope = BACKSTOP__SCOPE__ORIG_SUBJECT;
+    d->fp = fp;
+    d->action = BACKSTOP__ACTION__REJECT;
+    d->reach = BACKSTOP__REACH__FLEET;
+    d->created_ms = 1;
+    d->expires_ms = INT64_MAX / 2;
+    d->origin = BACKSTOP__ORIGIN__RULE;
+}
+
+static void s_reply_full(s_fix_t *f, const zsock_meta_t *to, uint64_t epoch, uint64_t seq,
+                         Backstop__Decision **ds, size_t n)
+{
+    Backstop__SnapshotReply r = BACKSTOP__SNAPSHOT_REPLY__INIT;
+    r.epoch = epoch;
+    r.seq = seq;
+    r.n_decisions = n;
+    r.decisions = ds;
+    Backstop__Frame fr;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY, &r);
+    assert_int_equal(zsock_reply(f->router, to, &fr, 0), 0);
+}
+
+static void s_update(Backstop__DecisionUpdate *u, Backstop__Decision *d, uint64_t epoch,
+                     uint64_t seq)
+{
+    Backstop__DecisionUpdate init = BACKSTOP__DECISION_UPDATE__INIT;
+    *u = init;
+    u->seq = seq;
+    u->epoch = epoch;
+    u->decision = d;
+}
+
+/* Publishes u until the sensor holds id (or 5 s pass): PUB drops what precedes the
+ * subscription, and a repeated update is a duplicate to the sensor. */
+static bool s_publish_until(s_fix_t *f, Backstop__DecisionUpdate *u, const char *id)
+{
+    dcache_entry_t e;
+    for (int i = 0; i < 100; i++) {
+        Backstop__Frame fr;
+        wire_frame_init(&fr, BACKSTOP__FRAME__BODY_UPDATE, u);
+        zsock_publish(f->pub, ZSOCK_TOPIC_FLEET, &fr, 0);
+        for (int j = 0; j < 10; j++) {
+            if (dcache_get(milter_engine_dcache(f->engine), id, &e) == 0)
+                return true;
+            s_wait_ms(5);
+        }
+    }
+    return false;
+}
+
+static bool s_wait_decision(s_fix_t *f, const char *id)
+{
+    dcache_entry_t e;
+    for (int i = 0; i < 1000; i++) {
+        if (dcache_get(milter_engine_dcache(f->engine), id, &e) == 0)
+            return true;
+        s_wait_ms(5);
+    }
+    return false;
+}
+
+static void test_snapshot_updates_gap_and_epoch(void **state)
+{
+    s_fix_t *f = *state;
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    assert_string_equal(rq->snapshot_request->site, "site1");
+    assert_false(rq->snapshot_request->has_since_seq); /* a first join asks for everything */
+    wire_free(&rq);
+
+    Backstop__Decision d1, d2, d3, d4;
+    s_decision(&d1, "D1", 11);
+    s_decision(&d2, "D2", 12);
+    s_decision(&d3, "D3", 13);
+    s_decision(&d4, "D4", 14);
+    Backstop__Decision *snap[] = {&d1};
+    s_reply_full(f, &who, 7, 1, snap, 1);
+    assert_true(s_wait_decision(f, "D1"));
+
+    Backstop__DecisionUpdate u2;
+    s_update(&u2, &d2, 7, 2);
+    assert_true(s_publish_until(f, &u2, "D2"));
+
+    /* seq 4 after 2: a gap; the sensor asks for the changes since 2 */
+    Backstop__DecisionUpdate u4;
+    s_update(&u4, &d4, 7, 4);
+    Backstop__Frame fr;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_UPDATE, &u4);
+    zsock_publish(f->pub, ZSOCK_TOPIC_FLEET, &fr, 0);
+    rq = s_request(f, &who);
+    assert_true(rq->snapshot_request->has_since_seq);
+    assert_int_equal(rq->snapshot_request->since_seq, 2);
+    assert_int_equal(rq->snapshot_request->epoch, 7);
+    wire_free(&rq);
+    dcache_entry_t e;
+    assert_int_equal(dcache_get(milter_engine_dcache(f->engine), "D4", &e), -1);
+
+    Backstop__DecisionUpdate u3;
+    s_update(&u3, &d3, 7, 3);
+    Backstop__DecisionUpdate *changes[] = {&u3, &u4};
+    Backstop__SnapshotReply r = BACKSTOP__SNAPSHOT_REPLY__INIT;
+    r.epoch = 7;
+    r.seq = 4;
+    r.has_changes_only = 1;
+    r.changes_only = 1;
+    r.n_changes = 2;
+    r.changes = changes;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY, &r);
+    assert_int_equal(zsock_reply(f->router, &who, &fr, 0), 0);
+    assert_true(s_wait_decision(f, "D3"));
+    assert_true(s_wait_decision(f, "D4"));
+
+    /* a heartbeat from a new epoch: a full resync */
+    Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
+    hb.epoch = 8;
+    hb.seq = 1;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb);
+    zsock_publish(f->pub, ZSOCK_TOPIC_HEARTBEAT, &fr, 0);
+    rq = s_request(f, &who);
+    assert_false(rq->snapshot_request->has_since_seq);
+    wire_free(&rq);
+    s_reply_full(f, &who, 8, 1, snap, 1); /* only D1 survives the new epoch */
+    for (int i = 0; i < 1000 && dcache_get(milter_engine_dcache(f->engine), "D2", &e) == 0; i++)
+        s_wait_ms(5);
+    assert_int_equal(dcache_get(milter_engine_dcache(f->engine), "D2", &e), -1);
+    assert_int_equal(dcache_get(milter_engine_dcache(f->engine), "D1", &e), 0);
+    uint64_t epoch, seq;
+    dcache_position(milter_engine_dcache(f->engine), &epoch, &seq);
+    assert_int_equal(epoch, 8);
+}
+
+static void test_events_arrive_as_batches(void **state)
+{
+    s_fix_t *f = *state;
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    s_reply_full(f, &who, 1, 0, NULL, 0);
+    evq_t *q = milter_engine_evq(f->engine);
+    evq_event_t *ev = evq_event_new(q, 123456);
+    evq_event_set_ip(ev, "192.0.2.9");
+    ev->msg_class = 2;
+    evq_event_add_key(ev, 2, 99, "cheap watches");
+    assert_int_equal(evq_push(q, &ev), 0);
+    zmq_pollitem_t it = {.socket = f->pull, .events = ZMQ_POLLIN};
+    Backstop__Frame *fr = NULL;
+    /* SensorStatus frames may come first */
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(zmq_poll(&it, 1, 5000), 1);
+        assert_int_equal(zsock_recv(f->pull, 0, &fr, NULL, NULL), 1);
+        if (fr->body_case == BACKSTOP__FRAME__BODY_EVENTS)
+            break;
+        wire_free(&fr);
+    }
+    assert_non_null(fr);
+    assert_int_equal(fr->body_case, BACKSTOP__FRAME__BODY_EVENTS);
+    Backstop__EventBatch *eb = fr->events;
+    assert_string_equal(eb->site, "site1");
+    assert_string_equal(eb->sensor, "s1");
+    assert_int_equal(eb->n_events, 1);
+    assert_int_equal(eb->events[0]->time_ms, 123456);
+    assert_int_equal(eb->events[0]->client_ip.len, 4);
+    assert_int_equal(eb->events[0]->n_keys, 1);
+    assert_string_equal(eb->events[0]->keys[0]->text, "cheap watches");
+    wire_free(&fr);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_snapshot_updates_gap_and_epoch, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_events_arrive_as_batches, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
