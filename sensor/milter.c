@@ -104,7 +104,7 @@ static sfsistat s_envfrom(SMFICTX *ctx, char **argv)
     milter_msg_set_queue_id(m, smfi_getsymval(ctx, "i"));
     const char *auth = smfi_getsymval(ctx, "{auth_authen}");
     m->auth = auth && *auth;
-    /* XFORWARD: Postfix reports the forwarded client here once the proxy sent it */
+    /* the client as the MTA knows it now (XCLIENT may have replaced it since connect) */
     const char *mac = smfi_getsymval(ctx, "{client_addr}");
     if (mac && *mac)
         milter_conn_set_client(p->conn, mac, smfi_getsymval(ctx, "{client_name}"));

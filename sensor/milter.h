@@ -12,8 +12,10 @@
  * RCPT and header callbacks (SMFIP_NO*, SMFIP_NR_*: each saves Postfix a round
  * trip), asks for SMFIP_SKIP so it can stop the body once it has enough, and
  * names the macros it wants per stage (smfi_setsymlist): {client_addr}
- * (which Postfix sets from XFORWARD when a proxy forwards the client),
- * {daemon_name}, {auth_authen}, and the queue id {i}.
+ * (asked again at MAIL, so a client replaced later in the session, e.g. by
+ * XCLIENT from a trusted front end, is the one keyed on; Postfix applies
+ * XFORWARD only to logging, not to milter macros), {daemon_name},
+ * {auth_authen}, and the queue id {i}.
  *
  * libmilter keeps its callbacks' shared state in a process global (it has no
  * user pointer); milter_run() sets it before smfi_main and it is read-only

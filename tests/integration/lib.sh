@@ -215,6 +215,7 @@ pf_create()
         echo "smtpd_error_sleep_time = 0"
         echo "smtpd_client_connection_rate_limit = 0"
         echo "smtpd_authorized_xforward_hosts = 127.0.0.0/8"
+        echo "smtpd_authorized_xclient_hosts = 127.0.0.0/8"
         for line in "$@"; do
             echo "$line"
         done

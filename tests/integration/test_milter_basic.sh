@@ -58,3 +58,13 @@ swaks_send site1 --from '<>' --to u@test.example --data "$BS_TMP/empty.eml" ||
 wait_delivered site1 4 || bs_fail "malformed messages not delivered"
 kill -0 "$(cat "$(pf_dir site1)/sensor.pid")" || bs_fail "sensor died on malformed input"
 bs_pass "huge header, binary body and empty body accepted; sensor alive"
+
+# XCLIENT (a trusted front end naming the original client): Postfix updates
+# the client it reports to milters ({client_addr}), and the sensor keys on it.
+# (XFORWARD changes only logging: Postfix's {client_addr} stays the real peer.)
+swaks_send site1 --xclient-addr 198.51.100.77 --xclient-name mx.reflector.example \
+    --from '<>' --to u@test.example --header 'Subject: Undeliverable: xclient test' ||
+    bs_fail "XCLIENT message refused: $(last_reply)"
+wait_log "$(sensor_log site1)" ': class=[a-z]+ client=198\.51\.100\.77 ' ||
+    bs_fail "sensor did not take the client address from XCLIENT"
+bs_pass "client address as the MTA reports it after XCLIENT ({client_addr})"
