@@ -7,7 +7,7 @@
  *   server_key_file (empty: plain mode, loopback endpoints only). Counting:
  *   window_resolution, max_future_skew, max_keys, dedup_window. Timers:
  *   heartbeat_interval, flush_interval, sweep_interval, sweep_budget.
- *   Decisions: change_log, extend_min.
+ *   Decisions: change_log, extend_min, sync_decisions.
  *   Rules: one "[rule NAME]" section each, keys scope, window, min_events,
  *   min_sites, max_site_share, ttl, action, reach, mode, require_rule_match,
  *   classes. Without any rule section the shipped defaults apply
@@ -95,6 +95,9 @@ static const cfg_param_t s_params[] = {
                  "a continuing wave extends its decision when that adds at least this much"),
     CFG_INT(T, dedup_window, "dedup_window", "4096", "64", "1048576",
             "recent sequence numbers remembered per sensor (replayed spools)"),
+    CFG_BOOL(T, sync_decisions, "sync_decisions", "yes",
+             "decision changes reach the disk (fsync) before they are published; no: the "
+             "kernel has them (survives a daemon crash, not a power failure)"),
     CFG_END,
 };
 

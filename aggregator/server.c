@@ -41,7 +41,7 @@
 #endif
 
 /* Messages taken from the event socket per turn before other sockets get a look. */
-#define SERVER_EVENT_BURST 512
+#define SERVER_EVENT_BURST 32
 /* Snapshot and control requests answered per turn. */
 #define SERVER_REQ_BURST 64
 /* A drop reason is logged at most once per this interval. */
@@ -810,7 +810,7 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     if (mkdir(cfg->data_dir, 0750) < 0 && errno != EEXIST)
         msg_fatal(EX_CANTCREAT, "cannot create data_dir %s: %m", cfg->data_dir);
     bool created = false;
-    self->store = store_open(cfg->data_dir, true, &created);
+    self->store = store_open(cfg->data_dir, cfg->sync_decisions, &created);
     if (!self->store)
         msg_fatal(EX_UNAVAILABLE, "cannot open the store in %s (another aggregator running?)",
                   cfg->data_dir);
