@@ -45,9 +45,22 @@ demo_init()
     BS_TMP=$(mktemp -d /tmp/backstop-demo.XXXXXX) || exit 1
     # user postfix must traverse to the milter sockets and maildirs
     chmod 755 "$BS_TMP"
-    trap bs_cleanup EXIT
-    trap 'exit 130' INT TERM
+    trap demo_exit EXIT
+    trap 'DEMO_INTERRUPTED=1; exit 130' INT TERM
     DEMO_SEED=$(($(od -An -N2 -tu2 /dev/urandom) + 1))
+}
+
+# demo_exit: the EXIT trap: lib.sh's cleanup, without its log tails after an interrupt
+demo_exit()
+{
+    rc=$?
+    if [ "${DEMO_INTERRUPTED:-0}" = 1 ]; then
+        echo "demo: interrupted; stopping the fleet"
+        (exit "$rc")
+        bs_cleanup >/dev/null 2>&1
+    fi
+    (exit "$rc")
+    bs_cleanup
 }
 
 # demo_rand N: R = a pseudo-random number in [0, N) (no fork)
