@@ -136,7 +136,7 @@ static const char s_tail[] =
     "    backstop --json decisions | jq '.decisions[].id'\n"
     "\n"
     "SEE ALSO\n"
-    "    backstop-aggregator(8), backstop-sensor(8), aggregator.conf(5),\n"
+    "    backstop-aggregator(8), backstop-sensor(8), backstop-aggregator.conf(5),\n"
     "    proto/PROTOCOL.md (the control channel)\n";
 
 int cli_help_print(FILE *fp, const char *topic)
@@ -150,7 +150,7 @@ int cli_help_print(FILE *fp, const char *topic)
     }
     for (const s_section_t *s = s_sections; s->topic; s++) {
         if (strcmp(s->topic, topic) == 0) {
-            fprintf(fp, "backstop %s - part of backstop(8)\n\nSYNOPSIS AND DESCRIPTION\n%s\n",
+            fprintf(fp, "backstop %s - part of backstop(1)\n\nSYNOPSIS AND DESCRIPTION\n%s\n",
                     topic, s->text);
             fputs("    Global options: --socket ENDPOINT, --config FILE, --json, --timeout MS.\n"
                   "    Exit status and examples: backstop --help.\n",
