@@ -4,6 +4,7 @@
  *
  * SYNOPSIS
  *   backstop-aggregator -c FILE [-f] [-n] [-v]
+ *   backstop-aggregator --genkey FILE
  *   backstop-aggregator --help | --version
  *
  * DESCRIPTION
@@ -19,6 +20,9 @@
  *   -f       stay in the foreground, log to stderr (systemd, tests)
  *   -n       check the configuration and exit: 0 valid, 78 invalid
  *   -v       more logging (repeat for more)
+ *   --genkey FILE  write a new CURVE key pair for server_key_file to FILE
+ *            (mode 0600, refuses to overwrite) and print its public key, which
+ *            every sensor needs as aggregator_public_key
  *
  *   Without -f it detaches (fork, setsid, stdio to /dev/null) and logs to
  *   syslog (LOG_MAIL), as Postfix daemons do.
@@ -63,6 +67,7 @@
 #include "agg_config.h"
 #include "msg.h"
 #include "server.h"
+#include "zsock.h"
 
 static const char s_usage[] =
     "Usage: backstop-aggregator -c FILE [-f] [-n] [-v]\n"
@@ -74,6 +79,7 @@ static const char s_usage[] =
     "  -f        run in the foreground, log to stderr\n"
     "  -n        check the configuration and exit (0 valid, 78 invalid)\n"
     "  -v        more logging\n"
+    "  --genkey FILE  write a new CURVE key pair (server_key_file) and print its public key\n"
     "\n"
     "Configuration parameters and their defaults:\n";
 
@@ -130,6 +136,19 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(s_usage, stdout);
             cfg_print_help(agg_config_schema(), stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--genkey")) {
+            zsock_keys_t keys;
+            if (i + 1 >= argc || argc != 3) {
+                fputs(s_usage, stderr);
+                return EX_USAGE;
+            }
+            if (!zsock_has_curve())
+                msg_fatal(EX_UNAVAILABLE, "this libzmq has no CURVE support");
+            if (zsock_keys_generate(&keys) < 0 || zsock_keys_save(argv[i + 1], &keys, 1) < 0)
+                msg_fatal(EX_CANTCREAT, "cannot write the key pair to %s", argv[i + 1]);
+            printf("%s\n", keys.public_key);
             return 0;
         }
         if (!strcmp(argv[i], "--version")) {

@@ -645,6 +645,7 @@ static void s_flush(server_t *self)
         if (n < SERVER_DIRTY_CHUNK)
             break;
     }
+    store_meta_queue(self->store, "wkeys", window_entries(w));
     dedup_t *dd = ingest_dedup(self->ingest);
     for (size_t i = 0; i < self->nsensors; i++) {
         if (!self->sensor_dirty[i])
@@ -682,7 +683,8 @@ static void s_rate_tick(server_t *self)
 
 /* ---- set-up ---- */
 
-static ingest_t *s_ingest_new(const agg_config_t *cfg, decisions_t *d, allowlist_t *a)
+static ingest_t *s_ingest_new(const agg_config_t *cfg, decisions_t *d, allowlist_t *a,
+                              size_t expected)
 {
     uint64_t seed = 0;
     if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
@@ -693,7 +695,7 @@ static ingest_t *s_ingest_new(const agg_config_t *cfg, decisions_t *d, allowlist
         .bucket_ms = cfg->window_resolution_ms,
         .max_skew_ms = cfg->max_future_skew_ms,
         .extend_min_ms = cfg->extend_min_ms,
-        .expected_keys = 1u << 16,
+        .expected_keys = expected,
         .max_entries = (size_t)cfg->max_keys,
         .seed = seed,
         .track_dirty = 1,
@@ -721,10 +723,16 @@ static int s_restore_allow(const allow_entry_t *e, void *arg)
     return 0;
 }
 
+/* Restoring window blobs: the window and one clock reading for all of them. */
+typedef struct {
+    window_t *w;    /* the window */
+    int64_t now_ms; /* wall clock at the start of the restore */
+} s_restore_t;
+
 static int s_restore_window(const uint8_t *blob, size_t len, void *arg)
 {
-    server_t *self = arg;
-    (void)window_import(ingest_window(self->ingest), blob, len, server_now_ms(self));
+    s_restore_t *r = arg;
+    (void)window_import(r->w, blob, len, r->now_ms);
     return 0;
 }
 
@@ -817,14 +825,23 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     self->decisions =
         decisions_new(store_epoch(self->store), store_seq(self->store), (size_t)cfg->change_log);
     self->allow = allowlist_new();
-    self->ingest = s_ingest_new(cfg, self->decisions, self->allow);
+    /* presize the window for what the store holds (+25%): no regrowth while restoring;
+     * untouched table pages cost no RSS */
+    uint64_t wkeys = 0;
+    if (store_meta_get(self->store, "wkeys", &wkeys) != 1)
+        wkeys = 0;
+    size_t expected = wkeys + wkeys / 4 > (1u << 16) ? (size_t)(wkeys + wkeys / 4) : (1u << 16);
+    if (cfg->max_keys && expected > (size_t)cfg->max_keys)
+        expected = (size_t)cfg->max_keys;
+    self->ingest = s_ingest_new(cfg, self->decisions, self->allow, expected);
     if (!self->ingest)
         msg_fatal(EX_CONFIG, "cannot set up counting with these rules");
     self->dirty = xcalloc(SERVER_DIRTY_CHUNK, sizeof(*self->dirty));
 
     long nd = store_decisions_load(self->store, s_restore_decision, self);
     long na = store_allow_load(self->store, s_restore_allow, self);
-    long nw = store_window_load(self->store, s_restore_window, self);
+    s_restore_t rw = {ingest_window(self->ingest), server_now_ms(self)};
+    long nw = store_window_load(self->store, s_restore_window, &rw);
     long nsen = store_sensor_load(self->store, 'n', s_restore_sensor, self);
     long ndd = store_sensor_load(self->store, 'x', s_restore_dedup, self);
     long nsit = store_site_load(self->store, s_restore_site, self);
@@ -944,7 +961,10 @@ static void s_reload(server_t *self)
         msg_warn("reload: window_resolution changes take effect at restart");
         nc->window_resolution_ms = oc->window_resolution_ms;
     }
-    ingest_t *ni = s_ingest_new(nc, self->decisions, self->allow);
+    size_t entries = window_entries(ingest_window(self->ingest));
+    ingest_t *ni =
+        s_ingest_new(nc, self->decisions, self->allow,
+                     entries + entries / 4 > (1u << 16) ? entries + entries / 4 : (1u << 16));
     if (!ni) {
         msg_error("reload refused, keeping the running config");
         agg_config_destroy(&nc);

@@ -11,6 +11,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -190,7 +191,8 @@ static uint64_t s_log_low(kv_t *kv, uint64_t seq)
 
 store_t *store_open(const char *dir, bool sync_decisions, bool *created_p)
 {
-    kv_options_t opts = {.write_buffer_size = 16u << 20, .cache_size = 16u << 20};
+    /* small caches: the daemon reads the store only at start; RSS goes to the window */
+    kv_options_t opts = {.write_buffer_size = 4u << 20, .cache_size = 4u << 20};
     kv_t *kv = kv_open(dir, 1, &opts);
     if (!kv)
         return NULL;
@@ -482,6 +484,21 @@ long store_sensor_load(store_t *self, char kind,
     }
     kv_iter_destroy(&it);
     return rc < 0 ? -1 : n;
+}
+
+void store_meta_queue(store_t *self, const char *name, uint64_t v)
+{
+    uint8_t key[2 + 256], val[8];
+    size_t kl = s_key_str(key, sizeof(key), 'm', name);
+    kv_u64_put(val, v);
+    kv_batch_put(self->pending, key, kl, val, 8);
+}
+
+int store_meta_get(store_t *self, const char *name, uint64_t *v)
+{
+    char key[2 + 256];
+    snprintf(key, sizeof(key), "m/%s", name);
+    return s_meta_get(self->kv, key, v);
 }
 
 size_t store_pending(const store_t *self)

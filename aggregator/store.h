@@ -4,6 +4,7 @@
  * Layout (one database, one prefix per record type; numbers big-endian):
  *   m/epoch            the epoch (8 bytes), written once when the log is created
  *   m/seq              last sequence number stored (8 bytes)
+ *   m/wkeys            window entries at the last flush (to presize the table)
  *   d/<id>             an active decision: a Frame{update UPSERT} as published
  *   q/<seq>            the sequence log: one Frame{update} per change
  *   w/<scope><tally><fp>  a window key's counters (window_export blob)
@@ -88,6 +89,12 @@ long store_sensor_load(store_t *self, char kind,
                        int (*cb)(const char *site, const char *sensor, const void *val, size_t len,
                                  void *arg),
                        void *arg);
+
+/* Queues a number kept under m/<name> (e.g. "wkeys", the window's entries, to presize it at
+ * the next start); written with the next flush. */
+void store_meta_queue(store_t *self, const char *name, uint64_t v);
+/* Reads m/<name>: 1 and *v when stored, 0 when not, -1 on error. */
+int store_meta_get(store_t *self, const char *name, uint64_t *v);
 
 /* Operations queued for the next flush. */
 size_t store_pending(const store_t *self);

@@ -31,6 +31,8 @@
  *   (192.0.2.10), --ips N (1: one address; N: 10.x.y.z spread), --seq N,
  *   --time-offset MS (event time = now + MS), --rule-match (label "test" on
  *   every event), --repeat-first (send the first batch twice: dedup test),
+ *   --curve-key FILE --server-key Z85 (connect as a CURVE client with that
+ *   site key pair file to the aggregator's public key),
  *   --applied N --epoch E (with --bad status), --marker TEXT (afterwards, on
  *   the same connection, a 450-event 3-site wave on subject TEXT: when its
  *   decision arrives, everything before it has been counted).
@@ -65,6 +67,8 @@ typedef struct {
     const char *bad;
     const char *socket;
     const char *marker;
+    const char *curve_key;   /* client key pair file (CURVE) */
+    const char *server_pub;  /* aggregator public key (Z85) */
     long sites;
     long events;
     long batch;
@@ -103,7 +107,15 @@ static void *s_connect(void *ctx, const opts_t *o)
     else if (o->socket && !strcmp(o->socket, "sub"))
         type = ZMQ_SUB;
     void *s = zsock_new(ctx, type);
-    if (!s || zsock_connect(s, o->endpoint) < 0)
+    if (!s)
+        exit(EX_UNAVAILABLE);
+    if (o->curve_key) {
+        zsock_keys_t keys;
+        if (!o->server_pub || zsock_keys_load(o->curve_key, &keys) < 0 ||
+            zsock_curve_client(s, &keys, o->server_pub) < 0)
+            exit(EX_UNAVAILABLE);
+    }
+    if (zsock_connect(s, o->endpoint) < 0)
         exit(EX_UNAVAILABLE);
     /* a test tool must not lose what it sends at exit */
     int linger = 10000;
@@ -398,6 +410,10 @@ int main(int argc, char **argv)
             o.time_offset = atoll(v);
         else if (ARG("--bad"))
             o.bad = v;
+        else if (ARG("--curve-key"))
+            o.curve_key = v;
+        else if (ARG("--server-key"))
+            o.server_pub = v;
         else if (ARG("--marker"))
             o.marker = v;
         else if (ARG("--socket"))

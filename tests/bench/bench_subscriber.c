@@ -5,6 +5,7 @@
  * SYNOPSIS
  *   bench_subscriber -d DECISION_EP -s SNAPSHOT_EP --site NAME [--sensor NAME]
  *                    [--out FILE] [--state FILE] [--receipts] [--exit-after MS]
+ *                    [--curve-key FILE --server-key Z85]
  *
  * DESCRIPTION
  *   A sensor's decision follower for integration tests and benchmarks,
@@ -63,6 +64,8 @@ typedef struct {
     const char *out;
     const char *state;
     bool receipts;
+    const char *curve_key;  /* client key pair file (CURVE) */
+    const char *server_pub; /* aggregator public key (Z85) */
     long exit_after;
     void *ctx;
     void *sub;
@@ -331,6 +334,10 @@ int main(int argc, char **argv)
             S.state = v;
         else if (ARG("--exit-after"))
             S.exit_after = atol(v);
+        else if (ARG("--curve-key"))
+            S.curve_key = v;
+        else if (ARG("--server-key"))
+            S.server_pub = v;
         else if (!strcmp(a, "--receipts"))
             S.receipts = true;
         else {
@@ -351,6 +358,13 @@ int main(int argc, char **argv)
     S.ctx = zmq_ctx_new();
     S.sub = zsock_new(S.ctx, ZMQ_SUB);
     S.dealer = zsock_new(S.ctx, ZMQ_DEALER);
+    if (S.curve_key) {
+        zsock_keys_t keys;
+        if (!S.sub || !S.dealer || !S.server_pub || zsock_keys_load(S.curve_key, &keys) < 0 ||
+            zsock_curve_client(S.sub, &keys, S.server_pub) < 0 ||
+            zsock_curve_client(S.dealer, &keys, S.server_pub) < 0)
+            return EX_UNAVAILABLE;
+    }
     char topic[ZSOCK_TOPIC_MAX];
     if (!S.sub || !S.dealer || zsock_site_topic(topic, sizeof(topic), S.site) < 0 ||
         zsock_subscribe(S.sub, ZSOCK_TOPIC_FLEET) < 0 ||
