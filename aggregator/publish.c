@@ -266,8 +266,8 @@ static int s_add_change(const decision_change_t *c, void *arg)
 }
 
 int publish_snapshot(void *router, const zsock_meta_t *to, const decisions_t *table,
-                     const char *site, const Backstop__SnapshotRequest *req,
-                     publish_since_fn since, void *since_arg, publish_snapshot_result_t *res)
+                     const char *site, const Backstop__SnapshotRequest *req, publish_since_fn since,
+                     void *since_arg, publish_snapshot_result_t *res)
 {
     publish_snapshot_result_t dummy;
     if (!res)

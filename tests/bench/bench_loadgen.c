@@ -67,8 +67,8 @@ typedef struct {
     const char *bad;
     const char *socket;
     const char *marker;
-    const char *curve_key;   /* client key pair file (CURVE) */
-    const char *server_pub;  /* aggregator public key (Z85) */
+    const char *curve_key;  /* client key pair file (CURVE) */
+    const char *server_pub; /* aggregator public key (Z85) */
     long sites;
     long events;
     long batch;
