@@ -4,7 +4,7 @@
 # SYNOPSIS
 #   . "$SRC/tests/integration/lib.sh"; . "$SRC/tests/integration/agg_lib.sh"
 #   . "$SRC/deploy/lib/demo.sh"
-#   demo_init BUILD_DIR SOURCE_DIR KEEP   # $BS_TMP (/tmp/backstop-demo.*), traps
+#   demo_init BUILD_DIR SOURCE_DIR        # $BS_TMP (/tmp/backstop-demo.*), traps
 #   demo_render <SPECS                    # one message file per spec line (see below)
 #   demo_rand N                           # sets R to a pseudo-random number in [0, N)
 #   demo_section TITLE / demo_cmd CMD...  # headings; "$ backstop ..." then its output
@@ -30,6 +30,7 @@
 #   /tmp/backstop-demo.current   the directory of the demo left running by --keep
 #   $BS_TMP/demo.state           its Postfix instances and daemon process ids
 
+# shellcheck disable=SC2034 # BS_* are lib.sh's, R is demo_rand's result
 DEMO_POINTER=/tmp/backstop-demo.current
 DEMO_CHECKS=0
 DEMO_FAILED=0
@@ -39,7 +40,6 @@ demo_init()
 {
     BS_BUILD=$1
     BS_SRC=$2
-    DEMO_KEEP=$3
     BS_SENSOR="$BS_BUILD/backstop-sensor"
     BS_TEST=demo
     BS_TMP=$(mktemp -d /tmp/backstop-demo.XXXXXX) || exit 1
@@ -145,13 +145,6 @@ demo_check()
 # demo_keep: turn off the cleanup, remember what runs so that --stop finds it
 demo_keep()
 {
-    if [ -f "$DEMO_POINTER" ]; then
-        old=$(cat "$DEMO_POINTER")
-        if [ -f "$old/demo.state" ]; then
-            echo "stopping the demo kept earlier in $old"
-            demo_stop
-        fi
-    fi
     {
         echo "DEMO_DIR='$BS_TMP'"
         echo "DEMO_INSTANCES='$BS_INSTANCES'"
