@@ -1,3 +1,4 @@
+#!/bin/sh
 # test_docs.sh - sample configs and man pages match the programs
 #
 # SYNOPSIS
@@ -122,7 +123,9 @@ keys_of()
 }
 "$SENSOR" milter --help | sed -n '/^Parameters/,$p' | keys_of >"$T/sensor.keys"
 "$AGG" --help | sed -n '/^Configuration parameters/,$p' | keys_of >"$T/agg.keys"
-[ -s "$T/sensor.keys" ] && [ -s "$T/agg.keys" ] || fail "no keys found in the programs' --help"
+if [ ! -s "$T/sensor.keys" ] || [ ! -s "$T/agg.keys" ]; then
+    fail "no keys found in the programs' --help"
+fi
 [ $have_groff = 0 ] || render "$SRC/deploy/man/backstop-sensor.conf.5" >"$T/sensor.conf.txt"
 [ $have_groff = 0 ] || render "$SRC/deploy/man/backstop-aggregator.conf.5" >"$T/agg.conf.txt"
 missing=""
@@ -167,7 +170,7 @@ check_options()
     if [ -n "$missing" ]; then
         fail "$page lacks options of '$*':$missing"
     else
-        ok "$page has the $(wc -l <"$T/opts") options of '$(echo "$@" | sed "s|$BUILD/||")'"
+        ok "$page has the $(wc -l <"$T/opts") options of '${1##*/}${2:+ $2}'"
     fi
 }
 check_options backstop-sensor.8 "$SENSOR" --help
@@ -184,12 +187,13 @@ done | grep -o 'backstop[a-z.-]*([0-9])' | sort -u >"$T/refs"
 sed -n 's/^Documentation=//p' "$SRC"/deploy/systemd/*.service | tr ' ' '\n' |
     sed -n 's/^man:\(.*\)$/\1/p' >>"$T/refs"
 bad=""
-for r in $(sort -u "$T/refs"); do
+sort -u "$T/refs" >"$T/refs.u"
+while read -r r; do
     name=${r%(*}
     sec=${r#*(}
     sec=${sec%)}
     [ -f "$SRC/deploy/man/$name.$sec" ] || bad="$bad $r"
-done
+done <"$T/refs.u"
 if [ -z "$bad" ]; then
     ok "every backstop page referred to exists ($(sort -u "$T/refs" | wc -l))"
 else
