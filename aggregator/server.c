@@ -825,12 +825,12 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     self->decisions =
         decisions_new(store_epoch(self->store), store_seq(self->store), (size_t)cfg->change_log);
     self->allow = allowlist_new();
-    /* presize the window for what the store holds (+25%): no regrowth while restoring;
-     * untouched table pages cost no RSS */
+    /* presize the window for what the store holds (+25%, at least 1 M): no regrowth while
+     * restoring or loading; untouched table pages cost no RSS */
     uint64_t wkeys = 0;
     if (store_meta_get(self->store, "wkeys", &wkeys) != 1)
         wkeys = 0;
-    size_t expected = wkeys + wkeys / 4 > (1u << 16) ? (size_t)(wkeys + wkeys / 4) : (1u << 16);
+    size_t expected = wkeys + wkeys / 4 > (1u << 20) ? (size_t)(wkeys + wkeys / 4) : (1u << 20);
     if (cfg->max_keys && expected > (size_t)cfg->max_keys)
         expected = (size_t)cfg->max_keys;
     self->ingest = s_ingest_new(cfg, self->decisions, self->allow, expected);

@@ -159,18 +159,28 @@ static void s_agg_stop(agg_t *a)
     waitpid(a->pid, &st, 0);
 }
 
-static long s_rss_kb(pid_t pid)
+/* VmRSS of pid in kB; *anon_kb (may be NULL) gets RssAnon, without the file pages
+ * LevelDB maps (page cache the kernel can drop). */
+static long s_rss_kb2(pid_t pid, long *anon_kb)
 {
     char path[64], line[256];
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
     FILE *fp = fopen(path, "r");
-    long kb = -1;
-    while (fp && fgets(line, sizeof(line), fp))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
+    long kb = -1, anon = -1;
+    while (fp && fgets(line, sizeof(line), fp)) {
+        (void)sscanf(line, "VmRSS: %ld kB", &kb);
+        (void)sscanf(line, "RssAnon: %ld kB", &anon);
+    }
+    if (anon_kb)
+        *anon_kb = anon;
     if (fp)
         fclose(fp);
     return kb;
+}
+
+static long s_rss_kb(pid_t pid)
+{
+    return s_rss_kb2(pid, NULL);
 }
 
 /* Asks STATUS on the control socket; the json in buf; 0 or -1 (no answer in timeout). */
@@ -631,7 +641,8 @@ static int s_restart(bool quick, long keys)
     s_wait_status(ctx, &a, "counted", keys, 600000);
     s_status(ctx, a.ctl, json, sizeof(json), 5000);
     long long nkeys = s_json_num(json, "keys");
-    long loaded_rss = s_rss_kb(a.pid);
+    long loaded_anon = 0, restart_anon = 0;
+    long loaded_rss = s_rss_kb2(a.pid, &loaded_anon);
     int64_t ts = s_ns();
     s_agg_stop(&a);
     double stop_s = (double)(s_ns() - ts) / 1e9;
@@ -643,7 +654,7 @@ static int s_restart(bool quick, long keys)
         msg_fatal(EX_SOFTWARE, "no status after restart");
     double restart_s = (double)(s_ns() - t0) / 1e9;
     long long rkeys = s_json_num(json, "keys");
-    long restart_rss = s_rss_kb(a.pid);
+    long restart_rss = s_rss_kb2(a.pid, &restart_anon);
     s_agg_stop(&a);
     zmq_ctx_term(ctx);
 
@@ -651,11 +662,11 @@ static int s_restart(bool quick, long keys)
            rkeys);
     printf("  baseline empty db: start->serving %.3f s, RSS %ld MB\n", empty_start,
            empty_rss / 1024);
-    printf("  loaded:            RSS %ld MB (goal <= 256 MB), clean stop %.3f s\n",
-           loaded_rss / 1024, stop_s);
+    printf("  loaded:            RSS %ld MB (anon %ld MB; goal <= 256 MB), clean stop %.3f s\n",
+           loaded_rss / 1024, loaded_anon / 1024, stop_s);
     printf("  restart:           start->ready %.3f s, start->serving %.3f s (goal <= 2 s), "
-           "RSS %ld MB\n",
-           (double)ready / 1e9, restart_s, restart_rss / 1024);
+           "RSS %ld MB (anon %ld MB)\n",
+           (double)ready / 1e9, restart_s, restart_rss / 1024, restart_anon / 1024);
     printf("  ratio restart/empty start %.1fx, RSS loaded/empty %.1fx\n", restart_s / empty_start,
            (double)loaded_rss / (double)empty_rss);
     return 0;

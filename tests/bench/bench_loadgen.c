@@ -240,7 +240,7 @@ static int s_raw_tcp(const char *endpoint)
         for (size_t i = 0; i < sizeof(junk); i++)
             junk[i] = (char)(i * 131 + 7);
         for (int i = 0; i < 16 && rc == 0; i++)
-            rc = write(fd, junk, sizeof(junk)) < 0 ? -1 : 0;
+            rc = send(fd, junk, sizeof(junk), MSG_NOSIGNAL) < 0 ? -1 : 0;
         rc = 0; /* the peer hanging up on us is the point */
     }
     if (fd >= 0)
