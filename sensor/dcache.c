@@ -229,15 +229,15 @@ int dcache_remove(dcache_t *self, const char *id)
     return node ? 0 : -1;
 }
 
-size_t dcache_remove_origin(dcache_t *self, int origin)
+/* Unlinks (and unpersists) every entry drop() picks; the caller holds the write lock. */
+static size_t s_sweep(dcache_t *self, bool (*drop)(int origin, int arg), int arg)
 {
     size_t n = 0;
-    pthread_rwlock_wrlock(&self->lock);
     for (size_t i = 0; i < self->nbuckets; i++) {
         s_node_t **pp = &self->buckets[i];
         while (*pp) {
             s_node_t *node = *pp;
-            if (node->e.origin == origin) {
+            if (drop(node->e.origin, arg)) {
                 *pp = node->next;
                 self->count--;
                 s_unpersist(self, node->e.id);
@@ -248,40 +248,53 @@ size_t dcache_remove_origin(dcache_t *self, int origin)
             }
         }
     }
-    pthread_rwlock_unlock(&self->lock);
     return n;
 }
 
-static bool s_from_feed(int origin)
+static bool s_is_origin(int origin, int arg)
 {
+    return origin == arg;
+}
+
+static bool s_from_feed(int origin, int arg)
+{
+    (void)arg;
     return origin == DCACHE_ORIGIN_RULE || origin == DCACHE_ORIGIN_CLI;
 }
 
-int dcache_replace_feed(dcache_t *self, const dcache_entry_t *entries, size_t n, uint64_t epoch,
-                        uint64_t seq)
+/* Sweeps, then inserts entries, all under one write lock: readers see the old set or the new. */
+static int s_replace(dcache_t *self, bool (*drop)(int origin, int arg), int arg,
+                     const dcache_entry_t *entries, size_t n)
 {
     int rc = 0;
     pthread_rwlock_wrlock(&self->lock);
-    for (size_t i = 0; i < self->nbuckets; i++) {
-        s_node_t **pp = &self->buckets[i];
-        while (*pp) {
-            s_node_t *node = *pp;
-            if (s_from_feed(node->e.origin)) {
-                *pp = node->next;
-                self->count--;
-                s_unpersist(self, node->e.id);
-                xfree(node);
-            } else {
-                pp = &node->next;
-            }
-        }
-    }
+    s_sweep(self, drop, arg);
     for (size_t i = 0; i < n; i++) {
         s_insert(self, &entries[i]);
         if (s_persist(self, &entries[i]) != 0)
             rc = -1;
     }
     pthread_rwlock_unlock(&self->lock);
+    return rc;
+}
+
+size_t dcache_remove_origin(dcache_t *self, int origin)
+{
+    pthread_rwlock_wrlock(&self->lock);
+    size_t n = s_sweep(self, s_is_origin, origin);
+    pthread_rwlock_unlock(&self->lock);
+    return n;
+}
+
+int dcache_replace_origin(dcache_t *self, int origin, const dcache_entry_t *entries, size_t n)
+{
+    return s_replace(self, s_is_origin, origin, entries, n);
+}
+
+int dcache_replace_feed(dcache_t *self, const dcache_entry_t *entries, size_t n, uint64_t epoch,
+                        uint64_t seq)
+{
+    int rc = s_replace(self, s_from_feed, 0, entries, n);
     dcache_set_position(self, epoch, seq);
     return rc;
 }

@@ -83,6 +83,10 @@ int dcache_remove(dcache_t *self, const char *id);
  * returns how many. */
 size_t dcache_remove_origin(dcache_t *self, int origin);
 
+/* Replaces every decision of this origin with the n given, atomically for readers (a reloaded
+ * decision file); entries must carry that origin. 0, or -1 when one could not be persisted. */
+int dcache_replace_origin(dcache_t *self, int origin, const dcache_entry_t *entries, size_t n);
+
 /* Replaces every aggregator decision (origins RULE and CLI) with the n given,
  * keeping local and file ones, and records (epoch, seq): a snapshot. */
 int dcache_replace_feed(dcache_t *self, const dcache_entry_t *entries, size_t n, uint64_t epoch,

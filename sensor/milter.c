@@ -20,6 +20,7 @@ static milter_engine_t *s_engine; /* set once before smfi_main, read-only after 
 /* Per-connection private data. */
 typedef struct {
     milter_conn_t *conn;  /* what we collected */
+    milter_snap_t *snap;  /* the configuration the current message began with, or NULL */
     unsigned long pflags; /* protocol flags the MTA accepted (SMFIP_NR_*, SMFIP_SKIP) */
     bool counted;         /* milter_engine_conn_begin was called */
     bool overload;        /* over max_connections: let mail pass unexamined */
@@ -98,7 +99,10 @@ static sfsistat s_helo(SMFICTX *ctx, char *helo)
 static sfsistat s_envfrom(SMFICTX *ctx, char **argv)
 {
     s_priv_t *p = s_priv(ctx);
-    const sensor_config_t *cfg = milter_engine_config(s_engine);
+    /* the message keeps this configuration to its end, whatever a reload does meanwhile */
+    milter_snap_release(&p->snap);
+    p->snap = milter_engine_snap(s_engine);
+    const sensor_config_t *cfg = milter_snap_config(p->snap);
     milter_msg_t *m = milter_conn_begin(p->conn, (size_t)cfg->message_limit);
     milter_msg_set_from(m, argv && argv[0] ? argv[0] : NULL);
     milter_msg_set_queue_id(m, smfi_getsymval(ctx, "i"));
@@ -169,18 +173,21 @@ static sfsistat s_eom(SMFICTX *ctx)
         milter_engine_fail(s_engine, MILTER_FAIL_INTERNAL, qid, &v);
     } else {
         milter_msg_end_header(m);
-        milter_engine_eom(s_engine, p->conn, &v);
+        milter_engine_eom(s_engine, p->snap, p->conn, &v);
     }
     sfsistat rc = s_verdict(ctx, &v, qid);
     milter_conn_end(p->conn);
+    milter_snap_release(&p->snap);
     return rc;
 }
 
 static sfsistat s_abort(SMFICTX *ctx)
 {
     s_priv_t *p = smfi_getpriv(ctx);
-    if (p)
+    if (p) {
         milter_conn_end(p->conn);
+        milter_snap_release(&p->snap);
+    }
     return SMFIS_CONTINUE;
 }
 
@@ -192,15 +199,14 @@ static sfsistat s_close(SMFICTX *ctx)
     if (p->counted)
         milter_engine_conn_end(s_engine);
     milter_conn_destroy(&p->conn);
+    milter_snap_release(&p->snap);
     xfree(p);
     smfi_setpriv(ctx, NULL);
     return SMFIS_CONTINUE;
 }
 
-int milter_run(milter_engine_t *engine)
+int milter_open(const sensor_config_t *cfg)
 {
-    const sensor_config_t *cfg = milter_engine_config(engine);
-    s_engine = engine;
     struct smfiDesc desc;
     memset(&desc, 0, sizeof(desc));
     desc.xxfi_name = "backstop";
@@ -232,6 +238,13 @@ int milter_run(milter_engine_t *engine)
         msg_error("milter: cannot open socket %s", cfg->milter_socket);
         return EX_UNAVAILABLE;
     }
+    return EX_OK;
+}
+
+int milter_run(milter_engine_t *engine)
+{
+    const sensor_config_t *cfg = milter_engine_config(engine);
+    s_engine = engine;
     msg_info("milter: listening socket=%s site=%s sensor=%s", cfg->milter_socket, cfg->site,
              cfg->sensor_id);
     return smfi_main() == MI_SUCCESS ? EX_OK : EX_SOFTWARE;

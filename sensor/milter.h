@@ -20,14 +20,26 @@
  * libmilter keeps its callbacks' shared state in a process global (it has no
  * user pointer); milter_run() sets it before smfi_main and it is read-only
  * afterwards.
+ *
+ * Signals: smfi_main starts a thread that sigwait()s for SIGHUP, SIGTERM and
+ * SIGINT and stops the milter on any of them. The program (milter_cmd.c)
+ * therefore takes those signals itself on its main thread and calls
+ * milter_stop(); SIGHUP reloads instead of stopping.
+ *
+ * Start-up is split so privileges can be dropped in between: milter_open()
+ * (as root: the socket), then milter_run() (after the drop).
  */
 #ifndef BS_MILTER_H
 #define BS_MILTER_H
 
 #include "milter_engine.h"
 
-/* Opens the socket (umask from the config) and serves until smfi_stop or a signal;
- * returns a sysexits.h code (EX_UNAVAILABLE when the socket cannot be opened). */
+/* Registers the filter and opens its socket (umask from cfg). A sysexits.h code: EX_OK,
+ * EX_CONFIG for a bad socket spec, EX_UNAVAILABLE when the socket cannot be opened. */
+int milter_open(const sensor_config_t *cfg);
+
+/* Serves on the socket milter_open() opened until milter_stop() (or a signal libmilter takes);
+ * EX_OK or EX_SOFTWARE. */
 int milter_run(milter_engine_t *engine);
 
 /* Asks the main loop to stop (from any thread). */

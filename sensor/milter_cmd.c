@@ -19,6 +19,16 @@
  *   -n       check the configuration and exit
  *   -v       more logging (repeat for more)
  *
+ * SIGNALS
+ *   SIGHUP reloads the configuration (milter_engine_reload): a broken file
+ *   is logged and the running configuration kept. SIGTERM and SIGINT stop
+ *   the milter cleanly. libmilter's own signal thread would stop the milter
+ *   on SIGHUP too, so the main thread takes all three with handlers and never
+ *   blocks them, while every other thread does: Linux hands a process-directed
+ *   signal to the main thread whenever that thread does not block it, so
+ *   libmilter's sigwait() never sees one. Should libmilter stop on its own
+ *   anyway, the exit status is 70, so a supervisor restarts the sensor.
+ *
  * DIAGNOSTICS
  *   Exit status 0 after a clean stop (SIGTERM, SIGINT), 64 usage error,
  *   78 configuration error, 69 when the socket or the state directory cannot
@@ -31,7 +41,11 @@
 #include "msg.h"
 #include "sensor_config.h"
 #include "uplink.h"
+#include "xalloc.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -50,7 +64,116 @@ static const char s_usage[] = "Usage: backstop-sensor milter -c FILE [-f] [-n] [
                               "  -n       check the configuration and exit\n"
                               "  -v       verbose logging (repeat for more)\n"
                               "\n"
+                              "SIGHUP reloads the configuration; SIGTERM stops.\n"
+                              "\n"
                               "Parameters (key = default):\n";
+
+static int s_sig_fd = -1; /* write end of the self-pipe the signal handler writes to */
+
+/* Signal handler (main thread only): one byte naming the signal into the self-pipe. */
+static void s_on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char c = (unsigned char)sig;
+    ssize_t ignored = write(s_sig_fd, &c, 1);
+    (void)ignored;
+    errno = saved;
+}
+
+/* The milter thread's arguments and result. */
+typedef struct {
+    milter_engine_t *engine; /* borrowed */
+    int done_fd;             /* where to write a 0 byte when smfi_main returns */
+    int rc;                  /* milter_run's status */
+} s_milter_thread_t;
+
+static void *s_milter_thread(void *arg)
+{
+    s_milter_thread_t *t = arg;
+    t->rc = milter_run(t->engine);
+    unsigned char zero = 0;
+    ssize_t ignored = write(t->done_fd, &zero, 1);
+    (void)ignored;
+    return NULL;
+}
+
+/* SIGHUP: loads path again and hands it to the engine; a broken file changes nothing. */
+static void s_reload(milter_engine_t *engine, const char *path)
+{
+    char err[4096];
+    sensor_config_t *fresh = sensor_config_load(path, err, sizeof(err));
+    if (!fresh || milter_engine_reload(engine, &fresh, err, sizeof(err)) != 0) {
+        /* cfg errors may span lines: log the first, it names FILE:LINE */
+        err[strcspn(err, "\n")] = '\0';
+        msg_error("reload: %s; keeping the running configuration", err);
+        return;
+    }
+    msg_info("reload: configuration %s loaded", path);
+}
+
+/* Serves until a stop signal or libmilter ends; returns the exit status. */
+static int s_serve(milter_engine_t *engine, const char *path)
+{
+    int p[2];
+    if (pipe(p) != 0) {
+        msg_error("milter: pipe: %s", strerror(errno));
+        return EX_OSERR;
+    }
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    fcntl(p[1], F_SETFL, O_NONBLOCK);
+    s_sig_fd = p[1];
+    s_milter_thread_t t = {.engine = engine, .done_fd = p[1], .rc = EX_SOFTWARE};
+    pthread_t tid;
+    if (pthread_create(&tid, NULL, s_milter_thread, &t) != 0) {
+        msg_error("milter: cannot start the milter thread");
+        close(p[0]);
+        close(p[1]);
+        return EX_OSERR;
+    }
+    /* the main thread takes HUP, TERM and INT; every other thread keeps them blocked */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+
+    bool stopping = false;
+    for (;;) {
+        unsigned char c;
+        ssize_t r = read(p[0], &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || c == 0)
+            break;
+        if (c == SIGHUP) {
+            s_reload(engine, path);
+        } else if (!stopping) {
+            msg_info("milter: stopping signal=%s", c == SIGTERM ? "TERM" : "INT");
+            stopping = true;
+            milter_stop();
+        }
+    }
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    pthread_join(tid, NULL);
+    s_sig_fd = -1;
+    close(p[0]);
+    close(p[1]);
+    if (!stopping) {
+        msg_error("milter: libmilter stopped without a stop request (status=%d)", t.rc);
+        return EX_SOFTWARE;
+    }
+    return t.rc;
+}
 
 int milter_cmd_main(int argc, char **argv)
 {
@@ -97,6 +220,19 @@ int milter_cmd_main(int argc, char **argv)
         sensor_config_destroy(&cfg);
         return EX_OK;
     }
+    /* SIGHUP reads the file again, after a daemon's chdir("/") */
+    char abspath[PATH_MAX];
+    if (!realpath(path, abspath))
+        snprintf(abspath, sizeof(abspath), "%s", path);
+    /* every thread started from here on (uplink, libmilter's) keeps these blocked;
+     * s_serve() unblocks them in the main thread only */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
     if (!foreground) {
         if (daemon(0, 0) != 0) {
             msg_error("milter: cannot become a daemon");
@@ -105,35 +241,31 @@ int milter_cmd_main(int argc, char **argv)
         }
         msg_open("backstop-sensor", MSG_TO_SYSLOG);
     }
+    milter_engine_t *engine = NULL;
+    uplink_t *up = NULL;
+    int rc = EX_OK;
     if (mkdir(cfg->state_directory, 0750) != 0 && access(cfg->state_directory, W_OK) != 0) {
         msg_error("milter: cannot use state_directory %s", cfg->state_directory);
-        sensor_config_destroy(&cfg);
-        return EX_CANTCREAT;
+        rc = EX_CANTCREAT;
+        goto done;
     }
-    milter_engine_t *engine = milter_engine_new(cfg, bs_clock_system(), err, sizeof(err));
+    engine = milter_engine_new(cfg, bs_clock_system(), err, sizeof(err));
     if (!engine) {
         msg_error("milter: %s", err);
-        sensor_config_destroy(&cfg);
-        return EX_UNAVAILABLE;
+        rc = EX_UNAVAILABLE;
+        goto done;
     }
-    /* libmilter takes SIGTERM/SIGINT/SIGHUP with sigwait in its own thread; block them
-     * before any thread starts so none is delivered to the uplink thread (and kills us) */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    uplink_t *up = uplink_new(engine, err, sizeof(err));
+    up = uplink_new(engine, err, sizeof(err));
     if (!up || uplink_start(up) != 0) {
         msg_error("milter: uplink: %s", up ? "cannot start thread" : err);
-        uplink_destroy(&up);
-        milter_engine_destroy(&engine);
-        sensor_config_destroy(&cfg);
-        return EX_UNAVAILABLE;
+        rc = EX_UNAVAILABLE;
+        goto done;
     }
-    int rc = milter_run(engine);
+    if ((rc = milter_open(cfg)) != EX_OK)
+        goto done;
+    rc = s_serve(engine, abspath);
     msg_info("milter: stopping status=%d", rc);
+done:
     uplink_destroy(&up);
     milter_engine_destroy(&engine);
     sensor_config_destroy(&cfg);

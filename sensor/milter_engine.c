@@ -37,37 +37,120 @@ typedef struct {
     int64_t last_log_ms; /* monotonic time of the last log line */
 } s_fail_t;
 
+struct milter_snap {
+    _Atomic long refs;          /* the engine's while current, plus one per message in flight */
+    const sensor_config_t *cfg; /* the configuration */
+    sensor_config_t *owned;     /* cfg when this snapshot frees it (reloads); NULL: boot config */
+    ruletab_t *rules;           /* local content rules, NULL: every bounce counts */
+    netaddr_cidr_t *internal;   /* internal_networks, parsed */
+    size_t ninternal;           /* entries in internal */
+};
+
 struct milter_engine {
-    const sensor_config_t *cfg;         /* borrowed, immutable */
+    const sensor_config_t *boot;        /* borrowed: the configuration the process started with */
     bs_clock_t *clock;                  /* borrowed */
     dcache_t *dcache;                   /* decisions enforced */
     ledger_t *ledger;                   /* outbound ledger */
     evq_t *evq;                         /* events for the uplink thread */
-    ruletab_t *rules;                   /* local content rules, NULL: every bounce counts */
+    pthread_mutex_t snap_lock;          /* guards the snap pointer (a snapshot never changes) */
+    milter_snap_t *snap;                /* the current configuration */
     pthread_mutex_t lr_lock;            /* guards lr */
     localrule_t *lr;                    /* the per-site rule, NULL when disabled */
     pthread_mutex_t fail_lock;          /* guards fails */
     s_fail_t fails[MILTER_FAIL__COUNT]; /* per failure class */
-    netaddr_cidr_t *internal;           /* internal_networks, parsed */
-    size_t ninternal;                   /* entries in internal */
+    _Atomic long max_conns;             /* max_connections of the current snapshot */
     _Atomic long conns;                 /* connections open now */
     _Atomic bool aggregator_up;         /* the uplink hears the aggregator */
-    bool uplink_configured;             /* an aggregator is configured at all */
+    bool uplink_configured;             /* an aggregator is configured at all (restart-only) */
 };
 
 static const char *const s_fail_names[] = {"internal_error", "overload", "no_aggregator"};
+
+/* ---- configuration snapshots ---- */
+
+static void s_snap_free(milter_snap_t *snap)
+{
+    ruletab_destroy(&snap->rules);
+    xfree(snap->internal);
+    sensor_config_destroy(&snap->owned);
+    xfree(snap);
+}
+
+/* A snapshot of cfg with its rules and networks loaded (one reference); owned is cfg when the
+ * snapshot takes it (freed on failure too), NULL when cfg is borrowed. NULL with err. */
+static milter_snap_t *s_snap_new(const sensor_config_t *cfg, sensor_config_t *owned, char *err,
+                                 size_t errlen)
+{
+    milter_snap_t *snap = xcalloc(1, sizeof(*snap));
+    atomic_init(&snap->refs, 1);
+    snap->cfg = cfg;
+    snap->owned = owned;
+    if (cfg->local_rule_file && *cfg->local_rule_file) {
+        snap->rules = ruletab_load(cfg->local_rule_file, err, errlen);
+        if (!snap->rules) {
+            s_snap_free(snap);
+            return NULL;
+        }
+    }
+    snap->ninternal = cfg->internal_networks.n;
+    snap->internal = xcalloc(snap->ninternal + 1, sizeof(*snap->internal));
+    for (size_t i = 0; i < snap->ninternal; i++) {
+        if (netaddr_cidr_parse(&snap->internal[i], cfg->internal_networks.v[i]) != 0) {
+            snprintf(err, errlen, "internal_networks: bad network '%s'",
+                     cfg->internal_networks.v[i]);
+            s_snap_free(snap);
+            return NULL;
+        }
+    }
+    return snap;
+}
+
+milter_snap_t *milter_engine_snap(milter_engine_t *self)
+{
+    pthread_mutex_lock(&self->snap_lock);
+    milter_snap_t *snap = self->snap;
+    atomic_fetch_add(&snap->refs, 1);
+    pthread_mutex_unlock(&self->snap_lock);
+    return snap;
+}
+
+void milter_snap_release(milter_snap_t **snap_p)
+{
+    if (!snap_p || !*snap_p)
+        return;
+    if (atomic_fetch_sub(&(*snap_p)->refs, 1) == 1)
+        s_snap_free(*snap_p);
+    *snap_p = NULL;
+}
+
+const sensor_config_t *milter_snap_config(const milter_snap_t *snap)
+{
+    return snap->cfg;
+}
+
+static localrule_t *s_localrule_new(const sensor_config_t *cfg)
+{
+    if (!cfg->local_rule)
+        return NULL;
+    return localrule_new((uint32_t)cfg->local_rule_threshold, cfg->local_rule_period_ms,
+                         (size_t)cfg->local_rule_max_keys);
+}
+
+/* ---- the engine ---- */
 
 milter_engine_t *milter_engine_new(const sensor_config_t *cfg, bs_clock_t *clock, char *err,
                                    size_t errlen)
 {
     milter_engine_t *self = xcalloc(1, sizeof(*self));
-    self->cfg = cfg;
+    self->boot = cfg;
     self->clock = clock;
+    pthread_mutex_init(&self->snap_lock, NULL);
     pthread_mutex_init(&self->lr_lock, NULL);
     pthread_mutex_init(&self->fail_lock, NULL);
     self->uplink_configured = cfg->aggregator_events && *cfg->aggregator_events;
     atomic_init(&self->aggregator_up, false);
     atomic_init(&self->conns, 0);
+    atomic_init(&self->max_conns, (long)cfg->max_connections);
     char *dpath = xasprintf("%s/decisions", cfg->state_directory);
     char *lpath = xasprintf("%s/ledger", cfg->state_directory);
     self->dcache = dcache_new(dpath, err, errlen);
@@ -81,23 +164,10 @@ milter_engine_t *milter_engine_new(const sensor_config_t *cfg, bs_clock_t *clock
     if (cfg->decision_file && *cfg->decision_file &&
         milter_engine_load_decisions(self->dcache, cfg->decision_file, now, err, errlen) != 0)
         goto fail;
-    if (cfg->local_rule_file && *cfg->local_rule_file) {
-        self->rules = ruletab_load(cfg->local_rule_file, err, errlen);
-        if (!self->rules)
-            goto fail;
-    }
-    self->ninternal = cfg->internal_networks.n;
-    self->internal = xcalloc(self->ninternal + 1, sizeof(*self->internal));
-    for (size_t i = 0; i < self->ninternal; i++) {
-        if (netaddr_cidr_parse(&self->internal[i], cfg->internal_networks.v[i]) != 0) {
-            snprintf(err, errlen, "internal_networks: bad network '%s'",
-                     cfg->internal_networks.v[i]);
-            goto fail;
-        }
-    }
-    if (cfg->local_rule)
-        self->lr = localrule_new((uint32_t)cfg->local_rule_threshold, cfg->local_rule_period_ms,
-                                 (size_t)cfg->local_rule_max_keys);
+    self->snap = s_snap_new(cfg, NULL, err, errlen);
+    if (!self->snap)
+        goto fail;
+    self->lr = s_localrule_new(cfg);
     self->evq = evq_new((size_t)cfg->event_queue);
     return self;
 fail:
@@ -113,9 +183,9 @@ void milter_engine_destroy(milter_engine_t **self_p)
     dcache_destroy(&self->dcache);
     ledger_destroy(&self->ledger);
     evq_destroy(&self->evq);
-    ruletab_destroy(&self->rules);
+    milter_snap_release(&self->snap);
     localrule_destroy(&self->lr);
-    xfree(self->internal);
+    pthread_mutex_destroy(&self->snap_lock);
     pthread_mutex_destroy(&self->lr_lock);
     pthread_mutex_destroy(&self->fail_lock);
     xfree(self);
@@ -139,7 +209,7 @@ evq_t *milter_engine_evq(milter_engine_t *self)
 
 const sensor_config_t *milter_engine_config(const milter_engine_t *self)
 {
-    return self->cfg;
+    return self->boot;
 }
 
 void milter_engine_set_aggregator_up(milter_engine_t *self, bool up)
@@ -150,7 +220,7 @@ void milter_engine_set_aggregator_up(milter_engine_t *self, bool up)
 bool milter_engine_conn_begin(milter_engine_t *self)
 {
     long n = atomic_fetch_add(&self->conns, 1) + 1;
-    return n <= self->cfg->max_connections;
+    return n <= atomic_load(&self->max_conns);
 }
 
 void milter_engine_conn_end(milter_engine_t *self)
@@ -182,9 +252,13 @@ static void s_verdict(milter_verdict_t *out, milter_verdict_kind_t kind, const c
 void milter_engine_fail(milter_engine_t *self, milter_fail_t cls, const char *qid,
                         milter_verdict_t *out)
 {
-    int policy = cls == MILTER_FAIL_INTERNAL   ? self->cfg->on_internal_error
-                 : cls == MILTER_FAIL_OVERLOAD ? self->cfg->on_overload
-                                               : self->cfg->on_no_aggregator;
+    milter_snap_t *snap = milter_engine_snap(self);
+    const sensor_config_t *cfg = snap->cfg;
+    int policy = cls == MILTER_FAIL_INTERNAL   ? cfg->on_internal_error
+                 : cls == MILTER_FAIL_OVERLOAD ? cfg->on_overload
+                                               : cfg->on_no_aggregator;
+    int64_t interval = cfg->fail_log_interval_ms;
+    milter_snap_release(&snap);
     if (policy == SENSOR_FAIL_TEMPFAIL)
         s_verdict(out, MILTER_VERDICT_TEMPFAIL, "Backstop sensor unavailable, try again later");
     else
@@ -194,7 +268,7 @@ void milter_engine_fail(milter_engine_t *self, milter_fail_t cls, const char *qi
     s_fail_t *f = &self->fails[cls];
     f->total++;
     f->unlogged++;
-    bool log = f->last_log_ms == 0 || now - f->last_log_ms >= self->cfg->fail_log_interval_ms;
+    bool log = f->last_log_ms == 0 || now - f->last_log_ms >= interval;
     uint64_t count = f->unlogged, total = f->total;
     if (log) {
         f->last_log_ms = now;
@@ -226,16 +300,16 @@ static bool s_listed(const cfg_list_t *list, const char *word)
     return false;
 }
 
-static bool s_outbound(const milter_engine_t *self, const milter_conn_t *conn)
+static bool s_outbound(const milter_snap_t *snap, const milter_conn_t *conn)
 {
-    if (self->cfg->outbound_auth && conn->msg->auth)
+    if (snap->cfg->outbound_auth && conn->msg->auth)
         return true;
-    if (conn->daemon_name[0] && s_listed(&self->cfg->outbound_daemons, conn->daemon_name))
+    if (conn->daemon_name[0] && s_listed(&snap->cfg->outbound_daemons, conn->daemon_name))
         return true;
     netaddr_t a;
-    if (self->ninternal && netaddr_parse(&a, conn->client_ip) == 0)
-        for (size_t i = 0; i < self->ninternal; i++)
-            if (netaddr_cidr_contains(&self->internal[i], &a))
+    if (snap->ninternal && netaddr_parse(&a, conn->client_ip) == 0)
+        for (size_t i = 0; i < snap->ninternal; i++)
+            if (netaddr_cidr_contains(&snap->internal[i], &a))
                 return true;
     return false;
 }
@@ -243,9 +317,9 @@ static bool s_outbound(const milter_engine_t *self, const milter_conn_t *conn)
 /* ---- content rules ---- */
 
 /* The label of the first local content rule a header line of msg fires, or NULL. */
-static const char *s_content_rule(const milter_engine_t *self, const milter_msg_t *m)
+static const char *s_content_rule(const milter_snap_t *snap, const milter_msg_t *m)
 {
-    if (!self->rules)
+    if (!snap->rules)
         return NULL;
     const char *p = m->text, *end = m->text + m->len;
     while (p < end) {
@@ -266,7 +340,7 @@ static const char *s_content_rule(const milter_engine_t *self, const milter_msg_
             len--;
         if (len == 0)
             break; /* the empty line: end of the header */
-        const ruletab_rule_t *r = ruletab_match(self->rules, p, len);
+        const ruletab_rule_t *r = ruletab_match(snap->rules, p, len);
         if (r)
             return ruletab_rule_label(r);
         p = q;
@@ -276,13 +350,13 @@ static const char *s_content_rule(const milter_engine_t *self, const milter_msg_
 
 /* ---- the message ---- */
 
-static bool s_ledger_vouches(milter_engine_t *self, const milter_msg_t *m,
-                             const classify_result_t *cr, int64_t now)
+static bool s_ledger_vouches(milter_engine_t *self, const sensor_config_t *cfg,
+                             const milter_msg_t *m, const classify_result_t *cr, int64_t now)
 {
     const char *omid = classify_result_orig_message_id(cr);
     if (omid && *omid)
         return ledger_has_message_id(self->ledger, omid, now);
-    if (!self->cfg->ledger_match_recipient)
+    if (!cfg->ledger_match_recipient)
         return false;
     for (size_t i = 0; i < m->nrcpts; i++)
         if (ledger_has_sender(self->ledger, m->rcpts[i], now))
@@ -291,8 +365,8 @@ static bool s_ledger_vouches(milter_engine_t *self, const milter_msg_t *m,
 }
 
 /* Feeds the local rule; on firing, (re)writes the local decision. */
-static void s_local_rule(milter_engine_t *self, const milter_msg_t *m, const enforce_input_t *in,
-                         int64_t now)
+static void s_local_rule(milter_engine_t *self, const sensor_config_t *cfg, const milter_msg_t *m,
+                         const enforce_input_t *in, int64_t now)
 {
     /* the subject the wave is about: the original's when quoted, else the bounce's own */
     const enforce_key_t *key = NULL;
@@ -303,8 +377,12 @@ static void s_local_rule(milter_engine_t *self, const milter_msg_t *m, const enf
     if (!key)
         return;
     pthread_mutex_lock(&self->lr_lock);
-    bool fire = localrule_note(self->lr, key->fp, now);
-    uint32_t count = localrule_count(self->lr, key->fp, now);
+    bool fire = false;
+    uint32_t count = 0;
+    if (self->lr) { /* NULL when local_rule = no (a reload may switch it) */
+        fire = localrule_note(self->lr, key->fp, now);
+        count = localrule_count(self->lr, key->fp, now);
+    }
     pthread_mutex_unlock(&self->lr_lock);
     if (!fire)
         return;
@@ -318,11 +396,11 @@ static void s_local_rule(milter_engine_t *self, const milter_msg_t *m, const enf
     d.scope = key->scope;
     d.fp = key->fp;
     static const int actions[] = {DCACHE_ACTION_REJECT, DCACHE_ACTION_TEMPFAIL, DCACHE_ACTION_TAG};
-    d.action = actions[self->cfg->local_block_action];
-    d.observe = self->cfg->local_rule_observe;
+    d.action = actions[cfg->local_block_action];
+    d.observe = cfg->local_rule_observe;
     d.all_mail = false;
     d.origin = DCACHE_ORIGIN_LOCAL;
-    d.expires_ms = now + self->cfg->local_block_ttl_ms;
+    d.expires_ms = now + cfg->local_block_ttl_ms;
     snprintf(d.value, sizeof(d.value), "%s", key->text ? key->text : "");
     if (dcache_upsert(self->dcache, &d) != 0)
         msg_error("%s: localrule=fire decision=%s error=persist", m->queue_id, d.id);
@@ -330,7 +408,7 @@ static void s_local_rule(milter_engine_t *self, const milter_msg_t *m, const enf
         msg_info("%s: localrule=fire decision=%s scope=%s count=%" PRIu32 " ttl_s=%" PRId64
                  " action=%s%s key=\"%.80s\"",
                  m->queue_id, d.id, dcache_scope_name(d.scope), count,
-                 self->cfg->local_block_ttl_ms / 1000, dcache_action_name(d.action),
+                 cfg->local_block_ttl_ms / 1000, dcache_action_name(d.action),
                  d.observe ? " mode=observe" : "", d.value);
 }
 
@@ -354,14 +432,13 @@ static void s_event(milter_engine_t *self, const milter_msg_t *m, const classify
         msg_debug(1, "%s: event=dropped reason=queue-full", m->queue_id);
 }
 
-static void s_apply(milter_engine_t *self, const enforce_verdict_t *v, milter_verdict_t *out)
+static void s_apply(const sensor_config_t *cfg, const enforce_verdict_t *v, milter_verdict_t *out)
 {
     char text[300];
     switch (v->action) {
     case DCACHE_ACTION_REJECT:
     case DCACHE_ACTION_TEMPFAIL:
-        snprintf(text, sizeof(text), "%s (backstop decision %s)", self->cfg->reply_text,
-                 v->decision.id);
+        snprintf(text, sizeof(text), "%s (backstop decision %s)", cfg->reply_text, v->decision.id);
         s_verdict(out,
                   v->action == DCACHE_ACTION_REJECT ? MILTER_VERDICT_REJECT
                                                     : MILTER_VERDICT_TEMPFAIL,
@@ -377,8 +454,10 @@ static void s_apply(milter_engine_t *self, const enforce_verdict_t *v, milter_ve
     }
 }
 
-void milter_engine_eom(milter_engine_t *self, milter_conn_t *conn, milter_verdict_t *out)
+static void s_eom(milter_engine_t *self, const milter_snap_t *snap, milter_conn_t *conn,
+                  milter_verdict_t *out)
 {
+    const sensor_config_t *cfg = snap->cfg;
     milter_msg_t *m = conn->msg;
     int64_t now = bs_clock_now_ms(self->clock);
     if (!m) {
@@ -386,7 +465,7 @@ void milter_engine_eom(milter_engine_t *self, milter_conn_t *conn, milter_verdic
         return;
     }
     const char *from_log = m->env_from ? m->env_from : "?";
-    if (s_outbound(self, conn)) {
+    if (s_outbound(snap, conn)) {
         ledger_add(self->ledger, m->message_id, m->env_from, now);
         msg_info("%s: outbound=yes ledger=add from=<%s> message_id=%s", m->queue_id, from_log,
                  m->message_id ? "yes" : "no");
@@ -410,22 +489,22 @@ void milter_engine_eom(milter_engine_t *self, milter_conn_t *conn, milter_verdic
     memset(&in, 0, sizeof(in));
     char *subject_ip = NULL;
     enforce_keys_from(cr, &in, &subject_ip);
-    in.class_enforced = sensor_config_enforces_class(self->cfg, cname);
-    in.ledger_hit = in.class_enforced && s_ledger_vouches(self, m, cr, now);
+    in.class_enforced = sensor_config_enforces_class(cfg, cname);
+    in.ledger_hit = in.class_enforced && s_ledger_vouches(self, cfg, m, cr, now);
     enforce_verdict_t v;
     enforce_decide(self->dcache, &in, now, &v);
 
     const char *rule = NULL;
     bool counts = false;
     if (in.class_enforced && !in.ledger_hit) {
-        rule = s_content_rule(self, m);
-        counts = self->rules ? rule != NULL : true;
+        rule = s_content_rule(snap, m);
+        counts = snap->rules ? rule != NULL : true;
     }
     if (v.action == 0 && in.class_enforced && !in.ledger_hit && self->uplink_configured &&
-        !atomic_load(&self->aggregator_up) && self->cfg->on_no_aggregator == SENSOR_FAIL_TEMPFAIL)
+        !atomic_load(&self->aggregator_up) && cfg->on_no_aggregator == SENSOR_FAIL_TEMPFAIL)
         milter_engine_fail(self, MILTER_FAIL_NO_AGGREGATOR, m->queue_id, out);
     else
-        s_apply(self, &v, out);
+        s_apply(cfg, &v, out);
 
     char fp1[FP_HEX_SIZE], fp2[FP_HEX_SIZE];
     const char *ok = classify_result_orig_subject_key(cr);
@@ -443,19 +522,30 @@ void milter_engine_eom(milter_engine_t *self, milter_conn_t *conn, milter_verdic
              rule ? rule : "-", classify_result_subject_key(cr), ok ? ok : "");
 
     if (in.class_enforced) {
-        if (counts && self->lr)
-            s_local_rule(self, m, &in, now);
+        if (counts)
+            s_local_rule(self, cfg, m, &in, now);
         s_event(self, m, cr, &in, rule, in.ledger_hit, &v, now);
     }
     xfree(subject_ip);
     classify_result_destroy(&cr);
 }
 
+void milter_engine_eom(milter_engine_t *self, const milter_snap_t *snap, milter_conn_t *conn,
+                       milter_verdict_t *out)
+{
+    milter_snap_t *current = snap ? NULL : milter_engine_snap(self);
+    s_eom(self, snap ? snap : current, conn, out);
+    milter_snap_release(&current);
+}
+
 /* ---- the operator's decision file ---- */
 
-int milter_engine_load_decisions(dcache_t *cache, const char *path, int64_t now_ms, char *err,
-                                 size_t errlen)
+/* Parses the operator's decision file into a new array (*out, caller frees). 0, or -1 + err. */
+static int s_parse_decisions(const char *path, int64_t now_ms, dcache_entry_t **out, size_t *nout,
+                             char *err, size_t errlen)
 {
+    *out = NULL;
+    *nout = 0;
     FILE *fp = fopen(path, "r");
     if (!fp) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -463,7 +553,7 @@ int milter_engine_load_decisions(dcache_t *cache, const char *path, int64_t now_
     }
     char line[1024];
     int lineno = 0, rc = 0;
-    dcache_remove_origin(cache, DCACHE_ORIGIN_FILE);
+    size_t cap = 0;
     while (rc == 0 && fgets(line, sizeof(line), fp)) {
         lineno++;
         line[strcspn(line, "\r\n")] = '\0';
@@ -507,11 +597,82 @@ int milter_engine_load_decisions(dcache_t *cache, const char *path, int64_t now_
         d.origin = DCACHE_ORIGIN_FILE;
         d.created_ms = now_ms;
         d.expires_ms = ttl_ms > 0 ? now_ms + ttl_ms : INT64_MAX;
-        if (dcache_upsert(cache, &d) != 0) {
-            snprintf(err, errlen, "%s:%d: cannot store the decision", path, lineno);
-            rc = -1;
+        if (*nout == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = xrealloc(*out, cap * sizeof(**out));
         }
+        (*out)[(*nout)++] = d;
     }
     fclose(fp);
+    if (rc != 0) {
+        xfree(*out);
+        *out = NULL;
+        *nout = 0;
+    }
     return rc;
+}
+
+int milter_engine_load_decisions(dcache_t *cache, const char *path, int64_t now_ms, char *err,
+                                 size_t errlen)
+{
+    dcache_entry_t *file = NULL;
+    size_t n = 0;
+    if (s_parse_decisions(path, now_ms, &file, &n, err, errlen) != 0)
+        return -1;
+    int rc = dcache_replace_origin(cache, DCACHE_ORIGIN_FILE, file, n);
+    if (rc != 0)
+        snprintf(err, errlen, "%s: cannot store the decisions", path);
+    xfree(file);
+    return rc;
+}
+
+/* ---- reload ---- */
+
+int milter_engine_reload(milter_engine_t *self, sensor_config_t **cfg_p, char *err, size_t errlen)
+{
+    sensor_config_t *fresh = *cfg_p;
+    *cfg_p = NULL;
+    milter_snap_t *old = milter_engine_snap(self);
+    char changed[512];
+    if (sensor_config_keep_restart(fresh, old->cfg, changed, sizeof(changed)) > 0)
+        msg_warn("reload: needs restart: %s (running values kept)", changed);
+    milter_snap_t *snap = s_snap_new(fresh, fresh, err, errlen);
+    dcache_entry_t *file = NULL;
+    size_t nfile = 0;
+    int64_t now = bs_clock_now_ms(self->clock);
+    if (!snap ||
+        (*snap->cfg->decision_file &&
+         s_parse_decisions(snap->cfg->decision_file, now, &file, &nfile, err, errlen) != 0)) {
+        milter_snap_release(&snap);
+        milter_snap_release(&old);
+        return -1;
+    }
+    /* from here on nothing can fail: commit */
+    if (dcache_replace_origin(self->dcache, DCACHE_ORIGIN_FILE, file, nfile) != 0)
+        msg_error("reload: decision_file=%s error=persist", snap->cfg->decision_file);
+    xfree(file);
+    const sensor_config_t *o = old->cfg, *n = snap->cfg;
+    if (o->local_rule != n->local_rule || o->local_rule_threshold != n->local_rule_threshold ||
+        o->local_rule_period_ms != n->local_rule_period_ms ||
+        o->local_rule_max_keys != n->local_rule_max_keys) {
+        localrule_t *lr = s_localrule_new(n);
+        pthread_mutex_lock(&self->lr_lock);
+        localrule_t *gone = self->lr;
+        self->lr = lr;
+        pthread_mutex_unlock(&self->lr_lock);
+        localrule_destroy(&gone);
+        msg_info(
+            "reload: localrule=%s threshold=%" PRId64 " period_s=%" PRId64 " (counts start over)",
+            n->local_rule ? "on" : "off", n->local_rule_threshold, n->local_rule_period_ms / 1000);
+    }
+    atomic_store(&self->max_conns, (long)n->max_connections);
+    pthread_mutex_lock(&self->snap_lock);
+    milter_snap_t *prev = self->snap;
+    self->snap = snap;
+    pthread_mutex_unlock(&self->snap_lock);
+    msg_info("reload: decision_file_entries=%zu local_rule_file=%s", nfile,
+             *n->local_rule_file ? n->local_rule_file : "-");
+    milter_snap_release(&prev);
+    milter_snap_release(&old);
+    return 0;
 }

@@ -18,6 +18,15 @@
  * overload, no aggregator) into the configured verdict, counts it and logs it
  * at most once per fail_log_interval.
  *
+ * Configuration snapshots: the engine holds the current configuration with
+ * what is built from it (content rules, internal networks) as one refcounted,
+ * immutable milter_snap_t. A message takes a reference at MAIL FROM and
+ * keeps it to end of data; milter_engine_reload() (SIGHUP) builds a new
+ * snapshot from a freshly loaded config and swaps it in whole, or fails and
+ * changes nothing. The snapshot of messages in flight lives until their
+ * last reference goes. State that outlives a configuration (decision cache,
+ * ledger, event queue, the local rule's counts) stays in the engine.
+ *
  * Thread-safe: every call may come from any milter thread at once.
  */
 #ifndef BS_MILTER_ENGINE_H
@@ -61,15 +70,34 @@ typedef enum {
 
 typedef struct milter_engine milter_engine_t;
 
-/* Builds the shared state from a loaded config (borrowed; must outlive the engine): opens
- * state_directory/{decisions,ledger}, loads decision_file and local_rule_file. NULL with err. */
+/* One configuration with what is built from it; refcounted, immutable. */
+typedef struct milter_snap milter_snap_t;
+
+/* Builds the shared state from a loaded config (borrowed; must outlive the engine: it is the
+ * boot configuration, see milter_engine_config): opens state_directory/{decisions,ledger},
+ * loads decision_file and local_rule_file. NULL with err. */
 milter_engine_t *milter_engine_new(const sensor_config_t *cfg, bs_clock_t *clock, char *err,
                                    size_t errlen);
 /* Frees everything; sets *self_p = NULL; safe twice. */
 void milter_engine_destroy(milter_engine_t **self_p);
 
-/* The verdict for the message in conn at end of data. */
-void milter_engine_eom(milter_engine_t *self, milter_conn_t *conn, milter_verdict_t *out);
+/* Replaces the configuration (takes *cfg_p, sets it NULL): settings only a restart can change
+ * keep their running values (logged), decision_file and local_rule_file are read again, the
+ * local rule starts over when its limits changed. 0; -1 with err when a file cannot be loaded,
+ * and then nothing changed. */
+int milter_engine_reload(milter_engine_t *self, sensor_config_t **cfg_p, char *err, size_t errlen);
+
+/* A reference to the current snapshot; give it back with milter_snap_release. */
+milter_snap_t *milter_engine_snap(milter_engine_t *self);
+/* Drops a reference; sets *snap_p = NULL; safe on NULL. */
+void milter_snap_release(milter_snap_t **snap_p);
+/* The snapshot's configuration (borrowed, valid while the reference is held). */
+const sensor_config_t *milter_snap_config(const milter_snap_t *snap);
+
+/* The verdict for the message in conn at end of data, under the snapshot the message began
+ * with (NULL: the current one). */
+void milter_engine_eom(milter_engine_t *self, const milter_snap_t *snap, milter_conn_t *conn,
+                       milter_verdict_t *out);
 
 /* Fail-open policy: the verdict for a failure of class cls on message qid (may be NULL),
  * counted and logged at most once per interval. */
@@ -90,9 +118,12 @@ void milter_engine_tick(milter_engine_t *self);
 dcache_t *milter_engine_dcache(milter_engine_t *self);
 ledger_t *milter_engine_ledger(milter_engine_t *self);
 evq_t *milter_engine_evq(milter_engine_t *self);
+/* The boot configuration: what the process started with. Restart-only settings (sockets,
+ * state, uplink) are read here; per-message settings come from a snapshot. */
 const sensor_config_t *milter_engine_config(const milter_engine_t *self);
 
-/* Loads operator decisions from path ("scope action ttl value" per line) into cache. 0 or -1. */
+/* Loads operator decisions from path ("scope action ttl value" per line) into cache, replacing
+ * the file's previous set only when the whole file parses. 0 or -1. */
 int milter_engine_load_decisions(dcache_t *cache, const char *path, int64_t now_ms, char *err,
                                  size_t errlen);
 

@@ -14,12 +14,18 @@
  *   status_interval. Fail open: on_internal_error, on_overload,
  *   on_no_aggregator, fail_log_interval.
  *
+ * RELOAD
+ *   SIGHUP re-reads the file; s_restart_only lists what keeps its running
+ *   value until a restart (the rest, e.g. decision_file, local_rule_file,
+ *   the local rule's limits, reply_text, on_*, takes effect at once).
+ *
  * DIAGNOSTICS
  *   Everything cfg_load reports, plus cross-field checks (site required, a
  *   decision feed without a snapshot endpoint) with the file name.
  */
 #include "sensor_config.h"
 
+#include "msg.h"
 #include "xalloc.h"
 
 #include <string.h>
@@ -169,6 +175,87 @@ void sensor_config_destroy(sensor_config_t **self_p)
     cfg_free(&s_schema, *self_p);
     xfree(*self_p);
     *self_p = NULL;
+}
+
+/* Settings a running sensor cannot change: its identity, sockets, state, user and the uplink
+ * thread's endpoints, keys and timers (the thread reads the configuration it started with). */
+static const char *const s_restart_only[] = {"site",
+                                             "sensor_id",
+                                             "milter_socket",
+                                             "milter_umask",
+                                             "milter_timeout",
+                                             "state_directory",
+                                             "event_queue",
+                                             "ledger_ttl",
+                                             "aggregator_events",
+                                             "aggregator_decisions",
+                                             "aggregator_snapshot",
+                                             "aggregator_public_key",
+                                             "sensor_secret_key_file",
+                                             "heartbeat_timeout",
+                                             "event_batch",
+                                             "event_flush",
+                                             "spool_limit",
+                                             "status_interval",
+                                             NULL};
+
+static bool s_is_restart_only(const char *name)
+{
+    for (size_t i = 0; s_restart_only[i]; i++)
+        if (!strcmp(s_restart_only[i], name))
+            return true;
+    return false;
+}
+
+int sensor_config_keep_restart(sensor_config_t *fresh, const sensor_config_t *running,
+                               char *changed, size_t changed_len)
+{
+    int n = 0;
+    size_t used = 0;
+    if (changed_len)
+        changed[0] = '\0';
+    for (const cfg_param_t *p = s_params; p->name; p++) {
+        if (!s_is_restart_only(p->name))
+            continue;
+        char *fv = (char *)fresh + p->offset;
+        const char *rv = (const char *)running + p->offset;
+        bool differ;
+        switch (p->type) {
+        case CFG_T_STRING: {
+            char **fs = (char **)(void *)fv;
+            char *const *rs = (char *const *)(const void *)rv;
+            differ = strcmp(*fs ? *fs : "", *rs ? *rs : "") != 0;
+            if (differ) {
+                xfree(*fs);
+                *fs = *rs ? xstrdup(*rs) : NULL;
+            }
+            break;
+        }
+        case CFG_T_INT:
+        case CFG_T_DURATION:
+        case CFG_T_SIZE:
+            differ = memcmp(fv, rv, sizeof(int64_t)) != 0;
+            memcpy(fv, rv, sizeof(int64_t));
+            break;
+        case CFG_T_BOOL:
+            differ = memcmp(fv, rv, sizeof(bool)) != 0;
+            memcpy(fv, rv, sizeof(bool));
+            break;
+        case CFG_T_ENUM:
+            differ = memcmp(fv, rv, sizeof(int)) != 0;
+            memcpy(fv, rv, sizeof(int));
+            break;
+        default:
+            msg_panic("sensor_config: restart-only list parameter %s", p->name);
+        }
+        if (!differ)
+            continue;
+        n++;
+        int w = snprintf(changed + used, changed_len - used, "%s%s", used ? " " : "", p->name);
+        if (w > 0 && (size_t)w < changed_len - used)
+            used += (size_t)w;
+    }
+    return n;
 }
 
 bool sensor_config_enforces_class(const sensor_config_t *self, const char *class_name)

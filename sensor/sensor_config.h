@@ -5,7 +5,8 @@
  * fail-open policy) is a row of the table in sensor_config.c, with its default
  * and bounds, loaded through common/cfg. A loaded sensor_config_t is never
  * changed afterwards: milter threads read it without locks, and a reload
- * builds a new one.
+ * (SIGHUP) builds a new one; settings that only a restart can change are
+ * copied over from the running one (sensor_config_keep_restart).
  *
  * Ownership: sensor_config_load() returns a struct the caller frees with
  * sensor_config_destroy(); every string and list inside belongs to it.
@@ -83,6 +84,12 @@ sensor_config_t *sensor_config_load(const char *path, char *err, size_t errlen);
 
 /* Frees a config from sensor_config_load; sets *self_p = NULL; safe twice. */
 void sensor_config_destroy(sensor_config_t **self_p);
+
+/* A reload keeps what cannot change while running (sockets, state, identity, uplink): copies
+ * those settings from running into fresh and writes the names of the ones that differed,
+ * blank-separated, into changed. Returns how many differed. */
+int sensor_config_keep_restart(sensor_config_t *fresh, const sensor_config_t *running,
+                               char *changed, size_t changed_len);
 
 /* Is class_name ("bounce", "autoreply", ...) one decisions apply to? */
 bool sensor_config_enforces_class(const sensor_config_t *self, const char *class_name);

@@ -1,5 +1,5 @@
 /* test_dcache - decisions are found by key until they expire, persist across reopen,
- * and a snapshot replaces only the aggregator's decisions. */
+ * a snapshot replaces only the aggregator's decisions, a reloaded file only its own. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,6 +96,30 @@ static void test_snapshot_keeps_local_and_file_decisions(void **state)
     dcache_destroy(&c);
 }
 
+static void test_replace_origin_swaps_only_that_origin(void **state)
+{
+    dcache_t *c = dcache_new(NULL, NULL, 0);
+    dcache_entry_t a = s_entry("R1", DCACHE_SCOPE_SUBJECT, 1, DCACHE_ORIGIN_RULE, 9000);
+    dcache_entry_t f1 = s_entry("F1", DCACHE_SCOPE_SUBJECT, 3, DCACHE_ORIGIN_FILE, 9000);
+    dcache_entry_t f2 = s_entry("F2", DCACHE_SCOPE_SUBJECT, 4, DCACHE_ORIGIN_FILE, 9000);
+    dcache_upsert(c, &a);
+    dcache_upsert(c, &f1);
+    dcache_upsert(c, &f2);
+    dcache_entry_t fresh[2] = {s_entry("F2", DCACHE_SCOPE_SUBJECT, 5, DCACHE_ORIGIN_FILE, 9000),
+                               s_entry("F3", DCACHE_SCOPE_SUBJECT, 6, DCACHE_ORIGIN_FILE, 9000)};
+    assert_int_equal(dcache_replace_origin(c, DCACHE_ORIGIN_FILE, fresh, 2), 0);
+    dcache_entry_t out;
+    assert_int_equal(dcache_get(c, "R1", &out), 0);
+    assert_int_equal(dcache_get(c, "F1", &out), -1);
+    assert_int_equal(dcache_get(c, "F2", &out), 0);
+    assert_int_equal(out.fp, 5);
+    assert_int_equal(dcache_lookup(c, DCACHE_SCOPE_SUBJECT, 4, 2000, &out, 1), 0);
+    assert_int_equal(dcache_count(c), 3);
+    assert_int_equal(dcache_replace_origin(c, DCACHE_ORIGIN_FILE, NULL, 0), 0);
+    assert_int_equal(dcache_count(c), 1);
+    dcache_destroy(&c);
+}
+
 static void test_persists_across_reopen(void **state)
 {
     char dir[] = "/tmp/test_dcache.XXXXXX";
@@ -149,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_expired_entries_are_not_returned),
         cmocka_unit_test(test_upsert_replaces_by_id),
         cmocka_unit_test(test_snapshot_keeps_local_and_file_decisions),
+        cmocka_unit_test(test_replace_origin_swaps_only_that_origin),
         cmocka_unit_test(test_persists_across_reopen),
         cmocka_unit_test(test_names_round_trip),
     };

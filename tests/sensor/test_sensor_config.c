@@ -1,4 +1,5 @@
-/* test_sensor_config - defaults, units, bounds and cross-field checks of the sensor's table. */
+/* test_sensor_config - defaults, units, bounds and cross-field checks of the sensor's table,
+ * and what a reload may not change. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -84,12 +85,39 @@ static void test_bad_configs_are_refused_with_a_reason(void **state)
     }
 }
 
+static void test_reload_keeps_restart_only_settings(void **state)
+{
+    char err[512];
+    sensor_config_t *run = s_load_text("site = s1\nsensor_id = a\nmilter_socket = unix:/x\n"
+                                       "reply_text = old\nevent_batch = 10\n",
+                                       err, sizeof(err));
+    sensor_config_t *fresh = s_load_text("site = s2\nsensor_id = a\nmilter_socket = unix:/y\n"
+                                         "reply_text = new\nevent_batch = 20\n"
+                                         "local_rule_threshold = 7\n",
+                                         err, sizeof(err));
+    assert_non_null(run);
+    assert_non_null(fresh);
+    char changed[128];
+    assert_int_equal(sensor_config_keep_restart(fresh, run, changed, sizeof(changed)), 3);
+    assert_string_equal(changed, "site milter_socket event_batch");
+    assert_string_equal(fresh->site, "s1");
+    assert_string_equal(fresh->milter_socket, "unix:/x");
+    assert_int_equal(fresh->event_batch, 10);
+    assert_string_equal(fresh->reply_text, "new"); /* reloadable: the new value stays */
+    assert_int_equal(fresh->local_rule_threshold, 7);
+    assert_int_equal(sensor_config_keep_restart(fresh, run, changed, sizeof(changed)), 0);
+    assert_string_equal(changed, "");
+    sensor_config_destroy(&fresh);
+    sensor_config_destroy(&run);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_units_and_enums),
         cmocka_unit_test(test_bad_configs_are_refused_with_a_reason),
+        cmocka_unit_test(test_reload_keeps_restart_only_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
