@@ -26,6 +26,18 @@ wait_for 10 sh -c "! grep -q 'short wave' '$BS_TMP/s1.out'" || bs_fail "s1 still
 wait_for 10 sh -c "! grep -q 'short wave' '$BS_TMP/s2.out'" || bs_fail "s2 still holds $id"
 bs_pass "TTL expiry published a removal; both subscribers dropped $id"
 
+# SIGHUP: a config without rule sections brings the shipped defaults back at once
+grep -v -e '^\[rule' -e '^scope' -e '^window' -e '^min_' -e '^max_site' -e '^ttl' -e '^action' \
+    "$BS_TMP/agg.conf" >"$BS_TMP/agg.conf.new" && mv "$BS_TMP/agg.conf.new" "$BS_TMP/agg.conf"
+kill -HUP "$(agg_pid agg)"
+wait_log "$BS_TMP/agg.log" 'reloaded: .* rules=4 ' 10 || bs_fail "SIGHUP did not reload the rules"
+# a broken config on SIGHUP is refused and the running one kept
+echo "no_such_key = 1" >>"$BS_TMP/agg.conf"
+kill -HUP "$(agg_pid agg)"
+wait_log "$BS_TMP/agg.log" 'reload refused, keeping the running config' 10 || bs_fail "bad reload not refused"
+kill -0 "$(agg_pid agg)" || bs_fail "a bad reload killed the daemon"
+bs_pass "SIGHUP reloads rules; a broken file is refused and the daemon keeps running"
+
 # a bad config is refused with FILE:LINE and exit 78
 printf '[rule broken]\nmax_site_share = 7\n' >"$BS_TMP/bad.conf"
 "$BS_BUILD/backstop-aggregator" -c "$BS_TMP/bad.conf" -n 2>"$BS_TMP/bad.err"
