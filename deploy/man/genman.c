@@ -592,6 +592,7 @@ static char *s_capture_help(const char *command)
     close(saved);
     if (rc != 0)
         msg_fatal(EX_SOFTWARE, "%s --help: exit %d", command, rc);
+    fseek(tmp, 0, SEEK_END);
     long size = ftell(tmp);
     char *text = xmalloc((size_t)size + 1);
     rewind(tmp);
