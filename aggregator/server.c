@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "control.h"
 #include "fp.h"
 #include "ingest.h"
 #include "msg.h"
@@ -31,14 +32,6 @@
 #include "store.h"
 #include "xalloc.h"
 #include "zsock.h"
-
-/* Until aggregator/control.c (helper-8) is in the tree, a stub answers the CLI. */
-#if defined(__has_include)
-#if __has_include("control.c")
-#include "control.h"
-#define SERVER_HAVE_CONTROL 1
-#endif
-#endif
 
 /* Messages taken from the event socket per turn before other sockets get a look. */
 #define SERVER_EVENT_BURST 32
@@ -558,17 +551,6 @@ static void s_drain_snapshots(server_t *self)
         wire_free(&f);
     }
 }
-
-#ifndef SERVER_HAVE_CONTROL
-/* Until aggregator/control.c lands: every request is answered "not implemented". */
-static int control_handle(server_t *srv, const Backstop__ControlRequest *req,
-                          Backstop__ControlReply *reply)
-{
-    reply->status = EX_SOFTWARE;
-    reply->error = xstrdup("not implemented in this build");
-    return reply->status;
-}
-#endif
 
 static void s_drain_control(server_t *self)
 {
