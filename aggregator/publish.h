@@ -66,15 +66,14 @@ typedef struct {
 /* Where "changes since" come from: calls cb for each change with seq > since_seq in
  * order; 0, or -1 when it cannot answer (other epoch, too old). */
 typedef int (*publish_since_fn)(void *arg, uint64_t epoch, uint64_t since_seq,
-                                int (*cb)(const decision_change_t *c, void *cbarg),
-                                void *cbarg);
+                                int (*cb)(const decision_change_t *c, void *cbarg), void *cbarg);
 
 /* Answers req (from peer to) for site on the ROUTER: changes since req->since_seq when
  * since (NULL: the table's own change log) can answer, else a full snapshot of table as
  * of its seq. An empty site (site mismatch) gets an empty full snapshot. 0, or -1 with
  * errno when a reply could not be sent (the rest is dropped). */
 int publish_snapshot(void *router, const zsock_meta_t *to, const decisions_t *table,
-                     const char *site, const Backstop__SnapshotRequest *req,
-                     publish_since_fn since, void *since_arg, publish_snapshot_result_t *res);
+                     const char *site, const Backstop__SnapshotRequest *req, publish_since_fn since,
+                     void *since_arg, publish_snapshot_result_t *res);
 
 #endif
