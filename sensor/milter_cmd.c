@@ -19,6 +19,13 @@
  *   -n       check the configuration and exit
  *   -v       more logging (repeat for more)
  *
+ *   Start-up, Postfix style: load the configuration and open the milter
+ *   socket (pre-init, as root when started as root); without -f become a
+ *   daemon; create state_directory and, when user is set
+ *   and we are root, hand it to that user and drop to it (setgid,
+ *   initgroups, setuid); only then open the state and read the files the
+ *   configuration names (post-init), start the uplink thread and serve.
+ *
  * SIGNALS
  *   SIGHUP reloads the configuration (milter_engine_reload): a broken file
  *   is logged and the running configuration kept. SIGTERM and SIGINT stop
@@ -31,8 +38,9 @@
  *
  * DIAGNOSTICS
  *   Exit status 0 after a clean stop (SIGTERM, SIGINT), 64 usage error,
- *   78 configuration error, 69 when the socket or the state directory cannot
- *   be opened, 70 internal error.
+ *   78 configuration error, 67 unknown user, 69 when the socket or the state
+ *   directory cannot be opened, 70 internal error, 71 when the privilege drop
+ *   fails.
  */
 #include "sensor_cmds.h"
 
@@ -43,10 +51,13 @@
 #include "uplink.h"
 #include "xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +106,66 @@ static void *s_milter_thread(void *arg)
     ssize_t ignored = write(t->done_fd, &zero, 1);
     (void)ignored;
     return NULL;
+}
+
+/* Hands the state directory and the stores directly under it (decisions, ledger, spool) to
+ * uid:gid, so the sensor can keep using them after the privilege drop. */
+static void s_chown_state(const char *dir, uid_t uid, gid_t gid)
+{
+    static const char *const subs[] = {"decisions", "ledger", "spool", NULL};
+    if (chown(dir, uid, gid) != 0)
+        msg_warn("milter: chown %s: %s", dir, strerror(errno));
+    for (size_t i = 0; subs[i]; i++) {
+        char *sub = xasprintf("%s/%s", dir, subs[i]);
+        DIR *d = opendir(sub);
+        if (d) {
+            if (chown(sub, uid, gid) != 0)
+                msg_warn("milter: chown %s: %s", sub, strerror(errno));
+            struct dirent *de;
+            while ((de = readdir(d)) != NULL) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                    continue;
+                char *f = xasprintf("%s/%s", sub, de->d_name);
+                if (lchown(f, uid, gid) != 0)
+                    msg_warn("milter: chown %s: %s", f, strerror(errno));
+                xfree(f);
+            }
+            closedir(d);
+        }
+        xfree(sub);
+    }
+}
+
+/* Drops root for user (cfg->user; "" keeps the current user). A sysexits.h code. */
+static int s_drop_privileges(const sensor_config_t *cfg)
+{
+    if (!*cfg->user)
+        return EX_OK;
+    struct passwd *pw = getpwnam(cfg->user);
+    if (!pw) {
+        msg_error("milter: user=%s: no such user", cfg->user);
+        return EX_NOUSER;
+    }
+    uid_t uid = pw->pw_uid;
+    gid_t gid = pw->pw_gid;
+    if (geteuid() != 0) {
+        if (geteuid() != uid)
+            msg_warn("milter: user=%s ignored: not started as root", cfg->user);
+        return EX_OK;
+    }
+    if (uid == 0)
+        return EX_OK;
+    s_chown_state(cfg->state_directory, uid, gid);
+    if (setgid(gid) != 0 || initgroups(cfg->user, gid) != 0 || setuid(uid) != 0) {
+        msg_error("milter: cannot become user=%s: %s", cfg->user, strerror(errno));
+        return EX_OSERR;
+    }
+    if (setuid(0) == 0) {
+        msg_error("milter: user=%s: root could be regained after the drop", cfg->user);
+        return EX_OSERR;
+    }
+    msg_info("milter: running as user=%s uid=%ld gid=%ld", cfg->user, (long)uid, (long)gid);
+    return EX_OK;
 }
 
 /* SIGHUP: loads path again and hands it to the engine; a broken file changes nothing. */
@@ -233,19 +304,32 @@ int milter_cmd_main(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+    milter_engine_t *engine = NULL;
+    uplink_t *up = NULL;
+    /* pre-init: what may need root */
+    int rc = milter_open(cfg);
+    if (rc != EX_OK)
+        goto done;
     if (!foreground) {
         if (daemon(0, 0) != 0) {
             msg_error("milter: cannot become a daemon");
-            sensor_config_destroy(&cfg);
-            return EX_OSERR;
+            rc = EX_OSERR;
+            goto done;
         }
         msg_open("backstop-sensor", MSG_TO_SYSLOG);
     }
-    milter_engine_t *engine = NULL;
-    uplink_t *up = NULL;
-    int rc = EX_OK;
-    if (mkdir(cfg->state_directory, 0750) != 0 && access(cfg->state_directory, W_OK) != 0) {
-        msg_error("milter: cannot use state_directory %s", cfg->state_directory);
+    if (mkdir(cfg->state_directory, 0750) != 0 && errno != EEXIST) {
+        msg_error("milter: cannot create state_directory %s: %s", cfg->state_directory,
+                  strerror(errno));
+        rc = EX_CANTCREAT;
+        goto done;
+    }
+    if ((rc = s_drop_privileges(cfg)) != EX_OK)
+        goto done;
+    /* post-init: state and the files the configuration names, as the final user */
+    if (access(cfg->state_directory, W_OK) != 0) {
+        msg_error("milter: cannot use state_directory %s: %s", cfg->state_directory,
+                  strerror(errno));
         rc = EX_CANTCREAT;
         goto done;
     }
@@ -261,8 +345,6 @@ int milter_cmd_main(int argc, char **argv)
         rc = EX_UNAVAILABLE;
         goto done;
     }
-    if ((rc = milter_open(cfg)) != EX_OK)
-        goto done;
     rc = s_serve(engine, abspath);
     msg_info("milter: stopping status=%d", rc);
 done:

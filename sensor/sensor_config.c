@@ -11,7 +11,7 @@
  *   local_rule_max_keys. Uplink: aggregator_events, aggregator_decisions,
  *   aggregator_snapshot, aggregator_public_key, sensor_secret_key_file,
  *   heartbeat_timeout, event_queue, event_batch, event_flush, spool_limit,
- *   status_interval. Fail open: on_internal_error, on_overload,
+ *   status_interval. Process: user. Fail open: on_internal_error, on_overload,
  *   on_no_aggregator, fail_log_interval.
  *
  * RELOAD
@@ -49,6 +49,8 @@ static const cfg_param_t s_params[] = {
             "concurrent MTA connections before on_overload applies"),
     CFG_STRING(T, state_directory, "state_directory", "/var/lib/backstop",
                "decision cache, ledger and spool"),
+    CFG_STRING(T, user, "user", "",
+               "started as root: run as this user once the socket is open; empty: stay"),
     CFG_SIZE(T, message_limit, "message_limit", "256k", "", "4k", "64m",
              "bytes of header and body kept per message for the classifier"),
     CFG_STRING(T, decision_file, "decision_file", "",
@@ -185,6 +187,8 @@ static const char *const s_restart_only[] = {"site",
                                              "milter_umask",
                                              "milter_timeout",
                                              "state_directory",
+                                             "user",
+                                             "pid_file",
                                              "event_queue",
                                              "ledger_ttl",
                                              "aggregator_events",
