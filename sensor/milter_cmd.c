@@ -21,7 +21,8 @@
  *
  *   Start-up, Postfix style: load the configuration and open the milter
  *   socket (pre-init, as root when started as root); without -f become a
- *   daemon; create state_directory and, when user is set
+ *   daemon (the parent exits with the child's start-up status once it is
+ *   ready) and write pid_file; create state_directory and, when user is set
  *   and we are root, hand it to that user and drop to it (setgid,
  *   initgroups, setuid); only then open the state and read the files the
  *   configuration names (post-init), start the uplink thread and serve.
@@ -39,8 +40,8 @@
  * DIAGNOSTICS
  *   Exit status 0 after a clean stop (SIGTERM, SIGINT), 64 usage error,
  *   78 configuration error, 67 unknown user, 69 when the socket or the state
- *   directory cannot be opened, 70 internal error, 71 when the privilege drop
- *   fails.
+ *   directory cannot be opened, 70 internal error, 71 when fork or the
+ *   privilege drop fails.
  */
 #include "sensor_cmds.h"
 
@@ -106,6 +107,79 @@ static void *s_milter_thread(void *arg)
     ssize_t ignored = write(t->done_fd, &zero, 1);
     (void)ignored;
     return NULL;
+}
+
+/* Reports the start-up status to a waiting parent (daemon mode) once; no-op in the foreground. */
+static void s_ready(int *ready_fd, int status)
+{
+    if (*ready_fd < 0)
+        return;
+    unsigned char st = (unsigned char)status;
+    ssize_t ignored = write(*ready_fd, &st, 1);
+    (void)ignored;
+    close(*ready_fd);
+    *ready_fd = -1;
+}
+
+/* Forks. The parent waits for the child's start-up status and returns it with *parent set;
+ * the child starts a new session in / with stdio on /dev/null, logs to syslog, and gets the
+ * descriptor to report its status on (s_ready). */
+static int s_daemonize(bool *parent, int *ready_fd)
+{
+    int p[2];
+    *parent = false;
+    if (pipe(p) != 0) {
+        msg_error("milter: pipe: %s", strerror(errno));
+        return EX_OSERR;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        msg_error("milter: fork: %s", strerror(errno));
+        return EX_OSERR;
+    }
+    if (pid > 0) {
+        *parent = true;
+        close(p[1]);
+        unsigned char st = 0;
+        ssize_t r;
+        do
+            r = read(p[0], &st, 1);
+        while (r < 0 && errno == EINTR);
+        close(p[0]);
+        if (r == 1 && st == 0)
+            return EX_OK;
+        fprintf(stderr, "backstop-sensor: milter start-up failed (status %d); see the mail log\n",
+                r == 1 ? st : EX_SOFTWARE);
+        return r == 1 ? st : EX_SOFTWARE;
+    }
+    close(p[0]);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    *ready_fd = p[1];
+    setsid();
+    if (chdir("/") != 0)
+        msg_warn("milter: chdir /: %s", strerror(errno));
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
+    msg_open("backstop-sensor", MSG_TO_SYSLOG);
+    return EX_OK;
+}
+
+static int s_write_pid_file(const char *path)
+{
+    FILE *fp = fopen(path, "w");
+    if (!fp || fprintf(fp, "%ld\n", (long)getpid()) < 0 || fclose(fp) != 0) {
+        msg_error("milter: cannot write pid_file %s: %s", path, strerror(errno));
+        if (fp)
+            fclose(fp);
+        return EX_CANTCREAT;
+    }
+    return EX_OK;
 }
 
 /* Hands the state directory and the stores directly under it (decisions, ledger, spool) to
@@ -183,7 +257,7 @@ static void s_reload(milter_engine_t *engine, const char *path)
 }
 
 /* Serves until a stop signal or libmilter ends; returns the exit status. */
-static int s_serve(milter_engine_t *engine, const char *path)
+static int s_serve(milter_engine_t *engine, const char *path, int *ready_fd)
 {
     int p[2];
     if (pipe(p) != 0) {
@@ -217,6 +291,7 @@ static int s_serve(milter_engine_t *engine, const char *path)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+    s_ready(ready_fd, EX_OK);
 
     bool stopping = false;
     for (;;) {
@@ -304,19 +379,26 @@ int milter_cmd_main(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+    int ready_fd = -1;
+    bool pid_written = false;
     milter_engine_t *engine = NULL;
     uplink_t *up = NULL;
-    /* pre-init: what may need root */
+    /* pre-init: what may need root, reported on the terminal before a daemon detaches */
     int rc = milter_open(cfg);
     if (rc != EX_OK)
         goto done;
     if (!foreground) {
-        if (daemon(0, 0) != 0) {
-            msg_error("milter: cannot become a daemon");
-            rc = EX_OSERR;
-            goto done;
+        bool parent;
+        rc = s_daemonize(&parent, &ready_fd);
+        if (parent || rc != EX_OK) {
+            sensor_config_destroy(&cfg);
+            return rc;
         }
-        msg_open("backstop-sensor", MSG_TO_SYSLOG);
+    }
+    if (*cfg->pid_file) {
+        if ((rc = s_write_pid_file(cfg->pid_file)) != EX_OK)
+            goto done;
+        pid_written = true;
     }
     if (mkdir(cfg->state_directory, 0750) != 0 && errno != EEXIST) {
         msg_error("milter: cannot create state_directory %s: %s", cfg->state_directory,
@@ -345,11 +427,14 @@ int milter_cmd_main(int argc, char **argv)
         rc = EX_UNAVAILABLE;
         goto done;
     }
-    rc = s_serve(engine, abspath);
+    rc = s_serve(engine, abspath, &ready_fd);
     msg_info("milter: stopping status=%d", rc);
 done:
+    s_ready(&ready_fd, rc == EX_OK ? EX_SOFTWARE : rc);
     uplink_destroy(&up);
     milter_engine_destroy(&engine);
+    if (pid_written)
+        unlink(cfg->pid_file); /* may fail after the drop; a stale file names a dead pid */
     sensor_config_destroy(&cfg);
     return rc;
 }

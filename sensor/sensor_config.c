@@ -11,7 +11,7 @@
  *   local_rule_max_keys. Uplink: aggregator_events, aggregator_decisions,
  *   aggregator_snapshot, aggregator_public_key, sensor_secret_key_file,
  *   heartbeat_timeout, event_queue, event_batch, event_flush, spool_limit,
- *   status_interval. Process: user. Fail open: on_internal_error, on_overload,
+ *   status_interval. Process: user, pid_file. Fail open: on_internal_error, on_overload,
  *   on_no_aggregator, fail_log_interval.
  *
  * RELOAD
@@ -51,6 +51,7 @@ static const cfg_param_t s_params[] = {
                "decision cache, ledger and spool"),
     CFG_STRING(T, user, "user", "",
                "started as root: run as this user once the socket is open; empty: stay"),
+    CFG_STRING(T, pid_file, "pid_file", "", "daemon mode: write the process id here; empty: none"),
     CFG_SIZE(T, message_limit, "message_limit", "256k", "", "4k", "64m",
              "bytes of header and body kept per message for the classifier"),
     CFG_STRING(T, decision_file, "decision_file", "",

@@ -43,6 +43,7 @@ typedef struct {
     int64_t max_connections;    /* concurrent MTA connections before on_overload applies */
     char *state_directory;      /* decision cache, ledger and spool live here */
     char *user;                 /* started as root: switch to this user after opening the socket */
+    char *pid_file;             /* daemon mode: write the process id here ("" = none) */
     int64_t message_limit;      /* bytes of header + body kept per message for the classifier */
     char *decision_file;        /* operator decisions "scope value action [ttl]" loaded at start */
     cfg_list_t enforce_classes; /* message classes decisions apply to (bounce, autoreply, ...) */
