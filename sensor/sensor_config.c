@@ -10,6 +10,8 @@
  *   local_rule_period, local_block_ttl, local_block_action, local_rule_observe,
  *   local_rule_max_keys. Uplink: aggregator_events, aggregator_decisions,
  *   aggregator_snapshot, aggregator_public_key, sensor_secret_key_file,
+ *   aggregator_backup_events, aggregator_backup_decisions,
+ *   aggregator_backup_snapshot, aggregator_backup_public_key (failover),
  *   heartbeat_timeout, event_queue, event_batch, event_flush, spool_limit,
  *   status_interval. Process: user, pid_file. Fail open: on_internal_error, on_overload,
  *   on_no_aggregator, fail_log_interval.
@@ -95,6 +97,14 @@ static const cfg_param_t s_params[] = {
                "aggregator CURVE public key (z85); empty: no encryption"),
     CFG_STRING(T, sensor_secret_key_file, "sensor_secret_key_file", "",
                "this sensor's CURVE key pair file"),
+    CFG_STRING(T, aggregator_backup_events, "aggregator_backup_events", "",
+               "backup aggregator event endpoint, followed after heartbeat_timeout of silence"),
+    CFG_STRING(T, aggregator_backup_decisions, "aggregator_backup_decisions", "",
+               "backup aggregator decision publisher endpoint"),
+    CFG_STRING(T, aggregator_backup_snapshot, "aggregator_backup_snapshot", "",
+               "backup aggregator snapshot endpoint"),
+    CFG_STRING(T, aggregator_backup_public_key, "aggregator_backup_public_key", "",
+               "backup aggregator CURVE public key; empty: aggregator_public_key"),
     CFG_DURATION(T, heartbeat_timeout_ms, "heartbeat_timeout", "3s", "s", "500ms", "1m",
                  "decision feed silence before reconnecting"),
     CFG_INT(T, event_queue, "event_queue", "10000", "16", "1000000",
@@ -133,6 +143,16 @@ static int s_check(sensor_config_t *c, const char *name, char *err, size_t errle
     }
     if (*c->aggregator_decisions && !*c->aggregator_snapshot) {
         snprintf(err, errlen, "%s: aggregator_decisions needs aggregator_snapshot", name);
+        return -1;
+    }
+    bool backup = *c->aggregator_backup_events || *c->aggregator_backup_decisions ||
+                  *c->aggregator_backup_snapshot;
+    if (backup && (!*c->aggregator_backup_events || !*c->aggregator_backup_decisions ||
+                   !*c->aggregator_backup_snapshot || !*c->aggregator_decisions)) {
+        snprintf(err, errlen,
+                 "%s: a backup aggregator needs aggregator_backup_events, _decisions and "
+                 "_snapshot, and a primary with a decision feed",
+                 name);
         return -1;
     }
     const char *u = c->milter_umask;
@@ -197,6 +217,10 @@ static const char *const s_restart_only[] = {"site",
                                              "aggregator_snapshot",
                                              "aggregator_public_key",
                                              "sensor_secret_key_file",
+                                             "aggregator_backup_events",
+                                             "aggregator_backup_decisions",
+                                             "aggregator_backup_snapshot",
+                                             "aggregator_backup_public_key",
                                              "heartbeat_timeout",
                                              "event_batch",
                                              "event_flush",

@@ -66,14 +66,18 @@ typedef struct {
     char *aggregator_snapshot;    /* endpoint of its snapshot ROUTER */
     char *aggregator_public_key;  /* CURVE public key of the aggregator (z85), "" = plain */
     char *sensor_secret_key_file; /* file holding this sensor's CURVE secret and public key */
-    int64_t heartbeat_timeout_ms; /* silence on the decision feed before reconnecting */
-    int64_t event_queue;          /* events waiting for the uplink thread before drops */
-    int64_t event_batch;          /* events per EventBatch frame at most */
-    int64_t event_flush_ms;       /* longest an event waits for its batch to fill */
-    int64_t spool_limit;          /* events kept on disk while the aggregator is away */
-    int64_t status_interval_ms;   /* SensorStatus reports */
-    int on_internal_error;        /* sensor_fail_t */
-    int on_overload;              /* sensor_fail_t */
+    char *aggregator_backup_events;     /* the backup aggregator's event PULL ("" = none) */
+    char *aggregator_backup_decisions;  /* its decision PUB */
+    char *aggregator_backup_snapshot;   /* its snapshot ROUTER */
+    char *aggregator_backup_public_key; /* its CURVE public key ("" = aggregator_public_key) */
+    int64_t heartbeat_timeout_ms;       /* silence on the decision feed before reconnecting */
+    int64_t event_queue;                /* events waiting for the uplink thread before drops */
+    int64_t event_batch;                /* events per EventBatch frame at most */
+    int64_t event_flush_ms;             /* longest an event waits for its batch to fill */
+    int64_t spool_limit;                /* events kept on disk while the aggregator is away */
+    int64_t status_interval_ms;         /* SensorStatus reports */
+    int on_internal_error;              /* sensor_fail_t */
+    int on_overload;                    /* sensor_fail_t */
     int on_no_aggregator;         /* sensor_fail_t: what a cold start without decisions does */
     int64_t fail_log_interval_ms; /* a failure class is logged at most once per interval */
 } sensor_config_t;

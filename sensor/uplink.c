@@ -10,7 +10,8 @@
  * Feed states: JOINING (subscribed, snapshot requested, updates queued in
  * memory) -> LIVE (applying updates in sequence). A gap, a new epoch, a
  * heartbeat ahead of us twice, or heartbeat_timeout of silence go back to
- * JOINING; silence also reopens the sockets.
+ * JOINING; silence (or no snapshot reply in time) also reopens the sockets,
+ * on the other aggregator when a backup is configured.
  *
  * Spool: kv at state_directory/spool, records "q/" + 8-byte counter -> 4-byte
  * event count + a packed Frame{events}. Replayed oldest first as they were
@@ -18,8 +19,9 @@
  * events: the oldest records go first, counted as dropped.
  *
  * LOG LINES
- *   uplink: state=live epoch=E seq=S decisions=N       after a snapshot
- *   uplink: state=joining reason=gap|epoch|silence|heartbeat-ahead|timeout
+ *   uplink: state=live aggregator=primary|backup epoch=E seq=S decisions=N
+ *   uplink: state=joining reason=gap|epoch|silence|heartbeat-ahead|timeout aggregator=A
+ *   uplink: failover to=primary|backup events=E decisions=D
  *   uplink: spool=replayed frames=N                     when the spool empties
  */
 #include "uplink.h"
@@ -58,6 +60,8 @@ struct uplink {
     void *dealer;                      /* snapshot requests */
     zsock_keys_t keys;                 /* CURVE client pair (curve) */
     bool curve;                        /* CURVE configured */
+    bool has_backup;                   /* a backup aggregator is configured */
+    int target;                        /* the aggregator followed: 0 primary, 1 backup */
     char topic[ZSOCK_TOPIC_MAX];       /* "S/<site>/" */
     kv_t *spool;                       /* on-disk spool, NULL when standalone */
     uint64_t spool_head;               /* counter of the oldest record */
@@ -376,12 +380,40 @@ static void s_sockets_close(uplink_t *self)
     zsock_close(&self->dealer);
 }
 
+/* The followed aggregator's endpoints and server key (PROTOCOL.md 4.4). */
+static const char *s_ep_events(const uplink_t *self)
+{
+    return self->target ? self->cfg->aggregator_backup_events : self->cfg->aggregator_events;
+}
+
+static const char *s_ep_decisions(const uplink_t *self)
+{
+    return self->target ? self->cfg->aggregator_backup_decisions : self->cfg->aggregator_decisions;
+}
+
+static const char *s_ep_snapshot(const uplink_t *self)
+{
+    return self->target ? self->cfg->aggregator_backup_snapshot : self->cfg->aggregator_snapshot;
+}
+
+static const char *s_server_key(const uplink_t *self)
+{
+    if (self->target && *self->cfg->aggregator_backup_public_key)
+        return self->cfg->aggregator_backup_public_key;
+    return self->cfg->aggregator_public_key;
+}
+
+static const char *s_target_name(const uplink_t *self)
+{
+    return self->target ? "backup" : "primary";
+}
+
 static void *s_socket(uplink_t *self, int type, const char *endpoint)
 {
     void *s = zsock_new(self->ctx, type);
     if (!s)
         return NULL;
-    if (self->curve && zsock_curve_client(s, &self->keys, self->cfg->aggregator_public_key) != 0) {
+    if (self->curve && zsock_curve_client(s, &self->keys, s_server_key(self)) != 0) {
         zsock_close(&s);
         return NULL;
     }
@@ -409,27 +441,35 @@ static void s_send_join(uplink_t *self)
         self->join_pending = false;
 }
 
-/* Back to JOINING; with reopen, new sockets too (silence). */
+/* Back to JOINING; with reopen, new sockets too (silence), on the other aggregator when a
+ * backup is configured (failover, except for the first join). */
 static void s_rejoin(uplink_t *self, const char *reason, bool reopen, int64_t mono)
 {
     if (self->state == S_LIVE || reopen)
-        msg_info("uplink: state=joining reason=%s epoch=%" PRIu64 " seq=%" PRIu64, reason,
-                 self->epoch, self->applied);
+        msg_info("uplink: state=joining reason=%s aggregator=%s epoch=%" PRIu64 " seq=%" PRIu64,
+                 reason, s_target_name(self), self->epoch, self->applied);
     self->state = S_JOINING;
     self->hb_ahead = false;
     s_free_queued(self);
     milter_engine_set_aggregator_up(self->engine, false);
+    if (reopen && self->has_backup && strcmp(reason, "start") != 0) {
+        /* the two aggregators have their own epochs: a switch is always a full snapshot */
+        self->target = !self->target;
+        self->epoch = 0;
+        msg_info("uplink: failover to=%s events=%s decisions=%s", s_target_name(self),
+                 s_ep_events(self), s_ep_decisions(self));
+    }
     if (reopen) {
         s_sockets_close(self);
-        self->push = s_socket(self, ZMQ_PUSH, self->cfg->aggregator_events);
-        if (*self->cfg->aggregator_decisions) {
-            self->sub = s_socket(self, ZMQ_SUB, self->cfg->aggregator_decisions);
+        self->push = s_socket(self, ZMQ_PUSH, s_ep_events(self));
+        if (*s_ep_decisions(self)) {
+            self->sub = s_socket(self, ZMQ_SUB, s_ep_decisions(self));
             if (self->sub) {
                 zsock_subscribe(self->sub, ZSOCK_TOPIC_FLEET);
                 zsock_subscribe(self->sub, ZSOCK_TOPIC_HEARTBEAT);
                 zsock_subscribe(self->sub, self->topic);
             }
-            self->dealer = s_socket(self, ZMQ_DEALER, self->cfg->aggregator_snapshot);
+            self->dealer = s_socket(self, ZMQ_DEALER, s_ep_snapshot(self));
         }
         self->heard_ms = mono;
     }
@@ -454,8 +494,9 @@ static void s_go_live(uplink_t *self, int64_t mono)
     }
     s_free_queued(self);
     milter_engine_set_aggregator_up(self->engine, true);
-    msg_info("uplink: state=live epoch=%" PRIu64 " seq=%" PRIu64 " decisions=%zu", self->epoch,
-             self->applied, dcache_count(milter_engine_dcache(self->engine)));
+    msg_info("uplink: state=live aggregator=%s epoch=%" PRIu64 " seq=%" PRIu64 " decisions=%zu",
+             s_target_name(self), self->epoch, self->applied,
+             dcache_count(milter_engine_dcache(self->engine)));
 }
 
 static void s_on_snapshot(uplink_t *self, const Backstop__SnapshotReply *r, int64_t mono)
@@ -709,6 +750,7 @@ uplink_t *uplink_new(milter_engine_t *engine, char *err, size_t errlen)
         }
         self->curve = true;
     }
+    self->has_backup = *self->cfg->aggregator_backup_events != '\0';
     /* the decision cache remembers where the feed was, so a restart asks for changes only */
     dcache_position(milter_engine_dcache(engine), &self->epoch, &self->applied);
     self->ctx = zmq_ctx_new();

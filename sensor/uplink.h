@@ -7,6 +7,10 @@
  *     (EventBatch frames, PUSH) to the aggregator; while the aggregator is
  *     unreachable it spools them to disk (common/kv, bounded) and replays
  *     them, oldest first and with their original times, when it returns;
+ *   - follows one aggregator at a time: the primary, or after
+ *     heartbeat_timeout of silence the backup when one is configured, and
+ *     back only when that one falls silent too (PROTOCOL.md 4.4); events go
+ *     to the one it follows, never to both;
  *   - keeps the decision cache in step with the aggregator, Clone pattern:
  *     subscribe first (topics "F", "S/<site>/", "H"), then ask for a
  *     snapshot (or the changes since the applied sequence), apply updates

@@ -72,6 +72,7 @@ static const s_bad_t s_bad[] = {
     {"site = s\nenforce_classes = bounce, spam\n", "spam"},
     {"site = s\naggregator_decisions = tcp://127.0.0.1:1\n", "aggregator_snapshot"},
     {"site = s\non_internal_error = maybe\n", ":2:"},
+    {"site = s\naggregator_backup_events = tcp://127.0.0.1:1\n", "backup aggregator"},
 };
 
 static void test_bad_configs_are_refused_with_a_reason(void **state)
