@@ -3,7 +3,7 @@
  *
  * CONFIGURATION PARAMETERS (defaults in the tables below, one place)
  *   Endpoints: event_endpoint, decision_endpoint, snapshot_endpoint,
- *   control_endpoint, control_group. Store: data_dir. Security:
+ *   control_endpoint, control_group. Store: data_dir. Privileges: user. Security:
  *   server_key_file (empty: plain mode, loopback endpoints only). Counting:
  *   window_resolution, max_future_skew, max_keys, dedup_window. Timers:
  *   heartbeat_interval, flush_interval, sweep_interval, sweep_budget.
@@ -73,6 +73,9 @@ static const cfg_param_t s_params[] = {
                "group owning the control socket file; empty: the daemon's"),
     CFG_STRING(T, data_dir, "data_dir", "/var/lib/backstop-aggregator",
                "LevelDB directory: counters, decisions, sequence log, sites, allowlists"),
+    CFG_STRING(T, user, "user", "",
+               "started as root: become this user after binding and opening data_dir; "
+               "empty: stay"),
     CFG_STRING(T, server_key_file, "server_key_file", "",
                "CURVE key pair file (public/secret); empty: plain mode, loopback only"),
     CFG_DURATION(T, window_resolution_ms, "window_resolution", "10s", "s", "1s", "10m",

@@ -46,6 +46,7 @@ typedef struct {
     char *control_endpoint;        /* ROUTER, bound: the local CLI (ipc://) */
     char *control_group;           /* group of the control socket file; empty: keep */
     char *data_dir;                /* LevelDB directory (created when missing) */
+    char *user;                    /* started as root: run as this user once bound; "" stay */
     char *server_key_file;         /* CURVE key pair file; empty: plain mode, loopback only */
     int64_t window_resolution_ms;  /* bucket length of the sliding windows */
     int64_t max_future_skew_ms;    /* events further in the future are dropped */

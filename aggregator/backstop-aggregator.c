@@ -20,6 +20,10 @@
  *   -f       stay in the foreground, log to stderr (systemd, tests)
  *   -n       check the configuration and exit: 0 valid, 78 invalid
  *   -v       more logging (repeat for more)
+ *
+ *   Started as root with "user = NAME" in FILE, it binds its sockets and
+ *   opens data_dir, hands data_dir and the control socket file to NAME, then
+ *   becomes NAME (setgid, initgroups, setuid) before reading any input.
  *   --genkey FILE  write a new CURVE key pair for server_key_file to FILE
  *            (mode 0600, refuses to overwrite) and print its public key, which
  *            every sensor needs as aggregator_public_key
@@ -66,7 +70,9 @@
 
 #include "agg_config.h"
 #include "msg.h"
+#include "privs.h"
 #include "server.h"
+#include "xalloc.h"
 #include "zsock.h"
 
 static const char s_usage[] =
@@ -125,6 +131,12 @@ static void s_daemonize(void)
         if (fd > 2)
             close(fd);
     }
+}
+
+/* The file of an ipc:// endpoint (caller frees), or NULL for other transports. */
+static char *s_ipc_path(const char *endpoint)
+{
+    return strncmp(endpoint, "ipc://", 6) ? NULL : xstrdup(endpoint + 6);
 }
 
 int main(int argc, char **argv)
@@ -206,8 +218,18 @@ int main(int argc, char **argv)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 
+    /* pre-init as root: bind, open the store; then drop before any input is read */
+    char *user = xstrdup(cfg->user);
+    char *data_dir = xstrdup(cfg->data_dir);
+    char *ctl_path = s_ipc_path(cfg->control_endpoint);
     s_server = server_new(&cfg, abs ? abs : path, NULL);
-    int rc = server_run(s_server);
+    const char *const trees[] = {data_dir, ctl_path, NULL};
+    int rc = privs_drop("backstop-aggregator", user, trees);
+    if (rc == EX_OK)
+        rc = server_run(s_server);
+    xfree(user);
+    xfree(data_dir);
+    xfree(ctl_path);
     server_t *srv = s_server;
     s_server = NULL;
     server_destroy(&srv);
