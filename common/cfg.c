@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "slurp.h"
 #include "xalloc.h"
 
 #define CFG_MAX_FILE   (4 * 1024 * 1024) /* a config larger than this is a mistake */
@@ -681,34 +682,11 @@ int cfg_parse(const cfg_schema_t *schema, const char *text, size_t len, const ch
 
 int cfg_load(const cfg_schema_t *schema, const char *path, void *out, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL) {
-        s_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    size_t cap = 8192, len = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (len == cap) {
-            if (cap >= CFG_MAX_FILE) {
-                fclose(fp);
-                xfree(buf);
-                s_seterr(err, errlen, "%s: file is larger than %d bytes", path, CFG_MAX_FILE);
-                return -1;
-            }
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-        size_t n = fread(buf + len, 1, cap - len, fp);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    int rerr = ferror(fp);
-    fclose(fp);
-    if (rerr) {
-        xfree(buf);
-        s_seterr(err, errlen, "%s: read error", path);
+    char why[256];
+    size_t len = 0;
+    char *buf = slurp_file(path, CFG_MAX_FILE, SLURP_REFUSE_LARGE, &len, NULL, why, sizeof(why));
+    if (!buf) {
+        s_seterr(err, errlen, "%s: %s", path, why);
         return -1;
     }
     int rc = cfg_parse(schema, buf, len, path, out, err, errlen);

@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "msg.h"
+#include "slurp.h"
 #include "xalloc.h"
 
 #define RULETAB_MAX_FILE (16 * 1024 * 1024) /* a table larger than this is a mistake */
@@ -417,37 +418,14 @@ ruletab_t *ruletab_parse(const char *text, const char *name, char *err, size_t e
 
 ruletab_t *ruletab_load(const char *path, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    char why[256];
+    size_t len = 0;
+    char *buf =
+        slurp_file(path, RULETAB_MAX_FILE, SLURP_REFUSE_LARGE, &len, NULL, why, sizeof(why));
+    if (!buf) {
+        snprintf(err, errlen, "%s: %s", path, why);
         return NULL;
     }
-    size_t cap = 8192, len = 0;
-    char *buf = xmalloc(cap + 1);
-    for (;;) {
-        if (len == cap) {
-            if (cap >= RULETAB_MAX_FILE) {
-                fclose(fp);
-                xfree(buf);
-                snprintf(err, errlen, "%s: file is larger than %d bytes", path, RULETAB_MAX_FILE);
-                return NULL;
-            }
-            cap *= 2;
-            buf = xrealloc(buf, cap + 1);
-        }
-        size_t n = fread(buf + len, 1, cap - len, fp);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    int rerr = ferror(fp);
-    fclose(fp);
-    if (rerr) {
-        xfree(buf);
-        snprintf(err, errlen, "%s: read error", path);
-        return NULL;
-    }
-    buf[len] = '\0';
     const char *nul = memchr(buf, '\0', len);
     if (nul) {
         int line = 1;

@@ -24,11 +24,11 @@
 #include "fp.h"
 #include "mime.h"
 #include "msg.h"
+#include "slurp.h"
 #include "xalloc.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,62 +209,15 @@ static void s_print_result(const classify_cmd_t *cmd, const char *file, const cl
     json_decref(o);
 }
 
-/* Reads a whole file of at most CLASSIFY_CMD_MAX_BYTES; NULL with *why set. */
-static char *s_read(const char *path, size_t *len, const char **why)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        *why = strerror(errno);
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        *why = "not a regular file";
-        close(fd);
-        return NULL;
-    }
-    if (st.st_size > CLASSIFY_CMD_MAX_BYTES) {
-        *why = "too large (over 10 MB)";
-        close(fd);
-        return NULL;
-    }
-    size_t cap = (size_t)st.st_size + 1, n = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (n == cap) {
-            if (cap > CLASSIFY_CMD_MAX_BYTES) {
-                *why = "too large (over 10 MB)";
-                xfree(buf);
-                close(fd);
-                return NULL;
-            }
-            buf = xrealloc(buf, cap *= 2);
-        }
-        ssize_t got = read(fd, buf + n, cap - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            *why = strerror(errno);
-            xfree(buf);
-            close(fd);
-            return NULL;
-        }
-        if (got == 0)
-            break;
-        n += (size_t)got;
-    }
-    close(fd);
-    *len = n;
-    return buf;
-}
-
 static void s_file(classify_cmd_t *cmd, const char *path)
 {
     size_t len = 0;
     const char *why = NULL;
-    char *data = s_read(path, &len, &why);
+    char reason[256];
+    char *data = slurp_file(path, CLASSIFY_CMD_MAX_BYTES, SLURP_REFUSE_LARGE, &len, NULL, reason,
+                            sizeof(reason));
     if (!data) {
-        s_print_error(cmd, path, why);
+        s_print_error(cmd, path, reason);
         return;
     }
     if (classify_check_mail(data, len, &why) < 0) {
