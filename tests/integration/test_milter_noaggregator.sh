@@ -1,0 +1,44 @@
+#!/bin/sh
+# test_milter_noaggregator - the on_no_aggregator failure class through a real
+# Postfix, with the configured aggregator not running: by default (accept) a
+# bounce gets 250; with on_no_aggregator = tempfail a bounce gets 451 4.7.1
+# while normal mail still gets 250; once the aggregator is up, the same
+# bounce gets 250 there too.
+SRC=${2:?usage: test BUILD_DIR SOURCE_DIR}
+. "$SRC/tests/integration/lib.sh"
+. "$SRC/tests/integration/agg_lib.sh"
+bs_init "$@"
+bs_need postfix swaks
+
+agg_conf agg # endpoints chosen now, the aggregator starts later
+for s in site1 site2; do
+    sensor_conf $s "aggregator_events = $AGG_EV" "aggregator_decisions = $AGG_DE" \
+        "aggregator_snapshot = $AGG_SN" "local_rule = no"
+    [ $s = site2 ] && echo "on_no_aggregator = tempfail" >>"$(pf_dir $s)/sensor.conf"
+    sensor_start $s
+    pf_create $s "$(sensor_socket $s)"
+    pf_start $s
+done
+grep -q 'on_no_aggregator' "$(pf_dir site1)/sensor.conf" && bs_fail "site1 must use the default"
+
+bounce_file "$BS_TMP/b.eml" "Undeliverable: cheap watches" "cheap watches"
+swaks_send site1 --from '<>' --to u@test.example --data "$BS_TMP/b.eml" ||
+    bs_fail "default (accept): bounce refused without aggregator: $(last_reply)"
+last_reply | grep -q '^<- *250 ' || bs_fail "default: not 250: $(last_reply)"
+bs_pass "default on_no_aggregator = accept: 250 with the aggregator down"
+
+swaks_send site2 --from '<>' --to u@test.example --data "$BS_TMP/b.eml" &&
+    bs_fail "on_no_aggregator = tempfail: bounce accepted without aggregator"
+last_reply | grep -q '451 4.7.1 ' || bs_fail "tempfail: not 451 4.7.1: $(last_reply)"
+wait_log "$(sensor_log site2)" 'warning: [0-9A-F]+: failure=no_aggregator action=tempfail count=1' ||
+    bs_fail "no_aggregator failure not logged"
+swaks_send site2 --from alice@sender.example --to u@test.example --header 'Subject: hello' ||
+    bs_fail "tempfail applies to normal mail too: $(last_reply)"
+last_reply | grep -q '^<- *250 ' || bs_fail "normal mail: not 250: $(last_reply)"
+bs_pass "on_no_aggregator = tempfail: bounce 451 4.7.1, normal mail 250"
+
+agg_start agg
+wait_log "$(sensor_log site2)" 'uplink: state=live' 10 || bs_fail "site2 never synced"
+swaks_send site2 --from '<>' --to u@test.example --data "$BS_TMP/b.eml" ||
+    bs_fail "tempfail with the aggregator up: $(last_reply)"
+bs_pass "aggregator up: the same bounce gets 250 at the tempfail site"
