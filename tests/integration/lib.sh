@@ -5,6 +5,7 @@
 #   bs_init "$@"                  # BUILD_DIR SOURCE_DIR; makes $BS_TMP, installs the cleanup trap
 #   bs_need swaks postfix         # exit 77 (skip) when a tool is missing
 #   pf_create site1 unix:/abs/sock [main.cf lines...]   # throwaway Postfix in $BS_TMP/site1
+#   pf_add_service site1 'LINE' ['  -o ...']...   # more master.cf lines (before pf_start)
 #   pf_start site1; pf_port site1; pf_log site1; pf_stop site1
 #   sensor_conf site1 [key = value lines...]  # writes $BS_TMP/site1/sensor.conf
 #   sensor_start site1 [extra args]           # backstop-sensor milter -f, waits for its socket
@@ -255,6 +256,18 @@ EOF
     # Postfix delays reading a main.cf younger than ~2 s
     touch -d '-5 seconds' "$d/etc/main.cf" "$d/etc/master.cf"
     BS_INSTANCES="$BS_INSTANCES $name"
+}
+
+# pf_add_service NAME LINE...: appends lines to the instance's master.cf (a
+# second smtpd listener, a dedicated cleanup service); call before pf_start.
+pf_add_service()
+{
+    d="$BS_TMP/$1"
+    shift
+    for line in "$@"; do
+        echo "$line" >>"$d/etc/master.cf"
+    done
+    touch -d '-5 seconds' "$d/etc/master.cf"
 }
 
 # pf_start NAME: check (creates queue dirs) and start; waits for the port
