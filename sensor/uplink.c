@@ -174,6 +174,8 @@ static void s_spool_put(uplink_t *self, const uint8_t *buf, size_t len, uint32_t
         self->spool_tail++;
         self->spool_events += nevents;
         self->spooled += nevents;
+        msg_debug(1, "uplink: spool=put events=%" PRIu32 " held=%" PRIu64, nevents,
+                  self->spool_events);
     } else {
         self->dropped += nevents;
     }
