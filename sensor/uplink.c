@@ -22,6 +22,7 @@
  *   uplink: state=live aggregator=primary|backup epoch=E seq=S decisions=N
  *   uplink: state=joining reason=gap|epoch|silence|heartbeat-ahead|timeout aggregator=A
  *   uplink: failover to=primary|backup events=E decisions=D
+ *   warning: uplink: aggregator=A refused the CURVE handshake count=N (...)  once a minute
  *   uplink: spool=replayed frames=N                     when the spool empties
  */
 #include "uplink.h"
@@ -58,6 +59,11 @@ struct uplink {
     void *push;                        /* events and status out */
     void *sub;                         /* decisions in */
     void *dealer;                      /* snapshot requests */
+    void *mon;                         /* PAIR: the DEALER's handshake failures (CURVE only) */
+    unsigned mon_serial;               /* makes each monitor endpoint unique */
+    uint64_t refused;                  /* CURVE handshakes the aggregator refused */
+    uint64_t refused_logged;           /* refused when last logged */
+    int64_t refused_log_ms;            /* monotonic time of that log line, 0: never */
     zsock_keys_t keys;                 /* CURVE client pair (curve) */
     bool curve;                        /* CURVE configured */
     bool has_backup;                   /* a backup aggregator is configured */
@@ -377,6 +383,10 @@ static void s_free_queued(uplink_t *self)
 
 static void s_sockets_close(uplink_t *self)
 {
+    if (self->mon) {
+        zmq_socket_monitor(self->dealer, NULL, 0);
+        zsock_close(&self->mon);
+    }
     zsock_close(&self->push);
     zsock_close(&self->sub);
     zsock_close(&self->dealer);
@@ -408,6 +418,62 @@ static const char *s_server_key(const uplink_t *self)
 static const char *s_target_name(const uplink_t *self)
 {
     return self->target ? "backup" : "primary";
+}
+
+/* CURVE: watches the DEALER's handshakes, so a refused key is told apart from a silent
+ * aggregator (the ZAP handler refuses unknown and revoked site keys; a wrong server key
+ * fails the same way). Without it the sensor could only say "silence". */
+static void s_monitor_open(uplink_t *self)
+{
+    char ep[64];
+    snprintf(ep, sizeof(ep), "inproc://backstop-uplink-monitor-%u", self->mon_serial++);
+    if (zmq_socket_monitor(self->dealer, ep,
+                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
+        return;
+    self->mon = zmq_socket(self->ctx, ZMQ_PAIR);
+    if (self->mon && zmq_connect(self->mon, ep) != 0) {
+        zsock_close(&self->mon);
+        zmq_socket_monitor(self->dealer, NULL, 0);
+    }
+}
+
+/* Drains monitor events; logs refused handshakes at most once a minute. */
+static void s_read_monitor(uplink_t *self, int64_t mono)
+{
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, self->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            break;
+        }
+        bool more = zmq_msg_more(&ev);
+        if (zmq_msg_size(&ev) >= 2) {
+            uint16_t id;
+            memcpy(&id, zmq_msg_data(&ev), sizeof(id));
+            if (id & (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                      ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL))
+                self->refused++;
+        }
+        zmq_msg_close(&ev);
+        while (more) { /* the endpoint part */
+            zmq_msg_init(&addr);
+            if (zmq_msg_recv(&addr, self->mon, ZMQ_DONTWAIT) < 0)
+                more = false;
+            else
+                more = zmq_msg_more(&addr);
+            zmq_msg_close(&addr);
+        }
+    }
+    if (self->refused > self->refused_logged &&
+        (self->refused_log_ms == 0 || mono - self->refused_log_ms >= 60000)) {
+        msg_warn("uplink: aggregator=%s refused the CURVE handshake count=%" PRIu64
+                 " (site key not registered or revoked, or a wrong aggregator_public_key?)",
+                 s_target_name(self), self->refused - self->refused_logged);
+        self->refused_logged = self->refused;
+        self->refused_log_ms = mono;
+    }
 }
 
 static void *s_socket(uplink_t *self, int type, const char *endpoint)
@@ -472,6 +538,8 @@ static void s_rejoin(uplink_t *self, const char *reason, bool reopen, int64_t mo
                 zsock_subscribe(self->sub, self->topic);
             }
             self->dealer = s_socket(self, ZMQ_DEALER, s_ep_snapshot(self));
+            if (self->dealer && self->curve)
+                s_monitor_open(self);
         }
         self->heard_ms = mono;
     }
@@ -668,7 +736,7 @@ static void *s_run(void *arg)
     self->next_tick_ms = mono + S_TICK_MS;
     self->next_status_ms = mono + self->cfg->status_interval_ms;
     while (!atomic_load(&self->stop)) {
-        zmq_pollitem_t items[3];
+        zmq_pollitem_t items[4];
         int n = 0;
         items[n++] = (zmq_pollitem_t){.socket = NULL, .fd = evq_fd(q), .events = ZMQ_POLLIN};
         int sub_i = -1, dealer_i = -1;
@@ -679,6 +747,11 @@ static void *s_run(void *arg)
         if (self->dealer) {
             dealer_i = n;
             items[n++] = (zmq_pollitem_t){.socket = self->dealer, .events = ZMQ_POLLIN};
+        }
+        int mon_i = -1;
+        if (self->mon) {
+            mon_i = n;
+            items[n++] = (zmq_pollitem_t){.socket = self->mon, .events = ZMQ_POLLIN};
         }
         long timeout = 200;
         if (self->nbatch) {
@@ -697,6 +770,8 @@ static void *s_run(void *arg)
             s_read_sub(self, mono);
         if (dealer_i >= 0 && (items[dealer_i].revents & ZMQ_POLLIN))
             s_read_dealer(self, mono);
+        if (mon_i >= 0 && (items[mon_i].revents & ZMQ_POLLIN))
+            s_read_monitor(self, mono);
         if (self->nbatch && mono - self->batch_since_ms >= self->cfg->event_flush_ms)
             s_flush(self);
         if (!self->standalone) {

@@ -6,7 +6,7 @@
 # and is enforced (550). site2's sensor holds a key pair the aggregator does
 # not know: the aggregator refuses every handshake (ZAP, logged with the key),
 # status never lists site2, nothing it sends is counted, and its mail still
-# flows (fail open).
+# flows (fail open); its sensor logs that the aggregator refused its key.
 SRC=${2:?usage: test BUILD_DIR SOURCE_DIR}
 . "$SRC/tests/integration/lib.sh"
 . "$SRC/tests/integration/agg_lib.sh"
@@ -76,6 +76,9 @@ wait_delivered site2 2 || bs_fail "site2's mail not delivered"
 wait_for 10 sh -c "[ \$(grep -Fc 'zap: refused client_key=$STRANGER ' '$BS_TMP/agg.log') -ge 3 ]" ||
     bs_fail "site2 stopped retrying"
 grep -q 'uplink: state=live' "$(sensor_log site2)" && bs_fail "site2 got a snapshot"
+wait_log "$(sensor_log site2)" 'warning: uplink: aggregator=primary refused the CURVE handshake' 5 ||
+    bs_fail "site2's sensor does not say its key was refused"
+grep -q 'refused the CURVE handshake' "$(sensor_log site1)" && bs_fail "site1 reports a refusal"
 "$CLI" --socket "$AGG_CTL" --json status | jq -e '.sensors[] | select(.site == "site2")' >/dev/null &&
     bs_fail "status lists site2"
 [ "$(counted 'stranger wave')" = 0 ] || bs_fail "site2's event was counted"
