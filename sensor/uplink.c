@@ -19,8 +19,9 @@
  * events: the oldest records go first, counted as dropped.
  *
  * LOG LINES
- *   uplink: state=live aggregator=primary|backup epoch=E seq=S decisions=N
+ *   uplink: state=live aggregator=primary|backup epoch=E seq=S decisions=N retries=R
  *   uplink: state=joining reason=gap|epoch|silence|heartbeat-ahead|timeout aggregator=A
+ *           retries=N (reconnects while no aggregator answers: the first, then one a minute)
  *   uplink: failover to=primary|backup events=E decisions=D
  *   warning: uplink: aggregator=A refused the CURVE handshake count=N (...)  once a minute
  *   uplink: spool=replayed frames=N                     when the spool empties
@@ -64,6 +65,8 @@ struct uplink {
     uint64_t refused;                  /* CURVE handshakes the aggregator refused */
     uint64_t refused_logged;           /* refused when last logged */
     int64_t refused_log_ms;            /* monotonic time of that log line, 0: never */
+    uint64_t retries;                  /* reconnects since the feed was last live */
+    int64_t retry_log_ms;              /* monotonic time a reconnect was last logged, 0: never */
     zsock_keys_t keys;                 /* CURVE client pair (curve) */
     bool curve;                        /* CURVE configured */
     bool has_backup;                   /* a backup aggregator is configured */
@@ -513,9 +516,18 @@ static void s_send_join(uplink_t *self)
  * backup is configured (failover, except for the first join). */
 static void s_rejoin(uplink_t *self, const char *reason, bool reopen, int64_t mono)
 {
-    if (self->state == S_LIVE || reopen)
-        msg_info("uplink: state=joining reason=%s aggregator=%s epoch=%" PRIu64 " seq=%" PRIu64,
-                 reason, s_target_name(self), self->epoch, self->applied);
+    /* while no aggregator answers, reconnects repeat every heartbeat_timeout: log the first
+     * and then one a minute, with the count */
+    bool retry = reopen && self->state != S_LIVE && strcmp(reason, "start") != 0;
+    bool log = !retry || self->retry_log_ms == 0 || mono - self->retry_log_ms >= 60000;
+    if (retry)
+        self->retries++;
+    if ((self->state == S_LIVE || reopen) && log)
+        msg_info("uplink: state=joining reason=%s aggregator=%s epoch=%" PRIu64 " seq=%" PRIu64
+                 " retries=%" PRIu64,
+                 reason, s_target_name(self), self->epoch, self->applied, self->retries);
+    if (retry && log)
+        self->retry_log_ms = mono;
     self->state = S_JOINING;
     self->hb_ahead = false;
     s_free_queued(self);
@@ -524,8 +536,9 @@ static void s_rejoin(uplink_t *self, const char *reason, bool reopen, int64_t mo
         /* the two aggregators have their own epochs: a switch is always a full snapshot */
         self->target = !self->target;
         self->epoch = 0;
-        msg_info("uplink: failover to=%s events=%s decisions=%s", s_target_name(self),
-                 s_ep_events(self), s_ep_decisions(self));
+        if (log)
+            msg_info("uplink: failover to=%s events=%s decisions=%s", s_target_name(self),
+                     s_ep_events(self), s_ep_decisions(self));
     }
     if (reopen) {
         s_sockets_close(self);
@@ -564,9 +577,12 @@ static void s_go_live(uplink_t *self, int64_t mono)
     }
     s_free_queued(self);
     milter_engine_set_aggregator_up(self->engine, true);
-    msg_info("uplink: state=live aggregator=%s epoch=%" PRIu64 " seq=%" PRIu64 " decisions=%zu",
+    msg_info("uplink: state=live aggregator=%s epoch=%" PRIu64 " seq=%" PRIu64
+             " decisions=%zu retries=%" PRIu64,
              s_target_name(self), self->epoch, self->applied,
-             dcache_count(milter_engine_dcache(self->engine)));
+             dcache_count(milter_engine_dcache(self->engine)), self->retries);
+    self->retries = 0;
+    self->retry_log_ms = 0;
 }
 
 static void s_on_snapshot(uplink_t *self, const Backstop__SnapshotReply *r, int64_t mono)

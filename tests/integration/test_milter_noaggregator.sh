@@ -3,7 +3,8 @@
 # Postfix, with the configured aggregator not running: by default (accept) a
 # bounce gets 250; with on_no_aggregator = tempfail a bounce gets 451 4.7.1
 # while normal mail still gets 250; once the aggregator is up, the same
-# bounce gets 250 there too.
+# bounce gets 250 there too. Reconnects meanwhile are counted and logged
+# once a minute, not every heartbeat_timeout.
 SRC=${2:?usage: test BUILD_DIR SOURCE_DIR}
 . "$SRC/tests/integration/lib.sh"
 . "$SRC/tests/integration/agg_lib.sh"
@@ -14,6 +15,7 @@ agg_conf agg # endpoints chosen now, the aggregator starts later
 for s in site1 site2; do
     sensor_conf $s "aggregator_events = $AGG_EV" "aggregator_decisions = $AGG_DE" \
         "aggregator_snapshot = $AGG_SN" "local_rule = no"
+    [ $s = site1 ] && echo "heartbeat_timeout = 500ms" >>"$(pf_dir $s)/sensor.conf"
     [ $s = site2 ] && echo "on_no_aggregator = tempfail" >>"$(pf_dir $s)/sensor.conf"
     sensor_start $s
     pf_create $s "$(sensor_socket $s)"
@@ -42,3 +44,10 @@ wait_log "$(sensor_log site2)" 'uplink: state=live' 10 || bs_fail "site2 never s
 swaks_send site2 --from '<>' --to u@test.example --data "$BS_TMP/b.eml" ||
     bs_fail "tempfail with the aggregator up: $(last_reply)"
 bs_pass "aggregator up: the same bounce gets 250 at the tempfail site"
+
+# site1 retried every 500 ms all along, but logged only its first reconnects
+wait_log "$(sensor_log site1)" 'uplink: state=live .* retries=([2-9]|[1-9][0-9]+)$' 10 ||
+    bs_fail "site1 did not report its retries: $(grep 'state=live' "$(sensor_log site1)")"
+[ "$(log_count "$(sensor_log site1)" 'state=joining')" -le 2 ] ||
+    bs_fail "every reconnect was logged: $(log_count "$(sensor_log site1)" 'state=joining') lines"
+bs_pass "reconnects while the aggregator is away are counted, not each logged"
