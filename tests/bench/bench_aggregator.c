@@ -41,6 +41,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -243,21 +244,232 @@ static int64_t s_wait_status(void *ctx, const agg_t *a, const char *key, long lo
 
 /* ---- ingest ---- */
 
-static int s_raw_producer(const char *ep, long n)
+/* Producers are started with a pipe on stdin and stdout: each prepares everything it will
+ * send, connects, says "ready" and waits for one byte before the first send, so the clock
+ * starts when all are ready and measures sending and receiving only (for both sides). */
+static void s_ready_and_wait(void)
 {
-    void *ctx = zmq_ctx_new();
+    char c;
+    fputs("ready\n", stdout);
+    fflush(stdout);
+    if (read(0, &c, 1) != 1)
+        exit(EX_SOFTWARE);
+}
+
+static void *s_push(void *ctx, const char *ep)
+{
     void *s = zmq_socket(ctx, ZMQ_PUSH);
     int hwm = ZSOCK_HWM_PUSH, linger = -1;
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_connect(s, ep);
+    return s;
+}
+
+static int s_raw_producer(const char *ep, long n)
+{
+    void *ctx = zmq_ctx_new();
+    void *s = s_push(ctx, ep);
     char frame[100];
     memset(frame, 'x', sizeof(frame));
+    s_ready_and_wait();
     for (long i = 0; i < n; i++)
         zmq_send(s, frame, sizeof(frame), 0);
     zmq_close(s);
     zmq_ctx_term(ctx);
     return 0;
+}
+
+static uint64_t s_rng = 88172645463325252ULL;
+
+static uint64_t s_rand(void)
+{
+    s_rng ^= s_rng >> 12;
+    s_rng ^= s_rng << 25;
+    s_rng ^= s_rng >> 27;
+    return s_rng * 2685821657736338717ULL;
+}
+
+/* Cumulative Zipf weights over n ranks with exponent e (as tests/bench/bench_feed.c). */
+static double *s_zipf_new(int n, double e)
+{
+    double *cdf = xmalloc((size_t)n * sizeof(double)), sum = 0;
+    for (int i = 0; i < n; i++) {
+        sum += 1.0 / pow((double)(i + 1), e);
+        cdf[i] = sum;
+    }
+    for (int i = 0; i < n; i++)
+        cdf[i] /= sum;
+    return cdf;
+}
+
+static int s_zipf_draw(const double *cdf, int n)
+{
+    double u = (double)(s_rand() >> 11) / 9007199254740992.0;
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (cdf[mid] < u)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+#define S_SUBJECTS 100000
+#define S_IPS      50000
+#define S_STORMS   4
+
+/* A key text table: text and fingerprint of each rank. */
+typedef struct {
+    char (*text)[48];
+    uint64_t *fp;
+} s_keys_t;
+
+static void s_keys_init(s_keys_t *t, int n, int kind)
+{
+    t->text = xcalloc((size_t)n, sizeof(*t->text));
+    t->fp = xcalloc((size_t)n, sizeof(*t->fp));
+    for (int i = 0; i < n; i++) {
+        if (kind == 0)
+            snprintf(t->text[i], sizeof(t->text[i]), "bench wave-%d", i);
+        else if (kind == 1)
+            snprintf(t->text[i], sizeof(t->text[i]), "10.%d.%d.%d", (i >> 16) & 255, (i >> 8) & 255,
+                     i & 255);
+        else if (kind == 2)
+            snprintf(t->text[i], sizeof(t->text[i]), "10.%d.%d.0/24", (i >> 16) & 255,
+                     (i >> 8) & 255);
+        else
+            snprintf(t->text[i], sizeof(t->text[i]), "bench storm %d", i);
+        t->fp[i] = fp_text(t->text[i]);
+    }
+}
+
+/* The events producer: packs n events for site in frames of batch events before the
+ * start, then sends them. zipf 0: every site cycles through all S_SUBJECTS subjects and
+ * S_IPS addresses (each key seen by every site: the worst case); zipf 1: subjects Zipf
+ * 0.8, addresses Zipf 0.6 (bench_feed's defaults: a few hot keys, a long tail), and one
+ * event in 20 belongs to one of S_STORMS storms every site sees (they cross the fleet
+ * rules: decisions are made and published during the run). */
+static int s_event_producer(const char *ep, const char *site, long n, long batch, int zipf,
+                            uint64_t seed)
+{
+    s_keys_t subj, ip, net, storm;
+    s_keys_init(&subj, S_SUBJECTS, 0);
+    s_keys_init(&ip, S_IPS, 1);
+    s_keys_init(&net, S_IPS, 2);
+    s_keys_init(&storm, S_STORMS, 3);
+    double *zs = zipf ? s_zipf_new(S_SUBJECTS, 0.8) : NULL;
+    double *zi = zipf ? s_zipf_new(S_IPS, 0.6) : NULL;
+    s_rng ^= seed * 0x9E3779B97F4A7C15ULL;
+    long nframes = (n + batch - 1) / batch;
+    uint8_t **frames = xcalloc((size_t)nframes, sizeof(*frames));
+    size_t *lens = xcalloc((size_t)nframes, sizeof(*lens));
+    Backstop__Event *ev = xcalloc((size_t)batch, sizeof(*ev));
+    Backstop__Event **evp = xcalloc((size_t)batch, sizeof(*evp));
+    Backstop__Key *keys = xcalloc((size_t)batch * 3, sizeof(*keys));
+    Backstop__Key **keyp = xcalloc((size_t)batch * 3, sizeof(*keyp));
+    uint8_t(*ipb)[4] = xcalloc((size_t)batch, sizeof(*ipb));
+    uint64_t seq = (uint64_t)s_wall_ms() * 1000;
+    int64_t now = s_wall_ms();
+    long g = 0;
+    for (long f = 0; f < nframes; f++) {
+        long m = n - g < batch ? n - g : batch;
+        for (long i = 0; i < m; i++, g++) {
+            int si, ii;
+            const s_keys_t *st = &subj;
+            if (!zipf) {
+                si = (int)(g % S_SUBJECTS);
+                ii = (int)(g % S_IPS);
+            } else if (s_rand() % 20 == 0) {
+                st = &storm;
+                si = (int)(s_rand() % S_STORMS);
+                ii = s_zipf_draw(zi, S_IPS);
+            } else {
+                si = s_zipf_draw(zs, S_SUBJECTS);
+                ii = s_zipf_draw(zi, S_IPS);
+            }
+            backstop__event__init(&ev[i]);
+            ev[i].seq = seq++;
+            ev[i].time_ms = now;
+            ev[i].msg_class = BACKSTOP__MSG_CLASS__BOUNCE;
+            ipb[i][0] = 10, ipb[i][1] = (uint8_t)(ii >> 16), ipb[i][2] = (uint8_t)(ii >> 8);
+            ipb[i][3] = (uint8_t)ii;
+            ev[i].has_client_ip = 1;
+            ev[i].client_ip.data = ipb[i];
+            ev[i].client_ip.len = 4;
+            Backstop__Key *k = &keys[i * 3];
+            for (int j = 0; j < 3; j++) {
+                backstop__key__init(&k[j]);
+                keyp[i * 3 + j] = &k[j];
+            }
+            k[0].scope = BACKSTOP__SCOPE__SUBJECT;
+            k[0].text = st->text[si];
+            k[0].fp = st->fp[si];
+            k[1].scope = BACKSTOP__SCOPE__CLIENT_IP;
+            k[1].text = ip.text[ii];
+            k[1].fp = ip.fp[ii];
+            k[2].scope = BACKSTOP__SCOPE__CLIENT_NET;
+            k[2].text = net.text[ii];
+            k[2].fp = net.fp[ii];
+            ev[i].keys = &keyp[i * 3];
+            ev[i].n_keys = 3;
+            evp[i] = &ev[i];
+        }
+        Backstop__EventBatch b = BACKSTOP__EVENT_BATCH__INIT;
+        b.site = (char *)site;
+        b.sensor = "bench";
+        b.events = evp;
+        b.n_events = (size_t)m;
+        Backstop__Frame fr;
+        wire_frame_init(&fr, BACKSTOP__FRAME__BODY_EVENTS, &b);
+        frames[f] = wire_pack(&fr, &lens[f], NULL);
+    }
+    void *ctx = zmq_ctx_new();
+    void *s = s_push(ctx, ep);
+    s_ready_and_wait();
+    for (long f = 0; f < nframes; f++)
+        zmq_send(s, frames[f], lens[f], 0);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return 0;
+}
+
+/* Starts producer argv i of np with pipes; after all said ready, starts them at once and
+ * returns the monotonic ns of the start. */
+static int64_t s_start_producers(char **argvs[], int np, pid_t *pids)
+{
+    int in[8], out[8];
+    for (int i = 0; i < np; i++) {
+        int pi[2], po[2];
+        if (pipe(pi) < 0 || pipe(po) < 0)
+            msg_fatal(EX_OSERR, "pipe: %m");
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, pi[0], 0);
+        posix_spawn_file_actions_adddup2(&fa, po[1], 1);
+        if (posix_spawn(&pids[i], argvs[i][0], &fa, NULL, argvs[i], environ) != 0)
+            msg_fatal(EX_UNAVAILABLE, "cannot start %s: %m", argvs[i][0]);
+        posix_spawn_file_actions_destroy(&fa);
+        close(pi[0]);
+        close(po[1]);
+        in[i] = pi[1];
+        out[i] = po[0];
+    }
+    for (int i = 0; i < np; i++) {
+        char buf[16];
+        if (read(out[i], buf, sizeof(buf)) <= 0)
+            msg_fatal(EX_SOFTWARE, "producer %d did not get ready", i);
+        close(out[i]);
+    }
+    int64_t t0 = s_ns();
+    for (int i = 0; i < np; i++) {
+        if (write(in[i], "g", 1) != 1)
+            msg_fatal(EX_SOFTWARE, "producer %d: %m", i);
+        close(in[i]);
+    }
+    return t0;
 }
 
 static void s_waitall(pid_t *p, int n)
@@ -268,18 +480,51 @@ static void s_waitall(pid_t *p, int n)
     }
 }
 
+/* One aggregator run of np producers in mode zipf; events/s, and RSS at the end. */
+static double s_ingest_agg(void *ctx, long events, long batch, int zipf, int np, long *rss,
+                           double *secs)
+{
+    char self[PATH_MAX + 32], nbuf[32], bbuf[32], zbuf[8], sbuf[8][16], seedb[8][16];
+    snprintf(self, sizeof(self), "%s/bench_aggregator", s_bindir);
+    snprintf(nbuf, sizeof(nbuf), "%ld", events);
+    snprintf(bbuf, sizeof(bbuf), "%ld", batch);
+    snprintf(zbuf, sizeof(zbuf), "%d", zipf);
+    char cmd[PATH_MAX];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/db'", s_tmp); /* each run starts empty */
+    if (system(cmd) != 0)
+        msg_fatal(EX_OSERR, "%s failed", cmd);
+    agg_t a;
+    s_agg_conf(&a, true);
+    s_agg_start(&a);
+    pid_t pids[8];
+    char *argvs[8][9];
+    char **av[8];
+    for (int i = 0; i < np; i++) {
+        snprintf(sbuf[i], sizeof(sbuf[i]), "site%d", i + 1);
+        snprintf(seedb[i], sizeof(seedb[i]), "%d", i + 1);
+        char *v[] = {self, "--event-producer", a.ev, sbuf[i], nbuf, bbuf, zbuf, seedb[i], NULL};
+        memcpy(argvs[i], v, sizeof(v));
+        av[i] = argvs[i];
+    }
+    int64_t t0 = s_start_producers(av, np, pids);
+    int64_t t1 = s_wait_status(ctx, &a, "counted", (long long)events * np, 600000);
+    s_waitall(pids, np);
+    *secs = (double)(t1 - t0) / 1e9;
+    *rss = s_rss_kb(a.pid);
+    s_agg_stop(&a);
+    return (double)(events * np) / *secs;
+}
+
 static int s_ingest(bool quick, long events, long batch)
 {
     if (events <= 0)
         events = quick ? 200000 : 2000000;
     const int np = 4;
-    char self[PATH_MAX + 32], loadgen[PATH_MAX + 32], nbuf[32], bbuf[32];
+    char self[PATH_MAX + 32], nbuf[32];
     snprintf(self, sizeof(self), "%s/bench_aggregator", s_bindir);
-    snprintf(loadgen, sizeof(loadgen), "%s/bench_loadgen", s_bindir);
     snprintf(nbuf, sizeof(nbuf), "%ld", events);
-    snprintf(bbuf, sizeof(bbuf), "%ld", batch);
 
-    /* baseline: raw PUSH -> PULL, 100-byte frames */
+    /* baseline: raw PUSH -> PULL, 100-byte frames, the same start protocol */
     void *ctx = zmq_ctx_new();
     void *pull = zmq_socket(ctx, ZMQ_PULL);
     int hwm = ZSOCK_HWM_PULL;
@@ -289,11 +534,14 @@ static int s_ingest(bool quick, long events, long batch)
     size_t eplen = sizeof(ep);
     zmq_getsockopt(pull, ZMQ_LAST_ENDPOINT, ep, &eplen);
     pid_t pids[4];
-    int64_t t0 = s_ns();
+    char *argvs[4][5];
+    char **av[4];
     for (int i = 0; i < np; i++) {
-        char *argv[] = {self, "--raw-producer", ep, nbuf, NULL};
-        pids[i] = s_spawn(argv, -1, -1);
+        char *v[] = {self, "--raw-producer", ep, nbuf, NULL};
+        memcpy(argvs[i], v, sizeof(v));
+        av[i] = argvs[i];
     }
+    int64_t t0 = s_start_producers(av, np, pids);
     char buf[256];
     for (long i = 0; i < events * np; i++)
         zmq_recv(pull, buf, sizeof(buf), 0);
@@ -302,34 +550,22 @@ static int s_ingest(bool quick, long events, long batch)
     zmq_close(pull);
     double raw_rate = (double)(events * np) / raw_s;
 
-    /* the aggregator with LevelDB */
-    agg_t a;
-    s_agg_conf(&a, true);
-    s_agg_start(&a);
-    t0 = s_ns();
-    for (int i = 0; i < np; i++) {
-        char site[16], sensor[16];
-        snprintf(site, sizeof(site), "site%d", i + 1);
-        snprintf(sensor, sizeof(sensor), "p%d", i + 1);
-        char *argv[] = {loadgen,  "-e",       a.ev,    "--site",    site,         "--sensor",
-                        sensor,   "--events", nbuf,    "--batch",   bbuf,         "--distinct",
-                        "100000", "--ips",    "50000", "--subject", "bench wave", NULL};
-        pids[i] = s_spawn(argv, -1, -1);
-    }
-    int64_t t1 = s_wait_status(ctx, &a, "counted", (long long)events * np, 600000);
-    s_waitall(pids, np);
-    double agg_s = (double)(t1 - t0) / 1e9;
-    double agg_rate = (double)(events * np) / agg_s;
-    long rss = s_rss_kb(a.pid);
-    s_agg_stop(&a);
+    /* the aggregator with LevelDB: worst case (every key at every site), then Zipf */
+    long rss_u, rss_z;
+    double s_u, s_z;
+    double rate_u = s_ingest_agg(ctx, events, batch, 0, np, &rss_u, &s_u);
+    double rate_z = s_ingest_agg(ctx, events, batch, 1, np, &rss_z, &s_z);
     zmq_ctx_term(ctx);
 
     printf("ingest: producers=%d events_each=%ld batch=%ld persistence=leveldb\n", np, events,
            batch);
     printf("  baseline raw PUSH->PULL 100-byte frames: %.0f frames/s (%.2f s)\n", raw_rate, raw_s);
-    printf("  backstop-aggregator:                     %.0f events/s (%.2f s), RSS %ld MB\n",
-           agg_rate, agg_s, rss / 1024);
-    printf("  ratio events/s / frames/s: %.2fx (goal >= 1.0x)\n", agg_rate / raw_rate);
+    printf("  aggregator, uniform (%d subjects x %d sites): %.0f events/s (%.2f s), RSS %ld MB\n",
+           S_SUBJECTS, np, rate_u, s_u, rss_u / 1024);
+    printf("  aggregator, Zipf 0.8 + storms:            %.0f events/s (%.2f s), RSS %ld MB\n",
+           rate_z, s_z, rss_z / 1024);
+    printf("  ratio events/s / frames/s: uniform %.2fx, Zipf %.2fx (goal >= 1.0x)\n",
+           rate_u / raw_rate, rate_z / raw_rate);
     return 0;
 }
 
@@ -677,6 +913,9 @@ int main(int argc, char **argv)
     msg_open("bench_aggregator", MSG_TO_STDERR);
     if (argc >= 4 && !strcmp(argv[1], "--raw-producer"))
         return s_raw_producer(argv[2], atol(argv[3]));
+    if (argc >= 8 && !strcmp(argv[1], "--event-producer"))
+        return s_event_producer(argv[2], argv[3], atol(argv[4]), atol(argv[5]), atoi(argv[6]),
+                                (uint64_t)atoll(argv[7]));
     if (argc >= 3 && !strcmp(argv[1], "--raw-sub"))
         return s_raw_sub(argv[2]);
     if (argc < 2) {
