@@ -30,22 +30,25 @@ typedef struct {
 } s_tally_t;
 
 struct ingest {
-    rule_t rules[INGEST_RULES_MAX];       /* rules, windows rounded to buckets */
-    uint8_t rule_tally[INGEST_RULES_MAX]; /* tally of each rule */
-    size_t nrules;                        /* rules used */
-    s_tally_t tallies[INGEST_RULES_MAX];  /* distinct filters */
-    size_t ntallies;                      /* used */
-    uint32_t tally_mask[BS_SCOPE_COUNT];  /* tallies each scope is counted under */
-    uint32_t all_classes;                 /* classes any rule counts */
-    int64_t span_ms;                      /* longest window */
-    int64_t bucket_ms;                    /* window resolution */
-    int64_t max_skew_ms;                  /* accepted future lead */
-    int64_t extend_min_ms;                /* minimum expiry move to publish */
-    window_t *window;                     /* counts (owned) */
-    dedup_t *dedup;                       /* seen seqs (owned) */
-    decisions_t *decisions;               /* decision table (borrowed) */
-    allowlist_t *allow;                   /* allowlist (borrowed) */
-    ingest_counters_t counters;           /* metrics */
+    rule_t rules[INGEST_RULES_MAX];                  /* rules, windows rounded to buckets */
+    uint8_t rule_tally[INGEST_RULES_MAX];            /* tally of each rule */
+    size_t nrules;                                   /* rules used */
+    s_tally_t tallies[INGEST_RULES_MAX];             /* distinct filters */
+    size_t ntallies;                                 /* used */
+    uint32_t tally_mask[BS_SCOPE_COUNT];             /* tallies each scope is counted under */
+    uint32_t gate[BS_SCOPE_COUNT][INGEST_RULES_MAX]; /* smallest min_events of the rules on
+                                                        (scope, tally): fewer events in the
+                                                        key's ring and no rule is evaluated */
+    uint32_t all_classes;                            /* classes any rule counts */
+    int64_t span_ms;                                 /* longest window */
+    int64_t bucket_ms;                               /* window resolution */
+    int64_t max_skew_ms;                             /* accepted future lead */
+    int64_t extend_min_ms;                           /* minimum expiry move to publish */
+    window_t *window;                                /* counts (owned) */
+    dedup_t *dedup;                                  /* seen seqs (owned) */
+    decisions_t *decisions;                          /* decision table (borrowed) */
+    allowlist_t *allow;                              /* allowlist (borrowed) */
+    ingest_counters_t counters;                      /* metrics */
 };
 
 ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowlist_t *allow,
@@ -103,6 +106,8 @@ ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowli
         if (k == in->ntallies)
             in->tallies[in->ntallies++] = t;
         in->rule_tally[i] = (uint8_t)k;
+        if (!(in->tally_mask[r->scope] & (1u << k)) || r->min_events < in->gate[r->scope][k])
+            in->gate[r->scope][k] = r->min_events;
         in->tally_mask[r->scope] |= 1u << k;
         in->all_classes |= t.classes;
     }
@@ -272,12 +277,15 @@ ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t n
             if (!(f->classes & (1u << ev->msg_class)) || (f->require_rule_match && !matched))
                 continue;
             window_key_t wk = {.scope = (uint8_t)k->scope, .tally = (uint8_t)tl, .fp = k->fp};
-            if (window_add(in->window, &wk, (unsigned)site, t, k->text, tlen) < 0) {
+            uint32_t ring = 0;
+            if (window_add_count(in->window, &wk, (unsigned)site, t, k->text, tlen, &ring) < 0) {
                 in->counters.keys_refused++;
                 continue;
             }
             in->counters.keys_counted++;
             counted = true;
+            if (ring < in->gate[k->scope][tl])
+                continue; /* far below every threshold: most keys, most of the time */
             for (size_t ri = 0; ri < in->nrules; ri++) {
                 const rule_t *r = &in->rules[ri];
                 if (r->scope != k->scope || in->rule_tally[ri] != tl)
@@ -290,6 +298,24 @@ ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t n
     if (counted)
         return s_result(in, INGEST_COUNTED);
     return s_result(in, allowlisted ? INGEST_ALLOWLISTED : INGEST_UNCOUNTED);
+}
+
+void ingest_prefetch(const ingest_t *self, const ingest_event_t *ev)
+{
+    const ingest_t *in = self;
+    int site = window_site_find(in->window, ev->site);
+    for (size_t i = 0; i < ev->nkeys; i++) {
+        const ingest_key_t *k = &ev->keys[i];
+        if ((unsigned)k->scope >= BS_SCOPE_COUNT)
+            continue;
+        uint32_t mask = in->tally_mask[k->scope];
+        for (size_t tl = 0; mask; tl++, mask >>= 1) {
+            if (!(mask & 1u))
+                continue;
+            window_key_t wk = {.scope = (uint8_t)k->scope, .tally = (uint8_t)tl, .fp = k->fp};
+            window_prefetch(in->window, &wk, site < 0 ? WINDOW_SITE_ALL : (unsigned)site);
+        }
+    }
 }
 
 size_t ingest_tick(ingest_t *self, int64_t now_ms, size_t sweep_budget)

@@ -123,6 +123,11 @@ void ingest_destroy(ingest_t **self_p);
 /* Takes one event at now_ms. */
 ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t now_ms);
 
+/* Asks the CPU for the window slots ev will touch (no state change): a caller with a
+ * batch prefetches every event first, then calls ingest_event() on each, so the table's
+ * cache misses overlap instead of queueing one after another. */
+void ingest_prefetch(const ingest_t *self, const ingest_event_t *ev);
+
 /* Timers: expires decisions at now_ms and sweeps at most sweep_budget window slots.
  * Returns the number of decisions expired. */
 size_t ingest_tick(ingest_t *self, int64_t now_ms, size_t sweep_budget);

@@ -40,7 +40,7 @@
 /* A drop reason is logged at most once per this interval. */
 #define SERVER_DROP_LOG_MS 60000
 /* Dirty window keys moved to the store per flush step. */
-#define SERVER_DIRTY_CHUNK 4096
+#define SERVER_DIRTY_CHUNK 1024
 /* Seconds of history behind events_per_s. */
 #define SERVER_RATE_SLOTS 10
 
@@ -397,6 +397,32 @@ static int s_changes_since(void *arg, uint64_t epoch, uint64_t since_seq,
 
 /* ---- the event socket ---- */
 
+/* The ingest view of event e of batch b; its keys go to keys (WIRE_MAX_KEYS). */
+static void s_event_from_wire(const Backstop__EventBatch *b, const Backstop__Event *e,
+                              ingest_key_t *keys, ingest_event_t *ev)
+{
+    size_t nk = e->n_keys < WIRE_MAX_KEYS ? e->n_keys : WIRE_MAX_KEYS;
+    for (size_t k = 0; k < nk; k++) {
+        keys[k].scope = (bs_scope_t)e->keys[k]->scope;
+        keys[k].fp = e->keys[k]->fp;
+        keys[k].text = e->keys[k]->text;
+        keys[k].text_len = e->keys[k]->text ? strlen(e->keys[k]->text) : 0;
+    }
+    *ev = (ingest_event_t){
+        .site = b->site,
+        .sensor = b->sensor,
+        .seq = e->seq,
+        .time_ms = e->time_ms,
+        .msg_class = (bs_class_t)e->msg_class,
+        .client_ip = e->has_client_ip ? e->client_ip.data : NULL,
+        .client_ip_len = e->has_client_ip ? e->client_ip.len : 0,
+        .keys = keys,
+        .nkeys = nk,
+        .nrule_labels = e->n_rules,
+        .ledger_hit = e->has_ledger_hit && e->ledger_hit,
+    };
+}
+
 static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsock_meta_t *meta)
 {
     if (self->curve && strcmp(b->site, meta->user) != 0) {
@@ -416,28 +442,14 @@ static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsoc
     self->rate[self->rate_at] += b->n_events;
 
     ingest_key_t keys[WIRE_MAX_KEYS];
+    ingest_event_t ev;
+    /* first every event's table slots are asked for, then the events are counted */
     for (size_t i = 0; i < b->n_events; i++) {
-        const Backstop__Event *e = b->events[i];
-        size_t nk = e->n_keys < WIRE_MAX_KEYS ? e->n_keys : WIRE_MAX_KEYS;
-        for (size_t k = 0; k < nk; k++) {
-            keys[k].scope = (bs_scope_t)e->keys[k]->scope;
-            keys[k].fp = e->keys[k]->fp;
-            keys[k].text = e->keys[k]->text;
-            keys[k].text_len = e->keys[k]->text ? strlen(e->keys[k]->text) : 0;
-        }
-        ingest_event_t ev = {
-            .site = b->site,
-            .sensor = b->sensor,
-            .seq = e->seq,
-            .time_ms = e->time_ms,
-            .msg_class = (bs_class_t)e->msg_class,
-            .client_ip = e->has_client_ip ? e->client_ip.data : NULL,
-            .client_ip_len = e->has_client_ip ? e->client_ip.len : 0,
-            .keys = keys,
-            .nkeys = nk,
-            .nrule_labels = e->n_rules,
-            .ledger_hit = e->has_ledger_hit && e->ledger_hit,
-        };
+        s_event_from_wire(b, b->events[i], keys, &ev);
+        ingest_prefetch(self->ingest, &ev);
+    }
+    for (size_t i = 0; i < b->n_events; i++) {
+        s_event_from_wire(b, b->events[i], keys, &ev);
         switch (ingest_event(self->ingest, &ev, now)) {
         case INGEST_COUNTED:
             self->stats.events_counted++;
@@ -502,9 +514,12 @@ static void s_drain_events(server_t *self)
             s_drop(self, (server_drop_t)err, "events", meta.peer);
             continue;
         }
-        if (f->body_case == BACKSTOP__FRAME__BODY_EVENTS)
+        if (f->body_case == BACKSTOP__FRAME__BODY_EVENTS) {
             s_on_batch(self, f->events, &meta);
-        else if (f->body_case == BACKSTOP__FRAME__BODY_STATUS)
+            /* a decision is stored and published before the next frame is looked at */
+            if (decisions_pending(self->decisions))
+                (void)server_apply_changes(self);
+        } else if (f->body_case == BACKSTOP__FRAME__BODY_STATUS)
             s_on_status(self, f->status, &meta);
         else
             s_drop(self, SERVER_DROP_UNEXPECTED, "events", meta.peer);
@@ -626,6 +641,9 @@ static void s_flush(server_t *self)
         self->stats.keys_flushed += n;
         if (n < SERVER_DIRTY_CHUNK)
             break;
+        /* a chunk per write: one batch of every dirty key would hold them all in memory */
+        if (store_flush(self->store) < 0)
+            self->stats.store_errors++;
     }
     store_meta_queue(self->store, "wkeys", window_entries(w));
     dedup_t *dd = ingest_dedup(self->ingest);

@@ -38,11 +38,16 @@
 #define S_COUNT_MAX 0xFFFFu
 
 /* Text slab: slots of WINDOW_TEXT_MAX + 1 bytes, in chunks. */
-#define S_TEXT_SLOT  (WINDOW_TEXT_MAX + 1)
-#define S_TEXT_CHUNK 1024u
-#define S_MIN_CAP    64u
-#define S_BLOB_MAGIC 'W'
-#define S_BLOB_VER   1u
+/* Text slabs: S_TEXT_CLASSES slot sizes (16, 32, 64 bytes: most keys are short, an
+ * address or a few words), each in chunks of S_TEXT_CHUNK slots. A text handle is
+ * (class << S_TEXT_CLASS_SHIFT) | (slot + 1). */
+#define S_TEXT_CLASSES     3
+#define S_TEXT_CHUNK       1024u
+#define S_TEXT_CLASS_SHIFT 28
+#define S_TEXT_SLOT_MASK   ((1u << S_TEXT_CLASS_SHIFT) - 1)
+#define S_MIN_CAP          64u
+#define S_BLOB_MAGIC       'W'
+#define S_BLOB_VER         1u
 
 typedef struct {
     uint64_t fp;        /* key fingerprint */
@@ -59,33 +64,40 @@ typedef struct {
     uint16_t buckets[]; /* nb counters, bucket b at index b % nb */
 } entry_t;
 
+/* One text slab: slots of one size. */
+typedef struct {
+    uint8_t **chunks; /* chunks of S_TEXT_CHUNK slots */
+    size_t nchunks;   /* chunks allocated */
+    uint32_t fresh;   /* next never-used slot */
+    uint32_t free;    /* free list head: slot + 1, 0 empty */
+} s_slab_t;
+
 struct window {
-    int64_t bucket_ms;          /* resolution */
-    int64_t span_ms;            /* nb * bucket_ms */
-    uint32_t nb;                /* buckets per ring */
-    size_t stride;              /* bytes per slot */
-    uint8_t *slots;             /* cap slots */
-    size_t cap;                 /* slots allocated */
-    size_t used;                /* slots in use */
-    size_t keys;                /* of which totals */
-    size_t max_entries;         /* cap on used, 0 = none */
-    uint32_t text_min;          /* events before text is kept */
-    uint64_t seed;              /* hash seed */
-    size_t sweep_pos;           /* where window_sweep() continues */
-    char **site_names;          /* interned names by index */
-    size_t nsites;              /* names used */
-    size_t site_alloc;          /* names allocated */
-    uint32_t *site_index;       /* open-addressing index: site + 1, 0 empty */
-    size_t site_index_cap;      /* power of two */
-    uint8_t **text_chunks;      /* slab chunks of S_TEXT_CHUNK slots */
-    size_t text_nchunks;        /* chunks allocated */
-    uint32_t text_fresh;        /* next never-used slot */
-    uint32_t text_free;         /* free list head: slot + 1, 0 empty */
-    int track_dirty;            /* remember changed keys */
-    window_key_t *dirty;        /* changed keys not yet taken */
-    size_t ndirty;              /* used */
-    size_t dirty_alloc;         /* allocated */
-    window_counters_t counters; /* metrics */
+    int64_t bucket_ms;             /* resolution */
+    int64_t span_ms;               /* nb * bucket_ms */
+    uint32_t nb;                   /* buckets per ring */
+    size_t stride;                 /* bytes per slot */
+    uint8_t *slots;                /* cap slots */
+    uint8_t *tags;                 /* per slot: 0 empty, else 0x80 | top 7 bits of its hash, so a
+                                      probe reads 64 slots per cache line, not one entry */
+    size_t cap;                    /* slots allocated */
+    size_t used;                   /* slots in use */
+    size_t keys;                   /* of which totals */
+    size_t max_entries;            /* cap on used, 0 = none */
+    uint32_t text_min;             /* events before text is kept */
+    uint64_t seed;                 /* hash seed */
+    size_t sweep_pos;              /* where window_sweep() continues */
+    char **site_names;             /* interned names by index */
+    size_t nsites;                 /* names used */
+    size_t site_alloc;             /* names allocated */
+    uint32_t *site_index;          /* open-addressing index: site + 1, 0 empty */
+    size_t site_index_cap;         /* power of two */
+    s_slab_t text[S_TEXT_CLASSES]; /* display texts by slot size */
+    int track_dirty;               /* remember changed keys */
+    window_key_t *dirty;           /* changed keys not yet taken */
+    size_t ndirty;                 /* used */
+    size_t dirty_alloc;            /* allocated */
+    window_counters_t counters;    /* metrics */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -140,20 +152,50 @@ static bool s_idle(const window_t *w, const entry_t *e, uint32_t cur)
     return s_age(cur, e->head) >= (int32_t)w->nb;
 }
 
+static uint8_t s_tag(uint64_t h)
+{
+    return (uint8_t)(0x80u | (h >> 57));
+}
+
 static size_t s_find_idx(const window_t *w, uint8_t scope, uint8_t tally, uint16_t site,
                          uint64_t fp)
 {
     if (w->used == 0)
         return SIZE_MAX;
-    size_t i = s_home(w, s_hash(w, scope, tally, site, fp));
+    uint64_t h = s_hash(w, scope, tally, site, fp);
+    uint8_t tag = s_tag(h);
+    size_t i = s_home(w, h);
     for (;;) {
-        const entry_t *e = s_slot(w, i);
-        if (e->scope == 0)
+        uint8_t t = w->tags[i];
+        if (t == 0)
             return SIZE_MAX;
-        if (e->fp == fp && e->scope == scope && e->tally == tally && e->site == site)
-            return i;
+        if (t == tag) {
+            const entry_t *e = s_slot(w, i);
+            if (e->fp == fp && e->scope == scope && e->tally == tally && e->site == site)
+                return i;
+        }
         i = s_next(w, i);
     }
+}
+
+/* Asks the CPU for the first two cache lines of the key's home slot (the probe usually
+ * ends there: load stays below 80%). */
+static void s_prefetch(const window_t *w, uint8_t scope, uint8_t tally, uint16_t site, uint64_t fp)
+{
+    if (w->cap == 0)
+        return;
+    size_t i = s_home(w, s_hash(w, scope, tally, site, fp));
+    const uint8_t *p = w->slots + i * w->stride;
+    __builtin_prefetch(w->tags + i, 0, 3);
+    __builtin_prefetch(p, 1, 3);
+    __builtin_prefetch(p + 64, 1, 3);
+}
+
+void window_prefetch(const window_t *self, const window_key_t *key, unsigned site)
+{
+    s_prefetch(self, key->scope, key->tally, WINDOW_SITE_ALL, key->fp);
+    if (site < WINDOW_SITE_LIMIT)
+        s_prefetch(self, key->scope, key->tally, (uint16_t)site, key->fp);
 }
 
 static entry_t *s_find(const window_t *w, const window_key_t *k, uint16_t site)
@@ -164,22 +206,26 @@ static entry_t *s_find(const window_t *w, const window_key_t *k, uint16_t site)
 
 static void s_place(window_t *w, const entry_t *src)
 {
-    size_t i = s_home(w, s_hash(w, src->scope, src->tally, src->site, src->fp));
-    while (s_slot(w, i)->scope != 0)
+    uint64_t h = s_hash(w, src->scope, src->tally, src->site, src->fp);
+    size_t i = s_home(w, h);
+    while (w->tags[i] != 0)
         i = s_next(w, i);
     memcpy(s_slot(w, i), src, w->stride);
+    w->tags[i] = s_tag(h);
 }
 
 static void s_grow(window_t *w, size_t want)
 {
     size_t old_cap = w->cap;
     uint8_t *old = w->slots;
+    xfree(w->tags);
     size_t cap = old_cap + old_cap / 2;
     if (cap < want)
         cap = want;
     if (cap < S_MIN_CAP)
         cap = S_MIN_CAP;
     w->slots = xcalloc(cap, w->stride);
+    w->tags = xcalloc(cap, 1);
     w->cap = cap;
     w->sweep_pos = 0;
     for (size_t i = 0; i < old_cap; i++) {
@@ -207,9 +253,11 @@ static entry_t *s_insert(window_t *w, const window_key_t *k, uint16_t site)
         return NULL;
     }
     assert(w->used + 1 < w->cap);
-    size_t i = s_home(w, s_hash(w, k->scope, k->tally, site, k->fp));
-    while (s_slot(w, i)->scope != 0)
+    uint64_t h = s_hash(w, k->scope, k->tally, site, k->fp);
+    size_t i = s_home(w, h);
+    while (w->tags[i] != 0)
         i = s_next(w, i);
+    w->tags[i] = s_tag(h);
     entry_t *e = s_slot(w, i);
     memset(e, 0, w->stride);
     e->fp = k->fp;
@@ -227,17 +275,19 @@ static void s_delete_idx(window_t *w, size_t i)
     size_t j = i;
     for (;;) {
         j = s_next(w, j);
-        entry_t *ej = s_slot(w, j);
-        if (ej->scope == 0)
+        if (w->tags[j] == 0)
             break;
+        entry_t *ej = s_slot(w, j);
         size_t k = s_home(w, s_hash(w, ej->scope, ej->tally, ej->site, ej->fp));
         bool stays = i <= j ? (k > i && k <= j) : (k > i || k <= j);
         if (!stays) {
             memcpy(s_slot(w, i), ej, w->stride);
+            w->tags[i] = w->tags[j];
             i = j;
         }
     }
     memset(s_slot(w, i), 0, w->stride);
+    w->tags[i] = 0;
     w->used--;
 }
 
@@ -298,49 +348,60 @@ static uint32_t s_buckets_for(const window_t *w, int64_t window_ms)
 
 /* ------------------------------------------------------------------ texts */
 
-static char *s_text_at(const window_t *w, uint32_t slot)
+static size_t s_text_slot_size(unsigned cls)
 {
-    return (char *)w->text_chunks[slot / S_TEXT_CHUNK] +
-           (size_t)(slot % S_TEXT_CHUNK) * S_TEXT_SLOT;
+    return (size_t)16 << cls;
+}
+
+static char *s_text_at(const window_t *w, unsigned cls, uint32_t slot)
+{
+    return (char *)w->text[cls].chunks[slot / S_TEXT_CHUNK] +
+           (size_t)(slot % S_TEXT_CHUNK) * s_text_slot_size(cls);
 }
 
 static uint32_t s_text_put(window_t *w, const char *text, size_t len)
 {
-    uint32_t slot;
-    if (w->text_free) {
-        slot = w->text_free - 1;
-        memcpy(&w->text_free, s_text_at(w, slot), sizeof(uint32_t));
-    } else {
-        slot = w->text_fresh++;
-        if (slot / S_TEXT_CHUNK >= w->text_nchunks) {
-            w->text_chunks =
-                xrealloc(w->text_chunks, (w->text_nchunks + 1) * sizeof(*w->text_chunks));
-            w->text_chunks[w->text_nchunks++] = xmalloc((size_t)S_TEXT_CHUNK * S_TEXT_SLOT);
-        }
-    }
-    char *p = s_text_at(w, slot);
     const char *nul = memchr(text, 0, len);
     if (nul)
         len = (size_t)(nul - text);
     if (len > WINDOW_TEXT_MAX)
         len = WINDOW_TEXT_MAX;
+    unsigned cls = 0;
+    while (s_text_slot_size(cls) < len + 1)
+        cls++;
+    s_slab_t *sl = &w->text[cls];
+    uint32_t slot;
+    if (sl->free) {
+        slot = sl->free - 1;
+        memcpy(&sl->free, s_text_at(w, cls, slot), sizeof(uint32_t));
+    } else {
+        slot = sl->fresh++;
+        assert(slot < S_TEXT_SLOT_MASK);
+        if (slot / S_TEXT_CHUNK >= sl->nchunks) {
+            sl->chunks = xrealloc(sl->chunks, (sl->nchunks + 1) * sizeof(*sl->chunks));
+            sl->chunks[sl->nchunks++] = xmalloc((size_t)S_TEXT_CHUNK * s_text_slot_size(cls));
+        }
+    }
+    char *p = s_text_at(w, cls, slot);
     memcpy(p, text, len);
     p[len] = 0;
-    return slot + 1;
+    return ((uint32_t)cls << S_TEXT_CLASS_SHIFT) | (slot + 1);
 }
 
 static void s_text_free(window_t *w, uint32_t handle)
 {
     if (handle == 0)
         return;
-    uint32_t slot = handle - 1;
-    memcpy(s_text_at(w, slot), &w->text_free, sizeof(uint32_t));
-    w->text_free = slot + 1;
+    unsigned cls = handle >> S_TEXT_CLASS_SHIFT;
+    uint32_t slot = (handle & S_TEXT_SLOT_MASK) - 1;
+    memcpy(s_text_at(w, cls, slot), &w->text[cls].free, sizeof(uint32_t));
+    w->text[cls].free = slot + 1;
 }
 
 static const char *s_text_get(const window_t *w, uint32_t handle)
 {
-    return handle ? s_text_at(w, handle - 1) : "";
+    return handle ? s_text_at(w, handle >> S_TEXT_CLASS_SHIFT, (handle & S_TEXT_SLOT_MASK) - 1)
+                  : "";
 }
 
 /* ------------------------------------------------------------------ dirty */
@@ -367,8 +428,10 @@ static void s_mark_dirty(window_t *w, entry_t *a)
 
 /* ----------------------------------------------------------------- chains */
 
-/* Collects a multi-site key's chain (at most WINDOW_SITES_MAX + 1 sites). */
-static size_t s_chain(const window_t *w, const window_key_t *k, const entry_t *a, uint16_t *sites)
+/* Collects a multi-site key's chain (at most WINDOW_SITES_MAX + 1 sites) and, when
+ * entries is not NULL, the series entries (valid until the table changes). */
+static size_t s_chain_entries(const window_t *w, const window_key_t *k, const entry_t *a,
+                              uint16_t *sites, const entry_t **entries)
 {
     size_t n = 0;
     uint16_t site = a->link;
@@ -376,10 +439,17 @@ static size_t s_chain(const window_t *w, const window_key_t *k, const entry_t *a
         const entry_t *e = s_find(w, k, site);
         if (e == NULL)
             break;
+        if (entries)
+            entries[n] = e;
         sites[n++] = site;
         site = e->link;
     }
     return n;
+}
+
+static size_t s_chain(const window_t *w, const window_key_t *k, const entry_t *a, uint16_t *sites)
+{
+    return s_chain_entries(w, k, a, sites, NULL);
 }
 
 /* Deletes a key's total and all its series. */
@@ -548,6 +618,7 @@ window_t *window_new(const window_config_t *cfg)
     size_t cap = c.initial_entries + c.initial_entries / 4 + S_MIN_CAP;
     w->cap = cap < S_MIN_CAP ? S_MIN_CAP : cap;
     w->slots = xcalloc(w->cap, w->stride);
+    w->tags = xcalloc(w->cap, 1);
     return w;
 }
 
@@ -558,13 +629,16 @@ void window_destroy(window_t **self_p)
     if (w == NULL)
         return;
     xfree(w->slots);
+    xfree(w->tags);
     for (size_t i = 0; i < w->nsites; i++)
         xfree(w->site_names[i]);
     xfree(w->site_names);
     xfree(w->site_index);
-    for (size_t i = 0; i < w->text_nchunks; i++)
-        xfree(w->text_chunks[i]);
-    xfree(w->text_chunks);
+    for (unsigned c = 0; c < S_TEXT_CLASSES; c++) {
+        for (size_t i = 0; i < w->text[c].nchunks; i++)
+            xfree(w->text[c].chunks[i]);
+        xfree(w->text[c].chunks);
+    }
     xfree(w->dirty);
     xfree(w);
     *self_p = NULL;
@@ -584,6 +658,12 @@ int64_t window_span_ms(const window_t *self)
 
 int window_add(window_t *self, const window_key_t *key, unsigned site, int64_t time_ms,
                const char *text, size_t text_len)
+{
+    return window_add_count(self, key, site, time_ms, text, text_len, NULL);
+}
+
+int window_add_count(window_t *self, const window_key_t *key, unsigned site, int64_t time_ms,
+                     const char *text, size_t text_len, uint32_t *ring_events_p)
 {
     assert(key && key->scope != 0);
     assert(site < WINDOW_SITE_LIMIT);
@@ -658,7 +738,10 @@ int window_add(window_t *self, const window_key_t *key, unsigned site, int64_t t
             s_bump(w, s, b, time_ms);
     }
     s_bump(w, a, b, time_ms);
-    if (a->text == 0 && text && text_len && s_sum(w, a, a->head, w->nb, NULL) >= w->text_min)
+    uint32_t ring = s_sum(w, a, a->head, w->nb, NULL);
+    if (ring_events_p)
+        *ring_events_p = ring;
+    if (a->text == 0 && text && text_len && ring >= w->text_min)
         a->text = s_text_put(w, text, text_len);
     s_mark_dirty(w, a);
     return 0;
@@ -818,8 +901,9 @@ size_t window_entries(const window_t *self)
 
 size_t window_memory(const window_t *self)
 {
-    size_t m = sizeof(*self) + self->cap * self->stride;
-    m += self->text_nchunks * (size_t)S_TEXT_CHUNK * S_TEXT_SLOT;
+    size_t m = sizeof(*self) + self->cap * (self->stride + 1);
+    for (unsigned c = 0; c < S_TEXT_CLASSES; c++)
+        m += self->text[c].nchunks * (size_t)S_TEXT_CHUNK * s_text_slot_size(c);
     m += self->site_alloc * sizeof(char *) + self->site_index_cap * sizeof(uint32_t);
     for (size_t i = 0; i < self->nsites; i++)
         m += strlen(self->site_names[i]) + 1;
@@ -851,10 +935,14 @@ size_t window_dirty_take(window_t *self, window_key_t *out, size_t max)
     size_t n = 0;
     while (n < max && self->ndirty > 0) {
         out[n] = self->dirty[--self->ndirty];
-        entry_t *a = s_find(self, &out[n], WINDOW_SITE_ALL);
+        s_prefetch(self, out[n].scope, out[n].tally, WINDOW_SITE_ALL, out[n].fp);
+        n++;
+    }
+    /* second pass: the slots asked for above have arrived meanwhile */
+    for (size_t i = 0; i < n; i++) {
+        entry_t *a = s_find(self, &out[i], WINDOW_SITE_ALL);
         if (a)
             a->flags &= (uint8_t)~S_DIRTY;
-        n++;
     }
     if (self->ndirty == 0 && self->dirty_alloc > 4096) {
         xfree(self->dirty);
@@ -938,7 +1026,7 @@ uint8_t *window_export(const window_t *self, const window_key_t *key, size_t *le
     const entry_t *a = s_find(self, key, WINDOW_SITE_ALL);
     if (a == NULL)
         return NULL;
-    s_buf_t b = {0};
+    s_buf_t b = {.p = xmalloc(256), .alloc = 256};
     s_put_u8(&b, S_BLOB_MAGIC);
     s_put_u8(&b, S_BLOB_VER);
     s_put_varint(&b, (uint64_t)self->bucket_ms);
@@ -949,14 +1037,15 @@ uint8_t *window_export(const window_t *self, const window_key_t *key, size_t *le
     s_put_str(&b, s_text_get(self, a->text));
 
     uint16_t sites[WINDOW_SITES_MAX + 1];
-    size_t ns = (a->flags & S_MULTI) ? s_chain(self, key, a, sites) : 0;
+    const entry_t *series[WINDOW_SITES_MAX + 1];
+    size_t ns = (a->flags & S_MULTI) ? s_chain_entries(self, key, a, sites, series) : 0;
     s_put_varint(&b, 1 + ns);
     s_put_u8(&b, 0);
     s_put_str(&b, (a->flags & S_MULTI) ? "" : window_site_name(self, a->link));
     s_put_series(self, &b, a);
     /* chain order is newest site first; write it reversed so import rebuilds the same order */
     for (size_t i = ns; i-- > 0;) {
-        const entry_t *s = s_find(self, key, sites[i]);
+        const entry_t *s = series[i];
         if (sites[i] == WINDOW_SITE_OTHER) {
             s_put_u8(&b, 2);
         } else {

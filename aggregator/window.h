@@ -18,7 +18,9 @@
  * share one "other" series. Sites are interned to uint16 indexes. Display text
  * (capped at WINDOW_TEXT_MAX bytes) is stored only for keys that reach
  * text_min_events in the span (default 1: sensors may send the text only
- * with a key's first event), in a separate slab of 64-byte slots.
+ * with a key's first event), in separate slabs of 16-, 32- and 64-byte slots
+ * (the smallest that holds it). A one-byte hash tag per slot, kept apart from the
+ * entries, lets a probe skip non-matching slots without touching them.
  *
  * Window semantics: bucket b holds events with time in [b*B, (b+1)*B). A
  * window of W ms at time now sums the W/B buckets ending with the bucket that
@@ -124,6 +126,17 @@ size_t window_sites(const window_t *self);
  * display text. Returns 0 when counted, -1 when refused (too old for the key, or full). */
 int window_add(window_t *self, const window_key_t *key, unsigned site, int64_t time_ms,
                const char *text, size_t text_len);
+
+/* window_add() that also writes the key's events in its whole ring (the longest window,
+ * every site) after counting to *ring_events_p (may be NULL): no window count of the key
+ * can exceed it, so a caller can skip rules whose min_events it does not reach. */
+int window_add_count(window_t *self, const window_key_t *key, unsigned site, int64_t time_ms,
+                     const char *text, size_t text_len, uint32_t *ring_events_p);
+
+/* Hints the CPU to fetch the table slots of key's total and of its series for site
+ * (WINDOW_SITE_ALL: the total only), so a batch can ask for all its keys before
+ * counting them. No effect on the window's state. */
+void window_prefetch(const window_t *self, const window_key_t *key, unsigned site);
 
 /* Events of key in the last window_ms at now_ms, for one site or WINDOW_SITE_ALL. */
 uint32_t window_count(const window_t *self, const window_key_t *key, unsigned site,
