@@ -36,9 +36,11 @@
 
 #include "wire.h"
 
-#define ZSOCK_LINGER_MS     100    /* ZMQ_LINGER of every socket */
-#define ZSOCK_HWM_PUSH      1000   /* frames a sensor queues to the aggregator */
-#define ZSOCK_HWM_PULL      10000  /* frames the aggregator queues per sensor connection */
+#define ZSOCK_LINGER_MS 100  /* ZMQ_LINGER of every socket */
+#define ZSOCK_HWM_PUSH  1000 /* frames a sensor queues to the aggregator */
+#define ZSOCK_HWM_PULL                                                                             \
+    1000                           /* frames the aggregator queues per sensor connection:          \
+                                      a flood back-pressures sensors (they spool) */
 #define ZSOCK_HWM_PUB       100000 /* updates queued per subscriber */
 #define ZSOCK_HWM_SUB       100000 /* updates a sensor queues */
 #define ZSOCK_HWM_REQREP    1000   /* DEALER/ROUTER/REQ/REP both ways */
