@@ -48,6 +48,9 @@ bs_pass "aggregator up: the same bounce gets 250 at the tempfail site"
 # site1 retried every 500 ms all along, but logged only its first reconnects
 wait_log "$(sensor_log site1)" 'uplink: state=live .* retries=([2-9]|[1-9][0-9]+)$' 10 ||
     bs_fail "site1 did not report its retries: $(grep 'state=live' "$(sensor_log site1)")"
-[ "$(log_count "$(sensor_log site1)" 'state=joining')" -le 2 ] ||
-    bs_fail "every reconnect was logged: $(log_count "$(sensor_log site1)" 'state=joining') lines"
+# (only lines before it went live: 500 ms is below the aggregator's 1 s heartbeat, so the
+# live feed flaps afterwards; that is not what this checks)
+joins=$(awk '/uplink: state=live/ { exit } /uplink: state=joining/ { n++ } END { print n + 0 }' \
+    "$(sensor_log site1)")
+[ "$joins" -le 2 ] || bs_fail "every reconnect was logged: $joins lines before going live"
 bs_pass "reconnects while the aggregator is away are counted, not each logged"

@@ -20,7 +20,7 @@ agg_conf agg
 agg_start agg
 sensor_conf site1 "aggregator_events = $AGG_EV" "aggregator_decisions = $AGG_DE" \
     "aggregator_snapshot = $AGG_SN" "event_flush = 10ms" "local_rule = no" \
-    "heartbeat_timeout = 1s"
+    "heartbeat_timeout = 2s"
 sensor_start site1 -v
 wait_log "$log" 'uplink: state=live' || bs_fail "sensor never synced"
 pf_create site1 "$(sensor_socket site1)"
