@@ -12,6 +12,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "fp.h"
 #include "xalloc.h"
 
 /* Entries per SnapshotReply frame. */
@@ -141,6 +142,22 @@ void publish_pb_update(Backstop__DecisionUpdate *u, publish_pb_t *pb, const deci
     u->why = (char *)decisions_why_name(c->why);
 }
 
+void publish_pb_skip(Backstop__DecisionUpdate *u, publish_pb_t *pb, const decision_change_t *c)
+{
+    Backstop__DecisionUpdate uinit = BACKSTOP__DECISION_UPDATE__INIT;
+    Backstop__Decision dinit = BACKSTOP__DECISION__INIT;
+    *u = uinit;
+    memset(pb, 0, sizeof(*pb));
+    pb->d = dinit;
+    pb->d.id = (char *)"";
+    pb->d.reach = BACKSTOP__REACH__LOCAL;
+    pb->d.fp = fp_text(c->decision.site);
+    u->kind = BACKSTOP__DECISION_UPDATE__KIND__SKIP;
+    u->seq = c->seq;
+    u->epoch = c->epoch;
+    u->decision = &pb->d;
+}
+
 int publish_topic(const decision_t *d, char *buf, size_t size)
 {
     if (d->reach == BS_REACH_LOCAL)
@@ -163,7 +180,14 @@ int publish_update(void *pub, const decision_change_t *c)
     publish_pb_update(&u, &pb, c);
     Backstop__Frame f;
     wire_frame_init(&f, BACKSTOP__FRAME__BODY_UPDATE, &u);
-    return zsock_publish(pub, topic, &f, ZMQ_DONTWAIT);
+    int rc = zsock_publish(pub, topic, &f, ZMQ_DONTWAIT);
+    if (rc < 0 || c->decision.reach != BS_REACH_LOCAL)
+        return rc;
+    /* every other site's sensors see the sequence number go by on F, after the site's own
+     * update, so nobody takes the number it spent for a gap */
+    publish_pb_skip(&u, &pb, c);
+    wire_frame_init(&f, BACKSTOP__FRAME__BODY_UPDATE, &u);
+    return zsock_publish(pub, ZSOCK_TOPIC_FLEET, &f, ZMQ_DONTWAIT);
 }
 
 int publish_heartbeat(void *pub, uint64_t epoch, uint64_t seq, int64_t now_ms)
@@ -196,6 +220,12 @@ typedef struct {
     int failed;                     /* a send failed: stop */
 } s_reply_t;
 
+/* Whether decision d concerns site (fleet, or local to it). */
+static bool s_for_site(const decision_t *d, const char *site)
+{
+    return d->reach == BS_REACH_FLEET || (*site && strcmp(d->site, site) == 0);
+}
+
 /* Sends the chunk as one SnapshotReply; more says whether another follows. */
 static int s_flush(s_reply_t *r, bool more)
 {
@@ -207,7 +237,10 @@ static int s_flush(s_reply_t *r, bool more)
     rep.has_more = more;
     rep.more = more;
     for (size_t i = 0; i < r->n; i++) {
-        if (r->changes_only) {
+        if (r->changes_only && !s_for_site(&r->chg[i].decision, r->site)) {
+            publish_pb_skip(&r->ups[i], &r->pb[i], &r->chg[i]);
+            r->up[i] = &r->ups[i];
+        } else if (r->changes_only) {
             publish_pb_update(&r->ups[i], &r->pb[i], &r->chg[i]);
             /* snapshots travel without evidence (PROTOCOL.md 4.2) */
             r->pb[i].d.evidence = NULL;
@@ -237,12 +270,6 @@ static int s_flush(s_reply_t *r, bool more)
     return 0;
 }
 
-/* Whether decision d concerns site (fleet, or local to it). */
-static bool s_for_site(const decision_t *d, const char *site)
-{
-    return d->reach == BS_REACH_FLEET || (*site && strcmp(d->site, site) == 0);
-}
-
 static int s_add_decision(const decision_t *d, void *arg)
 {
     s_reply_t *r = arg;
@@ -257,7 +284,8 @@ static int s_add_decision(const decision_t *d, void *arg)
 static int s_add_change(const decision_change_t *c, void *arg)
 {
     s_reply_t *r = arg;
-    if (c->seq > r->seq || !s_for_site(&c->decision, r->site))
+    /* another site's change goes in as a SKIP, keeping the answer's sequence contiguous */
+    if (c->seq > r->seq)
         return 0;
     if (r->n == PUBLISH_CHUNK && s_flush(r, true) < 0)
         return -1;

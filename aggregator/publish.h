@@ -47,6 +47,10 @@ int publish_pb_read(const Backstop__Decision *pb, decision_t *out);
 /* Fills a DecisionUpdate (and its decision in pb) for change c. */
 void publish_pb_update(Backstop__DecisionUpdate *u, publish_pb_t *pb, const decision_change_t *c);
 
+/* Fills a SKIP update for change c (another site's LOCAL change): blank but for the
+ * sequence, reach LOCAL and fp = fp_text(site); see backstop.proto. */
+void publish_pb_skip(Backstop__DecisionUpdate *u, publish_pb_t *pb, const decision_change_t *c);
+
 /* The topic of decision d: "F" or "S/<site>/" into buf (ZSOCK_TOPIC_MAX); -1 if unusable. */
 int publish_topic(const decision_t *d, char *buf, size_t size);
 

@@ -29,6 +29,7 @@
 #include "uplink.h"
 
 #include "kv.h"
+#include "fp.h"
 #include "msg.h"
 #include "wire.h"
 #include "xalloc.h"
@@ -72,6 +73,7 @@ struct uplink {
     bool has_backup;                   /* a backup aggregator is configured */
     int target;                        /* the aggregator followed: 0 primary, 1 backup */
     char topic[ZSOCK_TOPIC_MAX];       /* "S/<site>/" */
+    uint64_t site_fp;                  /* fp_text(site): recognises our own SKIPs */
     kv_t *spool;                       /* on-disk spool, NULL when standalone */
     uint64_t spool_head;               /* counter of the oldest record */
     uint64_t spool_tail;               /* counter of the next record */
@@ -356,10 +358,15 @@ static bool s_ours(const uplink_t *self, const Backstop__Decision *d)
     return d->reach == BACKSTOP__REACH__LOCAL && d->site && !strcmp(d->site, self->cfg->site);
 }
 
-static void s_apply(uplink_t *self, const Backstop__DecisionUpdate *u)
+/* Applies u (whose seq is applied + 1). -1 when u is the SKIP of one of our own site's
+ * changes: its update never reached us, so the caller resynchronises. */
+static int s_apply(uplink_t *self, const Backstop__DecisionUpdate *u)
 {
     dcache_t *dc = milter_engine_dcache(self->engine);
-    if (u->kind == BACKSTOP__DECISION_UPDATE__KIND__REMOVE) {
+    if (u->kind == BACKSTOP__DECISION_UPDATE__KIND__SKIP) {
+        if (u->decision->fp == self->site_fp)
+            return -1;
+    } else if (u->kind == BACKSTOP__DECISION_UPDATE__KIND__REMOVE) {
         if (dcache_remove(dc, u->decision->id) == 0)
             msg_info("uplink: decision=%s change=remove why=%s seq=%" PRIu64, u->decision->id,
                      u->why ? u->why : "-", u->seq);
@@ -374,6 +381,7 @@ static void s_apply(uplink_t *self, const Backstop__DecisionUpdate *u)
     }
     self->applied = u->seq;
     dcache_set_position(dc, self->epoch, self->applied);
+    return 0;
 }
 
 static void s_free_queued(uplink_t *self)
@@ -569,11 +577,10 @@ static void s_go_live(uplink_t *self, int64_t mono)
         Backstop__DecisionUpdate *u = self->queued[i];
         if (u->epoch != self->epoch || u->seq <= self->applied)
             continue;
-        if (u->seq != self->applied + 1) {
+        if (u->seq != self->applied + 1 || s_apply(self, u) < 0) {
             s_rejoin(self, "gap", false, mono);
             return;
         }
-        s_apply(self, u);
     }
     s_free_queued(self);
     milter_engine_set_aggregator_up(self->engine, true);
@@ -599,12 +606,11 @@ static void s_on_snapshot(uplink_t *self, const Backstop__SnapshotReply *r, int6
             const Backstop__DecisionUpdate *u = r->changes[i];
             if (u->seq <= self->applied)
                 continue;
-            if (u->seq != self->applied + 1) {
+            if (u->seq != self->applied + 1 || s_apply(self, u) < 0) {
                 self->epoch = 0; /* ask for a full snapshot */
                 s_rejoin(self, "gap", false, mono);
                 return;
             }
-            s_apply(self, u);
         }
         self->applied = r->seq;
         dcache_set_position(dc, self->epoch, self->applied);
@@ -632,8 +638,12 @@ static void s_on_update(uplink_t *self, Backstop__Frame **fp, const char *topic,
 {
     Backstop__DecisionUpdate *u = (*fp)->update;
     bool fleet_topic = !strcmp(topic, ZSOCK_TOPIC_FLEET);
-    if ((fleet_topic && u->decision->reach != BACKSTOP__REACH__FLEET) ||
-        (!fleet_topic && u->decision->reach != BACKSTOP__REACH__LOCAL)) {
+    bool skip = u->kind == BACKSTOP__DECISION_UPDATE__KIND__SKIP;
+    /* F carries fleet decisions and the SKIPs of local ones; S/<site>/ only local ones */
+    bool want_fleet = fleet_topic && !skip;
+    bool want_local = !fleet_topic || skip;
+    if ((want_fleet && u->decision->reach != BACKSTOP__REACH__FLEET) ||
+        (want_local && u->decision->reach != BACKSTOP__REACH__LOCAL) || (skip && !fleet_topic)) {
         self->bad_frames++;
         return;
     }
@@ -655,10 +665,9 @@ static void s_on_update(uplink_t *self, Backstop__Frame **fp, const char *topic,
         s_rejoin(self, "epoch", false, mono);
     } else if (u->seq <= self->applied) {
         /* duplicate */
-    } else if (u->seq != self->applied + 1) {
+    } else if (u->seq != self->applied + 1 || s_apply(self, u) < 0) {
         s_rejoin(self, "gap", false, mono);
     } else {
-        s_apply(self, u);
         self->hb_ahead = false;
     }
 }
@@ -825,6 +834,7 @@ uplink_t *uplink_new(milter_engine_t *engine, char *err, size_t errlen)
     self->batch = xcalloc((size_t)self->cfg->event_batch, sizeof(*self->batch));
     if (self->standalone)
         return self;
+    self->site_fp = fp_text(self->cfg->site);
     if (zsock_site_topic(self->topic, sizeof(self->topic), self->cfg->site) != 0) {
         snprintf(err, errlen, "site '%s' cannot be a topic (no '/', at most 64 bytes)",
                  self->cfg->site);

@@ -40,6 +40,7 @@
 #include <zmq.h>
 
 #include "bs_enums.h"
+#include "fp.h"
 #include "msg.h"
 #include "wire.h"
 #include "xalloc.h"
@@ -195,13 +196,19 @@ static void s_remove(sub_t *S, const char *id)
         *h = S->held[--S->nheld];
 }
 
-static void s_apply(sub_t *S, const Backstop__DecisionUpdate *u)
+/* Applies u; -1 for the SKIP of our own site's change (its update was lost: resync). */
+static int s_apply(sub_t *S, const Backstop__DecisionUpdate *u)
 {
-    if (u->kind == BACKSTOP__DECISION_UPDATE__KIND__REMOVE)
+    if (u->kind == BACKSTOP__DECISION_UPDATE__KIND__SKIP) {
+        if (u->decision->fp == fp_text(S->site))
+            return -1;
+    } else if (u->kind == BACKSTOP__DECISION_UPDATE__KIND__REMOVE) {
         s_remove(S, u->decision->id);
-    else
+    } else {
         s_upsert(S, u->decision);
+    }
     S->applied = u->seq;
+    return 0;
 }
 
 /* Queued updates while a snapshot is on its way. */
@@ -223,7 +230,9 @@ static void s_receipt(const sub_t *S, const Backstop__DecisionUpdate *u)
     if (!S->receipts)
         return;
     printf("U %" PRIu64 " %s %s %" PRId64 " %s\n", u->seq,
-           u->kind == BACKSTOP__DECISION_UPDATE__KIND__REMOVE ? "remove" : "upsert",
+           u->kind == BACKSTOP__DECISION_UPDATE__KIND__REMOVE ? "remove"
+           : u->kind == BACKSTOP__DECISION_UPDATE__KIND__SKIP ? "skip"
+                                                              : "upsert",
            u->decision->id, s_mono_ns(), u->decision->value ? u->decision->value : "");
     fflush(stdout);
 }
@@ -409,10 +418,9 @@ int main(int argc, char **argv)
             if (u->epoch != S.epoch) {
                 fprintf(stderr, "bench_subscriber: epoch changed\n");
                 synced = s_sync(&S, &q, true) == 0;
-            } else if (u->seq == S.applied + 1) {
-                s_apply(&S, u);
+            } else if (u->seq == S.applied + 1 && s_apply(&S, u) == 0) {
                 s_save(&S);
-            } else if (u->seq > S.applied + 1) {
+            } else if (u->seq > S.applied) {
                 fprintf(stderr, "bench_subscriber: gap applied=%" PRIu64 " got=%" PRIu64 "\n",
                         S.applied, u->seq);
                 synced = s_sync(&S, &q, false) == 0;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "fp.h"
 #include "milter_engine.h"
 #include "uplink.h"
 #include "wire.h"
@@ -238,6 +239,72 @@ static void test_snapshot_updates_gap_and_epoch(void **state)
     assert_int_equal(epoch, 8);
 }
 
+/* Publishes u on F until the sensor's applied sequence reaches want (or 5 s pass). */
+static bool s_publish_until_seq(s_fix_t *f, Backstop__DecisionUpdate *u, uint64_t want)
+{
+    for (int i = 0; i < 100; i++) {
+        Backstop__Frame fr;
+        wire_frame_init(&fr, BACKSTOP__FRAME__BODY_UPDATE, u);
+        zsock_publish(f->pub, ZSOCK_TOPIC_FLEET, &fr, 0);
+        for (int j = 0; j < 10; j++) {
+            uint64_t epoch, seq;
+            dcache_position(milter_engine_dcache(f->engine), &epoch, &seq);
+            if (seq >= want)
+                return true;
+            s_wait_ms(5);
+        }
+    }
+    return false;
+}
+
+static void s_skip(Backstop__DecisionUpdate *u, Backstop__Decision *d, const char *site,
+                   uint64_t epoch, uint64_t seq)
+{
+    Backstop__Decision init = BACKSTOP__DECISION__INIT;
+    *d = init;
+    d->id = (char *)"";
+    d->reach = BACKSTOP__REACH__LOCAL;
+    d->fp = fp_text(site);
+    s_update(u, d, epoch, seq);
+    u->kind = BACKSTOP__DECISION_UPDATE__KIND__SKIP;
+}
+
+/* Another site's local change is a SKIP on F: the sensor's sequence moves on with no
+ * resync; a SKIP of its own site's change means it lost that update: it resyncs. */
+static void test_skip_keeps_sequence_without_resync(void **state)
+{
+    s_fix_t *f = *state;
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    Backstop__Decision d1, d3, dskip, dmine;
+    s_decision(&d1, "D1", 11);
+    s_decision(&d3, "D3", 13);
+    Backstop__Decision *snap[] = {&d1};
+    s_reply_full(f, &who, 7, 1, snap, 1);
+    assert_true(s_wait_decision(f, "D1"));
+
+    Backstop__DecisionUpdate u2, u3, u4;
+    s_skip(&u2, &dskip, "site9", 7, 2);
+    assert_true(s_publish_until_seq(f, &u2, 2));
+    s_update(&u3, &d3, 7, 3);
+    assert_true(s_publish_until(f, &u3, "D3"));
+    zmq_pollitem_t it = {.socket = f->router, .events = ZMQ_POLLIN};
+    assert_int_equal(zmq_poll(&it, 1, 200), 0); /* no snapshot request: no gap was seen */
+    dcache_entry_t e;
+    assert_int_equal(dcache_count(milter_engine_dcache(f->engine)), 2);
+    assert_int_equal(dcache_get(milter_engine_dcache(f->engine), "", &e), -1);
+
+    s_skip(&u4, &dmine, "site1", 7, 4);
+    Backstop__Frame fr;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_UPDATE, &u4);
+    zsock_publish(f->pub, ZSOCK_TOPIC_FLEET, &fr, 0);
+    rq = s_request(f, &who);
+    assert_true(rq->snapshot_request->has_since_seq);
+    assert_int_equal(rq->snapshot_request->since_seq, 3);
+    wire_free(&rq);
+}
+
 static void test_events_arrive_as_batches(void **state)
 {
     s_fix_t *f = *state;
@@ -278,6 +345,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_snapshot_updates_gap_and_epoch, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_skip_keeps_sequence_without_resync, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_events_arrive_as_batches, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
