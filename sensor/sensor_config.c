@@ -105,8 +105,9 @@ static const cfg_param_t s_params[] = {
                "backup aggregator snapshot endpoint"),
     CFG_STRING(T, aggregator_backup_public_key, "aggregator_backup_public_key", "",
                "backup aggregator CURVE public key; empty: aggregator_public_key"),
-    CFG_DURATION(T, heartbeat_timeout_ms, "heartbeat_timeout", "3s", "s", "500ms", "1m",
-                 "decision feed silence before reconnecting"),
+    CFG_DURATION(
+        T, heartbeat_timeout_ms, "heartbeat_timeout", "3s", "s", "1500ms", "1m",
+        "decision feed silence before reconnecting; more than the aggregator's 1s heartbeat"),
     CFG_INT(T, event_queue, "event_queue", "10000", "16", "1000000",
             "events waiting for the uplink before they are dropped"),
     CFG_INT(T, event_batch, "event_batch", "200", "1", "1024", "events per frame at most"),
@@ -135,6 +136,14 @@ const cfg_schema_t *sensor_config_schema(void)
 }
 
 /* Cross-field checks the table cannot express; appends to err. */
+/* Appends text to the message in err (truncated to errlen). */
+static void s_append(char *err, size_t errlen, const char *text)
+{
+    size_t n = strlen(err);
+    if (n + 1 < errlen)
+        snprintf(err + n, errlen - n, "%s", text);
+}
+
 static int s_check(sensor_config_t *c, const char *name, char *err, size_t errlen)
 {
     if (!c->site || !*c->site) {
@@ -186,6 +195,10 @@ sensor_config_t *sensor_config_load(const char *path, char *err, size_t errlen)
         path ? cfg_load(&s_schema, path, c, err, errlen) : cfg_defaults(&s_schema, c, err, errlen);
     if (rc == 0)
         rc = s_check(c, path ? path : "defaults", err, errlen);
+    else if (strstr(err, "heartbeat_timeout") && strstr(err, "out of bounds"))
+        s_append(err, errlen,
+                 "; the aggregator heartbeats every 1s (heartbeat_interval), so a "
+                 "silence that short is no sign of a dead feed");
     if (rc != 0)
         sensor_config_destroy(&c);
     return c;

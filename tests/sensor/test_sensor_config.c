@@ -73,6 +73,9 @@ static const s_bad_t s_bad[] = {
     {"site = s\naggregator_decisions = tcp://127.0.0.1:1\n", "aggregator_snapshot"},
     {"site = s\non_internal_error = maybe\n", ":2:"},
     {"site = s\naggregator_backup_events = tcp://127.0.0.1:1\n", "backup aggregator"},
+    /* at or below the aggregator's 1 s heartbeat a live feed would flap */
+    {"site = s\nheartbeat_timeout = 1s\n", "heartbeat_timeout"},
+    {"site = s\nheartbeat_timeout = 1499ms\n", "heartbeats every 1s"},
 };
 
 static void test_bad_configs_are_refused_with_a_reason(void **state)
@@ -84,6 +87,15 @@ static void test_bad_configs_are_refused_with_a_reason(void **state)
         assert_null(c);
         assert_non_null(strstr(err, s_bad[i].error));
     }
+}
+
+static void test_heartbeat_timeout_just_above_the_heartbeat_is_accepted(void **state)
+{
+    char err[512] = "";
+    sensor_config_t *c = s_load_text("site = s\nheartbeat_timeout = 1500ms\n", err, sizeof(err));
+    assert_non_null(c);
+    assert_int_equal(c->heartbeat_timeout_ms, 1500);
+    sensor_config_destroy(&c);
 }
 
 static void test_reload_keeps_restart_only_settings(void **state)
@@ -118,6 +130,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_units_and_enums),
         cmocka_unit_test(test_bad_configs_are_refused_with_a_reason),
+        cmocka_unit_test(test_heartbeat_timeout_just_above_the_heartbeat_is_accepted),
         cmocka_unit_test(test_reload_keeps_restart_only_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
