@@ -10,12 +10,21 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static milter_engine_t *s_engine; /* set once before smfi_main, read-only after */
+
+/* The shutdown gate. libmilter neither joins its worker threads nor closes the sessions it holds
+ * when smfi_main returns (this build parks idle sessions in a worker pool that just stops), so
+ * a callback may be running, or about to run, when the engine is to be freed. Both are static:
+ * a thread that arrives late can still read them, which it could not do with engine fields. */
+static _Atomic long s_inflight; /* callbacks running now that may use the engine */
+static _Atomic bool s_draining; /* milter_drain began: callbacks entering now leave it alone */
 
 /* Per-connection private data. */
 typedef struct {
@@ -30,8 +39,31 @@ static const unsigned long s_wanted = SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOE
                                       SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR |
                                       SMFIP_SKIP;
 
+/* Enters the gate; false once milter_drain began (the engine may be gone). Counts first, then
+ * looks: milter_drain sets the gate, then reads the count, so either it waits for this callback
+ * or this callback sees the gate. */
+static bool s_enter(void)
+{
+    atomic_fetch_add(&s_inflight, 1);
+    if (!atomic_load(&s_draining))
+        return true;
+    atomic_fetch_sub(&s_inflight, 1);
+    return false;
+}
+
+/* Leaves the gate (after s_enter or s_priv returned true/non-NULL); returns rc. */
+static sfsistat s_leave(sfsistat rc)
+{
+    atomic_fetch_sub(&s_inflight, 1);
+    return rc;
+}
+
+/* Enters the gate and returns the connection's private data, made at its first callback; NULL
+ * when stopping (the caller then answers without the engine: the MTA's default, fail open). */
 static s_priv_t *s_priv(SMFICTX *ctx)
 {
+    if (!s_enter())
+        return NULL;
     s_priv_t *p = smfi_getpriv(ctx);
     if (!p) {
         p = xcalloc(1, sizeof(*p));
@@ -41,6 +73,14 @@ static s_priv_t *s_priv(SMFICTX *ctx)
         smfi_setpriv(ctx, p);
     }
     return p;
+}
+
+/* The reply of a callback while stopping: none when we negotiated it away, else ACCEPT (the
+ * rest of the message goes unexamined: fail open). */
+static sfsistat s_stopping(SMFICTX *ctx, unsigned long nr_flag)
+{
+    const s_priv_t *p = smfi_getpriv(ctx);
+    return p && (p->pflags & nr_flag) ? SMFIS_NOREPLY : SMFIS_ACCEPT;
 }
 
 /* The reply for a callback whose reply we negotiated away, or CONTINUE. */
@@ -54,6 +94,8 @@ static sfsistat s_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, un
                             unsigned long *pf2, unsigned long *pf3)
 {
     s_priv_t *p = s_priv(ctx);
+    if (!p)
+        return SMFIS_REJECT; /* stopping: no filter for this connection */
     *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_SETSYMLIST);
     *pf1 = f1 & s_wanted;
     *pf2 = 0;
@@ -64,7 +106,7 @@ static sfsistat s_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, un
         smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {client_addr} {client_name}");
         smfi_setsymlist(ctx, SMFIM_EOM, "i");
     }
-    return SMFIS_CONTINUE;
+    return s_leave(SMFIS_CONTINUE);
 }
 
 static void s_addr_text(const _SOCK_ADDR *sa, char *buf, size_t len)
@@ -81,24 +123,30 @@ static void s_addr_text(const _SOCK_ADDR *sa, char *buf, size_t len)
 static sfsistat s_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *addr)
 {
     s_priv_t *p = s_priv(ctx);
+    if (!p)
+        return s_stopping(ctx, SMFIP_NR_CONN);
     char ip[64];
     s_addr_text(addr, ip, sizeof(ip));
     const char *mac = smfi_getsymval(ctx, "{client_addr}");
     milter_conn_set_client(p->conn, mac && *mac ? mac : ip, host);
     milter_conn_set_daemon(p->conn, smfi_getsymval(ctx, "{daemon_name}"));
-    return s_noreply(p, SMFIP_NR_CONN);
+    return s_leave(s_noreply(p, SMFIP_NR_CONN));
 }
 
 static sfsistat s_helo(SMFICTX *ctx, char *helo)
 {
     s_priv_t *p = s_priv(ctx);
+    if (!p)
+        return s_stopping(ctx, SMFIP_NR_HELO);
     milter_conn_set_helo(p->conn, helo);
-    return s_noreply(p, SMFIP_NR_HELO);
+    return s_leave(s_noreply(p, SMFIP_NR_HELO));
 }
 
 static sfsistat s_envfrom(SMFICTX *ctx, char **argv)
 {
     s_priv_t *p = s_priv(ctx);
+    if (!p)
+        return s_stopping(ctx, SMFIP_NR_MAIL);
     /* the message keeps this configuration to its end, whatever a reload does meanwhile */
     milter_snap_release(&p->snap);
     p->snap = milter_engine_snap(s_engine);
@@ -112,34 +160,40 @@ static sfsistat s_envfrom(SMFICTX *ctx, char **argv)
     const char *mac = smfi_getsymval(ctx, "{client_addr}");
     if (mac && *mac)
         milter_conn_set_client(p->conn, mac, smfi_getsymval(ctx, "{client_name}"));
-    return s_noreply(p, SMFIP_NR_MAIL);
+    return s_leave(s_noreply(p, SMFIP_NR_MAIL));
 }
 
 static sfsistat s_envrcpt(SMFICTX *ctx, char **argv)
 {
     s_priv_t *p = s_priv(ctx);
+    if (!p)
+        return s_stopping(ctx, SMFIP_NR_RCPT);
     if (p->conn->msg && argv && argv[0])
         milter_msg_add_rcpt(p->conn->msg, argv[0]);
-    return s_noreply(p, SMFIP_NR_RCPT);
+    return s_leave(s_noreply(p, SMFIP_NR_RCPT));
 }
 
 static sfsistat s_header(SMFICTX *ctx, char *name, char *value)
 {
     s_priv_t *p = s_priv(ctx);
+    if (!p)
+        return s_stopping(ctx, SMFIP_NR_HDR);
     if (p->conn->msg && !p->overload)
         milter_msg_add_header(p->conn->msg, name, value);
-    return s_noreply(p, SMFIP_NR_HDR);
+    return s_leave(s_noreply(p, SMFIP_NR_HDR));
 }
 
 static sfsistat s_body(SMFICTX *ctx, unsigned char *data, size_t len)
 {
     s_priv_t *p = s_priv(ctx);
+    if (!p)
+        return s_stopping(ctx, 0);
     if (!p->conn->msg || p->overload)
-        return (p->pflags & SMFIP_SKIP) ? SMFIS_SKIP : SMFIS_CONTINUE;
+        return s_leave((p->pflags & SMFIP_SKIP) ? SMFIS_SKIP : SMFIS_CONTINUE);
     bool more = milter_msg_add_body(p->conn->msg, data, len);
     if (!more && (p->pflags & SMFIP_SKIP))
-        return SMFIS_SKIP;
-    return SMFIS_CONTINUE;
+        return s_leave(SMFIS_SKIP);
+    return s_leave(SMFIS_CONTINUE);
 }
 
 static sfsistat s_verdict(SMFICTX *ctx, const milter_verdict_t *v, const char *qid)
@@ -162,6 +216,8 @@ static sfsistat s_verdict(SMFICTX *ctx, const milter_verdict_t *v, const char *q
 static sfsistat s_eom(SMFICTX *ctx)
 {
     s_priv_t *p = s_priv(ctx);
+    if (!p)
+        return s_stopping(ctx, 0);
     milter_msg_t *m = p->conn->msg;
     milter_verdict_t v;
     if (m)
@@ -178,9 +234,11 @@ static sfsistat s_eom(SMFICTX *ctx)
     sfsistat rc = s_verdict(ctx, &v, qid);
     milter_conn_end(p->conn);
     milter_snap_release(&p->snap);
-    return rc;
+    return s_leave(rc);
 }
 
+/* (touches only the connection's own data and a snapshot, which outlives the engine while
+ * referenced, so it runs when stopping too) */
 static sfsistat s_abort(SMFICTX *ctx)
 {
     s_priv_t *p = smfi_getpriv(ctx);
@@ -196,8 +254,10 @@ static sfsistat s_close(SMFICTX *ctx)
     s_priv_t *p = smfi_getpriv(ctx);
     if (!p)
         return SMFIS_CONTINUE;
-    if (p->counted)
+    if (p->counted && s_enter()) { /* when stopping, the engine's count no longer matters */
         milter_engine_conn_end(s_engine);
+        (void)s_leave(SMFIS_CONTINUE);
+    }
     milter_conn_destroy(&p->conn);
     milter_snap_release(&p->snap);
     xfree(p);
@@ -253,4 +313,26 @@ int milter_run(milter_engine_t *engine)
 void milter_stop(void)
 {
     smfi_stop();
+}
+
+int milter_drain(int64_t timeout_ms)
+{
+    atomic_store(&s_draining, true);
+    long n = atomic_load(&s_inflight);
+    if (n == 0)
+        return 0;
+    msg_info("milter: waiting for callbacks=%ld to finish (up to %lldms)", n,
+             (long long)timeout_ms);
+    const struct timespec tick = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+    for (int64_t waited = 0; waited < timeout_ms; waited += 10) {
+        nanosleep(&tick, NULL);
+        if ((n = atomic_load(&s_inflight)) == 0) {
+            msg_info("milter: callbacks finished");
+            return 0;
+        }
+    }
+    msg_warn("milter: callbacks=%ld still running after %lldms; leaving without freeing what they "
+             "use",
+             n, (long long)timeout_ms);
+    return -1;
 }

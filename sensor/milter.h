@@ -28,11 +28,21 @@
  *
  * Start-up is split so privileges can be dropped in between: milter_open()
  * (as root: the socket), then milter_run() (after the drop).
+ *
+ * Shutdown: libmilter does not join its worker threads when smfi_main
+ * returns, and sessions it had parked in its worker pool are dropped, never
+ * closed: a callback may still be running, or just starting, when the
+ * caller wants to free the engine. milter_drain() closes a gate every
+ * callback passes (a callback that finds it closed answers without the
+ * engine: no reply where none is expected, else accept, i.e. fail open)
+ * and waits, bounded, for the callbacks already inside to leave.
  */
 #ifndef BS_MILTER_H
 #define BS_MILTER_H
 
 #include "milter_engine.h"
+
+#include <stdint.h>
 
 /* Registers the filter and opens its socket (umask from cfg). A sysexits.h code: EX_OK,
  * EX_CONFIG for a bad socket spec, EX_UNAVAILABLE when the socket cannot be opened. */
@@ -44,5 +54,11 @@ int milter_run(milter_engine_t *engine);
 
 /* Asks the main loop to stop (from any thread). */
 void milter_stop(void);
+
+/* After milter_run returned: turns away callbacks from now on and waits up to timeout_ms
+ * (polling) for those running to return, so the engine is no longer in use. 0: it may be freed;
+ * -1 (logged): callbacks are still running and may use the engine, so leave it and what it
+ * borrows allocated. */
+int milter_drain(int64_t timeout_ms);
 
 #endif

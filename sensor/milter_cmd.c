@@ -36,6 +36,10 @@
  *   signal to the main thread whenever that thread does not block it, so
  *   libmilter's sigwait() never sees one. Should libmilter stop on its own
  *   anyway, the exit status is 70, so a supervisor restarts the sensor.
+ *   On a stop, libmilter's worker threads are not joined: callbacks still
+ *   running get up to 5 s to return (milter_drain) and later ones answer
+ *   without the engine (fail open). Should one still run after that, the
+ *   sensor logs it and exits without freeing the state it may use.
  *
  * DIAGNOSTICS
  *   Exit status 0 after a clean stop (SIGTERM, SIGINT), 64 usage error,
@@ -79,6 +83,10 @@ static const char s_usage[] = "Usage: backstop-sensor milter -c FILE [-f] [-n] [
                               "SIGHUP reloads the configuration; SIGTERM stops.\n"
                               "\n"
                               "Parameters (key = default):\n";
+
+/* How long a stop waits for running milter callbacks before leaving without freeing the state
+ * they use (systemd's TimeoutStopSec is 15 s; libmilter itself takes up to ~5 s to stop). */
+static const int64_t s_drain_ms = 5000;
 
 static int s_sig_fd = -1; /* write end of the self-pipe the signal handler writes to */
 
@@ -380,7 +388,7 @@ int milter_cmd_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     int ready_fd = -1;
-    bool pid_written = false;
+    bool pid_written = false, in_use = false;
     milter_engine_t *engine = NULL;
     uplink_t *up = NULL;
     /* pre-init: what may need root, reported on the terminal before a daemon detaches */
@@ -428,13 +436,18 @@ int milter_cmd_main(int argc, char **argv)
         goto done;
     }
     rc = s_serve(engine, abspath, &ready_fd);
+    /* libmilter's worker threads may still be inside a callback */
+    in_use = milter_drain(s_drain_ms) != 0;
     msg_info("milter: stopping status=%d", rc);
 done:
     s_ready(&ready_fd, rc == EX_OK ? EX_SOFTWARE : rc);
     uplink_destroy(&up);
-    milter_engine_destroy(&engine);
     if (pid_written)
         unlink(cfg->pid_file); /* may fail after the drop; a stale file names a dead pid */
+    if (in_use)
+        return rc; /* exit with the engine and its configuration still allocated, and reachable
+                      through the adapter, rather than free what another thread may use */
+    milter_engine_destroy(&engine);
     sensor_config_destroy(&cfg);
     return rc;
 }
