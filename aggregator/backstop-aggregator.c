@@ -29,7 +29,9 @@
  *            every sensor needs as aggregator_public_key
  *
  *   Without -f it detaches (fork, setsid, stdio to /dev/null) and logs to
- *   syslog (LOG_MAIL), as Postfix daemons do.
+ *   syslog (LOG_MAIL), as Postfix daemons do; the command returns once the
+ *   daemon has bound its endpoints, opened its store and dropped
+ *   privileges, with the daemon's start-up status as its exit status.
  *
  * SIGNALS
  *   SIGTERM, SIGINT  store pending counters and leave (exit 0)
@@ -66,9 +68,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <fcntl.h>
 
 #include "agg_config.h"
+#include "daemon.h"
 #include "msg.h"
 #include "privs.h"
 #include "server.h"
@@ -104,33 +106,6 @@ static void s_on_hup(int sig)
     (void)sig;
     if (s_server)
         server_request_reload(s_server);
-}
-
-/* Detaches from the terminal: the ZeroMQ context does not exist yet, so forking is safe. */
-static void s_daemonize(void)
-{
-    pid_t pid = fork();
-    if (pid < 0)
-        msg_fatal(EX_OSERR, "fork: %m");
-    if (pid > 0)
-        _exit(0);
-    if (setsid() < 0)
-        msg_fatal(EX_OSERR, "setsid: %m");
-    pid = fork();
-    if (pid < 0)
-        msg_fatal(EX_OSERR, "fork: %m");
-    if (pid > 0)
-        _exit(0);
-    if (chdir("/") < 0)
-        msg_fatal(EX_OSERR, "chdir /: %m");
-    int fd = open("/dev/null", O_RDWR);
-    if (fd >= 0) {
-        dup2(fd, 0);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        if (fd > 2)
-            close(fd);
-    }
 }
 
 /* The file of an ipc:// endpoint (caller frees), or NULL for other transports. */
@@ -202,9 +177,16 @@ int main(int argc, char **argv)
         return 0;
     }
     char *abs = realpath(path, NULL);
+    /* before the ZeroMQ context exists: forking is safe */
+    int ready_fd = -1;
     if (!foreground) {
-        s_daemonize();
-        msg_open("backstop-aggregator", MSG_TO_SYSLOG);
+        bool parent;
+        int rc = daemon_detach("backstop-aggregator", &parent, &ready_fd);
+        if (parent || rc != EX_OK) {
+            agg_config_destroy(&cfg);
+            free(abs);
+            return rc;
+        }
     }
 
     struct sigaction sa;
@@ -225,6 +207,7 @@ int main(int argc, char **argv)
     s_server = server_new(&cfg, abs ? abs : path, NULL);
     const char *const trees[] = {data_dir, ctl_path, NULL};
     int rc = privs_drop("backstop-aggregator", user, trees);
+    daemon_ready(&ready_fd, rc); /* bound, store open, privileges dropped: the parent may go */
     if (rc == EX_OK)
         rc = server_run(s_server);
     xfree(user);

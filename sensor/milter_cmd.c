@@ -49,20 +49,19 @@
  */
 #include "sensor_cmds.h"
 
+#include "daemon.h"
 #include "milter.h"
 #include "milter_engine.h"
 #include "msg.h"
+#include "privs.h"
 #include "sensor_config.h"
 #include "uplink.h"
 #include "xalloc.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,67 +116,6 @@ static void *s_milter_thread(void *arg)
     return NULL;
 }
 
-/* Reports the start-up status to a waiting parent (daemon mode) once; no-op in the foreground. */
-static void s_ready(int *ready_fd, int status)
-{
-    if (*ready_fd < 0)
-        return;
-    unsigned char st = (unsigned char)status;
-    ssize_t ignored = write(*ready_fd, &st, 1);
-    (void)ignored;
-    close(*ready_fd);
-    *ready_fd = -1;
-}
-
-/* Forks. The parent waits for the child's start-up status and returns it with *parent set;
- * the child starts a new session in / with stdio on /dev/null, logs to syslog, and gets the
- * descriptor to report its status on (s_ready). */
-static int s_daemonize(bool *parent, int *ready_fd)
-{
-    int p[2];
-    *parent = false;
-    if (pipe(p) != 0) {
-        msg_error("milter: pipe: %s", strerror(errno));
-        return EX_OSERR;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        msg_error("milter: fork: %s", strerror(errno));
-        return EX_OSERR;
-    }
-    if (pid > 0) {
-        *parent = true;
-        close(p[1]);
-        unsigned char st = 0;
-        ssize_t r;
-        do
-            r = read(p[0], &st, 1);
-        while (r < 0 && errno == EINTR);
-        close(p[0]);
-        if (r == 1 && st == 0)
-            return EX_OK;
-        fprintf(stderr, "backstop-sensor: milter start-up failed (status %d); see the mail log\n",
-                r == 1 ? st : EX_SOFTWARE);
-        return r == 1 ? st : EX_SOFTWARE;
-    }
-    close(p[0]);
-    fcntl(p[1], F_SETFD, FD_CLOEXEC);
-    *ready_fd = p[1];
-    setsid();
-    if (chdir("/") != 0)
-        msg_warn("milter: chdir /: %s", strerror(errno));
-    int fd = open("/dev/null", O_RDWR);
-    if (fd >= 0) {
-        dup2(fd, 0);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        if (fd > 2)
-            close(fd);
-    }
-    msg_open("backstop-sensor", MSG_TO_SYSLOG);
-    return EX_OK;
-}
-
 static int s_write_pid_file(const char *path)
 {
     FILE *fp = fopen(path, "w");
@@ -187,66 +125,6 @@ static int s_write_pid_file(const char *path)
             fclose(fp);
         return EX_CANTCREAT;
     }
-    return EX_OK;
-}
-
-/* Hands the state directory and the stores directly under it (decisions, ledger, spool) to
- * uid:gid, so the sensor can keep using them after the privilege drop. */
-static void s_chown_state(const char *dir, uid_t uid, gid_t gid)
-{
-    static const char *const subs[] = {"decisions", "ledger", "spool", NULL};
-    if (chown(dir, uid, gid) != 0)
-        msg_warn("milter: chown %s: %s", dir, strerror(errno));
-    for (size_t i = 0; subs[i]; i++) {
-        char *sub = xasprintf("%s/%s", dir, subs[i]);
-        DIR *d = opendir(sub);
-        if (d) {
-            if (chown(sub, uid, gid) != 0)
-                msg_warn("milter: chown %s: %s", sub, strerror(errno));
-            struct dirent *de;
-            while ((de = readdir(d)) != NULL) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                    continue;
-                char *f = xasprintf("%s/%s", sub, de->d_name);
-                if (lchown(f, uid, gid) != 0)
-                    msg_warn("milter: chown %s: %s", f, strerror(errno));
-                xfree(f);
-            }
-            closedir(d);
-        }
-        xfree(sub);
-    }
-}
-
-/* Drops root for user (cfg->user; "" keeps the current user). A sysexits.h code. */
-static int s_drop_privileges(const sensor_config_t *cfg)
-{
-    if (!*cfg->user)
-        return EX_OK;
-    struct passwd *pw = getpwnam(cfg->user);
-    if (!pw) {
-        msg_error("milter: user=%s: no such user", cfg->user);
-        return EX_NOUSER;
-    }
-    uid_t uid = pw->pw_uid;
-    gid_t gid = pw->pw_gid;
-    if (geteuid() != 0) {
-        if (geteuid() != uid)
-            msg_warn("milter: user=%s ignored: not started as root", cfg->user);
-        return EX_OK;
-    }
-    if (uid == 0)
-        return EX_OK;
-    s_chown_state(cfg->state_directory, uid, gid);
-    if (setgid(gid) != 0 || initgroups(cfg->user, gid) != 0 || setuid(uid) != 0) {
-        msg_error("milter: cannot become user=%s: %s", cfg->user, strerror(errno));
-        return EX_OSERR;
-    }
-    if (setuid(0) == 0) {
-        msg_error("milter: user=%s: root could be regained after the drop", cfg->user);
-        return EX_OSERR;
-    }
-    msg_info("milter: running as user=%s uid=%ld gid=%ld", cfg->user, (long)uid, (long)gid);
     return EX_OK;
 }
 
@@ -299,7 +177,7 @@ static int s_serve(milter_engine_t *engine, const char *path, int *ready_fd)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
-    s_ready(ready_fd, EX_OK);
+    daemon_ready(ready_fd, EX_OK);
 
     bool stopping = false;
     for (;;) {
@@ -397,7 +275,7 @@ int milter_cmd_main(int argc, char **argv)
         goto done;
     if (!foreground) {
         bool parent;
-        rc = s_daemonize(&parent, &ready_fd);
+        rc = daemon_detach("backstop-sensor", &parent, &ready_fd);
         if (parent || rc != EX_OK) {
             sensor_config_destroy(&cfg);
             return rc;
@@ -414,7 +292,9 @@ int milter_cmd_main(int argc, char **argv)
         rc = EX_CANTCREAT;
         goto done;
     }
-    if ((rc = s_drop_privileges(cfg)) != EX_OK)
+    /* the state directory and its stores (decisions, ledger, spool and their files) */
+    const char *const trees[] = {cfg->state_directory, NULL};
+    if ((rc = privs_drop("milter", cfg->user, trees)) != EX_OK)
         goto done;
     /* post-init: state and the files the configuration names, as the final user */
     if (access(cfg->state_directory, W_OK) != 0) {
@@ -440,7 +320,7 @@ int milter_cmd_main(int argc, char **argv)
     in_use = milter_drain(s_drain_ms) != 0;
     msg_info("milter: stopping status=%d", rc);
 done:
-    s_ready(&ready_fd, rc == EX_OK ? EX_SOFTWARE : rc);
+    daemon_ready(&ready_fd, rc == EX_OK ? EX_SOFTWARE : rc);
     uplink_destroy(&up);
     if (pid_written)
         unlink(cfg->pid_file); /* may fail after the drop; a stale file names a dead pid */
