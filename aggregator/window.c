@@ -97,6 +97,8 @@ struct window {
     window_key_t *dirty;           /* changed keys not yet taken */
     size_t ndirty;                 /* used */
     size_t dirty_alloc;            /* allocated */
+    uint16_t *chain;               /* window_dirty_take() scratch: next chain site per key */
+    size_t chain_alloc;            /* allocated */
     window_counters_t counters;    /* metrics */
 };
 
@@ -319,22 +321,39 @@ static void s_bump(window_t *w, entry_t *e, uint32_t b, int64_t t)
         e->last_ms = t;
 }
 
+/* Ring index of the bucket k steps before e's head: (head - k) mod 2^32 mod nb, as
+ * the counters were written. Walking back from s_ring_at(w, e, 0) one step at a time
+ * with s_ring_prev() gives the same indexes without a division per step, as long as
+ * head - k does not wrap below zero (head >= nb; real bucket numbers are far above). */
+static uint32_t s_ring_at(const window_t *w, const entry_t *e, uint32_t k)
+{
+    return (e->head - k) % w->nb;
+}
+
+static uint32_t s_ring_prev(const window_t *w, uint32_t idx)
+{
+    return idx ? idx - 1 : w->nb - 1;
+}
+
 /* Sum of the buckets of e in the n buckets ending at cur; *oldest_p (if not NULL) gets
  * the bucket number of the oldest non-zero one. */
 static uint32_t s_sum(const window_t *w, const entry_t *e, uint32_t cur, uint32_t n,
                       int64_t *oldest_p)
 {
-    int32_t d0 = s_age(cur, e->head);
+    int64_t lim = (int64_t)n - s_age(cur, e->head); /* buckets k with d0 + k < n */
+    if (lim > (int64_t)w->nb)
+        lim = w->nb;
     uint32_t sum = 0;
-    for (uint32_t k = 0; k < w->nb; k++) {
-        if ((int64_t)d0 + k >= (int64_t)n)
-            break;
-        uint16_t c = e->buckets[(e->head - k) % w->nb];
+    bool fast = e->head >= w->nb;
+    uint32_t idx = fast ? s_ring_at(w, e, 0) : 0;
+    for (int64_t k = 0; k < lim; k++) {
+        uint16_t c = e->buckets[fast ? idx : s_ring_at(w, e, (uint32_t)k)];
         if (c) {
             sum += c;
             if (oldest_p)
-                *oldest_p = (int64_t)(e->head - k);
+                *oldest_p = (int64_t)(e->head - (uint32_t)k);
         }
+        idx = s_ring_prev(w, idx);
     }
     return sum;
 }
@@ -640,6 +659,7 @@ void window_destroy(window_t **self_p)
         xfree(w->text[c].chunks);
     }
     xfree(w->dirty);
+    xfree(w->chain);
     xfree(w);
     *self_p = NULL;
 }
@@ -908,6 +928,7 @@ size_t window_memory(const window_t *self)
     for (size_t i = 0; i < self->nsites; i++)
         m += strlen(self->site_names[i]) + 1;
     m += self->dirty_alloc * sizeof(window_key_t);
+    m += self->chain_alloc * sizeof(uint16_t);
     return m;
 }
 
@@ -938,11 +959,39 @@ size_t window_dirty_take(window_t *self, window_key_t *out, size_t max)
         s_prefetch(self, out[n].scope, out[n].tally, WINDOW_SITE_ALL, out[n].fp);
         n++;
     }
-    /* second pass: the slots asked for above have arrived meanwhile */
+    /* second pass: the slots asked for above have arrived meanwhile; ask for the first
+     * series of each multi-site key, then one chain step per pass for all keys, so that
+     * the caller's window_export() of these keys finds every entry in cache */
+    if (n > self->chain_alloc) {
+        self->chain_alloc = n;
+        self->chain = xrealloc(self->chain, n * sizeof(*self->chain));
+    }
+    uint16_t *next = self->chain;
+    size_t more = 0;
     for (size_t i = 0; i < n; i++) {
         entry_t *a = s_find(self, &out[i], WINDOW_SITE_ALL);
-        if (a)
-            a->flags &= (uint8_t)~S_DIRTY;
+        next[i] = S_LINK_NONE;
+        if (a == NULL)
+            continue;
+        a->flags &= (uint8_t)~S_DIRTY;
+        if (a->flags & S_MULTI && a->link != S_LINK_NONE) {
+            next[i] = a->link;
+            s_prefetch(self, out[i].scope, out[i].tally, a->link, out[i].fp);
+            more++;
+        }
+    }
+    for (int level = 0; more > 0 && level < WINDOW_SITES_MAX + 1; level++) {
+        more = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (next[i] == S_LINK_NONE)
+                continue;
+            const entry_t *e = s_find(self, &out[i], next[i]);
+            next[i] = e ? e->link : S_LINK_NONE;
+            if (next[i] != S_LINK_NONE) {
+                s_prefetch(self, out[i].scope, out[i].tally, next[i], out[i].fp);
+                more++;
+            }
+        }
     }
     if (self->ndirty == 0 && self->dirty_alloc > 4096) {
         xfree(self->dirty);
@@ -1008,16 +1057,23 @@ static void s_put_series(const window_t *w, s_buf_t *b, const entry_t *e)
     s_put_varint(b, e->head);
     s_put_zigzag(b, (int64_t)((uint64_t)e->first_ms - (uint64_t)base));
     s_put_zigzag(b, (int64_t)((uint64_t)e->last_ms - (uint64_t)base));
+    /* counters newest first, gathered in one pass (no division per bucket) */
+    uint16_t ages[4096], counts[4096];
     uint32_t nz = 0;
-    for (uint32_t k = 0; k < w->nb; k++)
-        nz += e->buckets[(e->head - k) % w->nb] != 0;
-    s_put_varint(b, nz);
+    bool fast = e->head >= w->nb;
+    uint32_t idx = fast ? s_ring_at(w, e, 0) : 0;
     for (uint32_t k = 0; k < w->nb; k++) {
-        uint16_t c = e->buckets[(e->head - k) % w->nb];
+        uint16_t c = e->buckets[fast ? idx : s_ring_at(w, e, k)];
         if (c) {
-            s_put_varint(b, k);
-            s_put_varint(b, c);
+            ages[nz] = (uint16_t)k;
+            counts[nz++] = c;
         }
+        idx = s_ring_prev(w, idx);
+    }
+    s_put_varint(b, nz);
+    for (uint32_t i = 0; i < nz; i++) {
+        s_put_varint(b, ages[i]);
+        s_put_varint(b, counts[i]);
     }
 }
 
