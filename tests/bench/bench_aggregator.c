@@ -54,6 +54,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bench_zipf.h"
 #include "fp.h"
 #include "msg.h"
 #include "wire.h"
@@ -290,31 +291,10 @@ static uint64_t s_rand(void)
     return s_rng * 2685821657736338717ULL;
 }
 
-/* Cumulative Zipf weights over n ranks with exponent e (as tests/bench/bench_feed.c). */
-static double *s_zipf_new(int n, double e)
+/* A uniform number in [0, 1). */
+static double s_uniform(void)
 {
-    double *cdf = xmalloc((size_t)n * sizeof(double)), sum = 0;
-    for (int i = 0; i < n; i++) {
-        sum += 1.0 / pow((double)(i + 1), e);
-        cdf[i] = sum;
-    }
-    for (int i = 0; i < n; i++)
-        cdf[i] /= sum;
-    return cdf;
-}
-
-static int s_zipf_draw(const double *cdf, int n)
-{
-    double u = (double)(s_rand() >> 11) / 9007199254740992.0;
-    int lo = 0, hi = n - 1;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (cdf[mid] < u)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return (double)(s_rand() >> 11) / 9007199254740992.0;
 }
 
 #define S_SUBJECTS 100000
@@ -360,8 +340,8 @@ static int s_event_producer(const char *ep, const char *site, long n, long batch
     s_keys_init(&ip, S_IPS, 1);
     s_keys_init(&net, S_IPS, 2);
     s_keys_init(&storm, S_STORMS, 3);
-    double *zs = zipf ? s_zipf_new(S_SUBJECTS, 0.8) : NULL;
-    double *zi = zipf ? s_zipf_new(S_IPS, 0.6) : NULL;
+    double *zs = zipf ? zipf_cdf_new(S_SUBJECTS, 0.8) : NULL;
+    double *zi = zipf ? zipf_cdf_new(S_IPS, 0.6) : NULL;
     s_rng ^= seed * 0x9E3779B97F4A7C15ULL;
     long nframes = (n + batch - 1) / batch;
     uint8_t **frames = xcalloc((size_t)nframes, sizeof(*frames));
@@ -385,10 +365,10 @@ static int s_event_producer(const char *ep, const char *site, long n, long batch
             } else if (s_rand() % 20 == 0) {
                 st = &storm;
                 si = (int)(s_rand() % S_STORMS);
-                ii = s_zipf_draw(zi, S_IPS);
+                ii = zipf_draw(zi, S_IPS, s_uniform());
             } else {
-                si = s_zipf_draw(zs, S_SUBJECTS);
-                ii = s_zipf_draw(zi, S_IPS);
+                si = zipf_draw(zs, S_SUBJECTS, s_uniform());
+                ii = zipf_draw(zi, S_IPS, s_uniform());
             }
             backstop__event__init(&ev[i]);
             ev[i].seq = seq++;

@@ -62,6 +62,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "bench_zipf.h"
 #include "fp.h"
 #include "msg.h"
 #include "netaddr.h"
@@ -138,34 +139,6 @@ static uint64_t s_rand(void)
 static double s_uniform(void)
 {
     return (double)(s_rand() >> 11) / 9007199254740992.0;
-}
-
-/* Cumulative Zipf weights over n ranks with exponent s (rank 1 most likely). */
-static double *s_zipf_new(int n, double s)
-{
-    double *cdf = xmalloc((size_t)n * sizeof(double)), sum = 0;
-    for (int i = 0; i < n; i++) {
-        sum += 1.0 / pow((double)(i + 1), s);
-        cdf[i] = sum;
-    }
-    for (int i = 0; i < n; i++)
-        cdf[i] /= sum;
-    return cdf;
-}
-
-/* A rank 0..n-1 drawn from cdf. */
-static int s_zipf_draw(const double *cdf, int n)
-{
-    double u = s_uniform();
-    int lo = 0, hi = n - 1;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (cdf[mid] < u)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 /* ---- time ---- */
@@ -433,8 +406,8 @@ int main(int argc, char **argv)
             storm_text[S_TEXT_MAX] = '\0';
     }
     uint64_t bg_total = o.events ? o.events : (uint64_t)(o.rate * o.duration_s);
-    double *subj_cdf = s_zipf_new(o.subjects, o.zipf);
-    double *ip_cdf = s_zipf_new(o.ips, o.ip_zipf);
+    double *subj_cdf = zipf_cdf_new(o.subjects, o.zipf);
+    double *ip_cdf = zipf_cdf_new(o.ips, o.ip_zipf);
 
     void *ctx = zmq_ctx_new();
     void **socks = xcalloc((size_t)o.sites, sizeof(void *));
@@ -503,9 +476,9 @@ int main(int argc, char **argv)
                 storm_sent++;
             } else {
                 s = &sensors[s_rand() % (uint64_t)nsensors];
-                int k = s_zipf_draw(subj_cdf, o.subjects);
+                int k = zipf_draw(subj_cdf, o.subjects, s_uniform());
                 s_subject_text(k, text, sizeof(text));
-                int r = s_zipf_draw(ip_cdf, o.ips);
+                int r = zipf_draw(ip_cdf, o.ips, s_uniform());
                 /* 198.18.0.0/15 (benchmarking) spread over /24s */
                 ip[0] = 198, ip[1] = (uint8_t)(18 + (r >> 16 & 1)), ip[2] = (uint8_t)(r >> 8),
                 ip[3] = (uint8_t)(r & 0xFF);
