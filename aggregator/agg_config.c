@@ -99,8 +99,10 @@ static const cfg_param_t s_params[] = {
     CFG_INT(T, dedup_window, "dedup_window", "4096", "64", "1048576",
             "recent sequence numbers remembered per sensor (replayed spools)"),
     CFG_BOOL(T, sync_decisions, "sync_decisions", "yes",
-             "decision changes reach the disk (fsync) before they are published; no: the "
-             "kernel has them (survives a daemon crash, not a power failure)"),
+             "decision changes are written before they are published and reach the disk "
+             "(fsync) right after; no: the kernel writes them back in its own time. Either "
+             "way a daemon crash loses nothing, and after a power failure the sequence moves "
+             "on so every sensor resyncs"),
     CFG_END,
 };
 

@@ -356,13 +356,19 @@ int server_apply_changes(server_t *self)
     }
     int sent = 0;
     for (size_t i = 0; i < self->nunstored; i++) {
-        const decision_change_t *ch = &self->unstored[i];
-        if (publish_update(self->pub, ch) < 0) {
+        if (publish_update(self->pub, &self->unstored[i]) < 0) {
             s_drop(self, SERVER_DROP_SEND, "decisions", NULL);
         } else {
             self->stats.updates_published++;
             sent++;
         }
+    }
+    /* on disk before the loop goes on (and before a CLI caller hears "done"), but not in
+     * the way of the sensors: the kernel already has it, see store.h */
+    if (store_sync(self->store) < 0)
+        self->stats.store_errors++;
+    for (size_t i = 0; i < self->nunstored; i++) {
+        const decision_change_t *ch = &self->unstored[i];
         msg_info("%s: decision=%s seq=%llu scope=%s value=%s action=%s reach=%s%s%s why=%s "
                  "expires=%lld",
                  ch->decision.id, ch->kind == DECISION_REMOVE ? "remove" : "upsert",
@@ -851,6 +857,11 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     while (window_dirty_take(ingest_window(self->ingest), self->dirty, SERVER_DIRTY_CHUNK) ==
            SERVER_DIRTY_CHUNK)
         ;
+    if (store_jumped(self->store))
+        msg_warn("store: the host went down while the aggregator ran: decision changes "
+                 "published after the last sync may be lost; sequence moved on to %llu, so "
+                 "every sensor takes a full snapshot",
+                 (unsigned long long)store_seq(self->store));
     msg_info("store: dir=%s epoch=%016llx seq=%llu %s decisions=%ld allowlist=%ld keys=%ld "
              "sensors=%ld sites=%ld",
              cfg->data_dir, (unsigned long long)store_epoch(self->store),

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fp.h"
 #include "kv.h"
 #include "msg.h"
 #include "publish.h"
@@ -33,7 +34,9 @@ struct store {
     uint64_t epoch;      /* m/epoch */
     uint64_t seq;        /* m/seq */
     uint64_t log_floor;  /* log holds floor+1 .. seq */
-    bool sync_decisions; /* decision batches are synced */
+    bool sync_decisions; /* store_sync() waits for the disk */
+    bool jumped;         /* store_open() moved seq on by STORE_SEQ_JUMP */
+    bool opened;         /* store_open() finished: store_close() marks a clean stop */
 };
 
 /* ---- small record codec ---- */
@@ -189,7 +192,43 @@ static uint64_t s_log_low(kv_t *kv, uint64_t seq)
     return low;
 }
 
+uint64_t store_boot_id(void)
+{
+    char buf[64] = "";
+    FILE *fp = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (fp) {
+        if (!fgets(buf, sizeof(buf), fp))
+            buf[0] = 0;
+        fclose(fp);
+    }
+    buf[strcspn(buf, "\n")] = 0;
+    return buf[0] ? fp_text(buf) : 0;
+}
+
+/* Drops the whole sequence log and moves seq on by STORE_SEQ_JUMP: see store.h. */
+static int s_jump(store_t *self)
+{
+    kv_iter_t *it = kv_iter_new(self->kv, "q/", 2);
+    while (kv_iter_next(it) == 1) {
+        size_t kl;
+        const void *k = kv_iter_key(it, &kl);
+        kv_batch_del(self->now, k, kl);
+    }
+    kv_iter_destroy(&it);
+    self->seq += STORE_SEQ_JUMP;
+    uint8_t v[8];
+    kv_u64_put(v, self->seq);
+    kv_batch_put(self->now, "m/seq", 5, v, 8);
+    self->jumped = true;
+    return 0;
+}
+
 store_t *store_open(const char *dir, bool sync_decisions, bool *created_p)
+{
+    return store_open_boot(dir, sync_decisions, store_boot_id(), created_p);
+}
+
+store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bool *created_p)
 {
     /* small caches: the daemon reads the store only at start; RSS goes to the window */
     kv_options_t opts = {.write_buffer_size = 4u << 20, .cache_size = 4u << 20};
@@ -237,10 +276,32 @@ store_t *store_open(const char *dir, bool sync_decisions, bool *created_p)
         store_close(&self);
         return NULL;
     }
+    /* the host went down under the last run: what it published after its last sync may be
+     * gone from the disk, and sensors may hold sequence numbers we no longer know */
+    uint64_t last_boot = 0, clean = 1;
+    if (!created && s_meta_get(kv, "m/boot", &last_boot) == 1 &&
+        s_meta_get(kv, "m/clean", &clean) == 1 && clean == 0 && boot != 0 && last_boot != boot)
+        s_jump(self);
+    uint8_t v[8];
+    kv_u64_put(v, boot);
+    kv_batch_put(self->now, "m/boot", 6, v, 8);
+    kv_u64_put(v, 0);
+    kv_batch_put(self->now, "m/clean", 7, v, 8);
+    if (kv_batch_write(kv, self->now, 1) < 0) {
+        store_close(&self);
+        return NULL;
+    }
+    kv_batch_clear(self->now);
     self->log_floor = s_log_low(kv, self->seq);
+    self->opened = true;
     if (created_p)
         *created_p = created;
     return self;
+}
+
+bool store_jumped(const store_t *self)
+{
+    return self->jumped;
 }
 
 void store_close(store_t **self_p)
@@ -250,6 +311,13 @@ void store_close(store_t **self_p)
     store_t *self = *self_p;
     if (self->kv && kv_batch_count(self->pending))
         (void)store_flush(self);
+    if (self->kv && self->opened) {
+        uint8_t v[8];
+        kv_u64_put(v, 1);
+        kv_batch_clear(self->now);
+        kv_batch_put(self->now, "m/clean", 7, v, 8);
+        (void)kv_batch_write(self->kv, self->now, 1);
+    }
     kv_batch_destroy(&self->pending);
     kv_batch_destroy(&self->now);
     kv_close(&self->kv);
@@ -336,12 +404,26 @@ int store_changes_write(store_t *self, const decision_change_t *changes, size_t 
     uint8_t v[8];
     kv_u64_put(v, last);
     kv_batch_put(self->now, "m/seq", 5, v, 8);
-    int rc = kv_batch_write(self->kv, self->now, self->sync_decisions);
+    int rc = kv_batch_write(self->kv, self->now, 0);
     kv_batch_clear(self->now);
     if (rc < 0)
         return -1;
     self->seq = last;
     return 0;
+}
+
+int store_sync(store_t *self)
+{
+    if (!self->sync_decisions)
+        return 0;
+    /* a synced write makes LevelDB fsync its log, and with it every write before */
+    uint8_t v[8];
+    kv_u64_put(v, self->seq);
+    kv_batch_clear(self->now);
+    kv_batch_put(self->now, "m/seq", 5, v, 8);
+    int rc = kv_batch_write(self->kv, self->now, 1);
+    kv_batch_clear(self->now);
+    return rc < 0 ? -1 : 0;
 }
 
 long store_decisions_load(store_t *self, int (*cb)(const decision_t *d, void *arg), void *arg)

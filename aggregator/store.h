@@ -5,6 +5,8 @@
  *   m/epoch            the epoch (8 bytes), written once when the log is created
  *   m/seq              last sequence number stored (8 bytes)
  *   m/wkeys            window entries at the last flush (to presize the table)
+ *   m/boot             the host boot the database was last opened in (store_boot_id)
+ *   m/clean            1 after store_close(), 0 while open
  *   d/<id>             an active decision: a Frame{update UPSERT} as published
  *   q/<seq>            the sequence log: one Frame{update} per change
  *   w/<scope><tally><fp>  a window key's counters (window_export blob)
@@ -15,8 +17,20 @@
  *
  * Durability (state this in the README):
  *  - decision changes, the sequence log and the epoch are written in one batch
- *    per group of changes, synced when sync_decisions is set, BEFORE they are
- *    published (store_changes_write);
+ *    per group of changes BEFORE they are published (store_changes_write): once
+ *    LevelDB has the batch the kernel has it, so the daemon dying (kill -9,
+ *    crash) loses nothing. With sync_decisions the daemon then calls
+ *    store_sync() right after publishing, so the disk has it too; the fsync is
+ *    not in the path from event to sensors.
+ *  - the host going down can lose what was published but not yet synced
+ *    (with sync_decisions, at most the group being published). store_open()
+ *    sees it: the database was left open (m/clean 0) under another boot
+ *    (m/boot). Then it drops the sequence log and moves seq on by
+ *    STORE_SEQ_JUMP, keeping the epoch and the decisions it has: every sensor
+ *    is behind the next heartbeat, its "changes since" is older than the log,
+ *    so it takes a full snapshot and forgets a decision the aggregator lost.
+ *    The jump is far larger than any number of changes in the kernel's
+ *    writeback delay, so no sensor can hold a sequence number ahead of it.
  *  - allowlist entries and sites are written at once (synced);
  *  - window counters, sensor status and dedup state are written behind: the
  *    daemon queues them and store_flush() writes one batch every
@@ -43,10 +57,20 @@
 
 typedef struct store store_t;
 
+/* How far seq moves on when the host went down under the last run (see above). */
+#define STORE_SEQ_JUMP (1ULL << 32)
+
 /* Opens (creating) the database directory dir. *created_p is set when it had no
  * sequence log (new or lost): then a new random epoch is chosen and stored.
- * sync_decisions: decision batches wait for the disk. NULL on error (logged). */
+ * sync_decisions: store_sync() waits for the disk. NULL on error (logged). */
 store_t *store_open(const char *dir, bool sync_decisions, bool *created_p);
+/* store_open() with the boot given: boot is store_boot_id() of the running host (0:
+ * unknown, never jump). */
+store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bool *created_p);
+/* This host boot: a fingerprint of /proc/sys/kernel/random/boot_id, 0 if unreadable. */
+uint64_t store_boot_id(void);
+/* Whether store_open() found the host went down under the last run and jumped seq. */
+bool store_jumped(const store_t *self);
 
 /* Writes what is queued (store_flush) and closes; sets *self_p = NULL; safe twice. */
 void store_close(store_t **self_p);
@@ -56,8 +80,11 @@ uint64_t store_epoch(const store_t *self);
 uint64_t store_seq(const store_t *self);
 
 /* Writes n changes (in seq order): the d/ record put or deleted, the q/ log entry, and
- * m/seq, in one batch. 0, or -1 (nothing written). */
+ * m/seq, in one batch, without waiting for the disk. 0, or -1 (nothing written). */
 int store_changes_write(store_t *self, const decision_change_t *changes, size_t n);
+/* With sync_decisions, waits until everything written so far is on disk; else nothing.
+ * 0, or -1 (logged). */
+int store_sync(store_t *self);
 
 /* Calls cb for every stored active decision; stops on non-zero. Returns the number read or
  * -1 on a read error. Malformed records are skipped and logged. */

@@ -4,6 +4,7 @@
  * One behaviour per test: epoch creation and survival, decisions and the
  * sequence log written together and read back, changes-since from the stored
  * log and its pruning, a lost log means a new epoch without old decisions,
+ * the host going down under a run moves the sequence on (a daemon crash does not),
  * written-behind window blobs, allowlist entries, sites and sensor records.
  */
 #include <setjmp.h>
@@ -341,6 +342,108 @@ static void test_sensor_records_keep_site_and_sensor_apart(void **state)
     store_close(&s);
 }
 
+static int s_count_change(const decision_change_t *c, void *arg)
+{
+    (void)c;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* Writes three changes under boot 1 and leaves the database as a run that never stopped
+ * would: m/clean 0 (the lock forces a close first; the flag is what a crash leaves). */
+static uint64_t s_run_and_die(const fixture_t *f, uint64_t *epoch_p)
+{
+    store_t *s = store_open_boot(f->dir, true, 1, NULL);
+    uint64_t e = store_epoch(s);
+    decision_change_t c[3] = {
+        s_change(e, 1, "AAAAAAAA", DECISION_UPSERT, "wave one"),
+        s_change(e, 2, "BBBBBBBB", DECISION_UPSERT, "wave two"),
+        s_change(e, 3, "CCCCCCCC", DECISION_UPSERT, "wave three"),
+    };
+    assert_int_equal(store_changes_write(s, c, 3), 0);
+    assert_int_equal(store_sync(s), 0);
+    store_close(&s);
+    kv_t *kv = kv_open(f->dir, 0, NULL);
+    assert_non_null(kv);
+    uint8_t v[8];
+    kv_u64_put(v, 0);
+    assert_int_equal(kv_put(kv, "m/clean", 7, v, 8), 0);
+    kv_close(&kv);
+    *epoch_p = e;
+    return 3;
+}
+
+static void test_daemon_crash_same_boot_keeps_sequence_and_log(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t e;
+    uint64_t seq = s_run_and_die(f, &e);
+    store_t *s = store_open_boot(f->dir, true, 1, NULL);
+    assert_false(store_jumped(s));
+    assert_true(store_epoch(s) == e);
+    assert_int_equal(store_seq(s), seq);
+    int n = 0;
+    assert_int_equal(store_changes_since(s, 1, s_count_change, &n), 0);
+    assert_int_equal(n, 2);
+    store_close(&s);
+}
+
+static void test_host_down_under_a_run_jumps_sequence_and_drops_log(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t e;
+    uint64_t seq = s_run_and_die(f, &e);
+    store_t *s = store_open_boot(f->dir, true, 2, NULL);
+    assert_true(store_jumped(s));
+    assert_true(store_epoch(s) == e); /* the log's numbering goes on: same epoch */
+    assert_true(store_seq(s) == seq + STORE_SEQ_JUMP);
+    /* no sensor's "changes since" is answered from the log: they all take a snapshot */
+    int n = 0;
+    assert_int_equal(store_changes_since(s, seq, s_count_change, &n), -1);
+    assert_int_equal(store_changes_since(s, seq + 1, s_count_change, &n), -1);
+    assert_int_equal(n, 0);
+    /* the decisions themselves are kept */
+    loaded_t l = {0};
+    assert_int_equal(store_decisions_load(s, s_collect, &l), 3);
+    /* numbering goes on from the jump */
+    decision_change_t c = s_change(e, seq + STORE_SEQ_JUMP + 1, "DDDDDDDD", DECISION_UPSERT, "x");
+    assert_int_equal(store_changes_write(s, &c, 1), 0);
+    assert_int_equal(store_changes_since(s, seq + STORE_SEQ_JUMP, s_count_change, &n), 0);
+    assert_int_equal(n, 1);
+    store_close(&s);
+
+    /* stopped cleanly this time: a later boot finds nothing to fear */
+    s = store_open_boot(f->dir, true, 3, NULL);
+    assert_false(store_jumped(s));
+    assert_true(store_seq(s) == seq + STORE_SEQ_JUMP + 1);
+    store_close(&s);
+}
+
+static void test_clean_stop_then_reboot_keeps_sequence(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open_boot(f->dir, true, 1, NULL);
+    uint64_t e = store_epoch(s);
+    decision_change_t c = s_change(e, 1, "AAAAAAAA", DECISION_UPSERT, "wave one");
+    assert_int_equal(store_changes_write(s, &c, 1), 0);
+    store_close(&s);
+    s = store_open_boot(f->dir, true, 2, NULL);
+    assert_false(store_jumped(s));
+    assert_int_equal(store_seq(s), 1);
+    store_close(&s);
+}
+
+static void test_unknown_boot_never_jumps(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t e;
+    uint64_t seq = s_run_and_die(f, &e);
+    store_t *s = store_open_boot(f->dir, true, 0, NULL);
+    assert_false(store_jumped(s));
+    assert_int_equal(store_seq(s), seq);
+    store_close(&s);
+}
+
 static void test_second_open_of_same_dir_fails(void **state)
 {
     fixture_t *f = *state;
@@ -367,6 +470,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sites_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sensor_records_keep_site_and_sensor_apart, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_crash_same_boot_keeps_sequence_and_log,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_host_down_under_a_run_jumps_sequence_and_drops_log,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_clean_stop_then_reboot_keeps_sequence, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_boot_never_jumps, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_second_open_of_same_dir_fails, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
