@@ -72,6 +72,9 @@ struct server {
     size_t nunstored;                 /* in use */
     size_t unstored_cap;              /* allocated */
     window_key_t *dirty;              /* scratch for window_dirty_take */
+    bool flushing;                    /* a flush cycle is under way (s_flush_step) */
+    size_t flush_left;                /* keys the cycle has still to write */
+    size_t flush_ops;                 /* store operations the cycle wrote so far */
     volatile sig_atomic_t stop;       /* set by SIGTERM */
     volatile sig_atomic_t reload;     /* set by SIGHUP */
     int64_t next_heartbeat;           /* monotonic ms of the next heartbeat */
@@ -633,23 +636,28 @@ static void s_heartbeat(server_t *self)
 
 /* Moves dirty window keys, sensor records and dedup state into the store's batch and
  * writes it. */
-static void s_flush(server_t *self)
+/* window_export_fn: into the store's next batch. */
+static void s_queue_window(const window_key_t *key, const uint8_t *blob, size_t len, void *arg)
+{
+    store_window_queue(arg, key, blob, len);
+}
+
+/* One step of the write-behind flush: up to SERVER_DIRTY_CHUNK of the keys the cycle
+ * took on (those changed before it began), written as one batch. Steps run between
+ * event bursts, so a flush of many keys never holds events or decisions up for long.
+ * The last step also writes the sensors' records; returns true when the cycle is done. */
+static bool s_flush_step(server_t *self)
 {
     window_t *w = ingest_window(self->ingest);
-    size_t n;
-    while ((n = window_dirty_take(w, self->dirty, SERVER_DIRTY_CHUNK)) > 0) {
-        for (size_t i = 0; i < n; i++) {
-            size_t len = 0;
-            uint8_t *blob = window_export(w, &self->dirty[i], &len);
-            store_window_queue(self->store, &self->dirty[i], blob, len);
-            xfree(blob);
-        }
-        self->stats.keys_flushed += n;
-        if (n < SERVER_DIRTY_CHUNK)
-            break;
-        /* a chunk per write: one batch of every dirty key would hold them all in memory */
+    size_t want = self->flush_left < SERVER_DIRTY_CHUNK ? self->flush_left : SERVER_DIRTY_CHUNK;
+    size_t n = window_dirty_export(w, want, s_queue_window, self->store);
+    self->stats.keys_flushed += n;
+    self->flush_ops += store_pending(self->store);
+    self->flush_left = n < want ? 0 : self->flush_left - n;
+    if (self->flush_left > 0) {
         if (store_flush(self->store) < 0)
             self->stats.store_errors++;
+        return false;
     }
     store_meta_queue(self->store, "wkeys", window_entries(w));
     dedup_t *dd = ingest_dedup(self->ingest);
@@ -665,16 +673,32 @@ static void s_flush(server_t *self)
         xfree(blob);
         self->sensor_dirty[i] = false;
     }
-    size_t ops = store_pending(self->store);
-    if (ops) {
-        if (store_flush(self->store) < 0) {
-            self->stats.store_errors++;
-        } else {
-            self->stats.flushes++;
-            msg_debug(1, "flush: ops=%zu keys_flushed=%llu", ops,
-                      (unsigned long long)self->stats.keys_flushed);
-        }
+    size_t ops = self->flush_ops + store_pending(self->store);
+    self->flush_ops = 0;
+    if (store_flush(self->store) < 0) {
+        self->stats.store_errors++;
+    } else {
+        self->stats.flushes++;
+        msg_debug(1, "flush: ops=%zu keys_flushed=%llu", ops,
+                  (unsigned long long)self->stats.keys_flushed);
     }
+    return true;
+}
+
+/* Starts a flush cycle: the keys changed until now. */
+static void s_flush_start(server_t *self)
+{
+    self->flush_left = window_dirty_pending(ingest_window(self->ingest));
+    self->flushing = true;
+}
+
+/* A whole flush, at once (stopping). */
+static void s_flush(server_t *self)
+{
+    s_flush_start(self);
+    while (!s_flush_step(self))
+        ;
+    self->flushing = false;
 }
 
 static void s_rate_tick(server_t *self)
@@ -997,6 +1021,8 @@ static void s_reload(server_t *self)
 /* Milliseconds until the earliest timer (0 when one is due). */
 static long s_timeout(server_t *self, int64_t now_mono)
 {
+    if (self->flushing)
+        return 0;
     int64_t next = self->next_heartbeat;
     if (self->next_flush < next)
         next = self->next_flush;
@@ -1034,8 +1060,13 @@ static void s_timers(server_t *self)
         s_heartbeat(self);
         self->next_heartbeat = now + cfg->heartbeat_interval_ms;
     }
-    if (now >= self->next_flush) {
-        s_flush(self);
+    if (self->flushing) {
+        if (s_flush_step(self))
+            self->flushing = false;
+    } else if (now >= self->next_flush) {
+        /* the next cycle is due flush_interval after this one starts, so a key waits
+         * at most about that long plus one cycle */
+        s_flush_start(self);
         self->next_flush = now + cfg->flush_interval_ms;
     }
     if (now >= self->next_rate) {

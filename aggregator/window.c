@@ -64,6 +64,23 @@ typedef struct {
     uint16_t buckets[]; /* nb counters, bucket b at index b % nb */
 } entry_t;
 
+/* A growing byte buffer (the export encoding). */
+typedef struct {
+    uint8_t *p;   /* bytes */
+    size_t len;   /* used */
+    size_t alloc; /* allocated */
+} s_buf_t;
+
+/* One key being exported by window_dirty_export(): its entries, found once. */
+typedef struct {
+    window_key_t key;                            /* the key */
+    const entry_t *total;                        /* its total, NULL if gone (expired) */
+    uint16_t next;                               /* next chain site still to find */
+    uint8_t ns;                                  /* series found */
+    uint16_t sites[WINDOW_SITES_MAX + 1];        /* their sites, chain order */
+    const entry_t *series[WINDOW_SITES_MAX + 1]; /* their entries */
+} s_export_t;
+
 /* One text slab: slots of one size. */
 typedef struct {
     uint8_t **chunks; /* chunks of S_TEXT_CHUNK slots */
@@ -94,11 +111,15 @@ struct window {
     size_t site_index_cap;         /* power of two */
     s_slab_t text[S_TEXT_CLASSES]; /* display texts by slot size */
     int track_dirty;               /* remember changed keys */
-    window_key_t *dirty;           /* changed keys not yet taken */
-    size_t ndirty;                 /* used */
+    window_key_t *dirty;           /* changed keys not yet taken: a FIFO, dirty_head .. ndirty */
+    size_t dirty_head;             /* next to take */
+    size_t ndirty;                 /* end of the queue */
     size_t dirty_alloc;            /* allocated */
     uint16_t *chain;               /* window_dirty_take() scratch: next chain site per key */
     size_t chain_alloc;            /* allocated */
+    s_export_t *xp;                /* window_dirty_export() scratch, one per key taken */
+    size_t xp_alloc;               /* allocated */
+    s_buf_t xbuf;                  /* window_dirty_export() encoding buffer */
     window_counters_t counters;    /* metrics */
 };
 
@@ -429,6 +450,12 @@ static void s_dirty_push(window_t *w, const window_key_t *k)
 {
     if (!w->track_dirty)
         return;
+    if (w->ndirty == w->dirty_alloc && w->dirty_head > w->dirty_alloc / 2) {
+        /* more than half already taken: slide the rest down instead of growing */
+        w->ndirty -= w->dirty_head;
+        memmove(w->dirty, w->dirty + w->dirty_head, w->ndirty * sizeof(*w->dirty));
+        w->dirty_head = 0;
+    }
     if (w->ndirty == w->dirty_alloc) {
         w->dirty_alloc = w->dirty_alloc ? w->dirty_alloc * 2 : 256;
         w->dirty = xrealloc(w->dirty, w->dirty_alloc * sizeof(*w->dirty));
@@ -660,6 +687,8 @@ void window_destroy(window_t **self_p)
     }
     xfree(w->dirty);
     xfree(w->chain);
+    xfree(w->xp);
+    xfree(w->xbuf.p);
     xfree(w);
     *self_p = NULL;
 }
@@ -951,11 +980,29 @@ int window_foreach(const window_t *self, int (*cb)(const window_key_t *key, void
     return 0;
 }
 
+/* An emptied queue starts over at the front (and gives back a big array). */
+static void s_dirty_reset(window_t *w)
+{
+    if (w->dirty_head < w->ndirty)
+        return;
+    w->dirty_head = w->ndirty = 0;
+    if (w->dirty_alloc > 4096) {
+        xfree(w->dirty);
+        w->dirty = NULL;
+        w->dirty_alloc = 0;
+    }
+}
+
+size_t window_dirty_pending(const window_t *self)
+{
+    return self->ndirty - self->dirty_head;
+}
+
 size_t window_dirty_take(window_t *self, window_key_t *out, size_t max)
 {
     size_t n = 0;
-    while (n < max && self->ndirty > 0) {
-        out[n] = self->dirty[--self->ndirty];
+    while (n < max && self->dirty_head < self->ndirty) {
+        out[n] = self->dirty[self->dirty_head++];
         s_prefetch(self, out[n].scope, out[n].tally, WINDOW_SITE_ALL, out[n].fp);
         n++;
     }
@@ -993,21 +1040,11 @@ size_t window_dirty_take(window_t *self, window_key_t *out, size_t max)
             }
         }
     }
-    if (self->ndirty == 0 && self->dirty_alloc > 4096) {
-        xfree(self->dirty);
-        self->dirty = NULL;
-        self->dirty_alloc = 0;
-    }
+    s_dirty_reset(self);
     return n;
 }
 
 /* ------------------------------------------------------------ persistence */
-
-typedef struct {
-    uint8_t *p;   /* bytes */
-    size_t len;   /* used */
-    size_t alloc; /* allocated */
-} s_buf_t;
 
 static void s_put(s_buf_t *b, const void *data, size_t len)
 {
@@ -1077,41 +1114,110 @@ static void s_put_series(const window_t *w, s_buf_t *b, const entry_t *e)
     }
 }
 
+/* Appends the export encoding of key: total a and its ns series (chain order). */
+static void s_encode(const window_t *w, s_buf_t *b, const window_key_t *key, const entry_t *a,
+                     size_t ns, const uint16_t *sites, const entry_t *const *series)
+{
+    s_put_u8(b, S_BLOB_MAGIC);
+    s_put_u8(b, S_BLOB_VER);
+    s_put_varint(b, (uint64_t)w->bucket_ms);
+    s_put_u8(b, key->scope);
+    s_put_u8(b, key->tally);
+    for (int i = 0; i < 8; i++)
+        s_put_u8(b, (uint8_t)(key->fp >> (8 * i)));
+    s_put_str(b, s_text_get(w, a->text));
+    s_put_varint(b, 1 + ns);
+    s_put_u8(b, 0);
+    s_put_str(b, (a->flags & S_MULTI) ? "" : window_site_name(w, a->link));
+    s_put_series(w, b, a);
+    /* chain order is newest site first; write it reversed so import rebuilds the same order */
+    for (size_t i = ns; i-- > 0;) {
+        if (sites[i] == WINDOW_SITE_OTHER) {
+            s_put_u8(b, 2);
+        } else {
+            s_put_u8(b, 1);
+            s_put_str(b, window_site_name(w, sites[i]));
+        }
+        s_put_series(w, b, series[i]);
+    }
+}
+
 uint8_t *window_export(const window_t *self, const window_key_t *key, size_t *len_p)
 {
     const entry_t *a = s_find(self, key, WINDOW_SITE_ALL);
     if (a == NULL)
         return NULL;
-    s_buf_t b = {.p = xmalloc(256), .alloc = 256};
-    s_put_u8(&b, S_BLOB_MAGIC);
-    s_put_u8(&b, S_BLOB_VER);
-    s_put_varint(&b, (uint64_t)self->bucket_ms);
-    s_put_u8(&b, key->scope);
-    s_put_u8(&b, key->tally);
-    for (int i = 0; i < 8; i++)
-        s_put_u8(&b, (uint8_t)(key->fp >> (8 * i)));
-    s_put_str(&b, s_text_get(self, a->text));
-
     uint16_t sites[WINDOW_SITES_MAX + 1];
     const entry_t *series[WINDOW_SITES_MAX + 1];
     size_t ns = (a->flags & S_MULTI) ? s_chain_entries(self, key, a, sites, series) : 0;
-    s_put_varint(&b, 1 + ns);
-    s_put_u8(&b, 0);
-    s_put_str(&b, (a->flags & S_MULTI) ? "" : window_site_name(self, a->link));
-    s_put_series(self, &b, a);
-    /* chain order is newest site first; write it reversed so import rebuilds the same order */
-    for (size_t i = ns; i-- > 0;) {
-        const entry_t *s = series[i];
-        if (sites[i] == WINDOW_SITE_OTHER) {
-            s_put_u8(&b, 2);
-        } else {
-            s_put_u8(&b, 1);
-            s_put_str(&b, window_site_name(self, sites[i]));
-        }
-        s_put_series(self, &b, s);
-    }
+    s_buf_t b = {.p = xmalloc(256), .alloc = 256};
+    s_encode(self, &b, key, a, ns, sites, series);
     *len_p = b.len;
     return b.p;
+}
+
+size_t window_dirty_export(window_t *self, size_t max, window_export_fn *cb, void *arg)
+{
+    window_t *w = self;
+    size_t n = window_dirty_pending(w) < max ? window_dirty_pending(w) : max;
+    if (n == 0)
+        return 0;
+    if (n > w->xp_alloc) {
+        w->xp_alloc = n;
+        w->xp = xrealloc(w->xp, n * sizeof(*w->xp));
+    }
+    /* in passes over all n keys, so that every lookup's slot was asked for one pass
+     * earlier: totals, then one chain step per pass */
+    s_export_t *x = w->xp;
+    for (size_t i = 0; i < n; i++) {
+        x[i].key = w->dirty[w->dirty_head++];
+        s_prefetch(w, x[i].key.scope, x[i].key.tally, WINDOW_SITE_ALL, x[i].key.fp);
+    }
+    s_dirty_reset(w);
+    size_t more = 0;
+    for (size_t i = 0; i < n; i++) {
+        entry_t *a = s_find(w, &x[i].key, WINDOW_SITE_ALL);
+        x[i].total = a;
+        x[i].ns = 0;
+        x[i].next = S_LINK_NONE;
+        if (a == NULL)
+            continue;
+        a->flags &= (uint8_t)~S_DIRTY;
+        if (a->flags & S_MULTI && a->link != S_LINK_NONE) {
+            x[i].next = a->link;
+            s_prefetch(w, x[i].key.scope, x[i].key.tally, a->link, x[i].key.fp);
+            more++;
+        }
+    }
+    while (more > 0) {
+        more = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (x[i].next == S_LINK_NONE)
+                continue;
+            const entry_t *e = s_find(w, &x[i].key, x[i].next);
+            if (e == NULL) {
+                x[i].next = S_LINK_NONE;
+                continue;
+            }
+            x[i].sites[x[i].ns] = x[i].next;
+            x[i].series[x[i].ns++] = e;
+            x[i].next = x[i].ns < WINDOW_SITES_MAX + 1 ? e->link : S_LINK_NONE;
+            if (x[i].next != S_LINK_NONE) {
+                s_prefetch(w, x[i].key.scope, x[i].key.tally, x[i].next, x[i].key.fp);
+                more++;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (x[i].total == NULL) {
+            cb(&x[i].key, NULL, 0, arg);
+            continue;
+        }
+        w->xbuf.len = 0;
+        s_encode(w, &w->xbuf, &x[i].key, x[i].total, x[i].ns, x[i].sites, x[i].series);
+        cb(&x[i].key, w->xbuf.p, w->xbuf.len, arg);
+    }
+    return n;
 }
 
 typedef struct {

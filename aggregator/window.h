@@ -170,13 +170,24 @@ const window_counters_t *window_counters(const window_t *self);
 int window_foreach(const window_t *self, int (*cb)(const window_key_t *key, void *arg), void *arg);
 
 /* With track_dirty: moves up to max keys changed (or expired) since they were last
- * taken into out; returns how many. A taken key that window_export() no longer finds
- * was expired: the store deletes it. */
+ * taken into out, oldest changes first; returns how many. A taken key that window_export() no
+ * longer finds was expired: the store deletes it. */
 size_t window_dirty_take(window_t *self, window_key_t *out, size_t max);
+
+/* Changed keys waiting to be taken, oldest first. */
+size_t window_dirty_pending(const window_t *self);
 
 /* The key's full state (counts per site by site name, times, text) as a compact blob
  * owned by the caller (xfree), length in *len_p; NULL if the key is unknown. */
 uint8_t *window_export(const window_t *self, const window_key_t *key, size_t *len_p);
+
+/* Called by window_dirty_export() for each key taken: blob (borrowed, valid during the
+ * call) is what window_export() would return, or NULL when the key expired (delete it). */
+typedef void window_export_fn(const window_key_t *key, const uint8_t *blob, size_t len, void *arg);
+/* window_dirty_take() and window_export() of up to max keys, oldest changes first, in
+ * one walk of each key's entries (with the table slots asked for ahead of use): the
+ * write-behind flush. cb must not change the window. Returns how many keys were taken. */
+size_t window_dirty_export(window_t *self, size_t max, window_export_fn *cb, void *arg);
 /* Restores a key from window_export() output, replacing any state it had. Keys idle
  * at now_ms are skipped. Returns 0, or -1 for a malformed blob or another bucket_ms. */
 int window_import(window_t *self, const uint8_t *blob, size_t len, int64_t now_ms);

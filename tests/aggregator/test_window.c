@@ -483,6 +483,73 @@ static void test_window_dirty_keys_are_taken_once(void **state)
     window_destroy(&w);
 }
 
+typedef struct {
+    window_t *w;        /* the window exported */
+    window_key_t k[40]; /* keys handed over, in order */
+    int gone[40];       /* 1: handed over as expired (blob NULL) */
+    size_t n;           /* handed over */
+} exported_t;
+
+/* window_export_fn: each blob must be byte for byte what window_export() gives. */
+static void s_check_export(const window_key_t *key, const uint8_t *blob, size_t len, void *arg)
+{
+    exported_t *x = arg;
+    size_t want_len = 0;
+    uint8_t *want = window_export(x->w, key, &want_len);
+    if (blob == NULL) {
+        assert_null(want);
+    } else {
+        assert_non_null(want);
+        assert_int_equal(len, want_len);
+        assert_memory_equal(blob, want, len);
+    }
+    xfree(want);
+    assert_true(x->n < 40);
+    x->k[x->n] = *key;
+    x->gone[x->n++] = blob == NULL;
+}
+
+static void test_window_dirty_export_walks_each_key_once_oldest_first(void **state)
+{
+    window_config_t cfg = {.bucket_ms = 10 * SEC, .span_ms = 60 * SEC, .track_dirty = 1};
+    window_t *w = window_new(&cfg);
+    exported_t x = {.w = w};
+    /* 30 keys, key i seen by i % 20 + 1 sites (past WINDOW_SITES_MAX: the "other" series) */
+    for (uint64_t i = 0; i < 30; i++) {
+        window_key_t k = {.scope = 1, .tally = 0, .fp = 0x100 + i};
+        for (unsigned s = 0; s < i % 20 + 1; s++) {
+            char name[16];
+            snprintf(name, sizeof(name), "site%u", s);
+            window_add(w, &k, (unsigned)window_site_intern(w, name), T0 + s * SEC, "t", 1);
+        }
+    }
+    assert_int_equal(window_dirty_pending(w), 30);
+    assert_int_equal(window_dirty_export(w, 12, s_check_export, &x), 12);
+    assert_int_equal(window_dirty_export(w, 100, s_check_export, &x), 18);
+    assert_int_equal(window_dirty_export(w, 100, s_check_export, &x), 0);
+    assert_int_equal(x.n, 30);
+    for (size_t i = 0; i < 30; i++) {
+        assert_int_equal(x.k[i].fp, 0x100 + i); /* oldest change first */
+        assert_false(x.gone[i]);
+    }
+    /* changed again after being taken: queued again, behind what was queued first */
+    window_key_t k5 = {.scope = 1, .tally = 0, .fp = 0x105};
+    window_add(w, &K2, 0, T0 + 2 * SEC, NULL, 0);
+    window_add(w, &k5, 0, T0 + 2 * SEC, NULL, 0);
+    window_add(w, &K2, 0, T0 + 2 * SEC, NULL, 0); /* still queued: not twice */
+    x.n = 0;
+    assert_int_equal(window_dirty_export(w, 100, s_check_export, &x), 2);
+    assert_int_equal(x.k[0].fp, K2.fp);
+    assert_int_equal(x.k[1].fp, k5.fp);
+    /* expired keys are handed over without a blob */
+    window_sweep(w, T0 + 200 * SEC, 1000);
+    x.n = 0;
+    assert_int_equal(window_dirty_export(w, 100, s_check_export, &x), 31);
+    for (size_t i = 0; i < x.n; i++)
+        assert_true(x.gone[i]);
+    window_destroy(&w);
+}
+
 static int s_count_key(const window_key_t *k, void *arg)
 {
     (*(int *)arg)++;
@@ -534,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_window_site_table),
         cmocka_unit_test(test_window_top_lists_busiest_keys),
         cmocka_unit_test(test_window_export_import_round_trip),
+        cmocka_unit_test(test_window_dirty_export_walks_each_key_once_oldest_first),
         cmocka_unit_test(test_window_import_rejects_bad_blobs),
         cmocka_unit_test(test_window_dirty_keys_are_taken_once),
         cmocka_unit_test(test_window_foreach_visits_keys_not_series),
