@@ -1,11 +1,11 @@
 /*
  * cfg - typed "key = value" configuration files; see cfg.h for the syntax.
  *
- * The file is read whole (bounded by CFG_MAX_FILE), split into physical
- * lines, and physical lines are joined into logical lines (a line starting
- * with a blank continues the previous one, joined by one space). Each logical
- * line is a section header or a key = value pair; values go through the typed
- * parsers below, the same ones that parse built-in defaults and bounds. All
+ * The file is read whole (bounded by CFG_MAX_FILE) and split into logical
+ * lines by lines.c, shared with the rule tables (a line starting with a blank
+ * continues the previous one, joined by one space). Each logical line is a
+ * section header or a key = value pair; values go through the typed parsers
+ * below, the same ones that parse built-in defaults and bounds. All
  * errors are collected, so "-n" shows every mistake at once; on any error the
  * half-filled struct is freed again, so callers never see a partial config.
  */
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lines.h"
 #include "slurp.h"
 #include "xalloc.h"
 
@@ -620,57 +621,20 @@ int cfg_parse(const cfg_schema_t *schema, const char *text, size_t len, const ch
     s_fill_defaults(&ctx, schema->params, out);
     ctx.global_seen = xcalloc(s_count(schema->params) + 1, sizeof(int));
 
-    char *pending = NULL; /* logical line being assembled */
-    size_t plen = 0;
-    int pline = 0;      /* its first physical line */
-    bool pcont = false; /* it has continuation lines */
-    int lineno = 0;
-    const char *p = text, *end = text + len;
-
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
-        lineno++;
-        size_t ll = (size_t)(le - p);
-        const char *lp = p;
-        p = nl ? nl + 1 : end;
-        if (ll > 0 && lp[ll - 1] == '\r')
-            ll--;
-        if (memchr(lp, '\0', ll)) {
-            s_error(&ctx, lineno, "NUL byte in line");
-            continue;
+    lines_t *lines = lines_new(text, len);
+    lines_item_t it;
+    lines_event_t ev;
+    while ((ev = lines_next(lines, &it)) != LINES_END) {
+        if (ev == LINES_NUL) {
+            s_error(&ctx, it.line, "NUL byte in line");
+        } else if (ev == LINES_ORPHAN) {
+            s_error(&ctx, it.line, "continuation line without a key to continue");
+        } else {
+            s_logical(&ctx, s_trim(it.text), it.line, it.continued);
+            xfree(it.text);
         }
-        size_t ws = 0;
-        while (ws < ll && isspace((unsigned char)lp[ws]))
-            ws++;
-        if (ws == ll || lp[ws] == '#')
-            continue;
-        if (ws > 0) {
-            if (pending == NULL) {
-                s_error(&ctx, lineno, "continuation line without a key to continue");
-                continue;
-            }
-            pending = xrealloc(pending, plen + 1 + (ll - ws) + 1);
-            pending[plen++] = ' ';
-            memcpy(pending + plen, lp + ws, ll - ws);
-            plen += ll - ws;
-            pending[plen] = '\0';
-            pcont = true;
-            continue;
-        }
-        if (pending) {
-            s_logical(&ctx, s_trim(pending), pline, pcont);
-            xfree(pending);
-        }
-        pending = xstrndup(lp, ll);
-        plen = ll;
-        pline = lineno;
-        pcont = false;
     }
-    if (pending) {
-        s_logical(&ctx, s_trim(pending), pline, pcont);
-        xfree(pending);
-    }
+    lines_destroy(&lines);
     xfree(ctx.global_seen);
     xfree(ctx.sec_seen);
     if (ctx.nerrors > 0) {

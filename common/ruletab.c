@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lines.h"
 #include "msg.h"
 #include "slurp.h"
 #include "xalloc.h"
@@ -359,52 +360,24 @@ ruletab_t *ruletab_parse(const char *text, const char *name, char *err, size_t e
         err[0] = '\0';
 
     size_t *stack = NULL, depth = 0, stack_cap = 0; /* indexes of open ifs */
-    char *pending = NULL;                           /* logical line being assembled */
-    size_t plen = 0;
-    int pline = 0, lineno = 0, rc = 0;
-    const char *p = text;
-
-    while (rc == 0 && *p) {
-        size_t ll = strcspn(p, "\n");
-        const char *lp = p;
-        p += ll;
-        if (*p == '\n')
-            p++;
-        lineno++;
-        if (ll > 0 && lp[ll - 1] == '\r')
-            ll--;
-        size_t ws = 0;
-        while (ws < ll && isspace((unsigned char)lp[ws]))
-            ws++;
-        if (ws == ll || lp[ws] == '#')
-            continue;
-        if (ws > 0) {
-            if (pending == NULL) {
-                s_err(err, errlen, name, lineno, "continuation line without a rule to continue");
-                rc = -1;
-                break;
-            }
-            pending = xrealloc(pending, plen + 1 + (ll - ws) + 1);
-            pending[plen++] = ' ';
-            memcpy(pending + plen, lp + ws, ll - ws);
-            plen += ll - ws;
-            pending[plen] = '\0';
-            continue;
+    lines_t *lines = lines_new(text, strlen(text));
+    lines_item_t it;
+    lines_event_t ev;
+    int rc = 0;
+    while (rc == 0 && (ev = lines_next(lines, &it)) != LINES_END) {
+        if (ev == LINES_ORPHAN) {
+            s_err(err, errlen, name, it.line, "continuation line without a rule to continue");
+            rc = -1;
+        } else if (ev == LINES_NUL) {
+            /* not seen here (text ends at its first NUL); ruletab_load reports it first */
+            s_err(err, errlen, name, it.line, "NUL byte in line");
+            rc = -1;
+        } else {
+            rc = s_line(self, it.text, it.line, &stack, &depth, &stack_cap, err, errlen);
+            xfree(it.text);
         }
-        if (pending) {
-            rc = s_line(self, pending, pline, &stack, &depth, &stack_cap, err, errlen);
-            xfree(pending);
-            pending = NULL;
-            if (rc < 0)
-                break;
-        }
-        pending = xstrndup(lp, ll);
-        plen = ll;
-        pline = lineno;
     }
-    if (rc == 0 && pending)
-        rc = s_line(self, pending, pline, &stack, &depth, &stack_cap, err, errlen);
-    xfree(pending);
+    lines_destroy(&lines);
     if (rc == 0 && depth > 0) {
         s_err(err, errlen, name, self->entries[stack[depth - 1]].line,
               "if without endif (at end of file)");
