@@ -72,6 +72,10 @@ struct server {
     size_t nunstored;                 /* in use */
     size_t unstored_cap;              /* allocated */
     window_key_t *dirty;              /* scratch for window_dirty_take */
+    wire_arena_t *arena;              /* event frames are unpacked into it */
+    ingest_event_t *evs;              /* s_on_batch() scratch: the batch's events */
+    ingest_key_t *evkeys;             /* ... their keys, WIRE_MAX_KEYS per event */
+    size_t evs_cap;                   /* events allocated */
     bool flushing;                    /* a flush cycle is under way (s_flush_step) */
     size_t flush_left;                /* keys the cycle has still to write */
     size_t flush_ops;                 /* store operations the cycle wrote so far */
@@ -450,16 +454,20 @@ static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsoc
     self->stats.events_in += b->n_events;
     self->rate[self->rate_at] += b->n_events;
 
-    ingest_key_t keys[WIRE_MAX_KEYS];
-    ingest_event_t ev;
-    /* first every event's table slots are asked for, then the events are counted */
-    for (size_t i = 0; i < b->n_events; i++) {
-        s_event_from_wire(b, b->events[i], keys, &ev);
-        ingest_prefetch(self->ingest, &ev);
+    /* the batch in ingest's terms, once; then every event's table slots are asked for,
+     * then the events are counted */
+    if (b->n_events > self->evs_cap) {
+        self->evs_cap = b->n_events;
+        self->evs = xrealloc(self->evs, self->evs_cap * sizeof(*self->evs));
+        self->evkeys =
+            xrealloc(self->evkeys, self->evs_cap * WIRE_MAX_KEYS * sizeof(*self->evkeys));
     }
     for (size_t i = 0; i < b->n_events; i++) {
-        s_event_from_wire(b, b->events[i], keys, &ev);
-        switch (ingest_event(self->ingest, &ev, now)) {
+        s_event_from_wire(b, b->events[i], self->evkeys + i * WIRE_MAX_KEYS, &self->evs[i]);
+        ingest_prefetch(self->ingest, &self->evs[i]);
+    }
+    for (size_t i = 0; i < b->n_events; i++) {
+        switch (ingest_event(self->ingest, &self->evs[i], now)) {
         case INGEST_COUNTED:
             self->stats.events_counted++;
             break;
@@ -516,7 +524,9 @@ static void s_drain_events(server_t *self)
         Backstop__Frame *f = NULL;
         zsock_meta_t meta;
         wire_err_t err = WIRE_OK;
-        int rc = zsock_recv(self->pull, ZMQ_DONTWAIT, &f, &meta, &err);
+        /* frames are unpacked into the arena: nothing of the last one is kept */
+        wire_arena_reset(self->arena);
+        int rc = zsock_recv_in(self->pull, ZMQ_DONTWAIT, self->arena, &f, &meta, &err);
         if (rc < 0)
             break;
         if (rc == 0) {
@@ -532,8 +542,8 @@ static void s_drain_events(server_t *self)
             s_on_status(self, f->status, &meta);
         else
             s_drop(self, SERVER_DROP_UNEXPECTED, "events", meta.peer);
-        wire_free(&f);
     }
+    wire_arena_reset(self->arena);
 }
 
 /* ---- snapshot and control ---- */
@@ -867,6 +877,7 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     if (!self->ingest)
         msg_fatal(EX_CONFIG, "cannot set up counting with these rules");
     self->dirty = xcalloc(SERVER_DIRTY_CHUNK, sizeof(*self->dirty));
+    self->arena = wire_arena_new();
 
     long nd = store_decisions_load(self->store, s_restore_decision, self);
     long na = store_allow_load(self->store, s_restore_allow, self);
@@ -1149,6 +1160,9 @@ void server_destroy(server_t **self_p)
     xfree(self->sites);
     xfree(self->unstored);
     xfree(self->dirty);
+    xfree(self->evs);
+    wire_arena_destroy(&self->arena);
+    xfree(self->evkeys);
     xfree(self);
     *self_p = NULL;
 }

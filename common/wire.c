@@ -17,6 +17,7 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "msg.h"
@@ -354,7 +355,94 @@ uint8_t *wire_pack(Backstop__Frame *frame, size_t *len_out, wire_err_t *err)
     return buf;
 }
 
+/* Arena chunks: the usual size, and how much an idle arena keeps. */
+#define S_ARENA_CHUNK (64 * 1024)
+#define S_ARENA_KEEP  (4 * S_ARENA_CHUNK)
+
+typedef struct s_chunk {
+    struct s_chunk *next; /* older chunk */
+    size_t size;          /* bytes in data */
+    size_t used;          /* bytes handed out */
+    max_align_t data[];   /* the memory */
+} s_chunk_t;
+
+struct wire_arena {
+    s_chunk_t *chunks;        /* newest first */
+    ProtobufCAllocator alloc; /* protobuf-c's view of us */
+};
+
+static void *s_arena_alloc(void *arg, size_t size)
+{
+    wire_arena_t *a = arg;
+    size = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    s_chunk_t *c = a->chunks;
+    if (c == NULL || c->size - c->used < size) {
+        size_t want = size > S_ARENA_CHUNK ? size : S_ARENA_CHUNK;
+        c = xmalloc(sizeof(*c) + want);
+        c->size = want;
+        c->used = 0;
+        c->next = a->chunks;
+        a->chunks = c;
+    }
+    void *p = (char *)c->data + c->used;
+    c->used += size;
+    return p;
+}
+
+static void s_arena_free(void *arg, void *p)
+{
+    (void)arg; /* everything goes at wire_arena_reset() */
+    (void)p;
+}
+
+wire_arena_t *wire_arena_new(void)
+{
+    wire_arena_t *a = xcalloc(1, sizeof(*a));
+    a->alloc.alloc = s_arena_alloc;
+    a->alloc.free = s_arena_free;
+    a->alloc.allocator_data = a;
+    return a;
+}
+
+void wire_arena_reset(wire_arena_t *self)
+{
+    /* keep the newest chunks up to S_ARENA_KEEP bytes, free the rest */
+    size_t kept = 0;
+    s_chunk_t **pp = &self->chunks;
+    while (*pp) {
+        s_chunk_t *c = *pp;
+        if (kept + c->size <= S_ARENA_KEEP) {
+            kept += c->size;
+            c->used = 0;
+            pp = &c->next;
+        } else {
+            *pp = c->next;
+            xfree(c);
+        }
+    }
+}
+
+void wire_arena_destroy(wire_arena_t **self_p)
+{
+    assert(self_p);
+    wire_arena_t *a = *self_p;
+    if (a == NULL)
+        return;
+    while (a->chunks) {
+        s_chunk_t *c = a->chunks;
+        a->chunks = c->next;
+        xfree(c);
+    }
+    xfree(a);
+    *self_p = NULL;
+}
+
 Backstop__Frame *wire_unpack(const void *buf, size_t len, wire_err_t *err)
+{
+    return wire_unpack_in(NULL, buf, len, err);
+}
+
+Backstop__Frame *wire_unpack_in(wire_arena_t *arena, const void *buf, size_t len, wire_err_t *err)
 {
     wire_err_t dummy;
     if (err == NULL)
@@ -367,13 +455,14 @@ Backstop__Frame *wire_unpack(const void *buf, size_t len, wire_err_t *err)
         *err = WIRE_ERR_OVERSIZE;
         return NULL;
     }
-    Backstop__Frame *frame = backstop__frame__unpack(NULL, len, buf);
+    Backstop__Frame *frame = backstop__frame__unpack(arena ? &arena->alloc : NULL, len, buf);
     if (frame == NULL) {
         *err = WIRE_ERR_GARBAGE;
         return NULL;
     }
     if ((*err = wire_check(frame)) != WIRE_OK) {
-        wire_free(&frame);
+        if (arena == NULL)
+            wire_free(&frame);
         return NULL;
     }
     return frame;

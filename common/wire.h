@@ -18,7 +18,8 @@
  * wire_pack applies the same checks before packing, so a sender learns
  * locally that its peer would drop a frame instead of losing it silently.
  *
- * Ownership: wire_unpack returns a frame the caller frees with wire_free;
+ * Ownership: wire_unpack returns a frame the caller frees with wire_free
+ * (wire_unpack_in: one the arena frees with wire_arena_reset);
  * wire_pack returns a buffer the caller frees with free()/xfree(). Frames the
  * caller builds itself (wire_frame_init) stay the caller's.
  */
@@ -80,5 +81,17 @@ Backstop__Frame *wire_unpack(const void *buf, size_t len, wire_err_t *err);
 
 /* Frees a frame from wire_unpack; sets *frame_p = NULL; safe on NULL and twice. */
 void wire_free(Backstop__Frame **frame_p);
+
+/* An arena to unpack into: a busy receiver's frames cost no malloc and free per field.
+ * Frames unpacked into it stay valid until wire_arena_reset(), which frees them all at
+ * once (never wire_free them). Memory is kept for the next frames, up to a bound. */
+typedef struct wire_arena wire_arena_t;
+wire_arena_t *wire_arena_new(void);
+/* Frees the arena and everything in it; sets *self_p = NULL; safe on NULL and twice. */
+void wire_arena_destroy(wire_arena_t **self_p);
+/* Frees every frame unpacked into the arena. */
+void wire_arena_reset(wire_arena_t *self);
+/* wire_unpack() into arena (NULL: as wire_unpack). */
+Backstop__Frame *wire_unpack_in(wire_arena_t *arena, const void *buf, size_t len, wire_err_t *err);
 
 #endif

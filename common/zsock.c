@@ -321,6 +321,12 @@ static void s_property(zmq_msg_t *msg, const char *name, char *out, size_t size)
 
 int zsock_recv(void *sock, int flags, Backstop__Frame **frame, zsock_meta_t *meta, wire_err_t *err)
 {
+    return zsock_recv_in(sock, flags, NULL, frame, meta, err);
+}
+
+int zsock_recv_in(void *sock, int flags, wire_arena_t *arena, Backstop__Frame **frame,
+                  zsock_meta_t *meta, wire_err_t *err)
+{
     zsock_meta_t dummy_meta;
     wire_err_t dummy_err;
     zmq_msg_t part;
@@ -374,7 +380,7 @@ int zsock_recv(void *sock, int flags, Backstop__Frame **frame, zsock_meta_t *met
     if (bad) {
         *err = WIRE_ERR_GARBAGE;
     } else {
-        *frame = wire_unpack(zmq_msg_data(&part), zmq_msg_size(&part), err);
+        *frame = wire_unpack_in(arena, zmq_msg_data(&part), zmq_msg_size(&part), err);
     }
     zmq_msg_close(&part);
     return *frame ? 1 : 0;

@@ -109,6 +109,10 @@ int zsock_send_raw(void *sock, const void *buf, size_t len, int flags);
  * filled. 0: a message arrived and was dropped, *err (may be NULL) says why (count it).
  * -1: nothing received, errno EAGAIN (ZMQ_DONTWAIT, nothing there), EINTR or ETERM. */
 int zsock_recv(void *sock, int flags, Backstop__Frame **frame, zsock_meta_t *meta, wire_err_t *err);
+/* zsock_recv() unpacking into arena (wire_unpack_in): the frame lives until
+ * wire_arena_reset(arena), never wire_free it. */
+int zsock_recv_in(void *sock, int flags, wire_arena_t *arena, Backstop__Frame **frame,
+                  zsock_meta_t *meta, wire_err_t *err);
 
 /* ---- CURVE ---- */
 

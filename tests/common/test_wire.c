@@ -738,6 +738,102 @@ static void test_free_is_safe_twice(void **state)
     wire_free(&f);
 }
 
+/* A batch of n events, each with one key of text: a frame bigger than one arena chunk. */
+static uint8_t *s_pack_big_batch(size_t n, size_t *len)
+{
+    Backstop__Event *ev = xcalloc(n, sizeof(*ev));
+    Backstop__Event **evp = xcalloc(n, sizeof(*evp));
+    Backstop__Key *key = xcalloc(n, sizeof(*key));
+    Backstop__Key **keyp = xcalloc(n, sizeof(*keyp));
+    for (size_t i = 0; i < n; i++) {
+        backstop__event__init(&ev[i]);
+        backstop__key__init(&key[i]);
+        key[i].scope = BACKSTOP__SCOPE__SUBJECT;
+        key[i].fp = i;
+        key[i].text = "a subject of some length, to fill the arena up";
+        keyp[i] = &key[i];
+        ev[i].seq = i + 1;
+        ev[i].keys = &keyp[i];
+        ev[i].n_keys = 1;
+        evp[i] = &ev[i];
+    }
+    Backstop__EventBatch b = BACKSTOP__EVENT_BATCH__INIT;
+    b.site = "site1";
+    b.sensor = "mx1";
+    b.events = evp;
+    b.n_events = n;
+    Backstop__Frame f;
+    wire_frame_init(&f, BACKSTOP__FRAME__BODY_EVENTS, &b);
+    uint8_t *buf = wire_pack(&f, len, NULL);
+    xfree(ev);
+    xfree(evp);
+    xfree(key);
+    xfree(keyp);
+    return buf;
+}
+
+static void test_arena_frames_equal_heap_frames_until_reset(void **state)
+{
+    wire_arena_t *a = wire_arena_new();
+    for (int round = 0; round < 3; round++) {
+        /* every body, and a batch far bigger than a chunk, side by side in the arena */
+        Backstop__Frame *f[N_BODIES + 1];
+        uint8_t *buf[N_BODIES + 1];
+        size_t len[N_BODIES + 1];
+        for (size_t i = 0; i < N_BODIES; i++)
+            buf[i] = s_pack_body(s_bodies[i], &len[i]);
+        buf[N_BODIES] = s_pack_big_batch(WIRE_MAX_EVENTS, &len[N_BODIES]);
+        for (size_t i = 0; i <= N_BODIES; i++) {
+            wire_err_t err = WIRE_ERR__COUNT;
+            f[i] = wire_unpack_in(a, buf[i], len[i], &err);
+            assert_non_null(f[i]);
+            assert_int_equal(err, WIRE_OK);
+        }
+        /* all still intact after the others were unpacked: they re-pack to the input */
+        for (size_t i = 0; i <= N_BODIES; i++) {
+            size_t len2;
+            uint8_t *buf2 = wire_pack(f[i], &len2, NULL);
+            assert_int_equal(len2, len[i]);
+            assert_memory_equal(buf2, buf[i], len2);
+            xfree(buf2);
+            xfree(buf[i]);
+        }
+        assert_int_equal(f[N_BODIES]->events->n_events, WIRE_MAX_EVENTS);
+        wire_arena_reset(a);
+    }
+    wire_arena_destroy(&a);
+    assert_null(a);
+    wire_arena_destroy(&a);
+}
+
+static void test_arena_takes_bad_input_without_leaks(void **state)
+{
+    /* run under ASan: a refused frame's partial allocations go with the reset */
+    wire_arena_t *a = wire_arena_new();
+    uint64_t seed = 777;
+    for (size_t b = 0; b < N_BODIES; b++) {
+        size_t len;
+        uint8_t *orig = s_pack_body(s_bodies[b], &len);
+        for (size_t n = 0; n < len; n++) {
+            wire_err_t err = WIRE_OK;
+            Backstop__Frame *f = wire_unpack_in(a, orig, n, &err);
+            if (f == NULL)
+                assert_true(err > WIRE_OK && err < WIRE_ERR__COUNT);
+        }
+        for (int iter = 0; iter < 500; iter++) {
+            uint8_t *buf = xmalloc(len);
+            memcpy(buf, orig, len);
+            buf[s_rand(&seed) % len] = (uint8_t)s_rand(&seed);
+            (void)wire_unpack_in(a, buf, len, NULL);
+            xfree(buf);
+            if (iter % 50 == 0)
+                wire_arena_reset(a);
+        }
+        xfree(orig);
+    }
+    wire_arena_destroy(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -760,6 +856,8 @@ int main(void)
         cmocka_unit_test(test_mutated_frames_fail_cleanly),
         cmocka_unit_test(test_error_names_are_distinct),
         cmocka_unit_test(test_free_is_safe_twice),
+        cmocka_unit_test(test_arena_frames_equal_heap_frames_until_reset),
+        cmocka_unit_test(test_arena_takes_bad_input_without_leaks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
