@@ -99,9 +99,10 @@ static const cfg_param_t s_params[] = {
     CFG_INT(T, dedup_window, "dedup_window", "4096", "64", "1048576",
             "recent sequence numbers remembered per sensor (replayed spools)"),
     CFG_BOOL(T, sync_decisions, "sync_decisions", "yes",
-             "decision changes are written before they are published and reach the disk "
-             "(fsync) right after; no: the kernel writes them back in its own time. Either "
-             "way a daemon crash loses nothing, and after a power failure the sequence moves "
+             "what the aggregator wrote reaches the disk (fsync) at the end of every "
+             "flush, and CLI changes before the reply; no: the kernel writes it back in "
+             "its own time. Decisions are written before they are published either way, "
+             "so a daemon crash loses none, and after a power failure the sequence moves "
              "on so every sensor resyncs"),
     CFG_END,
 };

@@ -83,6 +83,7 @@ struct server {
     volatile sig_atomic_t reload;     /* set by SIGHUP */
     int64_t next_heartbeat;           /* monotonic ms of the next heartbeat */
     int64_t next_flush;               /* ... write-behind flush */
+    bool unsynced;                    /* written since the last fsync (store_sync) */
     int64_t next_sweep;               /* ... sweep */
     int64_t next_rate;                /* ... rate slot rotation */
     uint64_t rate[SERVER_RATE_SLOTS]; /* events received per second, ring */
@@ -370,10 +371,10 @@ int server_apply_changes(server_t *self)
             sent++;
         }
     }
-    /* on disk before the loop goes on (and before a CLI caller hears "done"), but not in
-     * the way of the sensors: the kernel already has it, see store.h */
-    if (store_sync(self->store) < 0)
-        self->stats.store_errors++;
+    /* to the disk with the next flush (one fsync a flush_interval for everything, none
+     * in the way of events): the kernel has it already, so only the host going down
+     * could lose it, and store.h says what happens then */
+    self->unsynced = true;
     for (size_t i = 0; i < self->nunstored; i++) {
         const decision_change_t *ch = &self->unstored[i];
         msg_info("%s: decision=%s seq=%llu scope=%s value=%s action=%s reach=%s%s%s why=%s "
@@ -392,6 +393,16 @@ int server_apply_changes(server_t *self)
     if (seq > store_log_floor(self->store) + keep + 1024)
         store_log_prune(self->store, seq - keep);
     return sent;
+}
+
+/* Waits for the disk to have everything written so far (with sync_decisions). */
+static void s_sync(server_t *self)
+{
+    if (!self->unsynced)
+        return;
+    self->unsynced = false;
+    if (store_sync(self->store) < 0)
+        self->stats.store_errors++;
 }
 
 /* publish_since_fn: the table's log, else the stored log (after a restart). */
@@ -603,8 +614,10 @@ static void s_drain_control(server_t *self)
         } else {
             (void)control_handle(self, f->control_request, &reply);
             self->stats.control_requests++;
-            /* whatever the handler changed is stored and published now */
+            /* whatever the handler changed is stored and published now, and on disk
+             * before the operator hears it is done */
             (void)server_apply_changes(self);
+            s_sync(self);
         }
         if (meta.id_len) {
             Backstop__Frame out;
@@ -692,6 +705,9 @@ static bool s_flush_step(server_t *self)
         msg_debug(1, "flush: ops=%zu keys_flushed=%llu", ops,
                   (unsigned long long)self->stats.keys_flushed);
     }
+    if (ops > 1) /* more than the wkeys record */
+        self->unsynced = true;
+    s_sync(self);
     return true;
 }
 
@@ -1123,6 +1139,7 @@ int server_run(server_t *self)
         }
     }
     (void)server_apply_changes(self);
+    s_sync(self);
     s_flush(self);
     msg_info("stopping: events=%llu counted=%llu published=%llu",
              (unsigned long long)self->stats.events_in,

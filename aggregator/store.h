@@ -19,11 +19,12 @@
  *  - decision changes, the sequence log and the epoch are written in one batch
  *    per group of changes BEFORE they are published (store_changes_write): once
  *    LevelDB has the batch the kernel has it, so the daemon dying (kill -9,
- *    crash) loses nothing. With sync_decisions the daemon then calls
- *    store_sync() right after publishing, so the disk has it too; the fsync is
- *    not in the path from event to sensors.
- *  - the host going down can lose what was published but not yet synced
- *    (with sync_decisions, at most the group being published). store_open()
+ *    crash) loses nothing. With sync_decisions the daemon calls store_sync()
+ *    at the end of every write-behind flush (once a flush_interval, one fsync
+ *    for everything written since) and before it answers a CLI change; the
+ *    fsync is never in the path from an event to the sensors.
+ *  - the host going down can lose what was written but not yet synced
+ *    (with sync_decisions, about the last flush_interval). store_open()
  *    sees it: the database was left open (m/clean 0) under another boot
  *    (m/boot). Then it drops the sequence log and moves seq on by
  *    STORE_SEQ_JUMP, keeping the epoch and the decisions it has: every sensor
@@ -33,9 +34,10 @@
  *    writeback delay, so no sensor can hold a sequence number ahead of it.
  *  - allowlist entries and sites are written at once (synced);
  *  - window counters, sensor status and dedup state are written behind: the
- *    daemon queues them and store_flush() writes one batch every
- *    flush_interval (1 s). A crash (kill -9, power loss) loses at most the
- *    counts of that last interval; decisions and sequence numbers lose nothing.
+ *    daemon queues them and writes them in batches (store_flush) every
+ *    flush_interval (1 s). A daemon crash loses at most the counts of that
+ *    last interval; with sync_decisions so does a power loss (without it,
+ *    what the kernel had not written back yet).
  *
  * The epoch changes only when the sequence log is lost: a database without
  * m/epoch (new, or wiped) gets a new random epoch and starts at seq 0.
