@@ -4,6 +4,7 @@
 #   . "$BS_SRC/tests/integration/agg_lib.sh"
 #   agg_conf A [config lines...]   # $BS_TMP/A.conf: free loopback ports, ipc control, data dir
 #   agg_start A [args]             # backstop-aggregator -f -v, waits for its "ready:" line
+#                                  # (run through $AGG_WRAP, a command prefix, when set)
 #   agg_kill9 A; agg_stop A        # kill -9 / SIGTERM and wait until it is gone
 #   sub_start S SITE [args]        # bench_subscriber following A's feed; output in $BS_TMP/S.out
 #   sub_stop S
@@ -45,7 +46,8 @@ agg_start()
     AGG_BIN="$BS_BUILD/backstop-aggregator"
     before=$(log_count "$BS_TMP/$name.log" 'ready:')
     before=${before:-0}
-    "$AGG_BIN" -c "$BS_TMP/$name.conf" -f -v "$@" >>"$BS_TMP/$name.log" 2>&1 &
+    # shellcheck disable=SC2086 # AGG_WRAP is a command and its words
+    ${AGG_WRAP:-} "$AGG_BIN" -c "$BS_TMP/$name.conf" -f -v "$@" >>"$BS_TMP/$name.log" 2>&1 &
     AGG_PID=$!
     bs_track $AGG_PID
     eval "AGG_PID_$name=$AGG_PID"
