@@ -1,9 +1,17 @@
 /*
  * allowlist - what must never be blocked, and which decisions that cancels
  *
- * A growing array of entries kept in id order. Address parsing uses
- * inet_pton(3) (pure, no I/O); prefix matching compares whole bytes, then the
- * masked remainder.
+ * A growing array of entries kept in id order, and an index for the per-event
+ * lookups: an open-addressing table from a hash of what an entry matches (its
+ * masked network and prefix length, its key, its domain, its site) to the
+ * entry. An address is looked up once per prefix length in use (longest
+ * first), a domain once per label, a key once, so the cost of a lookup does
+ * not grow with the list. Every hit is checked against the entry itself.
+ * Appending updates the index; anything else (an entry restored out of order,
+ * a removal) rebuilds it: changes are an operator's, rare.
+ *
+ * Address parsing uses inet_pton(3) (pure, no I/O); prefix matching compares
+ * whole bytes, then the masked remainder.
  */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -15,11 +23,22 @@
 #include "allowlist.h"
 #include "xalloc.h"
 
+/* One index slot: the match hash of entry idx - 1; idx 0 marks an empty slot. */
+typedef struct {
+    uint64_t h;   /* s_hash_*() of what the entry matches */
+    uint32_t idx; /* entry index + 1 */
+} s_slot_t;
+
 struct allowlist {
     allow_entry_t *entries; /* in id order */
     size_t n;               /* used */
     size_t alloc;           /* allocated */
     uint32_t next_id;       /* last id given */
+    s_slot_t *index;        /* match hash -> entry; load at most 1/2 */
+    size_t index_cap;       /* slots, a power of two (0: none yet) */
+    uint32_t nprefix[129];  /* ip/net entries per prefix length */
+    uint8_t prefixes[129];  /* the prefix lengths in use, longest first */
+    size_t nprefixes;       /* used */
 };
 
 static const uint8_t s_v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -93,6 +112,118 @@ static int s_parse_net(const char *text, bool want_prefix, uint8_t out[16], uint
     return 0;
 }
 
+/* ---- the index ---- */
+
+static uint64_t s_mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+/* A network: the first prefix bits of addr (the rest ignored). */
+static uint64_t s_hash_net(const uint8_t *addr, unsigned prefix)
+{
+    uint8_t m[16] = {0};
+    unsigned whole = prefix / 8, rest = prefix % 8;
+    memcpy(m, addr, whole);
+    if (rest)
+        m[whole] = (uint8_t)(addr[whole] & (0xff << (8 - rest)));
+    uint64_t a, b;
+    memcpy(&a, m, 8);
+    memcpy(&b, m + 8, 8);
+    return s_mix(s_mix(a ^ 0x6e6574) ^ b ^ ((uint64_t)prefix << 56));
+}
+
+/* Subject keys cover both subject scopes (the fingerprint is of the text alone). */
+static bool s_is_subject(bs_scope_t s)
+{
+    return s == BS_SCOPE_SUBJECT || s == BS_SCOPE_ORIG_SUBJECT;
+}
+
+static uint64_t s_hash_key(bs_scope_t scope, uint64_t fp)
+{
+    unsigned cls = s_is_subject(scope) ? 0xffu : (unsigned)scope;
+    return s_mix(fp ^ ((uint64_t)cls << 48) ^ 0x6b6579);
+}
+
+/* A string of len bytes under a tag ('d' domain, 's' site); FNV-1a, then mixed. */
+static uint64_t s_hash_str(char tag, const char *str, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(unsigned char)tag;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)str[i]) * 1099511628211ULL;
+    return s_mix(h);
+}
+
+/* What entry e matches, as an index hash. */
+static uint64_t s_entry_hash(const allow_entry_t *e)
+{
+    switch (e->type) {
+    case ALLOW_IP:
+    case ALLOW_NET:
+        return s_hash_net(e->addr, e->prefix);
+    case ALLOW_KEY:
+        return s_hash_key(e->scope, e->fp);
+    case ALLOW_DOMAIN:
+        return s_hash_str('d', e->text, strlen(e->text));
+    case ALLOW_SITE:
+        return s_hash_str('s', e->text, strlen(e->text));
+    }
+    return 0;
+}
+
+static void s_index_put(allowlist_t *self, size_t i)
+{
+    const allow_entry_t *e = &self->entries[i];
+    uint64_t h = s_entry_hash(e);
+    size_t mask = self->index_cap - 1, j = (size_t)h & mask;
+    while (self->index[j].idx)
+        j = (j + 1) & mask;
+    self->index[j].h = h;
+    self->index[j].idx = (uint32_t)i + 1;
+    if ((e->type == ALLOW_IP || e->type == ALLOW_NET) && self->nprefix[e->prefix]++ == 0) {
+        /* a new prefix length: keep the list longest first */
+        size_t k = self->nprefixes++;
+        while (k > 0 && self->prefixes[k - 1] < e->prefix) {
+            self->prefixes[k] = self->prefixes[k - 1];
+            k--;
+        }
+        self->prefixes[k] = e->prefix;
+    }
+}
+
+/* Rebuilds the index for the entries there are, with room to append. */
+static void s_index_rebuild(allowlist_t *self)
+{
+    size_t cap = 16;
+    while (cap < 2 * (self->n + 1))
+        cap *= 2;
+    xfree(self->index);
+    self->index = xcalloc(cap, sizeof(*self->index));
+    self->index_cap = cap;
+    memset(self->nprefix, 0, sizeof(self->nprefix));
+    self->nprefixes = 0;
+    for (size_t i = 0; i < self->n; i++)
+        s_index_put(self, i);
+}
+
+/* Whether match(entry, arg) holds for an entry indexed under h. */
+static bool s_index_any(const allowlist_t *self, uint64_t h,
+                        bool (*match)(const allow_entry_t *e, const void *arg), const void *arg)
+{
+    if (self->index_cap == 0)
+        return false;
+    size_t mask = self->index_cap - 1;
+    for (size_t j = (size_t)h & mask; self->index[j].idx; j = (j + 1) & mask)
+        if (self->index[j].h == h && match(&self->entries[self->index[j].idx - 1], arg))
+            return true;
+    return false;
+}
+
 allowlist_t *allowlist_new(void)
 {
     return xcalloc(1, sizeof(allowlist_t));
@@ -104,6 +235,7 @@ void allowlist_destroy(allowlist_t **self_p)
     if (*self_p == NULL)
         return;
     xfree((*self_p)->entries);
+    xfree((*self_p)->index);
     xfree(*self_p);
     *self_p = NULL;
 }
@@ -146,11 +278,6 @@ int allowlist_entry_parse(allow_entry_t *e, allow_type_t type, const char *text)
     return 0;
 }
 
-static bool s_is_subject(bs_scope_t s)
-{
-    return s == BS_SCOPE_SUBJECT || s == BS_SCOPE_ORIG_SUBJECT;
-}
-
 /* Whether domain equals suffix or ends with "." suffix (case-insensitive). */
 static bool s_domain_match(const char *suffix, const char *domain)
 {
@@ -187,12 +314,80 @@ static bool s_entry_covers_key(const allow_entry_t *e, bs_scope_t scope, uint64_
     return false;
 }
 
+/* ---- per-event lookups, through the index ---- */
+
+/* An address (16-byte form) and the longest prefix an entry may have to cover it. */
+typedef struct {
+    uint8_t addr[16]; /* the address or network */
+    unsigned within;  /* the entry's prefix must be <= this (128: any) */
+} s_addr_arg_t;
+
+static bool s_match_net(const allow_entry_t *e, const void *arg)
+{
+    const s_addr_arg_t *a = arg;
+    return (e->type == ALLOW_IP || e->type == ALLOW_NET) && e->prefix <= a->within &&
+           s_prefix_match(e->addr, e->prefix, a->addr);
+}
+
+/* Whether an ip/net entry with a prefix of at most within covers addr. */
+static bool s_covers_addr(const allowlist_t *self, const uint8_t addr[16], unsigned within)
+{
+    s_addr_arg_t a = {.within = within};
+    memcpy(a.addr, addr, 16);
+    for (size_t i = 0; i < self->nprefixes; i++) {
+        unsigned p = self->prefixes[i];
+        if (p <= within && s_index_any(self, s_hash_net(addr, p), s_match_net, &a))
+            return true;
+    }
+    return false;
+}
+
+typedef struct {
+    bs_scope_t scope; /* the key's scope */
+    uint64_t fp;      /* its fingerprint */
+} s_key_arg_t;
+
+static bool s_match_key(const allow_entry_t *e, const void *arg)
+{
+    const s_key_arg_t *k = arg;
+    return e->type == ALLOW_KEY && e->fp == k->fp &&
+           (e->scope == k->scope || (s_is_subject(e->scope) && s_is_subject(k->scope)));
+}
+
+static bool s_match_domain(const allow_entry_t *e, const void *arg)
+{
+    return e->type == ALLOW_DOMAIN && strcmp(e->text, arg) == 0;
+}
+
+static bool s_match_site(const allow_entry_t *e, const void *arg)
+{
+    return e->type == ALLOW_SITE && strcmp(e->text, arg) == 0;
+}
+
 bool allowlist_covers_key(const allowlist_t *self, bs_scope_t scope, uint64_t fp, const char *text)
 {
-    for (size_t i = 0; i < self->n; i++)
-        if (s_entry_covers_key(&self->entries[i], scope, fp, text))
-            return true;
-    return false;
+    if (self->n == 0)
+        return false;
+    s_key_arg_t k = {.scope = scope, .fp = fp};
+    if (s_index_any(self, s_hash_key(scope, fp), s_match_key, &k))
+        return true;
+    if (text == NULL)
+        return false;
+    uint8_t addr[16], prefix;
+    switch (scope) {
+    case BS_SCOPE_CLIENT_IP:
+        return self->nprefixes && s_parse_net(text, false, addr, &prefix) == 0 &&
+               s_covers_addr(self, addr, 128);
+    case BS_SCOPE_CLIENT_NET:
+        return self->nprefixes && s_parse_net(text, true, addr, &prefix) == 0 &&
+               s_covers_addr(self, addr, prefix);
+    case BS_SCOPE_SENDER_DOMAIN:
+        return allowlist_covers_domain(self, text);
+    case BS_SCOPE_SITE:
+        return allowlist_covers_site(self, text);
+    default:
+        return false;
+    }
 }
 
 static bool s_entry_covers_decision(const allow_entry_t *e, const decision_t *d)
@@ -213,35 +408,37 @@ bool allowlist_covers_decision(const allowlist_t *self, const decision_t *d)
 bool allowlist_covers_ip(const allowlist_t *self, const uint8_t *ip, size_t len)
 {
     uint8_t addr[16];
-    if (ip == NULL || s_to16(ip, len, addr) < 0)
+    if (self->nprefixes == 0 || ip == NULL || s_to16(ip, len, addr) < 0)
         return false;
-    for (size_t i = 0; i < self->n; i++) {
-        const allow_entry_t *e = &self->entries[i];
-        if ((e->type == ALLOW_IP || e->type == ALLOW_NET) &&
-            s_prefix_match(e->addr, e->prefix, addr))
-            return true;
-    }
-    return false;
+    return s_covers_addr(self, addr, 128);
 }
 
 bool allowlist_covers_domain(const allowlist_t *self, const char *domain)
 {
-    if (domain == NULL || *domain == 0)
+    if (self->n == 0 || domain == NULL || *domain == 0)
         return false;
-    for (size_t i = 0; i < self->n; i++)
-        if (self->entries[i].type == ALLOW_DOMAIN && s_domain_match(self->entries[i].text, domain))
+    /* lower-cased, without a trailing dot; then itself and each parent domain */
+    char low[ALLOW_TEXT_MAX + 1];
+    size_t len = strlen(domain);
+    if (domain[len - 1] == '.')
+        len--;
+    if (len == 0 || len > ALLOW_TEXT_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        low[i] = (char)tolower((unsigned char)domain[i]);
+    low[len] = 0;
+    for (size_t i = 0; i < len; i++)
+        if ((i == 0 || low[i - 1] == '.') &&
+            s_index_any(self, s_hash_str('d', low + i, len - i), s_match_domain, low + i))
             return true;
     return false;
 }
 
 bool allowlist_covers_site(const allowlist_t *self, const char *site)
 {
-    if (site == NULL)
+    if (self->n == 0 || site == NULL)
         return false;
-    for (size_t i = 0; i < self->n; i++)
-        if (self->entries[i].type == ALLOW_SITE && strcmp(self->entries[i].text, site) == 0)
-            return true;
-    return false;
+    return s_index_any(self, s_hash_str('s', site, strlen(site)), s_match_site, site);
 }
 
 static void s_append(allowlist_t *self, const allow_entry_t *e)
@@ -258,6 +455,10 @@ static void s_append(allowlist_t *self, const allow_entry_t *e)
     }
     self->entries[i] = *e;
     self->n++;
+    if (i + 1 < self->n || 2 * (self->n + 1) > self->index_cap)
+        s_index_rebuild(self); /* entries moved, or the index is full */
+    else
+        s_index_put(self, i);
 }
 
 typedef struct {
@@ -306,6 +507,7 @@ int allowlist_remove(allowlist_t *self, uint32_t id)
             memmove(&self->entries[i], &self->entries[i + 1],
                     (self->n - i - 1) * sizeof(*self->entries));
             self->n--;
+            s_index_rebuild(self);
             return 0;
         }
     }

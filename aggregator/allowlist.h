@@ -16,8 +16,11 @@
  * Adding an entry reports the active decisions it covers, so the caller
  * revokes them at once (ingest_allow_add() does both).
  *
- * Entries are few (an operator's list), so lookups are linear scans. Addresses
- * are kept as 16 bytes (IPv4 mapped into ::ffff:0:0/96) plus a prefix length.
+ * The per-event lookups (covers_ip, covers_key, covers_domain, covers_site) go
+ * through an index, so their cost does not grow with the list: one hash probe
+ * per prefix length in use, per domain label, per key. Adding, removing and
+ * cancelling decisions scan the list (an operator's action). Addresses are
+ * kept as 16 bytes (IPv4 mapped into ::ffff:0:0/96) plus a prefix length.
  * Pure logic, no I/O, single-threaded.
  */
 #ifndef BS_ALLOWLIST_H

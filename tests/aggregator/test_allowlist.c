@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -191,6 +192,104 @@ static void test_allowlist_remove_restore_and_ids(void **state)
     allowlist_destroy(&back);
 }
 
+static uint64_t s_rand(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* A random entry text of type t from a small space, so that queries hit often. */
+static void s_random_text(uint64_t *r, allow_type_t t, char *out, size_t size)
+{
+    static const char *const doms[] = {"example.com", "mail.example.com",
+                                       "example.org", "b.example.com",
+                                       "com",         "x.y.example.net"};
+    unsigned a = (unsigned)(s_rand(r) % 4), b = (unsigned)(s_rand(r) % 4);
+    switch (t) {
+    case ALLOW_IP:
+        if (s_rand(r) % 4 == 0)
+            snprintf(out, size, "2001:db8:%u::%u", a, b);
+        else
+            snprintf(out, size, "10.%u.%u.%u", a, b, (unsigned)(s_rand(r) % 4));
+        break;
+    case ALLOW_NET: {
+        static const char *const nets[] = {"10.0.0.0/8",      "10.1.0.0/16",   "10.2.3.0/24",
+                                           "10.4.0.0/14",     "10.1.2.0/23",   "0.0.0.0/0",
+                                           "2001:db8:1::/48", "2001:db8::/32", "10.0.1.2/31"};
+        snprintf(out, size, "%s", nets[s_rand(r) % 9]);
+        break;
+    }
+    case ALLOW_DOMAIN:
+        snprintf(out, size, "%s", doms[s_rand(r) % 6]);
+        break;
+    default:
+        snprintf(out, size, "site%u", a);
+        break;
+    }
+}
+
+/* The index must answer exactly as the entries do one by one (allowlist_covers_decision
+ * still asks each entry): random lists, random keys, adds, removals and restores. */
+static void test_allowlist_index_agrees_with_each_entry(void **state)
+{
+    uint64_t r = 0x1234567;
+    for (int round = 0; round < 40; round++) {
+        allowlist_t *al = allowlist_new();
+        size_t n = 1 + s_rand(&r) % 60;
+        for (size_t i = 0; i < n; i++) {
+            allow_entry_t e = {0};
+            allow_type_t t = (allow_type_t)(1 + s_rand(&r) % 4); /* ip net key domain */
+            if (t == ALLOW_KEY) {
+                e.type = ALLOW_KEY;
+                e.scope = s_rand(&r) % 2 ? BS_SCOPE_SUBJECT : BS_SCOPE_ORIG_SUBJECT;
+                e.fp = s_rand(&r) % 8;
+            } else {
+                char text[64];
+                s_random_text(&r, t, text, sizeof(text));
+                assert_int_equal(allowlist_entry_parse(&e, t, text), 0);
+            }
+            allowlist_add(al, &e, NULL, NULL);
+        }
+        /* some removals, and a copy restored in reverse order */
+        for (int k = 0; k < 3; k++)
+            (void)allowlist_remove(al, (uint32_t)(1 + s_rand(&r) % n));
+        allowlist_t *back = allowlist_new();
+        for (uint32_t id = (uint32_t)n; id > 0; id--)
+            if (allowlist_find(al, id))
+                assert_int_equal(allowlist_restore(back, allowlist_find(al, id)), 0);
+        for (int q = 0; q < 400; q++) {
+            static const bs_scope_t scopes[] = {BS_SCOPE_SUBJECT, BS_SCOPE_ORIG_SUBJECT,
+                                                BS_SCOPE_CLIENT_IP, BS_SCOPE_CLIENT_NET,
+                                                BS_SCOPE_SENDER_DOMAIN};
+            bs_scope_t sc = scopes[s_rand(&r) % 5];
+            char text[64] = "";
+            if (sc == BS_SCOPE_CLIENT_IP)
+                s_random_text(&r, ALLOW_IP, text, sizeof(text));
+            else if (sc == BS_SCOPE_CLIENT_NET)
+                s_random_text(&r, ALLOW_NET, text, sizeof(text));
+            else if (sc == BS_SCOPE_SENDER_DOMAIN)
+                s_random_text(&r, ALLOW_DOMAIN, text, sizeof(text));
+            uint64_t fp = s_rand(&r) % 8;
+            decision_t d = s_decision(sc, fp, text, BS_REACH_FLEET, "");
+            bool want = allowlist_covers_decision(al, &d);
+            assert_int_equal(allowlist_covers_key(al, sc, fp, text), want);
+            assert_int_equal(allowlist_covers_key(back, sc, fp, text), want);
+            if (sc == BS_SCOPE_CLIENT_IP && strchr(text, ':') == NULL) {
+                unsigned a, b, c, e;
+                assert_int_equal(sscanf(text, "%u.%u.%u.%u", &a, &b, &c, &e), 4);
+                uint8_t ip[4] = {(uint8_t)a, (uint8_t)b, (uint8_t)c, (uint8_t)e};
+                assert_int_equal(allowlist_covers_ip(al, ip, 4), want);
+            }
+            if (sc == BS_SCOPE_SENDER_DOMAIN)
+                assert_int_equal(allowlist_covers_domain(al, text), want);
+        }
+        allowlist_destroy(&al);
+        allowlist_destroy(&back);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -199,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_allowlist_key_domain_site),
         cmocka_unit_test(test_allowlist_add_reports_covered_decisions),
         cmocka_unit_test(test_allowlist_remove_restore_and_ids),
+        cmocka_unit_test(test_allowlist_index_agrees_with_each_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,7 @@
  *   bench_window - insert N distinct keys, print RSS and ns/event against a baseline
  *
  * SYNOPSIS
- *   bench_window [--quick] [--keys N] [--multi PCT] [--no-presize] [--ingest]
+ *   bench_window [--quick] [--keys N] [--multi PCT] [--no-presize] [--ingest [--allow N]]
  *
  * DESCRIPTION
  *   Generates N events with distinct subject keys (SplitMix64 fingerprints,
@@ -14,7 +14,11 @@
  *   span). PCT percent of the keys get two more events from two other sites
  *   (multi-site keys cost one extra entry per site). With --ingest the events go
  *   through ingest_event() with the default rules (dedup, skew, allowlist,
- *   rules) instead of window_add().
+ *   rules) instead of window_add(). --allow N (with --ingest) also gives every
+ *   event a client address and its client_ip key, and loads N allowlist entries
+ *   that match none of them (half addresses, a quarter networks of 4 prefix
+ *   lengths, a quarter subject keys; duplicates collapse): what an operator's
+ *   long list costs per event.
  *
  *   The baseline is the same event generation with a checksum instead of the
  *   window, in the same run; the ratio is what matters, not the absolute ns.
@@ -33,6 +37,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "allowlist.h"
 #include "ingest.h"
 #include "window.h"
 
@@ -89,6 +94,7 @@ int main(int argc, char **argv)
     size_t nkeys = 1000000;
     unsigned multi_pct = 0;
     int presize = 1, via_ingest = 0;
+    size_t nallow = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             nkeys = 100000;
@@ -100,9 +106,11 @@ int main(int argc, char **argv)
             presize = 0;
         else if (strcmp(argv[i], "--ingest") == 0)
             via_ingest = 1;
+        else if (strcmp(argv[i], "--allow") == 0 && i + 1 < argc)
+            nallow = strtoul(argv[++i], NULL, 10);
         else {
             fprintf(stderr, "usage: bench_window [--quick] [--keys N] [--multi PCT] [--no-presize] "
-                            "[--ingest]\n");
+                            "[--ingest [--allow N]]\n");
             return 64;
         }
     }
@@ -139,6 +147,32 @@ int main(int argc, char **argv)
             return 70;
         }
         w = ingest_window(in);
+        for (size_t i = 0; i < nallow; i++) {
+            allow_entry_t e;
+            memset(&e, 0, sizeof(e));
+            char text[64];
+            int rc;
+            if (i % 4 < 2) {
+                snprintf(text, sizeof(text), "198.51.%zu.%zu", (i / 256) % 256, i % 256);
+                rc = allowlist_entry_parse(&e, ALLOW_IP, text);
+            } else if (i % 4 == 2) {
+                static const int plen[4] = {16, 20, 24, 28};
+                int p = plen[(i / 4) % 4];
+                uint32_t a = (172u << 24) | (uint32_t)(i << 4);
+                a &= ~0u << (32 - p);
+                snprintf(text, sizeof(text), "%u.%u.%u.%u/%d", a >> 24, (a >> 16) & 255,
+                         (a >> 8) & 255, a & 255, p);
+                rc = allowlist_entry_parse(&e, ALLOW_NET, text);
+            } else {
+                e.type = ALLOW_KEY;
+                e.scope = BS_SCOPE_SUBJECT;
+                e.fp = s_splitmix(i + (1ULL << 40));
+                snprintf(e.text, sizeof(e.text), "allowed %zu", i);
+                rc = 0;
+            }
+            if (rc == 0)
+                ingest_allow_add(in, &e, T0_MS, NULL);
+        }
     } else {
         window_config_t cfg = {.bucket_ms = 10000,
                                .span_ms = 300000,
@@ -157,15 +191,23 @@ int main(int argc, char **argv)
         s_event(i, nev, key, (unsigned)((key + (i >= nkeys) * (1 + (i - nkeys) % 2)) % 50), buf,
                 &ev);
         if (via_ingest) {
-            ingest_key_t k = {
-                .scope = BS_SCOPE_SUBJECT, .fp = ev.fp, .text = buf, .text_len = ev.text_len};
+            uint8_t ip[4] = {10, (uint8_t)(key >> 16), (uint8_t)(key >> 8), (uint8_t)key};
+            char iptext[20];
+            ingest_key_t k[2] = {
+                {.scope = BS_SCOPE_SUBJECT, .fp = ev.fp, .text = buf, .text_len = ev.text_len},
+                {.scope = BS_SCOPE_CLIENT_IP, .fp = ev.fp ^ 1, .text = iptext},
+            };
+            k[1].text_len =
+                (size_t)snprintf(iptext, sizeof(iptext), "10.%u.%u.%u", ip[1], ip[2], ip[3]);
             ingest_event_t e = {.site = window_site_name(w, ev.site),
                                 .sensor = "mx",
                                 .seq = i + 1,
                                 .time_ms = ev.time_ms,
                                 .msg_class = BS_CLASS_BOUNCE,
-                                .keys = &k,
-                                .nkeys = 1};
+                                .client_ip = nallow ? ip : NULL,
+                                .client_ip_len = nallow ? 4 : 0,
+                                .keys = k,
+                                .nkeys = nallow ? 2 : 1};
             ingest_event(in, &e, ev.time_ms);
         } else {
             window_key_t k = {.scope = 1, .tally = 0, .fp = ev.fp};
@@ -176,9 +218,9 @@ int main(int argc, char **argv)
     long rss_after = s_rss_kb("VmRSS");
     long hwm = s_rss_kb("VmHWM");
 
-    printf("bench_window: %s keys=%zu events=%zu multi_site=%u%% presize=%s\n",
+    printf("bench_window: %s keys=%zu events=%zu multi_site=%u%% presize=%s allowlist=%zu\n",
            via_ingest ? "ingest_event" : "window_add", window_keys(w), nev, multi_pct,
-           presize ? "yes" : "no");
+           presize ? "yes" : "no", nallow);
     printf("  entries=%zu window_memory=%.1f MB (%.0f bytes/key)\n", window_entries(w),
            (double)window_memory(w) / 1048576.0, (double)window_memory(w) / (double)nkeys);
     printf("  rss_before=%.1f MB rss_after=%.1f MB rss_delta=%.1f MB peak(VmHWM)=%.1f MB "
