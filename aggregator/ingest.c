@@ -266,17 +266,19 @@ ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t n
         const ingest_key_t *k = &ev->keys[i];
         if ((unsigned)k->scope >= BS_SCOPE_COUNT || in->tally_mask[k->scope] == 0)
             continue;
-        char text[DECISION_VALUE_MAX + 1];
         size_t tlen = k->text && k->text_len ? k->text_len : 0;
         if (tlen > DECISION_VALUE_MAX)
             tlen = DECISION_VALUE_MAX;
-        if (tlen)
-            memcpy(text, k->text, tlen);
-        text[tlen] = 0;
-        if (allowlist_covers_key(in->allow, k->scope, k->fp, tlen ? text : NULL)) {
-            in->counters.keys_allowlisted++;
-            allowlisted = true;
-            continue;
+        if (allowlist_count(in->allow) > 0) {
+            char text[DECISION_VALUE_MAX + 1];
+            if (tlen)
+                memcpy(text, k->text, tlen);
+            text[tlen] = 0;
+            if (allowlist_covers_key(in->allow, k->scope, k->fp, tlen ? text : NULL)) {
+                in->counters.keys_allowlisted++;
+                allowlisted = true;
+                continue;
+            }
         }
         for (size_t tl = 0; tl < in->ntallies; tl++) {
             if (!(in->tally_mask[k->scope] & (1u << tl)))
