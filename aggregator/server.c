@@ -77,8 +77,10 @@ struct server {
     ingest_key_t *evkeys;             /* ... their keys, WIRE_MAX_KEYS per event */
     size_t evs_cap;                   /* events allocated */
     bool flushing;                    /* a flush cycle is under way (s_flush_step) */
-    size_t flush_left;                /* keys the cycle has still to write */
+    size_t flush_total;               /* keys the cycle took on */
+    size_t flush_left;                /* ... and has still to write */
     size_t flush_ops;                 /* store operations the cycle wrote so far */
+    int64_t flush_t0;                 /* monotonic ms the cycle started */
     volatile sig_atomic_t stop;       /* set by SIGTERM */
     volatile sig_atomic_t reload;     /* set by SIGHUP */
     int64_t next_heartbeat;           /* monotonic ms of the next heartbeat */
@@ -529,6 +531,8 @@ static void s_on_status(server_t *self, const Backstop__SensorStatus *st, const 
               (unsigned long long)st->epoch, (unsigned long long)st->applied_seq);
 }
 
+static void s_flush_keep_up(server_t *self);
+
 static void s_drain_events(server_t *self)
 {
     for (int i = 0; i < SERVER_EVENT_BURST; i++) {
@@ -553,6 +557,7 @@ static void s_drain_events(server_t *self)
             s_on_status(self, f->status, &meta);
         else
             s_drop(self, SERVER_DROP_UNEXPECTED, "events", meta.peer);
+        s_flush_keep_up(self);
     }
     wire_arena_reset(self->arena);
 }
@@ -667,8 +672,9 @@ static void s_queue_window(const window_key_t *key, const uint8_t *blob, size_t 
 
 /* One step of the write-behind flush: up to SERVER_DIRTY_CHUNK of the keys the cycle
  * took on (those changed before it began), written as one batch. Steps run between
- * event bursts, so a flush of many keys never holds events or decisions up for long.
- * The last step also writes the sensors' records; returns true when the cycle is done. */
+ * event frames (s_flush_keep_up) and when the loop is idle, so a flush of many keys
+ * never holds events or decisions up for long. The last step also writes the
+ * sensors' records and syncs; returns true when the cycle is done. */
 static bool s_flush_step(server_t *self)
 {
     window_t *w = ingest_window(self->ingest);
@@ -714,17 +720,40 @@ static bool s_flush_step(server_t *self)
 /* Starts a flush cycle: the keys changed until now. */
 static void s_flush_start(server_t *self)
 {
-    self->flush_left = window_dirty_pending(ingest_window(self->ingest));
+    self->flush_total = self->flush_left = window_dirty_pending(ingest_window(self->ingest));
+    self->flush_t0 = s_mono(self);
     self->flushing = true;
+}
+
+/* Finishes the cycle under way at once. */
+static void s_flush_finish(server_t *self)
+{
+    while (self->flushing && !s_flush_step(self))
+        ;
+    self->flushing = false;
 }
 
 /* A whole flush, at once (stopping). */
 static void s_flush(server_t *self)
 {
     s_flush_start(self);
-    while (!s_flush_step(self))
-        ;
-    self->flushing = false;
+    s_flush_finish(self);
+}
+
+/* Under load the loop is rarely idle: steps between frames keep a cycle on schedule to
+ * be done within half a flush_interval, however fast keys change. */
+static void s_flush_keep_up(server_t *self)
+{
+    if (!self->flushing)
+        return;
+    int64_t half = self->cfg->flush_interval_ms / 2;
+    int64_t elapsed = s_mono(self) - self->flush_t0;
+    size_t due = elapsed >= half
+                     ? self->flush_total
+                     : (size_t)((double)self->flush_total * (double)elapsed / (double)half);
+    while (self->flushing && self->flush_total - self->flush_left < due)
+        if (s_flush_step(self))
+            self->flushing = false;
 }
 
 static void s_rate_tick(server_t *self)
@@ -1087,14 +1116,14 @@ static void s_timers(server_t *self)
         s_heartbeat(self);
         self->next_heartbeat = now + cfg->heartbeat_interval_ms;
     }
-    if (self->flushing) {
-        if (s_flush_step(self))
-            self->flushing = false;
-    } else if (now >= self->next_flush) {
-        /* the next cycle is due flush_interval after this one starts, so a key waits
-         * at most about that long plus one cycle */
+    if (now >= self->next_flush) {
+        /* a key changed just after a cycle started is written by the next one: it waits
+         * at most about two flush_intervals (a cycle never outlives its interval) */
+        s_flush_finish(self);
         s_flush_start(self);
         self->next_flush = now + cfg->flush_interval_ms;
+    } else if (self->flushing && s_flush_step(self)) {
+        self->flushing = false;
     }
     if (now >= self->next_rate) {
         s_rate_tick(self);
