@@ -494,6 +494,9 @@ int allowlist_restore(allowlist_t *self, const allow_entry_t *e)
 {
     if (e->id == 0 || allowlist_find(self, e->id) || e->type < ALLOW_IP || e->type > ALLOW_SITE)
         return -1;
+    /* a damaged record: the index and the matching read prefix bits of 16 bytes only */
+    if ((e->type == ALLOW_IP || e->type == ALLOW_NET) && e->prefix > 128)
+        return -1;
     s_append(self, e);
     if (e->id > self->next_id)
         self->next_id = e->id;

@@ -192,6 +192,32 @@ static void test_allowlist_remove_restore_and_ids(void **state)
     allowlist_destroy(&back);
 }
 
+/* A stored ip/net record with a prefix beyond 128 bits (a damaged store) is refused, not
+ * indexed: the prefix indexes a 129-slot table and masks a 16-byte address. */
+static void test_allowlist_restore_refuses_prefix_over_128(void **state)
+{
+    allowlist_t *al = allowlist_new();
+    allow_entry_t ok = s_entry(ALLOW_NET, "192.0.2.0/24");
+    ok.id = 1;
+    assert_int_equal(allowlist_restore(al, &ok), 0);
+    static const uint8_t bad_prefix[] = {129, 200, 255};
+    for (size_t i = 0; i < sizeof(bad_prefix); i++) {
+        for (allow_type_t t = ALLOW_IP; t <= ALLOW_NET; t++) {
+            allow_entry_t e = ok;
+            e.id = (uint32_t)(10 + 2 * i + (size_t)t);
+            e.type = t;
+            e.prefix = bad_prefix[i];
+            assert_int_equal(allowlist_restore(al, &e), -1);
+            assert_null(allowlist_find(al, e.id));
+        }
+    }
+    assert_int_equal(allowlist_count(al), 1);
+    const uint8_t ip[4] = {192, 0, 2, 9}, other[4] = {198, 51, 100, 1};
+    assert_true(allowlist_covers_ip(al, ip, 4));
+    assert_false(allowlist_covers_ip(al, other, 4));
+    allowlist_destroy(&al);
+}
+
 static uint64_t s_rand(uint64_t *x)
 {
     *x ^= *x << 13;
@@ -298,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_allowlist_key_domain_site),
         cmocka_unit_test(test_allowlist_add_reports_covered_decisions),
         cmocka_unit_test(test_allowlist_remove_restore_and_ids),
+        cmocka_unit_test(test_allowlist_restore_refuses_prefix_over_128),
         cmocka_unit_test(test_allowlist_index_agrees_with_each_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
