@@ -232,6 +232,9 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
 {
     /* small caches: the daemon reads the store only at start; RSS goes to the window */
     kv_options_t opts = {.write_buffer_size = 4u << 20, .cache_size = 4u << 20};
+    /* kv_put/kv_del are the allowlist's and sites' writes, answered to the operator at
+     * once: synced as store.h promises (nothing else would sync them) */
+    opts.sync = sync_decisions;
     kv_t *kv = kv_open(dir, 1, &opts);
     if (!kv)
         return NULL;
