@@ -417,20 +417,24 @@ bool allowlist_covers_domain(const allowlist_t *self, const char *domain)
 {
     if (self->n == 0 || domain == NULL || *domain == 0)
         return false;
-    /* lower-cased, without a trailing dot; then itself and each parent domain */
-    char low[ALLOW_TEXT_MAX + 1];
+    /* without a trailing dot; then itself and each parent domain, lower-cased. Entries
+     * are at most ALLOW_TEXT_MAX long, so only the last that many bytes can match. */
     size_t len = strlen(domain);
     if (domain[len - 1] == '.')
         len--;
-    if (len == 0 || len > ALLOW_TEXT_MAX)
+    if (len == 0)
         return false;
-    for (size_t i = 0; i < len; i++)
-        low[i] = (char)tolower((unsigned char)domain[i]);
-    low[len] = 0;
-    for (size_t i = 0; i < len; i++)
-        if ((i == 0 || low[i - 1] == '.') &&
-            s_index_any(self, s_hash_str('d', low + i, len - i), s_match_domain, low + i))
+    size_t from = len > ALLOW_TEXT_MAX ? len - ALLOW_TEXT_MAX : 0;
+    char low[ALLOW_TEXT_MAX + 1];
+    for (size_t i = from; i < len; i++)
+        low[i - from] = (char)tolower((unsigned char)domain[i]);
+    low[len - from] = 0;
+    for (size_t i = from; i < len; i++) {
+        const char *suffix = low + (i - from);
+        if ((i == 0 || domain[i - 1] == '.') &&
+            s_index_any(self, s_hash_str('d', suffix, len - i), s_match_domain, suffix))
             return true;
+    }
     return false;
 }
 

@@ -283,7 +283,8 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
      * gone from the disk, and sensors may hold sequence numbers we no longer know */
     uint64_t last_boot = 0, clean = 1;
     if (!created && s_meta_get(kv, "m/boot", &last_boot) == 1 &&
-        s_meta_get(kv, "m/clean", &clean) == 1 && clean == 0 && boot != 0 && last_boot != boot)
+        s_meta_get(kv, "m/clean", &clean) == 1 && clean == 0 && boot != 0 && last_boot != 0 &&
+        last_boot != boot)
         s_jump(self);
     uint8_t v[8];
     kv_u64_put(v, boot);

@@ -359,30 +359,47 @@ uint8_t *wire_pack(Backstop__Frame *frame, size_t *len_out, wire_err_t *err)
 #define S_ARENA_CHUNK (64 * 1024)
 #define S_ARENA_KEEP  (4 * S_ARENA_CHUNK)
 
+/* Largest single allocation: far beyond what a WIRE_MAX_FRAME frame unpacks to. */
+#define S_ARENA_MAX_ALLOC ((size_t)64 * WIRE_MAX_FRAME)
+
 typedef struct s_chunk {
-    struct s_chunk *next; /* older chunk */
+    struct s_chunk *next; /* next chunk in its list */
     size_t size;          /* bytes in data */
     size_t used;          /* bytes handed out */
     max_align_t data[];   /* the memory */
 } s_chunk_t;
 
 struct wire_arena {
-    s_chunk_t *chunks;        /* newest first */
+    s_chunk_t *cur;           /* the chunk being handed out */
+    s_chunk_t *full;          /* chunks handed out before it */
+    s_chunk_t *spare;         /* kept by the last reset, empty */
     ProtobufCAllocator alloc; /* protobuf-c's view of us */
 };
 
 static void *s_arena_alloc(void *arg, size_t size)
 {
     wire_arena_t *a = arg;
-    size = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
-    s_chunk_t *c = a->chunks;
+    if (size > S_ARENA_MAX_ALLOC)
+        return NULL; /* protobuf-c fails the unpack */
+    size_t align = _Alignof(max_align_t);
+    size = (size + align - 1) / align * align;
+    s_chunk_t *c = a->cur;
     if (c == NULL || c->size - c->used < size) {
-        size_t want = size > S_ARENA_CHUNK ? size : S_ARENA_CHUNK;
-        c = xmalloc(sizeof(*c) + want);
-        c->size = want;
+        if (c) {
+            c->next = a->full;
+            a->full = c;
+        }
+        if (a->spare && a->spare->size >= size) {
+            c = a->spare;
+            a->spare = c->next;
+        } else {
+            size_t want = size > S_ARENA_CHUNK ? size : S_ARENA_CHUNK;
+            c = xmalloc(sizeof(*c) + want);
+            c->size = want;
+        }
         c->used = 0;
-        c->next = a->chunks;
-        a->chunks = c;
+        c->next = NULL;
+        a->cur = c;
     }
     void *p = (char *)c->data + c->used;
     c->used += size;
@@ -404,19 +421,36 @@ wire_arena_t *wire_arena_new(void)
     return a;
 }
 
+/* Frees every chunk of list. */
+static void s_chunks_free(s_chunk_t *c)
+{
+    while (c) {
+        s_chunk_t *next = c->next;
+        xfree(c);
+        c = next;
+    }
+}
+
 void wire_arena_reset(wire_arena_t *self)
 {
-    /* keep the newest chunks up to S_ARENA_KEEP bytes, free the rest */
+    /* every chunk is empty again: keep up to S_ARENA_KEEP bytes of them as spares */
+    s_chunk_t *all = self->cur;
+    if (all)
+        all->next = self->full;
+    else
+        all = self->full;
+    self->cur = self->full = NULL;
     size_t kept = 0;
-    s_chunk_t **pp = &self->chunks;
-    while (*pp) {
-        s_chunk_t *c = *pp;
+    for (s_chunk_t *c = self->spare; c; c = c->next)
+        kept += c->size;
+    while (all) {
+        s_chunk_t *c = all;
+        all = c->next;
         if (kept + c->size <= S_ARENA_KEEP) {
             kept += c->size;
-            c->used = 0;
-            pp = &c->next;
+            c->next = self->spare;
+            self->spare = c;
         } else {
-            *pp = c->next;
             xfree(c);
         }
     }
@@ -428,11 +462,9 @@ void wire_arena_destroy(wire_arena_t **self_p)
     wire_arena_t *a = *self_p;
     if (a == NULL)
         return;
-    while (a->chunks) {
-        s_chunk_t *c = a->chunks;
-        a->chunks = c->next;
-        xfree(c);
-    }
+    s_chunks_free(a->cur);
+    s_chunks_free(a->full);
+    s_chunks_free(a->spare);
     xfree(a);
     *self_p = NULL;
 }

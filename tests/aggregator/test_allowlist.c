@@ -108,6 +108,16 @@ static void test_allowlist_key_domain_site(void **state)
     assert_true(allowlist_covers_domain(al, "mail.Example.com."));
     assert_false(allowlist_covers_domain(al, "badexample.com"));
     assert_false(allowlist_covers_domain(al, "com"));
+    /* a sender domain longer than any entry still matches by its parents */
+    char longdom[300];
+    memset(longdom, 'a', 250);
+    strcpy(longdom + 250, ".Mail.example.com");
+    assert_true(allowlist_covers_domain(al, longdom));
+    assert_true(allowlist_covers_key(al, BS_SCOPE_SENDER_DOMAIN, 0, longdom));
+    longdom[253] = '-'; /* "...aaa-ail.example.com": still under example.com */
+    assert_true(allowlist_covers_domain(al, longdom));
+    strcpy(longdom + 250, "badexample.com");
+    assert_false(allowlist_covers_domain(al, longdom));
     assert_true(allowlist_covers_key(al, BS_SCOPE_SENDER_DOMAIN, 0, "bounce.example.com"));
     assert_true(allowlist_covers_site(al, "acme"));
     assert_false(allowlist_covers_site(al, "acme2"));

@@ -806,6 +806,28 @@ static void test_arena_frames_equal_heap_frames_until_reset(void **state)
     wire_arena_destroy(&a);
 }
 
+static void test_arena_reuses_its_memory_after_reset(void **state)
+{
+    /* under ASan a stale pointer into a reused chunk would be caught by the re-pack */
+    wire_arena_t *a = wire_arena_new();
+    size_t len;
+    uint8_t *big = s_pack_big_batch(WIRE_MAX_EVENTS, &len);
+    for (int round = 0; round < 50; round++) {
+        Backstop__Frame *f = wire_unpack_in(a, big, len, NULL);
+        assert_non_null(f);
+        assert_int_equal(f->events->n_events, WIRE_MAX_EVENTS);
+        assert_int_equal(f->events->events[WIRE_MAX_EVENTS - 1]->seq, WIRE_MAX_EVENTS);
+        size_t len2;
+        uint8_t *again = wire_pack(f, &len2, NULL);
+        assert_int_equal(len2, len);
+        assert_memory_equal(again, big, len);
+        xfree(again);
+        wire_arena_reset(a);
+    }
+    xfree(big);
+    wire_arena_destroy(&a);
+}
+
 static void test_arena_takes_bad_input_without_leaks(void **state)
 {
     /* run under ASan: a refused frame's partial allocations go with the reset */
@@ -857,6 +879,7 @@ int main(void)
         cmocka_unit_test(test_error_names_are_distinct),
         cmocka_unit_test(test_free_is_safe_twice),
         cmocka_unit_test(test_arena_frames_equal_heap_frames_until_reset),
+        cmocka_unit_test(test_arena_reuses_its_memory_after_reset),
         cmocka_unit_test(test_arena_takes_bad_input_without_leaks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
