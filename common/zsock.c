@@ -90,8 +90,15 @@ void *zsock_new(void *ctx, int type)
     rc |= s_setint(sock, ZMQ_LINGER, ZSOCK_LINGER_MS, "linger");
     rc |= s_setint(sock, ZMQ_SNDHWM, snd, "sndhwm");
     rc |= s_setint(sock, ZMQ_RCVHWM, rcv, "rcvhwm");
-    rc |= s_setint(sock, ZMQ_HEARTBEAT_IVL, ZSOCK_HEARTBEAT_MS, "heartbeat_ivl");
-    rc |= s_setint(sock, ZMQ_HEARTBEAT_TIMEOUT, ZSOCK_HEARTBEAT_TTL, "heartbeat_timeout");
+    /* Not on the event path: a PULL that back-pressures (its queue full) stops reading the
+     * connection, so it cannot see the peer's PONG or PING either; a 3 s stall would then
+     * reset a healthy, busy sensor connection, losing the frames in flight and mixing the
+     * old connection's queue with the new one's (beyond dedup's window). A dead
+     * aggregator is noticed by the sensor's decision-feed silence, which reopens the PUSH. */
+    if (type != ZMQ_PUSH && type != ZMQ_PULL) {
+        rc |= s_setint(sock, ZMQ_HEARTBEAT_IVL, ZSOCK_HEARTBEAT_MS, "heartbeat_ivl");
+        rc |= s_setint(sock, ZMQ_HEARTBEAT_TIMEOUT, ZSOCK_HEARTBEAT_TTL, "heartbeat_timeout");
+    }
     if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0) {
         msg_error("zsock: op=setsockopt option=maxmsgsize: error=%s", zmq_strerror(errno));
         rc = -1;

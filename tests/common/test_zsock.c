@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -282,6 +284,53 @@ static void test_full_queue_returns_eagain(void **state)
     /* bounded: the two high-water marks plus what the kernel buffers */
     assert_true(sent >= ZSOCK_HWM_PUSH);
     zsock_close(&push);
+    zsock_close(&pull);
+    xfree(ep);
+}
+
+/* An aggregator that falls behind must not lose its sensors: a PULL whose queue is full
+ * stops reading the connection, and a ZMTP heartbeat timeout (3 s) would then reset it,
+ * losing what was in flight. A sensor in another process floods 10 kB frames (an event
+ * batch's size) while nobody reads for 6 s; afterwards every frame arrives, in order. */
+static void test_backpressured_pull_keeps_its_connection(void **state)
+{
+    enum { FRAME = 10000, FRAMES = 6000 };
+    char *ep;
+    void *pull = s_bound(ZMQ_PULL, &ep);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* the sensor: its own context (none survives fork), libzmq's defaults */
+        void *ctx = zmq_ctx_new();
+        void *push = zmq_socket(ctx, ZMQ_PUSH);
+        int linger = BOUND_MS, timeout = 4 * BOUND_MS; /* never outlive a failed test */
+        zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof(linger));
+        zmq_setsockopt(push, ZMQ_SNDTIMEO, &timeout, sizeof(timeout));
+        zmq_connect(push, ep);
+        static uint8_t frame[FRAME];
+        for (uint64_t seq = 0; seq < FRAMES; seq++) {
+            memcpy(frame, &seq, sizeof(seq));
+            if (zmq_send(push, frame, sizeof(frame), 0) < 0)
+                _exit(1);
+        }
+        zmq_close(push);
+        zmq_ctx_term(ctx);
+        _exit(0);
+    }
+    /* the first frame is there: the flood is under way; then nobody reads */
+    static uint8_t got[FRAME + 1];
+    assert_int_equal(zmq_recv(pull, got, sizeof(got), 0), FRAME);
+    struct timespec stall = {6, 0};
+    nanosleep(&stall, NULL);
+    for (uint64_t want = 1; want < FRAMES; want++) {
+        assert_int_equal(zmq_recv(pull, got, sizeof(got), 0), FRAME);
+        uint64_t seq;
+        memcpy(&seq, got, sizeof(seq));
+        assert_int_equal(seq, want);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     zsock_close(&pull);
     xfree(ep);
 }
@@ -747,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_largest_frame_passes),
         cmocka_unit_test(test_send_without_peer_does_not_block),
         cmocka_unit_test(test_full_queue_returns_eagain),
+        cmocka_unit_test(test_backpressured_pull_keeps_its_connection),
         cmocka_unit_test(test_site_topic),
         cmocka_unit_test(test_pub_sub_site_topic_does_not_match_longer_site),
         cmocka_unit_test(test_router_replies_to_dealer_and_req),
