@@ -5,7 +5,7 @@
  *   Endpoints: event_endpoint, decision_endpoint, snapshot_endpoint,
  *   control_endpoint, control_group. Store: data_dir. Privileges: user. Security:
  *   server_key_file (empty: plain mode, loopback endpoints only). Counting:
- *   window_resolution, max_future_skew, max_keys, dedup_window. Timers:
+ *   window_resolution, max_future_skew, max_keys. Timers:
  *   heartbeat_interval, flush_interval, sweep_interval, sweep_budget.
  *   Decisions: change_log, extend_min, sync_decisions.
  *   Rules: one "[rule NAME]" section each, keys scope, window, min_events,
@@ -96,8 +96,6 @@ static const cfg_param_t s_params[] = {
             "decision changes kept for changes-since answers"),
     CFG_DURATION(T, extend_min_ms, "extend_min", "60s", "s", "0s", "1d",
                  "a continuing wave extends its decision when that adds at least this much"),
-    CFG_INT(T, dedup_window, "dedup_window", "4096", "64", "1048576",
-            "recent sequence numbers remembered per sensor (replayed spools)"),
     CFG_BOOL(T, sync_decisions, "sync_decisions", "yes",
              "what the aggregator wrote reaches the disk (fsync) at the end of every "
              "flush, and CLI changes before the reply; no: the kernel writes it back in "

@@ -57,7 +57,6 @@ typedef struct {
     int64_t max_keys;              /* window entries at most (0: no cap) */
     int64_t change_log;            /* changes kept for "changes since N" */
     int64_t extend_min_ms;         /* a wave extends its decision by at least this much */
-    int64_t dedup_window;          /* recent sensor sequence numbers remembered per sensor */
     bool sync_decisions;           /* decision writes wait for the disk (fsync) before publish */
     agg_rule_cfg_t *rule_sections; /* "[rule NAME]" sections as written */
     size_t nrule_sections;         /* their number */
