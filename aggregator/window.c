@@ -542,6 +542,7 @@ static void s_prune_chain(window_t *w, const window_key_t *k, uint32_t cur)
     }
     a->link = nk ? kept[0] : S_LINK_NONE;
     a->nsites = tracked;
+    s_mark_dirty(w, a); /* the stored record still has the gone sites */
     for (size_t i = 0; i < ng; i++)
         s_delete_idx(w, s_find_idx(w, k->scope, k->tally, gone[i], k->fp));
 }

@@ -550,6 +550,29 @@ static void test_window_dirty_export_walks_each_key_once_oldest_first(void **sta
     window_destroy(&w);
 }
 
+static void test_window_sweep_pruning_a_site_marks_the_key_changed(void **state)
+{
+    window_config_t cfg = {.bucket_ms = 10 * SEC, .span_ms = 60 * SEC, .track_dirty = 1};
+    window_t *w = window_new(&cfg);
+    window_add(w, &K1, (unsigned)window_site_intern(w, "a"), T0, NULL, 0);
+    window_add(w, &K1, (unsigned)window_site_intern(w, "b"), T0 + 50 * SEC, NULL, 0);
+    window_key_t out[8];
+    assert_int_equal(window_dirty_take(w, out, 8), 1);
+    /* site a's series has left the window, b's has not: the sweep drops a */
+    window_sweep(w, T0 + 75 * SEC, 1000);
+    assert_int_equal(window_dirty_pending(w), 1);
+    size_t len;
+    uint8_t *blob = window_export(w, &K1, &len);
+    window_t *r = window_new(&cfg);
+    assert_int_equal(window_import(r, blob, len, T0 + 75 * SEC), 0);
+    window_stats_t st;
+    window_stats(r, &K1, WINDOW_SITE_ALL, 60 * SEC, T0 + 75 * SEC, &st);
+    assert_int_equal(st.sites, 1);
+    xfree(blob);
+    window_destroy(&r);
+    window_destroy(&w);
+}
+
 static int s_count_key(const window_key_t *k, void *arg)
 {
     (*(int *)arg)++;
@@ -602,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_window_top_lists_busiest_keys),
         cmocka_unit_test(test_window_export_import_round_trip),
         cmocka_unit_test(test_window_dirty_export_walks_each_key_once_oldest_first),
+        cmocka_unit_test(test_window_sweep_pruning_a_site_marks_the_key_changed),
         cmocka_unit_test(test_window_import_rejects_bad_blobs),
         cmocka_unit_test(test_window_dirty_keys_are_taken_once),
         cmocka_unit_test(test_window_foreach_visits_keys_not_series),
