@@ -1061,6 +1061,9 @@ static void s_reload(server_t *self)
         agg_config_destroy(&nc);
         return;
     }
+    /* what the old window has queued for the store (deletions of expired keys too) is
+     * written now: the new window knows nothing of it */
+    s_flush(self);
     int64_t now = server_now_ms(self);
     void *wpair[3] = {ingest_window(self->ingest), ingest_window(ni), &now};
     window_foreach(ingest_window(self->ingest), s_migrate_key, wpair);
