@@ -109,12 +109,13 @@ bs_track()
     BS_PIDS="$BS_PIDS $1"
 }
 
-# bs_free_port: prints a TCP port nobody listens on (random in 20000-59999)
+# bs_free_port: prints a TCP port no socket uses (random in 20000-31999: below the kernel's
+# ephemeral range, 32768-60999 by default, so no outgoing connection takes it before the bind)
 bs_free_port()
 {
     while :; do
-        p=$(($(od -An -N2 -tu2 /dev/urandom) % 40000 + 20000))
-        if ! ss -Htln "sport = :$p" | grep -q .; then
+        p=$(($(od -An -N2 -tu2 /dev/urandom) % 12000 + 20000))
+        if ! ss -Htan "sport = :$p" | grep -q .; then
             # remember handed-out ports so two calls never return the same one
             case " $BS_PORTS_USED " in
             *" $p "*) continue ;;
