@@ -662,8 +662,6 @@ static void s_heartbeat(server_t *self)
         self->stats.heartbeats++;
 }
 
-/* Moves dirty window keys, sensor records and dedup state into the store's batch and
- * writes it. */
 /* window_export_fn: into the store's next batch. */
 static void s_queue_window(const window_key_t *key, const uint8_t *blob, size_t len, void *arg)
 {
@@ -1120,8 +1118,9 @@ static void s_timers(server_t *self)
         self->next_heartbeat = now + cfg->heartbeat_interval_ms;
     }
     if (now >= self->next_flush) {
-        /* a key changed just after a cycle started is written by the next one: it waits
-         * at most about two flush_intervals (a cycle never outlives its interval) */
+        /* a key changed just after a cycle started is written by the next one, which
+         * starts an interval later and keeps to half an interval: it waits at most about
+         * one and a half flush_intervals */
         s_flush_finish(self);
         s_flush_start(self);
         self->next_flush = now + cfg->flush_interval_ms;

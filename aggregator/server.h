@@ -12,10 +12,12 @@
  *    published, with strictly increasing seq per epoch (server_apply_changes);
  *  - bad input on any socket is dropped and counted under a reason (stats),
  *    never exits or stalls the loop; every send is ZMQ_DONTWAIT;
- *  - window counters are written behind every flush_interval (default 1 s):
- *    a crash (kill -9) loses at most that much counting; decisions, sequence
- *    log, epoch, allowlists and sites are written synchronously and lose
- *    nothing;
+ *  - window counters are written behind every flush_interval (default 1 s),
+ *    each cycle in steps between events within half an interval: a crash
+ *    (kill -9) loses at most about one and a half intervals of counting;
+ *    decisions, sequence log, epoch, allowlists and sites are written before
+ *    they are published or answered and lose nothing (store.h says what a
+ *    power failure can do);
  *  - SIGTERM (server_request_stop) flushes and leaves; SIGHUP
  *    (server_request_reload) reloads the config file and swaps it whole.
  *

@@ -35,9 +35,10 @@
  *  - allowlist entries and sites are written at once (synced);
  *  - window counters, sensor status and dedup state are written behind: the
  *    daemon queues them and writes them in batches (store_flush) every
- *    flush_interval (1 s). A daemon crash loses at most the counts of that
- *    last interval; with sync_decisions so does a power loss (without it,
- *    what the kernel had not written back yet).
+ *    flush_interval (1 s), each cycle within half an interval. A daemon crash
+ *    loses at most about one and a half intervals of counts; with
+ *    sync_decisions so does a power loss (without it, what the kernel had not
+ *    written back yet).
  *
  * The epoch changes only when the sequence log is lost: a database without
  * m/epoch (new, or wiped) gets a new random epoch and starts at seq 0.
