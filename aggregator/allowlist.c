@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "allowlist.h"
+#include "fp.h"
 #include "xalloc.h"
 
 /* One index slot: the match hash of entry idx - 1; idx 0 marks an empty slot. */
@@ -114,16 +115,6 @@ static int s_parse_net(const char *text, bool want_prefix, uint8_t out[16], uint
 
 /* ---- the index ---- */
 
-static uint64_t s_mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 /* A network: the first prefix bits of addr (the rest ignored). */
 static uint64_t s_hash_net(const uint8_t *addr, unsigned prefix)
 {
@@ -135,7 +126,7 @@ static uint64_t s_hash_net(const uint8_t *addr, unsigned prefix)
     uint64_t a, b;
     memcpy(&a, m, 8);
     memcpy(&b, m + 8, 8);
-    return s_mix(s_mix(a ^ 0x6e6574) ^ b ^ ((uint64_t)prefix << 56));
+    return fp_mix64(fp_mix64(a ^ 0x6e6574) ^ b ^ ((uint64_t)prefix << 56));
 }
 
 /* Subject keys cover both subject scopes (the fingerprint is of the text alone). */
@@ -147,7 +138,7 @@ static bool s_is_subject(bs_scope_t s)
 static uint64_t s_hash_key(bs_scope_t scope, uint64_t fp)
 {
     unsigned cls = s_is_subject(scope) ? 0xffu : (unsigned)scope;
-    return s_mix(fp ^ ((uint64_t)cls << 48) ^ 0x6b6579);
+    return fp_mix64(fp ^ ((uint64_t)cls << 48) ^ 0x6b6579);
 }
 
 /* A string of len bytes under a tag ('d' domain, 's' site); FNV-1a, then mixed. */
@@ -156,7 +147,7 @@ static uint64_t s_hash_str(char tag, const char *str, size_t len)
     uint64_t h = 1469598103934665603ULL ^ (uint64_t)(unsigned char)tag;
     for (size_t i = 0; i < len; i++)
         h = (h ^ (unsigned char)str[i]) * 1099511628211ULL;
-    return s_mix(h);
+    return fp_mix64(h);
 }
 
 /* What entry e matches, as an index hash. */

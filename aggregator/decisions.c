@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "decisions.h"
+#include "fp.h"
 #include "xalloc.h"
 
 #define S_ID_BITS     40
@@ -45,16 +46,6 @@ struct decisions {
     size_t log_max;         /* changes to keep once taken */
 };
 
-static uint64_t s_mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 static uint64_t s_str_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -78,10 +69,10 @@ static size_t s_id_bucket(const decisions_t *t, const char *id)
 
 static size_t s_key_bucket(const decisions_t *t, const decision_t *d)
 {
-    uint64_t h = s_mix(d->fp ^ ((uint64_t)d->scope << 56) ^ ((uint64_t)d->reach << 48) ^
-                       ((uint64_t)d->mode << 40)) ^
+    uint64_t h = fp_mix64(d->fp ^ ((uint64_t)d->scope << 56) ^ ((uint64_t)d->reach << 48) ^
+                          ((uint64_t)d->mode << 40)) ^
                  s_str_hash(d->site);
-    return (size_t)s_mix(h) & (t->nbuckets - 1);
+    return (size_t)fp_mix64(h) & (t->nbuckets - 1);
 }
 
 static int s_same_identity(const decision_t *a, const decision_t *b)
@@ -315,7 +306,7 @@ static s_node_t *s_insert(decisions_t *t, const decision_t *d)
 static void s_assign_id(decisions_t *t, decision_t *d)
 {
     /* the creating change's seq is unique in the epoch; the epoch moves the start */
-    uint64_t base = t->seq + 1 + s_mix(t->epoch);
+    uint64_t base = t->seq + 1 + fp_mix64(t->epoch);
     for (uint64_t i = 0;; i++) {
         s_encode_id(s_permute40(base + i * 0x10000001ULL), d->id);
         if (s_find_id(t, d->id) == NULL)

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "fp.h"
 #include "window.h"
 #include "xalloc.h"
 
@@ -125,20 +126,10 @@ struct window {
 
 /* ---------------------------------------------------------------- helpers */
 
-static uint64_t s_mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 static uint64_t s_hash(const window_t *w, uint8_t scope, uint8_t tally, uint16_t site, uint64_t fp)
 {
     uint64_t tag = ((uint64_t)scope << 56) | ((uint64_t)tally << 48) | ((uint64_t)site << 32);
-    return s_mix(s_mix(fp ^ w->seed) ^ tag);
+    return fp_mix64(fp_mix64(fp ^ w->seed) ^ tag);
 }
 
 static size_t s_home(const window_t *w, uint64_t h)

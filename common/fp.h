@@ -37,4 +37,16 @@ uint64_t fp_text(const char *s);
 /* Writes fp as 16 lowercase hex digits and a NUL into out; returns out. */
 char *fp_hex(uint64_t fp, char out[FP_HEX_SIZE]);
 
+/* The SplitMix64 finalizer: spreads every input bit over all 64, for hash tables keyed
+ * by numbers that are not uniform (slots, not fingerprints: it has no key). */
+static inline uint64_t fp_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
 #endif
