@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -262,53 +263,41 @@ static uint8_t *s_pack(Backstop__Frame *frame, size_t *len)
     return buf;
 }
 
-int zsock_send(void *sock, Backstop__Frame *frame, int flags)
+/* Packs frame and sends it behind its envelope: the part env (when not NULL), then an
+ * empty delimiter (with delim). On failure nothing of the frame is left queued. */
+static int s_send_frame(void *sock, const void *env, size_t env_len, bool delim,
+                        Backstop__Frame *frame, int flags)
 {
     size_t len;
-    assert(sock && frame);
     uint8_t *buf = s_pack(frame, &len);
     if (buf == NULL)
         return -1;
-    if (s_type(sock) == ZMQ_DEALER && zmq_send(sock, "", 0, flags | ZMQ_SNDMORE) < 0) {
+    if ((env && zmq_send(sock, env, env_len, flags | ZMQ_SNDMORE) < 0) ||
+        (delim && zmq_send(sock, "", 0, flags | ZMQ_SNDMORE) < 0)) {
         int saved = errno;
         xfree(buf);
         errno = saved;
         return -1;
     }
     return s_send_owned(sock, buf, len, flags);
+}
+
+int zsock_send(void *sock, Backstop__Frame *frame, int flags)
+{
+    assert(sock && frame);
+    return s_send_frame(sock, NULL, 0, s_type(sock) == ZMQ_DEALER, frame, flags);
 }
 
 int zsock_publish(void *sock, const char *topic, Backstop__Frame *frame, int flags)
 {
-    size_t len;
     assert(sock && topic && frame);
-    uint8_t *buf = s_pack(frame, &len);
-    if (buf == NULL)
-        return -1;
-    if (zmq_send(sock, topic, strlen(topic), flags | ZMQ_SNDMORE) < 0) {
-        int saved = errno;
-        xfree(buf);
-        errno = saved;
-        return -1;
-    }
-    return s_send_owned(sock, buf, len, flags);
+    return s_send_frame(sock, topic, strlen(topic), false, frame, flags);
 }
 
 int zsock_reply(void *sock, const zsock_meta_t *to, Backstop__Frame *frame, int flags)
 {
-    size_t len;
     assert(sock && to && frame && to->id_len > 0);
-    uint8_t *buf = s_pack(frame, &len);
-    if (buf == NULL)
-        return -1;
-    if (zmq_send(sock, to->id, to->id_len, flags | ZMQ_SNDMORE) < 0 ||
-        zmq_send(sock, "", 0, flags | ZMQ_SNDMORE) < 0) {
-        int saved = errno;
-        xfree(buf);
-        errno = saved;
-        return -1;
-    }
-    return s_send_owned(sock, buf, len, flags);
+    return s_send_frame(sock, to->id, to->id_len, true, frame, flags);
 }
 
 int zsock_send_raw(void *sock, const void *buf, size_t len, int flags)
