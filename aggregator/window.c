@@ -116,8 +116,6 @@ struct window {
     size_t dirty_head;             /* next to take */
     size_t ndirty;                 /* end of the queue */
     size_t dirty_alloc;            /* allocated */
-    uint16_t *chain;               /* window_dirty_take() scratch: next chain site per key */
-    size_t chain_alloc;            /* allocated */
     s_export_t *xp;                /* window_dirty_export() scratch, one per key taken */
     size_t xp_alloc;               /* allocated */
     s_buf_t xbuf;                  /* window_dirty_export() encoding buffer */
@@ -678,7 +676,6 @@ void window_destroy(window_t **self_p)
         xfree(w->text[c].chunks);
     }
     xfree(w->dirty);
-    xfree(w->chain);
     xfree(w->xp);
     xfree(w->xbuf.p);
     xfree(w);
@@ -949,7 +946,7 @@ size_t window_memory(const window_t *self)
     for (size_t i = 0; i < self->nsites; i++)
         m += strlen(self->site_names[i]) + 1;
     m += self->dirty_alloc * sizeof(window_key_t);
-    m += self->chain_alloc * sizeof(uint16_t);
+    m += self->xp_alloc * sizeof(s_export_t) + self->xbuf.alloc;
     return m;
 }
 
@@ -998,39 +995,11 @@ size_t window_dirty_take(window_t *self, window_key_t *out, size_t max)
         s_prefetch(self, out[n].scope, out[n].tally, WINDOW_SITE_ALL, out[n].fp);
         n++;
     }
-    /* second pass: the slots asked for above have arrived meanwhile; ask for the first
-     * series of each multi-site key, then one chain step per pass for all keys, so that
-     * the caller's window_export() of these keys finds every entry in cache */
-    if (n > self->chain_alloc) {
-        self->chain_alloc = n;
-        self->chain = xrealloc(self->chain, n * sizeof(*self->chain));
-    }
-    uint16_t *next = self->chain;
-    size_t more = 0;
+    /* the slots asked for above have arrived meanwhile */
     for (size_t i = 0; i < n; i++) {
         entry_t *a = s_find(self, &out[i], WINDOW_SITE_ALL);
-        next[i] = S_LINK_NONE;
-        if (a == NULL)
-            continue;
-        a->flags &= (uint8_t)~S_DIRTY;
-        if (a->flags & S_MULTI && a->link != S_LINK_NONE) {
-            next[i] = a->link;
-            s_prefetch(self, out[i].scope, out[i].tally, a->link, out[i].fp);
-            more++;
-        }
-    }
-    for (int level = 0; more > 0 && level < WINDOW_SITES_MAX + 1; level++) {
-        more = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (next[i] == S_LINK_NONE)
-                continue;
-            const entry_t *e = s_find(self, &out[i], next[i]);
-            next[i] = e ? e->link : S_LINK_NONE;
-            if (next[i] != S_LINK_NONE) {
-                s_prefetch(self, out[i].scope, out[i].tally, next[i], out[i].fp);
-                more++;
-            }
-        }
+        if (a)
+            a->flags &= (uint8_t)~S_DIRTY;
     }
     s_dirty_reset(self);
     return n;
