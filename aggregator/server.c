@@ -80,6 +80,7 @@ struct server {
     size_t flush_total;               /* keys the cycle took on */
     size_t flush_left;                /* ... and has still to write */
     size_t flush_ops;                 /* store operations the cycle wrote so far */
+    size_t stored_wkeys;              /* window entries last written as m/wkeys */
     int64_t flush_t0;                 /* monotonic ms the cycle started */
     volatile sig_atomic_t stop;       /* set by SIGTERM */
     volatile sig_atomic_t reload;     /* set by SIGHUP */
@@ -686,7 +687,10 @@ static bool s_flush_step(server_t *self)
             self->stats.store_errors++;
         return false;
     }
-    store_meta_queue(self->store, "wkeys", window_entries(w));
+    if (window_entries(w) != self->stored_wkeys) {
+        self->stored_wkeys = window_entries(w);
+        store_meta_queue(self->store, "wkeys", self->stored_wkeys);
+    }
     dedup_t *dd = ingest_dedup(self->ingest);
     for (size_t i = 0; i < self->nsensors; i++) {
         if (!self->sensor_dirty[i])
@@ -709,7 +713,7 @@ static bool s_flush_step(server_t *self)
         msg_debug(1, "flush: ops=%zu keys_flushed=%llu", ops,
                   (unsigned long long)self->stats.keys_flushed);
     }
-    if (ops > 1) /* more than the wkeys record */
+    if (ops)
         self->unsynced = true;
     s_sync(self);
     return true;
@@ -913,6 +917,7 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     uint64_t wkeys = 0;
     if (store_meta_get(self->store, "wkeys", &wkeys) != 1)
         wkeys = 0;
+    self->stored_wkeys = (size_t)wkeys;
     size_t expected = wkeys + wkeys / 4 > (1u << 20) ? (size_t)(wkeys + wkeys / 4) : (1u << 20);
     if (cfg->max_keys && expected > (size_t)cfg->max_keys)
         expected = (size_t)cfg->max_keys;
