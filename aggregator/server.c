@@ -683,7 +683,7 @@ static bool s_flush_step(server_t *self)
     self->flush_ops += store_pending(self->store);
     self->flush_left = n < want ? 0 : self->flush_left - n;
     if (self->flush_left > 0) {
-        if (store_flush(self->store) < 0)
+        if (store_flush_behind(self->store, false) < 0)
             self->stats.store_errors++;
         return false;
     }
@@ -706,16 +706,17 @@ static bool s_flush_step(server_t *self)
     }
     size_t ops = self->flush_ops + store_pending(self->store);
     self->flush_ops = 0;
-    if (store_flush(self->store) < 0) {
+    /* the cycle's last batch is written synced, by the store's writer thread: one fsync a
+     * flush_interval for everything written until then, decisions included */
+    bool sync = ops > 0 || self->unsynced;
+    if (store_flush_behind(self->store, sync) < 0) {
         self->stats.store_errors++;
     } else {
         self->stats.flushes++;
         msg_debug(1, "flush: ops=%zu keys_flushed=%llu", ops,
                   (unsigned long long)self->stats.keys_flushed);
     }
-    if (ops)
-        self->unsynced = true;
-    s_sync(self);
+    self->unsynced = false;
     return true;
 }
 

@@ -11,6 +11,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -27,16 +28,45 @@
 /* Version byte of the binary records. */
 #define STORE_REC_V1 1
 
+/* Batches handed to the writer thread and not yet written, at most; one more waits. */
+#define S_WRITER_QUEUE 4
+
+/* One batch for the writer thread. */
+typedef struct {
+    kv_batch_t *batch; /* written, then cleared and kept for reuse */
+    bool sync;         /* written synced (the end of a flush cycle) */
+} s_job_t;
+
+/* The write-behind thread (store_flush_behind): LevelDB's memtable insertion of a flush
+ * batch is most of a flush's cost, and the event loop need not wait for it. Jobs are
+ * written in the order handed over; the loop and the thread meet under one mutex once
+ * per batch, never per event. */
+typedef struct {
+    pthread_t thread;                      /* the writer */
+    pthread_mutex_t mu;                    /* guards everything below */
+    pthread_cond_t cv;                     /* a job queued, done, or stop */
+    s_job_t q[S_WRITER_QUEUE];             /* ring of jobs */
+    size_t head, n;                        /* first job, jobs queued */
+    bool busy;                             /* the writer holds q[head] (not yet done) */
+    bool stop;                             /* leave when the queue is empty */
+    kv_batch_t *spare[S_WRITER_QUEUE + 1]; /* cleared batches for reuse */
+    size_t nspare;                         /* how many */
+    uint64_t failed;                       /* batches that failed to write (logged by kv) */
+} s_writer_t;
+
 struct store {
-    kv_t *kv;            /* the database */
-    kv_batch_t *pending; /* written-behind operations for the next flush */
-    kv_batch_t *now;     /* scratch batch for immediate writes */
-    uint64_t epoch;      /* m/epoch */
-    uint64_t seq;        /* m/seq */
-    uint64_t log_floor;  /* log holds floor+1 .. seq */
-    bool sync_decisions; /* store_sync() waits for the disk */
-    bool jumped;         /* store_open() moved seq on by STORE_SEQ_JUMP */
-    bool opened;         /* store_open() finished: store_close() marks a clean stop */
+    kv_t *kv;             /* the database */
+    kv_batch_t *pending;  /* written-behind operations for the next flush */
+    kv_batch_t *now;      /* scratch batch for immediate writes */
+    s_writer_t *writer;   /* started by the first store_flush_behind() */
+    uint64_t failed_seen; /* writer->failed at the last store_flush_behind() */
+    uint64_t syncs;       /* m/sync: the writer's synced writes (a marker, never read) */
+    uint64_t epoch;       /* m/epoch */
+    uint64_t seq;         /* m/seq */
+    uint64_t log_floor;   /* log holds floor+1 .. seq */
+    bool sync_decisions;  /* store_sync() waits for the disk */
+    bool jumped;          /* store_open() moved seq on by STORE_SEQ_JUMP */
+    bool opened;          /* store_open() finished: store_close() marks a clean stop */
 };
 
 /* ---- small record codec ---- */
@@ -223,6 +253,86 @@ static int s_jump(store_t *self)
     return 0;
 }
 
+/* ---- the write-behind thread ---- */
+
+static void *s_writer_run(void *arg)
+{
+    store_t *self = arg;
+    s_writer_t *wr = self->writer;
+    pthread_mutex_lock(&wr->mu);
+    for (;;) {
+        while (wr->n == 0 && !wr->stop)
+            pthread_cond_wait(&wr->cv, &wr->mu);
+        if (wr->n == 0)
+            break;
+        s_job_t job = wr->q[wr->head];
+        wr->busy = true;
+        pthread_mutex_unlock(&wr->mu);
+        int rc = kv_batch_write(self->kv, job.batch, job.sync);
+        kv_batch_clear(job.batch);
+        pthread_mutex_lock(&wr->mu);
+        wr->busy = false;
+        wr->head = (wr->head + 1) % S_WRITER_QUEUE;
+        wr->n--;
+        if (rc < 0)
+            wr->failed++;
+        wr->spare[wr->nspare++] = job.batch;
+        pthread_cond_broadcast(&wr->cv);
+    }
+    pthread_mutex_unlock(&wr->mu);
+    return NULL;
+}
+
+/* Starts the writer; false (logged) if the thread cannot be made. */
+static bool s_writer_start(store_t *self)
+{
+    s_writer_t *wr = xcalloc(1, sizeof(*wr));
+    pthread_mutex_init(&wr->mu, NULL);
+    pthread_cond_init(&wr->cv, NULL);
+    self->writer = wr;
+    int err = pthread_create(&wr->thread, NULL, s_writer_run, self);
+    if (err != 0) {
+        msg_error("store: cannot start the writer thread: %s", strerror(err));
+        pthread_cond_destroy(&wr->cv);
+        pthread_mutex_destroy(&wr->mu);
+        xfree(wr);
+        self->writer = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* Waits until the writer has written everything handed to it. */
+static void s_writer_drain(store_t *self)
+{
+    s_writer_t *wr = self->writer;
+    if (wr == NULL)
+        return;
+    pthread_mutex_lock(&wr->mu);
+    while (wr->n > 0)
+        pthread_cond_wait(&wr->cv, &wr->mu);
+    pthread_mutex_unlock(&wr->mu);
+}
+
+/* Writes what the writer holds, stops and frees it. */
+static void s_writer_stop(store_t *self)
+{
+    s_writer_t *wr = self->writer;
+    if (wr == NULL)
+        return;
+    pthread_mutex_lock(&wr->mu);
+    wr->stop = true;
+    pthread_cond_broadcast(&wr->cv);
+    pthread_mutex_unlock(&wr->mu);
+    pthread_join(wr->thread, NULL);
+    for (size_t i = 0; i < wr->nspare; i++)
+        kv_batch_destroy(&wr->spare[i]);
+    pthread_cond_destroy(&wr->cv);
+    pthread_mutex_destroy(&wr->mu);
+    xfree(wr);
+    self->writer = NULL;
+}
+
 store_t *store_open(const char *dir, bool sync_decisions, bool *created_p)
 {
     return store_open_boot(dir, sync_decisions, store_boot_id(), created_p);
@@ -313,6 +423,7 @@ void store_close(store_t **self_p)
     if (!self_p || !*self_p)
         return;
     store_t *self = *self_p;
+    s_writer_stop(self);
     if (self->kv && kv_batch_count(self->pending))
         (void)store_flush(self);
     if (self->kv && self->opened) {
@@ -420,7 +531,9 @@ int store_sync(store_t *self)
 {
     if (!self->sync_decisions)
         return 0;
-    /* a synced write makes LevelDB fsync its log, and with it every write before */
+    /* a synced write makes LevelDB fsync its log, and with it every write before: after
+     * the writer's, which the caller handed over earlier and counts on too */
+    s_writer_drain(self);
     uint8_t v[8];
     kv_u64_put(v, self->seq);
     kv_batch_clear(self->now);
@@ -594,11 +707,50 @@ size_t store_pending(const store_t *self)
 
 int store_flush(store_t *self)
 {
+    s_writer_drain(self); /* what was handed over first is written first */
     if (kv_batch_count(self->pending) == 0)
         return 0;
     if (kv_batch_write(self->kv, self->pending, 0) < 0)
         return -1;
     kv_batch_clear(self->pending);
+    return 0;
+}
+
+int store_flush_behind(store_t *self, bool sync)
+{
+    if (kv_batch_count(self->pending) == 0 && !sync)
+        return 0;
+    if (self->writer == NULL && !s_writer_start(self)) {
+        /* no thread: write here, as store_flush does */
+        int rc = store_flush(self);
+        if (sync && store_sync(self) < 0)
+            rc = -1;
+        return rc;
+    }
+    if (sync && self->sync_decisions) {
+        /* a sync marker of the writer's own: m/seq is the event loop's alone, and an older
+         * value written later from here could set it back */
+        uint8_t v[8];
+        kv_u64_put(v, ++self->syncs);
+        kv_batch_put(self->pending, "m/sync", 6, v, 8);
+    }
+    s_writer_t *wr = self->writer;
+    pthread_mutex_lock(&wr->mu);
+    while (wr->n == S_WRITER_QUEUE)
+        pthread_cond_wait(&wr->cv, &wr->mu); /* back-pressure: the disk is behind */
+    wr->q[(wr->head + wr->n) % S_WRITER_QUEUE] =
+        (s_job_t){.batch = self->pending, .sync = sync && self->sync_decisions};
+    wr->n++;
+    self->pending = wr->nspare ? wr->spare[--wr->nspare] : NULL;
+    uint64_t failed = wr->failed;
+    pthread_cond_broadcast(&wr->cv);
+    pthread_mutex_unlock(&wr->mu);
+    if (self->pending == NULL)
+        self->pending = kv_batch_new();
+    if (failed != self->failed_seen) {
+        self->failed_seen = failed;
+        return -1;
+    }
     return 0;
 }
 

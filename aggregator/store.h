@@ -7,6 +7,7 @@
  *   m/wkeys            window entries at the last flush (to presize the table)
  *   m/boot             the host boot the database was last opened in (store_boot_id)
  *   m/clean            1 after store_close(), 0 while open
+ *   m/sync             a counter the write-behind thread's synced batches carry
  *   d/<id>             an active decision: a Frame{update UPSERT} as published
  *   q/<seq>            the sequence log: one Frame{update} per change
  *   w/<scope><tally><fp>  a window key's counters (window_export blob)
@@ -128,9 +129,19 @@ int store_meta_get(store_t *self, const char *name, uint64_t *v);
 
 /* Operations queued for the next flush. */
 size_t store_pending(const store_t *self);
-/* Writes the queued operations in one batch (not synced: a process crash keeps them, the
- * OS has them). 0, or -1 (they stay queued). */
+/* Writes the queued operations in one batch, here and now (not synced: a process crash
+ * keeps them, the OS has them), after what store_flush_behind() handed over. 0, or -1
+ * (they stay queued). */
 int store_flush(store_t *self);
+/* Hands the queued operations to the store's writer thread (started on first use) and
+ * returns: the daemon's flush, so LevelDB's work on a batch overlaps counting. Batches
+ * are written in the order handed over; with sync (and sync_decisions) that batch is
+ * written synced, which puts everything written before it on disk. At most a few
+ * batches wait: beyond, this waits for the disk. A batch that fails to write is
+ * dropped (kv logs it; its keys are written again when they next change): -1 is
+ * returned by the next call after such a failure, else 0. store_flush, store_sync and
+ * store_close wait for the writer first. */
+int store_flush_behind(store_t *self, bool sync);
 
 /* ---- allowlist and sites (written at once, synced) ---- */
 

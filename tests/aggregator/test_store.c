@@ -247,6 +247,49 @@ static void test_window_blobs_are_written_behind(void **state)
     store_close(&s);
 }
 
+/* The daemon's flush hands batches to the store's writer thread: many batches in a row
+ * (more than its queue holds) are all written, in the order handed over (the last value
+ * of a key wins, a delete after a put deletes), a synced hand-over puts them on disk, and
+ * store_flush and store_close write what the thread still holds first. */
+static void test_flush_behind_writes_in_order(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, true, NULL);
+    enum { ROUNDS = 40, KEYS = 50 };
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int k = 0; k < KEYS; k++) {
+            window_key_t wk = {.scope = BS_SCOPE_SUBJECT, .tally = 0, .fp = (uint64_t)k};
+            uint8_t blob[8];
+            memset(blob, 'a' + r % 26, sizeof(blob));
+            /* the blob's length says the round: the last round's must win */
+            store_window_queue(s, &wk, blob, (size_t)1 + (size_t)r % 8);
+        }
+        if (r == ROUNDS - 1) {
+            window_key_t gone = {.scope = BS_SCOPE_SUBJECT, .tally = 0, .fp = 0};
+            store_window_queue(s, &gone, NULL, 0); /* deleted after its puts */
+        }
+        assert_int_equal(store_flush_behind(s, r % 10 == 9), 0);
+        assert_int_equal(store_pending(s), 0);
+    }
+    assert_int_equal(store_flush(s), 0); /* waits for the writer */
+    blobs_t b = {0};
+    assert_int_equal(store_window_load(s, s_blob, &b), KEYS - 1);
+    assert_int_equal(b.bytes, (KEYS - 1) * (1 + (ROUNDS - 1) % 8));
+    /* handed over, then closed at once: written before the clean mark */
+    window_key_t k9 = {.scope = BS_SCOPE_CLIENT_IP, .tally = 0, .fp = 9};
+    store_window_queue(s, &k9, (const uint8_t *)"0123456789", 10);
+    assert_int_equal(store_flush_behind(s, false), 0);
+    store_close(&s);
+    s = store_open(f->dir, true, NULL);
+    b = (blobs_t){0};
+    assert_int_equal(store_window_load(s, s_blob, &b), KEYS);
+    assert_int_equal(b.bytes, (KEYS - 1) * (1 + (ROUNDS - 1) % 8) + 10);
+    /* a synced hand-over with nothing queued still syncs (the decisions before it) */
+    assert_int_equal(store_flush_behind(s, true), 0);
+    assert_int_equal(store_sync(s), 0);
+    store_close(&s);
+}
+
 static int s_allow(const allow_entry_t *e, void *arg)
 {
     *(allow_entry_t *)arg = *e;
@@ -476,6 +519,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_log_means_new_epoch_and_no_old_decisions, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_window_blobs_are_written_behind, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_flush_behind_writes_in_order, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_allowlist_entries_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sites_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sensor_records_keep_site_and_sensor_apart, s_setup,
