@@ -22,6 +22,7 @@
  */
 #include <assert.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "bigmem.h"
@@ -685,7 +686,8 @@ window_t *window_new(const window_config_t *cfg)
     w->bucket_ms = c.bucket_ms;
     w->nb = (uint32_t)(c.span_ms / c.bucket_ms);
     w->span_ms = c.span_ms;
-    w->stride = (sizeof(entry_t) + w->nb * sizeof(uint16_t) + 7) & ~(size_t)7;
+    /* from where the counters start, not sizeof (which pads the header to 8) */
+    w->stride = (offsetof(entry_t, buckets) + w->nb * sizeof(uint16_t) + 7) & ~(size_t)7;
     w->max_entries = c.max_entries;
     w->text_min = c.text_min_events;
     w->seed = c.seed;
