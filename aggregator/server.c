@@ -75,6 +75,7 @@ struct server {
     wire_arena_t *arena;              /* event frames are unpacked into it */
     ingest_event_t *evs;              /* s_on_batch() scratch: the batch's events */
     ingest_key_t *evkeys;             /* ... their keys, WIRE_MAX_KEYS per event */
+    ingest_result_t *evres;           /* ... their outcomes */
     size_t evs_cap;                   /* events allocated */
     bool flushing;                    /* a flush cycle is under way (s_flush_step) */
     size_t flush_total;               /* keys the cycle took on */
@@ -469,22 +470,21 @@ static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsoc
     self->stats.events_in += nev;
     self->rate[self->rate_at] += nev;
 
-    /* the batch in ingest's terms, once; then every event's table slots are asked for,
-     * then the events are counted */
+    /* the batch in ingest's terms, once; then counted as one batch */
     if (nev > self->evs_cap) {
         self->evs_cap = nev;
         self->evs = xrealloc(self->evs, self->evs_cap * sizeof(*self->evs));
         self->evkeys =
             xrealloc(self->evkeys, self->evs_cap * WIRE_MAX_KEYS * sizeof(*self->evkeys));
+        self->evres = xrealloc(self->evres, self->evs_cap * sizeof(*self->evres));
     }
     wire_event_t we;
     wire_key_t wk[WIRE_MAX_KEYS];
-    for (size_t i = 0; i < nev && wire_events_next(&it, &we, wk); i++) {
+    for (size_t i = 0; i < nev && wire_events_next(&it, &we, wk); i++)
         s_event_from_wire(b, &we, self->evkeys + i * WIRE_MAX_KEYS, &self->evs[i]);
-        ingest_prefetch(self->ingest, &self->evs[i]);
-    }
+    ingest_batch(self->ingest, self->evs, nev, now, self->evres);
     for (size_t i = 0; i < nev; i++) {
-        switch (ingest_event(self->ingest, &self->evs[i], now)) {
+        switch (self->evres[i]) {
         case INGEST_COUNTED:
             self->stats.events_counted++;
             break;
@@ -1219,6 +1219,7 @@ void server_destroy(server_t **self_p)
     xfree(self->evs);
     wire_arena_destroy(&self->arena);
     xfree(self->evkeys);
+    xfree(self->evres);
     xfree(self);
     *self_p = NULL;
 }

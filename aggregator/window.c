@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "fp.h"
 #include "window.h"
 #include "xalloc.h"
@@ -56,6 +57,7 @@ typedef struct {
     int64_t last_ms;    /* latest event */
     uint32_t head;      /* bucket number of the newest bucket in the ring */
     uint32_t text;      /* text slab slot + 1; 0: none (totals only) */
+    uint32_t ring;      /* sum of buckets[]: the events in the whole ring, kept as they change */
     uint16_t site;      /* WINDOW_SITE_ALL for a key's total, else the series' site */
     uint16_t link;      /* total: sole site or chain start; series: next site */
     uint8_t scope;      /* bs_scope_t; 0 marks an empty slot */
@@ -166,7 +168,7 @@ static bool s_idle(const window_t *w, const entry_t *e, uint32_t cur)
 
 static uint8_t s_tag(uint64_t h)
 {
-    return (uint8_t)(0x80u | (h >> 57));
+    return (uint8_t)(0x80u | (h & 0x7Fu));
 }
 
 static size_t s_find_idx(const window_t *w, uint8_t scope, uint8_t tally, uint16_t site,
@@ -190,24 +192,54 @@ static size_t s_find_idx(const window_t *w, uint8_t scope, uint8_t tally, uint16
     }
 }
 
-/* Asks the CPU for the first two cache lines of the key's home slot (the probe usually
- * ends there: load stays below 80%). */
-static void s_prefetch(const window_t *w, uint8_t scope, uint8_t tally, uint16_t site, uint64_t fp)
+/* Prefetch helpers are always inlined: GCC's IPA analysis takes a static function whose
+ * only effect is __builtin_prefetch for a pure one and deletes every call to it (gcc 12
+ * emitted not one prefetch instruction for this file before). */
+#define S_PREFETCHER static inline __attribute__((always_inline)) void
+
+/* Asks for the tag bytes of the key with hash h: the first stage of a lookup ahead of time. */
+S_PREFETCHER s_ask_tags(const window_t *w, uint64_t h)
 {
-    if (w->cap == 0)
-        return;
-    size_t i = s_home(w, s_hash(w, scope, tally, site, fp));
+    __builtin_prefetch(w->tags + s_home(w, h), 0, 3);
+}
+
+/* Second stage, once the tags are in cache: asks for the whole slot the tags point at (the
+ * first slot of the probe run with the key's tag), not merely the home slot a probe starts
+ * from, so the comparison and the counters that follow find it in cache. */
+S_PREFETCHER s_ask_slot(const window_t *w, uint64_t h)
+{
+    size_t i = s_home(w, h);
+    uint8_t tag = s_tag(h);
+    for (unsigned n = 0; n < 32; n++) {
+        uint8_t t = w->tags[i];
+        if (t == 0)
+            return;
+        if (t == tag)
+            break;
+        i = s_next(w, i);
+    }
     const uint8_t *p = w->slots + i * w->stride;
-    __builtin_prefetch(w->tags + i, 0, 3);
     __builtin_prefetch(p, 1, 3);
     __builtin_prefetch(p + 64, 1, 3);
+    __builtin_prefetch(p + w->stride - 1, 1, 3);
+}
+
+void window_prefetch_tags(const window_t *self, const window_key_t *key, unsigned site)
+{
+    if (self->cap == 0)
+        return;
+    s_ask_tags(self, s_hash(self, key->scope, key->tally, WINDOW_SITE_ALL, key->fp));
+    if (site < WINDOW_SITE_LIMIT)
+        s_ask_tags(self, s_hash(self, key->scope, key->tally, (uint16_t)site, key->fp));
 }
 
 void window_prefetch(const window_t *self, const window_key_t *key, unsigned site)
 {
-    s_prefetch(self, key->scope, key->tally, WINDOW_SITE_ALL, key->fp);
+    if (self->cap == 0)
+        return;
+    s_ask_slot(self, s_hash(self, key->scope, key->tally, WINDOW_SITE_ALL, key->fp));
     if (site < WINDOW_SITE_LIMIT)
-        s_prefetch(self, key->scope, key->tally, (uint16_t)site, key->fp);
+        s_ask_slot(self, s_hash(self, key->scope, key->tally, (uint16_t)site, key->fp));
 }
 
 static entry_t *s_find(const window_t *w, const window_key_t *k, uint16_t site)
@@ -230,14 +262,14 @@ static void s_grow(window_t *w, size_t want)
 {
     size_t old_cap = w->cap;
     uint8_t *old = w->slots;
-    xfree(w->tags);
+    bigmem_free(w->tags, old_cap);
     size_t cap = old_cap + old_cap / 2;
     if (cap < want)
         cap = want;
     if (cap < S_MIN_CAP)
         cap = S_MIN_CAP;
-    w->slots = xcalloc(cap, w->stride);
-    w->tags = xcalloc(cap, 1);
+    w->slots = bigmem_calloc(cap, w->stride);
+    w->tags = bigmem_calloc(cap, 1);
     w->cap = cap;
     w->sweep_pos = 0;
     for (size_t i = 0; i < old_cap; i++) {
@@ -245,7 +277,7 @@ static void s_grow(window_t *w, size_t want)
         if (e->scope != 0)
             s_place(w, e);
     }
-    xfree(old);
+    bigmem_free(old, old_cap * w->stride);
 }
 
 /* Makes room for extra more entries without passing 80% load. */
@@ -306,6 +338,7 @@ static void s_delete_idx(window_t *w, size_t i)
 static void s_reset_series(window_t *w, entry_t *e, uint32_t b, int64_t t)
 {
     memset(e->buckets, 0, w->nb * sizeof(uint16_t));
+    e->ring = 0;
     e->head = b;
     e->first_ms = t;
     e->last_ms = t;
@@ -315,16 +348,23 @@ static void s_bump(window_t *w, entry_t *e, uint32_t b, int64_t t)
 {
     int32_t d = s_age(b, e->head);
     if (d > 0) {
-        if (d >= (int32_t)w->nb)
+        if (d >= (int32_t)w->nb) {
             memset(e->buckets, 0, w->nb * sizeof(uint16_t));
-        else
-            for (int32_t k = 1; k <= d; k++)
-                e->buckets[(e->head + (uint32_t)k) % w->nb] = 0;
+            e->ring = 0;
+        } else {
+            for (int32_t k = 1; k <= d; k++) {
+                uint16_t *old = &e->buckets[(e->head + (uint32_t)k) % w->nb];
+                e->ring -= *old;
+                *old = 0;
+            }
+        }
         e->head = b;
     }
     uint16_t *c = &e->buckets[b % w->nb];
-    if (*c < S_COUNT_MAX)
+    if (*c < S_COUNT_MAX) {
         (*c)++;
+        e->ring++;
+    }
     if (t < e->first_ms)
         e->first_ms = t;
     if (t > e->last_ms)
@@ -653,8 +693,8 @@ window_t *window_new(const window_config_t *cfg)
     /* room for initial_entries below the 80% growth threshold */
     size_t cap = c.initial_entries + c.initial_entries / 4 + S_MIN_CAP;
     w->cap = cap < S_MIN_CAP ? S_MIN_CAP : cap;
-    w->slots = xcalloc(w->cap, w->stride);
-    w->tags = xcalloc(w->cap, 1);
+    w->slots = bigmem_calloc(w->cap, w->stride);
+    w->tags = bigmem_calloc(w->cap, 1);
     return w;
 }
 
@@ -664,8 +704,8 @@ void window_destroy(window_t **self_p)
     window_t *w = *self_p;
     if (w == NULL)
         return;
-    xfree(w->slots);
-    xfree(w->tags);
+    bigmem_free(w->slots, w->cap * w->stride);
+    bigmem_free(w->tags, w->cap);
     for (size_t i = 0; i < w->nsites; i++)
         xfree(w->site_names[i]);
     xfree(w->site_names);
@@ -747,6 +787,7 @@ int window_add_count(window_t *self, const window_key_t *key, unsigned site, int
         entry_t *first = s_insert(w, key, a->link);
         if (first) {
             memcpy(first->buckets, a->buckets, w->nb * sizeof(uint16_t));
+            first->ring = a->ring;
             first->head = a->head;
             first->first_ms = a->first_ms;
             first->last_ms = a->last_ms;
@@ -776,7 +817,7 @@ int window_add_count(window_t *self, const window_key_t *key, unsigned site, int
             s_bump(w, s, b, time_ms);
     }
     s_bump(w, a, b, time_ms);
-    uint32_t ring = s_sum(w, a, a->head, w->nb, NULL);
+    uint32_t ring = a->ring;
     if (ring_events_p)
         *ring_events_p = ring;
     if (a->text == 0 && text && text_len && ring >= w->text_min)
@@ -992,10 +1033,10 @@ size_t window_dirty_take(window_t *self, window_key_t *out, size_t max)
     size_t n = 0;
     while (n < max && self->dirty_head < self->ndirty) {
         out[n] = self->dirty[self->dirty_head++];
-        s_prefetch(self, out[n].scope, out[n].tally, WINDOW_SITE_ALL, out[n].fp);
+        s_ask_tags(self, s_hash(self, out[n].scope, out[n].tally, WINDOW_SITE_ALL, out[n].fp));
         n++;
     }
-    /* the slots asked for above have arrived meanwhile */
+    /* the tags asked for above have arrived meanwhile; the slot itself is one cache line */
     for (size_t i = 0; i < n; i++) {
         entry_t *a = s_find(self, &out[i], WINDOW_SITE_ALL);
         if (a)
@@ -1022,23 +1063,12 @@ static void s_put_u8(s_buf_t *b, uint8_t v)
     s_put(b, &v, 1);
 }
 
+static uint8_t *s_varint_at(uint8_t *o, uint64_t v);
+
 static void s_put_varint(s_buf_t *b, uint64_t v)
 {
     uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n] = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            tmp[n] |= 0x80;
-        n++;
-    } while (v);
-    s_put(b, tmp, n);
-}
-
-static void s_put_zigzag(s_buf_t *b, int64_t v)
-{
-    s_put_varint(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+    s_put(b, tmp, (size_t)(s_varint_at(tmp, v) - tmp));
 }
 
 static void s_put_str(s_buf_t *b, const char *s)
@@ -1048,13 +1078,37 @@ static void s_put_str(s_buf_t *b, const char *s)
     s_put(b, s, len);
 }
 
+/* Writes v as a varint at o; returns the byte after it. */
+static uint8_t *s_varint_at(uint8_t *o, uint64_t v)
+{
+    while (v >= 0x80) {
+        *o++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *o++ = (uint8_t)v;
+    return o;
+}
+
+static uint64_t s_zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
 static void s_put_series(const window_t *w, s_buf_t *b, const entry_t *e)
 {
+    /* at most: head, first, last and count (10 bytes each), then per bucket an age (2
+     * bytes: < 4096) and a count (3 bytes); written in place, with no call per byte */
+    size_t most = 40 + (size_t)w->nb * 5;
+    if (b->len + most > b->alloc) {
+        b->alloc = (b->len + most) * 2 + 64;
+        b->p = xrealloc(b->p, b->alloc);
+    }
+    uint8_t *o = b->p + b->len;
     /* times relative to the head bucket's start: a byte or three instead of six */
     int64_t base = (int64_t)e->head * w->bucket_ms;
-    s_put_varint(b, e->head);
-    s_put_zigzag(b, (int64_t)((uint64_t)e->first_ms - (uint64_t)base));
-    s_put_zigzag(b, (int64_t)((uint64_t)e->last_ms - (uint64_t)base));
+    o = s_varint_at(o, e->head);
+    o = s_varint_at(o, s_zigzag((int64_t)((uint64_t)e->first_ms - (uint64_t)base)));
+    o = s_varint_at(o, s_zigzag((int64_t)((uint64_t)e->last_ms - (uint64_t)base)));
     /* counters newest first, gathered in one pass (no division per bucket) */
     uint16_t ages[4096], counts[4096];
     uint32_t nz = 0;
@@ -1068,11 +1122,12 @@ static void s_put_series(const window_t *w, s_buf_t *b, const entry_t *e)
         }
         idx = s_ring_prev(w, idx);
     }
-    s_put_varint(b, nz);
+    o = s_varint_at(o, nz);
     for (uint32_t i = 0; i < nz; i++) {
-        s_put_varint(b, ages[i]);
-        s_put_varint(b, counts[i]);
+        o = s_varint_at(o, ages[i]);
+        o = s_varint_at(o, counts[i]);
     }
+    b->len = (size_t)(o - b->p);
 }
 
 /* Appends the export encoding of key: total a and its ns series (chain order). */
@@ -1117,24 +1172,22 @@ uint8_t *window_export(const window_t *self, const window_key_t *key, size_t *le
     return b.p;
 }
 
-size_t window_dirty_export(window_t *self, size_t max, window_export_fn *cb, void *arg)
+/* Keys exported per pass: their entries (up to WINDOW_SITES_MAX + 2 of about 100 bytes
+ * each) should still be in the core's cache when they are encoded. */
+#define S_EXPORT_PASS 256u
+
+/* Exports n <= S_EXPORT_PASS keys of the dirty queue: finds every key's entries in staged
+ * passes (tags asked for, then the slots they point at, then compared: one pass earlier
+ * each), then encodes them in order. */
+static void s_export_pass(window_t *w, size_t n, window_export_fn *cb, void *arg)
 {
-    window_t *w = self;
-    size_t n = window_dirty_pending(w) < max ? window_dirty_pending(w) : max;
-    if (n == 0)
-        return 0;
-    if (n > w->xp_alloc) {
-        w->xp_alloc = n;
-        w->xp = xrealloc(w->xp, n * sizeof(*w->xp));
-    }
-    /* in passes over all n keys, so that every lookup's slot was asked for one pass
-     * earlier: totals, then one chain step per pass */
     s_export_t *x = w->xp;
     for (size_t i = 0; i < n; i++) {
         x[i].key = w->dirty[w->dirty_head++];
-        s_prefetch(w, x[i].key.scope, x[i].key.tally, WINDOW_SITE_ALL, x[i].key.fp);
+        s_ask_tags(w, s_hash(w, x[i].key.scope, x[i].key.tally, WINDOW_SITE_ALL, x[i].key.fp));
     }
-    s_dirty_reset(w);
+    for (size_t i = 0; i < n; i++)
+        s_ask_slot(w, s_hash(w, x[i].key.scope, x[i].key.tally, WINDOW_SITE_ALL, x[i].key.fp));
     size_t more = 0;
     for (size_t i = 0; i < n; i++) {
         entry_t *a = s_find(w, &x[i].key, WINDOW_SITE_ALL);
@@ -1146,11 +1199,15 @@ size_t window_dirty_export(window_t *self, size_t max, window_export_fn *cb, voi
         a->flags &= (uint8_t)~S_DIRTY;
         if (a->flags & S_MULTI && a->link != S_LINK_NONE) {
             x[i].next = a->link;
-            s_prefetch(w, x[i].key.scope, x[i].key.tally, a->link, x[i].key.fp);
+            s_ask_tags(w, s_hash(w, x[i].key.scope, x[i].key.tally, a->link, x[i].key.fp));
             more++;
         }
     }
+    /* one chain step per round */
     while (more > 0) {
+        for (size_t i = 0; i < n; i++)
+            if (x[i].next != S_LINK_NONE)
+                s_ask_slot(w, s_hash(w, x[i].key.scope, x[i].key.tally, x[i].next, x[i].key.fp));
         more = 0;
         for (size_t i = 0; i < n; i++) {
             if (x[i].next == S_LINK_NONE)
@@ -1164,7 +1221,7 @@ size_t window_dirty_export(window_t *self, size_t max, window_export_fn *cb, voi
             x[i].series[x[i].ns++] = e;
             x[i].next = x[i].ns < WINDOW_SITES_MAX + 1 ? e->link : S_LINK_NONE;
             if (x[i].next != S_LINK_NONE) {
-                s_prefetch(w, x[i].key.scope, x[i].key.tally, x[i].next, x[i].key.fp);
+                s_ask_tags(w, s_hash(w, x[i].key.scope, x[i].key.tally, x[i].next, x[i].key.fp));
                 more++;
             }
         }
@@ -1178,6 +1235,24 @@ size_t window_dirty_export(window_t *self, size_t max, window_export_fn *cb, voi
         s_encode(w, &w->xbuf, &x[i].key, x[i].total, x[i].ns, x[i].sites, x[i].series);
         cb(&x[i].key, w->xbuf.p, w->xbuf.len, arg);
     }
+}
+
+size_t window_dirty_export(window_t *self, size_t max, window_export_fn *cb, void *arg)
+{
+    window_t *w = self;
+    size_t n = window_dirty_pending(w) < max ? window_dirty_pending(w) : max;
+    if (n == 0)
+        return 0;
+    if (w->xp_alloc < S_EXPORT_PASS) {
+        w->xp_alloc = S_EXPORT_PASS;
+        w->xp = xrealloc(w->xp, S_EXPORT_PASS * sizeof(*w->xp));
+    }
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < S_EXPORT_PASS ? n - done : S_EXPORT_PASS;
+        s_export_pass(w, k, cb, arg);
+        done += k;
+    }
+    s_dirty_reset(w);
     return n;
 }
 
@@ -1277,6 +1352,10 @@ static void s_fill_series(window_t *w, entry_t *e, const s_series_t *s, const ui
         if (age < w->nb)
             e->buckets[(e->head - (uint32_t)age) % w->nb] = (uint16_t)c;
     }
+    /* summed from the ring, not from the blob: a blob naming one age twice stays consistent */
+    e->ring = 0;
+    for (uint32_t i = 0; i < w->nb; i++)
+        e->ring += e->buckets[i];
 }
 
 int window_import(window_t *self, const uint8_t *blob, size_t len, int64_t now_ms)

@@ -133,9 +133,13 @@ int window_add(window_t *self, const window_key_t *key, unsigned site, int64_t t
 int window_add_count(window_t *self, const window_key_t *key, unsigned site, int64_t time_ms,
                      const char *text, size_t text_len, uint32_t *ring_events_p);
 
-/* Hints the CPU to fetch the table slots of key's total and of its series for site
- * (WINDOW_SITE_ALL: the total only), so a batch can ask for all its keys before
- * counting them. No effect on the window's state. */
+/* Hints the CPU to fetch the tag bytes that lead to key's total and to its series for
+ * site (WINDOW_SITE_ALL: the total only): the first of two stages, so a batch can ask for
+ * all its keys' tags, then (window_prefetch) for the slots they point at, then count. No
+ * effect on the window's state. */
+void window_prefetch_tags(const window_t *self, const window_key_t *key, unsigned site);
+/* The second stage: the table slots themselves (found through the tags, which should be
+ * in cache by now: otherwise this waits for them). */
 void window_prefetch(const window_t *self, const window_key_t *key, unsigned site);
 
 /* Events of key in the last window_ms at now_ms, for one site or WINDOW_SITE_ALL. */

@@ -478,6 +478,75 @@ static void test_ingest_rejects_bad_config(void **state)
     allowlist_destroy(&al);
 }
 
+/* ingest_batch() is ingest_event() on each event in order, with the window's cache misses
+ * overlapped: for batches shorter and longer than its prefetch distance, with two sites
+ * in one batch, a duplicate, a too-old event and a storm that fires mid-batch, both give
+ * the same outcomes, counters, window counts and decisions. */
+static void test_ingest_batch_is_the_events_one_by_one(void **state)
+{
+    enum { N = 1200 };
+    static const uint8_t ip[4] = {192, 0, 2, 9};
+    static ingest_key_t keys[N][2];
+    static ingest_event_t evs[N];
+    static const char *sites[] = {"acme", "globex", "initech"};
+    for (int i = 0; i < N; i++) {
+        uint64_t subj = i % 7 ? SUBJ_FP : 0x7000 + (uint64_t)i; /* a storm, and a long tail */
+        keys[i][0] = (ingest_key_t){
+            .scope = BS_SCOPE_SUBJECT, .fp = subj, .text = SUBJ, .text_len = strlen(SUBJ)};
+        keys[i][1] = (ingest_key_t){.scope = BS_SCOPE_CLIENT_IP,
+                                    .fp = 0x1919 + (uint64_t)(i % 3),
+                                    .text = "192.0.2.9",
+                                    .text_len = 9};
+        evs[i] = (ingest_event_t){
+            .site = sites[(i / 5) % 3], /* a batch changes site every five events */
+            .sensor = "mx1",
+            .seq = (uint64_t)i + 1,
+            .time_ms = T0 + i * 50,
+            .msg_class = BS_CLASS_BOUNCE,
+            .client_ip = ip,
+            .client_ip_len = 4,
+            .keys = keys[i],
+            .nkeys = 2,
+        };
+    }
+    evs[41].seq = evs[40].seq;         /* a duplicate of the event before (same site) */
+    evs[42].time_ms = T0 - 3600 * SEC; /* too old */
+    static const size_t batch_sizes[] = {1, 3, 8, 9, 50, 200};
+    for (size_t bi = 0; bi < sizeof(batch_sizes) / sizeof(batch_sizes[0]); bi++) {
+        s_fx_t one, bat;
+        s_setup(&one, NULL, 0);
+        s_setup(&bat, NULL, 0);
+        ingest_result_t res[200];
+        for (size_t i = 0; i < N; i += batch_sizes[bi]) {
+            size_t n = N - i < batch_sizes[bi] ? N - i : batch_sizes[bi];
+            int64_t now = evs[i + n - 1].time_ms > T0 ? evs[i + n - 1].time_ms : T0;
+            ingest_batch(bat.in, &evs[i], n, now, res);
+            for (size_t j = 0; j < n; j++) {
+                ingest_result_t want = ingest_event(one.in, &evs[i + j], now);
+                if (res[j] != want)
+                    fail_msg("batch %zu, event %zu: %s, one by one %s", batch_sizes[bi], i + j,
+                             ingest_result_name(res[j]), ingest_result_name(want));
+            }
+        }
+        const ingest_counters_t *a = ingest_counters(one.in), *b = ingest_counters(bat.in);
+        assert_memory_equal(a, b, sizeof(*a));
+        assert_int_equal(a->by_result[INGEST_DUPLICATE], 1);
+        assert_int_equal(a->by_result[INGEST_TOO_OLD], 1);
+        assert_true(a->decisions_created > 0);
+        assert_int_equal(decisions_count(one.decisions), decisions_count(bat.decisions));
+        window_key_t wk = {.scope = BS_SCOPE_SUBJECT, .tally = 0, .fp = SUBJ_FP};
+        for (int si = 0; si < 3; si++) {
+            int s1 = window_site_find(ingest_window(one.in), sites[si]);
+            int s2 = window_site_find(ingest_window(bat.in), sites[si]);
+            assert_int_equal(
+                window_count(ingest_window(one.in), &wk, (unsigned)s1, 300 * SEC, T0 + N * 50),
+                window_count(ingest_window(bat.in), &wk, (unsigned)s2, 300 * SEC, T0 + N * 50));
+        }
+        s_teardown(&one);
+        s_teardown(&bat);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_ingest_invalid_names),
         cmocka_unit_test(test_ingest_explain_says_why_not),
         cmocka_unit_test(test_ingest_rejects_bad_config),
+        cmocka_unit_test(test_ingest_batch_is_the_events_one_by_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -592,6 +592,113 @@ static void test_window_foreach_visits_keys_not_series(void **state)
     window_destroy(&w);
 }
 
+/* A small deterministic generator for the randomized tests. */
+static uint64_t s_rand(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* window_add_count()'s ring total is kept as buckets change, not summed per event: it
+ * must equal a full-span count at the key's newest bucket through every path (new key,
+ * second site, out-of-order events, buckets sliding out, a gap past the span, import). */
+static void test_window_ring_total_matches_the_buckets(void **state)
+{
+    enum { NKEYS = 40, NEVENTS = 20000 };
+    window_t *w = s_new(10 * SEC, 300 * SEC);
+    window_t *r = s_new(10 * SEC, 300 * SEC);
+    unsigned sites[5];
+    for (int i = 0; i < 5; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "s%d", i);
+        sites[i] = (unsigned)window_site_intern(w, name);
+        (void)window_site_intern(r, name);
+    }
+    int64_t newest[NKEYS] = {0};
+    uint64_t x = 88172645463325252ULL;
+    int64_t now = T0;
+    for (int n = 0; n < NEVENTS; n++) {
+        uint64_t v = s_rand(&x);
+        /* time mostly creeps forward; now and then it jumps past the span */
+        now += (int64_t)(v % 400);
+        if (v % 997 == 0)
+            now += 400 * SEC;
+        int k = (int)((v >> 16) % NKEYS);
+        int64_t t = now - (int64_t)((v >> 32) % (200 * SEC)); /* up to 200 s late */
+        window_key_t key = {.scope = 1, .tally = 0, .fp = 0x100 + (uint64_t)k};
+        uint32_t ring = 0;
+        if (window_add_count(w, &key, sites[(v >> 40) % 5], t, NULL, 0, &ring) < 0)
+            continue;
+        /* the key's newest event (a key idle for a span starts over with this one) */
+        if (t > newest[k] || t >= newest[k] + 300 * SEC || newest[k] < t - 300 * SEC)
+            newest[k] = t;
+        uint32_t want = window_count(w, &key, WINDOW_SITE_ALL, 300 * SEC, newest[k]);
+        if (ring != want)
+            fail_msg("event %d key %d: ring %u, buckets %u", n, k, ring, want);
+        if (n % 1000 == 999) {
+            /* a restored key goes on from the right total */
+            size_t len = 0;
+            uint8_t *blob = window_export(w, &key, &len);
+            assert_non_null(blob);
+            assert_int_equal(window_import(r, blob, len, newest[k]), 0);
+            xfree(blob);
+            uint32_t before = window_count(r, &key, WINDOW_SITE_ALL, 300 * SEC, newest[k]);
+            assert_int_equal(window_add_count(r, &key, sites[0], newest[k], NULL, 0, &ring), 0);
+            assert_int_equal(ring, before + 1);
+        }
+    }
+    window_destroy(&w);
+    window_destroy(&r);
+}
+
+/* What test_window_dirty_export_in_passes_matches_export's callback checks against. */
+typedef struct {
+    window_t *w;      /* the window exported */
+    uint64_t next_fp; /* the fingerprint expected next (oldest change first) */
+    int bad;          /* a blob differed from window_export() or came out of order */
+} s_export_ck_t;
+
+static void s_export_check(const window_key_t *key, const uint8_t *blob, size_t len, void *arg)
+{
+    s_export_ck_t *ck = arg;
+    size_t want_len = 0;
+    uint8_t *want = window_export(ck->w, key, &want_len);
+    if (key->fp != ck->next_fp++ || want == NULL || blob == NULL || len != want_len ||
+        memcmp(blob, want, len) != 0)
+        ck->bad++;
+    xfree(want);
+}
+
+/* The flush exports in passes of a few hundred keys: a thousand keys of one to three
+ * sites come out once each, oldest change first, each blob what window_export() gives. */
+static void test_window_dirty_export_in_passes_matches_export(void **state)
+{
+    enum { NKEYS = 1000 };
+    window_config_t cfg = {.bucket_ms = 10 * SEC, .span_ms = 300 * SEC, .track_dirty = 1};
+    window_t *w = window_new(&cfg);
+    unsigned a = (unsigned)window_site_intern(w, "a");
+    unsigned b = (unsigned)window_site_intern(w, "b");
+    unsigned c = (unsigned)window_site_intern(w, "c");
+    for (int i = 0; i < NKEYS; i++) {
+        window_key_t key = {.scope = 1, .tally = 0, .fp = 0x5000 + (uint64_t)i};
+        assert_int_equal(window_add(w, &key, a, T0 + i, "t", 1), 0);
+        if (i % 3)
+            assert_int_equal(window_add(w, &key, b, T0 + i, NULL, 0), 0);
+        if (i % 5 == 0)
+            assert_int_equal(window_add(w, &key, c, T0 + 20 * SEC, NULL, 0), 0);
+    }
+    s_export_ck_t ck = {.w = w, .next_fp = 0x5000};
+    size_t got = 0, n;
+    while ((n = window_dirty_export(w, 700, s_export_check, &ck)) > 0)
+        got += n;
+    assert_int_equal(ck.bad, 0);
+    assert_int_equal(got, NKEYS);
+    assert_int_equal(window_dirty_pending(w), 0);
+    window_destroy(&w);
+}
+
 static void test_window_destroy_is_safe_twice(void **state)
 {
     window_t *w = window_new(NULL);
@@ -628,6 +735,8 @@ int main(void)
         cmocka_unit_test(test_window_sweep_pruning_a_site_marks_the_key_changed),
         cmocka_unit_test(test_window_import_rejects_bad_blobs),
         cmocka_unit_test(test_window_dirty_keys_are_taken_once),
+        cmocka_unit_test(test_window_ring_total_matches_the_buckets),
+        cmocka_unit_test(test_window_dirty_export_in_passes_matches_export),
         cmocka_unit_test(test_window_foreach_visits_keys_not_series),
         cmocka_unit_test(test_window_destroy_is_safe_twice),
     };
