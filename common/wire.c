@@ -181,8 +181,17 @@ static int s_text_valid(const unsigned char *s, size_t len)
  * checked once for the whole blob instead of text by text. */
 static bool s_plain_ascii(const unsigned char *s, size_t len)
 {
-    unsigned bad = 0;
-    for (size_t i = 0; i < len; i++)
+    /* eight bytes at a time: a byte >= 0x80 has its top bit set, a 0 byte gets it from
+     * the subtraction (a borrow into the next byte needs a 0 byte, which is bad anyway) */
+    const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
+    uint64_t bad = 0;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        bad |= (w | (w - ones)) & tops;
+    }
+    for (; i < len; i++)
         bad |= (unsigned char)(s[i] - 1) >= 0x7F;
     return bad == 0;
 }

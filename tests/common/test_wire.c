@@ -1249,6 +1249,35 @@ static void test_columns_malformed_are_refused_by_reason(void **state)
     }
 }
 
+/* Plain ASCII key texts are checked a word at a time: a NUL or a byte >= 0x80 anywhere in
+ * them (at each position, in a word or in the tail) is still refused, DEL is not. */
+static void test_columns_ascii_texts_every_position(void **state)
+{
+    static const struct {
+        char byte;
+        wire_err_t want;
+    } bytes[] = {{'\0', WIRE_ERR_VALUE},
+                 {(char)0x80, WIRE_ERR_VALUE},
+                 {(char)0xFF, WIRE_ERR_VALUE},
+                 {0x7F, WIRE_OK},
+                 {0x01, WIRE_OK}};
+    for (size_t b = 0; b < sizeof(bytes) / sizeof(bytes[0]); b++)
+        for (size_t at = 0; at < 37; at++) {
+            cols_t *c = xcalloc(1, sizeof(*c));
+            s_m_events(c, 1);
+            c->n_iplen = c->n_rcount = 0;
+            c->kcount[0] = 2;
+            s_col_key(c, 1, 1, "twenty ascii bytes..");
+            s_col_key(c, 2, 2, "seventeen bytes..");
+            c->text[at] = bytes[b].byte;
+            wire_err_t got = s_raw_columns_err(c);
+            xfree(c);
+            if (got != bytes[b].want)
+                fail_msg("byte 0x%02x at %zu: got %s, want %s", (unsigned char)bytes[b].byte, at,
+                         wire_err_name(got), wire_err_name(bytes[b].want));
+        }
+}
+
 static void test_columns_handmade_view(void **state)
 {
     cols_t *c = s_good_columns();
@@ -1607,6 +1636,7 @@ int main(void)
         cmocka_unit_test(test_arena_reuses_its_memory_after_reset),
         cmocka_unit_test(test_arena_takes_bad_input_without_leaks),
         cmocka_unit_test(test_columns_malformed_are_refused_by_reason),
+        cmocka_unit_test(test_columns_ascii_texts_every_position),
         cmocka_unit_test(test_columns_handmade_view),
         cmocka_unit_test(test_columns_and_rows_view_alike),
         cmocka_unit_test(test_columns_round_trip_keeps_every_field),
