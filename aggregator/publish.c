@@ -196,6 +196,9 @@ int publish_heartbeat(void *pub, uint64_t epoch, uint64_t seq, int64_t now_ms)
     hb.epoch = epoch;
     hb.seq = seq;
     hb.time_ms = now_ms;
+    /* sensors send this aggregator their events as columns */
+    hb.has_features = 1;
+    hb.features = WIRE_FEATURE_COLUMNS;
     Backstop__Frame f;
     wire_frame_init(&f, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb);
     return zsock_publish(pub, ZSOCK_TOPIC_HEARTBEAT, &f, ZMQ_DONTWAIT);

@@ -426,28 +426,26 @@ static int s_changes_since(void *arg, uint64_t epoch, uint64_t since_seq,
 /* ---- the event socket ---- */
 
 /* The ingest view of event e of batch b; its keys go to keys (WIRE_MAX_KEYS). */
-static void s_event_from_wire(const Backstop__EventBatch *b, const Backstop__Event *e,
+static void s_event_from_wire(const Backstop__EventBatch *b, const wire_event_t *e,
                               ingest_key_t *keys, ingest_event_t *ev)
 {
-    size_t nk = e->n_keys < WIRE_MAX_KEYS ? e->n_keys : WIRE_MAX_KEYS;
-    for (size_t k = 0; k < nk; k++) {
-        keys[k].scope = (bs_scope_t)e->keys[k]->scope;
-        keys[k].fp = e->keys[k]->fp;
-        keys[k].text = e->keys[k]->text;
-        keys[k].text_len = e->keys[k]->text ? strlen(e->keys[k]->text) : 0;
-    }
+    for (size_t k = 0; k < e->nkeys; k++)
+        keys[k] = (ingest_key_t){.scope = (bs_scope_t)e->keys[k].scope,
+                                 .fp = e->keys[k].fp,
+                                 .text = e->keys[k].text,
+                                 .text_len = e->keys[k].text_len};
     *ev = (ingest_event_t){
         .site = b->site,
         .sensor = b->sensor,
         .seq = e->seq,
         .time_ms = e->time_ms,
         .msg_class = (bs_class_t)e->msg_class,
-        .client_ip = e->has_client_ip ? e->client_ip.data : NULL,
-        .client_ip_len = e->has_client_ip ? e->client_ip.len : 0,
+        .client_ip = e->client_ip,
+        .client_ip_len = e->client_ip_len,
         .keys = keys,
-        .nkeys = nk,
-        .nrule_labels = e->n_rules,
-        .ledger_hit = e->has_ledger_hit && e->ledger_hit,
+        .nkeys = e->nkeys,
+        .nrule_labels = e->nrules,
+        .ledger_hit = e->ledger_hit,
     };
 }
 
@@ -462,25 +460,30 @@ static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsoc
         return;
     }
     int64_t now = server_now_ms(self);
+    /* rows or columns: the same events */
+    wire_events_t it;
+    size_t nev = wire_events_open(&it, b);
     server_sensor_t *sensor = s_sensor(self, b->site, b->sensor, true);
     sensor->last_seen_ms = now;
-    sensor->events += b->n_events;
+    sensor->events += nev;
     self->stats.batches_in++;
-    self->stats.events_in += b->n_events;
-    self->rate[self->rate_at] += b->n_events;
+    self->stats.events_in += nev;
+    self->rate[self->rate_at] += nev;
 
     /* the batch in ingest's terms, once; then counted as one batch */
-    if (b->n_events > self->evs_cap) {
-        self->evs_cap = b->n_events;
+    if (nev > self->evs_cap) {
+        self->evs_cap = nev;
         self->evs = xrealloc(self->evs, self->evs_cap * sizeof(*self->evs));
         self->evkeys =
             xrealloc(self->evkeys, self->evs_cap * WIRE_MAX_KEYS * sizeof(*self->evkeys));
         self->evres = xrealloc(self->evres, self->evs_cap * sizeof(*self->evres));
     }
-    for (size_t i = 0; i < b->n_events; i++)
-        s_event_from_wire(b, b->events[i], self->evkeys + i * WIRE_MAX_KEYS, &self->evs[i]);
-    ingest_batch(self->ingest, self->evs, b->n_events, now, self->evres);
-    for (size_t i = 0; i < b->n_events; i++) {
+    wire_event_t we;
+    wire_key_t wk[WIRE_MAX_KEYS];
+    for (size_t i = 0; i < nev && wire_events_next(&it, &we, wk); i++)
+        s_event_from_wire(b, &we, self->evkeys + i * WIRE_MAX_KEYS, &self->evs[i]);
+    ingest_batch(self->ingest, self->evs, nev, now, self->evres);
+    for (size_t i = 0; i < nev; i++) {
         switch (self->evres[i]) {
         case INGEST_COUNTED:
             self->stats.events_counted++;

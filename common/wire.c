@@ -12,11 +12,19 @@
  * The walk only reads; it never allocates. Depth is bounded although the
  * schema has no recursive message, so that a future one cannot overflow the
  * stack.
+ *
+ * EventColumns is the exception: the walk hands it to s_check_columns(), which
+ * checks it directly (it is on every batch of the busiest socket, and a
+ * descriptor walk would look at every element of every column through
+ * function pointers). Enum values there are checked against bit masks built
+ * once from the enum descriptors, so a value added to the schema is accepted
+ * without code here too.
  */
 #include "wire.h"
 
 #include <assert.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -62,10 +70,41 @@ static s_limit_t s_limits[] = {
 };
 #define S_NLIMITS (sizeof(s_limits) / sizeof(s_limits[0]))
 
+/* EventColumns.flags: what each bit says (backstop.proto). */
+#define S_FLAG_LEDGER_HIT     0x01u
+#define S_FLAG_ORIGINAL_SHIFT 1
+#define S_FLAG_ENFORCED_SHIFT 3
+#define S_FLAG_TWO_BITS       0x3u
+#define S_FLAG_DECISION_ID    0x20u
+#define S_FLAG_KNOWN          0x3Fu
+
+/* The values each enum of a column names, one bit each (values 0..31). */
+static uint32_t s_class_mask, s_scope_mask, s_original_mask, s_action_mask;
+
 static pthread_once_t s_limits_once = PTHREAD_ONCE_INIT;
+
+/* Bit v set for every value v < 32 that d names. */
+static uint32_t s_enum_mask(const ProtobufCEnumDescriptor *d)
+{
+    uint32_t m = 0;
+    for (unsigned i = 0; i < d->n_values; i++)
+        if (d->values[i].value >= 0 && d->values[i].value < 32)
+            m |= 1u << d->values[i].value;
+    return m;
+}
+
+/* Is v a value mask names? */
+static inline bool s_enum_ok(uint32_t mask, uint32_t v)
+{
+    return v < 32 && (mask >> v & 1u);
+}
 
 static void s_limits_resolve(void)
 {
+    s_class_mask = s_enum_mask(&backstop__msg_class__descriptor);
+    s_scope_mask = s_enum_mask(&backstop__scope__descriptor);
+    s_original_mask = s_enum_mask(&backstop__original__descriptor);
+    s_action_mask = s_enum_mask(&backstop__action__descriptor);
     for (size_t i = 0; i < S_NLIMITS; i++) {
         s_limits[i].fd =
             protobuf_c_message_descriptor_get_field_by_name(s_limits[i].msg, s_limits[i].field);
@@ -125,6 +164,109 @@ static int s_utf8_valid(const unsigned char *s, size_t len)
         i += n + 1;
     }
     return 1;
+}
+
+/* A key text of a column: valid UTF-8 and no NUL (a row's text cannot hold one either). */
+static int s_text_valid(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len && s[i] < 0x80 && s[i] != 0)
+        i++;
+    if (i == len)
+        return 1;
+    return memchr(s + i, 0, len - i) == NULL && s_utf8_valid(s + i, len - i);
+}
+
+/* Is every byte of s in 1..127? Then every slice of it is a valid key text: the usual case,
+ * checked once for the whole blob instead of text by text. */
+static bool s_plain_ascii(const unsigned char *s, size_t len)
+{
+    /* eight bytes at a time: a byte >= 0x80 has its top bit set, a 0 byte gets it from
+     * the subtraction (a borrow into the next byte needs a 0 byte, which is bad anyway) */
+    const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
+    uint64_t bad = 0;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        bad |= (w | (w - ones)) & tops;
+    }
+    for (; i < len; i++)
+        bad |= (unsigned char)(s[i] - 1) >= 0x7F;
+    return bad == 0;
+}
+
+/* A string of a column (rule label, decision id): at most max bytes, valid UTF-8. */
+static wire_err_t s_check_string(const char *s, size_t max)
+{
+    if (s == NULL)
+        return WIRE_OK; /* protobuf-c packs NULL as "" */
+    size_t len = strnlen(s, max + 1);
+    if (len > max)
+        return WIRE_ERR_LIMIT;
+    return s_utf8_valid((const unsigned char *)s, len) ? WIRE_OK : WIRE_ERR_VALUE;
+}
+
+/* EventColumns, directly: counts within limits (limit), enums named and flags known
+ * (value), every column as long as its counts say and every blob as long as its lengths
+ * add up to (garbage), texts valid (value). */
+static wire_err_t s_check_columns(const Backstop__EventColumns *c)
+{
+    size_t n = c->n_seq;
+    if (n > WIRE_MAX_EVENTS)
+        return WIRE_ERR_LIMIT;
+    if (c->n_time_ms != n || c->n_msg_class != n || c->n_flags != n || c->n_key_count != n ||
+        (c->n_ip_len != 0 && c->n_ip_len != n) || (c->n_rule_count != 0 && c->n_rule_count != n))
+        return WIRE_ERR_GARBAGE;
+    size_t nkeys = 0, nrules = 0, nids = 0, iplen = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t f = c->flags[i];
+        if (!s_enum_ok(s_class_mask, c->msg_class[i]) || (f & ~S_FLAG_KNOWN) ||
+            !s_enum_ok(s_original_mask, f >> S_FLAG_ORIGINAL_SHIFT & S_FLAG_TWO_BITS) ||
+            !s_enum_ok(s_action_mask, f >> S_FLAG_ENFORCED_SHIFT & S_FLAG_TWO_BITS))
+            return WIRE_ERR_VALUE;
+        nids += (f & S_FLAG_DECISION_ID) != 0;
+        if (c->key_count[i] > WIRE_MAX_KEYS)
+            return WIRE_ERR_LIMIT;
+        nkeys += c->key_count[i];
+    }
+    for (size_t i = 0; i < c->n_ip_len; i++) {
+        if (c->ip_len[i] != 0 && c->ip_len[i] != 4 && c->ip_len[i] != 16)
+            return WIRE_ERR_VALUE;
+        iplen += c->ip_len[i];
+    }
+    for (size_t i = 0; i < c->n_rule_count; i++) {
+        if (c->rule_count[i] > WIRE_MAX_RULES)
+            return WIRE_ERR_LIMIT;
+        nrules += c->rule_count[i];
+    }
+    if (c->n_key_scope != nkeys || c->n_key_fp != nkeys || c->n_key_text_len != nkeys ||
+        (c->has_client_ip ? c->client_ip.len : 0) != iplen || c->n_rules != nrules ||
+        c->n_decision_id != nids)
+        return WIRE_ERR_GARBAGE;
+    size_t text = 0;
+    for (size_t k = 0; k < nkeys; k++) {
+        if (!s_enum_ok(s_scope_mask, c->key_scope[k]))
+            return WIRE_ERR_VALUE;
+        if (c->key_text_len[k] > WIRE_MAX_TEXT)
+            return WIRE_ERR_LIMIT;
+        text += c->key_text_len[k];
+    }
+    if ((c->has_key_text ? c->key_text.len : 0) != text)
+        return WIRE_ERR_GARBAGE;
+    const unsigned char *t = c->key_text.data;
+    if (!s_plain_ascii(t, text))
+        for (size_t k = 0; k < nkeys; t += c->key_text_len[k], k++)
+            if (!s_text_valid(t, c->key_text_len[k]))
+                return WIRE_ERR_VALUE;
+    wire_err_t e;
+    for (size_t r = 0; r < nrules; r++)
+        if ((e = s_check_string(c->rules[r], WIRE_MAX_ID)) != WIRE_OK)
+            return e;
+    for (size_t r = 0; r < nids; r++)
+        if ((e = s_check_string(c->decision_id[r], WIRE_MAX_ID)) != WIRE_OK)
+            return e;
+    return WIRE_OK;
 }
 
 static wire_err_t s_check_message(const ProtobufCMessage *m, int depth);
@@ -191,6 +333,13 @@ static wire_err_t s_check_message(const ProtobufCMessage *m, int depth)
 
     if (depth > S_MAX_DEPTH)
         return WIRE_ERR_LIMIT;
+    if (d == &backstop__event_columns__descriptor)
+        return s_check_columns((const Backstop__EventColumns *)m);
+    if (d == &backstop__event_batch__descriptor) {
+        const Backstop__EventBatch *b = (const Backstop__EventBatch *)m;
+        if (b->columns && b->n_events)
+            return WIRE_ERR_VALUE; /* rows and columns: which ones are the batch? */
+    }
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         const void *member = base + f->offset;
@@ -507,4 +656,419 @@ void wire_free(Backstop__Frame **frame_p)
         backstop__frame__free_unpacked(*frame_p, NULL);
         *frame_p = NULL;
     }
+}
+
+/* ---- events of a batch, either form ---- */
+
+size_t wire_batch_events(const Backstop__EventBatch *b)
+{
+    return b->columns ? b->columns->n_seq : b->n_events;
+}
+
+bool wire_batch_is_columnar(const Backstop__EventBatch *b)
+{
+    return b->columns != NULL;
+}
+
+size_t wire_events_open(wire_events_t *it, const Backstop__EventBatch *b)
+{
+    assert(it && b);
+    *it = (wire_events_t){.batch = b, .n = wire_batch_events(b)};
+    return it->n;
+}
+
+/* Event it->i of a row batch. */
+static void s_row_next(wire_events_t *it, wire_event_t *ev, wire_key_t *keys)
+{
+    const Backstop__Event *e = it->batch->events[it->i];
+    size_t nk = e->n_keys < WIRE_MAX_KEYS ? e->n_keys : WIRE_MAX_KEYS;
+    for (size_t k = 0; k < nk; k++) {
+        const Backstop__Key *key = e->keys[k];
+        size_t len = key->text ? strlen(key->text) : 0;
+        keys[k] = (wire_key_t){.scope = (int)key->scope,
+                               .fp = key->fp,
+                               .text = len ? key->text : NULL,
+                               .text_len = len};
+    }
+    *ev = (wire_event_t){
+        .seq = e->seq,
+        .time_ms = e->time_ms,
+        .client_ip = e->has_client_ip ? e->client_ip.data : NULL,
+        .client_ip_len = e->has_client_ip ? e->client_ip.len : 0,
+        .msg_class = (int)e->msg_class,
+        .keys = keys,
+        .nkeys = nk,
+        .rules = (const char *const *)e->rules,
+        .nrules = e->n_rules,
+        .original = e->has_original ? (int)e->original : 0,
+        .ledger_hit = e->has_ledger_hit && e->ledger_hit,
+        .enforced = e->has_enforced ? (int)e->enforced : 0,
+        .decision_id = e->decision_id,
+    };
+}
+
+/* Event it->i of a column batch (checked: every index below is within its column). */
+static void s_column_next(wire_events_t *it, wire_event_t *ev, wire_key_t *keys)
+{
+    const Backstop__EventColumns *c = it->batch->columns;
+    size_t i = it->i;
+    if (i == 0) {
+        it->seq = c->seq[0];
+        it->time_ms = (uint64_t)c->time_ms[0];
+    } else {
+        it->seq += c->seq[i];
+        it->time_ms += (uint64_t)c->time_ms[i];
+    }
+    uint32_t f = c->flags[i];
+    size_t nk = c->key_count[i];
+    for (size_t k = 0; k < nk; k++) {
+        size_t at = it->key_at + k;
+        size_t len = c->key_text_len[at];
+        keys[k] = (wire_key_t){.scope = (int)c->key_scope[at],
+                               .fp = c->key_fp[at],
+                               .text = len ? (const char *)c->key_text.data + it->text_at : NULL,
+                               .text_len = len};
+        it->text_at += len;
+    }
+    it->key_at += nk;
+    size_t iplen = c->n_ip_len ? c->ip_len[i] : 0;
+    size_t nrules = c->n_rule_count ? c->rule_count[i] : 0;
+    *ev = (wire_event_t){
+        .seq = it->seq,
+        .time_ms = (int64_t)it->time_ms,
+        .client_ip = iplen ? c->client_ip.data + it->ip_at : NULL,
+        .client_ip_len = iplen,
+        .msg_class = (int)c->msg_class[i],
+        .keys = keys,
+        .nkeys = nk,
+        .rules = nrules ? (const char *const *)c->rules + it->rule_at : NULL,
+        .nrules = nrules,
+        .original = (int)(f >> S_FLAG_ORIGINAL_SHIFT & S_FLAG_TWO_BITS),
+        .ledger_hit = (f & S_FLAG_LEDGER_HIT) != 0,
+        .enforced = (int)(f >> S_FLAG_ENFORCED_SHIFT & S_FLAG_TWO_BITS),
+        .decision_id = (f & S_FLAG_DECISION_ID) ? c->decision_id[it->id_at++] : NULL,
+    };
+    it->ip_at += iplen;
+    it->rule_at += nrules;
+}
+
+bool wire_events_next(wire_events_t *it, wire_event_t *ev, wire_key_t *keys)
+{
+    assert(it && ev && keys);
+    if (it->i >= it->n)
+        return false;
+    if (it->batch->columns)
+        s_column_next(it, ev, keys);
+    else
+        s_row_next(it, ev, keys);
+    it->i++;
+    return true;
+}
+
+/* A growable array of elements of one type. */
+#define S_GROW(arr, n, cap, want)                                                                  \
+    do {                                                                                           \
+        if ((n) + (want) > (cap)) {                                                                \
+            (cap) = ((n) + (want)) * 2;                                                            \
+            (arr) = xrealloc((arr), (cap) * sizeof(*(arr)));                                       \
+        }                                                                                          \
+    } while (0)
+
+struct wire_batch {
+    size_t n, cap;              /* events, room */
+    uint64_t *seq;              /* per event: absolute sequence numbers */
+    int64_t *time_ms;           /* ... absolute times */
+    uint32_t *msg_class;        /* ... MsgClass */
+    uint32_t *flags;            /* ... EventColumns.flags */
+    uint32_t *ip_len;           /* ... address bytes */
+    uint32_t *key_count;        /* ... keys */
+    uint32_t *rule_count;       /* ... rule labels */
+    size_t nkeys, key_cap;      /* keys, room */
+    uint32_t *key_scope;        /* per key: Scope */
+    uint64_t *key_fp;           /* ... fingerprint */
+    uint32_t *key_text_len;     /* ... text bytes */
+    uint8_t *ip;                /* the addresses, concatenated */
+    size_t ip_used, ip_cap;     /* bytes used, room */
+    char *text;                 /* the key texts, concatenated */
+    size_t text_used, text_cap; /* bytes used, room */
+    char *str;                  /* rule labels, then decision ids, each with its NUL */
+    size_t str_used, str_cap;   /* bytes used, room */
+    size_t *rule_off;           /* per rule label: its offset in str */
+    size_t nrules, rule_cap;    /* labels, room */
+    size_t *id_off;             /* per decision id: its offset in str */
+    size_t nids, id_cap;        /* ids, room */
+    bool any_ip;                /* some event has an address */
+    bool any_rule;              /* some event has a rule label */
+};
+
+wire_batch_t *wire_batch_new(void)
+{
+    return xcalloc(1, sizeof(wire_batch_t));
+}
+
+void wire_batch_destroy(wire_batch_t **self_p)
+{
+    assert(self_p);
+    wire_batch_t *b = *self_p;
+    if (b == NULL)
+        return;
+    xfree(b->seq);
+    xfree(b->time_ms);
+    xfree(b->msg_class);
+    xfree(b->flags);
+    xfree(b->ip_len);
+    xfree(b->key_count);
+    xfree(b->rule_count);
+    xfree(b->key_scope);
+    xfree(b->key_fp);
+    xfree(b->key_text_len);
+    xfree(b->ip);
+    xfree(b->text);
+    xfree(b->str);
+    xfree(b->rule_off);
+    xfree(b->id_off);
+    xfree(b);
+    *self_p = NULL;
+}
+
+void wire_batch_reset(wire_batch_t *self)
+{
+    self->n = self->nkeys = self->nrules = self->nids = 0;
+    self->ip_used = self->text_used = self->str_used = 0;
+    self->any_ip = self->any_rule = false;
+}
+
+size_t wire_batch_count(const wire_batch_t *self)
+{
+    return self->n;
+}
+
+/* Copies s with its NUL to the string area; returns its offset. */
+static size_t s_batch_str(wire_batch_t *self, const char *s)
+{
+    size_t len = strlen(s) + 1;
+    S_GROW(self->str, self->str_used, self->str_cap, len);
+    memcpy(self->str + self->str_used, s, len);
+    self->str_used += len;
+    return self->str_used - len;
+}
+
+void wire_batch_add(wire_batch_t *self, const wire_event_t *ev)
+{
+    assert(self && ev);
+    if (self->n == self->cap) {
+        self->cap = self->cap ? self->cap * 2 : 64;
+        self->seq = xrealloc(self->seq, self->cap * sizeof(*self->seq));
+        self->time_ms = xrealloc(self->time_ms, self->cap * sizeof(*self->time_ms));
+        self->msg_class = xrealloc(self->msg_class, self->cap * sizeof(*self->msg_class));
+        self->flags = xrealloc(self->flags, self->cap * sizeof(*self->flags));
+        self->ip_len = xrealloc(self->ip_len, self->cap * sizeof(*self->ip_len));
+        self->key_count = xrealloc(self->key_count, self->cap * sizeof(*self->key_count));
+        self->rule_count = xrealloc(self->rule_count, self->cap * sizeof(*self->rule_count));
+    }
+    size_t i = self->n++;
+    self->seq[i] = ev->seq;
+    self->time_ms[i] = ev->time_ms;
+    self->msg_class[i] = (uint32_t)ev->msg_class;
+    self->flags[i] = (ev->ledger_hit ? S_FLAG_LEDGER_HIT : 0) |
+                     ((uint32_t)ev->original & S_FLAG_TWO_BITS) << S_FLAG_ORIGINAL_SHIFT |
+                     ((uint32_t)ev->enforced & S_FLAG_TWO_BITS) << S_FLAG_ENFORCED_SHIFT |
+                     (ev->decision_id ? S_FLAG_DECISION_ID : 0);
+    /* a value two bits cannot hold must not pass as another: the pack refuses it (value) */
+    if ((uint32_t)ev->original > S_FLAG_TWO_BITS || (uint32_t)ev->enforced > S_FLAG_TWO_BITS)
+        self->flags[i] |= ~S_FLAG_KNOWN;
+    /* an address that is not 4 or 16 bytes goes in as is: the pack refuses it (value) */
+    self->ip_len[i] = ev->client_ip ? (uint32_t)ev->client_ip_len : 0;
+    if (self->ip_len[i]) {
+        S_GROW(self->ip, self->ip_used, self->ip_cap, ev->client_ip_len);
+        memcpy(self->ip + self->ip_used, ev->client_ip, ev->client_ip_len);
+        self->ip_used += ev->client_ip_len;
+        self->any_ip = true;
+    }
+    self->key_count[i] = (uint32_t)ev->nkeys;
+    if (self->nkeys + ev->nkeys > self->key_cap) {
+        self->key_cap = (self->nkeys + ev->nkeys) * 2;
+        self->key_scope = xrealloc(self->key_scope, self->key_cap * sizeof(*self->key_scope));
+        self->key_fp = xrealloc(self->key_fp, self->key_cap * sizeof(*self->key_fp));
+        self->key_text_len =
+            xrealloc(self->key_text_len, self->key_cap * sizeof(*self->key_text_len));
+    }
+    for (size_t k = 0; k < ev->nkeys; k++) {
+        const wire_key_t *key = &ev->keys[k];
+        size_t len = key->text ? key->text_len : 0;
+        self->key_scope[self->nkeys] = (uint32_t)key->scope;
+        self->key_fp[self->nkeys] = key->fp;
+        self->key_text_len[self->nkeys] = (uint32_t)len;
+        self->nkeys++;
+        S_GROW(self->text, self->text_used, self->text_cap, len);
+        if (len)
+            memcpy(self->text + self->text_used, key->text, len);
+        self->text_used += len;
+    }
+    self->rule_count[i] = (uint32_t)ev->nrules;
+    for (size_t r = 0; r < ev->nrules; r++) {
+        size_t off = s_batch_str(self, ev->rules[r] ? ev->rules[r] : "");
+        S_GROW(self->rule_off, self->nrules, self->rule_cap, 1);
+        self->rule_off[self->nrules++] = off;
+        self->any_rule = true;
+    }
+    if (ev->decision_id) {
+        size_t off = s_batch_str(self, ev->decision_id);
+        S_GROW(self->id_off, self->nids, self->id_cap, 1);
+        self->id_off[self->nids++] = off;
+    }
+}
+
+/* Packs frame, or refuses it as wire_pack does. */
+static uint8_t *s_pack_events(Backstop__EventBatch *eb, size_t *len_out, wire_err_t *err)
+{
+    Backstop__Frame f;
+    wire_frame_init(&f, BACKSTOP__FRAME__BODY_EVENTS, eb);
+    return wire_pack(&f, len_out, err);
+}
+
+/* The batch as columns. */
+static uint8_t *s_batch_pack_columns(wire_batch_t *self, Backstop__EventBatch *eb, size_t *len_out,
+                                     wire_err_t *err)
+{
+    size_t n = self->n;
+    /* deltas in place of the absolute values, for the pack only */
+    uint64_t *seq = xmalloc((n ? n : 1) * sizeof(*seq));
+    int64_t *time_ms = xmalloc((n ? n : 1) * sizeof(*time_ms));
+    char **rules = xmalloc((self->nrules ? self->nrules : 1) * sizeof(*rules));
+    char **ids = xmalloc((self->nids ? self->nids : 1) * sizeof(*ids));
+    for (size_t i = 0; i < n; i++) {
+        seq[i] = i ? self->seq[i] - self->seq[i - 1] : self->seq[0];
+        time_ms[i] = i ? (int64_t)((uint64_t)self->time_ms[i] - (uint64_t)self->time_ms[i - 1])
+                       : self->time_ms[0];
+    }
+    for (size_t r = 0; r < self->nrules; r++)
+        rules[r] = self->str + self->rule_off[r];
+    for (size_t r = 0; r < self->nids; r++)
+        ids[r] = self->str + self->id_off[r];
+    Backstop__EventColumns c = BACKSTOP__EVENT_COLUMNS__INIT;
+    c.n_seq = c.n_time_ms = c.n_msg_class = c.n_flags = c.n_key_count = n;
+    c.seq = seq;
+    c.time_ms = time_ms;
+    c.msg_class = self->msg_class;
+    c.flags = self->flags;
+    c.key_count = self->key_count;
+    if (self->any_ip) {
+        c.n_ip_len = n;
+        c.ip_len = self->ip_len;
+        c.has_client_ip = 1;
+        c.client_ip.len = self->ip_used;
+        c.client_ip.data = self->ip;
+    }
+    c.n_key_scope = c.n_key_fp = c.n_key_text_len = self->nkeys;
+    c.key_scope = self->key_scope;
+    c.key_fp = self->key_fp;
+    c.key_text_len = self->key_text_len;
+    if (self->text_used) {
+        c.has_key_text = 1;
+        c.key_text.len = self->text_used;
+        c.key_text.data = (uint8_t *)self->text;
+    }
+    if (self->any_rule) {
+        c.n_rule_count = n;
+        c.rule_count = self->rule_count;
+        c.n_rules = self->nrules;
+        c.rules = rules;
+    }
+    c.n_decision_id = self->nids;
+    c.decision_id = ids;
+    eb->columns = &c;
+    uint8_t *buf = s_pack_events(eb, len_out, err);
+    eb->columns = NULL;
+    xfree(seq);
+    xfree(time_ms);
+    xfree(rules);
+    xfree(ids);
+    return buf;
+}
+
+/* The batch as rows (for aggregators without WIRE_FEATURE_COLUMNS, and the spool). */
+static uint8_t *s_batch_pack_rows(wire_batch_t *self, Backstop__EventBatch *eb, size_t *len_out,
+                                  wire_err_t *err)
+{
+    size_t n = self->n;
+    Backstop__Event *evs = xcalloc(n ? n : 1, sizeof(*evs));
+    Backstop__Event **evp = xcalloc(n ? n : 1, sizeof(*evp));
+    Backstop__Key *keys = xcalloc(self->nkeys ? self->nkeys : 1, sizeof(*keys));
+    Backstop__Key **keyp = xcalloc(self->nkeys ? self->nkeys : 1, sizeof(*keyp));
+    char **rules = xcalloc(self->nrules ? self->nrules : 1, sizeof(*rules));
+    /* the texts again, each with its NUL, as protobuf-c strings are */
+    char *texts = xmalloc(self->text_used + self->nkeys + 1);
+    size_t key_at = 0, text_at = 0, out_at = 0, ip_at = 0, rule_at = 0, id_at = 0;
+    for (size_t i = 0; i < n; i++) {
+        Backstop__Event *e = &evs[i];
+        backstop__event__init(e);
+        e->seq = self->seq[i];
+        e->time_ms = self->time_ms[i];
+        if (self->ip_len[i]) {
+            e->has_client_ip = 1;
+            e->client_ip.len = self->ip_len[i];
+            e->client_ip.data = self->ip + ip_at;
+            ip_at += self->ip_len[i];
+        }
+        e->msg_class = (Backstop__MsgClass)self->msg_class[i];
+        e->n_keys = self->key_count[i];
+        e->keys = keyp + key_at;
+        for (size_t k = 0; k < e->n_keys; k++, key_at++) {
+            Backstop__Key *key = &keys[key_at];
+            backstop__key__init(key);
+            key->scope = (Backstop__Scope)self->key_scope[key_at];
+            key->fp = self->key_fp[key_at];
+            size_t len = self->key_text_len[key_at];
+            if (len) {
+                key->text = texts + out_at;
+                memcpy(texts + out_at, self->text + text_at, len);
+                texts[out_at + len] = '\0';
+                out_at += len + 1;
+                text_at += len;
+            }
+            keyp[key_at] = key;
+        }
+        e->n_rules = self->rule_count[i];
+        e->rules = rules + rule_at;
+        for (size_t r = 0; r < e->n_rules; r++, rule_at++)
+            rules[rule_at] = self->str + self->rule_off[rule_at];
+        uint32_t f = self->flags[i];
+        e->has_original = 1;
+        e->original = (Backstop__Original)(f >> S_FLAG_ORIGINAL_SHIFT & S_FLAG_TWO_BITS);
+        e->has_ledger_hit = 1;
+        e->ledger_hit = (f & S_FLAG_LEDGER_HIT) != 0;
+        if (f >> S_FLAG_ENFORCED_SHIFT & S_FLAG_TWO_BITS) {
+            e->has_enforced = 1;
+            e->enforced = (Backstop__Action)(f >> S_FLAG_ENFORCED_SHIFT & S_FLAG_TWO_BITS);
+        }
+        if (f & S_FLAG_DECISION_ID)
+            e->decision_id = self->str + self->id_off[id_at++];
+        if (f & ~S_FLAG_KNOWN)
+            e->original = (Backstop__Original)-1; /* refused (value), as in columns */
+        evp[i] = e;
+    }
+    eb->n_events = n;
+    eb->events = evp;
+    uint8_t *buf = s_pack_events(eb, len_out, err);
+    eb->n_events = 0;
+    eb->events = NULL;
+    xfree(evs);
+    xfree(evp);
+    xfree(keys);
+    xfree(keyp);
+    xfree(rules);
+    xfree(texts);
+    return buf;
+}
+
+uint8_t *wire_batch_pack(wire_batch_t *self, const char *site, const char *sensor, bool columns,
+                         size_t *len_out, wire_err_t *err)
+{
+    assert(self && site && sensor && len_out);
+    Backstop__EventBatch eb = BACKSTOP__EVENT_BATCH__INIT;
+    eb.site = (char *)site;
+    eb.sensor = (char *)sensor;
+    return columns ? s_batch_pack_columns(self, &eb, len_out, err)
+                   : s_batch_pack_rows(self, &eb, len_out, err);
 }

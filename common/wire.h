@@ -18,6 +18,16 @@
  * wire_pack applies the same checks before packing, so a sender learns
  * locally that its peer would drop a frame instead of losing it silently.
  *
+ * An EventBatch carries its events either as rows (one Event message per event) or as
+ * columns (EventColumns: packed arrays and text blobs, far cheaper to decode); never both.
+ * Columns are checked directly, column by column, with the same promises as rows plus:
+ * every column has exactly the length its counts say and every blob exactly the length its
+ * per-element lengths add up to (else garbage), each key text is valid UTF-8 without NUL on
+ * its own. Nobody else reads or writes either form: wire_events_open/next show a checked
+ * batch of either form as one flat wire_event_t per event (pointers into the frame, text
+ * lengths known), and wire_batch_t builds one (as columns for an aggregator that announces
+ * WIRE_FEATURE_COLUMNS in its heartbeats, as rows otherwise).
+ *
  * Ownership: wire_unpack returns a frame the caller frees with wire_free
  * (wire_unpack_in: one the arena frees with wire_arena_reset);
  * wire_pack returns a buffer the caller frees with free()/xfree(). Frames the
@@ -26,6 +36,7 @@
 #ifndef BS_WIRE_H
 #define BS_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +52,9 @@
 #define WIRE_MAX_TEXT     256            /* bytes of key text, values, reasons, errors */
 #define WIRE_MAX_ID       64             /* bytes of ids, site/sensor names, rule labels */
 #define WIRE_MAX_JSON     WIRE_MAX_FRAME /* ControlReply.json: bounded by the frame */
+
+/* Heartbeat.features bits: what the publishing aggregator accepts. */
+#define WIRE_FEATURE_COLUMNS 0x1u /* EventBatch.columns (EventColumns batches) */
 
 /* Why a frame was refused; each value has a counter name (wire_err_name). The values are
  * stable: the aggregator's drop reasons mirror them one to one, so add new ones just before
@@ -93,5 +107,78 @@ void wire_arena_destroy(wire_arena_t **self_p);
 void wire_arena_reset(wire_arena_t *self);
 /* wire_unpack() into arena (NULL: as wire_unpack). */
 Backstop__Frame *wire_unpack_in(wire_arena_t *arena, const void *buf, size_t len, wire_err_t *err);
+
+/* ---- events of a batch, either form ---- */
+
+/* One key of an event. */
+typedef struct {
+    int scope;        /* Backstop__Scope value */
+    uint64_t fp;      /* fingerprint of the text */
+    const char *text; /* its text, NOT NUL-terminated (columns); NULL when it has none */
+    size_t text_len;  /* bytes of text; 0 when it has none */
+} wire_key_t;
+
+/* One event, flat. From wire_events_next() every pointer is into the frame (valid while it
+ * is); for wire_batch_add() every pointer is the caller's and is copied. */
+typedef struct {
+    uint64_t seq;             /* sensor sequence number */
+    int64_t time_ms;          /* when the sensor saw it */
+    const uint8_t *client_ip; /* 4 or 16 bytes, network order; NULL when unknown */
+    size_t client_ip_len;     /* 4, 16, or 0 */
+    int msg_class;            /* Backstop__MsgClass value */
+    const wire_key_t *keys;   /* its keys */
+    size_t nkeys;             /* how many */
+    const char *const *rules; /* labels of the content rules that matched (NUL-terminated) */
+    size_t nrules;            /* how many */
+    int original;             /* Backstop__Original value */
+    bool ledger_hit;          /* the outbound ledger vouched for it */
+    int enforced;             /* Backstop__Action the sensor applied, 0 none */
+    const char *decision_id;  /* the decision it enforced (NUL-terminated), or NULL */
+} wire_event_t;
+
+/* A cursor over the events of a checked batch (from wire_unpack or passing wire_check). */
+typedef struct {
+    const Backstop__EventBatch *batch; /* the batch */
+    size_t n;                          /* its events */
+    size_t i;                          /* the next one */
+    size_t key_at;                     /* columns: the next event's first key */
+    size_t text_at;                    /* columns: its first key text byte */
+    size_t ip_at;                      /* columns: its first address byte */
+    size_t rule_at;                    /* columns: its first rule label */
+    size_t id_at;                      /* columns: the next decision id */
+    uint64_t seq;                      /* columns: the previous event's seq */
+    uint64_t time_ms;                  /* columns: the previous event's time (two's complement) */
+} wire_events_t;
+
+/* Starts a cursor over b's events, rows or columns; returns how many there are. */
+size_t wire_events_open(wire_events_t *it, const Backstop__EventBatch *b);
+
+/* The next event into *ev, its keys into keys (room for WIRE_MAX_KEYS); false at the end. */
+bool wire_events_next(wire_events_t *it, wire_event_t *ev, wire_key_t *keys);
+
+/* Events in b, rows or columns. */
+size_t wire_batch_events(const Backstop__EventBatch *b);
+
+/* True when b carries its events as columns. */
+bool wire_batch_is_columnar(const Backstop__EventBatch *b);
+
+/* A batch being built: events are copied in, then packed as rows or columns. */
+typedef struct wire_batch wire_batch_t;
+
+/* An empty batch builder. */
+wire_batch_t *wire_batch_new(void);
+/* Frees it; sets *self_p = NULL; safe on NULL and twice. */
+void wire_batch_destroy(wire_batch_t **self_p);
+/* Forgets the events (keeps the memory for the next batch). */
+void wire_batch_reset(wire_batch_t *self);
+/* Appends a copy of ev (text_len bytes of each key text, each rule label and the decision id
+ * up to their NUL). Limits are checked when packing. */
+void wire_batch_add(wire_batch_t *self, const wire_event_t *ev);
+/* Events added since the last reset. */
+size_t wire_batch_count(const wire_batch_t *self);
+/* Packs the events as one Frame{events} of site and sensor, as columns (columns true) or
+ * rows, into a new buffer the caller frees; NULL + *err (may be NULL) as wire_pack. */
+uint8_t *wire_batch_pack(wire_batch_t *self, const char *site, const char *sensor, bool columns,
+                         size_t *len_out, wire_err_t *err);
 
 #endif

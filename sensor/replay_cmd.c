@@ -15,6 +15,12 @@
  *   sequence numbers, batching and CURVE settings (from the config FILE).
  *   For the demo, integration tests and load.
  *
+ *   Like the live sensor it sends the batches as columns only to an
+ *   aggregator that announces it reads them: when the config names the
+ *   aggregator's decision feed (aggregator_decisions) and --events does not
+ *   point elsewhere, it waits up to heartbeat_timeout for one heartbeat and
+ *   uses what it announces; otherwise, or with no heartbeat, it sends rows.
+ *
  *   -c FILE          sensor configuration (endpoints, keys, site, event_batch)
  *   --site S         report as site S (default: the config's site)
  *   --sensor NAME    report as sensor NAME (default: the config's sensor_id + "-replay")
@@ -25,7 +31,8 @@
  *   --dry-run        classify and print, send nothing
  *
  * DIAGNOSTICS
- *   One line per file on stdout: "FILE class=... event=sent|skipped|unreadable".
+ *   One line per file on stdout: "FILE class=... event=sent|skipped|unreadable",
+ *   then (unless --dry-run) "replay: events=N format=columns|rows".
  *   Exit status 0 when every file was read and every event sent, 1 when a
  *   file could not be read, 69 when the aggregator did not take the events
  *   within 5 s, 64 usage, 78 configuration error.
@@ -38,6 +45,7 @@
 #include "msg.h"
 #include "sensor_config.h"
 #include "uplink.h"
+#include "wire.h"
 #include "xalloc.h"
 #include "zsock.h"
 
@@ -73,6 +81,8 @@ typedef struct {
     size_t nbatch;              /* events in batch */
     int failures;               /* unreadable files or failed sends */
     bool send_failed;           /* the aggregator did not take a batch */
+    bool columns;               /* the aggregator announced WIRE_FEATURE_COLUMNS */
+    size_t sent;                /* events the aggregator took */
 } s_replay_t;
 
 static void s_flush(s_replay_t *r)
@@ -81,12 +91,15 @@ static void s_flush(s_replay_t *r)
         return;
     if (!r->dry_run && !r->send_failed) {
         size_t len = 0;
-        uint8_t *buf = uplink_pack_events(r->site, r->sensor, r->batch, r->nbatch, &len);
+        uint8_t *buf =
+            uplink_pack_events(r->site, r->sensor, r->batch, r->nbatch, r->columns, &len);
         zmq_pollitem_t it = {.socket = r->push, .events = ZMQ_POLLOUT};
         if (!buf || zmq_poll(&it, 1, S_SEND_TIMEOUT_MS) <= 0 ||
             zsock_send_raw(r->push, buf, len, ZMQ_DONTWAIT) != 0) {
             msg_error("replay: the aggregator did not take %zu events", r->nbatch);
             r->send_failed = true;
+        } else {
+            r->sent += r->nbatch;
         }
         xfree(buf);
     }
@@ -196,6 +209,41 @@ static void s_path(s_replay_t *r, const char *path, int depth)
     free(names);
 }
 
+/* Does the aggregator whose decision feed cfg names read column batches? One heartbeat
+ * within heartbeat_timeout says; no heartbeat: assume not. */
+static bool s_peer_columns(void *ctx, const sensor_config_t *cfg)
+{
+    void *sub = zsock_new(ctx, ZMQ_SUB);
+    zsock_keys_t keys;
+    if (sub && *cfg->aggregator_public_key &&
+        (zsock_keys_load(cfg->sensor_secret_key_file, &keys) != 0 ||
+         zsock_curve_client(sub, &keys, cfg->aggregator_public_key) != 0))
+        zsock_close(&sub);
+    if (!sub || zsock_connect(sub, cfg->aggregator_decisions) != 0) {
+        zsock_close(&sub);
+        return false;
+    }
+    zsock_subscribe(sub, ZSOCK_TOPIC_HEARTBEAT);
+    bool columns = false;
+    int64_t end = bs_clock_mono_ms(bs_clock_system()) + cfg->heartbeat_timeout_ms;
+    for (;;) {
+        int64_t left = end - bs_clock_mono_ms(bs_clock_system());
+        zmq_pollitem_t it = {.socket = sub, .events = ZMQ_POLLIN};
+        if (left <= 0 || zmq_poll(&it, 1, (long)left) <= 0)
+            break;
+        Backstop__Frame *f = NULL;
+        if (zsock_recv(sub, ZMQ_DONTWAIT, &f, NULL, NULL) == 1 &&
+            f->body_case == BACKSTOP__FRAME__BODY_HEARTBEAT) {
+            columns = f->heartbeat->has_features && (f->heartbeat->features & WIRE_FEATURE_COLUMNS);
+            wire_free(&f);
+            break;
+        }
+        wire_free(&f);
+    }
+    zsock_close(&sub);
+    return columns;
+}
+
 int replay_cmd_main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -288,12 +336,16 @@ int replay_cmd_main(int argc, char **argv)
         }
         int linger = S_SEND_TIMEOUT_MS;
         zmq_setsockopt(r.push, ZMQ_LINGER, &linger, sizeof(linger));
+        if (*cfg->aggregator_decisions && !strcmp(ep, cfg->aggregator_events))
+            r.columns = s_peer_columns(ctx, cfg);
     }
     r.seqs = evq_new(1);
     r.batch = xcalloc((size_t)cfg->event_batch, sizeof(*r.batch));
     for (int i = optind; i < argc; i++)
         s_path(&r, argv[i], 0);
     s_flush(&r);
+    if (!dry)
+        printf("replay: events=%zu format=%s\n", r.sent, r.columns ? "columns" : "rows");
     if (r.send_failed)
         rc = EX_UNAVAILABLE;
     else if (r.failures)

@@ -13,10 +13,16 @@
  * JOINING; silence (or no snapshot reply in time) also reopens the sockets,
  * on the other aggregator when a backup is configured.
  *
+ * Batches go as columns (EventColumns) while the aggregator followed announces
+ * WIRE_FEATURE_COLUMNS in its latest heartbeat, as rows otherwise (an older
+ * aggregator would read a column batch as empty); a reconnect forgets the
+ * announcement until the next heartbeat.
+ *
  * Spool: kv at state_directory/spool, records "q/" + 8-byte counter -> 4-byte
- * event count + a packed Frame{events}. Replayed oldest first as they were
- * packed, so events keep their seq and time_ms. Bounded by spool_limit
- * events: the oldest records go first, counted as dropped.
+ * event count + a packed Frame{events}, always as rows, so any aggregator can
+ * take a replay. Replayed oldest first as they were packed, so events keep
+ * their seq and time_ms. Bounded by spool_limit events: the oldest records go
+ * first, counted as dropped.
  *
  * LOG LINES
  *   uplink: state=live aggregator=primary|backup epoch=E seq=S decisions=N retries=R
@@ -25,6 +31,7 @@
  *   uplink: failover to=primary|backup events=E decisions=D
  *   warning: uplink: aggregator=A refused the CURVE handshake count=N (...)  once a minute
  *   uplink: spool=replayed frames=N                     when the spool empties
+ *   uplink: events=columns|rows aggregator=A            when the batch format changes
  */
 #include "uplink.h"
 
@@ -88,6 +95,8 @@ struct uplink {
     bool join_pending;                 /* the request still waits for a connected DEALER */
     int64_t heard_ms;                  /* last message on the SUB */
     bool hb_ahead;                     /* the last heartbeat was ahead of applied */
+    bool peer_columns;                 /* the followed aggregator's latest heartbeat
+                                          announced WIRE_FEATURE_COLUMNS */
     Backstop__DecisionUpdate **queued; /* updates held while joining (unpacked frames' bodies) */
     Backstop__Frame **queued_frames;   /* their frames, to free */
     size_t nqueued;                    /* held */
@@ -228,63 +237,39 @@ static void s_spool_replay(uplink_t *self)
 /* ---- events ---- */
 
 uint8_t *uplink_pack_events(const char *site, const char *sensor, evq_event_t *const *batch,
-                            size_t n, size_t *len_out)
+                            size_t n, bool columns, size_t *len_out)
 {
-    Backstop__Event *evs = xcalloc(n, sizeof(*evs));
-    Backstop__Event **evp = xcalloc(n, sizeof(*evp));
-    Backstop__Key *keys = xcalloc(n * EVQ_MAX_KEYS, sizeof(*keys));
-    Backstop__Key **keyp = xcalloc(n * EVQ_MAX_KEYS, sizeof(*keyp));
+    wire_batch_t *wb = wire_batch_new();
     for (size_t i = 0; i < n; i++) {
         const evq_event_t *e = batch[i];
-        Backstop__Event init = BACKSTOP__EVENT__INIT;
-        evs[i] = init;
-        evs[i].seq = e->seq;
-        evs[i].time_ms = e->time_ms;
-        if (e->iplen) {
-            evs[i].has_client_ip = 1;
-            evs[i].client_ip.len = e->iplen;
-            evs[i].client_ip.data = (uint8_t *)e->ip;
-        }
-        evs[i].msg_class = (Backstop__MsgClass)e->msg_class;
-        for (size_t k = 0; k < e->nkeys; k++) {
-            Backstop__Key kinit = BACKSTOP__KEY__INIT;
-            Backstop__Key *key = &keys[i * EVQ_MAX_KEYS + k];
-            *key = kinit;
-            key->scope = (Backstop__Scope)e->keys[k].scope;
-            key->fp = e->keys[k].fp;
-            key->text = e->keys[k].text;
-            keyp[i * EVQ_MAX_KEYS + k] = key;
-        }
-        evs[i].n_keys = e->nkeys;
-        evs[i].keys = &keyp[i * EVQ_MAX_KEYS];
-        evs[i].n_rules = e->nrules;
-        evs[i].rules = (char **)e->rules;
-        evs[i].has_original = 1;
-        evs[i].original = (Backstop__Original)e->original;
-        evs[i].has_ledger_hit = 1;
-        evs[i].ledger_hit = e->ledger_hit;
-        if (e->enforced) {
-            evs[i].has_enforced = 1;
-            evs[i].enforced = (Backstop__Action)e->enforced;
-            evs[i].decision_id = e->decision_id;
-        }
-        evp[i] = &evs[i];
+        wire_key_t keys[EVQ_MAX_KEYS];
+        for (size_t k = 0; k < e->nkeys; k++)
+            keys[k] = (wire_key_t){.scope = e->keys[k].scope,
+                                   .fp = e->keys[k].fp,
+                                   .text = e->keys[k].text,
+                                   .text_len = e->keys[k].text ? strlen(e->keys[k].text) : 0};
+        wire_event_t we = {
+            .seq = e->seq,
+            .time_ms = e->time_ms,
+            .client_ip = e->iplen ? e->ip : NULL,
+            .client_ip_len = e->iplen,
+            .msg_class = e->msg_class,
+            .keys = keys,
+            .nkeys = e->nkeys,
+            .rules = (const char *const *)e->rules,
+            .nrules = e->nrules,
+            .original = e->original,
+            .ledger_hit = e->ledger_hit,
+            .enforced = e->enforced,
+            .decision_id = e->enforced ? e->decision_id : NULL,
+        };
+        wire_batch_add(wb, &we);
     }
-    Backstop__EventBatch eb = BACKSTOP__EVENT_BATCH__INIT;
-    eb.site = (char *)site;
-    eb.sensor = (char *)sensor;
-    eb.n_events = n;
-    eb.events = evp;
-    Backstop__Frame f;
-    wire_frame_init(&f, BACKSTOP__FRAME__BODY_EVENTS, &eb);
     wire_err_t werr = WIRE_OK;
-    uint8_t *buf = wire_pack(&f, len_out, &werr);
+    uint8_t *buf = wire_batch_pack(wb, site, sensor, columns, len_out, &werr);
     if (!buf)
         msg_error("uplink: cannot pack events: %s", wire_err_name(werr));
-    xfree(evs);
-    xfree(evp);
-    xfree(keys);
-    xfree(keyp);
+    wire_batch_destroy(&wb);
     return buf;
 }
 
@@ -295,15 +280,25 @@ static void s_flush(uplink_t *self)
         return;
     size_t n = self->nbatch;
     size_t len = 0;
-    uint8_t *buf = uplink_pack_events(self->cfg->site, self->cfg->sensor_id, self->batch, n, &len);
-    if (!buf) {
-        self->dropped += n;
-    } else if (s_up(self) && self->spool_head == self->spool_tail && self->push &&
-               zsock_send_raw(self->push, buf, len, ZMQ_DONTWAIT) == 0) {
+    bool live = s_up(self) && self->spool_head == self->spool_tail && self->push;
+    bool columns = live && self->peer_columns;
+    uint8_t *buf =
+        uplink_pack_events(self->cfg->site, self->cfg->sensor_id, self->batch, n, columns, &len);
+    if (buf && live && zsock_send_raw(self->push, buf, len, ZMQ_DONTWAIT) == 0) {
         self->sent += n;
     } else {
+        /* the spool is always rows: it may be replayed to another aggregator, or this one
+         * after a downgrade, and every aggregator reads rows */
+        if (buf && columns) {
+            xfree(buf);
+            buf = uplink_pack_events(self->cfg->site, self->cfg->sensor_id, self->batch, n, false,
+                                     &len);
+        }
         /* behind a non-empty spool too, so events leave in order */
-        s_spool_put(self, buf, len, (uint32_t)n);
+        if (buf)
+            s_spool_put(self, buf, len, (uint32_t)n);
+        else
+            self->dropped += n;
     }
     xfree(buf);
     for (size_t i = 0; i < n; i++)
@@ -549,6 +544,7 @@ static void s_rejoin(uplink_t *self, const char *reason, bool reopen, int64_t mo
                      s_ep_events(self), s_ep_decisions(self));
     }
     if (reopen) {
+        self->peer_columns = false; /* until the aggregator we connect to says otherwise */
         s_sockets_close(self);
         self->push = s_socket(self, ZMQ_PUSH, s_ep_events(self));
         if (*s_ep_decisions(self)) {
@@ -674,6 +670,13 @@ static void s_on_update(uplink_t *self, Backstop__Frame **fp, const char *topic,
 
 static void s_on_heartbeat(uplink_t *self, const Backstop__Heartbeat *hb, int64_t mono)
 {
+    /* columns only to an aggregator that says, now, that it reads them: an older one would
+     * see a batch without events */
+    bool columns = hb->has_features && (hb->features & WIRE_FEATURE_COLUMNS);
+    if (columns != self->peer_columns)
+        msg_info("uplink: events=%s aggregator=%s", columns ? "columns" : "rows",
+                 s_target_name(self));
+    self->peer_columns = columns;
     if (self->state != S_LIVE)
         return;
     if (hb->epoch != self->epoch) {

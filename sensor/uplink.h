@@ -4,9 +4,11 @@
  * ZeroMQ sockets are not thread-safe, so exactly one thread owns them all.
  * It:
  *   - pops events from the engine's queue (evq) and sends them in batches
- *     (EventBatch frames, PUSH) to the aggregator; while the aggregator is
- *     unreachable it spools them to disk (common/kv, bounded) and replays
- *     them, oldest first and with their original times, when it returns;
+ *     (EventBatch frames, PUSH) to the aggregator, as columns while its
+ *     heartbeats announce that it reads them, as rows otherwise; while the
+ *     aggregator is unreachable it spools them to disk (common/kv, bounded,
+ *     always rows) and replays them, oldest first and with their original
+ *     times, when it returns;
  *   - follows one aggregator at a time: the primary, or after
  *     heartbeat_timeout of silence the backup when one is configured, and
  *     back only when that one falls silent too (PROTOCOL.md 4.4); events go
@@ -28,6 +30,7 @@
 
 #include "milter_engine.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,10 +42,11 @@ uplink_t *uplink_new(milter_engine_t *engine, char *err, size_t errlen);
 /* Starts the I/O thread; 0 or -1. */
 int uplink_start(uplink_t *self);
 
-/* Packs n events of one site and sensor as a Frame{events} buffer (caller frees); NULL when
- * the frame would break a wire limit (logged). Shared with the replay command. */
+/* Packs n events of one site and sensor as a Frame{events} buffer (caller frees), as columns
+ * (only for an aggregator announcing WIRE_FEATURE_COLUMNS) or rows; NULL when the frame would
+ * break a wire limit (logged). Shared with the replay command. */
 uint8_t *uplink_pack_events(const char *site, const char *sensor, evq_event_t *const *batch,
-                            size_t n, size_t *len_out);
+                            size_t n, bool columns, size_t *len_out);
 
 /* Stops and joins the thread, closes sockets and spool; sets *self_p = NULL; safe twice. */
 void uplink_destroy(uplink_t **self_p);

@@ -3,8 +3,8 @@
  *   bench_aggregator - the aggregator's three benchmarks, each against a baseline
  *
  * SYNOPSIS
- *   bench_aggregator ingest [--quick] [--events N] [--batch N]
- *   bench_aggregator propagation [--quick] [--rounds N] [--nosync]
+ *   bench_aggregator ingest [--quick] [--events N] [--batch N] [--rows]
+ *   bench_aggregator propagation [--quick] [--rounds N] [--nosync] [--rows]
  *   bench_aggregator restart [--quick] [--keys N]
  *
  * DESCRIPTION
@@ -32,7 +32,9 @@
  *                and times spawn -> first answered `status` (serving again), and
  *                the RSS after the restore. Baseline: the same for an empty
  *                database. Goals: <= 256 MB RSS, <= 2 s back to serving.
- *   --quick shrinks every size for a smoke run.
+ *   --quick shrinks every size for a smoke run. Event batches go as columns
+ *   (EventColumns), as a current sensor sends them; --rows sends the old row
+ *   format (one Event message per event) to compare.
  *
  * DIAGNOSTICS
  *   Exit 0, 64 usage, 69/70 when a process cannot be started or does not answer.
@@ -65,6 +67,7 @@ extern char **environ;
 
 static char s_bindir[PATH_MAX];
 static char s_tmp[64];
+static bool s_rows; /* --rows: send event batches as rows (the old format), for comparison */
 
 static int64_t s_ns(void)
 {
@@ -333,7 +336,7 @@ static void s_keys_init(s_keys_t *t, int n, int kind)
  * event in 20 belongs to one of S_STORMS storms every site sees (they cross the fleet
  * rules: decisions are made and published during the run). */
 static int s_event_producer(const char *ep, const char *site, long n, long batch, int zipf,
-                            uint64_t seed)
+                            uint64_t seed, bool rows)
 {
     s_keys_t subj, ip, net, storm;
     s_keys_init(&subj, S_SUBJECTS, 0);
@@ -346,11 +349,7 @@ static int s_event_producer(const char *ep, const char *site, long n, long batch
     long nframes = (n + batch - 1) / batch;
     uint8_t **frames = xcalloc((size_t)nframes, sizeof(*frames));
     size_t *lens = xcalloc((size_t)nframes, sizeof(*lens));
-    Backstop__Event *ev = xcalloc((size_t)batch, sizeof(*ev));
-    Backstop__Event **evp = xcalloc((size_t)batch, sizeof(*evp));
-    Backstop__Key *keys = xcalloc((size_t)batch * 3, sizeof(*keys));
-    Backstop__Key **keyp = xcalloc((size_t)batch * 3, sizeof(*keyp));
-    uint8_t(*ipb)[4] = xcalloc((size_t)batch, sizeof(*ipb));
+    wire_batch_t *wb = wire_batch_new();
     uint64_t seq = (uint64_t)s_wall_ms() * 1000;
     int64_t now = s_wall_ms();
     long g = 0;
@@ -370,42 +369,25 @@ static int s_event_producer(const char *ep, const char *site, long n, long batch
                 si = zipf_draw(zs, S_SUBJECTS, s_uniform());
                 ii = zipf_draw(zi, S_IPS, s_uniform());
             }
-            backstop__event__init(&ev[i]);
-            ev[i].seq = seq++;
-            ev[i].time_ms = now;
-            ev[i].msg_class = BACKSTOP__MSG_CLASS__BOUNCE;
-            ipb[i][0] = 10, ipb[i][1] = (uint8_t)(ii >> 16), ipb[i][2] = (uint8_t)(ii >> 8);
-            ipb[i][3] = (uint8_t)ii;
-            ev[i].has_client_ip = 1;
-            ev[i].client_ip.data = ipb[i];
-            ev[i].client_ip.len = 4;
-            Backstop__Key *k = &keys[i * 3];
-            for (int j = 0; j < 3; j++) {
-                backstop__key__init(&k[j]);
-                keyp[i * 3 + j] = &k[j];
-            }
-            k[0].scope = BACKSTOP__SCOPE__SUBJECT;
-            k[0].text = st->text[si];
-            k[0].fp = st->fp[si];
-            k[1].scope = BACKSTOP__SCOPE__CLIENT_IP;
-            k[1].text = ip.text[ii];
-            k[1].fp = ip.fp[ii];
-            k[2].scope = BACKSTOP__SCOPE__CLIENT_NET;
-            k[2].text = net.text[ii];
-            k[2].fp = net.fp[ii];
-            ev[i].keys = &keyp[i * 3];
-            ev[i].n_keys = 3;
-            evp[i] = &ev[i];
+            uint8_t ipb[4] = {10, (uint8_t)(ii >> 16), (uint8_t)(ii >> 8), (uint8_t)ii};
+            wire_key_t k[3] = {
+                {BACKSTOP__SCOPE__SUBJECT, st->fp[si], st->text[si], strlen(st->text[si])},
+                {BACKSTOP__SCOPE__CLIENT_IP, ip.fp[ii], ip.text[ii], strlen(ip.text[ii])},
+                {BACKSTOP__SCOPE__CLIENT_NET, net.fp[ii], net.text[ii], strlen(net.text[ii])},
+            };
+            wire_event_t e = {.seq = seq++,
+                              .time_ms = now,
+                              .msg_class = BACKSTOP__MSG_CLASS__BOUNCE,
+                              .client_ip = ipb,
+                              .client_ip_len = 4,
+                              .keys = k,
+                              .nkeys = 3};
+            wire_batch_add(wb, &e);
         }
-        Backstop__EventBatch b = BACKSTOP__EVENT_BATCH__INIT;
-        b.site = (char *)site;
-        b.sensor = "bench";
-        b.events = evp;
-        b.n_events = (size_t)m;
-        Backstop__Frame fr;
-        wire_frame_init(&fr, BACKSTOP__FRAME__BODY_EVENTS, &b);
-        frames[f] = wire_pack(&fr, &lens[f], NULL);
+        frames[f] = wire_batch_pack(wb, site, "bench", !rows, &lens[f], NULL);
+        wire_batch_reset(wb);
     }
+    wire_batch_destroy(&wb);
     void *ctx = zmq_ctx_new();
     void *s = s_push(ctx, ep);
     s_ready_and_wait();
@@ -477,12 +459,13 @@ static double s_ingest_agg(void *ctx, long events, long batch, int zipf, int np,
     s_agg_conf(&a, true);
     s_agg_start(&a);
     pid_t pids[8];
-    char *argvs[8][9];
+    char *argvs[8][10];
     char **av[8];
     for (int i = 0; i < np; i++) {
         snprintf(sbuf[i], sizeof(sbuf[i]), "site%d", i + 1);
         snprintf(seedb[i], sizeof(seedb[i]), "%d", i + 1);
-        char *v[] = {self, "--event-producer", a.ev, sbuf[i], nbuf, bbuf, zbuf, seedb[i], NULL};
+        char *v[] = {self,     "--event-producer",          a.ev, sbuf[i], nbuf, bbuf, zbuf,
+                     seedb[i], s_rows ? "rows" : "columns", NULL};
         memcpy(argvs[i], v, sizeof(v));
         av[i] = argvs[i];
     }
@@ -620,45 +603,29 @@ static void s_pct(const char *what, int64_t *v, size_t n)
            (double)v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1e6, (double)v[n - 1] / 1e6, n);
 }
 
-/* One EventBatch of n events for subject from site, packed; xfree it. */
+/* One EventBatch of n events for subject from site, packed (as columns, or rows with
+ * --rows); xfree it. */
 static uint8_t *s_batch(const char *site, uint64_t *seq, const char *subject, int n, int ipbase,
                         size_t *len)
 {
-    Backstop__Event ev[400], *evp[400];
-    Backstop__Key key[400], *keyp[400];
-    uint8_t ip[400][4];
-    uint64_t fp = fp_text(subject);
+    wire_key_t key = {BACKSTOP__SCOPE__SUBJECT, fp_text(subject), subject, strlen(subject)};
     int64_t now = s_wall_ms();
+    wire_batch_t *wb = wire_batch_new();
     for (int i = 0; i < n; i++) {
-        Backstop__Event einit = BACKSTOP__EVENT__INIT;
-        Backstop__Key kinit = BACKSTOP__KEY__INIT;
-        ev[i] = einit;
-        key[i] = kinit;
-        key[i].scope = BACKSTOP__SCOPE__SUBJECT;
-        key[i].fp = fp;
-        key[i].text = (char *)subject;
-        keyp[i] = &key[i];
-        ev[i].seq = (*seq)++;
-        ev[i].time_ms = now;
-        ev[i].msg_class = BACKSTOP__MSG_CLASS__BOUNCE;
-        ev[i].keys = &keyp[i];
-        ev[i].n_keys = 1;
         int x = ipbase + i;
-        ip[i][0] = 10, ip[i][1] = (uint8_t)(x >> 16), ip[i][2] = (uint8_t)(x >> 8);
-        ip[i][3] = (uint8_t)x;
-        ev[i].has_client_ip = 1;
-        ev[i].client_ip.data = ip[i];
-        ev[i].client_ip.len = 4;
-        evp[i] = &ev[i];
+        uint8_t ip[4] = {10, (uint8_t)(x >> 16), (uint8_t)(x >> 8), (uint8_t)x};
+        wire_event_t e = {.seq = (*seq)++,
+                          .time_ms = now,
+                          .msg_class = BACKSTOP__MSG_CLASS__BOUNCE,
+                          .client_ip = ip,
+                          .client_ip_len = 4,
+                          .keys = &key,
+                          .nkeys = 1};
+        wire_batch_add(wb, &e);
     }
-    Backstop__EventBatch b = BACKSTOP__EVENT_BATCH__INIT;
-    b.site = (char *)site;
-    b.sensor = "bench";
-    b.events = evp;
-    b.n_events = (size_t)n;
-    Backstop__Frame f;
-    wire_frame_init(&f, BACKSTOP__FRAME__BODY_EVENTS, &b);
-    return wire_pack(&f, len, NULL);
+    uint8_t *buf = wire_batch_pack(wb, site, "bench", !s_rows, len, NULL);
+    wire_batch_destroy(&wb);
+    return buf;
 }
 
 static int s_propagation(bool quick, int rounds, bool sync)
@@ -893,9 +860,9 @@ int main(int argc, char **argv)
     msg_open("bench_aggregator", MSG_TO_STDERR);
     if (argc >= 4 && !strcmp(argv[1], "--raw-producer"))
         return s_raw_producer(argv[2], atol(argv[3]));
-    if (argc >= 8 && !strcmp(argv[1], "--event-producer"))
+    if (argc >= 9 && !strcmp(argv[1], "--event-producer"))
         return s_event_producer(argv[2], argv[3], atol(argv[4]), atol(argv[5]), atoi(argv[6]),
-                                (uint64_t)atoll(argv[7]));
+                                (uint64_t)atoll(argv[7]), !strcmp(argv[8], "rows"));
     if (argc >= 3 && !strcmp(argv[1], "--raw-sub"))
         return s_raw_sub(argv[2]);
     if (argc < 2) {
@@ -909,6 +876,8 @@ int main(int argc, char **argv)
             quick = true;
         else if (!strcmp(argv[i], "--nosync"))
             nosync = true;
+        else if (!strcmp(argv[i], "--rows"))
+            s_rows = true;
         else if ((!strcmp(argv[i], "--events") || !strcmp(argv[i], "--rounds") ||
                   !strcmp(argv[i], "--keys")) &&
                  i + 1 < argc)

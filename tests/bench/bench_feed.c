@@ -7,7 +7,7 @@
  *              [--events N] [--subjects N] [--zipf S] [--ips N] [--ip-zipf S] [--batch N]
  *              [--storm SUBJECT] [--storm-size N] [--storm-sites K] [--storm-ips N]
  *              [--storm-at S] [--storm-spread S] [--seed N] [--site-prefix P]
- *              [--key-dir DIR --server-key Z85] [--no-status] [--quiet]
+ *              [--key-dir DIR --server-key Z85] [--no-status] [--quiet] [--rows]
  *
  * DESCRIPTION
  *   Speaks the sensor side of the events channel (PROTOCOL.md 1.1, 5): one
@@ -39,7 +39,8 @@
  *   With --key-dir, site i authenticates with DIR/SITE.key (as written by
  *   `backstop sites add SITE --key-dir DIR`) against --server-key.
  *   Sends block (at most 5 s) rather than drop, so what is reported sent was
- *   handed to ZeroMQ.
+ *   handed to ZeroMQ. Batches go as columns (EventColumns), as a current
+ *   sensor sends them to a current aggregator; --rows sends the older row form.
  *
  * DIAGNOSTICS
  *   One summary line on stdout: events, frames, storm events, seconds, rate.
@@ -102,25 +103,20 @@ typedef struct {
     const char *server_key; /* CURVE: aggregator's public key */
     bool status;            /* send SensorStatus frames */
     bool quiet;             /* no progress lines */
+    bool rows;              /* batches as rows (older aggregators), not columns */
 } s_opts_t;
 
 /* One simulated sensor: its socket is its site's, its batch its own. */
 typedef struct {
-    char site[WIRE_MAX_ID + 1];       /* site name */
-    char name[WIRE_MAX_ID + 1];       /* sensor name */
-    void *sock;                       /* the site's PUSH (shared by its sensors) */
-    uint64_t seq;                     /* next event sequence number */
-    Backstop__Event *ev;              /* batch storage (opts.batch events) */
-    Backstop__Event **evp;            /* pointers into ev */
-    Backstop__Key *keys;              /* S_KEYS per event */
-    Backstop__Key **keyp;             /* pointers into keys */
-    char (*text)[S_TEXT_MAX + 1];     /* subject text per event */
-    char (*iptext)[NETADDR_CIDRLEN];  /* ip text per event */
-    char (*nettext)[NETADDR_CIDRLEN]; /* net text per event */
-    uint8_t (*ip)[4];                 /* client_ip bytes per event */
-    size_t n;                         /* events in the batch */
-    int64_t first_ms;                 /* when the batch's first event was made */
-    uint64_t sent;                    /* events sent */
+    char site[WIRE_MAX_ID + 1]; /* site name */
+    char name[WIRE_MAX_ID + 1]; /* sensor name */
+    void *sock;                 /* the site's PUSH (shared by its sensors) */
+    uint64_t seq;               /* next event sequence number */
+    wire_batch_t *batch;        /* the events waiting for their frame */
+    bool rows;                  /* pack them as rows (--rows), not columns */
+    size_t n;                   /* events in the batch */
+    int64_t first_ms;           /* when the batch's first event was made */
+    uint64_t sent;              /* events sent */
 } s_sensor_t;
 
 /* ---- random numbers and Zipf ---- */
@@ -180,71 +176,62 @@ static void s_subject_text(int k, char *out, size_t len)
 static void s_add_event(s_sensor_t *s, const char *text, const uint8_t ip[4], bool rule_match,
                         bool quoted, int64_t now_ms)
 {
-    static char *rule_label = "feed_backscatter";
-    size_t i = s->n;
-    Backstop__Event *e = &s->ev[i];
-    Backstop__Key *k = &s->keys[i * S_KEYS];
+    static const char *const rule_label[] = {"feed_backscatter"};
     netaddr_t a;
-    int nk = 0;
-
-    backstop__event__init(e);
-    e->seq = s->seq++;
-    e->time_ms = now_ms;
-    e->msg_class = BACKSTOP__MSG_CLASS__BOUNCE;
-    memcpy(s->ip[i], ip, 4);
-    e->has_client_ip = 1;
-    e->client_ip.data = s->ip[i];
-    e->client_ip.len = 4;
-    snprintf(s->text[i], sizeof(s->text[i]), "%s", text);
+    char iptext[NETADDR_CIDRLEN], nettext[NETADDR_CIDRLEN];
     netaddr_from_wire(&a, ip, 4);
-    netaddr_format(&a, s->iptext[i], sizeof(s->iptext[i]));
-    netaddr_network_text(&a, s->nettext[i], sizeof(s->nettext[i]));
-
+    netaddr_format(&a, iptext, sizeof(iptext));
+    netaddr_network_text(&a, nettext, sizeof(nettext));
     const struct {
         Backstop__Scope scope;
         const char *text;
-    } keys[S_KEYS] = {{BACKSTOP__SCOPE__SUBJECT, s->text[i]},
-                      {BACKSTOP__SCOPE__CLIENT_IP, s->iptext[i]},
-                      {BACKSTOP__SCOPE__CLIENT_NET, s->nettext[i]},
-                      {BACKSTOP__SCOPE__ORIG_SUBJECT, s->text[i]}};
+    } keys[S_KEYS] = {{BACKSTOP__SCOPE__SUBJECT, text},
+                      {BACKSTOP__SCOPE__CLIENT_IP, iptext},
+                      {BACKSTOP__SCOPE__CLIENT_NET, nettext},
+                      {BACKSTOP__SCOPE__ORIG_SUBJECT, text}};
+    wire_key_t k[S_KEYS];
+    size_t nk = 0;
     for (int j = 0; j < S_KEYS; j++) {
         if (keys[j].scope == BACKSTOP__SCOPE__ORIG_SUBJECT && !quoted)
             continue;
-        backstop__key__init(&k[nk]);
-        k[nk].scope = keys[j].scope;
-        k[nk].fp = fp_text(keys[j].text);
-        k[nk].text = (char *)keys[j].text;
-        s->keyp[i * S_KEYS + (size_t)nk] = &k[nk];
-        nk++;
+        size_t len = strnlen(keys[j].text, S_TEXT_MAX);
+        k[nk++] = (wire_key_t){keys[j].scope, fp_text(keys[j].text), keys[j].text, len};
     }
-    e->n_keys = (size_t)nk;
-    e->keys = &s->keyp[i * S_KEYS];
-    e->original = quoted ? BACKSTOP__ORIGINAL__ORIGINAL_HEADERS : BACKSTOP__ORIGINAL__ORIGINAL_NONE;
-    e->has_original = 1;
-    if (rule_match) {
-        e->n_rules = 1;
-        e->rules = &rule_label;
-    }
+    wire_event_t e = {
+        .seq = s->seq++,
+        .time_ms = now_ms,
+        .msg_class = BACKSTOP__MSG_CLASS__BOUNCE,
+        .client_ip = ip,
+        .client_ip_len = 4,
+        .keys = k,
+        .nkeys = nk,
+        .rules = rule_label,
+        .nrules = rule_match ? 1 : 0,
+        .original =
+            quoted ? BACKSTOP__ORIGINAL__ORIGINAL_HEADERS : BACKSTOP__ORIGINAL__ORIGINAL_NONE,
+    };
+    wire_batch_add(s->batch, &e);
     if (s->n == 0)
         s->first_ms = now_ms;
-    s->evp[i] = e;
     s->n++;
 }
 
 /* Sends sensor s's batch; 0, or -1 when the aggregator did not take it in time. */
 static int s_flush(s_sensor_t *s, uint64_t *frames)
 {
-    Backstop__EventBatch b = BACKSTOP__EVENT_BATCH__INIT;
-    Backstop__Frame f;
-
     if (s->n == 0)
         return 0;
-    b.site = s->site;
-    b.sensor = s->name;
-    b.n_events = s->n;
-    b.events = s->evp;
-    wire_frame_init(&f, BACKSTOP__FRAME__BODY_EVENTS, &b);
-    if (zsock_send(s->sock, &f, 0) < 0) {
+    size_t len;
+    wire_err_t err = WIRE_OK;
+    uint8_t *buf = wire_batch_pack(s->batch, s->site, s->name, !s->rows, &len, &err);
+    if (!buf) {
+        fprintf(stderr, "bench_feed: cannot pack a batch: %s\n", wire_err_name(err));
+        return -1;
+    }
+    wire_batch_reset(s->batch);
+    int rc = zsock_send_raw(s->sock, buf, len, 0);
+    xfree(buf);
+    if (rc < 0) {
         fprintf(stderr, "bench_feed: send to the aggregator failed: %s\n",
                 errno == EAGAIN ? "not taken within 5 s (is it running?)" : zmq_strerror(errno));
         return -1;
@@ -277,7 +264,7 @@ static void s_usage(void)
           "         [--ip-zipf S] [--batch N]\n"
           "         [--storm SUBJECT] [--storm-size N] [--storm-sites K] [--storm-ips N]\n"
           "         [--storm-at S] [--storm-spread S] [--seed N] [--site-prefix P]\n"
-          "         [--key-dir DIR --server-key Z85] [--no-status] [--quiet]\n"
+          "         [--key-dir DIR --server-key Z85] [--no-status] [--quiet] [--rows]\n"
           "(see the header of tests/bench/bench_feed.c)\n",
           stderr);
 }
@@ -365,6 +352,8 @@ static void s_parse(s_opts_t *o, int argc, char **argv)
             o->status = false, used = 0;
         else if (strcmp(a, "--quiet") == 0)
             o->quiet = true, used = 0;
+        else if (strcmp(a, "--rows") == 0)
+            o->rows = true, used = 0;
         else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             s_usage();
             exit(0);
@@ -438,15 +427,8 @@ int main(int argc, char **argv)
             snprintf(s->name, sizeof(s->name), "feed%d", j + 1);
             s->sock = socks[i];
             s->seq = seq0;
-            size_t b = (size_t)o.batch;
-            s->ev = xcalloc(b, sizeof(*s->ev));
-            s->evp = xcalloc(b, sizeof(*s->evp));
-            s->keys = xcalloc(b * S_KEYS, sizeof(*s->keys));
-            s->keyp = xcalloc(b * S_KEYS, sizeof(*s->keyp));
-            s->text = xcalloc(b, sizeof(*s->text));
-            s->iptext = xcalloc(b, sizeof(*s->iptext));
-            s->nettext = xcalloc(b, sizeof(*s->nettext));
-            s->ip = xcalloc(b, sizeof(*s->ip));
+            s->batch = wire_batch_new();
+            s->rows = o.rows;
         }
     }
 
@@ -521,14 +503,7 @@ int main(int argc, char **argv)
            rc ? " (stopped: aggregator unreachable)" : "");
     for (int i = 0; i < nsensors; i++) {
         s_sensor_t *s = &sensors[i];
-        xfree(s->ev);
-        xfree(s->evp);
-        xfree(s->keys);
-        xfree(s->keyp);
-        xfree(s->text);
-        xfree(s->iptext);
-        xfree(s->nettext);
-        xfree(s->ip);
+        wire_batch_destroy(&s->batch);
     }
     for (int i = 0; i < o.sites; i++)
         zsock_close(&socks[i]);

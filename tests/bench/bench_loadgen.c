@@ -31,6 +31,7 @@
  *   (192.0.2.10), --ips N (1: one address; N: 10.x.y.z spread), --seq N,
  *   --time-offset MS (event time = now + MS), --rule-match (label "test" on
  *   every event), --repeat-first (send the first batch twice: dedup test),
+ *   --rows (batches as rows, the format before EventColumns; default columns),
  *   --curve-key FILE --server-key Z85 (connect as a CURVE client with that
  *   site key pair file to the aggregator's public key),
  *   --applied N --epoch E (with --bad status), --marker TEXT (afterwards, on
@@ -77,6 +78,7 @@ typedef struct {
     uint64_t seq;
     int64_t time_offset;
     int rule_match;
+    int rows; /* --rows: batches as rows (older aggregators), not columns */
     int repeat_first;
     uint64_t applied;
     uint64_t epoch;
@@ -93,7 +95,7 @@ static void s_usage(void)
 {
     fputs("usage: bench_loadgen -e ENDPOINT [--sites N | --site NAME] [--sensor NAME]\n"
           "       [--events N] [--batch N] [--subject TEXT] [--distinct K] [--ip A.B.C.D]\n"
-          "       [--ips N] [--seq N] [--time-offset MS] [--rule-match] [--repeat-first]\n"
+          "       [--ips N] [--seq N] [--time-offset MS] [--rule-match] [--rows] [--repeat-first]\n"
           "       bench_loadgen -e ENDPOINT --bad KIND [--socket push|dealer]\n",
           stderr);
     exit(EX_USAGE);
@@ -136,27 +138,16 @@ static uint8_t *s_pack_batch(const opts_t *o, const char *site, uint64_t *seq, l
                              size_t *len)
 {
     long n = to - from;
-    Backstop__Event *ev = xcalloc((size_t)n, sizeof(*ev));
-    Backstop__Event **evp = xcalloc((size_t)n, sizeof(*evp));
-    Backstop__Key *keys = xcalloc((size_t)n * 3, sizeof(*keys));
-    Backstop__Key **keyp = xcalloc((size_t)n * 3, sizeof(*keyp));
-    char(*subj)[300] = xcalloc((size_t)n, sizeof(*subj));
-    char(*ipt)[64] = xcalloc((size_t)n, sizeof(*ipt));
-    char(*net)[64] = xcalloc((size_t)n, sizeof(*net));
-    uint8_t(*ipb)[4] = xcalloc((size_t)n, sizeof(*ipb));
-    static char *label[] = {"test"};
+    static const char *const label[] = {"test"};
     int64_t now = s_now_ms() + o->time_offset;
+    wire_batch_t *wb = wire_batch_new();
     for (long i = 0; i < n; i++) {
         long g = from + i;
-        Backstop__Event init = BACKSTOP__EVENT__INIT;
-        ev[i] = init;
-        ev[i].seq = (*seq)++;
-        ev[i].time_ms = now;
-        ev[i].msg_class = BACKSTOP__MSG_CLASS__BOUNCE;
+        char subj[300], ipt[64], net[64], mt[32];
         if (o->distinct > 1)
-            snprintf(subj[i], sizeof(subj[i]), "%s-%ld", o->subject, g % o->distinct);
+            snprintf(subj, sizeof(subj), "%s-%ld", o->subject, g % o->distinct);
         else
-            snprintf(subj[i], sizeof(subj[i]), "%s", o->subject);
+            snprintf(subj, sizeof(subj), "%s", o->subject);
         struct in_addr a;
         if (o->ips > 1) {
             uint32_t x = (uint32_t)(g % o->ips);
@@ -165,57 +156,33 @@ static uint8_t *s_pack_batch(const opts_t *o, const char *site, uint64_t *seq, l
             fprintf(stderr, "bench_loadgen: bad --ip %s\n", o->ip);
             exit(EX_USAGE);
         }
-        memcpy(ipb[i], &a, 4);
-        inet_ntop(AF_INET, &a, ipt[i], sizeof(ipt[i]));
+        uint8_t ipb[4];
+        memcpy(ipb, &a, 4);
+        inet_ntop(AF_INET, &a, ipt, sizeof(ipt));
         struct in_addr m = {.s_addr = a.s_addr & htonl(0xFFFFFF00u)};
-        char mt[32];
         inet_ntop(AF_INET, &m, mt, sizeof(mt));
-        snprintf(net[i], sizeof(net[i]), "%s/24", mt);
-        Backstop__Key kinit = BACKSTOP__KEY__INIT;
-        Backstop__Key *k = &keys[i * 3];
-        for (int j = 0; j < 3; j++) {
-            k[j] = kinit;
-            keyp[i * 3 + j] = &k[j];
-        }
-        k[0].scope = BACKSTOP__SCOPE__SUBJECT;
-        k[0].text = subj[i];
-        k[0].fp = fp_text(subj[i]);
-        k[1].scope = BACKSTOP__SCOPE__CLIENT_IP;
-        k[1].text = ipt[i];
-        k[1].fp = fp_text(ipt[i]);
-        k[2].scope = BACKSTOP__SCOPE__CLIENT_NET;
-        k[2].text = net[i];
-        k[2].fp = fp_text(net[i]);
-        ev[i].keys = &keyp[i * 3];
-        ev[i].n_keys = 3;
-        ev[i].has_client_ip = 1;
-        ev[i].client_ip.data = ipb[i];
-        ev[i].client_ip.len = 4;
-        if (o->rule_match) {
-            ev[i].rules = label;
-            ev[i].n_rules = 1;
-        }
-        evp[i] = &ev[i];
+        snprintf(net, sizeof(net), "%s/24", mt);
+        wire_key_t k[3] = {
+            {BACKSTOP__SCOPE__SUBJECT, fp_text(subj), subj, strlen(subj)},
+            {BACKSTOP__SCOPE__CLIENT_IP, fp_text(ipt), ipt, strlen(ipt)},
+            {BACKSTOP__SCOPE__CLIENT_NET, fp_text(net), net, strlen(net)},
+        };
+        wire_event_t e = {.seq = (*seq)++,
+                          .time_ms = now,
+                          .msg_class = BACKSTOP__MSG_CLASS__BOUNCE,
+                          .client_ip = ipb,
+                          .client_ip_len = 4,
+                          .keys = k,
+                          .nkeys = 3,
+                          .rules = label,
+                          .nrules = o->rule_match ? 1 : 0};
+        wire_batch_add(wb, &e);
     }
-    Backstop__EventBatch b = BACKSTOP__EVENT_BATCH__INIT;
-    b.site = (char *)site;
-    b.sensor = (char *)o->sensor;
-    b.events = evp;
-    b.n_events = (size_t)n;
-    Backstop__Frame f;
-    wire_frame_init(&f, BACKSTOP__FRAME__BODY_EVENTS, &b);
     wire_err_t err;
-    uint8_t *buf = wire_pack(&f, len, &err);
+    uint8_t *buf = wire_batch_pack(wb, site, o->sensor, !o->rows, len, &err);
     if (!buf)
         fprintf(stderr, "bench_loadgen: cannot pack: %s\n", wire_err_name(err));
-    xfree(ev);
-    xfree(evp);
-    xfree(keys);
-    xfree(keyp);
-    xfree(subj);
-    xfree(ipt);
-    xfree(net);
-    xfree(ipb);
+    wire_batch_destroy(&wb);
     return buf;
 }
 
@@ -424,6 +391,8 @@ int main(int argc, char **argv)
             o.epoch = strtoull(v, NULL, 0);
         else if (!strcmp(a, "--rule-match"))
             o.rule_match = 1;
+        else if (!strcmp(a, "--rows"))
+            o.rows = 1;
         else if (!strcmp(a, "--repeat-first"))
             o.repeat_first = 1;
         else

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -856,6 +857,759 @@ static void test_arena_takes_bad_input_without_leaks(void **state)
     wire_arena_destroy(&a);
 }
 
+/* ---- event batches as columns ---- */
+
+#define COL_EVENTS 1100 /* room for per-event columns (more than WIRE_MAX_EVENTS) */
+#define COL_KEYS   64   /* room for key columns */
+
+/* What a hand-made EventColumns batch contains: every column with its own length, so a case
+ * can make exactly one of them wrong. */
+typedef struct {
+    size_t n_seq, n_time, n_class, n_flags, n_iplen, n_kcount, n_scope, n_fp, n_tlen, n_rcount;
+    uint64_t seq[COL_EVENTS];    /* deltas as on the wire */
+    int64_t time[COL_EVENTS];    /* deltas */
+    uint64_t cls[COL_EVENTS];    /* msg_class */
+    uint64_t flags[COL_EVENTS];  /* flags */
+    uint64_t iplen[COL_EVENTS];  /* ip_len */
+    uint64_t kcount[COL_EVENTS]; /* key_count */
+    uint64_t rcount[COL_EVENTS]; /* rule_count */
+    uint64_t scope[COL_KEYS];    /* key_scope */
+    uint64_t fp[COL_KEYS];       /* key_fp */
+    uint64_t tlen[COL_KEYS];     /* key_text_len */
+    uint8_t ip[64];              /* client_ip blob */
+    size_t ip_bytes;             /* its length */
+    bool has_ip;                 /* blob present */
+    char text[1024];             /* key_text blob */
+    size_t text_bytes;           /* its length */
+    bool has_text;               /* blob present */
+    const char *rules[40];       /* rules */
+    size_t nrules;               /* how many */
+    const char *ids[8];          /* decision_id */
+    size_t nids;                 /* how many */
+    bool with_row;               /* also one row event */
+} cols_t;
+
+/* Appends a packed field of varints (zigzag: sint64). */
+static void s_pb_packed(pb_t *pb, unsigned field, const uint64_t *v, size_t n, bool zigzag)
+{
+    pb_t sub = {0};
+    for (size_t i = 0; i < n; i++)
+        s_pb_varint(&sub, zigzag ? ((v[i] << 1) ^ (uint64_t)((int64_t)v[i] >> 63)) : v[i]);
+    if (n)
+        s_pb_sub(pb, field, &sub);
+}
+
+static pb_t s_raw_columns(const cols_t *c)
+{
+    pb_t frame = {0}, batch = {0}, cols = {0};
+    s_pb_uint(&frame, 1, WIRE_VERSION);
+    s_pb_str(&batch, 1, "site1");
+    s_pb_str(&batch, 2, "mx1");
+    if (c->with_row) {
+        pb_t ev = {0};
+        s_pb_uint(&ev, 1, 1);
+        s_pb_uint(&ev, 2, 1);
+        s_pb_uint(&ev, 4, 2);
+        s_pb_sub(&batch, 3, &ev);
+    }
+    uint64_t t[COL_EVENTS];
+    for (size_t i = 0; i < c->n_time; i++)
+        t[i] = (uint64_t)c->time[i];
+    s_pb_packed(&cols, 1, c->seq, c->n_seq, false);
+    s_pb_packed(&cols, 2, t, c->n_time, true);
+    s_pb_packed(&cols, 3, c->cls, c->n_class, false);
+    s_pb_packed(&cols, 4, c->flags, c->n_flags, false);
+    s_pb_packed(&cols, 5, c->iplen, c->n_iplen, false);
+    if (c->has_ip)
+        s_pb_bytes(&cols, 6, c->ip, c->ip_bytes);
+    s_pb_packed(&cols, 7, c->kcount, c->n_kcount, false);
+    s_pb_packed(&cols, 8, c->scope, c->n_scope, false);
+    if (c->n_fp) {
+        pb_t sub = {0};
+        for (size_t i = 0; i < c->n_fp; i++)
+            for (int b = 0; b < 8; b++) {
+                uint8_t byte = (uint8_t)(c->fp[i] >> (8 * b));
+                s_pb_raw(&sub, &byte, 1);
+            }
+        s_pb_sub(&cols, 9, &sub);
+    }
+    s_pb_packed(&cols, 10, c->tlen, c->n_tlen, false);
+    if (c->has_text)
+        s_pb_bytes(&cols, 11, c->text, c->text_bytes);
+    s_pb_packed(&cols, 12, c->rcount, c->n_rcount, false);
+    for (size_t i = 0; i < c->nrules; i++)
+        s_pb_str(&cols, 13, c->rules[i]);
+    for (size_t i = 0; i < c->nids; i++)
+        s_pb_str(&cols, 14, c->ids[i]);
+    s_pb_sub(&batch, 4, &cols);
+    s_pb_sub(&frame, 10, &batch);
+    return frame;
+}
+
+static wire_err_t s_raw_columns_err(const cols_t *c)
+{
+    pb_t pb = s_raw_columns(c);
+    wire_err_t err = s_unpack_err(&pb);
+    xfree(pb.buf);
+    return err;
+}
+
+/* Appends one key with text t (NULL: none) to c. */
+static void s_col_key(cols_t *c, uint64_t scope, uint64_t fp, const char *t)
+{
+    size_t len = t ? strlen(t) : 0;
+    c->scope[c->n_scope++] = scope;
+    c->fp[c->n_fp++] = fp;
+    c->tlen[c->n_tlen++] = len;
+    memcpy(c->text + c->text_bytes, t ? t : "", len);
+    c->text_bytes += len;
+    c->has_text = c->text_bytes > 0;
+}
+
+/* Three good events: IPv4 with two keys and ledger/headers flags; IPv6, one UTF-8 key, two
+ * rules, enforced with a decision id; no address, three keys (one without text). */
+static cols_t *s_good_columns(void)
+{
+    cols_t *c = xcalloc(1, sizeof(*c));
+    static const uint64_t seq[] = {100, 1, 7};
+    static const int64_t time[] = {1700000000000LL, 5, -3};
+    static const uint64_t cls[] = {2, 3, 1};
+    static const uint64_t flags[] = {0x1 | 1u << 1, 1u << 3 | 0x20, 0};
+    static const uint64_t iplen[] = {4, 16, 0};
+    static const uint64_t kcount[] = {2, 1, 3};
+    static const uint64_t rcount[] = {0, 2, 0};
+    c->n_seq = c->n_time = c->n_class = c->n_flags = c->n_iplen = c->n_kcount = c->n_rcount = 3;
+    memcpy(c->seq, seq, sizeof(seq));
+    memcpy(c->time, time, sizeof(time));
+    memcpy(c->cls, cls, sizeof(cls));
+    memcpy(c->flags, flags, sizeof(flags));
+    memcpy(c->iplen, iplen, sizeof(iplen));
+    memcpy(c->kcount, kcount, sizeof(kcount));
+    memcpy(c->rcount, rcount, sizeof(rcount));
+    static const uint8_t ip[20] = {192, 0, 2, 1, 0x20, 0x01, 0x0d, 0xb8, [19] = 1};
+    memcpy(c->ip, ip, sizeof(ip));
+    c->ip_bytes = 20;
+    c->has_ip = true;
+    s_col_key(c, 1, 11, "cheap watches");
+    s_col_key(c, 3, 12, "192.0.2.1");
+    s_col_key(c, 2, 13, "r\xc3\xa9sum\xc3\xa9");
+    s_col_key(c, 1, 14, "abc");
+    s_col_key(c, 4, 15, NULL);
+    s_col_key(c, 5, 16, "abc|2001:db8::1");
+    c->rules[c->nrules++] = "r1";
+    c->rules[c->nrules++] = "r2";
+    c->ids[c->nids++] = "D-1";
+    return c;
+}
+
+static void s_m_time_short(cols_t *c)
+{
+    c->n_time--;
+}
+static void s_m_time_long(cols_t *c)
+{
+    c->time[c->n_time++] = 1;
+}
+static void s_m_class_short(cols_t *c)
+{
+    c->n_class--;
+}
+static void s_m_flags_long(cols_t *c)
+{
+    c->flags[c->n_flags++] = 0;
+}
+static void s_m_kcount_short(cols_t *c)
+{
+    c->n_kcount--;
+}
+static void s_m_iplen_short(cols_t *c)
+{
+    c->n_iplen--;
+}
+static void s_m_rcount_long(cols_t *c)
+{
+    c->rcount[c->n_rcount++] = 0;
+}
+static void s_m_scope_long(cols_t *c)
+{
+    c->scope[c->n_scope++] = 1;
+}
+static void s_m_fp_short(cols_t *c)
+{
+    c->n_fp--;
+}
+static void s_m_tlen_short(cols_t *c)
+{
+    c->n_tlen--;
+}
+static void s_m_kcount_more(cols_t *c)
+{
+    c->kcount[2]++;
+}
+static void s_m_ip_blob_short(cols_t *c)
+{
+    c->ip_bytes--;
+}
+static void s_m_ip_blob_absent(cols_t *c)
+{
+    c->has_ip = false;
+}
+static void s_m_text_blob_long(cols_t *c)
+{
+    c->text[c->text_bytes++] = 'x';
+}
+static void s_m_text_blob_absent(cols_t *c)
+{
+    c->has_text = false;
+}
+static void s_m_rules_extra(cols_t *c)
+{
+    c->rules[c->nrules++] = "r3";
+}
+static void s_m_id_missing(cols_t *c)
+{
+    c->nids = 0;
+}
+static void s_m_id_extra(cols_t *c)
+{
+    c->ids[c->nids++] = "D-2";
+}
+static void s_m_both_forms(cols_t *c)
+{
+    c->with_row = true;
+}
+static void s_m_bad_class(cols_t *c)
+{
+    c->cls[1] = 99;
+}
+static void s_m_bad_scope(cols_t *c)
+{
+    c->scope[3] = 42;
+}
+static void s_m_bad_flag_bit(cols_t *c)
+{
+    c->flags[2] |= 0x40;
+}
+static void s_m_bad_original(cols_t *c)
+{
+    c->flags[2] |= 3u << 1;
+}
+static void s_m_bad_ip_len(cols_t *c)
+{
+    c->iplen[0] = 5, c->ip_bytes++;
+}
+static void s_m_nul_in_text(cols_t *c)
+{
+    c->text[2] = '\0';
+}
+static void s_m_bad_utf8(cols_t *c)
+{
+    c->text[0] = (char)0xC0, c->text[1] = (char)0x80;
+}
+/* "resume" with its accents moved: the first text ends in a lead byte, the next starts with
+ * its continuation; the blob is valid UTF-8 as a whole, each text is not */
+static void s_m_utf8_across_texts(cols_t *c)
+{
+    size_t first = c->tlen[0];
+    c->text[first - 1] = (char)0xC3;
+    c->text[first] = (char)0xA9;
+}
+static void s_m_long_rule(cols_t *c)
+{
+    static char r[WIRE_MAX_ID + 2];
+    memset(r, 'r', WIRE_MAX_ID + 1);
+    c->rules[0] = r;
+}
+static void s_m_bad_utf8_id(cols_t *c)
+{
+    c->ids[0] = "D\xff";
+}
+static void s_m_long_text(cols_t *c)
+{
+    /* the last key's text grows to WIRE_MAX_TEXT + 1 bytes, the blob with it */
+    size_t grow = WIRE_MAX_TEXT + 1 - c->tlen[c->n_tlen - 1];
+    memset(c->text + c->text_bytes, 'k', grow);
+    c->text_bytes += grow;
+    c->tlen[c->n_tlen - 1] = WIRE_MAX_TEXT + 1;
+}
+static void s_m_max_text(cols_t *c)
+{
+    size_t grow = WIRE_MAX_TEXT - c->tlen[c->n_tlen - 1];
+    memset(c->text + c->text_bytes, 'k', grow);
+    c->text_bytes += grow;
+    c->tlen[c->n_tlen - 1] = WIRE_MAX_TEXT;
+}
+static void s_m_too_many_keys(cols_t *c)
+{
+    while (c->kcount[2] < WIRE_MAX_KEYS + 1) {
+        s_col_key(c, 1, 99, NULL);
+        c->kcount[2]++;
+    }
+}
+static void s_m_max_keys(cols_t *c)
+{
+    while (c->kcount[2] < WIRE_MAX_KEYS) {
+        s_col_key(c, 1, 99, NULL);
+        c->kcount[2]++;
+    }
+}
+static void s_m_too_many_rules(cols_t *c)
+{
+    c->rcount[2] = WIRE_MAX_RULES + 1;
+    while (c->nrules < 2 + WIRE_MAX_RULES + 1)
+        c->rules[c->nrules++] = "rx";
+}
+static void s_m_events(cols_t *c, size_t n)
+{
+    while (c->n_seq < n) {
+        size_t i = c->n_seq;
+        c->seq[i] = 1, c->time[i] = 1, c->cls[i] = 2, c->flags[i] = 0, c->iplen[i] = 0;
+        c->kcount[i] = 0, c->rcount[i] = 0;
+        c->n_seq++, c->n_time++, c->n_class++, c->n_flags++, c->n_iplen++, c->n_kcount++;
+        c->n_rcount++;
+    }
+}
+static void s_m_max_events(cols_t *c)
+{
+    s_m_events(c, WIRE_MAX_EVENTS);
+}
+static void s_m_too_many_events(cols_t *c)
+{
+    s_m_events(c, WIRE_MAX_EVENTS + 1);
+}
+static void s_m_no_ip_column(cols_t *c)
+{
+    c->n_iplen = 0, c->has_ip = false;
+}
+static void s_m_no_rule_column(cols_t *c)
+{
+    c->n_rcount = 0, c->nrules = 0;
+}
+static void s_m_nothing(cols_t *c)
+{
+    (void)c;
+}
+
+static const struct {
+    const char *name;          /* what is wrong */
+    void (*mutate)(cols_t *c); /* makes it wrong */
+    wire_err_t want;           /* the receiver's verdict */
+} s_column_cases[] = {
+    {"good", s_m_nothing, WIRE_OK},
+    {"no ip_len column (no addresses)", s_m_no_ip_column, WIRE_OK},
+    {"no rule_count column (no rules)", s_m_no_rule_column, WIRE_OK},
+    {"WIRE_MAX_EVENTS events", s_m_max_events, WIRE_OK},
+    {"WIRE_MAX_KEYS keys", s_m_max_keys, WIRE_OK},
+    {"WIRE_MAX_TEXT text", s_m_max_text, WIRE_OK},
+    {"time_ms short", s_m_time_short, WIRE_ERR_GARBAGE},
+    {"time_ms long", s_m_time_long, WIRE_ERR_GARBAGE},
+    {"msg_class short", s_m_class_short, WIRE_ERR_GARBAGE},
+    {"flags long", s_m_flags_long, WIRE_ERR_GARBAGE},
+    {"key_count short", s_m_kcount_short, WIRE_ERR_GARBAGE},
+    {"ip_len short", s_m_iplen_short, WIRE_ERR_GARBAGE},
+    {"rule_count long", s_m_rcount_long, WIRE_ERR_GARBAGE},
+    {"key_scope long", s_m_scope_long, WIRE_ERR_GARBAGE},
+    {"key_fp short", s_m_fp_short, WIRE_ERR_GARBAGE},
+    {"key_text_len short", s_m_tlen_short, WIRE_ERR_GARBAGE},
+    {"key_count sums past the key columns", s_m_kcount_more, WIRE_ERR_GARBAGE},
+    {"client_ip blob short", s_m_ip_blob_short, WIRE_ERR_GARBAGE},
+    {"client_ip blob absent", s_m_ip_blob_absent, WIRE_ERR_GARBAGE},
+    {"key_text blob long", s_m_text_blob_long, WIRE_ERR_GARBAGE},
+    {"key_text blob absent", s_m_text_blob_absent, WIRE_ERR_GARBAGE},
+    {"a rule label too many", s_m_rules_extra, WIRE_ERR_GARBAGE},
+    {"decision_id missing", s_m_id_missing, WIRE_ERR_GARBAGE},
+    {"decision_id too many", s_m_id_extra, WIRE_ERR_GARBAGE},
+    {"rows and columns", s_m_both_forms, WIRE_ERR_VALUE},
+    {"unknown msg_class", s_m_bad_class, WIRE_ERR_VALUE},
+    {"unknown scope", s_m_bad_scope, WIRE_ERR_VALUE},
+    {"unknown flag bit", s_m_bad_flag_bit, WIRE_ERR_VALUE},
+    {"unknown original", s_m_bad_original, WIRE_ERR_VALUE},
+    {"ip_len 5", s_m_bad_ip_len, WIRE_ERR_VALUE},
+    {"NUL in a key text", s_m_nul_in_text, WIRE_ERR_VALUE},
+    {"overlong UTF-8 in a key text", s_m_bad_utf8, WIRE_ERR_VALUE},
+    {"UTF-8 split across two key texts", s_m_utf8_across_texts, WIRE_ERR_VALUE},
+    {"invalid UTF-8 in a decision id", s_m_bad_utf8_id, WIRE_ERR_VALUE},
+    {"rule label over WIRE_MAX_ID", s_m_long_rule, WIRE_ERR_LIMIT},
+    {"key text over WIRE_MAX_TEXT", s_m_long_text, WIRE_ERR_LIMIT},
+    {"keys over WIRE_MAX_KEYS", s_m_too_many_keys, WIRE_ERR_LIMIT},
+    {"rules over WIRE_MAX_RULES", s_m_too_many_rules, WIRE_ERR_LIMIT},
+    {"events over WIRE_MAX_EVENTS", s_m_too_many_events, WIRE_ERR_LIMIT},
+};
+
+static void test_columns_malformed_are_refused_by_reason(void **state)
+{
+    for (size_t i = 0; i < sizeof(s_column_cases) / sizeof(s_column_cases[0]); i++) {
+        cols_t *c = s_good_columns();
+        s_column_cases[i].mutate(c);
+        wire_err_t got = s_raw_columns_err(c);
+        xfree(c);
+        if (got != s_column_cases[i].want)
+            fail_msg("%s: got %s, want %s", s_column_cases[i].name, wire_err_name(got),
+                     wire_err_name(s_column_cases[i].want));
+    }
+}
+
+/* Plain ASCII key texts are checked a word at a time: a NUL or a byte >= 0x80 anywhere in
+ * them (at each position, in a word or in the tail) is still refused, DEL is not. */
+static void test_columns_ascii_texts_every_position(void **state)
+{
+    static const struct {
+        char byte;
+        wire_err_t want;
+    } bytes[] = {{'\0', WIRE_ERR_VALUE},
+                 {(char)0x80, WIRE_ERR_VALUE},
+                 {(char)0xFF, WIRE_ERR_VALUE},
+                 {0x7F, WIRE_OK},
+                 {0x01, WIRE_OK}};
+    for (size_t b = 0; b < sizeof(bytes) / sizeof(bytes[0]); b++)
+        for (size_t at = 0; at < 37; at++) {
+            cols_t *c = xcalloc(1, sizeof(*c));
+            s_m_events(c, 1);
+            c->n_iplen = c->n_rcount = 0;
+            c->kcount[0] = 2;
+            s_col_key(c, 1, 1, "twenty ascii bytes..");
+            s_col_key(c, 2, 2, "seventeen bytes..");
+            c->text[at] = bytes[b].byte;
+            wire_err_t got = s_raw_columns_err(c);
+            xfree(c);
+            if (got != bytes[b].want)
+                fail_msg("byte 0x%02x at %zu: got %s, want %s", (unsigned char)bytes[b].byte, at,
+                         wire_err_name(got), wire_err_name(bytes[b].want));
+        }
+}
+
+static void test_columns_handmade_view(void **state)
+{
+    cols_t *c = s_good_columns();
+    pb_t pb = s_raw_columns(c);
+    xfree(c);
+    Backstop__Frame *f = wire_unpack(pb.buf, pb.len, NULL);
+    assert_non_null(f);
+    assert_true(wire_batch_is_columnar(f->events));
+    wire_events_t it;
+    assert_int_equal(wire_events_open(&it, f->events), 3);
+    wire_event_t e;
+    wire_key_t k[WIRE_MAX_KEYS];
+    assert_true(wire_events_next(&it, &e, k));
+    assert_int_equal(e.seq, 100);
+    assert_int_equal(e.time_ms, 1700000000000LL);
+    assert_int_equal(e.client_ip_len, 4);
+    assert_int_equal(e.client_ip[0], 192);
+    assert_int_equal(e.nkeys, 2);
+    assert_int_equal(k[1].text_len, 9);
+    assert_memory_equal(k[1].text, "192.0.2.1", 9);
+    assert_true(e.ledger_hit);
+    assert_int_equal(e.original, BACKSTOP__ORIGINAL__ORIGINAL_HEADERS);
+    assert_int_equal(e.enforced, 0);
+    assert_null(e.decision_id);
+    assert_true(wire_events_next(&it, &e, k));
+    assert_int_equal(e.seq, 101);
+    assert_int_equal(e.time_ms, 1700000000005LL);
+    assert_int_equal(e.client_ip_len, 16);
+    assert_int_equal(e.client_ip[0], 0x20);
+    assert_int_equal(e.client_ip[15], 1);
+    assert_int_equal(e.nrules, 2);
+    assert_string_equal(e.rules[1], "r2");
+    assert_int_equal(e.enforced, BACKSTOP__ACTION__REJECT);
+    assert_string_equal(e.decision_id, "D-1");
+    assert_int_equal(k[0].text_len, 8);
+    assert_true(wire_events_next(&it, &e, k));
+    assert_int_equal(e.seq, 108);
+    assert_int_equal(e.time_ms, 1700000000002LL);
+    assert_null(e.client_ip);
+    assert_int_equal(e.nkeys, 3);
+    assert_null(k[1].text);
+    assert_int_equal(k[1].text_len, 0);
+    assert_memory_equal(k[2].text, "abc|2001:db8::1", 15);
+    assert_false(wire_events_next(&it, &e, k));
+    wire_free(&f);
+    xfree(pb.buf);
+}
+
+/* A batch with a bit of everything, for round trips: IPv4/IPv6/none, rules, enforced, keys
+ * with and without text, seq and time going backwards and to the extremes. */
+static wire_batch_t *s_varied_batch(size_t n)
+{
+    static const uint8_t ip6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 9};
+    static const uint8_t ip4[4] = {198, 51, 100, 7};
+    static const char *const rules[] = {"bounce-wave", "r\xc3\xa8gle"};
+    wire_batch_t *b = wire_batch_new();
+    for (size_t i = 0; i < n; i++) {
+        char t0[32], t1[300];
+        snprintf(t0, sizeof(t0), "subject %zu", i % 17);
+        memset(t1, 'a' + (int)(i % 26), sizeof(t1));
+        wire_key_t keys[3] = {
+            {1, 1000 + i, t0, strlen(t0)},
+            {3, 2000 + i, i % 3 ? NULL : "192.0.2.1", i % 3 ? 0 : 9},
+            {2, 3000 + i, t1, i % 5 == 0 ? WIRE_MAX_TEXT : i % 40},
+        };
+        wire_event_t e = {
+            .seq = i == 2 ? 5 : (i == 3 ? UINT64_MAX : 1000 + i * 3),
+            .time_ms = i == 4 ? INT64_MIN : (i == 5 ? INT64_MAX : 1700000000000LL - (int64_t)i),
+            .client_ip = i % 3 == 0 ? ip4 : (i % 3 == 1 ? ip6 : NULL),
+            .client_ip_len = i % 3 == 0 ? 4 : (i % 3 == 1 ? 16 : 0),
+            .msg_class = (int)(i % 6),
+            .keys = keys,
+            .nkeys = i % 4,
+            .rules = rules,
+            .nrules = i % 7 == 1 ? 2 : 0,
+            .original = (int)(i % 3),
+            .ledger_hit = i % 2,
+            .enforced = (int)(i % 4),
+            .decision_id = i % 4 == 1 ? "D-42" : NULL,
+        };
+        wire_batch_add(b, &e);
+    }
+    return b;
+}
+
+/* Asserts that two events (and their keys) say the same. */
+static void s_assert_same_event(const wire_event_t *a, const wire_event_t *b)
+{
+    assert_int_equal(a->seq, b->seq);
+    assert_true(a->time_ms == b->time_ms);
+    assert_int_equal(a->client_ip_len, b->client_ip_len);
+    if (a->client_ip_len)
+        assert_memory_equal(a->client_ip, b->client_ip, a->client_ip_len);
+    else
+        assert_true(a->client_ip == NULL && b->client_ip == NULL);
+    assert_int_equal(a->msg_class, b->msg_class);
+    assert_int_equal(a->nkeys, b->nkeys);
+    for (size_t k = 0; k < a->nkeys; k++) {
+        assert_int_equal(a->keys[k].scope, b->keys[k].scope);
+        assert_int_equal(a->keys[k].fp, b->keys[k].fp);
+        assert_int_equal(a->keys[k].text_len, b->keys[k].text_len);
+        assert_true((a->keys[k].text == NULL) == (a->keys[k].text_len == 0));
+        assert_true((b->keys[k].text == NULL) == (b->keys[k].text_len == 0));
+        if (a->keys[k].text_len)
+            assert_memory_equal(a->keys[k].text, b->keys[k].text, a->keys[k].text_len);
+    }
+    assert_int_equal(a->nrules, b->nrules);
+    for (size_t r = 0; r < a->nrules; r++)
+        assert_string_equal(a->rules[r], b->rules[r]);
+    assert_int_equal(a->original, b->original);
+    assert_int_equal(a->ledger_hit, b->ledger_hit);
+    assert_int_equal(a->enforced, b->enforced);
+    if (a->decision_id || b->decision_id) {
+        assert_non_null(a->decision_id);
+        assert_non_null(b->decision_id);
+        assert_string_equal(a->decision_id, b->decision_id);
+    }
+}
+
+static void test_columns_and_rows_view_alike(void **state)
+{
+    wire_batch_t *b = s_varied_batch(300);
+    assert_int_equal(wire_batch_count(b), 300);
+    size_t lc, lr;
+    uint8_t *bc = wire_batch_pack(b, "site1", "mx1", true, &lc, NULL);
+    uint8_t *br = wire_batch_pack(b, "site1", "mx1", false, &lr, NULL);
+    assert_non_null(bc);
+    assert_non_null(br);
+    assert_true(lc < lr); /* the point of columns, besides decoding */
+    Backstop__Frame *fc = wire_unpack(bc, lc, NULL);
+    Backstop__Frame *fr = wire_unpack(br, lr, NULL);
+    assert_non_null(fc);
+    assert_non_null(fr);
+    assert_true(wire_batch_is_columnar(fc->events));
+    assert_false(wire_batch_is_columnar(fr->events));
+    assert_int_equal(wire_batch_events(fc->events), 300);
+    assert_int_equal(wire_batch_events(fr->events), 300);
+    wire_events_t ic, ir;
+    assert_int_equal(wire_events_open(&ic, fc->events), 300);
+    assert_int_equal(wire_events_open(&ir, fr->events), 300);
+    wire_event_t ec, er;
+    wire_key_t kc[WIRE_MAX_KEYS], kr[WIRE_MAX_KEYS];
+    size_t n = 0;
+    while (wire_events_next(&ic, &ec, kc)) {
+        assert_true(wire_events_next(&ir, &er, kr));
+        s_assert_same_event(&ec, &er);
+        n++;
+    }
+    assert_false(wire_events_next(&ir, &er, kr));
+    assert_int_equal(n, 300);
+    /* and both are what went in: event 3 has the extremes */
+    wire_events_open(&ic, fc->events);
+    for (int i = 0; i < 6; i++)
+        assert_true(wire_events_next(&ic, &ec, kc));
+    assert_true(ec.time_ms == INT64_MAX);
+    wire_free(&fc);
+    wire_free(&fr);
+    xfree(bc);
+    xfree(br);
+    wire_batch_destroy(&b);
+    wire_batch_destroy(&b);
+}
+
+static void test_columns_round_trip_keeps_every_field(void **state)
+{
+    wire_batch_t *b = s_varied_batch(40);
+    size_t len;
+    uint8_t *buf = wire_batch_pack(b, "site1", "mx1", true, &len, NULL);
+    assert_non_null(buf);
+    Backstop__Frame *f = wire_unpack(buf, len, NULL);
+    assert_non_null(f);
+    assert_string_equal(f->events->site, "site1");
+    assert_string_equal(f->events->sensor, "mx1");
+    wire_events_t it;
+    wire_events_open(&it, f->events);
+    wire_event_t e;
+    wire_key_t k[WIRE_MAX_KEYS];
+    for (size_t i = 0; wire_events_next(&it, &e, k); i++) {
+        assert_int_equal(e.seq, i == 2 ? 5 : (i == 3 ? UINT64_MAX : 1000 + i * 3));
+        if (i == 4)
+            assert_true(e.time_ms == INT64_MIN);
+        assert_int_equal(e.client_ip_len, i % 3 == 0 ? 4 : (i % 3 == 1 ? 16 : 0));
+        assert_int_equal(e.msg_class, (int)(i % 6));
+        assert_int_equal(e.nkeys, i % 4);
+        if (e.nkeys > 1)
+            assert_int_equal(k[1].text_len, i % 3 ? 0 : 9);
+        if (e.nkeys > 2)
+            assert_int_equal(k[2].text_len, i % 5 == 0 ? WIRE_MAX_TEXT : i % 40);
+        assert_int_equal(e.nrules, i % 7 == 1 ? 2 : 0);
+        if (e.nrules)
+            assert_string_equal(e.rules[1], "r\xc3\xa8gle");
+        assert_int_equal(e.original, (int)(i % 3));
+        assert_int_equal(e.ledger_hit, i % 2);
+        assert_int_equal(e.enforced, (int)(i % 4));
+        if (i % 4 == 1)
+            assert_string_equal(e.decision_id, "D-42");
+        else
+            assert_null(e.decision_id);
+    }
+    wire_free(&f);
+    xfree(buf);
+    /* reset keeps nothing of the last batch */
+    wire_batch_reset(b);
+    assert_int_equal(wire_batch_count(b), 0);
+    buf = wire_batch_pack(b, "site1", "mx1", true, &len, NULL);
+    assert_non_null(buf);
+    f = wire_unpack(buf, len, NULL);
+    assert_non_null(f);
+    assert_true(wire_batch_is_columnar(f->events));
+    assert_int_equal(wire_events_open(&it, f->events), 0);
+    assert_false(wire_events_next(&it, &e, k));
+    wire_free(&f);
+    xfree(buf);
+    wire_batch_destroy(&b);
+}
+
+static void test_batch_builder_refuses_what_receivers_drop(void **state)
+{
+    static const uint8_t ip5[5] = {1, 2, 3, 4, 5};
+    char t257[WIRE_MAX_TEXT + 1];
+    memset(t257, 't', sizeof(t257));
+    wire_key_t many[WIRE_MAX_KEYS + 1];
+    for (size_t k = 0; k <= WIRE_MAX_KEYS; k++)
+        many[k] = (wire_key_t){1, k, NULL, 0};
+    wire_key_t long_text = {1, 1, t257, sizeof(t257)};
+    wire_key_t bad_text = {1, 1, "a\xff", 2};
+    const struct {
+        wire_event_t e;
+        wire_err_t want;
+    } cases[] = {
+        {{.seq = 1, .msg_class = 2, .keys = many, .nkeys = WIRE_MAX_KEYS}, WIRE_OK},
+        {{.seq = 1, .msg_class = 2, .keys = many, .nkeys = WIRE_MAX_KEYS + 1}, WIRE_ERR_LIMIT},
+        {{.seq = 1, .msg_class = 2, .keys = &long_text, .nkeys = 1}, WIRE_ERR_LIMIT},
+        {{.seq = 1, .msg_class = 2, .keys = &bad_text, .nkeys = 1}, WIRE_ERR_VALUE},
+        {{.seq = 1, .msg_class = 2, .client_ip = ip5, .client_ip_len = 5}, WIRE_ERR_VALUE},
+        {{.seq = 1, .msg_class = 77}, WIRE_ERR_VALUE},
+        {{.seq = 1, .msg_class = 2, .original = 7}, WIRE_ERR_VALUE},
+        {{.seq = 1, .msg_class = 2, .enforced = 4}, WIRE_ERR_VALUE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        for (int columns = 0; columns < 2; columns++) {
+            wire_batch_t *b = wire_batch_new();
+            wire_batch_add(b, &cases[i].e);
+            size_t len;
+            wire_err_t err = WIRE_ERR__COUNT;
+            uint8_t *buf = wire_batch_pack(b, "site1", "mx1", columns, &len, &err);
+            if (err != cases[i].want)
+                fail_msg("case %zu %s: got %s, want %s", i, columns ? "columns" : "rows",
+                         wire_err_name(err), wire_err_name(cases[i].want));
+            assert_true((buf != NULL) == (cases[i].want == WIRE_OK));
+            xfree(buf);
+            wire_batch_destroy(&b);
+        }
+    /* over WIRE_MAX_EVENTS */
+    wire_batch_t *b = wire_batch_new();
+    wire_event_t e = {.seq = 1, .msg_class = 2};
+    for (size_t i = 0; i <= WIRE_MAX_EVENTS; i++)
+        wire_batch_add(b, &e);
+    size_t len;
+    wire_err_t err = WIRE_OK;
+    assert_null(wire_batch_pack(b, "site1", "mx1", true, &len, &err));
+    assert_int_equal(err, WIRE_ERR_LIMIT);
+    wire_batch_destroy(&b);
+}
+
+static void test_columns_mutations_fail_cleanly(void **state)
+{
+    /* run under ASan: every prefix and random byte changes of a column batch decode or
+     * fail with a reason, never over-read or leak, on the heap and in an arena */
+    wire_batch_t *b = s_varied_batch(60);
+    size_t len;
+    uint8_t *orig = wire_batch_pack(b, "site1", "mx1", true, &len, NULL);
+    assert_non_null(orig);
+    wire_arena_t *a = wire_arena_new();
+    for (size_t n = 0; n < len; n++) {
+        wire_err_t err = WIRE_OK;
+        Backstop__Frame *f = wire_unpack(orig, n, &err);
+        if (f == NULL)
+            assert_true(err > WIRE_OK && err < WIRE_ERR__COUNT);
+        wire_free(&f);
+    }
+    uint64_t seed = 4242;
+    for (int iter = 0; iter < 3000; iter++) {
+        uint8_t *buf = xmalloc(len);
+        memcpy(buf, orig, len);
+        for (int m = 0; m < 1 + iter % 3; m++)
+            buf[s_rand(&seed) % len] = (uint8_t)s_rand(&seed);
+        Backstop__Frame *f = wire_unpack_in(a, buf, len, NULL);
+        if (f && f->body_case == BACKSTOP__FRAME__BODY_EVENTS) {
+            /* whatever passed the check can be walked to the end */
+            wire_events_t it;
+            wire_event_t e;
+            wire_key_t k[WIRE_MAX_KEYS];
+            size_t n = wire_events_open(&it, f->events), seen = 0;
+            while (wire_events_next(&it, &e, k)) {
+                for (size_t j = 0; j < e.nkeys; j++)
+                    if (k[j].text_len)
+                        seed += (unsigned char)k[j].text[k[j].text_len - 1];
+                if (e.client_ip_len)
+                    seed += e.client_ip[e.client_ip_len - 1];
+                seen++;
+            }
+            assert_int_equal(seen, n);
+        }
+        xfree(buf);
+        if (iter % 50 == 0)
+            wire_arena_reset(a);
+    }
+    wire_arena_destroy(&a);
+    xfree(orig);
+    wire_batch_destroy(&b);
+}
+
+static void test_heartbeat_features_round_trip(void **state)
+{
+    Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
+    hb.epoch = 1;
+    hb.has_features = 1;
+    hb.features = WIRE_FEATURE_COLUMNS;
+    Backstop__Frame f;
+    wire_frame_init(&f, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb);
+    size_t len;
+    uint8_t *buf = wire_pack(&f, &len, NULL);
+    assert_non_null(buf);
+    Backstop__Frame *got = wire_unpack(buf, len, NULL);
+    assert_non_null(got);
+    assert_true(got->heartbeat->has_features);
+    assert_int_equal(got->heartbeat->features, WIRE_FEATURE_COLUMNS);
+    wire_free(&got);
+    xfree(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -881,6 +1635,14 @@ int main(void)
         cmocka_unit_test(test_arena_frames_equal_heap_frames_until_reset),
         cmocka_unit_test(test_arena_reuses_its_memory_after_reset),
         cmocka_unit_test(test_arena_takes_bad_input_without_leaks),
+        cmocka_unit_test(test_columns_malformed_are_refused_by_reason),
+        cmocka_unit_test(test_columns_ascii_texts_every_position),
+        cmocka_unit_test(test_columns_handmade_view),
+        cmocka_unit_test(test_columns_and_rows_view_alike),
+        cmocka_unit_test(test_columns_round_trip_keeps_every_field),
+        cmocka_unit_test(test_batch_builder_refuses_what_receivers_drop),
+        cmocka_unit_test(test_columns_mutations_fail_cleanly),
+        cmocka_unit_test(test_heartbeat_features_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,10 +23,13 @@ for s in 1 2 3; do
         "internal_networks = 127.0.0.2/32" "status_interval = 1s"
     sensor_start site$s
     wait_log "$(sensor_log site$s)" 'uplink: state=live' || bs_fail "sensor site$s never synced"
+    # the aggregator's heartbeat announces column batches: the storm below travels as columns
+    wait_log "$(sensor_log site$s)" 'uplink: events=columns aggregator=primary' ||
+        bs_fail "sensor site$s does not send columns to a current aggregator"
     pf_create site$s "$(sensor_socket site$s)"
     pf_start site$s
 done
-bs_pass "three sites up, sensors synced with the aggregator"
+bs_pass "three sites up, sensors synced with the aggregator, sending column batches"
 
 # outbound mail at site1 feeds its ledger (for the legitimate bounce later)
 mid="legit-$$@test.example"

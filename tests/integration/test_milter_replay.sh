@@ -33,6 +33,25 @@ wait_log "$BS_TMP/agg.log" 'decision=upsert seq=[0-9]+ scope=orig_subject' ||
     bs_fail "the aggregator made no decision from replayed events"
 bs_pass "replayed events from three sites make a fleet decision"
 
+# without the decision feed there is no heartbeat to say columns are welcome: rows
+grep -q '^replay: events=2 format=rows$' "$BS_TMP/r1.out" || bs_fail "replay summary: $(cat "$BS_TMP/r1.out")"
+# with it, the aggregator announces them: the events go as columns and are all counted
+CLI="$BS_BUILD/backstop --socket $AGG_CTL"
+received() { $CLI status --json | grep -o '"received": *[0-9]*' | head -1 | grep -o '[0-9]*$'; }
+before=$(received)
+printf 'site = unused\nstate_directory = %s/st\naggregator_events = %s\n' "$BS_TMP" "$AGG_EV" \
+    >"$BS_TMP/replay-feed.conf"
+printf 'aggregator_decisions = %s\naggregator_snapshot = %s\n' "$AGG_DE" "$AGG_SN" \
+    >>"$BS_TMP/replay-feed.conf"
+"$BS_SENSOR" replay -c "$BS_TMP/replay-feed.conf" --site site4 --client-ip 2001:db8::4 \
+    --from '<>' --all "$BS_TMP/msgs" >"$BS_TMP/r4.out" || bs_fail "replay with the feed failed"
+grep -q '^replay: events=3 format=columns$' "$BS_TMP/r4.out" ||
+    bs_fail "replay did not send columns: $(cat "$BS_TMP/r4.out")"
+wait_for 10 sh -c "[ \$($CLI status --json | grep -o '\"received\": *[0-9]*' | head -1 | grep -o '[0-9]*$') -ge $((before + 3)) ]" ||
+    bs_fail "column batch not received: before=$before now=$(received)"
+$CLI status --json | grep -q '"garbage": *0' || bs_fail "column batch dropped: $($CLI status --json)"
+bs_pass "replay sends columns to an aggregator that announces them; all 3 events received"
+
 if "$BS_SENSOR" replay -c "$BS_TMP/replay.conf" --dry-run "$BS_TMP/nonexistent" >/dev/null; then
     bs_fail "unreadable path exits 0"
 fi

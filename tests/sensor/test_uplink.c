@@ -341,6 +341,144 @@ static void test_events_arrive_as_batches(void **state)
     wire_free(&fr);
 }
 
+/* The next EventBatch on the fake aggregator's PULL (SensorStatus frames skipped). */
+static Backstop__Frame *s_next_batch(s_fix_t *f)
+{
+    zmq_pollitem_t it = {.socket = f->pull, .events = ZMQ_POLLIN};
+    for (int i = 0; i < 20; i++) {
+        Backstop__Frame *fr = NULL;
+        assert_int_equal(zmq_poll(&it, 1, 5000), 1);
+        assert_int_equal(zsock_recv(f->pull, 0, &fr, NULL, NULL), 1);
+        if (fr->body_case == BACKSTOP__FRAME__BODY_EVENTS)
+            return fr;
+        wire_free(&fr);
+    }
+    fail_msg("no event batch");
+    return NULL;
+}
+
+/* Pushes one event with a key and a rule into the sensor's queue. */
+static void s_push_event(s_fix_t *f, int64_t time_ms)
+{
+    evq_t *q = milter_engine_evq(f->engine);
+    evq_event_t *ev = evq_event_new(q, time_ms);
+    evq_event_set_ip(ev, "2001:db8::7");
+    ev->msg_class = 2;
+    evq_event_add_key(ev, 2, 99, "cheap watches");
+    evq_event_add_rule(ev, "wave");
+    assert_int_equal(evq_push(q, &ev), 0);
+}
+
+/* Publishes a heartbeat (features as given) and sends one event until a batch arrives in
+ * the wanted form (the heartbeat may precede the subscription: PUB drops it then); true
+ * when one did within 100 rounds. Every batch must carry its one event intact. */
+static bool s_until_form(s_fix_t *f, bool with_bit, bool want_columns)
+{
+    for (int i = 0; i < 100; i++) {
+        Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
+        hb.epoch = 1;
+        hb.seq = 0;
+        if (with_bit) {
+            hb.has_features = 1;
+            hb.features = WIRE_FEATURE_COLUMNS;
+        }
+        Backstop__Frame fr;
+        wire_frame_init(&fr, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb);
+        zsock_publish(f->pub, ZSOCK_TOPIC_HEARTBEAT, &fr, 0);
+        s_wait_ms(5);
+        s_push_event(f, 5000 + i);
+        Backstop__Frame *b = s_next_batch(f);
+        wire_events_t it;
+        wire_event_t e;
+        wire_key_t k[WIRE_MAX_KEYS];
+        assert_int_equal(wire_events_open(&it, b->events), 1);
+        assert_true(wire_events_next(&it, &e, k));
+        assert_int_equal(e.time_ms, 5000 + i);
+        assert_int_equal(e.client_ip_len, 16);
+        assert_int_equal(e.nkeys, 1);
+        assert_int_equal(k[0].text_len, strlen("cheap watches"));
+        assert_memory_equal(k[0].text, "cheap watches", k[0].text_len);
+        assert_int_equal(e.nrules, 1);
+        assert_string_equal(e.rules[0], "wave");
+        bool columns = wire_batch_is_columnar(b->events);
+        wire_free(&b);
+        if (columns == want_columns)
+            return true;
+    }
+    return false;
+}
+
+/* Columns only while the aggregator's latest heartbeat announces them: rows before any
+ * heartbeat, columns after one with the bit, rows again after one without. */
+static void test_events_as_columns_only_after_the_feature_bit(void **state)
+{
+    s_fix_t *f = *state;
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    s_reply_full(f, &who, 1, 0, NULL, 0);
+    /* live, no heartbeat heard yet: rows */
+    s_push_event(f, 4000);
+    Backstop__Frame *b = s_next_batch(f);
+    assert_false(wire_batch_is_columnar(b->events));
+    assert_int_equal(b->events->n_events, 1);
+    wire_free(&b);
+    assert_true(s_until_form(f, true, true));
+    assert_true(s_until_form(f, false, false));
+}
+
+/* Publishes a heartbeat announcing columns. */
+static void s_heartbeat_columns(s_fix_t *f)
+{
+    Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
+    hb.epoch = 1;
+    hb.has_features = 1;
+    hb.features = WIRE_FEATURE_COLUMNS;
+    Backstop__Frame fr;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb);
+    zsock_publish(f->pub, ZSOCK_TOPIC_HEARTBEAT, &fr, 0);
+}
+
+/* While its PULL is gone the sensor spools, and the spool is rows although the aggregator
+ * announces columns: a spool may be replayed to any aggregator. */
+static void test_spool_is_rows_while_live_is_columns(void **state)
+{
+    s_fix_t *f = *state;
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    s_reply_full(f, &who, 1, 0, NULL, 0);
+    assert_true(s_until_form(f, true, true));
+    char *ep = zsock_bound_endpoint(f->pull);
+    zsock_close(&f->pull);
+    for (int i = 0; i < 30; i++) {
+        s_heartbeat_columns(f);
+        s_push_event(f, 9000 + i);
+        s_wait_ms(10);
+    }
+    f->pull = zsock_new(f->ctx, ZMQ_PULL);
+    assert_int_equal(zsock_bind(f->pull, ep, 0, (gid_t)-1), 0);
+    xfree(ep);
+    /* batches from the outage arrive (replayed, as rows); batches before the reconnect was
+     * noticed were lost with the connection */
+    bool replayed = false;
+    for (int i = 0; i < 200 && !replayed; i++) {
+        s_heartbeat_columns(f);
+        Backstop__Frame *b = s_next_batch(f);
+        wire_events_t it;
+        wire_event_t e;
+        wire_key_t k[WIRE_MAX_KEYS];
+        wire_events_open(&it, b->events);
+        while (wire_events_next(&it, &e, k))
+            if (e.time_ms >= 9000 && e.time_ms < 9030) {
+                assert_false(wire_batch_is_columnar(b->events));
+                replayed = true;
+            }
+        wire_free(&b);
+    }
+    assert_true(replayed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +486,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_skip_keeps_sequence_without_resync, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_events_arrive_as_batches, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_events_as_columns_only_after_the_feature_bit, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_spool_is_rows_while_live_is_columns, s_setup,
+                                        s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
