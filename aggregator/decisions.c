@@ -44,6 +44,8 @@ struct decisions {
     size_t log_cap;         /* ring slots allocated */
     size_t log_head;        /* ring index of seq floor+1 */
     size_t log_max;         /* changes to keep once taken */
+    int64_t next_expiry;    /* earliest expires_ms, INT64_MAX if none (unless next_stale) */
+    bool next_stale;        /* next_expiry must be found again (its decision went or moved) */
 };
 
 static uint64_t s_str_hash(const char *s)
@@ -236,6 +238,7 @@ decisions_t *decisions_new(uint64_t epoch, uint64_t last_seq, size_t log_max)
     t->epoch = epoch;
     t->seq = t->floor = t->taken = last_seq;
     t->log_max = log_max ? log_max : S_LOG_MAX;
+    t->next_expiry = INT64_MAX;
     t->log_cap = t->log_max < 16 ? 16 : t->log_max;
     t->log = xmalloc(t->log_cap * sizeof(*t->log));
     t->nbuckets = S_MIN_BUCKETS;
@@ -298,6 +301,8 @@ static s_node_t *s_insert(decisions_t *t, const decision_t *d)
     n->d = *d;
     s_link(t, n);
     t->count++;
+    if (d->expires_ms < t->next_expiry)
+        t->next_expiry = d->expires_ms; /* a stale value only gets earlier: still a bound */
     if (n->d.mode == BS_MODE_ENFORCE)
         t->enforced++;
     return n;
@@ -330,6 +335,8 @@ decisions_result_t decisions_propose(decisions_t *self, const decision_t *d, int
             *out_p = &n->d;
         if (want.expires_ms < n->d.expires_ms + extend_min_ms)
             return DECISIONS_UNCHANGED;
+        if (n->d.expires_ms <= self->next_expiry)
+            self->next_stale = true;
         n->d.expires_ms = want.expires_ms;
         if (want.has_evidence) {
             n->d.evidence = want.evidence;
@@ -357,6 +364,8 @@ decisions_result_t decisions_propose(decisions_t *self, const decision_t *d, int
 
 static void s_remove_node(decisions_t *t, s_node_t *n, decision_why_t why)
 {
+    if (n->d.expires_ms <= t->next_expiry)
+        t->next_stale = true;
     s_unlink(t, n);
     t->count--;
     if (n->d.mode == BS_MODE_ENFORCE)
@@ -416,13 +425,19 @@ size_t decisions_expire(decisions_t *self, int64_t now_ms)
     return n;
 }
 
-int64_t decisions_next_expiry(const decisions_t *self)
+int64_t decisions_next_expiry(decisions_t *self)
 {
+    /* the event loop asks on every turn: the table is scanned only after the earliest
+     * decision went or was extended */
+    if (!self->next_stale)
+        return self->next_expiry;
     int64_t next = INT64_MAX;
     for (size_t i = 0; i < self->nbuckets; i++)
         for (s_node_t *n = self->by_id[i]; n; n = n->next_id)
             if (n->d.expires_ms < next)
                 next = n->d.expires_ms;
+    self->next_expiry = next;
+    self->next_stale = false;
     return next;
 }
 

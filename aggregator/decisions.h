@@ -149,7 +149,7 @@ int decisions_remove(decisions_t *self, const char *id, decision_why_t why, int6
 /* Removes every decision with expires_ms <= now_ms; returns how many. */
 size_t decisions_expire(decisions_t *self, int64_t now_ms);
 /* Earliest expires_ms of the active decisions, INT64_MAX if none (for the timer). */
-int64_t decisions_next_expiry(const decisions_t *self);
+int64_t decisions_next_expiry(decisions_t *self);
 
 /* The active decision with this id (case and misread tolerant), or NULL. */
 const decision_t *decisions_find(const decisions_t *self, const char *id);

@@ -181,6 +181,60 @@ static void test_decisions_expire_at_ttl_in_expiry_order(void **state)
     decisions_destroy(&t);
 }
 
+static int s_min_expiry(const decision_t *d, void *arg)
+{
+    int64_t *min = arg;
+    if (d->expires_ms < *min)
+        *min = d->expires_ms;
+    return 0;
+}
+
+/* The earliest expiry is kept, not scanned for on every call: through random creations,
+ * extensions (of the earliest one too), revocations and expiries it always equals a scan
+ * of the table. */
+static void test_decisions_next_expiry_follows_every_change(void **state)
+{
+    decisions_t *t = decisions_new(1, 0, 0);
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    int64_t now = T0;
+    for (int i = 0; i < 5000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t fp = 1 + x % 50;
+        switch ((x >> 8) % 4) {
+        case 0:
+        case 1: { /* create, or extend when it exists */
+            decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, fp, BS_REACH_FLEET, "",
+                                           now + MIN + (int64_t)((x >> 16) % (60 * MIN)));
+            decisions_propose(t, &d, MIN, now, NULL);
+            break;
+        }
+        case 2: { /* revoke */
+            const decision_t *d = decisions_find_identity(t, BS_SCOPE_SUBJECT, fp, BS_REACH_FLEET,
+                                                          "", BS_MODE_ENFORCE);
+            if (d) {
+                char id[DECISION_ID_LEN + 1];
+                memcpy(id, d->id, sizeof(id));
+                assert_int_equal(decisions_remove(t, id, DECISION_WHY_REVOKED, now), 0);
+            }
+            break;
+        }
+        default: /* time passes, some expire */
+            now += (int64_t)((x >> 16) % (5 * MIN));
+            decisions_expire(t, now);
+            break;
+        }
+        decision_change_t ch;
+        while (decisions_take_change(t, &ch))
+            ;
+        int64_t want = INT64_MAX;
+        decisions_foreach(t, NULL, s_min_expiry, &want);
+        if (decisions_next_expiry(t) != want)
+            fail_msg("step %d: next expiry %lld, table says %lld", i,
+                     (long long)decisions_next_expiry(t), (long long)want);
+    }
+    decisions_destroy(&t);
+}
+
 static void test_decisions_revoke_by_id_tolerates_misreads(void **state)
 {
     decisions_t *t = decisions_new(1, 0, 0);
@@ -433,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_decisions_identity_includes_reach_site_and_mode),
         cmocka_unit_test(test_decisions_extension_keeps_stronger_action),
         cmocka_unit_test(test_decisions_expire_at_ttl_in_expiry_order),
+        cmocka_unit_test(test_decisions_next_expiry_follows_every_change),
         cmocka_unit_test(test_decisions_revoke_by_id_tolerates_misreads),
         cmocka_unit_test(test_decisions_seq_strictly_increasing_over_all_changes),
         cmocka_unit_test(test_decisions_changes_since_and_too_old),
