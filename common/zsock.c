@@ -91,15 +91,24 @@ void *zsock_new(void *ctx, int type)
     rc |= s_setint(sock, ZMQ_LINGER, ZSOCK_LINGER_MS, "linger");
     rc |= s_setint(sock, ZMQ_SNDHWM, snd, "sndhwm");
     rc |= s_setint(sock, ZMQ_RCVHWM, rcv, "rcvhwm");
-    /* Not on the event path: a PULL that back-pressures (its queue full) stops reading the
-     * connection, so it cannot see the peer's PONG or PING either; a 3 s stall would then
-     * reset a healthy, busy sensor connection, losing the frames in flight and mixing the
-     * old connection's queue with the new one's (beyond dedup's window). A dead
-     * aggregator is noticed by the sensor's decision-feed silence, which reopens the PUSH. */
-    if (type != ZMQ_PUSH && type != ZMQ_PULL) {
+    /* ZMTP heartbeats only on the request sockets (snapshot, control). A receiver whose
+     * queue is full stops reading its connection, so it sees neither PING nor PONG:
+     *  - on the event path (PUSH/PULL) a 3 s stall of a busy aggregator would reset healthy
+     *    sensor connections, losing the frames in flight and mixing the old connection's
+     *    queue with the new one's (beyond dedup's window);
+     *  - on the decision feed (PUB/SUB) a slow subscriber's reset can meet the pending read
+     *    and abort the process in libzmq 4.3.4 (assert !_io_error, zeromq/libzmq#4364,
+     *    #4767): the sensor, which runs inside the MTA's milter.
+     * Both have application liveness instead: the feed's own Heartbeat every second, whose
+     * silence makes the sensor reconnect its SUB and PUSH. TCP keepalive still ends
+     * connections to hosts that vanished without a reset. */
+    if (type == ZMQ_DEALER || type == ZMQ_ROUTER || type == ZMQ_REQ || type == ZMQ_REP) {
         rc |= s_setint(sock, ZMQ_HEARTBEAT_IVL, ZSOCK_HEARTBEAT_MS, "heartbeat_ivl");
         rc |= s_setint(sock, ZMQ_HEARTBEAT_TIMEOUT, ZSOCK_HEARTBEAT_TTL, "heartbeat_timeout");
     }
+    rc |= s_setint(sock, ZMQ_TCP_KEEPALIVE, 1, "tcp_keepalive");
+    rc |= s_setint(sock, ZMQ_TCP_KEEPALIVE_IDLE, ZSOCK_KEEPALIVE_IDLE_S, "tcp_keepalive_idle");
+    rc |= s_setint(sock, ZMQ_TCP_KEEPALIVE_INTVL, ZSOCK_KEEPALIVE_INTVL_S, "tcp_keepalive_intvl");
     if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0) {
         msg_error("zsock: op=setsockopt option=maxmsgsize: error=%s", zmq_strerror(errno));
         rc = -1;

@@ -6,7 +6,8 @@
  *
  *  - zsock_new applies the standard options: ZMQ_LINGER, ZMQ_MAXMSGSIZE =
  *    WIRE_MAX_FRAME, bounded high-water marks, ZMQ_IMMEDIATE on PUSH and
- *    DEALER, ZMQ_ROUTER_MANDATORY on ROUTER, ZMTP heartbeats;
+ *    DEALER, ZMQ_ROUTER_MANDATORY on ROUTER, ZMTP heartbeats on the request
+ *    sockets only (not PUSH/PULL, PUB/SUB: see zsock.c), TCP keepalive;
  *  - zsock_send / zsock_publish / zsock_reply pack a Frame with wire_pack and
  *    send it with the envelope of the socket's pattern; zsock_recv receives one
  *    whole message, unpacks the last part and returns the envelope and the
@@ -39,16 +40,18 @@
 #define ZSOCK_LINGER_MS 100  /* ZMQ_LINGER of every socket */
 #define ZSOCK_HWM_PUSH  1000 /* frames a sensor queues to the aggregator */
 #define ZSOCK_HWM_PULL                                                                             \
-    1000                           /* frames the aggregator queues per sensor connection:          \
-                                      a flood back-pressures sensors (they spool) */
-#define ZSOCK_HWM_PUB       100000 /* updates queued per subscriber */
-#define ZSOCK_HWM_SUB       100000 /* updates a sensor queues */
-#define ZSOCK_HWM_REQREP    1000   /* DEALER/ROUTER/REQ/REP both ways */
-#define ZSOCK_HEARTBEAT_MS  1000   /* ZMTP ping interval */
-#define ZSOCK_HEARTBEAT_TTL 3000   /* ZMTP: peer gone after this long without traffic */
-#define ZSOCK_TOPIC_MAX     (WIRE_MAX_ID + 4) /* "S/" + site + "/" + NUL */
-#define ZSOCK_ZAP_DOMAIN    "backstop"
-#define ZSOCK_Z85_LEN       40 /* a CURVE key in Z85 text */
+    1000                               /* frames the aggregator queues per sensor connection:      \
+                                          a flood back-pressures sensors (they spool) */
+#define ZSOCK_HWM_PUB           100000 /* updates queued per subscriber */
+#define ZSOCK_HWM_SUB           100000 /* updates a sensor queues */
+#define ZSOCK_HWM_REQREP        1000   /* DEALER/ROUTER/REQ/REP both ways */
+#define ZSOCK_HEARTBEAT_MS      1000   /* ZMTP ping interval */
+#define ZSOCK_HEARTBEAT_TTL     3000   /* ZMTP: peer gone after this long without traffic */
+#define ZSOCK_KEEPALIVE_IDLE_S  60     /* TCP keepalive: probes after this long idle */
+#define ZSOCK_KEEPALIVE_INTVL_S 10     /* ... this far apart (the kernel's count: 9) */
+#define ZSOCK_TOPIC_MAX         (WIRE_MAX_ID + 4) /* "S/" + site + "/" + NUL */
+#define ZSOCK_ZAP_DOMAIN        "backstop"
+#define ZSOCK_Z85_LEN           40 /* a CURVE key in Z85 text */
 
 /* Topics of the decision publisher (PROTOCOL.md 1.2). */
 #define ZSOCK_TOPIC_FLEET     "F"

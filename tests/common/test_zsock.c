@@ -787,10 +787,48 @@ static void test_ipc_socket_gets_its_mode(void **state)
     nftw(dir, s_rm, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+static int s_getint(void *sock, int opt)
+{
+    int v = -1;
+    size_t len = sizeof(v);
+    assert_int_equal(zmq_getsockopt(sock, opt, &v, &len), 0);
+    return v;
+}
+
+/* ZMTP heartbeats only where a queue cannot stall its reader (the request sockets): not on
+ * the events channel nor the decision feed, where the feed's own heartbeat is the liveness
+ * check (libzmq 4.3.4 can abort when a ZMTP timeout resets a slow subscriber). Every socket
+ * keeps TCP keepalive. */
+static void test_heartbeats_only_on_request_sockets(void **state)
+{
+    static const struct {
+        int type;      /* socket type */
+        int heartbeat; /* ZMQ_HEARTBEAT_IVL expected */
+    } cases[] = {
+        {ZMQ_PUSH, 0},
+        {ZMQ_PULL, 0},
+        {ZMQ_PUB, 0},
+        {ZMQ_SUB, 0},
+        {ZMQ_DEALER, ZSOCK_HEARTBEAT_MS},
+        {ZMQ_ROUTER, ZSOCK_HEARTBEAT_MS},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        void *s = zsock_new(s_ctx, cases[i].type);
+        assert_non_null(s);
+        if (s_getint(s, ZMQ_HEARTBEAT_IVL) != cases[i].heartbeat)
+            fail_msg("case %zu: heartbeat_ivl %d, want %d", i, s_getint(s, ZMQ_HEARTBEAT_IVL),
+                     cases[i].heartbeat);
+        assert_int_equal(s_getint(s, ZMQ_TCP_KEEPALIVE), 1);
+        assert_int_equal(s_getint(s, ZMQ_TCP_KEEPALIVE_IDLE), ZSOCK_KEEPALIVE_IDLE_S);
+        zsock_close(&s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_push_pull_round_trip),
+        cmocka_unit_test(test_heartbeats_only_on_request_sockets),
         cmocka_unit_test(test_bad_frames_are_dropped_with_reason),
         cmocka_unit_test(test_oversized_part_never_reaches_receiver),
         cmocka_unit_test(test_largest_frame_passes),
