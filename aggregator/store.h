@@ -35,11 +35,12 @@
  *    writeback delay, so no sensor can hold a sequence number ahead of it.
  *  - allowlist entries and sites are written at once (synced);
  *  - window counters, sensor status and dedup state are written behind: the
- *    daemon queues them and writes them in batches (store_flush) every
- *    flush_interval (1 s), each cycle within half an interval. A daemon crash
- *    loses at most about one and a half intervals of counts; with
- *    sync_decisions so does a power loss (without it, what the kernel had not
- *    written back yet).
+ *    daemon queues them and hands them in batches to the store's writer thread
+ *    (store_flush_behind) every flush_interval (1 s), each cycle within half an
+ *    interval; the thread holds at most a few batches (beyond, the daemon
+ *    waits). A daemon crash loses at most about one and a half intervals of
+ *    counts; with sync_decisions so does a power loss (the cycle's last batch
+ *    is written synced; without it, what the kernel had not written back yet).
  *
  * The epoch changes only when the sequence log is lost: a database without
  * m/epoch (new, or wiped) gets a new random epoch and starts at seq 0.
