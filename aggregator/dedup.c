@@ -4,7 +4,9 @@
  * Sensors live on a chained hash table keyed by site and sensor name. Inside,
  * seqs are shifted by one (q = seq + 1) so that base 0 means "nothing seen"
  * even for a sensor that starts numbering at 0. Bit q % DEDUP_WINDOW of the
- * bitmap stands for q while base < q <= base + DEDUP_WINDOW.
+ * bitmap stands for q while base < q <= base + DEDUP_WINDOW. Gaps are
+ * sorted, disjoint, non-adjacent q ranges at or below base (they only ever
+ * grow at the top, since a slide gives up seqs above every older gap).
  */
 #include <assert.h>
 #include <stdbool.h>
@@ -16,16 +18,24 @@
 #define S_NAME_MAX   64
 #define S_WORDS      (DEDUP_WINDOW / 64)
 #define S_BLOB_MAGIC 'D'
-#define S_BLOB_VER   1u
+#define S_BLOB_VER   2u /* 1: without gaps (still read) */
+
+/* A range of q never seen, lo <= hi. */
+typedef struct {
+    uint64_t lo; /* lowest q */
+    uint64_t hi; /* highest q */
+} s_gap_t;
 
 typedef struct s_sensor {
-    char site[S_NAME_MAX + 1];   /* site name */
-    char sensor[S_NAME_MAX + 1]; /* sensor name */
-    uint64_t base;               /* every q <= base seen or given up */
-    uint64_t first;              /* first q seen (skips below it are not counted) */
-    uint64_t top;                /* highest q seen */
-    uint64_t bits[S_WORDS];      /* q in (base, base + W] seen */
-    struct s_sensor *next;       /* hash chain */
+    char site[S_NAME_MAX + 1];    /* site name */
+    char sensor[S_NAME_MAX + 1];  /* sensor name */
+    uint64_t base;                /* every q <= base seen or given up */
+    uint64_t first;               /* first q seen (skips below it are not counted) */
+    uint64_t top;                 /* highest q seen */
+    uint64_t bits[S_WORDS];       /* q in (base, base + W] seen */
+    s_gap_t gaps[DEDUP_GAPS + 1]; /* q ranges <= base never seen; +1: room to merge */
+    size_t ngaps;                 /* ranges in use, at most DEDUP_GAPS between calls */
+    struct s_sensor *next;        /* hash chain */
 } s_sensor_t;
 
 struct dedup {
@@ -70,12 +80,52 @@ static void s_set(s_sensor_t *s, uint64_t q, bool on)
         s->bits[(q % DEDUP_WINDOW) / 64] &= ~bit;
 }
 
+/* Records lo..hi (above every gap) as given up unseen: extends the newest gap when
+ * adjacent; past DEDUP_GAPS ranges, the two nearest ranges merge (the seen seqs
+ * between them become "behind": conservative). */
+static void s_gap_add(s_sensor_t *s, uint64_t lo, uint64_t hi)
+{
+    if (s->ngaps && s->gaps[s->ngaps - 1].hi + 1 >= lo) {
+        if (hi > s->gaps[s->ngaps - 1].hi)
+            s->gaps[s->ngaps - 1].hi = hi;
+        return;
+    }
+    s->gaps[s->ngaps++] = (s_gap_t){.lo = lo, .hi = hi};
+    if (s->ngaps <= DEDUP_GAPS)
+        return;
+    size_t best = 0;
+    for (size_t i = 1; i + 1 < s->ngaps; i++)
+        if (s->gaps[i + 1].lo - s->gaps[i].hi < s->gaps[best + 1].lo - s->gaps[best].hi)
+            best = i;
+    s->gaps[best].hi = s->gaps[best + 1].hi;
+    memmove(&s->gaps[best + 1], &s->gaps[best + 2], (s->ngaps - best - 2) * sizeof(s->gaps[0]));
+    s->ngaps--;
+}
+
+/* True if q (<= base) went below base without being seen. */
+static bool s_in_gap(const s_sensor_t *s, uint64_t q)
+{
+    for (size_t i = 0; i < s->ngaps; i++)
+        if (q >= s->gaps[i].lo && q <= s->gaps[i].hi)
+            return true;
+    return false;
+}
+
+/* The base a sensor starts with when its first q is q: half the window below q. */
+static uint64_t s_start_base(uint64_t q)
+{
+    return q - 1 > DEDUP_WINDOW / 2 ? q - 1 - DEDUP_WINDOW / 2 : 0;
+}
+
 static void s_start(s_sensor_t *s, uint64_t q)
 {
     memset(s->bits, 0, sizeof(s->bits));
     s->first = q;
     s->top = q;
-    s->base = q - 1 > DEDUP_WINDOW / 2 ? q - 1 - DEDUP_WINDOW / 2 : 0;
+    s->base = s_start_base(q);
+    s->ngaps = 0;
+    if (s->base) /* never seen: whether they were ever counted, nobody knows */
+        s_gap_add(s, 1, s->base);
 }
 
 /* Moves base up to new_base, giving up seqs never seen. */
@@ -85,12 +135,16 @@ static void s_slide(dedup_t *d, s_sensor_t *s, uint64_t new_base)
     uint64_t look = span < DEDUP_WINDOW ? span : DEDUP_WINDOW;
     for (uint64_t i = 1; i <= look; i++) {
         uint64_t q = s->base + i;
-        if (!s_get(s, q) && q >= s->first)
-            d->counters.skipped++;
+        if (!s_get(s, q)) {
+            if (q >= s->first)
+                d->counters.skipped++;
+            s_gap_add(s, q, q);
+        }
         s_set(s, q, false);
     }
     if (span > DEDUP_WINDOW) {
         uint64_t lo = s->base + DEDUP_WINDOW + 1;
+        s_gap_add(s, lo, new_base);
         if (lo < s->first)
             lo = s->first;
         if (new_base >= lo)
@@ -191,6 +245,10 @@ dedup_result_t dedup_check(dedup_t *self, const char *site, const char *sensor, 
         self->counters.resets++; /* the sensor numbers from scratch again */
         s_start(s, q);
     } else if (q <= s->base) {
+        if (s_in_gap(s, q)) {
+            self->counters.behind++;
+            return DEDUP_BEHIND;
+        }
         self->counters.duplicates++;
         return DEDUP_DUPLICATE;
     }
@@ -251,8 +309,8 @@ int dedup_foreach(const dedup_t *self, int (*cb)(const char *site, const char *s
 }
 
 /* Blob: magic, version, site len+bytes, sensor len+bytes, base, first, top (8 LE each),
- * count (u16 LE), then the count non-zero words of the bitmap as (index u16 LE,
- * word 8 LE). */
+ * (version 2 only) the gap count (u8) and the gaps as (lo, hi) (8 LE each), then count
+ * (u16 LE) and the count non-zero words of the bitmap as (index u16 LE, word 8 LE). */
 static void s_put64(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
@@ -273,7 +331,7 @@ uint8_t *dedup_export(const dedup_t *self, const char *site, const char *sensor,
     if (s == NULL)
         return NULL;
     size_t ls = strlen(s->site), ln = strlen(s->sensor);
-    uint8_t *b = xmalloc(2 + 1 + ls + 1 + ln + 26 + S_WORDS * 10);
+    uint8_t *b = xmalloc(2 + 1 + ls + 1 + ln + 27 + DEDUP_GAPS * 16 + S_WORDS * 10);
     size_t n = 0;
     b[n++] = S_BLOB_MAGIC;
     b[n++] = S_BLOB_VER;
@@ -287,6 +345,12 @@ uint8_t *dedup_export(const dedup_t *self, const char *site, const char *sensor,
     s_put64(b + n + 8, s->first);
     s_put64(b + n + 16, s->top);
     n += 24;
+    b[n++] = (uint8_t)s->ngaps;
+    for (size_t i = 0; i < s->ngaps; i++) {
+        s_put64(b + n, s->gaps[i].lo);
+        s_put64(b + n + 8, s->gaps[i].hi);
+        n += 16;
+    }
     size_t count_at = n;
     unsigned count = 0;
     n += 2;
@@ -309,8 +373,9 @@ int dedup_import(dedup_t *self, const uint8_t *blob, size_t len)
 {
     char site[S_NAME_MAX + 1], sensor[S_NAME_MAX + 1];
     size_t n = 0;
-    if (len < 4 || blob[0] != S_BLOB_MAGIC || blob[1] != S_BLOB_VER)
+    if (len < 4 || blob[0] != S_BLOB_MAGIC || (blob[1] != 1 && blob[1] != S_BLOB_VER))
         return -1;
+    unsigned ver = blob[1];
     n = 2;
     size_t ls = blob[n++];
     if (ls == 0 || ls > S_NAME_MAX || n + ls + 1 > len)
@@ -319,19 +384,46 @@ int dedup_import(dedup_t *self, const uint8_t *blob, size_t len)
     site[ls] = 0;
     n += ls;
     size_t ln = blob[n++];
-    if (ln == 0 || ln > S_NAME_MAX || n + ln + 26 > len)
+    if (ln == 0 || ln > S_NAME_MAX || n + ln + 24 + (ver >= 2) + 2 > len)
         return -1;
     memcpy(sensor, blob + n, ln);
     sensor[ln] = 0;
     n += ln;
-    size_t count = blob[n + 24] | (size_t)blob[n + 25] << 8;
-    if (memchr(site, 0, ls) || memchr(sensor, 0, ln) || len - n - 26 != count * 10)
+    if (memchr(site, 0, ls) || memchr(sensor, 0, ln))
         return -1;
-    uint64_t bits[S_WORDS] = {0};
     uint64_t base = s_get64(blob + n), first = s_get64(blob + n + 8), top = s_get64(blob + n + 16);
+    n += 24;
     if (top < base)
         return -1;
-    for (size_t p = n + 26; p < len; p += 10) {
+    s_gap_t gaps[DEDUP_GAPS];
+    size_t ngaps = 0;
+    if (ver >= 2) {
+        ngaps = blob[n++];
+        if (ngaps > DEDUP_GAPS || n + ngaps * 16 + 2 > len)
+            return -1;
+        for (size_t i = 0; i < ngaps; i++, n += 16) {
+            gaps[i].lo = s_get64(blob + n);
+            gaps[i].hi = s_get64(blob + n + 8);
+            if (gaps[i].lo == 0 || gaps[i].lo > gaps[i].hi || gaps[i].hi > base ||
+                (i > 0 && gaps[i].lo <= gaps[i - 1].hi + 1))
+                return -1;
+        }
+    } else {
+        /* no gaps recorded: all of base is "cannot tell", unless the window never slid
+         * (a slide needs a seq above the start base + DEDUP_WINDOW) */
+        uint64_t start = first ? s_start_base(first) : base;
+        uint64_t hi = first && top <= start + DEDUP_WINDOW && start <= base ? start : base;
+        if (hi) {
+            gaps[0] = (s_gap_t){.lo = 1, .hi = hi};
+            ngaps = 1;
+        }
+    }
+    size_t count = blob[n] | (size_t)blob[n + 1] << 8;
+    n += 2;
+    if (len - n != count * 10)
+        return -1;
+    uint64_t bits[S_WORDS] = {0};
+    for (size_t p = n; p < len; p += 10) {
         unsigned i = blob[p] | (unsigned)blob[p + 1] << 8;
         if (i >= S_WORDS)
             return -1;
@@ -344,5 +436,7 @@ int dedup_import(dedup_t *self, const uint8_t *blob, size_t len)
     s->first = first;
     s->top = top;
     memcpy(s->bits, bits, sizeof(bits));
+    memcpy(s->gaps, gaps, ngaps * sizeof(gaps[0]));
+    s->ngaps = ngaps;
     return 0;
 }

@@ -6,14 +6,33 @@
  * Per sensor it keeps `base` (every seq <= base was seen, or given up) and a
  * bitmap of DEDUP_WINDOW seqs above it, for events arriving out of order.
  * A seq beyond the bitmap slides it forward: seqs that fall below without
- * being seen are given up (counted as skipped; if they come later they are
- * dropped as duplicates). A seq more than reset_gap below the highest one seen
- * means the sensor started numbering again (it lost its state): the sensor's state restarts.
+ * being seen are given up (counted as skipped). A seq more than reset_gap below
+ * the highest one seen means the sensor started numbering again (it lost its
+ * state): the sensor's state restarts.
  * A sensor's first seq opens half the bitmap below it too, so a spool
  * replayed just after a live event still counts (seqs below a sensor's first
  * one are not reported as skipped).
  *
- * Memory: about DEDUP_WINDOW/8 + 160 bytes (2.2 KB) per sensor, at most max_sensors
+ * Late seqs (at or below base) are dropped, for one of two reasons:
+ *  - DEDUP_DUPLICATE: the seq was marked seen (counted) before base moved past it;
+ *    harmless (a replayed spool).
+ *  - DEDUP_BEHIND: the seq was never marked seen: it fell below the window
+ *    unseen (it came more than DEDUP_WINDOW seqs behind the sensor's newest), or
+ *    it lies below the half window a sensor's first seq opened. Dedup cannot
+ *    tell whether it was ever counted, so the event is dropped and lost to the
+ *    counts unless it was.
+ * The rule: a seq <= base is BEHIND iff it lies in one of the sensor's "gaps",
+ * ranges of seqs that went below base unseen, else DUPLICATE. Up to DEDUP_GAPS
+ * ranges are kept per sensor and the rule is exact while they suffice (the
+ * unseen seqs a slide drops next to each other, or next to the newest gap, extend
+ * one range). One more range merges the two ranges nearest each other into
+ * one covering the seen seqs between them too: those then count as BEHIND
+ * (conservative: never a lost event reported as a harmless duplicate). A state
+ * imported from a version 1 blob (without gaps) takes everything <= base as a
+ * gap, unless it can tell that the window never slid (then only the seqs below
+ * the first seq's half window).
+ *
+ * Memory: about DEDUP_WINDOW/8 + 320 bytes (2.4 KB) per sensor, at most max_sensors
  * sensors; events from further sensors are accepted without dedup (counted)
  * rather than dropped: fail open. Export/import carries one sensor's state
  * across a restart. Pure logic, single-threaded.
@@ -28,12 +47,15 @@ typedef struct dedup dedup_t;
 
 /* Out-of-order seqs remembered above base, per sensor (bits). */
 #define DEDUP_WINDOW 16384u
+/* Ranges of seqs below base never seen, remembered per sensor (see DEDUP_BEHIND). */
+#define DEDUP_GAPS 8u
 
 /* What dedup_check() decided. */
 typedef enum {
     DEDUP_NEW = 0,       /* first time: count it */
-    DEDUP_DUPLICATE = 1, /* seen before, or given up when the window slid: drop */
+    DEDUP_DUPLICATE = 1, /* seen (counted) before: drop */
     DEDUP_UNTRACKED = 2, /* sensor table full: count it, not deduplicated */
+    DEDUP_BEHIND = 3,    /* below the window, never marked seen: cannot tell; drop */
 } dedup_result_t;
 
 /* Metrics. */
@@ -42,6 +64,7 @@ typedef struct {
     uint64_t untracked;  /* DEDUP_UNTRACKED results */
     uint64_t skipped;    /* seqs given up when the window slid past them unseen */
     uint64_t resets;     /* sensors that restarted numbering */
+    uint64_t behind;     /* DEDUP_BEHIND results */
 } dedup_counters_t;
 
 /* A new table for at most max_sensors sensors (0: 8192); reset_gap (0: 2^20) is how

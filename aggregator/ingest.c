@@ -231,8 +231,15 @@ ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t n
     in->counters.events_in++;
     if (!s_valid_name(ev->site) || !s_valid_name(ev->sensor))
         return s_result(in, INGEST_INVALID);
-    if (dedup_check(in->dedup, ev->site, ev->sensor, ev->seq) == DEDUP_DUPLICATE)
+    switch (dedup_check(in->dedup, ev->site, ev->sensor, ev->seq)) {
+    case DEDUP_DUPLICATE:
         return s_result(in, INGEST_DUPLICATE);
+    case DEDUP_BEHIND:
+        return s_result(in, INGEST_BEHIND);
+    case DEDUP_NEW:
+    case DEDUP_UNTRACKED:
+        break;
+    }
     if (ev->time_ms > now_ms + in->max_skew_ms)
         return s_result(in, INGEST_FUTURE);
     /* too old: its bucket has left the longest window (the ring) */
@@ -453,8 +460,8 @@ const ingest_counters_t *ingest_counters(const ingest_t *self)
 const char *ingest_result_name(ingest_result_t r)
 {
     static const char *const names[INGEST_RESULTS] = {
-        "counted", "duplicate", "too_old",     "future",
-        "ledger",  "uncounted", "allowlisted", "invalid",
+        "counted",   "duplicate",   "too_old", "future", "ledger",
+        "uncounted", "allowlisted", "invalid", "behind",
     };
     return (unsigned)r < INGEST_RESULTS ? names[r] : "unknown";
 }

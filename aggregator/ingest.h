@@ -1,7 +1,9 @@
 /*
  * ingest - one event in, decision changes out: the aggregator's counting path
  *
- * For each event: dedup by (site, sensor, seq) -> clock skew check against
+ * For each event: dedup by (site, sensor, seq) (seen before: duplicate;
+ * below its sensor's dedup window and never seen: behind; both dropped and
+ * counted) -> clock skew check against
  * now (its bucket older than the longest rule window: too_old; more than max_skew_ms in
  * the future: future; both dropped and counted; a smaller lead is clamped to
  * now) -> events the ledger vouched for, and classes no rule counts, are
@@ -93,10 +95,11 @@ typedef enum {
     INGEST_UNCOUNTED = 5,   /* no rule counts its class (or its rule matches) */
     INGEST_ALLOWLISTED = 6, /* its client address or sender domain is allowlisted */
     INGEST_INVALID = 7,     /* no usable site or sensor name */
+    INGEST_BEHIND = 8,      /* dedup: below its sensor's window, never seen (cannot tell) */
 } ingest_result_t;
 
 /* Number of ingest_result_t values. */
-#define INGEST_RESULTS 8
+#define INGEST_RESULTS 9
 
 /* Metrics. */
 typedef struct {
@@ -156,7 +159,7 @@ uint8_t ingest_rule_tally(const ingest_t *self, size_t rule_index);
 int64_t ingest_span_ms(const ingest_t *self);
 /* Metrics (borrowed). */
 const ingest_counters_t *ingest_counters(const ingest_t *self);
-/* Name of a result: "counted", "duplicate", "too_old", "future", "ledger", ... */
+/* Name of a result: "counted", "duplicate", "too_old", "future", "ledger", ..., "behind". */
 const char *ingest_result_name(ingest_result_t r);
 
 #endif

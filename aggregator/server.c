@@ -98,7 +98,7 @@ struct server {
 static const char *const s_drop_names[SERVER_DROP__COUNT] = {
     "none",    "empty",   "oversize",   "garbage",       "version",   "nobody",
     "limit",   "value",   "unexpected", "site_mismatch", "duplicate", "future",
-    "too_old", "refused", "bad_site",   "send",
+    "too_old", "refused", "bad_site",   "send",          "behind",
 };
 
 const char *server_drop_name(server_drop_t why)
@@ -490,6 +490,9 @@ static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsoc
             break;
         case INGEST_DUPLICATE:
             s_drop(self, SERVER_DROP_DUPLICATE, "events", meta->peer);
+            break;
+        case INGEST_BEHIND:
+            s_drop(self, SERVER_DROP_BEHIND, "events", meta->peer);
             break;
         case INGEST_TOO_OLD:
             s_drop(self, SERVER_DROP_TOO_OLD, "events", meta->peer);

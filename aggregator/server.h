@@ -72,10 +72,11 @@ typedef enum {
     SERVER_DROP_REFUSED,       /* the window refused it (table full, older than the key's ring) */
     SERVER_DROP_BAD_SITE,      /* site name unusable (empty, '/', site table full) */
     SERVER_DROP_SEND,          /* a reply, update or heartbeat that could not be sent (EAGAIN) */
+    SERVER_DROP_BEHIND,        /* (sensor, seq) below its dedup window, never seen: lost */
     SERVER_DROP__COUNT         /* number of reasons */
 } server_drop_t;
 
-/* Counter name of a drop reason ("garbage", "site_mismatch", "too_old", ...). */
+/* Counter name of a drop reason ("garbage", "site_mismatch", "too_old", "behind", ...). */
 const char *server_drop_name(server_drop_t why);
 
 /* What the daemon did since it started (status, metrics). */

@@ -1,4 +1,5 @@
-/* test_dedup - replays, out-of-order delivery, window slides, sensor restarts, persistence. */
+/* test_dedup - replays, out-of-order delivery, window slides, sensor restarts, persistence,
+ * and late seqs told apart: duplicate (seen) or behind (given up unseen). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -93,9 +94,113 @@ static void test_dedup_jump_beyond_window_gives_up_gap(void **state)
     assert_int_equal(dedup_check(d, "a", "s1", far), DEDUP_NEW);
     /* seqs 3 .. far - DEDUP_WINDOW were given up */
     assert_int_equal(dedup_counters(d)->skipped, far - DEDUP_WINDOW - 2);
-    assert_int_equal(dedup_check(d, "a", "s1", 3), DEDUP_DUPLICATE);
+    assert_int_equal(dedup_check(d, "a", "s1", 3), DEDUP_BEHIND);
+    assert_int_equal(dedup_check(d, "a", "s1", 1), DEDUP_DUPLICATE);
+    assert_int_equal(dedup_counters(d)->behind, 1);
+    assert_int_equal(dedup_counters(d)->duplicates, 1);
     /* but the window right below the new seq is still open */
     assert_int_equal(dedup_check(d, "a", "s1", far - 10), DEDUP_NEW);
+    dedup_destroy(&d);
+}
+
+/* Live events 0..999, an outage (1000..1999 spooled, not sent), then live 2000..LIVE_END
+ * and LIVE_END + 5: the window slides past the spool, which was never seen. */
+#define LIVE_END (2500 + DEDUP_WINDOW)
+
+static dedup_t *s_outage(void)
+{
+    dedup_t *d = dedup_new(0, 0);
+    for (uint64_t s = 0; s < 1000; s++)
+        assert_int_equal(dedup_check(d, "a", "s1", s), DEDUP_NEW);
+    for (uint64_t s = 2000; s <= LIVE_END; s++)
+        assert_int_equal(dedup_check(d, "a", "s1", s), DEDUP_NEW);
+    assert_int_equal(dedup_check(d, "a", "s1", LIVE_END + 5), DEDUP_NEW); /* ahead of 4 */
+    return d;
+}
+
+/* Late seqs after s_outage(): what each one is. */
+static const struct {
+    uint64_t seq;          /* arrives late */
+    dedup_result_t expect; /* outcome */
+} s_late[] = {
+    {0, DEDUP_DUPLICATE},            /* counted before the outage: a replay */
+    {999, DEDUP_DUPLICATE},          /* the last one before it */
+    {1000, DEDUP_BEHIND},            /* the spool, replayed too late: never counted */
+    {1500, DEDUP_BEHIND},            /* ... */
+    {1999, DEDUP_BEHIND},            /* ... its last event */
+    {1500, DEDUP_BEHIND},            /* still not counted, still behind */
+    {2000, DEDUP_DUPLICATE},         /* live, counted, slid out seen */
+    {2400, DEDUP_DUPLICATE},         /* ... */
+    {LIVE_END + 5, DEDUP_DUPLICATE}, /* above base, in the window, seen */
+    {LIVE_END + 1, DEDUP_NEW},       /* the next live one */
+    {LIVE_END + 1, DEDUP_DUPLICATE}, /* ... sent twice */
+};
+
+static void s_check_late(dedup_t *d)
+{
+    uint64_t dup0 = dedup_counters(d)->duplicates, behind0 = dedup_counters(d)->behind;
+    uint64_t dups = 0, behind = 0;
+    for (size_t i = 0; i < sizeof(s_late) / sizeof(s_late[0]); i++) {
+        dedup_result_t got = dedup_check(d, "a", "s1", s_late[i].seq);
+        if (got != s_late[i].expect)
+            fail_msg("case %zu: seq %llu gave %d, want %d", i, (unsigned long long)s_late[i].seq,
+                     (int)got, (int)s_late[i].expect);
+        dups += got == DEDUP_DUPLICATE;
+        behind += got == DEDUP_BEHIND;
+    }
+    assert_int_equal(dedup_counters(d)->duplicates - dup0, dups);
+    assert_int_equal(dedup_counters(d)->behind - behind0, behind);
+}
+
+static void test_dedup_late_seqs_are_duplicate_or_behind(void **state)
+{
+    dedup_t *d = s_outage();
+    assert_int_equal(dedup_counters(d)->skipped, 1000);
+    assert_int_equal(dedup_base(d, "a", "s1"), LIVE_END); /* past the gap, all seen */
+    s_check_late(d);
+    assert_int_equal(dedup_counters(d)->behind, 4);
+    dedup_destroy(&d);
+}
+
+static void test_dedup_seqs_below_first_half_window_are_behind(void **state)
+{
+    dedup_t *d = dedup_new(0, 0);
+    /* a fresh aggregator's first event from this sensor is 100000: what came long before
+     * it may or may not have been counted (by an aggregator that lost its state) */
+    assert_int_equal(dedup_check(d, "a", "s1", 100000), DEDUP_NEW);
+    assert_int_equal(dedup_check(d, "a", "s1", 100000 - DEDUP_WINDOW / 2), DEDUP_NEW);
+    assert_int_equal(dedup_check(d, "a", "s1", 100000 - DEDUP_WINDOW / 2 - 1), DEDUP_BEHIND);
+    assert_int_equal(dedup_check(d, "a", "s1", 0), DEDUP_BEHIND);
+    assert_int_equal(dedup_counters(d)->behind, 2);
+    assert_int_equal(dedup_counters(d)->duplicates, 0);
+    dedup_destroy(&d);
+}
+
+static void test_dedup_too_many_gaps_merge_conservatively(void **state)
+{
+    /* DEDUP_GAPS + 1 single seqs never sent, all slid out; the two nearest (800, 805) share
+     * one range, so the seen seqs between them turn "behind"; every other answer is exact */
+    uint64_t holes[DEDUP_GAPS + 1];
+    for (size_t i = 0; i < DEDUP_GAPS; i++)
+        holes[i] = 100 * (i + 1);
+    holes[DEDUP_GAPS] = holes[DEDUP_GAPS - 1] + 5;
+    dedup_t *d = dedup_new(0, 0);
+    size_t h = 0;
+    for (uint64_t s = 0; s < 2000 + DEDUP_WINDOW; s++) {
+        if (h <= DEDUP_GAPS && s == holes[h]) {
+            h++;
+            continue;
+        }
+        assert_int_equal(dedup_check(d, "a", "s1", s), DEDUP_NEW);
+    }
+    assert_int_equal(dedup_counters(d)->skipped, DEDUP_GAPS + 1);
+    for (size_t i = 0; i <= DEDUP_GAPS; i++) {
+        assert_int_equal(dedup_check(d, "a", "s1", holes[i]), DEDUP_BEHIND);
+        assert_int_equal(dedup_check(d, "a", "s1", holes[i] - 1),
+                         i == DEDUP_GAPS ? DEDUP_BEHIND : DEDUP_DUPLICATE);
+        assert_int_equal(dedup_check(d, "a", "s1", holes[i] + 1),
+                         i == DEDUP_GAPS - 1 ? DEDUP_BEHIND : DEDUP_DUPLICATE);
+    }
     dedup_destroy(&d);
 }
 
@@ -180,6 +285,84 @@ static void test_dedup_export_import_survives_restart(void **state)
     dedup_destroy(&r);
 }
 
+static void test_dedup_export_import_keeps_behind_apart(void **state)
+{
+    dedup_t *d = s_outage();
+    size_t len = 0;
+    uint8_t *blob = dedup_export(d, "a", "s1", &len);
+    assert_non_null(blob);
+    assert_int_equal(blob[1], 2); /* the version with gaps */
+    dedup_t *r = dedup_new(0, 0);
+    assert_int_equal(dedup_import(r, blob, len), 0);
+    s_check_late(r);
+    dedup_t *bad = dedup_new(0, 0);
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_equal(dedup_import(bad, blob, cut), -1);
+    uint8_t *odd = xmalloc(len);
+    memcpy(odd, blob, len);
+    odd[1] = 3; /* an unknown version */
+    assert_int_equal(dedup_import(bad, odd, len), -1);
+    assert_int_equal(dedup_sensors(bad), 0);
+    xfree(odd);
+    dedup_destroy(&bad);
+    xfree(blob);
+    dedup_destroy(&d);
+    dedup_destroy(&r);
+}
+
+/* A version 1 blob (before gaps) with an empty bitmap; base, first and top are seq + 1. */
+static size_t s_v1_blob(uint8_t *b, const char *site, const char *sensor, uint64_t base,
+                        uint64_t first, uint64_t top)
+{
+    size_t n = 0;
+    b[n++] = 'D';
+    b[n++] = 1;
+    b[n++] = (uint8_t)strlen(site);
+    memcpy(b + n, site, strlen(site));
+    n += strlen(site);
+    b[n++] = (uint8_t)strlen(sensor);
+    memcpy(b + n, sensor, strlen(sensor));
+    n += strlen(sensor);
+    uint64_t v[3] = {base, first, top};
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 8; i++)
+            b[n++] = (uint8_t)(v[k] >> (8 * i));
+    b[n++] = 0; /* no bitmap words */
+    b[n++] = 0;
+    return n;
+}
+
+static void test_dedup_imports_version_1_blobs(void **state)
+{
+    uint8_t blob[200];
+    dedup_t *d = dedup_new(0, 0);
+    /* seqs 0..999 seen in order: the window never slid, everything below base was seen */
+    size_t len = s_v1_blob(blob, "a", "s1", 1000, 1, 1000);
+    assert_int_equal(dedup_import(d, blob, len), 0);
+    assert_int_equal(dedup_check(d, "a", "s1", 0), DEDUP_DUPLICATE);
+    assert_int_equal(dedup_check(d, "a", "s1", 999), DEDUP_DUPLICATE);
+    assert_int_equal(dedup_check(d, "a", "s1", 1000), DEDUP_NEW);
+    /* first seen at 100000, never slid: below its half window it cannot tell */
+    len = s_v1_blob(blob, "a", "s2", 100001, 100001, 100001);
+    assert_int_equal(dedup_import(d, blob, len), 0);
+    assert_int_equal(dedup_check(d, "a", "s2", 99999), DEDUP_DUPLICATE);
+    assert_int_equal(dedup_check(d, "a", "s2", 100000 - DEDUP_WINDOW / 2), DEDUP_DUPLICATE);
+    assert_int_equal(dedup_check(d, "a", "s2", 100000 - DEDUP_WINDOW / 2 - 1), DEDUP_BEHIND);
+    /* slid: which seqs below base were seen is unknown, so all of them are behind */
+    len = s_v1_blob(blob, "a", "s3", 30000, 1, 30000);
+    assert_int_equal(dedup_import(d, blob, len), 0);
+    assert_int_equal(dedup_check(d, "a", "s3", 0), DEDUP_BEHIND);
+    assert_int_equal(dedup_check(d, "a", "s3", 29999), DEDUP_BEHIND);
+    assert_int_equal(dedup_check(d, "a", "s3", 30000), DEDUP_NEW);
+    assert_int_equal(dedup_check(d, "a", "s3", 30000), DEDUP_DUPLICATE);
+    /* truncated version 1 blobs are refused */
+    len = s_v1_blob(blob, "a", "s4", 1000, 1, 1000);
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_equal(dedup_import(d, blob, cut), -1);
+    assert_int_equal(dedup_sensors(d), 3);
+    dedup_destroy(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,10 +372,15 @@ int main(void)
         cmocka_unit_test(test_dedup_spool_replayed_after_live_events_counts),
         cmocka_unit_test(test_dedup_first_contact_accepts_older_spool),
         cmocka_unit_test(test_dedup_jump_beyond_window_gives_up_gap),
+        cmocka_unit_test(test_dedup_late_seqs_are_duplicate_or_behind),
+        cmocka_unit_test(test_dedup_seqs_below_first_half_window_are_behind),
+        cmocka_unit_test(test_dedup_too_many_gaps_merge_conservatively),
         cmocka_unit_test(test_dedup_sensor_restart_numbering),
         cmocka_unit_test(test_dedup_sensors_are_independent),
         cmocka_unit_test(test_dedup_full_table_fails_open),
         cmocka_unit_test(test_dedup_export_import_survives_restart),
+        cmocka_unit_test(test_dedup_export_import_keeps_behind_apart),
+        cmocka_unit_test(test_dedup_imports_version_1_blobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

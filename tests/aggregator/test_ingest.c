@@ -221,6 +221,43 @@ static void test_ingest_replayed_spool_is_not_counted_twice(void **state)
     s_teardown(&fx);
 }
 
+static void test_ingest_late_event_is_duplicate_or_behind(void **state)
+{
+    rule_t r = s_fleet_rule();
+    s_fx_t fx;
+    s_setup(&fx, &r, 1);
+    ingest_key_t key = {.scope = BS_SCOPE_SUBJECT, .fp = SUBJ_FP, .text = SUBJ, .text_len = 11};
+    ingest_event_t ev = {.site = "a",
+                         .sensor = "mx1",
+                         .msg_class = BS_CLASS_BOUNCE,
+                         .keys = &key,
+                         .nkeys = 1,
+                         .time_ms = T0};
+    static const struct {
+        uint64_t seq;           /* in this order */
+        ingest_result_t expect; /* outcome */
+    } cases[] = {
+        {1, INGEST_COUNTED},
+        {2 + DEDUP_WINDOW + 100, INGEST_COUNTED}, /* slides 2..101 out unseen */
+        {1, INGEST_DUPLICATE},                    /* counted: a replay */
+        {50, INGEST_BEHIND},                      /* never counted, too late to tell */
+        {50, INGEST_BEHIND},
+        {200, INGEST_COUNTED}, /* still in the window */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ev.seq = cases[i].seq;
+        ingest_result_t got = ingest_event(fx.in, &ev, T0);
+        if (got != cases[i].expect)
+            fail_msg("case %zu: %s", i, ingest_result_name(got));
+    }
+    assert_int_equal(ingest_counters(fx.in)->by_result[INGEST_DUPLICATE], 1);
+    assert_int_equal(ingest_counters(fx.in)->by_result[INGEST_BEHIND], 2);
+    assert_int_equal(ingest_counters(fx.in)->by_result[INGEST_COUNTED], 3);
+    assert_string_equal(ingest_result_name(INGEST_BEHIND), "behind");
+    assert_string_equal(ingest_result_name(INGEST_DUPLICATE), "duplicate");
+    s_teardown(&fx);
+}
+
 static void test_ingest_clock_skew_drops(void **state)
 {
     rule_t r = s_fleet_rule(); /* window 120 s: the span */
@@ -555,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_ingest_site_quorum_and_share),
         cmocka_unit_test(test_ingest_local_rule_blocks_at_that_site_only),
         cmocka_unit_test(test_ingest_replayed_spool_is_not_counted_twice),
+        cmocka_unit_test(test_ingest_late_event_is_duplicate_or_behind),
         cmocka_unit_test(test_ingest_clock_skew_drops),
         cmocka_unit_test(test_ingest_ledger_and_classes_do_not_count),
         cmocka_unit_test(test_ingest_allowlisted_ip_and_key_are_not_counted),

@@ -36,6 +36,7 @@ for reason in garbage empty version unexpected bad_site future duplicate; do
     [ "${n:-0}" -gt 0 ] || bs_fail "drop reason $reason not counted: $(cat "$BS_TMP/status.json")"
 done
 [ "$(count duplicate)" = 200 ] || bs_fail "duplicate count $(count duplicate), want 200"
+[ "$(count behind)" = 0 ] || bs_fail "behind count '$(count behind)', want 0 (a replay is a duplicate)"
 grep -q 'dropped: reason=garbage socket=events' "$BS_TMP/agg.log" || bs_fail "garbage not logged"
 grep -q 'dropped: reason=garbage socket=snapshot' "$BS_TMP/agg.log" ||
     grep -q 'dropped: reason=garbage' "$BS_TMP/agg.log" || bs_fail "snapshot garbage not logged"
