@@ -30,6 +30,19 @@ typedef struct {
     bool require_rule_match; /* only rule-matched events */
 } s_tally_t;
 
+/* Slots of the in-force cache (a power of two). */
+#define S_FORCE_SLOTS 256u
+
+/* A rule's decision on a key known to be in force long enough until until_ms, as long as
+ * the decision table is at dseq (any change to it moves its sequence number). */
+typedef struct {
+    uint64_t fp;      /* the key */
+    uint64_t dseq;    /* decisions_seq() when found; 0: empty */
+    int64_t until_ms; /* a firing before this changes nothing */
+    uint16_t rule;    /* rule index */
+    uint16_t site;    /* site index for a local rule, else 0xFFFF */
+} s_force_t;
+
 struct ingest {
     rule_t rules[INGEST_RULES_MAX];                  /* rules, windows rounded to buckets */
     uint8_t rule_tally[INGEST_RULES_MAX];            /* tally of each rule */
@@ -50,6 +63,8 @@ struct ingest {
     decisions_t *decisions;                          /* decision table (borrowed) */
     allowlist_t *allow;                              /* allowlist (borrowed) */
     ingest_counters_t counters;                      /* metrics */
+    s_force_t force[S_FORCE_SLOTS];                  /* in-force cache: a storm's hot keys
+                                                        pass the gate on every event */
 };
 
 ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowlist_t *allow,
@@ -148,15 +163,29 @@ static bool s_valid_name(const char *s)
     return s && *s && strlen(s) <= DECISION_NAME_MAX;
 }
 
-/* Whether r's decision on k (at site_name for a local rule) is in force long enough that
- * a firing now would change nothing: then the rule need not even be evaluated. */
-static bool s_in_force(const ingest_t *in, const rule_t *r, const ingest_key_t *k,
+/* Whether rule ri's decision on k (at site for a local rule) is in force long enough that
+ * a firing now would change nothing: then the rule need not even be evaluated. The answer
+ * "yes, until T" is cached until the decision table changes. */
+static bool s_in_force(ingest_t *in, size_t ri, const ingest_key_t *k, unsigned site,
                        const char *site_name, int64_t now_ms)
 {
+    const rule_t *r = &in->rules[ri];
+    uint16_t st = r->reach == BS_REACH_LOCAL ? (uint16_t)site : 0xFFFFu;
+    uint64_t dseq = decisions_seq(in->decisions);
+    s_force_t *c = &in->force[fp_mix64(k->fp ^ ((uint64_t)ri << 48) ^ ((uint64_t)st << 32)) &
+                              (S_FORCE_SLOTS - 1)];
+    if (c->dseq == dseq && dseq != 0 && c->fp == k->fp && c->rule == ri && c->site == st)
+        return now_ms < c->until_ms;
     const char *dsite = r->reach == BS_REACH_LOCAL ? site_name : "";
     const decision_t *cur =
         decisions_find_identity(in->decisions, r->scope, k->fp, r->reach, dsite, r->mode);
-    return cur && now_ms + r->ttl_ms < cur->expires_ms + in->extend_min_ms;
+    if (cur == NULL)
+        return false;
+    /* now + ttl < expires + extend_min, for every now before until */
+    int64_t until = cur->expires_ms + in->extend_min_ms - r->ttl_ms;
+    *c =
+        (s_force_t){.fp = k->fp, .dseq = dseq, .until_ms = until, .rule = (uint16_t)ri, .site = st};
+    return now_ms < until;
 }
 
 /* A rule fired and its decision is not in force long enough (s_in_force() false):
@@ -308,7 +337,7 @@ ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t n
                 if (r->scope != k->scope || in->rule_tally[ri] != tl)
                     continue;
                 /* a storm's hot keys: the decision is made, evaluating again changes nothing */
-                if (s_in_force(in, r, k, ev->site, now_ms))
+                if (s_in_force(in, ri, k, (unsigned)site, ev->site, now_ms))
                     continue;
                 if (rules_eval(r, in->window, &wk, (unsigned)site, now_ms, NULL) == RULES_FIRES)
                     s_fire(in, r, &wk, k, (unsigned)site, ev->site, now_ms);

@@ -443,6 +443,34 @@ static void test_ingest_continuing_wave_extends_then_expires(void **state)
     s_teardown(&fx);
 }
 
+/* A decision in force is remembered per (rule, key) so a storm's hot key does not look it up
+ * on every event; revoking it must end that at once: the storm's next event makes it again. */
+static void test_ingest_revoked_decision_is_made_again_at_once(void **state)
+{
+    rule_t r = s_fleet_rule(); /* 30 in 120 s from 3 sites, ttl 10 min */
+    s_fx_t fx;
+    s_setup(&fx, &r, 1);
+    const char *sites[] = {"a", "b", "c"};
+    for (int i = 0; i < 60; i++)
+        s_bounce(&fx, sites[i % 3], T0 + i * 100, T0 + i * 100, 0);
+    const decision_t *found[2];
+    assert_int_equal(decisions_find_key(fx.decisions, BS_SCOPE_SUBJECT, SUBJ_FP, found, 2), 1);
+    char id[DECISION_ID_LEN + 1];
+    memcpy(id, found[0]->id, sizeof(id));
+    assert_int_equal(ingest_counters(fx.in)->decisions_created, 1);
+    assert_int_equal(decisions_remove(fx.decisions, id, DECISION_WHY_REVOKED, T0 + 6 * SEC), 0);
+    assert_int_equal(decisions_count(fx.decisions), 0);
+    s_bounce(&fx, "a", T0 + 7 * SEC, T0 + 7 * SEC, 0);
+    assert_int_equal(decisions_count(fx.decisions), 1);
+    assert_int_equal(ingest_counters(fx.in)->decisions_created, 2);
+    /* and in force again: the rest of the storm changes nothing */
+    for (int i = 0; i < 30; i++)
+        s_bounce(&fx, sites[i % 3], T0 + 8 * SEC, T0 + 8 * SEC, 0);
+    assert_int_equal(ingest_counters(fx.in)->decisions_created, 2);
+    assert_int_equal(ingest_counters(fx.in)->decisions_extended, 0);
+    s_teardown(&fx);
+}
+
 static void test_ingest_invalid_names(void **state)
 {
     rule_t r = s_fleet_rule();
@@ -600,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_ingest_site_allowlist_suppresses_local_decision),
         cmocka_unit_test(test_ingest_observe_mode_makes_observe_decision),
         cmocka_unit_test(test_ingest_continuing_wave_extends_then_expires),
+        cmocka_unit_test(test_ingest_revoked_decision_is_made_again_at_once),
         cmocka_unit_test(test_ingest_invalid_names),
         cmocka_unit_test(test_ingest_explain_says_why_not),
         cmocka_unit_test(test_ingest_rejects_bad_config),
