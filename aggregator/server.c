@@ -480,8 +480,13 @@ static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsoc
     }
     wire_event_t we;
     wire_key_t wk[WIRE_MAX_KEYS];
-    for (size_t i = 0; i < nev && wire_events_next(&it, &we, wk); i++)
-        s_event_from_wire(b, &we, self->evkeys + i * WIRE_MAX_KEYS, &self->evs[i]);
+    /* only what the view gave is counted (a checked frame gives all nev) */
+    size_t n = 0;
+    while (n < nev && wire_events_next(&it, &we, wk)) {
+        s_event_from_wire(b, &we, self->evkeys + n * WIRE_MAX_KEYS, &self->evs[n]);
+        n++;
+    }
+    nev = n;
     ingest_batch(self->ingest, self->evs, nev, now, self->evres);
     for (size_t i = 0; i < nev; i++) {
         switch (self->evres[i]) {
