@@ -163,6 +163,15 @@ static size_t s_key_str(uint8_t *out, size_t cap, char prefix, const char *s)
     return n + 2;
 }
 
+/* Puts the number v under m/<name> into batch b. */
+static void s_meta_put(kv_batch_t *b, const char *name, uint64_t v)
+{
+    uint8_t key[2 + 256], val[8];
+    size_t kl = s_key_str(key, sizeof(key), 'm', name);
+    kv_u64_put(val, v);
+    kv_batch_put(b, key, kl, val, 8);
+}
+
 /* "k/<site>\0<sensor>" */
 static size_t s_key_sensor(uint8_t *out, size_t cap, char prefix, const char *site,
                            const char *sensor)
@@ -246,9 +255,7 @@ static int s_jump(store_t *self)
     }
     kv_iter_destroy(&it);
     self->seq += STORE_SEQ_JUMP;
-    uint8_t v[8];
-    kv_u64_put(v, self->seq);
-    kv_batch_put(self->now, "m/seq", 5, v, 8);
+    s_meta_put(self->now, "seq", self->seq);
     self->jumped = true;
     return 0;
 }
@@ -375,11 +382,8 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
             }
             kv_iter_destroy(&it);
         }
-        uint8_t v[8];
-        kv_u64_put(v, self->epoch);
-        kv_batch_put(self->now, "m/epoch", 7, v, 8);
-        kv_u64_put(v, 0);
-        kv_batch_put(self->now, "m/seq", 5, v, 8);
+        s_meta_put(self->now, "epoch", self->epoch);
+        s_meta_put(self->now, "seq", 0);
         if (kv_batch_write(kv, self->now, 1) < 0) {
             store_close(&self);
             return NULL;
@@ -396,11 +400,8 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
         s_meta_get(kv, "m/clean", &clean) == 1 && clean == 0 && boot != 0 && last_boot != 0 &&
         last_boot != boot)
         s_jump(self);
-    uint8_t v[8];
-    kv_u64_put(v, boot);
-    kv_batch_put(self->now, "m/boot", 6, v, 8);
-    kv_u64_put(v, 0);
-    kv_batch_put(self->now, "m/clean", 7, v, 8);
+    s_meta_put(self->now, "boot", boot);
+    s_meta_put(self->now, "clean", 0);
     if (kv_batch_write(kv, self->now, 1) < 0) {
         store_close(&self);
         return NULL;
@@ -427,10 +428,8 @@ void store_close(store_t **self_p)
     if (self->kv && kv_batch_count(self->pending))
         (void)store_flush(self);
     if (self->kv && self->opened) {
-        uint8_t v[8];
-        kv_u64_put(v, 1);
         kv_batch_clear(self->now);
-        kv_batch_put(self->now, "m/clean", 7, v, 8);
+        s_meta_put(self->now, "clean", 1);
         (void)kv_batch_write(self->kv, self->now, 1);
     }
     kv_batch_destroy(&self->pending);
@@ -516,9 +515,7 @@ int store_changes_write(store_t *self, const decision_change_t *changes, size_t 
         if (c->seq > last)
             last = c->seq;
     }
-    uint8_t v[8];
-    kv_u64_put(v, last);
-    kv_batch_put(self->now, "m/seq", 5, v, 8);
+    s_meta_put(self->now, "seq", last);
     int rc = kv_batch_write(self->kv, self->now, 0);
     kv_batch_clear(self->now);
     if (rc < 0)
@@ -534,10 +531,8 @@ int store_sync(store_t *self)
     /* a synced write makes LevelDB fsync its log, and with it every write before: after
      * the writer's, which the caller handed over earlier and counts on too */
     s_writer_drain(self);
-    uint8_t v[8];
-    kv_u64_put(v, self->seq);
     kv_batch_clear(self->now);
-    kv_batch_put(self->now, "m/seq", 5, v, 8);
+    s_meta_put(self->now, "seq", self->seq);
     int rc = kv_batch_write(self->kv, self->now, 1);
     kv_batch_clear(self->now);
     return rc < 0 ? -1 : 0;
@@ -687,10 +682,7 @@ long store_sensor_load(store_t *self, char kind,
 
 void store_meta_queue(store_t *self, const char *name, uint64_t v)
 {
-    uint8_t key[2 + 256], val[8];
-    size_t kl = s_key_str(key, sizeof(key), 'm', name);
-    kv_u64_put(val, v);
-    kv_batch_put(self->pending, key, kl, val, 8);
+    s_meta_put(self->pending, name, v);
 }
 
 int store_meta_get(store_t *self, const char *name, uint64_t *v)
@@ -730,9 +722,7 @@ int store_flush_behind(store_t *self, bool sync)
     if (sync && self->sync_decisions) {
         /* a sync marker of the writer's own: m/seq is the event loop's alone, and an older
          * value written later from here could set it back */
-        uint8_t v[8];
-        kv_u64_put(v, ++self->syncs);
-        kv_batch_put(self->pending, "m/sync", 6, v, 8);
+        s_meta_put(self->pending, "sync", ++self->syncs);
     }
     s_writer_t *wr = self->writer;
     pthread_mutex_lock(&wr->mu);
