@@ -1065,7 +1065,16 @@ static void s_put_u8(s_buf_t *b, uint8_t v)
     s_put(b, &v, 1);
 }
 
-static uint8_t *s_varint_at(uint8_t *o, uint64_t v);
+/* Writes v as a varint at o; returns the byte after it. */
+static uint8_t *s_varint_at(uint8_t *o, uint64_t v)
+{
+    while (v >= 0x80) {
+        *o++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *o++ = (uint8_t)v;
+    return o;
+}
 
 static void s_put_varint(s_buf_t *b, uint64_t v)
 {
@@ -1078,17 +1087,6 @@ static void s_put_str(s_buf_t *b, const char *s)
     size_t len = strlen(s);
     s_put_u8(b, (uint8_t)len);
     s_put(b, s, len);
-}
-
-/* Writes v as a varint at o; returns the byte after it. */
-static uint8_t *s_varint_at(uint8_t *o, uint64_t v)
-{
-    while (v >= 0x80) {
-        *o++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *o++ = (uint8_t)v;
-    return o;
 }
 
 static uint64_t s_zigzag(int64_t v)
