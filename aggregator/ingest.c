@@ -375,7 +375,8 @@ static void s_prefetch(const ingest_t *in, const ingest_event_t *ev, int site, b
  * i + S_AHEAD_SLOTS and the tags of event i + S_AHEAD_TAGS are on their way. Far enough
  * ahead that they arrive in time, near enough that they are still in the cache when used
  * and the CPU's outstanding-miss slots do not overflow (8 and 4: the best of 4..32 for
- * four keys an event in bench_window --pipeline). */
+ * four keys an event over a 1.25 M entry table, measured on the 2-core test VM). A table
+ * that grows meanwhile only makes some hints useless. */
 #define S_AHEAD_TAGS  8
 #define S_AHEAD_SLOTS 4
 
