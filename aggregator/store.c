@@ -46,8 +46,8 @@ typedef struct {
     pthread_mutex_t mu;                    /* guards everything below */
     pthread_cond_t cv;                     /* a job queued, done, or stop */
     s_job_t q[S_WRITER_QUEUE];             /* ring of jobs */
-    size_t head, n;                        /* first job, jobs queued */
-    bool busy;                             /* the writer holds q[head] (not yet done) */
+    size_t head, n;                        /* first job, jobs not yet written (q[head] may be
+                                              being written: it leaves the queue after) */
     bool stop;                             /* leave when the queue is empty */
     kv_batch_t *spare[S_WRITER_QUEUE + 1]; /* cleared batches for reuse */
     size_t nspare;                         /* how many */
@@ -273,12 +273,10 @@ static void *s_writer_run(void *arg)
         if (wr->n == 0)
             break;
         s_job_t job = wr->q[wr->head];
-        wr->busy = true;
         pthread_mutex_unlock(&wr->mu);
         int rc = kv_batch_write(self->kv, job.batch, job.sync);
         kv_batch_clear(job.batch);
         pthread_mutex_lock(&wr->mu);
-        wr->busy = false;
         wr->head = (wr->head + 1) % S_WRITER_QUEUE;
         wr->n--;
         if (rc < 0)
