@@ -1,0 +1,277 @@
+/*
+ * bench_ingest - the aggregator's counting path alone, on bench_aggregator's workloads
+ *
+ * NAME
+ *   bench_ingest - CPU time per event of ingest_batch() and the flush export, in process
+ *
+ * SYNOPSIS
+ *   bench_ingest [--quick] [--zipf] [--sites N] [--events N] [--rate N]
+ *
+ * DESCRIPTION
+ *   Builds the event stream of `bench_aggregator ingest` in memory (4 sites, frames of
+ *   200 events, three keys an event: subject, client address, client network; uniform:
+ *   every site cycles through 100 000 subjects and 50 000 addresses; --zipf: subjects
+ *   Zipf 0.8, addresses Zipf 0.6, one event in 20 from one of 4 storms every site sees),
+ *   then feeds it to ingest_batch() with the default rules, as the daemon's event loop
+ *   does, and every --rate events (default 1 000 000: one flush a second at 1 M events/s)
+ *   exports the changed keys with window_dirty_export(), as the write-behind flush does
+ *   (the blobs are discarded: LevelDB is not measured here).
+ *
+ *   Each frame is made into the same buffers just before it is counted, as the daemon
+ *   decodes each frame into the same arena. Times are this thread's CPU time
+ *   (CLOCK_THREAD_CPUTIME_ID), which other processes on the machine disturb less than
+ *   wall time. The baseline, in the same run, is making the events; the ratios are what
+ *   to compare between builds. Without ZeroMQ, LevelDB and the event loop this is not the
+ *   daemon's rate, only the part of it that the counting code decides.
+ *
+ *   --quick: 2 000 000 events instead of 8 000 000.
+ *
+ * DIAGNOSTICS
+ *   Exit 0, or 64 for a bad argument.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "allowlist.h"
+#include "bench_zipf.h"
+#include "decisions.h"
+#include "fp.h"
+#include "ingest.h"
+#include "window.h"
+#include "xalloc.h"
+
+#define S_T0_MS    1700000000000LL
+static int S_SUBJECTS = 100000; /* --subjects */
+static int S_IPS = 50000;       /* half of them */
+#define S_STORMS   4
+#define S_SITES    4 /* sites at most */
+#define S_BATCH    200
+
+static uint64_t s_rng = 88172645463325252ULL;
+
+static uint64_t s_rand(void)
+{
+    s_rng ^= s_rng >> 12;
+    s_rng ^= s_rng << 25;
+    s_rng ^= s_rng >> 27;
+    return s_rng * 2685821657736338717ULL;
+}
+
+static double s_uniform(void)
+{
+    return (double)(s_rand() >> 11) / 9007199254740992.0;
+}
+
+static double s_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* Key texts and fingerprints of one kind, by rank. */
+typedef struct {
+    char (*text)[48];
+    size_t *len;
+    uint64_t *fp;
+} s_keys_t;
+
+static void s_keys_init(s_keys_t *t, int n, int kind)
+{
+    t->text = xcalloc((size_t)n, sizeof(*t->text));
+    t->len = xcalloc((size_t)n, sizeof(*t->len));
+    t->fp = xcalloc((size_t)n, sizeof(*t->fp));
+    for (int i = 0; i < n; i++) {
+        int l;
+        if (kind == 0)
+            l = snprintf(t->text[i], sizeof(t->text[i]), "bench wave-%d", i);
+        else if (kind == 1)
+            l = snprintf(t->text[i], sizeof(t->text[i]), "10.%d.%d.%d", (i >> 16) & 255,
+                         (i >> 8) & 255, i & 255);
+        else if (kind == 2)
+            l = snprintf(t->text[i], sizeof(t->text[i]), "10.%d.%d.0/24", (i >> 16) & 255,
+                         (i >> 8) & 255);
+        else
+            l = snprintf(t->text[i], sizeof(t->text[i]), "bench storm %d", i);
+        t->len[i] = (size_t)l;
+        t->fp[i] = fp_text(t->text[i]);
+    }
+}
+
+static void s_keys_free(s_keys_t *t)
+{
+    xfree(t->text);
+    xfree(t->len);
+    xfree(t->fp);
+}
+
+/* Discards a flushed blob, keeping its size. */
+static void s_discard(const window_key_t *key, const uint8_t *blob, size_t len, void *arg)
+{
+    (void)key;
+    (void)blob;
+    *(uint64_t *)arg += len;
+}
+
+int main(int argc, char **argv)
+{
+    long nev = 8000000, rate = 1000000;
+    int zipf = 0, nsites = S_SITES;
+    long presize = 0;
+    int quiet_rules = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            nev = 2000000;
+        else if (strcmp(argv[i], "--zipf") == 0)
+            zipf = 1;
+        else if (strcmp(argv[i], "--sites") == 0 && i + 1 < argc)
+            nsites = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--subjects") == 0 && i + 1 < argc) {
+            S_SUBJECTS = atoi(argv[++i]);
+            S_IPS = S_SUBJECTS / 2 > 0 ? S_SUBJECTS / 2 : 1;
+        } else if (strcmp(argv[i], "--unreachable") == 0)
+            quiet_rules = 1;
+        else if (strcmp(argv[i], "--presize") == 0 && i + 1 < argc)
+            presize = atol(argv[++i]);
+        else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
+            nev = atol(argv[++i]);
+        else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc)
+            rate = atol(argv[++i]);
+        else {
+            fprintf(
+                stderr,
+                "usage: bench_ingest [--quick] [--zipf] [--sites 1-4] [--events N] [--rate N]\n");
+            return 64;
+        }
+    }
+    if (nsites < 1 || nsites > S_SITES) {
+        fprintf(stderr, "bench_ingest: --sites must be 1 to %d\n", S_SITES);
+        return 64;
+    }
+    if (nev < S_BATCH || rate < S_BATCH) {
+        fprintf(stderr, "bench_ingest: --events and --rate must be at least %d\n", S_BATCH);
+        return 64;
+    }
+    nev -= nev % S_BATCH;
+
+    s_keys_t subj, ip, net, storm;
+    s_keys_init(&subj, S_SUBJECTS, 0);
+    s_keys_init(&ip, S_IPS, 1);
+    s_keys_init(&net, S_IPS, 2);
+    s_keys_init(&storm, S_STORMS, 3);
+    double *zs = zipf ? zipf_cdf_new(S_SUBJECTS, 0.8) : NULL;
+    double *zi = zipf ? zipf_cdf_new(S_IPS, 0.6) : NULL;
+    static const char *const sites[S_SITES] = {"site1", "site2", "site3", "site4"};
+
+    decisions_t *dec = decisions_new(1, 0, 0);
+    allowlist_t *allow = allowlist_new();
+    ingest_config_t cfg = {.track_dirty = 1, .seed = 42, .expected_keys = (size_t)presize};
+    rule_t rules[INGEST_RULES_MAX];
+    if (quiet_rules) {
+        /* the shipped rules with thresholds no key reaches: counting alone */
+        const rule_t *def = rules_defaults(&cfg.nrules);
+        memcpy(rules, def, cfg.nrules * sizeof(*rules));
+        for (size_t i = 0; i < cfg.nrules; i++)
+            rules[i].min_events = 1u << 30;
+        cfg.rules = rules;
+    }
+    char err[128];
+    ingest_t *in = ingest_new(&cfg, dec, allow, err, sizeof(err));
+    if (in == NULL) {
+        fprintf(stderr, "bench_ingest: %s\n", err);
+        return 70;
+    }
+    window_t *w = ingest_window(in);
+
+    /* Frames of S_BATCH events, sites taking turns, each with its own sequence numbers,
+     * made one at a time into the same buffers, as the daemon decodes each frame into
+     * the same arena. Making them is the baseline. */
+    ingest_event_t evs[S_BATCH];
+    ingest_key_t keys[S_BATCH * 3];
+    uint8_t ips[S_BATCH][4];
+    ingest_result_t res[S_BATCH];
+    long per_site[S_SITES] = {0};
+    uint64_t bytes = 0, flushes = 0, counted = 0, sum = 0;
+    double make_ns = 0, count_ns = 0, export_ns = 0;
+    for (long f = 0; f < nev; f += S_BATCH) {
+        double t0 = s_cpu_ns();
+        int site = (int)(f / S_BATCH % nsites);
+        for (int i = 0; i < S_BATCH; i++) {
+            long g = per_site[site]++;
+            int si, ii;
+            const s_keys_t *st = &subj;
+            if (!zipf) {
+                si = (int)(g % S_SUBJECTS);
+                ii = (int)(g % S_IPS);
+            } else if (s_rand() % 20 == 0) {
+                st = &storm;
+                si = (int)(s_rand() % S_STORMS);
+                ii = zipf_draw(zi, S_IPS, s_uniform());
+            } else {
+                si = zipf_draw(zs, S_SUBJECTS, s_uniform());
+                ii = zipf_draw(zi, S_IPS, s_uniform());
+            }
+            uint8_t *a = ips[i];
+            a[0] = 10;
+            a[1] = (uint8_t)(ii >> 16);
+            a[2] = (uint8_t)(ii >> 8);
+            a[3] = (uint8_t)ii;
+            ingest_key_t *k = &keys[i * 3];
+            k[0] = (ingest_key_t){BS_SCOPE_SUBJECT, st->fp[si], st->text[si], st->len[si]};
+            k[1] = (ingest_key_t){BS_SCOPE_CLIENT_IP, ip.fp[ii], ip.text[ii], ip.len[ii]};
+            k[2] = (ingest_key_t){BS_SCOPE_CLIENT_NET, net.fp[ii], net.text[ii], net.len[ii]};
+            evs[i] = (ingest_event_t){.site = sites[site],
+                                      .sensor = "bench",
+                                      .seq = (uint64_t)g + 1,
+                                      .time_ms = S_T0_MS + (f + i) * 1000 / rate,
+                                      .msg_class = BS_CLASS_BOUNCE,
+                                      .client_ip = a,
+                                      .client_ip_len = 4,
+                                      .keys = k,
+                                      .nkeys = 3};
+            sum += k[0].fp ^ k[1].fp;
+        }
+        double t1 = s_cpu_ns();
+        make_ns += t1 - t0;
+        ingest_batch(in, evs, S_BATCH, evs[0].time_ms, res);
+        double t2 = s_cpu_ns();
+        count_ns += t2 - t1;
+        for (int j = 0; j < S_BATCH; j++)
+            counted += res[j] == INGEST_COUNTED;
+        if ((f + S_BATCH) % rate < S_BATCH) {
+            while (window_dirty_export(w, 1024, s_discard, &bytes) > 0)
+                ;
+            flushes++;
+            export_ns += s_cpu_ns() - t2;
+        }
+    }
+    double base_ns = make_ns;
+
+    printf("bench_ingest: %s events=%ld sites=%d batch=%d keys=%zu entries=%zu counted=%" PRIu64
+           " decisions=%zu\n",
+           zipf ? "zipf" : "uniform", nev, nsites, S_BATCH, window_keys(w), window_entries(w),
+           counted, decisions_count(dec));
+    printf("  baseline (make the events): %.1f ns/event (checksum %" PRIx64 ")\n",
+           base_ns / (double)nev, sum);
+    printf("  ingest_batch:               %.1f ns/event, ratio %.1fx\n", count_ns / (double)nev,
+           count_ns / base_ns);
+    printf("  flush export:               %.1f ns/event, ratio %.1fx (%" PRIu64
+           " flushes, %.1f MB)\n",
+           export_ns / (double)nev, export_ns / base_ns, flushes, (double)bytes / 1048576.0);
+    printf("  total:                      %.1f ns/event = %.2f M events/s of one core\n",
+           (count_ns + export_ns) / (double)nev, (double)nev / (count_ns + export_ns) * 1e3);
+
+    ingest_destroy(&in);
+    decisions_destroy(&dec);
+    allowlist_destroy(&allow);
+    xfree(zs);
+    xfree(zi);
+    s_keys_free(&subj);
+    s_keys_free(&ip);
+    s_keys_free(&net);
+    s_keys_free(&storm);
+    return 0;
+}
