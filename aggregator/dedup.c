@@ -26,7 +26,7 @@ typedef struct {
     uint64_t hi; /* highest q */
 } s_gap_t;
 
-typedef struct s_sensor {
+struct dedup_sensor {
     char site[S_NAME_MAX + 1];    /* site name */
     char sensor[S_NAME_MAX + 1];  /* sensor name */
     uint64_t base;                /* every q <= base seen or given up */
@@ -35,8 +35,10 @@ typedef struct s_sensor {
     uint64_t bits[S_WORDS];       /* q in (base, base + W] seen */
     s_gap_t gaps[DEDUP_GAPS + 1]; /* q ranges <= base never seen; +1: room to merge */
     size_t ngaps;                 /* ranges in use, at most DEDUP_GAPS between calls */
-    struct s_sensor *next;        /* hash chain */
-} s_sensor_t;
+    bool started;                 /* a seq was checked or imported: the fields above are set */
+    struct dedup_sensor *next;    /* hash chain */
+};
+typedef struct dedup_sensor s_sensor_t;
 
 struct dedup {
     s_sensor_t **buckets;      /* chains */
@@ -221,15 +223,20 @@ static s_sensor_t *s_sensor(dedup_t *d, const char *site, const char *sensor)
     return s;
 }
 
+dedup_sensor_t *dedup_sensor(dedup_t *self, const char *site, const char *sensor)
+{
+    if (site == NULL || sensor == NULL || strlen(site) > S_NAME_MAX || strlen(sensor) > S_NAME_MAX)
+        return NULL;
+    return s_sensor(self, site, sensor);
+}
+
 dedup_result_t dedup_check(dedup_t *self, const char *site, const char *sensor, uint64_t seq)
 {
-    if (site == NULL || sensor == NULL || strlen(site) > S_NAME_MAX ||
-        strlen(sensor) > S_NAME_MAX) {
-        self->counters.untracked++;
-        return DEDUP_UNTRACKED;
-    }
-    bool fresh = *s_slot(self, site, sensor) == NULL;
-    s_sensor_t *s = s_sensor(self, site, sensor);
+    return dedup_check_at(self, dedup_sensor(self, site, sensor), seq);
+}
+
+dedup_result_t dedup_check_at(dedup_t *self, dedup_sensor_t *s, uint64_t seq)
+{
     if (s == NULL) {
         self->counters.untracked++;
         return DEDUP_UNTRACKED;
@@ -239,6 +246,8 @@ dedup_result_t dedup_check(dedup_t *self, const char *site, const char *sensor, 
         self->counters.duplicates++;
         return DEDUP_DUPLICATE;
     }
+    bool fresh = !s->started;
+    s->started = true;
     if (fresh) {
         s_start(s, q);
     } else if (s->top > q && s->top - q > self->reset_gap) {
@@ -438,5 +447,6 @@ int dedup_import(dedup_t *self, const uint8_t *blob, size_t len)
     memcpy(s->bits, bits, sizeof(bits));
     memcpy(s->gaps, gaps, ngaps * sizeof(gaps[0]));
     s->ngaps = ngaps;
+    s->started = true;
     return 0;
 }

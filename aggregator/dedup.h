@@ -73,8 +73,17 @@ dedup_t *dedup_new(size_t max_sensors, uint64_t reset_gap);
 /* Frees it; *self_p becomes NULL; safe twice. */
 void dedup_destroy(dedup_t **self_p);
 
+/* One sensor's state. */
+typedef struct dedup_sensor dedup_sensor_t;
+
 /* Checks and records seq for the sensor of site. */
 dedup_result_t dedup_check(dedup_t *self, const char *site, const char *sensor, uint64_t seq);
+/* The sensor of site, created on first use, for dedup_check_at(): a batch of one
+ * sensor's events looks it up once. Valid until dedup_forget() of that sensor or
+ * dedup_destroy(). NULL when a name is too long or the table is full (untracked). */
+dedup_sensor_t *dedup_sensor(dedup_t *self, const char *site, const char *sensor);
+/* dedup_check() of a sensor from dedup_sensor() (NULL: untracked, counted as such). */
+dedup_result_t dedup_check_at(dedup_t *self, dedup_sensor_t *sensor, uint64_t seq);
 
 /* Highest seq at and below which everything was seen or given up for that sensor
  * (0 if unknown, or while a new sensor's older seqs may still arrive). */

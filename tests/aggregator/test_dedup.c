@@ -1,5 +1,6 @@
 /* test_dedup - replays, out-of-order delivery, window slides, sensor restarts, persistence,
  * and late seqs told apart: duplicate (seen) or behind (given up unseen). */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -249,6 +250,52 @@ static void test_dedup_full_table_fails_open(void **state)
     dedup_destroy(&d);
 }
 
+/* A sensor looked up once (dedup_sensor) and checked many times (dedup_check_at) decides
+ * exactly as dedup_check() by names: in order, late, replayed, jumping, restarting, for
+ * three sensors taking turns, and a full table gives a NULL handle: untracked. */
+static void test_dedup_check_at_is_check_by_name(void **state)
+{
+    static const char *const sensors[3] = {"s1", "s2", "s3"};
+    dedup_t *byname = dedup_new(0, 0), *byhandle = dedup_new(0, 0);
+    dedup_sensor_t *h[3];
+    for (int i = 0; i < 3; i++)
+        h[i] = dedup_sensor(byhandle, "a", sensors[i]);
+    uint64_t x = 88172645463325252ULL, top[3] = {100, 100, 100};
+    for (int n = 0; n < 200000; n++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int s = (int)(x % 3);
+        uint64_t v = x >> 8, q;
+        if (v % 1000 == 0)
+            q = top[s] + 40000; /* a jump past the window */
+        else if (v % 5000 == 1)
+            q = 5; /* a restart */
+        else if (v % 4 == 0)
+            q = top[s] > 30000 ? top[s] - (v >> 4) % 30000 : 1; /* late or replayed */
+        else
+            q = top[s] + 1;
+        if (q > top[s] || v % 5000 == 1)
+            top[s] = q;
+        dedup_result_t want = dedup_check(byname, "a", sensors[s], q);
+        dedup_result_t got = dedup_check_at(byhandle, h[s], q);
+        if (got != want)
+            fail_msg("step %d sensor %s seq %" PRIu64 ": %d, by name %d", n, sensors[s], q, got,
+                     want);
+    }
+    assert_memory_equal(dedup_counters(byname), dedup_counters(byhandle), sizeof(dedup_counters_t));
+    assert_true(dedup_counters(byname)->duplicates > 0);
+    assert_true(dedup_counters(byname)->behind > 0);
+    dedup_t *full = dedup_new(1, 0);
+    assert_non_null(dedup_sensor(full, "a", "s1"));
+    assert_null(dedup_sensor(full, "a", "s2"));
+    assert_int_equal(dedup_check_at(full, NULL, 1), DEDUP_UNTRACKED);
+    assert_int_equal(dedup_counters(full)->untracked, 1);
+    dedup_destroy(&full);
+    dedup_destroy(&byname);
+    dedup_destroy(&byhandle);
+}
+
 static int s_count(const char *site, const char *sensor, void *arg)
 {
     (*(int *)arg)++;
@@ -378,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_dedup_sensor_restart_numbering),
         cmocka_unit_test(test_dedup_sensors_are_independent),
         cmocka_unit_test(test_dedup_full_table_fails_open),
+        cmocka_unit_test(test_dedup_check_at_is_check_by_name),
         cmocka_unit_test(test_dedup_export_import_survives_restart),
         cmocka_unit_test(test_dedup_export_import_keeps_behind_apart),
         cmocka_unit_test(test_dedup_imports_version_1_blobs),
