@@ -254,13 +254,46 @@ static ingest_result_t s_result(ingest_t *in, ingest_result_t r)
     return r;
 }
 
-ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t now_ms)
+/* What the events of one sensor share, resolved once per run of them in a batch. */
+typedef struct {
+    const char *site_name;   /* the names it was resolved from (borrowed) */
+    const char *sensor_name; /* ... */
+    bool valid;              /* both names are acceptable */
+    dedup_sensor_t *dedup;   /* the sensor's dedup state; NULL: untracked */
+    int site;                /* window site index; -1: not interned yet */
+} s_source_t;
+
+static void s_resolve(ingest_t *in, s_source_t *src, const ingest_event_t *ev)
 {
-    ingest_t *in = self;
+    src->site_name = ev->site;
+    src->sensor_name = ev->sensor;
+    src->valid = s_valid_name(ev->site) && s_valid_name(ev->sensor);
+    src->dedup = src->valid ? dedup_sensor(in->dedup, ev->site, ev->sensor) : NULL;
+    src->site = src->valid ? window_site_find(in->window, ev->site) : -1;
+}
+
+/* Window updates of one event that the batch pipeline locates ahead (more are located
+ * when counted). */
+#define S_LOCS_MAX 16
+
+/* Bits set in a tally mask (one or two, as a rule: a loop beats libgcc's popcount). */
+static size_t s_bits(uint32_t m)
+{
+    size_t n = 0;
+    for (; m; m &= m - 1)
+        n++;
+    return n;
+}
+
+/* One event from src; locs (may be NULL) holds its keys' window_locate() results in the
+ * order s_locate() writes them, nlocs of them. */
+static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_t *src,
+                               const window_loc_t *locs, size_t nlocs, int64_t now_ms)
+{
     in->counters.events_in++;
-    if (!s_valid_name(ev->site) || !s_valid_name(ev->sensor))
+    if (!src->valid)
         return s_result(in, INGEST_INVALID);
-    switch (dedup_check(in->dedup, ev->site, ev->sensor, ev->seq)) {
+    switch (dedup_check_at(in->dedup, src->dedup, ev->seq)) {
     case DEDUP_DUPLICATE:
         return s_result(in, INGEST_DUPLICATE);
     case DEDUP_BEHIND:
@@ -292,16 +325,23 @@ ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t n
                 return s_result(in, INGEST_ALLOWLISTED);
         }
     }
-    int site = window_site_intern(in->window, ev->site);
-    if (site < 0)
-        return s_result(in, INGEST_INVALID);
+    if (src->site < 0) {
+        src->site = window_site_intern(in->window, ev->site);
+        if (src->site < 0)
+            return s_result(in, INGEST_INVALID);
+    }
+    int site = src->site;
 
     bool matched = ev->nrule_labels > 0;
     bool counted = false, allowlisted = false;
+    size_t li = 0; /* the first of the key's locs */
     for (size_t i = 0; i < ev->nkeys; i++) {
         const ingest_key_t *k = &ev->keys[i];
         if ((unsigned)k->scope >= BS_SCOPE_COUNT || in->tally_mask[k->scope] == 0)
             continue;
+        uint32_t mask = in->tally_mask[k->scope];
+        size_t kli = li;
+        li += s_bits(mask);
         size_t tlen = k->text && k->text_len ? k->text_len : 0;
         if (tlen > DECISION_VALUE_MAX)
             tlen = DECISION_VALUE_MAX;
@@ -317,24 +357,30 @@ ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t n
             }
         }
         for (size_t tl = 0; tl < in->ntallies; tl++) {
-            if (!(in->tally_mask[k->scope] & (1u << tl)))
+            if (!(mask & (1u << tl)))
                 continue;
             const s_tally_t *f = &in->tallies[tl];
             if (!(f->classes & (1u << ev->msg_class)) || (f->require_rule_match && !matched))
                 continue;
             window_key_t wk = {.scope = (uint8_t)k->scope, .tally = (uint8_t)tl, .fp = k->fp};
-            uint32_t ring = 0;
-            if (window_add_count(in->window, &wk, (unsigned)site, t, k->text, tlen, &ring) < 0) {
+            size_t j = kli + s_bits(mask & ((1u << tl) - 1));
+            const window_loc_t *loc = locs && j < nlocs ? &locs[j] : NULL;
+            window_rings_t rings = {0};
+            if (window_add_count(in->window, &wk, (unsigned)site, loc, t, k->text, tlen, &rings) <
+                0) {
                 in->counters.keys_refused++;
                 continue;
             }
             in->counters.keys_counted++;
             counted = true;
-            if (ring < in->gate[k->scope][tl])
+            if (rings.total < in->gate[k->scope][tl])
                 continue; /* far below every threshold: most keys, most of the time */
             for (size_t ri = 0; ri < in->nrules; ri++) {
                 const rule_t *r = &in->rules[ri];
                 if (r->scope != k->scope || in->rule_tally[ri] != tl)
+                    continue;
+                /* no window of the key (or of this site, for a local rule) can hold more */
+                if ((r->reach == BS_REACH_LOCAL ? rings.site : rings.total) < r->min_events)
                     continue;
                 /* a storm's hot keys: the decision is made, evaluating again changes nothing */
                 if (s_in_force(in, ri, k, (unsigned)site, ev->site, now_ms))
@@ -349,11 +395,19 @@ ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t n
     return s_result(in, allowlisted ? INGEST_ALLOWLISTED : INGEST_UNCOUNTED);
 }
 
-/* Asks for what ev's keys will touch in the window at site index site (-1: unknown, the
- * keys' totals only): their tag bytes (tags) or the slots the tags point at. */
-static void s_prefetch(const ingest_t *in, const ingest_event_t *ev, int site, bool tags)
+ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t now_ms)
+{
+    s_source_t src;
+    s_resolve(self, &src, ev);
+    return s_event(self, ev, &src, NULL, 0, now_ms);
+}
+
+/* Locates ev's window updates at site index site (-1: unknown, the keys' totals only)
+ * into locs (at most S_LOCS_MAX; returns how many) and asks for their tag bytes. */
+static size_t s_locate(const ingest_t *in, const ingest_event_t *ev, int site, window_loc_t *locs)
 {
     unsigned st = site < 0 ? WINDOW_SITE_ALL : (unsigned)site;
+    size_t n = 0;
     for (size_t i = 0; i < ev->nkeys; i++) {
         const ingest_key_t *k = &ev->keys[i];
         if ((unsigned)k->scope >= BS_SCOPE_COUNT)
@@ -362,13 +416,15 @@ static void s_prefetch(const ingest_t *in, const ingest_event_t *ev, int site, b
         for (size_t tl = 0; mask; tl++, mask >>= 1) {
             if (!(mask & 1u))
                 continue;
+            if (n == S_LOCS_MAX)
+                return n;
             window_key_t wk = {.scope = (uint8_t)k->scope, .tally = (uint8_t)tl, .fp = k->fp};
-            if (tags)
-                window_prefetch_tags(in->window, &wk, st);
-            else
-                window_prefetch(in->window, &wk, st);
+            window_locate(in->window, &wk, st, &locs[n]);
+            window_prefetch_tags(in->window, &locs[n]);
+            n++;
         }
     }
+    return n;
 }
 
 /* A software pipeline over a batch: while event i is counted, the slots of event
@@ -376,33 +432,43 @@ static void s_prefetch(const ingest_t *in, const ingest_event_t *ev, int site, b
  * ahead that they arrive in time, near enough that they are still in the cache when used
  * and the CPU's outstanding-miss slots do not overflow (8 and 4: the best of 4..32 for
  * four keys an event over a 1.25 M entry table, measured on the 2-core test VM). A table
- * that grows meanwhile only makes some hints useless. */
+ * that grows meanwhile only makes some hints useless. The keys' hashes are computed once,
+ * at the first stage (S_RING events' worth are kept). */
 #define S_AHEAD_TAGS  8
 #define S_AHEAD_SLOTS 4
+#define S_RING        16 /* > S_AHEAD_TAGS, a power of two */
 
 void ingest_batch(ingest_t *self, const ingest_event_t *evs, size_t n, int64_t now_ms,
                   ingest_result_t *results)
 {
-    /* a batch is one site: its index is looked up once per change of name pointer */
-    const char *site_name = NULL;
-    int site = -1;
-    int sites[S_AHEAD_TAGS];
+    window_loc_t locs[S_RING][S_LOCS_MAX];
+    size_t nlocs[S_RING];
+    /* a batch is normally one sensor: names are looked up again only when they change */
+    const char *ahead_name = NULL;
+    int ahead_site = -1;
+    s_source_t src = {0};
+    bool resolved = false;
     for (size_t i = 0; i < n + S_AHEAD_TAGS; i++) {
         if (i < n) {
-            if (evs[i].site != site_name) {
-                site_name = evs[i].site;
-                site = site_name ? window_site_find(self->window, site_name) : -1;
+            if (evs[i].site != ahead_name) {
+                ahead_name = evs[i].site;
+                ahead_site =
+                    s_valid_name(ahead_name) ? window_site_find(self->window, ahead_name) : -1;
             }
-            sites[i % S_AHEAD_TAGS] = site;
-            s_prefetch(self, &evs[i], site, true);
+            nlocs[i % S_RING] = s_locate(self, &evs[i], ahead_site, locs[i % S_RING]);
         }
         if (i >= S_AHEAD_SLOTS && i - S_AHEAD_SLOTS < n) {
             size_t j = i - S_AHEAD_SLOTS;
-            s_prefetch(self, &evs[j], sites[j % S_AHEAD_TAGS], false);
+            for (size_t l = 0; l < nlocs[j % S_RING]; l++)
+                window_prefetch(self->window, &locs[j % S_RING][l]);
         }
         if (i >= S_AHEAD_TAGS) {
             size_t j = i - S_AHEAD_TAGS;
-            results[j] = ingest_event(self, &evs[j], now_ms);
+            if (!resolved || evs[j].site != src.site_name || evs[j].sensor != src.sensor_name) {
+                s_resolve(self, &src, &evs[j]);
+                resolved = true;
+            }
+            results[j] = s_event(self, &evs[j], &src, locs[j % S_RING], nlocs[j % S_RING], now_ms);
         }
     }
 }

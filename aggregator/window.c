@@ -78,6 +78,7 @@ typedef struct {
 /* One key being exported by window_dirty_export(): its entries, found once. */
 typedef struct {
     window_key_t key;                            /* the key */
+    uint64_t h;                                  /* hash of the entry looked up next */
     const entry_t *total;                        /* its total, NULL if gone (expired) */
     uint16_t next;                               /* next chain site still to find */
     uint8_t ns;                                  /* series found */
@@ -172,12 +173,12 @@ static uint8_t s_tag(uint64_t h)
     return (uint8_t)(0x80u | (h & 0x7Fu));
 }
 
-static size_t s_find_idx(const window_t *w, uint8_t scope, uint8_t tally, uint16_t site,
-                         uint64_t fp)
+/* The slot of the entry with hash h (s_hash() of the other arguments), or SIZE_MAX. */
+static size_t s_find_idx_h(const window_t *w, uint8_t scope, uint8_t tally, uint16_t site,
+                           uint64_t fp, uint64_t h)
 {
     if (w->used == 0)
         return SIZE_MAX;
-    uint64_t h = s_hash(w, scope, tally, site, fp);
     uint8_t tag = s_tag(h);
     size_t i = s_home(w, h);
     for (;;) {
@@ -191,6 +192,12 @@ static size_t s_find_idx(const window_t *w, uint8_t scope, uint8_t tally, uint16
         }
         i = s_next(w, i);
     }
+}
+
+static size_t s_find_idx(const window_t *w, uint8_t scope, uint8_t tally, uint16_t site,
+                         uint64_t fp)
+{
+    return s_find_idx_h(w, scope, tally, site, fp, s_hash(w, scope, tally, site, fp));
 }
 
 /* Prefetch helpers are always inlined: GCC's IPA analysis takes a static function whose
@@ -225,27 +232,44 @@ S_PREFETCHER s_ask_slot(const window_t *w, uint64_t h)
     __builtin_prefetch(p + w->stride - 1, 1, 3);
 }
 
-void window_prefetch_tags(const window_t *self, const window_key_t *key, unsigned site)
+void window_locate(const window_t *self, const window_key_t *key, unsigned site, window_loc_t *loc)
 {
-    if (self->cap == 0)
-        return;
-    s_ask_tags(self, s_hash(self, key->scope, key->tally, WINDOW_SITE_ALL, key->fp));
-    if (site < WINDOW_SITE_LIMIT)
-        s_ask_tags(self, s_hash(self, key->scope, key->tally, (uint16_t)site, key->fp));
+    loc->key = *key;
+    loc->total = s_hash(self, key->scope, key->tally, WINDOW_SITE_ALL, key->fp);
+    loc->site = site < WINDOW_SITE_LIMIT ? (uint16_t)site : WINDOW_SITE_ALL;
+    loc->series = loc->site == WINDOW_SITE_ALL
+                      ? loc->total
+                      : s_hash(self, key->scope, key->tally, loc->site, key->fp);
 }
 
-void window_prefetch(const window_t *self, const window_key_t *key, unsigned site)
+void window_prefetch_tags(const window_t *self, const window_loc_t *loc)
 {
     if (self->cap == 0)
         return;
-    s_ask_slot(self, s_hash(self, key->scope, key->tally, WINDOW_SITE_ALL, key->fp));
-    if (site < WINDOW_SITE_LIMIT)
-        s_ask_slot(self, s_hash(self, key->scope, key->tally, (uint16_t)site, key->fp));
+    s_ask_tags(self, loc->total);
+    if (loc->site != WINDOW_SITE_ALL)
+        s_ask_tags(self, loc->series);
+}
+
+void window_prefetch(const window_t *self, const window_loc_t *loc)
+{
+    if (self->cap == 0)
+        return;
+    s_ask_slot(self, loc->total);
+    if (loc->site != WINDOW_SITE_ALL)
+        s_ask_slot(self, loc->series);
 }
 
 static entry_t *s_find(const window_t *w, const window_key_t *k, uint16_t site)
 {
     size_t i = s_find_idx(w, k->scope, k->tally, site, k->fp);
+    return i == SIZE_MAX ? NULL : s_slot(w, i);
+}
+
+/* s_find() with the hash already known. */
+static entry_t *s_find_h(const window_t *w, const window_key_t *k, uint16_t site, uint64_t h)
+{
+    size_t i = s_find_idx_h(w, k->scope, k->tally, site, k->fp, h);
     return i == SIZE_MAX ? NULL : s_slot(w, i);
 }
 
@@ -739,20 +763,27 @@ int64_t window_span_ms(const window_t *self)
 int window_add(window_t *self, const window_key_t *key, unsigned site, int64_t time_ms,
                const char *text, size_t text_len)
 {
-    return window_add_count(self, key, site, time_ms, text, text_len, NULL);
+    return window_add_count(self, key, site, NULL, time_ms, text, text_len, NULL);
 }
 
-int window_add_count(window_t *self, const window_key_t *key, unsigned site, int64_t time_ms,
-                     const char *text, size_t text_len, uint32_t *ring_events_p)
+int window_add_count(window_t *self, const window_key_t *key, unsigned site,
+                     const window_loc_t *loc, int64_t time_ms, const char *text, size_t text_len,
+                     window_rings_t *rings_p)
 {
     assert(key && key->scope != 0);
     assert(site < WINDOW_SITE_LIMIT);
     window_t *w = self;
     uint32_t b = (uint32_t)s_bucket(w, time_ms);
     uint16_t st = (uint16_t)site;
+    window_loc_t here;
+    if (loc == NULL || loc->site != st || loc->key.fp != key->fp || loc->key.scope != key->scope ||
+        loc->key.tally != key->tally) {
+        window_locate(w, key, site, &here);
+        loc = &here;
+    }
 
     s_reserve(w, 3);
-    entry_t *a = s_find(w, key, WINDOW_SITE_ALL);
+    entry_t *a = s_find_h(w, key, WINDOW_SITE_ALL, loc->total);
     if (a == NULL) {
         a = s_insert(w, key, WINDOW_SITE_ALL);
         if (a == NULL)
@@ -796,8 +827,9 @@ int window_add_count(window_t *self, const window_key_t *key, unsigned site, int
             a->flags |= S_MULTI;
         }
     }
+    uint32_t site_ring = 0; /* a multi-site key's series that counted the event */
     if (a->flags & S_MULTI) {
-        entry_t *s = s_find(w, key, st);
+        entry_t *s = s_find_h(w, key, st, loc->series);
         if (s == NULL && a->nsites >= WINDOW_SITES_MAX) {
             s_prune_chain(w, key, b);
             a = s_find(w, key, WINDOW_SITE_ALL);
@@ -817,11 +849,14 @@ int window_add_count(window_t *self, const window_key_t *key, unsigned site, int
         }
         if (s)
             s_bump(w, s, b, time_ms);
+        site_ring = s ? s->ring : 0;
     }
     s_bump(w, a, b, time_ms);
     uint32_t ring = a->ring;
-    if (ring_events_p)
-        *ring_events_p = ring;
+    if (rings_p) {
+        rings_p->total = ring;
+        rings_p->site = (a->flags & S_MULTI) ? site_ring : ring;
+    }
     if (a->text == 0 && text && text_len && ring >= w->text_min)
         a->text = s_text_put(w, text, text_len);
     s_mark_dirty(w, a);
@@ -1184,13 +1219,14 @@ static void s_export_pass(window_t *w, size_t n, window_export_fn *cb, void *arg
     s_export_t *x = w->xp;
     for (size_t i = 0; i < n; i++) {
         x[i].key = w->dirty[w->dirty_head++];
-        s_ask_tags(w, s_hash(w, x[i].key.scope, x[i].key.tally, WINDOW_SITE_ALL, x[i].key.fp));
+        x[i].h = s_hash(w, x[i].key.scope, x[i].key.tally, WINDOW_SITE_ALL, x[i].key.fp);
+        s_ask_tags(w, x[i].h);
     }
     for (size_t i = 0; i < n; i++)
-        s_ask_slot(w, s_hash(w, x[i].key.scope, x[i].key.tally, WINDOW_SITE_ALL, x[i].key.fp));
+        s_ask_slot(w, x[i].h);
     size_t more = 0;
     for (size_t i = 0; i < n; i++) {
-        entry_t *a = s_find(w, &x[i].key, WINDOW_SITE_ALL);
+        entry_t *a = s_find_h(w, &x[i].key, WINDOW_SITE_ALL, x[i].h);
         x[i].total = a;
         x[i].ns = 0;
         x[i].next = S_LINK_NONE;
@@ -1199,7 +1235,8 @@ static void s_export_pass(window_t *w, size_t n, window_export_fn *cb, void *arg
         a->flags &= (uint8_t)~S_DIRTY;
         if (a->flags & S_MULTI && a->link != S_LINK_NONE) {
             x[i].next = a->link;
-            s_ask_tags(w, s_hash(w, x[i].key.scope, x[i].key.tally, a->link, x[i].key.fp));
+            x[i].h = s_hash(w, x[i].key.scope, x[i].key.tally, a->link, x[i].key.fp);
+            s_ask_tags(w, x[i].h);
             more++;
         }
     }
@@ -1207,12 +1244,12 @@ static void s_export_pass(window_t *w, size_t n, window_export_fn *cb, void *arg
     while (more > 0) {
         for (size_t i = 0; i < n; i++)
             if (x[i].next != S_LINK_NONE)
-                s_ask_slot(w, s_hash(w, x[i].key.scope, x[i].key.tally, x[i].next, x[i].key.fp));
+                s_ask_slot(w, x[i].h);
         more = 0;
         for (size_t i = 0; i < n; i++) {
             if (x[i].next == S_LINK_NONE)
                 continue;
-            const entry_t *e = s_find(w, &x[i].key, x[i].next);
+            const entry_t *e = s_find_h(w, &x[i].key, x[i].next, x[i].h);
             if (e == NULL) {
                 x[i].next = S_LINK_NONE;
                 continue;
@@ -1221,7 +1258,8 @@ static void s_export_pass(window_t *w, size_t n, window_export_fn *cb, void *arg
             x[i].series[x[i].ns++] = e;
             x[i].next = x[i].ns < WINDOW_SITES_MAX + 1 ? e->link : S_LINK_NONE;
             if (x[i].next != S_LINK_NONE) {
-                s_ask_tags(w, s_hash(w, x[i].key.scope, x[i].key.tally, x[i].next, x[i].key.fp));
+                x[i].h = s_hash(w, x[i].key.scope, x[i].key.tally, x[i].next, x[i].key.fp);
+                s_ask_tags(w, x[i].h);
                 more++;
             }
         }

@@ -127,20 +127,43 @@ size_t window_sites(const window_t *self);
 int window_add(window_t *self, const window_key_t *key, unsigned site, int64_t time_ms,
                const char *text, size_t text_len);
 
-/* window_add() that also writes the key's events in its whole ring (the longest window,
- * every site) after counting to *ring_events_p (may be NULL): no window count of the key
- * can exceed it, so a caller can skip rules whose min_events it does not reach. */
-int window_add_count(window_t *self, const window_key_t *key, unsigned site, int64_t time_ms,
-                     const char *text, size_t text_len, uint32_t *ring_events_p);
+/* The events in a key's whole ring (the longest window) after window_add_count(): no
+ * window count can exceed them, so a caller can skip every rule whose min_events they
+ * do not reach without computing a window sum. */
+typedef struct {
+    uint32_t total; /* every site: bounds any count for WINDOW_SITE_ALL */
+    uint32_t site;  /* the event's site: bounds any count for that site */
+} window_rings_t;
 
-/* Hints the CPU to fetch the tag bytes that lead to key's total and to its series for
- * site (WINDOW_SITE_ALL: the total only): the first of two stages, so a batch can ask for
- * all its keys' tags, then (window_prefetch) for the slots they point at, then count. No
- * effect on the window's state. */
-void window_prefetch_tags(const window_t *self, const window_key_t *key, unsigned site);
+/* Where a key's entries for one site lie: their hashes, computed once by window_locate()
+ * for the stages of a batch (window_prefetch_tags(), window_prefetch(),
+ * window_add_count()). Valid for the life of the window: they do not depend on its
+ * contents. */
+typedef struct {
+    window_key_t key; /* the key located */
+    uint64_t total;   /* hash of its total */
+    uint64_t series;  /* hash of its series for site (total when site is WINDOW_SITE_ALL) */
+    uint16_t site;    /* the site, or WINDOW_SITE_ALL: the total only */
+} window_loc_t;
+
+/* Computes loc for key at site (WINDOW_SITE_ALL or an unknown index: the total only). */
+void window_locate(const window_t *self, const window_key_t *key, unsigned site, window_loc_t *loc);
+
+/* window_add() that also writes the key's ring totals after counting to *rings_p (may
+ * be NULL). loc (may be NULL) is the key's window_locate() for this site, which saves
+ * computing it again (one for another key or site is ignored). */
+int window_add_count(window_t *self, const window_key_t *key, unsigned site,
+                     const window_loc_t *loc, int64_t time_ms, const char *text, size_t text_len,
+                     window_rings_t *rings_p);
+
+/* Hints the CPU to fetch the tag bytes that lead to a located key's total and to its
+ * series: the first of two stages, so a batch can ask for all its keys' tags, then
+ * (window_prefetch) for the slots they point at, then count. No effect on the window's
+ * state. */
+void window_prefetch_tags(const window_t *self, const window_loc_t *loc);
 /* The second stage: the table slots themselves (found through the tags, which should be
  * in cache by now: otherwise this waits for them). */
-void window_prefetch(const window_t *self, const window_key_t *key, unsigned site);
+void window_prefetch(const window_t *self, const window_loc_t *loc);
 
 /* Events of key in the last window_ms at now_ms, for one site or WINDOW_SITE_ALL. */
 uint32_t window_count(const window_t *self, const window_key_t *key, unsigned site,

@@ -543,11 +543,8 @@ static void test_ingest_rejects_bad_config(void **state)
     allowlist_destroy(&al);
 }
 
-/* ingest_batch() is ingest_event() on each event in order, with the window's cache misses
- * overlapped: for batches shorter and longer than its prefetch distance, with two sites
- * in one batch, a duplicate, a too-old event and a storm that fires mid-batch, both give
- * the same outcomes, counters, window counts and decisions. */
-static void test_ingest_batch_is_the_events_one_by_one(void **state)
+/* One run of test_ingest_batch_is_the_events_one_by_one with these rules. */
+static void s_batch_matches(const rule_t *rules, size_t nrules)
 {
     enum { N = 1200 };
     static const uint8_t ip[4] = {192, 0, 2, 9};
@@ -563,9 +560,10 @@ static void test_ingest_batch_is_the_events_one_by_one(void **state)
                                     .text = "192.0.2.9",
                                     .text_len = 9};
         evs[i] = (ingest_event_t){
-            .site = sites[(i / 5) % 3], /* a batch changes site every five events */
-            .sensor = "mx1",
-            .seq = (uint64_t)i + 1,
+            .site = sites[(i / 5) % 3],          /* a batch changes site every five events */
+            .sensor = i % 5 < 3 ? "mx1" : "mx2", /* changes within a site's run */
+            .nrule_labels = (size_t)(i % 2),
+            .seq = (uint64_t)i + 1 - (i % 5 < 3 ? 0 : 2), /* mx2 reuses mx1's numbers */
             .time_ms = T0 + i * 50,
             .msg_class = BS_CLASS_BOUNCE,
             .client_ip = ip,
@@ -576,11 +574,12 @@ static void test_ingest_batch_is_the_events_one_by_one(void **state)
     }
     evs[41].seq = evs[40].seq;         /* a duplicate of the event before (same site) */
     evs[42].time_ms = T0 - 3600 * SEC; /* too old */
+    evs[77].site = "";                 /* invalid */
     static const size_t batch_sizes[] = {1, 3, 8, 9, 50, 200};
     for (size_t bi = 0; bi < sizeof(batch_sizes) / sizeof(batch_sizes[0]); bi++) {
         s_fx_t one, bat;
-        s_setup(&one, NULL, 0);
-        s_setup(&bat, NULL, 0);
+        s_setup(&one, rules, nrules);
+        s_setup(&bat, rules, nrules);
         ingest_result_t res[200];
         for (size_t i = 0; i < N; i += batch_sizes[bi]) {
             size_t n = N - i < batch_sizes[bi] ? N - i : batch_sizes[bi];
@@ -597,19 +596,45 @@ static void test_ingest_batch_is_the_events_one_by_one(void **state)
         assert_memory_equal(a, b, sizeof(*a));
         assert_int_equal(a->by_result[INGEST_DUPLICATE], 1);
         assert_int_equal(a->by_result[INGEST_TOO_OLD], 1);
+        assert_int_equal(a->by_result[INGEST_INVALID], 1);
         assert_true(a->decisions_created > 0);
         assert_int_equal(decisions_count(one.decisions), decisions_count(bat.decisions));
-        window_key_t wk = {.scope = BS_SCOPE_SUBJECT, .tally = 0, .fp = SUBJ_FP};
-        for (int si = 0; si < 3; si++) {
-            int s1 = window_site_find(ingest_window(one.in), sites[si]);
-            int s2 = window_site_find(ingest_window(bat.in), sites[si]);
-            assert_int_equal(
-                window_count(ingest_window(one.in), &wk, (unsigned)s1, 300 * SEC, T0 + N * 50),
-                window_count(ingest_window(bat.in), &wk, (unsigned)s2, 300 * SEC, T0 + N * 50));
+        for (int tally = 0; tally < (nrules ? 2 : 1); tally++) {
+            window_key_t wk = {.scope = BS_SCOPE_SUBJECT, .tally = (uint8_t)tally, .fp = SUBJ_FP};
+            assert_true(window_count(ingest_window(one.in), &wk, WINDOW_SITE_ALL, 300 * SEC,
+                                     T0 + N * 50) > 0);
+            for (int si = 0; si < 3; si++) {
+                int s1 = window_site_find(ingest_window(one.in), sites[si]);
+                int s2 = window_site_find(ingest_window(bat.in), sites[si]);
+                assert_int_equal(
+                    window_count(ingest_window(one.in), &wk, (unsigned)s1, 300 * SEC, T0 + N * 50),
+                    window_count(ingest_window(bat.in), &wk, (unsigned)s2, 300 * SEC, T0 + N * 50));
+            }
         }
         s_teardown(&one);
         s_teardown(&bat);
     }
+}
+
+/* ingest_batch() is ingest_event() on each event in order, with the window's cache misses
+ * overlapped and names looked up once per run: for batches shorter and longer than its
+ * prefetch distance, with sites and sensors changing within a batch, an invalid name, a
+ * duplicate, a too-old event, a storm that fires mid-batch, and rules that count keys
+ * under two tallies, both give the same outcomes, counters, window counts and
+ * decisions. */
+static void test_ingest_batch_is_the_events_one_by_one(void **state)
+{
+    /* the shipped rules, plus one that counts rule-matched bounces only (a second tally) */
+    size_t ndef = 0;
+    const rule_t *def = rules_defaults(&ndef);
+    rule_t rules[INGEST_RULES_MAX];
+    memcpy(rules, def, ndef * sizeof(*rules));
+    rules[ndef] = def[0];
+    snprintf(rules[ndef].name, sizeof(rules[ndef].name), "matched_subject");
+    rules[ndef].require_rule_match = true;
+    rules[ndef].min_events = 30;
+    for (int set = 0; set < 2; set++)
+        s_batch_matches(set ? rules : NULL, set ? ndef + 1 : 0);
 }
 
 int main(void)

@@ -601,8 +601,9 @@ static uint64_t s_rand(uint64_t *x)
     return *x;
 }
 
-/* window_add_count()'s ring total is kept as buckets change, not summed per event: it
- * must equal a full-span count at the key's newest bucket through every path (new key,
+/* window_add_count()'s ring totals are kept as buckets change, not summed per event: the
+ * key's must equal a full-span count at its newest bucket, and the site's bound the
+ * site's count, through every path (new key,
  * second site, out-of-order events, buckets sliding out, a gap past the span, import). */
 static void test_window_ring_total_matches_the_buckets(void **state)
 {
@@ -628,15 +629,26 @@ static void test_window_ring_total_matches_the_buckets(void **state)
         int k = (int)((v >> 16) % NKEYS);
         int64_t t = now - (int64_t)((v >> 32) % (200 * SEC)); /* up to 200 s late */
         window_key_t key = {.scope = 1, .tally = 0, .fp = 0x100 + (uint64_t)k};
-        uint32_t ring = 0;
-        if (window_add_count(w, &key, sites[(v >> 40) % 5], t, NULL, 0, &ring) < 0)
+        window_rings_t ring = {0};
+        unsigned site = sites[(v >> 40) % 5];
+        /* located ahead as a batch does: for this site, for another site or another key
+         * (both ignored), or not at all */
+        window_loc_t loc;
+        window_key_t other = {.scope = 1, .tally = 0, .fp = 0x100 + (uint64_t)(k + 1) % NKEYS};
+        unsigned how = (unsigned)(v >> 50) % 4;
+        window_locate(w, how == 3 ? &other : &key, how == 2 ? sites[0] : site, &loc);
+        if (window_add_count(w, &key, site, how ? &loc : NULL, t, NULL, 0, &ring) < 0)
             continue;
         /* the key's newest event (a key idle for a span starts over with this one) */
         if (t > newest[k] || t >= newest[k] + 300 * SEC || newest[k] < t - 300 * SEC)
             newest[k] = t;
         uint32_t want = window_count(w, &key, WINDOW_SITE_ALL, 300 * SEC, newest[k]);
-        if (ring != want)
-            fail_msg("event %d key %d: ring %u, buckets %u", n, k, ring, want);
+        if (ring.total != want)
+            fail_msg("event %d key %d: ring %u, buckets %u", n, k, ring.total, want);
+        /* the site's ring bounds its count, and is its count when this event is the newest */
+        uint32_t at_site = window_count(w, &key, site, 300 * SEC, newest[k]);
+        if (ring.site < at_site || (t == newest[k] && ring.site != at_site))
+            fail_msg("event %d key %d: site ring %u, site buckets %u", n, k, ring.site, at_site);
         if (n % 1000 == 999) {
             /* a restored key goes on from the right total */
             size_t len = 0;
@@ -645,8 +657,9 @@ static void test_window_ring_total_matches_the_buckets(void **state)
             assert_int_equal(window_import(r, blob, len, newest[k]), 0);
             xfree(blob);
             uint32_t before = window_count(r, &key, WINDOW_SITE_ALL, 300 * SEC, newest[k]);
-            assert_int_equal(window_add_count(r, &key, sites[0], newest[k], NULL, 0, &ring), 0);
-            assert_int_equal(ring, before + 1);
+            assert_int_equal(window_add_count(r, &key, sites[0], NULL, newest[k], NULL, 0, &ring),
+                             0);
+            assert_int_equal(ring.total, before + 1);
         }
     }
     window_destroy(&w);
