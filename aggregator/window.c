@@ -1085,21 +1085,6 @@ size_t window_dirty_take(window_t *self, window_key_t *out, size_t max)
 
 /* ------------------------------------------------------------ persistence */
 
-static void s_put(s_buf_t *b, const void *data, size_t len)
-{
-    if (b->len + len > b->alloc) {
-        b->alloc = (b->len + len) * 2 + 64;
-        b->p = xrealloc(b->p, b->alloc);
-    }
-    memcpy(b->p + b->len, data, len);
-    b->len += len;
-}
-
-static void s_put_u8(s_buf_t *b, uint8_t v)
-{
-    s_put(b, &v, 1);
-}
-
 /* Writes v as a varint at o; returns the byte after it. */
 static uint8_t *s_varint_at(uint8_t *o, uint64_t v)
 {
@@ -1111,56 +1096,81 @@ static uint8_t *s_varint_at(uint8_t *o, uint64_t v)
     return o;
 }
 
-static void s_put_varint(s_buf_t *b, uint64_t v)
-{
-    uint8_t tmp[10];
-    s_put(b, tmp, (size_t)(s_varint_at(tmp, v) - tmp));
-}
-
-static void s_put_str(s_buf_t *b, const char *s)
-{
-    size_t len = strlen(s);
-    s_put_u8(b, (uint8_t)len);
-    s_put(b, s, len);
-}
-
 static uint64_t s_zigzag(int64_t v)
 {
     return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+/* Room for need more bytes at the end of b; returns where they go. */
+static uint8_t *s_room(s_buf_t *b, size_t need)
+{
+    if (b->len + need > b->alloc) {
+        b->alloc = (b->len + need) * 2 + 64;
+        b->p = xrealloc(b->p, b->alloc);
+    }
+    return b->p + b->len;
+}
+
+/* Writes s (at most 255 bytes) as a length byte and the bytes at o; returns the byte after. */
+static uint8_t *s_str_at(uint8_t *o, const char *s)
+{
+    size_t len = strlen(s);
+    *o++ = (uint8_t)len;
+    memcpy(o, s, len);
+    return o + len;
 }
 
 static void s_put_series(const window_t *w, s_buf_t *b, const entry_t *e)
 {
     /* at most: head, first, last and count (10 bytes each), then per bucket an age (2
      * bytes: < 4096) and a count (3 bytes); written in place, with no call per byte */
-    size_t most = 40 + (size_t)w->nb * 5;
-    if (b->len + most > b->alloc) {
-        b->alloc = (b->len + most) * 2 + 64;
-        b->p = xrealloc(b->p, b->alloc);
-    }
-    uint8_t *o = b->p + b->len;
+    uint32_t nb = w->nb;
+    uint8_t *o = s_room(b, 40 + (size_t)nb * 5);
     /* times relative to the head bucket's start: a byte or three instead of six */
     int64_t base = (int64_t)e->head * w->bucket_ms;
     o = s_varint_at(o, e->head);
     o = s_varint_at(o, s_zigzag((int64_t)((uint64_t)e->first_ms - (uint64_t)base)));
     o = s_varint_at(o, s_zigzag((int64_t)((uint64_t)e->last_ms - (uint64_t)base)));
-    /* counters newest first, gathered in one pass (no division per bucket) */
-    uint16_t ages[4096], counts[4096];
-    uint32_t nz = 0;
-    bool fast = e->head >= w->nb;
-    uint32_t idx = fast ? s_ring_at(w, e, 0) : 0;
-    for (uint32_t k = 0; k < w->nb; k++) {
-        uint16_t c = e->buckets[fast ? idx : s_ring_at(w, e, k)];
-        if (c) {
-            ages[nz] = (uint16_t)k;
-            counts[nz++] = c;
-        }
-        idx = s_ring_prev(w, idx);
+    /* the non-zero counters, found four at a time: most of a ring is zero */
+    const uint16_t *bk = e->buckets;
+    uint16_t nz[4096];
+    uint32_t n = 0, i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        uint64_t four;
+        memcpy(&four, bk + i, sizeof(four));
+        if (four == 0)
+            continue;
+        for (uint32_t j = i; j < i + 4; j++)
+            if (bk[j])
+                nz[n++] = (uint16_t)j;
     }
-    o = s_varint_at(o, nz);
-    for (uint32_t i = 0; i < nz; i++) {
-        o = s_varint_at(o, ages[i]);
-        o = s_varint_at(o, counts[i]);
+    for (; i < nb; i++)
+        if (bk[i])
+            nz[n++] = (uint16_t)i;
+    o = s_varint_at(o, n);
+    /* newest first: the age of index x is (head - x) mod nb, i.e. h0 - x for x <= h0,
+     * then h0 + nb - x; head - k wraps modulo 2^32 first, so a head below nb (only in
+     * tests' made-up times) takes the slow way */
+    if (e->head >= nb) {
+        uint32_t h0 = e->head % nb, split = 0;
+        while (split < n && nz[split] <= h0)
+            split++;
+        for (uint32_t k = split; k-- > 0;) {
+            o = s_varint_at(o, h0 - nz[k]);
+            o = s_varint_at(o, bk[nz[k]]);
+        }
+        for (uint32_t k = n; k-- > split;) {
+            o = s_varint_at(o, h0 + nb - nz[k]);
+            o = s_varint_at(o, bk[nz[k]]);
+        }
+    } else {
+        for (uint32_t k = 0; k < nb; k++) {
+            uint16_t c = bk[s_ring_at(w, e, k)];
+            if (c) {
+                o = s_varint_at(o, k);
+                o = s_varint_at(o, c);
+            }
+        }
     }
     b->len = (size_t)(o - b->p);
 }
@@ -1169,26 +1179,32 @@ static void s_put_series(const window_t *w, s_buf_t *b, const entry_t *e)
 static void s_encode(const window_t *w, s_buf_t *b, const window_key_t *key, const entry_t *a,
                      size_t ns, const uint16_t *sites, const entry_t *const *series)
 {
-    s_put_u8(b, S_BLOB_MAGIC);
-    s_put_u8(b, S_BLOB_VER);
-    s_put_varint(b, (uint64_t)w->bucket_ms);
-    s_put_u8(b, key->scope);
-    s_put_u8(b, key->tally);
+    /* magic, version, bucket_ms, scope, tally, fp, text, series count, kind, site */
+    uint8_t *o =
+        s_room(b, 2 + 10 + 2 + 8 + 1 + WINDOW_TEXT_MAX + 10 + 1 + 1 + WINDOW_SITE_NAME_MAX);
+    *o++ = S_BLOB_MAGIC;
+    *o++ = S_BLOB_VER;
+    o = s_varint_at(o, (uint64_t)w->bucket_ms);
+    *o++ = key->scope;
+    *o++ = key->tally;
     for (int i = 0; i < 8; i++)
-        s_put_u8(b, (uint8_t)(key->fp >> (8 * i)));
-    s_put_str(b, s_text_get(w, a->text));
-    s_put_varint(b, 1 + ns);
-    s_put_u8(b, 0);
-    s_put_str(b, (a->flags & S_MULTI) ? "" : window_site_name(w, a->link));
+        *o++ = (uint8_t)(key->fp >> (8 * i));
+    o = s_str_at(o, s_text_get(w, a->text));
+    o = s_varint_at(o, 1 + ns);
+    *o++ = 0;
+    o = s_str_at(o, (a->flags & S_MULTI) ? "" : window_site_name(w, a->link));
+    b->len = (size_t)(o - b->p);
     s_put_series(w, b, a);
     /* chain order is newest site first; write it reversed so import rebuilds the same order */
     for (size_t i = ns; i-- > 0;) {
+        o = s_room(b, 1 + 1 + WINDOW_SITE_NAME_MAX);
         if (sites[i] == WINDOW_SITE_OTHER) {
-            s_put_u8(b, 2);
+            *o++ = 2;
         } else {
-            s_put_u8(b, 1);
-            s_put_str(b, window_site_name(w, sites[i]));
+            *o++ = 1;
+            o = s_str_at(o, window_site_name(w, sites[i]));
         }
+        b->len = (size_t)(o - b->p);
         s_put_series(w, b, series[i]);
     }
 }

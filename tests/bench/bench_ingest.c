@@ -5,7 +5,8 @@
  *   bench_ingest - CPU time per event of ingest_batch() and the flush export, in process
  *
  * SYNOPSIS
- *   bench_ingest [--quick] [--zipf] [--sites N] [--events N] [--rate N]
+ *   bench_ingest [--quick] [--zipf] [--sites N] [--subjects N] [--presize N] [--unreachable]
+ *                [--events N] [--rate N] [--check]
  *
  * DESCRIPTION
  *   Builds the event stream of `bench_aggregator ingest` in memory (4 sites, frames of
@@ -24,12 +25,18 @@
  *   to compare between builds. Without ZeroMQ, LevelDB and the event loop this is not the
  *   daemon's rate, only the part of it that the counting code decides.
  *
- *   --quick: 2 000 000 events instead of 8 000 000.
+ *   --quick: 2 000 000 events instead of 8 000 000. --sites: how many of the 4 sites
+ *   send. --subjects N: N subjects and N/2 addresses (the table's size). --presize N:
+ *   the window's expected keys (default 1 M, as in the daemon). --unreachable: the
+ *   shipped rules with thresholds no key reaches (counting alone, no rule evaluated).
+ *   --check: print a hash of every flushed blob's bytes, to check that two builds encode
+ *   alike (it costs time: not for timing).
  *
  * DIAGNOSTICS
  *   Exit 0, or 64 for a bad argument.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +50,12 @@
 #include "window.h"
 #include "xalloc.h"
 
-#define S_T0_MS    1700000000000LL
+#define S_T0_MS 1700000000000LL
 static int S_SUBJECTS = 100000; /* --subjects */
 static int S_IPS = 50000;       /* half of them */
-#define S_STORMS   4
-#define S_SITES    4 /* sites at most */
-#define S_BATCH    200
+#define S_STORMS 4
+#define S_SITES  4 /* sites at most */
+#define S_BATCH  200
 
 static uint64_t s_rng = 88172645463325252ULL;
 
@@ -108,12 +115,24 @@ static void s_keys_free(s_keys_t *t)
     xfree(t->fp);
 }
 
-/* Discards a flushed blob, keeping its size. */
+/* What the flush callback keeps of the blobs. */
+typedef struct {
+    uint64_t bytes; /* their total size */
+    uint64_t hash;  /* FNV-1a of their bytes in order, with --check */
+    bool check;     /* hash them (costs time: off when timing) */
+} s_sink_t;
+
+/* Discards a flushed blob, keeping its size (and with --check a hash of its bytes, to
+ * compare the encoding of two builds). */
 static void s_discard(const window_key_t *key, const uint8_t *blob, size_t len, void *arg)
 {
-    (void)key;
-    (void)blob;
-    *(uint64_t *)arg += len;
+    s_sink_t *sink = arg;
+    sink->bytes += len;
+    if (sink->check) {
+        sink->hash = (sink->hash ^ key->fp) * 1099511628211ULL;
+        for (size_t i = 0; i < len; i++)
+            sink->hash = (sink->hash ^ blob[i]) * 1099511628211ULL;
+    }
 }
 
 int main(int argc, char **argv)
@@ -122,6 +141,7 @@ int main(int argc, char **argv)
     int zipf = 0, nsites = S_SITES;
     long presize = 0;
     int quiet_rules = 0;
+    s_sink_t sink = {.hash = 1469598103934665603ULL};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             nev = 2000000;
@@ -132,7 +152,9 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--subjects") == 0 && i + 1 < argc) {
             S_SUBJECTS = atoi(argv[++i]);
             S_IPS = S_SUBJECTS / 2 > 0 ? S_SUBJECTS / 2 : 1;
-        } else if (strcmp(argv[i], "--unreachable") == 0)
+        } else if (strcmp(argv[i], "--check") == 0)
+            sink.check = true;
+        else if (strcmp(argv[i], "--unreachable") == 0)
             quiet_rules = 1;
         else if (strcmp(argv[i], "--presize") == 0 && i + 1 < argc)
             presize = atol(argv[++i]);
@@ -141,9 +163,8 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc)
             rate = atol(argv[++i]);
         else {
-            fprintf(
-                stderr,
-                "usage: bench_ingest [--quick] [--zipf] [--sites 1-4] [--events N] [--rate N]\n");
+            fprintf(stderr, "usage: bench_ingest [--quick] [--zipf] [--sites 1-4] [--subjects N] "
+                            "[--presize N] [--unreachable] [--events N] [--rate N] [--check]\n");
             return 64;
         }
     }
@@ -194,7 +215,7 @@ int main(int argc, char **argv)
     uint8_t ips[S_BATCH][4];
     ingest_result_t res[S_BATCH];
     long per_site[S_SITES] = {0};
-    uint64_t bytes = 0, flushes = 0, counted = 0, sum = 0;
+    uint64_t flushes = 0, counted = 0, sum = 0;
     double make_ns = 0, count_ns = 0, export_ns = 0;
     for (long f = 0; f < nev; f += S_BATCH) {
         double t0 = s_cpu_ns();
@@ -242,7 +263,7 @@ int main(int argc, char **argv)
         for (int j = 0; j < S_BATCH; j++)
             counted += res[j] == INGEST_COUNTED;
         if ((f + S_BATCH) % rate < S_BATCH) {
-            while (window_dirty_export(w, 1024, s_discard, &bytes) > 0)
+            while (window_dirty_export(w, 1024, s_discard, &sink) > 0)
                 ;
             flushes++;
             export_ns += s_cpu_ns() - t2;
@@ -260,7 +281,9 @@ int main(int argc, char **argv)
            count_ns / base_ns);
     printf("  flush export:               %.1f ns/event, ratio %.1fx (%" PRIu64
            " flushes, %.1f MB)\n",
-           export_ns / (double)nev, export_ns / base_ns, flushes, (double)bytes / 1048576.0);
+           export_ns / (double)nev, export_ns / base_ns, flushes, (double)sink.bytes / 1048576.0);
+    if (sink.check)
+        printf("  flushed blobs hash %016" PRIx64 "\n", sink.hash);
     printf("  total:                      %.1f ns/event = %.2f M events/s of one core\n",
            (count_ns + export_ns) / (double)nev, (double)nev / (count_ns + export_ns) * 1e3);
 
