@@ -276,17 +276,31 @@ static void s_resolve(ingest_t *in, s_source_t *src, const ingest_event_t *ev)
  * when counted). */
 #define S_LOCS_MAX 16
 
-/* Bits set in a tally mask (one or two, as a rule: a loop beats libgcc's popcount). */
-static size_t s_bits(uint32_t m)
+/* Whether tally tl counts ev (its class, and its rule matches when the tally needs them). */
+static bool s_tally_counts(const ingest_t *in, size_t tl, const ingest_event_t *ev)
 {
-    size_t n = 0;
-    for (; m; m &= m - 1)
-        n++;
-    return n;
+    const s_tally_t *f = &in->tallies[tl];
+    return (unsigned)ev->msg_class < BS_CLASS_COUNT && (f->classes & (1u << ev->msg_class)) &&
+           (!f->require_rule_match || ev->nrule_labels > 0);
 }
 
-/* One event from src; locs (may be NULL) holds its keys' window_locate() results in the
- * order s_locate() writes them, nlocs of them. */
+/* The located update for wk among locs, searched from *cur on (they are in counting order,
+ * so a key passed over, such as an allowlisted one, is merely skipped); NULL if none. */
+static const window_loc_t *s_loc_for(const window_loc_t *locs, size_t nlocs, size_t *cur,
+                                     const window_key_t *wk)
+{
+    for (size_t i = *cur; i < nlocs; i++) {
+        const window_key_t *k = &locs[i].key;
+        if (k->fp == wk->fp && k->scope == wk->scope && k->tally == wk->tally) {
+            *cur = i + 1;
+            return &locs[i];
+        }
+    }
+    return NULL;
+}
+
+/* One event from src; locs (nlocs of them, may be NULL) holds window_locate() results
+ * for its updates, in the order s_locate() writes them. */
 static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_t *src,
                                const window_loc_t *locs, size_t nlocs, int64_t now_ms)
 {
@@ -332,16 +346,13 @@ static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_
     }
     int site = src->site;
 
-    bool matched = ev->nrule_labels > 0;
     bool counted = false, allowlisted = false;
-    size_t li = 0; /* the first of the key's locs */
+    size_t li = 0; /* where the next located update is searched from */
     for (size_t i = 0; i < ev->nkeys; i++) {
         const ingest_key_t *k = &ev->keys[i];
         if ((unsigned)k->scope >= BS_SCOPE_COUNT || in->tally_mask[k->scope] == 0)
             continue;
         uint32_t mask = in->tally_mask[k->scope];
-        size_t kli = li;
-        li += s_bits(mask);
         size_t tlen = k->text && k->text_len ? k->text_len : 0;
         if (tlen > DECISION_VALUE_MAX)
             tlen = DECISION_VALUE_MAX;
@@ -357,14 +368,10 @@ static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_
             }
         }
         for (size_t tl = 0; tl < in->ntallies; tl++) {
-            if (!(mask & (1u << tl)))
-                continue;
-            const s_tally_t *f = &in->tallies[tl];
-            if (!(f->classes & (1u << ev->msg_class)) || (f->require_rule_match && !matched))
+            if (!(mask & (1u << tl)) || !s_tally_counts(in, tl, ev))
                 continue;
             window_key_t wk = {.scope = (uint8_t)k->scope, .tally = (uint8_t)tl, .fp = k->fp};
-            size_t j = kli + s_bits(mask & ((1u << tl) - 1));
-            const window_loc_t *loc = locs && j < nlocs ? &locs[j] : NULL;
+            const window_loc_t *loc = s_loc_for(locs, nlocs, &li, &wk);
             window_rings_t rings = {0};
             if (window_add_count(in->window, &wk, (unsigned)site, loc, t, k->text, tlen, &rings) <
                 0) {
@@ -402,8 +409,9 @@ ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t n
     return s_event(self, ev, &src, NULL, 0, now_ms);
 }
 
-/* Locates ev's window updates at site index site (-1: unknown, the keys' totals only)
- * into locs (at most S_LOCS_MAX; returns how many) and asks for their tag bytes. */
+/* Locates the window updates ev will make (the keys' tallies that count it) at site index
+ * site (-1: unknown, the keys' totals only) into locs, in the order s_event() makes them
+ * (at most S_LOCS_MAX; returns how many), and asks for their tag bytes. */
 static size_t s_locate(const ingest_t *in, const ingest_event_t *ev, int site, window_loc_t *locs)
 {
     unsigned st = site < 0 ? WINDOW_SITE_ALL : (unsigned)site;
@@ -414,7 +422,7 @@ static size_t s_locate(const ingest_t *in, const ingest_event_t *ev, int site, w
             continue;
         uint32_t mask = in->tally_mask[k->scope];
         for (size_t tl = 0; mask; tl++, mask >>= 1) {
-            if (!(mask & 1u))
+            if (!(mask & 1u) || !s_tally_counts(in, tl, ev))
                 continue;
             if (n == S_LOCS_MAX)
                 return n;
