@@ -287,11 +287,11 @@ static bool s_tally_counts(const ingest_t *in, size_t tl, const ingest_event_t *
 /* The located update for wk among locs, searched from *cur on (they are in counting order,
  * so a key passed over, such as an allowlisted one, is merely skipped); NULL if none. */
 static const window_loc_t *s_loc_for(const window_loc_t *locs, size_t nlocs, size_t *cur,
-                                     const window_key_t *wk)
+                                     window_key_t wk)
 {
     for (size_t i = *cur; i < nlocs; i++) {
         const window_key_t *k = &locs[i].key;
-        if (k->fp == wk->fp && k->scope == wk->scope && k->tally == wk->tally) {
+        if (k->fp == wk.fp && k->scope == wk.scope && k->tally == wk.tally) {
             *cur = i + 1;
             return &locs[i];
         }
@@ -371,7 +371,7 @@ static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_
             if (!(mask & (1u << tl)) || !s_tally_counts(in, tl, ev))
                 continue;
             window_key_t wk = {.scope = (uint8_t)k->scope, .tally = (uint8_t)tl, .fp = k->fp};
-            const window_loc_t *loc = s_loc_for(locs, nlocs, &li, &wk);
+            const window_loc_t *loc = s_loc_for(locs, nlocs, &li, wk);
             window_rings_t rings = {0};
             if (window_add_count(in->window, &wk, (unsigned)site, loc, t, k->text, tlen, &rings) <
                 0) {
