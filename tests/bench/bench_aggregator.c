@@ -56,7 +56,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "bench_zipf.h"
+#include "bench_stream.h"
 #include "fp.h"
 #include "msg.h"
 #include "wire.h"
@@ -284,68 +284,19 @@ static int s_raw_producer(const char *ep, long n)
     return 0;
 }
 
-static uint64_t s_rng = 88172645463325252ULL;
-
-static uint64_t s_rand(void)
-{
-    s_rng ^= s_rng >> 12;
-    s_rng ^= s_rng << 25;
-    s_rng ^= s_rng >> 27;
-    return s_rng * 2685821657736338717ULL;
-}
-
-/* A uniform number in [0, 1). */
-static double s_uniform(void)
-{
-    return (double)(s_rand() >> 11) / 9007199254740992.0;
-}
-
 #define S_SUBJECTS 100000
 #define S_IPS      50000
-#define S_STORMS   4
 
-/* A key text table: text and fingerprint of each rank. */
-typedef struct {
-    char (*text)[48];
-    uint64_t *fp;
-} s_keys_t;
-
-static void s_keys_init(s_keys_t *t, int n, int kind)
-{
-    t->text = xcalloc((size_t)n, sizeof(*t->text));
-    t->fp = xcalloc((size_t)n, sizeof(*t->fp));
-    for (int i = 0; i < n; i++) {
-        if (kind == 0)
-            snprintf(t->text[i], sizeof(t->text[i]), "bench wave-%d", i);
-        else if (kind == 1)
-            snprintf(t->text[i], sizeof(t->text[i]), "10.%d.%d.%d", (i >> 16) & 255, (i >> 8) & 255,
-                     i & 255);
-        else if (kind == 2)
-            snprintf(t->text[i], sizeof(t->text[i]), "10.%d.%d.0/24", (i >> 16) & 255,
-                     (i >> 8) & 255);
-        else
-            snprintf(t->text[i], sizeof(t->text[i]), "bench storm %d", i);
-        t->fp[i] = fp_text(t->text[i]);
-    }
-}
-
-/* The events producer: packs n events for site in frames of batch events before the
- * start, then sends them. zipf 0: every site cycles through all S_SUBJECTS subjects and
- * S_IPS addresses (each key seen by every site: the worst case); zipf 1: subjects Zipf
- * 0.8, addresses Zipf 0.6 (bench_feed's defaults: a few hot keys, a long tail), and one
- * event in 20 belongs to one of S_STORMS storms every site sees (they cross the fleet
- * rules: decisions are made and published during the run). */
+/* The events producer: packs n events for site (generator seed) in frames of batch
+ * events before the start, then sends them: bench_stream.h's stream over S_SUBJECTS
+ * subjects and S_IPS addresses, uniform (zipf 0: every key at every site, the worst case)
+ * or Zipf with storms (zipf 1: decisions are made and published during the run). */
 static int s_event_producer(const char *ep, const char *site, long n, long batch, int zipf,
                             uint64_t seed, bool rows)
 {
-    s_keys_t subj, ip, net, storm;
-    s_keys_init(&subj, S_SUBJECTS, 0);
-    s_keys_init(&ip, S_IPS, 1);
-    s_keys_init(&net, S_IPS, 2);
-    s_keys_init(&storm, S_STORMS, 3);
-    double *zs = zipf ? zipf_cdf_new(S_SUBJECTS, 0.8) : NULL;
-    double *zi = zipf ? zipf_cdf_new(S_IPS, 0.6) : NULL;
-    s_rng ^= seed * 0x9E3779B97F4A7C15ULL;
+    bench_stream_t bs;
+    bench_stream_init(&bs, zipf, S_SUBJECTS, S_IPS);
+    uint64_t rng = bench_stream_seed(seed);
     long nframes = (n + batch - 1) / batch;
     uint8_t **frames = xcalloc((size_t)nframes, sizeof(*frames));
     size_t *lens = xcalloc((size_t)nframes, sizeof(*lens));
@@ -357,23 +308,13 @@ static int s_event_producer(const char *ep, const char *site, long n, long batch
         long m = n - g < batch ? n - g : batch;
         for (long i = 0; i < m; i++, g++) {
             int si, ii;
-            const s_keys_t *st = &subj;
-            if (!zipf) {
-                si = (int)(g % S_SUBJECTS);
-                ii = (int)(g % S_IPS);
-            } else if (s_rand() % 20 == 0) {
-                st = &storm;
-                si = (int)(s_rand() % S_STORMS);
-                ii = zipf_draw(zi, S_IPS, s_uniform());
-            } else {
-                si = zipf_draw(zs, S_SUBJECTS, s_uniform());
-                ii = zipf_draw(zi, S_IPS, s_uniform());
-            }
+            const bench_keys_t *st;
+            bench_stream_draw(&bs, &rng, g, &st, &si, &ii);
             uint8_t ipb[4] = {10, (uint8_t)(ii >> 16), (uint8_t)(ii >> 8), (uint8_t)ii};
             wire_key_t k[3] = {
-                {BACKSTOP__SCOPE__SUBJECT, st->fp[si], st->text[si], strlen(st->text[si])},
-                {BACKSTOP__SCOPE__CLIENT_IP, ip.fp[ii], ip.text[ii], strlen(ip.text[ii])},
-                {BACKSTOP__SCOPE__CLIENT_NET, net.fp[ii], net.text[ii], strlen(net.text[ii])},
+                {BACKSTOP__SCOPE__SUBJECT, st->fp[si], st->text[si], st->len[si]},
+                {BACKSTOP__SCOPE__CLIENT_IP, bs.ip.fp[ii], bs.ip.text[ii], bs.ip.len[ii]},
+                {BACKSTOP__SCOPE__CLIENT_NET, bs.net.fp[ii], bs.net.text[ii], bs.net.len[ii]},
             };
             wire_event_t e = {.seq = seq++,
                               .time_ms = now,
@@ -388,6 +329,7 @@ static int s_event_producer(const char *ep, const char *site, long n, long batch
         wire_batch_reset(wb);
     }
     wire_batch_destroy(&wb);
+    bench_stream_free(&bs);
     void *ctx = zmq_ctx_new();
     void *s = s_push(ctx, ep);
     s_ready_and_wait();

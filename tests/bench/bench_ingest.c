@@ -9,11 +9,10 @@
  *                [--events N] [--rate N] [--check]
  *
  * DESCRIPTION
- *   Builds the event stream of `bench_aggregator ingest` in memory (4 sites, frames of
- *   200 events, three keys an event: subject, client address, client network; uniform:
- *   every site cycles through 100 000 subjects and 50 000 addresses; --zipf: subjects
- *   Zipf 0.8, addresses Zipf 0.6, one event in 20 from one of 4 storms every site sees),
- *   then feeds it to ingest_batch() with the default rules, as the daemon's event loop
+ *   Makes the event stream of `bench_aggregator ingest` (bench_stream.h: 4 sites, each
+ *   with its own generator, frames of 200 events taking turns, three keys an event;
+ *   uniform over 100 000 subjects and 50 000 addresses, or --zipf with storms), then
+ *   feeds it to ingest_batch() with the default rules, as the daemon's event loop
  *   does, and every --rate events (default 1 000 000: one flush a second at 1 M events/s)
  *   exports the changed keys with window_dirty_export(), as the write-behind flush does
  *   (the blobs are discarded: LevelDB is not measured here).
@@ -43,76 +42,23 @@
 #include <time.h>
 
 #include "allowlist.h"
-#include "bench_zipf.h"
+#include "bench_stream.h"
 #include "decisions.h"
 #include "fp.h"
 #include "ingest.h"
 #include "window.h"
 #include "xalloc.h"
 
-#define S_T0_MS 1700000000000LL
-static int S_SUBJECTS = 100000; /* --subjects */
-static int S_IPS = 50000;       /* half of them */
+#define S_T0_MS  1700000000000LL
 #define S_STORMS 4
 #define S_SITES  4 /* sites at most */
 #define S_BATCH  200
-
-static uint64_t s_rng = 88172645463325252ULL;
-
-static uint64_t s_rand(void)
-{
-    s_rng ^= s_rng >> 12;
-    s_rng ^= s_rng << 25;
-    s_rng ^= s_rng >> 27;
-    return s_rng * 2685821657736338717ULL;
-}
-
-static double s_uniform(void)
-{
-    return (double)(s_rand() >> 11) / 9007199254740992.0;
-}
 
 static double s_cpu_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-/* Key texts and fingerprints of one kind, by rank. */
-typedef struct {
-    char (*text)[48];
-    size_t *len;
-    uint64_t *fp;
-} s_keys_t;
-
-static void s_keys_init(s_keys_t *t, int n, int kind)
-{
-    t->text = xcalloc((size_t)n, sizeof(*t->text));
-    t->len = xcalloc((size_t)n, sizeof(*t->len));
-    t->fp = xcalloc((size_t)n, sizeof(*t->fp));
-    for (int i = 0; i < n; i++) {
-        int l;
-        if (kind == 0)
-            l = snprintf(t->text[i], sizeof(t->text[i]), "bench wave-%d", i);
-        else if (kind == 1)
-            l = snprintf(t->text[i], sizeof(t->text[i]), "10.%d.%d.%d", (i >> 16) & 255,
-                         (i >> 8) & 255, i & 255);
-        else if (kind == 2)
-            l = snprintf(t->text[i], sizeof(t->text[i]), "10.%d.%d.0/24", (i >> 16) & 255,
-                         (i >> 8) & 255);
-        else
-            l = snprintf(t->text[i], sizeof(t->text[i]), "bench storm %d", i);
-        t->len[i] = (size_t)l;
-        t->fp[i] = fp_text(t->text[i]);
-    }
-}
-
-static void s_keys_free(s_keys_t *t)
-{
-    xfree(t->text);
-    xfree(t->len);
-    xfree(t->fp);
 }
 
 /* What the flush callback keeps of the blobs. */
@@ -138,7 +84,7 @@ static void s_discard(const window_key_t *key, const uint8_t *blob, size_t len, 
 int main(int argc, char **argv)
 {
     long nev = 8000000, rate = 1000000;
-    int zipf = 0, nsites = S_SITES;
+    int zipf = 0, nsites = S_SITES, nsubjects = 100000;
     long presize = 0;
     int quiet_rules = 0;
     s_sink_t sink = {.hash = 1469598103934665603ULL};
@@ -149,10 +95,9 @@ int main(int argc, char **argv)
             zipf = 1;
         else if (strcmp(argv[i], "--sites") == 0 && i + 1 < argc)
             nsites = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--subjects") == 0 && i + 1 < argc) {
-            S_SUBJECTS = atoi(argv[++i]);
-            S_IPS = S_SUBJECTS / 2 > 0 ? S_SUBJECTS / 2 : 1;
-        } else if (strcmp(argv[i], "--check") == 0)
+        else if (strcmp(argv[i], "--subjects") == 0 && i + 1 < argc)
+            nsubjects = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--check") == 0)
             sink.check = true;
         else if (strcmp(argv[i], "--unreachable") == 0)
             quiet_rules = 1;
@@ -178,13 +123,11 @@ int main(int argc, char **argv)
     }
     nev -= nev % S_BATCH;
 
-    s_keys_t subj, ip, net, storm;
-    s_keys_init(&subj, S_SUBJECTS, 0);
-    s_keys_init(&ip, S_IPS, 1);
-    s_keys_init(&net, S_IPS, 2);
-    s_keys_init(&storm, S_STORMS, 3);
-    double *zs = zipf ? zipf_cdf_new(S_SUBJECTS, 0.8) : NULL;
-    double *zi = zipf ? zipf_cdf_new(S_IPS, 0.6) : NULL;
+    bench_stream_t bs;
+    bench_stream_init(&bs, zipf, nsubjects, nsubjects / 2 > 0 ? nsubjects / 2 : 1);
+    uint64_t rng[S_SITES]; /* each site its own generator, seeded as bench_aggregator's */
+    for (int i = 0; i < S_SITES; i++)
+        rng[i] = bench_stream_seed((uint64_t)i + 1);
     static const char *const sites[S_SITES] = {"site1", "site2", "site3", "site4"};
 
     decisions_t *dec = decisions_new(1, 0, 0);
@@ -223,18 +166,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < S_BATCH; i++) {
             long g = per_site[site]++;
             int si, ii;
-            const s_keys_t *st = &subj;
-            if (!zipf) {
-                si = (int)(g % S_SUBJECTS);
-                ii = (int)(g % S_IPS);
-            } else if (s_rand() % 20 == 0) {
-                st = &storm;
-                si = (int)(s_rand() % S_STORMS);
-                ii = zipf_draw(zi, S_IPS, s_uniform());
-            } else {
-                si = zipf_draw(zs, S_SUBJECTS, s_uniform());
-                ii = zipf_draw(zi, S_IPS, s_uniform());
-            }
+            const bench_keys_t *st;
+            bench_stream_draw(&bs, &rng[site], g, &st, &si, &ii);
             uint8_t *a = ips[i];
             a[0] = 10;
             a[1] = (uint8_t)(ii >> 16);
@@ -242,8 +175,9 @@ int main(int argc, char **argv)
             a[3] = (uint8_t)ii;
             ingest_key_t *k = &keys[i * 3];
             k[0] = (ingest_key_t){BS_SCOPE_SUBJECT, st->fp[si], st->text[si], st->len[si]};
-            k[1] = (ingest_key_t){BS_SCOPE_CLIENT_IP, ip.fp[ii], ip.text[ii], ip.len[ii]};
-            k[2] = (ingest_key_t){BS_SCOPE_CLIENT_NET, net.fp[ii], net.text[ii], net.len[ii]};
+            k[1] = (ingest_key_t){BS_SCOPE_CLIENT_IP, bs.ip.fp[ii], bs.ip.text[ii], bs.ip.len[ii]};
+            k[2] =
+                (ingest_key_t){BS_SCOPE_CLIENT_NET, bs.net.fp[ii], bs.net.text[ii], bs.net.len[ii]};
             evs[i] = (ingest_event_t){.site = sites[site],
                                       .sensor = "bench",
                                       .seq = (uint64_t)g + 1,
@@ -290,11 +224,6 @@ int main(int argc, char **argv)
     ingest_destroy(&in);
     decisions_destroy(&dec);
     allowlist_destroy(&allow);
-    xfree(zs);
-    xfree(zi);
-    s_keys_free(&subj);
-    s_keys_free(&ip);
-    s_keys_free(&net);
-    s_keys_free(&storm);
+    bench_stream_free(&bs);
     return 0;
 }
