@@ -2,16 +2,15 @@
  * server - the aggregator's one event loop; see server.h for what it promises.
  *
  * One turn of the loop: zmq_poll with a timeout up to the next timer; drain
- * the events the intake thread has received, unpacked and converted (bounded
- * per turn, so snapshots and the CLI are served in between; see intake.h),
- * then store and publish the decision changes that turn produced
+ * the event PULL (bounded per turn, so snapshots and the CLI are served in
+ * between), then store and publish the decision changes that turn produced
  * (one LevelDB batch, then one PUB send each); answer snapshot and control
  * requests and ZAP handshakes; run the timers (heartbeat, expiry, sweep,
  * write-behind flush); on request reload the config or leave.
  *
  * Counting belongs to helper-4's ingest (dedup -> skew -> allowlist -> window
- * -> rules -> decisions); this file hands it the intake's batches, keeps the
- * per-sensor table and the sites, and moves state to and from the store.
+ * -> rules -> decisions); this file only converts wire events for it, keeps
+ * the per-sensor table and the sites, and moves state to and from the store.
  */
 #include "server.h"
 
@@ -28,7 +27,6 @@
 #include "control.h"
 #include "fp.h"
 #include "ingest.h"
-#include "intake.h"
 #include "msg.h"
 #include "publish.h"
 #include "store.h"
@@ -51,8 +49,7 @@ struct server {
     char *config_path;                /* file re-read on reload, or NULL */
     bs_clock_t *clock;                /* wall and monotonic time (borrowed) */
     void *ctx;                        /* the ZeroMQ context */
-    void *pull;                       /* events in, until the intake thread takes it */
-    intake_t *intake;                 /* the event socket's thread: frames in, batches out */
+    void *pull;                       /* events in */
     void *pub;                        /* decisions and heartbeats out */
     void *snap;                       /* snapshot ROUTER */
     void *ctl;                        /* control ROUTER (ipc) */
@@ -75,8 +72,11 @@ struct server {
     size_t nunstored;                 /* in use */
     size_t unstored_cap;              /* allocated */
     window_key_t *dirty;              /* scratch for window_dirty_take */
-    ingest_result_t *evres;           /* s_on_batch() scratch: the batch's outcomes */
-    size_t evres_cap;                 /* allocated */
+    wire_arena_t *arena;              /* event frames are unpacked into it */
+    ingest_event_t *evs;              /* s_on_batch() scratch: the batch's events */
+    ingest_key_t *evkeys;             /* ... their keys, WIRE_MAX_KEYS per event */
+    ingest_result_t *evres;           /* ... their outcomes */
+    size_t evs_cap;                   /* events allocated */
     bool flushing;                    /* a flush cycle is under way (s_flush_step) */
     size_t flush_total;               /* keys the cycle took on */
     size_t flush_left;                /* ... and has still to write */
@@ -425,11 +425,32 @@ static int s_changes_since(void *arg, uint64_t epoch, uint64_t since_seq,
 
 /* ---- the event socket ---- */
 
-/* An events frame from the intake thread: its batch, converted there, is counted here. */
-static void s_on_batch(server_t *self, const intake_item_t *it)
+/* The ingest view of event e of batch b; its keys go to keys (WIRE_MAX_KEYS). */
+static void s_event_from_wire(const Backstop__EventBatch *b, const wire_event_t *e,
+                              ingest_key_t *keys, ingest_event_t *ev)
 {
-    const Backstop__EventBatch *b = it->frame->events;
-    const zsock_meta_t *meta = &it->meta;
+    for (size_t k = 0; k < e->nkeys; k++)
+        keys[k] = (ingest_key_t){.scope = (bs_scope_t)e->keys[k].scope,
+                                 .fp = e->keys[k].fp,
+                                 .text = e->keys[k].text,
+                                 .text_len = e->keys[k].text_len};
+    *ev = (ingest_event_t){
+        .site = b->site,
+        .sensor = b->sensor,
+        .seq = e->seq,
+        .time_ms = e->time_ms,
+        .msg_class = (bs_class_t)e->msg_class,
+        .client_ip = e->client_ip,
+        .client_ip_len = e->client_ip_len,
+        .keys = keys,
+        .nkeys = e->nkeys,
+        .nrule_labels = e->nrules,
+        .ledger_hit = e->ledger_hit,
+    };
+}
+
+static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsock_meta_t *meta)
+{
     if (self->curve && strcmp(b->site, meta->user) != 0) {
         s_drop(self, SERVER_DROP_SITE_MISMATCH, "events", meta->peer);
         return;
@@ -439,20 +460,34 @@ static void s_on_batch(server_t *self, const intake_item_t *it)
         return;
     }
     int64_t now = server_now_ms(self);
+    /* rows or columns: the same events */
+    wire_events_t it;
+    size_t nev = wire_events_open(&it, b);
     server_sensor_t *sensor = s_sensor(self, b->site, b->sensor, true);
     sensor->last_seen_ms = now;
-    sensor->events += it->announced;
+    sensor->events += nev;
     self->stats.batches_in++;
-    self->stats.events_in += it->announced;
-    self->rate[self->rate_at] += it->announced;
+    self->stats.events_in += nev;
+    self->rate[self->rate_at] += nev;
 
-    /* only what the view gave is counted (a checked frame gives all it announces) */
-    size_t nev = it->nev;
-    if (nev > self->evres_cap) {
-        self->evres_cap = nev;
-        self->evres = xrealloc(self->evres, self->evres_cap * sizeof(*self->evres));
+    /* the batch in ingest's terms, once; then counted as one batch */
+    if (nev > self->evs_cap) {
+        self->evs_cap = nev;
+        self->evs = xrealloc(self->evs, self->evs_cap * sizeof(*self->evs));
+        self->evkeys =
+            xrealloc(self->evkeys, self->evs_cap * WIRE_MAX_KEYS * sizeof(*self->evkeys));
+        self->evres = xrealloc(self->evres, self->evs_cap * sizeof(*self->evres));
     }
-    ingest_batch(self->ingest, it->evs, nev, now, self->evres);
+    wire_event_t we;
+    wire_key_t wk[WIRE_MAX_KEYS];
+    /* only what the view gave is counted (a checked frame gives all nev) */
+    size_t n = 0;
+    while (n < nev && wire_events_next(&it, &we, wk)) {
+        s_event_from_wire(b, &we, self->evkeys + n * WIRE_MAX_KEYS, &self->evs[n]);
+        n++;
+    }
+    nev = n;
+    ingest_batch(self->ingest, self->evs, nev, now, self->evres);
     for (size_t i = 0; i < nev; i++) {
         switch (self->evres[i]) {
         case INGEST_COUNTED:
@@ -513,24 +548,30 @@ static void s_flush_keep_up(server_t *self);
 static void s_drain_events(server_t *self)
 {
     for (int i = 0; i < SERVER_EVENT_BURST; i++) {
-        intake_item_t *it = intake_next(self->intake);
-        if (it == NULL)
+        Backstop__Frame *f = NULL;
+        zsock_meta_t meta;
+        wire_err_t err = WIRE_OK;
+        /* frames are unpacked into the arena: nothing of the last one is kept */
+        wire_arena_reset(self->arena);
+        int rc = zsock_recv_in(self->pull, ZMQ_DONTWAIT, self->arena, &f, &meta, &err);
+        if (rc < 0)
             break;
-        if (it->rc == 0) {
-            s_drop(self, (server_drop_t)it->err, "events", it->meta.peer);
-        } else if (it->frame->body_case == BACKSTOP__FRAME__BODY_EVENTS) {
-            s_on_batch(self, it);
+        if (rc == 0) {
+            s_drop(self, (server_drop_t)err, "events", meta.peer);
+            continue;
+        }
+        if (f->body_case == BACKSTOP__FRAME__BODY_EVENTS) {
+            s_on_batch(self, f->events, &meta);
             /* a decision is stored and published before the next frame is looked at */
             if (decisions_pending(self->decisions))
                 (void)server_apply_changes(self);
-        } else if (it->frame->body_case == BACKSTOP__FRAME__BODY_STATUS) {
-            s_on_status(self, it->frame->status, &it->meta);
-        } else {
-            s_drop(self, SERVER_DROP_UNEXPECTED, "events", it->meta.peer);
-        }
-        intake_done(self->intake, it);
+        } else if (f->body_case == BACKSTOP__FRAME__BODY_STATUS)
+            s_on_status(self, f->status, &meta);
+        else
+            s_drop(self, SERVER_DROP_UNEXPECTED, "events", meta.peer);
         s_flush_keep_up(self);
     }
+    wire_arena_reset(self->arena);
 }
 
 /* ---- snapshot and control ---- */
@@ -896,6 +937,7 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     if (!self->ingest)
         msg_fatal(EX_CONFIG, "cannot set up counting with these rules");
     self->dirty = xcalloc(SERVER_DIRTY_CHUNK, sizeof(*self->dirty));
+    self->arena = wire_arena_new();
 
     long nd = store_decisions_load(self->store, s_restore_decision, self);
     long na = store_allow_load(self->store, s_restore_allow, self);
@@ -942,10 +984,6 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
                  "loopback only");
     }
     self->pull = s_bind(self, ZMQ_PULL, cfg->event_endpoint, "event", self->curve, &keys, 0);
-    self->intake = intake_new(self->ctx, self->pull);
-    if (!self->intake)
-        msg_fatal(EX_UNAVAILABLE, "cannot start the event intake thread");
-    self->pull = NULL; /* the intake thread's now */
     self->pub = s_bind(self, ZMQ_PUB, cfg->decision_endpoint, "decision", self->curve, &keys, 1);
     self->snap =
         s_bind(self, ZMQ_ROUTER, cfg->snapshot_endpoint, "snapshot", self->curve, &keys, 2);
@@ -1116,7 +1154,7 @@ int server_run(server_t *self)
 {
     while (!self->stop) {
         zmq_pollitem_t items[5] = {
-            {intake_socket(self->intake), 0, ZMQ_POLLIN, 0},
+            {self->pull, 0, ZMQ_POLLIN, 0},
             {self->snap, 0, ZMQ_POLLIN, 0},
             {self->ctl, 0, ZMQ_POLLIN, 0},
             {self->zap ? zsock_zap_socket(self->zap) : NULL, 0, ZMQ_POLLIN, 0},
@@ -1165,7 +1203,6 @@ void server_destroy(server_t **self_p)
     server_t *self = *self_p;
     if (self->store && self->ingest)
         s_flush(self);
-    intake_destroy(&self->intake);
     zsock_close(&self->pull);
     zsock_close(&self->pub);
     zsock_close(&self->snap);
@@ -1188,6 +1225,9 @@ void server_destroy(server_t **self_p)
     xfree(self->sites);
     xfree(self->unstored);
     xfree(self->dirty);
+    xfree(self->evs);
+    wire_arena_destroy(&self->arena);
+    xfree(self->evkeys);
     xfree(self->evres);
     xfree(self);
     *self_p = NULL;
