@@ -40,6 +40,7 @@ struct decisions {
     size_t nbuckets;        /* power of two, both tables */
     size_t count;           /* active decisions */
     size_t enforced;        /* of which in enforce mode */
+    uint64_t removals;      /* active decisions removed so far */
     decision_change_t *log; /* ring of changes */
     size_t log_cap;         /* ring slots allocated */
     size_t log_head;        /* ring index of seq floor+1 */
@@ -278,6 +279,11 @@ uint64_t decisions_seq(const decisions_t *self)
     return self->seq;
 }
 
+uint64_t decisions_removals(const decisions_t *self)
+{
+    return self->removals;
+}
+
 uint64_t decisions_log_floor(const decisions_t *self)
 {
     return self->floor;
@@ -368,6 +374,7 @@ static void s_remove_node(decisions_t *t, s_node_t *n, decision_why_t why)
         t->next_stale = true;
     s_unlink(t, n);
     t->count--;
+    t->removals++;
     if (n->d.mode == BS_MODE_ENFORCE)
         t->enforced--;
     s_log(t, DECISION_REMOVE, why, &n->d);

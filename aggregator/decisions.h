@@ -129,6 +129,11 @@ void decisions_destroy(decisions_t **self_p);
 uint64_t decisions_epoch(const decisions_t *self);
 /* The last sequence number used (0: none yet). */
 uint64_t decisions_seq(const decisions_t *self);
+/* Active decisions removed so far (expired, revoked, allowlisted). Only a removal ends a
+ * decision or makes its expiry earlier (an extension only moves it later): "the decision
+ * with this identity is active and expires no earlier than E" stays true while this
+ * number stands still, however many other changes there are. */
+uint64_t decisions_removals(const decisions_t *self);
 /* Smallest since_seq decisions_changes_since() can answer. */
 uint64_t decisions_log_floor(const decisions_t *self);
 /* Active decisions. */
