@@ -331,6 +331,7 @@ decisions_result_t decisions_propose(decisions_t *self, const decision_t *d, int
     assert(d && d->scope != BS_SCOPE_UNKNOWN);
     assert(d->reach == BS_REACH_FLEET || (d->reach == BS_REACH_LOCAL && d->site[0]));
     assert(d->expires_ms > now_ms);
+    assert(extend_min_ms >= 0);
     decision_t want = *d;
     if (want.reach == BS_REACH_FLEET)
         want.site[0] = 0;

@@ -143,8 +143,9 @@ size_t decisions_count_enforced(const decisions_t *self);
 
 /* Proposes d (id, seq, epoch, created are ignored; expires_ms is set by the caller).
  * Creates it, or extends the active one with the same identity when d expires at
- * least extend_min_ms later than it (expiry moved, evidence refreshed, the stronger
- * action kept). *out_p (may be NULL) gets the active decision. */
+ * least extend_min_ms (>= 0: an expiry never moves earlier) later than it (expiry
+ * moved, evidence refreshed, the stronger action kept). *out_p (may be NULL) gets the
+ * active decision. */
 decisions_result_t decisions_propose(decisions_t *self, const decision_t *d, int64_t extend_min_ms,
                                      int64_t now_ms, const decision_t **out_p);
 

@@ -102,6 +102,10 @@ ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowli
         snprintf(err, errlen, "need 1 to %d rules, have %zu", INGEST_RULES_MAX, c.nrules);
         return NULL;
     }
+    if (c.extend_min_ms < 0) {
+        snprintf(err, errlen, "extend_min must not be negative");
+        return NULL;
+    }
     if (c.bucket_ms < 1000 || c.bucket_ms % 1000) {
         snprintf(err, errlen, "window resolution must be whole seconds, at least 1s");
         return NULL;

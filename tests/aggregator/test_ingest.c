@@ -608,6 +608,13 @@ static void test_ingest_rejects_bad_config(void **state)
     cfg.nrules = 2;
     assert_null(ingest_new(&cfg, t, al, err, sizeof(err)));
     assert_non_null(strstr(err, "twice"));
+    /* a negative extend_min would let an extension move an expiry earlier */
+    cfg.rules = twice;
+    cfg.nrules = 1;
+    cfg.extend_min_ms = -1;
+    assert_null(ingest_new(&cfg, t, al, err, sizeof(err)));
+    assert_non_null(strstr(err, "extend_min"));
+    cfg.extend_min_ms = 0;
     /* a window not a multiple of the resolution is rounded up */
     rule_t odd = s_fleet_rule();
     odd.window_ms = 125 * SEC;
