@@ -40,6 +40,7 @@ struct decisions {
     size_t nbuckets;        /* power of two, both tables */
     size_t count;           /* active decisions */
     size_t enforced;        /* of which in enforce mode */
+    uint64_t removals;      /* active decisions removed so far */
     decision_change_t *log; /* ring of changes */
     size_t log_cap;         /* ring slots allocated */
     size_t log_head;        /* ring index of seq floor+1 */
@@ -278,6 +279,11 @@ uint64_t decisions_seq(const decisions_t *self)
     return self->seq;
 }
 
+uint64_t decisions_removals(const decisions_t *self)
+{
+    return self->removals;
+}
+
 uint64_t decisions_log_floor(const decisions_t *self)
 {
     return self->floor;
@@ -325,6 +331,7 @@ decisions_result_t decisions_propose(decisions_t *self, const decision_t *d, int
     assert(d && d->scope != BS_SCOPE_UNKNOWN);
     assert(d->reach == BS_REACH_FLEET || (d->reach == BS_REACH_LOCAL && d->site[0]));
     assert(d->expires_ms > now_ms);
+    assert(extend_min_ms >= 0);
     decision_t want = *d;
     if (want.reach == BS_REACH_FLEET)
         want.site[0] = 0;
@@ -368,6 +375,7 @@ static void s_remove_node(decisions_t *t, s_node_t *n, decision_why_t why)
         t->next_stale = true;
     s_unlink(t, n);
     t->count--;
+    t->removals++;
     if (n->d.mode == BS_MODE_ENFORCE)
         t->enforced--;
     s_log(t, DECISION_REMOVE, why, &n->d);

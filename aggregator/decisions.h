@@ -129,6 +129,11 @@ void decisions_destroy(decisions_t **self_p);
 uint64_t decisions_epoch(const decisions_t *self);
 /* The last sequence number used (0: none yet). */
 uint64_t decisions_seq(const decisions_t *self);
+/* Active decisions removed so far (expired, revoked, allowlisted). Only a removal ends a
+ * decision or makes its expiry earlier (an extension only moves it later): "the decision
+ * with this identity is active and expires no earlier than E" stays true while this
+ * number stands still, however many other changes there are. */
+uint64_t decisions_removals(const decisions_t *self);
 /* Smallest since_seq decisions_changes_since() can answer. */
 uint64_t decisions_log_floor(const decisions_t *self);
 /* Active decisions. */
@@ -138,8 +143,9 @@ size_t decisions_count_enforced(const decisions_t *self);
 
 /* Proposes d (id, seq, epoch, created are ignored; expires_ms is set by the caller).
  * Creates it, or extends the active one with the same identity when d expires at
- * least extend_min_ms later than it (expiry moved, evidence refreshed, the stronger
- * action kept). *out_p (may be NULL) gets the active decision. */
+ * least extend_min_ms (>= 0: an expiry never moves earlier) later than it (expiry
+ * moved, evidence refreshed, the stronger action kept). *out_p (may be NULL) gets the
+ * active decision. */
 decisions_result_t decisions_propose(decisions_t *self, const decision_t *d, int64_t extend_min_ms,
                                      int64_t now_ms, const decision_t **out_p);
 

@@ -12,6 +12,16 @@
  * extend_min_ms, the outcome cannot matter and nothing is computed at all. In
  * a storm that is every event after the first firing, so the cost per event
  * stays one hash lookup instead of a window sum and a walk of its sites.
+ *
+ * That lookup is itself cached (the in-force cache): a decision node is
+ * large and cold, and its identity fields span several cache lines, so with
+ * thousands of hot keys (a Zipf stream: every popular subject and address
+ * ends up with a decision) the lookup was a tenth of the counting path. A
+ * cached "in force until T" stays true until a decision is removed
+ * (decisions_removals()): creations and extensions elsewhere do not touch it,
+ * and an extension of this decision only moves T later, so a cached T is
+ * never too late; once now reaches it the table is asked again. The cache
+ * grows with the decision table, so each decision's keys have room.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -30,14 +40,17 @@ typedef struct {
     bool require_rule_match; /* only rule-matched events */
 } s_tally_t;
 
-/* Slots of the in-force cache (a power of two). */
-#define S_FORCE_SLOTS 256u
+/* Slots of the in-force cache at first, and at most (powers of two); it keeps at least
+ * S_FORCE_PER_DECISION slots per active decision up to the maximum (32 bytes a slot). */
+#define S_FORCE_MIN          256u
+#define S_FORCE_MAX          65536u
+#define S_FORCE_PER_DECISION 4u
 
-/* A rule's decision on a key known to be in force long enough until until_ms, as long as
- * the decision table is at dseq (any change to it moves its sequence number). */
+/* A rule's decision on a key known to be active and in force long enough until until_ms,
+ * as long as no decision has been removed since (see the header comment). */
 typedef struct {
     uint64_t fp;      /* the key */
-    uint64_t dseq;    /* decisions_seq() when found; 0: empty */
+    uint64_t gen;     /* decisions_removals() + 1 when found; 0: empty */
     int64_t until_ms; /* a firing before this changes nothing */
     uint16_t rule;    /* rule index */
     uint16_t site;    /* site index for a local rule, else 0xFFFF */
@@ -63,8 +76,9 @@ struct ingest {
     decisions_t *decisions;                          /* decision table (borrowed) */
     allowlist_t *allow;                              /* allowlist (borrowed) */
     ingest_counters_t counters;                      /* metrics */
-    s_force_t force[S_FORCE_SLOTS];                  /* in-force cache: a storm's hot keys
+    s_force_t *force;                                /* in-force cache: a storm's hot keys
                                                         pass the gate on every event */
+    size_t nforce;                                   /* its slots (a power of two) */
 };
 
 ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowlist_t *allow,
@@ -86,6 +100,10 @@ ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowli
         c.expected_keys = 1000000;
     if (c.nrules == 0 || c.nrules > INGEST_RULES_MAX) {
         snprintf(err, errlen, "need 1 to %d rules, have %zu", INGEST_RULES_MAX, c.nrules);
+        return NULL;
+    }
+    if (c.extend_min_ms < 0) {
+        snprintf(err, errlen, "extend_min must not be negative");
         return NULL;
     }
     if (c.bucket_ms < 1000 || c.bucket_ms % 1000) {
@@ -143,6 +161,8 @@ ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowli
     in->dedup = dedup_new(c.dedup_max_sensors, c.dedup_reset_gap);
     in->decisions = decisions;
     in->allow = allow;
+    in->nforce = S_FORCE_MIN;
+    in->force = xcalloc(in->nforce, sizeof(*in->force));
     return in;
 }
 
@@ -154,6 +174,7 @@ void ingest_destroy(ingest_t **self_p)
         return;
     window_destroy(&in->window);
     dedup_destroy(&in->dedup);
+    xfree(in->force);
     xfree(in);
     *self_p = NULL;
 }
@@ -165,17 +186,17 @@ static bool s_valid_name(const char *s)
 
 /* Whether rule ri's decision on k (at site for a local rule) is in force long enough that
  * a firing now would change nothing: then the rule need not even be evaluated. The answer
- * "yes, until T" is cached until the decision table changes. */
+ * "yes, until T" is cached until a decision is removed. */
 static bool s_in_force(ingest_t *in, size_t ri, const ingest_key_t *k, unsigned site,
                        const char *site_name, int64_t now_ms)
 {
     const rule_t *r = &in->rules[ri];
     uint16_t st = r->reach == BS_REACH_LOCAL ? (uint16_t)site : 0xFFFFu;
-    uint64_t dseq = decisions_seq(in->decisions);
+    uint64_t gen = decisions_removals(in->decisions) + 1;
     s_force_t *c = &in->force[fp_mix64(k->fp ^ ((uint64_t)ri << 48) ^ ((uint64_t)st << 32)) &
-                              (S_FORCE_SLOTS - 1)];
-    if (c->dseq == dseq && dseq != 0 && c->fp == k->fp && c->rule == ri && c->site == st)
-        return now_ms < c->until_ms;
+                              (in->nforce - 1)];
+    if (c->gen == gen && c->fp == k->fp && c->rule == ri && c->site == st && now_ms < c->until_ms)
+        return true;
     const char *dsite = r->reach == BS_REACH_LOCAL ? site_name : "";
     const decision_t *cur =
         decisions_find_identity(in->decisions, r->scope, k->fp, r->reach, dsite, r->mode);
@@ -183,9 +204,20 @@ static bool s_in_force(ingest_t *in, size_t ri, const ingest_key_t *k, unsigned 
         return false;
     /* now + ttl < expires + extend_min, for every now before until */
     int64_t until = cur->expires_ms + in->extend_min_ms - r->ttl_ms;
-    *c =
-        (s_force_t){.fp = k->fp, .dseq = dseq, .until_ms = until, .rule = (uint16_t)ri, .site = st};
-    return now_ms < until;
+    if (now_ms >= until)
+        return false;
+    size_t want = decisions_count(in->decisions) * S_FORCE_PER_DECISION;
+    if (want > in->nforce && in->nforce < S_FORCE_MAX) {
+        /* a bigger table: the cached answers are dropped, they are found again */
+        while (in->nforce < want && in->nforce < S_FORCE_MAX)
+            in->nforce *= 2;
+        xfree(in->force);
+        in->force = xcalloc(in->nforce, sizeof(*in->force));
+        c = &in->force[fp_mix64(k->fp ^ ((uint64_t)ri << 48) ^ ((uint64_t)st << 32)) &
+                       (in->nforce - 1)];
+    }
+    *c = (s_force_t){.fp = k->fp, .gen = gen, .until_ms = until, .rule = (uint16_t)ri, .site = st};
+    return true;
 }
 
 /* A rule fired and its decision is not in force long enough (s_in_force() false):

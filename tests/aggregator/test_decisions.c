@@ -478,6 +478,41 @@ static void test_decisions_restore_keeps_identity(void **state)
     decisions_destroy(&t);
 }
 
+/* The removal count moves with each removal (revoked, allowlisted, expired) and with
+ * nothing else: ingest caches "this decision is in force" until it moves. */
+static void test_decisions_removals_count_removals_only(void **state)
+{
+    decisions_t *t = decisions_new(1, 0, 0);
+    assert_int_equal(decisions_removals(t), 0);
+    const decision_t *got;
+    decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, 42, BS_REACH_FLEET, "", T0 + HOUR);
+    decisions_propose(t, &d, MIN, T0, &got);
+    char id42[DECISION_ID_LEN + 1];
+    strcpy(id42, got->id);
+    d = s_rule_decision(BS_SCOPE_SUBJECT, 43, BS_REACH_LOCAL, "acme", T0 + 2 * HOUR);
+    decisions_propose(t, &d, MIN, T0, &got);
+    char id43[DECISION_ID_LEN + 1];
+    strcpy(id43, got->id);
+    d = s_rule_decision(BS_SCOPE_SUBJECT, 44, BS_REACH_FLEET, "", T0 + 3 * HOUR);
+    decisions_propose(t, &d, MIN, T0, NULL);
+    /* creations, an extension and a proposal that changes nothing: no removal */
+    d.expires_ms = T0 + 4 * HOUR;
+    assert_int_equal(decisions_propose(t, &d, MIN, T0, NULL), DECISIONS_EXTENDED);
+    assert_int_equal(decisions_propose(t, &d, MIN, T0, NULL), DECISIONS_UNCHANGED);
+    assert_int_equal(decisions_removals(t), 0);
+    assert_int_equal(decisions_remove(t, "nosuchid", DECISION_WHY_REVOKED, T0), -1);
+    assert_int_equal(decisions_expire(t, T0 + HOUR - 1), 0);
+    assert_int_equal(decisions_removals(t), 0);
+    assert_int_equal(decisions_remove(t, id42, DECISION_WHY_REVOKED, T0), 0);
+    assert_int_equal(decisions_removals(t), 1);
+    assert_int_equal(decisions_remove(t, id43, DECISION_WHY_ALLOWLISTED, T0), 0);
+    assert_int_equal(decisions_removals(t), 2);
+    assert_int_equal(decisions_expire(t, T0 + 4 * HOUR), 1);
+    assert_int_equal(decisions_removals(t), 3);
+    assert_int_equal(decisions_count(t), 0);
+    decisions_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_decisions_snapshot_for_site_is_fleet_plus_own),
         cmocka_unit_test(test_decisions_ids_unique_among_many),
         cmocka_unit_test(test_decisions_restore_keeps_identity),
+        cmocka_unit_test(test_decisions_removals_count_removals_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

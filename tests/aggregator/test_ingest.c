@@ -471,6 +471,85 @@ static void test_ingest_revoked_decision_is_made_again_at_once(void **state)
     s_teardown(&fx);
 }
 
+/* A bounce with only a subject key fp, from site at time t (received then). */
+static void s_subject_bounce(s_fx_t *fx, const char *site, uint64_t fp, int64_t t)
+{
+    ingest_key_t key = {.scope = BS_SCOPE_SUBJECT, .fp = fp, .text = SUBJ, .text_len = 4};
+    ingest_event_t ev = {
+        .site = site,
+        .sensor = "mx1",
+        .seq = ++fx->seq,
+        .time_ms = t,
+        .msg_class = BS_CLASS_BOUNCE,
+        .keys = &key,
+        .nkeys = 1,
+    };
+    assert_int_equal(ingest_event(fx->in, &ev, t), INGEST_COUNTED);
+}
+
+/* The in-force cache remembers "in force until T" across other decisions' changes; a
+ * decision that expires (TTL shorter than extend_min, so T is later than its expiry) must
+ * be made again by the storm's next event, not hidden by the cached T. */
+static void test_ingest_expired_decision_is_made_again_at_once(void **state)
+{
+    rule_t r = s_fleet_rule(); /* 30 in 120 s from 3 sites */
+    r.ttl_ms = 30 * SEC;       /* extend_min is 60 s: in force until 60 s after the firing */
+    s_fx_t fx;
+    s_setup(&fx, &r, 1);
+    const char *sites[] = {"a", "b", "c"};
+    for (int i = 0; i < 30; i++)
+        s_subject_bounce(&fx, sites[i % 3], SUBJ_FP, T0 + i * 100);
+    assert_int_equal(ingest_counters(fx.in)->decisions_created, 1);
+    /* the storm goes on (cached: in force), other keys' decisions come and go meanwhile */
+    for (int i = 0; i < 25; i++) {
+        s_subject_bounce(&fx, sites[i % 3], SUBJ_FP, T0 + 4 * SEC + i * SEC);
+        for (int j = 0; j < 30; j++)
+            s_subject_bounce(&fx, sites[j % 3], 0x1000 + (uint64_t)i, T0 + 4 * SEC + i * SEC);
+    }
+    assert_int_equal(ingest_counters(fx.in)->decisions_created, 26);
+    assert_int_equal(ingest_counters(fx.in)->decisions_extended, 0);
+    /* the first decision expires at T0 + 32.9 s, the next storm event makes it again */
+    assert_int_equal(ingest_tick(fx.in, T0 + 33 * SEC, 0), 1);
+    s_subject_bounce(&fx, "a", SUBJ_FP, T0 + 34 * SEC);
+    assert_int_equal(ingest_counters(fx.in)->decisions_created, 27);
+    const decision_t *found[2];
+    assert_int_equal(decisions_find_key(fx.decisions, BS_SCOPE_SUBJECT, SUBJ_FP, found, 2), 1);
+    assert_int_equal(found[0]->expires_ms, T0 + 64 * SEC);
+    s_teardown(&fx);
+}
+
+/* Many decisions (the cache grows with them, dropping what it knew): each key is still in
+ * force exactly while its decision is; one revoked among them is made again, only it. */
+static void test_ingest_many_decisions_one_revoked(void **state)
+{
+    enum { NKEYS = 300 };
+    rule_t r = s_fleet_rule();
+    s_fx_t fx;
+    s_setup(&fx, &r, 1);
+    const char *sites[] = {"a", "b", "c"};
+    for (int round = 0; round < 40; round++)
+        for (uint64_t k = 0; k < NKEYS; k++)
+            s_subject_bounce(&fx, sites[(round + k) % 3], 0x2000 + k, T0 + round * 100);
+    assert_int_equal(decisions_count(fx.decisions), NKEYS);
+    assert_int_equal(ingest_counters(fx.in)->decisions_created, NKEYS);
+    const decision_t *found[2];
+    assert_int_equal(decisions_find_key(fx.decisions, BS_SCOPE_SUBJECT, 0x2000 + 123, found, 2), 1);
+    char id[DECISION_ID_LEN + 1];
+    memcpy(id, found[0]->id, sizeof(id));
+    assert_int_equal(decisions_remove(fx.decisions, id, DECISION_WHY_REVOKED, T0 + 5 * SEC), 0);
+    for (uint64_t k = 0; k < NKEYS; k++)
+        s_subject_bounce(&fx, sites[k % 3], 0x2000 + k, T0 + 6 * SEC);
+    assert_int_equal(decisions_count(fx.decisions), NKEYS);
+    assert_int_equal(ingest_counters(fx.in)->decisions_created, NKEYS + 1);
+    assert_int_equal(decisions_find_key(fx.decisions, BS_SCOPE_SUBJECT, 0x2000 + 123, found, 2), 1);
+    assert_string_not_equal(found[0]->id, id);
+    /* 60 s after the firings: no longer in force long enough, every key is extended once */
+    for (uint64_t k = 0; k < NKEYS; k++)
+        s_subject_bounce(&fx, sites[k % 3], 0x2000 + k, T0 + 64 * SEC);
+    assert_int_equal(ingest_counters(fx.in)->decisions_extended, NKEYS - 1);
+    s_teardown(&fx);
+}
+
 static void test_ingest_invalid_names(void **state)
 {
     rule_t r = s_fleet_rule();
@@ -529,6 +608,13 @@ static void test_ingest_rejects_bad_config(void **state)
     cfg.nrules = 2;
     assert_null(ingest_new(&cfg, t, al, err, sizeof(err)));
     assert_non_null(strstr(err, "twice"));
+    /* a negative extend_min would let an extension move an expiry earlier */
+    cfg.rules = twice;
+    cfg.nrules = 1;
+    cfg.extend_min_ms = -1;
+    assert_null(ingest_new(&cfg, t, al, err, sizeof(err)));
+    assert_non_null(strstr(err, "extend_min"));
+    cfg.extend_min_ms = 0;
     /* a window not a multiple of the resolution is rounded up */
     rule_t odd = s_fleet_rule();
     odd.window_ms = 125 * SEC;
@@ -654,6 +740,8 @@ int main(void)
         cmocka_unit_test(test_ingest_observe_mode_makes_observe_decision),
         cmocka_unit_test(test_ingest_continuing_wave_extends_then_expires),
         cmocka_unit_test(test_ingest_revoked_decision_is_made_again_at_once),
+        cmocka_unit_test(test_ingest_expired_decision_is_made_again_at_once),
+        cmocka_unit_test(test_ingest_many_decisions_one_revoked),
         cmocka_unit_test(test_ingest_invalid_names),
         cmocka_unit_test(test_ingest_explain_says_why_not),
         cmocka_unit_test(test_ingest_rejects_bad_config),
