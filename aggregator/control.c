@@ -867,6 +867,22 @@ static int s_site_del(server_t *srv, const Backstop__ControlRequest *req, s_ctx_
     return s_ok(c, json_pack("{s:{s:s}}", "removed", "name", req->id));
 }
 
+bool control_changes(const Backstop__ControlRequest *req)
+{
+    switch (req->command) {
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS:
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST:
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_SHOW:
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__WHY:
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__TOP:
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_LIST:
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__SITES:
+        return false;
+    default:
+        return true;
+    }
+}
+
 int control_handle(server_t *srv, const Backstop__ControlRequest *req,
                    Backstop__ControlReply *reply)
 {

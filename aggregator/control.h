@@ -66,6 +66,10 @@
 int control_handle(server_t *srv, const Backstop__ControlRequest *req,
                    Backstop__ControlReply *reply);
 
+/* Whether req is a command that may change what is stored (adds and deletes; unknown
+ * commands count as changes): only those wait for the disk before the reply. */
+bool control_changes(const Backstop__ControlRequest *req);
+
 /* The JSON form of a decision at now_ms (evidence included when with_evidence). */
 json_t *control_json_decision(const decision_t *d, int64_t now_ms, bool with_evidence);
 

@@ -632,9 +632,11 @@ static void s_drain_control(server_t *self)
             (void)control_handle(self, f->control_request, &reply);
             self->stats.control_requests++;
             /* whatever the handler changed is stored and published now, and on disk
-             * before the operator hears it is done */
+             * before the operator hears it is done; a request that only reads leaves
+             * the disk to the next flush (a monitor polling status costs no fsync) */
             (void)server_apply_changes(self);
-            s_sync(self);
+            if (control_changes(f->control_request))
+                s_sync(self);
         }
         if (meta.id_len) {
             Backstop__Frame out;

@@ -608,10 +608,43 @@ static void test_json_decision_forms(void **state)
     json_decref(j);
 }
 
+/* Which commands wait for the disk before replying: every add and delete, and any
+ * command this build does not know; never a read. */
+static void test_control_changes_only_for_writes(void **state)
+{
+    static const struct {
+        Backstop__ControlRequest__Command cmd;
+        bool changes;
+    } cases[] = {
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS, false},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST, false},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_SHOW, false},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__WHY, false},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__TOP, false},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_LIST, false},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__SITES, false},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD, true},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL, true},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD, true},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_DEL, true},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD, true},
+        {BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_DEL, true},
+        {(Backstop__ControlRequest__Command)999, true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+        req.command = cases[i].cmd;
+        if (control_changes(&req) != cases[i].changes)
+            fail_msg("command %d: changes %d, want %d", (int)cases[i].cmd, !cases[i].changes,
+                     cases[i].changes);
+    }
+}
+
 int main(void)
 {
     msg_open("test_control", MSG_TO_STDERR);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_control_changes_only_for_writes),
         cmocka_unit_test_setup_teardown(test_status_fresh, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_status_counts_events_keys_decisions, s_setup,
                                         s_teardown),
