@@ -128,8 +128,11 @@ ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t n
 
 /* Takes the n events of a batch at now_ms, in order, as ingest_event() each; results[i]
  * gets event i's outcome. The window's cache misses of the next few events overlap the
- * counting of this one (a software prefetch pipeline), so a batch costs far less than n
- * single calls. */
+ * counting of this one (a software prefetch pipeline), each key's place in the window is
+ * computed once, and a run of events with the same site and sensor name pointers (a
+ * frame's events: one sensor) has its names checked and looked up once, so a batch costs
+ * far less than n single calls. The evs array and its strings must not change during the
+ * call. */
 void ingest_batch(ingest_t *self, const ingest_event_t *evs, size_t n, int64_t now_ms,
                   ingest_result_t *results);
 
