@@ -827,7 +827,7 @@ int window_add_count(window_t *self, const window_key_t *key, unsigned site,
             a->flags |= S_MULTI;
         }
     }
-    uint32_t site_ring = 0; /* a multi-site key's series that counted the event */
+    uint32_t site_ring = 0; /* ring total of the series that counted the event (multi-site) */
     if (a->flags & S_MULTI) {
         entry_t *s = s_find_h(w, key, st, loc->series);
         if (s == NULL && a->nsites >= WINDOW_SITES_MAX) {
