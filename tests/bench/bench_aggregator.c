@@ -188,6 +188,29 @@ static long s_rss_kb(pid_t pid)
     return s_rss_kb2(pid, NULL);
 }
 
+/* CPU seconds (user + system) that process pid has used, or its main thread alone (the
+ * aggregator's event loop) when loop; -1 when /proc cannot tell. */
+static double s_cpu_s(pid_t pid, bool loop)
+{
+    char path[64], buf[1024];
+    if (loop)
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)pid);
+    else
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ut, st;
+    if (p == NULL ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* Asks STATUS on the control socket; the json in buf; 0 or -1 (no answer in timeout). */
 static int s_status(void *ctx, const char *ctl, char *buf, size_t size, int timeout_ms)
 {
@@ -384,9 +407,15 @@ static void s_waitall(pid_t *p, int n)
     }
 }
 
-/* One aggregator run of np producers in mode zipf; events/s, and RSS at the end. */
+/* CPU the aggregator used for one ingest run, in ns an event. */
+typedef struct {
+    double loop_ns;    /* its event loop (the main thread) */
+    double process_ns; /* every thread: the loop, LevelDB's, the store writer, ZeroMQ's I/O */
+} s_cpu_t;
+
+/* One aggregator run of np producers in mode zipf; events/s, and RSS and CPU at the end. */
 static double s_ingest_agg(void *ctx, long events, long batch, int zipf, int np, long *rss,
-                           double *secs)
+                           double *secs, s_cpu_t *cpu)
 {
     char self[PATH_MAX + 32], nbuf[32], bbuf[32], zbuf[8], sbuf[8][16], seedb[8][16];
     snprintf(self, sizeof(self), "%s/bench_aggregator", s_bindir);
@@ -411,8 +440,12 @@ static double s_ingest_agg(void *ctx, long events, long batch, int zipf, int np,
         memcpy(argvs[i], v, sizeof(v));
         av[i] = argvs[i];
     }
+    double loop0 = s_cpu_s(a.pid, true), proc0 = s_cpu_s(a.pid, false);
     int64_t t0 = s_start_producers(av, np, pids);
     int64_t t1 = s_wait_status(ctx, &a, "counted", (long long)events * np, 600000);
+    double n = (double)events * np;
+    cpu->loop_ns = (s_cpu_s(a.pid, true) - loop0) * 1e9 / n;
+    cpu->process_ns = (s_cpu_s(a.pid, false) - proc0) * 1e9 / n;
     s_waitall(pids, np);
     *secs = (double)(t1 - t0) / 1e9;
     *rss = s_rss_kb(a.pid);
@@ -458,8 +491,9 @@ static int s_ingest(bool quick, long events, long batch)
     /* the aggregator with LevelDB: worst case (every key at every site), then Zipf */
     long rss_u, rss_z;
     double s_u, s_z;
-    double rate_u = s_ingest_agg(ctx, events, batch, 0, np, &rss_u, &s_u);
-    double rate_z = s_ingest_agg(ctx, events, batch, 1, np, &rss_z, &s_z);
+    s_cpu_t cpu_u, cpu_z;
+    double rate_u = s_ingest_agg(ctx, events, batch, 0, np, &rss_u, &s_u, &cpu_u);
+    double rate_z = s_ingest_agg(ctx, events, batch, 1, np, &rss_z, &s_z, &cpu_z);
     zmq_ctx_term(ctx);
 
     printf("ingest: producers=%d events_each=%ld batch=%ld persistence=leveldb\n", np, events,
@@ -471,6 +505,10 @@ static int s_ingest(bool quick, long events, long batch)
            rate_z, s_z, rss_z / 1024);
     printf("  ratio events/s / frames/s: uniform %.2fx, Zipf %.2fx (goal >= 1.0x)\n",
            rate_u / raw_rate, rate_z / raw_rate);
+    /* CPU time moves less with other load than wall time does: compare builds with it */
+    printf("  aggregator CPU per event: event loop %.0f ns uniform, %.0f ns Zipf; all threads "
+           "%.0f ns, %.0f ns\n",
+           cpu_u.loop_ns, cpu_z.loop_ns, cpu_u.process_ns, cpu_z.process_ns);
     return 0;
 }
 
