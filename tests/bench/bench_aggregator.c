@@ -13,13 +13,16 @@
  *   processes, and prints each result as a ratio against a baseline measured
  *   in the same run:
  *
- *   ingest       4 producer processes (bench_loadgen, one site each, batches of
- *                --batch events, 3 keys per event, 100 000 distinct subjects)
+ *   ingest       4 producer processes (this program, one site each, frames of
+ *                --batch events packed before the start from bench_stream.h's
+ *                streams: uniform over 100 000 subjects, then Zipf with storms)
  *                send --events events each; the rate is taken from the first
  *                send until `status` reports them all received and counted,
  *                with LevelDB persistence on. Baseline: raw libzmq PUSH->PULL,
  *                4 producer processes sending 100-byte frames, frames/s.
- *                Goal: events/s >= 1.0 x frames/s.
+ *                Goal: events/s >= 1.0 x frames/s. Also printed: the daemon's
+ *                CPU time per event (its event loop, and all its threads),
+ *                which other load on the host disturbs far less.
  *   propagation  10 bench_subscriber processes follow the feed; each round sends
  *                399 events of a new subject from 3 sites, waits until they are
  *                counted, then sends the 400th (the one crossing fleet_subject's
