@@ -35,7 +35,6 @@ struct dedup_sensor {
     uint64_t bits[S_WORDS];       /* q in (base, base + W] seen */
     s_gap_t gaps[DEDUP_GAPS + 1]; /* q ranges <= base never seen; +1: room to merge */
     size_t ngaps;                 /* ranges in use, at most DEDUP_GAPS between calls */
-    bool started;                 /* a seq was checked or imported: the fields above are set */
     struct dedup_sensor *next;    /* hash chain */
 };
 typedef struct dedup_sensor s_sensor_t;
@@ -246,9 +245,7 @@ dedup_result_t dedup_check_at(dedup_t *self, dedup_sensor_t *s, uint64_t seq)
         self->counters.duplicates++;
         return DEDUP_DUPLICATE;
     }
-    bool fresh = !s->started;
-    s->started = true;
-    if (fresh) {
+    if (s->top == 0) { /* never started: top is the highest q seen, and q >= 1 */
         s_start(s, q);
     } else if (s->top > q && s->top - q > self->reset_gap) {
         self->counters.resets++; /* the sensor numbers from scratch again */
@@ -447,6 +444,5 @@ int dedup_import(dedup_t *self, const uint8_t *blob, size_t len)
     memcpy(s->bits, bits, sizeof(bits));
     memcpy(s->gaps, gaps, ngaps * sizeof(gaps[0]));
     s->ngaps = ngaps;
-    s->started = true;
     return 0;
 }
