@@ -192,18 +192,30 @@ static void test_ingest_local_rule_blocks_at_that_site_only(void **state)
     s_teardown(&fx);
 }
 
+/* The subject key of the tests' storms. */
+static ingest_key_t s_subject_key(void)
+{
+    return (ingest_key_t){.scope = BS_SCOPE_SUBJECT, .fp = SUBJ_FP, .text = SUBJ, .text_len = 11};
+}
+
+/* A bounce of key alone from sensor mx1 of site a at T0 (seq 0: set it). */
+static ingest_event_t s_one_key_bounce(const ingest_key_t *key)
+{
+    return (ingest_event_t){.site = "a",
+                            .sensor = "mx1",
+                            .msg_class = BS_CLASS_BOUNCE,
+                            .keys = key,
+                            .nkeys = 1,
+                            .time_ms = T0};
+}
+
 static void test_ingest_replayed_spool_is_not_counted_twice(void **state)
 {
     rule_t r = s_fleet_rule();
     s_fx_t fx;
     s_setup(&fx, &r, 1);
-    ingest_key_t key = {.scope = BS_SCOPE_SUBJECT, .fp = SUBJ_FP, .text = SUBJ, .text_len = 11};
-    ingest_event_t ev = {.site = "a",
-                         .sensor = "mx1",
-                         .msg_class = BS_CLASS_BOUNCE,
-                         .keys = &key,
-                         .nkeys = 1,
-                         .time_ms = T0};
+    ingest_key_t key = s_subject_key();
+    ingest_event_t ev = s_one_key_bounce(&key);
     for (int round = 0; round < 3; round++)
         for (uint64_t s = 1; s <= 20; s++) {
             ev.seq = s;
@@ -226,13 +238,8 @@ static void test_ingest_late_event_is_duplicate_or_behind(void **state)
     rule_t r = s_fleet_rule();
     s_fx_t fx;
     s_setup(&fx, &r, 1);
-    ingest_key_t key = {.scope = BS_SCOPE_SUBJECT, .fp = SUBJ_FP, .text = SUBJ, .text_len = 11};
-    ingest_event_t ev = {.site = "a",
-                         .sensor = "mx1",
-                         .msg_class = BS_CLASS_BOUNCE,
-                         .keys = &key,
-                         .nkeys = 1,
-                         .time_ms = T0};
+    ingest_key_t key = s_subject_key();
+    ingest_event_t ev = s_one_key_bounce(&key);
     static const struct {
         uint64_t seq;           /* in this order */
         ingest_result_t expect; /* outcome */
