@@ -119,23 +119,9 @@ typedef struct {
     uint64_t sent;              /* events sent */
 } s_sensor_t;
 
-/* ---- random numbers and Zipf ---- */
+/* ---- random numbers (bench_zipf.h draws with s_rng) ---- */
 
 static uint64_t s_rng;
-
-static uint64_t s_rand(void)
-{
-    /* xorshift64*: fast, seedable, good enough for load */
-    s_rng ^= s_rng >> 12;
-    s_rng ^= s_rng << 25;
-    s_rng ^= s_rng >> 27;
-    return s_rng * 2685821657736338717ULL;
-}
-
-static double s_uniform(void)
-{
-    return (double)(s_rand() >> 11) / 9007199254740992.0;
-}
 
 /* ---- time ---- */
 
@@ -451,20 +437,21 @@ int main(int argc, char **argv)
             char text[S_TEXT_MAX + 1];
             if (storm_sent < storm_due) {
                 int site = (int)(storm_sent % (uint64_t)o.storm_sites);
-                s = &sensors[site * o.sensors + (int)(s_rand() % (uint64_t)o.sensors)];
-                int k = (int)(s_rand() % (uint64_t)o.storm_ips);
+                s = &sensors[site * o.sensors + (int)(bench_rand(&s_rng) % (uint64_t)o.sensors)];
+                int k = (int)(bench_rand(&s_rng) % (uint64_t)o.storm_ips);
                 ip[0] = 203, ip[1] = 0, ip[2] = 113, ip[3] = (uint8_t)(k + 1);
-                s_add_event(s, storm_text, ip, true, s_uniform() < 0.5, now_ms);
+                s_add_event(s, storm_text, ip, true, bench_uniform(&s_rng) < 0.5, now_ms);
                 storm_sent++;
             } else {
-                s = &sensors[s_rand() % (uint64_t)nsensors];
-                int k = zipf_draw(subj_cdf, o.subjects, s_uniform());
+                s = &sensors[bench_rand(&s_rng) % (uint64_t)nsensors];
+                int k = zipf_draw(subj_cdf, o.subjects, bench_uniform(&s_rng));
                 s_subject_text(k, text, sizeof(text));
-                int r = zipf_draw(ip_cdf, o.ips, s_uniform());
+                int r = zipf_draw(ip_cdf, o.ips, bench_uniform(&s_rng));
                 /* 198.18.0.0/15 (benchmarking) spread over /24s */
                 ip[0] = 198, ip[1] = (uint8_t)(18 + (r >> 16 & 1)), ip[2] = (uint8_t)(r >> 8),
                 ip[3] = (uint8_t)(r & 0xFF);
-                s_add_event(s, text, ip, s_uniform() < 0.2, s_uniform() < 0.5, now_ms);
+                s_add_event(s, text, ip, bench_uniform(&s_rng) < 0.2, bench_uniform(&s_rng) < 0.5,
+                            now_ms);
                 bg_sent++;
             }
             if (s->n == (size_t)o.batch && s_flush(s, &frames) < 0)

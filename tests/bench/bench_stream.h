@@ -25,21 +25,6 @@
 /* Storm subjects of the Zipf stream. */
 #define BENCH_STORMS 4
 
-/* xorshift64*: fast, seedable, good enough for load. */
-static inline uint64_t bench_rand(uint64_t *state)
-{
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    return *state * 2685821657736338717ULL;
-}
-
-/* A uniform number in [0, 1). */
-static inline double bench_uniform(uint64_t *state)
-{
-    return (double)(bench_rand(state) >> 11) / 9007199254740992.0;
-}
-
 /* Key texts of one kind by rank, with their lengths and fingerprints. */
 typedef struct {
     char (*text)[48];
