@@ -396,13 +396,15 @@ static void s_bump(window_t *w, entry_t *e, uint32_t b, int64_t t)
         e->last_ms = t;
 }
 
-/* Ring index of the bucket k steps before e's head: (head - k) mod 2^32 mod nb, as
- * the counters were written. Walking back from s_ring_at(w, e, 0) one step at a time
- * with s_ring_prev() gives the same indexes without a division per step, as long as
- * head - k does not wrap below zero (head >= nb; real bucket numbers are far above). */
+/* Ring index of the bucket k (< nb) steps before e's head: bucket b is counted at
+ * index b mod nb, so this is (head - k) mod nb, taken without letting head - k wrap
+ * below zero. Walking back from s_ring_at(w, e, 0) one step at a time with
+ * s_ring_prev() gives the same indexes without a division per step. */
 static uint32_t s_ring_at(const window_t *w, const entry_t *e, uint32_t k)
 {
-    return (e->head - k) % w->nb;
+    assert(k < w->nb);
+    uint32_t h0 = e->head % w->nb;
+    return h0 >= k ? h0 - k : h0 + w->nb - k;
 }
 
 static uint32_t s_ring_prev(const window_t *w, uint32_t idx)
@@ -419,10 +421,9 @@ static uint32_t s_sum(const window_t *w, const entry_t *e, uint32_t cur, uint32_
     if (lim > (int64_t)w->nb)
         lim = w->nb;
     uint32_t sum = 0;
-    bool fast = e->head >= w->nb;
-    uint32_t idx = fast ? s_ring_at(w, e, 0) : 0;
+    uint32_t idx = s_ring_at(w, e, 0);
     for (int64_t k = 0; k < lim; k++) {
-        uint16_t c = e->buckets[fast ? idx : s_ring_at(w, e, (uint32_t)k)];
+        uint16_t c = e->buckets[idx];
         if (c) {
             sum += c;
             if (oldest_p)
@@ -1148,29 +1149,18 @@ static void s_put_series(const window_t *w, s_buf_t *b, const entry_t *e)
         if (bk[i])
             nz[n++] = (uint16_t)i;
     o = s_varint_at(o, n);
-    /* newest first: the age of index x is (head - x) mod nb, i.e. h0 - x for x <= h0,
-     * then h0 + nb - x; head - k wraps modulo 2^32 first, so a head below nb (only in
-     * tests' made-up times) takes the slow way */
-    if (e->head >= nb) {
-        uint32_t h0 = e->head % nb, split = 0;
-        while (split < n && nz[split] <= h0)
-            split++;
-        for (uint32_t k = split; k-- > 0;) {
-            o = s_varint_at(o, h0 - nz[k]);
-            o = s_varint_at(o, bk[nz[k]]);
-        }
-        for (uint32_t k = n; k-- > split;) {
-            o = s_varint_at(o, h0 + nb - nz[k]);
-            o = s_varint_at(o, bk[nz[k]]);
-        }
-    } else {
-        for (uint32_t k = 0; k < nb; k++) {
-            uint16_t c = bk[s_ring_at(w, e, k)];
-            if (c) {
-                o = s_varint_at(o, k);
-                o = s_varint_at(o, c);
-            }
-        }
+    /* newest first: as s_ring_at(), the age of index x is h0 - x for x <= h0, then
+     * h0 + nb - x */
+    uint32_t h0 = e->head % nb, split = 0;
+    while (split < n && nz[split] <= h0)
+        split++;
+    for (uint32_t k = split; k-- > 0;) {
+        o = s_varint_at(o, h0 - nz[k]);
+        o = s_varint_at(o, bk[nz[k]]);
+    }
+    for (uint32_t k = n; k-- > split;) {
+        o = s_varint_at(o, h0 + nb - nz[k]);
+        o = s_varint_at(o, bk[nz[k]]);
     }
     b->len = (size_t)(o - b->p);
 }
@@ -1403,8 +1393,8 @@ static void s_fill_series(window_t *w, entry_t *e, const s_series_t *s, const ui
     for (uint32_t i = 0; i < s->nz; i++) {
         uint64_t age = s_get_varint(&r);
         uint64_t c = s_get_varint(&r);
-        if (age < w->nb)
-            e->buckets[(e->head - (uint32_t)age) % w->nb] = (uint16_t)c;
+        if (age < w->nb && age <= e->head) /* no bucket before bucket 0 */
+            e->buckets[s_ring_at(w, e, (uint32_t)age)] = (uint16_t)c;
     }
     /* summed from the ring, not from the blob: a blob naming one age twice stays consistent */
     e->ring = 0;
