@@ -63,6 +63,8 @@ struct ingest {
     s_tally_t tallies[INGEST_RULES_MAX];             /* distinct filters */
     size_t ntallies;                                 /* used */
     uint32_t tally_mask[BS_SCOPE_COUNT];             /* tallies each scope is counted under */
+    uint32_t counting[2][BS_CLASS_COUNT];            /* tallies that count an event, by whether
+                                                        a rule matched it and by its class */
     uint32_t gate[BS_SCOPE_COUNT][INGEST_RULES_MAX]; /* smallest min_events of the rules on
                                                         (scope, tally): fewer events in the
                                                         key's ring and no rule is evaluated */
@@ -145,6 +147,12 @@ ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowli
         in->tally_mask[r->scope] |= 1u << k;
         in->all_classes |= t.classes;
     }
+    for (int matched = 0; matched < 2; matched++)
+        for (unsigned cl = 0; cl < BS_CLASS_COUNT; cl++)
+            for (size_t k = 0; k < in->ntallies; k++)
+                if ((in->tallies[k].classes & (1u << cl)) &&
+                    (matched || !in->tallies[k].require_rule_match))
+                    in->counting[matched][cl] |= 1u << k;
     in->nrules = c.nrules;
     in->bucket_ms = c.bucket_ms;
     in->max_skew_ms = c.max_skew_ms;
@@ -308,22 +316,22 @@ static void s_resolve(ingest_t *in, s_source_t *src, const ingest_event_t *ev)
  * when counted). */
 #define S_LOCS_MAX 16
 
-/* Whether tally tl counts ev (its class, and its rule matches when the tally needs them). */
-static bool s_tally_counts(const ingest_t *in, size_t tl, const ingest_event_t *ev)
+/* The tallies that count ev (its class, and its rule matches when the tally needs them). */
+static uint32_t s_counting(const ingest_t *in, const ingest_event_t *ev)
 {
-    const s_tally_t *f = &in->tallies[tl];
-    return (unsigned)ev->msg_class < BS_CLASS_COUNT && (f->classes & (1u << ev->msg_class)) &&
-           (!f->require_rule_match || ev->nrule_labels > 0);
+    if ((unsigned)ev->msg_class >= BS_CLASS_COUNT)
+        return 0;
+    return in->counting[ev->nrule_labels > 0][ev->msg_class];
 }
 
 /* The located update for wk among locs, searched from *cur on (they are in counting order,
  * so a key passed over, such as an allowlisted one, is merely skipped); NULL if none. */
 static const window_loc_t *s_loc_for(const window_loc_t *locs, size_t nlocs, size_t *cur,
-                                     window_key_t wk)
+                                     uint8_t scope, uint8_t tally, uint64_t fp)
 {
     for (size_t i = *cur; i < nlocs; i++) {
         const window_key_t *k = &locs[i].key;
-        if (k->fp == wk.fp && k->scope == wk.scope && k->tally == wk.tally) {
+        if (k->fp == fp && k->scope == scope && k->tally == tally) {
             *cur = i + 1;
             return &locs[i];
         }
@@ -358,9 +366,10 @@ static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_
         return s_result(in, INGEST_LEDGER);
     if ((unsigned)ev->msg_class >= BS_CLASS_COUNT || !(in->all_classes & (1u << ev->msg_class)))
         return s_result(in, INGEST_UNCOUNTED);
-    if (allowlist_covers_ip(in->allow, ev->client_ip, ev->client_ip_len))
+    bool any_allowed = allowlist_count(in->allow) > 0;
+    if (any_allowed && allowlist_covers_ip(in->allow, ev->client_ip, ev->client_ip_len))
         return s_result(in, INGEST_ALLOWLISTED);
-    for (size_t i = 0; i < ev->nkeys; i++) {
+    for (size_t i = 0; any_allowed && i < ev->nkeys; i++) {
         const ingest_key_t *k = &ev->keys[i];
         if (k->scope == BS_SCOPE_SENDER_DOMAIN && k->text && k->text_len &&
             k->text_len <= ALLOW_TEXT_MAX) {
@@ -378,6 +387,7 @@ static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_
     }
     int site = src->site;
 
+    uint32_t counting = s_counting(in, ev);
     bool counted = false, allowlisted = false;
     size_t li = 0; /* where the next located update is searched from */
     for (size_t i = 0; i < ev->nkeys; i++) {
@@ -388,7 +398,7 @@ static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_
         size_t tlen = k->text && k->text_len ? k->text_len : 0;
         if (tlen > DECISION_VALUE_MAX)
             tlen = DECISION_VALUE_MAX;
-        if (allowlist_count(in->allow) > 0) {
+        if (any_allowed) {
             char text[DECISION_VALUE_MAX + 1];
             if (tlen)
                 memcpy(text, k->text, tlen);
@@ -399,11 +409,11 @@ static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_
                 continue;
             }
         }
-        for (size_t tl = 0; tl < in->ntallies; tl++) {
-            if (!(mask & (1u << tl)) || !s_tally_counts(in, tl, ev))
+        for (uint32_t m = mask & counting, tl = 0; m; m >>= 1, tl++) {
+            if (!(m & 1u))
                 continue;
             window_key_t wk = {.scope = (uint8_t)k->scope, .tally = (uint8_t)tl, .fp = k->fp};
-            const window_loc_t *loc = s_loc_for(locs, nlocs, &li, wk);
+            const window_loc_t *loc = s_loc_for(locs, nlocs, &li, wk.scope, wk.tally, wk.fp);
             window_rings_t rings = {0};
             if (window_add_count(in->window, &wk, (unsigned)site, loc, t, k->text, tlen, &rings) <
                 0) {
@@ -447,14 +457,14 @@ ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t n
 static size_t s_locate(const ingest_t *in, const ingest_event_t *ev, int site, window_loc_t *locs)
 {
     unsigned st = site < 0 ? WINDOW_SITE_ALL : (unsigned)site;
+    uint32_t counting = s_counting(in, ev);
     size_t n = 0;
     for (size_t i = 0; i < ev->nkeys; i++) {
         const ingest_key_t *k = &ev->keys[i];
         if ((unsigned)k->scope >= BS_SCOPE_COUNT)
             continue;
-        uint32_t mask = in->tally_mask[k->scope];
-        for (size_t tl = 0; mask; tl++, mask >>= 1) {
-            if (!(mask & 1u) || !s_tally_counts(in, tl, ev))
+        for (uint32_t m = in->tally_mask[k->scope] & counting, tl = 0; m; m >>= 1, tl++) {
+            if (!(m & 1u))
                 continue;
             if (n == S_LOCS_MAX)
                 return n;

@@ -128,10 +128,22 @@ struct window {
 
 /* ---------------------------------------------------------------- helpers */
 
-static uint64_t s_hash(const window_t *w, uint8_t scope, uint8_t tally, uint16_t site, uint64_t fp)
+/* The hash of an entry is s_hash_of(s_seeded(fp), ...): the first half depends on the
+ * fingerprint alone, so the entries of one key (its total and its series) share it. */
+static uint64_t s_seeded(const window_t *w, uint64_t fp)
+{
+    return fp_mix64(fp ^ w->seed);
+}
+
+static uint64_t s_hash_of(uint64_t seeded, uint8_t scope, uint8_t tally, uint16_t site)
 {
     uint64_t tag = ((uint64_t)scope << 56) | ((uint64_t)tally << 48) | ((uint64_t)site << 32);
-    return fp_mix64(fp_mix64(fp ^ w->seed) ^ tag);
+    return fp_mix64(seeded ^ tag);
+}
+
+static uint64_t s_hash(const window_t *w, uint8_t scope, uint8_t tally, uint16_t site, uint64_t fp)
+{
+    return s_hash_of(s_seeded(w, fp), scope, tally, site);
 }
 
 static size_t s_home(const window_t *w, uint64_t h)
@@ -213,15 +225,16 @@ S_PREFETCHER s_ask_tags(const window_t *w, uint64_t h)
 
 /* Second stage, once the tags are in cache: asks for the whole slot the tags point at (the
  * first slot of the probe run with the key's tag), not merely the home slot a probe starts
- * from, so the comparison and the counters that follow find it in cache. */
-S_PREFETCHER s_ask_slot(const window_t *w, uint64_t h)
+ * from, so the comparison and the counters that follow find it in cache. Returns that
+ * slot, or SIZE_MAX when the probe run ends first (the key is absent). */
+static inline __attribute__((always_inline)) size_t s_ask_slot(const window_t *w, uint64_t h)
 {
     size_t i = s_home(w, h);
     uint8_t tag = s_tag(h);
     for (unsigned n = 0; n < 32; n++) {
         uint8_t t = w->tags[i];
         if (t == 0)
-            return;
+            return SIZE_MAX;
         if (t == tag)
             break;
         i = s_next(w, i);
@@ -230,16 +243,20 @@ S_PREFETCHER s_ask_slot(const window_t *w, uint64_t h)
     __builtin_prefetch(p, 1, 3);
     __builtin_prefetch(p + 64, 1, 3);
     __builtin_prefetch(p + w->stride - 1, 1, 3);
+    return i;
 }
 
 void window_locate(const window_t *self, const window_key_t *key, unsigned site, window_loc_t *loc)
 {
+    uint64_t seeded = s_seeded(self, key->fp);
     loc->key = *key;
-    loc->total = s_hash(self, key->scope, key->tally, WINDOW_SITE_ALL, key->fp);
+    loc->total = s_hash_of(seeded, key->scope, key->tally, WINDOW_SITE_ALL);
     loc->site = site < WINDOW_SITE_LIMIT ? (uint16_t)site : WINDOW_SITE_ALL;
     loc->series = loc->site == WINDOW_SITE_ALL
                       ? loc->total
-                      : s_hash(self, key->scope, key->tally, loc->site, key->fp);
+                      : s_hash_of(seeded, key->scope, key->tally, loc->site);
+    loc->total_at = UINT32_MAX;
+    loc->series_at = UINT32_MAX;
 }
 
 void window_prefetch_tags(const window_t *self, const window_loc_t *loc)
@@ -251,13 +268,19 @@ void window_prefetch_tags(const window_t *self, const window_loc_t *loc)
         s_ask_tags(self, loc->series);
 }
 
-void window_prefetch(const window_t *self, const window_loc_t *loc)
+/* A slot index as a hint (UINT32_MAX: none; a table that large does without hints). */
+static uint32_t s_hint(size_t i)
+{
+    return i < UINT32_MAX ? (uint32_t)i : UINT32_MAX;
+}
+
+void window_prefetch(const window_t *self, window_loc_t *loc)
 {
     if (self->cap == 0)
         return;
-    s_ask_slot(self, loc->total);
+    loc->total_at = s_hint(s_ask_slot(self, loc->total));
     if (loc->site != WINDOW_SITE_ALL)
-        s_ask_slot(self, loc->series);
+        loc->series_at = s_hint(s_ask_slot(self, loc->series));
 }
 
 static entry_t *s_find(const window_t *w, const window_key_t *k, uint16_t site)
@@ -271,6 +294,19 @@ static entry_t *s_find_h(const window_t *w, const window_key_t *k, uint16_t site
 {
     size_t i = s_find_idx_h(w, k->scope, k->tally, site, k->fp, h);
     return i == SIZE_MAX ? NULL : s_slot(w, i);
+}
+
+/* s_find_h() that first tries slot hint (window_prefetch() found the key's tag there: the
+ * entry itself is checked, so a hint made stale by a change of the table costs a probe). */
+static entry_t *s_find_hinted(const window_t *w, const window_key_t *k, uint16_t site, uint64_t h,
+                              uint32_t hint)
+{
+    if (hint < w->cap && w->tags[hint] != 0) {
+        entry_t *e = s_slot(w, hint);
+        if (e->fp == k->fp && e->scope == k->scope && e->tally == k->tally && e->site == site)
+            return e;
+    }
+    return s_find_h(w, k, site, h);
 }
 
 static void s_place(window_t *w, const entry_t *src)
@@ -306,7 +342,7 @@ static void s_grow(window_t *w, size_t want)
 }
 
 /* Makes room for extra more entries without passing 80% load. */
-static void s_reserve(window_t *w, size_t extra)
+static inline void s_reserve(window_t *w, size_t extra)
 {
     size_t need = w->used + extra;
     if (need * 5 > w->cap * 4)
@@ -784,7 +820,7 @@ int window_add_count(window_t *self, const window_key_t *key, unsigned site,
     }
 
     s_reserve(w, 3);
-    entry_t *a = s_find_h(w, key, WINDOW_SITE_ALL, loc->total);
+    entry_t *a = s_find_hinted(w, key, WINDOW_SITE_ALL, loc->total, loc->total_at);
     if (a == NULL) {
         a = s_insert(w, key, WINDOW_SITE_ALL);
         if (a == NULL)
@@ -830,7 +866,7 @@ int window_add_count(window_t *self, const window_key_t *key, unsigned site,
     }
     uint32_t site_ring = 0; /* ring total of the series that counted the event (multi-site) */
     if (a->flags & S_MULTI) {
-        entry_t *s = s_find_h(w, key, st, loc->series);
+        entry_t *s = s_find_hinted(w, key, st, loc->series, loc->series_at);
         if (s == NULL && a->nsites >= WINDOW_SITES_MAX) {
             s_prune_chain(w, key, b);
             a = s_find(w, key, WINDOW_SITE_ALL);

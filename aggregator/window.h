@@ -137,13 +137,16 @@ typedef struct {
 
 /* Where a key's entries for one site lie: their hashes, computed once by window_locate()
  * for the stages of a batch (window_prefetch_tags(), window_prefetch(),
- * window_add_count()). Valid for the life of the window: they do not depend on its
- * contents. */
+ * window_add_count()), valid for the life of the window, and the slots window_prefetch()
+ * found their tags at: hints, which window_add_count() checks against the entry there, so
+ * a change of the table in between costs only a probe. */
 typedef struct {
-    window_key_t key; /* the key located */
-    uint64_t total;   /* hash of its total */
-    uint64_t series;  /* hash of its series for site (total when site is WINDOW_SITE_ALL) */
-    uint16_t site;    /* the site, or WINDOW_SITE_ALL: the total only */
+    window_key_t key;   /* the key located */
+    uint64_t total;     /* hash of its total */
+    uint64_t series;    /* hash of its series for site (total when site is WINDOW_SITE_ALL) */
+    uint16_t site;      /* the site, or WINDOW_SITE_ALL: the total only */
+    uint32_t total_at;  /* slot hint for the total (UINT32_MAX: none) */
+    uint32_t series_at; /* slot hint for the series (UINT32_MAX: none) */
 } window_loc_t;
 
 /* Computes loc for key at site (WINDOW_SITE_ALL or an unknown index: the total only). */
@@ -162,8 +165,8 @@ int window_add_count(window_t *self, const window_key_t *key, unsigned site,
  * state. */
 void window_prefetch_tags(const window_t *self, const window_loc_t *loc);
 /* The second stage: the table slots themselves (found through the tags, which should be
- * in cache by now: otherwise this waits for them). */
-void window_prefetch(const window_t *self, const window_loc_t *loc);
+ * in cache by now: otherwise this waits for them), noted in loc as hints. */
+void window_prefetch(const window_t *self, window_loc_t *loc);
 
 /* Events of key in the last window_ms at now_ms, for one site or WINDOW_SITE_ALL. */
 uint32_t window_count(const window_t *self, const window_key_t *key, unsigned site,

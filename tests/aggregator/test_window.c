@@ -646,6 +646,8 @@ static void test_window_ring_total_matches_the_buckets(void **state)
         (void)window_site_intern(r, name);
     }
     int64_t newest[NKEYS] = {0};
+    static window_loc_t last[NKEYS][5]; /* a located key's loc, by site */
+    memset(last, 0, sizeof(last));
     uint64_t x = 88172645463325252ULL;
     int64_t now = T0;
     for (int n = 0; n < NEVENTS; n++) {
@@ -660,11 +662,17 @@ static void test_window_ring_total_matches_the_buckets(void **state)
         window_rings_t ring = {0};
         unsigned site = sites[(v >> 40) % 5];
         /* located ahead as a batch does: for this site, for another site or another key
-         * (both ignored), or not at all */
+         * (both ignored), or not at all; or located and prefetched at the key's last event
+         * at this site, so its slot hints may be stale (entries move when others expire) */
         window_loc_t loc;
         window_key_t other = {.scope = 1, .tally = 0, .fp = 0x100 + (uint64_t)(k + 1) % NKEYS};
-        unsigned how = (unsigned)(v >> 50) % 4;
+        unsigned how = (unsigned)(v >> 50) % 5;
         window_locate(w, how == 3 ? &other : &key, how == 2 ? sites[0] : site, &loc);
+        window_prefetch(w, &loc);
+        window_loc_t *old = &last[k][(v >> 40) % 5];
+        if (how == 4 && old->key.scope != 0)
+            loc = *old;
+        *old = loc;
         if (window_add_count(w, &key, site, how ? &loc : NULL, t, NULL, 0, &ring) < 0)
             continue;
         /* the key's newest event (a key idle for a span starts over with this one) */
@@ -692,6 +700,44 @@ static void test_window_ring_total_matches_the_buckets(void **state)
     }
     window_destroy(&w);
     window_destroy(&r);
+}
+
+/* A slot hint is checked, not trusted: one that points at another key's entry (as after
+ * the table grew or entries moved) counts nothing there. */
+static void test_window_slot_hints_are_checked(void **state)
+{
+    window_config_t cfg = {.bucket_ms = 10 * SEC, .span_ms = 300 * SEC, .initial_entries = 8};
+    window_t *w = window_new(&cfg);
+    unsigned s0 = (unsigned)window_site_intern(w, "s0");
+    unsigned s1 = (unsigned)window_site_intern(w, "s1");
+    assert_int_equal(window_add(w, &K1, s0, T0, NULL, 0), 0);
+    assert_int_equal(window_add(w, &K2, s0, T0, NULL, 0), 0);
+    assert_int_equal(window_add(w, &K2, s1, T0, NULL, 0), 0);
+    window_loc_t l1, l2;
+    window_locate(w, &K1, s1, &l1);
+    window_prefetch(w, &l1);
+    window_locate(w, &K2, s1, &l2);
+    window_prefetch(w, &l2);
+    assert_int_not_equal(l1.total_at, UINT32_MAX);
+    assert_int_equal(l1.series_at, UINT32_MAX); /* K1 has no series at s1 yet */
+    assert_int_not_equal(l2.series_at, UINT32_MAX);
+    /* K1's loc with K2's slots */
+    window_loc_t forged = l1;
+    forged.total_at = l2.total_at;
+    forged.series_at = l2.series_at;
+    assert_int_equal(window_add_count(w, &K1, s1, &forged, T0, NULL, 0, NULL), 0);
+    /* hints from before the table grew past many times its size */
+    for (uint64_t i = 0; i < 1000; i++) {
+        window_key_t k = {.scope = 1, .tally = 0, .fp = 0x9000 + i};
+        assert_int_equal(window_add(w, &k, s0, T0, NULL, 0), 0);
+    }
+    assert_int_equal(window_add_count(w, &K2, s1, &l2, T0, NULL, 0, NULL), 0);
+    assert_int_equal(window_count(w, &K1, WINDOW_SITE_ALL, 60 * SEC, T0), 2);
+    assert_int_equal(window_count(w, &K1, s1, 60 * SEC, T0), 1);
+    assert_int_equal(window_count(w, &K2, WINDOW_SITE_ALL, 60 * SEC, T0), 3);
+    assert_int_equal(window_count(w, &K2, s1, 60 * SEC, T0), 2);
+    assert_int_equal(window_count(w, &K2, s0, 60 * SEC, T0), 1);
+    window_destroy(&w);
 }
 
 /* What test_window_dirty_export_in_passes_matches_export's callback checks against. */
@@ -775,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_window_dirty_export_walks_each_key_once_oldest_first),
         cmocka_unit_test(test_window_sweep_pruning_a_site_marks_the_key_changed),
         cmocka_unit_test(test_window_export_import_near_time_zero),
+        cmocka_unit_test(test_window_slot_hints_are_checked),
         cmocka_unit_test(test_window_import_rejects_bad_blobs),
         cmocka_unit_test(test_window_dirty_keys_are_taken_once),
         cmocka_unit_test(test_window_ring_total_matches_the_buckets),
