@@ -73,6 +73,9 @@ struct ingest {
     int64_t bucket_ms;                               /* window resolution */
     int64_t max_skew_ms;                             /* accepted future lead */
     int64_t extend_min_ms;                           /* minimum expiry move to publish */
+    int64_t oldest_ms;                               /* s_oldest_ms() for oldest_for_ms */
+    int64_t oldest_for_ms;                           /* ... */
+    bool oldest_known;                               /* ... computed once */
     window_t *window;                                /* counts (owned) */
     dedup_t *dedup;                                  /* seen seqs (owned) */
     decisions_t *decisions;                          /* decision table (borrowed) */
@@ -288,6 +291,20 @@ static int64_t s_bucket(const ingest_t *in, int64_t t)
     return t % in->bucket_ms < 0 ? b - 1 : b;
 }
 
+/* The oldest event time still in the longest window (the ring) at now_ms: an event is
+ * too old when s_bucket(time) <= s_bucket(now) - span / bucket, that is when time <
+ * (s_bucket(now) - span / bucket + 1) * bucket. Kept for the last now_ms asked (a batch
+ * has one), so an event costs a comparison, not two divisions. */
+static int64_t s_oldest_ms(ingest_t *in, int64_t now_ms)
+{
+    if (now_ms != in->oldest_for_ms || !in->oldest_known) {
+        in->oldest_for_ms = now_ms;
+        in->oldest_known = true;
+        in->oldest_ms = (s_bucket(in, now_ms) - in->span_ms / in->bucket_ms + 1) * in->bucket_ms;
+    }
+    return in->oldest_ms;
+}
+
 static ingest_result_t s_result(ingest_t *in, ingest_result_t r)
 {
     in->counters.by_result[r]++;
@@ -359,7 +376,7 @@ static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_
     if (ev->time_ms > now_ms + in->max_skew_ms)
         return s_result(in, INGEST_FUTURE);
     /* too old: its bucket has left the longest window (the ring) */
-    if (s_bucket(in, ev->time_ms) <= s_bucket(in, now_ms) - in->span_ms / in->bucket_ms)
+    if (ev->time_ms < s_oldest_ms(in, now_ms))
         return s_result(in, INGEST_TOO_OLD);
     int64_t t = ev->time_ms < now_ms ? ev->time_ms : now_ms;
     if (ev->ledger_hit)

@@ -98,6 +98,8 @@ struct window {
     int64_t bucket_ms;             /* resolution */
     int64_t span_ms;               /* nb * bucket_ms */
     uint32_t nb;                   /* buckets per ring */
+    int64_t last_lo, last_hi;      /* s_bucket_at(): the times of the bucket asked for last, */
+    uint32_t last_b, last_bi;      /* its number and its ring index (empty: lo > hi) */
     size_t stride;                 /* bytes per slot */
     uint8_t *slots;                /* cap slots */
     uint8_t *tags;                 /* per slot: 0 empty, else 0x80 | top 7 bits of its hash, so a
@@ -167,6 +169,24 @@ static int64_t s_bucket(const window_t *w, int64_t t)
     if (t % w->bucket_ms < 0)
         b--;
     return b;
+}
+
+/* s_bucket() as the uint32 bucket number it is kept as, and its ring index in *bi_p:
+ * without a division for a time in the bucket asked for last, as an event's nearly
+ * always is. */
+static uint32_t s_bucket_at(window_t *w, int64_t t, uint32_t *bi_p)
+{
+    if (t < w->last_lo || t >= w->last_hi) {
+        int64_t b = s_bucket(w, t);
+        w->last_b = (uint32_t)b;
+        w->last_bi = w->last_b % w->nb;
+        w->last_lo = b * w->bucket_ms;
+        /* no bucket remembered where its end does not fit */
+        w->last_hi =
+            w->last_lo <= INT64_MAX - w->bucket_ms ? w->last_lo + w->bucket_ms : w->last_lo;
+    }
+    *bi_p = w->last_bi;
+    return w->last_b;
 }
 
 /* How many buckets head lies behind cur (negative: ahead). */
@@ -405,7 +425,8 @@ static void s_reset_series(window_t *w, entry_t *e, uint32_t b, int64_t t)
     e->last_ms = t;
 }
 
-static void s_bump(window_t *w, entry_t *e, uint32_t b, int64_t t)
+/* Counts an event at time t in bucket b (ring index bi = b % nb) of e. */
+static inline void s_bump(window_t *w, entry_t *e, uint32_t b, uint32_t bi, int64_t t)
 {
     int32_t d = s_age(b, e->head);
     if (d > 0) {
@@ -421,7 +442,7 @@ static void s_bump(window_t *w, entry_t *e, uint32_t b, int64_t t)
         }
         e->head = b;
     }
-    uint16_t *c = &e->buckets[b % w->nb];
+    uint16_t *c = &e->buckets[bi];
     if (*c < S_COUNT_MAX) {
         (*c)++;
         e->ring++;
@@ -747,6 +768,8 @@ window_t *window_new(const window_config_t *cfg)
     w->bucket_ms = c.bucket_ms;
     w->nb = (uint32_t)(c.span_ms / c.bucket_ms);
     w->span_ms = c.span_ms;
+    w->last_lo = 1; /* no bucket asked for yet */
+    w->last_hi = 0;
     /* from where the counters start, not sizeof (which pads the header to 8) */
     w->stride = (offsetof(entry_t, buckets) + w->nb * sizeof(uint16_t) + 7) & ~(size_t)7;
     w->max_entries = c.max_entries;
@@ -810,7 +833,8 @@ int window_add_count(window_t *self, const window_key_t *key, unsigned site,
     assert(key && key->scope != 0);
     assert(site < WINDOW_SITE_LIMIT);
     window_t *w = self;
-    uint32_t b = (uint32_t)s_bucket(w, time_ms);
+    uint32_t bi;
+    uint32_t b = s_bucket_at(w, time_ms, &bi);
     uint16_t st = (uint16_t)site;
     window_loc_t here;
     if (loc == NULL || loc->site != st || loc->key.fp != key->fp || loc->key.scope != key->scope ||
@@ -885,10 +909,10 @@ int window_add_count(window_t *self, const window_key_t *key, unsigned site,
             s_reset_series(w, s, b, time_ms);
         }
         if (s)
-            s_bump(w, s, b, time_ms);
+            s_bump(w, s, b, bi, time_ms);
         site_ring = s ? s->ring : 0;
     }
-    s_bump(w, a, b, time_ms);
+    s_bump(w, a, b, bi, time_ms);
     uint32_t ring = a->ring;
     if (rings_p) {
         rings_p->total = ring;
