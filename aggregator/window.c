@@ -79,6 +79,7 @@ typedef struct {
 typedef struct {
     window_key_t key;                            /* the key */
     uint64_t h;                                  /* hash of the entry looked up next */
+    uint32_t at;                                 /* its slot hint (s_find_hinted()) */
     const entry_t *total;                        /* its total, NULL if gone (expired) */
     uint16_t next;                               /* next chain site still to find */
     uint8_t ns;                                  /* series found */
@@ -1289,10 +1290,10 @@ static void s_export_pass(window_t *w, size_t n, window_export_fn *cb, void *arg
         s_ask_tags(w, x[i].h);
     }
     for (size_t i = 0; i < n; i++)
-        s_ask_slot(w, x[i].h);
+        x[i].at = s_hint(s_ask_slot(w, x[i].h));
     size_t more = 0;
     for (size_t i = 0; i < n; i++) {
-        entry_t *a = s_find_h(w, &x[i].key, WINDOW_SITE_ALL, x[i].h);
+        entry_t *a = s_find_hinted(w, &x[i].key, WINDOW_SITE_ALL, x[i].h, x[i].at);
         x[i].total = a;
         x[i].ns = 0;
         x[i].next = S_LINK_NONE;
@@ -1310,12 +1311,12 @@ static void s_export_pass(window_t *w, size_t n, window_export_fn *cb, void *arg
     while (more > 0) {
         for (size_t i = 0; i < n; i++)
             if (x[i].next != S_LINK_NONE)
-                s_ask_slot(w, x[i].h);
+                x[i].at = s_hint(s_ask_slot(w, x[i].h));
         more = 0;
         for (size_t i = 0; i < n; i++) {
             if (x[i].next == S_LINK_NONE)
                 continue;
-            const entry_t *e = s_find_h(w, &x[i].key, x[i].next, x[i].h);
+            const entry_t *e = s_find_hinted(w, &x[i].key, x[i].next, x[i].h, x[i].at);
             if (e == NULL) {
                 x[i].next = S_LINK_NONE;
                 continue;
