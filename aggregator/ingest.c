@@ -195,6 +195,14 @@ static bool s_valid_name(const char *s)
     return s && *s && strlen(s) <= DECISION_NAME_MAX;
 }
 
+/* The in-force cache slot of rule ri's decision on fp (st: the site index of a local rule,
+ * else 0xFFFF). */
+static s_force_t *s_force_at(const ingest_t *in, uint64_t fp, size_t ri, uint16_t st)
+{
+    return &in->force[fp_mix64(fp ^ ((uint64_t)ri << 48) ^ ((uint64_t)st << 32)) &
+                      (in->nforce - 1)];
+}
+
 /* Whether rule ri's decision on k (at site for a local rule) is in force long enough that
  * a firing now would change nothing: then the rule need not even be evaluated. The answer
  * "yes, until T" is cached until a decision is removed. */
@@ -204,8 +212,7 @@ static bool s_in_force(ingest_t *in, size_t ri, const ingest_key_t *k, unsigned 
     const rule_t *r = &in->rules[ri];
     uint16_t st = r->reach == BS_REACH_LOCAL ? (uint16_t)site : 0xFFFFu;
     uint64_t gen = decisions_removals(in->decisions) + 1;
-    s_force_t *c = &in->force[fp_mix64(k->fp ^ ((uint64_t)ri << 48) ^ ((uint64_t)st << 32)) &
-                              (in->nforce - 1)];
+    s_force_t *c = s_force_at(in, k->fp, ri, st);
     if (c->gen == gen && c->fp == k->fp && c->rule == ri && c->site == st && now_ms < c->until_ms)
         return true;
     const char *dsite = r->reach == BS_REACH_LOCAL ? site_name : "";
@@ -224,8 +231,7 @@ static bool s_in_force(ingest_t *in, size_t ri, const ingest_key_t *k, unsigned 
             in->nforce *= 2;
         xfree(in->force);
         in->force = xcalloc(in->nforce, sizeof(*in->force));
-        c = &in->force[fp_mix64(k->fp ^ ((uint64_t)ri << 48) ^ ((uint64_t)st << 32)) &
-                       (in->nforce - 1)];
+        c = s_force_at(in, k->fp, ri, st);
     }
     *c = (s_force_t){.fp = k->fp, .gen = gen, .until_ms = until, .rule = (uint16_t)ri, .site = st};
     return true;
@@ -494,15 +500,37 @@ static size_t s_locate(const ingest_t *in, const ingest_event_t *ev, int site, w
     return n;
 }
 
-/* A software pipeline over a batch: while event i is counted, the slots of event
- * i + S_AHEAD_SLOTS and the tags of event i + S_AHEAD_TAGS are on their way. Far enough
- * ahead that they arrive in time, near enough that they are still in the cache when used
- * and the CPU's outstanding-miss slots do not overflow (8 and 4: the best of 4..32 for
- * four keys an event over a 1.25 M entry table, measured on the 2-core test VM). A table
- * that grows meanwhile only makes some hints useless. The keys' hashes are computed once,
- * at the first stage (S_RING events' worth are kept). */
+/* Asks for the in-force cache slots a located key will look at when it is counted: those
+ * of its rules, once its ring (read through the loc's slot hint, which should be in cache
+ * by now) has reached the gate, so only hot keys (in a storm, most of them have a
+ * decision) cost anything. */
+static void s_ask_force(const ingest_t *in, const window_loc_t *loc)
+{
+    const window_key_t *wk = &loc->key;
+    if (window_loc_ring(in->window, loc) < in->gate[wk->scope][wk->tally])
+        return;
+    for (size_t ri = 0; ri < in->nrules; ri++) {
+        const rule_t *r = &in->rules[ri];
+        if (r->scope != wk->scope || in->rule_tally[ri] != wk->tally)
+            continue;
+        uint16_t st = r->reach == BS_REACH_LOCAL ? loc->site : 0xFFFFu;
+        if (st == WINDOW_SITE_ALL && r->reach == BS_REACH_LOCAL)
+            continue; /* a site not interned yet */
+        __builtin_prefetch(s_force_at(in, wk->fp, ri, st), 0, 3);
+    }
+}
+
+/* A software pipeline over a batch: while event i is counted, the in-force cache slots of
+ * event i + S_AHEAD_FORCE, the window slots of event i + S_AHEAD_SLOTS and the tags of
+ * event i + S_AHEAD_TAGS are on their way. Far enough ahead that they arrive in time, near
+ * enough that they are still in the cache when used and the CPU's outstanding-miss slots
+ * do not overflow (8 and 4: the best of 4..32 for four keys an event over a 1.25 M entry
+ * table, measured on the 2-core test VM). A table that grows meanwhile only makes some
+ * hints useless. The keys' hashes are computed once, at the first stage (S_RING events'
+ * worth are kept). */
 #define S_AHEAD_TAGS  8
 #define S_AHEAD_SLOTS 4
+#define S_AHEAD_FORCE 2
 #define S_RING        16 /* > S_AHEAD_TAGS, a power of two */
 
 void ingest_batch(ingest_t *self, const ingest_event_t *evs, size_t n, int64_t now_ms,
@@ -524,10 +552,16 @@ void ingest_batch(ingest_t *self, const ingest_event_t *evs, size_t n, int64_t n
             }
             nlocs[i % S_RING] = s_locate(self, &evs[i], ahead_site, locs[i % S_RING]);
         }
-        if (i >= S_AHEAD_SLOTS && i - S_AHEAD_SLOTS < n) {
-            size_t j = i - S_AHEAD_SLOTS;
+        /* event i is located; the one counted now is i - S_AHEAD_TAGS */
+        if (i >= S_AHEAD_TAGS - S_AHEAD_SLOTS && i - (S_AHEAD_TAGS - S_AHEAD_SLOTS) < n) {
+            size_t j = i - (S_AHEAD_TAGS - S_AHEAD_SLOTS);
             for (size_t l = 0; l < nlocs[j % S_RING]; l++)
                 window_prefetch(self->window, &locs[j % S_RING][l]);
+        }
+        if (i >= S_AHEAD_TAGS - S_AHEAD_FORCE && i - (S_AHEAD_TAGS - S_AHEAD_FORCE) < n) {
+            size_t j = i - (S_AHEAD_TAGS - S_AHEAD_FORCE);
+            for (size_t l = 0; l < nlocs[j % S_RING]; l++)
+                s_ask_force(self, &locs[j % S_RING][l]);
         }
         if (i >= S_AHEAD_TAGS) {
             size_t j = i - S_AHEAD_TAGS;

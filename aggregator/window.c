@@ -113,6 +113,7 @@ struct window {
     uint64_t seed;                 /* hash seed */
     size_t sweep_pos;              /* where window_sweep() continues */
     char **site_names;             /* interned names by index */
+    uint8_t *site_lens;            /* their lengths (at most WINDOW_SITE_NAME_MAX) */
     size_t nsites;                 /* names used */
     size_t site_alloc;             /* names allocated */
     uint32_t *site_index;          /* open-addressing index: site + 1, 0 empty */
@@ -302,6 +303,18 @@ void window_prefetch(const window_t *self, window_loc_t *loc)
     loc->total_at = s_hint(s_ask_slot(self, loc->total));
     if (loc->site != WINDOW_SITE_ALL)
         loc->series_at = s_hint(s_ask_slot(self, loc->series));
+}
+
+uint32_t window_loc_ring(const window_t *self, const window_loc_t *loc)
+{
+    uint32_t at = loc->total_at;
+    if (at >= self->cap || self->tags[at] == 0)
+        return 0;
+    const entry_t *e = s_slot(self, at);
+    if (e->fp != loc->key.fp || e->scope != loc->key.scope || e->tally != loc->key.tally ||
+        e->site != WINDOW_SITE_ALL)
+        return 0;
+    return e->ring;
 }
 
 static entry_t *s_find(const window_t *w, const window_key_t *k, uint16_t site)
@@ -721,8 +734,10 @@ int window_site_intern(window_t *self, const char *name)
     if (self->nsites == self->site_alloc) {
         self->site_alloc = self->site_alloc ? self->site_alloc * 2 : 64;
         self->site_names = xrealloc(self->site_names, self->site_alloc * sizeof(char *));
+        self->site_lens = xrealloc(self->site_lens, self->site_alloc);
     }
     self->site_names[self->nsites] = xstrdup(name);
+    self->site_lens[self->nsites] = (uint8_t)strlen(name);
     if ((self->nsites + 1) * 2 > self->site_index_cap) {
         xfree(self->site_index);
         self->site_index_cap = self->site_index_cap ? self->site_index_cap * 2 : 128;
@@ -796,6 +811,7 @@ void window_destroy(window_t **self_p)
     for (size_t i = 0; i < w->nsites; i++)
         xfree(w->site_names[i]);
     xfree(w->site_names);
+    xfree(w->site_lens);
     xfree(w->site_index);
     for (unsigned c = 0; c < S_TEXT_CLASSES; c++) {
         for (size_t i = 0; i < w->text[c].nchunks; i++)
@@ -1173,13 +1189,27 @@ static uint8_t *s_room(s_buf_t *b, size_t need)
     return b->p + b->len;
 }
 
-/* Writes s (at most 255 bytes) as a length byte and the bytes at o; returns the byte after. */
-static uint8_t *s_str_at(uint8_t *o, const char *s)
+/* Writes len (at most 255) bytes at s as a length byte and the bytes at o; returns the
+ * byte after. */
+static uint8_t *s_bytes_at(uint8_t *o, const char *s, size_t len)
 {
-    size_t len = strlen(s);
     *o++ = (uint8_t)len;
     memcpy(o, s, len);
     return o + len;
+}
+
+/* s_bytes_at() of a NUL-terminated s. */
+static uint8_t *s_str_at(uint8_t *o, const char *s)
+{
+    return s_bytes_at(o, s, strlen(s));
+}
+
+/* s_bytes_at() of the name of an interned site (its length is known). */
+static uint8_t *s_site_at(const window_t *w, uint8_t *o, uint16_t site)
+{
+    if (site < w->nsites)
+        return s_bytes_at(o, w->site_names[site], w->site_lens[site]);
+    return s_str_at(o, window_site_name(w, site));
 }
 
 static void s_put_series(const window_t *w, s_buf_t *b, const entry_t *e)
@@ -1243,7 +1273,7 @@ static void s_encode(const window_t *w, s_buf_t *b, const window_key_t *key, con
     o = s_str_at(o, s_text_get(w, a->text));
     o = s_varint_at(o, 1 + ns);
     *o++ = 0;
-    o = s_str_at(o, (a->flags & S_MULTI) ? "" : window_site_name(w, a->link));
+    o = (a->flags & S_MULTI) ? s_bytes_at(o, "", 0) : s_site_at(w, o, a->link);
     b->len = (size_t)(o - b->p);
     s_put_series(w, b, a);
     /* chain order is newest site first; write it reversed so import rebuilds the same order */
@@ -1253,7 +1283,7 @@ static void s_encode(const window_t *w, s_buf_t *b, const window_key_t *key, con
             *o++ = 2;
         } else {
             *o++ = 1;
-            o = s_str_at(o, window_site_name(w, sites[i]));
+            o = s_site_at(w, o, sites[i]);
         }
         b->len = (size_t)(o - b->p);
         s_put_series(w, b, series[i]);

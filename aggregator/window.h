@@ -167,6 +167,11 @@ void window_prefetch_tags(const window_t *self, const window_loc_t *loc);
 /* The second stage: the table slots themselves (found through the tags, which should be
  * in cache by now: otherwise this waits for them), noted in loc as hints. */
 void window_prefetch(const window_t *self, window_loc_t *loc);
+/* After window_prefetch() (and once the slot is in cache): the located key's ring total as
+ * it stands, read through loc's hint, or 0 when the hint no longer holds. An early look for
+ * a caller that prefetches what counting the key will need next (it is not the count: that
+ * is window_add_count()'s). */
+uint32_t window_loc_ring(const window_t *self, const window_loc_t *loc);
 
 /* Events of key in the last window_ms at now_ms, for one site or WINDOW_SITE_ALL. */
 uint32_t window_count(const window_t *self, const window_key_t *key, unsigned site,
