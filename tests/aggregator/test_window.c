@@ -721,10 +721,14 @@ static void test_window_slot_hints_are_checked(void **state)
     assert_int_not_equal(l1.total_at, UINT32_MAX);
     assert_int_equal(l1.series_at, UINT32_MAX); /* K1 has no series at s1 yet */
     assert_int_not_equal(l2.series_at, UINT32_MAX);
+    /* the ring read early through a hint, and nothing through one that does not hold */
+    assert_int_equal(window_loc_ring(w, &l1), 1);
+    assert_int_equal(window_loc_ring(w, &l2), 2);
     /* K1's loc with K2's slots */
     window_loc_t forged = l1;
     forged.total_at = l2.total_at;
     forged.series_at = l2.series_at;
+    assert_int_equal(window_loc_ring(w, &forged), 0);
     assert_int_equal(window_add_count(w, &K1, s1, &forged, T0, NULL, 0, NULL), 0);
     /* hints from before the table grew past many times its size */
     for (uint64_t i = 0; i < 1000; i++) {
