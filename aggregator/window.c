@@ -78,6 +78,7 @@ typedef struct {
 /* One key being exported by window_dirty_export(): its entries, found once. */
 typedef struct {
     window_key_t key;                            /* the key */
+    uint64_t seeded;                             /* s_seeded() of its fingerprint */
     uint64_t h;                                  /* hash of the entry looked up next */
     uint32_t at;                                 /* its slot hint (s_find_hinted()) */
     const entry_t *total;                        /* its total, NULL if gone (expired) */
@@ -1316,7 +1317,8 @@ static void s_export_pass(window_t *w, size_t n, window_export_fn *cb, void *arg
     s_export_t *x = w->xp;
     for (size_t i = 0; i < n; i++) {
         x[i].key = w->dirty[w->dirty_head++];
-        x[i].h = s_hash(w, x[i].key.scope, x[i].key.tally, WINDOW_SITE_ALL, x[i].key.fp);
+        x[i].seeded = s_seeded(w, x[i].key.fp);
+        x[i].h = s_hash_of(x[i].seeded, x[i].key.scope, x[i].key.tally, WINDOW_SITE_ALL);
         s_ask_tags(w, x[i].h);
     }
     for (size_t i = 0; i < n; i++)
@@ -1332,7 +1334,7 @@ static void s_export_pass(window_t *w, size_t n, window_export_fn *cb, void *arg
         a->flags &= (uint8_t)~S_DIRTY;
         if (a->flags & S_MULTI && a->link != S_LINK_NONE) {
             x[i].next = a->link;
-            x[i].h = s_hash(w, x[i].key.scope, x[i].key.tally, a->link, x[i].key.fp);
+            x[i].h = s_hash_of(x[i].seeded, x[i].key.scope, x[i].key.tally, a->link);
             s_ask_tags(w, x[i].h);
             more++;
         }
@@ -1355,7 +1357,7 @@ static void s_export_pass(window_t *w, size_t n, window_export_fn *cb, void *arg
             x[i].series[x[i].ns++] = e;
             x[i].next = x[i].ns < WINDOW_SITES_MAX + 1 ? e->link : S_LINK_NONE;
             if (x[i].next != S_LINK_NONE) {
-                x[i].h = s_hash(w, x[i].key.scope, x[i].key.tally, x[i].next, x[i].key.fp);
+                x[i].h = s_hash_of(x[i].seeded, x[i].key.scope, x[i].key.tally, x[i].next);
                 s_ask_tags(w, x[i].h);
                 more++;
             }
