@@ -266,6 +266,7 @@ static void *s_writer_run(void *arg)
 {
     store_t *self = arg;
     s_writer_t *wr = self->writer;
+    (void)pthread_setname_np(pthread_self(), "store-writer"); /* as top -H and perf show it */
     pthread_mutex_lock(&wr->mu);
     for (;;) {
         while (wr->n == 0 && !wr->stop)
