@@ -26,10 +26,13 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "fp.h"
 #include "ingest.h"
+#include "msg.h"
 #include "xalloc.h"
 
 #define SEC 1000LL
@@ -45,6 +48,7 @@ typedef struct {
 #define S_FORCE_MIN          256u
 #define S_FORCE_MAX          65536u
 #define S_FORCE_PER_DECISION 4u
+#define S_FORCE_WAYS         2u /* slots a set: a 64-byte line */
 
 /* A rule's decision on a key known to be active and in force long enough until until_ms,
  * as long as no decision has been removed since (see the header comment). */
@@ -85,6 +89,25 @@ struct ingest {
                                                         pass the gate on every event */
     size_t nforce;                                   /* its slots (a power of two) */
 };
+
+/* The in-force cache set of rule ri's decision on fp (st: the site index of a local rule,
+ * else 0xFFFF): S_FORCE_WAYS slots in one cache line, so two hot keys that hash alike do
+ * not take turns evicting each other on every event. */
+static s_force_t *s_force_at(const ingest_t *in, uint64_t fp, size_t ri, uint16_t st)
+{
+    return &in->force[fp_mix64(fp ^ ((uint64_t)ri << 48) ^ ((uint64_t)st << 32)) &
+                      (in->nforce - S_FORCE_WAYS)];
+}
+
+/* An empty in-force cache of n slots, its sets aligned to cache lines. */
+static s_force_t *s_force_new(size_t n)
+{
+    s_force_t *f = aligned_alloc(S_FORCE_WAYS * sizeof(s_force_t), n * sizeof(s_force_t));
+    if (f == NULL)
+        msg_fatal(EX_OSERR, "ingest: out of memory (%zu bytes)", n * sizeof(s_force_t));
+    memset(f, 0, n * sizeof(s_force_t));
+    return f;
+}
 
 ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowlist_t *allow,
                      char *err, size_t errlen)
@@ -173,7 +196,7 @@ ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowli
     in->decisions = decisions;
     in->allow = allow;
     in->nforce = S_FORCE_MIN;
-    in->force = xcalloc(in->nforce, sizeof(*in->force));
+    in->force = s_force_new(in->nforce);
     return in;
 }
 
@@ -195,14 +218,6 @@ static bool s_valid_name(const char *s)
     return s && *s && strlen(s) <= DECISION_NAME_MAX;
 }
 
-/* The in-force cache slot of rule ri's decision on fp (st: the site index of a local rule,
- * else 0xFFFF). */
-static s_force_t *s_force_at(const ingest_t *in, uint64_t fp, size_t ri, uint16_t st)
-{
-    return &in->force[fp_mix64(fp ^ ((uint64_t)ri << 48) ^ ((uint64_t)st << 32)) &
-                      (in->nforce - 1)];
-}
-
 /* Whether rule ri's decision on k (at site for a local rule) is in force long enough that
  * a firing now would change nothing: then the rule need not even be evaluated. The answer
  * "yes, until T" is cached until a decision is removed. */
@@ -212,9 +227,13 @@ static bool s_in_force(ingest_t *in, size_t ri, const ingest_key_t *k, unsigned 
     const rule_t *r = &in->rules[ri];
     uint16_t st = r->reach == BS_REACH_LOCAL ? (uint16_t)site : 0xFFFFu;
     uint64_t gen = decisions_removals(in->decisions) + 1;
-    s_force_t *c = s_force_at(in, k->fp, ri, st);
-    if (c->gen == gen && c->fp == k->fp && c->rule == ri && c->site == st && now_ms < c->until_ms)
-        return true;
+    s_force_t *set = s_force_at(in, k->fp, ri, st);
+    for (unsigned w = 0; w < S_FORCE_WAYS; w++) {
+        const s_force_t *c = &set[w];
+        if (c->gen == gen && c->fp == k->fp && c->rule == ri && c->site == st &&
+            now_ms < c->until_ms)
+            return true;
+    }
     const char *dsite = r->reach == BS_REACH_LOCAL ? site_name : "";
     const decision_t *cur =
         decisions_find_identity(in->decisions, r->scope, k->fp, r->reach, dsite, r->mode);
@@ -230,10 +249,15 @@ static bool s_in_force(ingest_t *in, size_t ri, const ingest_key_t *k, unsigned 
         while (in->nforce < want && in->nforce < S_FORCE_MAX)
             in->nforce *= 2;
         xfree(in->force);
-        in->force = xcalloc(in->nforce, sizeof(*in->force));
-        c = s_force_at(in, k->fp, ri, st);
+        in->force = s_force_new(in->nforce);
+        set = s_force_at(in, k->fp, ri, st);
     }
-    *c = (s_force_t){.fp = k->fp, .gen = gen, .until_ms = until, .rule = (uint16_t)ri, .site = st};
+    /* into the first way; what was there moves to the second (the older answer goes) */
+    static_assert(S_FORCE_WAYS == 2 && sizeof(s_force_t) * S_FORCE_WAYS == 64,
+                  "an in-force set is two slots, one cache line");
+    set[1] = set[0];
+    set[0] =
+        (s_force_t){.fp = k->fp, .gen = gen, .until_ms = until, .rule = (uint16_t)ri, .site = st};
     return true;
 }
 
