@@ -950,6 +950,9 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     long nsit = store_site_load(self->store, s_restore_site, self);
     if (nd < 0 || na < 0 || nw < 0 || nsen < 0 || ndd < 0 || nsit < 0)
         msg_fatal(EX_UNAVAILABLE, "cannot read the store in %s", cfg->data_dir);
+    if (store_loaded(self->store) < 0)
+        msg_fatal(EX_UNAVAILABLE, "cannot open the store in %s again after reading it",
+                  cfg->data_dir);
     /* restored keys are clean: do not write them straight back */
     while (window_dirty_take(ingest_window(self->ingest), self->dirty, SERVER_DIRTY_CHUNK) ==
            SERVER_DIRTY_CHUNK)

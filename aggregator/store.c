@@ -10,6 +10,7 @@
  */
 #include "store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -346,8 +347,15 @@ store_t *store_open(const char *dir, bool sync_decisions, bool *created_p)
 
 store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bool *created_p)
 {
-    /* small caches: the daemon reads the store only at start; RSS goes to the window */
-    kv_options_t opts = {.write_buffer_size = 4u << 20, .cache_size = 4u << 20};
+    /* small caches: the daemon reads the store only at start; RSS goes to the window. It
+     * rewrites every busy window key every second and reads it back only by iterating at
+     * start: snappy and bloom filters would cost CPU in every compaction and save nothing
+     * (measured in-process: 150 k records of 110 bytes a second took 24 % less CPU without
+     * compression, 30-35 % less with 64 KiB blocks and no filters too) */
+    kv_options_t opts = {.write_buffer_size = 4u << 20,
+                         .cache_size = 4u << 20,
+                         .block_size = 64u << 10,
+                         .write_mostly = 1};
     /* kv_put/kv_del are the allowlist's and sites' writes, answered to the operator at
      * once: synced as store.h promises (nothing else would sync them) */
     opts.sync = sync_decisions;
@@ -621,6 +629,12 @@ void store_window_queue(store_t *self, const window_key_t *k, const uint8_t *blo
         kv_batch_put(self->pending, key, sizeof(key), blob, len);
     else
         kv_batch_del(self->pending, key, sizeof(key));
+}
+
+int store_loaded(store_t *self)
+{
+    assert(self->writer == NULL); /* before the first flush starts the writer thread */
+    return kv_reopen(self->kv);
 }
 
 long store_window_load(store_t *self, int (*cb)(const uint8_t *blob, size_t len, void *arg),

@@ -109,6 +109,11 @@ uint64_t store_log_floor(const store_t *self);
 
 /* Queues the state of window key k (blob from window_export), or its deletion (blob NULL). */
 void store_window_queue(store_t *self, const window_key_t *k, const uint8_t *blob, size_t len);
+/* The start's loads are done (call it once, before the first flush): lets go of the table
+ * files they read, which LevelDB would keep mapped, in RSS, for the life of the daemon.
+ * 0, or -1 when the database cannot be opened again (then only store_close()). */
+int store_loaded(store_t *self);
+
 /* Calls cb with every stored window blob; returns the number read or -1. */
 long store_window_load(store_t *self, int (*cb)(const uint8_t *blob, size_t len, void *arg),
                        void *arg);

@@ -66,6 +66,14 @@ static int s_failed(const kv_t *self, const char *op, char *err)
     return 1;
 }
 
+int kv_reopen(kv_t *self)
+{
+    char *err = NULL;
+    leveldb_close(self->db);
+    self->db = leveldb_open(self->options, self->path, &err);
+    return s_failed(self, "reopen", err) || self->db == NULL ? -1 : 0;
+}
+
 static void s_free_parts(kv_t *self)
 {
     if (self->db)
@@ -115,8 +123,13 @@ kv_t *kv_open(const char *path, int create, const kv_options_t *opts)
         self->cache = leveldb_cache_create_lru(opts->cache_size);
         leveldb_options_set_cache(self->options, self->cache);
     }
+    if (opts->block_size)
+        leveldb_options_set_block_size(self->options, opts->block_size);
     self->filter = leveldb_filterpolicy_create_bloom(10);
-    leveldb_options_set_filter_policy(self->options, self->filter);
+    if (opts->write_mostly)
+        leveldb_options_set_compression(self->options, leveldb_no_compression);
+    else
+        leveldb_options_set_filter_policy(self->options, self->filter);
     self->ropts = leveldb_readoptions_create();
     self->wopts = leveldb_writeoptions_create();
     leveldb_writeoptions_set_sync(self->wopts, opts->sync ? 1 : 0);

@@ -35,10 +35,21 @@ typedef struct {
     size_t cache_size;        /* bytes of the block cache (8 MiB) */
     int max_open_files;       /* table files kept open (1000) */
     int sync;                 /* kv_put/kv_del wait until the write reached the disk */
+    size_t block_size;        /* bytes of a table block (4 KiB) */
+    int write_mostly;         /* no snappy compression and no bloom filters: for a database
+                                 rewritten every second and read by key almost never, where
+                                 both only cost CPU in every compaction */
 } kv_options_t;
 
 /* Opens the database directory path (creating it when create); opts may be NULL. NULL on error. */
 kv_t *kv_open(const char *path, int create, const kv_options_t *opts);
+
+/* Closes and opens the database again with the same options: LevelDB keeps every table
+ * file it has read mapped (up to a thousand of them), so after reading the whole database
+ * once (a start) they stay in RSS until this. No iterator may be open and no other thread
+ * may use it meanwhile. 0, or -1 when it cannot be opened again: then only kv_close() may
+ * be called. */
+int kv_reopen(kv_t *self);
 
 /* Closes the database; sets *self_p = NULL; safe on NULL and twice. */
 void kv_close(kv_t **self_p);

@@ -295,6 +295,36 @@ static void test_seek_in_sequence_log(void **state)
     kv_close(&kv);
 }
 
+/* kv_reopen() in place, with the aggregator's write-mostly options: what was written
+ * before is there after, and the handle goes on writing and reading. */
+static void test_kv_reopen_in_place(void **state)
+{
+    fx_t *fx = *state;
+    kv_options_t opts = {
+        .write_buffer_size = 64 * 1024, .block_size = 64 * 1024, .write_mostly = 1};
+    kv_t *kv = kv_open(fx->db, 1, &opts);
+    assert_non_null(kv);
+    char key[32], val[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "w/%06d", i);
+        snprintf(val, sizeof(val), "blob-%d", i);
+        s_put(kv, key, val);
+    }
+    assert_int_equal(kv_reopen(kv), 0);
+    s_assert_value(kv, "w/000000", "blob-0");
+    s_assert_value(kv, "w/002999", "blob-2999");
+    s_put(kv, "w/after", "yes");
+    assert_int_equal(kv_reopen(kv), 0);
+    s_assert_value(kv, "w/after", "yes");
+    kv_iter_t *it = kv_iter_new(kv, "w/", 2);
+    int n = 0;
+    while (kv_iter_next(it) == 1)
+        n++;
+    kv_iter_destroy(&it);
+    assert_int_equal(n, 3001);
+    kv_close(&kv);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
     fx_t *fx = *state;
@@ -395,6 +425,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_iteration_sees_values, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_seek_in_sequence_log, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_kv_reopen_in_place, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_missing_database_without_create_fails, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_non_directory_path_fails_cleanly, s_setup, s_teardown),
