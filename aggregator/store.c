@@ -32,10 +32,18 @@
 /* Batches handed to the writer thread and not yet written, at most; one more waits. */
 #define S_WRITER_QUEUE 4
 
-/* One batch for the writer thread. */
+/* The window database's directory, inside the data directory. */
+#define S_WINDOW_DIR "windows"
+
+/* Window records moved from the main database per batch when an older data directory is
+ * opened. */
+#define S_MOVE_BATCH 4096
+
+/* One flush step for the writer thread: its window records and the rest. */
 typedef struct {
-    kv_batch_t *batch; /* written, then cleared and kept for reuse */
-    bool sync;         /* written synced (the end of a flush cycle) */
+    kv_batch_t *wbatch; /* for the window database; written first */
+    kv_batch_t *batch;  /* for the main database; both cleared and kept for reuse */
+    bool sync;          /* written synced (the end of a flush cycle) */
 } s_job_t;
 
 /* The write-behind thread (store_flush_behind): LevelDB's memtable insertion of a flush
@@ -43,21 +51,25 @@ typedef struct {
  * written in the order handed over; the loop and the thread meet under one mutex once
  * per batch, never per event. */
 typedef struct {
-    pthread_t thread;                      /* the writer */
-    pthread_mutex_t mu;                    /* guards everything below */
-    pthread_cond_t cv;                     /* a job queued, done, or stop */
-    s_job_t q[S_WRITER_QUEUE];             /* ring of jobs */
-    size_t head, n;                        /* first job, jobs not yet written (q[head] may be
-                                              being written: it leaves the queue after) */
-    bool stop;                             /* leave when the queue is empty */
-    kv_batch_t *spare[S_WRITER_QUEUE + 1]; /* cleared batches for reuse */
-    size_t nspare;                         /* how many */
-    uint64_t failed;                       /* batches that failed to write (logged by kv) */
+    pthread_t thread;                          /* the writer */
+    pthread_mutex_t mu;                        /* guards everything below */
+    pthread_cond_t cv;                         /* a job queued, done, or stop */
+    s_job_t q[S_WRITER_QUEUE];                 /* ring of jobs */
+    size_t head, n;                            /* first job, jobs not yet written (q[head] may be
+                                                  being written: it leaves the queue after) */
+    bool stop;                                 /* leave when the queue is empty */
+    kv_batch_t *spare[2 * S_WRITER_QUEUE + 2]; /* cleared batches for reuse */
+    size_t nspare;                             /* how many */
+    uint64_t failed;                           /* batches that failed to write (logged by kv) */
 } s_writer_t;
 
 struct store {
     kv_t *kv;             /* the database */
+    kv_t *wkv;            /* the window database (S_WINDOW_DIR): its flush batches are
+                             large, and LevelDB takes one write at a time, so decision
+                             changes would queue behind them in one database */
     kv_batch_t *pending;  /* written-behind operations for the next flush */
+    kv_batch_t *wpending; /* ... of them, window records */
     kv_batch_t *now;      /* scratch batch for immediate writes */
     s_writer_t *writer;   /* started by the first store_flush_behind() */
     uint64_t failed_seen; /* writer->failed at the last store_flush_behind() */
@@ -263,6 +275,21 @@ static int s_jump(store_t *self)
 
 /* ---- the write-behind thread ---- */
 
+/* Writes a flush step: the window records, then the rest (synced: each database's log
+ * with everything written to it before; a synced step carries a marker for each, so
+ * neither is empty), and clears both batches. 0 or -1. */
+static int s_write_both(store_t *self, kv_batch_t *wbatch, kv_batch_t *batch, bool sync)
+{
+    int rc = 0;
+    if (kv_batch_count(wbatch) && kv_batch_write(self->wkv, wbatch, sync) < 0)
+        rc = -1;
+    if (kv_batch_count(batch) && kv_batch_write(self->kv, batch, sync) < 0)
+        rc = -1;
+    kv_batch_clear(wbatch);
+    kv_batch_clear(batch);
+    return rc;
+}
+
 static void *s_writer_run(void *arg)
 {
     store_t *self = arg;
@@ -276,13 +303,13 @@ static void *s_writer_run(void *arg)
             break;
         s_job_t job = wr->q[wr->head];
         pthread_mutex_unlock(&wr->mu);
-        int rc = kv_batch_write(self->kv, job.batch, job.sync);
-        kv_batch_clear(job.batch);
+        int rc = s_write_both(self, job.wbatch, job.batch, job.sync);
         pthread_mutex_lock(&wr->mu);
         wr->head = (wr->head + 1) % S_WRITER_QUEUE;
         wr->n--;
         if (rc < 0)
             wr->failed++;
+        wr->spare[wr->nspare++] = job.wbatch;
         wr->spare[wr->nspare++] = job.batch;
         pthread_cond_broadcast(&wr->cv);
     }
@@ -340,6 +367,41 @@ static void s_writer_stop(store_t *self)
     self->writer = NULL;
 }
 
+/* A data directory from before the window database has its window records in the main
+ * one: they move, once (the main database's copies go in the same step, so a crash in
+ * between leaves both, which the next start moves again). 0 or -1. */
+static int s_move_windows(store_t *self)
+{
+    long moved = 0;
+    for (;;) {
+        kv_iter_t *it = kv_iter_new(self->kv, "w/", 2);
+        kv_batch_t *del = kv_batch_new();
+        size_t n = 0;
+        int rc = 0;
+        while (n < S_MOVE_BATCH && (rc = kv_iter_next(it)) == 1) {
+            size_t kl = 0, vl = 0;
+            const void *k = kv_iter_key(it, &kl);
+            const void *v = kv_iter_value(it, &vl);
+            kv_batch_put(self->wpending, k, kl, v, vl);
+            kv_batch_del(del, k, kl);
+            n++;
+        }
+        kv_iter_destroy(&it);
+        if (n == 0 || rc < 0 || kv_batch_write(self->wkv, self->wpending, 1) < 0 ||
+            kv_batch_write(self->kv, del, 1) < 0) {
+            kv_batch_clear(self->wpending);
+            kv_batch_destroy(&del);
+            if (moved)
+                msg_info("store: moved %ld window records to %s/%s", moved, kv_path(self->kv),
+                         S_WINDOW_DIR);
+            return n == 0 && rc >= 0 ? 0 : -1;
+        }
+        kv_batch_clear(self->wpending);
+        kv_batch_destroy(&del);
+        moved += (long)n;
+    }
+}
+
 store_t *store_open(const char *dir, bool sync_decisions, bool *created_p)
 {
     return store_open_boot(dir, sync_decisions, store_boot_id(), created_p);
@@ -365,7 +427,15 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
     store_t *self = xcalloc(1, sizeof(*self));
     self->kv = kv;
     self->pending = kv_batch_new();
+    self->wpending = kv_batch_new();
     self->now = kv_batch_new();
+    char *wdir = xasprintf("%s/%s", dir, S_WINDOW_DIR);
+    self->wkv = kv_open(wdir, 1, &opts);
+    xfree(wdir);
+    if (self->wkv == NULL || s_move_windows(self) < 0) {
+        store_close(&self);
+        return NULL;
+    }
     self->sync_decisions = sync_decisions;
     bool created = false;
     int rc = s_meta_get(kv, "m/epoch", &self->epoch);
@@ -432,7 +502,7 @@ void store_close(store_t **self_p)
         return;
     store_t *self = *self_p;
     s_writer_stop(self);
-    if (self->kv && kv_batch_count(self->pending))
+    if (self->kv && self->wkv && (kv_batch_count(self->pending) || kv_batch_count(self->wpending)))
         (void)store_flush(self);
     if (self->kv && self->opened) {
         kv_batch_clear(self->now);
@@ -440,7 +510,9 @@ void store_close(store_t **self_p)
         (void)kv_batch_write(self->kv, self->now, 1);
     }
     kv_batch_destroy(&self->pending);
+    kv_batch_destroy(&self->wpending);
     kv_batch_destroy(&self->now);
+    kv_close(&self->wkv);
     kv_close(&self->kv);
     xfree(self);
     *self_p = NULL;
@@ -626,21 +698,21 @@ void store_window_queue(store_t *self, const window_key_t *k, const uint8_t *blo
     key[3] = k->tally;
     kv_u64_put(key + 4, k->fp);
     if (blob)
-        kv_batch_put(self->pending, key, sizeof(key), blob, len);
+        kv_batch_put(self->wpending, key, sizeof(key), blob, len);
     else
-        kv_batch_del(self->pending, key, sizeof(key));
+        kv_batch_del(self->wpending, key, sizeof(key));
 }
 
 int store_loaded(store_t *self)
 {
     assert(self->writer == NULL); /* before the first flush starts the writer thread */
-    return kv_reopen(self->kv);
+    return kv_reopen(self->kv) < 0 || kv_reopen(self->wkv) < 0 ? -1 : 0;
 }
 
 long store_window_load(store_t *self, int (*cb)(const uint8_t *blob, size_t len, void *arg),
                        void *arg)
 {
-    kv_iter_t *it = kv_iter_new(self->kv, "w/", 2);
+    kv_iter_t *it = kv_iter_new(self->wkv, "w/", 2);
     long n = 0;
     int rc;
     while ((rc = kv_iter_next(it)) == 1) {
@@ -707,49 +779,50 @@ int store_meta_get(store_t *self, const char *name, uint64_t *v)
 
 size_t store_pending(const store_t *self)
 {
-    return kv_batch_count(self->pending);
+    return kv_batch_count(self->pending) + kv_batch_count(self->wpending);
 }
 
 int store_flush(store_t *self)
 {
     s_writer_drain(self); /* what was handed over first is written first */
-    if (kv_batch_count(self->pending) == 0)
+    if (store_pending(self) == 0)
         return 0;
-    if (kv_batch_write(self->kv, self->pending, 0) < 0)
-        return -1;
-    kv_batch_clear(self->pending);
-    return 0;
+    return s_write_both(self, self->wpending, self->pending, false);
 }
 
 int store_flush_behind(store_t *self, bool sync)
 {
-    if (kv_batch_count(self->pending) == 0 && !sync)
+    if (store_pending(self) == 0 && !sync)
         return 0;
+    if (sync && self->sync_decisions) {
+        /* a sync marker of the writer's own in each database: m/seq is the event loop's
+         * alone, and an older value written later from here could set it back */
+        s_meta_put(self->pending, "sync", ++self->syncs);
+        s_meta_put(self->wpending, "sync", self->syncs);
+    }
     if (self->writer == NULL && !s_writer_start(self)) {
-        /* no thread: write here, as store_flush does */
-        int rc = store_flush(self);
+        /* no thread: write here */
+        int rc = s_write_both(self, self->wpending, self->pending, sync && self->sync_decisions);
         if (sync && store_sync(self) < 0)
             rc = -1;
         return rc;
-    }
-    if (sync && self->sync_decisions) {
-        /* a sync marker of the writer's own: m/seq is the event loop's alone, and an older
-         * value written later from here could set it back */
-        s_meta_put(self->pending, "sync", ++self->syncs);
     }
     s_writer_t *wr = self->writer;
     pthread_mutex_lock(&wr->mu);
     while (wr->n == S_WRITER_QUEUE)
         pthread_cond_wait(&wr->cv, &wr->mu); /* back-pressure: the disk is behind */
-    wr->q[(wr->head + wr->n) % S_WRITER_QUEUE] =
-        (s_job_t){.batch = self->pending, .sync = sync && self->sync_decisions};
+    wr->q[(wr->head + wr->n) % S_WRITER_QUEUE] = (s_job_t){
+        .wbatch = self->wpending, .batch = self->pending, .sync = sync && self->sync_decisions};
     wr->n++;
     self->pending = wr->nspare ? wr->spare[--wr->nspare] : NULL;
+    self->wpending = wr->nspare ? wr->spare[--wr->nspare] : NULL;
     uint64_t failed = wr->failed;
     pthread_cond_broadcast(&wr->cv);
     pthread_mutex_unlock(&wr->mu);
     if (self->pending == NULL)
         self->pending = kv_batch_new();
+    if (self->wpending == NULL)
+        self->wpending = kv_batch_new();
     if (failed != self->failed_seen) {
         self->failed_seen = failed;
         return -1;

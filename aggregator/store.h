@@ -1,16 +1,20 @@
 /*
  * store - the aggregator's state in LevelDB (through common/kv only)
  *
- * Layout (one database, one prefix per record type; numbers big-endian):
+ * Two databases: the main one in the data directory, and the window counters in its
+ * subdirectory windows/ (w/ records; a directory from before has them moved there at the
+ * next start). LevelDB takes one write at a time per database, and a flush batch of a
+ * thousand window records would hold a decision change up, between an event and the
+ * sensors, for milliseconds. Layout (one prefix per record type; numbers big-endian):
  *   m/epoch            the epoch (8 bytes), written once when the log is created
  *   m/seq              last sequence number stored (8 bytes)
  *   m/wkeys            window entries at the last flush (to presize the table)
  *   m/boot             the host boot the database was last opened in (store_boot_id)
  *   m/clean            1 after store_close(), 0 while open
- *   m/sync             a counter the write-behind thread's synced batches carry
+ *   m/sync             a counter the write-behind thread's synced batches carry (in both)
  *   d/<id>             an active decision: a Frame{update UPSERT} as published
  *   q/<seq>            the sequence log: one Frame{update} per change
- *   w/<scope><tally><fp>  a window key's counters (window_export blob)
+ *   w/<scope><tally><fp>  a window key's counters (window_export blob), in windows/
  *   a/<id>             an allowlist entry (text record, see store.c)
  *   s/<site>           a registered site (text record)
  *   n/<site>\0<sensor> a sensor's last status (text record)

@@ -247,6 +247,42 @@ static void test_window_blobs_are_written_behind(void **state)
     store_close(&s);
 }
 
+/* Window records live in a database of their own (decision writes do not queue behind
+ * flush batches); a data directory from before it has them in the main one, and they
+ * move at the next start, more than one move batch of them, and only once. */
+static void test_window_records_of_an_older_directory_move(void **state)
+{
+    fixture_t *f = *state;
+    enum { OLD = 10000 };
+    kv_t *kv = kv_open(f->dir, 1, NULL);
+    assert_non_null(kv);
+    for (uint64_t i = 0; i < OLD; i++) {
+        uint8_t key[12] = {'w', '/', BS_SCOPE_SUBJECT, 0};
+        kv_u64_put(key + 4, i);
+        assert_int_equal(kv_put(kv, key, sizeof(key), "old", 3), 0);
+    }
+    kv_close(&kv);
+    store_t *s = store_open(f->dir, false, NULL);
+    assert_non_null(s);
+    blobs_t b = {0};
+    assert_int_equal(store_window_load(s, s_blob, &b), OLD);
+    assert_int_equal(b.bytes, 3 * OLD);
+    /* a newer value of a moved key, written the new way, wins over nothing left behind */
+    window_key_t k0 = {.scope = BS_SCOPE_SUBJECT, .tally = 0, .fp = 0};
+    store_window_queue(s, &k0, (const uint8_t *)"newer", 5);
+    store_close(&s);
+    kv = kv_open(f->dir, 0, NULL);
+    kv_iter_t *it = kv_iter_new(kv, "w/", 2);
+    assert_int_equal(kv_iter_next(it), 0); /* none left in the main database */
+    kv_iter_destroy(&it);
+    kv_close(&kv);
+    s = store_open(f->dir, false, NULL);
+    b = (blobs_t){0};
+    assert_int_equal(store_window_load(s, s_blob, &b), OLD);
+    assert_int_equal(b.bytes, 3 * OLD + 2);
+    store_close(&s);
+}
+
 /* The daemon's flush hands batches to the store's writer thread: many batches in a row
  * (more than its queue holds) are all written, in the order handed over (the last value
  * of a key wins, a delete after a put deletes), a synced hand-over puts them on disk, and
@@ -519,6 +555,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_log_means_new_epoch_and_no_old_decisions, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_window_blobs_are_written_behind, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_window_records_of_an_older_directory_move, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_flush_behind_writes_in_order, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_allowlist_entries_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sites_round_trip, s_setup, s_teardown),
