@@ -15,6 +15,8 @@ wait_log "$BS_TMP/agg.log" 'running as user=nobody' 10 || bs_fail "no privilege 
     bs_fail "aggregator runs as $(ps -o user= -p "$(agg_pid agg)")"
 owner=$(stat -c %U "$BS_TMP/agg.db")
 [ "$owner" = nobody ] || bs_fail "data_dir owned by $owner, not nobody"
+owner=$(stat -c %U "$BS_TMP/agg.db/windows")
+[ "$owner" = nobody ] || bs_fail "data_dir/windows owned by $owner, not nobody"
 bs_pass "runs as nobody; data_dir handed over"
 
 loadgen --sites 3 --events 450 --subject "privs wave" --ips 450
