@@ -277,16 +277,20 @@ static int s_jump(store_t *self)
 
 /* Writes a flush step: the window records, then the rest (synced: each database's log
  * with everything written to it before; a synced step carries a marker for each, so
- * neither is empty), and clears both batches. 0 or -1. */
+ * neither is empty). A batch written is cleared, one that failed is kept. 0 or -1. */
 static int s_write_both(store_t *self, kv_batch_t *wbatch, kv_batch_t *batch, bool sync)
 {
     int rc = 0;
-    if (kv_batch_count(wbatch) && kv_batch_write(self->wkv, wbatch, sync) < 0)
-        rc = -1;
-    if (kv_batch_count(batch) && kv_batch_write(self->kv, batch, sync) < 0)
-        rc = -1;
-    kv_batch_clear(wbatch);
-    kv_batch_clear(batch);
+    kv_batch_t *const both[2] = {wbatch, batch};
+    kv_t *const dbs[2] = {self->wkv, self->kv};
+    for (int i = 0; i < 2; i++) {
+        if (kv_batch_count(both[i]) == 0)
+            continue;
+        if (kv_batch_write(dbs[i], both[i], sync) < 0)
+            rc = -1;
+        else
+            kv_batch_clear(both[i]);
+    }
     return rc;
 }
 
@@ -304,6 +308,8 @@ static void *s_writer_run(void *arg)
         s_job_t job = wr->q[wr->head];
         pthread_mutex_unlock(&wr->mu);
         int rc = s_write_both(self, job.wbatch, job.batch, job.sync);
+        kv_batch_clear(job.wbatch); /* a failed batch is counted, not tried again */
+        kv_batch_clear(job.batch);
         pthread_mutex_lock(&wr->mu);
         wr->head = (wr->head + 1) % S_WRITER_QUEUE;
         wr->n--;
