@@ -373,39 +373,51 @@ static void s_writer_stop(store_t *self)
     self->writer = NULL;
 }
 
+/* Writes the batch to kv when it holds S_MOVE_BATCH operations (or, final, at all: then
+ * synced), and clears it. 0 or -1. */
+static int s_move_step(kv_t *kv, kv_batch_t *b, bool final)
+{
+    if (!final && kv_batch_count(b) < S_MOVE_BATCH)
+        return 0;
+    int rc = kv_batch_write(kv, b, final);
+    kv_batch_clear(b);
+    return rc < 0 ? -1 : 0;
+}
+
 /* A data directory from before the window database has its window records in the main
- * one: they move, once (the main database's copies go in the same step, so a crash in
- * between leaves both, which the next start moves again). 0 or -1. */
+ * one: they move, once. All the copies are on disk (synced) before the first deletion is
+ * written, so a crash in between leaves both, and the next start moves them again. 0 or
+ * -1. */
 static int s_move_windows(store_t *self)
 {
-    long moved = 0;
-    for (;;) {
+    long n = 0;
+    int rc = 0;
+    kv_batch_t *b = self->wpending;
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
         kv_iter_t *it = kv_iter_new(self->kv, "w/", 2);
-        kv_batch_t *del = kv_batch_new();
-        size_t n = 0;
-        int rc = 0;
-        while (n < S_MOVE_BATCH && (rc = kv_iter_next(it)) == 1) {
+        kv_t *to = pass == 0 ? self->wkv : self->kv;
+        while (rc == 0 && (rc = kv_iter_next(it)) == 1) {
             size_t kl = 0, vl = 0;
             const void *k = kv_iter_key(it, &kl);
-            const void *v = kv_iter_value(it, &vl);
-            kv_batch_put(self->wpending, k, kl, v, vl);
-            kv_batch_del(del, k, kl);
-            n++;
+            if (pass == 0) {
+                const void *v = kv_iter_value(it, &vl);
+                kv_batch_put(b, k, kl, v, vl);
+                n++;
+            } else {
+                kv_batch_del(b, k, kl);
+            }
+            rc = s_move_step(to, b, false) < 0 ? -1 : 0;
         }
         kv_iter_destroy(&it);
-        if (n == 0 || rc < 0 || kv_batch_write(self->wkv, self->wpending, 1) < 0 ||
-            kv_batch_write(self->kv, del, 1) < 0) {
-            kv_batch_clear(self->wpending);
-            kv_batch_destroy(&del);
-            if (moved)
-                msg_info("store: moved %ld window records to %s/%s", moved, kv_path(self->kv),
-                         S_WINDOW_DIR);
-            return n == 0 && rc >= 0 ? 0 : -1;
-        }
-        kv_batch_clear(self->wpending);
-        kv_batch_destroy(&del);
-        moved += (long)n;
+        if (n == 0 || rc < 0)
+            break;
+        s_meta_put(b, "moved", (uint64_t)n); /* the final write is never empty */
+        rc = s_move_step(to, b, true);
     }
+    kv_batch_clear(b);
+    if (rc == 0 && n > 0)
+        msg_info("store: moved %ld window records to %s/%s", n, kv_path(self->kv), S_WINDOW_DIR);
+    return rc < 0 ? -1 : 0;
 }
 
 store_t *store_open(const char *dir, bool sync_decisions, bool *created_p)

@@ -12,6 +12,7 @@
  *   m/boot             the host boot the database was last opened in (store_boot_id)
  *   m/clean            1 after store_close(), 0 while open
  *   m/sync             a counter the write-behind thread's synced batches carry (in both)
+ *   m/moved            window records moved to windows/ from an older directory (a marker)
  *   d/<id>             an active decision: a Frame{update UPSERT} as published
  *   q/<seq>            the sequence log: one Frame{update} per change
  *   w/<scope><tally><fp>  a window key's counters (window_export blob), in windows/
