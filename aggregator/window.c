@@ -306,18 +306,6 @@ void window_prefetch(const window_t *self, window_loc_t *loc)
         loc->series_at = s_hint(s_ask_slot(self, loc->series));
 }
 
-uint32_t window_loc_ring(const window_t *self, const window_loc_t *loc)
-{
-    uint32_t at = loc->total_at;
-    if (at >= self->cap || self->tags[at] == 0)
-        return 0;
-    const entry_t *e = s_slot(self, at);
-    if (e->fp != loc->key.fp || e->scope != loc->key.scope || e->tally != loc->key.tally ||
-        e->site != WINDOW_SITE_ALL)
-        return 0;
-    return e->ring;
-}
-
 static entry_t *s_find(const window_t *w, const window_key_t *k, uint16_t site)
 {
     size_t i = s_find_idx(w, k->scope, k->tally, site, k->fp);
@@ -331,17 +319,30 @@ static entry_t *s_find_h(const window_t *w, const window_key_t *k, uint16_t site
     return i == SIZE_MAX ? NULL : s_slot(w, i);
 }
 
-/* s_find_h() that first tries slot hint (window_prefetch() found the key's tag there: the
- * entry itself is checked, so a hint made stale by a change of the table costs a probe). */
+/* The entry of k at site in slot hint (where window_prefetch() found its tag), or NULL when
+ * the hint no longer holds (the table changed since) or there is none. */
+static entry_t *s_at_hint(const window_t *w, const window_key_t *k, uint16_t site, uint32_t hint)
+{
+    if (hint >= w->cap || w->tags[hint] == 0)
+        return NULL;
+    entry_t *e = s_slot(w, hint);
+    if (e->fp == k->fp && e->scope == k->scope && e->tally == k->tally && e->site == site)
+        return e;
+    return NULL;
+}
+
+/* s_find_h() that first tries the slot hint: a stale one costs a probe. */
 static entry_t *s_find_hinted(const window_t *w, const window_key_t *k, uint16_t site, uint64_t h,
                               uint32_t hint)
 {
-    if (hint < w->cap && w->tags[hint] != 0) {
-        entry_t *e = s_slot(w, hint);
-        if (e->fp == k->fp && e->scope == k->scope && e->tally == k->tally && e->site == site)
-            return e;
-    }
-    return s_find_h(w, k, site, h);
+    entry_t *e = s_at_hint(w, k, site, hint);
+    return e ? e : s_find_h(w, k, site, h);
+}
+
+uint32_t window_loc_ring(const window_t *self, const window_loc_t *loc)
+{
+    const entry_t *e = s_at_hint(self, &loc->key, WINDOW_SITE_ALL, loc->total_at);
+    return e ? e->ring : 0;
 }
 
 static void s_place(window_t *w, const entry_t *src)

@@ -7,9 +7,10 @@
  * and bloom filter LevelDB was opened with must outlive the handle, so they
  * live in kv_t and are freed after leveldb_close.
  *
- * A bloom filter (10 bits per key) is always on: most lookups in Backstop are
- * for keys that are not there (dedup, ledger, allowlist), and the filter
- * answers those without reading a table block.
+ * A bloom filter (10 bits per key) is on unless the database is opened
+ * write_mostly: most lookups in Backstop are for keys that are not there (the
+ * sensor's ledger and cache), and the filter answers those without reading a
+ * table block; the aggregator's store is read back only by iterating.
  */
 #include "kv.h"
 
@@ -27,7 +28,7 @@ struct kv {
     leveldb_t *db;                  /* the open database */
     leveldb_options_t *options;     /* what it was opened with; outlives db */
     leveldb_cache_t *cache;         /* block cache, NULL for LevelDB's default */
-    leveldb_filterpolicy_t *filter; /* bloom filter policy */
+    leveldb_filterpolicy_t *filter; /* bloom filter policy, NULL when write_mostly */
     leveldb_readoptions_t *ropts;   /* shared read options */
     leveldb_writeoptions_t *wopts;  /* kv_put/kv_del: sync as opened */
     leveldb_writeoptions_t *wsync;  /* batches with sync */
@@ -125,11 +126,12 @@ kv_t *kv_open(const char *path, int create, const kv_options_t *opts)
     }
     if (opts->block_size)
         leveldb_options_set_block_size(self->options, opts->block_size);
-    self->filter = leveldb_filterpolicy_create_bloom(10);
-    if (opts->write_mostly)
+    if (opts->write_mostly) {
         leveldb_options_set_compression(self->options, leveldb_no_compression);
-    else
+    } else {
+        self->filter = leveldb_filterpolicy_create_bloom(10);
         leveldb_options_set_filter_policy(self->options, self->filter);
+    }
     self->ropts = leveldb_readoptions_create();
     self->wopts = leveldb_writeoptions_create();
     leveldb_writeoptions_set_sync(self->wopts, opts->sync ? 1 : 0);
