@@ -676,14 +676,9 @@ static void s_heartbeat(server_t *self)
         self->stats.heartbeats++;
 }
 
-/* window_export_fn: into the store's next batch. */
-static void s_queue_window(const window_key_t *key, const uint8_t *blob, size_t len, void *arg)
-{
-    store_window_queue(arg, key, blob, len);
-}
-
 /* One step of the write-behind flush: up to SERVER_DIRTY_CHUNK of the keys the cycle
- * took on (those changed before it began), written as one batch. Steps run between
+ * took on (those changed before it began), copied here and encoded and written as one
+ * batch by the store's writer thread. Steps run between
  * event frames (s_flush_keep_up) and when the loop is idle, so a flush of many keys
  * never holds events or decisions up for long. The last step also writes the
  * sensors' records and syncs; returns true when the cycle is done. */
@@ -691,7 +686,7 @@ static bool s_flush_step(server_t *self)
 {
     window_t *w = ingest_window(self->ingest);
     size_t want = self->flush_left < SERVER_DIRTY_CHUNK ? self->flush_left : SERVER_DIRTY_CHUNK;
-    size_t n = window_dirty_export(w, want, s_queue_window, self->store);
+    size_t n = window_dirty_copy(w, want, store_window_copy(self->store));
     self->stats.keys_flushed += n;
     self->flush_ops += store_pending(self->store);
     self->flush_left = n < want ? 0 : self->flush_left - n;

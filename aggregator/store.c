@@ -41,13 +41,16 @@
 
 /* One flush step for the writer thread: its window records and the rest. */
 typedef struct {
-    kv_batch_t *wbatch; /* for the window database; written first */
-    kv_batch_t *batch;  /* for the main database; both cleared and kept for reuse */
-    bool sync;          /* written synced (the end of a flush cycle) */
+    kv_batch_t *wbatch;   /* for the window database; written first */
+    window_copy_t *wcopy; /* window keys copied by the loop, encoded into wbatch by the
+                             writer: the encoding is off the event loop */
+    kv_batch_t *batch;    /* for the main database; all three cleared and kept for reuse */
+    bool sync;            /* written synced (the end of a flush cycle) */
 } s_job_t;
 
-/* The write-behind thread (store_flush_behind): LevelDB's memtable insertion of a flush
- * batch is most of a flush's cost, and the event loop need not wait for it. Jobs are
+/* The write-behind thread (store_flush_behind): encoding the window keys the loop copied
+ * and LevelDB's memtable insertion of a flush batch are most of a flush's cost, and the
+ * event loop need not wait for them. Jobs are
  * written in the order handed over; the loop and the thread meet under one mutex once
  * per batch, never per event. */
 typedef struct {
@@ -60,7 +63,9 @@ typedef struct {
     bool stop;                                 /* leave when the queue is empty */
     kv_batch_t *spare[2 * S_WRITER_QUEUE + 2]; /* cleared batches for reuse */
     size_t nspare;                             /* how many */
-    uint64_t failed;                           /* batches that failed to write (logged by kv) */
+    window_copy_t *spare_copies[S_WRITER_QUEUE + 1]; /* cleared copies for reuse */
+    size_t nspare_copies;                            /* how many */
+    uint64_t failed; /* batches that failed to write (logged by kv) */
 } s_writer_t;
 
 struct store {
@@ -70,6 +75,8 @@ struct store {
                              changes would queue behind them in one database */
     kv_batch_t *pending;  /* written-behind operations for the next flush */
     kv_batch_t *wpending; /* ... of them, window records */
+    window_copy_t *wcopy; /* ... and window keys copied, encoded into wpending when it is
+                             written (by the writer thread), after what it holds */
     kv_batch_t *now;      /* scratch batch for immediate writes */
     s_writer_t *writer;   /* started by the first store_flush_behind() */
     uint64_t failed_seen; /* writer->failed at the last store_flush_behind() */
@@ -273,6 +280,28 @@ static int s_jump(store_t *self)
     return 0;
 }
 
+/* window_export_fn: the record of a window key into the batch arg. */
+static void s_window_put(const window_key_t *k, const uint8_t *blob, size_t len, void *arg)
+{
+    kv_batch_t *b = arg;
+    uint8_t key[12];
+    key[0] = 'w';
+    key[1] = '/';
+    key[2] = k->scope;
+    key[3] = k->tally;
+    kv_u64_put(key + 4, k->fp);
+    if (blob)
+        kv_batch_put(b, key, sizeof(key), blob, len);
+    else
+        kv_batch_del(b, key, sizeof(key));
+}
+
+static void s_encode_copy(kv_batch_t *wbatch, window_copy_t *wcopy)
+{
+    window_copy_encode(wcopy, s_window_put, wbatch);
+    window_copy_clear(wcopy);
+}
+
 /* ---- the write-behind thread ---- */
 
 /* Writes a flush step: the window records, then the rest (synced: each database's log
@@ -307,6 +336,7 @@ static void *s_writer_run(void *arg)
             break;
         s_job_t job = wr->q[wr->head];
         pthread_mutex_unlock(&wr->mu);
+        s_encode_copy(job.wbatch, job.wcopy);
         int rc = s_write_both(self, job.wbatch, job.batch, job.sync);
         kv_batch_clear(job.wbatch); /* a failed batch is counted, not tried again */
         kv_batch_clear(job.batch);
@@ -317,6 +347,7 @@ static void *s_writer_run(void *arg)
             wr->failed++;
         wr->spare[wr->nspare++] = job.wbatch;
         wr->spare[wr->nspare++] = job.batch;
+        wr->spare_copies[wr->nspare_copies++] = job.wcopy;
         pthread_cond_broadcast(&wr->cv);
     }
     pthread_mutex_unlock(&wr->mu);
@@ -367,6 +398,8 @@ static void s_writer_stop(store_t *self)
     pthread_join(wr->thread, NULL);
     for (size_t i = 0; i < wr->nspare; i++)
         kv_batch_destroy(&wr->spare[i]);
+    for (size_t i = 0; i < wr->nspare_copies; i++)
+        window_copy_destroy(&wr->spare_copies[i]);
     pthread_cond_destroy(&wr->cv);
     pthread_mutex_destroy(&wr->mu);
     xfree(wr);
@@ -446,6 +479,7 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
     self->kv = kv;
     self->pending = kv_batch_new();
     self->wpending = kv_batch_new();
+    self->wcopy = window_copy_new();
     self->now = kv_batch_new();
     char *wdir = xasprintf("%s/%s", dir, S_WINDOW_DIR);
     self->wkv = kv_open(wdir, 1, &opts);
@@ -520,7 +554,7 @@ void store_close(store_t **self_p)
         return;
     store_t *self = *self_p;
     s_writer_stop(self);
-    if (self->kv && self->wkv && (kv_batch_count(self->pending) || kv_batch_count(self->wpending)))
+    if (self->kv && self->wkv && store_pending(self) > 0)
         (void)store_flush(self);
     if (self->kv && self->opened) {
         kv_batch_clear(self->now);
@@ -529,6 +563,7 @@ void store_close(store_t **self_p)
     }
     kv_batch_destroy(&self->pending);
     kv_batch_destroy(&self->wpending);
+    window_copy_destroy(&self->wcopy);
     kv_batch_destroy(&self->now);
     kv_close(&self->wkv);
     kv_close(&self->kv);
@@ -709,16 +744,13 @@ uint64_t store_log_floor(const store_t *self)
 
 void store_window_queue(store_t *self, const window_key_t *k, const uint8_t *blob, size_t len)
 {
-    uint8_t key[12];
-    key[0] = 'w';
-    key[1] = '/';
-    key[2] = k->scope;
-    key[3] = k->tally;
-    kv_u64_put(key + 4, k->fp);
-    if (blob)
-        kv_batch_put(self->wpending, key, sizeof(key), blob, len);
-    else
-        kv_batch_del(self->wpending, key, sizeof(key));
+    s_encode_copy(self->wpending, self->wcopy); /* keys copied before come first */
+    s_window_put(k, blob, len, self->wpending);
+}
+
+window_copy_t *store_window_copy(store_t *self)
+{
+    return self->wcopy;
 }
 
 int store_loaded(store_t *self)
@@ -797,7 +829,8 @@ int store_meta_get(store_t *self, const char *name, uint64_t *v)
 
 size_t store_pending(const store_t *self)
 {
-    return kv_batch_count(self->pending) + kv_batch_count(self->wpending);
+    return kv_batch_count(self->pending) + kv_batch_count(self->wpending) +
+           window_copy_keys(self->wcopy);
 }
 
 int store_flush(store_t *self)
@@ -805,6 +838,7 @@ int store_flush(store_t *self)
     s_writer_drain(self); /* what was handed over first is written first */
     if (store_pending(self) == 0)
         return 0;
+    s_encode_copy(self->wpending, self->wcopy);
     return s_write_both(self, self->wpending, self->pending, false);
 }
 
@@ -820,6 +854,7 @@ int store_flush_behind(store_t *self, bool sync)
     }
     if (self->writer == NULL && !s_writer_start(self)) {
         /* no thread: write here */
+        s_encode_copy(self->wpending, self->wcopy);
         int rc = s_write_both(self, self->wpending, self->pending, sync && self->sync_decisions);
         if (sync && store_sync(self) < 0)
             rc = -1;
@@ -829,11 +864,14 @@ int store_flush_behind(store_t *self, bool sync)
     pthread_mutex_lock(&wr->mu);
     while (wr->n == S_WRITER_QUEUE)
         pthread_cond_wait(&wr->cv, &wr->mu); /* back-pressure: the disk is behind */
-    wr->q[(wr->head + wr->n) % S_WRITER_QUEUE] = (s_job_t){
-        .wbatch = self->wpending, .batch = self->pending, .sync = sync && self->sync_decisions};
+    wr->q[(wr->head + wr->n) % S_WRITER_QUEUE] = (s_job_t){.wbatch = self->wpending,
+                                                           .wcopy = self->wcopy,
+                                                           .batch = self->pending,
+                                                           .sync = sync && self->sync_decisions};
     wr->n++;
     self->pending = wr->nspare ? wr->spare[--wr->nspare] : NULL;
     self->wpending = wr->nspare ? wr->spare[--wr->nspare] : NULL;
+    self->wcopy = wr->nspare_copies ? wr->spare_copies[--wr->nspare_copies] : NULL;
     uint64_t failed = wr->failed;
     pthread_cond_broadcast(&wr->cv);
     pthread_mutex_unlock(&wr->mu);
@@ -841,6 +879,8 @@ int store_flush_behind(store_t *self, bool sync)
         self->pending = kv_batch_new();
     if (self->wpending == NULL)
         self->wpending = kv_batch_new();
+    if (self->wcopy == NULL)
+        self->wcopy = window_copy_new();
     if (failed != self->failed_seen) {
         self->failed_seen = failed;
         return -1;

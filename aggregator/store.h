@@ -114,6 +114,11 @@ uint64_t store_log_floor(const store_t *self);
 
 /* Queues the state of window key k (blob from window_export), or its deletion (blob NULL). */
 void store_window_queue(store_t *self, const window_key_t *k, const uint8_t *blob, size_t len);
+/* The copy to fill with window_dirty_copy() for the next flush: its keys are queued
+ * after what was queued before, and encoded when written, by the writer thread of
+ * store_flush_behind() (or by store_flush()). Borrowed, until the next
+ * store_flush_behind(). */
+window_copy_t *store_window_copy(store_t *self);
 /* The start's loads are done (call it once, before the first flush): lets go of the table
  * files they read, which LevelDB would keep mapped, in RSS, for the life of the daemon.
  * 0, or -1 when the database cannot be opened again (then only store_close()). */

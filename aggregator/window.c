@@ -84,7 +84,6 @@ typedef struct {
     const entry_t *total;                        /* its total, NULL if gone (expired) */
     uint16_t next;                               /* next chain site still to find */
     uint8_t ns;                                  /* series found */
-    uint16_t sites[WINDOW_SITES_MAX + 1];        /* their sites, chain order */
     const entry_t *series[WINDOW_SITES_MAX + 1]; /* their entries */
 } s_export_t;
 
@@ -127,14 +126,41 @@ struct window {
     size_t dirty_alloc;            /* allocated */
     s_export_t *xp;                /* window_dirty_export() scratch, one per key taken */
     size_t xp_alloc;               /* allocated */
-    s_buf_t xbuf;                  /* window_dirty_export() encoding buffer */
+    window_copy_t *xcopy;          /* window_dirty_export()'s copy, encoded at once */
+    uint64_t serial;               /* which window this is, for copies (s_copy_sync) */
     window_counters_t counters;    /* metrics */
+};
+
+/* A key in a window_copy_t's records: this head, then its text (padded to 8 bytes),
+ * then its total and ns series (chain order), stride bytes each, as in the table. */
+typedef struct {
+    window_key_t key; /* the key */
+    uint32_t size;    /* bytes of the record, this head included */
+    uint8_t ns;       /* series */
+    uint8_t gone;     /* 1: the key expired (no entries follow) */
+    uint8_t text_len; /* display text bytes */
+} s_copy_head_t;
+
+struct window_copy {
+    uint64_t owner;    /* serial of the window whose shape and site names it holds */
+    int64_t bucket_ms; /* that window's resolution */
+    uint32_t nb;       /* its buckets per ring */
+    size_t stride;     /* its bytes per entry */
+    char **names;      /* its site names, copied: sites are only ever added */
+    uint8_t *lens;     /* their lengths */
+    size_t nnames;     /* names copied */
+    size_t names_alloc;
+    s_buf_t rec; /* the keys' records */
+    size_t keys; /* how many */
+    s_buf_t enc; /* window_copy_encode()'s encoding buffer */
 };
 
 /* ---------------------------------------------------------------- helpers */
 
 /* The hash of an entry is s_hash_of(s_seeded(fp), ...): the first half depends on the
  * fingerprint alone, so the entries of one key (its total and its series) share it. */
+static uint64_t s_window_serial(void);
+
 static uint64_t s_seeded(const window_t *w, uint64_t fp)
 {
     return fp_mix64(fp ^ w->seed);
@@ -794,6 +820,7 @@ window_t *window_new(const window_config_t *cfg)
     w->text_min = c.text_min_events;
     w->seed = c.seed;
     w->track_dirty = c.track_dirty;
+    w->serial = s_window_serial();
     /* room for initial_entries below the 80% growth threshold */
     size_t cap = c.initial_entries + c.initial_entries / 4 + S_MIN_CAP;
     w->cap = cap < S_MIN_CAP ? S_MIN_CAP : cap;
@@ -822,7 +849,7 @@ void window_destroy(window_t **self_p)
     }
     xfree(w->dirty);
     xfree(w->xp);
-    xfree(w->xbuf.p);
+    window_copy_destroy(&w->xcopy);
     xfree(w);
     *self_p = NULL;
 }
@@ -1104,7 +1131,9 @@ size_t window_memory(const window_t *self)
     for (size_t i = 0; i < self->nsites; i++)
         m += strlen(self->site_names[i]) + 1;
     m += self->dirty_alloc * sizeof(window_key_t);
-    m += self->xp_alloc * sizeof(s_export_t) + self->xbuf.alloc;
+    m += self->xp_alloc * sizeof(s_export_t);
+    if (self->xcopy)
+        m += self->xcopy->rec.alloc + self->xcopy->enc.alloc;
     return m;
 }
 
@@ -1206,22 +1235,42 @@ static uint8_t *s_str_at(uint8_t *o, const char *s)
     return s_bytes_at(o, s, strlen(s));
 }
 
-/* s_bytes_at() of the name of an interned site (its length is known). */
-static uint8_t *s_site_at(const window_t *w, uint8_t *o, uint16_t site)
+/* What encoding a key needs besides its entries: the window's shape and its site
+ * names. It points into the window for window_export(), into a window_copy_t (which
+ * holds the names it needs) for window_copy_encode(). */
+typedef struct {
+    int64_t bucket_ms;   /* resolution */
+    uint32_t nb;         /* buckets per ring */
+    char *const *names;  /* site names by index */
+    const uint8_t *lens; /* their lengths */
+    size_t nnames;       /* how many */
+} s_fmt_t;
+
+static s_fmt_t s_fmt_of(const window_t *w)
 {
-    if (site < w->nsites)
-        return s_bytes_at(o, w->site_names[site], w->site_lens[site]);
-    return s_str_at(o, window_site_name(w, site));
+    return (s_fmt_t){.bucket_ms = w->bucket_ms,
+                     .nb = w->nb,
+                     .names = w->site_names,
+                     .lens = w->site_lens,
+                     .nnames = w->nsites};
 }
 
-static void s_put_series(const window_t *w, s_buf_t *b, const entry_t *e)
+/* s_bytes_at() of the name of a site (window_site_name()'s, the length known). */
+static uint8_t *s_site_at(const s_fmt_t *f, uint8_t *o, uint16_t site)
+{
+    if (site < f->nnames)
+        return s_bytes_at(o, f->names[site], f->lens[site]);
+    return s_str_at(o, site == WINDOW_SITE_OTHER ? "other" : "");
+}
+
+static void s_put_series(const s_fmt_t *f, s_buf_t *b, const entry_t *e)
 {
     /* at most: head, first, last and count (10 bytes each), then per bucket an age (2
      * bytes: < 4096) and a count (3 bytes); written in place, with no call per byte */
-    uint32_t nb = w->nb;
+    uint32_t nb = f->nb;
     uint8_t *o = s_room(b, 40 + (size_t)nb * 5);
     /* times relative to the head bucket's start: a byte or three instead of six */
-    int64_t base = (int64_t)e->head * w->bucket_ms;
+    int64_t base = (int64_t)e->head * f->bucket_ms;
     o = s_varint_at(o, e->head);
     o = s_varint_at(o, s_zigzag((int64_t)((uint64_t)e->first_ms - (uint64_t)base)));
     o = s_varint_at(o, s_zigzag((int64_t)((uint64_t)e->last_ms - (uint64_t)base)));
@@ -1258,37 +1307,38 @@ static void s_put_series(const window_t *w, s_buf_t *b, const entry_t *e)
     b->len = (size_t)(o - b->p);
 }
 
-/* Appends the export encoding of key: total a and its ns series (chain order). */
-static void s_encode(const window_t *w, s_buf_t *b, const window_key_t *key, const entry_t *a,
-                     size_t ns, const uint16_t *sites, const entry_t *const *series)
+/* Appends the export encoding of key: total a with its display text (text_len bytes)
+ * and its ns series in chain order (each series' site is its own). */
+static void s_encode(const s_fmt_t *f, s_buf_t *b, const window_key_t *key, const entry_t *a,
+                     const char *text, size_t text_len, size_t ns, const entry_t *const *series)
 {
     /* magic, version, bucket_ms, scope, tally, fp, text, series count, kind, site */
     uint8_t *o =
         s_room(b, 2 + 10 + 2 + 8 + 1 + WINDOW_TEXT_MAX + 10 + 1 + 1 + WINDOW_SITE_NAME_MAX);
     *o++ = S_BLOB_MAGIC;
     *o++ = S_BLOB_VER;
-    o = s_varint_at(o, (uint64_t)w->bucket_ms);
+    o = s_varint_at(o, (uint64_t)f->bucket_ms);
     *o++ = key->scope;
     *o++ = key->tally;
     for (int i = 0; i < 8; i++)
         *o++ = (uint8_t)(key->fp >> (8 * i));
-    o = s_str_at(o, s_text_get(w, a->text));
+    o = s_bytes_at(o, text, text_len);
     o = s_varint_at(o, 1 + ns);
     *o++ = 0;
-    o = (a->flags & S_MULTI) ? s_bytes_at(o, "", 0) : s_site_at(w, o, a->link);
+    o = (a->flags & S_MULTI) ? s_bytes_at(o, "", 0) : s_site_at(f, o, a->link);
     b->len = (size_t)(o - b->p);
-    s_put_series(w, b, a);
+    s_put_series(f, b, a);
     /* chain order is newest site first; write it reversed so import rebuilds the same order */
     for (size_t i = ns; i-- > 0;) {
         o = s_room(b, 1 + 1 + WINDOW_SITE_NAME_MAX);
-        if (sites[i] == WINDOW_SITE_OTHER) {
+        if (series[i]->site == WINDOW_SITE_OTHER) {
             *o++ = 2;
         } else {
             *o++ = 1;
-            o = s_site_at(w, o, sites[i]);
+            o = s_site_at(f, o, series[i]->site);
         }
         b->len = (size_t)(o - b->p);
-        s_put_series(w, b, series[i]);
+        s_put_series(f, b, series[i]);
     }
 }
 
@@ -1301,19 +1351,153 @@ uint8_t *window_export(const window_t *self, const window_key_t *key, size_t *le
     const entry_t *series[WINDOW_SITES_MAX + 1];
     size_t ns = (a->flags & S_MULTI) ? s_chain_entries(self, key, a, sites, series) : 0;
     s_buf_t b = {.p = xmalloc(256), .alloc = 256};
-    s_encode(self, &b, key, a, ns, sites, series);
+    s_fmt_t f = s_fmt_of(self);
+    const char *text = s_text_get(self, a->text);
+    s_encode(&f, &b, key, a, text, strlen(text), ns, series);
     *len_p = b.len;
     return b.p;
+}
+
+/* --------------------------------------------------------------- copies */
+
+/* Windows are numbered so that a copy can tell which one its names are from. */
+static uint64_t s_window_serial(void)
+{
+    static uint64_t serial;
+    return __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
+}
+
+window_copy_t *window_copy_new(void)
+{
+    return xcalloc(1, sizeof(window_copy_t));
+}
+
+static void s_copy_forget_names(window_copy_t *c)
+{
+    for (size_t i = 0; i < c->nnames; i++)
+        xfree(c->names[i]);
+    c->nnames = 0;
+}
+
+void window_copy_destroy(window_copy_t **self_p)
+{
+    assert(self_p);
+    window_copy_t *c = *self_p;
+    if (c == NULL)
+        return;
+    s_copy_forget_names(c);
+    xfree(c->names);
+    xfree(c->lens);
+    xfree(c->rec.p);
+    xfree(c->enc.p);
+    xfree(c);
+    *self_p = NULL;
+}
+
+void window_copy_clear(window_copy_t *self)
+{
+    self->rec.len = 0;
+    self->keys = 0;
+}
+
+size_t window_copy_keys(const window_copy_t *self)
+{
+    return self->keys;
+}
+
+/* Makes c a copy of w's shape and site names (those added since it last was). */
+static void s_copy_sync(window_copy_t *c, const window_t *w)
+{
+    if (c->owner != w->serial) {
+        assert(c->keys == 0); /* one window's keys at a time */
+        s_copy_forget_names(c);
+        c->owner = w->serial;
+        c->bucket_ms = w->bucket_ms;
+        c->nb = w->nb;
+        c->stride = w->stride;
+    }
+    if (c->nnames == w->nsites)
+        return;
+    if (w->nsites > c->names_alloc) {
+        c->names_alloc = w->site_alloc;
+        c->names = xrealloc(c->names, c->names_alloc * sizeof(*c->names));
+        c->lens = xrealloc(c->lens, c->names_alloc);
+    }
+    for (; c->nnames < w->nsites; c->nnames++) {
+        c->names[c->nnames] = xstrdup(w->site_names[c->nnames]);
+        c->lens[c->nnames] = w->site_lens[c->nnames];
+    }
+}
+
+static size_t s_pad8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+/* Appends key's record to c: its total a (NULL: expired) and ns series. */
+static void s_copy_put(window_copy_t *c, const window_t *w, const window_key_t *key,
+                       const entry_t *a, size_t ns, const entry_t *const *series)
+{
+    const char *text = a ? s_text_get(w, a->text) : "";
+    size_t tl = strlen(text);
+    size_t size = sizeof(s_copy_head_t) + s_pad8(tl) + (a ? (1 + ns) * w->stride : 0);
+    uint8_t *o = s_room(&c->rec, size);
+    s_copy_head_t h = {.key = *key,
+                       .size = (uint32_t)size,
+                       .ns = (uint8_t)ns,
+                       .gone = !a,
+                       .text_len = (uint8_t)tl};
+    memcpy(o, &h, sizeof(h));
+    o += sizeof(h);
+    memcpy(o, text, tl);
+    o += s_pad8(tl);
+    if (a) {
+        memcpy(o, a, w->stride);
+        o += w->stride;
+        for (size_t i = 0; i < ns; i++, o += w->stride)
+            memcpy(o, series[i], w->stride);
+    }
+    c->rec.len += size;
+    c->keys++;
+}
+
+void window_copy_encode(window_copy_t *self, window_export_fn *cb, void *arg)
+{
+    window_copy_t *c = self;
+    s_fmt_t f = {.bucket_ms = c->bucket_ms,
+                 .nb = c->nb,
+                 .names = c->names,
+                 .lens = c->lens,
+                 .nnames = c->nnames};
+    for (size_t off = 0; off < c->rec.len;) {
+        s_copy_head_t h;
+        memcpy(&h, c->rec.p + off, sizeof(h));
+        const uint8_t *p = c->rec.p + off + sizeof(h);
+        off += h.size;
+        if (h.gone) {
+            cb(&h.key, NULL, 0, arg);
+            continue;
+        }
+        const char *text = (const char *)p;
+        p += s_pad8(h.text_len);
+        const entry_t *a = (const entry_t *)p; /* records and strides are 8-byte aligned */
+        const entry_t *series[WINDOW_SITES_MAX + 1];
+        for (size_t i = 0; i < h.ns; i++)
+            series[i] = (const entry_t *)(p + (1 + i) * c->stride);
+        c->enc.len = 0;
+        s_encode(&f, &c->enc, &h.key, a, text, h.text_len, h.ns, series);
+        cb(&h.key, c->enc.p, c->enc.len, arg);
+    }
 }
 
 /* Keys exported per pass: their entries (up to WINDOW_SITES_MAX + 2 of about 100 bytes
  * each) should still be in the core's cache when they are encoded. */
 #define S_EXPORT_PASS 256u
 
-/* Exports n <= S_EXPORT_PASS keys of the dirty queue: finds every key's entries in staged
- * passes (tags asked for, then the slots they point at, then compared: one pass earlier
- * each), then encodes them in order. */
-static void s_export_pass(window_t *w, size_t n, window_export_fn *cb, void *arg)
+/* Copies n <= S_EXPORT_PASS keys of the dirty queue into c: finds every key's entries in
+ * staged passes (tags asked for, then the slots they point at, then compared: one pass
+ * earlier each), then copies them in order, while they are in the core's cache. */
+static void s_export_pass(window_t *w, size_t n, window_copy_t *c)
 {
     s_export_t *x = w->xp;
     for (size_t i = 0; i < n; i++) {
@@ -1354,7 +1538,6 @@ static void s_export_pass(window_t *w, size_t n, window_export_fn *cb, void *arg
                 x[i].next = S_LINK_NONE;
                 continue;
             }
-            x[i].sites[x[i].ns] = x[i].next;
             x[i].series[x[i].ns++] = e;
             x[i].next = x[i].ns < WINDOW_SITES_MAX + 1 ? e->link : S_LINK_NONE;
             if (x[i].next != S_LINK_NONE) {
@@ -1364,33 +1547,37 @@ static void s_export_pass(window_t *w, size_t n, window_export_fn *cb, void *arg
             }
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        if (x[i].total == NULL) {
-            cb(&x[i].key, NULL, 0, arg);
-            continue;
-        }
-        w->xbuf.len = 0;
-        s_encode(w, &w->xbuf, &x[i].key, x[i].total, x[i].ns, x[i].sites, x[i].series);
-        cb(&x[i].key, w->xbuf.p, w->xbuf.len, arg);
-    }
+    for (size_t i = 0; i < n; i++)
+        s_copy_put(c, w, &x[i].key, x[i].total, x[i].ns, x[i].series);
 }
 
-size_t window_dirty_export(window_t *self, size_t max, window_export_fn *cb, void *arg)
+size_t window_dirty_copy(window_t *self, size_t max, window_copy_t *copy)
 {
     window_t *w = self;
     size_t n = window_dirty_pending(w) < max ? window_dirty_pending(w) : max;
     if (n == 0)
         return 0;
+    s_copy_sync(copy, w);
     if (w->xp_alloc < S_EXPORT_PASS) {
         w->xp_alloc = S_EXPORT_PASS;
         w->xp = xrealloc(w->xp, S_EXPORT_PASS * sizeof(*w->xp));
     }
     for (size_t done = 0; done < n;) {
         size_t k = n - done < S_EXPORT_PASS ? n - done : S_EXPORT_PASS;
-        s_export_pass(w, k, cb, arg);
+        s_export_pass(w, k, copy);
         done += k;
     }
     s_dirty_reset(w);
+    return n;
+}
+
+size_t window_dirty_export(window_t *self, size_t max, window_export_fn *cb, void *arg)
+{
+    if (self->xcopy == NULL)
+        self->xcopy = window_copy_new();
+    size_t n = window_dirty_copy(self, max, self->xcopy);
+    window_copy_encode(self->xcopy, cb, arg);
+    window_copy_clear(self->xcopy);
     return n;
 }
 

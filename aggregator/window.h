@@ -223,6 +223,28 @@ typedef void window_export_fn(const window_key_t *key, const uint8_t *blob, size
  * one walk of each key's entries (with the table slots asked for ahead of use): the
  * write-behind flush. cb must not change the window. Returns how many keys were taken. */
 size_t window_dirty_export(window_t *self, size_t max, window_export_fn *cb, void *arg);
+/* The flush's copy of changed keys: what window_dirty_export() encodes, taken on the
+ * event loop by window_dirty_copy() (a memcpy of each key's entries while they are in
+ * the core's cache) and encoded later by window_copy_encode(), which reads the copy
+ * alone: another thread may encode it (the store's writer does) while the window goes
+ * on changing. A copy holds one window's keys at a time. */
+typedef struct window_copy window_copy_t;
+
+/* A new empty copy. */
+window_copy_t *window_copy_new(void);
+/* Frees the copy; *self_p becomes NULL; safe twice. */
+void window_copy_destroy(window_copy_t **self_p);
+/* Drops the keys copied, keeping the memory for the next. */
+void window_copy_clear(window_copy_t *self);
+/* Keys copied since the last clear. */
+size_t window_copy_keys(const window_copy_t *self);
+/* window_dirty_export() of up to max keys into copy (appended): returns how many keys
+ * were taken. */
+size_t window_dirty_copy(window_t *self, size_t max, window_copy_t *copy);
+/* Calls cb for every key in copy, in the order taken, with what window_export() gave
+ * when the key was copied (NULL: expired). Does not clear the copy. */
+void window_copy_encode(window_copy_t *self, window_export_fn *cb, void *arg);
+
 /* Restores a key from window_export() output, replacing any state it had. Keys idle
  * at now_ms are skipped. Returns 0, or -1 for a malformed blob or another bucket_ms. */
 int window_import(window_t *self, const uint8_t *blob, size_t len, int64_t now_ms);

@@ -326,6 +326,72 @@ static void test_flush_behind_writes_in_order(void **state)
     store_close(&s);
 }
 
+typedef struct {
+    uint8_t *blob[64]; /* the blobs loaded, in key order */
+    size_t len[64];
+    size_t n;
+} loaded_blobs_t;
+
+static int s_keep_blob(const uint8_t *blob, size_t len, void *arg)
+{
+    loaded_blobs_t *l = arg;
+    assert_true(l->n < 64);
+    l->blob[l->n] = xmalloc(len);
+    memcpy(l->blob[l->n], blob, len);
+    l->len[l->n++] = len;
+    return 0;
+}
+
+/* The flush copies window keys on the event loop and the writer thread encodes them: what
+ * is stored is window_export()'s blob of each key as last copied, and a blob queued after
+ * a copy of the same key is written after it (it wins). */
+static void test_window_copies_are_encoded_by_the_writer(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, true, NULL);
+    window_config_t cfg = {.bucket_ms = 10000, .span_ms = 60000, .track_dirty = 1};
+    window_t *w = window_new(&cfg);
+    enum { KEYS = 40, ROUNDS = 12 };
+    const int64_t t0 = 1700000000000LL;
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int k = 0; k < KEYS; k++) {
+            if ((k + r) % 3 == 0)
+                continue; /* not every key changes every round */
+            window_key_t wk = {.scope = BS_SCOPE_SUBJECT, .tally = 0, .fp = (uint64_t)k + 1};
+            char site[16];
+            snprintf(site, sizeof(site), "site%d", (k * r) % 5);
+            window_add(w, &wk, (unsigned)window_site_intern(w, site), t0 + r * 1000, "subject", 7);
+        }
+        size_t taken = window_dirty_copy(w, KEYS, store_window_copy(s));
+        assert_true(taken > 0);
+        assert_int_equal(store_pending(s), taken);
+        assert_int_equal(store_flush_behind(s, r % 4 == 3), 0);
+        assert_int_equal(store_pending(s), 0);
+    }
+    /* a copy, then a blob queued for the same key: the queued one is written last */
+    window_key_t k1 = {.scope = BS_SCOPE_SUBJECT, .tally = 0, .fp = 1};
+    window_add(w, &k1, 0, t0 + ROUNDS * 1000, NULL, 0);
+    assert_int_equal(window_dirty_copy(w, KEYS, store_window_copy(s)), 1);
+    store_window_queue(s, &k1, (const uint8_t *)"queued", 6);
+    assert_int_equal(store_flush_behind(s, false), 0);
+    assert_int_equal(store_flush(s), 0);
+    loaded_blobs_t l = {0};
+    assert_int_equal(store_window_load(s, s_keep_blob, &l), KEYS);
+    for (size_t i = 0; i < l.n; i++) {
+        window_key_t wk = {.scope = BS_SCOPE_SUBJECT, .tally = 0, .fp = (uint64_t)i + 1};
+        size_t len = 0;
+        uint8_t *want = i == 0 ? (uint8_t *)xstrdup("queued") : window_export(w, &wk, &len);
+        if (i == 0)
+            len = 6;
+        assert_int_equal(l.len[i], len);
+        assert_memory_equal(l.blob[i], want, len);
+        xfree(want);
+        xfree(l.blob[i]);
+    }
+    window_destroy(&w);
+    store_close(&s);
+}
+
 static int s_allow(const allow_entry_t *e, void *arg)
 {
     *(allow_entry_t *)arg = *e;
@@ -558,6 +624,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window_records_of_an_older_directory_move, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_flush_behind_writes_in_order, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_window_copies_are_encoded_by_the_writer, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_allowlist_entries_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sites_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sensor_records_keep_site_and_sensor_apart, s_setup,

@@ -578,6 +578,93 @@ static void test_window_dirty_export_walks_each_key_once_oldest_first(void **sta
     window_destroy(&w);
 }
 
+/* A copy is the window's keys as they were when copied, encoded from the copy alone: the
+ * blobs are window_export()'s at that moment, though the window changed (new sites, a new
+ * count, expiry) and was even destroyed before the encoding; a copy moved on to another
+ * window takes that one's site names. */
+typedef struct {
+    uint8_t *blob[40]; /* window_export() of the keys, when they were copied */
+    size_t len[40];
+    size_t n;    /* blobs handed to s_check_copy */
+    size_t keys; /* how many were expected */
+} copied_t;
+
+static void s_check_copy(const window_key_t *key, const uint8_t *blob, size_t len, void *arg)
+{
+    copied_t *x = arg;
+    (void)key;
+    assert_true(x->n < x->keys);
+    if (x->blob[x->n] == NULL) {
+        assert_null(blob);
+    } else {
+        assert_non_null(blob);
+        assert_int_equal(len, x->len[x->n]);
+        assert_memory_equal(blob, x->blob[x->n], len);
+    }
+    xfree(x->blob[x->n]);
+    x->blob[x->n++] = NULL;
+}
+
+static void s_count_copied(const window_key_t *key, const uint8_t *blob, size_t len, void *arg)
+{
+    (void)key;
+    (void)blob;
+    (void)len;
+    ++*(size_t *)arg;
+}
+
+static void test_window_copy_encodes_the_keys_as_copied(void **state)
+{
+    window_config_t cfg = {.bucket_ms = 10 * SEC, .span_ms = 60 * SEC, .track_dirty = 1};
+    window_t *w = window_new(&cfg);
+    window_copy_t *c = window_copy_new();
+    copied_t x = {0};
+    /* keys 0..19 seen by i % 19 + 1 sites (past WINDOW_SITES_MAX: "other"), with texts */
+    for (uint64_t i = 0; i < 20; i++) {
+        window_key_t k = {.scope = 2, .tally = 1, .fp = 0x200 + i};
+        for (unsigned s = 0; s < i % 19 + 1; s++) {
+            char name[16];
+            snprintf(name, sizeof(name), "site%u", s);
+            window_add(w, &k, (unsigned)window_site_intern(w, name), T0 + s * SEC, "text", 4);
+        }
+    }
+    for (uint64_t i = 0; i < 20; i++) {
+        window_key_t k = {.scope = 2, .tally = 1, .fp = 0x200 + i};
+        x.blob[i] = window_export(w, &k, &x.len[i]);
+    }
+    x.keys = 20;
+    assert_int_equal(window_dirty_copy(w, 7, c), 7); /* in two steps, appended */
+    assert_int_equal(window_dirty_copy(w, 100, c), 13);
+    assert_int_equal(window_copy_keys(c), 20);
+    assert_int_equal(window_dirty_pending(w), 0);
+    /* the window changes after the copy: a new site, a new count for a copied key */
+    window_key_t k0 = {.scope = 2, .tally = 1, .fp = 0x200};
+    window_add(w, &k0, (unsigned)window_site_intern(w, "late"), T0 + 30 * SEC, NULL, 0);
+    window_destroy(&w);
+    window_copy_encode(c, s_check_copy, &x);
+    assert_int_equal(x.n, 20);
+    size_t again = 0;
+    window_copy_encode(c, s_count_copied, &again); /* encoding does not clear it */
+    assert_int_equal(again, 20);
+    window_copy_clear(c);
+    assert_int_equal(window_copy_keys(c), 0);
+
+    /* another window, other site names; then an expired key, encoded as gone */
+    w = window_new(&cfg);
+    window_add(w, &K1, (unsigned)window_site_intern(w, "zeta"), T0, "one", 3);
+    window_add(w, &K1, (unsigned)window_site_intern(w, "eta"), T0 + SEC, NULL, 0);
+    x = (copied_t){.keys = 2};
+    x.blob[0] = window_export(w, &K1, &x.len[0]);
+    assert_int_equal(window_dirty_copy(w, 10, c), 1);
+    window_sweep(w, T0 + 200 * SEC, 1000);
+    assert_int_equal(window_dirty_copy(w, 10, c), 1);
+    window_destroy(&w);
+    window_copy_encode(c, s_check_copy, &x);
+    assert_int_equal(x.n, 2);
+    window_copy_destroy(&c);
+    window_copy_destroy(&c);
+}
+
 static void test_window_sweep_pruning_a_site_marks_the_key_changed(void **state)
 {
     window_config_t cfg = {.bucket_ms = 10 * SEC, .span_ms = 60 * SEC, .track_dirty = 1};
@@ -823,6 +910,7 @@ int main(void)
         cmocka_unit_test(test_window_top_lists_busiest_keys),
         cmocka_unit_test(test_window_export_import_round_trip),
         cmocka_unit_test(test_window_dirty_export_walks_each_key_once_oldest_first),
+        cmocka_unit_test(test_window_copy_encodes_the_keys_as_copied),
         cmocka_unit_test(test_window_sweep_pruning_a_site_marks_the_key_changed),
         cmocka_unit_test(test_window_export_import_near_time_zero),
         cmocka_unit_test(test_window_slot_hints_are_checked),
