@@ -158,7 +158,12 @@ struct window_copy {
 /* ---------------------------------------------------------------- helpers */
 
 /* The hash of an entry is s_hash_of(s_seeded(fp), ...): the first half depends on the
- * fingerprint alone, so the entries of one key (its total and its series) share it. */
+ * fingerprint alone, so the entries of one key (its total and its series) share it. A
+ * series' hash is its total's plus a step per site (S_SERIES_STEP), so its home lies a
+ * slot or so per 2^20 slots of capacity past the total's: a key's tags are mostly in one
+ * cache line, which the lookup of its total has brought in (a tenth less CPU for counting
+ * and for the flush's copy in bench_ingest). The step is the same at every capacity, so a
+ * window_loc_t's hashes stay valid when the table grows. The tags (low bits) differ. */
 static uint64_t s_window_serial(void);
 
 static uint64_t s_seeded(const window_t *w, uint64_t fp)
@@ -166,10 +171,12 @@ static uint64_t s_seeded(const window_t *w, uint64_t fp)
     return fp_mix64(fp ^ w->seed);
 }
 
+#define S_SERIES_STEP ((UINT64_C(1) << 44) | UINT64_C(0x2B))
+
 static uint64_t s_hash_of(uint64_t seeded, uint8_t scope, uint8_t tally, uint16_t site)
 {
-    uint64_t tag = ((uint64_t)scope << 56) | ((uint64_t)tally << 48) | ((uint64_t)site << 32);
-    return fp_mix64(seeded ^ tag);
+    uint64_t h = fp_mix64(seeded ^ (((uint64_t)scope << 56) | ((uint64_t)tally << 48)));
+    return site == WINDOW_SITE_ALL ? h : h + ((uint64_t)site + 1) * S_SERIES_STEP;
 }
 
 static uint64_t s_hash(const window_t *w, uint8_t scope, uint8_t tally, uint16_t site, uint64_t fp)
