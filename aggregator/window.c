@@ -1524,6 +1524,8 @@ static void s_export_pass(window_t *w, size_t n, window_copy_t *c)
         if (a == NULL)
             continue;
         a->flags &= (uint8_t)~S_DIRTY;
+        if (a->text) /* the copy reads it at the end of the pass */
+            __builtin_prefetch(s_text_get(w, a->text), 0, 3);
         if (a->flags & S_MULTI && a->link != S_LINK_NONE) {
             x[i].next = a->link;
             x[i].h = s_hash_of(x[i].seeded, x[i].key.scope, x[i].key.tally, a->link);
