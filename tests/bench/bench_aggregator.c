@@ -3,7 +3,7 @@
  *   bench_aggregator - the aggregator's three benchmarks, each against a baseline
  *
  * SYNOPSIS
- *   bench_aggregator ingest [--quick] [--events N] [--batch N] [--rows]
+ *   bench_aggregator ingest [--quick] [--events N] [--batch N] [--repeat N] [--rows]
  *   bench_aggregator propagation [--quick] [--rounds N] [--nosync] [--rows]
  *   bench_aggregator restart [--quick] [--keys N]
  *
@@ -22,7 +22,9 @@
  *                4 producer processes sending 100-byte frames, frames/s.
  *                Goal: events/s >= 1.0 x frames/s. Also printed: the daemon's
  *                CPU time per event (its event loop, and all its threads),
- *                which other load on the host disturbs far less.
+ *                which other load on the host disturbs far less. --repeat N runs
+ *                N rounds (baseline, uniform, Zipf) and adds the median of each
+ *                round's ratio to its own baseline: the host's load drifts.
  *   propagation  10 bench_subscriber processes follow the feed; each round sends
  *                399 events of a new subject from 3 sites, waits until they are
  *                counted, then sends the 400th (the one crossing fleet_subject's
@@ -456,17 +458,20 @@ static double s_ingest_agg(void *ctx, long events, long batch, int zipf, int np,
     return (double)(events * np) / *secs;
 }
 
-static int s_ingest(bool quick, long events, long batch)
+/* One round of the ingest benchmark: the baseline, then the aggregator on each stream. */
+typedef struct {
+    double raw_rate, raw_s;  /* baseline frames/s, seconds */
+    double rate[2], secs[2]; /* aggregator events/s and seconds: uniform, Zipf */
+    long rss[2];             /* its RSS at the end, kB */
+    s_cpu_t cpu[2];          /* its CPU per event */
+} s_ingest_round_t;
+
+/* Raw PUSH -> PULL of 100-byte frames from np producers sending events each: frames/s. */
+static double s_ingest_raw(void *ctx, long events, int np, double *secs)
 {
-    if (events <= 0)
-        events = quick ? 200000 : 2000000;
-    const int np = 4;
     char self[PATH_MAX + 32], nbuf[32];
     snprintf(self, sizeof(self), "%s/bench_aggregator", s_bindir);
     snprintf(nbuf, sizeof(nbuf), "%ld", events);
-
-    /* baseline: raw PUSH -> PULL, 100-byte frames, the same start protocol */
-    void *ctx = zmq_ctx_new();
     void *pull = zmq_socket(ctx, ZMQ_PULL);
     int hwm = ZSOCK_HWM_PULL;
     zmq_setsockopt(pull, ZMQ_RCVHWM, &hwm, sizeof(hwm));
@@ -486,32 +491,80 @@ static int s_ingest(bool quick, long events, long batch)
     char buf[256];
     for (long i = 0; i < events * np; i++)
         zmq_recv(pull, buf, sizeof(buf), 0);
-    double raw_s = (double)(s_ns() - t0) / 1e9;
+    *secs = (double)(s_ns() - t0) / 1e9;
     s_waitall(pids, np);
     zmq_close(pull);
-    double raw_rate = (double)(events * np) / raw_s;
+    return (double)(events * np) / *secs;
+}
 
-    /* the aggregator with LevelDB: worst case (every key at every site), then Zipf */
-    long rss_u, rss_z;
-    double s_u, s_z;
-    s_cpu_t cpu_u, cpu_z;
-    double rate_u = s_ingest_agg(ctx, events, batch, 0, np, &rss_u, &s_u, &cpu_u);
-    double rate_z = s_ingest_agg(ctx, events, batch, 1, np, &rss_z, &s_z, &cpu_z);
+static int s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double s_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), s_cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int s_ingest(bool quick, long events, long batch, int rounds)
+{
+    if (events <= 0)
+        events = quick ? 200000 : 2000000;
+    if (rounds <= 0)
+        rounds = 1;
+    const int np = 4;
+    void *ctx = zmq_ctx_new();
+    s_ingest_round_t *r = xcalloc((size_t)rounds, sizeof(*r));
+    printf("ingest: producers=%d events_each=%ld batch=%ld persistence=leveldb rounds=%d\n", np,
+           events, batch, rounds);
+    for (int k = 0; k < rounds; k++) {
+        s_ingest_round_t *x = &r[k];
+        /* baseline: raw PUSH -> PULL, 100-byte frames, the same start protocol; then the
+         * aggregator with LevelDB: worst case (every key at every site), then Zipf */
+        x->raw_rate = s_ingest_raw(ctx, events, np, &x->raw_s);
+        for (int z = 0; z < 2; z++)
+            x->rate[z] =
+                s_ingest_agg(ctx, events, batch, z, np, &x->rss[z], &x->secs[z], &x->cpu[z]);
+        if (rounds > 1)
+            printf(" round %d:\n", k + 1);
+        printf("  baseline raw PUSH->PULL 100-byte frames: %.0f frames/s (%.2f s)\n", x->raw_rate,
+               x->raw_s);
+        printf("  aggregator, uniform (%d subjects x %d sites): %.0f events/s (%.2f s), RSS %ld "
+               "MB\n",
+               S_SUBJECTS, np, x->rate[0], x->secs[0], x->rss[0] / 1024);
+        printf("  aggregator, Zipf 0.8 + storms:            %.0f events/s (%.2f s), RSS %ld MB\n",
+               x->rate[1], x->secs[1], x->rss[1] / 1024);
+        printf("  ratio events/s / frames/s: uniform %.2fx, Zipf %.2fx (goal >= 1.0x)\n",
+               x->rate[0] / x->raw_rate, x->rate[1] / x->raw_rate);
+        /* CPU time moves less with other load than wall time does: compare builds with it */
+        printf("  aggregator CPU per event: event loop %.0f ns uniform, %.0f ns Zipf; all threads "
+               "%.0f ns, %.0f ns\n",
+               x->cpu[0].loop_ns, x->cpu[1].loop_ns, x->cpu[0].process_ns, x->cpu[1].process_ns);
+        fflush(stdout);
+    }
+    if (rounds > 1) {
+        /* each ratio against the baseline of its own round: the host's load drifts */
+        double *v[4];
+        for (int i = 0; i < 4; i++)
+            v[i] = xcalloc((size_t)rounds, sizeof(double));
+        for (int k = 0; k < rounds; k++) {
+            v[0][k] = r[k].rate[0] / r[k].raw_rate;
+            v[1][k] = r[k].rate[1] / r[k].raw_rate;
+            v[2][k] = r[k].cpu[0].loop_ns;
+            v[3][k] = r[k].cpu[1].loop_ns;
+        }
+        printf(" median of %d rounds: ratio uniform %.2fx, Zipf %.2fx (goal >= 1.0x); event loop "
+               "%.0f ns uniform, %.0f ns Zipf\n",
+               rounds, s_median(v[0], rounds), s_median(v[1], rounds), s_median(v[2], rounds),
+               s_median(v[3], rounds));
+        for (int i = 0; i < 4; i++)
+            xfree(v[i]);
+    }
+    xfree(r);
     zmq_ctx_term(ctx);
-
-    printf("ingest: producers=%d events_each=%ld batch=%ld persistence=leveldb\n", np, events,
-           batch);
-    printf("  baseline raw PUSH->PULL 100-byte frames: %.0f frames/s (%.2f s)\n", raw_rate, raw_s);
-    printf("  aggregator, uniform (%d subjects x %d sites): %.0f events/s (%.2f s), RSS %ld MB\n",
-           S_SUBJECTS, np, rate_u, s_u, rss_u / 1024);
-    printf("  aggregator, Zipf 0.8 + storms:            %.0f events/s (%.2f s), RSS %ld MB\n",
-           rate_z, s_z, rss_z / 1024);
-    printf("  ratio events/s / frames/s: uniform %.2fx, Zipf %.2fx (goal >= 1.0x)\n",
-           rate_u / raw_rate, rate_z / raw_rate);
-    /* CPU time moves less with other load than wall time does: compare builds with it */
-    printf("  aggregator CPU per event: event loop %.0f ns uniform, %.0f ns Zipf; all threads "
-           "%.0f ns, %.0f ns\n",
-           cpu_u.loop_ns, cpu_z.loop_ns, cpu_u.process_ns, cpu_z.process_ns);
     return 0;
 }
 
@@ -853,7 +906,7 @@ int main(int argc, char **argv)
         return EX_USAGE;
     }
     bool quick = false, nosync = false;
-    long n = 0, batch = 200;
+    long n = 0, batch = 200, repeat = 1;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = true;
@@ -867,10 +920,16 @@ int main(int argc, char **argv)
             n = atol(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
             batch = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
+            repeat = atol(argv[++i]);
         else {
             fprintf(stderr, "bench_aggregator: unknown option %s\n", argv[i]);
             return EX_USAGE;
         }
+    }
+    if (repeat < 1 || repeat > 100 || batch < 1 || batch > WIRE_MAX_EVENTS || n < 0) {
+        fputs("bench_aggregator: --repeat takes 1..100, --batch 1..1024, sizes >= 0\n", stderr);
+        return EX_USAGE;
     }
     ssize_t k = readlink("/proc/self/exe", s_bindir, sizeof(s_bindir) - 1);
     if (k <= 0)
@@ -883,7 +942,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     int rc;
     if (!strcmp(argv[1], "ingest"))
-        rc = s_ingest(quick, n, batch);
+        rc = s_ingest(quick, n, batch, (int)repeat);
     else if (!strcmp(argv[1], "propagation"))
         rc = s_propagation(quick, (int)n, !nosync);
     else if (!strcmp(argv[1], "restart"))
