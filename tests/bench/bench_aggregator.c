@@ -422,7 +422,7 @@ typedef struct {
 static double s_ingest_agg(void *ctx, long events, long batch, int zipf, int np, long *rss,
                            double *secs, s_cpu_t *cpu)
 {
-    char self[PATH_MAX + 32], nbuf[32], bbuf[32], zbuf[8], sbuf[8][16], seedb[8][16];
+    char self[PATH_MAX + 32], nbuf[32], bbuf[32], zbuf[16], sbuf[8][16], seedb[8][16];
     snprintf(self, sizeof(self), "%s/bench_aggregator", s_bindir);
     snprintf(nbuf, sizeof(nbuf), "%ld", events);
     snprintf(bbuf, sizeof(bbuf), "%ld", batch);
