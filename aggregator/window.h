@@ -221,7 +221,9 @@ uint8_t *window_export(const window_t *self, const window_key_t *key, size_t *le
 typedef void window_export_fn(const window_key_t *key, const uint8_t *blob, size_t len, void *arg);
 /* window_dirty_take() and window_export() of up to max keys, oldest changes first, in
  * one walk of each key's entries (with the table slots asked for ahead of use): the
- * write-behind flush. cb must not change the window. Returns how many keys were taken. */
+ * write-behind flush, in one call (window_dirty_copy() then window_copy_encode(); the
+ * daemon makes the copy on its event loop and has the store's writer thread encode it).
+ * cb must not change the window. Returns how many keys were taken. */
 size_t window_dirty_export(window_t *self, size_t max, window_export_fn *cb, void *arg);
 /* The flush's copy of changed keys: what window_dirty_export() encodes, taken on the
  * event loop by window_dirty_copy() (a memcpy of each key's entries while they are in
