@@ -157,6 +157,8 @@ struct window_copy {
 
 /* ---------------------------------------------------------------- helpers */
 
+static uint64_t s_window_serial(void);
+
 /* The hash of an entry is s_hash_of(s_seeded(fp), ...): the first half depends on the
  * fingerprint alone, so the entries of one key (its total and its series) share it. A
  * series' hash is its total's plus a step per site (S_SERIES_STEP), so its home lies a
@@ -164,8 +166,6 @@ struct window_copy {
  * cache line, which the lookup of its total has brought in (a tenth less CPU for counting
  * and for the flush's copy in bench_ingest). The step is the same at every capacity, so a
  * window_loc_t's hashes stay valid when the table grows. The tags (low bits) differ. */
-static uint64_t s_window_serial(void);
-
 static uint64_t s_seeded(const window_t *w, uint64_t fp)
 {
     return fp_mix64(fp ^ w->seed);
