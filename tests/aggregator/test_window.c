@@ -537,20 +537,30 @@ static void s_check_export(const window_key_t *key, const uint8_t *blob, size_t 
     x->gone[x->n++] = blob == NULL;
 }
 
+/* Adds n keys (first's fingerprint + i), key i seen by i % mod + 1 sites "site0", ... one
+ * second apart, each event with text. */
+static void s_add_keys_at_sites(window_t *w, window_key_t first, uint64_t n, unsigned mod,
+                                const char *text)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        window_key_t k = first;
+        k.fp += i;
+        for (unsigned s = 0; s < i % mod + 1; s++) {
+            char name[16];
+            snprintf(name, sizeof(name), "site%u", s);
+            window_add(w, &k, (unsigned)window_site_intern(w, name), T0 + s * SEC, text,
+                       strlen(text));
+        }
+    }
+}
+
 static void test_window_dirty_export_walks_each_key_once_oldest_first(void **state)
 {
     window_config_t cfg = {.bucket_ms = 10 * SEC, .span_ms = 60 * SEC, .track_dirty = 1};
     window_t *w = window_new(&cfg);
     exported_t x = {.w = w};
     /* 30 keys, key i seen by i % 20 + 1 sites (past WINDOW_SITES_MAX: the "other" series) */
-    for (uint64_t i = 0; i < 30; i++) {
-        window_key_t k = {.scope = 1, .tally = 0, .fp = 0x100 + i};
-        for (unsigned s = 0; s < i % 20 + 1; s++) {
-            char name[16];
-            snprintf(name, sizeof(name), "site%u", s);
-            window_add(w, &k, (unsigned)window_site_intern(w, name), T0 + s * SEC, "t", 1);
-        }
-    }
+    s_add_keys_at_sites(w, (window_key_t){.scope = 1, .tally = 0, .fp = 0x100}, 30, 20, "t");
     assert_int_equal(window_dirty_pending(w), 30);
     assert_int_equal(window_dirty_export(w, 12, s_check_export, &x), 12);
     assert_int_equal(window_dirty_export(w, 100, s_check_export, &x), 18);
@@ -620,14 +630,7 @@ static void test_window_copy_encodes_the_keys_as_copied(void **state)
     window_copy_t *c = window_copy_new();
     copied_t x = {0};
     /* keys 0..19 seen by i % 19 + 1 sites (past WINDOW_SITES_MAX: "other"), with texts */
-    for (uint64_t i = 0; i < 20; i++) {
-        window_key_t k = {.scope = 2, .tally = 1, .fp = 0x200 + i};
-        for (unsigned s = 0; s < i % 19 + 1; s++) {
-            char name[16];
-            snprintf(name, sizeof(name), "site%u", s);
-            window_add(w, &k, (unsigned)window_site_intern(w, name), T0 + s * SEC, "text", 4);
-        }
-    }
+    s_add_keys_at_sites(w, (window_key_t){.scope = 2, .tally = 1, .fp = 0x200}, 20, 19, "text");
     for (uint64_t i = 0; i < 20; i++) {
         window_key_t k = {.scope = 2, .tally = 1, .fp = 0x200 + i};
         x.blob[i] = window_export(w, &k, &x.len[i]);
