@@ -78,8 +78,7 @@ struct ingest {
     int64_t max_skew_ms;                             /* accepted future lead */
     int64_t extend_min_ms;                           /* minimum expiry move to publish */
     int64_t oldest_ms;                               /* s_oldest_ms() for oldest_for_ms */
-    int64_t oldest_for_ms;                           /* ... */
-    bool oldest_known;                               /* ... computed once */
+    int64_t oldest_for_ms;                           /* ... (INT64_MIN: nothing is too old) */
     window_t *window;                                /* counts (owned) */
     dedup_t *dedup;                                  /* seen seqs (owned) */
     decisions_t *decisions;                          /* decision table (borrowed) */
@@ -183,6 +182,7 @@ ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowli
     in->bucket_ms = c.bucket_ms;
     in->max_skew_ms = c.max_skew_ms;
     in->extend_min_ms = c.extend_min_ms;
+    in->oldest_for_ms = in->oldest_ms = INT64_MIN; /* asked for no time yet */
     window_config_t wc = {
         .bucket_ms = c.bucket_ms,
         .span_ms = in->span_ms,
@@ -327,9 +327,8 @@ static int64_t s_bucket(const ingest_t *in, int64_t t)
  * has one), so an event costs a comparison, not two divisions. */
 static int64_t s_oldest_ms(ingest_t *in, int64_t now_ms)
 {
-    if (now_ms != in->oldest_for_ms || !in->oldest_known) {
+    if (now_ms != in->oldest_for_ms) {
         in->oldest_for_ms = now_ms;
-        in->oldest_known = true;
         in->oldest_ms = (s_bucket(in, now_ms) - in->span_ms / in->bucket_ms + 1) * in->bucket_ms;
     }
     return in->oldest_ms;
