@@ -304,11 +304,14 @@ static void s_encode_copy(kv_batch_t *wbatch, window_copy_t *wcopy)
 
 /* ---- the write-behind thread ---- */
 
-/* Writes a flush step: the window records, then the rest (synced: each database's log
- * with everything written to it before; a synced step carries a marker for each, so
- * neither is empty). A batch written is cleared, one that failed is kept. 0 or -1. */
-static int s_write_both(store_t *self, kv_batch_t *wbatch, kv_batch_t *batch, bool sync)
+/* Writes a flush step: the window records (those of wcopy encoded after what wbatch
+ * holds), then the rest (synced: each database's log with everything written to it
+ * before; a synced step carries a marker for each, so neither is empty). A batch written
+ * is cleared, one that failed is kept. 0 or -1. */
+static int s_write_both(store_t *self, kv_batch_t *wbatch, window_copy_t *wcopy, kv_batch_t *batch,
+                        bool sync)
 {
+    s_encode_copy(wbatch, wcopy);
     int rc = 0;
     kv_batch_t *const both[2] = {wbatch, batch};
     kv_t *const dbs[2] = {self->wkv, self->kv};
@@ -336,8 +339,7 @@ static void *s_writer_run(void *arg)
             break;
         s_job_t job = wr->q[wr->head];
         pthread_mutex_unlock(&wr->mu);
-        s_encode_copy(job.wbatch, job.wcopy);
-        int rc = s_write_both(self, job.wbatch, job.batch, job.sync);
+        int rc = s_write_both(self, job.wbatch, job.wcopy, job.batch, job.sync);
         kv_batch_clear(job.wbatch); /* a failed batch is counted, not tried again */
         kv_batch_clear(job.batch);
         pthread_mutex_lock(&wr->mu);
@@ -838,8 +840,7 @@ int store_flush(store_t *self)
     s_writer_drain(self); /* what was handed over first is written first */
     if (store_pending(self) == 0)
         return 0;
-    s_encode_copy(self->wpending, self->wcopy);
-    return s_write_both(self, self->wpending, self->pending, false);
+    return s_write_both(self, self->wpending, self->wcopy, self->pending, false);
 }
 
 int store_flush_behind(store_t *self, bool sync)
@@ -854,8 +855,8 @@ int store_flush_behind(store_t *self, bool sync)
     }
     if (self->writer == NULL && !s_writer_start(self)) {
         /* no thread: write here */
-        s_encode_copy(self->wpending, self->wcopy);
-        int rc = s_write_both(self, self->wpending, self->pending, sync && self->sync_decisions);
+        int rc = s_write_both(self, self->wpending, self->wcopy, self->pending,
+                              sync && self->sync_decisions);
         if (sync && store_sync(self) < 0)
             rc = -1;
         return rc;
