@@ -32,7 +32,8 @@ void msg_set_fd(int fd)
     s_fd = fd < 0 ? 2 : fd;
 }
 
-static void s_vlog(int priority, const char *severity, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void s_vlog(int priority, const char *severity,
+                                                         const char *fmt, va_list ap)
 {
     char line[2048];
     int n = 0;
