@@ -1651,11 +1651,13 @@ typedef struct {
 
 static void s_get_series(s_rd_t *r, s_series_t *s, int64_t bucket_ms)
 {
-    s->head = (int64_t)s_get_varint(r);
-    if (s->head > UINT32_MAX) {
+    /* bounded before it is made signed: a varint of 2^63 or more would pass as negative */
+    uint64_t head = s_get_varint(r);
+    if (head > UINT32_MAX) {
         r->bad = 1;
         return;
     }
+    s->head = (int64_t)head;
     int64_t base = s->head * bucket_ms;
     /* unsigned: a hostile blob must not overflow a signed sum */
     s->first_ms = (int64_t)((uint64_t)base + (uint64_t)s_get_zigzag(r));
@@ -1733,6 +1735,13 @@ int window_import(window_t *self, const uint8_t *blob, size_t len, int64_t now_m
         return -1;
 
     uint32_t cur = (uint32_t)s_bucket(w, now_ms);
+    /* a series whose newest bucket lies a whole ring or more ahead of now is damage, not
+     * a clock that went back a little: window_add() would refuse every event of the key as
+     * too old for its ring, and the key would not go idle (nor be swept) until the clock
+     * caught up, years later maybe */
+    for (size_t i = 0; i < ns; i++)
+        if (s_age((uint32_t)series[i].head, cur) >= (int32_t)w->nb)
+            return -1;
     if (s_find(w, &k, WINDOW_SITE_ALL)) {
         s_remove_key(w, &k);
         w->counters.keys_expired--; /* replacing is not expiring */

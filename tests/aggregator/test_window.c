@@ -489,6 +489,73 @@ static void test_window_import_rejects_bad_blobs(void **state)
     window_destroy(&other);
 }
 
+/* A blob whose newest bucket lies a ring or more ahead of the restore clock (damage) is
+ * refused: kept, the key would refuse every event as too old and never go idle. A lead
+ * of less than a ring (the clock went back a little) is kept and the key counts on. */
+static void test_window_import_refuses_a_key_from_the_future(void **state)
+{
+    window_t *w = s_new(10 * SEC, 300 * SEC);
+    int64_t later = T0 + 365LL * 86400 * SEC;
+    window_add(w, &K1, (unsigned)window_site_intern(w, "a"), later, "t", 1);
+    window_add(w, &K2, (unsigned)window_site_intern(w, "a"), T0 + 20 * SEC, "t", 1);
+    window_add(w, &K2, (unsigned)window_site_intern(w, "b"), T0 + 20 * SEC, "t", 1);
+    size_t len1 = 0, len2 = 0;
+    uint8_t *far = window_export(w, &K1, &len1);
+    uint8_t *near = window_export(w, &K2, &len2);
+    window_t *r = s_new(10 * SEC, 300 * SEC);
+    assert_int_equal(window_import(r, far, len1, T0), -1);
+    assert_int_equal(window_keys(r), 0);
+    assert_int_equal(window_add(r, &K1, (unsigned)window_site_intern(r, "a"), T0, "t", 1), 0);
+    assert_int_equal(window_count(r, &K1, WINDOW_SITE_ALL, 300 * SEC, T0), 1);
+    assert_int_equal(window_import(r, near, len2, T0), 0);
+    assert_int_equal(window_add(r, &K2, (unsigned)window_site_find(r, "a"), T0, "t", 1), 0);
+    assert_int_equal(window_count(r, &K2, WINDOW_SITE_ALL, 300 * SEC, T0 + 20 * SEC), 3);
+    /* idle once the ring has passed its newest bucket */
+    assert_int_equal(window_sweep(r, T0 + 20 * SEC + 310 * SEC, 1000), 2);
+    assert_int_equal(window_keys(r), 0);
+    xfree(far);
+    xfree(near);
+    window_destroy(&w);
+    window_destroy(&r);
+}
+
+/* A single-site blob of K1 from site "a" (10 s buckets), its one series' newest bucket
+ * head, with one event in it; written by hand so that head can be any varint. */
+static size_t s_blob_with_head(uint8_t *out, uint64_t head)
+{
+    static const uint8_t start[] = {'W',  1,    0x90, 0x4E,              /* bucket_ms 10000 */
+                                    1,    0,                             /* scope, tally */
+                                    0x11, 0x11, 0,    0,    0,  0, 0, 0, /* fp */
+                                    0,    1,    0,    1,    'a'}; /* no text, 1 series, "a" */
+    size_t n = sizeof(start);
+    memcpy(out, start, n);
+    do {
+        out[n++] = (uint8_t)(head | (head >= 0x80 ? 0x80 : 0));
+        head >>= 7;
+    } while (head);
+    static const uint8_t end[] = {0, 0, 1, 0, 1}; /* first, last, one (age 0, count 1) */
+    memcpy(out + n, end, sizeof(end));
+    return n + sizeof(end);
+}
+
+/* A head beyond 32 bits is refused, also one of 2^63 or more (negative as int64_t). */
+static void test_window_import_refuses_a_huge_head(void **state)
+{
+    uint8_t blob[64];
+    window_t *r = s_new(10 * SEC, 300 * SEC);
+    size_t len = s_blob_with_head(blob, (uint64_t)(T0 / (10 * SEC)));
+    assert_int_equal(window_import(r, blob, len, T0), 0); /* the layout is right */
+    assert_int_equal(window_count(r, &K1, WINDOW_SITE_ALL, 300 * SEC, T0), 1);
+    static const uint64_t bad[] = {(uint64_t)UINT32_MAX + 1, (uint64_t)1 << 63,
+                                   0x9999999999999999ULL, UINT64_MAX};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        len = s_blob_with_head(blob, bad[i]);
+        assert_int_equal(window_import(r, blob, len, T0), -1);
+    }
+    assert_int_equal(window_count(r, &K1, WINDOW_SITE_ALL, 300 * SEC, T0), 1); /* untouched */
+    window_destroy(&r);
+}
+
 static void test_window_dirty_keys_are_taken_once(void **state)
 {
     window_config_t cfg = {.bucket_ms = 10 * SEC, .span_ms = 60 * SEC, .track_dirty = 1};
@@ -918,6 +985,8 @@ int main(void)
         cmocka_unit_test(test_window_export_import_near_time_zero),
         cmocka_unit_test(test_window_slot_hints_are_checked),
         cmocka_unit_test(test_window_import_rejects_bad_blobs),
+        cmocka_unit_test(test_window_import_refuses_a_key_from_the_future),
+        cmocka_unit_test(test_window_import_refuses_a_huge_head),
         cmocka_unit_test(test_window_dirty_keys_are_taken_once),
         cmocka_unit_test(test_window_ring_total_matches_the_buckets),
         cmocka_unit_test(test_window_dirty_export_in_passes_matches_export),
