@@ -176,8 +176,7 @@ const server_site_t *server_site_find(const server_t *self, const char *name)
     return NULL;
 }
 
-/* A site name as PROTOCOL.md 1.2 allows: [A-Za-z0-9._-]{1,64}. */
-static bool s_site_name_ok(const char *name)
+bool server_site_name_ok(const char *name)
 {
     size_t n = strlen(name);
     if (n == 0 || n > WIRE_MAX_ID)
@@ -203,7 +202,7 @@ static void s_site_insert(server_t *self, const char *name, const char *pub, int
 int server_site_add(server_t *self, const char *name, const char *public_key, const char *who,
                     char *err, size_t errlen)
 {
-    if (!name || !s_site_name_ok(name)) {
+    if (!name || !server_site_name_ok(name)) {
         snprintf(err, errlen, "site name must be 1-64 of A-Z a-z 0-9 . _ -");
         return -1;
     }
@@ -425,9 +424,8 @@ static int s_changes_since(void *arg, uint64_t epoch, uint64_t since_seq,
 
 /* ---- the event socket ---- */
 
-/* The ingest view of event e of batch b; its keys go to keys (WIRE_MAX_KEYS). */
-static void s_event_from_wire(const Backstop__EventBatch *b, const wire_event_t *e,
-                              ingest_key_t *keys, ingest_event_t *ev)
+void server_event_from_wire(const Backstop__EventBatch *b, const wire_event_t *e,
+                            ingest_key_t *keys, ingest_event_t *ev)
 {
     for (size_t k = 0; k < e->nkeys; k++)
         keys[k] = (ingest_key_t){.scope = (bs_scope_t)e->keys[k].scope,
@@ -455,7 +453,7 @@ static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsoc
         s_drop(self, SERVER_DROP_SITE_MISMATCH, "events", meta->peer);
         return;
     }
-    if (!s_site_name_ok(b->site) || !*b->sensor) {
+    if (!server_site_name_ok(b->site) || !*b->sensor) {
         s_drop(self, SERVER_DROP_BAD_SITE, "events", meta->peer);
         return;
     }
@@ -483,7 +481,7 @@ static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsoc
     /* only what the view gave is counted (a checked frame gives all nev) */
     size_t n = 0;
     while (n < nev && wire_events_next(&it, &we, wk)) {
-        s_event_from_wire(b, &we, self->evkeys + n * WIRE_MAX_KEYS, &self->evs[n]);
+        server_event_from_wire(b, &we, self->evkeys + n * WIRE_MAX_KEYS, &self->evs[n]);
         n++;
     }
     nev = n;
@@ -524,7 +522,7 @@ static void s_on_status(server_t *self, const Backstop__SensorStatus *st, const 
         s_drop(self, SERVER_DROP_SITE_MISMATCH, "events", meta->peer);
         return;
     }
-    if (!s_site_name_ok(st->site) || !*st->sensor) {
+    if (!server_site_name_ok(st->site) || !*st->sensor) {
         s_drop(self, SERVER_DROP_BAD_SITE, "events", meta->peer);
         return;
     }
@@ -596,7 +594,7 @@ static void s_drain_snapshots(server_t *self)
         }
         const Backstop__SnapshotRequest *req = f->snapshot_request;
         const char *site = req->site;
-        if ((self->curve && strcmp(req->site, meta.user) != 0) || !s_site_name_ok(req->site)) {
+        if ((self->curve && strcmp(req->site, meta.user) != 0) || !server_site_name_ok(req->site)) {
             s_drop(self, SERVER_DROP_SITE_MISMATCH, "snapshot", meta.peer);
             site = ""; /* an empty snapshot: nothing of anyone's */
         }

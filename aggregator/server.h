@@ -47,6 +47,7 @@
 #include "bs_clock.h"
 #include "bs_enums.h"
 #include "decisions.h"
+#include "ingest.h"
 #include "window.h"
 #include "wire.h"
 
@@ -137,6 +138,16 @@ void server_request_reload(server_t *self);
 
 /* Flushes, closes sockets and the store; sets *self_p = NULL; safe twice. */
 void server_destroy(server_t **self_p);
+
+/* ---- the intake's pure steps (also what tests/fuzz/fuzz_frame drives) ---- */
+
+/* Whether name is a site name as PROTOCOL.md 1.2 allows: [A-Za-z0-9._-]{1,64}. */
+bool server_site_name_ok(const char *name);
+
+/* The ingest view of event e of the checked batch b; its keys go to keys (WIRE_MAX_KEYS
+ * of them); ev borrows from b and keys. */
+void server_event_from_wire(const Backstop__EventBatch *b, const wire_event_t *e,
+                            ingest_key_t *keys, ingest_event_t *ev);
 
 /* ---- accessors for the control handler (borrowed) ---- */
 

@@ -4,8 +4,9 @@
  * The input is one ZeroMQ data part as a sensor sends it: a serialized Frame.
  * It goes the way the aggregator's intake (server.c, s_drain_events and
  * s_on_batch) takes it: wire_unpack_in() into an arena, the body case and the
- * site and sensor names checked, wire_events_open()/wire_events_next() over
- * the batch (rows or columns), each event turned into an ingest_event_t and
+ * site and sensor names checked (server_site_name_ok), wire_events_open()/
+ * wire_events_next() over the batch (rows or columns), each event turned into
+ * an ingest_event_t by server_event_from_wire() and
  * the batch counted by ingest_batch() into a real window and decision table
  * at a fixed clock, the decision changes drained and the timers run. The
  * rules are the shipped defaults plus a few that fire after a handful of
@@ -31,6 +32,7 @@
 #include "allowlist.h"
 #include "decisions.h"
 #include "ingest.h"
+#include "server.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -77,15 +79,6 @@ static size_t s_rules(rule_t *out, size_t max)
         r->classes = quick[i].classes;
     }
     return n;
-}
-
-/* A site name as server.c's s_site_name_ok() wants it: [A-Za-z0-9._-]{1,64}. */
-static bool s_site_name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > WIRE_MAX_ID)
-        return false;
-    return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
 /* Are two events (one from each frame) the same? */
@@ -153,7 +146,7 @@ static void s_repack(const Backstop__EventBatch *b, bool columns)
 /* s_on_batch(): the batch's events counted at S_NOW. */
 static void s_on_batch(ingest_t *in, decisions_t *dec, const Backstop__EventBatch *b)
 {
-    if (!s_site_name_ok(b->site) || !*b->sensor)
+    if (!server_site_name_ok(b->site) || !*b->sensor)
         return;
     wire_events_t it;
     size_t nev = wire_events_open(&it, b);
@@ -165,28 +158,11 @@ static void s_on_batch(ingest_t *in, decisions_t *dec, const Backstop__EventBatc
     size_t n = 0, sink = 0;
     while (n < nev && wire_events_next(&it, &we, wk)) {
         ingest_key_t *keys = evkeys + n * WIRE_MAX_KEYS;
-        for (size_t k = 0; k < we.nkeys; k++)
-            keys[k] = (ingest_key_t){.scope = (bs_scope_t)we.keys[k].scope,
-                                     .fp = we.keys[k].fp,
-                                     .text = we.keys[k].text,
-                                     .text_len = we.keys[k].text_len};
+        server_event_from_wire(b, &we, keys, &evs[n++]);
         for (size_t r = 0; r < we.nrules; r++)
             sink += strlen(we.rules[r]);
         if (we.decision_id)
             sink += strlen(we.decision_id);
-        evs[n++] = (ingest_event_t){
-            .site = b->site,
-            .sensor = b->sensor,
-            .seq = we.seq,
-            .time_ms = we.time_ms,
-            .msg_class = (bs_class_t)we.msg_class,
-            .client_ip = we.client_ip,
-            .client_ip_len = we.client_ip_len,
-            .keys = keys,
-            .nkeys = we.nkeys,
-            .nrule_labels = we.nrules,
-            .ledger_hit = we.ledger_hit,
-        };
     }
     if (n != nev)
         abort(); /* a checked frame gives all its events */
