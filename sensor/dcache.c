@@ -108,7 +108,10 @@ static char *s_record(const dcache_entry_t *e, size_t *len)
 static int s_parse(const char *id, size_t idlen, const char *rec, dcache_entry_t *e)
 {
     memset(e, 0, sizeof(*e));
-    if (idlen == 0 || idlen >= DCACHE_ID_SIZE)
+    /* a NUL inside the key would cut the id short: the entry would live under another id
+       than its key, so removing or expiring it would delete "d/<id>" and leave the record
+       to come back at every start. We never write such a key: it is corrupt. */
+    if (idlen == 0 || idlen >= DCACHE_ID_SIZE || memchr(id, '\0', idlen))
         return -1;
     memcpy(e->id, id, idlen);
     int observe = 0, all_mail = 0, off = 0;
