@@ -71,6 +71,15 @@ static void s_render_text(const char *text)
     json_decref(doc);
 }
 
+/* Removes s_dir when libFuzzer exits. */
+static void s_cleanup(void)
+{
+    char *cmd = xasprintf("rm -rf '%s'", s_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "fuzz_control: cannot remove %s\n", s_dir);
+    xfree(cmd);
+}
+
 /* A server of its own in s_dir, with a fake clock at S_NOW: some events counted (a subject
  * from three sites, an address from one) and two decisions added, so that show, del, why
  * and top have something to find. */
@@ -86,6 +95,7 @@ static server_t *s_server(bs_clock_t **clock_p)
         snprintf(s_dir, sizeof(s_dir), "/tmp/fuzz_control.XXXXXX");
         if (mkdtemp(s_dir) == NULL)
             abort();
+        atexit(s_cleanup);
     }
     char *conf = xasprintf("%s/agg.conf", s_dir);
     FILE *fp = fopen(conf, "w");
