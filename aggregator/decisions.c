@@ -533,7 +533,10 @@ size_t decisions_pending(const decisions_t *self)
 int decisions_restore(decisions_t *self, const decision_t *d)
 {
     char canon[DECISION_ID_LEN + 1];
-    if (s_normalise_id(d->id, canon) < 0 || d->scope == BS_SCOPE_UNKNOWN)
+    /* the id as the table writes it (canonical): the store keys the record by it, and a
+     * removal deletes that key only */
+    if (s_normalise_id(d->id, canon) < 0 || strcmp(canon, d->id) != 0 ||
+        d->scope == BS_SCOPE_UNKNOWN)
         return -1;
     if (d->reach != BS_REACH_FLEET && !(d->reach == BS_REACH_LOCAL && d->site[0]))
         return -1;

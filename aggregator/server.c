@@ -43,6 +43,8 @@
 #define SERVER_DIRTY_CHUNK 1024
 /* Seconds of history behind events_per_s. */
 #define SERVER_RATE_SLOTS 10
+/* The largest window m/wkeys can count: max_keys at its largest (agg_config.c). */
+#define SERVER_WKEYS_MAX 1000000000ULL
 
 struct server {
     agg_config_t *cfg;                /* config in force (owned; swapped on reload) */
@@ -855,7 +857,15 @@ static int s_restore_dedup(const char *site, const char *sensor, const void *val
 static int s_restore_site(const char *name, const char *pub, int64_t created, const char *who,
                           void *arg)
 {
-    s_site_insert(arg, name, pub, created, who);
+    server_t *self = arg;
+    /* a damaged or edited record: server_site_add() would never have taken the name, a
+     * longer one would be cut (and no longer name its record), and one twice would make
+     * the sites ambiguous */
+    if (!server_site_name_ok(name) || server_site_find(self, name)) {
+        msg_warn("store: site record %.64s not restored (invalid name or duplicate)", name);
+        return 0;
+    }
+    s_site_insert(self, name, pub, created, who);
     return 0;
 }
 
@@ -924,6 +934,14 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     uint64_t wkeys = 0;
     if (store_meta_get(self->store, "wkeys", &wkeys) != 1)
         wkeys = 0;
+    /* more than max_keys may ever be (its largest value) is a damaged record: without a
+     * max_keys it would presize the window past any memory (a panic, or a table too large
+     * to sweep) */
+    if (wkeys > SERVER_WKEYS_MAX) {
+        msg_warn("store: %s: m/wkeys %llu is beyond any window: ignored", cfg->data_dir,
+                 (unsigned long long)wkeys);
+        wkeys = 0;
+    }
     self->stored_wkeys = (size_t)wkeys;
     size_t expected = wkeys + wkeys / 4 > (1u << 20) ? (size_t)(wkeys + wkeys / 4) : (1u << 20);
     if (cfg->max_keys && expected > (size_t)cfg->max_keys)

@@ -35,6 +35,11 @@
 /* The window database's directory, inside the data directory. */
 #define S_WINDOW_DIR "windows"
 
+/* Sequence numbers beyond this are damage, not history: each host going down moves seq
+ * on by STORE_SEQ_JUMP, so it takes 2^30 of them to get here, and the jumps and changes
+ * after must not wrap it round to numbers the sensors hold. */
+#define S_SEQ_MAX (1ULL << 62)
+
 /* Window records moved from the main database per batch when an older data directory is
  * opened. */
 #define S_MOVE_BATCH 4096
@@ -236,19 +241,27 @@ static uint64_t s_random_epoch(void)
     return e;
 }
 
-/* Finds the lowest seq in the log, to know how far back it answers. */
-static uint64_t s_log_low(kv_t *kv, uint64_t seq)
+/* Finds the lowest and highest seq in the log, to know how far back it answers and
+ * whether it reaches beyond m/seq; false when it holds no entry. Changes are numbered
+ * from 1: a key of another length or of seq 0 is no log entry (damaged), and is left
+ * to store_changes_since(), which refuses it. */
+static bool s_log_range(kv_t *kv, uint64_t *low, uint64_t *high)
 {
     kv_iter_t *it = kv_iter_new(kv, "q/", 2);
-    uint64_t low = seq;
-    if (kv_iter_next(it) == 1) {
+    bool any = false;
+    while (kv_iter_next(it) == 1) {
         size_t kl = 0;
         const uint8_t *k = kv_iter_key(it, &kl);
-        if (kl == 10)
-            low = kv_u64_get(k + 2) - 1;
+        uint64_t s = kl == 10 ? kv_u64_get(k + 2) : 0;
+        if (s == 0)
+            continue;
+        if (!any)
+            *low = s;
+        *high = s;
+        any = true;
     }
     kv_iter_destroy(&it);
-    return low;
+    return any;
 }
 
 uint64_t store_boot_id(void)
@@ -524,6 +537,24 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
         store_close(&self);
         return NULL;
     }
+    /* m/seq is written in the batch of every log entry (store_changes_write), so a log
+     * reaching beyond it means m/seq was damaged or edited. Sensors may hold any number
+     * logged, and numbering again from below would give them changes they take for
+     * ones they have: move seq on to the end of the log. */
+    uint64_t low = 0, high = 0;
+    if (!created && s_log_range(kv, &low, &high) && high > self->seq) {
+        msg_warn("store: %s: the sequence log reaches %llu, beyond m/seq %llu: seq moved on", dir,
+                 (unsigned long long)high, (unsigned long long)self->seq);
+        self->seq = high;
+        s_meta_put(self->now, "seq", self->seq);
+    }
+    if (self->seq > S_SEQ_MAX) {
+        msg_error("store: %s: sequence number %llu is beyond any real one (m/seq or the log "
+                  "damaged): not starting on it",
+                  dir, (unsigned long long)self->seq);
+        store_close(&self);
+        return NULL;
+    }
     /* the host went down under the last run: what it published after its last sync may be
      * gone from the disk, and sensors may hold sequence numbers we no longer know */
     uint64_t last_boot = 0, clean = 1;
@@ -538,7 +569,10 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
         return NULL;
     }
     kv_batch_clear(self->now);
-    self->log_floor = s_log_low(kv, self->seq);
+    /* the log answers from its first entry; one left beyond seq is gone with the jump */
+    self->log_floor = self->seq;
+    if (s_log_range(kv, &low, &high) && low <= self->seq)
+        self->log_floor = low - 1;
     self->opened = true;
     if (created_p)
         *created_p = created;
@@ -681,10 +715,20 @@ long store_decisions_load(store_t *self, int (*cb)(const decision_t *d, void *ar
         size_t vl = 0;
         const void *v = kv_iter_value(it, &vl);
         decision_change_t c;
+        size_t kl = 0;
+        const char *k = kv_iter_key(it, &kl);
         if (s_unpack_change(v, vl, &c) < 0) {
-            size_t kl = 0;
-            const char *k = kv_iter_key(it, &kl);
             msg_warn("store: skipping malformed decision record %.*s", (int)kl, k);
+            continue;
+        }
+        /* its key is d/<id> (a removal deletes that key: under another it would come back
+         * at every start), and its change one the store has numbered (a seq beyond would
+         * be given again, and its id with it) */
+        const decision_t *d = &c.decision;
+        if (kl != 2 + strlen(d->id) || memcmp(k + 2, d->id, kl - 2) != 0 || d->seq > self->seq) {
+            msg_warn("store: skipping decision record %.*s: id %s seq %llu does not match "
+                     "its key or the store's seq %llu",
+                     (int)kl, k, d->id, (unsigned long long)d->seq, (unsigned long long)self->seq);
             continue;
         }
         n++;
@@ -801,10 +845,16 @@ long store_sensor_load(store_t *self, char kind,
         const char *k = kv_iter_key(it, &kl);
         const void *v = kv_iter_value(it, &vl);
         const char *nul = memchr(k + 2, 0, kl - 2);
-        if (!nul || kl > 2 * 256)
+        if (!nul)
             continue;
         char site[256], sensor[256];
         size_t a = (size_t)(nul - (k + 2)), b = kl - 3 - a;
+        /* each name must fit on its own: the key's length bounds only their sum */
+        if (a >= sizeof(site) || b >= sizeof(sensor)) {
+            msg_warn("store: skipping sensor record with a name of over %zu bytes",
+                     sizeof(site) - 1);
+            continue;
+        }
         memcpy(site, k + 2, a);
         site[a] = 0;
         memcpy(sensor, nul + 1, b);
@@ -996,8 +1046,12 @@ long store_site_load(store_t *self,
         s_rd_t r = {.p = kv_iter_value(it, &vl)};
         r.left = vl;
         char name[256], pub[64], who[256];
-        if (kl - 2 >= sizeof(name))
+        /* a NUL would cut the name short of its key: deleting the site by that name would
+         * leave the record, to come back at every start */
+        if (kl - 2 >= sizeof(name) || memchr(k + 2, 0, kl - 2)) {
+            msg_warn("store: skipping site record with a malformed key %.*s", (int)kl, k);
             continue;
+        }
         memcpy(name, k + 2, kl - 2);
         name[kl - 2] = 0;
         const uint8_t *ver = s_get(&r, 1);

@@ -17,8 +17,10 @@
 #include "control.h"
 #include "fp.h"
 #include "ingest.h"
+#include "kv.h"
 #include "msg.h"
 #include "server.h"
+#include "store.h"
 #include "xalloc.h"
 #include "zsock.h"
 
@@ -546,6 +548,76 @@ static void test_allow_list_and_del_by_value(void **state)
 
 /* ---- sites ---- */
 
+/* Site records a damaged or edited store holds (found by fuzz_store): a name
+ * server_site_add() refuses, one too long (it would be cut, and no longer name its
+ * record), one whose key a NUL cuts short, the same name twice. Only the sound one
+ * comes back at the next start. */
+static void test_restart_skips_damaged_site_records(void **state)
+{
+    s_fx_t *fx = *state;
+    char err[1024];
+    server_destroy(&fx->srv);
+    char *db = xasprintf("%s/db", fx->dir);
+    store_t *st = store_open(db, false, NULL);
+    assert_non_null(st);
+    assert_int_equal(store_site_put(st, "good", "", T0, "op"), 0);
+    assert_int_equal(store_site_put(st, "bad name", "", T0, "op"), 0);
+    char longname[100];
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = 0;
+    assert_int_equal(store_site_put(st, longname, "", T0, "op"), 0);
+    store_close(&st);
+    kv_t *kv = kv_open(db, 0, NULL);
+    assert_non_null(kv);
+    char *v = NULL;
+    size_t vl = 0;
+    assert_int_equal(kv_get(kv, "s/good", 6, &v, &vl), 1);
+    assert_int_equal(kv_put(kv, "s/good\0x", 8, v, vl), 0);
+    xfree(v);
+    kv_close(&kv);
+
+    char *conf = xasprintf("%s/agg.conf", fx->dir);
+    agg_config_t *cfg = agg_config_load(conf, err, sizeof(err));
+    assert_non_null(cfg);
+    fx->srv = server_new(&cfg, NULL, fx->clock);
+    assert_non_null(fx->srv);
+    size_t n = 0;
+    const server_site_t *sites = server_sites(fx->srv, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(sites[0].name, "good");
+    xfree(conf);
+    xfree(db);
+}
+
+/* A damaged m/wkeys (the window's entries at the last flush, which presize it) with no
+ * max_keys to cap it: ignored, not a window past any memory (a panic at start). */
+static void test_restart_ignores_a_damaged_wkeys(void **state)
+{
+    s_fx_t *fx = *state;
+    char err[1024];
+    server_destroy(&fx->srv);
+    char *db = xasprintf("%s/db", fx->dir);
+    kv_t *kv = kv_open(db, 0, NULL);
+    assert_non_null(kv);
+    uint8_t v[8];
+    kv_u64_put(v, 1ULL << 56);
+    assert_int_equal(kv_put(kv, "m/wkeys", 7, v, 8), 0);
+    kv_close(&kv);
+
+    char *conf = xasprintf("%s/agg.conf", fx->dir);
+    FILE *fp = fopen(conf, "a");
+    assert_non_null(fp);
+    fprintf(fp, "max_keys = 0\n");
+    fclose(fp);
+    agg_config_t *cfg = agg_config_load(conf, err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("config: %s", err);
+    fx->srv = server_new(&cfg, NULL, fx->clock);
+    assert_non_null(fx->srv);
+    xfree(conf);
+    xfree(db);
+}
+
 static void test_sites_add_list_del(void **state)
 {
     s_fx_t *fx = *state;
@@ -664,6 +736,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_add_on_allowlisted_key_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_allow_list_and_del_by_value, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sites_add_list_del, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_skips_damaged_site_records, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_ignores_a_damaged_wkeys, s_setup, s_teardown),
         cmocka_unit_test(test_json_decision_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,5 @@
 /* test_decisions - creation, extension, expiry, revocation, sequence log and snapshots. */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -478,6 +479,29 @@ static void test_decisions_restore_keeps_identity(void **state)
     decisions_destroy(&t);
 }
 
+/* A stored id in another spelling (lower case, a misread letter) is a damaged record:
+ * restored under its canonical id, its removal would delete d/<canonical> and leave the
+ * record to come back at every start (found by fuzz_store). */
+static void test_decisions_restore_refuses_a_non_canonical_id(void **state)
+{
+    (void)state;
+    decisions_t *old = decisions_new(1, 0, 0);
+    decision_t d = s_rule_decision(BS_SCOPE_CLIENT_IP, 78, BS_REACH_FLEET, "", T0 + HOUR);
+    const decision_t *got;
+    decisions_propose(old, &d, MIN, T0, &got);
+    decision_t saved = *got;
+    decisions_destroy(&old);
+
+    decisions_t *t = decisions_new(1, saved.seq, 0);
+    decision_t lower = saved;
+    for (char *p = lower.id; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    assert_string_not_equal(lower.id, saved.id); /* the id has a letter */
+    assert_int_equal(decisions_restore(t, &lower), -1);
+    assert_int_equal(decisions_restore(t, &saved), 0);
+    decisions_destroy(&t);
+}
+
 /* The removal count moves with each removal (revoked, allowlisted, expired) and with
  * nothing else: ingest caches "this decision is in force" until it moves. */
 static void test_decisions_removals_count_removals_only(void **state)
@@ -531,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_decisions_snapshot_for_site_is_fleet_plus_own),
         cmocka_unit_test(test_decisions_ids_unique_among_many),
         cmocka_unit_test(test_decisions_restore_keeps_identity),
+        cmocka_unit_test(test_decisions_restore_refuses_a_non_canonical_id),
         cmocka_unit_test(test_decisions_removals_count_removals_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
