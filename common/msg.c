@@ -32,8 +32,11 @@ void msg_set_fd(int fd)
     s_fd = fd < 0 ? 2 : fd;
 }
 
-__attribute__((format(printf, 3, 0))) static void s_vlog(int priority, const char *severity,
-                                                         const char *fmt, va_list ap)
+/* fmt is a printf format for ap: said, so that -Wformat=2 (clang) lets vsnprintf() take it */
+static void s_vlog(int priority, const char *severity, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void s_vlog(int priority, const char *severity, const char *fmt, va_list ap)
 {
     char line[2048];
     int n = 0;
