@@ -23,6 +23,7 @@
 #include "cfg.h"
 #include "sensor_config.h"
 #include "xalloc.h"
+#include "fuzz_lib.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -144,15 +145,10 @@ static size_t s_line(s_conf_t *c, const char *line)
 static size_t s_loaders(const uint8_t *data, size_t size)
 {
     size_t sink = 0;
-    int fd = memfd_create("fuzz_cfg", MFD_CLOEXEC);
+    char path[64];
+    int fd = fuzz_memfd("fuzz_cfg", data, size, path, sizeof(path));
     if (fd < 0)
         return 0;
-    if (write(fd, data, size) != (ssize_t)size) {
-        close(fd);
-        return 0;
-    }
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
     char err[4096];
     sensor_config_t *sc = sensor_config_load(path, err, sizeof(err));
     if (sc) {

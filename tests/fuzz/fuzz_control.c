@@ -36,6 +36,7 @@
 #include "server.h"
 #include "wire.h"
 #include "xalloc.h"
+#include "fuzz_lib.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -74,10 +75,7 @@ static void s_render_text(const char *text)
 /* Removes s_dir when libFuzzer exits. */
 static void s_cleanup(void)
 {
-    char *cmd = xasprintf("rm -rf '%s'", s_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "fuzz_control: cannot remove %s\n", s_dir);
-    xfree(cmd);
+    fuzz_rmtree(s_dir);
 }
 
 /* A server of its own in s_dir, with a fake clock at S_NOW: some events counted (a subject
@@ -87,14 +85,9 @@ static server_t *s_server(bs_clock_t **clock_p)
 {
     char err[1024];
     if (s_dir[0] == '\0') {
-        /* the server's log lines would drown libFuzzer's */
-        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (null < 0)
-            abort();
-        msg_set_fd(null);
+        fuzz_quiet();
         snprintf(s_dir, sizeof(s_dir), "/tmp/fuzz_control.XXXXXX");
-        if (mkdtemp(s_dir) == NULL)
-            abort();
+        fuzz_mkdtemp(s_dir);
         atexit(s_cleanup);
     }
     char *conf = xasprintf("%s/agg.conf", s_dir);
@@ -190,10 +183,9 @@ static void s_request(const Backstop__ControlRequest *req)
     s_answer(srv, req);
     server_destroy(&srv);
     bs_clock_destroy(&clock);
-    char *cmd = xasprintf("rm -rf '%s/db'", s_dir);
-    if (system(cmd) != 0)
-        abort();
-    xfree(cmd);
+    char *db = xasprintf("%s/db", s_dir);
+    fuzz_rmtree(db);
+    xfree(db);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -22,7 +22,6 @@
  * Logging goes to /dev/null unless BACKSTOP_FUZZ_LOG is set.
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +36,7 @@
 #include "milter_engine.h"
 #include "msg.h"
 #include "xalloc.h"
+#include "fuzz_lib.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -48,28 +48,17 @@ static char *s_path; /* the store, s_dir/state */
 /* what the reads add up to: kept so that they are not optimised away */
 static volatile size_t s_sink;
 
-static int s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static void s_cleanup(void)
 {
-    if (s_dir[0])
-        nftw(s_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    fuzz_rmtree(s_dir);
     xfree(s_path);
 }
 
 static void s_init(void)
 {
-    if (!getenv("BACKSTOP_FUZZ_LOG")) {
-        int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (fd >= 0)
-            msg_set_fd(fd);
-    }
+    fuzz_quiet();
     snprintf(s_dir, sizeof(s_dir), "/tmp/fuzz_dcache.XXXXXX");
-    if (!mkdtemp(s_dir))
-        abort();
+    fuzz_mkdtemp(s_dir);
     s_path = xasprintf("%s/state", s_dir);
     atexit(s_cleanup);
 }
@@ -205,15 +194,10 @@ static size_t s_records(const uint8_t *data, size_t size)
 static size_t s_decision_file(const uint8_t *data, size_t size)
 {
     size_t sink = 0;
-    int fd = memfd_create("fuzz_dcache", MFD_CLOEXEC);
+    char path[64];
+    int fd = fuzz_memfd("fuzz_dcache", data, size, path, sizeof(path));
     if (fd < 0)
         return 0;
-    if (write(fd, data, size) != (ssize_t)size) {
-        close(fd);
-        return 0;
-    }
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
     char err[1024];
     dcache_t *dc = dcache_new(NULL, err, sizeof(err));
     if (milter_engine_load_decisions(dc, path, S_NOW_MS, err, sizeof(err)) != 0) {

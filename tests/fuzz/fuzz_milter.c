@@ -62,9 +62,9 @@
 #include "netaddr.h"
 #include "sensor_config.h"
 #include "xalloc.h"
+#include "fuzz_lib.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,11 +98,6 @@ typedef struct {
 /* what the reads add up to: kept so that they are not optimised away */
 static volatile size_t s_sink;
 
-static int s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static void s_cleanup(void)
 {
     for (int i = 0; i < S_ENGINES; i++) {
@@ -110,8 +105,7 @@ static void s_cleanup(void)
         sensor_config_destroy(&s_cfg[i]);
     }
     bs_clock_destroy(&s_clock);
-    if (s_dir[0])
-        nftw(s_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    fuzz_rmtree(s_dir);
 }
 
 static void s_write(const char *name, const char *text)
@@ -146,14 +140,9 @@ static void s_upsert(dcache_t *dc, const char *id, int scope, const char *value,
 
 static void s_init(void)
 {
-    if (!getenv("BACKSTOP_FUZZ_LOG")) {
-        int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (fd >= 0)
-            msg_set_fd(fd);
-    }
+    fuzz_quiet();
     snprintf(s_dir, sizeof(s_dir), "/tmp/fuzz_milter.XXXXXX");
-    if (!mkdtemp(s_dir))
-        abort();
+    fuzz_mkdtemp(s_dir);
     s_clock = bs_clock_fake_new(s_now);
     s_write("decisions", "# scope action ttl value\n"
                          "orig_subject reject 0 cheap watches\n"

@@ -45,7 +45,6 @@
  * Logging goes to /dev/null unless BACKSTOP_FUZZ_LOG is set.
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +62,7 @@
 #include "store.h"
 #include "window.h"
 #include "xalloc.h"
+#include "fuzz_lib.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -74,33 +74,19 @@ static unsigned s_runs;
 /* what the reads add up to: kept so that they are not optimised away */
 static volatile size_t s_sink;
 
-static int s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void s_cleanup(void)
 {
-    if (s_root[0])
-        nftw(s_root, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    fuzz_rmtree(s_root);
 }
 
 static void s_init(void)
 {
-    if (!getenv("BACKSTOP_FUZZ_LOG")) {
-        int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (fd >= 0)
-            msg_set_fd(fd);
-    }
+    fuzz_quiet();
     /* in memory when it can be: the store syncs its writes, and a disk makes that slow */
     struct stat sb;
     snprintf(s_root, sizeof(s_root), "%s/fuzz_store.XXXXXX",
              stat("/dev/shm", &sb) == 0 && S_ISDIR(sb.st_mode) ? "/dev/shm" : "/tmp");
-    if (!mkdtemp(s_root))
-        abort();
+    fuzz_mkdtemp(s_root);
     atexit(s_cleanup);
 }
 
@@ -344,7 +330,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool created = false;
     store_t *st = store_open_boot(dir, sync, boot, &created);
     if (st == NULL) {
-        nftw(dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+        fuzz_rmtree(dir);
         return 0; /* refused (logged) */
     }
     s_state_t a;
@@ -403,6 +389,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s_free(&a);
     s_free(&b);
     store_close(&st);
-    nftw(dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    fuzz_rmtree(dir);
     return 0;
 }

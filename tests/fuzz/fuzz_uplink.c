@@ -22,9 +22,9 @@
  * Logging goes to /dev/null unless BACKSTOP_FUZZ_LOG is set.
  */
 #include "../../sensor/uplink.c"
+#include "fuzz_lib.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -37,29 +37,18 @@ static milter_engine_t *s_engine;
 /* what the reads add up to: kept so that they are not optimised away */
 static volatile size_t s_sink;
 
-static int s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static void s_cleanup(void)
 {
     milter_engine_destroy(&s_engine);
     sensor_config_destroy(&s_cfg);
-    if (s_dir[0])
-        nftw(s_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    fuzz_rmtree(s_dir);
 }
 
 static void s_init(void)
 {
-    if (!getenv("BACKSTOP_FUZZ_LOG")) {
-        int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (fd >= 0)
-            msg_set_fd(fd);
-    }
+    fuzz_quiet();
     snprintf(s_dir, sizeof(s_dir), "/tmp/fuzz_uplink.XXXXXX");
-    if (!mkdtemp(s_dir))
-        abort();
+    fuzz_mkdtemp(s_dir);
     char *conf = xasprintf("%s/sensor.conf", s_dir);
     FILE *fp = fopen(conf, "w");
     if (!fp)

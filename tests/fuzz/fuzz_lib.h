@@ -1,0 +1,72 @@
+/*
+ * fuzz_lib - what the fuzz targets share: quiet logs, scratch directories, files in memory
+ *
+ * Header only (static inline), for the targets in tests/fuzz; none of it is
+ * project code under test.
+ */
+#ifndef BS_FUZZ_LIB_H
+#define BS_FUZZ_LIB_H
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "msg.h"
+
+/* Sends the project's log lines to /dev/null, unless BACKSTOP_FUZZ_LOG is set: they would
+ * drown libFuzzer's own. */
+static inline void fuzz_quiet(void)
+{
+    if (getenv("BACKSTOP_FUZZ_LOG"))
+        return;
+    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0)
+        msg_set_fd(fd);
+}
+
+static inline int fuzz_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Removes the tree at dir (nothing when dir is empty). */
+static inline void fuzz_rmtree(const char *dir)
+{
+    if (dir[0])
+        nftw(dir, fuzz_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Makes a scratch directory from template (mkdtemp's XXXXXX); aborts when it cannot. */
+static inline void fuzz_mkdtemp(char *template)
+{
+    if (mkdtemp(template) == NULL) {
+        perror(template);
+        abort();
+    }
+}
+
+/* The bytes as a file a loader can open by path (a memfd, /proc/self/fd/N, in path).
+ * Returns the fd to close afterwards, or -1. */
+static inline int fuzz_memfd(const char *name, const uint8_t *data, size_t size, char *path,
+                             size_t cap)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (write(fd, data, size) != (ssize_t)size) {
+        close(fd);
+        return -1;
+    }
+    snprintf(path, cap, "/proc/self/fd/%d", fd);
+    return fd;
+}
+
+#endif
