@@ -35,11 +35,6 @@
 /* The window database's directory, inside the data directory. */
 #define S_WINDOW_DIR "windows"
 
-/* Sequence numbers beyond this are damage, not history: each host going down moves seq
- * on by STORE_SEQ_JUMP, so it takes 2^30 of them to get here, and the jumps and changes
- * after must not wrap it round to numbers the sensors hold. */
-#define S_SEQ_MAX (1ULL << 62)
-
 /* Window records moved from the main database per batch when an older data directory is
  * opened. */
 #define S_MOVE_BATCH 4096
@@ -548,20 +543,22 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
         self->seq = high;
         s_meta_put(self->now, "seq", self->seq);
     }
-    if (self->seq > S_SEQ_MAX) {
+    /* the host went down under the last run: what it published after its last sync may be
+     * gone from the disk, and sensors may hold sequence numbers we no longer know */
+    uint64_t last_boot = 0, clean = 1;
+    /* (never from a seq beyond the highest: the jump could wrap it round to a small one) */
+    if (!created && self->seq <= STORE_SEQ_MAX && s_meta_get(kv, "m/boot", &last_boot) == 1 &&
+        s_meta_get(kv, "m/clean", &clean) == 1 && clean == 0 && boot != 0 && last_boot != 0 &&
+        last_boot != boot)
+        s_jump(self);
+    /* checked on the seq this run would go on from (nothing is written yet) */
+    if (self->seq > STORE_SEQ_MAX) {
         msg_error("store: %s: sequence number %llu is beyond any real one (m/seq or the log "
                   "damaged): not starting on it",
                   dir, (unsigned long long)self->seq);
         store_close(&self);
         return NULL;
     }
-    /* the host went down under the last run: what it published after its last sync may be
-     * gone from the disk, and sensors may hold sequence numbers we no longer know */
-    uint64_t last_boot = 0, clean = 1;
-    if (!created && s_meta_get(kv, "m/boot", &last_boot) == 1 &&
-        s_meta_get(kv, "m/clean", &clean) == 1 && clean == 0 && boot != 0 && last_boot != 0 &&
-        last_boot != boot)
-        s_jump(self);
     s_meta_put(self->now, "boot", boot);
     s_meta_put(self->now, "clean", 0);
     if (kv_batch_write(kv, self->now, 1) < 0) {
@@ -663,6 +660,15 @@ int store_changes_write(store_t *self, const decision_change_t *changes, size_t 
     uint64_t last = self->seq;
     for (size_t i = 0; i < n; i++) {
         const decision_change_t *c = &changes[i];
+        /* never a seq that the next start would refuse */
+        if (c->seq > STORE_SEQ_MAX) {
+            msg_error("store: change seq=%llu id=%s is beyond the highest sequence number %llu: "
+                      "not stored",
+                      (unsigned long long)c->seq, c->decision.id,
+                      (unsigned long long)STORE_SEQ_MAX);
+            kv_batch_clear(self->now);
+            return -1;
+        }
         size_t len = 0;
         uint8_t *rec = s_pack_change(c, &len);
         if (!rec) {
@@ -750,7 +756,8 @@ int store_changes_since(store_t *self, uint64_t since_seq,
     kv_iter_seek(it, key, sizeof(key));
     uint64_t expect = since_seq + 1;
     int rc = 0;
-    while (kv_iter_next(it) == 1) {
+    /* up to seq: a damaged key sorting after the log is not an answer's business */
+    while (expect <= self->seq && kv_iter_next(it) == 1) {
         size_t vl = 0;
         const void *v = kv_iter_value(it, &vl);
         decision_change_t c;

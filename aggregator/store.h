@@ -69,6 +69,11 @@ typedef struct store store_t;
 
 /* How far seq moves on when the host went down under the last run (see above). */
 #define STORE_SEQ_JUMP (1ULL << 32)
+/* The highest sequence number a store holds: it takes 2^30 host failures to get near it,
+ * so a store beyond is damaged (store_open refuses it), and a store never writes beyond
+ * (store_changes_write fails): far enough below 2^64 that nothing can wrap round to
+ * numbers sensors hold. */
+#define STORE_SEQ_MAX (1ULL << 62)
 
 /* Opens (creating) the database directory dir. *created_p is set when it had no
  * sequence log (new or lost): then a new random epoch is chosen and stored.
