@@ -1738,10 +1738,14 @@ int window_import(window_t *self, const uint8_t *blob, size_t len, int64_t now_m
     /* a series whose newest bucket lies a whole ring or more ahead of now is damage, not
      * a clock that went back a little: window_add() would refuse every event of the key as
      * too old for its ring, and the key would not go idle (nor be swept) until the clock
-     * caught up, years later maybe */
-    for (size_t i = 0; i < ns; i++)
-        if (s_age((uint32_t)series[i].head, cur) >= (int32_t)w->nb)
+     * caught up, years later maybe. So is one exactly half the bucket counter's range
+     * away (2^31 buckets), where ahead and behind are the same: s_age() is INT32_MIN both
+     * ways, the key neither counts nor ever goes idle */
+    for (size_t i = 0; i < ns; i++) {
+        int32_t ahead = s_age((uint32_t)series[i].head, cur);
+        if (ahead >= (int32_t)w->nb || ahead == INT32_MIN)
             return -1;
+    }
     if (s_find(w, &k, WINDOW_SITE_ALL)) {
         s_remove_key(w, &k);
         w->counters.keys_expired--; /* replacing is not expiring */
