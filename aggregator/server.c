@@ -823,12 +823,14 @@ static int s_restore_allow(const allow_entry_t *e, void *arg)
 typedef struct {
     window_t *w;    /* the window */
     int64_t now_ms; /* wall clock at the start of the restore */
+    long refused;   /* records window_import() refused */
 } s_restore_t;
 
 static int s_restore_window(const uint8_t *blob, size_t len, void *arg)
 {
     s_restore_t *r = arg;
-    (void)window_import(r->w, blob, len, r->now_ms);
+    if (window_import(r->w, blob, len, r->now_ms) < 0)
+        r->refused++;
     return 0;
 }
 
@@ -954,8 +956,12 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
 
     long nd = store_decisions_load(self->store, s_restore_decision, self);
     long na = store_allow_load(self->store, s_restore_allow, self);
-    s_restore_t rw = {ingest_window(self->ingest), server_now_ms(self)};
+    s_restore_t rw = {ingest_window(self->ingest), server_now_ms(self), 0};
     long nw = store_window_load(self->store, s_restore_window, &rw);
+    if (rw.refused > 0)
+        msg_warn("store: %s: %ld window records not restored (damaged, or no room under "
+                 "max_keys)",
+                 cfg->data_dir, rw.refused);
     long nsen = store_sensor_load(self->store, 'n', s_restore_sensor, self);
     long ndd = store_sensor_load(self->store, 'x', s_restore_dedup, self);
     long nsit = store_site_load(self->store, s_restore_site, self);

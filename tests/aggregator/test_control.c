@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -618,6 +619,43 @@ static void test_restart_ignores_a_damaged_wkeys(void **state)
     xfree(db);
 }
 
+/* A window record window_import() refuses is not restored, and the start says how many:
+ * it would otherwise be read again at every start without a word. */
+static void test_restart_counts_refused_window_records(void **state)
+{
+    s_fx_t *fx = *state;
+    char err[1024];
+    server_destroy(&fx->srv);
+    char *wdb = xasprintf("%s/db/windows", fx->dir);
+    kv_t *kv = kv_open(wdb, 0, NULL);
+    assert_non_null(kv);
+    assert_int_equal(kv_put(kv, "w/junk-1", 8, "garbage", 7), 0);
+    assert_int_equal(kv_put(kv, "w/junk-2", 8, "W\x01", 2), 0);
+    kv_close(&kv);
+
+    char *logp = xasprintf("%s/log", fx->dir);
+    FILE *log = fopen(logp, "w+");
+    assert_non_null(log);
+    msg_set_fd(fileno(log));
+    char *conf = xasprintf("%s/agg.conf", fx->dir);
+    agg_config_t *cfg = agg_config_load(conf, err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("config: %s", err);
+    fx->srv = server_new(&cfg, NULL, fx->clock);
+    msg_set_fd(-1);
+    assert_non_null(fx->srv);
+    char line[512];
+    bool said = false;
+    rewind(log);
+    while (fgets(line, sizeof(line), log))
+        said = said || strstr(line, "2 window records not restored") != NULL;
+    assert_true(said);
+    fclose(log);
+    xfree(logp);
+    xfree(conf);
+    xfree(wdb);
+}
+
 static void test_sites_add_list_del(void **state)
 {
     s_fx_t *fx = *state;
@@ -739,6 +777,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_skips_damaged_site_records, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_ignores_a_damaged_wkeys, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_counts_refused_window_records, s_setup,
+                                        s_teardown),
         cmocka_unit_test(test_json_decision_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
