@@ -537,7 +537,8 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
      * logged, and numbering again from below would give them changes they take for
      * ones they have: move seq on to the end of the log. */
     uint64_t low = 0, high = 0;
-    if (!created && s_log_range(kv, &low, &high) && high > self->seq) {
+    bool logged = !created && s_log_range(kv, &low, &high);
+    if (logged && high > self->seq) {
         msg_warn("store: %s: the sequence log reaches %llu, beyond m/seq %llu: seq moved on", dir,
                  (unsigned long long)high, (unsigned long long)self->seq);
         self->seq = high;
@@ -566,10 +567,8 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
         return NULL;
     }
     kv_batch_clear(self->now);
-    /* the log answers from its first entry; one left beyond seq is gone with the jump */
-    self->log_floor = self->seq;
-    if (s_log_range(kv, &low, &high) && low <= self->seq)
-        self->log_floor = low - 1;
+    /* the log answers from its first entry; the jump dropped it all */
+    self->log_floor = logged && !self->jumped ? low - 1 : self->seq;
     self->opened = true;
     if (created_p)
         *created_p = created;
