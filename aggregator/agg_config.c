@@ -4,7 +4,8 @@
  * CONFIGURATION PARAMETERS (defaults in the tables below, one place)
  *   Endpoints: event_endpoint, decision_endpoint, snapshot_endpoint,
  *   control_endpoint, control_group. Store: data_dir. Privileges: user. Security:
- *   server_key_file (empty: plain mode, loopback endpoints only). Counting:
+ *   server_key_file (empty: plain mode, loopback endpoints only). Failover
+ *   pair: peer_decisions, peer_snapshot, peer_public_key. Counting:
  *   window_resolution, max_future_skew, max_keys. Timers:
  *   heartbeat_interval, flush_interval, sweep_interval, sweep_budget.
  *   Decisions: change_log, extend_min, sync_decisions.
@@ -27,6 +28,7 @@
 #include <strings.h>
 
 #include "xalloc.h"
+#include "zsock.h"
 
 #define T agg_config_t
 #define R agg_rule_cfg_t
@@ -78,6 +80,14 @@ static const cfg_param_t s_params[] = {
                "empty: stay"),
     CFG_STRING(T, server_key_file, "server_key_file", "",
                "CURVE key pair file (public/secret); empty: plain mode, loopback only"),
+    CFG_STRING(T, peer_decisions, "peer_decisions", "",
+               "the other aggregator of a failover pair: its decision_endpoint, whose "
+               "decisions this one mirrors (and it ours); empty: no peer"),
+    CFG_STRING(T, peer_snapshot, "peer_snapshot", "",
+               "the other aggregator's snapshot_endpoint (with peer_decisions)"),
+    CFG_STRING(T, peer_public_key, "peer_public_key", "",
+               "the other aggregator's CURVE public key (the public half of its "
+               "server_key_file); needed with a peer when server_key_file is set"),
     CFG_DURATION(T, window_resolution_ms, "window_resolution", "10s", "s", "1s", "10m",
                  "bucket length of the sliding windows"),
     CFG_DURATION(T, max_future_skew_ms, "max_future_skew", "60s", "s", "1s", "1h",
@@ -221,6 +231,23 @@ static int s_finish(agg_config_t *c, char *err, size_t errlen)
             s_err(err, errlen, c->path, why);
             rc = -1;
         }
+    }
+    bool peer_de = c->peer_decisions && *c->peer_decisions;
+    bool peer_sn = c->peer_snapshot && *c->peer_snapshot;
+    bool curve = c->server_key_file && *c->server_key_file;
+    if (peer_de != peer_sn) {
+        s_err(err, errlen, c->path, "a peer needs both peer_decisions and peer_snapshot");
+        rc = -1;
+    } else if (peer_de && curve && !zsock_key_valid(c->peer_public_key)) {
+        s_err(err, errlen, c->path,
+              "peer_public_key must be a 40-character Z85 key when server_key_file is set");
+        rc = -1;
+    } else if (peer_de && !curve &&
+               (!zsock_endpoint_is_local(c->peer_decisions) ||
+                !zsock_endpoint_is_local(c->peer_snapshot))) {
+        s_err(err, errlen, c->path,
+              "plain mode (no server_key_file): peer endpoints must be loopback");
+        rc = -1;
     }
     if (c->control_endpoint && *c->control_endpoint &&
         strncmp(c->control_endpoint, "ipc://", 6) != 0) {

@@ -48,6 +48,9 @@ typedef struct {
     char *data_dir;                /* LevelDB directory (created when missing) */
     char *user;                    /* started as root: run as this user once bound; "" stay */
     char *server_key_file;         /* CURVE key pair file; empty: plain mode, loopback only */
+    char *peer_decisions;          /* the failover peer's decision endpoint; empty: no peer */
+    char *peer_snapshot;           /* ... its snapshot endpoint */
+    char *peer_public_key;         /* ... its CURVE public key (Z85) */
     int64_t window_resolution_ms;  /* bucket length of the sliding windows */
     int64_t max_future_skew_ms;    /* events further in the future are dropped */
     int64_t heartbeat_interval_ms; /* heartbeat period on topic H */

@@ -231,7 +231,8 @@ static const char *s_origin(const json_t *d, char *buf, size_t len)
 {
     const char *o = json_string_value(json_object_get(d, "origin"));
     const char *who = json_string_value(json_object_get(d, "origin_who"));
-    snprintf(buf, len, "%s%s%s", o ? o : "-", who && who[0] ? " " : "", who ? who : "");
+    snprintf(buf, len, "%s%s%s%s", o ? o : "-", who && who[0] ? " " : "", who ? who : "",
+             json_is_true(json_object_get(d, "mirrored")) ? ", via peer" : "");
     return buf;
 }
 
@@ -364,6 +365,12 @@ static void s_status(FILE *fp, const json_t *doc, int64_t now_ms)
     fprintf(fp, "Keys:       %s tracked\n", s_field(doc, "keys", b[0], 64));
     fprintf(fp, "Decisions:  %s active (%s enforced)\n", s_field(dec, "active", b[0], 64),
             s_field(dec, "enforced", b[1], 64));
+    const json_t *peer = json_object_get(doc, "peer");
+    if (json_is_object(peer))
+        fprintf(fp, "Peer:       %s %s, epoch %s, seq %s; %s changes mirrored, %s refused\n",
+                s_field(peer, "state", b[0], 64), s_field(peer, "decisions", b[1], 64),
+                s_field(peer, "epoch", b[2], 64), s_field(peer, "seq", b[3], 64),
+                s_field(peer, "applied", b[4], 64), s_field(peer, "refused", b[5], 64));
     const json_t *sensors = s_array(doc, "sensors");
     fprintf(fp, "\nSensors: %zu\n", sensors ? json_array_size(sensors) : (size_t)0);
     if (sensors && json_array_size(sensors) > 0) {

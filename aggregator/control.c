@@ -20,6 +20,7 @@
 #include "fp.h"
 #include "ingest.h"
 #include "msg.h"
+#include "peer.h"
 #include "netaddr.h"
 #include "xalloc.h"
 
@@ -98,6 +99,7 @@ json_t *control_json_decision(const decision_t *d, int64_t now_ms, bool with_evi
         bs_enums_mode_name(d->mode), "all_mail", d->all_mail);
     if (d->reach == BS_REACH_LOCAL)
         json_object_set_new(j, "site", s_text(d->site));
+    json_object_set_new(j, "mirrored", json_boolean(d->mirrored));
     if (with_evidence && d->has_evidence)
         json_object_set_new(j, "evidence", s_evidence(&d->evidence));
     return j;
@@ -208,11 +210,19 @@ static int s_status(server_t *srv, s_ctx_t *c)
         json_array_append_new(
             arr, s_sensor(&sensors[i], decisions_epoch(d), decisions_seq(d), c->now_ms));
     int64_t up = (c->now_ms - st->started_ms) / 1000;
+    json_t *peer = json_null();
+    const peer_stats_t *ps = server_peer(srv);
+    if (ps)
+        peer = json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "decisions",
+                         server_config(srv)->peer_decisions, "state", ps->live ? "live" : "joining",
+                         "epoch", s_hex(ps->epoch), "seq", (json_int_t)ps->seq, "applied",
+                         (json_int_t)ps->applied, "echoes", (json_int_t)ps->echoes, "refused",
+                         (json_int_t)ps->refused, "resyncs", (json_int_t)ps->resyncs);
     return s_ok(
         c,
         json_pack(
             "{s:I, s:I, s:o, s:I, s:f, s:{s:I, s:I, s:I, s:o}, s:I, s:{s:I, s:I, s:I}, "
-            "s:I, s:I, s:o}",
+            "s:I, s:I, s:o, s:o}",
             "started_ms", (json_int_t)st->started_ms, "uptime_s", (json_int_t)(up < 0 ? 0 : up),
             "epoch", s_hex(decisions_epoch(d)), "seq", (json_int_t)decisions_seq(d), "events_per_s",
             st->events_per_s, "events", "received", (json_int_t)st->events_in, "counted",
@@ -221,7 +231,7 @@ static int s_status(server_t *srv, s_ctx_t *c)
             "active", (json_int_t)decisions_count(d), "enforced",
             (json_int_t)decisions_count_enforced(d), "pending", (json_int_t)decisions_pending(d),
             "allowlist", (json_int_t)allowlist_count(server_allowlist(srv)), "sites",
-            (json_int_t)nsites, "sensors", arr));
+            (json_int_t)nsites, "sensors", arr, "peer", peer));
 }
 
 /* decisions_foreach state for the list. */

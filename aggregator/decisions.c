@@ -47,6 +47,7 @@ struct decisions {
     size_t log_max;         /* changes to keep once taken */
     int64_t next_expiry;    /* earliest expires_ms, INT64_MAX if none (unless next_stale) */
     bool next_stale;        /* next_expiry must be found again (its decision went or moved) */
+    bool mirroring;         /* the change being logged is the peer's (decisions_mirror) */
 };
 
 static uint64_t s_str_hash(const char *s)
@@ -211,6 +212,7 @@ static void s_log(decisions_t *t, decision_kind_t kind, decision_why_t why, deci
     t->seq++;
     d->seq = t->seq;
     d->epoch = t->epoch;
+    d->mirrored = t->mirroring;
     decision_change_t *c = &t->log[(t->log_head + len) % t->log_cap];
     c->kind = kind;
     c->why = why;
@@ -394,6 +396,76 @@ int decisions_remove(decisions_t *self, const char *id, decision_why_t why, int6
     return 0;
 }
 
+/* Merges the peer's upsert u into n as an extension would; true when n changed. */
+static bool s_merge(decisions_t *t, s_node_t *n, const decision_t *u)
+{
+    bool changed = false;
+    if (u->expires_ms > n->d.expires_ms) {
+        if (n->d.expires_ms <= t->next_expiry)
+            t->next_stale = true;
+        n->d.expires_ms = u->expires_ms;
+        if (u->has_evidence) {
+            n->d.evidence = u->evidence;
+            n->d.has_evidence = true;
+        }
+        changed = true;
+    }
+    if (s_action_rank(u->action) > s_action_rank(n->d.action)) {
+        n->d.action = u->action;
+        changed = true;
+    }
+    if (u->all_mail && !n->d.all_mail) {
+        n->d.all_mail = true;
+        changed = true;
+    }
+    if (u->origin == BS_ORIGIN_CLI && n->d.origin != BS_ORIGIN_CLI) {
+        n->d.origin = BS_ORIGIN_CLI;
+        memcpy(n->d.origin_who, u->origin_who, sizeof(n->d.origin_who));
+        memcpy(n->d.reason, u->reason, sizeof(n->d.reason));
+        changed = true;
+    }
+    return changed;
+}
+
+decisions_mirror_t decisions_mirror(decisions_t *self, decision_kind_t kind, decision_why_t why,
+                                    const decision_t *d, int64_t now_ms)
+{
+    char canon[DECISION_ID_LEN + 1];
+    if (s_normalise_id(d->id, canon) < 0 || strcmp(canon, d->id) != 0)
+        return DECISIONS_MIRROR_REFUSED;
+    s_node_t *n = s_find_id(self, canon);
+    decisions_mirror_t rc = DECISIONS_MIRROR_SAME;
+    self->mirroring = true;
+    if (kind == DECISION_REMOVE) {
+        /* an expiry the peer saw before it heard of an extension made here is not one */
+        if (n && (why != DECISION_WHY_EXPIRED || n->d.expires_ms <= d->expires_ms)) {
+            s_remove_node(self, n, why);
+            rc = DECISIONS_MIRROR_APPLIED;
+        }
+    } else if (d->scope == BS_SCOPE_UNKNOWN ||
+               (d->reach != BS_REACH_FLEET && !(d->reach == BS_REACH_LOCAL && d->site[0])) ||
+               (d->reach == BS_REACH_FLEET && d->site[0])) {
+        rc = DECISIONS_MIRROR_REFUSED;
+    } else if (n) {
+        if (!s_same_identity(&n->d, d))
+            rc = DECISIONS_MIRROR_REFUSED;
+        else if (s_merge(self, n, d)) {
+            s_log(self, DECISION_UPSERT, DECISION_WHY_EXTENDED, &n->d);
+            rc = DECISIONS_MIRROR_APPLIED;
+        }
+    } else if (d->expires_ms > now_ms) {
+        if (s_find_identity(self, d)) {
+            rc = DECISIONS_MIRROR_REFUSED;
+        } else {
+            n = s_insert(self, d);
+            s_log(self, DECISION_UPSERT, DECISION_WHY_NEW, &n->d);
+            rc = DECISIONS_MIRROR_APPLIED;
+        }
+    }
+    self->mirroring = false;
+    return rc;
+}
+
 /* All active nodes, in an array the caller frees. */
 static s_node_t **s_all(const decisions_t *t)
 {
@@ -563,4 +635,12 @@ const char *decisions_why_name(decision_why_t why)
         return "allowlisted";
     }
     return "unknown";
+}
+
+int decisions_why_parse(const char *name)
+{
+    for (int w = DECISION_WHY_NEW; name && w <= DECISION_WHY_ALLOWLISTED; w++)
+        if (strcmp(name, decisions_why_name((decision_why_t)w)) == 0)
+            return w;
+    return -1;
 }

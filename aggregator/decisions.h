@@ -86,6 +86,8 @@ typedef struct {
     uint64_t epoch;                         /* epoch of that change */
     bs_mode_t mode;                         /* enforce or observe */
     bool all_mail;                          /* applies beyond bounce-class mail */
+    bool mirrored;                          /* its latest change came from the peer
+                                               aggregator (decisions_mirror) */
 } decision_t;
 
 /* Kind of change (values of proto DecisionUpdate.Kind). */
@@ -185,12 +187,35 @@ int decisions_take_change(decisions_t *self, decision_change_t *out);
 /* Changes waiting to be taken. */
 size_t decisions_pending(const decisions_t *self);
 
+/* What decisions_mirror() did with a change of the peer aggregator's. */
+typedef enum {
+    DECISIONS_MIRROR_REFUSED = -1, /* another active decision has its id or its identity,
+                                      or the decision is unusable */
+    DECISIONS_MIRROR_SAME = 0,     /* nothing to change: already so, an unknown id to
+                                      remove, a decision already expired, or an expiry
+                                      the table knows a later end for */
+    DECISIONS_MIRROR_APPLIED = 1,  /* the table changed and logged the change */
+} decisions_mirror_t;
+
+/* Applies a change the peer aggregator made itself to decision d (its id kept): an
+ * upsert adds it, or merges it into the active decision with that id the way an
+ * extension does (the later expiry, the stronger action); a removal removes it (an
+ * expiry only when the table knows no later end). The change is logged with the next
+ * sequence number like any other, marked mirrored, which is what keeps the peer from
+ * taking it back. Changes the table makes itself are never marked mirrored, even to a
+ * decision that came from the peer. */
+decisions_mirror_t decisions_mirror(decisions_t *self, decision_kind_t kind, decision_why_t why,
+                                    const decision_t *d, int64_t now_ms);
+
 /* Puts back a decision read from the store at restart, as it was (id, seq, epoch kept;
  * no change logged). -1 if its id is already active or the record is invalid. */
 int decisions_restore(decisions_t *self, const decision_t *d);
 
 /* Names of the change reasons: "new", "extended", "expired", "revoked", "allowlisted". */
 const char *decisions_why_name(decision_why_t why);
+
+/* The reason named name (as decisions_why_name() gives it); -1 when none is. */
+int decisions_why_parse(const char *name);
 
 /* Copies at most max bytes of src into dst (size max + 1), always terminated. */
 void decisions_strlcpy(char *dst, const char *src, size_t max);

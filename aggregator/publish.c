@@ -53,6 +53,8 @@ void publish_pb_fill(publish_pb_t *pb, const decision_t *d, bool with_evidence)
     pb->d.mode = (Backstop__Mode)d->mode;
     pb->d.has_all_mail = d->all_mail;
     pb->d.all_mail = d->all_mail;
+    pb->d.has_mirrored = d->mirrored;
+    pb->d.mirrored = d->mirrored;
     if (!with_evidence || !d->has_evidence)
         return;
     const evidence_t *e = &d->evidence;
@@ -108,6 +110,7 @@ int publish_pb_read(const Backstop__Decision *pb, decision_t *out)
     out->epoch = pb->has_epoch ? pb->epoch : 0;
     out->mode = pb->has_mode ? (bs_mode_t)pb->mode : BS_MODE_ENFORCE;
     out->all_mail = pb->has_all_mail && pb->all_mail;
+    out->mirrored = pb->has_mirrored && pb->mirrored;
     if (pb->evidence) {
         const Backstop__Evidence *e = pb->evidence;
         evidence_t *o = &out->evidence;
@@ -223,10 +226,11 @@ typedef struct {
     int failed;                     /* a send failed: stop */
 } s_reply_t;
 
-/* Whether decision d concerns site (fleet, or local to it). */
+/* Whether decision d concerns site (fleet, or local to it; PUBLISH_ALL_SITES: any). */
 static bool s_for_site(const decision_t *d, const char *site)
 {
-    return d->reach == BS_REACH_FLEET || (*site && strcmp(d->site, site) == 0);
+    return d->reach == BS_REACH_FLEET ||
+           (*site && (strcmp(site, PUBLISH_ALL_SITES) == 0 || strcmp(d->site, site) == 0));
 }
 
 /* Sends the chunk as one SnapshotReply; more says whether another follows. */

@@ -72,6 +72,10 @@ typedef struct {
 typedef int (*publish_since_fn)(void *arg, uint64_t epoch, uint64_t since_seq,
                                 int (*cb)(const decision_change_t *c, void *cbarg), void *cbarg);
 
+/* The site of a peer aggregator's request (never a site name): every site's decisions,
+ * and changes without SKIPs (PROTOCOL.md 4.6). */
+#define PUBLISH_ALL_SITES "*"
+
 /* Answers req (from peer to) for site on the ROUTER: changes since req->since_seq when
  * since (NULL: the table's own change log) can answer, else a full snapshot of table as
  * of its seq. An empty site (site mismatch) gets an empty full snapshot. 0, or -1 with

@@ -28,6 +28,7 @@
 #include "fp.h"
 #include "ingest.h"
 #include "msg.h"
+#include "peer.h"
 #include "publish.h"
 #include "store.h"
 #include "xalloc.h"
@@ -95,6 +96,9 @@ struct server {
     uint64_t rate[SERVER_RATE_SLOTS]; /* events received per second, ring */
     size_t rate_at;                   /* current slot */
     int64_t drop_logged[SERVER_DROP__COUNT]; /* monotonic ms a reason was last logged */
+    peer_t *peer;                            /* the failover peer followed, or NULL */
+    char peer_key[ZSOCK_Z85_LEN + 1];        /* its CURVE public key ("" plain or none) */
+    uint64_t peer_stored[2];                 /* its (epoch, seq) last written as m/peer_* */
 };
 
 static const char *const s_drop_names[SERVER_DROP__COUNT] = {
@@ -251,10 +255,12 @@ int server_site_del(server_t *self, const char *name, char *err, size_t errlen)
     return -1;
 }
 
-/* ZAP: client public key -> site name. */
+/* ZAP: client public key -> site name, or SERVER_PEER_USER for the failover peer. */
 static const char *s_zap_lookup(void *arg, const char *client_public_z85)
 {
     server_t *self = arg;
+    if (self->peer_key[0] && strcmp(self->peer_key, client_public_z85) == 0)
+        return SERVER_PEER_USER;
     for (size_t i = 0; i < self->nsites; i++)
         if (self->sites[i].public_key[0] &&
             strcmp(self->sites[i].public_key, client_public_z85) == 0)
@@ -308,6 +314,11 @@ int server_allow_del(server_t *self, uint32_t id, char *err, size_t errlen)
 }
 
 /* ---- accessors ---- */
+
+const peer_stats_t *server_peer(const server_t *self)
+{
+    return self->peer ? peer_stats(self->peer) : NULL;
+}
 
 const agg_config_t *server_config(const server_t *self)
 {
@@ -383,13 +394,13 @@ int server_apply_changes(server_t *self)
     for (size_t i = 0; i < self->nunstored; i++) {
         const decision_change_t *ch = &self->unstored[i];
         msg_info("%s: decision=%s seq=%llu scope=%s value=%s action=%s reach=%s%s%s why=%s "
-                 "expires=%lld",
+                 "expires=%lld%s",
                  ch->decision.id, ch->kind == DECISION_REMOVE ? "remove" : "upsert",
                  (unsigned long long)ch->seq, bs_enums_scope_name(ch->decision.scope),
                  ch->decision.value, bs_enums_action_name(ch->decision.action),
                  bs_enums_reach_name(ch->decision.reach), ch->decision.site[0] ? " site=" : "",
-                 ch->decision.site, decisions_why_name(ch->why),
-                 (long long)ch->decision.expires_ms);
+                 ch->decision.site, decisions_why_name(ch->why), (long long)ch->decision.expires_ms,
+                 ch->decision.mirrored ? " from=peer" : "");
     }
     self->nunstored = 0;
     /* keep the stored log about twice the in-memory one; older asks get a full snapshot */
@@ -596,7 +607,15 @@ static void s_drain_snapshots(server_t *self)
         }
         const Backstop__SnapshotRequest *req = f->snapshot_request;
         const char *site = req->site;
-        if ((self->curve && strcmp(req->site, meta.user) != 0) || !server_site_name_ok(req->site)) {
+        if (req->has_all_sites && req->all_sites) {
+            /* the failover peer: every site's decisions (PROTOCOL.md 4.6) */
+            site = PUBLISH_ALL_SITES;
+            if (self->curve && strcmp(meta.user, SERVER_PEER_USER) != 0) {
+                s_drop(self, SERVER_DROP_SITE_MISMATCH, "snapshot", meta.peer);
+                site = "";
+            }
+        } else if ((self->curve && strcmp(req->site, meta.user) != 0) ||
+                   !server_site_name_ok(req->site)) {
             s_drop(self, SERVER_DROP_SITE_MISMATCH, "snapshot", meta.peer);
             site = ""; /* an empty snapshot: nothing of anyone's */
         }
@@ -698,6 +717,17 @@ static bool s_flush_step(server_t *self)
     if (window_entries(w) != self->stored_wkeys) {
         self->stored_wkeys = window_entries(w);
         store_meta_queue(self->store, "wkeys", self->stored_wkeys);
+    }
+    if (self->peer) {
+        /* the changes it led to are stored already: a restart asks again from here, and
+         * applying a change twice changes nothing */
+        uint64_t pos[2];
+        peer_position(self->peer, &pos[0], &pos[1]);
+        if (pos[0] != self->peer_stored[0] || pos[1] != self->peer_stored[1]) {
+            store_meta_queue(self->store, "peer_epoch", pos[0]);
+            store_meta_queue(self->store, "peer_seq", pos[1]);
+            memcpy(self->peer_stored, pos, sizeof(pos));
+        }
     }
     dedup_t *dd = ingest_dedup(self->ingest);
     for (size_t i = 0; i < self->nsensors; i++) {
@@ -909,6 +939,33 @@ static void *s_bind(server_t *self, int type, const char *endpoint, const char *
     return sock;
 }
 
+/* The follower of the failover peer, from the position stored (PROTOCOL.md 4.6); as a
+ * CURVE client it uses our own key pair, which the peer knows as peer_public_key. */
+static void s_peer_new(server_t *self, const zsock_keys_t *keys)
+{
+    const agg_config_t *cfg = self->cfg;
+    if (self->curve)
+        decisions_strlcpy(self->peer_key, cfg->peer_public_key, ZSOCK_Z85_LEN);
+    if (store_meta_get(self->store, "peer_epoch", &self->peer_stored[0]) != 1 ||
+        store_meta_get(self->store, "peer_seq", &self->peer_stored[1]) != 1)
+        self->peer_stored[0] = self->peer_stored[1] = 0;
+    char name[WIRE_MAX_ID + 1] = "aggregator";
+    if (gethostname(name, sizeof(name)) < 0 || !server_site_name_ok(name))
+        snprintf(name, sizeof(name), "aggregator");
+    peer_config_t pc = {
+        .decisions = cfg->peer_decisions,
+        .snapshot = cfg->peer_snapshot,
+        .server_public = self->curve ? cfg->peer_public_key : NULL,
+        .keys = self->curve ? keys : NULL,
+        .name = name,
+        .silence_ms = 3 * cfg->heartbeat_interval_ms > 3000 ? 3 * cfg->heartbeat_interval_ms : 3000,
+    };
+    self->peer = peer_new(self->ctx, &pc, self->peer_stored[0], self->peer_stored[1]);
+    msg_info("peer: mirroring decisions=%s snapshot=%s epoch=%016llx seq=%llu", cfg->peer_decisions,
+             cfg->peer_snapshot, (unsigned long long)self->peer_stored[0],
+             (unsigned long long)self->peer_stored[1]);
+}
+
 server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *clock)
 {
     server_t *self = xcalloc(1, sizeof(*self));
@@ -1010,6 +1067,8 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     self->snap =
         s_bind(self, ZMQ_ROUTER, cfg->snapshot_endpoint, "snapshot", self->curve, &keys, 2);
     self->ctl = s_bind(self, ZMQ_ROUTER, cfg->control_endpoint, "control", false, &keys, 3);
+    if (cfg->peer_decisions && *cfg->peer_decisions)
+        s_peer_new(self, &keys);
     memset(&keys, 0, sizeof(keys));
 
     /* decisions that ran out while we were down: remove and publish now */
@@ -1081,10 +1140,13 @@ static void s_reload(server_t *self)
         {oc->control_endpoint, nc->control_endpoint},
         {oc->data_dir, nc->data_dir},
         {oc->server_key_file, nc->server_key_file},
+        {oc->peer_decisions, nc->peer_decisions},
+        {oc->peer_snapshot, nc->peer_snapshot},
+        {oc->peer_public_key, nc->peer_public_key},
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         if (strcmp(fixed[i][0] ? fixed[i][0] : "", fixed[i][1] ? fixed[i][1] : "") != 0)
-            msg_warn("reload: endpoint, data_dir or key changes take effect at restart");
+            msg_warn("reload: endpoint, peer, data_dir or key changes take effect at restart");
     if (nc->window_resolution_ms != oc->window_resolution_ms) {
         msg_warn("reload: window_resolution changes take effect at restart");
         nc->window_resolution_ms = oc->window_resolution_ms;
@@ -1140,6 +1202,8 @@ static void s_timers(server_t *self)
 {
     int64_t now = s_mono(self);
     const agg_config_t *cfg = self->cfg;
+    if (self->peer)
+        peer_tick(self->peer, now);
     if (decisions_next_expiry(self->decisions) <= server_now_ms(self)) {
         (void)ingest_tick(self->ingest, server_now_ms(self), 0);
         (void)server_apply_changes(self);
@@ -1175,13 +1239,17 @@ static void s_timers(server_t *self)
 int server_run(server_t *self)
 {
     while (!self->stop) {
-        zmq_pollitem_t items[5] = {
+        zmq_pollitem_t items[6] = {
             {self->pull, 0, ZMQ_POLLIN, 0},
             {self->snap, 0, ZMQ_POLLIN, 0},
             {self->ctl, 0, ZMQ_POLLIN, 0},
             {self->zap ? zsock_zap_socket(self->zap) : NULL, 0, ZMQ_POLLIN, 0},
         };
+        /* the ZAP slot is polled only in CURVE mode; the peer's two come after it */
         int nitems = self->zap ? 4 : 3;
+        int peer_at = nitems;
+        if (self->peer)
+            nitems += peer_poll(self->peer, &items[peer_at]);
         int rc = zmq_poll(items, nitems, s_timeout(self, s_mono(self)));
         if (rc < 0 && errno != EINTR) {
             if (errno == ETERM)
@@ -1200,6 +1268,12 @@ int server_run(server_t *self)
                 s_drain_snapshots(self);
             if (items[2].revents & ZMQ_POLLIN)
                 s_drain_control(self);
+            bool peer_ready = false;
+            for (int i = peer_at; i < nitems; i++)
+                peer_ready = peer_ready || (items[i].revents & ZMQ_POLLIN);
+            if (peer_ready &&
+                peer_handle(self->peer, self->decisions, s_mono(self), server_now_ms(self)) > 0)
+                (void)server_apply_changes(self);
         }
         s_timers(self);
         if (self->reload) {
@@ -1229,6 +1303,7 @@ void server_destroy(server_t **self_p)
     zsock_close(&self->pub);
     zsock_close(&self->snap);
     zsock_close(&self->ctl);
+    peer_destroy(&self->peer);
     zsock_zap_destroy(&self->zap);
     if (self->ctx)
         zmq_ctx_term(self->ctx);

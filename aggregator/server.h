@@ -52,6 +52,11 @@
 #include "wire.h"
 
 typedef struct server server_t;
+typedef struct peer_stats peer_stats_t;
+
+/* The ZAP User-Id of the failover peer (never a site name: sites are [A-Za-z0-9._-]). */
+#define SERVER_PEER_USER "*peer"
+
 typedef struct store store_t;
 
 /* Why input was dropped (or an output refused); each has a counter in server_stats_t. The
@@ -152,6 +157,8 @@ void server_event_from_wire(const Backstop__EventBatch *b, const wire_event_t *e
 /* ---- accessors for the control handler (borrowed) ---- */
 
 const agg_config_t *server_config(const server_t *self);
+/* The failover peer's follower state, or NULL when no peer is configured. */
+const peer_stats_t *server_peer(const server_t *self);
 decisions_t *server_decisions(server_t *self);
 window_t *server_window(server_t *self);
 /* The counting path: rules in use, ingest_explain() for `backstop why`. */

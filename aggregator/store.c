@@ -641,10 +641,8 @@ static int s_unpack_change(const void *buf, size_t len, decision_change_t *out)
             u->kind == BACKSTOP__DECISION_UPDATE__KIND__REMOVE ? DECISION_REMOVE : DECISION_UPSERT;
         out->seq = u->seq;
         out->epoch = u->epoch;
-        out->why = DECISION_WHY_NEW;
-        for (int w = DECISION_WHY_NEW; w <= DECISION_WHY_ALLOWLISTED; w++)
-            if (u->why && strcmp(u->why, decisions_why_name((decision_why_t)w)) == 0)
-                out->why = (decision_why_t)w;
+        int why = decisions_why_parse(u->why);
+        out->why = why < 0 ? DECISION_WHY_NEW : (decision_why_t)why;
         rc = publish_pb_read(u->decision, &out->decision);
     }
     wire_free(&f);

@@ -537,6 +537,159 @@ static void test_decisions_removals_count_removals_only(void **state)
     decisions_destroy(&t);
 }
 
+/* ---- decisions_mirror: the failover peer's changes ---- */
+
+/* A decision as the peer publishes it: its own id, seq and epoch. */
+static decision_t s_peer_decision(const char *id, uint64_t fp, int64_t expires_ms)
+{
+    decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, fp, BS_REACH_FLEET, "", expires_ms);
+    decisions_strlcpy(d.id, id, DECISION_ID_LEN);
+    d.created_ms = T0 - MIN;
+    d.seq = 900;
+    d.epoch = 99;
+    return d;
+}
+
+/* Takes every pending change; the last one into *last. */
+static size_t s_take_all(decisions_t *t, decision_change_t *last)
+{
+    size_t n = 0;
+    decision_change_t c = {0};
+    while (decisions_take_change(t, &c)) {
+        *last = c;
+        n++;
+    }
+    return n;
+}
+
+static void test_decisions_mirror_adds_the_peers_decision_under_its_id(void **state)
+{
+    decisions_t *t = decisions_new(7, 10, 0);
+    decision_t p = s_peer_decision("AB12CD34", 42, T0 + HOUR);
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &p, T0),
+                     DECISIONS_MIRROR_APPLIED);
+    const decision_t *got = decisions_find(t, "AB12CD34");
+    assert_non_null(got);
+    assert_true(got->mirrored);
+    assert_int_equal(got->created_ms, T0 - MIN); /* the peer's, kept */
+    assert_int_equal(got->expires_ms, T0 + HOUR);
+    assert_int_equal(got->seq, 11); /* our sequence, our epoch */
+    assert_int_equal(got->epoch, 7);
+    assert_ptr_equal(
+        decisions_find_identity(t, BS_SCOPE_SUBJECT, 42, BS_REACH_FLEET, NULL, BS_MODE_ENFORCE),
+        got);
+    decision_change_t c = {0};
+    assert_int_equal(s_take_all(t, &c), 1);
+    assert_int_equal(c.kind, DECISION_UPSERT);
+    assert_int_equal(c.why, DECISION_WHY_NEW);
+    assert_int_equal(c.seq, 11);
+    assert_true(c.decision.mirrored); /* so the peer skips it when it comes back */
+    /* the same change again (a resync) changes nothing and logs nothing */
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &p, T0),
+                     DECISIONS_MIRROR_SAME);
+    assert_int_equal(decisions_pending(t), 0);
+    decisions_destroy(&t);
+}
+
+static void test_decisions_mirror_merges_like_an_extension(void **state)
+{
+    decisions_t *t = decisions_new(7, 0, 0);
+    decision_t p = s_peer_decision("AB12CD34", 42, T0 + HOUR);
+    p.action = BS_ACTION_TEMPFAIL;
+    decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &p, T0);
+    decision_change_t c = {0};
+    s_take_all(t, &c);
+    /* later expiry and a stronger action from the peer: taken */
+    p.expires_ms = T0 + 2 * HOUR;
+    p.action = BS_ACTION_REJECT;
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_EXTENDED, &p, T0),
+                     DECISIONS_MIRROR_APPLIED);
+    assert_int_equal(s_take_all(t, &c), 1);
+    assert_int_equal(c.why, DECISION_WHY_EXTENDED);
+    assert_int_equal(c.decision.expires_ms, T0 + 2 * HOUR);
+    assert_int_equal(c.decision.action, BS_ACTION_REJECT);
+    assert_int_equal(decisions_next_expiry(t), T0 + 2 * HOUR);
+    /* an older copy (earlier expiry, weaker action) never takes anything back */
+    p.expires_ms = T0 + HOUR;
+    p.action = BS_ACTION_TAG;
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_EXTENDED, &p, T0),
+                     DECISIONS_MIRROR_SAME);
+    const decision_t *got = decisions_find(t, "AB12CD34");
+    assert_int_equal(got->expires_ms, T0 + 2 * HOUR);
+    assert_int_equal(got->action, BS_ACTION_REJECT);
+    assert_int_equal(decisions_removals(t), 0);
+    decisions_destroy(&t);
+}
+
+static void test_decisions_mirror_removes_unless_extended_here(void **state)
+{
+    decisions_t *t = decisions_new(7, 0, 0);
+    decision_t p = s_peer_decision("AB12CD34", 42, T0 + HOUR);
+    decision_t q = s_peer_decision("EF56GH78", 43, T0 + HOUR);
+    decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &p, T0);
+    decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &q, T0);
+    /* a wave here extended q after the peer's copy */
+    decision_t wave = s_rule_decision(BS_SCOPE_SUBJECT, 43, BS_REACH_FLEET, "", T0 + 3 * HOUR);
+    assert_int_equal(decisions_propose(t, &wave, MIN, T0 + 10 * MIN, NULL), DECISIONS_EXTENDED);
+    assert_false(decisions_find(t, "EF56GH78")->mirrored); /* our change: the peer takes it */
+    decision_change_t c = {0};
+    s_take_all(t, &c);
+    /* the peer's expiry of its copy: ours lasts longer, so it stays */
+    assert_int_equal(decisions_mirror(t, DECISION_REMOVE, DECISION_WHY_EXPIRED, &q, T0 + HOUR),
+                     DECISIONS_MIRROR_SAME);
+    assert_non_null(decisions_find(t, "EF56GH78"));
+    /* a revocation there is one here, whatever the expiry */
+    assert_int_equal(decisions_mirror(t, DECISION_REMOVE, DECISION_WHY_REVOKED, &q, T0),
+                     DECISIONS_MIRROR_APPLIED);
+    assert_null(decisions_find(t, "EF56GH78"));
+    assert_int_equal(s_take_all(t, &c), 1);
+    assert_int_equal(c.kind, DECISION_REMOVE);
+    assert_int_equal(c.why, DECISION_WHY_REVOKED);
+    assert_true(c.decision.mirrored);
+    /* the peer's expiry of an unextended copy removes it; a removal of an unknown id is
+     * nothing */
+    assert_int_equal(decisions_mirror(t, DECISION_REMOVE, DECISION_WHY_EXPIRED, &p, T0 + HOUR),
+                     DECISIONS_MIRROR_APPLIED);
+    assert_int_equal(decisions_mirror(t, DECISION_REMOVE, DECISION_WHY_REVOKED, &p, T0),
+                     DECISIONS_MIRROR_SAME);
+    assert_int_equal(decisions_count(t), 0);
+    assert_int_equal(decisions_removals(t), 2);
+    decisions_destroy(&t);
+}
+
+static void test_decisions_mirror_refuses_another_decisions_id_or_identity(void **state)
+{
+    decisions_t *t = decisions_new(7, 0, 0);
+    decision_t own = s_rule_decision(BS_SCOPE_SUBJECT, 42, BS_REACH_FLEET, "", T0 + HOUR);
+    const decision_t *mine;
+    decisions_propose(t, &own, MIN, T0, &mine);
+    char id[DECISION_ID_LEN + 1];
+    strcpy(id, mine->id);
+    /* the same key made into a decision on both sides: ours stays, theirs is refused */
+    decision_t p = s_peer_decision("AB12CD34", 42, T0 + 2 * HOUR);
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &p, T0),
+                     DECISIONS_MIRROR_REFUSED);
+    /* our id on another key */
+    decision_t q = s_peer_decision(id, 43, T0 + HOUR);
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &q, T0),
+                     DECISIONS_MIRROR_REFUSED);
+    /* unusable: a non-canonical id, a local decision without its site */
+    decision_t r = s_peer_decision("ab12cd34", 44, T0 + HOUR);
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &r, T0),
+                     DECISIONS_MIRROR_REFUSED);
+    decision_t l = s_peer_decision("AB12CD35", 45, T0 + HOUR);
+    l.reach = BS_REACH_LOCAL;
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &l, T0),
+                     DECISIONS_MIRROR_REFUSED);
+    /* one already expired is not added */
+    decision_t old = s_peer_decision("AB12CD36", 46, T0 - SEC);
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &old, T0),
+                     DECISIONS_MIRROR_SAME);
+    assert_int_equal(decisions_count(t), 1);
+    assert_int_equal(decisions_find(t, id)->expires_ms, T0 + HOUR);
+    decisions_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -557,6 +710,10 @@ int main(void)
         cmocka_unit_test(test_decisions_restore_keeps_identity),
         cmocka_unit_test(test_decisions_restore_refuses_a_non_canonical_id),
         cmocka_unit_test(test_decisions_removals_count_removals_only),
+        cmocka_unit_test(test_decisions_mirror_adds_the_peers_decision_under_its_id),
+        cmocka_unit_test(test_decisions_mirror_merges_like_an_extension),
+        cmocka_unit_test(test_decisions_mirror_removes_unless_extended_here),
+        cmocka_unit_test(test_decisions_mirror_refuses_another_decisions_id_or_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -119,6 +119,7 @@ static void test_changes_are_stored_with_seq_and_read_back(void **state)
         s_change(e, 2, "BBBBBBBB", DECISION_UPSERT, "wave two"),
         s_change(e, 3, "AAAAAAAA", DECISION_REMOVE, "wave one"),
     };
+    c[1].decision.mirrored = true; /* a copy of the failover peer's */
     assert_int_equal(store_changes_write(s, c, 3), 0);
     assert_int_equal(store_seq(s), 3);
     store_close(&s);
@@ -135,6 +136,7 @@ static void test_changes_are_stored_with_seq_and_read_back(void **state)
     assert_true(l.got[0].has_evidence);
     assert_int_equal(l.got[0].evidence.events, 450);
     assert_string_equal(l.got[0].evidence.shares[0].site, "site1");
+    assert_true(l.got[0].mirrored);
     store_close(&s);
 }
 

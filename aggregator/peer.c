@@ -1,0 +1,507 @@
+/*
+ * peer - follows the other aggregator of a failover pair; see peer.h.
+ *
+ * States: CLOSED (no sockets yet, or about to reopen), JOINING (subscribed to
+ * everything; waiting for the first heartbeat to send the request, then for
+ * the reply; updates queue meanwhile), LIVE (updates applied in sequence).
+ * The steps are PROTOCOL.md 4.2's with three differences: one subscription
+ * to every topic, SnapshotRequest.all_sites, and a full snapshot merged into
+ * the table (decisions_mirror) instead of replacing it.
+ *
+ * Log lines (key=value):
+ *   peer: state=joining reason=start|gap|epoch|heartbeat-ahead|silence|join-timeout|
+ *         join-overflow peer=ENDPOINT epoch=E seq=S
+ *   peer: state=live peer=ENDPOINT sync=full|changes epoch=E seq=S changes=N removed=R
+ *   peer: decision=ID refused: ... (once a minute at most, with a count)
+ */
+#include "peer.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "msg.h"
+#include "publish.h"
+#include "wire.h"
+#include "xalloc.h"
+
+/* Updates held while joining; more means start again. */
+#define S_MAX_QUEUED 65536
+/* A refusal is logged at most once per this interval. */
+#define S_REFUSED_LOG_MS 60000
+
+typedef enum { S_CLOSED, S_JOINING, S_LIVE } s_state_t;
+
+/* One change read off the wire. */
+typedef struct {
+    bool skip;           /* a SKIP: another site's change, nothing to apply */
+    decision_change_t c; /* the change (not for a SKIP) */
+} s_update_t;
+
+struct peer {
+    void *ctx;                        /* ZeroMQ context (borrowed) */
+    char *ep_decisions;               /* the peer's PUB */
+    char *ep_snapshot;                /* ... ROUTER */
+    char *server_public;              /* its CURVE key, "" in plain mode */
+    char *name;                       /* our name in requests */
+    zsock_keys_t keys;                /* our key pair (CURVE) */
+    bool curve;                       /* CURVE mode */
+    int64_t silence_ms;               /* silence before reconnecting */
+    void *sub;                        /* the peer's updates and heartbeats */
+    void *dealer;                     /* requests to its snapshot socket */
+    s_state_t state;                  /* see the header comment */
+    bool join_wanted;                 /* JOINING: the request is still to be sent */
+    int64_t join_mono;                /* when the join began, or the request went out */
+    bool hb_ahead;                    /* the last heartbeat said the peer is ahead of us */
+    uint64_t epoch;                   /* the peer's epoch followed (0: ask for a full snapshot) */
+    uint64_t seq;                     /* its last seq applied */
+    s_update_t *queued;               /* JOINING: updates that came before the reply */
+    size_t nqueued, queued_cap;       /* used, allocated */
+    char (*ids)[DECISION_ID_LEN + 1]; /* ids of a full snapshot so far */
+    size_t nids, ids_cap;             /* used, allocated */
+    size_t joins;                     /* joins so far */
+    size_t changes;                   /* changes applied since the join began */
+    int64_t retry_log_mono;           /* when a reconnect was last logged (0: none yet) */
+    uint64_t refused_logged;          /* refusals already logged */
+    int64_t refused_log_mono;         /* when last logged */
+    peer_stats_t st;                  /* counters */
+};
+
+peer_t *peer_new(void *ctx, const peer_config_t *cfg, uint64_t epoch, uint64_t seq)
+{
+    peer_t *self = xcalloc(1, sizeof(*self));
+    self->ctx = ctx;
+    self->ep_decisions = xstrdup(cfg->decisions);
+    self->ep_snapshot = xstrdup(cfg->snapshot);
+    self->server_public = xstrdup(cfg->server_public ? cfg->server_public : "");
+    self->name = xstrdup(cfg->name && *cfg->name ? cfg->name : "aggregator");
+    self->curve = *self->server_public && cfg->keys;
+    if (self->curve)
+        self->keys = *cfg->keys;
+    self->silence_ms = cfg->silence_ms > 0 ? cfg->silence_ms : 3000;
+    self->epoch = self->st.epoch = epoch;
+    self->seq = self->st.seq = seq;
+    return self;
+}
+
+static void s_sockets_close(peer_t *self)
+{
+    zsock_close(&self->sub);
+    zsock_close(&self->dealer);
+}
+
+void peer_destroy(peer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    peer_t *self = *self_p;
+    s_sockets_close(self);
+    memset(&self->keys, 0, sizeof(self->keys));
+    xfree(self->ep_decisions);
+    xfree(self->ep_snapshot);
+    xfree(self->server_public);
+    xfree(self->name);
+    xfree(self->queued);
+    xfree(self->ids);
+    xfree(self);
+    *self_p = NULL;
+}
+
+static void *s_socket(peer_t *self, int type, const char *endpoint)
+{
+    void *s = zsock_new(self->ctx, type);
+    if (!s)
+        return NULL;
+    if (self->curve && zsock_curve_client(s, &self->keys, self->server_public) != 0) {
+        zsock_close(&s);
+        return NULL;
+    }
+    if (zsock_connect(s, endpoint) != 0)
+        zsock_close(&s);
+    return s;
+}
+
+/* Back to JOINING; with reopen, on new sockets (silence, start). */
+static void s_rejoin(peer_t *self, const char *reason, bool reopen, int64_t mono)
+{
+    /* while the peer is away, reconnects repeat every silence_ms: the first is logged,
+     * then one a minute */
+    bool retry = reopen && self->state != S_LIVE && self->joins > 0;
+    if (!retry || self->retry_log_mono == 0 || mono - self->retry_log_mono >= 60000) {
+        msg_info("peer: state=joining reason=%s peer=%s epoch=%016" PRIx64 " seq=%" PRIu64
+                 " resyncs=%" PRIu64,
+                 reason, self->ep_decisions, self->epoch, self->seq, self->st.resyncs);
+        if (retry)
+            self->retry_log_mono = mono;
+    }
+    if (self->joins++ > 0)
+        self->st.resyncs++;
+    self->state = S_JOINING;
+    self->st.live = false;
+    self->hb_ahead = false;
+    self->nqueued = 0;
+    self->nids = 0;
+    self->changes = 0;
+    self->join_wanted = true;
+    self->join_mono = mono;
+    if (reopen) {
+        s_sockets_close(self);
+        self->st.heard_mono = 0;
+        self->sub = s_socket(self, ZMQ_SUB, self->ep_decisions);
+        if (self->sub)
+            zsock_subscribe(self->sub, ""); /* every topic: fleet, every site, heartbeats */
+        self->dealer = s_socket(self, ZMQ_DEALER, self->ep_snapshot);
+    }
+}
+
+/* Sends the request (after the first heartbeat: the subscription is in place). With
+ * ZMQ_IMMEDIATE this fails until the DEALER is connected; peer_tick() tries again. */
+static void s_send_join(peer_t *self, int64_t mono)
+{
+    Backstop__SnapshotRequest rq = BACKSTOP__SNAPSHOT_REQUEST__INIT;
+    rq.site = (char *)PUBLISH_ALL_SITES;
+    rq.sensor = self->name;
+    rq.has_all_sites = 1;
+    rq.all_sites = 1;
+    if (self->epoch) {
+        rq.has_epoch = 1;
+        rq.epoch = self->epoch;
+        rq.has_since_seq = 1;
+        rq.since_seq = self->seq;
+    }
+    Backstop__Frame f;
+    wire_frame_init(&f, BACKSTOP__FRAME__BODY_SNAPSHOT_REQUEST, &rq);
+    if (self->dealer && zsock_send(self->dealer, &f, ZMQ_DONTWAIT) == 0) {
+        self->join_wanted = false;
+        self->join_mono = mono;
+    }
+}
+
+/* Reads update u into out; -1 when its decision is unusable. */
+static int s_update_read(const Backstop__DecisionUpdate *u, s_update_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->c.seq = u->seq;
+    out->c.epoch = u->epoch;
+    if (u->kind == BACKSTOP__DECISION_UPDATE__KIND__SKIP) {
+        out->skip = true;
+        return 0;
+    }
+    out->c.kind =
+        u->kind == BACKSTOP__DECISION_UPDATE__KIND__REMOVE ? DECISION_REMOVE : DECISION_UPSERT;
+    int why = decisions_why_parse(u->why);
+    out->c.why = why >= 0                         ? (decision_why_t)why
+                 : out->c.kind == DECISION_REMOVE ? DECISION_WHY_REVOKED
+                                                  : DECISION_WHY_NEW;
+    return publish_pb_read(u->decision, &out->c.decision);
+}
+
+static void s_refused(peer_t *self, const decision_t *d, int64_t mono)
+{
+    self->st.refused++;
+    if (self->refused_log_mono && mono - self->refused_log_mono < S_REFUSED_LOG_MS)
+        return;
+    msg_warn("peer: decision=%s refused: another decision here has its id or its scope and "
+             "key (scope=%s value=%s); refused=%" PRIu64,
+             d->id, bs_enums_scope_name(d->scope), d->value,
+             self->st.refused - self->refused_logged);
+    self->refused_logged = self->st.refused;
+    self->refused_log_mono = mono;
+}
+
+/* Applies one decision change the peer made; 1 when the table changed. */
+static int s_mirror(peer_t *self, decisions_t *table, decision_kind_t kind, decision_why_t why,
+                    const decision_t *d, int64_t mono, int64_t now_ms)
+{
+    if (d->mirrored) {
+        self->st.echoes++; /* ours, copied back: the peer never made it */
+        return 0;
+    }
+    decisions_mirror_t r = decisions_mirror(table, kind, why, d, now_ms);
+    if (r == DECISIONS_MIRROR_REFUSED)
+        s_refused(self, d, mono);
+    if (r != DECISIONS_MIRROR_APPLIED)
+        return 0;
+    self->st.applied++;
+    self->changes++;
+    return 1;
+}
+
+/* Applies u, whose seq is seq + 1; -1 when it is a SKIP: an update of a site topic went
+ * by unseen (we subscribe to all of them), so the caller resynchronises. */
+static int s_apply(peer_t *self, decisions_t *table, const s_update_t *u, int64_t mono,
+                   int64_t now_ms)
+{
+    if (u->skip)
+        return -1;
+    int n = s_mirror(self, table, u->c.kind, u->c.why, &u->c.decision, mono, now_ms);
+    self->seq = self->st.seq = u->c.seq;
+    return n;
+}
+
+static int s_go_live(peer_t *self, decisions_t *table, const char *sync, size_t removed,
+                     int64_t mono, int64_t now_ms)
+{
+    int n = 0;
+    self->state = S_LIVE;
+    for (size_t i = 0; i < self->nqueued; i++) {
+        const s_update_t *u = &self->queued[i];
+        if (u->c.epoch != self->epoch || u->c.seq <= self->seq)
+            continue;
+        int k = u->c.seq == self->seq + 1 ? s_apply(self, table, u, mono, now_ms) : -1;
+        if (k < 0) {
+            s_rejoin(self, "gap", false, mono);
+            return n;
+        }
+        n += k;
+    }
+    self->nqueued = 0;
+    self->st.live = true;
+    self->retry_log_mono = 0;
+    msg_info("peer: state=live peer=%s sync=%s epoch=%016" PRIx64 " seq=%" PRIu64
+             " changes=%zu removed=%zu",
+             self->ep_decisions, sync, self->epoch, self->seq, self->changes, removed);
+    return n;
+}
+
+static int s_cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* After a full snapshot: the decisions whose latest change came from the peer and that
+ * it no longer has were removed there while we did not follow; they go here too. */
+typedef struct {
+    peer_t *self;
+    char (*gone)[DECISION_ID_LEN + 1];
+    size_t ngone, cap;
+} s_sweep_t;
+
+static int s_find_gone(const decision_t *d, void *arg)
+{
+    s_sweep_t *s = arg;
+    if (!d->mirrored ||
+        bsearch(d->id, s->self->ids, s->self->nids, sizeof(*s->self->ids), s_cmp_id))
+        return 0;
+    if (s->ngone == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->gone = xrealloc(s->gone, s->cap * sizeof(*s->gone));
+    }
+    memcpy(s->gone[s->ngone++], d->id, sizeof(*s->gone));
+    return 0;
+}
+
+static size_t s_remove_gone(peer_t *self, decisions_t *table, int64_t mono, int64_t now_ms)
+{
+    qsort(self->ids, self->nids, sizeof(*self->ids), s_cmp_id);
+    s_sweep_t s = {.self = self};
+    decisions_foreach(table, NULL, s_find_gone, &s);
+    size_t n = 0;
+    for (size_t i = 0; i < s.ngone; i++) {
+        const decision_t *d = decisions_find(table, s.gone[i]);
+        if (d) {
+            decision_t copy = *d;
+            copy.mirrored = false;
+            n += (size_t)s_mirror(self, table, DECISION_REMOVE, DECISION_WHY_REVOKED, &copy, mono,
+                                  now_ms);
+        }
+    }
+    xfree(s.gone);
+    return n;
+}
+
+static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__SnapshotReply *r,
+                         int64_t mono, int64_t now_ms)
+{
+    if (self->state != S_JOINING || self->join_wanted)
+        return 0;
+    int n = 0;
+    if (r->has_changes_only && r->changes_only) {
+        if (r->epoch != self->epoch) {
+            self->epoch = 0;
+            s_rejoin(self, "epoch", false, mono);
+            return 0;
+        }
+        for (size_t i = 0; i < r->n_changes; i++) {
+            s_update_t u;
+            if (s_update_read(r->changes[i], &u) < 0) {
+                self->st.bad_frames++;
+                continue;
+            }
+            if (u.c.seq <= self->seq)
+                continue;
+            int k = u.c.seq == self->seq + 1 ? s_apply(self, table, &u, mono, now_ms) : -1;
+            if (k < 0) {
+                self->epoch = 0; /* ask for a full snapshot */
+                s_rejoin(self, "gap", false, mono);
+                return n;
+            }
+            n += k;
+        }
+        self->seq = self->st.seq = r->seq;
+        return n + s_go_live(self, table, "changes", 0, mono, now_ms);
+    }
+    for (size_t i = 0; i < r->n_decisions; i++) {
+        decision_t d;
+        if (publish_pb_read(r->decisions[i], &d) < 0) {
+            self->st.bad_frames++;
+            continue;
+        }
+        if (self->nids == self->ids_cap) {
+            self->ids_cap = self->ids_cap ? self->ids_cap * 2 : 64;
+            self->ids = xrealloc(self->ids, self->ids_cap * sizeof(*self->ids));
+        }
+        memcpy(self->ids[self->nids++], d.id, sizeof(*self->ids));
+        n += s_mirror(self, table, DECISION_UPSERT, DECISION_WHY_NEW, &d, mono, now_ms);
+    }
+    if (r->has_more && r->more)
+        return n;
+    size_t removed = s_remove_gone(self, table, mono, now_ms);
+    self->nids = 0;
+    self->epoch = self->st.epoch = r->epoch;
+    self->seq = self->st.seq = r->seq;
+    return n + (int)removed + s_go_live(self, table, "full", removed, mono, now_ms);
+}
+
+static int s_on_update(peer_t *self, decisions_t *table, const Backstop__DecisionUpdate *pu,
+                       int64_t mono, int64_t now_ms)
+{
+    s_update_t u;
+    if (s_update_read(pu, &u) < 0) {
+        self->st.bad_frames++;
+        return 0;
+    }
+    if (self->state == S_JOINING) {
+        if (self->nqueued >= S_MAX_QUEUED) {
+            s_rejoin(self, "join-overflow", false, mono);
+            return 0;
+        }
+        if (self->nqueued == self->queued_cap) {
+            self->queued_cap = self->queued_cap ? self->queued_cap * 2 : 64;
+            self->queued = xrealloc(self->queued, self->queued_cap * sizeof(*self->queued));
+        }
+        self->queued[self->nqueued++] = u;
+        return 0;
+    }
+    if (self->state != S_LIVE)
+        return 0;
+    if (u.c.epoch != self->epoch) {
+        self->epoch = 0;
+        s_rejoin(self, "epoch", false, mono);
+        return 0;
+    }
+    if (u.c.seq <= self->seq)
+        return 0; /* a duplicate, or the SKIP after a site's update we applied */
+    int n = u.c.seq == self->seq + 1 ? s_apply(self, table, &u, mono, now_ms) : -1;
+    if (n < 0) {
+        s_rejoin(self, "gap", false, mono);
+        return 0;
+    }
+    self->hb_ahead = false;
+    return n;
+}
+
+static void s_on_heartbeat(peer_t *self, const Backstop__Heartbeat *hb, int64_t mono)
+{
+    if (self->state == S_JOINING) {
+        if (self->join_wanted)
+            s_send_join(self, mono); /* the subscription is in place now */
+        return;
+    }
+    if (self->state != S_LIVE)
+        return;
+    if (hb->epoch != self->epoch) {
+        self->epoch = 0;
+        s_rejoin(self, "epoch", false, mono);
+        s_send_join(self, mono);
+    } else if (hb->seq > self->seq) {
+        if (self->hb_ahead) {
+            s_rejoin(self, "heartbeat-ahead", false, mono);
+            s_send_join(self, mono);
+        } else {
+            self->hb_ahead = true;
+        }
+    } else {
+        self->hb_ahead = false;
+    }
+}
+
+int peer_poll(peer_t *self, zmq_pollitem_t *items)
+{
+    int n = 0;
+    void *socks[2] = {self->dealer, self->sub};
+    for (int i = 0; i < 2; i++)
+        if (socks[i]) {
+            zmq_pollitem_t it = {socks[i], 0, ZMQ_POLLIN, 0};
+            items[n++] = it;
+        }
+    return n;
+}
+
+int peer_handle(peer_t *self, decisions_t *table, int64_t mono, int64_t now_ms)
+{
+    int n = 0;
+    /* the reply first: updates read after it are applied in order, not queued */
+    if (self->dealer) {
+        for (;;) {
+            Backstop__Frame *f = NULL;
+            wire_err_t werr;
+            int rc = zsock_recv(self->dealer, ZMQ_DONTWAIT, &f, NULL, &werr);
+            if (rc < 0)
+                break;
+            if (rc == 1 && f->body_case == BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY)
+                n += s_on_snapshot(self, table, f->snapshot_reply, mono, now_ms);
+            else
+                self->st.bad_frames++;
+            wire_free(&f);
+        }
+    }
+    if (self->sub) {
+        for (;;) {
+            Backstop__Frame *f = NULL;
+            zsock_meta_t meta;
+            wire_err_t werr;
+            int rc = zsock_recv(self->sub, ZMQ_DONTWAIT, &f, &meta, &werr);
+            if (rc < 0)
+                break;
+            self->st.heard_mono = mono;
+            if (rc == 1 && f->body_case == BACKSTOP__FRAME__BODY_HEARTBEAT)
+                s_on_heartbeat(self, f->heartbeat, mono);
+            else if (rc == 1 && f->body_case == BACKSTOP__FRAME__BODY_UPDATE)
+                n += s_on_update(self, table, f->update, mono, now_ms);
+            else
+                self->st.bad_frames++;
+            wire_free(&f);
+        }
+    }
+    return n;
+}
+
+void peer_tick(peer_t *self, int64_t mono)
+{
+    if (self->state == S_CLOSED) {
+        s_rejoin(self, "start", true, mono);
+        return;
+    }
+    int64_t heard = self->st.heard_mono ? self->st.heard_mono : self->join_mono;
+    if (mono - heard >= self->silence_ms) {
+        s_rejoin(self, "silence", true, mono);
+    } else if (self->state == S_JOINING && !self->join_wanted &&
+               mono - self->join_mono >= self->silence_ms) {
+        s_rejoin(self, "join-timeout", false, mono);
+        s_send_join(self, mono);
+    } else if (self->state == S_JOINING && self->join_wanted && self->st.heard_mono) {
+        s_send_join(self, mono); /* heard already, but the DEALER was not connected */
+    }
+}
+
+void peer_position(const peer_t *self, uint64_t *epoch, uint64_t *seq)
+{
+    *epoch = self->epoch;
+    *seq = self->seq;
+}
+
+const peer_stats_t *peer_stats(const peer_t *self)
+{
+    return &self->st;
+}

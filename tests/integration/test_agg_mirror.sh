@@ -1,0 +1,109 @@
+#!/bin/sh
+# test_agg_mirror - two real aggregators as a failover pair (PROTOCOL.md 4.6), in CURVE
+# mode, each naming the other as its peer: every decision one makes, the other holds
+# too. A storm counted by A makes a fleet decision that a subscriber of B holds within
+# seconds (marked mirrored on B only); an allowlist entry added on B revokes it on
+# both; with B killed, a decision revoked and one added on A reach B when it comes back
+# (changes since the position it stored); a third aggregator whose key A does not know
+# as its peer gets nothing.
+SRC=${2:?usage: test BUILD_DIR SOURCE_DIR}
+. "$SRC/tests/integration/lib.sh"
+. "$SRC/tests/integration/agg_lib.sh"
+bs_init "$@"
+bs_need jq
+
+AGG="$BS_BUILD/backstop-aggregator"
+PUB_A=$("$AGG" --genkey "$BS_TMP/a.key") || bs_fail "--genkey failed"
+PUB_B=$("$AGG" --genkey "$BS_TMP/b.key") || bs_fail "--genkey failed"
+"$AGG" --genkey "$BS_TMP/c.key" >/dev/null || bs_fail "--genkey failed"
+agg_conf A "server_key_file = $BS_TMP/a.key"
+A_EV=$AGG_EV A_DE=$AGG_DE A_SN=$AGG_SN A_CTL=$AGG_CTL
+agg_conf B "server_key_file = $BS_TMP/b.key" "peer_decisions = $A_DE" \
+    "peer_snapshot = $A_SN" "peer_public_key = $PUB_A"
+B_DE=$AGG_DE B_SN=$AGG_SN B_CTL=$AGG_CTL
+printf 'peer_decisions = %s\npeer_snapshot = %s\npeer_public_key = %s\n' \
+    "$B_DE" "$B_SN" "$PUB_B" >>"$BS_TMP/A.conf"
+agg_start A
+agg_start B
+A="$BS_BUILD/backstop --socket $A_CTL"
+B="$BS_BUILD/backstop --socket $B_CTL"
+
+# peer_state CLI: the state of its peer follower
+peer_state()
+{
+    $1 --json status | jq -r '.peer.state'
+}
+# holds CLI VALUE: the ids of the active decisions on VALUE
+holds()
+{
+    $1 --json decisions list | jq -r --arg v "$2" '.decisions[] | select(.value == $v) | .id'
+}
+# mirrored CLI ID: true when the decision's latest change came from the peer
+mirrored()
+{
+    $1 --json decisions show "$2" | jq -r '.decision.mirrored'
+}
+wait_for 10 sh -c "[ \"\$($A --json status | jq -r .peer.state)\" = live ] &&
+    [ \"\$($B --json status | jq -r .peer.state)\" = live ]" ||
+    bs_fail "the peers never went live: A=$(peer_state "$A") B=$(peer_state "$B")"
+bs_pass "A and B follow each other over CURVE"
+
+mkdir -p "$BS_TMP/ka" "$BS_TMP/kb" && chmod 700 "$BS_TMP/ka" "$BS_TMP/kb"
+for s in site1 site2 site3; do
+    $A sites add $s --key-dir "$BS_TMP/ka" >/dev/null || bs_fail "sites add $s on A"
+done
+$B sites add site1 --key-dir "$BS_TMP/kb" >/dev/null || bs_fail "sites add site1 on B"
+AGG_DE=$B_DE AGG_SN=$B_SN
+# shellcheck disable=SC2086
+sub_start sB site1 --curve-key "$BS_TMP/kb/site1.key" --server-key $PUB_B
+AGG_EV=$A_EV
+for s in site1 site2 site3; do
+    loadgen --site $s --sensor mx --events 200 --subject "mirror wave" --ips 200 \
+        --curve-key "$BS_TMP/ka/$s.key" --server-key "$PUB_A"
+done
+sub_wait sB 'subject reject fleet - mirror wave$' ||
+    bs_fail "B's subscriber never got A's decision: $(cat "$BS_TMP/sB.out")"
+id=$(holds "$A" 'mirror wave')
+[ -n "$id" ] || bs_fail "A holds no decision on the wave"
+[ "$(holds "$B" 'mirror wave')" = "$id" ] || bs_fail "B holds another id than A's $id"
+[ "$(mirrored "$A" "$id")" = false ] || bs_fail "A marks its own decision mirrored"
+[ "$(mirrored "$B" "$id")" = true ] || bs_fail "B does not mark $id as A's"
+grep -q "$id: decision=upsert .* from=peer" "$BS_TMP/B.log" || bs_fail "B logged no from=peer"
+bs_pass "A's rule decision $id reaches B's subscriber, mirrored on B"
+
+$B allow add --type subject --value 'mirror wave' --reason 'test' >/dev/null ||
+    bs_fail "allow add on B"
+wait_for 10 sh -c "[ -z \"\$($A --json decisions list | jq -r '.decisions[] | select(.value == \"mirror wave\") | .id')\" ]" ||
+    bs_fail "an allowlist entry on B did not revoke $id on A"
+grep -q "$id: decision=remove .* why=allowlisted .* from=peer" "$BS_TMP/A.log" ||
+    bs_fail "A did not log the removal as B's"
+wait_for 10 sh -c "[ \$(grep -c 'mirror wave' '$BS_TMP/sB.out') = 0 ]" ||
+    bs_fail "B's subscriber still holds $id"
+bs_pass "an allowlist entry on B revokes $id on both"
+
+keep=$($A --json decisions add --scope subject --value 'cheap watches' --ttl 1h |
+    jq -r .decision.id) || bs_fail "decisions add on A"
+wait_for 10 sh -c "[ -n \"\$($B --json decisions list | jq -r '.decisions[] | select(.value == \"cheap watches\") | .id')\" ]" ||
+    bs_fail "B never got $keep"
+agg_kill9 B
+$A decisions del "$keep" >/dev/null || bs_fail "decisions del on A"
+new=$($A --json decisions add --scope client_ip --value 192.0.2.77 --ttl 1h |
+    jq -r .decision.id) || bs_fail "decisions add on A"
+agg_start B
+wait_log "$BS_TMP/B.log" 'peer: state=live .*sync=changes' 10 ||
+    bs_fail "B did not catch up with the changes since its stored position"
+[ -z "$(holds "$B" 'cheap watches')" ] || bs_fail "B still holds $keep, revoked while it was down"
+[ "$(holds "$B" 192.0.2.77)" = "$new" ] || bs_fail "B lacks $new, added while it was down"
+bs_pass "B, killed and back, takes the revocation of $keep and the new $new"
+
+# C names A as its peer, but A knows only B's key: the handshake is refused
+agg_conf C "server_key_file = $BS_TMP/c.key" "peer_decisions = $A_DE" \
+    "peer_snapshot = $A_SN" "peer_public_key = $PUB_A"
+C_CTL=$AGG_CTL
+agg_start C
+wait_log "$BS_TMP/C.log" 'peer: state=joining reason=silence' 10 ||
+    bs_fail "C's follower never gave up waiting: $(cat "$BS_TMP/C.log")"
+[ "$("$BS_BUILD/backstop" --socket "$C_CTL" --json decisions list | jq '.total')" = 0 ] ||
+    bs_fail "C got A's decisions with a key A does not know"
+[ "$(peer_state "$BS_BUILD/backstop --socket $C_CTL")" = joining ] || bs_fail "C went live"
+bs_pass "an aggregator A does not know as its peer gets nothing"
