@@ -438,39 +438,46 @@ int peer_poll(peer_t *self, zmq_pollitem_t *items)
     return n;
 }
 
+int peer_feed(peer_t *self, decisions_t *table, const Backstop__Frame *f, bool feed, int64_t mono,
+              int64_t now_ms)
+{
+    if (!feed) {
+        if (f->body_case == BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY)
+            return s_on_snapshot(self, table, f->snapshot_reply, mono, now_ms);
+        self->st.bad_frames++;
+        return 0;
+    }
+    self->st.heard_mono = mono;
+    if (f->body_case == BACKSTOP__FRAME__BODY_HEARTBEAT)
+        s_on_heartbeat(self, f->heartbeat, mono);
+    else if (f->body_case == BACKSTOP__FRAME__BODY_UPDATE)
+        return s_on_update(self, table, f->update, mono, now_ms);
+    else
+        self->st.bad_frames++;
+    return 0;
+}
+
 int peer_handle(peer_t *self, decisions_t *table, int64_t mono, int64_t now_ms)
 {
     int n = 0;
-    /* the reply first: updates read after it are applied in order, not queued */
-    if (self->dealer) {
-        for (;;) {
+    /* the reply first: updates read after it are applied in order, not queued (a rejoin
+     * here keeps the sockets: only peer_tick() reopens them) */
+    void *socks[2] = {self->dealer, self->sub};
+    for (int i = 0; i < 2; i++) {
+        bool feed = i == 1;
+        while (socks[i]) {
             Backstop__Frame *f = NULL;
             wire_err_t werr;
-            int rc = zsock_recv(self->dealer, ZMQ_DONTWAIT, &f, NULL, &werr);
+            int rc = zsock_recv(socks[i], ZMQ_DONTWAIT, &f, NULL, &werr);
             if (rc < 0)
                 break;
-            if (rc == 1 && f->body_case == BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY)
-                n += s_on_snapshot(self, table, f->snapshot_reply, mono, now_ms);
-            else
+            if (rc == 1) {
+                n += peer_feed(self, table, f, feed, mono, now_ms);
+            } else {
                 self->st.bad_frames++;
-            wire_free(&f);
-        }
-    }
-    if (self->sub) {
-        for (;;) {
-            Backstop__Frame *f = NULL;
-            zsock_meta_t meta;
-            wire_err_t werr;
-            int rc = zsock_recv(self->sub, ZMQ_DONTWAIT, &f, &meta, &werr);
-            if (rc < 0)
-                break;
-            self->st.heard_mono = mono;
-            if (rc == 1 && f->body_case == BACKSTOP__FRAME__BODY_HEARTBEAT)
-                s_on_heartbeat(self, f->heartbeat, mono);
-            else if (rc == 1 && f->body_case == BACKSTOP__FRAME__BODY_UPDATE)
-                n += s_on_update(self, table, f->update, mono, now_ms);
-            else
-                self->st.bad_frames++;
+                if (feed)
+                    self->st.heard_mono = mono;
+            }
             wire_free(&f);
         }
     }

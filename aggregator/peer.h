@@ -31,6 +31,7 @@
 #include <zmq.h>
 
 #include "decisions.h"
+#include "wire.h"
 #include "zsock.h"
 
 typedef struct peer peer_t;
@@ -70,6 +71,11 @@ int peer_poll(peer_t *self, zmq_pollitem_t *items);
  * to table at now_ms. Returns the changes applied (the caller then stores and publishes
  * them). */
 int peer_handle(peer_t *self, decisions_t *table, int64_t mono, int64_t now_ms);
+/* What peer_handle() does with one frame received: on the feed (the SUB: updates and
+ * heartbeats) when feed, else on the snapshot socket (replies). Returns the changes
+ * applied. For tests and fuzzing, which hand frames over without a peer. */
+int peer_feed(peer_t *self, decisions_t *table, const Backstop__Frame *f, bool feed, int64_t mono,
+              int64_t now_ms);
 /* Timers: (re)connects after silence, resends a join. */
 void peer_tick(peer_t *self, int64_t mono);
 
