@@ -87,7 +87,8 @@ static const cfg_param_t s_params[] = {
                "the other aggregator's snapshot_endpoint (with peer_decisions)"),
     CFG_STRING(T, peer_public_key, "peer_public_key", "",
                "the other aggregator's CURVE public key (the public half of its "
-               "server_key_file); needed with a peer when server_key_file is set"),
+               "server_key_file): it may follow our decisions, and we connect to it with "
+               "it; needed with a peer when server_key_file is set"),
     CFG_DURATION(T, window_resolution_ms, "window_resolution", "10s", "s", "1s", "10m",
                  "bucket length of the sliding windows"),
     CFG_DURATION(T, max_future_skew_ms, "max_future_skew", "60s", "s", "1s", "1h",
@@ -241,6 +242,9 @@ static int s_finish(agg_config_t *c, char *err, size_t errlen)
     } else if (peer_de && curve && !zsock_key_valid(c->peer_public_key)) {
         s_err(err, errlen, c->path,
               "peer_public_key must be a 40-character Z85 key when server_key_file is set");
+        rc = -1;
+    } else if (c->peer_public_key && *c->peer_public_key && !zsock_key_valid(c->peer_public_key)) {
+        s_err(err, errlen, c->path, "peer_public_key is not a 40-character Z85 key");
         rc = -1;
     } else if (peer_de && !curve &&
                (!zsock_endpoint_is_local(c->peer_decisions) ||

@@ -35,6 +35,7 @@ typedef enum { S_CLOSED, S_JOINING, S_LIVE } s_state_t;
 /* One change read off the wire. */
 typedef struct {
     bool skip;           /* a SKIP: another site's change, nothing to apply */
+    bool bad;            /* its decision is unusable here: only its seq counts */
     decision_change_t c; /* the change (not for a SKIP) */
 } s_update_t;
 
@@ -54,6 +55,8 @@ struct peer {
     int64_t join_mono;                /* when the join began, or the request went out */
     bool hb_ahead;                    /* the last heartbeat said the peer is ahead of us */
     uint64_t epoch;                   /* the peer's epoch followed (0: ask for a full snapshot) */
+    uint64_t known_epoch;             /* the peer's epoch when we were last in sequence with it */
+    bool adopt;                       /* our store is new: the peer's copies of ours are adopted */
     uint64_t seq;                     /* its last seq applied */
     s_update_t *queued;               /* JOINING: updates that came before the reply */
     size_t nqueued, queued_cap;       /* used, allocated */
@@ -79,8 +82,9 @@ peer_t *peer_new(void *ctx, const peer_config_t *cfg, uint64_t epoch, uint64_t s
     if (self->curve)
         self->keys = *cfg->keys;
     self->silence_ms = cfg->silence_ms > 0 ? cfg->silence_ms : 3000;
-    self->epoch = self->st.epoch = epoch;
+    self->epoch = self->known_epoch = self->st.epoch = epoch;
     self->seq = self->st.seq = seq;
+    self->adopt = cfg->fresh;
     return self;
 }
 
@@ -177,7 +181,8 @@ static void s_send_join(peer_t *self, int64_t mono)
     }
 }
 
-/* Reads update u into out; -1 when its decision is unusable. */
+/* Reads update u into out (a decision this table cannot use is marked bad: its seq still
+ * counts, so a newer peer's change is no gap). */
 static int s_update_read(const Backstop__DecisionUpdate *u, s_update_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -193,7 +198,8 @@ static int s_update_read(const Backstop__DecisionUpdate *u, s_update_t *out)
     out->c.why = why >= 0                         ? (decision_why_t)why
                  : out->c.kind == DECISION_REMOVE ? DECISION_WHY_REVOKED
                                                   : DECISION_WHY_NEW;
-    return publish_pb_read(u->decision, &out->c.decision);
+    out->bad = publish_pb_read(u->decision, &out->c.decision) < 0;
+    return 0;
 }
 
 static void s_refused(peer_t *self, const decision_t *d, int64_t mono)
@@ -234,6 +240,11 @@ static int s_apply(peer_t *self, decisions_t *table, const s_update_t *u, int64_
 {
     if (u->skip)
         return -1;
+    if (u->bad) {
+        self->st.bad_frames++;
+        self->seq = self->st.seq = u->c.seq;
+        return 0;
+    }
     int n = s_mirror(self, table, u->c.kind, u->c.why, &u->c.decision, mono, now_ms);
     self->seq = self->st.seq = u->c.seq;
     return n;
@@ -258,6 +269,8 @@ static int s_go_live(peer_t *self, decisions_t *table, const char *sync, size_t 
     self->nqueued = 0;
     self->st.live = true;
     self->retry_log_mono = 0;
+    self->known_epoch = self->epoch;
+    self->adopt = false;
     msg_info("peer: state=live peer=%s sync=%s epoch=%016" PRIx64 " seq=%" PRIu64
              " changes=%zu removed=%zu",
              self->ep_decisions, sync, self->epoch, self->seq, self->changes, removed);
@@ -352,11 +365,18 @@ static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__Snaps
             self->ids = xrealloc(self->ids, self->ids_cap * sizeof(*self->ids));
         }
         memcpy(self->ids[self->nids++], d.id, sizeof(*self->ids));
+        /* a copy of ours, with a store of ours that is new: what we had before we lost
+         * it, taken back */
+        if (self->adopt)
+            d.mirrored = false;
         n += s_mirror(self, table, DECISION_UPSERT, DECISION_WHY_NEW, &d, mono, now_ms);
     }
     if (r->has_more && r->more)
         return n;
-    size_t removed = s_remove_gone(self, table, mono, now_ms);
+    /* what the peer no longer has was removed there while we did not follow, if it is the
+     * peer we followed: a peer that lost its store (a new epoch) says nothing by having
+     * nothing, and the blocks in force stay until their TTL */
+    size_t removed = r->epoch == self->known_epoch ? s_remove_gone(self, table, mono, now_ms) : 0;
     self->nids = 0;
     self->epoch = self->st.epoch = r->epoch;
     self->seq = self->st.seq = r->seq;

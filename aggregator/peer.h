@@ -13,7 +13,10 @@
  * decisions_mirror(), so it is stored and published to our sensors like one
  * of our own, marked mirrored; changes the peer copied from us (mirrored) are
  * echoes and are skipped. A full snapshot also removes the decisions whose
- * latest change came from the peer that the peer no longer has. So when the
+ * latest change came from the peer that the peer no longer has, unless the peer
+ * has a new epoch (it lost its store, so its having nothing says nothing). And
+ * an aggregator whose own store is new takes back, from its first full
+ * snapshot, the peer's copies of the decisions it made before. So when the
  * sensors fail over to the other aggregator, the blocks in force are there
  * already, and a revocation on either side reaches both.
  *
@@ -44,6 +47,9 @@ typedef struct {
     const zsock_keys_t *keys;  /* our key pair, the CURVE client's (copied; plain: NULL) */
     const char *name;          /* how we name ourselves in requests (sensor field) */
     int64_t silence_ms;        /* no heartbeat this long: reconnect */
+    bool fresh;                /* our store was made new at this start (lost, or first):
+                                  the first full snapshot takes back the peer's copies of
+                                  decisions we made before */
 } peer_config_t;
 
 /* Counters and state for status and metrics. */

@@ -941,11 +941,9 @@ static void *s_bind(server_t *self, int type, const char *endpoint, const char *
 
 /* The follower of the failover peer, from the position stored (PROTOCOL.md 4.6); as a
  * CURVE client it uses our own key pair, which the peer knows as peer_public_key. */
-static void s_peer_new(server_t *self, const zsock_keys_t *keys)
+static void s_peer_new(server_t *self, const zsock_keys_t *keys, bool fresh)
 {
     const agg_config_t *cfg = self->cfg;
-    if (self->curve)
-        decisions_strlcpy(self->peer_key, cfg->peer_public_key, ZSOCK_Z85_LEN);
     if (store_meta_get(self->store, "peer_epoch", &self->peer_stored[0]) != 1 ||
         store_meta_get(self->store, "peer_seq", &self->peer_stored[1]) != 1)
         self->peer_stored[0] = self->peer_stored[1] = 0;
@@ -959,6 +957,7 @@ static void s_peer_new(server_t *self, const zsock_keys_t *keys)
         .keys = self->curve ? keys : NULL,
         .name = name,
         .silence_ms = 3 * cfg->heartbeat_interval_ms > 3000 ? 3 * cfg->heartbeat_interval_ms : 3000,
+        .fresh = fresh,
     };
     self->peer = peer_new(self->ctx, &pc, self->peer_stored[0], self->peer_stored[1]);
     msg_info("peer: mirroring decisions=%s snapshot=%s epoch=%016llx seq=%llu", cfg->peer_decisions,
@@ -1067,8 +1066,11 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     self->snap =
         s_bind(self, ZMQ_ROUTER, cfg->snapshot_endpoint, "snapshot", self->curve, &keys, 2);
     self->ctl = s_bind(self, ZMQ_ROUTER, cfg->control_endpoint, "control", false, &keys, 3);
+    /* the peer may follow us whether or not we follow it (a standby that only mirrors) */
+    if (self->curve && cfg->peer_public_key && *cfg->peer_public_key)
+        decisions_strlcpy(self->peer_key, cfg->peer_public_key, ZSOCK_Z85_LEN);
     if (cfg->peer_decisions && *cfg->peer_decisions)
-        s_peer_new(self, &keys);
+        s_peer_new(self, &keys, created);
     memset(&keys, 0, sizeof(keys));
 
     /* decisions that ran out while we were down: remove and publish now */

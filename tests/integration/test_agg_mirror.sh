@@ -4,8 +4,9 @@
 # too. A storm counted by A makes a fleet decision that a subscriber of B holds within
 # seconds (marked mirrored on B only); an allowlist entry added on B revokes it on
 # both; with B killed, a decision revoked and one added on A reach B when it comes back
-# (changes since the position it stored); a third aggregator whose key A does not know
-# as its peer gets nothing.
+# (changes since the position it stored); A, back with an empty data directory, takes
+# its decisions back from B, which kept them; a third aggregator whose key A does not
+# know as its peer gets nothing.
 SRC=${2:?usage: test BUILD_DIR SOURCE_DIR}
 . "$SRC/tests/integration/lib.sh"
 . "$SRC/tests/integration/agg_lib.sh"
@@ -95,6 +96,26 @@ wait_log "$BS_TMP/B.log" 'peer: state=live .*sync=changes' 10 ||
 [ -z "$(holds "$B" 'cheap watches')" ] || bs_fail "B still holds $keep, revoked while it was down"
 [ "$(holds "$B" 192.0.2.77)" = "$new" ] || bs_fail "B lacks $new, added while it was down"
 bs_pass "B, killed and back, takes the revocation of $keep and the new $new"
+
+# A loses its data directory. First it comes back as a standby that lets B follow it
+# but does not follow B (no peer endpoints): B follows the new, empty A (a new epoch,
+# whose having nothing says nothing) and keeps A's block. Then A, again new, follows B
+# too: it takes its block back.
+agg_kill9 A
+rm -rf "$BS_TMP/A.db"
+grep -v '^peer_decisions\|^peer_snapshot' "$BS_TMP/A.conf" >"$BS_TMP/A0.conf"
+n=$(log_count "$BS_TMP/B.log" 'peer: state=live')
+agg_start A0
+wait_for 10 sh -c "[ \$(grep -c 'peer: state=live' '$BS_TMP/B.log') -gt $n ]" ||
+    bs_fail "B did not follow the new A"
+[ "$(holds "$B" 192.0.2.77)" = "$new" ] || bs_fail "B dropped $new when A came back empty"
+agg_kill9 A0
+rm -rf "$BS_TMP/A.db"
+agg_start A
+wait_log "$BS_TMP/A.log" 'peer: state=live' 10 || bs_fail "the new A did not follow B"
+wait_for 10 sh -c "[ \"\$($A --json decisions list | jq -r '.decisions[] | select(.value == \"192.0.2.77\") | .id')\" = $new ]" ||
+    bs_fail "the new A did not take $new back from B"
+bs_pass "A loses its data directory: B keeps $new, and the new A takes it back"
 
 # C names A as its peer, but A knows only B's key: the handshake is refused
 agg_conf C "server_key_file = $BS_TMP/c.key" "peer_decisions = $A_DE" \
