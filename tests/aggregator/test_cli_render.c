@@ -130,6 +130,33 @@ static void test_status_block_and_sensors(void **state)
     free(out);
 }
 
+static void test_status_peer_and_mirrored_origin(void **state)
+{
+    (void)state;
+    char *out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS,
+                         "{\"now_ms\":" NOW ",\"uptime_s\":5,\"epoch\":\"00aa\",\"seq\":3,"
+                         "\"decisions\":{\"active\":1,\"enforced\":1},\"sensors\":[],"
+                         "\"peer\":{\"decisions\":\"tcp://agg2:5571\",\"state\":\"live\","
+                         "\"epoch\":\"00bb\",\"seq\":9,\"applied\":4,\"echoes\":2,\"refused\":1,"
+                         "\"resyncs\":0}}");
+    s_has_line(out, "Peer:       live tcp://agg2:5571, epoch 00bb, seq 9; 4 changes mirrored, 1 "
+                    "refused");
+    free(out);
+    /* no peer configured: no line */
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS,
+                   "{\"now_ms\":" NOW ",\"uptime_s\":5,\"peer\":null}");
+    assert_null(strstr(out, "Peer:"));
+    free(out);
+    /* a decision whose latest change came from the peer says so in its origin */
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST,
+                   "{\"now_ms\":" NOW ",\"decisions\":[{\"id\":\"AB12CD34\",\"scope\":"
+                   "\"subject\",\"value\":\"w\",\"action\":\"reject\",\"reach\":\"fleet\","
+                   "\"expires_ms\":1700003600000,\"origin\":\"cli\",\"origin_who\":\"bob\","
+                   "\"mirrored\":true}]}");
+    s_has_line(out, "AB12CD34  subject  w      reject  fleet  1h00m    cli bob, via peer");
+    free(out);
+}
+
 static void test_missing_members_print_dash(void **state)
 {
     (void)state;
@@ -214,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_empty_lists_say_so),
         cmocka_unit_test(test_show_with_evidence),
         cmocka_unit_test(test_status_block_and_sensors),
+        cmocka_unit_test(test_status_peer_and_mirrored_origin),
         cmocka_unit_test(test_missing_members_print_dash),
         cmocka_unit_test(test_long_values_are_cut_on_characters),
         cmocka_unit_test(test_why_and_top),

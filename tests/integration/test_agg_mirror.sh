@@ -47,6 +47,7 @@ mirrored()
 wait_for 10 sh -c "[ \"\$($A --json status | jq -r .peer.state)\" = live ] &&
     [ \"\$($B --json status | jq -r .peer.state)\" = live ]" ||
     bs_fail "the peers never went live: A=$(peer_state "$A") B=$(peer_state "$B")"
+$B status | grep -q "^Peer: *live $A_DE," || bs_fail "B's status shows no live peer: $($B status)"
 bs_pass "A and B follow each other over CURVE"
 
 mkdir -p "$BS_TMP/ka" "$BS_TMP/kb" && chmod 700 "$BS_TMP/ka" "$BS_TMP/kb"
