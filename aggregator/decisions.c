@@ -427,6 +427,18 @@ static bool s_merge(decisions_t *t, s_node_t *n, const decision_t *u)
     return changed;
 }
 
+/* Whether the log holds an operator's removal (revoked, allowlisted) of id. */
+static bool s_revoked_recently(const decisions_t *t, const char *id)
+{
+    for (uint64_t s = t->floor + 1; s <= t->seq; s++) {
+        const decision_change_t *c = s_log_at(t, s);
+        if (c->kind == DECISION_REMOVE && c->why != DECISION_WHY_EXPIRED &&
+            strcmp(c->decision.id, id) == 0)
+            return true;
+    }
+    return false;
+}
+
 decisions_mirror_t decisions_mirror(decisions_t *self, decision_kind_t kind, decision_why_t why,
                                     const decision_t *d, int64_t now_ms)
 {
@@ -453,7 +465,8 @@ decisions_mirror_t decisions_mirror(decisions_t *self, decision_kind_t kind, dec
             s_log(self, DECISION_UPSERT, DECISION_WHY_EXTENDED, &n->d);
             rc = DECISIONS_MIRROR_APPLIED;
         }
-    } else if (d->expires_ms > now_ms) {
+    } else if (d->expires_ms > now_ms && !s_revoked_recently(self, canon)) {
+        /* (an upsert of what was revoked here: the peer had not heard of it yet, and will) */
         if (s_find_identity(self, d)) {
             rc = DECISIONS_MIRROR_REFUSED;
         } else {

@@ -192,8 +192,11 @@ typedef enum {
     DECISIONS_MIRROR_REFUSED = -1, /* another active decision has its id or its identity,
                                       or the decision is unusable */
     DECISIONS_MIRROR_SAME = 0,     /* nothing to change: already so, an unknown id to
-                                      remove, a decision already expired, or an expiry
-                                      the table knows a later end for */
+                                      remove, a decision already expired, an expiry the
+                                      table knows a later end for, or an upsert of a
+                                      decision an operator or allowlist removed here
+                                      (still in the change log: the peer's change crossed
+                                      the removal, which reaches it next) */
     DECISIONS_MIRROR_APPLIED = 1,  /* the table changed and logged the change */
 } decisions_mirror_t;
 

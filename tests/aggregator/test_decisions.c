@@ -657,6 +657,29 @@ static void test_decisions_mirror_removes_unless_extended_here(void **state)
     decisions_destroy(&t);
 }
 
+static void test_decisions_mirror_does_not_bring_back_a_revocation(void **state)
+{
+    decisions_t *t = decisions_new(7, 0, 0);
+    decision_t p = s_peer_decision("AB12CD34", 42, T0 + HOUR);
+    decision_t q = s_peer_decision("EF56GH78", 43, T0 + HOUR);
+    decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &p, T0);
+    decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &q, T0);
+    /* an operator revokes p here, while the peer extends it: the extension crosses the
+     * revocation on the wire and must not bring p back */
+    assert_int_equal(decisions_remove(t, "AB12CD34", DECISION_WHY_REVOKED, T0), 0);
+    p.expires_ms = T0 + 2 * HOUR;
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_EXTENDED, &p, T0),
+                     DECISIONS_MIRROR_SAME);
+    assert_null(decisions_find(t, "AB12CD34"));
+    /* an expiry is no verdict: a wave the peer still sees extends q past it */
+    assert_int_equal(decisions_expire(t, T0 + HOUR), 1);
+    q.expires_ms = T0 + 2 * HOUR;
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_EXTENDED, &q, T0 + HOUR),
+                     DECISIONS_MIRROR_APPLIED);
+    assert_non_null(decisions_find(t, "EF56GH78"));
+    decisions_destroy(&t);
+}
+
 static void test_decisions_mirror_refuses_another_decisions_id_or_identity(void **state)
 {
     decisions_t *t = decisions_new(7, 0, 0);
@@ -713,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_decisions_mirror_adds_the_peers_decision_under_its_id),
         cmocka_unit_test(test_decisions_mirror_merges_like_an_extension),
         cmocka_unit_test(test_decisions_mirror_removes_unless_extended_here),
+        cmocka_unit_test(test_decisions_mirror_does_not_bring_back_a_revocation),
         cmocka_unit_test(test_decisions_mirror_refuses_another_decisions_id_or_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
