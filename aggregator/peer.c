@@ -328,6 +328,11 @@ static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__Snaps
 {
     if (self->state != S_JOINING || self->join_wanted)
         return 0;
+    /* a reply carries nothing to tell which request it answers: one older than what was
+     * applied is the late answer to a request sent again since (the one sent now is
+     * still to come) */
+    if (self->epoch && r->epoch == self->epoch && r->seq < self->seq)
+        return 0;
     int n = 0;
     if (r->has_changes_only && r->changes_only) {
         if (r->epoch != self->epoch) {
