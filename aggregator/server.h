@@ -2,7 +2,8 @@
  * server - the aggregator's one event loop: sockets, timers, state
  *
  * One thread, one zmq_poll over the event PULL, the snapshot ROUTER, the
- * control ROUTER and the ZAP handler, with timers for heartbeats, decision
+ * control ROUTER, the ZAP handler and, with a failover peer, the follower of
+ * its decision feed (aggregator/peer.h), with timers for heartbeats, decision
  * expiry, the write-behind flush of window counters and the idle-key sweep.
  * The counting path (receive batch -> ingest -> decisions) takes no locks:
  * everything belongs to this thread.
