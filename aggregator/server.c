@@ -695,6 +695,34 @@ static void s_heartbeat(server_t *self)
         self->stats.heartbeats++;
 }
 
+/* Stores the peer's position applied (PROTOCOL.md 4.6): the changes it led to are
+ * stored already, so a restart asks again from there, and applying a change twice changes
+ * nothing. A new epoch followed is written at once (now): without it, a restart would ask
+ * for a full snapshot, which cannot say what the peer revoked of ours; the seq moving on
+ * waits for the flush. */
+static void s_peer_store(server_t *self, bool now)
+{
+    if (!self->peer)
+        return;
+    uint64_t pos[2];
+    peer_position(self->peer, &pos[0], &pos[1]);
+    if (pos[0] == self->peer_stored[0] && pos[1] == self->peer_stored[1])
+        return;
+    if (pos[0] != self->peer_stored[0] && pos[0] != 0 && now) {
+        static const char *const names[2] = {"peer_epoch", "peer_seq"};
+        if (store_meta_write(self->store, names, pos, 2) < 0) {
+            self->stats.store_errors++;
+            return;
+        }
+    } else if (!now) {
+        store_meta_queue(self->store, "peer_epoch", pos[0]);
+        store_meta_queue(self->store, "peer_seq", pos[1]);
+    } else {
+        return;
+    }
+    memcpy(self->peer_stored, pos, sizeof(pos));
+}
+
 /* One step of the write-behind flush: up to SERVER_DIRTY_CHUNK of the keys the cycle
  * took on (those changed before it began), copied here and encoded and written as one
  * batch by the store's writer thread. Steps run between
@@ -718,17 +746,7 @@ static bool s_flush_step(server_t *self)
         self->stored_wkeys = window_entries(w);
         store_meta_queue(self->store, "wkeys", self->stored_wkeys);
     }
-    if (self->peer) {
-        /* the changes it led to are stored already: a restart asks again from here, and
-         * applying a change twice changes nothing */
-        uint64_t pos[2];
-        peer_position(self->peer, &pos[0], &pos[1]);
-        if (pos[0] != self->peer_stored[0] || pos[1] != self->peer_stored[1]) {
-            store_meta_queue(self->store, "peer_epoch", pos[0]);
-            store_meta_queue(self->store, "peer_seq", pos[1]);
-            memcpy(self->peer_stored, pos, sizeof(pos));
-        }
-    }
+    s_peer_store(self, false);
     dedup_t *dd = ingest_dedup(self->ingest);
     for (size_t i = 0; i < self->nsensors; i++) {
         if (!self->sensor_dirty[i])
@@ -1273,9 +1291,11 @@ int server_run(server_t *self)
             bool peer_ready = false;
             for (int i = peer_at; i < nitems; i++)
                 peer_ready = peer_ready || (items[i].revents & ZMQ_POLLIN);
-            if (peer_ready &&
-                peer_handle(self->peer, self->decisions, s_mono(self), server_now_ms(self)) > 0)
-                (void)server_apply_changes(self);
+            if (peer_ready) {
+                if (peer_handle(self->peer, self->decisions, s_mono(self), server_now_ms(self)) > 0)
+                    (void)server_apply_changes(self);
+                s_peer_store(self, true);
+            }
         }
         s_timers(self);
         if (self->reload) {

@@ -876,6 +876,16 @@ void store_meta_queue(store_t *self, const char *name, uint64_t v)
     s_meta_put(self->pending, name, v);
 }
 
+int store_meta_write(store_t *self, const char *const *names, const uint64_t *v, size_t n)
+{
+    kv_batch_clear(self->now);
+    for (size_t i = 0; i < n; i++)
+        s_meta_put(self->now, names[i], v[i]);
+    int rc = kv_batch_write(self->kv, self->now, 0);
+    kv_batch_clear(self->now);
+    return rc;
+}
+
 int store_meta_get(store_t *self, const char *name, uint64_t *v)
 {
     char key[2 + 256];

@@ -145,6 +145,9 @@ long store_sensor_load(store_t *self, char kind,
 /* Queues a number kept under m/<name> (e.g. "wkeys", the window's entries, to presize it at
  * the next start); written with the next flush. */
 void store_meta_queue(store_t *self, const char *name, uint64_t v);
+/* Writes m/<names[i]> = v[i] for i < n in one batch, here and now, as decision changes are
+ * written (not synced). 0 or -1. */
+int store_meta_write(store_t *self, const char *const *names, const uint64_t *v, size_t n);
 /* Reads m/<name>: 1 and *v when stored, 0 when not, -1 on error. */
 int store_meta_get(store_t *self, const char *name, uint64_t *v);
 
