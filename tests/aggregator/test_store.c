@@ -483,6 +483,34 @@ static int s_sensor(const char *site, const char *sensor, const void *val, size_
     return 0;
 }
 
+static void test_meta_numbers_written_now_or_with_the_flush(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, true, NULL);
+    uint64_t v = 0;
+    assert_int_equal(store_meta_get(s, "peer_epoch", &v), 0);
+    static const char *const names[2] = {"peer_epoch", "peer_seq"};
+    const uint64_t vals[2] = {0xE1E1E1E1E1E1E1E1ULL, 41};
+    assert_int_equal(store_meta_write(s, names, vals, 2), 0);
+    /* written at once: there without any flush */
+    assert_int_equal(store_meta_get(s, "peer_epoch", &v), 1);
+    assert_true(v == vals[0]);
+    assert_int_equal(store_meta_get(s, "peer_seq", &v), 1);
+    assert_int_equal(v, 41);
+    /* queued: only with the flush */
+    store_meta_queue(s, "peer_seq", 42);
+    assert_int_equal(store_meta_get(s, "peer_seq", &v), 1);
+    assert_int_equal(v, 41);
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(store_meta_get(s, "peer_seq", &v), 1);
+    assert_int_equal(v, 42);
+    store_close(&s);
+    s = store_open(f->dir, true, NULL);
+    assert_int_equal(store_meta_get(s, "peer_epoch", &v), 1);
+    assert_true(v == vals[0]);
+    store_close(&s);
+}
+
 static void test_sensor_records_keep_site_and_sensor_apart(void **state)
 {
     fixture_t *f = *state;
@@ -785,6 +813,8 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_allowlist_entries_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sites_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_meta_numbers_written_now_or_with_the_flush, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_sensor_records_keep_site_and_sensor_apart, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_sensor_record_with_an_overlong_name_is_skipped,
