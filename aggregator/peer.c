@@ -183,14 +183,14 @@ static void s_send_join(peer_t *self, int64_t mono)
 
 /* Reads update u into out (a decision this table cannot use is marked bad: its seq still
  * counts, so a newer peer's change is no gap). */
-static int s_update_read(const Backstop__DecisionUpdate *u, s_update_t *out)
+static void s_update_read(const Backstop__DecisionUpdate *u, s_update_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->c.seq = u->seq;
     out->c.epoch = u->epoch;
     if (u->kind == BACKSTOP__DECISION_UPDATE__KIND__SKIP) {
         out->skip = true;
-        return 0;
+        return;
     }
     out->c.kind =
         u->kind == BACKSTOP__DECISION_UPDATE__KIND__REMOVE ? DECISION_REMOVE : DECISION_UPSERT;
@@ -199,7 +199,6 @@ static int s_update_read(const Backstop__DecisionUpdate *u, s_update_t *out)
                  : out->c.kind == DECISION_REMOVE ? DECISION_WHY_REVOKED
                                                   : DECISION_WHY_NEW;
     out->bad = publish_pb_read(u->decision, &out->c.decision) < 0;
-    return 0;
 }
 
 static void s_refused(peer_t *self, const decision_t *d, int64_t mono)
@@ -293,8 +292,10 @@ typedef struct {
 static int s_find_gone(const decision_t *d, void *arg)
 {
     s_sweep_t *s = arg;
+    const peer_t *self = s->self;
+    /* ids is NULL until a snapshot had a decision: not for bsearch */
     if (!d->mirrored ||
-        bsearch(d->id, s->self->ids, s->self->nids, sizeof(*s->self->ids), s_cmp_id))
+        (self->nids && bsearch(d->id, self->ids, self->nids, sizeof(*self->ids), s_cmp_id)))
         return 0;
     if (s->ngone == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 16;
@@ -306,7 +307,8 @@ static int s_find_gone(const decision_t *d, void *arg)
 
 static size_t s_remove_gone(peer_t *self, decisions_t *table, int64_t mono, int64_t now_ms)
 {
-    qsort(self->ids, self->nids, sizeof(*self->ids), s_cmp_id);
+    if (self->nids) /* ids is NULL until a snapshot had a decision: not for qsort */
+        qsort(self->ids, self->nids, sizeof(*self->ids), s_cmp_id);
     s_sweep_t s = {.self = self};
     decisions_foreach(table, NULL, s_find_gone, &s);
     size_t n = 0;
@@ -333,6 +335,10 @@ static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__Snaps
      * still to come) */
     if (self->epoch && r->epoch == self->epoch && r->seq < self->seq)
         return 0;
+    if (r->epoch == 0) { /* no aggregator's: epochs are never 0 */
+        self->st.bad_frames++;
+        return 0;
+    }
     int n = 0;
     if (r->has_changes_only && r->changes_only) {
         if (r->epoch != self->epoch) {
@@ -342,10 +348,7 @@ static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__Snaps
         }
         for (size_t i = 0; i < r->n_changes; i++) {
             s_update_t u;
-            if (s_update_read(r->changes[i], &u) < 0) {
-                self->st.bad_frames++;
-                continue;
-            }
+            s_update_read(r->changes[i], &u);
             if (u.c.seq <= self->seq)
                 continue;
             int k = u.c.seq == self->seq + 1 ? s_apply(self, table, &u, mono, now_ms) : -1;
@@ -392,10 +395,7 @@ static int s_on_update(peer_t *self, decisions_t *table, const Backstop__Decisio
                        int64_t mono, int64_t now_ms)
 {
     s_update_t u;
-    if (s_update_read(pu, &u) < 0) {
-        self->st.bad_frames++;
-        return 0;
-    }
+    s_update_read(pu, &u);
     if (self->state == S_JOINING) {
         if (self->nqueued >= S_MAX_QUEUED) {
             s_rejoin(self, "join-overflow", false, mono);

@@ -714,6 +714,39 @@ static void test_peer_full_snapshot_removes_the_peers_gone_and_keeps_ours(void *
     s_assert_position(fx, PEER_EPOCH, 9);
 }
 
+static void test_peer_empty_full_snapshot_removes_the_peers_gone(void **state)
+{
+    s_fx_t *fx = *state;
+    /* nothing in force at the peer when we joined: no snapshot ever had a decision */
+    s_join(fx, 5, NULL, 0);
+    decision_t a = s_peer_decision(ID_A, 42);
+    decision_change_t c6 = s_change(DECISION_UPSERT, DECISION_WHY_NEW, PEER_EPOCH, 6, &a);
+    assert_int_equal(s_update(fx, &c6), 1);
+    /* 7..9 missed (A revoked among them); the answer is a full snapshot with nothing */
+    decision_change_t c10 = s_change(DECISION_UPSERT, DECISION_WHY_NEW, PEER_EPOCH, 10, &a);
+    assert_int_equal(s_update(fx, &c10), 0);
+    s_heartbeat(fx, PEER_EPOCH, 10);
+    s_expect_changes_request(fx, PEER_EPOCH, 6);
+    assert_int_equal(s_full_reply(fx, PEER_EPOCH, 9, NULL, 0), 1);
+    assert_null(decisions_find(fx->table, ID_A));
+    assert_true(peer_stats(fx->peer)->live);
+    s_assert_position(fx, PEER_EPOCH, 9);
+}
+
+static void test_peer_reply_of_epoch_zero_is_a_bad_frame(void **state)
+{
+    s_fx_t *fx = *state;
+    peer_tick(fx->peer, MONO0);
+    s_heartbeat(fx, PEER_EPOCH, 5);
+    s_expect_full_request(fx);
+    /* no aggregator has epoch 0: not a position to follow */
+    decision_t a = s_peer_decision(ID_A, 42);
+    assert_int_equal(s_full_reply(fx, 0, 5, &a, 1), 0);
+    assert_null(decisions_find(fx->table, ID_A));
+    assert_false(peer_stats(fx->peer)->live);
+    assert_int_equal(peer_stats(fx->peer)->bad_frames, 1);
+}
+
 static void test_peer_full_snapshot_of_a_new_epoch_removes_nothing(void **state)
 {
     s_fx_t *fx = *state;
@@ -937,6 +970,10 @@ int main(void)
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_peer_full_snapshot_removes_the_peers_gone_and_keeps_ours, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_empty_full_snapshot_removes_the_peers_gone,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_reply_of_epoch_zero_is_a_bad_frame, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_peer_full_snapshot_of_a_new_epoch_removes_nothing,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_peer_full_snapshot_skips_the_peers_copies_of_ours,
