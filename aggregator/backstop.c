@@ -137,7 +137,7 @@ int main(int argc, char **argv)
     }
 
     char *endpoint = args.socket ? xstrdup(args.socket) : cli_client_endpoint(args.config);
-    if (args.req.command == BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD &&
+    if (args.req.command == BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD && !args.req.value &&
         (rc = s_site_keys(&args, &key_path)) != 0)
         goto out;
     rc = cli_client_call(endpoint, args.timeout_ms, &args.req, &reply, err, sizeof(err));

@@ -17,6 +17,7 @@
 #include "cli_key.h"
 #include "wire.h"
 #include "xalloc.h"
+#include "zsock.h"
 
 #define S_MAX_POS 64 /* positionals kept (why joins them) */
 
@@ -31,6 +32,7 @@ typedef struct {
     const char *reason; /* --reason */
     const char *limit;  /* --limit */
     const char *keydir; /* --key-dir */
+    const char *pubkey; /* --public-key */
     bool all_mail;      /* --all-mail */
 } s_opts_t;
 
@@ -47,6 +49,7 @@ enum {
     O_LIMIT = 1 << 8,
     O_KEYDIR = 1 << 9,
     O_ALLMAIL = 1 << 10,
+    O_PUBKEY = 1 << 11,
 };
 
 /* A command option's name, flag and where it goes. */
@@ -67,6 +70,7 @@ static const s_optdef_t s_optdefs[] = {
     {"reason", O_REASON, offsetof(s_opts_t, reason)},
     {"limit", O_LIMIT, offsetof(s_opts_t, limit)},
     {"key-dir", O_KEYDIR, offsetof(s_opts_t, keydir)},
+    {"public-key", O_PUBKEY, offsetof(s_opts_t, pubkey)},
     {"all-mail", O_ALLMAIL, (size_t)-1},
     {NULL, 0, 0},
 };
@@ -99,7 +103,8 @@ static const s_cmddef_t s_cmds[] = {
     {"allow del", "allow", "del", BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_DEL,
      O_TYPE | O_SCOPE | O_VALUE, 0, 1},
     {"sites list", "sites", "list", BACKSTOP__CONTROL_REQUEST__COMMAND__SITES, 0, 0, 0},
-    {"sites add", "sites", "add", BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD, O_KEYDIR, 1, 1},
+    {"sites add", "sites", "add", BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD, O_KEYDIR | O_PUBKEY,
+     1, 1},
     {"sites del", "sites", "del", BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_DEL, 0, 1, 1},
     {NULL, NULL, NULL, 0, 0, 0, 0},
 };
@@ -526,6 +531,17 @@ cli_args_result_t cli_args_parse(cli_args_t *args, int argc, char *const argv[],
                           "%s: invalid site name \"%s\" ([A-Za-z0-9._-], 1 to 64 bytes)", cmd->name,
                           pos[0]);
         r->id = xstrdup(pos[0]);
+        if (o.keydir && o.pubkey)
+            return s_fail(CLI_ARGS_USAGE, err, errlen,
+                          "sites add: --public-key registers a key made elsewhere and writes no "
+                          "key file: no --key-dir with it");
+        if (o.pubkey && !zsock_key_valid(o.pubkey))
+            return s_fail(CLI_ARGS_DATA, err, errlen,
+                          "sites add: --public-key wants the 40-character Z85 public key, not "
+                          "\"%s\"",
+                          o.pubkey);
+        if (o.pubkey)
+            r->value = xstrdup(o.pubkey); /* no key pair to make */
         if (o.keydir)
             args->key_dir = xstrdup(o.keydir);
         return CLI_ARGS_RUN;

@@ -84,6 +84,10 @@ static const s_section_t s_sections[] = {
               "        the aggregator and writes the key file for the site's sensors (public and\n"
               "        secret, mode 0600) as DIR/NAME.key (default: the current directory). Copy\n"
               "        it to the site's sensor_secret_key_file. NAME: [A-Za-z0-9._-], 1 to 64.\n"
+              "    sites add NAME --public-key KEY\n"
+              "        Registers a site with a public key made elsewhere (KEY, 40 characters of\n"
+              "        Z85, as sites list shows it), and writes no key file: how the sites of\n"
+              "        one aggregator are registered on its failover peer.\n"
               "    sites del NAME\n"
               "        Revokes a site's key: new connections with it are refused at once.\n"},
     {NULL, NULL},

@@ -50,14 +50,19 @@ wait_for 10 sh -c "[ \"\$($A --json status | jq -r .peer.state)\" = live ] &&
 $B status | grep -q "^Peer: *live $A_DE," || bs_fail "B's status shows no live peer: $($B status)"
 bs_pass "A and B follow each other over CURVE"
 
-mkdir -p "$BS_TMP/ka" "$BS_TMP/kb" && chmod 700 "$BS_TMP/ka" "$BS_TMP/kb"
+mkdir -p "$BS_TMP/ka" && chmod 700 "$BS_TMP/ka"
 for s in site1 site2 site3; do
     $A sites add $s --key-dir "$BS_TMP/ka" >/dev/null || bs_fail "sites add $s on A"
 done
-$B sites add site1 --key-dir "$BS_TMP/kb" >/dev/null || bs_fail "sites add site1 on B"
+# the site is registered on B with the key A made for it: its sensor's one key file
+# works with both
+key1=$($A --json sites | jq -r '.sites[] | select(.name == "site1") | .public_key')
+$B sites add site1 --public-key "$key1" >/dev/null || bs_fail "sites add site1 --public-key on B"
+[ "$($B --json sites | jq -r '.sites[] | select(.name == "site1") | .public_key')" = "$key1" ] ||
+    bs_fail "B did not register site1 with A's key"
 AGG_DE=$B_DE AGG_SN=$B_SN
 # shellcheck disable=SC2086
-sub_start sB site1 --curve-key "$BS_TMP/kb/site1.key" --server-key $PUB_B
+sub_start sB site1 --curve-key "$BS_TMP/ka/site1.key" --server-key $PUB_B
 AGG_EV=$A_EV
 for s in site1 site2 site3; do
     loadgen --site $s --sensor mx --events 200 --subject "mirror wave" --ips 200 \
