@@ -554,6 +554,29 @@ static void s_sites(FILE *fp, const json_t *doc, int64_t now_ms)
     s_table_print(fp, &t);
 }
 
+/* The failover peer mirrors decisions only: what to do there after an allowlist or site
+ * change here. */
+static void s_peer_note(FILE *fp, Backstop__ControlRequest__Command cmd, const json_t *doc)
+{
+    char b[2][S_FIELD_SIZE];
+    const json_t *x = json_object_get(doc, "site");
+    switch (cmd) {
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD:
+        fprintf(fp,
+                "The failover peer does not mirror sites: register it there with\n"
+                "  backstop sites add %s --public-key '%s'\n",
+                s_field(x, "name", b[0], 64), s_field(x, "public_key", b[1], 64));
+        break;
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_DEL:
+        fprintf(fp, "The failover peer does not mirror sites: remove it there too.\n");
+        break;
+    default:
+        fprintf(fp, "The failover peer does not mirror allowlist entries: make the same change "
+                    "there.\n");
+        break;
+    }
+}
+
 int cli_render(FILE *fp, Backstop__ControlRequest__Command cmd, const json_t *doc)
 {
     char b[4][S_FIELD_SIZE];
@@ -634,5 +657,7 @@ int cli_render(FILE *fp, Backstop__ControlRequest__Command cmd, const json_t *do
     default:
         return -1;
     }
+    if (json_is_true(json_object_get(doc, "peer_not_mirrored")))
+        s_peer_note(fp, cmd, doc);
     return 0;
 }

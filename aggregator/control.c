@@ -945,6 +945,17 @@ int control_handle(server_t *srv, const Backstop__ControlRequest *req,
         s_fail(&c, EX_USAGE, "unknown command %d", (int)req->command);
         break;
     }
+    /* allowlist entries and sites are not mirrored to a failover peer: say so where they
+     * change, so the operator makes the same change there */
+    const agg_config_t *cfg = server_config(srv);
+    bool peer = (cfg->peer_decisions && *cfg->peer_decisions) ||
+                (cfg->peer_public_key && *cfg->peer_public_key);
+    if (c.status == 0 && c.doc && peer && control_changes(req) &&
+        (req->command == BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD ||
+         req->command == BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_DEL ||
+         req->command == BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD ||
+         req->command == BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_DEL))
+        json_object_set_new(c.doc, "peer_not_mirrored", json_true());
     if (c.status == 0 && c.doc) {
         reply->json =
             json_dumps(c.doc, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));

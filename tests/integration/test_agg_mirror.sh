@@ -78,8 +78,10 @@ id=$(holds "$A" 'mirror wave')
 grep -q "$id: decision=upsert .* from=peer" "$BS_TMP/B.log" || bs_fail "B logged no from=peer"
 bs_pass "A's rule decision $id reaches B's subscriber, mirrored on B"
 
-$B allow add --type subject --value 'mirror wave' --reason 'test' >/dev/null ||
+$B allow add --type subject --value 'mirror wave' --reason 'test' >"$BS_TMP/allow.out" ||
     bs_fail "allow add on B"
+grep -q 'does not mirror allowlist entries' "$BS_TMP/allow.out" ||
+    bs_fail "allow add on B did not say the peer does not mirror it: $(cat "$BS_TMP/allow.out")"
 wait_for 10 sh -c "[ -z \"\$($A --json decisions list | jq -r '.decisions[] | select(.value == \"mirror wave\") | .id')\" ]" ||
     bs_fail "an allowlist entry on B did not revoke $id on A"
 grep -q "$id: decision=remove .* why=allowlisted .* from=peer" "$BS_TMP/A.log" ||
