@@ -20,8 +20,8 @@
 #include "fp.h"
 #include "ingest.h"
 #include "msg.h"
-#include "peer.h"
 #include "netaddr.h"
+#include "peer.h"
 #include "xalloc.h"
 
 #define S_LIST_DEFAULT 1000         /* decisions listed when the request sets no limit */
