@@ -213,11 +213,12 @@ static int s_status(server_t *srv, s_ctx_t *c)
     json_t *peer = json_null();
     const peer_stats_t *ps = server_peer(srv);
     if (ps)
-        peer = json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "decisions",
+        peer = json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "decisions",
                          server_config(srv)->peer_decisions, "state", ps->live ? "live" : "joining",
                          "epoch", s_hex(ps->epoch), "seq", (json_int_t)ps->seq, "applied",
                          (json_int_t)ps->applied, "echoes", (json_int_t)ps->echoes, "refused",
-                         (json_int_t)ps->refused, "resyncs", (json_int_t)ps->resyncs);
+                         (json_int_t)ps->refused, "resyncs", (json_int_t)ps->resyncs, "bad_frames",
+                         (json_int_t)ps->bad_frames);
     return s_ok(
         c,
         json_pack(
