@@ -76,7 +76,9 @@ id=$(holds "$A" 'mirror wave')
 [ "$(mirrored "$A" "$id")" = false ] || bs_fail "A marks its own decision mirrored"
 [ "$(mirrored "$B" "$id")" = true ] || bs_fail "B does not mark $id as A's"
 grep -q "$id: decision=upsert .* from=peer" "$BS_TMP/B.log" || bs_fail "B logged no from=peer"
-bs_pass "A's rule decision $id reaches B's subscriber, mirrored on B"
+[ "$($B --json decisions show "$id" | jq -r '.decision.evidence.rule')" = fleet_subject ] ||
+    bs_fail "B's copy of $id lacks A's evidence: $($B --json decisions show "$id")"
+bs_pass "A's rule decision $id reaches B's subscriber, mirrored on B with its evidence"
 
 $B allow add --type subject --value 'mirror wave' --reason 'test' >"$BS_TMP/allow.out" ||
     bs_fail "allow add on B"
