@@ -57,7 +57,6 @@ struct peer {
     uint64_t epoch;                   /* the peer's epoch followed (0: ask for a full snapshot) */
     uint64_t known_epoch;             /* the peer's epoch when we were last in sequence with it */
     bool adopt;                       /* our store is new: the peer's copies of ours are adopted */
-    uint64_t seq;                     /* its last seq applied */
     s_update_t *queued;               /* JOINING: updates that came before the reply */
     size_t nqueued, queued_cap;       /* used, allocated */
     char (*ids)[DECISION_ID_LEN + 1]; /* ids of a full snapshot so far */
@@ -83,7 +82,7 @@ peer_t *peer_new(void *ctx, const peer_config_t *cfg, uint64_t epoch, uint64_t s
         self->keys = *cfg->keys;
     self->silence_ms = cfg->silence_ms > 0 ? cfg->silence_ms : 3000;
     self->epoch = self->known_epoch = self->st.epoch = epoch;
-    self->seq = self->st.seq = seq;
+    self->st.seq = seq;
     self->adopt = cfg->fresh;
     return self;
 }
@@ -134,7 +133,7 @@ static void s_rejoin(peer_t *self, const char *reason, bool reopen, int64_t mono
     if (!retry || self->retry_log_mono == 0 || mono - self->retry_log_mono >= 60000) {
         msg_info("peer: state=joining reason=%s peer=%s epoch=%016" PRIx64 " seq=%" PRIu64
                  " resyncs=%" PRIu64,
-                 reason, self->ep_decisions, self->epoch, self->seq, self->st.resyncs);
+                 reason, self->ep_decisions, self->epoch, self->st.seq, self->st.resyncs);
         if (retry)
             self->retry_log_mono = mono;
     }
@@ -171,7 +170,7 @@ static void s_send_join(peer_t *self, int64_t mono)
         rq.has_epoch = 1;
         rq.epoch = self->epoch;
         rq.has_since_seq = 1;
-        rq.since_seq = self->seq;
+        rq.since_seq = self->st.seq;
     }
     Backstop__Frame f;
     wire_frame_init(&f, BACKSTOP__FRAME__BODY_SNAPSHOT_REQUEST, &rq);
@@ -218,10 +217,6 @@ static void s_refused(peer_t *self, const decision_t *d, int64_t mono)
 static int s_mirror(peer_t *self, decisions_t *table, decision_kind_t kind, decision_why_t why,
                     const decision_t *d, int64_t mono, int64_t now_ms)
 {
-    if (d->mirrored) {
-        self->st.echoes++; /* ours, copied back: the peer never made it */
-        return 0;
-    }
     decisions_mirror_t r = decisions_mirror(table, kind, why, d, now_ms);
     if (r == DECISIONS_MIRROR_REFUSED)
         s_refused(self, d, mono);
@@ -239,14 +234,16 @@ static int s_apply(peer_t *self, decisions_t *table, const s_update_t *u, int64_
 {
     if (u->skip)
         return -1;
+    self->st.seq = u->c.seq;
     if (u->bad) {
         self->st.bad_frames++;
-        self->seq = self->st.seq = u->c.seq;
         return 0;
     }
-    int n = s_mirror(self, table, u->c.kind, u->c.why, &u->c.decision, mono, now_ms);
-    self->seq = self->st.seq = u->c.seq;
-    return n;
+    if (u->c.decision.mirrored) {
+        self->st.echoes++; /* ours, copied back: the peer never made it */
+        return 0;
+    }
+    return s_mirror(self, table, u->c.kind, u->c.why, &u->c.decision, mono, now_ms);
 }
 
 static int s_go_live(peer_t *self, decisions_t *table, const char *sync, size_t removed,
@@ -256,9 +253,9 @@ static int s_go_live(peer_t *self, decisions_t *table, const char *sync, size_t 
     self->state = S_LIVE;
     for (size_t i = 0; i < self->nqueued; i++) {
         const s_update_t *u = &self->queued[i];
-        if (u->c.epoch != self->epoch || u->c.seq <= self->seq)
+        if (u->c.epoch != self->epoch || u->c.seq <= self->st.seq)
             continue;
-        int k = u->c.seq == self->seq + 1 ? s_apply(self, table, u, mono, now_ms) : -1;
+        int k = u->c.seq == self->st.seq + 1 ? s_apply(self, table, u, mono, now_ms) : -1;
         if (k < 0) {
             s_rejoin(self, "gap", false, mono);
             return n;
@@ -272,7 +269,7 @@ static int s_go_live(peer_t *self, decisions_t *table, const char *sync, size_t 
     self->adopt = false;
     msg_info("peer: state=live peer=%s sync=%s epoch=%016" PRIx64 " seq=%" PRIu64
              " changes=%zu removed=%zu",
-             self->ep_decisions, sync, self->epoch, self->seq, self->changes, removed);
+             self->ep_decisions, sync, self->epoch, self->st.seq, self->changes, removed);
     return n;
 }
 
@@ -315,8 +312,7 @@ static size_t s_remove_gone(peer_t *self, decisions_t *table, int64_t mono, int6
     for (size_t i = 0; i < s.ngone; i++) {
         const decision_t *d = decisions_find(table, s.gone[i]);
         if (d) {
-            decision_t copy = *d;
-            copy.mirrored = false;
+            decision_t copy = *d; /* the removal frees the table's */
             n += (size_t)s_mirror(self, table, DECISION_REMOVE, DECISION_WHY_REVOKED, &copy, mono,
                                   now_ms);
         }
@@ -333,7 +329,7 @@ static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__Snaps
     /* a reply carries nothing to tell which request it answers: one older than what was
      * applied is the late answer to a request sent again since (the one sent now is
      * still to come) */
-    if (self->epoch && r->epoch == self->epoch && r->seq < self->seq)
+    if (self->epoch && r->epoch == self->epoch && r->seq < self->st.seq)
         return 0;
     if (r->epoch == 0) { /* no aggregator's: epochs are never 0 */
         self->st.bad_frames++;
@@ -349,9 +345,9 @@ static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__Snaps
         for (size_t i = 0; i < r->n_changes; i++) {
             s_update_t u;
             s_update_read(r->changes[i], &u);
-            if (u.c.seq <= self->seq)
+            if (u.c.seq <= self->st.seq)
                 continue;
-            int k = u.c.seq == self->seq + 1 ? s_apply(self, table, &u, mono, now_ms) : -1;
+            int k = u.c.seq == self->st.seq + 1 ? s_apply(self, table, &u, mono, now_ms) : -1;
             if (k < 0) {
                 self->epoch = 0; /* ask for a full snapshot */
                 s_rejoin(self, "gap", false, mono);
@@ -359,7 +355,7 @@ static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__Snaps
             }
             n += k;
         }
-        self->seq = self->st.seq = r->seq;
+        self->st.seq = r->seq;
         return n + s_go_live(self, table, "changes", 0, mono, now_ms);
     }
     for (size_t i = 0; i < r->n_decisions; i++) {
@@ -373,11 +369,12 @@ static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__Snaps
             self->ids = xrealloc(self->ids, self->ids_cap * sizeof(*self->ids));
         }
         memcpy(self->ids[self->nids++], d.id, sizeof(*self->ids));
-        /* a copy of ours, with a store of ours that is new: what we had before we lost
-         * it, taken back */
-        if (self->adopt)
-            d.mirrored = false;
-        n += s_mirror(self, table, DECISION_UPSERT, DECISION_WHY_NEW, &d, mono, now_ms);
+        /* a copy of ours is an echo, unless our store is new: then it is what we had
+         * before we lost it, taken back */
+        if (d.mirrored && !self->adopt)
+            self->st.echoes++;
+        else
+            n += s_mirror(self, table, DECISION_UPSERT, DECISION_WHY_NEW, &d, mono, now_ms);
     }
     if (r->has_more && r->more)
         return n;
@@ -387,7 +384,7 @@ static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__Snaps
     size_t removed = r->epoch == self->known_epoch ? s_remove_gone(self, table, mono, now_ms) : 0;
     self->nids = 0;
     self->epoch = self->st.epoch = r->epoch;
-    self->seq = self->st.seq = r->seq;
+    self->st.seq = r->seq;
     return n + (int)removed + s_go_live(self, table, "full", removed, mono, now_ms);
 }
 
@@ -415,9 +412,9 @@ static int s_on_update(peer_t *self, decisions_t *table, const Backstop__Decisio
         s_rejoin(self, "epoch", false, mono);
         return 0;
     }
-    if (u.c.seq <= self->seq)
+    if (u.c.seq <= self->st.seq)
         return 0; /* a duplicate, or the SKIP after a site's update we applied */
-    int n = u.c.seq == self->seq + 1 ? s_apply(self, table, &u, mono, now_ms) : -1;
+    int n = u.c.seq == self->st.seq + 1 ? s_apply(self, table, &u, mono, now_ms) : -1;
     if (n < 0) {
         s_rejoin(self, "gap", false, mono);
         return 0;
@@ -439,7 +436,7 @@ static void s_on_heartbeat(peer_t *self, const Backstop__Heartbeat *hb, int64_t 
         self->epoch = 0;
         s_rejoin(self, "epoch", false, mono);
         s_send_join(self, mono);
-    } else if (hb->seq > self->seq) {
+    } else if (hb->seq > self->st.seq) {
         if (self->hb_ahead) {
             s_rejoin(self, "heartbeat-ahead", false, mono);
             s_send_join(self, mono);
@@ -530,7 +527,7 @@ void peer_tick(peer_t *self, int64_t mono)
 void peer_position(const peer_t *self, uint64_t *epoch, uint64_t *seq)
 {
     *epoch = self->epoch;
-    *seq = self->seq;
+    *seq = self->st.seq;
 }
 
 const peer_stats_t *peer_stats(const peer_t *self)
