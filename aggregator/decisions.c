@@ -427,10 +427,13 @@ static bool s_merge(decisions_t *t, s_node_t *n, const decision_t *u)
     return changed;
 }
 
-/* Whether the log holds an operator's removal (revoked, allowlisted) of id. */
+/* Whether the log's last S_LOG_MAX changes hold an operator's removal (revoked,
+ * allowlisted) of id: a crossing takes milliseconds, and a change_log of a million must
+ * not make each new decision of the peer's a scan of it. */
 static bool s_revoked_recently(const decisions_t *t, const char *id)
 {
-    for (uint64_t s = t->floor + 1; s <= t->seq; s++) {
+    uint64_t from = t->seq - t->floor > S_LOG_MAX ? t->seq - S_LOG_MAX + 1 : t->floor + 1;
+    for (uint64_t s = from; s <= t->seq; s++) {
         const decision_change_t *c = s_log_at(t, s);
         if (c->kind == DECISION_REMOVE && c->why != DECISION_WHY_EXPIRED &&
             strcmp(c->decision.id, id) == 0)

@@ -195,7 +195,7 @@ typedef enum {
                                       remove, a decision already expired, an expiry the
                                       table knows a later end for, or an upsert of a
                                       decision an operator or allowlist removed here
-                                      (still in the change log: the peer's change crossed
+                                      (among the last 4096 changes: the peer's change crossed
                                       the removal, which reaches it next) */
     DECISIONS_MIRROR_APPLIED = 1,  /* the table changed and logged the change */
 } decisions_mirror_t;
