@@ -951,7 +951,7 @@ int control_handle(server_t *srv, const Backstop__ControlRequest *req,
     const agg_config_t *cfg = server_config(srv);
     bool peer = (cfg->peer_decisions && *cfg->peer_decisions) ||
                 (cfg->peer_public_key && *cfg->peer_public_key);
-    if (c.status == 0 && c.doc && peer && control_changes(req) &&
+    if (c.status == 0 && c.doc && peer &&
         (req->command == BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD ||
          req->command == BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_DEL ||
          req->command == BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD ||

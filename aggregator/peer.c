@@ -161,17 +161,10 @@ static void s_rejoin(peer_t *self, const char *reason, bool reopen, int64_t mono
  * ZMQ_IMMEDIATE this fails until the DEALER is connected; peer_tick() tries again. */
 static void s_send_join(peer_t *self, int64_t mono)
 {
-    Backstop__SnapshotRequest rq = BACKSTOP__SNAPSHOT_REQUEST__INIT;
-    rq.site = (char *)PUBLISH_ALL_SITES;
-    rq.sensor = self->name;
+    Backstop__SnapshotRequest rq;
+    wire_snapshot_request_init(&rq, PUBLISH_ALL_SITES, self->name, self->epoch, self->st.seq);
     rq.has_all_sites = 1;
     rq.all_sites = 1;
-    if (self->epoch) {
-        rq.has_epoch = 1;
-        rq.epoch = self->epoch;
-        rq.has_since_seq = 1;
-        rq.since_seq = self->st.seq;
-    }
     Backstop__Frame f;
     wire_frame_init(&f, BACKSTOP__FRAME__BODY_SNAPSHOT_REQUEST, &rq);
     if (self->dealer && zsock_send(self->dealer, &f, ZMQ_DONTWAIT) == 0) {

@@ -426,6 +426,20 @@ const char *wire_body_name(Backstop__Frame__BodyCase body_case)
     }
 }
 
+void wire_snapshot_request_init(Backstop__SnapshotRequest *rq, const char *site, const char *sensor,
+                                uint64_t epoch, uint64_t since_seq)
+{
+    backstop__snapshot_request__init(rq);
+    rq->site = (char *)site;
+    rq->sensor = (char *)sensor;
+    if (epoch) {
+        rq->has_epoch = 1;
+        rq->epoch = epoch;
+        rq->has_since_seq = 1;
+        rq->since_seq = since_seq;
+    }
+}
+
 void wire_frame_init(Backstop__Frame *frame, Backstop__Frame__BodyCase body_case, void *body)
 {
     assert(frame);

@@ -80,6 +80,11 @@ const char *wire_body_name(Backstop__Frame__BodyCase body_case);
 /* Initialises *frame (version WIRE_VERSION) around body, borrowed, of the given case. */
 void wire_frame_init(Backstop__Frame *frame, Backstop__Frame__BodyCase body_case, void *body);
 
+/* Initialises *rq, the request a follower joins with (PROTOCOL.md 4.2): site and sensor
+ * (borrowed), and with a position held (epoch non-zero) the changes since since_seq. */
+void wire_snapshot_request_init(Backstop__SnapshotRequest *rq, const char *site, const char *sensor,
+                                uint64_t epoch, uint64_t since_seq);
+
 /* Checks a frame against the limits above, as wire_unpack does; WIRE_OK when it may be sent. */
 wire_err_t wire_check(const Backstop__Frame *frame);
 

@@ -500,15 +500,9 @@ static void *s_socket(uplink_t *self, int type, const char *endpoint)
  * so the loop retries while join_pending. */
 static void s_send_join(uplink_t *self)
 {
-    Backstop__SnapshotRequest rq = BACKSTOP__SNAPSHOT_REQUEST__INIT;
-    rq.site = self->cfg->site;
-    rq.sensor = self->cfg->sensor_id;
-    if (self->epoch) {
-        rq.has_epoch = 1;
-        rq.epoch = self->epoch;
-        rq.has_since_seq = 1;
-        rq.since_seq = self->applied;
-    }
+    Backstop__SnapshotRequest rq;
+    wire_snapshot_request_init(&rq, self->cfg->site, self->cfg->sensor_id, self->epoch,
+                               self->applied);
     Backstop__Frame f;
     wire_frame_init(&f, BACKSTOP__FRAME__BODY_SNAPSHOT_REQUEST, &rq);
     if (self->dealer && zsock_send(self->dealer, &f, ZMQ_DONTWAIT) == 0)
