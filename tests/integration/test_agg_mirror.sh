@@ -6,7 +6,7 @@
 # both; with B killed, a decision revoked and one added on A reach B when it comes back
 # (changes since the position it stored); A, back with an empty data directory, takes
 # its decisions back from B, which kept them; a third aggregator whose key A does not
-# know as its peer gets nothing.
+# know as its peer gets nothing; bad peer settings are refused at -n.
 SRC=${2:?usage: test BUILD_DIR SOURCE_DIR}
 . "$SRC/tests/integration/lib.sh"
 . "$SRC/tests/integration/agg_lib.sh"
@@ -138,3 +138,23 @@ wait_log "$BS_TMP/C.log" 'peer: state=joining reason=silence' 10 ||
     bs_fail "C got A's decisions with a key A does not know"
 [ "$(peer_state "$BS_BUILD/backstop --socket $C_CTL")" = joining ] || bs_fail "C went live"
 bs_pass "an aggregator A does not know as its peer gets nothing"
+
+# bad peer settings: refused at -n with the reason, exit 78
+# refused NAME REASON LINE...: a config with LINEs fails -n, naming REASON
+refused()
+{
+    name=$1 reason=$2
+    shift 2
+    agg_conf "$name" "$@"
+    "$AGG" -c "$BS_TMP/$name.conf" -n 2>"$BS_TMP/$name.err"
+    rc=$?
+    [ $rc = 78 ] || bs_fail "$name: exit $rc, want 78"
+    grep -q "$reason" "$BS_TMP/$name.err" || bs_fail "$name: no \"$reason\": $(cat "$BS_TMP/$name.err")"
+}
+refused half 'needs both peer_decisions and peer_snapshot' "peer_decisions = $A_DE"
+refused nokey 'peer_public_key must be a 40-character Z85 key' \
+    "server_key_file = $BS_TMP/b.key" "peer_decisions = $A_DE" "peer_snapshot = $A_SN"
+refused badkey 'peer_public_key is not a 40-character Z85 key' "peer_public_key = short"
+refused remote 'peer endpoints must be loopback' \
+    "peer_decisions = tcp://192.0.2.1:5571" "peer_snapshot = tcp://192.0.2.1:5572"
+bs_pass "bad peer settings are refused with the reason, exit 78"
