@@ -542,3 +542,28 @@ void allowlist_ids_clear(allowlist_ids_t *ids)
     ids->id = NULL;
     ids->n = 0;
 }
+
+/* s_index_any() match: the same entry as arg (allowlist_find_same()'s rule). */
+static bool s_match_same(const allow_entry_t *x, const void *arg)
+{
+    const allow_entry_t *e = arg;
+    if (x->type != e->type)
+        return false;
+    return e->type == ALLOW_KEY ? x->fp == e->fp : strcmp(x->text, e->text) == 0;
+}
+
+uint32_t allowlist_find_same(const allowlist_t *self, const allow_entry_t *e)
+{
+    /* the index has it under the hash of what it matches (key entries are of subject
+     * scopes, which hash alike) */
+    if (self->index_cap == 0)
+        return 0;
+    uint64_t h = s_entry_hash(e);
+    size_t mask = self->index_cap - 1;
+    for (size_t j = (size_t)h & mask; self->index[j].idx; j = (j + 1) & mask) {
+        const allow_entry_t *x = &self->entries[self->index[j].idx - 1];
+        if (self->index[j].h == h && s_match_same(x, e))
+            return x->id;
+    }
+    return 0;
+}

@@ -90,6 +90,9 @@ size_t allowlist_count(const allowlist_t *self);
 /* Calls cb for each entry in id order; stops and returns cb's value when non-zero. */
 int allowlist_foreach(const allowlist_t *self, int (*cb)(const allow_entry_t *e, void *arg),
                       void *arg);
+/* The id of the entry that matches what e matches (a key entry's fingerprint, else the
+ * same type and text), or 0: "allow add" of such an entry adds nothing. */
+uint32_t allowlist_find_same(const allowlist_t *self, const allow_entry_t *e);
 /* Puts back an entry read from the store (its id kept); -1 if the id is taken or 0. */
 int allowlist_restore(allowlist_t *self, const allow_entry_t *e);
 

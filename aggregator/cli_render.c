@@ -366,11 +366,18 @@ static void s_status(FILE *fp, const json_t *doc, int64_t now_ms)
     fprintf(fp, "Decisions:  %s active (%s enforced)\n", s_field(dec, "active", b[0], 64),
             s_field(dec, "enforced", b[1], 64));
     const json_t *peer = json_object_get(doc, "peer");
-    if (json_is_object(peer))
+    if (json_is_object(peer)) {
         fprintf(fp, "Peer:       %s %s, epoch %s, seq %s; %s changes mirrored, %s refused\n",
                 s_field(peer, "state", b[0], 64), s_field(peer, "decisions", b[1], 64),
                 s_field(peer, "epoch", b[2], 64), s_field(peer, "seq", b[3], 64),
                 s_field(peer, "applied", b[4], 64), s_field(peer, "refused", b[5], 64));
+        const json_t *sh = json_object_get(peer, "shared");
+        if (json_is_object(sh))
+            fprintf(
+                fp, "            allowlist and sites %s the peer's; %s entries taken, %s refused\n",
+                json_is_true(json_object_get(sh, "same")) ? "the same as" : "not yet the same as",
+                s_field(sh, "applied", b[0], 64), s_field(sh, "refused", b[1], 64));
+    }
     const json_t *sensors = s_array(doc, "sensors");
     fprintf(fp, "\nSensors: %zu\n", sensors ? json_array_size(sensors) : (size_t)0);
     if (sensors && json_array_size(sensors) > 0) {
@@ -554,29 +561,6 @@ static void s_sites(FILE *fp, const json_t *doc, int64_t now_ms)
     s_table_print(fp, &t);
 }
 
-/* The failover peer mirrors decisions only: what to do there after an allowlist or site
- * change here. */
-static void s_peer_note(FILE *fp, Backstop__ControlRequest__Command cmd, const json_t *doc)
-{
-    char b[2][S_FIELD_SIZE];
-    const json_t *x = json_object_get(doc, "site");
-    switch (cmd) {
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD:
-        fprintf(fp,
-                "The failover peer does not mirror sites: register it there with\n"
-                "  backstop sites add %s --public-key '%s'\n",
-                s_field(x, "name", b[0], 64), s_field(x, "public_key", b[1], 64));
-        break;
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_DEL:
-        fprintf(fp, "The failover peer does not mirror sites: remove it there too.\n");
-        break;
-    default:
-        fprintf(fp, "The failover peer does not mirror allowlist entries: make the same change "
-                    "there.\n");
-        break;
-    }
-}
-
 int cli_render(FILE *fp, Backstop__ControlRequest__Command cmd, const json_t *doc)
 {
     char b[4][S_FIELD_SIZE];
@@ -657,7 +641,5 @@ int cli_render(FILE *fp, Backstop__ControlRequest__Command cmd, const json_t *do
     default:
         return -1;
     }
-    if (json_is_true(json_object_get(doc, "peer_not_mirrored")))
-        s_peer_note(fp, cmd, doc);
     return 0;
 }

@@ -213,12 +213,15 @@ static int s_status(server_t *srv, s_ctx_t *c)
     json_t *peer = json_null();
     const peer_stats_t *ps = server_peer(srv);
     if (ps)
-        peer = json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "decisions",
-                         server_config(srv)->peer_decisions, "state", ps->live ? "live" : "joining",
-                         "epoch", s_hex(ps->epoch), "seq", (json_int_t)ps->seq, "applied",
-                         (json_int_t)ps->applied, "echoes", (json_int_t)ps->echoes, "refused",
-                         (json_int_t)ps->refused, "resyncs", (json_int_t)ps->resyncs, "bad_frames",
-                         (json_int_t)ps->bad_frames);
+        peer = json_pack(
+            "{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:b, s:I, s:I, s:I}}", "decisions",
+            server_config(srv)->peer_decisions, "state", ps->live ? "live" : "joining", "epoch",
+            s_hex(ps->epoch), "seq", (json_int_t)ps->seq, "applied", (json_int_t)ps->applied,
+            "echoes", (json_int_t)ps->echoes, "refused", (json_int_t)ps->refused, "resyncs",
+            (json_int_t)ps->resyncs, "bad_frames", (json_int_t)ps->bad_frames, "shared", "same",
+            ps->shared_heard && ps->shared_digest == server_shared_digest(srv), "fetches",
+            (json_int_t)ps->shared_fetches, "applied", (json_int_t)ps->shared_applied, "refused",
+            (json_int_t)ps->shared_refused);
     return s_ok(
         c,
         json_pack(
@@ -709,32 +712,6 @@ static int s_allow_entry(const Backstop__ControlRequest *req, allow_entry_t *e, 
     return 0;
 }
 
-/* Whether two entries match the same thing. */
-static bool s_allow_same(const allow_entry_t *a, const allow_entry_t *b)
-{
-    if (a->type != b->type)
-        return false;
-    if (a->type == ALLOW_KEY)
-        return a->fp == b->fp;
-    return strcmp(a->text, b->text) == 0;
-}
-
-/* allowlist_foreach state: find an entry matching probe. */
-typedef struct {
-    const allow_entry_t *probe; /* what to look for */
-    uint32_t id;                /* found id, 0 if none */
-} s_same_t;
-
-static int s_same_cb(const allow_entry_t *e, void *arg)
-{
-    s_same_t *s = arg;
-    if (s_allow_same(e, s->probe)) {
-        s->id = e->id;
-        return 1;
-    }
-    return 0;
-}
-
 static int s_allow_add(server_t *srv, const Backstop__ControlRequest *req, s_ctx_t *c)
 {
     allow_entry_t e;
@@ -743,10 +720,9 @@ static int s_allow_add(server_t *srv, const Backstop__ControlRequest *req, s_ctx
 
     if (s_allow_entry(req, &e, c) != 0)
         return c->status;
-    s_same_t same = {&e, 0};
-    allowlist_foreach(server_allowlist(srv), s_same_cb, &same);
-    if (same.id) {
-        const allow_entry_t *old = allowlist_find(server_allowlist(srv), same.id);
+    uint32_t same = allowlist_find_same(server_allowlist(srv), &e);
+    if (same) {
+        const allow_entry_t *old = allowlist_find(server_allowlist(srv), same);
         return s_ok(c, json_pack("{s:s, s:o, s:[]}", "result", "exists", "entry",
                                  control_json_allow(old), "revoked"));
     }
@@ -796,18 +772,16 @@ static int s_allow_del(server_t *srv, const Backstop__ControlRequest *req, s_ctx
         allow_entry_t e;
         if (s_allow_entry(req, &e, c) != 0)
             return c->status;
-        s_same_t same = {&e, 0};
-        allowlist_foreach(server_allowlist(srv), s_same_cb, &same);
-        if (same.id == 0)
+        id = allowlist_find_same(server_allowlist(srv), &e);
+        if (id == 0)
             return s_fail(c, EX_DATAERR, "allow del: no allowlist entry for %s %s",
                           s_allow_type(&e), e.text);
-        id = same.id;
     }
     const allow_entry_t *old = allowlist_find(server_allowlist(srv), id);
     if (old == NULL)
         return s_fail(c, EX_DATAERR, "allow del: no allowlist entry %u", id);
     json_t *gone = control_json_allow(old);
-    if (server_allow_del(srv, id, err, sizeof(err)) < 0) {
+    if (server_allow_del(srv, id, c->who, err, sizeof(err)) < 0) {
         json_decref(gone);
         return s_fail(c, EX_SOFTWARE, "allow del: %s", err);
     }
@@ -873,7 +847,7 @@ static int s_site_del(server_t *srv, const Backstop__ControlRequest *req, s_ctx_
     char err[256];
     if (req->id == NULL || server_site_find(srv, req->id) == NULL)
         return s_fail(c, EX_DATAERR, "sites del: no site %s", req->id ? req->id : "");
-    if (server_site_del(srv, req->id, err, sizeof(err)) < 0)
+    if (server_site_del(srv, req->id, c->who, err, sizeof(err)) < 0)
         return s_fail(c, EX_SOFTWARE, "sites del: %s", err);
     return s_ok(c, json_pack("{s:{s:s}}", "removed", "name", req->id));
 }
@@ -946,17 +920,6 @@ int control_handle(server_t *srv, const Backstop__ControlRequest *req,
         s_fail(&c, EX_USAGE, "unknown command %d", (int)req->command);
         break;
     }
-    /* allowlist entries and sites are not mirrored to a failover peer: say so where they
-     * change, so the operator makes the same change there */
-    const agg_config_t *cfg = server_config(srv);
-    bool peer = (cfg->peer_decisions && *cfg->peer_decisions) ||
-                (cfg->peer_public_key && *cfg->peer_public_key);
-    if (c.status == 0 && c.doc && peer &&
-        (req->command == BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD ||
-         req->command == BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_DEL ||
-         req->command == BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD ||
-         req->command == BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_DEL))
-        json_object_set_new(c.doc, "peer_not_mirrored", json_true());
     if (c.status == 0 && c.doc) {
         reply->json =
             json_dumps(c.doc, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));

@@ -64,9 +64,14 @@ struct peer {
     size_t joins;                     /* joins so far */
     size_t changes;                   /* changes applied since the join began */
     int64_t retry_log_mono;           /* when a reconnect was last logged (0: none yet) */
-    uint64_t refused_logged;          /* refusals already logged */
-    int64_t refused_log_mono;         /* when last logged */
-    peer_stats_t st;                  /* counters */
+    int (*shared_apply)(void *, const shared_rec_t *); /* cfg's */
+    void *shared_arg;                                  /* its arg */
+    bool shared_asked;                                 /* a SharedRequest is out */
+    int64_t shared_ask_mono;                           /* when it went */
+    bool shared_have;         /* an answer was taken in full (st.shared_fetched) */
+    uint64_t refused_logged;  /* refusals already logged */
+    int64_t refused_log_mono; /* when last logged */
+    peer_stats_t st;          /* counters */
 };
 
 peer_t *peer_new(void *ctx, const peer_config_t *cfg, uint64_t epoch, uint64_t seq)
@@ -84,6 +89,8 @@ peer_t *peer_new(void *ctx, const peer_config_t *cfg, uint64_t epoch, uint64_t s
     self->epoch = self->known_epoch = self->st.epoch = epoch;
     self->st.seq = seq;
     self->adopt = cfg->fresh;
+    self->shared_apply = cfg->shared_apply;
+    self->shared_arg = cfg->shared_arg;
     return self;
 }
 
@@ -148,6 +155,7 @@ static void s_rejoin(peer_t *self, const char *reason, bool reopen, int64_t mono
     self->join_wanted = true;
     self->join_mono = mono;
     if (reopen) {
+        self->shared_asked = false; /* its answer went with the socket */
         s_sockets_close(self);
         self->st.heard_mono = 0;
         self->sub = s_socket(self, ZMQ_SUB, self->ep_decisions);
@@ -416,8 +424,74 @@ static int s_on_update(peer_t *self, decisions_t *table, const Backstop__Decisio
     return n;
 }
 
+/* Asks for the peer's allowlist and sites when its heartbeat says they changed since the
+ * answer taken last (once at least; again if an answer does not come within silence_ms). */
+static void s_shared_check(peer_t *self, int64_t mono)
+{
+    if (!self->shared_apply || !self->st.shared_heard || !self->dealer)
+        return;
+    if (self->shared_have && self->st.shared_fetched == self->st.shared_digest)
+        return;
+    if (self->shared_asked && mono - self->shared_ask_mono < self->silence_ms)
+        return;
+    Backstop__SharedRequest rq = BACKSTOP__SHARED_REQUEST__INIT;
+    rq.name = self->name;
+    Backstop__Frame f;
+    wire_frame_init(&f, BACKSTOP__FRAME__BODY_SHARED_REQUEST, &rq);
+    if (zsock_send(self->dealer, &f, ZMQ_DONTWAIT) == 0) {
+        self->shared_asked = true;
+        self->shared_ask_mono = mono;
+    }
+}
+
+/* A SharedReply: every entry to shared_apply; the last one of an answer records its
+ * digest. Returns the entries applied. */
+static int s_on_shared(peer_t *self, const Backstop__SharedReply *r, int64_t mono)
+{
+    if (!self->shared_apply) {
+        self->st.bad_frames++;
+        return 0;
+    }
+    int n = 0;
+    for (size_t i = 0; i < r->n_entries; i++) {
+        shared_rec_t rec;
+        char err[128];
+        if (shared_rec_read(r->entries[i], &rec, err, sizeof(err)) < 0) {
+            self->st.shared_refused++;
+            if (self->refused_log_mono == 0 || mono - self->refused_log_mono >= S_REFUSED_LOG_MS) {
+                msg_warn("peer: shared entry refused: %s peer=%s", err, self->ep_snapshot);
+                self->refused_log_mono = mono;
+            }
+            continue;
+        }
+        int rc = self->shared_apply(self->shared_arg, &rec);
+        if (rc > 0) {
+            self->st.shared_applied++;
+            n++;
+        } else if (rc < 0) {
+            self->st.shared_refused++;
+        }
+    }
+    if (!(r->has_more && r->more)) {
+        self->st.shared_fetched = r->digest;
+        self->st.shared_fetches++;
+        self->shared_have = true;
+        self->shared_asked = false;
+        if (n > 0)
+            msg_info("peer: shared entries=%zu applied=%d digest=%016" PRIx64 " peer=%s",
+                     r->n_entries, n, r->digest, self->ep_snapshot);
+    }
+    return n;
+}
+
 static void s_on_heartbeat(peer_t *self, const Backstop__Heartbeat *hb, int64_t mono)
 {
+    if (hb->has_shared_digest) {
+        self->st.shared_heard = true;
+        self->st.shared_digest = hb->shared_digest;
+    }
+    if (self->state == S_LIVE)
+        s_shared_check(self, mono);
     if (self->state == S_JOINING) {
         if (self->join_wanted)
             s_send_join(self, mono); /* the subscription is in place now */
@@ -459,6 +533,8 @@ int peer_feed(peer_t *self, decisions_t *table, const Backstop__Frame *f, bool f
     if (!feed) {
         if (f->body_case == BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY)
             return s_on_snapshot(self, table, f->snapshot_reply, mono, now_ms);
+        if (f->body_case == BACKSTOP__FRAME__BODY_SHARED_REPLY)
+            return s_on_shared(self, f->shared_reply, mono);
         self->st.bad_frames++;
         return 0;
     }

@@ -20,6 +20,11 @@
  * sensors fail over to the other aggregator, the blocks in force are there
  * already, and a revocation on either side reaches both.
  *
+ * The allowlist entries and sites go the same way, as state (shared.h): when
+ * the peer's heartbeat carries a digest of them that differs from the one of
+ * its answer taken last, a SharedRequest fetches them all, and each entry goes
+ * to cfg->shared_apply, which keeps the newer of the two.
+ *
  * Runs in the server's event loop: peer_poll() adds its two sockets to the
  * loop's poll set, peer_handle() reads them and returns how many changes it
  * made to the table (the server stores and publishes them), peer_tick() runs
@@ -34,6 +39,7 @@
 #include <zmq.h>
 
 #include "decisions.h"
+#include "shared.h"
 #include "wire.h"
 #include "zsock.h"
 
@@ -50,6 +56,10 @@ typedef struct {
     bool fresh;                /* our store was made new at this start (lost, or first):
                                   the first full snapshot takes back the peer's copies of
                                   decisions we made before */
+    /* the peer's allowlist entries and sites (PROTOCOL.md 4.7), each handed to this
+     * (NULL: not asked for); it returns 1 applied, 0 nothing to do, -1 refused */
+    int (*shared_apply)(void *arg, const shared_rec_t *r);
+    void *shared_arg; /* its arg */
 } peer_config_t;
 
 /* Counters and state for status and metrics. */
@@ -63,6 +73,13 @@ typedef struct peer_stats {
     uint64_t resyncs;    /* joins after the first: gap, epoch, silence */
     uint64_t bad_frames; /* frames that were not what the socket carries */
     int64_t heard_mono;  /* monotonic ms the peer was last heard (0: never) */
+    /* its allowlist and sites (PROTOCOL.md 4.7) */
+    bool shared_heard;       /* a heartbeat carried its digest */
+    uint64_t shared_digest;  /* the digest its last heartbeat carried */
+    uint64_t shared_fetched; /* the digest of its last answer taken in full */
+    uint64_t shared_fetches; /* answers taken in full */
+    uint64_t shared_applied; /* entries that changed ours */
+    uint64_t shared_refused; /* entries refused (unreadable, or a site key another has) */
 } peer_stats_t;
 
 /* A follower of the peer in cfg, starting from (epoch, seq) it applied before (0, 0: a

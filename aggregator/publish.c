@@ -193,12 +193,15 @@ int publish_update(void *pub, const decision_change_t *c)
     return zsock_publish(pub, ZSOCK_TOPIC_FLEET, &f, ZMQ_DONTWAIT);
 }
 
-int publish_heartbeat(void *pub, uint64_t epoch, uint64_t seq, int64_t now_ms)
+int publish_heartbeat(void *pub, uint64_t epoch, uint64_t seq, int64_t now_ms,
+                      uint64_t shared_digest)
 {
     Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
     hb.epoch = epoch;
     hb.seq = seq;
     hb.time_ms = now_ms;
+    hb.has_shared_digest = 1;
+    hb.shared_digest = shared_digest;
     /* sensors send this aggregator their events as columns */
     hb.has_features = 1;
     hb.features = WIRE_FEATURE_COLUMNS;

@@ -30,6 +30,7 @@
 #include "msg.h"
 #include "peer.h"
 #include "publish.h"
+#include "shared.h"
 #include "store.h"
 #include "xalloc.h"
 #include "zsock.h"
@@ -99,6 +100,9 @@ struct server {
     peer_t *peer;                            /* the failover peer followed, or NULL */
     char peer_key[ZSOCK_Z85_LEN + 1];        /* its CURVE public key ("" plain or none) */
     uint64_t peer_stored[2];                 /* its (epoch, seq) last written as m/peer_* */
+    shared_t *shared;                        /* tombstones of the allowlist and sites */
+    uint64_t shared_digest;                  /* of the allowlist, sites and tombstones */
+    bool shared_dirty;                       /* changed since shared_digest was computed */
 };
 
 static const char *const s_drop_names[SERVER_DROP__COUNT] = {
@@ -205,6 +209,97 @@ static void s_site_insert(server_t *self, const char *name, const char *pub, int
     decisions_strlcpy(s->who, who ? who : "", WIRE_MAX_ID);
 }
 
+/* ---- what the failover peer shares (shared.h): tombstones ---- */
+
+/* Keeps tombstone r, on disk first. 0, or -1 (the store failed). */
+static int s_tomb_keep(server_t *self, const shared_rec_t *r)
+{
+    size_t len = 0;
+    uint8_t *blob = shared_rec_pack(r, &len);
+    int rc = store_tomb_put(self->store, shared_identity(r), blob, len);
+    xfree(blob);
+    if (rc < 0) {
+        self->stats.store_errors++;
+        return -1;
+    }
+    shared_tomb_put(self->shared, r);
+    self->shared_dirty = true;
+    return 0;
+}
+
+/* Forgets the tombstone of identity, if there is one (what it removed is back). */
+static void s_tomb_forget(server_t *self, uint64_t identity)
+{
+    if (shared_tomb_find(self->shared, identity) == NULL)
+        return;
+    if (store_tomb_del(self->store, identity) < 0)
+        self->stats.store_errors++; /* restored, it loses to the newer entry */
+    (void)shared_tomb_drop(self->shared, identity);
+    self->shared_dirty = true;
+}
+
+/* The time to give a change of the entry of identity made now: later than its tombstone
+ * and than the entry it replaces (at), so that the peer takes it even if its clock is a
+ * little ahead of ours. */
+static int64_t s_change_time(const server_t *self, uint64_t identity, int64_t at)
+{
+    int64_t t = server_now_ms(self);
+    const shared_rec_t *tomb = shared_tomb_find(self->shared, identity);
+    if (tomb && tomb->changed_ms >= t)
+        t = tomb->changed_ms + 1;
+    return at >= t ? at + 1 : t;
+}
+
+/* ---- sites ---- */
+
+/* Stores and registers (or re-registers) a site. 0, or -1 (the store failed). */
+static int s_site_put(server_t *self, const char *name, const char *public_key, int64_t created,
+                      const char *who)
+{
+    if (store_site_put(self->store, name, public_key, created, who) < 0) {
+        self->stats.store_errors++;
+        return -1;
+    }
+    server_site_t *s = (server_site_t *)server_site_find(self, name);
+    if (s) {
+        decisions_strlcpy(s->public_key, public_key ? public_key : "", ZSOCK_Z85_LEN);
+        s->created_ms = created;
+        decisions_strlcpy(s->who, who ? who : "", WIRE_MAX_ID);
+    } else {
+        s_site_insert(self, name, public_key, created, who);
+    }
+    self->shared_dirty = true;
+    return 0;
+}
+
+/* Removes a registered site from the store and the table. 0, or -1. */
+static int s_site_drop(server_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->nsites; i++) {
+        if (strcmp(self->sites[i].name, name) != 0)
+            continue;
+        if (store_site_del(self->store, name) < 0) {
+            self->stats.store_errors++;
+            return -1;
+        }
+        self->sites[i] = self->sites[--self->nsites];
+        self->shared_dirty = true;
+        return 0;
+    }
+    return -1;
+}
+
+/* The site other than name that has public_key, or NULL. */
+static const server_site_t *s_site_with_key(const server_t *self, const char *public_key,
+                                            const char *name)
+{
+    for (size_t i = 0; public_key && *public_key && i < self->nsites; i++)
+        if (strcmp(self->sites[i].public_key, public_key) == 0 &&
+            strcmp(self->sites[i].name, name) != 0)
+            return &self->sites[i];
+    return NULL;
+}
+
 int server_site_add(server_t *self, const char *name, const char *public_key, const char *who,
                     char *err, size_t errlen)
 {
@@ -220,39 +315,43 @@ int server_site_add(server_t *self, const char *name, const char *public_key, co
         snprintf(err, errlen, "public key is not a 40-character Z85 CURVE key");
         return -1;
     }
-    for (size_t i = 0; public_key && *public_key && i < self->nsites; i++)
-        if (strcmp(self->sites[i].public_key, public_key) == 0) {
-            snprintf(err, errlen, "that key already belongs to site %s", self->sites[i].name);
-            return -1;
-        }
-    int64_t now = server_now_ms(self);
-    if (store_site_put(self->store, name, public_key, now, who) < 0) {
-        self->stats.store_errors++;
+    const server_site_t *other = s_site_with_key(self, public_key, name);
+    if (other) {
+        snprintf(err, errlen, "that key already belongs to site %s", other->name);
+        return -1;
+    }
+    shared_rec_t r;
+    shared_rec_site(&r, name, public_key, 0, who);
+    uint64_t identity = shared_identity(&r);
+    if (s_site_put(self, name, public_key, s_change_time(self, identity, 0), who) < 0) {
         snprintf(err, errlen, "cannot store the site (see the log)");
         return -1;
     }
-    s_site_insert(self, name, public_key, now, who);
+    s_tomb_forget(self, identity);
     msg_info("site added: site=%s who=%s key=%s", name, who && *who ? who : "-",
              public_key && *public_key ? "yes" : "no");
     return 0;
 }
 
-int server_site_del(server_t *self, const char *name, char *err, size_t errlen)
+int server_site_del(server_t *self, const char *name, const char *who, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < self->nsites; i++) {
-        if (strcmp(self->sites[i].name, name) != 0)
-            continue;
-        if (store_site_del(self->store, name) < 0) {
-            self->stats.store_errors++;
-            snprintf(err, errlen, "cannot delete the site from the store (see the log)");
-            return -1;
-        }
-        self->sites[i] = self->sites[--self->nsites];
-        msg_info("site removed: site=%s", name);
-        return 0;
+    const server_site_t *s = name ? server_site_find(self, name) : NULL;
+    if (s == NULL) {
+        snprintf(err, errlen, "no site %s", name ? name : "");
+        return -1;
     }
-    snprintf(err, errlen, "no site %s", name ? name : "");
-    return -1;
+    /* the tombstone first: should the daemon die between the two, the restore finds both
+     * and the later one wins */
+    shared_rec_t r;
+    shared_rec_site(&r, s->name, s->public_key, 0, who);
+    r.removed = true;
+    r.changed_ms = s_change_time(self, shared_identity(&r), s->created_ms);
+    if (s_tomb_keep(self, &r) < 0 || s_site_drop(self, r.site) < 0) {
+        snprintf(err, errlen, "cannot delete the site from the store (see the log)");
+        return -1;
+    }
+    msg_info("site removed: site=%s who=%s", r.site, who && *who ? who : "-");
+    return 0;
 }
 
 /* ZAP: client public key -> site name, or SERVER_PEER_USER for the failover peer. */
@@ -275,15 +374,15 @@ const allowlist_t *server_allowlist(const server_t *self)
     return self->allow;
 }
 
-uint32_t server_allow_add(server_t *self, const allow_entry_t *e, size_t *revoked, char *err,
-                          size_t errlen)
+/* Adds e (its created_ms as given), revokes what it covers, stores it. The new id, or 0
+ * (the store failed: the entry is taken out again). */
+static uint32_t s_allow_put(server_t *self, const allow_entry_t *e, size_t *revoked)
 {
     size_t n = 0;
     uint32_t id = ingest_allow_add(self->ingest, e, server_now_ms(self), &n);
     const allow_entry_t *stored = allowlist_find(self->allow, id);
     if (!stored || store_allow_put(self->store, stored) < 0) {
         self->stats.store_errors++;
-        snprintf(err, errlen, "cannot store the allowlist entry (see the log)");
         if (stored)
             (void)allowlist_remove(self->allow, id);
         (void)server_apply_changes(self);
@@ -292,25 +391,160 @@ uint32_t server_allow_add(server_t *self, const allow_entry_t *e, size_t *revoke
     if (revoked)
         *revoked = n;
     (void)server_apply_changes(self);
-    msg_info("allowlist add: id=%u text=%s who=%s revoked=%zu", id, stored->text,
-             stored->who[0] ? stored->who : "-", n);
+    self->shared_dirty = true;
     return id;
 }
 
-int server_allow_del(server_t *self, uint32_t id, char *err, size_t errlen)
+/* Removes allowlist entry id from the store and the list. 0, or -1. */
+static int s_allow_drop(server_t *self, uint32_t id)
 {
-    if (!allowlist_find(self->allow, id)) {
-        snprintf(err, errlen, "no allowlist entry %u", id);
-        return -1;
-    }
     if (store_allow_del(self->store, id) < 0) {
         self->stats.store_errors++;
-        snprintf(err, errlen, "cannot delete the allowlist entry from the store (see the log)");
         return -1;
     }
     (void)allowlist_remove(self->allow, id);
+    self->shared_dirty = true;
+    return 0;
+}
+
+uint32_t server_allow_add(server_t *self, const allow_entry_t *e, size_t *revoked, char *err,
+                          size_t errlen)
+{
+    shared_rec_t r;
+    shared_rec_allow(&r, e);
+    uint64_t identity = shared_identity(&r);
+    allow_entry_t copy = *e;
+    copy.created_ms = s_change_time(self, identity, 0);
+    size_t n = 0;
+    uint32_t id = s_allow_put(self, &copy, &n);
+    if (id == 0) {
+        snprintf(err, errlen, "cannot store the allowlist entry (see the log)");
+        return 0;
+    }
+    s_tomb_forget(self, identity);
+    if (revoked)
+        *revoked = n;
+    msg_info("allowlist add: id=%u text=%s who=%s revoked=%zu", id, copy.text,
+             copy.who[0] ? copy.who : "-", n);
+    return id;
+}
+
+int server_allow_del(server_t *self, uint32_t id, const char *who, char *err, size_t errlen)
+{
+    const allow_entry_t *e = allowlist_find(self->allow, id);
+    if (!e) {
+        snprintf(err, errlen, "no allowlist entry %u", id);
+        return -1;
+    }
+    /* the tombstone first (see server_site_del) */
+    shared_rec_t r;
+    shared_rec_allow(&r, e);
+    decisions_strlcpy(r.who, who ? who : "", DECISION_NAME_MAX);
+    r.removed = true;
+    r.changed_ms = s_change_time(self, shared_identity(&r), e->created_ms);
+    if (s_tomb_keep(self, &r) < 0 || s_allow_drop(self, id) < 0) {
+        snprintf(err, errlen, "cannot delete the allowlist entry from the store (see the log)");
+        return -1;
+    }
     msg_info("allowlist del: id=%u", id);
     return 0;
+}
+
+/* ---- what the failover peer shares: its changes (PROTOCOL.md 4.7) ---- */
+
+/* allowlist_foreach: adds an entry to the digest at arg. */
+static int s_digest_allow(const allow_entry_t *e, void *arg)
+{
+    shared_rec_t r;
+    shared_rec_allow(&r, e);
+    *(uint64_t *)arg = shared_digest_add(*(uint64_t *)arg, &r);
+    return 0;
+}
+
+uint64_t server_shared_digest(server_t *self)
+{
+    if (!self->shared_dirty)
+        return self->shared_digest;
+    uint64_t d = 0;
+    shared_rec_t r;
+    allowlist_foreach(self->allow, s_digest_allow, &d);
+    for (size_t i = 0; i < self->nsites; i++) {
+        const server_site_t *s = &self->sites[i];
+        shared_rec_site(&r, s->name, s->public_key, s->created_ms, s->who);
+        d = shared_digest_add(d, &r);
+    }
+    size_t nt = 0;
+    const shared_rec_t *t = shared_tombs(self->shared, &nt);
+    for (size_t i = 0; i < nt; i++)
+        d = shared_digest_add(d, &t[i]);
+    self->shared_digest = d;
+    self->shared_dirty = false;
+    return d;
+}
+
+int server_shared_apply(server_t *self, const shared_rec_t *r)
+{
+    if (r->removed && r->changed_ms < server_now_ms(self) - SHARED_TOMB_KEEP_MS)
+        return 0; /* forgotten here already */
+    uint64_t identity = shared_identity(r);
+    /* what we have of it: the live entry, else its tombstone */
+    shared_rec_t local;
+    const shared_rec_t *have = NULL;
+    uint32_t allow_id = 0;
+    const server_site_t *site = NULL;
+    if (r->kind == SHARED_ALLOW) {
+        allow_id = allowlist_find_same(self->allow, &r->allow);
+        if (allow_id) {
+            shared_rec_allow(&local, allowlist_find(self->allow, allow_id));
+            have = &local;
+        }
+    } else {
+        site = server_site_find(self, r->site);
+        if (site) {
+            shared_rec_site(&local, site->name, site->public_key, site->created_ms, site->who);
+            have = &local;
+        }
+    }
+    if (have == NULL)
+        have = shared_tomb_find(self->shared, identity);
+    if (!shared_loses(have, r))
+        return 0;
+    const char *kind = shared_kind_name(r->kind), *who = r->who[0] ? r->who : "-";
+    if (r->removed) {
+        if (s_tomb_keep(self, r) < 0 || (allow_id && s_allow_drop(self, allow_id) < 0) ||
+            (site && s_site_drop(self, r->site) < 0))
+            return -1;
+        msg_info("shared: %s del text=%s who=%s from=peer", kind, shared_rec_text(r), who);
+        return 1;
+    }
+    if (r->kind == SHARED_SITE) {
+        const server_site_t *other = s_site_with_key(self, r->public_key, r->site);
+        if (other || (self->peer_key[0] && strcmp(r->public_key, self->peer_key) == 0)) {
+            msg_warn("shared: site=%s refused: its key is site %s's from=peer", r->site,
+                     other ? other->name : SERVER_PEER_USER);
+            return -1;
+        }
+        if (s_site_put(self, r->site, r->public_key, r->changed_ms, r->who) < 0)
+            return -1;
+        s_tomb_forget(self, identity);
+        msg_info("shared: site add text=%s key=%s who=%s from=peer", r->site,
+                 r->public_key[0] ? "yes" : "no", who);
+        return 1;
+    }
+    /* an allowlist entry: a newer one of the same match replaces ours */
+    if (allow_id && s_allow_drop(self, allow_id) < 0)
+        return -1;
+    allow_entry_t e = r->allow;
+    e.created_ms = r->changed_ms;
+    decisions_strlcpy(e.who, r->who, DECISION_NAME_MAX);
+    size_t revoked = 0;
+    uint32_t id = s_allow_put(self, &e, &revoked);
+    if (id == 0)
+        return -1;
+    s_tomb_forget(self, identity);
+    msg_info("shared: allow add id=%u text=%s who=%s revoked=%zu from=peer", id, e.text, who,
+             revoked);
+    return 1;
 }
 
 /* ---- accessors ---- */
@@ -587,6 +821,87 @@ static void s_drain_events(server_t *self)
 
 /* ---- snapshot and control ---- */
 
+/* Building a SharedReply: up to WIRE_MAX_SHARED entries, then sent. */
+typedef struct {
+    server_t *srv;          /* the server */
+    const zsock_meta_t *to; /* who asked */
+    shared_rec_t *recs;     /* the chunk's records */
+    size_t n;               /* in it */
+    size_t total;           /* sent so far */
+    int failed;             /* a send failed */
+} s_shared_out_t;
+
+/* Sends the chunk (more: not the last one). */
+static void s_shared_send(s_shared_out_t *o, bool more)
+{
+    Backstop__SharedEntry *pbs = xcalloc(o->n ? o->n : 1, sizeof(*pbs));
+    Backstop__SharedEntry **ptrs = xcalloc(o->n ? o->n : 1, sizeof(*ptrs));
+    for (size_t i = 0; i < o->n; i++) {
+        shared_rec_write(&o->recs[i], &pbs[i]);
+        ptrs[i] = &pbs[i];
+    }
+    Backstop__SharedReply rep = BACKSTOP__SHARED_REPLY__INIT;
+    rep.digest = o->srv->shared_digest;
+    rep.n_entries = o->n;
+    rep.entries = ptrs;
+    rep.has_more = more;
+    rep.more = more;
+    Backstop__Frame f;
+    wire_frame_init(&f, BACKSTOP__FRAME__BODY_SHARED_REPLY, &rep);
+    if (!o->failed && zsock_reply(o->srv->snap, o->to, &f, ZMQ_DONTWAIT) < 0)
+        o->failed = 1;
+    xfree(pbs);
+    xfree(ptrs);
+    o->total += o->n;
+    o->n = 0;
+}
+
+static void s_shared_add(s_shared_out_t *o, const shared_rec_t *r)
+{
+    if (o->n == WIRE_MAX_SHARED)
+        s_shared_send(o, true);
+    o->recs[o->n++] = *r;
+}
+
+static int s_shared_add_allow(const allow_entry_t *e, void *arg)
+{
+    shared_rec_t r;
+    shared_rec_allow(&r, e);
+    s_shared_add(arg, &r);
+    return 0;
+}
+
+/* Answers a SharedRequest (PROTOCOL.md 4.7): the allowlist, the sites and the tombstones,
+ * to the peer only (in CURVE mode, the key peer_public_key names). */
+static void s_shared_reply(server_t *self, const zsock_meta_t *meta,
+                           const Backstop__SharedRequest *req)
+{
+    if (self->curve && strcmp(meta->user, SERVER_PEER_USER) != 0) {
+        s_drop(self, SERVER_DROP_SITE_MISMATCH, "snapshot", meta->peer);
+        return;
+    }
+    (void)server_shared_digest(self);
+    s_shared_out_t o = {.srv = self, .to = meta};
+    o.recs = xcalloc(WIRE_MAX_SHARED, sizeof(*o.recs));
+    allowlist_foreach(self->allow, s_shared_add_allow, &o);
+    for (size_t i = 0; i < self->nsites; i++) {
+        const server_site_t *s = &self->sites[i];
+        shared_rec_t r;
+        shared_rec_site(&r, s->name, s->public_key, s->created_ms, s->who);
+        s_shared_add(&o, &r);
+    }
+    size_t nt = 0;
+    const shared_rec_t *t = shared_tombs(self->shared, &nt);
+    for (size_t i = 0; i < nt; i++)
+        s_shared_add(&o, &t[i]);
+    s_shared_send(&o, false);
+    xfree(o.recs);
+    if (o.failed)
+        s_drop(self, SERVER_DROP_SEND, "snapshot", meta->peer);
+    msg_debug(1, "shared: request from=%s entries=%zu digest=%016llx", req->name, o.total,
+              (unsigned long long)self->shared_digest);
+}
+
 static void s_drain_snapshots(server_t *self)
 {
     for (int i = 0; i < SERVER_REQ_BURST; i++) {
@@ -598,6 +913,11 @@ static void s_drain_snapshots(server_t *self)
             break;
         if (rc == 0) {
             s_drop(self, (server_drop_t)err, "snapshot", meta.peer);
+            continue;
+        }
+        if (f->body_case == BACKSTOP__FRAME__BODY_SHARED_REQUEST && meta.id_len) {
+            s_shared_reply(self, &meta, f->shared_request);
+            wire_free(&f);
             continue;
         }
         if (f->body_case != BACKSTOP__FRAME__BODY_SNAPSHOT_REQUEST || meta.id_len == 0) {
@@ -688,8 +1008,8 @@ static void s_heartbeat(server_t *self)
     /* the seq of the last change published: stored and sent, never a pending one */
     uint64_t seq =
         decisions_seq(self->decisions) - decisions_pending(self->decisions) - self->nunstored;
-    if (publish_heartbeat(self->pub, decisions_epoch(self->decisions), seq, server_now_ms(self)) <
-        0)
+    if (publish_heartbeat(self->pub, decisions_epoch(self->decisions), seq, server_now_ms(self),
+                          server_shared_digest(self)) < 0)
         s_drop(self, SERVER_DROP_SEND, "decisions", NULL);
     else
         self->stats.heartbeats++;
@@ -904,6 +1224,37 @@ static int s_restore_dedup(const char *site, const char *sensor, const void *val
     return 0;
 }
 
+/* A tombstone from the store: kept unless it is older than SHARED_TOMB_KEEP_MS or an
+ * entry created after it is back (the daemon died between the two writes of an add);
+ * an entry it is newer than (the daemon died between those of a removal) goes. */
+static int s_restore_tomb(uint64_t identity, const uint8_t *blob, size_t len, void *arg)
+{
+    server_t *self = arg;
+    shared_rec_t r;
+    if (shared_rec_unpack(blob, len, &r) < 0 || !r.removed || shared_identity(&r) != identity) {
+        msg_warn("store: skipping malformed tombstone record %016llx",
+                 (unsigned long long)identity);
+        return 0;
+    }
+    uint32_t id = r.kind == SHARED_ALLOW ? allowlist_find_same(self->allow, &r.allow) : 0;
+    const server_site_t *site = r.kind == SHARED_SITE ? server_site_find(self, r.site) : NULL;
+    int64_t live = id ? allowlist_find(self->allow, id)->created_ms : site ? site->created_ms : 0;
+    if ((id || site) && live > r.changed_ms) {
+        (void)store_tomb_del(self->store, identity);
+        return 0;
+    }
+    if (id)
+        (void)s_allow_drop(self, id);
+    if (site)
+        (void)s_site_drop(self, r.site);
+    if (r.changed_ms < server_now_ms(self) - SHARED_TOMB_KEEP_MS) {
+        (void)store_tomb_del(self->store, identity);
+        return 0;
+    }
+    shared_tomb_put(self->shared, &r);
+    return 0;
+}
+
 static int s_restore_site(const char *name, const char *pub, int64_t created, const char *who,
                           void *arg)
 {
@@ -957,6 +1308,12 @@ static void *s_bind(server_t *self, int type, const char *endpoint, const char *
     return sock;
 }
 
+/* peer_config_t.shared_apply */
+static int s_peer_shared(void *arg, const shared_rec_t *r)
+{
+    return server_shared_apply(arg, r);
+}
+
 /* The follower of the failover peer, from the position stored (PROTOCOL.md 4.6); as a
  * CURVE client it uses our own key pair, which the peer knows as peer_public_key. */
 static void s_peer_new(server_t *self, const zsock_keys_t *keys, bool fresh)
@@ -976,6 +1333,8 @@ static void s_peer_new(server_t *self, const zsock_keys_t *keys, bool fresh)
         .name = name,
         .silence_ms = 3 * cfg->heartbeat_interval_ms > 3000 ? 3 * cfg->heartbeat_interval_ms : 3000,
         .fresh = fresh,
+        .shared_apply = s_peer_shared,
+        .shared_arg = self,
     };
     self->peer = peer_new(self->ctx, &pc, self->peer_stored[0], self->peer_stored[1]);
     msg_info("peer: mirroring decisions=%s snapshot=%s epoch=%016llx seq=%llu", cfg->peer_decisions,
@@ -1039,7 +1398,10 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     long nsen = store_sensor_load(self->store, 'n', s_restore_sensor, self);
     long ndd = store_sensor_load(self->store, 'x', s_restore_dedup, self);
     long nsit = store_site_load(self->store, s_restore_site, self);
-    if (nd < 0 || na < 0 || nw < 0 || nsen < 0 || ndd < 0 || nsit < 0)
+    self->shared = shared_new();
+    self->shared_dirty = true;
+    long ntomb = store_tomb_load(self->store, s_restore_tomb, self);
+    if (nd < 0 || na < 0 || nw < 0 || nsen < 0 || ndd < 0 || nsit < 0 || ntomb < 0)
         msg_fatal(EX_UNAVAILABLE, "cannot read the store in %s", cfg->data_dir);
     if (store_loaded(self->store) < 0)
         msg_fatal(EX_UNAVAILABLE, "cannot open the store in %s again after reading it",
@@ -1335,6 +1697,7 @@ void server_destroy(server_t **self_p)
         xfree(self->ep[i]);
     ingest_destroy(&self->ingest);
     allowlist_destroy(&self->allow);
+    shared_destroy(&self->shared);
     decisions_destroy(&self->decisions);
     store_close(&self->store);
     agg_config_destroy(&self->cfg);

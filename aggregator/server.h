@@ -49,6 +49,7 @@
 #include "bs_enums.h"
 #include "decisions.h"
 #include "ingest.h"
+#include "shared.h"
 #include "window.h"
 #include "wire.h"
 
@@ -187,8 +188,9 @@ const server_site_t *server_site_find(const server_t *self, const char *name);
  * that key authenticate as name at once. 0, or -1 with a one-line reason in err. */
 int server_site_add(server_t *self, const char *name, const char *public_key, const char *who,
                     char *err, size_t errlen);
-/* Removes a site; its key is refused from the next handshake. 0, or -1 (unknown) with err. */
-int server_site_del(server_t *self, const char *name, char *err, size_t errlen);
+/* Removes a site (keeping a tombstone for the failover peer, shared.h); its key is refused
+ * from the next handshake. 0, or -1 (unknown) with err. */
+int server_site_del(server_t *self, const char *name, const char *who, char *err, size_t errlen);
 
 /* The allowlist (helper-4's allowlist.h); read it freely, change it only through
  * server_allow_add / server_allow_del so the store and the decisions follow. */
@@ -199,7 +201,17 @@ const allowlist_t *server_allowlist(const server_t *self);
  * revoked in *revoked (may be NULL), or 0 when the store write failed (err says why). */
 uint32_t server_allow_add(server_t *self, const allow_entry_t *e, size_t *revoked, char *err,
                           size_t errlen);
-/* Removes entry id and persists that; 0, or -1 (unknown id, store failure) with err. */
-int server_allow_del(server_t *self, uint32_t id, char *err, size_t errlen);
+/* Removes entry id (keeping a tombstone for the failover peer, shared.h) and persists
+ * that; 0, or -1 (unknown id, store failure) with err. */
+int server_allow_del(server_t *self, uint32_t id, const char *who, char *err, size_t errlen);
+
+/* The digest of the allowlist, the sites and their tombstones (shared.h), as heartbeats
+ * carry it. */
+uint64_t server_shared_digest(server_t *self);
+/* Applies an entry of the failover peer's (PROTOCOL.md 4.7): when it is newer than ours,
+ * it adds, replaces or removes an allowlist entry (revoking what it covers) or a site,
+ * stored. 1 applied, 0 ours is as new or newer, -1 refused (a site key another site has;
+ * a store failure). */
+int server_shared_apply(server_t *self, const shared_rec_t *r);
 
 #endif

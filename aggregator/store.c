@@ -1085,3 +1085,42 @@ long store_site_load(store_t *self,
     kv_iter_destroy(&it);
     return rc < 0 ? -1 : n;
 }
+
+/* ---- tombstones ---- */
+
+int store_tomb_put(store_t *self, uint64_t identity, const uint8_t *blob, size_t len)
+{
+    uint8_t key[10];
+    s_key_u64(key, 't', identity);
+    return kv_put(self->kv, key, sizeof(key), blob, len);
+}
+
+int store_tomb_del(store_t *self, uint64_t identity)
+{
+    uint8_t key[10];
+    s_key_u64(key, 't', identity);
+    return kv_del(self->kv, key, sizeof(key));
+}
+
+long store_tomb_load(store_t *self,
+                     int (*cb)(uint64_t identity, const uint8_t *blob, size_t len, void *arg),
+                     void *arg)
+{
+    kv_iter_t *it = kv_iter_new(self->kv, "t/", 2);
+    long n = 0;
+    int rc;
+    while ((rc = kv_iter_next(it)) == 1) {
+        size_t kl = 0, vl = 0;
+        const uint8_t *k = (const uint8_t *)kv_iter_key(it, &kl);
+        const uint8_t *v = kv_iter_value(it, &vl);
+        if (kl != 10) {
+            msg_warn("store: skipping tombstone record with a malformed key");
+            continue;
+        }
+        n++;
+        if (cb(kv_u64_get(k + 2), v, vl, arg))
+            break;
+    }
+    kv_iter_destroy(&it);
+    return rc < 0 ? -1 : n;
+}

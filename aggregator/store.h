@@ -18,6 +18,8 @@
  *   w/<scope><tally><fp>  a window key's counters (window_export blob), in windows/
  *   a/<id>             an allowlist entry (text record, see store.c)
  *   s/<site>           a registered site (text record)
+ *   t/<identity>       a removed allowlist entry or site, kept for the failover peer
+ *                      (a packed SharedEntry, see shared.h)
  *   n/<site>\0<sensor> a sensor's last status (text record)
  *   x/<site>\0<sensor> a sensor's dedup state (dedup_export blob)
  *
@@ -38,7 +40,7 @@
  *    so it takes a full snapshot and forgets a decision the aggregator lost.
  *    The jump is far larger than any number of changes in the kernel's
  *    writeback delay, so no sensor can hold a sequence number ahead of it.
- *  - allowlist entries and sites are written at once (synced);
+ *  - allowlist entries, sites and their tombstones are written at once (synced);
  *  - window counters, sensor status and dedup state are written behind: the
  *    daemon queues them and hands them in batches to the store's writer thread
  *    (store_flush_behind) every flush_interval (1 s), each cycle within half an
@@ -181,6 +183,14 @@ int store_site_del(store_t *self, const char *name);
 long store_site_load(store_t *self,
                      int (*cb)(const char *name, const char *public_key, int64_t created_ms,
                                const char *who, void *arg),
+                     void *arg);
+
+/* Tombstones of removed allowlist entries and sites, by their shared_identity(). */
+int store_tomb_put(store_t *self, uint64_t identity, const uint8_t *blob, size_t len);
+int store_tomb_del(store_t *self, uint64_t identity);
+/* Calls cb for every stored tombstone; returns the number read or -1. */
+long store_tomb_load(store_t *self,
+                     int (*cb)(uint64_t identity, const uint8_t *blob, size_t len, void *arg),
                      void *arg);
 
 #endif

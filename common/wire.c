@@ -67,6 +67,10 @@ static s_limit_t s_limits[] = {
     {&backstop__control_request__descriptor, "site", WIRE_MAX_ID, 0, NULL},
     {&backstop__control_request__descriptor, "who", WIRE_MAX_ID, 0, NULL},
     {&backstop__control_reply__descriptor, "json", WIRE_MAX_JSON, 0, NULL},
+    {&backstop__shared_entry__descriptor, "public_key", WIRE_MAX_ID, 0, NULL},
+    {&backstop__shared_entry__descriptor, "who", WIRE_MAX_ID, 0, NULL},
+    {&backstop__shared_request__descriptor, "name", WIRE_MAX_ID, 0, NULL},
+    {&backstop__shared_reply__descriptor, "entries", 0, WIRE_MAX_SHARED, NULL},
 };
 #define S_NLIMITS (sizeof(s_limits) / sizeof(s_limits[0]))
 
@@ -421,6 +425,10 @@ const char *wire_body_name(Backstop__Frame__BodyCase body_case)
         return "control_request";
     case BACKSTOP__FRAME__BODY_CONTROL_REPLY:
         return "control_reply";
+    case BACKSTOP__FRAME__BODY_SHARED_REQUEST:
+        return "shared_request";
+    case BACKSTOP__FRAME__BODY_SHARED_REPLY:
+        return "shared_reply";
     default:
         return "none";
     }
@@ -470,6 +478,12 @@ void wire_frame_init(Backstop__Frame *frame, Backstop__Frame__BodyCase body_case
         break;
     case BACKSTOP__FRAME__BODY_CONTROL_REPLY:
         frame->control_reply = body;
+        break;
+    case BACKSTOP__FRAME__BODY_SHARED_REQUEST:
+        frame->shared_request = body;
+        break;
+    case BACKSTOP__FRAME__BODY_SHARED_REPLY:
+        frame->shared_reply = body;
         break;
     default:
         assert(body == NULL);

@@ -49,6 +49,7 @@
 #define WIRE_MAX_RULES    32             /* rule labels in one Event */
 #define WIRE_MAX_SHARES   64             /* site shares in one Evidence */
 #define WIRE_MAX_SNAPSHOT 4096           /* decisions (or changes) in one SnapshotReply */
+#define WIRE_MAX_SHARED   1024           /* entries in one SharedReply */
 #define WIRE_MAX_TEXT     256            /* bytes of key text, values, reasons, errors */
 #define WIRE_MAX_ID       64             /* bytes of ids, site/sensor names, rule labels */
 #define WIRE_MAX_JSON     WIRE_MAX_FRAME /* ControlReply.json: bounded by the frame */
