@@ -82,12 +82,13 @@ static const cfg_param_t s_params[] = {
                "CURVE key pair file (public/secret); empty: plain mode, loopback only"),
     CFG_STRING(T, peer_decisions, "peer_decisions", "",
                "the other aggregator of a failover pair: its decision_endpoint, whose "
-               "decisions this one mirrors (and it ours); empty: no peer"),
+               "decisions, allowlist and sites this one mirrors (and it ours); empty: no peer"),
     CFG_STRING(T, peer_snapshot, "peer_snapshot", "",
                "the other aggregator's snapshot_endpoint (with peer_decisions)"),
     CFG_STRING(T, peer_public_key, "peer_public_key", "",
                "the other aggregator's CURVE public key (the public half of its "
-               "server_key_file): it may follow our decisions, and we connect to it with "
+               "server_key_file): it may follow our decisions, allowlist and sites, and we "
+               "connect to it with "
                "it; needed with a peer when server_key_file is set"),
     CFG_DURATION(T, window_resolution_ms, "window_resolution", "10s", "s", "1s", "10m",
                  "bucket length of the sliding windows"),

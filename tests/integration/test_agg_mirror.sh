@@ -1,11 +1,14 @@
 #!/bin/sh
 # test_agg_mirror - two real aggregators as a failover pair (PROTOCOL.md 4.6), in CURVE
 # mode, each naming the other as its peer: every decision one makes, the other holds
-# too. A storm counted by A makes a fleet decision that a subscriber of B holds within
-# seconds (marked mirrored on B only); an allowlist entry added on B revokes it on
-# both; with B killed, a decision revoked and one added on A reach B when it comes back
-# (changes since the position it stored); A, back with an empty data directory, takes
-# its decisions back from B, which kept them; a third aggregator whose key A does not
+# too, and the two keep the same allowlist and sites (PROTOCOL.md 4.7). Sites
+# registered on A authenticate on B with the same key; a storm counted by A makes a
+# fleet decision that a subscriber of B holds within seconds (marked mirrored on B
+# only); an allowlist entry added on B revokes it on both and reaches A's allowlist, so
+# A no longer counts the wave; its removal on A reaches B; with B killed, a decision
+# revoked and one added on A, a site removed and an allowlist entry added on A reach B
+# when it comes back; A, back with an empty data directory, takes its decisions, sites
+# and allowlist back from B, which kept them; a third aggregator whose key A does not
 # know as its peer gets nothing; bad peer settings are refused at -n.
 SRC=${2:?usage: test BUILD_DIR SOURCE_DIR}
 . "$SRC/tests/integration/lib.sh"
@@ -54,12 +57,25 @@ mkdir -p "$BS_TMP/ka" && chmod 700 "$BS_TMP/ka"
 for s in site1 site2 site3; do
     $A sites add $s --key-dir "$BS_TMP/ka" >/dev/null || bs_fail "sites add $s on A"
 done
-# the site is registered on B with the key A made for it: its sensor's one key file
-# works with both
-key1=$($A --json sites | jq -r '.sites[] | select(.name == "site1") | .public_key')
-$B sites add site1 --public-key "$key1" >/dev/null || bs_fail "sites add site1 --public-key on B"
-[ "$($B --json sites | jq -r '.sites[] | select(.name == "site1") | .public_key')" = "$key1" ] ||
-    bs_fail "B did not register site1 with A's key"
+# sites CLI: the registered sites as "name key" lines, sorted
+sites()
+{
+    $1 --json sites | jq -r '.sites[] | select(.registered) | "\(.name) \(.public_key)"' | sort
+}
+# allowed CLI: the allowlist as "type value who" lines, sorted
+allowed()
+{
+    $1 --json allow list | jq -r '.allowlist[] | "\(.type) \(.value) \(.who)"' | sort
+}
+# B registers the sites with the keys A made for them: each sensor's one key file works
+# with both
+wait_for 10 sh -c "[ \"\$($A --json sites | jq -c '[.sites[] | select(.registered) | [.name, .public_key]] | sort')\" = \
+    \"\$($B --json sites | jq -c '[.sites[] | select(.registered) | [.name, .public_key]] | sort')\" ]" ||
+    bs_fail "B's sites are not A's: A=$(sites "$A") B=$(sites "$B")"
+[ "$(sites "$B" | wc -l)" = 3 ] || bs_fail "B has not 3 sites: $(sites "$B")"
+grep -q "shared: site add text=site1 key=yes .*from=peer" "$BS_TMP/B.log" ||
+    bs_fail "B logged no site from the peer"
+bs_pass "sites registered on A are B's, with the same keys"
 AGG_DE=$B_DE AGG_SN=$B_SN
 # shellcheck disable=SC2086
 sub_start sB site1 --curve-key "$BS_TMP/ka/site1.key" --server-key $PUB_B
@@ -82,8 +98,6 @@ bs_pass "A's rule decision $id reaches B's subscriber, mirrored on B with its ev
 
 $B allow add --type subject --value 'mirror wave' --reason 'test' >"$BS_TMP/allow.out" ||
     bs_fail "allow add on B"
-grep -q 'does not mirror allowlist entries' "$BS_TMP/allow.out" ||
-    bs_fail "allow add on B did not say the peer does not mirror it: $(cat "$BS_TMP/allow.out")"
 wait_for 10 sh -c "[ -z \"\$($A --json decisions list | jq -r '.decisions[] | select(.value == \"mirror wave\") | .id')\" ]" ||
     bs_fail "an allowlist entry on B did not revoke $id on A"
 grep -q "$id: decision=remove .* why=allowlisted .* from=peer" "$BS_TMP/A.log" ||
@@ -91,6 +105,34 @@ grep -q "$id: decision=remove .* why=allowlisted .* from=peer" "$BS_TMP/A.log" |
 wait_for 10 sh -c "[ \$(grep -c 'mirror wave' '$BS_TMP/sB.out') = 0 ]" ||
     bs_fail "B's subscriber still holds $id"
 bs_pass "an allowlist entry on B revokes $id on both"
+
+wait_for 10 sh -c "[ \"\$($A --json allow list | jq -r '.allowlist[].value')\" = 'mirror wave' ]" ||
+    bs_fail "A never took B's allowlist entry: $(allowed "$A")"
+[ "$(allowed "$A")" = "$(allowed "$B")" ] ||
+    bs_fail "A's allowlist is not B's: A=$(allowed "$A") B=$(allowed "$B")"
+wait_for 10 sh -c "$B status | grep -q 'allowlist and sites the same as the peer'" ||
+    bs_fail "B's status does not say its allowlist and sites are A's: $($B status)"
+[ "$($A --json why 'mirror wave' | jq -r '.allowlisted[0].value')" = 'mirror wave' ] ||
+    bs_fail "A's why does not name the entry: $($A --json why 'mirror wave')"
+counted=$($A --json why 'mirror wave' | jq '.keys[0].events')
+received=$($A --json status | jq .events.received)
+for s in site1 site2 site3; do
+    loadgen --site $s --sensor mx2 --events 200 --subject "mirror wave" --ips 200 \
+        --curve-key "$BS_TMP/ka/$s.key" --server-key "$PUB_A"
+done
+wait_for 10 sh -c "[ \$($A --json status | jq .events.received) -ge $((received + 600)) ]" ||
+    bs_fail "A did not receive the second wave"
+[ "$($A --json why 'mirror wave' | jq '.keys[0].events')" = "$counted" ] ||
+    bs_fail "A counted the wave B allowlisted: $counted -> $($A --json why 'mirror wave' | jq '.keys[0].events')"
+[ -z "$(holds "$A" 'mirror wave')" ] || bs_fail "A blocked the wave B allowlisted"
+bs_pass "B's allowlist entry is A's too: A does not count the wave again"
+
+$A allow del --type subject --value 'mirror wave' >/dev/null || bs_fail "allow del on A"
+wait_for 10 sh -c "[ -z \"\$($B --json allow list | jq -r '.allowlist[].value')\" ]" ||
+    bs_fail "the entry removed on A stays on B: $(allowed "$B")"
+grep -q "shared: allow del text=mirror wave .*from=peer" "$BS_TMP/B.log" ||
+    bs_fail "B logged no removal from the peer"
+bs_pass "an allowlist entry removed on A is removed on B"
 
 keep=$($A --json decisions add --scope subject --value 'cheap watches' --ttl 1h |
     jq -r .decision.id) || bs_fail "decisions add on A"
@@ -100,12 +142,21 @@ agg_kill9 B
 $A decisions del "$keep" >/dev/null || bs_fail "decisions del on A"
 new=$($A --json decisions add --scope client_ip --value 192.0.2.77 --ttl 1h |
     jq -r .decision.id) || bs_fail "decisions add on A"
+$A sites del site3 >/dev/null || bs_fail "sites del on A"
+$A allow add --type net --value 198.51.100.0/24 --reason 'partner relay' >/dev/null ||
+    bs_fail "allow add on A"
 agg_start B
 wait_log "$BS_TMP/B.log" 'peer: state=live .*sync=changes' 10 ||
     bs_fail "B did not catch up with the changes since its stored position"
 [ -z "$(holds "$B" 'cheap watches')" ] || bs_fail "B still holds $keep, revoked while it was down"
 [ "$(holds "$B" 192.0.2.77)" = "$new" ] || bs_fail "B lacks $new, added while it was down"
 bs_pass "B, killed and back, takes the revocation of $keep and the new $new"
+wait_for 10 sh -c "[ \"\$($B --json allow list | jq -r '.allowlist[].value')\" = 198.51.100.0/24 ]" ||
+    bs_fail "B lacks the allowlist entry added while it was down: $(allowed "$B")"
+[ "$(sites "$B")" = "$(sites "$A")" ] ||
+    bs_fail "B's sites are not A's after the restart: A=$(sites "$A") B=$(sites "$B")"
+sites "$B" | grep -q '^site3 ' && bs_fail "B still has site3, removed while it was down"
+bs_pass "B, back, takes the site removed and the allowlist entry added while it was down"
 
 # A loses its data directory. First it comes back as a standby that lets B follow it
 # but does not follow B (no peer endpoints): B follows the new, empty A (a new epoch,
@@ -125,7 +176,11 @@ agg_start A
 wait_log "$BS_TMP/A.log" 'peer: state=live' 10 || bs_fail "the new A did not follow B"
 wait_for 10 sh -c "[ \"\$($A --json decisions list | jq -r '.decisions[] | select(.value == \"192.0.2.77\") | .id')\" = $new ]" ||
     bs_fail "the new A did not take $new back from B"
-bs_pass "A loses its data directory: B keeps $new, and the new A takes it back"
+wait_for 10 sh -c "[ \"\$($A --json allow list | jq -r '.allowlist[].value')\" = 198.51.100.0/24 ]" ||
+    bs_fail "the new A did not take its allowlist back from B: $(allowed "$A")"
+[ "$(sites "$A")" = "$(sites "$B")" ] ||
+    bs_fail "the new A did not take its sites back from B: A=$(sites "$A") B=$(sites "$B")"
+bs_pass "A loses its data directory: B keeps $new, and the new A takes it, its sites and its allowlist back"
 
 # C names A as its peer, but A knows only B's key: the handshake is refused
 agg_conf C "server_key_file = $BS_TMP/c.key" "peer_decisions = $A_DE" \
