@@ -238,6 +238,26 @@ static void s_tomb_forget(server_t *self, uint64_t identity)
     self->shared_dirty = true;
 }
 
+/* Forgets the tombstones older than SHARED_TOMB_KEEP_MS (the peer ignores them too). */
+static void s_tomb_prune(server_t *self)
+{
+    int64_t before = server_now_ms(self) - SHARED_TOMB_KEEP_MS;
+    size_t n = 0;
+    const shared_rec_t *t = shared_tombs(self->shared, &n);
+    for (size_t i = n; i-- > 0;) {
+        if (t[i].changed_ms >= before)
+            continue;
+        uint64_t identity = shared_identity(&t[i]);
+        if (store_tomb_del(self->store, identity) < 0) {
+            self->stats.store_errors++;
+            return; /* again at the next sweep */
+        }
+        (void)shared_tomb_drop(self->shared, identity);
+        self->shared_dirty = true;
+        t = shared_tombs(self->shared, &n);
+    }
+}
+
 /* The time to give a change of the entry of identity made now: later than its tombstone
  * and than the entry it replaces (at), so that the peer takes it even if its clock is a
  * little ahead of ours. */
@@ -1593,6 +1613,7 @@ static void s_timers(server_t *self)
     if (now >= self->next_sweep) {
         (void)ingest_tick(self->ingest, server_now_ms(self), (size_t)cfg->sweep_budget);
         (void)server_apply_changes(self);
+        s_tomb_prune(self);
         self->next_sweep = now + cfg->sweep_interval_ms;
     }
     if (now >= self->next_heartbeat) {
