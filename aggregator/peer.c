@@ -69,6 +69,9 @@ struct peer {
     bool shared_asked;                                 /* a SharedRequest is out */
     int64_t shared_ask_mono;                           /* when it went */
     bool shared_have;         /* an answer was taken in full (st.shared_fetched) */
+    size_t shared_got;        /* entries of the answer under way */
+    size_t shared_took;       /* ... of which applied */
+    int64_t shared_log_mono;  /* when a refused entry was last logged */
     uint64_t refused_logged;  /* refusals already logged */
     int64_t refused_log_mono; /* when last logged */
     peer_stats_t st;          /* counters */
@@ -458,9 +461,9 @@ static int s_on_shared(peer_t *self, const Backstop__SharedReply *r, int64_t mon
         char err[128];
         if (shared_rec_read(r->entries[i], &rec, err, sizeof(err)) < 0) {
             self->st.shared_refused++;
-            if (self->refused_log_mono == 0 || mono - self->refused_log_mono >= S_REFUSED_LOG_MS) {
+            if (self->shared_log_mono == 0 || mono - self->shared_log_mono >= S_REFUSED_LOG_MS) {
                 msg_warn("peer: shared entry refused: %s peer=%s", err, self->ep_snapshot);
-                self->refused_log_mono = mono;
+                self->shared_log_mono = mono;
             }
             continue;
         }
@@ -472,14 +475,17 @@ static int s_on_shared(peer_t *self, const Backstop__SharedReply *r, int64_t mon
             self->st.shared_refused++;
         }
     }
+    self->shared_got += r->n_entries;
+    self->shared_took += (size_t)n;
     if (!(r->has_more && r->more)) {
         self->st.shared_fetched = r->digest;
         self->st.shared_fetches++;
         self->shared_have = true;
         self->shared_asked = false;
-        if (n > 0)
-            msg_info("peer: shared entries=%zu applied=%d digest=%016" PRIx64 " peer=%s",
-                     r->n_entries, n, r->digest, self->ep_snapshot);
+        if (self->shared_took > 0)
+            msg_info("peer: shared entries=%zu applied=%zu digest=%016" PRIx64 " peer=%s",
+                     self->shared_got, self->shared_took, r->digest, self->ep_snapshot);
+        self->shared_got = self->shared_took = 0;
     }
     return n;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_key.h"
 #include "fp.h"
 #include "server.h"
 #include "xalloc.h"
@@ -215,24 +216,35 @@ int shared_rec_read(const Backstop__SharedEntry *pb, shared_rec_t *r, char *err,
         return 0;
     }
     allow_type_t type;
+    bs_scope_t scope;
     switch (pb->type) {
     case BACKSTOP__SHARED_ENTRY__ALLOW_TYPE__IP:
         type = ALLOW_IP;
+        scope = BS_SCOPE_CLIENT_IP;
         break;
     case BACKSTOP__SHARED_ENTRY__ALLOW_TYPE__NET:
         type = ALLOW_NET;
+        scope = BS_SCOPE_CLIENT_NET;
         break;
     case BACKSTOP__SHARED_ENTRY__ALLOW_TYPE__DOMAIN:
         type = ALLOW_DOMAIN;
+        scope = BS_SCOPE_SENDER_DOMAIN;
         break;
     case BACKSTOP__SHARED_ENTRY__ALLOW_TYPE__WHOLE_SITE:
         type = ALLOW_SITE;
+        scope = BS_SCOPE_SITE;
         break;
     default:
         return s_fail(err, errlen, "unknown allowlist type");
     }
-    if (allowlist_entry_parse(e, type, text) < 0)
-        return s_fail(err, errlen, "allowlist text not valid for its type");
+    /* the text as "allow add" stores it, canonical: the same entry has one text on both
+     * sides (identity is by text) */
+    char kerr[128];
+    char *canon = cli_key_text(scope, text, kerr, sizeof(kerr));
+    bool same = canon && strcmp(canon, text) == 0;
+    xfree(canon);
+    if (!same || allowlist_entry_parse(e, type, text) < 0)
+        return s_fail(err, errlen, "allowlist text not valid, or not canonical, for its type");
     return 0;
 }
 

@@ -3,7 +3,9 @@
  * request after the first heartbeat, full and changes-only replies, updates in sequence,
  * duplicates, echoes, gaps and SKIPs, silence and join timeouts, epoch changes, the
  * reconciliation of a full snapshot (not for a new epoch; a fresh store's copies taken
- * back), updates queued while joining, bad frames and refusals.
+ * back), updates queued while joining, bad frames and refusals; and the allowlist entries
+ * and sites (PROTOCOL.md 4.7): the SharedRequest when the heartbeat's digest is new, the
+ * SharedReply's entries handed to shared_apply.
  *
  * The request side is real: a ROUTER bound at inproc://peer-snap receives what the peer's
  * DEALER sends. Everything the peer would publish is handed over with peer_feed(), so the
@@ -23,10 +25,12 @@
 #include <errno.h>
 #include <zmq.h>
 
+#include "allowlist.h"
 #include "decisions.h"
 #include "msg.h"
 #include "peer.h"
 #include "publish.h"
+#include "shared.h"
 #include "wire.h"
 #include "xalloc.h"
 #include "zsock.h"
@@ -52,16 +56,40 @@
 #define ID_C "JK90MN12"
 #define ID_D "PQ34RS56"
 
+/* Most records shared_apply keeps for a test to look at. */
+#define S_SHARED_MAX 8
+
+/* What the test's shared_apply was handed. Its answer is by who made the change: "refuse"
+ * -1 (refused), "same" 0 (nothing to do), anyone else 1 (applied). */
 typedef struct {
-    void *ctx;          /* a context of its own per test */
-    void *router;       /* the peer's snapshot socket */
-    decisions_t *table; /* our decision table */
-    peer_t *peer;       /* under test */
-    int64_t mono;       /* monotonic clock of the frames fed (MONO0 unless a test moves it) */
+    size_t calls;                   /* calls so far */
+    shared_rec_t got[S_SHARED_MAX]; /* the first S_SHARED_MAX records handed over */
+} s_shared_log_t;
+
+typedef struct {
+    void *ctx;             /* a context of its own per test */
+    void *router;          /* the peer's snapshot socket */
+    decisions_t *table;    /* our decision table */
+    peer_t *peer;          /* under test */
+    int64_t mono;          /* monotonic clock of the frames fed (MONO0 unless a test moves it) */
+    s_shared_log_t shared; /* what shared_apply was handed (a follower made with it) */
 } s_fx_t;
 
-/* A new follower (the old one destroyed) with no position; fresh: our store is new. */
-static void s_peer_renew(s_fx_t *fx, bool fresh)
+/* peer_config_t.shared_apply of the tests: records r, answers by r->who (s_shared_log_t). */
+static int s_shared_apply(void *arg, const shared_rec_t *r)
+{
+    s_shared_log_t *log = arg;
+    if (log->calls < S_SHARED_MAX)
+        log->got[log->calls] = *r;
+    log->calls++;
+    if (strcmp(r->who, "refuse") == 0)
+        return -1;
+    return strcmp(r->who, "same") == 0 ? 0 : 1;
+}
+
+/* A new follower (the old one destroyed) with no position; fresh: our store is new;
+ * shared: it takes the peer's allowlist and sites (s_shared_apply). */
+static void s_peer_make(s_fx_t *fx, bool fresh, bool shared)
 {
     peer_config_t cfg = {
         .decisions = EP_PUB,
@@ -71,10 +99,18 @@ static void s_peer_renew(s_fx_t *fx, bool fresh)
         .name = "test",
         .silence_ms = 3000,
         .fresh = fresh,
+        .shared_apply = shared ? s_shared_apply : NULL,
+        .shared_arg = shared ? &fx->shared : NULL,
     };
     peer_destroy(&fx->peer);
     fx->peer = peer_new(fx->ctx, &cfg, 0, 0);
     assert_non_null(fx->peer);
+}
+
+/* A new follower (the old one destroyed) with no position; fresh: our store is new. */
+static void s_peer_renew(s_fx_t *fx, bool fresh)
+{
+    s_peer_make(fx, fresh, false);
 }
 
 static int s_setup(void **state)
@@ -166,6 +202,68 @@ static void s_heartbeat(s_fx_t *fx, uint64_t epoch, uint64_t seq)
     hb.has_features = 1;
     hb.features = WIRE_FEATURE_COLUMNS;
     assert_int_equal(s_feed(fx, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb, true), 0);
+}
+
+/* Feeds a heartbeat of the peer at (epoch, seq) that carries the digest of its allowlist
+ * and sites. */
+static void s_heartbeat_digest(s_fx_t *fx, uint64_t epoch, uint64_t seq, uint64_t digest)
+{
+    Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
+    hb.epoch = epoch;
+    hb.seq = seq;
+    hb.time_ms = T0;
+    hb.has_features = 1;
+    hb.features = WIRE_FEATURE_COLUMNS;
+    hb.has_shared_digest = 1;
+    hb.shared_digest = digest;
+    assert_int_equal(s_feed(fx, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb, true), 0);
+}
+
+/* Feeds a SharedReply of n wire entries (more: not the last part of the answer); returns
+ * what peer_feed() returned. */
+static int s_shared_reply_pb(s_fx_t *fx, uint64_t digest, bool more, Backstop__SharedEntry *pbs,
+                             size_t n)
+{
+    Backstop__SharedEntry **ep = xcalloc(n + 1, sizeof(*ep));
+    for (size_t i = 0; i < n; i++)
+        ep[i] = &pbs[i];
+    Backstop__SharedReply r = BACKSTOP__SHARED_REPLY__INIT;
+    r.digest = digest;
+    r.n_entries = n;
+    r.entries = n ? ep : NULL;
+    if (more) {
+        r.has_more = 1;
+        r.more = 1;
+    }
+    int rc = s_feed(fx, BACKSTOP__FRAME__BODY_SHARED_REPLY, &r, false);
+    xfree(ep);
+    return rc;
+}
+
+/* Feeds a SharedReply of n records. */
+static int s_shared_reply(s_fx_t *fx, uint64_t digest, bool more, const shared_rec_t *recs,
+                          size_t n)
+{
+    Backstop__SharedEntry *pbs = xcalloc(n + 1, sizeof(*pbs));
+    for (size_t i = 0; i < n; i++)
+        shared_rec_write(&recs[i], &pbs[i]);
+    int rc = s_shared_reply_pb(fx, digest, more, pbs, n);
+    xfree(pbs);
+    return rc;
+}
+
+/* An allowlist entry of the peer's for an address, made by who. */
+static shared_rec_t s_shared_ip(const char *text, const char *who)
+{
+    allow_entry_t e;
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(allowlist_entry_parse(&e, ALLOW_IP, text), 0);
+    decisions_strlcpy(e.who, who, DECISION_NAME_MAX);
+    decisions_strlcpy(e.reason, "our relay", DECISION_REASON_MAX);
+    e.created_ms = T0 - MIN;
+    shared_rec_t r;
+    shared_rec_allow(&r, &e);
+    return r;
 }
 
 /* Feeds change c as the peer publishes it; returns what peer_feed() returned. */
@@ -288,6 +386,22 @@ static void s_expect_no_request(s_fx_t *fx)
         wire_free(&f);
     assert_int_equal(rc, -1);
     assert_int_equal(errno, EAGAIN);
+}
+
+/* Receives a SharedRequest from the peer's DEALER. */
+static void s_expect_shared_request(s_fx_t *fx)
+{
+    zmq_pollitem_t item = {fx->router, 0, ZMQ_POLLIN, 0};
+    assert_int_equal(zmq_poll(&item, 1, BOUND_MS), 1);
+    Backstop__Frame *f = NULL;
+    zsock_meta_t meta;
+    wire_err_t err;
+    assert_int_equal(zsock_recv(fx->router, ZMQ_DONTWAIT, &f, &meta, &err), 1);
+    assert_true(meta.id_len > 0);
+    assert_int_equal(f->body_case, BACKSTOP__FRAME__BODY_SHARED_REQUEST);
+    assert_non_null(f->shared_request->name);
+    assert_string_equal(f->shared_request->name, "test");
+    wire_free(&f);
 }
 
 /* ---- steps ---- */
@@ -936,6 +1050,225 @@ static void test_peer_refuses_a_decision_with_the_identity_of_ours(void **state)
     s_assert_position(fx, PEER_EPOCH, 6);
 }
 
+/* ---- the allowlist entries and sites ---- */
+
+#define DIGEST1 0xD1D1D1D1D1D1D1D1ULL
+#define DIGEST2 0xD2D2D2D2D2D2D2D2ULL
+
+static void test_peer_shared_live_follower_asks_when_the_digest_is_new(void **state)
+{
+    s_fx_t *fx = *state;
+    s_peer_make(fx, false, true);
+    s_join(fx, 5, NULL, 0);
+    /* heartbeats without a digest (a peer that does not share): nothing to ask for */
+    s_heartbeat(fx, PEER_EPOCH, 5);
+    s_expect_no_request(fx);
+    assert_false(peer_stats(fx->peer)->shared_heard);
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_shared_request(fx);
+    const peer_stats_t *st = peer_stats(fx->peer);
+    assert_true(st->shared_heard);
+    assert_true(st->shared_digest == DIGEST1);
+    /* while the answer is outstanding, the next heartbeats ask nothing more, even with
+     * another digest */
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_no_request(fx);
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST2);
+    s_expect_no_request(fx);
+    assert_true(st->shared_digest == DIGEST2);
+    assert_int_equal(st->shared_fetches, 0);
+    assert_true(st->live);
+}
+
+static void test_peer_shared_asks_once_even_for_an_empty_digest(void **state)
+{
+    s_fx_t *fx = *state;
+    s_peer_make(fx, false, true);
+    s_join(fx, 5, NULL, 0);
+    /* a peer with no entries and no tombstones has digest 0: nothing was taken yet, so
+     * it is asked for all the same, once */
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, 0);
+    s_expect_shared_request(fx);
+    assert_int_equal(s_shared_reply(fx, 0, false, NULL, 0), 0);
+    assert_int_equal(peer_stats(fx->peer)->shared_fetches, 1);
+    assert_int_equal(fx->shared.calls, 0);
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, 0);
+    s_expect_no_request(fx);
+}
+
+static void test_peer_shared_joining_follower_does_not_ask(void **state)
+{
+    s_fx_t *fx = *state;
+    s_peer_make(fx, false, true);
+    peer_tick(fx->peer, MONO0);
+    /* the first heartbeat's digest is noted, but the join comes first */
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_full_request(fx);
+    s_expect_no_request(fx);
+    assert_true(peer_stats(fx->peer)->shared_heard);
+    assert_int_equal(s_full_reply(fx, PEER_EPOCH, 5, NULL, 0), 0);
+    assert_true(peer_stats(fx->peer)->live);
+    /* live: the next heartbeat asks */
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_shared_request(fx);
+}
+
+static void test_peer_shared_unanswered_request_is_sent_again(void **state)
+{
+    s_fx_t *fx = *state;
+    s_peer_make(fx, false, true);
+    s_join(fx, 5, NULL, 0);
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_shared_request(fx);
+    fx->mono = MONO0 + 3 * SEC - 1;
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_no_request(fx);
+    /* silence_ms without an answer: asked again */
+    fx->mono = MONO0 + 3 * SEC;
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_shared_request(fx);
+    assert_true(peer_stats(fx->peer)->live);
+}
+
+static void test_peer_shared_reply_hands_each_entry_over(void **state)
+{
+    s_fx_t *fx = *state;
+    s_peer_make(fx, false, true);
+    s_join(fx, 5, NULL, 0);
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_shared_request(fx);
+    shared_rec_t recs[4];
+    recs[0] = s_shared_ip("192.0.2.1", "ops");
+    shared_rec_site(&recs[1], "acme", NULL, T0 - HOUR, "same");
+    recs[2] = s_shared_ip("192.0.2.2", "refuse");
+    recs[3] = s_shared_ip("192.0.2.3", "ops");
+    recs[3].removed = true;
+    recs[3].changed_ms = T0;
+    /* applied: the one entry and the tombstone */
+    assert_int_equal(s_shared_reply(fx, DIGEST1, false, recs, 4), 2);
+    assert_int_equal(fx->shared.calls, 4);
+    assert_int_equal(fx->shared.got[0].kind, SHARED_ALLOW);
+    assert_int_equal(fx->shared.got[0].allow.type, ALLOW_IP);
+    assert_string_equal(fx->shared.got[0].allow.text, "192.0.2.1");
+    assert_string_equal(fx->shared.got[0].allow.reason, "our relay");
+    assert_string_equal(fx->shared.got[0].who, "ops");
+    assert_int_equal(fx->shared.got[0].changed_ms, T0 - MIN);
+    assert_false(fx->shared.got[0].removed);
+    assert_int_equal(fx->shared.got[1].kind, SHARED_SITE);
+    assert_string_equal(fx->shared.got[1].site, "acme");
+    assert_int_equal(fx->shared.got[1].changed_ms, T0 - HOUR);
+    assert_string_equal(fx->shared.got[2].allow.text, "192.0.2.2");
+    assert_true(fx->shared.got[3].removed);
+    assert_int_equal(fx->shared.got[3].changed_ms, T0);
+    const peer_stats_t *st = peer_stats(fx->peer);
+    assert_int_equal(st->shared_applied, 2);
+    assert_int_equal(st->shared_refused, 1);
+    assert_true(st->shared_fetched == DIGEST1);
+    assert_int_equal(st->shared_fetches, 1);
+    /* no decision changes, no bad frame, still live */
+    assert_int_equal(decisions_pending(fx->table), 0);
+    assert_int_equal(st->bad_frames, 0);
+    assert_true(st->live);
+    /* the digest it has already: nothing to ask; another: asked */
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_no_request(fx);
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST2);
+    s_expect_shared_request(fx);
+}
+
+static void test_peer_shared_reply_in_parts_records_the_digest_at_the_end(void **state)
+{
+    s_fx_t *fx = *state;
+    s_peer_make(fx, false, true);
+    s_join(fx, 5, NULL, 0);
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_shared_request(fx);
+    shared_rec_t a = s_shared_ip("192.0.2.1", "ops");
+    shared_rec_t b = s_shared_ip("192.0.2.2", "ops");
+    assert_int_equal(s_shared_reply(fx, DIGEST1, true, &a, 1), 1);
+    const peer_stats_t *st = peer_stats(fx->peer);
+    assert_int_equal(fx->shared.calls, 1);
+    assert_int_equal(st->shared_applied, 1);
+    assert_int_equal(st->shared_fetches, 0);
+    assert_true(st->shared_fetched == 0);
+    /* the answer is not complete: still outstanding, nothing asked */
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_no_request(fx);
+    assert_int_equal(s_shared_reply(fx, DIGEST1, false, &b, 1), 1);
+    assert_int_equal(fx->shared.calls, 2);
+    assert_string_equal(fx->shared.got[1].allow.text, "192.0.2.2");
+    assert_int_equal(st->shared_applied, 2);
+    assert_int_equal(st->shared_fetches, 1);
+    assert_true(st->shared_fetched == DIGEST1);
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_no_request(fx);
+}
+
+static void test_peer_shared_change_during_the_fetch_asks_again(void **state)
+{
+    s_fx_t *fx = *state;
+    s_peer_make(fx, false, true);
+    s_join(fx, 5, NULL, 0);
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_shared_request(fx);
+    /* the peer changed something after it answered: its heartbeat says DIGEST2 before its
+     * answer, as of DIGEST1, arrives */
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST2);
+    s_expect_no_request(fx);
+    shared_rec_t a = s_shared_ip("192.0.2.1", "ops");
+    assert_int_equal(s_shared_reply(fx, DIGEST1, false, &a, 1), 1);
+    const peer_stats_t *st = peer_stats(fx->peer);
+    assert_true(st->shared_fetched == DIGEST1); /* what the answer was of */
+    assert_true(st->shared_digest == DIGEST2);
+    /* so the next heartbeat asks for the newer state */
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST2);
+    s_expect_shared_request(fx);
+}
+
+static void test_peer_shared_unreadable_entry_is_refused_not_handed_over(void **state)
+{
+    s_fx_t *fx = *state;
+    s_peer_make(fx, false, true);
+    s_join(fx, 5, NULL, 0);
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_shared_request(fx);
+    shared_rec_t good = s_shared_ip("192.0.2.1", "ops");
+    shared_rec_t bad = s_shared_ip("192.0.2.2", "ops");
+    Backstop__SharedEntry pbs[2];
+    shared_rec_write(&bad, &pbs[0]);
+    pbs[0].has_type = 0; /* an allowlist entry without a type */
+    shared_rec_write(&good, &pbs[1]);
+    assert_int_equal(s_shared_reply_pb(fx, DIGEST1, false, pbs, 2), 1);
+    assert_int_equal(fx->shared.calls, 1);
+    assert_string_equal(fx->shared.got[0].allow.text, "192.0.2.1");
+    const peer_stats_t *st = peer_stats(fx->peer);
+    assert_int_equal(st->shared_refused, 1);
+    assert_int_equal(st->shared_applied, 1);
+    assert_int_equal(st->shared_fetches, 1);
+    assert_int_equal(st->bad_frames, 0);
+}
+
+static void test_peer_shared_without_apply_asks_nothing(void **state)
+{
+    s_fx_t *fx = *state;
+    /* the fixture's follower has no shared_apply */
+    s_join(fx, 5, NULL, 0);
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_no_request(fx);
+    fx->mono = MONO0 + 10 * SEC;
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST2);
+    s_expect_no_request(fx);
+    /* a reply nobody asked for is not what the socket carries */
+    shared_rec_t a = s_shared_ip("192.0.2.1", "ops");
+    assert_int_equal(s_shared_reply(fx, DIGEST1, false, &a, 1), 0);
+    const peer_stats_t *st = peer_stats(fx->peer);
+    assert_int_equal(st->bad_frames, 1);
+    assert_int_equal(st->shared_fetches, 0);
+    assert_int_equal(st->shared_applied, 0);
+    assert_int_equal(fx->shared.calls, 0);
+    assert_true(st->live);
+}
+
 int main(void)
 {
     msg_open("test_peer", MSG_TO_STDERR);
@@ -988,6 +1321,24 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_peer_refuses_a_decision_with_the_identity_of_ours,
                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_shared_live_follower_asks_when_the_digest_is_new,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_shared_asks_once_even_for_an_empty_digest,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_shared_joining_follower_does_not_ask, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_shared_unanswered_request_is_sent_again, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_shared_reply_hands_each_entry_over, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_peer_shared_reply_in_parts_records_the_digest_at_the_end, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_shared_change_during_the_fetch_asks_again,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_peer_shared_unreadable_entry_is_refused_not_handed_over, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_shared_without_apply_asks_nothing, s_setup,
+                                        s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
