@@ -91,8 +91,9 @@ void peer_destroy(peer_t **self_p);
 /* Writes its open sockets (at most 2) into items for zmq_poll; returns how many. */
 int peer_poll(peer_t *self, zmq_pollitem_t *items);
 /* Reads what its sockets have (call when one polled ready); applies the peer's changes
- * to table at now_ms. Returns the changes applied (the caller then stores and publishes
- * them). */
+ * to table at now_ms, and hands its allowlist and site entries to cfg->shared_apply.
+ * Returns the decision changes and shared entries applied (when > 0 the caller stores and
+ * publishes the table's pending changes: an allowlist entry may have revoked some). */
 int peer_handle(peer_t *self, decisions_t *table, int64_t mono, int64_t now_ms);
 /* What peer_handle() does with one frame received: on the feed (the SUB: updates and
  * heartbeats) when feed, else on the snapshot socket (replies). Returns the changes

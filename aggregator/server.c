@@ -551,15 +551,14 @@ int server_shared_apply(server_t *self, const shared_rec_t *r)
                  r->public_key[0] ? "yes" : "no", who);
         return 1;
     }
-    /* an allowlist entry: a newer one of the same match replaces ours */
-    if (allow_id && s_allow_drop(self, allow_id) < 0)
-        return -1;
+    /* an allowlist entry: a newer one of the same match replaces ours, written first, so
+     * that a store failure leaves ours */
     allow_entry_t e = r->allow;
     e.created_ms = r->changed_ms;
     decisions_strlcpy(e.who, r->who, DECISION_NAME_MAX);
     size_t revoked = 0;
     uint32_t id = s_allow_put(self, &e, &revoked);
-    if (id == 0)
+    if (id == 0 || (allow_id && s_allow_drop(self, allow_id) < 0))
         return -1;
     s_tomb_forget(self, identity);
     msg_info("shared: allow add id=%u text=%s who=%s revoked=%zu from=peer", id, e.text, who,

@@ -1,6 +1,8 @@
 /* test_control - control_handle() against a real server (store in a temp dir, fake clock):
  * every command's document, the checks on request values, changes stored before they are
- * published, allowlist cancellation, and the JSON forms. */
+ * published, allowlist cancellation, what a failover pair shares (the peer's entries
+ * applied, tombstones, change times, the digest, tombstones across a restart), and the
+ * JSON forms. */
 #include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,29 +41,36 @@ typedef struct {
     char error[256];   /* last reply error */
 } s_fx_t;
 
-static int s_setup(void **state)
+/* A server with its config, store and control socket in dir, on clock. */
+static server_t *s_server_in(const char *dir, bs_clock_t *clock)
 {
-    s_fx_t *fx = xcalloc(1, sizeof(*fx));
     char err[1024];
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_control.XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    char *conf = xasprintf("%s/agg.conf", fx->dir);
+    char *conf = xasprintf("%s/agg.conf", dir);
     FILE *fp = fopen(conf, "w");
     assert_non_null(fp);
     fprintf(fp,
             "event_endpoint = tcp://127.0.0.1:*\ndecision_endpoint = tcp://127.0.0.1:*\n"
             "snapshot_endpoint = tcp://127.0.0.1:*\ncontrol_endpoint = ipc://%s/ctl.sock\n"
             "data_dir = %s/db\n",
-            fx->dir, fx->dir);
+            dir, dir);
     fclose(fp);
     agg_config_t *cfg = agg_config_load(conf, err, sizeof(err));
     if (cfg == NULL)
         fail_msg("config: %s", err);
-    fx->clock = bs_clock_fake_new(T0);
-    fx->srv = server_new(&cfg, NULL, fx->clock);
-    assert_non_null(fx->srv);
-    fx->seq = 1;
+    server_t *srv = server_new(&cfg, NULL, clock);
+    assert_non_null(srv);
     xfree(conf);
+    return srv;
+}
+
+static int s_setup(void **state)
+{
+    s_fx_t *fx = xcalloc(1, sizeof(*fx));
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_control.XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    fx->clock = bs_clock_fake_new(T0);
+    fx->srv = s_server_in(fx->dir, fx->clock);
+    fx->seq = 1;
     *state = fx;
     return 0;
 }
@@ -679,6 +688,727 @@ static void test_sites_add_list_del(void **state)
     assert_null(server_site_find(fx->srv, "acme"));
 }
 
+/* ---- what the failover peer shares (shared.h, PROTOCOL.md 4.7) ---- */
+
+/* The record of an allowlist entry of type and text (a subject key entry for ALLOW_KEY),
+ * changed at changed_ms by who. */
+static shared_rec_t s_rec_allow(allow_type_t type, const char *text, int64_t changed_ms,
+                                const char *who, const char *reason)
+{
+    allow_entry_t e;
+    memset(&e, 0, sizeof(e));
+    if (type == ALLOW_KEY) {
+        e.type = ALLOW_KEY;
+        e.scope = BS_SCOPE_SUBJECT;
+        e.fp = fp_text(text);
+        snprintf(e.text, sizeof(e.text), "%s", text);
+    } else {
+        assert_int_equal(allowlist_entry_parse(&e, type, text), 0);
+    }
+    e.created_ms = changed_ms;
+    snprintf(e.who, sizeof(e.who), "%s", who);
+    snprintf(e.reason, sizeof(e.reason), "%s", reason);
+    shared_rec_t r;
+    shared_rec_allow(&r, &e);
+    return r;
+}
+
+/* The record of a site. */
+static shared_rec_t s_rec_site(const char *name, const char *key, int64_t changed_ms,
+                               const char *who)
+{
+    shared_rec_t r;
+    shared_rec_site(&r, name, key, changed_ms, who);
+    return r;
+}
+
+/* r's tombstone, removed at changed_ms. */
+static shared_rec_t s_tomb(shared_rec_t r, int64_t changed_ms)
+{
+    r.removed = true;
+    r.changed_ms = changed_ms;
+    return r;
+}
+
+/* A fresh Z85 CURVE public key. */
+static void s_new_key(char *out)
+{
+    zsock_keys_t keys;
+    assert_int_equal(zsock_keys_generate(&keys), 0);
+    memcpy(out, keys.public_key, ZSOCK_Z85_LEN + 1);
+}
+
+/* Our allowlist entry that matches what r matches, or NULL. */
+static const allow_entry_t *s_live(s_fx_t *fx, const shared_rec_t *r)
+{
+    uint32_t id = allowlist_find_same(server_allowlist(fx->srv), &r->allow);
+    return id ? allowlist_find(server_allowlist(fx->srv), id) : NULL;
+}
+
+/* Adds r's entry here, as "allow add" by who does; its id. */
+static uint32_t s_allow_local(s_fx_t *fx, const shared_rec_t *r, const char *who)
+{
+    allow_entry_t e = r->allow;
+    snprintf(e.who, sizeof(e.who), "%s", who);
+    char err[256] = "";
+    uint32_t id = server_allow_add(fx->srv, &e, NULL, err, sizeof(err));
+    if (id == 0)
+        fail_msg("allow add: %s", err);
+    return id;
+}
+
+/* The digest of exactly these records (what server_shared_digest() must say). */
+static uint64_t s_digest_of(const shared_rec_t *recs, size_t n)
+{
+    uint64_t d = 0;
+    for (size_t i = 0; i < n; i++)
+        d = shared_digest_add(d, &recs[i]);
+    return d;
+}
+
+/* Stops the server and starts it again on the same data dir (and clock). */
+static void s_restart(s_fx_t *fx)
+{
+    server_destroy(&fx->srv);
+    fx->srv = s_server_in(fx->dir, fx->clock);
+}
+
+/* The store of the stopped server (fx->srv is NULL). */
+static store_t *s_store_open(s_fx_t *fx)
+{
+    assert_null(fx->srv);
+    char *db = xasprintf("%s/db", fx->dir);
+    store_t *st = store_open(db, false, NULL);
+    assert_non_null(st);
+    xfree(db);
+    return st;
+}
+
+static int s_count_tomb(uint64_t identity, const uint8_t *blob, size_t len, void *arg)
+{
+    (void)identity;
+    (void)blob;
+    (void)len;
+    (*(long *)arg)++;
+    return 0;
+}
+
+static int s_count_allow(const allow_entry_t *e, void *arg)
+{
+    (void)e;
+    (*(long *)arg)++;
+    return 0;
+}
+
+/* Writes tombstone r into the stopped server's store, as server.c keeps one. */
+static void s_store_tomb(s_fx_t *fx, const shared_rec_t *r)
+{
+    store_t *st = s_store_open(fx);
+    size_t len = 0;
+    uint8_t *blob = shared_rec_pack(r, &len);
+    assert_int_equal(store_tomb_put(st, shared_identity(r), blob, len), 0);
+    xfree(blob);
+    store_close(&st);
+}
+
+/* The tombstone and allowlist records in the stopped server's store. */
+static void s_stored(s_fx_t *fx, long *ntomb, long *nallow)
+{
+    store_t *st = s_store_open(fx);
+    *ntomb = *nallow = 0;
+    assert_true(store_tomb_load(st, s_count_tomb, ntomb) >= 0);
+    assert_true(store_allow_load(st, s_count_allow, nallow) >= 0);
+    store_close(&st);
+}
+
+static void test_shared_apply_adds_a_peer_entry_as_the_peer_made_it(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t r = s_rec_allow(ALLOW_NET, "192.0.2.0/24", T0 - 5 * SEC, "peer-op", "relay");
+    assert_int_equal(server_shared_apply(fx->srv, &r), 1);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 1);
+    const allow_entry_t *e = s_live(fx, &r);
+    assert_non_null(e);
+    assert_int_equal(e->created_ms, T0 - 5 * SEC);
+    assert_string_equal(e->who, "peer-op");
+    assert_string_equal(e->reason, "relay");
+    assert_string_equal(e->text, "192.0.2.0/24");
+}
+
+static void test_shared_apply_of_an_entry_we_have_changes_nothing(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t r = s_rec_allow(ALLOW_DOMAIN, "example.com", T0 - 5 * SEC, "peer-op", "");
+    assert_int_equal(server_shared_apply(fx->srv, &r), 1);
+    uint64_t d = server_shared_digest(fx->srv);
+    uint32_t id = allowlist_find_same(server_allowlist(fx->srv), &r.allow);
+    assert_int_equal(server_shared_apply(fx->srv, &r), 0);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 1);
+    assert_int_equal(allowlist_find_same(server_allowlist(fx->srv), &r.allow), id);
+    assert_true(server_shared_digest(fx->srv) == d);
+}
+
+static void test_shared_apply_revokes_the_decisions_the_entry_covers(void **state)
+{
+    s_fx_t *fx = *state;
+    char id[DECISION_ID_LEN + 1];
+    snprintf(id, sizeof(id), "%s", s_add_subject(fx, "promo wave"));
+    s_add_subject(fx, "other wave");
+    assert_non_null(decisions_find(server_decisions(fx->srv), id));
+    shared_rec_t r = s_rec_allow(ALLOW_KEY, "promo wave", T0 - SEC, "peer-op", "ours");
+    assert_int_equal(server_shared_apply(fx->srv, &r), 1);
+    assert_null(decisions_find(server_decisions(fx->srv), id));
+    assert_int_equal(decisions_count(server_decisions(fx->srv)), 1);
+    /* the revocation is stored and published, not left pending */
+    assert_int_equal(decisions_pending(server_decisions(fx->srv)), 0);
+    assert_int_equal(decisions_seq(server_decisions(fx->srv)), 3);
+}
+
+static void test_shared_apply_of_an_older_peer_entry_keeps_ours(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t ours = s_rec_allow(ALLOW_NET, "198.51.100.0/24", 0, "", "ours");
+    s_allow_local(fx, &ours, "tester"); /* created now, T0 */
+    shared_rec_t old = s_rec_allow(ALLOW_NET, "198.51.100.0/24", T0 - SEC, "peer-op", "old");
+    assert_int_equal(server_shared_apply(fx->srv, &old), 0);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 1);
+    const allow_entry_t *e = s_live(fx, &ours);
+    assert_non_null(e);
+    assert_string_equal(e->who, "tester");
+    assert_string_equal(e->reason, "ours");
+    assert_int_equal(e->created_ms, T0);
+}
+
+static void test_shared_apply_of_a_newer_peer_entry_replaces_ours(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t ours = s_rec_allow(ALLOW_NET, "198.51.100.0/24", 0, "", "ours");
+    s_allow_local(fx, &ours, "tester");
+    shared_rec_t newer = s_rec_allow(ALLOW_NET, "198.51.100.0/24", T0 + SEC, "peer-op", "theirs");
+    assert_int_equal(server_shared_apply(fx->srv, &newer), 1);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 1);
+    const allow_entry_t *e = s_live(fx, &ours);
+    assert_non_null(e);
+    assert_string_equal(e->who, "peer-op");
+    assert_string_equal(e->reason, "theirs");
+    assert_int_equal(e->created_ms, T0 + SEC);
+    assert_true(server_shared_digest(fx->srv) == s_digest_of(&newer, 1));
+}
+
+static void test_shared_apply_of_a_newer_tombstone_removes_ours_and_keeps_it(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t ours = s_rec_allow(ALLOW_DOMAIN, "example.org", 0, "", "");
+    s_allow_local(fx, &ours, "tester");
+    shared_rec_t live = ours;
+    live.changed_ms = live.allow.created_ms = T0;
+    snprintf(live.who, sizeof(live.who), "tester");
+    uint64_t before = server_shared_digest(fx->srv);
+    assert_true(before == s_digest_of(&live, 1));
+    shared_rec_t tomb =
+        s_tomb(s_rec_allow(ALLOW_DOMAIN, "example.org", 0, "peer-op", ""), T0 + SEC);
+    assert_int_equal(server_shared_apply(fx->srv, &tomb), 1);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 0);
+    /* the tombstone is kept: in the digest, and our older copy does not come back */
+    assert_true(server_shared_digest(fx->srv) != before);
+    assert_true(server_shared_digest(fx->srv) == s_digest_of(&tomb, 1));
+    assert_int_equal(server_shared_apply(fx->srv, &live), 0);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 0);
+}
+
+static void test_shared_apply_of_an_older_tombstone_keeps_ours(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t ours = s_rec_allow(ALLOW_DOMAIN, "example.org", 0, "", "");
+    s_allow_local(fx, &ours, "tester");
+    shared_rec_t tomb =
+        s_tomb(s_rec_allow(ALLOW_DOMAIN, "example.org", 0, "peer-op", ""), T0 - SEC);
+    assert_int_equal(server_shared_apply(fx->srv, &tomb), 0);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 1);
+}
+
+static void test_shared_apply_at_the_same_millisecond_a_removal_wins(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t live = s_rec_allow(ALLOW_IP, "192.0.2.9", T0 - SEC, "peer-op", "");
+    shared_rec_t tomb = s_tomb(live, T0 - SEC);
+    assert_int_equal(server_shared_apply(fx->srv, &live), 1);
+    assert_int_equal(server_shared_apply(fx->srv, &tomb), 1);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 0);
+    assert_int_equal(server_shared_apply(fx->srv, &live), 0);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 0);
+}
+
+static void test_allow_del_leaves_a_tombstone_an_older_peer_copy_loses_to(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t r = s_rec_allow(ALLOW_NET, "203.0.113.0/24", 0, "", "");
+    uint32_t id = s_allow_local(fx, &r, "tester"); /* created T0 */
+    bs_clock_fake_advance(fx->clock, SEC);
+    char err[256] = "";
+    assert_int_equal(server_allow_del(fx->srv, id, "remover", err, sizeof(err)), 0);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 0);
+    shared_rec_t copy = s_rec_allow(ALLOW_NET, "203.0.113.0/24", T0 + SEC / 2, "peer-op", "");
+    assert_int_equal(server_shared_apply(fx->srv, &copy), 0);
+    /* removed at T0 + 1 s: a copy of that very millisecond loses too */
+    copy.changed_ms = copy.allow.created_ms = T0 + SEC;
+    assert_int_equal(server_shared_apply(fx->srv, &copy), 0);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 0);
+    shared_rec_t tomb =
+        s_tomb(s_rec_allow(ALLOW_NET, "203.0.113.0/24", 0, "remover", ""), T0 + SEC);
+    assert_true(server_shared_digest(fx->srv) == s_digest_of(&tomb, 1));
+}
+
+static void test_allow_del_then_a_newer_peer_copy_comes_back(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t r = s_rec_allow(ALLOW_NET, "203.0.113.0/24", 0, "", "");
+    uint32_t id = s_allow_local(fx, &r, "tester");
+    bs_clock_fake_advance(fx->clock, SEC);
+    char err[256] = "";
+    assert_int_equal(server_allow_del(fx->srv, id, "remover", err, sizeof(err)), 0);
+    shared_rec_t copy = s_rec_allow(ALLOW_NET, "203.0.113.0/24", T0 + 2 * SEC, "peer-op", "again");
+    assert_int_equal(server_shared_apply(fx->srv, &copy), 1);
+    const allow_entry_t *e = s_live(fx, &copy);
+    assert_non_null(e);
+    assert_string_equal(e->who, "peer-op");
+    assert_int_equal(e->created_ms, T0 + 2 * SEC);
+    /* and the tombstone is forgotten: the digest is the entry's alone */
+    assert_true(server_shared_digest(fx->srv) == s_digest_of(&copy, 1));
+}
+
+static void test_allow_del_of_an_entry_from_the_future_is_later_than_it(void **state)
+{
+    s_fx_t *fx = *state;
+    /* the peer's clock is a minute ahead of ours */
+    shared_rec_t r = s_rec_allow(ALLOW_IP, "192.0.2.77", T0 + 60 * SEC, "peer-op", "");
+    assert_int_equal(server_shared_apply(fx->srv, &r), 1);
+    uint32_t id = allowlist_find_same(server_allowlist(fx->srv), &r.allow);
+    char err[256] = "";
+    assert_int_equal(server_allow_del(fx->srv, id, "tester", err, sizeof(err)), 0);
+    shared_rec_t tomb =
+        s_tomb(s_rec_allow(ALLOW_IP, "192.0.2.77", 0, "tester", ""), T0 + 60 * SEC + 1);
+    assert_true(server_shared_digest(fx->srv) == s_digest_of(&tomb, 1));
+    /* the peer's copy loses to the removal */
+    assert_int_equal(server_shared_apply(fx->srv, &r), 0);
+}
+
+static void test_allow_add_over_a_tombstone_of_now_is_later_than_it(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t tomb = s_tomb(s_rec_allow(ALLOW_DOMAIN, "example.net", 0, "peer-op", ""), T0);
+    assert_int_equal(server_shared_apply(fx->srv, &tomb), 1);
+    shared_rec_t r = s_rec_allow(ALLOW_DOMAIN, "example.net", 0, "", "");
+    s_allow_local(fx, &r, "tester");
+    const allow_entry_t *e = s_live(fx, &r);
+    assert_non_null(e);
+    assert_int_equal(e->created_ms, T0 + 1);
+    /* it wins over the tombstone on the peer too */
+    shared_rec_t live;
+    shared_rec_allow(&live, e);
+    assert_true(shared_loses(&tomb, &live));
+    assert_true(server_shared_digest(fx->srv) == s_digest_of(&live, 1));
+}
+
+static void test_allow_add_over_a_tombstone_from_the_future_is_later_than_it(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t tomb =
+        s_tomb(s_rec_allow(ALLOW_KEY, "promo wave", 0, "peer-op", ""), T0 + 60 * SEC);
+    assert_int_equal(server_shared_apply(fx->srv, &tomb), 1);
+    shared_rec_t r = s_rec_allow(ALLOW_KEY, "promo wave", 0, "", "");
+    s_allow_local(fx, &r, "tester");
+    const allow_entry_t *e = s_live(fx, &r);
+    assert_non_null(e);
+    assert_int_equal(e->created_ms, T0 + 60 * SEC + 1);
+    assert_int_equal(server_shared_apply(fx->srv, &tomb), 0);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 1);
+}
+
+static void test_site_add_over_a_tombstone_from_the_future_is_later_than_it(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t tomb = s_tomb(s_rec_site("acme", "", 0, "peer-op"), T0 + 60 * SEC);
+    assert_int_equal(server_shared_apply(fx->srv, &tomb), 1);
+    char err[256] = "";
+    assert_int_equal(server_site_add(fx->srv, "acme", NULL, "tester", err, sizeof(err)), 0);
+    const server_site_t *s = server_site_find(fx->srv, "acme");
+    assert_non_null(s);
+    assert_int_equal(s->created_ms, T0 + 60 * SEC + 1);
+    assert_int_equal(server_shared_apply(fx->srv, &tomb), 0);
+    assert_non_null(server_site_find(fx->srv, "acme"));
+}
+
+static void test_site_add_over_a_tombstone_of_now_is_later_than_it(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t tomb = s_tomb(s_rec_site("acme", "", 0, "peer-op"), T0);
+    assert_int_equal(server_shared_apply(fx->srv, &tomb), 1);
+    char err[256] = "";
+    assert_int_equal(server_site_add(fx->srv, "acme", NULL, "tester", err, sizeof(err)), 0);
+    const server_site_t *s = server_site_find(fx->srv, "acme");
+    assert_non_null(s);
+    assert_int_equal(s->created_ms, T0 + 1);
+    /* the tombstone is forgotten: the digest is the site's alone */
+    shared_rec_t live = s_rec_site("acme", "", T0 + 1, "tester");
+    assert_true(server_shared_digest(fx->srv) == s_digest_of(&live, 1));
+}
+
+/* An entry or site added again (here, or by the peer) takes its tombstone out of the
+ * store too, not only out of the digest. */
+static void test_add_over_a_tombstone_deletes_its_record(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t t1 = s_tomb(s_rec_allow(ALLOW_DOMAIN, "example.net", 0, "peer-op", ""), T0 - SEC);
+    shared_rec_t t2 = s_tomb(s_rec_site("acme", "", 0, "peer-op"), T0 - SEC);
+    shared_rec_t t3 = s_tomb(s_rec_allow(ALLOW_IP, "192.0.2.8", 0, "peer-op", ""), T0 - SEC);
+    shared_rec_t t4 = s_tomb(s_rec_site("other", "", 0, "peer-op"), T0 - SEC);
+    assert_int_equal(server_shared_apply(fx->srv, &t1), 1);
+    assert_int_equal(server_shared_apply(fx->srv, &t2), 1);
+    assert_int_equal(server_shared_apply(fx->srv, &t3), 1);
+    assert_int_equal(server_shared_apply(fx->srv, &t4), 1);
+    shared_rec_t r = s_rec_allow(ALLOW_DOMAIN, "example.net", 0, "", "");
+    s_allow_local(fx, &r, "tester");
+    char err[256] = "";
+    assert_int_equal(server_site_add(fx->srv, "acme", NULL, "tester", err, sizeof(err)), 0);
+    shared_rec_t p3 = s_rec_allow(ALLOW_IP, "192.0.2.8", T0, "peer-op", "");
+    shared_rec_t p4 = s_rec_site("other", "", T0, "peer-op");
+    assert_int_equal(server_shared_apply(fx->srv, &p3), 1);
+    assert_int_equal(server_shared_apply(fx->srv, &p4), 1);
+    server_destroy(&fx->srv);
+    long ntomb = 0, nallow = 0;
+    s_stored(fx, &ntomb, &nallow);
+    assert_int_equal(ntomb, 0);
+    assert_int_equal(nallow, 2);
+    fx->srv = s_server_in(fx->dir, fx->clock);
+}
+
+static void test_site_del_of_a_site_from_the_future_is_later_than_it(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t r = s_rec_site("acme", "", T0 + 60 * SEC, "peer-op");
+    assert_int_equal(server_shared_apply(fx->srv, &r), 1);
+    char err[256] = "";
+    assert_int_equal(server_site_del(fx->srv, "acme", "tester", err, sizeof(err)), 0);
+    assert_null(server_site_find(fx->srv, "acme"));
+    shared_rec_t tomb = s_tomb(s_rec_site("acme", "", 0, "tester"), T0 + 60 * SEC + 1);
+    assert_true(server_shared_digest(fx->srv) == s_digest_of(&tomb, 1));
+    assert_int_equal(server_shared_apply(fx->srv, &r), 0);
+    assert_null(server_site_find(fx->srv, "acme"));
+}
+
+static void test_shared_apply_registers_a_peer_site_with_its_key(void **state)
+{
+    s_fx_t *fx = *state;
+    char key[ZSOCK_Z85_LEN + 1];
+    s_new_key(key);
+    shared_rec_t r = s_rec_site("acme", key, T0 - SEC, "peer-op");
+    assert_int_equal(server_shared_apply(fx->srv, &r), 1);
+    const server_site_t *s = server_site_find(fx->srv, "acme");
+    assert_non_null(s);
+    assert_string_equal(s->public_key, key);
+    assert_string_equal(s->who, "peer-op");
+    assert_int_equal(s->created_ms, T0 - SEC);
+    assert_int_equal(server_shared_apply(fx->srv, &r), 0);
+    size_t n = 0;
+    (void)server_sites(fx->srv, &n);
+    assert_int_equal(n, 1);
+}
+
+static void test_shared_apply_of_a_newer_site_replaces_its_key(void **state)
+{
+    s_fx_t *fx = *state;
+    char k1[ZSOCK_Z85_LEN + 1], k2[ZSOCK_Z85_LEN + 1], k3[ZSOCK_Z85_LEN + 1];
+    s_new_key(k1);
+    s_new_key(k2);
+    s_new_key(k3);
+    char err[256] = "";
+    assert_int_equal(server_site_add(fx->srv, "acme", k1, "tester", err, sizeof(err)), 0);
+    shared_rec_t older = s_rec_site("acme", k3, T0 - SEC, "peer-op");
+    assert_int_equal(server_shared_apply(fx->srv, &older), 0);
+    assert_string_equal(server_site_find(fx->srv, "acme")->public_key, k1);
+    shared_rec_t newer = s_rec_site("acme", k2, T0 + SEC, "peer-op");
+    assert_int_equal(server_shared_apply(fx->srv, &newer), 1);
+    const server_site_t *s = server_site_find(fx->srv, "acme");
+    assert_non_null(s);
+    assert_string_equal(s->public_key, k2);
+    assert_string_equal(s->who, "peer-op");
+    size_t n = 0;
+    (void)server_sites(fx->srv, &n);
+    assert_int_equal(n, 1);
+}
+
+static void test_shared_apply_of_a_site_tombstone_removes_the_site(void **state)
+{
+    s_fx_t *fx = *state;
+    char key[ZSOCK_Z85_LEN + 1];
+    s_new_key(key);
+    char err[256] = "";
+    assert_int_equal(server_site_add(fx->srv, "acme", key, "tester", err, sizeof(err)), 0);
+    shared_rec_t tomb = s_tomb(s_rec_site("acme", key, 0, "peer-op"), T0 + SEC);
+    assert_int_equal(server_shared_apply(fx->srv, &tomb), 1);
+    assert_null(server_site_find(fx->srv, "acme"));
+    assert_true(server_shared_digest(fx->srv) == s_digest_of(&tomb, 1));
+    /* our older registration does not come back */
+    shared_rec_t live = s_rec_site("acme", key, T0, "tester");
+    assert_int_equal(server_shared_apply(fx->srv, &live), 0);
+    assert_null(server_site_find(fx->srv, "acme"));
+}
+
+static void test_shared_apply_refuses_a_site_whose_key_another_site_has(void **state)
+{
+    s_fx_t *fx = *state;
+    char key[ZSOCK_Z85_LEN + 1];
+    s_new_key(key);
+    char err[256] = "";
+    assert_int_equal(server_site_add(fx->srv, "acme", key, "tester", err, sizeof(err)), 0);
+    uint64_t d = server_shared_digest(fx->srv);
+    shared_rec_t other = s_rec_site("other", key, T0 + SEC, "peer-op");
+    assert_int_equal(server_shared_apply(fx->srv, &other), -1);
+    assert_null(server_site_find(fx->srv, "other"));
+    assert_string_equal(server_site_find(fx->srv, "acme")->public_key, key);
+    size_t n = 0;
+    (void)server_sites(fx->srv, &n);
+    assert_int_equal(n, 1);
+    assert_true(server_shared_digest(fx->srv) == d);
+}
+
+static void test_shared_digest_is_the_same_whatever_the_order(void **state)
+{
+    s_fx_t *fx = *state;
+    char key[ZSOCK_Z85_LEN + 1];
+    s_new_key(key);
+    const shared_rec_t net = s_rec_allow(ALLOW_NET, "192.0.2.0/24", T0 - 9 * SEC, "a", "relay");
+    const shared_rec_t recs[] = {
+        net,
+        s_rec_allow(ALLOW_KEY, "promo wave", T0 - 8 * SEC, "b", ""),
+        s_rec_allow(ALLOW_DOMAIN, "example.com", T0 - 7 * SEC, "c", ""),
+        s_tomb(s_rec_allow(ALLOW_DOMAIN, "example.com", 0, "d", ""), T0 - 6 * SEC),
+        s_rec_site("acme", key, T0 - 5 * SEC, "e"),
+        s_rec_site("gone", "", T0 - 4 * SEC, "f"),
+        s_tomb(s_rec_site("gone", "", 0, "g"), T0 - 3 * SEC),
+        s_rec_allow(ALLOW_NET, "192.0.2.0/24", T0 - 2 * SEC, "h", "relay, v2"),
+    };
+    const size_t n = sizeof(recs) / sizeof(recs[0]);
+
+    char dir2[64];
+    snprintf(dir2, sizeof(dir2), "/tmp/test_control.XXXXXX");
+    assert_non_null(mkdtemp(dir2));
+    server_t *other = s_server_in(dir2, fx->clock);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(server_shared_apply(fx->srv, &recs[i]) >= 0);
+        assert_true(server_shared_apply(other, &recs[n - 1 - i]) >= 0);
+    }
+    uint64_t d = server_shared_digest(fx->srv);
+    assert_true(d != 0);
+    assert_true(server_shared_digest(other) == d);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 2);
+    assert_int_equal(allowlist_count(server_allowlist(other)), 2);
+    /* what is left: the newer net, the key, the domain's and gone's tombstones, acme */
+    const shared_rec_t left[] = {recs[7], recs[1], recs[3], recs[4], recs[6]};
+    assert_true(d == s_digest_of(left, sizeof(left) / sizeof(left[0])));
+
+    server_destroy(&other);
+    char *cmd = xasprintf("rm -rf '%s'", dir2);
+    assert_int_equal(system(cmd), 0);
+    xfree(cmd);
+}
+
+static void test_shared_digest_changes_with_every_allow_and_site_change(void **state)
+{
+    s_fx_t *fx = *state;
+    char err[256] = "";
+    uint64_t d[6];
+    size_t n = 0;
+    d[n++] = server_shared_digest(fx->srv);
+    assert_true(d[0] == 0);
+    shared_rec_t r = s_rec_allow(ALLOW_IP, "192.0.2.1", 0, "", "");
+    uint32_t id = s_allow_local(fx, &r, "tester");
+    d[n++] = server_shared_digest(fx->srv);
+    assert_true(server_shared_digest(fx->srv) == d[n - 1]); /* unchanged: the same */
+    bs_clock_fake_advance(fx->clock, SEC);
+    assert_int_equal(server_allow_del(fx->srv, id, "tester", err, sizeof(err)), 0);
+    d[n++] = server_shared_digest(fx->srv);
+    bs_clock_fake_advance(fx->clock, SEC);
+    assert_int_equal(server_site_add(fx->srv, "acme", NULL, "tester", err, sizeof(err)), 0);
+    d[n++] = server_shared_digest(fx->srv);
+    bs_clock_fake_advance(fx->clock, SEC);
+    assert_int_equal(server_site_del(fx->srv, "acme", "tester", err, sizeof(err)), 0);
+    d[n++] = server_shared_digest(fx->srv);
+    shared_rec_t peer = s_rec_allow(ALLOW_IP, "192.0.2.2", T0, "peer-op", "");
+    assert_int_equal(server_shared_apply(fx->srv, &peer), 1);
+    d[n++] = server_shared_digest(fx->srv);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (d[i] == d[j])
+                fail_msg("digest after change %zu equals the one after change %zu", j, i);
+}
+
+static void test_restart_keeps_the_tombstone_of_an_allow_del(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t r = s_rec_allow(ALLOW_NET, "203.0.113.0/24", 0, "", "");
+    uint32_t id = s_allow_local(fx, &r, "tester");
+    bs_clock_fake_advance(fx->clock, SEC);
+    char err[256] = "";
+    assert_int_equal(server_allow_del(fx->srv, id, "tester", err, sizeof(err)), 0);
+    uint64_t d = server_shared_digest(fx->srv);
+    s_restart(fx);
+    assert_true(server_shared_digest(fx->srv) == d);
+    shared_rec_t copy = s_rec_allow(ALLOW_NET, "203.0.113.0/24", T0 + SEC / 2, "peer-op", "");
+    assert_int_equal(server_shared_apply(fx->srv, &copy), 0);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 0);
+}
+
+static void test_restart_keeps_the_tombstone_of_a_site_del(void **state)
+{
+    s_fx_t *fx = *state;
+    char err[256] = "";
+    assert_int_equal(server_site_add(fx->srv, "acme", NULL, "tester", err, sizeof(err)), 0);
+    bs_clock_fake_advance(fx->clock, SEC);
+    assert_int_equal(server_site_del(fx->srv, "acme", "tester", err, sizeof(err)), 0);
+    s_restart(fx);
+    assert_null(server_site_find(fx->srv, "acme"));
+    shared_rec_t copy = s_rec_site("acme", "", T0 + SEC / 2, "peer-op");
+    assert_int_equal(server_shared_apply(fx->srv, &copy), 0);
+    assert_null(server_site_find(fx->srv, "acme"));
+}
+
+/* Tombstone records a damaged or edited store holds: not a SharedEntry, a live entry, one
+ * under another entry's identity, a key of the wrong length. Skipped, the server starts,
+ * and the sound one beside them comes back alone. */
+static void test_restart_skips_damaged_tombstone_records(void **state)
+{
+    s_fx_t *fx = *state;
+    server_destroy(&fx->srv);
+    shared_rec_t sound = s_tomb(s_rec_allow(ALLOW_IP, "192.0.2.1", 0, "op", ""), T0 - SEC);
+    s_store_tomb(fx, &sound);
+    char *db = xasprintf("%s/db", fx->dir);
+    kv_t *kv = kv_open(db, 0, NULL);
+    assert_non_null(kv);
+    uint8_t key[11] = {'t', '/'};
+    /* not a SharedEntry */
+    kv_u64_put(key + 2, 1);
+    assert_int_equal(kv_put(kv, key, 10, "\xff\xff\xff", 3), 0);
+    /* a live entry, under its own identity */
+    shared_rec_t live = s_rec_allow(ALLOW_IP, "192.0.2.2", T0 - SEC, "op", "");
+    size_t len = 0;
+    uint8_t *blob = shared_rec_pack(&live, &len);
+    kv_u64_put(key + 2, shared_identity(&live));
+    assert_int_equal(kv_put(kv, key, 10, blob, len), 0);
+    xfree(blob);
+    /* a tombstone under another identity */
+    shared_rec_t moved = s_tomb(s_rec_allow(ALLOW_IP, "192.0.2.3", 0, "op", ""), T0 - SEC);
+    blob = shared_rec_pack(&moved, &len);
+    kv_u64_put(key + 2, shared_identity(&moved) ^ 1);
+    assert_int_equal(kv_put(kv, key, 10, blob, len), 0);
+    /* a sound tombstone under a key one byte too long, and one too short */
+    kv_u64_put(key + 2, shared_identity(&moved));
+    key[10] = 0;
+    assert_int_equal(kv_put(kv, key, 11, blob, len), 0);
+    assert_int_equal(kv_put(kv, key, 9, blob, len), 0);
+    xfree(blob);
+    kv_close(&kv);
+    xfree(db);
+
+    fx->srv = s_server_in(fx->dir, fx->clock);
+    assert_true(server_shared_digest(fx->srv) == s_digest_of(&sound, 1));
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 0);
+}
+
+/* The daemon died between the two writes of an allow del: the tombstone is stored, the
+ * entry too. The entry goes, from the store as well; the tombstone stays. */
+static void test_restart_drops_an_entry_a_newer_tombstone_removed(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t r = s_rec_allow(ALLOW_NET, "203.0.113.0/24", 0, "", "");
+    s_allow_local(fx, &r, "tester"); /* created T0 */
+    server_destroy(&fx->srv);
+    shared_rec_t tomb = s_tomb(s_rec_allow(ALLOW_NET, "203.0.113.0/24", 0, "tester", ""), T0 + SEC);
+    s_store_tomb(fx, &tomb);
+    fx->srv = s_server_in(fx->dir, fx->clock);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 0);
+    assert_true(server_shared_digest(fx->srv) == s_digest_of(&tomb, 1));
+    shared_rec_t copy = s_rec_allow(ALLOW_NET, "203.0.113.0/24", T0, "tester", "");
+    assert_int_equal(server_shared_apply(fx->srv, &copy), 0);
+    server_destroy(&fx->srv);
+    long ntomb = 0, nallow = 0;
+    s_stored(fx, &ntomb, &nallow);
+    assert_int_equal(ntomb, 1);
+    assert_int_equal(nallow, 0);
+    fx->srv = s_server_in(fx->dir, fx->clock); /* for the teardown */
+}
+
+/* The daemon died between the two writes of an allow add over a tombstone: the entry is
+ * newer and stays; the tombstone goes, from the store as well. */
+static void test_restart_drops_a_tombstone_older_than_its_entry(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t r = s_rec_allow(ALLOW_NET, "203.0.113.0/24", 0, "", "");
+    s_allow_local(fx, &r, "tester"); /* created T0 */
+    server_destroy(&fx->srv);
+    shared_rec_t tomb = s_tomb(s_rec_allow(ALLOW_NET, "203.0.113.0/24", 0, "tester", ""), T0 - SEC);
+    s_store_tomb(fx, &tomb);
+    fx->srv = s_server_in(fx->dir, fx->clock);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 1);
+    const allow_entry_t *e = s_live(fx, &r);
+    assert_non_null(e);
+    assert_int_equal(e->created_ms, T0);
+    shared_rec_t live;
+    shared_rec_allow(&live, e);
+    assert_true(server_shared_digest(fx->srv) == s_digest_of(&live, 1));
+    server_destroy(&fx->srv);
+    long ntomb = 0, nallow = 0;
+    s_stored(fx, &ntomb, &nallow);
+    assert_int_equal(ntomb, 0);
+    assert_int_equal(nallow, 1);
+    fx->srv = s_server_in(fx->dir, fx->clock);
+}
+
+/* The same for a site whose tombstone is newer than it. */
+static void test_restart_drops_a_site_a_newer_tombstone_removed(void **state)
+{
+    s_fx_t *fx = *state;
+    char err[256] = "";
+    assert_int_equal(server_site_add(fx->srv, "acme", NULL, "tester", err, sizeof(err)), 0);
+    server_destroy(&fx->srv);
+    shared_rec_t tomb = s_tomb(s_rec_site("acme", "", 0, "tester"), T0 + SEC);
+    s_store_tomb(fx, &tomb);
+    fx->srv = s_server_in(fx->dir, fx->clock);
+    assert_null(server_site_find(fx->srv, "acme"));
+    assert_true(server_shared_digest(fx->srv) == s_digest_of(&tomb, 1));
+    s_restart(fx);
+    assert_null(server_site_find(fx->srv, "acme"));
+}
+
+/* A tombstone older than SHARED_TOMB_KEEP_MS is forgotten at start, from the store too. */
+static void test_restart_forgets_a_tombstone_past_keeping(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t r = s_rec_allow(ALLOW_IP, "192.0.2.5", 0, "", "");
+    uint32_t id = s_allow_local(fx, &r, "tester");
+    char err[256] = "";
+    assert_int_equal(server_allow_del(fx->srv, id, "tester", err, sizeof(err)), 0);
+    bs_clock_fake_advance(fx->clock, SHARED_TOMB_KEEP_MS + 2 * SEC);
+    s_restart(fx);
+    assert_true(server_shared_digest(fx->srv) == 0);
+    server_destroy(&fx->srv);
+    long ntomb = 0, nallow = 0;
+    s_stored(fx, &ntomb, &nallow);
+    assert_int_equal(ntomb, 0);
+    fx->srv = s_server_in(fx->dir, fx->clock);
+}
+
+/* The peer's tombstone older than SHARED_TOMB_KEEP_MS is forgotten here already. */
+static void test_shared_apply_of_a_tombstone_past_keeping_changes_nothing(void **state)
+{
+    s_fx_t *fx = *state;
+    shared_rec_t tomb =
+        s_tomb(s_rec_allow(ALLOW_IP, "192.0.2.5", 0, "op", ""), T0 - SHARED_TOMB_KEEP_MS - SEC);
+    assert_int_equal(server_shared_apply(fx->srv, &tomb), 0);
+    assert_true(server_shared_digest(fx->srv) == 0);
+}
+
 /* ---- JSON forms ---- */
 
 static void test_json_decision_forms(void **state)
@@ -779,6 +1509,68 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_ignores_a_damaged_wkeys, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_counts_refused_window_records, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_apply_adds_a_peer_entry_as_the_peer_made_it,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_apply_of_an_entry_we_have_changes_nothing,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_apply_revokes_the_decisions_the_entry_covers,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_apply_of_an_older_peer_entry_keeps_ours,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_apply_of_a_newer_peer_entry_replaces_ours,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_shared_apply_of_a_newer_tombstone_removes_ours_and_keeps_it, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_apply_of_an_older_tombstone_keeps_ours, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_apply_at_the_same_millisecond_a_removal_wins,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_allow_del_leaves_a_tombstone_an_older_peer_copy_loses_to, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_allow_del_then_a_newer_peer_copy_comes_back, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_allow_del_of_an_entry_from_the_future_is_later_than_it,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_allow_add_over_a_tombstone_of_now_is_later_than_it,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_allow_add_over_a_tombstone_from_the_future_is_later_than_it, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_site_add_over_a_tombstone_from_the_future_is_later_than_it, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_site_add_over_a_tombstone_of_now_is_later_than_it,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_add_over_a_tombstone_deletes_its_record, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_site_del_of_a_site_from_the_future_is_later_than_it,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_apply_registers_a_peer_site_with_its_key,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_apply_of_a_newer_site_replaces_its_key, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_apply_of_a_site_tombstone_removes_the_site,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_apply_refuses_a_site_whose_key_another_site_has,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_digest_is_the_same_whatever_the_order, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_digest_changes_with_every_allow_and_site_change,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_keeps_the_tombstone_of_an_allow_del, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_keeps_the_tombstone_of_a_site_del, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_skips_damaged_tombstone_records, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_drops_an_entry_a_newer_tombstone_removed,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_drops_a_tombstone_older_than_its_entry,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_drops_a_site_a_newer_tombstone_removed,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_forgets_a_tombstone_past_keeping, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_shared_apply_of_a_tombstone_past_keeping_changes_nothing, s_setup, s_teardown),
         cmocka_unit_test(test_json_decision_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

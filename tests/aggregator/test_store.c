@@ -5,7 +5,7 @@
  * sequence log written together and read back, changes-since from the stored
  * log and its pruning, a lost log means a new epoch without old decisions,
  * the host going down under a run moves the sequence on (a daemon crash does not),
- * written-behind window blobs, allowlist entries, sites and sensor records.
+ * written-behind window blobs, allowlist entries, sites, tombstones and sensor records.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -476,6 +476,77 @@ static void test_sites_round_trip(void **state)
     store_close(&s);
 }
 
+/* Tombstones seen by store_tomb_load, in key order. */
+typedef struct {
+    uint64_t id[4];
+    char blob[4][16];
+    size_t n;
+} tomb_seen_t;
+
+static int s_tomb(uint64_t identity, const uint8_t *blob, size_t len, void *arg)
+{
+    tomb_seen_t *x = arg;
+    if (x->n < 4) {
+        x->id[x->n] = identity;
+        snprintf(x->blob[x->n], sizeof(x->blob[x->n]), "%.*s", (int)len, (const char *)blob);
+    }
+    x->n++;
+    return 0;
+}
+
+static void test_tombstones_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    const uint64_t big = 0xfedcba9876543210ULL, small = 0x0123456789abcdefULL;
+    assert_int_equal(store_tomb_put(s, big, (const uint8_t *)"second", 6), 0);
+    assert_int_equal(store_tomb_put(s, small, (const uint8_t *)"first", 5), 0);
+    assert_int_equal(store_tomb_put(s, small, (const uint8_t *)"first v2", 8), 0); /* replaced */
+    store_close(&s);
+    s = store_open(f->dir, false, NULL);
+    tomb_seen_t x = {0};
+    assert_int_equal(store_tomb_load(s, s_tomb, &x), 2);
+    assert_int_equal(x.n, 2);
+    /* the identity as put, all 64 bits; in key order */
+    assert_true(x.id[0] == small);
+    assert_string_equal(x.blob[0], "first v2");
+    assert_true(x.id[1] == big);
+    assert_string_equal(x.blob[1], "second");
+    assert_int_equal(store_tomb_del(s, small), 0);
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(store_tomb_load(s, s_tomb, &x), 1);
+    assert_true(x.id[0] == big);
+    store_close(&s);
+    s = store_open(f->dir, false, NULL);
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(store_tomb_load(s, s_tomb, &x), 1);
+    assert_true(x.id[0] == big);
+    store_close(&s);
+}
+
+/* A tombstone key that is not "t/" and 8 bytes (damaged or edited): skipped, not read as
+ * an identity; the sound one beside it loads. */
+static void test_tombstone_record_with_a_malformed_key_is_skipped(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    assert_int_equal(store_tomb_put(s, 42, (const uint8_t *)"sound", 5), 0);
+    store_close(&s);
+    kv_t *kv = kv_open(f->dir, 0, NULL);
+    assert_non_null(kv);
+    assert_int_equal(kv_put(kv, "t/", 2, "empty", 5), 0);
+    assert_int_equal(kv_put(kv, "t/abc", 5, "short", 5), 0);
+    assert_int_equal(kv_put(kv, "t/abcdefghi", 11, "long", 4), 0);
+    kv_close(&kv);
+    s = store_open(f->dir, false, NULL);
+    tomb_seen_t x = {0};
+    assert_int_equal(store_tomb_load(s, s_tomb, &x), 1);
+    assert_int_equal(x.n, 1);
+    assert_true(x.id[0] == 42);
+    assert_string_equal(x.blob[0], "sound");
+    store_close(&s);
+}
+
 static int s_sensor(const char *site, const char *sensor, const void *val, size_t len, void *arg)
 {
     char *out = arg;
@@ -813,6 +884,9 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_allowlist_entries_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sites_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_tombstones_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_tombstone_record_with_a_malformed_key_is_skipped,
+                                        s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_meta_numbers_written_now_or_with_the_flush, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_sensor_records_keep_site_and_sensor_apart, s_setup,

@@ -45,22 +45,48 @@
  * table meanwhile, so that the peer's changes meet decisions that are not its
  * own (refusals, merges, removals of ours, the full snapshot's sweep keeping
  * ours): an Update's decision is proposed (UPSERT) or revoked by id (REMOVE),
- * a SnapshotReply's decisions are proposed, a Heartbeat runs the expiry timer.
+ * a SnapshotReply's decisions are proposed, a Heartbeat runs the expiry timer,
+ * a SharedReply's readable entries become ours (see "shared").
+ *
+ * Shared (PROTOCOL.md 4.7): the peer has a shared_apply callback, so a
+ * Heartbeat's shared_digest makes it send a SharedRequest once LIVE, and a
+ * SharedReply on the DEALER hands each entry that reads to the callback. The
+ * callback stands for server_shared_apply() on a model of ours: the latest
+ * record of each identity this run (shared_loses() decides, as the server
+ * does), 1 when the entry wins and replaces ours, 0 when ours is as new or
+ * newer, -1 for a live site whose key another live site of ours has. It
+ * checks what peer.c hands it (what shared_rec_read() promises): kind ALLOW
+ * or SITE, changed_ms > 0, who and reason within their limits; a site's name
+ * passes server_site_name_ok() and its key is none or a Z85 CURVE key; an
+ * allowlist entry has a known type and a text, and a key entry a subject
+ * scope and fp == fp_text(text); shared_rec_pack() then shared_rec_unpack()
+ * gives it back alike (the same identity, neither losing to the other: what
+ * the store keeps is what was decided); and shared_loses() is a strict order
+ * (the two never both lose to each other). It is called only for a
+ * SharedReply on the DEALER.
  *
  * Checked (the oracle; __builtin_trap() on a violation):
+ *  - a SharedReply taken (on the DEALER, not our own): no decision change,
+ *    peer_feed() returns the entries the callback applied (not decision
+ *    changes: they stay out of the counts below), shared_applied grows by as
+ *    many, shared_refused by the entries that do not read plus those the
+ *    callback refused, the callback is called for every other entry; without
+ *    more, shared_fetched is its digest and shared_fetches grows by one. Any
+ *    other frame never reaches the callback;
  *  - after every step, the changes taken with decisions_take_change() follow
  *    the last one's seq by one each, carry the table's epoch (change and
  *    decision) and decision.seq == seq; after peer_feed() there are exactly as
  *    many as it returned and as peer_stats()->applied grew, all marked
  *    mirrored; after own changes exactly as many as the calls reported, none
  *    mirrored; after a tick none;
- *  - peer_stats(): applied, echoes, refused, resyncs, bad_frames never go
- *    down; seq equals peer_position()'s; heard_mono is 0 or a time of this
- *    run;
+ *  - peer_stats(): applied, echoes, refused, resyncs, bad_frames and the
+ *    shared counters (fetches, applied, refused) never go down; seq equals
+ *    peer_position()'s; heard_mono is 0 or a time of this run;
  *  - every SnapshotRequest the peer sends: site "*", all_sites, our name,
  *    epoch and since_seq both or neither, and when there, a non-zero epoch and
  *    a position peer_position() gave after some step of the run (not
- *    necessarily the last: see s_drain_requests);
+ *    necessarily the last: see s_drain_requests); every SharedRequest: our
+ *    name, and a heartbeat with a digest was heard before it this run;
  *  - at the end: decisions_seq() == start seq + changes taken, nothing
  *    pending, peer_stats()->applied == mirrored changes taken == the sum of
  *    peer_feed()'s returns; every active decision has a canonical id (8
@@ -80,9 +106,12 @@
 #include <zmq.h>
 
 #include "decisions.h"
+#include "fp.h"
 #include "fuzz_lib.h"
 #include "peer.h"
 #include "publish.h"
+#include "server.h"
+#include "shared.h"
 #include "wire.h"
 #include "xalloc.h"
 #include "zsock.h"
@@ -97,6 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define S_MONO0     1000000               /* the monotonic clock at the start of a run */
 #define S_NOW0      1700000000000LL       /* the wall clock at the start of a run */
 #define S_LOG_MAX   16                    /* change_log: its minimum */
+#define S_MODEL_MAX 512                   /* identities the model of ours keeps */
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -125,8 +155,15 @@ typedef struct {
     s_taken_t *taken;   /* changes taken, taken[i] has seq start_seq + 1 + i */
     size_t ntaken, cap;
     uint64_t mirrored; /* of which marked mirrored */
-    uint64_t returned; /* sum of peer_feed()'s returns */
+    uint64_t returned; /* sum of peer_feed()'s returns, SharedReplies' left out */
     peer_stats_t last; /* peer_stats() after the previous step */
+    bool heard_digest; /* a step ended with peer_stats()->shared_heard */
+    /* the model of our allowlist and sites: the latest record of each identity */
+    shared_rec_t *model;
+    uint64_t *model_id;
+    size_t nmodel, model_cap;
+    /* what the shared_apply callback did */
+    uint64_t cb_calls, cb_applied, cb_refused;
 } s_run_t;
 
 /* The peer's positions (epoch, seq) after the steps of this run. */
@@ -195,7 +232,7 @@ static bool s_hist_has(uint64_t epoch, uint64_t seq)
  * commands from the reaper thread too, which ends closed sockets, and ours can wait behind
  * a wake-up the reaper has yet to send), so the position is looked up among those of the
  * run. Each run has its own ROUTER, so a late request never reaches another run. */
-static void s_drain_requests(const peer_t *peer)
+static void s_drain_requests(const peer_t *peer, bool heard_digest)
 {
     if (peer)
         s_hist_add(peer);
@@ -207,8 +244,16 @@ static void s_drain_requests(const peer_t *peer)
         int rc = zsock_recv(s_router, ZMQ_DONTWAIT, &f, &meta, &err);
         if (rc < 0)
             break;
-        /* what the peer sends is one well-formed SnapshotRequest */
-        CHECK(rc == 1 && f->body_case == BACKSTOP__FRAME__BODY_SNAPSHOT_REQUEST);
+        CHECK(rc == 1);
+        if (f->body_case == BACKSTOP__FRAME__BODY_SHARED_REQUEST) {
+            /* asked for our allowlist and sites: only after a digest was heard */
+            CHECK(strcmp(f->shared_request->name, S_NAME) == 0);
+            CHECK(heard_digest);
+            wire_free(&f);
+            continue;
+        }
+        /* else what the peer sends is one well-formed SnapshotRequest */
+        CHECK(f->body_case == BACKSTOP__FRAME__BODY_SNAPSHOT_REQUEST);
         const Backstop__SnapshotRequest *rq = f->snapshot_request;
         CHECK(strcmp(rq->site, PUBLISH_ALL_SITES) == 0 && strcmp(rq->sensor, S_NAME) == 0);
         CHECK(rq->has_all_sites && rq->all_sites);
@@ -253,11 +298,121 @@ static void s_check_stats(s_run_t *r, int64_t mono)
     CHECK(st->applied >= r->last.applied && st->echoes >= r->last.echoes);
     CHECK(st->refused >= r->last.refused && st->resyncs >= r->last.resyncs);
     CHECK(st->bad_frames >= r->last.bad_frames);
+    CHECK(st->shared_fetches >= r->last.shared_fetches);
+    CHECK(st->shared_applied >= r->last.shared_applied);
+    CHECK(st->shared_refused >= r->last.shared_refused);
+    CHECK(st->shared_heard || !r->last.shared_heard);
+    if (st->shared_heard)
+        r->heard_digest = true;
     CHECK(st->heard_mono == 0 || (st->heard_mono >= S_MONO0 && st->heard_mono <= mono));
     uint64_t epoch, seq;
     peer_position(r->peer, &epoch, &seq);
     CHECK(st->seq == seq);
     r->last = *st;
+}
+
+/* ---- shared: the model of our allowlist and sites, and the callback ---- */
+
+/* The model's record of identity, or NULL. */
+static shared_rec_t *s_model_find(s_run_t *r, uint64_t identity)
+{
+    for (size_t i = 0; i < r->nmodel; i++)
+        if (r->model_id[i] == identity)
+            return &r->model[i];
+    return NULL;
+}
+
+/* Makes rec the model's record of its identity (dropped when the model is full). */
+static void s_model_put(s_run_t *r, const shared_rec_t *rec)
+{
+    uint64_t id = shared_identity(rec);
+    shared_rec_t *have = s_model_find(r, id);
+    if (have) {
+        *have = *rec;
+        return;
+    }
+    if (r->nmodel == S_MODEL_MAX)
+        return;
+    if (r->nmodel == r->model_cap) {
+        r->model_cap = r->model_cap ? r->model_cap * 2 : 16;
+        r->model = xrealloc(r->model, r->model_cap * sizeof(*r->model));
+        r->model_id = xrealloc(r->model_id, r->model_cap * sizeof(*r->model_id));
+    }
+    r->model[r->nmodel] = *rec;
+    r->model_id[r->nmodel++] = id;
+}
+
+/* What shared_rec_read() promises of a record it read. */
+static void s_check_rec(const shared_rec_t *rec)
+{
+    CHECK(rec->kind == SHARED_ALLOW || rec->kind == SHARED_SITE);
+    CHECK(rec->changed_ms > 0);
+    CHECK(strlen(rec->who) <= DECISION_NAME_MAX);
+    if (rec->kind == SHARED_SITE) {
+        CHECK(server_site_name_ok(rec->site));
+        CHECK(rec->public_key[0] == 0 || zsock_key_valid(rec->public_key));
+    } else {
+        const allow_entry_t *e = &rec->allow;
+        CHECK(e->type >= ALLOW_IP && e->type <= ALLOW_SITE);
+        CHECK(e->text[0] != 0 && strlen(e->text) <= ALLOW_TEXT_MAX);
+        CHECK(strlen(e->reason) <= DECISION_REASON_MAX);
+        CHECK(e->created_ms == rec->changed_ms);
+        if (e->type == ALLOW_KEY) {
+            CHECK(e->scope == BS_SCOPE_SUBJECT || e->scope == BS_SCOPE_ORIG_SUBJECT);
+            CHECK(e->fp == fp_text(e->text));
+        }
+    }
+    /* stored and read back (a tombstone record, the peer's next answer): alike */
+    size_t len = 0;
+    uint8_t *blob = shared_rec_pack(rec, &len);
+    shared_rec_t back;
+    CHECK(shared_rec_unpack(blob, len, &back) == 0);
+    xfree(blob);
+    CHECK(back.kind == rec->kind && back.removed == rec->removed);
+    CHECK(back.changed_ms == rec->changed_ms);
+    CHECK(shared_identity(&back) == shared_identity(rec));
+    CHECK(!shared_loses(&back, rec) && !shared_loses(rec, &back));
+}
+
+/* peer_config_t.shared_apply: server_shared_apply() on the model. */
+static int s_shared_apply(void *arg, const shared_rec_t *rec)
+{
+    s_run_t *r = arg;
+    r->cb_calls++;
+    s_check_rec(rec);
+    shared_rec_t *have = s_model_find(r, shared_identity(rec));
+    bool loses = shared_loses(have, rec);
+    /* a strict order: two records never both lose to each other */
+    CHECK(!(have && loses && shared_loses(rec, have)));
+    if (!loses)
+        return 0;
+    if (rec->kind == SHARED_SITE && !rec->removed && rec->public_key[0]) {
+        for (size_t i = 0; i < r->nmodel; i++) {
+            const shared_rec_t *o = &r->model[i];
+            if (o->kind == SHARED_SITE && !o->removed && strcmp(o->site, rec->site) != 0 &&
+                strcmp(o->public_key, rec->public_key) == 0) {
+                r->cb_refused++;
+                return -1;
+            }
+        }
+    }
+    s_model_put(r, rec);
+    r->cb_applied++;
+    return 1;
+}
+
+/* How many entries of a SharedReply do not read (peer.c refuses them before the
+ * callback). */
+static size_t s_shared_unreadable(const Backstop__SharedReply *rp)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rp->n_entries; i++) {
+        shared_rec_t rec;
+        char err[128];
+        if (shared_rec_read(rp->entries[i], &rec, err, sizeof(err)) < 0)
+            n++;
+    }
+    return n;
 }
 
 /* A decision of a frame as one of our own proposals; false when the table would not take
@@ -281,7 +436,7 @@ static size_t s_own_propose(decisions_t *table, const Backstop__Decision *pb, in
 }
 
 /* What the aggregator itself does with f meanwhile; the changes it made. */
-static size_t s_own(decisions_t *table, const Backstop__Frame *f, int64_t now_ms)
+static size_t s_own(s_run_t *r, decisions_t *table, const Backstop__Frame *f, int64_t now_ms)
 {
     size_t n = 0;
     switch (f->body_case) {
@@ -307,6 +462,17 @@ static size_t s_own(decisions_t *table, const Backstop__Frame *f, int64_t now_ms
     case BACKSTOP__FRAME__BODY_HEARTBEAT:
         n += decisions_expire(table, now_ms);
         break;
+    case BACKSTOP__FRAME__BODY_SHARED_REPLY: {
+        /* operators change our allowlist and sites: these are ours now */
+        const Backstop__SharedReply *rp = f->shared_reply;
+        for (size_t i = 0; i < rp->n_entries; i++) {
+            shared_rec_t rec;
+            char err[128];
+            if (shared_rec_read(rp->entries[i], &rec, err, sizeof(err)) == 0)
+                s_model_put(r, &rec);
+        }
+        break;
+    }
     default:
         break;
     }
@@ -381,6 +547,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .name = S_NAME,
         .silence_ms = S_SILENCE,
         .fresh = size & 1, /* our store is new: the first full snapshot adopts */
+        .shared_apply = s_shared_apply,
+        .shared_arg = &r,
     };
     r.peer = peer_new(s_ctx, &pc, 0, 0);
     int64_t mono = S_MONO0, now_ms = S_NOW0;
@@ -389,7 +557,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     peer_tick(r.peer, mono); /* opens the sockets: JOINING */
     s_take(&r, 0, true);
     s_check_stats(&r, mono);
-    s_drain_requests(r.peer);
+    s_drain_requests(r.peer, r.heard_digest);
 
     while (size >= 3) {
         uint8_t sel = data[0];
@@ -408,7 +576,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             peer_tick(r.peer, mono);
             s_take(&r, 0, true);
             s_check_stats(&r, mono);
-            s_drain_requests(r.peer);
+            s_drain_requests(r.peer, r.heard_digest);
         }
         wire_err_t werr = WIRE_OK;
         Backstop__Frame *f = wire_unpack(buf, len, &werr);
@@ -418,13 +586,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(wire_check(f) == WIRE_OK);
         unsigned what = sel >> 6;
         if (what == 3) {
-            size_t n = s_own(r.table, f, now_ms);
+            size_t n = s_own(&r, r.table, f, now_ms);
             s_take(&r, n, false);
+        } else if (f->body_case == BACKSTOP__FRAME__BODY_SHARED_REPLY && (sel & 1)) {
+            /* the peer's allowlist and sites: to the callback, no decision changes */
+            const Backstop__SharedReply *rp = f->shared_reply;
+            size_t bad = s_shared_unreadable(rp);
+            peer_stats_t before = *peer_stats(r.peer);
+            uint64_t calls = r.cb_calls, applied = r.cb_applied, refused = r.cb_refused;
+            int n = peer_feed(r.peer, r.table, f, false, mono, now_ms);
+            const peer_stats_t *st = peer_stats(r.peer);
+            CHECK(n >= 0 && (uint64_t)n == r.cb_applied - applied);
+            CHECK(r.cb_calls - calls == rp->n_entries - bad);
+            CHECK(st->shared_applied - before.shared_applied == (uint64_t)n);
+            CHECK(st->shared_refused - before.shared_refused == bad + (r.cb_refused - refused));
+            CHECK(st->applied == before.applied && st->bad_frames == before.bad_frames);
+            if (rp->has_more && rp->more) {
+                CHECK(st->shared_fetches == before.shared_fetches);
+            } else {
+                CHECK(st->shared_fetches == before.shared_fetches + 1);
+                CHECK(st->shared_fetched == rp->digest);
+            }
+            s_take(&r, 0, true);
+            if (what == 2) {
+                size_t k = decisions_expire(r.table, now_ms);
+                s_take(&r, k, false);
+            }
         } else {
-            uint64_t applied = peer_stats(r.peer)->applied;
+            uint64_t applied = peer_stats(r.peer)->applied, calls = r.cb_calls;
             int n = peer_feed(r.peer, r.table, f, !(sel & 1), mono, now_ms);
             CHECK(n >= 0);
             CHECK(peer_stats(r.peer)->applied - applied == (uint64_t)n);
+            CHECK(r.cb_calls == calls);
             r.returned += (uint64_t)n;
             s_take(&r, (size_t)n, true);
             if (what == 2) {
@@ -433,7 +626,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
         s_check_stats(&r, mono);
-        s_drain_requests(r.peer);
+        s_drain_requests(r.peer, r.heard_digest);
         wire_free(&f);
     }
 
@@ -448,7 +641,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     peer_destroy(&r.peer);
     decisions_destroy(&r.table);
     xfree(r.taken);
-    s_drain_requests(NULL);
+    xfree(r.model);
+    xfree(r.model_id);
+    s_drain_requests(NULL, r.heard_digest);
     zsock_close(&s_router);
     return 0;
 }
