@@ -214,10 +214,11 @@ static int s_status(server_t *srv, s_ctx_t *c)
     const peer_stats_t *ps = server_peer(srv);
     if (ps)
         peer = json_pack(
-            "{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:b, s:I, s:I, s:I}}", "decisions",
-            server_config(srv)->peer_decisions, "state", ps->live ? "live" : "joining", "epoch",
-            s_hex(ps->epoch), "seq", (json_int_t)ps->seq, "applied", (json_int_t)ps->applied,
-            "echoes", (json_int_t)ps->echoes, "refused", (json_int_t)ps->refused, "resyncs",
+            "{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:b, s:I, s:I, s:I}}",
+            "decisions", server_config(srv)->peer_decisions, "state", ps->live ? "live" : "joining",
+            "epoch", s_hex(ps->epoch), "seq", (json_int_t)ps->seq, "applied",
+            (json_int_t)ps->applied, "echoes", (json_int_t)ps->echoes, "refused",
+            (json_int_t)ps->refused, "merged", (json_int_t)ps->merged, "resyncs",
             (json_int_t)ps->resyncs, "bad_frames", (json_int_t)ps->bad_frames, "shared", "same",
             ps->shared_heard && ps->shared_digest == server_shared_digest(srv), "fetches",
             (json_int_t)ps->shared_fetches, "applied", (json_int_t)ps->shared_applied, "refused",

@@ -442,6 +442,32 @@ static bool s_revoked_recently(const decisions_t *t, const char *id)
     return false;
 }
 
+/* The peer's decision d and ours have one identity under two ids: both made while the
+ * two aggregators were apart (each refuses to make a second decision on a key it holds
+ * one for). Both sides keep the smaller id and merge the other into it, so that one
+ * revocation later ends the block everywhere. Called with t->mirroring set. */
+static decisions_mirror_t s_merge_split(decisions_t *t, s_node_t *ours, const decision_t *d)
+{
+    decision_t mine = ours->d;
+    bool theirs_kept = strcmp(mine.id, d->id) > 0;
+    s_node_t *kept = ours;
+    if (theirs_kept) {
+        /* ours goes (our change, for our sensors), theirs comes as the peer's */
+        t->mirroring = false;
+        s_remove_node(t, ours, DECISION_WHY_SUPERSEDED);
+        t->mirroring = true;
+        kept = s_insert(t, d);
+        s_log(t, DECISION_UPSERT, DECISION_WHY_NEW, &kept->d);
+    }
+    /* what the other held beyond the one kept (a later expiry, a stronger action) is an
+     * extension of ours, which the peer takes */
+    t->mirroring = false;
+    if (s_merge(t, kept, theirs_kept ? &mine : d))
+        s_log(t, DECISION_UPSERT, DECISION_WHY_EXTENDED, &kept->d);
+    t->mirroring = true;
+    return DECISIONS_MIRROR_MERGED;
+}
+
 decisions_mirror_t decisions_mirror(decisions_t *self, decision_kind_t kind, decision_why_t why,
                                     const decision_t *d, int64_t now_ms)
 {
@@ -470,8 +496,9 @@ decisions_mirror_t decisions_mirror(decisions_t *self, decision_kind_t kind, dec
         }
     } else if (d->expires_ms > now_ms && !s_revoked_recently(self, canon)) {
         /* (an upsert of what was revoked here: the peer had not heard of it yet, and will) */
-        if (s_find_identity(self, d)) {
-            rc = DECISIONS_MIRROR_REFUSED;
+        s_node_t *ours = s_find_identity(self, d);
+        if (ours) {
+            rc = s_merge_split(self, ours, d);
         } else {
             n = s_insert(self, d);
             s_log(self, DECISION_UPSERT, DECISION_WHY_NEW, &n->d);
@@ -649,13 +676,15 @@ const char *decisions_why_name(decision_why_t why)
         return "revoked";
     case DECISION_WHY_ALLOWLISTED:
         return "allowlisted";
+    case DECISION_WHY_SUPERSEDED:
+        return "superseded";
     }
     return "unknown";
 }
 
 int decisions_why_parse(const char *name)
 {
-    for (int w = DECISION_WHY_NEW; name && w <= DECISION_WHY_ALLOWLISTED; w++)
+    for (int w = DECISION_WHY_NEW; name && w <= DECISION_WHY_SUPERSEDED; w++)
         if (strcmp(name, decisions_why_name((decision_why_t)w)) == 0)
             return w;
     return -1;

@@ -103,6 +103,9 @@ typedef enum {
     DECISION_WHY_EXPIRED = 2,     /* TTL ran out */
     DECISION_WHY_REVOKED = 3,     /* an operator removed it */
     DECISION_WHY_ALLOWLISTED = 4, /* an allowlist entry covers it */
+    DECISION_WHY_SUPERSEDED = 5,  /* the failover peer's decision on the same key, made
+                                     while the two were apart, took its place
+                                     (decisions_mirror) */
 } decision_why_t;
 
 /* One change, as published and logged. */
@@ -198,6 +201,9 @@ typedef enum {
                                       (among the last 4096 changes: the peer's change crossed
                                       the removal, which reaches it next) */
     DECISIONS_MIRROR_APPLIED = 1,  /* the table changed and logged the change */
+    DECISIONS_MIRROR_MERGED = 2,   /* one of ours had its identity under another id (both
+                                      made while the two were apart): the smaller id is kept,
+                                      with the later expiry and the stronger action of both */
 } decisions_mirror_t;
 
 /* Applies a change the peer aggregator made itself to decision d (its id kept): an
@@ -206,7 +212,10 @@ typedef enum {
  * expiry only when the table knows no later end). The change is logged with the next
  * sequence number like any other, marked mirrored, which is what keeps the peer from
  * taking it back. Changes the table makes itself are never marked mirrored, even to a
- * decision that came from the peer. */
+ * decision that came from the peer. An upsert whose identity (scope, key, reach, site,
+ * mode) one of ours has under another id is merged: both sides keep the decision with the
+ * smaller id, ours removed (why superseded) if it is the larger, and merge the other's
+ * expiry and action into it (an extension of ours, which the peer takes). */
 decisions_mirror_t decisions_mirror(decisions_t *self, decision_kind_t kind, decision_why_t why,
                                     const decision_t *d, int64_t now_ms);
 
@@ -214,7 +223,8 @@ decisions_mirror_t decisions_mirror(decisions_t *self, decision_kind_t kind, dec
  * no change logged). -1 if its id is already active or the record is invalid. */
 int decisions_restore(decisions_t *self, const decision_t *d);
 
-/* Names of the change reasons: "new", "extended", "expired", "revoked", "allowlisted". */
+/* Names of the change reasons: "new", "extended", "expired", "revoked", "allowlisted",
+ * "superseded". */
 const char *decisions_why_name(decision_why_t why);
 
 /* The reason named name (as decisions_why_name() gives it); -1 when none is. */

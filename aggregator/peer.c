@@ -13,6 +13,7 @@
  *         join-overflow peer=ENDPOINT epoch=E seq=S
  *   peer: state=live peer=ENDPOINT sync=full|changes epoch=E seq=S changes=N removed=R
  *   peer: decision=ID refused: ... (once a minute at most, with a count)
+ *   peer: decision=ID merged: ... kept=ID (one of ours had its identity)
  */
 #include "peer.h"
 
@@ -209,8 +210,8 @@ static void s_refused(peer_t *self, const decision_t *d, int64_t mono)
     self->st.refused++;
     if (self->refused_log_mono && mono - self->refused_log_mono < S_REFUSED_LOG_MS)
         return;
-    msg_warn("peer: decision=%s refused: another decision here has its id or its scope and "
-             "key (scope=%s value=%s); refused=%" PRIu64,
+    msg_warn("peer: decision=%s refused: another decision here has its id, or it is not "
+             "one this table can hold (scope=%s value=%s); refused=%" PRIu64,
              d->id, bs_enums_scope_name(d->scope), d->value,
              self->st.refused - self->refused_logged);
     self->refused_logged = self->st.refused;
@@ -224,7 +225,15 @@ static int s_mirror(peer_t *self, decisions_t *table, decision_kind_t kind, deci
     decisions_mirror_t r = decisions_mirror(table, kind, why, d, now_ms);
     if (r == DECISIONS_MIRROR_REFUSED)
         s_refused(self, d, mono);
-    if (r != DECISIONS_MIRROR_APPLIED)
+    if (r == DECISIONS_MIRROR_MERGED) {
+        const decision_t *kept =
+            decisions_find_identity(table, d->scope, d->fp, d->reach, d->site, d->mode);
+        self->st.merged++;
+        msg_info("peer: decision=%s merged: one of ours had its scope and key (scope=%s "
+                 "value=%s), made while we were apart; kept=%s",
+                 d->id, bs_enums_scope_name(d->scope), d->value, kept ? kept->id : "-");
+    }
+    if (r != DECISIONS_MIRROR_APPLIED && r != DECISIONS_MIRROR_MERGED)
         return 0;
     self->st.applied++;
     self->changes++;

@@ -69,7 +69,9 @@ typedef struct peer_stats {
     uint64_t seq;        /* the peer's last sequence applied */
     uint64_t applied;    /* changes the peer made that changed our table */
     uint64_t echoes;     /* changes the peer copied from us, skipped */
-    uint64_t refused;    /* changes our table refused (an id or identity of another) */
+    uint64_t refused;    /* changes our table refused (an id another decision has) */
+    uint64_t merged;     /* decisions of the peer's merged with ours of the same identity
+                            (both made while the two were apart: the smaller id kept) */
     uint64_t resyncs;    /* joins after the first: gap, epoch, silence */
     uint64_t bad_frames; /* frames that were not what the socket carries */
     int64_t heard_mono;  /* monotonic ms the peer was last heard (0: never) */

@@ -680,7 +680,77 @@ static void test_decisions_mirror_does_not_bring_back_a_revocation(void **state)
     decisions_destroy(&t);
 }
 
-static void test_decisions_mirror_refuses_another_decisions_id_or_identity(void **state)
+/* Every pending change, in order, into out (at most max); returns how many. */
+static size_t s_take_n(decisions_t *t, decision_change_t *out, size_t max)
+{
+    size_t n = 0;
+    decision_change_t c = {0};
+    while (decisions_take_change(t, &c))
+        if (n < max)
+            out[n++] = c;
+    return n;
+}
+
+/* Both sides fired on the same wave while they were apart: the smaller id stays on both,
+ * with the later expiry and the stronger action of the two. */
+static void test_decisions_mirror_merges_a_split_decision_into_the_smaller_id(void **state)
+{
+    (void)state;
+    decisions_t *t = decisions_new(7, 0, 0);
+    decision_t own = s_rule_decision(BS_SCOPE_SUBJECT, 42, BS_REACH_FLEET, "", T0 + 3 * HOUR);
+    own.action = BS_ACTION_TEMPFAIL;
+    const decision_t *mine;
+    decisions_propose(t, &own, MIN, T0, &mine);
+    char ours[DECISION_ID_LEN + 1];
+    strcpy(ours, mine->id);
+    decision_change_t c[8];
+    (void)s_take_n(t, c, 8);
+    /* theirs has the smaller id: ours goes (superseded, ours to tell), theirs comes as the
+     * peer's, and our later expiry is an extension of it, ours to tell */
+    decision_t p = s_peer_decision("00000000", 42, T0 + HOUR);
+    p.action = BS_ACTION_REJECT;
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &p, T0),
+                     DECISIONS_MIRROR_MERGED);
+    assert_null(decisions_find(t, ours));
+    const decision_t *kept = decisions_find(t, "00000000");
+    assert_non_null(kept);
+    assert_int_equal(kept->expires_ms, T0 + 3 * HOUR);
+    assert_int_equal(kept->action, BS_ACTION_REJECT);
+    assert_int_equal(decisions_count(t), 1);
+    assert_int_equal(s_take_n(t, c, 8), 3);
+    assert_int_equal(c[0].kind, DECISION_REMOVE);
+    assert_int_equal(c[0].why, DECISION_WHY_SUPERSEDED);
+    assert_string_equal(c[0].decision.id, ours);
+    assert_false(c[0].decision.mirrored);
+    assert_int_equal(c[1].kind, DECISION_UPSERT);
+    assert_string_equal(c[1].decision.id, "00000000");
+    assert_true(c[1].decision.mirrored);
+    assert_int_equal(c[1].decision.expires_ms, T0 + HOUR);
+    assert_int_equal(c[2].why, DECISION_WHY_EXTENDED);
+    assert_false(c[2].decision.mirrored);
+    assert_int_equal(c[2].decision.expires_ms, T0 + 3 * HOUR);
+    assert_string_equal(decisions_why_name(DECISION_WHY_SUPERSEDED), "superseded");
+    assert_int_equal(decisions_why_parse("superseded"), DECISION_WHY_SUPERSEDED);
+    /* theirs has the larger id: ours stays and takes its later expiry, ours to tell */
+    decision_t q = s_peer_decision("ZZZZZZZZ", 42, T0 + 4 * HOUR);
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &q, T0),
+                     DECISIONS_MIRROR_MERGED);
+    assert_null(decisions_find(t, "ZZZZZZZZ"));
+    kept = decisions_find(t, "00000000");
+    assert_non_null(kept);
+    assert_int_equal(kept->expires_ms, T0 + 4 * HOUR);
+    assert_int_equal(s_take_n(t, c, 8), 1);
+    assert_int_equal(c[0].why, DECISION_WHY_EXTENDED);
+    assert_false(c[0].decision.mirrored);
+    /* and nothing to merge: no change at all */
+    q.expires_ms = T0 + HOUR;
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &q, T0),
+                     DECISIONS_MIRROR_MERGED);
+    assert_int_equal(decisions_pending(t), 0);
+    decisions_destroy(&t);
+}
+
+static void test_decisions_mirror_refuses_another_decisions_id(void **state)
 {
     decisions_t *t = decisions_new(7, 0, 0);
     decision_t own = s_rule_decision(BS_SCOPE_SUBJECT, 42, BS_REACH_FLEET, "", T0 + HOUR);
@@ -688,10 +758,6 @@ static void test_decisions_mirror_refuses_another_decisions_id_or_identity(void 
     decisions_propose(t, &own, MIN, T0, &mine);
     char id[DECISION_ID_LEN + 1];
     strcpy(id, mine->id);
-    /* the same key made into a decision on both sides: ours stays, theirs is refused */
-    decision_t p = s_peer_decision("AB12CD34", 42, T0 + 2 * HOUR);
-    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &p, T0),
-                     DECISIONS_MIRROR_REFUSED);
     /* our id on another key */
     decision_t q = s_peer_decision(id, 43, T0 + HOUR);
     assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &q, T0),
@@ -737,7 +803,8 @@ int main(void)
         cmocka_unit_test(test_decisions_mirror_merges_like_an_extension),
         cmocka_unit_test(test_decisions_mirror_removes_unless_extended_here),
         cmocka_unit_test(test_decisions_mirror_does_not_bring_back_a_revocation),
-        cmocka_unit_test(test_decisions_mirror_refuses_another_decisions_id_or_identity),
+        cmocka_unit_test(test_decisions_mirror_merges_a_split_decision_into_the_smaller_id),
+        cmocka_unit_test(test_decisions_mirror_refuses_another_decisions_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1022,32 +1022,57 @@ static void test_peer_counts_an_unusable_decision_and_moves_on(void **state)
     s_assert_position(fx, PEER_EPOCH, 7);
 }
 
-static void test_peer_refuses_a_decision_with_the_identity_of_ours(void **state)
+static void test_peer_merges_a_decision_with_the_identity_of_ours(void **state)
 {
     s_fx_t *fx = *state;
-    char own[DECISION_ID_LEN + 1];
+    char own[DECISION_ID_LEN + 1], own2[DECISION_ID_LEN + 1];
     s_own_decision(fx, 42, own);
+    s_own_decision(fx, 43, own2);
     s_join(fx, 5, NULL, 0);
-    uint64_t seq = decisions_seq(fx->table);
-    /* both sides fired on the same wave: the peer's has our scope, key, reach and mode */
-    decision_t p = s_peer_decision(ID_A, 42);
+    while (decisions_pending(fx->table)) {
+        decision_change_t x;
+        (void)decisions_take_change(fx->table, &x);
+    }
+    /* both sides fired on the same wave while apart: the peer's has our scope, key, reach
+     * and mode, and the smaller id: it takes the place of ours */
+    decision_t p = s_peer_decision("00000000", 42);
     p.expires_ms = T0 + 2 * HOUR;
     decision_change_t c = s_change(DECISION_UPSERT, DECISION_WHY_NEW, PEER_EPOCH, 6, &p);
-    assert_int_equal(s_update(fx, &c), 0);
+    assert_int_equal(s_update(fx, &c), 1);
     const peer_stats_t *st = peer_stats(fx->peer);
-    assert_int_equal(st->refused, 1);
-    assert_int_equal(st->applied, 0);
-    assert_null(decisions_find(fx->table, ID_A));
-    const decision_t *mine = decisions_find_identity(fx->table, BS_SCOPE_SUBJECT, 42,
+    assert_int_equal(st->merged, 1);
+    assert_int_equal(st->refused, 0);
+    assert_null(decisions_find(fx->table, own));
+    const decision_t *kept = decisions_find_identity(fx->table, BS_SCOPE_SUBJECT, 42,
                                                      BS_REACH_FLEET, NULL, BS_MODE_ENFORCE);
-    assert_non_null(mine);
-    assert_string_equal(mine->id, own);
-    assert_int_equal(mine->expires_ms, T0 + HOUR);
-    assert_int_equal(decisions_seq(fx->table), seq);
+    assert_non_null(kept);
+    assert_string_equal(kept->id, "00000000");
+    assert_int_equal(kept->expires_ms, T0 + 2 * HOUR);
+    /* ours removed for our sensors (superseded), theirs added as the peer's */
+    decision_change_t x;
+    assert_true(decisions_take_change(fx->table, &x));
+    assert_int_equal(x.kind, DECISION_REMOVE);
+    assert_int_equal(x.why, DECISION_WHY_SUPERSEDED);
+    assert_string_equal(x.decision.id, own);
+    assert_true(decisions_take_change(fx->table, &x));
+    assert_string_equal(x.decision.id, "00000000");
+    assert_true(x.decision.mirrored);
     assert_int_equal(decisions_pending(fx->table), 0);
-    /* refused, not missed: the sequence goes on */
+    /* the larger id: ours stays and takes the peer's later expiry, as our own change */
+    decision_t q = s_peer_decision("ZZZZZZZZ", 43);
+    q.expires_ms = T0 + 3 * HOUR;
+    decision_change_t c7 = s_change(DECISION_UPSERT, DECISION_WHY_NEW, PEER_EPOCH, 7, &q);
+    assert_int_equal(s_update(fx, &c7), 1);
+    assert_int_equal(st->merged, 2);
+    assert_null(decisions_find(fx->table, "ZZZZZZZZ"));
+    const decision_t *mine = decisions_find(fx->table, own2);
+    assert_non_null(mine);
+    assert_int_equal(mine->expires_ms, T0 + 3 * HOUR);
+    assert_true(decisions_take_change(fx->table, &x));
+    assert_int_equal(x.why, DECISION_WHY_EXTENDED);
+    assert_false(x.decision.mirrored);
     assert_true(st->live);
-    s_assert_position(fx, PEER_EPOCH, 6);
+    s_assert_position(fx, PEER_EPOCH, 7);
 }
 
 /* ---- the allowlist entries and sites ---- */
@@ -1319,7 +1344,7 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_peer_counts_an_unusable_decision_and_moves_on, s_setup,
                                         s_teardown),
-        cmocka_unit_test_setup_teardown(test_peer_refuses_a_decision_with_the_identity_of_ours,
+        cmocka_unit_test_setup_teardown(test_peer_merges_a_decision_with_the_identity_of_ours,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_peer_shared_live_follower_asks_when_the_digest_is_new,
                                         s_setup, s_teardown),

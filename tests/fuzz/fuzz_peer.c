@@ -265,6 +265,27 @@ static void s_drain_requests(const peer_t *peer, bool heard_digest)
 }
 
 /* Takes the changes the last step made: expect of them, all marked mirrored or none. */
+/* Takes every pending change, mirrored or not (checked as s_take() does). */
+static void s_take_any(s_run_t *r)
+{
+    decision_change_t c;
+    while (decisions_take_change(r->table, &c) == 1) {
+        CHECK(c.seq == r->start_seq + 1 + r->ntaken);
+        CHECK(c.epoch == S_EPOCH && c.decision.epoch == S_EPOCH && c.decision.seq == c.seq);
+        CHECK(c.kind == DECISION_UPSERT || c.kind == DECISION_REMOVE);
+        if (r->ntaken == r->cap) {
+            r->cap = r->cap ? r->cap * 2 : 64;
+            r->taken = xrealloc(r->taken, r->cap * sizeof(*r->taken));
+        }
+        s_taken_t *t = &r->taken[r->ntaken++];
+        t->kind = c.kind;
+        t->mirrored = c.decision.mirrored;
+        memcpy(t->id, c.decision.id, sizeof(t->id));
+        if (c.decision.mirrored)
+            r->mirrored++;
+    }
+}
+
 static void s_take(s_run_t *r, size_t expect, bool mirrored)
 {
     decision_change_t c;
@@ -291,12 +312,27 @@ static void s_take(s_run_t *r, size_t expect, bool mirrored)
     CHECK(decisions_pending(r->table) == 0);
 }
 
+/* Takes what the peer's n changes applied logged, dm of them merges of a decision of the
+ * peer's with one of ours (decisions_mirror() MERGED): every other change is logged once,
+ * marked mirrored; a merge logs the peer's decision (mirrored) when it takes the place of
+ * ours, ours removed, and an extension (both ours, not mirrored), or only the extension of
+ * ours when ours stays. */
+static void s_take_peer(s_run_t *r, size_t n, size_t dm)
+{
+    size_t before = r->ntaken, mirrored = r->mirrored;
+    s_take_any(r);
+    size_t m = r->mirrored - mirrored, u = r->ntaken - before - m;
+    CHECK(m <= n && m + dm >= n);
+    CHECK(u <= 2 * dm);
+}
+
 /* peer_stats() after a step: counters only grow; the position agrees. */
 static void s_check_stats(s_run_t *r, int64_t mono)
 {
     const peer_stats_t *st = peer_stats(r->peer);
     CHECK(st->applied >= r->last.applied && st->echoes >= r->last.echoes);
     CHECK(st->refused >= r->last.refused && st->resyncs >= r->last.resyncs);
+    CHECK(st->merged >= r->last.merged);
     CHECK(st->bad_frames >= r->last.bad_frames);
     CHECK(st->shared_fetches >= r->last.shared_fetches);
     CHECK(st->shared_applied >= r->last.shared_applied);
@@ -614,12 +650,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         } else {
             uint64_t applied = peer_stats(r.peer)->applied, calls = r.cb_calls;
+            uint64_t merged = peer_stats(r.peer)->merged;
             int n = peer_feed(r.peer, r.table, f, !(sel & 1), mono, now_ms);
             CHECK(n >= 0);
             CHECK(peer_stats(r.peer)->applied - applied == (uint64_t)n);
             CHECK(r.cb_calls == calls);
             r.returned += (uint64_t)n;
-            s_take(&r, (size_t)n, true);
+            s_take_peer(&r, (size_t)n, (size_t)(peer_stats(r.peer)->merged - merged));
             if (what == 2) {
                 size_t k = decisions_expire(r.table, now_ms);
                 s_take(&r, k, false);
@@ -633,7 +670,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the end: the sequence, the counters and every decision in force */
     CHECK(decisions_seq(r.table) == r.start_seq + r.ntaken);
     CHECK(decisions_pending(r.table) == 0);
-    CHECK(peer_stats(r.peer)->applied == r.mirrored && r.mirrored == r.returned);
+    /* a merge counts as applied, and logs the peer's decision only when it took the place
+     * of ours */
+    const peer_stats_t *fin = peer_stats(r.peer);
+    CHECK(fin->applied == r.returned && fin->merged <= fin->applied);
+    CHECK(r.mirrored <= fin->applied && r.mirrored + fin->merged >= fin->applied);
     s_walk_t w = {.r = &r};
     CHECK(decisions_foreach(r.table, NULL, s_check_decision, &w) == 0);
     CHECK(w.count == decisions_count(r.table) && w.enforced == decisions_count_enforced(r.table));

@@ -7,7 +7,8 @@
 # only); an allowlist entry added on B revokes it on both and reaches A's allowlist, so
 # A no longer counts the wave; its removal on A reaches B; with B killed, a decision
 # revoked and one added on A, a site removed and an allowlist entry added on A reach B
-# when it comes back; A, back with an empty data directory, takes its decisions, sites
+# when it comes back; blocks on one key made while the two were apart become one, which one
+# revocation ends; A, back with an empty data directory, takes its decisions, sites
 # and allowlist back from B, which kept them; a third aggregator whose key A does not
 # know as its peer gets nothing; bad peer settings are refused at -n.
 SRC=${2:?usage: test BUILD_DIR SOURCE_DIR}
@@ -157,6 +158,32 @@ wait_for 10 sh -c "[ \"\$($B --json allow list | jq -r '.allowlist[].value')\" =
     bs_fail "B's sites are not A's after the restart: A=$(sites "$A") B=$(sites "$B")"
 sites "$B" | grep -q '^site3 ' && bs_fail "B still has site3, removed while it was down"
 bs_pass "B, back, takes the site removed and the allowlist entry added while it was down"
+
+# apart: A makes a block while B is down, B one on the same key while A is down; together
+# again, both keep the one with the smaller id, with the later expiry of the two
+agg_kill9 B
+x=$($A --json decisions add --scope subject --value 'split wave' --ttl 1h | jq -r .decision.id) ||
+    bs_fail "decisions add on A"
+agg_kill9 A
+agg_start B
+y=$($B --json decisions add --scope subject --value 'split wave' --ttl 2h | jq -r .decision.id) ||
+    bs_fail "decisions add on B"
+[ -n "$x" ] && [ -n "$y" ] && [ "$x" != "$y" ] || bs_fail "no two decisions to merge: $x $y"
+keep=$(printf '%s\n%s\n' "$x" "$y" | sort | head -n 1)
+agg_start A
+wait_for 10 sh -c "[ \"\$($A --json decisions list | jq -r '.decisions[] | select(.value == \"split wave\") | .id')\" = $keep ] &&
+    [ \"\$($B --json decisions list | jq -r '.decisions[] | select(.value == \"split wave\") | .id')\" = $keep ]" ||
+    bs_fail "A and B do not both keep $keep of $x and $y: A=$(holds "$A" 'split wave') B=$(holds "$B" 'split wave')"
+for cli in "$A" "$B"; do
+    left=$($cli --json decisions show "$keep" | jq '(.decision.expires_ms - .now_ms) / 1000 | floor')
+    [ "$left" -gt 3600 ] || bs_fail "$keep ends in ${left}s, not with the later of the two (2h)"
+done
+grep -q "decision=[0-9A-Z]* merged: .* kept=$keep" "$BS_TMP/A.log" "$BS_TMP/B.log" ||
+    bs_fail "neither logged the merge"
+$A decisions del "$keep" >/dev/null || bs_fail "decisions del $keep on A"
+wait_for 10 sh -c "[ -z \"\$($B --json decisions list | jq -r '.decisions[] | select(.value == \"split wave\") | .id')\" ]" ||
+    bs_fail "one revocation on A did not end the block on B: $(holds "$B" 'split wave')"
+bs_pass "blocks made apart on one key ($x on A, $y on B) become one ($keep), and one revocation ends it"
 
 # A loses its data directory. First it comes back as a standby that lets B follow it
 # but does not follow B (no peer endpoints): B follows the new, empty A (a new epoch,
