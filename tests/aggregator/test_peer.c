@@ -1080,6 +1080,15 @@ static void test_peer_merges_a_decision_with_the_identity_of_ours(void **state)
 #define DIGEST1 0xD1D1D1D1D1D1D1D1ULL
 #define DIGEST2 0xD2D2D2D2D2D2D2D2ULL
 
+/* A live follower with shared_apply that heard DIGEST1 and asked for it. */
+static void s_live_asked(s_fx_t *fx)
+{
+    s_peer_make(fx, false, true);
+    s_join(fx, 5, NULL, 0);
+    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
+    s_expect_shared_request(fx);
+}
+
 static void test_peer_shared_live_follower_asks_when_the_digest_is_new(void **state)
 {
     s_fx_t *fx = *state;
@@ -1141,10 +1150,7 @@ static void test_peer_shared_joining_follower_does_not_ask(void **state)
 static void test_peer_shared_unanswered_request_is_sent_again(void **state)
 {
     s_fx_t *fx = *state;
-    s_peer_make(fx, false, true);
-    s_join(fx, 5, NULL, 0);
-    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
-    s_expect_shared_request(fx);
+    s_live_asked(fx);
     fx->mono = MONO0 + 3 * SEC - 1;
     s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
     s_expect_no_request(fx);
@@ -1158,10 +1164,7 @@ static void test_peer_shared_unanswered_request_is_sent_again(void **state)
 static void test_peer_shared_reply_hands_each_entry_over(void **state)
 {
     s_fx_t *fx = *state;
-    s_peer_make(fx, false, true);
-    s_join(fx, 5, NULL, 0);
-    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
-    s_expect_shared_request(fx);
+    s_live_asked(fx);
     shared_rec_t recs[4];
     recs[0] = s_shared_ip("192.0.2.1", "ops");
     shared_rec_site(&recs[1], "acme", NULL, T0 - HOUR, "same");
@@ -1204,10 +1207,7 @@ static void test_peer_shared_reply_hands_each_entry_over(void **state)
 static void test_peer_shared_reply_in_parts_records_the_digest_at_the_end(void **state)
 {
     s_fx_t *fx = *state;
-    s_peer_make(fx, false, true);
-    s_join(fx, 5, NULL, 0);
-    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
-    s_expect_shared_request(fx);
+    s_live_asked(fx);
     shared_rec_t a = s_shared_ip("192.0.2.1", "ops");
     shared_rec_t b = s_shared_ip("192.0.2.2", "ops");
     assert_int_equal(s_shared_reply(fx, DIGEST1, true, &a, 1), 1);
@@ -1232,10 +1232,7 @@ static void test_peer_shared_reply_in_parts_records_the_digest_at_the_end(void *
 static void test_peer_shared_change_during_the_fetch_asks_again(void **state)
 {
     s_fx_t *fx = *state;
-    s_peer_make(fx, false, true);
-    s_join(fx, 5, NULL, 0);
-    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
-    s_expect_shared_request(fx);
+    s_live_asked(fx);
     /* the peer changed something after it answered: its heartbeat says DIGEST2 before its
      * answer, as of DIGEST1, arrives */
     s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST2);
@@ -1253,10 +1250,7 @@ static void test_peer_shared_change_during_the_fetch_asks_again(void **state)
 static void test_peer_shared_unreadable_entry_is_refused_not_handed_over(void **state)
 {
     s_fx_t *fx = *state;
-    s_peer_make(fx, false, true);
-    s_join(fx, 5, NULL, 0);
-    s_heartbeat_digest(fx, PEER_EPOCH, 5, DIGEST1);
-    s_expect_shared_request(fx);
+    s_live_asked(fx);
     shared_rec_t good = s_shared_ip("192.0.2.1", "ops");
     shared_rec_t bad = s_shared_ip("192.0.2.2", "ops");
     Backstop__SharedEntry pbs[2];
