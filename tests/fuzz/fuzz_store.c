@@ -5,6 +5,7 @@
  * main database and windows/, moving window records of an older layout) and
  * reads everything back: decisions (restored into the decision table),
  * the sequence log, allowlist entries (restored into the allowlist), sites,
+ * tombstones of removed allowlist entries and sites (for the failover peer),
  * sensor status and dedup state, window counters (imported into the window)
  * and the meta numbers. A damaged or hand-edited directory must give a
  * skipped record or a refused start, never a crash or a state that makes no
@@ -26,22 +27,31 @@
  *   6 main "a/" (allowlist)     15 windows, key as given
  *   7 main "s/" (sites)
  * Bit 4 of the selector adds 256 to the key length (names longer than a store
- * buffer). A value is 8 bytes when the value length byte is 0xFF (m/ numbers).
+ * buffer). Bit 5 of the selector puts the record in main under "t/" + the key
+ * bytes (a tombstone; its low 4 bits are then ignored): 8 key bytes make the
+ * 10-byte key store_tomb_load reads (the big-endian identity), any other length
+ * one it skips. A value is 8 bytes when the value length byte is 0xFF (m/
+ * numbers).
  *
  * The directory is opened with store_open_boot() and read by every loader as
  * server_new() does (decisions_restore, allowlist_restore, window_import,
- * dedup_import), then changes are written, the store flushed, closed and
- * opened again: what loads must be what was there plus the changes.
+ * dedup_import; a tombstone is kept as s_restore_tomb keeps it: it unpacks
+ * with shared_rec_unpack, is removed and its identity is its key's), then
+ * changes are written, the store flushed, closed and opened again: what loads
+ * must be what was there plus the changes.
  *
  * The change written removes every decision restored (as a revocation would)
- * and adds a new one.
+ * and adds a new one, deletes the first tombstone loaded (store_tomb_del) and
+ * puts a valid one (an IP entry's, store_tomb_put).
  *
  * Oracles: the sequence number is at least every restored decision's and the
  * log floor is at most the sequence number; changes-since answers in order and
- * up to the sequence number; the reopened store has the same epoch, the
- * written seq, the same allowlist, window, dedup and site records, the new
- * decision, and none of those removed (a record that outlives its removal
- * comes back at every start).
+ * up to the sequence number; a tombstone kept is of an allowlist entry or a
+ * site (a valid site name), changed after 0, and packs and unpacks to the same
+ * identity; the reopened store has the same epoch, the written seq, the same
+ * allowlist, window, dedup, site and tombstone records (each tombstone kept or
+ * not as before), the new decision and tombstone, and none of those removed (a
+ * record that outlives its removal comes back at every start).
  * Logging goes to /dev/null unless BACKSTOP_FUZZ_LOG is set.
  */
 #include <fcntl.h>
@@ -59,6 +69,8 @@
 #include "dedup.h"
 #include "kv.h"
 #include "msg.h"
+#include "server.h"
+#include "shared.h"
 #include "store.h"
 #include "window.h"
 #include "xalloc.h"
@@ -67,6 +79,14 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define S_NOW (1700000000LL * 1000) /* the clock of the restore, fixed */
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_store: check failed at line %d: %s\n", __LINE__, #cond);         \
+            __builtin_trap();                                                                      \
+        }                                                                                          \
+    } while (0)
 
 static char s_root[64]; /* a scratch directory, one data directory in it per run */
 static unsigned s_runs;
@@ -104,6 +124,7 @@ static void s_write_dir(const char *dir, const uint8_t *data, size_t size)
                                          "n/", "x/", "",   "",   "",   "",   "",   ""};
     while (size >= 3) {
         uint8_t sel = data[0] & 15;
+        bool tomb = (data[0] & 32) != 0;
         size_t klen = data[1] + ((data[0] & 16) ? 256 : 0), vlen = data[2];
         bool u64val = data[2] == 0xFF;
         data += 3;
@@ -123,7 +144,11 @@ static void s_write_dir(const char *dir, const uint8_t *data, size_t size)
 
         uint8_t key[2 + 512];
         size_t kl = 0;
-        if (sel >= 10 && sel <= 14) {
+        if (tomb) {
+            memcpy(key, "t/", 2);
+            memcpy(key + 2, k, klen);
+            kl = 2 + klen;
+        } else if (sel >= 10 && sel <= 14) {
             kl = strlen(meta[sel - 10]);
             memcpy(key, meta[sel - 10], kl);
         } else if (sel == 3) {
@@ -136,7 +161,7 @@ static void s_write_dir(const char *dir, const uint8_t *data, size_t size)
             memcpy(key + kl, k, klen);
             kl += klen;
         }
-        kv_batch_put(sel == 5 || sel == 15 ? wb : b, key, kl, v, vlen);
+        kv_batch_put(!tomb && (sel == 5 || sel == 15) ? wb : b, key, kl, v, vlen);
     }
     if (kv_batch_write(kv, b, 0) != 0 || kv_batch_write(wkv, wb, 0) != 0)
         abort();
@@ -147,6 +172,12 @@ static void s_write_dir(const char *dir, const uint8_t *data, size_t size)
     xfree(wdir);
 }
 
+/* A tombstone record loaded: its identity and whether it was kept. */
+typedef struct {
+    uint64_t identity;
+    bool kept;
+} s_tomb_t;
+
 /* What one start loaded. */
 typedef struct {
     decisions_t *decisions;
@@ -154,8 +185,10 @@ typedef struct {
     window_t *window;
     dedup_t *dedup;
     uint64_t max_seq; /* highest seq of a restored decision */
-    long nd, na, nw, nsen, ndd, nsit;
+    long nd, na, nw, nsen, ndd, nsit, ntomb;
     size_t restored_d, restored_a, windows_ok, dedup_ok;
+    s_tomb_t *tombs; /* ntomb of them, in the order loaded */
+    size_t tombs_cap, tombs_kept;
     size_t sink;
 } s_state_t;
 
@@ -214,6 +247,49 @@ static int s_site(const char *name, const char *pub, int64_t created, const char
     return 0;
 }
 
+/* A tombstone as server.c's s_restore_tomb takes it, up to the reconciliation with the
+ * live entries: kept when it unpacks, is removed and its identity is its key's. */
+static int s_tomb(uint64_t identity, const uint8_t *blob, size_t len, void *arg)
+{
+    s_state_t *s = arg;
+    shared_rec_t r;
+    bool kept =
+        shared_rec_unpack(blob, len, &r) == 0 && r.removed && shared_identity(&r) == identity;
+    if (s->tombs_cap == (size_t)s->ntomb) {
+        s->tombs_cap = s->tombs_cap ? 2 * s->tombs_cap : 8;
+        s->tombs = xrealloc(s->tombs, s->tombs_cap * sizeof(*s->tombs));
+    }
+    s->tombs[s->ntomb++] = (s_tomb_t){.identity = identity, .kept = kept};
+    if (!kept)
+        return 0;
+    s->tombs_kept++;
+    CHECK(r.kind == SHARED_ALLOW || r.kind == SHARED_SITE);
+    CHECK(r.changed_ms > 0);
+    if (r.kind == SHARED_SITE)
+        CHECK(server_site_name_ok(r.site));
+    /* what the daemon would send its peer, or store again, reads back as the same entry */
+    size_t plen = 0;
+    uint8_t *p = shared_rec_pack(&r, &plen);
+    shared_rec_t back;
+    CHECK(shared_rec_unpack(p, plen, &back) == 0);
+    CHECK(back.removed && back.kind == r.kind && shared_identity(&back) == identity);
+    xfree(p);
+    /* the reconciliation's lookup of a live entry the same */
+    if (r.kind == SHARED_ALLOW)
+        s->sink += allowlist_find_same(s->allow, &r.allow);
+    s->sink += strlen(shared_rec_text(&r)) + strlen(r.who) + (size_t)r.changed_ms;
+    return 0;
+}
+
+/* The loaded tombstone of identity, or NULL. */
+static const s_tomb_t *s_tomb_find(const s_state_t *s, uint64_t identity)
+{
+    for (long i = 0; i < s->ntomb; i++)
+        if (s->tombs[i].identity == identity)
+            return &s->tombs[i];
+    return NULL;
+}
+
 /* changes-since: strictly in order, one after since */
 typedef struct {
     uint64_t next;
@@ -255,8 +331,12 @@ static void s_load(store_t *st, s_state_t *s)
     s->nsen = store_sensor_load(st, 'n', s_sensor, s);
     s->ndd = store_sensor_load(st, 'x', s_dedup, s);
     s->nsit = store_site_load(st, s_site, s);
-    if (s->nd < 0 || s->na < 0 || s->nw < 0 || s->nsen < 0 || s->ndd < 0 || s->nsit < 0)
+    long ntomb = store_tomb_load(st, s_tomb, s);
+    if (s->nd < 0 || s->na < 0 || s->nw < 0 || s->nsen < 0 || s->ndd < 0 || s->nsit < 0 ||
+        ntomb < 0)
         abort(); /* a read error on a sound LevelDB */
+    /* the count is of the records it called back for */
+    CHECK(ntomb == s->ntomb);
     /* a restored decision's change is one the store has numbered */
     if (s->max_seq > seq)
         abort();
@@ -285,6 +365,7 @@ static void s_free(s_state_t *s)
     allowlist_destroy(&s->allow);
     window_destroy(&s->window);
     dedup_destroy(&s->dedup);
+    xfree(s->tombs);
 }
 
 /* Removal changes for the restored decisions, numbered on from seq. */
@@ -371,6 +452,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (written != 0)
         abort();
+    /* an operator's removals for the peer: the first tombstone loaded goes (it was
+     * reconciled away), a valid one comes */
+    bool del = a.ntomb > 0;
+    uint64_t del_id = del ? a.tombs[0].identity : 0;
+    if (del)
+        CHECK(store_tomb_del(st, del_id) == 0);
+    allow_entry_t e;
+    memset(&e, 0, sizeof(e));
+    CHECK(allowlist_entry_parse(&e, ALLOW_IP, "192.0.2.77") == 0);
+    snprintf(e.who, sizeof(e.who), "op");
+    snprintf(e.reason, sizeof(e.reason), "relay");
+    e.created_ms = S_NOW - 60000;
+    shared_rec_t tomb;
+    shared_rec_allow(&tomb, &e);
+    tomb.removed = true;
+    tomb.changed_ms = S_NOW;
+    uint64_t put_id = shared_identity(&tomb);
+    size_t tlen = 0;
+    uint8_t *tblob = shared_rec_pack(&tomb, &tlen);
+    CHECK(store_tomb_put(st, put_id, tblob, tlen) == 0);
+    xfree(tblob);
+    /* what the reopened store holds: the same records less the one deleted, plus the one
+     * put unless it replaced one (its identity is the input's to pick too) */
+    long ntomb = a.ntomb - (del ? 1 : 0) +
+                 (s_tomb_find(&a, put_id) != NULL && !(del && del_id == put_id) ? 0 : 1);
     store_sensor_queue(st, 'n', "fuzz-site", "fuzz-sensor", "status", 6);
     store_meta_queue(st, "wkeys", window_entries(a.window));
     if (store_flush(st) != 0)
@@ -391,6 +497,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (b.na != a.na || b.nw != a.nw || b.ndd != a.ndd || b.nsit != a.nsit ||
         b.restored_a != a.restored_a || b.windows_ok != a.windows_ok)
         abort();
+    /* the tombstones: every one as it was (kept or not), the one deleted gone, the one put
+     * there and kept */
+    CHECK(b.ntomb == ntomb);
+    for (long i = 0; i < b.ntomb; i++) {
+        const s_tomb_t *t = &b.tombs[i], *was = s_tomb_find(&a, t->identity);
+        if (t->identity == put_id)
+            continue;
+        CHECK(!(del && t->identity == del_id));
+        CHECK(was != NULL && was->kept == t->kept);
+    }
+    const s_tomb_t *put = s_tomb_find(&b, put_id);
+    CHECK(put != NULL && put->kept);
     /* what was removed stays removed; the new decision is there */
     if (decisions_foreach(b.decisions, NULL, s_removed, &a) != 0 ||
         decisions_find(b.decisions, "ZZZZZZZZ") == NULL)
