@@ -43,7 +43,9 @@ static const s_section_t s_sections[] = {
      "        Aggregator health (uptime, epoch, sequence), events per second, events\n"
      "        received and dropped by reason, keys tracked, decisions active, and every\n"
      "        sensor: site, sensor, last seen, applied sequence, lag (aggregator sequence\n"
-     "        minus applied sequence) and whether it is stale.\n"},
+     "        minus applied sequence) and whether it is stale. With a failover peer:\n"
+     "        its state, the decisions mirrored, and whether the two hold the same\n"
+     "        allowlist and sites.\n"},
     {"decisions",
      "    decisions [list]\n"
      "        Active decisions: id, scope, value, action, reach (fleet or the site),\n"
@@ -74,7 +76,8 @@ static const s_section_t s_sections[] = {
               "    allow add --type TYPE --value V [--reason TEXT]\n"
               "        Never block what matches. TYPE: ip, net, subject, orig_subject,\n"
               "        sender_domain, site. Adding an entry revokes the active decisions it\n"
-              "        covers at once; the reply lists them.\n"
+              "        covers at once; the reply lists them. With a failover peer, the peer\n"
+              "        takes the entry (and a removal) within a few seconds.\n"
               "    allow del ID | allow del --type TYPE --value V\n"
               "        Removes an entry.\n"},
     {"sites", "    sites [list]\n"
@@ -86,10 +89,12 @@ static const s_section_t s_sections[] = {
               "        it to the site's sensor_secret_key_file. NAME: [A-Za-z0-9._-], 1 to 64.\n"
               "    sites add NAME --public-key KEY\n"
               "        Registers a site with a public key made elsewhere (KEY, 40 characters of\n"
-              "        Z85, as sites list shows it), and writes no key file: how the sites of\n"
-              "        one aggregator are registered on its failover peer.\n"
+              "        Z85, as sites list shows it), and writes no key file.\n"
               "    sites del NAME\n"
-              "        Revokes a site's key: new connections with it are refused at once.\n"},
+              "        Revokes a site's key: new connections with it are refused at once.\n"
+              "    With a failover peer, the peer takes every site registered or removed\n"
+              "    here, with its key, within a few seconds: register a site on one\n"
+              "    aggregator of the pair only.\n"},
     {NULL, NULL},
 };
 
