@@ -64,10 +64,12 @@ static const s_section_t s_sections[] = {
      "        Revokes a decision; the sensors drop it at once.\n"},
     {"why", "    why ID|IP|SUBJECT\n"
             "        For a decision id: the evidence behind it (rule, events, sites and their\n"
-            "        shares, first and last seen, sample). For an address or a subject (quote\n"
-            "        it, or give it as several words): the decisions on it, whether it is\n"
-            "        allowlisted, and its counts in each rule's window against that rule's\n"
-            "        thresholds, i.e. why it is not (yet) blocked.\n"},
+            "        shares, first and last seen, sample); for one no longer in force, why\n"
+            "        (expired, revoked, allowlisted, superseded) and what it was, while the\n"
+            "        change log holds it. For an address or a subject (quote it, or give\n"
+            "        it as several words): the decisions on it, whether it is allowlisted,\n"
+            "        and its counts in each rule's window against that rule's thresholds,\n"
+            "        i.e. why it is not (yet) blocked.\n"},
     {"top", "    top [--scope SCOPE] [--limit N]\n"
             "        The keys nearest to a rule's thresholds now, nearest first (default 20\n"
             "        rows, at most 1000). SCOPE as for decisions add; default: every scope.\n"},

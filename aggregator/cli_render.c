@@ -435,7 +435,35 @@ static void s_why(FILE *fp, const json_t *doc, int64_t now_ms)
     const json_t *keys = s_array(doc, "keys");
 
     fprintf(fp, "Query: %s\n", s_field(doc, "query", b[0], sizeof(b[0])));
-    if (decisions && json_array_size(decisions) > 0) {
+    const json_t *removed = json_object_get(doc, "removed");
+    if (json_is_object(removed) && decisions && json_array_size(decisions) > 0) {
+        /* an id no longer in force: why, then what it was; then what is in force now */
+        const char *why = s_field(removed, "why", b[1], 64);
+        const char *by = s_field(removed, "replaced_by", b[2], 64);
+        const json_t *was = json_array_get(decisions, 0);
+        fprintf(fp, "Decision %s is no longer in force: ", s_field(was, "id", b[0], 64));
+        if (!strcmp(why, "expired"))
+            fprintf(fp, "it expired.\n");
+        else if (!strcmp(why, "revoked"))
+            fprintf(fp, "an operator revoked it.\n");
+        else if (!strcmp(why, "allowlisted"))
+            fprintf(fp, "an allowlist entry covers it.\n");
+        else if (!strcmp(why, "superseded"))
+            fprintf(fp, "the failover peer's decision %s on the same key took its place.\n", by);
+        else
+            fprintf(fp, "%s.\n", why);
+        fprintf(fp, "\nIt was:\n");
+        s_decision_show(fp, was, now_ms);
+        if (json_array_size(decisions) > 1) {
+            fprintf(fp, "\nIn force now on its key:\n");
+            for (i = 1; i < json_array_size(decisions); i++) {
+                fputc('\n', fp);
+                s_decision_show(fp, json_array_get(decisions, i), now_ms);
+            }
+        } else {
+            fprintf(fp, "\nNot blocked now: no active decision matches.\n");
+        }
+    } else if (decisions && json_array_size(decisions) > 0) {
         json_array_foreach(decisions, i, x)
         {
             fputc('\n', fp);

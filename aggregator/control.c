@@ -486,9 +486,22 @@ static int s_why(server_t *srv, const Backstop__ControlRequest *req, s_ctx_t *c)
         return s_fail(c, EX_USAGE, "why: give a decision id, an IP address or a subject");
     }
     memset(keys, 0, sizeof(keys));
-    const decision_t *d = strlen(q) <= DECISION_ID_LEN + 2 && !strchr(q, ' ')
-                              ? decisions_find(server_decisions(srv), q)
-                              : NULL;
+    bool id_like = strlen(q) <= DECISION_ID_LEN + 2 && !strchr(q, ' ');
+    const decision_t *d = id_like ? decisions_find(server_decisions(srv), q) : NULL;
+    /* an id a reject named before, no longer in force: why, and what it was, while the
+     * change log holds it */
+    const decision_change_t *gone =
+        id_like && !d ? decisions_last_change(server_decisions(srv), q) : NULL;
+    json_t *removed = NULL;
+    if (gone && gone->kind == DECISION_REMOVE) {
+        d = &gone->decision;
+        const decision_t *by = gone->why == DECISION_WHY_SUPERSEDED
+                                   ? decisions_find_identity(server_decisions(srv), d->scope, d->fp,
+                                                             d->reach, d->site, d->mode)
+                                   : NULL;
+        removed = json_pack("{s:s, s:o}", "why", decisions_why_name(gone->why), "replaced_by",
+                            by ? json_string(by->id) : json_null());
+    }
     if (d) {
         kind = "decision";
         json_array_append_new(decisions, control_json_decision(d, c->now_ms, true));
@@ -539,8 +552,11 @@ static int s_why(server_t *srv, const Backstop__ControlRequest *req, s_ctx_t *c)
             s_covering(srv, &keys[i], site, allowed);
         json_array_append_new(karr, s_explain_key(srv, &keys[i], site, c->now_ms));
     }
-    return s_ok(c, json_pack("{s:o, s:s, s:o, s:o, s:o}", "query", s_text(q), "kind", kind,
-                             "decisions", decisions, "allowlisted", allowed, "keys", karr));
+    json_t *doc = json_pack("{s:o, s:s, s:o, s:o, s:o}", "query", s_text(q), "kind", kind,
+                            "decisions", decisions, "allowlisted", allowed, "keys", karr);
+    if (removed)
+        json_object_set_new(doc, "removed", removed);
+    return s_ok(c, doc);
 }
 
 /* ---- top ---- */

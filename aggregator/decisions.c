@@ -573,6 +573,19 @@ const decision_t *decisions_find(const decisions_t *self, const char *id)
     return n ? &n->d : NULL;
 }
 
+const decision_change_t *decisions_last_change(const decisions_t *self, const char *id)
+{
+    char canon[DECISION_ID_LEN + 1];
+    if (s_normalise_id(id, canon) < 0)
+        return NULL;
+    for (uint64_t s = self->seq; s > self->floor; s--) {
+        const decision_change_t *c = s_log_at(self, s);
+        if (strcmp(c->decision.id, canon) == 0)
+            return c;
+    }
+    return NULL;
+}
+
 const decision_t *decisions_find_identity(const decisions_t *self, bs_scope_t scope, uint64_t fp,
                                           bs_reach_t reach, const char *site, bs_mode_t mode)
 {

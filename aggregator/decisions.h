@@ -164,6 +164,11 @@ int64_t decisions_next_expiry(decisions_t *self);
 
 /* The active decision with this id (case and misread tolerant), or NULL. */
 const decision_t *decisions_find(const decisions_t *self, const char *id);
+/* The latest change of decision id (case and misread tolerant) the change log still holds,
+ * or NULL; borrowed until the next change. For a decision no longer in force it says why
+ * and what it was (`backstop why` of an id a reject named before). It looks through the
+ * whole log: for the control socket, not the counting path. */
+const decision_change_t *decisions_last_change(const decisions_t *self, const char *id);
 /* The active decision with this identity (site ignored for fleet), or NULL. O(1): the
  * counting path asks it before building a proposal. */
 const decision_t *decisions_find_identity(const decisions_t *self, bs_scope_t scope, uint64_t fp,

@@ -237,6 +237,33 @@ static void test_why_and_top(void **state)
     free(out);
 }
 
+static void test_why_of_an_id_no_longer_in_force(void **state)
+{
+    (void)state;
+    char *out =
+        s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__WHY,
+                 "{\"now_ms\":" NOW ",\"query\":\"AB12CD34\",\"kind\":\"decision\",\"removed\":"
+                 "{\"why\":\"superseded\",\"replaced_by\":\"00000000\"},\"decisions\":[{\"id\":"
+                 "\"AB12CD34\",\"scope\":\"subject\",\"value\":\"w\"},{\"id\":\"00000000\","
+                 "\"scope\":\"subject\",\"value\":\"w\"}],\"allowlisted\":[],\"keys\":[]}");
+    s_has_line(out,
+               "Decision AB12CD34 is no longer in force: the failover peer's decision 00000000 "
+               "on the same key took its place.");
+    s_has_line(out, "It was:");
+    s_has_line(out, "In force now on its key:");
+    s_has_line(out, "Decision 00000000");
+    assert_null(strstr(out, "Not blocked"));
+    free(out);
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__WHY,
+                   "{\"now_ms\":" NOW ",\"query\":\"AB12CD34\",\"kind\":\"decision\","
+                   "\"removed\":{\"why\":\"expired\",\"replaced_by\":null},\"decisions\":[{"
+                   "\"id\":\"AB12CD34\",\"scope\":\"subject\",\"value\":\"w\"}],"
+                   "\"allowlisted\":[],\"keys\":[]}");
+    s_has_line(out, "Decision AB12CD34 is no longer in force: it expired.");
+    s_has_line(out, "Not blocked now: no active decision matches.");
+    free(out);
+}
+
 static void test_span_format(void **state)
 {
     (void)state;
@@ -273,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_missing_members_print_dash),
         cmocka_unit_test(test_long_values_are_cut_on_characters),
         cmocka_unit_test(test_why_and_top),
+        cmocka_unit_test(test_why_of_an_id_no_longer_in_force),
         cmocka_unit_test(test_span_format),
         cmocka_unit_test(test_not_an_object_refused),
     };

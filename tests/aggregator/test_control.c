@@ -424,6 +424,52 @@ static void test_why_decision_shows_evidence(void **state)
     assert_true(json_is_true(json_object_get(json_array_get(rules, 0), "fires")));
 }
 
+/* An id a reject named, no longer in force: why says why and what it was (while the change
+ * log holds it); a decision of the peer's that took its place is named. */
+static void test_why_of_an_id_no_longer_in_force(void **state)
+{
+    s_fx_t *fx = *state;
+    char id[DECISION_ID_LEN + 1];
+    snprintf(id, sizeof(id), "%s", s_add_subject(fx, "gone wave"));
+    Backstop__ControlRequest del = BACKSTOP__CONTROL_REQUEST__INIT;
+    del.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL;
+    del.id = id;
+    assert_int_equal(s_call(fx, &del), 0);
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__WHY;
+    req.query = id;
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "kind", NULL), "decision");
+    assert_string_equal(s_str(fx, "removed", "why"), "revoked");
+    assert_true(json_is_null(json_object_get(s_get(fx, "removed", NULL), "replaced_by")));
+    json_t *was = json_array_get(s_get(fx, "decisions", NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(was, "id")), id);
+    assert_string_equal(json_string_value(json_object_get(was, "value")), "gone wave");
+    assert_int_equal(json_array_size(s_get(fx, "decisions", NULL)), 1);
+
+    /* superseded: the peer's decision on the same key, with the smaller id, took its place */
+    snprintf(id, sizeof(id), "%s", s_add_subject(fx, "split wave"));
+    decisions_t *t = server_decisions(fx->srv);
+    decision_t p = *decisions_find(t, id);
+    strcpy(p.id, "00000000");
+    p.mirrored = false;
+    assert_int_equal(decisions_mirror(t, DECISION_UPSERT, DECISION_WHY_NEW, &p, T0),
+                     DECISIONS_MIRROR_MERGED);
+    (void)server_apply_changes(fx->srv);
+    req.query = id;
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "removed", "why"), "superseded");
+    assert_string_equal(s_str(fx, "removed", "replaced_by"), "00000000");
+    json_t *now = json_array_get(s_get(fx, "decisions", NULL), 1);
+    assert_string_equal(json_string_value(json_object_get(now, "id")), "00000000");
+
+    /* an id-like query nothing ever had is a subject, as before */
+    req.query = "ZZZZZZZZ";
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "kind", NULL), "subject");
+    assert_null(s_get(fx, "removed", NULL));
+}
+
 static void test_why_subject_not_blocked_says_why(void **state)
 {
     s_fx_t *fx = *state;
@@ -1496,6 +1542,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_del_revokes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_why_decision_shows_evidence, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_why_of_an_id_no_longer_in_force, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_why_subject_not_blocked_says_why, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_why_ip_looks_at_address_and_network, s_setup,
                                         s_teardown),

@@ -750,6 +750,32 @@ static void test_decisions_mirror_merges_a_split_decision_into_the_smaller_id(vo
     decisions_destroy(&t);
 }
 
+static void test_decisions_last_change_says_what_became_of_an_id(void **state)
+{
+    (void)state;
+    decisions_t *t = decisions_new(7, 0, 0);
+    decision_t own = s_rule_decision(BS_SCOPE_SUBJECT, 42, BS_REACH_FLEET, "", T0 + HOUR);
+    const decision_t *mine;
+    decisions_propose(t, &own, MIN, T0, &mine);
+    char id[DECISION_ID_LEN + 1], lower[DECISION_ID_LEN + 1];
+    strcpy(id, mine->id);
+    const decision_change_t *c = decisions_last_change(t, id);
+    assert_non_null(c);
+    assert_int_equal(c->kind, DECISION_UPSERT);
+    assert_int_equal(decisions_remove(t, id, DECISION_WHY_REVOKED, T0), 0);
+    for (size_t i = 0; i <= DECISION_ID_LEN; i++)
+        lower[i] = (char)tolower((unsigned char)id[i]);
+    c = decisions_last_change(t, lower); /* typed as read over the phone */
+    assert_non_null(c);
+    assert_int_equal(c->kind, DECISION_REMOVE);
+    assert_int_equal(c->why, DECISION_WHY_REVOKED);
+    assert_string_equal(c->decision.id, id);
+    assert_int_equal(c->decision.fp, 42);
+    assert_null(decisions_last_change(t, "ZZZZZZZZ"));
+    assert_null(decisions_last_change(t, "not an id"));
+    decisions_destroy(&t);
+}
+
 static void test_decisions_mirror_refuses_another_decisions_id(void **state)
 {
     decisions_t *t = decisions_new(7, 0, 0);
@@ -804,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_decisions_mirror_removes_unless_extended_here),
         cmocka_unit_test(test_decisions_mirror_does_not_bring_back_a_revocation),
         cmocka_unit_test(test_decisions_mirror_merges_a_split_decision_into_the_smaller_id),
+        cmocka_unit_test(test_decisions_last_change_says_what_became_of_an_id),
         cmocka_unit_test(test_decisions_mirror_refuses_another_decisions_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
