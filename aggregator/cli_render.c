@@ -367,10 +367,14 @@ static void s_status(FILE *fp, const json_t *doc, int64_t now_ms)
             s_field(dec, "enforced", b[1], 64));
     const json_t *peer = json_object_get(doc, "peer");
     if (json_is_object(peer)) {
-        fprintf(fp, "Peer:       %s %s, epoch %s, seq %s; %s changes mirrored, %s refused\n",
+        fprintf(fp, "Peer:       %s %s, epoch %s, seq %s; %s changes mirrored, %s refused",
                 s_field(peer, "state", b[0], 64), s_field(peer, "decisions", b[1], 64),
                 s_field(peer, "epoch", b[2], 64), s_field(peer, "seq", b[3], 64),
                 s_field(peer, "applied", b[4], 64), s_field(peer, "refused", b[5], 64));
+        /* blocks made on one key while the two were apart, made one (PROTOCOL.md 4.6) */
+        if (s_int(peer, "merged", 0) > 0)
+            fprintf(fp, ", %s merged", s_field(peer, "merged", b[0], 64));
+        fputc('\n', fp);
         const json_t *sh = json_object_get(peer, "shared");
         if (json_is_object(sh))
             fprintf(

@@ -167,6 +167,16 @@ static void test_status_says_whether_allowlist_and_sites_are_the_peers(void **st
                          "\"applied\":3,\"refused\":0}}}");
     s_has_line(out, "            allowlist and sites the same as the peer's; 3 entries taken, 0 "
                     "refused");
+    s_has_line(out, "Peer:       live tcp://agg2:5571, epoch 00bb, seq 9; 4 changes mirrored, 1 "
+                    "refused");
+    free(out);
+    /* blocks made apart and made one are counted on the line */
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS,
+                   "{\"now_ms\":" NOW ",\"uptime_s\":5,\"peer\":{\"decisions\":"
+                   "\"tcp://agg2:5571\",\"state\":\"live\",\"epoch\":\"00bb\",\"seq\":9,"
+                   "\"applied\":4,\"refused\":0,\"merged\":2}}");
+    s_has_line(out, "Peer:       live tcp://agg2:5571, epoch 00bb, seq 9; 4 changes mirrored, 0 "
+                    "refused, 2 merged");
     free(out);
     out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS,
                    "{\"now_ms\":" NOW ",\"uptime_s\":5,\"peer\":{\"decisions\":"

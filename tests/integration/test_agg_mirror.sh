@@ -180,6 +180,8 @@ for cli in "$A" "$B"; do
 done
 grep -q "decision=[0-9A-Z]* merged: .* kept=$keep" "$BS_TMP/A.log" "$BS_TMP/B.log" ||
     bs_fail "neither logged the merge"
+$A status | grep -q '^Peer: .*, 1 merged$' || $B status | grep -q '^Peer: .*, 1 merged$' ||
+    bs_fail "neither status counts the merge: $($A status | grep Peer:) / $($B status | grep Peer:)"
 $A decisions del "$keep" >/dev/null || bs_fail "decisions del $keep on A"
 wait_for 10 sh -c "[ -z \"\$($B --json decisions list | jq -r '.decisions[] | select(.value == \"split wave\") | .id')\" ]" ||
     bs_fail "one revocation on A did not end the block on B: $(holds "$B" 'split wave')"
