@@ -34,12 +34,8 @@ int cli_key_site_valid(const char *name)
     size_t n = name ? strlen(name) : 0;
     if (n == 0 || n > WIRE_MAX_ID)
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (!isalnum(c) && c != '.' && c != '_' && c != '-')
-            return 0;
-    }
-    return 1;
+    /* spelled out, not isalnum(): the same set whatever the locale */
+    return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
 /* The normalised subject key of a typed subject; NULL + err when it is empty. */

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "cli_key.h"
 #include "control.h"
 #include "fp.h"
 #include "ingest.h"
@@ -188,10 +189,7 @@ const server_site_t *server_site_find(const server_t *self, const char *name)
 
 bool server_site_name_ok(const char *name)
 {
-    size_t n = strlen(name);
-    if (n == 0 || n > WIRE_MAX_ID)
-        return false;
-    return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+    return cli_key_site_valid(name);
 }
 
 static void s_site_insert(server_t *self, const char *name, const char *pub, int64_t created,

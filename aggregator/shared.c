@@ -12,7 +12,6 @@
 
 #include "cli_key.h"
 #include "fp.h"
-#include "server.h"
 #include "xalloc.h"
 
 struct shared {
@@ -181,7 +180,7 @@ int shared_rec_read(const Backstop__SharedEntry *pb, shared_rec_t *r, char *err,
     switch (pb->kind) {
     case BACKSTOP__SHARED_ENTRY__KIND__SITE:
         r->kind = SHARED_SITE;
-        if (!server_site_name_ok(text))
+        if (!cli_key_site_valid(text))
             return s_fail(err, errlen, "not a site name");
         decisions_strlcpy(r->site, text, WIRE_MAX_ID);
         if (pb->public_key && *pb->public_key) {

@@ -18,6 +18,34 @@
 
 #include "msg.h"
 
+/* An oracle: when cond is false, says which file, line and condition, and traps (libFuzzer
+ * keeps the input). */
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s: check failed at line %d: %s\n", __FILE__, __LINE__, #cond);       \
+            __builtin_trap();                                                                      \
+        }                                                                                          \
+    } while (0)
+
+/* The next step of an input made of steps: a selector byte, a 16-bit big-endian length and
+ * that many bytes (fewer when the input ends first) into *sel, *buf and *len, and moves
+ * *data and *size past it. 0 when fewer than 3 bytes are left. */
+static inline int fuzz_step(const uint8_t **data, size_t *size, uint8_t *sel, const uint8_t **buf,
+                            size_t *len)
+{
+    if (*size < 3)
+        return 0;
+    const uint8_t *d = *data;
+    size_t n = (size_t)d[1] << 8 | d[2], left = *size - 3;
+    *sel = d[0];
+    *buf = d + 3;
+    *len = n < left ? n : left;
+    *data = d + 3 + *len;
+    *size = left - *len;
+    return 1;
+}
+
 /* Sends the project's log lines to /dev/null, unless BACKSTOP_FUZZ_LOG is set: they would
  * drown libFuzzer's own. */
 static inline void fuzz_quiet(void)

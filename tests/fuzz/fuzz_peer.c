@@ -128,13 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define S_LOG_MAX   16                    /* change_log: its minimum */
 #define S_MODEL_MAX 512                   /* identities the model of ours keeps */
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_peer: check failed at line %d: %s\n", __LINE__, #cond);          \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#define CHECK(cond) FUZZ_CHECK(cond)
 
 static void *s_ctx;
 static void *s_pub;               /* where the peer's SUB connects; never sends */
@@ -580,16 +574,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s_check_stats(&r, mono);
     s_drain_requests(r.peer, r.heard_digest);
 
-    while (size >= 3) {
-        uint8_t sel = data[0];
-        size_t len = (size_t)data[1] << 8 | data[2];
-        data += 3;
-        size -= 3;
-        if (len > size)
-            len = size;
-        const uint8_t *buf = data;
-        data += len;
-        size -= len;
+    uint8_t sel;
+    const uint8_t *buf;
+    size_t len;
+    while (fuzz_step(&data, &size, &sel, &buf, &len)) {
 
         mono += mono_step[(sel >> 1) & 3];
         now_ms += now_step[(sel >> 4) & 3];

@@ -80,13 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define S_NOW (1700000000LL * 1000) /* the clock of the restore, fixed */
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_store: check failed at line %d: %s\n", __LINE__, #cond);         \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#define CHECK(cond) FUZZ_CHECK(cond)
 
 static char s_root[64]; /* a scratch directory, one data directory in it per run */
 static unsigned s_runs;

@@ -129,17 +129,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uplink_t *self = s_uplink();
     size_t sink = 0;
     int64_t mono = 1000;
-    while (size >= 3) {
-        uint8_t sel = data[0];
-        size_t len = (size_t)data[1] << 8 | data[2];
-        data += 3;
-        size -= 3;
-        if (len > size)
-            len = size;
+    uint8_t sel;
+    const uint8_t *buf;
+    size_t len;
+    while (fuzz_step(&data, &size, &sel, &buf, &len)) {
         wire_err_t werr = WIRE_OK;
-        Backstop__Frame *f = wire_unpack(data, len, &werr);
-        data += len;
-        size -= len;
+        Backstop__Frame *f = wire_unpack(buf, len, &werr);
         mono += 10;
         if (!f) {
             sink += strlen(wire_err_name(werr));
