@@ -308,8 +308,9 @@ static void s_evidence(FILE *fp, const json_t *ev, int64_t now_ms)
     }
 }
 
-/* Everything about one decision. */
-static void s_decision_show(FILE *fp, const json_t *d, int64_t now_ms)
+/* Everything about one decision; gone: one no longer in force (why's "It was:"), whose
+ * expiry is when it ended or would have ended, not when it will. */
+static void s_decision_show(FILE *fp, const json_t *d, int64_t now_ms, bool gone)
 {
     char b[3][S_FIELD_SIZE];
 
@@ -325,8 +326,16 @@ static void s_decision_show(FILE *fp, const json_t *d, int64_t now_ms)
     fprintf(fp, "  origin:      %s\n", s_origin(d, b[0], sizeof(b[0])));
     fprintf(fp, "  created:     %s (%s)\n", s_abs(s_int(d, "created_ms", 0), b[0], 64),
             s_rel(now_ms, s_int(d, "created_ms", 0), false, b[1], 64));
-    fprintf(fp, "  expires:     %s (in %s)\n", s_abs(s_int(d, "expires_ms", 0), b[0], 64),
-            s_rel(now_ms, s_int(d, "expires_ms", 0), true, b[1], 64));
+    int64_t expires = s_int(d, "expires_ms", 0);
+    if (!gone)
+        fprintf(fp, "  expires:     %s (in %s)\n", s_abs(expires, b[0], 64),
+                s_rel(now_ms, expires, true, b[1], 64));
+    else if (expires <= now_ms)
+        fprintf(fp, "  expired:     %s (%s)\n", s_abs(expires, b[0], 64),
+                s_rel(now_ms, expires, false, b[1], 64));
+    else
+        fprintf(fp, "  was to end:  %s (in %s)\n", s_abs(expires, b[0], 64),
+                s_rel(now_ms, expires, true, b[1], 64));
     fprintf(fp, "  sequence:    %s (epoch %s)\n", s_field(d, "seq", b[0], 64),
             s_field(d, "epoch", b[1], 64));
     const json_t *ev = json_object_get(d, "evidence");
@@ -457,12 +466,12 @@ static void s_why(FILE *fp, const json_t *doc, int64_t now_ms)
         else
             fprintf(fp, "%s.\n", why);
         fprintf(fp, "\nIt was:\n");
-        s_decision_show(fp, was, now_ms);
+        s_decision_show(fp, was, now_ms, true);
         if (json_array_size(decisions) > 1) {
             fprintf(fp, "\nIn force now on its key:\n");
             for (i = 1; i < json_array_size(decisions); i++) {
                 fputc('\n', fp);
-                s_decision_show(fp, json_array_get(decisions, i), now_ms);
+                s_decision_show(fp, json_array_get(decisions, i), now_ms, false);
             }
         } else {
             fprintf(fp, "\nNot blocked now: no active decision matches.\n");
@@ -471,7 +480,7 @@ static void s_why(FILE *fp, const json_t *doc, int64_t now_ms)
         json_array_foreach(decisions, i, x)
         {
             fputc('\n', fp);
-            s_decision_show(fp, x, now_ms);
+            s_decision_show(fp, x, now_ms, false);
         }
     } else {
         fprintf(fp, "Not blocked: no active decision matches.\n");
@@ -616,7 +625,7 @@ int cli_render(FILE *fp, Backstop__ControlRequest__Command cmd, const json_t *do
             s_decision_table(fp, x, now_ms);
         break;
     case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_SHOW:
-        s_decision_show(fp, json_object_get(doc, "decision"), now_ms);
+        s_decision_show(fp, json_object_get(doc, "decision"), now_ms, false);
         break;
     case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD:
         x = json_object_get(doc, "decision");

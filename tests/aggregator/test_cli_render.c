@@ -254,22 +254,28 @@ static void test_why_of_an_id_no_longer_in_force(void **state)
         s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__WHY,
                  "{\"now_ms\":" NOW ",\"query\":\"AB12CD34\",\"kind\":\"decision\",\"removed\":"
                  "{\"why\":\"superseded\",\"replaced_by\":\"00000000\"},\"decisions\":[{\"id\":"
-                 "\"AB12CD34\",\"scope\":\"subject\",\"value\":\"w\"},{\"id\":\"00000000\","
-                 "\"scope\":\"subject\",\"value\":\"w\"}],\"allowlisted\":[],\"keys\":[]}");
+                 "\"AB12CD34\",\"scope\":\"subject\",\"value\":\"w\",\"expires_ms\":1700000300000},"
+                 "{\"id\":\"00000000\",\"scope\":\"subject\",\"value\":\"w\",\"expires_ms\":"
+                 "1700000600000}],\"allowlisted\":[],\"keys\":[]}");
     s_has_line(out,
                "Decision AB12CD34 is no longer in force: the failover peer's decision 00000000 "
                "on the same key took its place.");
     s_has_line(out, "It was:");
     s_has_line(out, "In force now on its key:");
     s_has_line(out, "Decision 00000000");
+    /* the one gone would have ended in 5 minutes; the one in force ends in 10 */
+    s_has_line(out, "  was to end:  2023-11-14 22:18:20Z (in 5m00s)");
+    s_has_line(out, "  expires:     2023-11-14 22:23:20Z (in 10m00s)");
+    assert_null(strstr(out, "expires:     2023-11-14 22:18:20Z"));
     assert_null(strstr(out, "Not blocked"));
     free(out);
     out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__WHY,
                    "{\"now_ms\":" NOW ",\"query\":\"AB12CD34\",\"kind\":\"decision\","
                    "\"removed\":{\"why\":\"expired\",\"replaced_by\":null},\"decisions\":[{"
-                   "\"id\":\"AB12CD34\",\"scope\":\"subject\",\"value\":\"w\"}],"
-                   "\"allowlisted\":[],\"keys\":[]}");
+                   "\"id\":\"AB12CD34\",\"scope\":\"subject\",\"value\":\"w\",\"expires_ms\":"
+                   "1699999880000}],\"allowlisted\":[],\"keys\":[]}");
     s_has_line(out, "Decision AB12CD34 is no longer in force: it expired.");
+    s_has_line(out, "  expired:     2023-11-14 22:11:20Z (2m00s ago)");
     s_has_line(out, "Not blocked now: no active decision matches.");
     free(out);
 }
