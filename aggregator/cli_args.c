@@ -87,8 +87,8 @@ typedef struct {
 
 static const s_cmddef_t s_cmds[] = {
     {"status", "status", NULL, BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS, 0, 0, 0},
-    {"decisions list", "decisions", "list", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST, 0, 0,
-     0},
+    {"decisions list", "decisions", "list", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST,
+     O_LIMIT, 0, 0},
     {"decisions show", "decisions", "show", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_SHOW, 0, 1,
      1},
     {"decisions add", "decisions", "add", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD,
@@ -257,7 +257,7 @@ static cli_args_result_t s_decision_add(cli_args_t *args, const s_opts_t *o, cha
                       "decisions add: --scope is subject, orig_subject, ip, net or subject_ip, "
                       "not \"%s\"",
                       o->scope);
-    char *text = cli_key_text((bs_scope_t)scope, o->value, kerr, sizeof(kerr));
+    char *text = cli_key_decision_text((bs_scope_t)scope, o->value, kerr, sizeof(kerr));
     if (text == NULL)
         return s_fail(CLI_ARGS_DATA, err, errlen, "decisions add: %s", kerr);
     r->has_scope = 1;
@@ -474,6 +474,16 @@ cli_args_result_t cli_args_parse(cli_args_t *args, int argc, char *const argv[],
                       WIRE_MAX_TEXT);
 
     switch (cmd->cmd) {
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST: {
+        long limit = CLI_LIST_LIMIT_DEFAULT;
+        if (o.limit && s_uint(o.limit, 1, CLI_LIST_LIMIT_MAX, &limit) < 0)
+            return s_fail(CLI_ARGS_USAGE, err, errlen,
+                          "decisions list: --limit wants a number from 1 to %d, not \"%s\"",
+                          CLI_LIST_LIMIT_MAX, o.limit);
+        r->has_limit = 1;
+        r->limit = (uint32_t)limit;
+        return CLI_ARGS_RUN;
+    }
     case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_SHOW:
     case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL:
         if (s_set(&r->id, pos[0], WIRE_MAX_ID) < 0)

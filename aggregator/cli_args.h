@@ -23,6 +23,8 @@
 #define CLI_TIMEOUT_MS_DEFAULT 5000         /* PROTOCOL.md 1.4: the CLI gives up after 5 s */
 #define CLI_TOP_LIMIT_DEFAULT  20           /* rows of `top` */
 #define CLI_TOP_LIMIT_MAX      1000         /* most rows `top` asks for */
+#define CLI_LIST_LIMIT_DEFAULT 1000         /* decisions `decisions list` asks for */
+#define CLI_LIST_LIMIT_MAX     5000         /* most decisions it may ask for */
 #define CLI_TTL_MAX_S          (30 * 86400) /* longest manual decision: 30 days */
 
 /* Outcome of cli_args_parse. */

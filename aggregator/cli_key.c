@@ -165,6 +165,22 @@ char *cli_key_text(bs_scope_t scope, const char *value, char *err, size_t errlen
     return out;
 }
 
+char *cli_key_decision_text(bs_scope_t scope, const char *value, char *err, size_t errlen)
+{
+    char *out = cli_key_text(scope, value, err, errlen);
+    netaddr_cidr_t c, keyed;
+    if (out && scope == BS_SCOPE_CLIENT_NET && netaddr_cidr_parse(&c, out) == 0 &&
+        (netaddr_network(&c.addr, &keyed) < 0 || c.prefix != keyed.prefix)) {
+        snprintf(err, errlen,
+                 "network \"%s\" would match no mail: sensors look up the client's /24 (IPv4) "
+                 "or /64 (IPv6); block those, or the addresses",
+                 out);
+        xfree(out);
+        out = NULL;
+    }
+    return out;
+}
+
 uint64_t cli_key_fp(const char *canonical)
 {
     return fp_text(canonical);

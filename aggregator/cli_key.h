@@ -33,6 +33,10 @@ int cli_key_scope_parse(const char *name);
  * cannot be a key of that scope. */
 char *cli_key_text(bs_scope_t scope, const char *value, char *err, size_t errlen);
 
+/* cli_key_text for a decision: a net decision must also be a network the sensors key mail
+ * by (netaddr_network: /24 for IPv4, /64 for IPv6), since no other one matches any mail. */
+char *cli_key_decision_text(bs_scope_t scope, const char *value, char *err, size_t errlen);
+
 /* The fingerprint the aggregator counts the canonical text under (fp_text). */
 uint64_t cli_key_fp(const char *canonical);
 

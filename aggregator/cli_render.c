@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_args.h"
 #include "cli_render.h"
 #include "xalloc.h"
 
@@ -306,6 +307,13 @@ static void s_evidence(FILE *fp, const json_t *ev, int64_t now_ms)
             fprintf(fp, "    %s\n", line);
         free(text);
     }
+}
+
+/* How many items of a list the reply left out: its total_key count minus those in arr. */
+static int64_t s_left_out(const json_t *doc, const char *total_key, const json_t *arr)
+{
+    int64_t n = s_int(doc, total_key, 0) - (int64_t)(arr ? json_array_size(arr) : 0);
+    return n > 0 ? n : 0;
 }
 
 /* Everything about one decision; gone: one no longer in force (why's "It was:"), whose
@@ -623,6 +631,11 @@ int cli_render(FILE *fp, Backstop__ControlRequest__Command cmd, const json_t *do
             fprintf(fp, "No active decisions.\n");
         else
             s_decision_table(fp, x, now_ms);
+        if (s_left_out(doc, "total", x) > 0)
+            fprintf(fp,
+                    "... and %" PRId64 " more not listed (--limit N lists up to %d; backstop "
+                    "why VALUE finds the one on a key)\n",
+                    s_left_out(doc, "total", x), CLI_LIST_LIMIT_MAX);
         break;
     case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_SHOW:
         s_decision_show(fp, json_object_get(doc, "decision"), now_ms, false);
@@ -646,7 +659,13 @@ int cli_render(FILE *fp, Backstop__ControlRequest__Command cmd, const json_t *do
         s_top(fp, doc);
         break;
     case BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_LIST:
-        s_allow_table(fp, s_array(doc, "allowlist"), now_ms);
+        x = s_array(doc, "allowlist");
+        s_allow_table(fp, x, now_ms);
+        if (s_left_out(doc, "total", x) > 0)
+            fprintf(fp,
+                    "... and %" PRId64 " more not listed (more than one reply holds; backstop "
+                    "why VALUE says whether a key is allowlisted)\n",
+                    s_left_out(doc, "total", x));
         break;
     case BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD:
         x = json_object_get(doc, "entry");
@@ -654,8 +673,13 @@ int cli_render(FILE *fp, Backstop__ControlRequest__Command cmd, const json_t *do
                 s_field(x, "id", b[0], 64));
         x = s_array(doc, "revoked");
         if (x && json_array_size(x) > 0) {
-            fprintf(fp, "Revoked %zu decision%s it covers:\n", json_array_size(x),
-                    json_array_size(x) == 1 ? "" : "s");
+            int64_t more = s_left_out(doc, "revoked_total", x);
+            fprintf(fp, "Revoked %" PRId64 " decision%s it covers",
+                    (int64_t)json_array_size(x) + more,
+                    json_array_size(x) + (size_t)more == 1 ? "" : "s");
+            if (more > 0)
+                fprintf(fp, " (the first %zu listed)", json_array_size(x));
+            fprintf(fp, ":\n");
             s_decision_table(fp, x, now_ms);
         } else {
             fprintf(fp, "No active decision was covered by it.\n");

@@ -24,10 +24,11 @@
 #include "peer.h"
 #include "xalloc.h"
 
-#define S_LIST_DEFAULT 1000         /* decisions listed when the request sets no limit */
-#define S_LIST_MAX     5000         /* most decisions in one reply (it must fit a frame) */
-#define S_TOP_DEFAULT  20           /* rows of top */
-#define S_TOP_MAX      1000         /* most rows of top */
+#define S_LIST_DEFAULT 1000 /* decisions listed when the request sets no limit */
+#define S_LIST_MAX     5000 /* most decisions in one reply */
+#define S_REPLY_BUDGET (WIRE_MAX_JSON - 64 * 1024) /* JSON bytes of a reply's long list */
+#define S_TOP_DEFAULT  20                          /* rows of top */
+#define S_TOP_MAX      1000                        /* most rows of top */
 #define S_STALE_MS     15000        /* a sensor silent this long is stale (3 status intervals) */
 #define S_TTL_DEFAULT  3600         /* manual decision TTL when none is given */
 #define S_TTL_MAX      (30 * 86400) /* longest manual decision */
@@ -239,30 +240,72 @@ static int s_status(server_t *srv, s_ctx_t *c)
             (json_int_t)nsites, "sensors", arr, "peer", peer));
 }
 
+/* A reply's long list (decisions, allowlist entries): at most max items, and no more JSON
+ * than S_REPLY_BUDGET, so that the reply fits one frame whatever the texts in it. */
+typedef struct {
+    json_t *arr;  /* the items so far */
+    size_t max;   /* at most this many */
+    size_t total; /* offered */
+    size_t bytes; /* their JSON */
+    bool full;    /* one did not fit: the rest are only counted */
+} s_list_t;
+
+static void s_list_init(s_list_t *l, size_t max)
+{
+    *l = (s_list_t){.arr = json_array(), .max = max};
+}
+
+/* Appends v (taking it) while the list has room; counts it either way. */
+static void s_list_add(s_list_t *l, json_t *v)
+{
+    l->total++;
+    size_t n = l->full || json_array_size(l->arr) >= l->max
+                   ? 0
+                   : json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(6)) + 1;
+    if (n == 0 || l->bytes + n > S_REPLY_BUDGET) {
+        l->full = true;
+        json_decref(v);
+        return;
+    }
+    l->bytes += n;
+    json_array_append_new(l->arr, v);
+}
+
+/* name: the list, into doc with how many there were and whether some were left out:
+ * "total" and "truncated", or "NAME_total" and "NAME_truncated" (named: the list is not
+ * what the document is about). */
+static json_t *s_list_put(json_t *doc, const char *name, s_list_t *l, bool named)
+{
+    char total[64], truncated[64];
+    snprintf(total, sizeof(total), "%s%stotal", named ? name : "", named ? "_" : "");
+    snprintf(truncated, sizeof(truncated), "%s%struncated", named ? name : "", named ? "_" : "");
+    json_object_set_new(doc, total, json_integer((json_int_t)l->total));
+    json_object_set_new(doc, truncated, json_boolean(json_array_size(l->arr) < l->total));
+    json_object_set_new(doc, name, l->arr);
+    return doc;
+}
+
 /* decisions_foreach state for the list. */
 typedef struct {
-    json_t *arr;    /* decisions so far */
-    size_t max;     /* at most this many */
-    size_t total;   /* seen */
+    s_list_t list;  /* the decisions */
     int64_t now_ms; /* for expires_in_s */
-} s_list_t;
+} s_dlist_t;
 
 static int s_list_cb(const decision_t *d, void *arg)
 {
-    s_list_t *l = arg;
-    if (l->total++ < l->max)
-        json_array_append_new(l->arr, control_json_decision(d, l->now_ms, false));
+    s_dlist_t *l = arg;
+    s_list_add(&l->list, control_json_decision(d, l->now_ms, false));
     return 0;
 }
 
 static int s_decision_list(server_t *srv, const Backstop__ControlRequest *req, s_ctx_t *c)
 {
-    s_list_t l = {json_array(), S_LIST_DEFAULT, 0, c->now_ms};
-    if (req->has_limit && req->limit > 0)
-        l.max = req->limit < S_LIST_MAX ? req->limit : S_LIST_MAX;
+    s_dlist_t l = {.now_ms = c->now_ms};
+    s_list_init(&l.list, req->has_limit && req->limit > 0
+                             ? (req->limit < S_LIST_MAX ? req->limit : S_LIST_MAX)
+                             : S_LIST_DEFAULT);
     decisions_foreach(server_decisions(srv), NULL, s_list_cb, &l);
-    return s_ok(c, json_pack("{s:I, s:b, s:o}", "total", (json_int_t)l.total, "truncated",
-                             l.total > l.max, "decisions", l.arr));
+    return s_ok(c, s_list_put(json_object(), "decisions", &l.list, false));
 }
 
 static int s_decision_show(server_t *srv, const Backstop__ControlRequest *req, s_ctx_t *c)
@@ -288,7 +331,7 @@ static int s_decision_add(server_t *srv, const Backstop__ControlRequest *req, s_
     if (scope < BS_SCOPE_SUBJECT || scope > BS_SCOPE_SUBJECT_IP)
         return s_fail(c, EX_USAGE, "decisions add: scope %s cannot be blocked",
                       bs_enums_scope_name(scope));
-    char *text = cli_key_text(scope, req->value, kerr, sizeof(kerr));
+    char *text = cli_key_decision_text(scope, req->value, kerr, sizeof(kerr));
     if (text == NULL)
         return s_fail(c, EX_DATAERR, "decisions add: %s", kerr);
     uint32_t ttl_s = req->has_ttl_s ? req->ttl_s : S_TTL_DEFAULT;
@@ -674,15 +717,16 @@ static int s_top(server_t *srv, const Backstop__ControlRequest *req, s_ctx_t *c)
 
 static int s_allow_list_cb(const allow_entry_t *e, void *arg)
 {
-    json_array_append_new((json_t *)arg, control_json_allow(e));
+    s_list_add(arg, control_json_allow(e));
     return 0;
 }
 
 static int s_allow_list(server_t *srv, s_ctx_t *c)
 {
-    json_t *arr = json_array();
-    allowlist_foreach(server_allowlist(srv), s_allow_list_cb, arr);
-    return s_ok(c, json_pack("{s:o}", "allowlist", arr));
+    s_list_t l;
+    s_list_init(&l, SIZE_MAX);
+    allowlist_foreach(server_allowlist(srv), s_allow_list_cb, &l);
+    return s_ok(c, s_list_put(json_object(), "allowlist", &l, false));
 }
 
 /* Fills e from a request's scope and value; 0, or a status with c's error set. */
@@ -748,14 +792,16 @@ static int s_allow_add(server_t *srv, const Backstop__ControlRequest *req, s_ctx
         decisions_strlcpy(e.reason, req->reason, DECISION_REASON_MAX);
     e.created_ms = c->now_ms;
 
-    /* which decisions it will revoke, as they are now (the server revokes them) */
-    json_t *revoked = json_array();
+    /* which decisions it will revoke, as they are now (the server revokes them); as many
+     * as a reply holds, and how many in all */
+    s_list_t revoked;
+    s_list_init(&revoked, S_LIST_DEFAULT);
     allowlist_t *one = allowlist_new();
     (void)allowlist_add(one, &e, server_decisions(srv), &covered);
     for (size_t i = 0; i < covered.n; i++) {
         const decision_t *d = decisions_find(server_decisions(srv), covered.id[i]);
         if (d)
-            json_array_append_new(revoked, control_json_decision(d, c->now_ms, false));
+            s_list_add(&revoked, control_json_decision(d, c->now_ms, false));
     }
     allowlist_ids_clear(&covered);
     allowlist_destroy(&one);
@@ -763,14 +809,15 @@ static int s_allow_add(server_t *srv, const Backstop__ControlRequest *req, s_ctx
     size_t nrevoked = 0;
     uint32_t id = server_allow_add(srv, &e, &nrevoked, err, sizeof(err));
     if (id == 0) {
-        json_decref(revoked);
+        json_decref(revoked.arr);
         return s_fail(c, EX_SOFTWARE, "allow add: %s", err);
     }
     msg_info("control: op=allow_add id=%u type=%s value=\"%s\" who=%s revoked=%zu", id,
              s_allow_type(&e), e.text, c->who, nrevoked);
     const allow_entry_t *stored = allowlist_find(server_allowlist(srv), id);
-    return s_ok(c, json_pack("{s:s, s:o, s:o}", "result", "created", "entry",
-                             control_json_allow(stored ? stored : &e), "revoked", revoked));
+    return s_ok(c, s_list_put(json_pack("{s:s, s:o}", "result", "created", "entry",
+                                        control_json_allow(stored ? stored : &e)),
+                              "revoked", &revoked, true));
 }
 
 static int s_allow_del(server_t *srv, const Backstop__ControlRequest *req, s_ctx_t *c)

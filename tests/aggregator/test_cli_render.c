@@ -194,6 +194,34 @@ static void test_status_says_whether_allowlist_and_sites_are_the_peers(void **st
     free(out);
 }
 
+/* A list the reply had to cut says how many it left out; a complete one says nothing. */
+static void test_cut_lists_say_how_many_more(void **state)
+{
+    (void)state;
+    char *out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST,
+                         "{\"now_ms\":" NOW ",\"total\":1015,\"truncated\":true,\"decisions\":"
+                         "[{\"id\":\"AB12CD34\"}]}");
+    s_has_line(out, "... and 1014 more not listed (--limit N lists up to 5000; backstop why VALUE "
+                    "finds the one on a key)");
+    free(out);
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST,
+                   "{\"now_ms\":" NOW ",\"total\":1,\"truncated\":false,\"decisions\":"
+                   "[{\"id\":\"AB12CD34\"}]}");
+    assert_null(strstr(out, "more not listed"));
+    free(out);
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_LIST,
+                   "{\"now_ms\":" NOW ",\"total\":3,\"allowlist\":[{\"id\":1}]}");
+    s_has_line(out, "... and 2 more not listed (more than one reply holds; backstop why VALUE says "
+                    "whether a key is allowlisted)");
+    free(out);
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD,
+                   "{\"now_ms\":" NOW ",\"result\":\"created\",\"entry\":{\"id\":3,"
+                   "\"type\":\"net\",\"value\":\"198.18.0.0/16\"},\"revoked_total\":1100,"
+                   "\"revoked\":[{\"id\":\"AB12CD34\"},{\"id\":\"AB12CD35\"}]}");
+    s_has_line(out, "Revoked 1100 decisions it covers (the first 2 listed):");
+    free(out);
+}
+
 static void test_missing_members_print_dash(void **state)
 {
     (void)state;
@@ -313,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_status_block_and_sensors),
         cmocka_unit_test(test_status_peer_and_mirrored_origin),
         cmocka_unit_test(test_status_says_whether_allowlist_and_sites_are_the_peers),
+        cmocka_unit_test(test_cut_lists_say_how_many_more),
         cmocka_unit_test(test_missing_members_print_dash),
         cmocka_unit_test(test_long_values_are_cut_on_characters),
         cmocka_unit_test(test_why_and_top),

@@ -285,6 +285,78 @@ static void test_list_and_show(void **state)
     assert_string_equal(s_str(fx, "decision", "value"), "first");
 }
 
+/* A distinct subject key of about len bytes for n (subjects' digits normalise away). */
+static const char *s_long_subject(unsigned n, size_t len)
+{
+    static char buf[WIRE_MAX_TEXT + 1];
+    size_t i = 0;
+    for (unsigned v = n; i < 8; v /= 26)
+        buf[i++] = (char)('a' + v % 26);
+    buf[i++] = ' ';
+    while (i < len && i < WIRE_MAX_TEXT)
+        buf[i++] = 'w';
+    buf[i] = '\0';
+    return buf;
+}
+
+/* However long the texts, a list reply fits one frame: it says how many it left out. */
+static void test_long_lists_fit_one_reply(void **state)
+{
+    s_fx_t *fx = *state;
+    char reason[WIRE_MAX_TEXT + 1];
+    memset(reason, 'r', WIRE_MAX_TEXT);
+    reason[WIRE_MAX_TEXT] = '\0';
+    for (unsigned i = 0; i < 2000; i++) {
+        Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+        req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD;
+        req.has_scope = 1;
+        req.scope = BACKSTOP__SCOPE__SUBJECT;
+        req.value = (char *)s_long_subject(i, 250);
+        req.reason = reason;
+        assert_int_equal(s_call(fx, &req), 0);
+    }
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST;
+    req.has_limit = 1;
+    req.limit = 5000;
+    assert_int_equal(s_call(fx, &req), 0);
+    size_t listed = json_array_size(s_get(fx, "decisions", NULL));
+    assert_true(listed > 100 && listed < 2000);
+    assert_int_equal(json_integer_value(s_get(fx, "total", NULL)), 2000);
+    assert_true(json_is_true(s_get(fx, "truncated", NULL)));
+    char *text = json_dumps(fx->doc, JSON_COMPACT);
+    assert_true(strlen(text) < WIRE_MAX_JSON);
+    free(text);
+}
+
+/* An allowlist entry covering more decisions than a reply lists: all are revoked, the
+ * reply lists the first and counts them all (it used to fail after making the change). */
+static void test_allow_add_covering_many_lists_the_first(void **state)
+{
+    s_fx_t *fx = *state;
+    for (unsigned i = 0; i < 1100; i++) {
+        char ip[32];
+        snprintf(ip, sizeof(ip), "198.18.%u.%u", i / 250, i % 250 + 1);
+        Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+        req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD;
+        req.has_scope = 1;
+        req.scope = BACKSTOP__SCOPE__CLIENT_IP;
+        req.value = ip;
+        assert_int_equal(s_call(fx, &req), 0);
+    }
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD;
+    req.has_scope = 1;
+    req.scope = BACKSTOP__SCOPE__CLIENT_NET;
+    req.value = "198.18.0.0/16";
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "result", NULL), "created");
+    assert_int_equal(json_array_size(s_get(fx, "revoked", NULL)), 1000);
+    assert_int_equal(json_integer_value(s_get(fx, "revoked_total", NULL)), 1100);
+    assert_true(json_is_true(s_get(fx, "revoked_truncated", NULL)));
+    assert_int_equal(decisions_count(server_decisions(fx->srv)), 0);
+}
+
 static void test_del_revokes(void **state)
 {
     s_fx_t *fx = *state;
@@ -325,6 +397,12 @@ static const s_bad_t s_bad[] = {
      "300.1.1.1", NULL, 0, NULL, -1, EX_DATAERR, "invalid IP"},
     {"add net with host bits", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD,
      BACKSTOP__SCOPE__CLIENT_NET, "192.0.2.1/24", NULL, 0, NULL, -1, EX_DATAERR, "network"},
+    {"add net wider than a /24", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD,
+     BACKSTOP__SCOPE__CLIENT_NET, "10.0.0.0/8", NULL, 0, NULL, -1, EX_DATAERR,
+     "would match no mail"},
+    {"add net narrower than a /64", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD,
+     BACKSTOP__SCOPE__CLIENT_NET, "2001:db8::/96", NULL, 0, NULL, -1, EX_DATAERR,
+     "would match no mail"},
     {"add empty subject key", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD,
      BACKSTOP__SCOPE__SUBJECT, "Undeliverable:", NULL, 0, NULL, -1, EX_DATAERR, "nothing"},
     {"add ttl 0", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD, BACKSTOP__SCOPE__SUBJECT, "x y",
@@ -1539,6 +1617,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_add_local_ip_with_options, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_add_again_extends, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_list_and_show, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_long_lists_fit_one_reply, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_allow_add_covering_many_lists_the_first, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_del_revokes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_why_decision_shows_evidence, s_setup, s_teardown),
