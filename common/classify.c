@@ -27,10 +27,10 @@
 #include "fp.h"
 #include "hdrs.h"
 #include "mime.h"
+#include "netaddr.h"
 #include "subject.h"
 #include "xalloc.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -606,22 +606,19 @@ static int s_raw_mentions_report(const char *body, size_t len)
 
 /* ---- client address ---- */
 
+/* The client's address and network as keys, in the canonical text the aggregator and the
+ * CLI use (netaddr_format): an MTA's own forms ("IPv6:2001:db8::1" in Postfix's
+ * {client_addr}, "[192.0.2.1]", "::ffff:192.0.2.1") would never meet a decision made on
+ * the address. No address key at all when it is not an address. */
 static void s_client(classify_result_t *r, const char *ip)
 {
-    if (!ip || !*ip)
+    netaddr_t a;
+    char buf[NETADDR_CIDRLEN];
+    if (!ip || netaddr_parse(&a, ip) < 0 || netaddr_format(&a, buf, sizeof(buf)) < 0)
         return;
-    r->client_ip = xstrdup(ip);
-    unsigned char a[16];
-    char buf[INET6_ADDRSTRLEN];
-    if (inet_pton(AF_INET, ip, a) == 1) {
-        a[3] = 0;
-        if (inet_ntop(AF_INET, a, buf, sizeof(buf)))
-            r->client_net = xasprintf("%s/24", buf);
-    } else if (inet_pton(AF_INET6, ip, a) == 1) {
-        memset(a + 8, 0, 8);
-        if (inet_ntop(AF_INET6, a, buf, sizeof(buf)))
-            r->client_net = xasprintf("%s/64", buf);
-    }
+    r->client_ip = xstrdup(buf);
+    if (netaddr_network_text(&a, buf, sizeof(buf)) == 0)
+        r->client_net = xstrdup(buf);
 }
 
 /* ---- the decision ---- */

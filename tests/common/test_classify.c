@@ -174,21 +174,29 @@ static void test_envelope_null_sender_counts(void **state)
 static void test_client_network(void **state)
 {
     static const struct {
-        const char *ip;  /* client address */
-        const char *net; /* expected network, NULL when unparsable */
+        const char *ip;    /* client address as the MTA gives it */
+        const char *canon; /* the address key, NULL when it is no address */
+        const char *net;   /* its network key */
     } cases[] = {
-        {"192.0.2.77", "192.0.2.0/24"},
-        {"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
-        {"not-an-ip", NULL},
+        {"192.0.2.77", "192.0.2.77", "192.0.2.0/24"},
+        {"2001:db8:1:2:3:4:5:6", "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+        /* Postfix's {client_addr} of an IPv6 client, and other forms of one address */
+        {"IPv6:2001:DB8::1", "2001:db8::1", "2001:db8::/64"},
+        {"[192.0.2.77]", "192.0.2.77", "192.0.2.0/24"},
+        {"::ffff:192.0.2.77", "192.0.2.77", "192.0.2.0/24"},
+        {"not-an-ip", NULL, NULL},
+        {"unknown", NULL, NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         classify_input_t in = {.msg = "Subject: x\n\nbody\n", .len = 17, .client_ip = cases[i].ip};
         classify_result_t *r = classify_message(&in);
-        assert_string_equal(classify_result_client_ip(r), cases[i].ip);
-        if (cases[i].net)
+        if (cases[i].canon) {
+            assert_string_equal(classify_result_client_ip(r), cases[i].canon);
             assert_string_equal(classify_result_client_net(r), cases[i].net);
-        else
+        } else {
+            assert_null(classify_result_client_ip(r));
             assert_null(classify_result_client_net(r));
+        }
         classify_result_destroy(&r);
     }
 }
