@@ -230,26 +230,30 @@ static const s_phrase_t s_ndr_phrases[] = {
     {"could not be delivered to the following", "ndr"},
     {"the following recipient(s) could not be reached", "ndr"},
     {"the following recipient(s) cannot be reached", "lotus"},
-    {"your message was not delivered", "ndr"},
-    {"was not delivered to", "ndr"},
-    {"message could not be delivered", "ndr"},
-    {"unable to deliver your message", "ndr"},
-    {"unable to deliver message", "ndr"},
     {"sorry, we were unable to deliver your message", "yahoo"},
     {"i'm afraid i wasn't able to deliver your message", "yahoo"},
     {"this is an automatically generated delivery status notification", "gmail"},
     {"delivery to the following recipient has been delayed", "delay"},
     {"delivery to the following recipients has been delayed", "delay"},
-    {"has not been delivered", "ndr"},
-    {"could not deliver mail to", "ndr"},
     {"your mail message to the following", "ndr"},
-    {"message was undeliverable", "ndr"},
     {"undeliverable to the following", "ndr"},
     {"permanent fatal errors", "ndr"},
     {"by mail delivery software", "ndr"},
     {"could not deliver message to the following", "ndr"},
     {"failed recipients", "ndr"},
     {"failed addresses follow", "ndr"},
+};
+
+/* Plain words of a failed delivery: in a report, or in a person's mail about one. */
+static const s_phrase_t s_ndr_plain[] = {
+    {"your message was not delivered", "ndr"},
+    {"was not delivered to", "ndr"},
+    {"message could not be delivered", "ndr"},
+    {"unable to deliver your message", "ndr"},
+    {"unable to deliver message", "ndr"},
+    {"has not been delivered", "ndr"},
+    {"could not deliver mail to", "ndr"},
+    {"message was undeliverable", "ndr"},
     {"error during delivery", "ndr"},
     {"delivery status notification", "dsn"},
     {"non-delivery report", "ndr"},
@@ -327,22 +331,24 @@ typedef struct {
 } s_text_t;
 
 typedef struct {
-    classify_result_t *r;        /* where reasons and fields go */
-    const char *sender;          /* bounce-sender token, or NULL */
-    int null_sender;             /* envelope or Return-Path is <> */
-    const char *subject_word;    /* bounce word in the subject, or NULL */
-    const char *autoreply;       /* first RFC 3834 marker seen (reason text), or NULL */
-    int reply;                   /* the subject starts with Re:/Fwd:/AW:... */
-    int quoted;                  /* a text body quotes a header block (Received: + Subject:) */
-    int bulk;                    /* Precedence: bulk or junk */
-    int dsn_part;                /* a message/delivery-status part */
-    int mdn_part;                /* a message/disposition-notification part */
-    int arf_part;                /* a message/feedback-report part */
-    int rfc822_part;             /* a message/rfc822 part */
-    int headers_part;            /* a text/rfc822-headers part */
-    char *disposition;           /* MDN Disposition, lowercase, or NULL */
-    const char *ndr_phrase;      /* label of an NDR template sentence, or NULL */
-    const char *diag_phrase;     /* label of a diagnostic phrase, or NULL */
+    classify_result_t *r;     /* where reasons and fields go */
+    const char *sender;       /* bounce-sender token, or NULL */
+    int null_sender;          /* envelope or Return-Path is <> */
+    int person;               /* envelope sender known, not <> and no mailer's address */
+    const char *subject_word; /* bounce word in the subject, or NULL */
+    const char *autoreply;    /* first RFC 3834 marker seen (reason text), or NULL */
+    int reply;                /* the subject starts with Re:/Fwd:/AW:... */
+    int quoted;               /* a text body quotes a header block (Received: + Subject:) */
+    int bulk;                 /* Precedence: bulk or junk */
+    int dsn_part;             /* a message/delivery-status part */
+    int mdn_part;             /* a message/disposition-notification part */
+    int arf_part;             /* a message/feedback-report part */
+    int rfc822_part;          /* a message/rfc822 part */
+    int headers_part;         /* a text/rfc822-headers part */
+    char *disposition;        /* MDN Disposition, lowercase, or NULL */
+    const char *ndr_phrase;   /* label of an NDR template sentence, or NULL */
+    int ndr_template;         /* (a person's envelope) a mailer's own sentence, not plain words */
+    const char *diag_phrase;  /* label of a diagnostic phrase, or NULL */
     s_text_t texts[S_MAX_TEXTS]; /* text bodies to scan */
     size_t ntexts;               /* texts used */
 } s_signals_t;
@@ -689,8 +695,14 @@ static void s_decide(s_signals_t *sg, const char *report_type, const char *auto_
     }
 
     /* two independent signals; a person's reply or forward (Re:, Fwd:)
-       about a bounce is not one */
+       about a bounce is not one. Without a mailer's sender, plain words are enough only
+       while the envelope is unknown (a message in a file): a person's own mail about a
+       failed delivery ("Email not delivered", a courier's "returned to sender") is worded
+       the same. From a person's envelope (a content filter's notice often comes from
+       one) it takes the original attached, or a mailer's own sentence ("could not be
+       delivered to the following recipients") under a bounce subject */
     int enclosed = sg->rfc822_part || sg->headers_part || sg->quoted;
+    int attached = sg->rfc822_part || sg->headers_part;
     int bounce = 0;
     if (sg->sender && (sg->subject_word || sg->ndr_phrase || enclosed))
         bounce = 1;
@@ -698,6 +710,9 @@ static void s_decide(s_signals_t *sg, const char *report_type, const char *auto_
         bounce = 1;
     else if (sg->null_sender && (sg->subject_word || sg->ndr_phrase || enclosed))
         bounce = 1;
+    else if (sg->person)
+        bounce = !sg->reply && ((attached && (sg->subject_word || sg->ndr_phrase)) ||
+                                (sg->ndr_template && sg->subject_word));
     else if (!sg->reply && sg->ndr_phrase && (sg->subject_word || enclosed))
         bounce = 1;
     else if (!sg->reply && sg->subject_word && enclosed)
@@ -801,9 +816,11 @@ classify_result_t *classify_message(const classify_input_t *in)
     xfree(from);
     if (in && in->env_from) {
         sg.null_sender = in->env_from[0] == 0 || !strcmp(in->env_from, "<>");
+        sg.person = !sg.null_sender && !s_bounce_sender(in->env_from);
     } else {
         char *rp = hdrs_get(hs, "Return-Path");
         sg.null_sender = rp && (!strcmp(rp, "<>") || !strcmp(rp, "< >"));
+        sg.person = rp && !sg.null_sender && !s_bounce_sender(rp);
         xfree(rp);
     }
     sg.subject_word = subject_bounce_word(r->subject);
@@ -854,6 +871,10 @@ classify_result_t *classify_message(const classify_input_t *in)
         for (size_t i = 0; i < sg.ntexts && !sg.ndr_phrase; i++)
             sg.ndr_phrase = s_scan(s_text_low(&sg.texts[i]), s_ndr_phrases,
                                    sizeof(s_ndr_phrases) / sizeof(*s_ndr_phrases));
+        sg.ndr_template = sg.ndr_phrase != NULL;
+        for (size_t i = 0; i < sg.ntexts && !sg.ndr_phrase; i++)
+            sg.ndr_phrase = s_scan(s_text_low(&sg.texts[i]), s_ndr_plain,
+                                   sizeof(s_ndr_plain) / sizeof(*s_ndr_plain));
         for (size_t i = 0; i < sg.ntexts && !sg.diag_phrase; i++)
             sg.diag_phrase = s_scan(s_text_low(&sg.texts[i]), s_diag_phrases,
                                     sizeof(s_diag_phrases) / sizeof(*s_diag_phrases));

@@ -171,6 +171,54 @@ static void test_envelope_null_sender_counts(void **state)
     classify_result_destroy(&r);
 }
 
+/* Words about a failed delivery, from a person's envelope, are a person's mail: a support
+ * request "Email not delivered", a courier's "returned to sender". The same words from a
+ * null or unknown envelope stay a bounce, as does a person's envelope (a content filter's)
+ * with a mailer's own sentence or the original attached. */
+static void test_a_persons_words_are_no_bounce(void **state)
+{
+    (void)state;
+    static const char person[] =
+        "From: Jane <jane@example.org>\nTo: support@example.net\nSubject: Email not "
+        "delivered\n\nHello, my email to my colleague was not delivered to his inbox. "
+        "Can you check?\n";
+    static const char courier[] =
+        "From: Parcels <notify@courier.example>\nSubject: Delivery Notification: your parcel "
+        "1234567890\n\nYour parcel was not delivered to your address and has been returned "
+        "to sender.\n";
+    static const char filter[] =
+        "From: AntiVirus_Gateway@example.org\nSubject: Delivery failure notification\n\nYour "
+        "message with Subject: hello\ncould not be delivered to the following "
+        "recipients:\n\nbob@example.org\n";
+    static const char attached[] =
+        "From: Filter <filter@example.org>\nSubject: Undeliverable: hello\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nYour "
+        "message was refused.\n--b\nContent-Type: message/rfc822\n\nFrom: "
+        "someone@example.com\nSubject: hello\nMessage-ID: <x@example.com>\n\nhi\n--b--\n";
+    static const struct {
+        const char *msg;      /* the message */
+        const char *env_from; /* its envelope sender, NULL: unknown */
+        classify_class_t cls; /* its class */
+    } cases[] = {
+        {person, "jane@example.org", CLASSIFY_NORMAL},
+        {courier, "bounces+123@courier.example", CLASSIFY_NORMAL},
+        {person, "", CLASSIFY_BOUNCE},
+        {person, NULL, CLASSIFY_BOUNCE},
+        {filter, "AntiVirus_Gateway@example.org", CLASSIFY_BOUNCE},
+        {attached, "filter@example.org", CLASSIFY_BOUNCE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        classify_input_t in = {
+            .msg = cases[i].msg, .len = strlen(cases[i].msg), .env_from = cases[i].env_from};
+        classify_result_t *r = classify_message(&in);
+        if (classify_result_class(r) != cases[i].cls)
+            fail_msg("case %zu: class %s, wanted %s", i,
+                     classify_class_name(classify_result_class(r)),
+                     classify_class_name(cases[i].cls));
+        classify_result_destroy(&r);
+    }
+}
+
 static void test_client_network(void **state)
 {
     static const struct {
@@ -351,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_delay_dsn_action),
         cmocka_unit_test(test_bounce_key_matches_original_key),
         cmocka_unit_test(test_envelope_null_sender_counts),
+        cmocka_unit_test(test_a_persons_words_are_no_bounce),
         cmocka_unit_test(test_client_network),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_check_mail_table),
