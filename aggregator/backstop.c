@@ -32,6 +32,7 @@
  *   SUDO_USER, USER   the operator recorded with manual decisions and allowlist entries.
  */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,7 +137,13 @@ int main(int argc, char **argv)
         break;
     }
 
-    char *endpoint = args.socket ? xstrdup(args.socket) : cli_client_endpoint(args.config);
+    char *endpoint =
+        args.socket ? xstrdup(args.socket) : cli_client_endpoint(args.config, err, sizeof(err));
+    if (endpoint == NULL) {
+        fprintf(stderr, "backstop: --config: %s\n", err);
+        rc = EX_NOINPUT;
+        goto out;
+    }
     if (args.req.command == BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD && !args.req.value &&
         (rc = s_site_keys(&args, &key_path)) != 0)
         goto out;
@@ -147,8 +154,11 @@ int main(int argc, char **argv)
     }
     const Backstop__ControlReply *r = reply->control_reply;
     if (r->status != 0) {
-        fprintf(stderr, "backstop: %s: %s\n", args.command_name,
-                r->error && r->error[0] ? r->error : "the aggregator refused the request");
+        /* the aggregator's errors mostly name the command already */
+        const char *e = r->error && r->error[0] ? r->error : "the aggregator refused the request";
+        size_t cn = strlen(args.command_name);
+        bool named = strncmp(e, args.command_name, cn) == 0 && e[cn] == ':';
+        fprintf(stderr, "backstop: %s%s%s\n", named ? "" : args.command_name, named ? "" : ": ", e);
         if (args.json && r->json)
             printf("%s\n", r->json);
         rc = r->status > 0 && r->status < 256 ? r->status : EX_SOFTWARE;

@@ -15,6 +15,7 @@
 #include "cfg.h"
 #include "cli_args.h"
 #include "cli_key.h"
+#include "mime.h"
 #include "wire.h"
 #include "xalloc.h"
 #include "zsock.h"
@@ -229,6 +230,24 @@ static int s_cmdopt(const s_cmddef_t *cmd, s_opts_t *o, int argc, char *const ar
     snprintf(err, errlen, "%s: unknown option %.*s (see backstop %s --help)", cmd->name,
              (int)(nlen + 2), a, cmd->word);
     return -1;
+}
+
+/* s as valid UTF-8 (bytes of another charset converted, as keys' values are), for xfree. */
+static char *s_utf8(const char *s)
+{
+    return mime_to_utf8(NULL, s, strlen(s));
+}
+
+/* The operator's name for the request (for xfree): $SUDO_USER or $USER goes into the
+ * aggregator's log and other operators' listings, so anything but printable ASCII
+ * becomes '?', and it is cut to what the wire takes. */
+static char *s_who(const char *who)
+{
+    char *w = xstrndup(who, WIRE_MAX_ID);
+    for (char *p = w; *p; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+            *p = '?';
+    return w;
 }
 
 /* Copies a string into the request if it is within max bytes; 0 or -1. */
@@ -468,10 +487,18 @@ cli_args_result_t cli_args_parse(cli_args_t *args, int argc, char *const argv[],
 
     r->command = cmd->cmd;
     if (who && who[0])
-        r->who = xstrndup(who, WIRE_MAX_ID);
-    if (o.reason && s_set(&r->reason, o.reason, WIRE_MAX_TEXT) < 0)
-        return s_fail(CLI_ARGS_DATA, err, errlen, "%s: --reason is longer than %d bytes", cmd->name,
-                      WIRE_MAX_TEXT);
+        r->who = s_who(who);
+    if (o.reason) {
+        char *reason = s_utf8(o.reason);
+        int rc = s_set(&r->reason, reason, WIRE_MAX_TEXT);
+        xfree(reason);
+        if (rc < 0)
+            return s_fail(CLI_ARGS_DATA, err, errlen, "%s: --reason is longer than %d bytes",
+                          cmd->name, WIRE_MAX_TEXT);
+        if (!cli_key_line_ok(r->reason))
+            return s_fail(CLI_ARGS_DATA, err, errlen,
+                          "%s: --reason must be one line of printable text", cmd->name);
+    }
 
     switch (cmd->cmd) {
     case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST: {
@@ -503,7 +530,12 @@ cli_args_result_t cli_args_parse(cli_args_t *args, int argc, char *const argv[],
                 strcat(q, " ");
             strcat(q, pos[k]);
         }
-        r->query = q;
+        r->query = s_utf8(q);
+        xfree(q);
+        q = r->query;
+        if (!cli_key_line_ok(q))
+            return s_fail(CLI_ARGS_DATA, err, errlen,
+                          "why: give a decision id, an IP address or a subject, on one line");
         if (q[0] == '\0' || strlen(q) > WIRE_MAX_TEXT)
             return s_fail(CLI_ARGS_DATA, err, errlen,
                           "why: give a decision id, an IP address or a subject (at most %d "

@@ -37,30 +37,50 @@ static char *s_trim(char *s)
     return s;
 }
 
-char *cli_client_endpoint(const char *config_path)
+/* The endpoint a logical line (a key's line and its continuations) sets, or NULL. */
+static char *s_endpoint_of(char *logical)
+{
+    char *s = s_trim(logical);
+    if (strncmp(s, "control_endpoint", 16) != 0)
+        return NULL;
+    char *rest = s_trim(s + 16);
+    if (rest[0] != '=')
+        return NULL;
+    rest = s_trim(rest + 1);
+    return rest[0] ? xstrdup(rest) : NULL;
+}
+
+char *cli_client_endpoint(const char *config_path, char *err, size_t errlen)
 {
     char line[1024];
     char *found = NULL;
     FILE *fp = fopen(config_path ? config_path : CLI_CONFIG_DEFAULT, "r");
 
-    if (fp == NULL)
-        return xstrdup(CLI_ENDPOINT_DEFAULT);
-    /* only the global key matters here: stop at the first section header */
+    if (fp == NULL) {
+        if (config_path == NULL)
+            return xstrdup(CLI_ENDPOINT_DEFAULT);
+        snprintf(err, errlen, "cannot read %s: %s", config_path, strerror(errno));
+        return NULL;
+    }
+    /* logical lines: a line starting with blanks continues the one before (main.cf) */
+    char logical[4096] = "";
     while (found == NULL && fgets(line, sizeof(line), fp)) {
-        if (line[0] == ' ' || line[0] == '\t')
-            continue; /* a continuation line */
+        if ((line[0] == ' ' || line[0] == '\t') && logical[0]) {
+            char *more = s_trim(line);
+            if (more[0] && more[0] != '#') {
+                size_t n = strlen(logical);
+                snprintf(logical + n, sizeof(logical) - n, " %s", more);
+            }
+            continue;
+        }
+        found = s_endpoint_of(logical);
         char *s = s_trim(line);
         if (s[0] == '[')
-            break;
-        if (s[0] == '#' || strncmp(s, "control_endpoint", 16) != 0)
-            continue;
-        char *rest = s_trim(s + 16);
-        if (rest[0] != '=')
-            continue;
-        rest = s_trim(rest + 1);
-        if (rest[0])
-            found = xstrdup(rest);
+            break; /* only the global key matters here */
+        snprintf(logical, sizeof(logical), "%s", s[0] == '#' ? "" : s);
     }
+    if (found == NULL)
+        found = s_endpoint_of(logical);
     fclose(fp);
     return found ? found : xstrdup(CLI_ENDPOINT_DEFAULT);
 }

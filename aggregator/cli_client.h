@@ -26,9 +26,11 @@
 #define CLI_CONFIG_DEFAULT   "/etc/backstop/aggregator.conf"
 #define CLI_ENDPOINT_DEFAULT "ipc:///run/backstop/aggregator.sock"
 
-/* The control endpoint: control_endpoint from config_path (NULL: CLI_CONFIG_DEFAULT) when
- * the file exists and sets it, else CLI_ENDPOINT_DEFAULT. Returns a string for xfree. */
-char *cli_client_endpoint(const char *config_path);
+/* The control endpoint: control_endpoint from config_path (read as the aggregator reads
+ * it: continuation lines, '#' comment lines, global keys only), else CLI_ENDPOINT_DEFAULT.
+ * NULL config_path: CLI_CONFIG_DEFAULT, which may be missing. A config_path given that
+ * cannot be read: NULL with the reason in err. Returns a string for xfree. */
+char *cli_client_endpoint(const char *config_path, char *err, size_t errlen);
 
 /* Sends req to endpoint and waits at most timeout_ms for the answer. Returns 0 with
  * *reply_frame set (its body is a control_reply; wire_free it), or a sysexits code with

@@ -64,8 +64,13 @@ static const s_section_t s_sections[] = {
      "        --reach site --site SITE blocks at one site only (--site alone implies it).\n"
      "        --all-mail applies the decision to all mail, not only to bounces.\n"
      "        The operator recorded is $SUDO_USER, else $USER.\n"
+     "        On a key already blocked, add only strengthens: a later expiry, a\n"
+     "        stronger action (tag < tempfail < reject) and --all-mail are taken; a\n"
+     "        shorter TTL or a weaker action is not (the reply says what was kept).\n"
      "    decisions del ID [--reason TEXT]\n"
-     "        Revokes a decision; the sensors drop it at once.\n"},
+     "        Revokes a decision; the sensors drop it at once. A rule that still sees\n"
+     "        its wave blocks the key again at the next event (the reply warns);\n"
+     "        allow add keeps a key unblocked.\n"},
     {"why", "    why ID|IP|SUBJECT\n"
             "        For a decision id: the evidence behind it (rule, events, sites and their\n"
             "        shares, first and last seen, sample); for one no longer in force, why\n"
@@ -113,7 +118,8 @@ static const char s_tail[] =
     "        The aggregator's control endpoint. Default: control_endpoint from the\n"
     "        configuration file, else ipc:///run/backstop/aggregator.sock.\n"
     "    --config FILE\n"
-    "        Where to read control_endpoint (default /etc/backstop/aggregator.conf).\n"
+    "        Where to read control_endpoint (default /etc/backstop/aggregator.conf,\n"
+    "        which may be missing; a FILE given that cannot be read is exit 66).\n"
     "    --json\n"
     "        Print the reply as one JSON document instead of tables.\n"
     "    --timeout MS\n"
@@ -128,6 +134,7 @@ static const char s_tail[] =
     "    64  EX_USAGE: bad command line, or the aggregator refused the request\n"
     "    65  EX_DATAERR: an invalid value (address, subject, site name), or an unknown\n"
     "        decision id, allowlist entry or site\n"
+    "    66  EX_NOINPUT: the --config file cannot be read\n"
     "    69  EX_UNAVAILABLE: the aggregator did not answer within the timeout\n"
     "    70  EX_SOFTWARE: the aggregator failed internally\n"
     "    73  EX_CANTCREAT: sites add could not write the key file\n"
@@ -178,7 +185,8 @@ int cli_help_print(FILE *fp, const char *topic)
 
 void cli_help_usage(FILE *fp)
 {
-    fputs("usage: backstop [--socket ENDPOINT] [--json] [--timeout MS] COMMAND [ARGS]\n"
+    fputs("usage: backstop [--socket ENDPOINT] [--config FILE] [--json] [--timeout MS] COMMAND "
+          "[ARGS]\n"
           "commands: status, decisions, why, top, allow, sites, help (backstop --help)\n",
           fp);
 }

@@ -181,6 +181,36 @@ char *cli_key_decision_text(bs_scope_t scope, const char *value, char *err, size
     return out;
 }
 
+/* Bytes of the control character at p (C0, DEL, or C1 in UTF-8), 0 if none. */
+static size_t s_control_at(const unsigned char *p)
+{
+    if (*p < 0x20 || *p == 0x7f)
+        return 1;
+    return *p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f ? 2 : 0;
+}
+
+int cli_key_line_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+        if (s_control_at(p))
+            return 0;
+    return 1;
+}
+
+void cli_key_line_mask(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (p && *p) {
+        size_t n = s_control_at(p);
+        if (n == 0) {
+            p++;
+            continue;
+        }
+        memset(p, '?', n);
+        p += n;
+    }
+}
+
 uint64_t cli_key_fp(const char *canonical)
 {
     return fp_text(canonical);

@@ -40,6 +40,13 @@ char *cli_key_decision_text(bs_scope_t scope, const char *value, char *err, size
 /* The fingerprint the aggregator counts the canonical text under (fp_text). */
 uint64_t cli_key_fp(const char *canonical);
 
+/* True when s (UTF-8) is one line of printable text: no control characters (C0, DEL, C1),
+ * which would forge a log line or drive the operator's terminal. */
+int cli_key_line_ok(const char *s);
+
+/* Replaces each control character of s (cli_key_line_ok) with '?', in place. */
+void cli_key_line_mask(char *s);
+
 /* True when name is a valid site name ([A-Za-z0-9._-], 1 to 64 bytes). */
 int cli_key_site_valid(const char *name);
 

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cli_args.h"
+#include "cli_key.h"
 #include "cli_render.h"
 #include "xalloc.h"
 
@@ -127,9 +128,12 @@ static void s_table_print(FILE *fp, s_table_t *t)
 static const char *s_field(const json_t *obj, const char *key, char *buf, size_t len)
 {
     const json_t *v = obj ? json_object_get(obj, key) : NULL;
-    if (json_is_string(v))
+    if (json_is_string(v)) {
         snprintf(buf, len, "%s", json_string_value(v));
-    else if (json_is_integer(v))
+        /* a control character (an old entry's reason, say) would break the table or
+         * drive the terminal */
+        cli_key_line_mask(buf);
+    } else if (json_is_integer(v))
         snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     else if (json_is_real(v))
         snprintf(buf, len, "%.1f", json_real_value(v));
@@ -307,6 +311,45 @@ static void s_evidence(FILE *fp, const json_t *ev, int64_t now_ms)
             fprintf(fp, "    %s\n", line);
         free(text);
     }
+}
+
+/* What a decision in force kept against decisions add's request (nothing: no line). */
+static void s_kept(FILE *fp, const json_t *kept)
+{
+    char b[2][S_FIELD_SIZE];
+    const json_t *action = json_object_get(kept, "action");
+    int64_t expires = s_int(kept, "expires_ms", 0);
+    if (!json_is_string(action) && expires <= 0)
+        return;
+    fprintf(fp, "Kept from the decision in force:");
+    if (json_is_string(action))
+        fprintf(fp, " action %s (stronger than asked)%s", s_field(kept, "action", b[0], 64),
+                expires > 0 ? ";" : "");
+    if (expires > 0)
+        fprintf(fp, " expiry %s (later than asked)", s_abs(expires, b[1], 64));
+    fprintf(fp, ". decisions del first to replace it.\n");
+}
+
+/* The rules that will make a revoked decision again (decisions del). */
+static void s_refires(FILE *fp, const json_t *rules)
+{
+    size_t i;
+    const json_t *r;
+    if (rules == NULL || json_array_size(rules) == 0)
+        return;
+    fprintf(fp, "Note: rule");
+    json_array_foreach(rules, i, r)
+    {
+        const char *name = json_string_value(r);
+        char b[S_FIELD_SIZE];
+        snprintf(b, sizeof(b), "%s", name ? name : "-");
+        cli_key_line_mask(b);
+        fprintf(fp, "%s %s", i ? "," : "", b);
+    }
+    fprintf(fp,
+            " still %s the wave and will block the key again at its next event; "
+            "backstop allow add keeps it unblocked.\n",
+            json_array_size(rules) == 1 ? "sees" : "see");
 }
 
 /* How many items of a list the reply left out: its total_key count minus those in arr. */
@@ -646,11 +689,13 @@ int cli_render(FILE *fp, Backstop__ControlRequest__Command cmd, const json_t *do
                 s_field(doc, "result", b[1], 64), s_str(x, "action"), s_str(x, "scope"),
                 s_str(x, "value"), s_reach(x, b[2], 64),
                 s_rel(now_ms, s_int(x, "expires_ms", 0), true, b[3], 64));
+        s_kept(fp, json_object_get(doc, "kept"));
         break;
     case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL:
         x = json_object_get(doc, "revoked");
         fprintf(fp, "Decision %s revoked (%s %s); the sensors drop it now.\n",
                 s_field(x, "id", b[0], 64), s_str(x, "scope"), s_str(x, "value"));
+        s_refires(fp, s_array(doc, "refires"));
         break;
     case BACKSTOP__CONTROL_REQUEST__COMMAND__WHY:
         s_why(fp, doc, now_ms);

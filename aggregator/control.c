@@ -379,16 +379,38 @@ static int s_decision_add(server_t *srv, const Backstop__ControlRequest *req, s_
 
     decisions_result_t r = decisions_propose(table, &d, 0, c->now_ms, &out);
     decision_t copy = *out; /* the pointer is good only until the next change */
+    /* what the decision in force kept against the request: add never weakens a block */
+    json_t *kept = json_object();
+    if (copy.expires_ms > d.expires_ms + 1000)
+        json_object_set_new(kept, "expires_ms", json_integer((json_int_t)copy.expires_ms));
+    if (decisions_action_rank(copy.action) > decisions_action_rank(action))
+        json_object_set_new(kept, "action", json_string(bs_enums_action_name(copy.action)));
     static const char *const names[] = {"unchanged", "created", "extended"};
     msg_info("control: op=decision_add id=%s result=%s scope=%s value=\"%s\" action=%s reach=%s "
              "site=%s ttl=%us who=%s",
              copy.id, names[r], bs_enums_scope_name(scope), copy.value,
              bs_enums_action_name(action), bs_enums_reach_name(reach),
              copy.site[0] ? copy.site : "-", ttl_s, c->who);
-    if (s_apply(srv, c) != 0)
+    if (s_apply(srv, c) != 0) {
+        json_decref(kept);
         return c->status;
-    return s_ok(c, json_pack("{s:s, s:o}", "result", names[r], "decision",
-                             control_json_decision(&copy, c->now_ms, true)));
+    }
+    return s_ok(c, json_pack("{s:s, s:o, s:o}", "result", names[r], "decision",
+                             control_json_decision(&copy, c->now_ms, true), "kept", kept));
+}
+
+/* ingest_explain state for a revoked decision: the rules that would make it again. */
+typedef struct {
+    const decision_t *d; /* the decision revoked */
+    json_t *rules;       /* names of the rules that fire on its key now */
+} s_refire_t;
+
+static void s_refire_cb(const rule_t *r, rules_verdict_t v, const evidence_t *ev, void *arg)
+{
+    (void)ev;
+    s_refire_t *x = arg;
+    if (v == RULES_FIRES && r->reach == x->d->reach && r->mode == x->d->mode)
+        json_array_append_new(x->rules, json_string(r->name));
 }
 
 static int s_decision_del(server_t *srv, const Backstop__ControlRequest *req, s_ctx_t *c)
@@ -407,7 +429,12 @@ static int s_decision_del(server_t *srv, const Backstop__ControlRequest *req, s_
              bs_enums_scope_name(copy.scope), copy.value, c->who, req->reason ? req->reason : "");
     if (s_apply(srv, c) != 0)
         return c->status;
-    return s_ok(c, json_pack("{s:o}", "revoked", control_json_decision(&copy, c->now_ms, false)));
+    /* a rule that still sees the wave blocks the key again at its next event: say so */
+    s_refire_t x = {&copy, json_array()};
+    ingest_explain(server_ingest(srv), copy.scope, copy.fp,
+                   copy.reach == BS_REACH_LOCAL ? copy.site : NULL, c->now_ms, s_refire_cb, &x);
+    return s_ok(c, json_pack("{s:o, s:o}", "revoked",
+                             control_json_decision(&copy, c->now_ms, false), "refires", x.rules));
 }
 
 /* ---- why ---- */
@@ -932,6 +959,55 @@ bool control_changes(const Backstop__ControlRequest *req)
     }
 }
 
+/* Runs one command into c. */
+static void s_dispatch(server_t *srv, const Backstop__ControlRequest *req, s_ctx_t *c)
+{
+    switch (req->command) {
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS:
+        s_status(srv, c);
+        break;
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST:
+        s_decision_list(srv, req, c);
+        break;
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_SHOW:
+        s_decision_show(srv, req, c);
+        break;
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD:
+        s_decision_add(srv, req, c);
+        break;
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL:
+        s_decision_del(srv, req, c);
+        break;
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__WHY:
+        s_why(srv, req, c);
+        break;
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__TOP:
+        s_top(srv, req, c);
+        break;
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_LIST:
+        s_allow_list(srv, c);
+        break;
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD:
+        s_allow_add(srv, req, c);
+        break;
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_DEL:
+        s_allow_del(srv, req, c);
+        break;
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__SITES:
+        s_sites(srv, c);
+        break;
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD:
+        s_site_add(srv, req, c);
+        break;
+    case BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_DEL:
+        s_site_del(srv, req, c);
+        break;
+    default:
+        s_fail(c, EX_USAGE, "unknown command %d", (int)req->command);
+        break;
+    }
+}
+
 int control_handle(server_t *srv, const Backstop__ControlRequest *req,
                    Backstop__ControlReply *reply)
 {
@@ -940,50 +1016,13 @@ int control_handle(server_t *srv, const Backstop__ControlRequest *req,
     memset(&c, 0, sizeof(c));
     c.now_ms = server_now_ms(srv);
     c.who = req->who && req->who[0] ? req->who : "-";
-    switch (req->command) {
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS:
-        s_status(srv, &c);
-        break;
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_LIST:
-        s_decision_list(srv, req, &c);
-        break;
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_SHOW:
-        s_decision_show(srv, req, &c);
-        break;
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD:
-        s_decision_add(srv, req, &c);
-        break;
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL:
-        s_decision_del(srv, req, &c);
-        break;
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__WHY:
-        s_why(srv, req, &c);
-        break;
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__TOP:
-        s_top(srv, req, &c);
-        break;
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_LIST:
-        s_allow_list(srv, &c);
-        break;
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD:
-        s_allow_add(srv, req, &c);
-        break;
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_DEL:
-        s_allow_del(srv, req, &c);
-        break;
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__SITES:
-        s_sites(srv, &c);
-        break;
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD:
-        s_site_add(srv, req, &c);
-        break;
-    case BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_DEL:
-        s_site_del(srv, req, &c);
-        break;
-    default:
-        s_fail(&c, EX_USAGE, "unknown command %d", (int)req->command);
-        break;
-    }
+    /* both go into log lines and other operators' terminals as they are */
+    if (!cli_key_line_ok(req->reason))
+        s_fail(&c, EX_DATAERR, "the reason must be one line of printable text");
+    else if (!cli_key_line_ok(c.who) || strchr(c.who, ' '))
+        s_fail(&c, EX_DATAERR, "the operator name must be printable text without blanks");
+    else
+        s_dispatch(srv, req, &c);
     if (c.status == 0 && c.doc) {
         reply->json =
             json_dumps(c.doc, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));

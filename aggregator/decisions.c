@@ -221,7 +221,7 @@ static void s_log(decisions_t *t, decision_kind_t kind, decision_why_t why, deci
     c->decision = *d;
 }
 
-static int s_action_rank(bs_action_t a)
+int decisions_action_rank(bs_action_t a)
 {
     switch (a) {
     case BS_ACTION_REJECT:
@@ -342,16 +342,23 @@ decisions_result_t decisions_propose(decisions_t *self, const decision_t *d, int
     if (n) {
         if (out_p)
             *out_p = &n->d;
-        if (want.expires_ms < n->d.expires_ms + extend_min_ms)
+        /* a later expiry, a stronger action, or (an operator's) all mail: each is taken
+         * by itself, so asking for a stronger block for less time still strengthens it */
+        bool later = want.expires_ms >= n->d.expires_ms + extend_min_ms;
+        bool stronger = decisions_action_rank(want.action) > decisions_action_rank(n->d.action);
+        bool wider = want.origin == BS_ORIGIN_CLI && want.all_mail && !n->d.all_mail;
+        if (!later && !stronger && !wider)
             return DECISIONS_UNCHANGED;
-        if (n->d.expires_ms <= self->next_expiry)
-            self->next_stale = true;
-        n->d.expires_ms = want.expires_ms;
-        if (want.has_evidence) {
-            n->d.evidence = want.evidence;
-            n->d.has_evidence = true;
+        if (later) {
+            if (n->d.expires_ms <= self->next_expiry)
+                self->next_stale = true;
+            n->d.expires_ms = want.expires_ms;
+            if (want.has_evidence) {
+                n->d.evidence = want.evidence;
+                n->d.has_evidence = true;
+            }
         }
-        if (s_action_rank(want.action) > s_action_rank(n->d.action))
+        if (stronger)
             n->d.action = want.action;
         if (want.origin == BS_ORIGIN_CLI) {
             n->d.origin = BS_ORIGIN_CLI;
@@ -410,7 +417,7 @@ static bool s_merge(decisions_t *t, s_node_t *n, const decision_t *u)
         }
         changed = true;
     }
-    if (s_action_rank(u->action) > s_action_rank(n->d.action)) {
+    if (decisions_action_rank(u->action) > decisions_action_rank(n->d.action)) {
         n->d.action = u->action;
         changed = true;
     }

@@ -141,16 +141,19 @@ uint64_t decisions_seq(const decisions_t *self);
 uint64_t decisions_removals(const decisions_t *self);
 /* Smallest since_seq decisions_changes_since() can answer. */
 uint64_t decisions_log_floor(const decisions_t *self);
+/* How strong an action is: reject 3, tempfail 2, tag 1, none 0. */
+int decisions_action_rank(bs_action_t a);
 /* Active decisions. */
 size_t decisions_count(const decisions_t *self);
 /* Active decisions in enforce mode (observe-mode ones not counted). */
 size_t decisions_count_enforced(const decisions_t *self);
 
 /* Proposes d (id, seq, epoch, created are ignored; expires_ms is set by the caller).
- * Creates it, or extends the active one with the same identity when d expires at
- * least extend_min_ms (>= 0: an expiry never moves earlier) later than it (expiry
- * moved, evidence refreshed, the stronger action kept). *out_p (may be NULL) gets the
- * active decision. */
+ * Creates it, or extends the active one with the same identity: its expiry when d
+ * expires at least extend_min_ms (>= 0: an expiry never moves earlier) later than it
+ * (evidence refreshed too), its action when d's is stronger, all_mail when an operator's
+ * d sets it; an operator's d also becomes its origin and reason. Unchanged when d would
+ * change none of these. *out_p (may be NULL) gets the active decision. */
 decisions_result_t decisions_propose(decisions_t *self, const decision_t *d, int64_t extend_min_ms,
                                      int64_t now_ms, const decision_t **out_p);
 

@@ -139,6 +139,31 @@ static void test_decision_add_defaults_and_options(void **state)
     cli_args_free(&a);
 }
 
+/* The operator's name is printable ASCII whatever $USER holds; a reason or a query in
+ * another charset is sent as UTF-8, as values are. */
+static void test_texts_are_sent_as_the_wire_takes_them(void **state)
+{
+    (void)state;
+    char buf[512], err[256];
+    char *argv[ARGV_MAX];
+    cli_args_t a;
+    int argc = s_argv("decisions~del~AB12CD34~--reason~caf\xe9", buf, sizeof(buf), argv);
+    assert_int_equal(cli_args_parse(&a, argc, argv, "bob\nfake", err, sizeof(err)), CLI_ARGS_RUN);
+    assert_string_equal(a.req.who, "bob?fake");
+    assert_string_equal(a.req.reason, "caf\xc3\xa9");
+    cli_args_free(&a);
+    /* a long name cut in the middle of a character is no longer invalid UTF-8 */
+    char who[80];
+    memset(who, 'a', 63);
+    strcpy(who + 63, "\xc3\xa9");
+    argc = s_argv("why~caf\xe9 meds", buf, sizeof(buf), argv);
+    assert_int_equal(cli_args_parse(&a, argc, argv, who, err, sizeof(err)), CLI_ARGS_RUN);
+    assert_int_equal(strlen(a.req.who), 64);
+    assert_int_equal(a.req.who[63], '?');
+    assert_string_equal(a.req.query, "caf\xc3\xa9 meds");
+    cli_args_free(&a);
+}
+
 static void test_global_options(void **state)
 {
     (void)state;
@@ -214,6 +239,12 @@ static const s_bad_t s_bad[] = {
      CLI_ARGS_USAGE, "no --key-dir"},
     {"decisions~list~--public-key~=p<f+xs^88af{THujGttN2{]3tmx!JdlO+?7pR<z", CLI_ARGS_USAGE,
      "unknown option --public-key"},
+    /* a reason or a query goes into log lines and terminals: one line, no escapes */
+    {"decisions~del~AB12CD34~--reason~oops\nbackstop-aggregator[1]: fake", CLI_ARGS_DATA,
+     "one line of printable text"},
+    {"allow~add~--type~ip~--value~192.0.2.1~--reason~\x1b[31mred", CLI_ARGS_DATA,
+     "one line of printable text"},
+    {"why~cheap\rmeds", CLI_ARGS_DATA, "on one line"},
     {"--timeout~0~status", CLI_ARGS_USAGE, "--timeout"},
     {"--socket~~status", CLI_ARGS_USAGE, "--socket"},
     {"--json=1~status", CLI_ARGS_USAGE, "takes no value"},
@@ -271,6 +302,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines_that_parse),
         cmocka_unit_test(test_decision_add_defaults_and_options),
+        cmocka_unit_test(test_texts_are_sent_as_the_wire_takes_them),
         cmocka_unit_test(test_global_options),
         cmocka_unit_test(test_lines_refused),
         cmocka_unit_test(test_help_topics),

@@ -222,6 +222,49 @@ static void test_cut_lists_say_how_many_more(void **state)
     free(out);
 }
 
+/* A stored text with control characters (an entry made before they were refused) cannot
+ * break a table or reach the terminal as an escape. */
+static void test_control_characters_are_masked(void **state)
+{
+    (void)state;
+    char *out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_LIST,
+                         "{\"now_ms\":" NOW ",\"allowlist\":[{\"id\":1,\"type\":\"ip\","
+                         "\"value\":\"192.0.2.1\",\"who\":\"a\",\"reason\":\"x\\ny\\u001b[2J"
+                         "\\u0085z\",\"created_ms\":" NOW "}]}");
+    s_has_line(out, "1   ip    192.0.2.1  0s ago  a   x?y?[2J??z");
+    assert_null(strchr(out, '\x1b'));
+    free(out);
+}
+
+/* decisions add says what the decision in force kept; del, which rule blocks again. */
+static void test_add_kept_and_del_refires(void **state)
+{
+    (void)state;
+    char *out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD,
+                         "{\"now_ms\":" NOW ",\"result\":\"unchanged\",\"decision\":{\"id\":"
+                         "\"AB12CD34\",\"action\":\"reject\",\"scope\":\"client_ip\",\"value\":"
+                         "\"192.0.2.5\",\"reach\":\"fleet\",\"expires_ms\":1700007200000},"
+                         "\"kept\":{\"expires_ms\":1700007200000,\"action\":\"reject\"}}");
+    s_has_line(out, "Kept from the decision in force: action reject (stronger than asked); expiry "
+                    "2023-11-15 00:13:20Z (later than asked). decisions del first to replace it.");
+    free(out);
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD,
+                   "{\"now_ms\":" NOW ",\"result\":\"created\",\"decision\":{\"id\":"
+                   "\"AB12CD34\"},\"kept\":{}}");
+    assert_null(strstr(out, "Kept"));
+    free(out);
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL,
+                   "{\"now_ms\":" NOW ",\"revoked\":{\"id\":\"AB12CD34\",\"scope\":"
+                   "\"subject\",\"value\":\"w\"},\"refires\":[\"fleet_subject\"]}");
+    s_has_line(out, "Note: rule fleet_subject still sees the wave and will block the key again at "
+                    "its next event; backstop allow add keeps it unblocked.");
+    free(out);
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL,
+                   "{\"now_ms\":" NOW ",\"revoked\":{\"id\":\"AB12CD34\"},\"refires\":[]}");
+    assert_null(strstr(out, "Note"));
+    free(out);
+}
+
 static void test_missing_members_print_dash(void **state)
 {
     (void)state;
@@ -342,6 +385,8 @@ int main(void)
         cmocka_unit_test(test_status_peer_and_mirrored_origin),
         cmocka_unit_test(test_status_says_whether_allowlist_and_sites_are_the_peers),
         cmocka_unit_test(test_cut_lists_say_how_many_more),
+        cmocka_unit_test(test_control_characters_are_masked),
+        cmocka_unit_test(test_add_kept_and_del_refires),
         cmocka_unit_test(test_missing_members_print_dash),
         cmocka_unit_test(test_long_values_are_cut_on_characters),
         cmocka_unit_test(test_why_and_top),

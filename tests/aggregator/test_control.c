@@ -259,6 +259,57 @@ static void test_add_again_extends(void **state)
     assert_string_equal(s_str(fx, "decision", "id"), first);
 }
 
+/* An add that asks for less than the decision in force says what was kept. */
+static void test_add_says_what_the_decision_in_force_kept(void **state)
+{
+    s_fx_t *fx = *state;
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD;
+    req.has_scope = 1;
+    req.scope = BACKSTOP__SCOPE__CLIENT_IP;
+    req.value = "192.0.2.5";
+    req.has_ttl_s = 1;
+    req.ttl_s = 7200;
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_int_equal(json_object_size(s_get(fx, "kept", NULL)), 0);
+    req.ttl_s = 3600;
+    req.has_action = 1;
+    req.action = BACKSTOP__ACTION__TAG;
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_string_equal(s_str(fx, "result", NULL), "unchanged");
+    assert_string_equal(s_str(fx, "kept", "action"), "reject");
+    assert_true(json_integer_value(s_get(fx, "kept", "expires_ms")) ==
+                server_now_ms(fx->srv) + 7200 * SEC);
+}
+
+/* A revoked decision whose rule still sees the wave: the reply names the rule. */
+static void test_del_says_which_rule_blocks_again(void **state)
+{
+    s_fx_t *fx = *state;
+    s_events(fx, "a", "storm wave", 150);
+    s_events(fx, "b", "storm wave", 150);
+    s_events(fx, "c", "storm wave", 150);
+    const decision_t *found[8];
+    size_t n = decisions_find_key(server_decisions(fx->srv), BS_SCOPE_SUBJECT,
+                                  fp_text("storm wave"), found, 8);
+    char id[DECISION_ID_LEN + 1] = "";
+    for (size_t i = 0; i < n && i < 8; i++)
+        if (found[i]->reach == BS_REACH_FLEET)
+            snprintf(id, sizeof(id), "%s", found[i]->id);
+    assert_true(id[0]);
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL;
+    req.id = id;
+    assert_int_equal(s_call(fx, &req), 0);
+    json_t *refires = s_get(fx, "refires", NULL);
+    assert_int_equal(json_array_size(refires), 1);
+    assert_string_equal(json_string_value(json_array_get(refires, 0)), "fleet_subject");
+    /* a manual decision on a quiet key: no rule */
+    req.id = (char *)s_add_subject(fx, "quiet key");
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_int_equal(json_array_size(s_get(fx, "refires", NULL)), 0);
+}
+
 static void test_list_and_show(void **state)
 {
     s_fx_t *fx = *state;
@@ -283,6 +334,31 @@ static void test_list_and_show(void **state)
     show.id = id;
     assert_int_equal(s_call(fx, &show), 0);
     assert_string_equal(s_str(fx, "decision", "value"), "first");
+}
+
+/* A reason or an operator name with control characters would forge log lines: refused,
+ * whatever the client. */
+static void test_control_characters_are_refused(void **state)
+{
+    s_fx_t *fx = *state;
+    char id[DECISION_ID_LEN + 1];
+    snprintf(id, sizeof(id), "%s", s_add_subject(fx, "wave one"));
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL;
+    req.id = id;
+    req.reason = "oops\nbackstop-aggregator[1]: control: op=allow_add fake";
+    assert_int_equal(s_call(fx, &req), EX_DATAERR);
+    assert_non_null(strstr(fx->error, "one line of printable text"));
+    req.reason = "fine";
+    req.who = "bob\x1b[2J";
+    assert_int_equal(s_call(fx, &req), EX_DATAERR);
+    assert_non_null(strstr(fx->error, "operator name"));
+    req.who = "bob smith";
+    assert_int_equal(s_call(fx, &req), EX_DATAERR);
+    req.who = "bob";
+    assert_int_equal(decisions_count(server_decisions(fx->srv)), 1);
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_int_equal(decisions_count(server_decisions(fx->srv)), 0);
 }
 
 /* A distinct subject key of about len bytes for n (subjects' digits normalise away). */
@@ -1616,7 +1692,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_add_is_stored_and_published, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_add_local_ip_with_options, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_add_again_extends, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_add_says_what_the_decision_in_force_kept, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_del_says_which_rule_blocks_again, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_list_and_show, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_control_characters_are_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_long_lists_fit_one_reply, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_allow_add_covering_many_lists_the_first, s_setup,
                                         s_teardown),

@@ -106,6 +106,33 @@ static void test_decisions_small_extension_changes_nothing(void **state)
     decisions_destroy(&t);
 }
 
+/* A stronger action is taken even for a shorter time (the expiry stays); a weaker one for
+ * a shorter time changes nothing; an operator's all mail is taken by itself too. */
+static void test_decisions_stronger_action_is_taken_without_a_later_expiry(void **state)
+{
+    (void)state;
+    decisions_t *t = decisions_new(1, 0, 0);
+    decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, 42, BS_REACH_FLEET, "", T0 + 2 * HOUR);
+    d.action = BS_ACTION_TAG;
+    const decision_t *out = NULL;
+    decisions_propose(t, &d, 0, T0, NULL);
+    d.expires_ms = T0 + HOUR;
+    d.action = BS_ACTION_REJECT;
+    assert_int_equal(decisions_propose(t, &d, 0, T0, &out), DECISIONS_EXTENDED);
+    assert_int_equal(out->action, BS_ACTION_REJECT);
+    assert_true(out->expires_ms == T0 + 2 * HOUR);
+    d.action = BS_ACTION_TEMPFAIL;
+    assert_int_equal(decisions_propose(t, &d, 0, T0, &out), DECISIONS_UNCHANGED);
+    assert_int_equal(out->action, BS_ACTION_REJECT);
+    d.origin = BS_ORIGIN_CLI;
+    d.all_mail = true;
+    assert_int_equal(decisions_propose(t, &d, 0, T0, &out), DECISIONS_EXTENDED);
+    assert_true(out->all_mail);
+    assert_true(out->expires_ms == T0 + 2 * HOUR);
+    assert_int_equal(decisions_seq(t), 3);
+    decisions_destroy(&t);
+}
+
 static void test_decisions_identity_includes_reach_site_and_mode(void **state)
 {
     decisions_t *t = decisions_new(1, 0, 0);
@@ -811,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_decisions_create_assigns_id_seq_epoch),
         cmocka_unit_test(test_decisions_continuing_wave_extends),
         cmocka_unit_test(test_decisions_small_extension_changes_nothing),
+        cmocka_unit_test(test_decisions_stronger_action_is_taken_without_a_later_expiry),
         cmocka_unit_test(test_decisions_identity_includes_reach_site_and_mode),
         cmocka_unit_test(test_decisions_extension_keeps_stronger_action),
         cmocka_unit_test(test_decisions_expire_at_ttl_in_expiry_order),

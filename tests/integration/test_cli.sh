@@ -102,7 +102,13 @@ expect 0 $B --json status
 jqt '.seq == 0 and .decisions.active == 0 and (.events.dropped | has("garbage"))'
 expect 0 "$CLI" --socket "$AGG_CTL" --json status
 jqt '.keys == 0'
-bs_pass "status in text and json, endpoint from config or --socket"
+# the endpoint on a continuation line, as the aggregator reads it
+printf 'data_dir = /nonexistent\ncontrol_endpoint =\n    %s\n' "$AGG_CTL" >"$BS_TMP/cont.conf"
+expect 0 "$CLI" --config "$BS_TMP/cont.conf" status
+# a --config that cannot be read is said, not replaced by the default socket
+expect 66 "$CLI" --config "$BS_TMP/none.conf" status
+err_has "^backstop: --config: cannot read $BS_TMP/none.conf: No such file"
+bs_pass "status in text and json, endpoint from config (continued lines too) or --socket"
 
 # the socket file's mode is the access control: another user gets 77 at once
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
@@ -198,6 +204,7 @@ out_has "^$ipid "
 expect 0 $B allow del --type ip --value 192.0.2.77
 expect 0 $B allow del "$aid"
 expect 65 $B allow del "$aid"
+err_has "^backstop: allow del: no allowlist entry $aid\$"
 expect 65 $B allow del --type net --value 10.0.0.0/8
 expect 0 $B --json allow list
 jqt '.allowlist | length == 0'
