@@ -16,7 +16,10 @@
  *
  *   -c FILE  configuration file (sensor_config.c lists every parameter)
  *   -f       stay in the foreground and log to stderr (default: daemon, syslog)
- *   -n       check the configuration and exit
+ *   -n       check the configuration and exit: load it, then read what the
+ *            start reads after the privilege drop (local_rule_file,
+ *            decision_file, sensor_secret_key_file), as the calling user,
+ *            opening no socket and no state; 0 valid, 78 invalid
  *   -v       more logging (repeat for more)
  *
  *   Start-up, Postfix style: load the configuration and open the milter
@@ -57,6 +60,7 @@
 #include "sensor_config.h"
 #include "uplink.h"
 #include "xalloc.h"
+#include "zsock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -207,6 +211,33 @@ static int s_serve(milter_engine_t *engine, const char *path, int *ready_fd)
     return t.rc;
 }
 
+/* -n: reads the files the start reads after the privilege drop (post-init), so that a
+ * configuration -n passes does not then fail to start. It opens no socket and no state, and
+ * reads as the calling user. 0, or -1 with one line per failed file in err. */
+static int s_check_files(const sensor_config_t *cfg, char *err, size_t errlen)
+{
+    int rc = milter_engine_check(cfg, err, errlen);
+    /* the uplink's key pair: the start reads it only with an aggregator, but a file named and
+     * unreadable is a mistake either way */
+    const char *kf = cfg->sensor_secret_key_file;
+    if (*kf) {
+        zsock_keys_t keys;
+        const char *why = NULL;
+        if (zsock_keys_load(kf, &keys) != 0)
+            why = "cannot be read as a key file (see above)";
+        else if (!keys.secret_key[0])
+            why = "holds no secret key";
+        if (why) {
+            size_t used = strlen(err);
+            snprintf(err + used, errlen - used, "%ssensor_secret_key_file: %s %s", rc ? "\n" : "",
+                     kf, why);
+            rc = -1;
+        }
+        memset(&keys, 0, sizeof(keys));
+    }
+    return rc;
+}
+
 int milter_cmd_main(int argc, char **argv)
 {
     const char *path = NULL;
@@ -248,6 +279,13 @@ int milter_cmd_main(int argc, char **argv)
         return EX_CONFIG;
     }
     if (check) {
+        if (s_check_files(cfg, err, sizeof(err)) != 0) {
+            char *next = NULL;
+            for (char *line = strtok_r(err, "\n", &next); line; line = strtok_r(NULL, "\n", &next))
+                fprintf(stderr, "backstop-sensor: %s: %s\n", path, line);
+            sensor_config_destroy(&cfg);
+            return EX_CONFIG;
+        }
         printf("%s: configuration ok\n", path);
         sensor_config_destroy(&cfg);
         return EX_OK;

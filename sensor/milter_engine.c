@@ -86,8 +86,10 @@ static milter_snap_t *s_snap_new(const sensor_config_t *cfg, sensor_config_t *ow
     snap->cfg = cfg;
     snap->owned = owned;
     if (cfg->local_rule_file && *cfg->local_rule_file) {
-        snap->rules = ruletab_load(cfg->local_rule_file, err, errlen);
+        char why[1024];
+        snap->rules = ruletab_load(cfg->local_rule_file, why, sizeof(why));
         if (!snap->rules) {
+            snprintf(err, errlen, "local_rule_file: %s", why);
             s_snap_free(snap);
             return NULL;
         }
@@ -624,6 +626,32 @@ int milter_engine_load_decisions(dcache_t *cache, const char *path, int64_t now_
         snprintf(err, errlen, "%s: cannot store the decisions", path);
     xfree(file);
     return rc;
+}
+
+/* ---- checking a configuration (-n) ---- */
+
+int milter_engine_check(const sensor_config_t *cfg, char *err, size_t errlen)
+{
+    char why[1024];
+    int n = 0;
+    if (errlen)
+        err[0] = '\0';
+    /* what a snapshot builds (content rules, internal networks), built and thrown away */
+    milter_snap_t *snap = s_snap_new(cfg, NULL, why, sizeof(why));
+    if (!snap) {
+        snprintf(err, errlen, "%s", why);
+        n++;
+    }
+    milter_snap_release(&snap);
+    dcache_entry_t *file = NULL;
+    size_t nfile = 0;
+    if (*cfg->decision_file &&
+        s_parse_decisions(cfg->decision_file, 0, &file, &nfile, why, sizeof(why)) != 0) {
+        size_t used = strlen(err);
+        snprintf(err + used, errlen - used, "%sdecision_file: %s", n++ ? "\n" : "", why);
+    }
+    xfree(file);
+    return n ? -1 : 0;
 }
 
 /* ---- reload ---- */

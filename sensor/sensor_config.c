@@ -22,19 +22,33 @@
  *   the local rule's limits, reply_text, on_*, takes effect at once).
  *
  * DIAGNOSTICS
- *   Everything cfg_load reports, plus cross-field checks (site required, a
- *   decision feed without a snapshot endpoint) with the file name.
+ *   Everything cfg_load reports, plus the checks the table cannot express,
+ *   all of them, each as "FILE:LINE: why" (the line the key is set on; "FILE:
+ *   why" when no key is to blame): site and sensor_id as the aggregator takes
+ *   them, decision feed and snapshot endpoints without an event endpoint, a
+ *   decision feed without a snapshot endpoint, an incomplete backup, CURVE
+ *   public keys, milter_umask, enforce_classes, internal_networks.
  */
 #include "sensor_config.h"
 
+#include "lines.h"
 #include "msg.h"
+#include "netaddr.h"
+#include "slurp.h"
+#include "wire.h"
 #include "xalloc.h"
+#include "zsock.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
 #define T sensor_config_t
+
+/* A config file read again for the lines of its keys: cfg_load's bound, far above any real one */
+#define S_MAX_CONFIG (4 * 1024 * 1024)
 
 static const char *const s_fail_words[] = {"accept", "tempfail", NULL};
 static const char *const s_action_words[] = {"reject", "tempfail", "tag", NULL};
@@ -57,7 +71,11 @@ static const cfg_param_t s_params[] = {
     CFG_SIZE(T, message_limit, "message_limit", "256k", "", "4k", "64m",
              "bytes of header and body kept per message for the classifier"),
     CFG_STRING(T, decision_file, "decision_file", "",
-               "operator decisions, one 'scope value action [ttl]' per line"),
+               "operator decisions, one 'scope action ttl value' per line: scope subject, "
+               "orig_subject, client_ip, client_net or subject_ip; action reject, tempfail, tag "
+               "or observe; ttl a duration (bare number: seconds), 0 for no expiry; value the "
+               "rest of the line, the normalised key text the sensor matches (subject_ip: "
+               "'SUBJECT_KEY|IP')"),
     CFG_LIST(T, enforce_classes, "enforce_classes", "bounce",
              "message classes decisions apply to (bounce, autoreply, mdn, arf)"),
     CFG_STRING(T, reply_text, "reply_text", "Message refused as backscatter",
@@ -135,7 +153,6 @@ const cfg_schema_t *sensor_config_schema(void)
     return &s_schema;
 }
 
-/* Cross-field checks the table cannot express; appends to err. */
 /* Appends text to the message in err (truncated to errlen). */
 static void s_append(char *err, size_t errlen, const char *text)
 {
@@ -144,40 +161,154 @@ static void s_append(char *err, size_t errlen, const char *text)
         snprintf(err + n, errlen - n, "%s", text);
 }
 
-static int s_check(sensor_config_t *c, const char *name, char *err, size_t errlen)
+/* The site rule the aggregator applies to every batch (cli_key_site_valid, which the sensor
+ * cannot link): spelled out rather than isalnum(), so no locale widens it. */
+static bool s_site_valid(const char *name)
 {
-    if (!c->site || !*c->site) {
-        snprintf(err, errlen, "%s: site is required", name);
-        return -1;
+    size_t n = strlen(name);
+    return n > 0 && n <= WIRE_MAX_ID &&
+           strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+/* The aggregator takes any non-empty UTF-8 sensor name up to WIRE_MAX_ID bytes; printable
+ * ASCII without blanks is what also keeps its "sensor=NAME" log fields one word. */
+static bool s_sensor_id_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > WIRE_MAX_ID)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (*p < '!' || *p > '~')
+            return false;
+    return true;
+}
+
+/* State of the cross-field checks: every error is reported, each with the line its key is
+ * on. cfg keeps no lines after a load, so the file is read again, and only on an error. */
+typedef struct {
+    const char *path; /* the file, or NULL for the built-in defaults */
+    char *text;       /* its text once read, NULL before (or when unreadable now) */
+    size_t len;       /* bytes in text */
+    bool read;        /* the file was read (or tried) */
+    char *err;        /* the caller's message buffer */
+    size_t errlen;    /* its size */
+    int nerrors;      /* errors reported */
+} s_check_t;
+
+/* The line key is set on in the file (the first line of its logical line), 0 when it is not
+ * there. Keys are unique at the top level (cfg refuses duplicates) and there are no sections. */
+static int s_key_line(s_check_t *ck, const char *key)
+{
+    if (!ck->path)
+        return 0;
+    if (!ck->read) {
+        char why[256];
+        ck->read = true;
+        ck->text = slurp_file(ck->path, S_MAX_CONFIG, SLURP_TRUNCATE_LARGE, &ck->len, NULL, why,
+                              sizeof(why));
     }
-    if (*c->aggregator_decisions && !*c->aggregator_snapshot) {
-        snprintf(err, errlen, "%s: aggregator_decisions needs aggregator_snapshot", name);
-        return -1;
+    if (!ck->text)
+        return 0;
+    size_t klen = strlen(key);
+    int line = 0;
+    lines_t *lines = lines_new(ck->text, ck->len);
+    lines_item_t it;
+    lines_event_t ev;
+    while (!line && (ev = lines_next(lines, &it)) != LINES_END) {
+        if (ev != LINES_TEXT)
+            continue;
+        const char *t = it.text + strspn(it.text, " \t");
+        if (!strncmp(t, key, klen) && t[klen + strspn(t + klen, " \t")] == '=')
+            line = it.line;
+        xfree(it.text);
     }
-    bool backup = *c->aggregator_backup_events || *c->aggregator_backup_decisions ||
-                  *c->aggregator_backup_snapshot;
-    if (backup && (!*c->aggregator_backup_events || !*c->aggregator_backup_decisions ||
-                   !*c->aggregator_backup_snapshot || !*c->aggregator_decisions)) {
-        snprintf(err, errlen,
-                 "%s: a backup aggregator needs aggregator_backup_events, _decisions and "
-                 "_snapshot, and a primary with a decision feed",
-                 name);
-        return -1;
+    lines_destroy(&lines);
+    return line;
+}
+
+/* Reports one error as "FILE:LINE: why" (the line key is set on) or "FILE: why", one per
+ * line of err like cfg_load's. */
+static void s_error(s_check_t *ck, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void s_error(s_check_t *ck, const char *key, const char *fmt, ...)
+{
+    char why[1024], where[64] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    int line = key ? s_key_line(ck, key) : 0;
+    if (line > 0)
+        snprintf(where, sizeof(where), ":%d", line);
+    size_t n = strlen(ck->err);
+    if (n + 1 < ck->errlen)
+        snprintf(ck->err + n, ck->errlen - n, "%s%s%s: %s", ck->nerrors ? "\n" : "",
+                 ck->path ? ck->path : "defaults", where, why);
+    ck->nerrors++;
+}
+
+/* Cross-field checks and the value rules the table cannot express. Reports every error
+ * (see s_error); 0, or -1 when there was one. */
+static int s_check(sensor_config_t *c, const char *path, char *err, size_t errlen)
+{
+    s_check_t ck = {.path = path, .err = err, .errlen = errlen};
+    if (errlen)
+        err[0] = '\0';
+    if (!c->site || !*c->site)
+        s_error(&ck, NULL, "site is required");
+    else if (!s_site_valid(c->site))
+        s_error(&ck, "site",
+                "site \"%s\" is not a site name the aggregator takes: 1 to %d bytes of "
+                "A-Z a-z 0-9 . _ -",
+                c->site, WIRE_MAX_ID);
+    /* without an event endpoint the sensor runs standalone and would ignore the feed */
+    const char *fed = *c->aggregator_decisions  ? "aggregator_decisions"
+                      : *c->aggregator_snapshot ? "aggregator_snapshot"
+                                                : NULL;
+    if (fed && !*c->aggregator_events)
+        s_error(&ck, fed,
+                "%s without aggregator_events: a sensor without an event endpoint runs "
+                "standalone and would ignore it; set aggregator_events or remove %s",
+                fed, fed);
+    if (*c->aggregator_decisions && !*c->aggregator_snapshot)
+        s_error(&ck, "aggregator_decisions", "aggregator_decisions needs aggregator_snapshot");
+    const char *first_backup = *c->aggregator_backup_events      ? "aggregator_backup_events"
+                               : *c->aggregator_backup_decisions ? "aggregator_backup_decisions"
+                               : *c->aggregator_backup_snapshot  ? "aggregator_backup_snapshot"
+                                                                 : NULL;
+    if (first_backup && (!*c->aggregator_backup_events || !*c->aggregator_backup_decisions ||
+                         !*c->aggregator_backup_snapshot || !*c->aggregator_decisions))
+        s_error(&ck, first_backup,
+                "a backup aggregator needs aggregator_backup_events, _decisions and "
+                "_snapshot, and a primary with a decision feed");
+    static const char *const keys[] = {"aggregator_public_key", "aggregator_backup_public_key",
+                                       NULL};
+    for (size_t i = 0; keys[i]; i++) {
+        const char *v = i == 0 ? c->aggregator_public_key : c->aggregator_backup_public_key;
+        if (*v && !zsock_key_valid(v))
+            s_error(&ck, keys[i], "%s is not a 40-character Z85 CURVE public key", keys[i]);
+        else if (*v && *c->aggregator_events && !*c->sensor_secret_key_file)
+            s_error(&ck, keys[i], "%s needs sensor_secret_key_file", keys[i]);
     }
     const char *u = c->milter_umask;
-    if (!*u || strspn(u, "01234567") != strlen(u) || strlen(u) > 4) {
-        snprintf(err, errlen, "%s: milter_umask '%s' is not an octal mode", name, u);
-        return -1;
-    }
+    if (!*u || strspn(u, "01234567") != strlen(u) || strlen(u) > 4)
+        s_error(&ck, "milter_umask", "milter_umask '%s' is not an octal mode", u);
     for (size_t i = 0; i < c->enforce_classes.n; i++) {
         const char *w = c->enforce_classes.v[i];
         if (strcasecmp(w, "bounce") && strcasecmp(w, "autoreply") && strcasecmp(w, "mdn") &&
-            strcasecmp(w, "arf") && strcasecmp(w, "normal")) {
-            snprintf(err, errlen, "%s: enforce_classes: unknown class '%s'", name, w);
-            return -1;
-        }
+            strcasecmp(w, "arf") && strcasecmp(w, "normal"))
+            s_error(&ck, "enforce_classes", "enforce_classes: unknown class '%s'", w);
     }
-    if (!*c->sensor_id) {
+    /* the engine parses them again at start; here they get a FILE:LINE */
+    for (size_t i = 0; i < c->internal_networks.n; i++) {
+        netaddr_cidr_t net;
+        const char *w = c->internal_networks.v[i];
+        if (netaddr_cidr_parse(&net, w) != 0)
+            s_error(&ck, "internal_networks", "internal_networks: bad network '%s'%s", w,
+                    *w == '#' ? " ('#' after a value starts no comment)" : "");
+    }
+    bool from_host = !*c->sensor_id;
+    if (from_host) {
         char host[256];
         if (gethostname(host, sizeof(host)) != 0)
             snprintf(host, sizeof(host), "sensor");
@@ -185,7 +316,14 @@ static int s_check(sensor_config_t *c, const char *name, char *err, size_t errle
         xfree(c->sensor_id);
         c->sensor_id = xstrdup(host);
     }
-    return 0;
+    if (!s_sensor_id_valid(c->sensor_id))
+        s_error(&ck, from_host ? NULL : "sensor_id",
+                "%s \"%s\" is not a sensor name the aggregator takes: 1 to %d bytes of "
+                "printable ASCII without blanks%s",
+                from_host ? "the host name" : "sensor_id", c->sensor_id, WIRE_MAX_ID,
+                from_host ? "; set sensor_id" : "");
+    xfree(ck.text);
+    return ck.nerrors ? -1 : 0;
 }
 
 sensor_config_t *sensor_config_load(const char *path, char *err, size_t errlen)
@@ -194,7 +332,7 @@ sensor_config_t *sensor_config_load(const char *path, char *err, size_t errlen)
     int rc =
         path ? cfg_load(&s_schema, path, c, err, errlen) : cfg_defaults(&s_schema, c, err, errlen);
     if (rc == 0)
-        rc = s_check(c, path ? path : "defaults", err, errlen);
+        rc = s_check(c, path, err, errlen);
     else if (strstr(err, "heartbeat_timeout") && strstr(err, "out of bounds"))
         s_append(err, errlen,
                  "; the aggregator heartbeats every 1s (heartbeat_interval), so a "

@@ -13,6 +13,24 @@ if "$BS_SENSOR" milter -n -c "$BS_TMP/bad.conf" 2>"$BS_TMP/bad.err"; then
     bs_fail "milter -n accepts an unknown key"
 fi
 grep -q "bad.conf:1" "$BS_TMP/bad.err" || bs_fail "config error does not name FILE:LINE"
+# what the start would refuse after loading the file, -n refuses too (78, never 69 at start)
+printf '/^From:.*(/ REJECT x\n' >"$BS_TMP/bad.rules"
+for line in "internal_networks = 10.0.0.0/8 # x" "local_rule_file = /nonexistent" \
+    "decision_file = /nonexistent" "local_rule_file = $BS_TMP/bad.rules" \
+    "aggregator_public_key = notakey" "aggregator_decisions = tcp://127.0.0.1:1"; do
+    { cat "$(pf_dir site1)/sensor.conf" && echo "$line"; } >"$BS_TMP/bad.conf"
+    rc=0
+    "$BS_SENSOR" milter -n -c "$BS_TMP/bad.conf" 2>"$BS_TMP/bad.err" >/dev/null || rc=$?
+    [ "$rc" -eq 78 ] || bs_fail "milter -n: '$line' exits $rc, not 78"
+    grep -q "bad.conf" "$BS_TMP/bad.err" || bs_fail "milter -n: '$line' error names no file"
+done
+for name in "site = acme corp" "sensor_id = mx 1"; do
+    sed "s/^${name%% *} = .*/$name/" "$(pf_dir site1)/sensor.conf" >"$BS_TMP/bad.conf"
+    rc=0
+    "$BS_SENSOR" milter -n -c "$BS_TMP/bad.conf" 2>"$BS_TMP/bad.err" >/dev/null || rc=$?
+    [ "$rc" -eq 78 ] && grep -q "bad.conf:[12]: ${name%% *} " "$BS_TMP/bad.err" ||
+        bs_fail "milter -n: '$name' exits $rc: $(cat "$BS_TMP/bad.err")"
+done
 bs_pass "milter -n checks the config"
 
 sensor_start site1

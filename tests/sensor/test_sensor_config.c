@@ -59,6 +59,11 @@ static void test_units_and_enums(void **state)
     sensor_config_destroy(&c);
 }
 
+/* 65 bytes: one more than a site or sensor name may have (WIRE_MAX_ID) */
+#define S_65 "a1234567890123456789012345678901234567890123456789012345678901234"
+/* a valid Z85 CURVE public key (libzmq's documented client example) */
+#define S_KEY "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"
+
 typedef struct {
     const char *text;  /* config */
     const char *error; /* expected in the message */
@@ -76,6 +81,28 @@ static const s_bad_t s_bad[] = {
     /* at or below the aggregator's 1 s heartbeat a live feed would flap */
     {"site = s\nheartbeat_timeout = 1s\n", "heartbeat_timeout"},
     {"site = s\nheartbeat_timeout = 1499ms\n", "heartbeats every 1s"},
+    /* names the aggregator would refuse on every batch (bad_site) or could not pack */
+    {"site = acme corp\n", ":1: site \"acme corp\""},
+    {"site = a/b\n", ":1: site"},
+    {"site = " S_65 "\n", ":1: site"},
+    {"site = caf\xc3\xa9\n", ":1: site"},
+    {"site = s\xff\n", ":1: site"},
+    {"site = s\nsensor_id = mx 1\n", ":2: sensor_id"},
+    {"site = s\nsensor_id = " S_65 "\n", ":2: sensor_id"},
+    {"site = s\nsensor_id = mx\xc3\xa9\n", ":2: sensor_id"},
+    /* a feed without events would be ignored: the sensor runs standalone */
+    {"site = s\naggregator_decisions = tcp://127.0.0.1:1\naggregator_snapshot = "
+     "tcp://127.0.0.1:2\n",
+     ":2: aggregator_decisions without aggregator_events"},
+    {"site = s\naggregator_snapshot = tcp://127.0.0.1:2\n",
+     ":2: aggregator_snapshot without aggregator_events"},
+    /* '#' after a value is part of it */
+    {"site = s\ninternal_networks = 10.0.0.0/8 # x\n", ":2: internal_networks: bad network '#'"},
+    {"site = s\ninternal_networks = 10.0.0.0/33\n", ":2: internal_networks"},
+    {"site = s\naggregator_public_key = notakey\n", ":2: aggregator_public_key"},
+    {"site = s\naggregator_backup_public_key = " S_KEY "x\n", ":2: aggregator_backup_public_key"},
+    {"site = s\naggregator_events = tcp://127.0.0.1:1\naggregator_public_key = " S_KEY "\n",
+     ":3: aggregator_public_key needs sensor_secret_key_file"},
 };
 
 static void test_bad_configs_are_refused_with_a_reason(void **state)
@@ -87,6 +114,74 @@ static void test_bad_configs_are_refused_with_a_reason(void **state)
         assert_null(c);
         assert_non_null(strstr(err, s_bad[i].error));
     }
+}
+
+static void test_names_the_aggregator_takes_are_accepted(void **state)
+{
+    char err[512] = "";
+    sensor_config_t *c = s_load_text("site = Acme.eu-west_1\nsensor_id = mx1.example.net:25\n"
+                                     "internal_networks = 10.0.0.0/8, 2001:db8::/32\n",
+                                     err, sizeof(err));
+    assert_non_null(c);
+    assert_string_equal(c->site, "Acme.eu-west_1");
+    assert_string_equal(c->sensor_id, "mx1.example.net:25");
+    sensor_config_destroy(&c);
+    /* 64 bytes, the longest (65 is in s_bad) */
+    c = s_load_text(
+        "site = 1234567890123456789012345678901234567890123456789012345678901234\n"
+        "sensor_id = 1234567890123456789012345678901234567890123456789012345678901234\n",
+        err, sizeof(err));
+    assert_non_null(c);
+    sensor_config_destroy(&c);
+}
+
+static void test_an_uplink_with_events_and_keys_is_accepted(void **state)
+{
+    char err[512] = "";
+    sensor_config_t *c = s_load_text("site = s\naggregator_events = tcp://127.0.0.1:1\n"
+                                     "aggregator_decisions = tcp://127.0.0.1:2\n"
+                                     "aggregator_snapshot = tcp://127.0.0.1:3\n"
+                                     "aggregator_public_key = " S_KEY "\n"
+                                     "sensor_secret_key_file = /etc/backstop/sensor.key\n",
+                                     err, sizeof(err));
+    printf("%s\n", err);
+    assert_non_null(c);
+    sensor_config_destroy(&c);
+}
+
+static void test_every_cross_field_error_names_its_line(void **state)
+{
+    char err[1024] = "";
+    sensor_config_t *c = s_load_text(
+        "# a comment\nsite = a b\nmilter_umask = 999\n"
+        "enforce_classes = bounce,\n    spam\naggregator_snapshot = tcp://127.0.0.1:2\n",
+        err, sizeof(err));
+    printf("%s\n", err);
+    assert_null(c);
+    assert_non_null(strstr(err, ":2: site \"a b\""));
+    assert_non_null(strstr(err, ":3: milter_umask"));
+    assert_non_null(strstr(err, ":4: enforce_classes: unknown class 'spam'"));
+    assert_non_null(strstr(err, ":6: aggregator_snapshot without aggregator_events"));
+    /* one "FILE:LINE: why" per line, as cfg_load writes them */
+    size_t lines = 1;
+    for (const char *p = err; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 4);
+}
+
+/* The help text (--help, the sample config, the man page) says what the parser in
+ * milter_engine.c reads: scope, action, a required ttl, then the value. */
+static void test_decision_file_help_matches_the_parser(void **state)
+{
+    const char *help = NULL;
+    for (const cfg_param_t *p = sensor_config_schema()->params; p->name; p++)
+        if (!strcmp(p->name, "decision_file"))
+            help = p->help;
+    assert_non_null(help);
+    assert_non_null(strstr(help, "'scope action ttl value'"));
+    assert_null(strstr(help, "[ttl]"));
+    assert_non_null(strstr(help, "0 for no expiry"));
+    assert_non_null(strstr(help, "normalised key text"));
 }
 
 static void test_heartbeat_timeout_just_above_the_heartbeat_is_accepted(void **state)
@@ -130,6 +225,10 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_units_and_enums),
         cmocka_unit_test(test_bad_configs_are_refused_with_a_reason),
+        cmocka_unit_test(test_names_the_aggregator_takes_are_accepted),
+        cmocka_unit_test(test_an_uplink_with_events_and_keys_is_accepted),
+        cmocka_unit_test(test_every_cross_field_error_names_its_line),
+        cmocka_unit_test(test_decision_file_help_matches_the_parser),
         cmocka_unit_test(test_heartbeat_timeout_just_above_the_heartbeat_is_accepted),
         cmocka_unit_test(test_reload_keeps_restart_only_settings),
     };

@@ -1,0 +1,227 @@
+/* test_milter_cmd - "backstop-sensor milter -n": 0 for a configuration the start would take,
+ * 78 naming the file (and line) for one it would refuse after loading it (the files it names:
+ * local rules, operator decisions, the key pair). -n opens no socket and no state, so these
+ * run as any user. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sensor_cmds.h"
+#include "xalloc.h"
+#include "zsock.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+/* A directory with a good rule file, decision file and key pair. */
+typedef struct {
+    char dir[64];   /* mkdtemp */
+    char *conf;     /* DIR/sensor.conf, written by s_check */
+    char *out;      /* DIR/stderr, what -n wrote there */
+    char *rules;    /* DIR/rules: compiles */
+    char *bad_re;   /* DIR/bad_re: a regex that does not compile, line 2 */
+    char *dec;      /* DIR/decisions: parses */
+    char *bad_dec;  /* DIR/bad_dec: the old documented order, line 2 */
+    char *key;      /* DIR/sensor.key: a key pair, mode 0600; NULL without CURVE */
+    char *pub_only; /* DIR/public.key: a public key only */
+} s_dir_t;
+
+static void s_write(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static int s_setup(void **state)
+{
+    s_dir_t *d = xcalloc(1, sizeof(*d));
+    snprintf(d->dir, sizeof(d->dir), "/tmp/test_milter_cmd.XXXXXX");
+    assert_non_null(mkdtemp(d->dir));
+    d->conf = xasprintf("%s/sensor.conf", d->dir);
+    d->out = xasprintf("%s/stderr", d->dir);
+    d->rules = xasprintf("%s/rules", d->dir);
+    d->bad_re = xasprintf("%s/bad_re", d->dir);
+    d->dec = xasprintf("%s/decisions", d->dir);
+    d->bad_dec = xasprintf("%s/bad_dec", d->dir);
+    s_write(d->rules, "/^Subject:.*watches/ REJECT watches\n");
+    s_write(d->bad_re, "# the reviewer's rule\n/^From:.*(/ REJECT x\n");
+    s_write(d->dec, "# scope action ttl value\norig_subject reject 1h cheap watches\n"
+                    "client_ip tempfail 0 192.0.2.1\n");
+    s_write(d->bad_dec, "# scope value action ttl\norig_subject cheap reject 1h\n");
+    if (zsock_has_curve()) {
+        zsock_keys_t keys;
+        d->key = xasprintf("%s/sensor.key", d->dir);
+        d->pub_only = xasprintf("%s/public.key", d->dir);
+        assert_int_equal(zsock_keys_generate(&keys), 0);
+        assert_int_equal(zsock_keys_save(d->key, &keys, 1), 0);
+        assert_int_equal(zsock_keys_save(d->pub_only, &keys, 0), 0);
+    }
+    *state = d;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    s_dir_t *d = *state;
+    char *files[] = {d->conf, d->out, d->rules, d->bad_re, d->dec, d->bad_dec, d->key, d->pub_only};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        if (files[i])
+            unlink(files[i]);
+        xfree(files[i]);
+    }
+    rmdir(d->dir);
+    xfree(d);
+    return 0;
+}
+
+/* Runs "milter -n -c CONF" with conf as the file; its exit status, stderr in d->out. */
+static int s_check(s_dir_t *d, const char *conf)
+{
+    s_write(d->conf, conf);
+    char *argv[] = {"milter", "-n", "-c", d->conf, NULL};
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(d->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    int rc = milter_cmd_main(4, argv);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    return rc;
+}
+
+/* Does what -n wrote on stderr contain text? */
+static bool s_said(s_dir_t *d, const char *text)
+{
+    char buf[4096];
+    FILE *fp = fopen(d->out, "r");
+    assert_non_null(fp);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    if (!strstr(buf, text)) {
+        printf("expected \"%s\" in: %s\n", text, buf);
+        return false;
+    }
+    return true;
+}
+
+static void test_good_files_pass(void **state)
+{
+    s_dir_t *d = *state;
+    char *conf = xasprintf("site = s1\nlocal_rule_file = %s\ndecision_file = %s\n"
+                           "internal_networks = 10.0.0.0/8, 192.0.2.0/24\n",
+                           d->rules, d->dec);
+    assert_int_equal(s_check(d, conf), EX_OK);
+    xfree(conf);
+}
+
+static void test_missing_local_rule_file_is_refused(void **state)
+{
+    s_dir_t *d = *state;
+    assert_int_equal(s_check(d, "site = s1\nlocal_rule_file = /nonexistent\n"), EX_CONFIG);
+    assert_true(s_said(d, "local_rule_file: /nonexistent"));
+}
+
+static void test_rule_that_does_not_compile_is_refused_with_its_line(void **state)
+{
+    s_dir_t *d = *state;
+    char *conf = xasprintf("site = s1\nlocal_rule_file = %s\n", d->bad_re);
+    char *where = xasprintf("local_rule_file: %s:2:", d->bad_re);
+    assert_int_equal(s_check(d, conf), EX_CONFIG);
+    assert_true(s_said(d, where));
+    xfree(where);
+    xfree(conf);
+}
+
+static void test_missing_decision_file_is_refused(void **state)
+{
+    s_dir_t *d = *state;
+    assert_int_equal(s_check(d, "site = s1\ndecision_file = /nonexistent\n"), EX_CONFIG);
+    assert_true(s_said(d, "decision_file: /nonexistent"));
+}
+
+static void test_bad_decision_line_is_refused_with_its_line(void **state)
+{
+    s_dir_t *d = *state;
+    char *conf = xasprintf("site = s1\ndecision_file = %s\n", d->bad_dec);
+    char *where = xasprintf("decision_file: %s:2:", d->bad_dec);
+    assert_int_equal(s_check(d, conf), EX_CONFIG);
+    assert_true(s_said(d, where));
+    xfree(where);
+    xfree(conf);
+}
+
+static void test_every_bad_file_is_reported(void **state)
+{
+    s_dir_t *d = *state;
+    assert_int_equal(
+        s_check(d, "site = s1\nlocal_rule_file = /nonexistent/r\ndecision_file = /nonexistent/d\n"),
+        EX_CONFIG);
+    assert_true(s_said(d, "local_rule_file: /nonexistent/r"));
+    assert_true(s_said(d, "decision_file: /nonexistent/d"));
+}
+
+static void test_bad_internal_network_is_refused(void **state)
+{
+    s_dir_t *d = *state;
+    assert_int_equal(s_check(d, "site = s1\ninternal_networks = 10.0.0.0/8 # x\n"), EX_CONFIG);
+    assert_true(s_said(d, ":2: internal_networks: bad network '#'"));
+}
+
+static void test_bad_public_key_is_refused(void **state)
+{
+    s_dir_t *d = *state;
+    assert_int_equal(s_check(d, "site = s1\naggregator_events = tcp://127.0.0.1:1\n"
+                                "aggregator_public_key = notakey\n"),
+                     EX_CONFIG);
+    assert_true(s_said(d, ":3: aggregator_public_key"));
+}
+
+static void test_key_files(void **state)
+{
+    s_dir_t *d = *state;
+    assert_int_equal(s_check(d, "site = s1\nsensor_secret_key_file = /nonexistent\n"), EX_CONFIG);
+    assert_true(s_said(d, "sensor_secret_key_file: /nonexistent"));
+    if (!d->key)
+        skip();
+    char *conf = xasprintf("site = s1\naggregator_events = tcp://127.0.0.1:1\n"
+                           "aggregator_public_key = Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID\n"
+                           "sensor_secret_key_file = %s\n",
+                           d->key);
+    assert_int_equal(s_check(d, conf), EX_OK);
+    xfree(conf);
+    conf = xasprintf("site = s1\nsensor_secret_key_file = %s\n", d->pub_only);
+    assert_int_equal(s_check(d, conf), EX_CONFIG);
+    assert_true(s_said(d, "holds no secret key"));
+    xfree(conf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_good_files_pass, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_local_rule_file_is_refused, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_rule_that_does_not_compile_is_refused_with_its_line,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_decision_file_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_decision_line_is_refused_with_its_line, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_every_bad_file_is_reported, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_internal_network_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_public_key_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_key_files, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
