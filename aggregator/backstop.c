@@ -31,6 +31,7 @@
  * ENVIRONMENT
  *   SUDO_USER, USER   the operator recorded with manual decisions and allowlist entries.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -70,7 +71,9 @@ static int s_site_keys(cli_args_t *args, char **path_out)
         return EX_SOFTWARE;
     char *path = xasprintf("%s/%s.key", dir, args->req.id);
     if (zsock_keys_save(path, &keys, 1) < 0) {
-        fprintf(stderr, "backstop: cannot write the key file %s (does it exist already?)\n", path);
+        int e = errno;
+        fprintf(stderr, "backstop: cannot write the key file %s: %s\n", path,
+                e == EEXIST ? "it exists already (sites add never overwrites a key)" : strerror(e));
         xfree(path);
         return EX_CANTCREAT;
     }

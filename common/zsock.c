@@ -429,7 +429,9 @@ int zsock_keys_save(const char *path, const zsock_keys_t *keys, int with_secret)
         n += snprintf(text + n, sizeof(text) - (size_t)n, "secret = %s\n", keys->secret_key);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) {
-        msg_error("zsock: op=keys_save file=%s: error=%s", path, strerror(errno));
+        int e = errno; /* the caller says why */
+        msg_error("zsock: op=keys_save file=%s: error=%s", path, strerror(e));
+        errno = e;
         return -1;
     }
     /* the umask may have been looser or tighter: the mode is part of the contract */

@@ -225,6 +225,9 @@ jqt '[.sites[] | select(.registered == false)] | length == 6'
 expect 0 $B sites
 out_has "^acme +$(printf '%s' "$pub" | sed 's/[][\.*^$|+?(){}]/\\&/g') "
 expect 73 $B sites add acme --key-dir "$BS_TMP/keys"
+err_has "cannot write the key file $BS_TMP/keys/acme.key: it exists already"
+expect 73 $B sites add other --key-dir "$BS_TMP/nodir"
+err_has "cannot write the key file $BS_TMP/nodir/other.key: No such file or directory"
 expect 65 $B sites add acme --key-dir "$BS_TMP/keys2"
 err_has 'already registered'
 [ -e "$BS_TMP/keys2/acme.key" ] && bs_fail "a refused site left its key file behind"
