@@ -15,10 +15,17 @@
  *   (rules_defaults(): fleet_subject, fleet_orig_subject, fleet_reflector_ip,
  *   local_subject).
  *
+ *   SIGHUP: s_restart_only lists what keeps its running value until a
+ *   restart (agg_config_keep_restart); everything else, rules included,
+ *   takes effect at once.
+ *
  * DIAGNOSTICS
- *   Everything cfg_load reports, plus rule checks (rules_check) and a
- *   max_site_share that is not a number in (0, 1], with the section's
- *   FILE:LINE.
+ *   Everything cfg_load reports, plus the checks across keys: rule checks
+ *   (rules_check), a max_site_share that is not a number in (0, 1], a rule
+ *   window longer than 4096 buckets of window_resolution, more rules than
+ *   counting takes, empty endpoints or data_dir, peer settings that do not go
+ *   together. Each names the FILE:LINE of the key it refuses (cfg_line()), or
+ *   of the section, or FILE when the value is a default.
  */
 #include "agg_config.h"
 
@@ -27,11 +34,19 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ingest.h"
+#include "msg.h"
 #include "xalloc.h"
 #include "zsock.h"
 
 #define T agg_config_t
 #define R agg_rule_cfg_t
+
+/* Buckets one rule window may span: the length of the window's per-key ring (window.c
+ * asserts it, ingest_new() refuses more). */
+#define S_MAX_BUCKETS 4096
+/* Room for "FILE:LINE" in messages. */
+#define S_WHERE_LEN 1024
 
 /* Word lists in enum order; scope words start at BS_SCOPE_SUBJECT (index 0 = value 1). */
 static const char *const s_scope_words[] = {"subject",    "orig_subject", "client_ip",
@@ -43,7 +58,9 @@ static const char *const s_mode_words[] = {"enforce", "observe", NULL};
 static const cfg_param_t s_rule_params[] = {
     CFG_ENUM(R, scope, "scope", "subject", s_scope_words,
              "key counted: subject, orig_subject, client_ip, client_net, subject_ip"),
-    CFG_DURATION(R, window_ms, "window", "120s", "s", "1s", "1d", "counting window"),
+    CFG_DURATION(R, window_ms, "window", "120s", "s", "1s", "1d",
+                 "counting window; at most 4096 buckets of window_resolution (1d needs "
+                 "window_resolution >= 22s)"),
     CFG_INT(R, min_events, "min_events", "400", "1", "1000000000", "events needed in the window"),
     CFG_INT(R, min_sites, "min_sites", "3", "1", "65000", "distinct sites needed (fleet rules)"),
     CFG_STRING(R, max_site_share, "max_site_share", "0.6",
@@ -91,7 +108,8 @@ static const cfg_param_t s_params[] = {
                "connect to it with "
                "it; needed with a peer when server_key_file is set"),
     CFG_DURATION(T, window_resolution_ms, "window_resolution", "10s", "s", "1s", "10m",
-                 "bucket length of the sliding windows"),
+                 "bucket length of the sliding windows, whole seconds; a rule window spans "
+                 "at most 4096 of them (10s: windows up to 11h)"),
     CFG_DURATION(T, max_future_skew_ms, "max_future_skew", "60s", "s", "1s", "1h",
                  "events further ahead of our clock are dropped (future)"),
     CFG_DURATION(T, heartbeat_interval_ms, "heartbeat_interval", "1s", "ms", "100ms", "10s",
@@ -123,11 +141,66 @@ static const cfg_section_t s_sections[] = {
     CFG_SECTION_END,
 };
 
-static const cfg_schema_t s_schema = {.params = s_params, .sections = s_sections};
+static const cfg_schema_t s_schema = {
+    .params = s_params, .sections = s_sections, .global_head = true};
+
+/* What a running aggregator set up once and keeps until a restart: the sockets and the
+ * control socket's group (bound at start), the store and its sync mode (LevelDB is opened
+ * with it), the user (privileges are dropped once), the CURVE key and the peer (ZAP and
+ * the follower are made at start), the bucket length (the window's ring), the heartbeat
+ * (the follower's silence limit is derived from it at start) and the change log (the
+ * decision table's log is sized at start). Table order: the man pages list them so. */
+static const char *const s_restart_only[] = {"event_endpoint",
+                                             "decision_endpoint",
+                                             "snapshot_endpoint",
+                                             "control_endpoint",
+                                             "control_group",
+                                             "data_dir",
+                                             "user",
+                                             "server_key_file",
+                                             "peer_decisions",
+                                             "peer_snapshot",
+                                             "peer_public_key",
+                                             "window_resolution",
+                                             "heartbeat_interval",
+                                             "change_log",
+                                             "sync_decisions",
+                                             NULL};
 
 const cfg_schema_t *agg_config_schema(void)
 {
     return &s_schema;
+}
+
+static bool s_is_restart_only(const char *name)
+{
+    for (size_t i = 0; s_restart_only[i]; i++)
+        if (!strcmp(s_restart_only[i], name))
+            return true;
+    return false;
+}
+
+const char *const *agg_config_restart_keys(void)
+{
+    return s_restart_only;
+}
+
+/* "FILE:LINE" of key in the struct of head (filled from params), or fallback when the key
+ * kept its default; returns buf. */
+static const char *s_where(const char *file, const cfg_head_t *head, const cfg_param_t *params,
+                           const char *key, const char *fallback, char *buf, size_t len)
+{
+    int line = cfg_line(head, params, key);
+    if (line > 0)
+        snprintf(buf, len, "%s:%d", file, line);
+    else
+        snprintf(buf, len, "%s", fallback);
+    return buf;
+}
+
+const char *agg_config_where(const agg_config_t *self, const char *key, char *buf, size_t len)
+{
+    return s_where(self->path, &self->head, s_params, key, self->path, buf, len);
 }
 
 /* Appends one line to err (which may already hold lines). */
@@ -158,10 +231,11 @@ static double s_parse_share(const char *text)
     return v;
 }
 
-/* Converts one section into r; -1 with a line in err. */
-static int s_rule_from_section(const agg_rule_cfg_t *sec, rule_t *r, char *err, size_t errlen)
+/* Converts one section of file into r; -1 with a line in err. */
+static int s_rule_from_section(const char *file, const agg_rule_cfg_t *sec, rule_t *r, char *err,
+                               size_t errlen)
 {
-    char why[256];
+    char why[256], at[S_WHERE_LEN];
     memset(r, 0, sizeof(*r));
     if (strlen(sec->head.name) > RULE_NAME_MAX) {
         s_err(err, errlen, sec->head.origin, "rule name longer than 63 bytes");
@@ -176,7 +250,10 @@ static int s_rule_from_section(const agg_rule_cfg_t *sec, rule_t *r, char *err, 
     if (r->max_site_share < 0) {
         snprintf(why, sizeof(why), "max_site_share '%s' is not a number in (0, 1] or a percentage",
                  sec->max_site_share ? sec->max_site_share : "");
-        s_err(err, errlen, sec->head.origin, why);
+        s_err(err, errlen,
+              s_where(file, &sec->head, s_rule_params, "max_site_share", sec->head.origin, at,
+                      sizeof(at)),
+              why);
         return -1;
     }
     r->ttl_ms = sec->ttl_ms;
@@ -189,7 +266,10 @@ static int s_rule_from_section(const agg_rule_cfg_t *sec, rule_t *r, char *err, 
         int c = bs_enums_class_parse(sec->classes.v[i]);
         if (c <= BS_CLASS_UNKNOWN) {
             snprintf(why, sizeof(why), "classes: unknown class '%s'", sec->classes.v[i]);
-            s_err(err, errlen, sec->head.origin, why);
+            s_err(err, errlen,
+                  s_where(file, &sec->head, s_rule_params, "classes", sec->head.origin, at,
+                          sizeof(at)),
+                  why);
             return -1;
         }
         r->classes |= 1u << c;
@@ -201,16 +281,62 @@ static int s_rule_from_section(const agg_rule_cfg_t *sec, rule_t *r, char *err, 
     return 0;
 }
 
+/*
+ * Every rule window within S_MAX_BUCKETS buckets of window_resolution, and span_ms; -1
+ * with lines in err. A window too long is blamed on its "window" line (the section's when
+ * it is the default), or, for the shipped rules, on window_resolution; the message says
+ * the resolution that would fit, as it is the one number the operator can change alone.
+ */
+static int s_check_windows(agg_config_t *c, char *err, size_t errlen)
+{
+    int rc = 0;
+    int64_t b = c->window_resolution_ms, longest = 0;
+    for (size_t i = 0; i < c->nrules; i++) {
+        const rule_t *r = &c->rules[i];
+        if (r->window_ms > longest)
+            longest = r->window_ms;
+        if ((r->window_ms + b - 1) / b <= S_MAX_BUCKETS)
+            continue;
+        char at[S_WHERE_LEN], why[512], window[32], need[32], have[32];
+        if (i < c->nrule_sections) {
+            const agg_rule_cfg_t *sec = &c->rule_sections[i];
+            s_where(c->path, &sec->head, s_rule_params, "window", sec->head.origin, at, sizeof(at));
+        } else {
+            agg_config_where(c, "window_resolution", at, sizeof(at));
+        }
+        /* whole seconds, as counting takes them, and b >= window / buckets */
+        int64_t unit = S_MAX_BUCKETS * 1000LL;
+        cfg_format_duration(r->window_ms, window, sizeof(window));
+        cfg_format_duration((r->window_ms + unit - 1) / unit * 1000, need, sizeof(need));
+        cfg_format_duration(b, have, sizeof(have));
+        snprintf(why, sizeof(why),
+                 "rule %s: window %s needs window_resolution >= %s (a window spans at most %d "
+                 "buckets; window_resolution is %s)",
+                 r->name, window, need, S_MAX_BUCKETS, have);
+        s_err(err, errlen, at, why);
+        rc = -1;
+    }
+    c->span_ms = longest > 0 ? (longest + b - 1) / b * b : b;
+    return rc;
+}
+
 /* Cross-field checks and derived values; -1 with lines in err. */
 static int s_finish(agg_config_t *c, char *err, size_t errlen)
 {
     int rc = 0;
+    char at[S_WHERE_LEN], why[512];
     if (c->nrule_sections > 0) {
         c->rules = xcalloc(c->nrule_sections, sizeof(*c->rules));
         c->nrules = c->nrule_sections;
         for (size_t i = 0; i < c->nrule_sections; i++)
-            if (s_rule_from_section(&c->rule_sections[i], &c->rules[i], err, errlen) < 0)
+            if (s_rule_from_section(c->path, &c->rule_sections[i], &c->rules[i], err, errlen) < 0)
                 rc = -1;
+        if (c->nrule_sections > INGEST_RULES_MAX) {
+            snprintf(why, sizeof(why), "rule %s: more than %d rules",
+                     c->rule_sections[INGEST_RULES_MAX].head.name, INGEST_RULES_MAX);
+            s_err(err, errlen, c->rule_sections[INGEST_RULES_MAX].head.origin, why);
+            rc = -1;
+        }
     } else {
         size_t n = 0;
         const rule_t *d = rules_defaults(&n);
@@ -219,7 +345,8 @@ static int s_finish(agg_config_t *c, char *err, size_t errlen)
         c->nrules = n;
     }
     if (!c->data_dir || !*c->data_dir) {
-        s_err(err, errlen, c->path, "data_dir must not be empty");
+        s_err(err, errlen, agg_config_where(c, "data_dir", at, sizeof(at)),
+              "data_dir must not be empty");
         rc = -1;
     }
     const char *eps[] = {c->event_endpoint, c->decision_endpoint, c->snapshot_endpoint,
@@ -228,9 +355,8 @@ static int s_finish(agg_config_t *c, char *err, size_t errlen)
                            "control_endpoint"};
     for (size_t i = 0; i < 4; i++) {
         if (!eps[i] || !*eps[i]) {
-            char why[128];
             snprintf(why, sizeof(why), "%s must not be empty", names[i]);
-            s_err(err, errlen, c->path, why);
+            s_err(err, errlen, agg_config_where(c, names[i], at, sizeof(at)), why);
             rc = -1;
         }
     }
@@ -238,39 +364,98 @@ static int s_finish(agg_config_t *c, char *err, size_t errlen)
     bool peer_sn = c->peer_snapshot && *c->peer_snapshot;
     bool curve = c->server_key_file && *c->server_key_file;
     if (peer_de != peer_sn) {
-        s_err(err, errlen, c->path, "a peer needs both peer_decisions and peer_snapshot");
+        s_err(err, errlen,
+              agg_config_where(c, peer_de ? "peer_decisions" : "peer_snapshot", at, sizeof(at)),
+              "a peer needs both peer_decisions and peer_snapshot");
         rc = -1;
     } else if (peer_de && curve && !zsock_key_valid(c->peer_public_key)) {
-        s_err(err, errlen, c->path,
+        /* the key is what is missing: its line if it is there, else the peer's */
+        const char *key =
+            c->peer_public_key && *c->peer_public_key ? "peer_public_key" : "peer_decisions";
+        s_err(err, errlen, agg_config_where(c, key, at, sizeof(at)),
               "peer_public_key must be a 40-character Z85 key when server_key_file is set");
         rc = -1;
     } else if (c->peer_public_key && *c->peer_public_key && !zsock_key_valid(c->peer_public_key)) {
-        s_err(err, errlen, c->path, "peer_public_key is not a 40-character Z85 key");
+        s_err(err, errlen, agg_config_where(c, "peer_public_key", at, sizeof(at)),
+              "peer_public_key is not a 40-character Z85 key");
         rc = -1;
     } else if (peer_de && !curve &&
                (!zsock_endpoint_is_local(c->peer_decisions) ||
                 !zsock_endpoint_is_local(c->peer_snapshot))) {
-        s_err(err, errlen, c->path,
+        const char *key =
+            zsock_endpoint_is_local(c->peer_decisions) ? "peer_snapshot" : "peer_decisions";
+        s_err(err, errlen, agg_config_where(c, key, at, sizeof(at)),
               "plain mode (no server_key_file): peer endpoints must be loopback");
         rc = -1;
     }
     if (c->control_endpoint && *c->control_endpoint &&
         strncmp(c->control_endpoint, "ipc://", 6) != 0) {
-        s_err(err, errlen, c->path,
+        s_err(err, errlen, agg_config_where(c, "control_endpoint", at, sizeof(at)),
               "control_endpoint must be an ipc:// endpoint (file permissions guard it)");
         rc = -1;
     }
-    int64_t longest = 0;
-    for (size_t i = 0; i < c->nrules; i++)
-        if (c->rules[i].window_ms > longest)
-            longest = c->rules[i].window_ms;
-    int64_t b = c->window_resolution_ms;
-    c->span_ms = longest > 0 ? (longest + b - 1) / b * b : b;
-    if (c->span_ms / b > 4096) {
-        s_err(err, errlen, c->path, "longest rule window / window_resolution exceeds 4096 buckets");
+    if (c->window_resolution_ms % 1000 != 0) {
+        /* the bounds take "1500ms"; the buckets are counted in whole seconds */
+        char have[32];
+        cfg_format_duration(c->window_resolution_ms, have, sizeof(have));
+        snprintf(why, sizeof(why), "window_resolution %s must be whole seconds", have);
+        s_err(err, errlen, agg_config_where(c, "window_resolution", at, sizeof(at)), why);
         rc = -1;
     }
+    if (s_check_windows(c, err, errlen) < 0)
+        rc = -1;
     return rc;
+}
+
+int agg_config_keep_restart(agg_config_t *fresh, const agg_config_t *running, char *changed,
+                            size_t changed_len, char *err, size_t errlen)
+{
+    int n = 0;
+    size_t used = 0;
+    if (changed_len)
+        changed[0] = '\0';
+    if (errlen)
+        err[0] = '\0';
+    for (const cfg_param_t *p = s_params; p->name; p++) {
+        if (!s_is_restart_only(p->name))
+            continue;
+        char *fv = (char *)fresh + p->offset;
+        const char *rv = (const char *)running + p->offset;
+        bool differ;
+        switch (p->type) {
+        case CFG_T_STRING: {
+            char **fs = (char **)(void *)fv;
+            char *const *rs = (char *const *)(const void *)rv;
+            differ = strcmp(*fs ? *fs : "", *rs ? *rs : "") != 0;
+            if (differ) {
+                xfree(*fs);
+                *fs = *rs ? xstrdup(*rs) : NULL;
+            }
+            break;
+        }
+        case CFG_T_INT:
+        case CFG_T_DURATION:
+            differ = memcmp(fv, rv, sizeof(int64_t)) != 0;
+            memcpy(fv, rv, sizeof(int64_t));
+            break;
+        case CFG_T_BOOL:
+            differ = memcmp(fv, rv, sizeof(bool)) != 0;
+            memcpy(fv, rv, sizeof(bool));
+            break;
+        default:
+            msg_panic("agg_config: restart-only parameter %s has a type not kept", p->name);
+        }
+        if (!differ)
+            continue;
+        n++;
+        int w = snprintf(changed + used, changed_len - used, "%s%s", used ? " " : "", p->name);
+        if (w > 0 && (size_t)w < changed_len - used)
+            used += (size_t)w;
+    }
+    /* the fresh rules were checked against the fresh resolution, they run with ours */
+    if (s_check_windows(fresh, err, errlen) < 0)
+        return -1;
+    return n;
 }
 
 agg_config_t *agg_config_load(const char *path, char *err, size_t errlen)

@@ -7,7 +7,8 @@
  * common/cfg. A config with no rule sections gets the shipped default rules
  * (rules_defaults()); a config with any rule section gets exactly the rules it
  * names. The loaded struct is never changed afterwards: SIGHUP builds a new
- * one and the server swaps the pointer.
+ * one, agg_config_keep_restart() carries over what only a restart can change,
+ * and the server swaps the pointer.
  *
  * Ownership: agg_config_load() returns a struct the caller frees with
  * agg_config_destroy(); every string, list and rule inside belongs to it.
@@ -40,6 +41,7 @@ typedef struct {
 } agg_rule_cfg_t;
 
 typedef struct {
+    cfg_head_t head;               /* lines the keys were set on (agg_config_where) */
     char *event_endpoint;          /* PULL, bound: sensors' event batches and status */
     char *decision_endpoint;       /* PUB, bound: decision updates and heartbeats */
     char *snapshot_endpoint;       /* ROUTER, bound: snapshot and changes-since requests */
@@ -76,6 +78,21 @@ const cfg_schema_t *agg_config_schema(void);
 
 /* Loads path (NULL: defaults only), checks every rule; NULL + FILE:LINE lines in err. */
 agg_config_t *agg_config_load(const char *path, char *err, size_t errlen);
+
+/* "FILE:LINE" of the line global key was set on into buf, or "FILE" when it kept its
+ * default; returns buf. For messages about a key that only makes sense with others. */
+const char *agg_config_where(const agg_config_t *self, const char *key, char *buf, size_t len);
+
+/* The keys a running aggregator keeps until a restart (what server_new() and main() set up
+ * once: sockets, store, identity, keys, peer, buckets), NULL-terminated (for the man pages). */
+const char *const *agg_config_restart_keys(void);
+
+/* A reload keeps what cannot change while running: copies the restart-only settings from
+ * running into fresh and writes the names of the ones that differed, blank-separated, into
+ * changed. Returns how many differed, or -1 when fresh's rules do not fit the running
+ * window_resolution (FILE:LINE lines in err). */
+int agg_config_keep_restart(agg_config_t *fresh, const agg_config_t *running, char *changed,
+                            size_t changed_len, char *err, size_t errlen);
 
 /* Frees the config; sets *self_p = NULL; safe on NULL and twice. */
 void agg_config_destroy(agg_config_t **self_p);

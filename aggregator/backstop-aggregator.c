@@ -18,7 +18,10 @@
  *
  *   -c FILE  configuration file (aggregator.conf); required
  *   -f       stay in the foreground, log to stderr (systemd, tests)
- *   -n       check the configuration and exit: 0 valid, 78 invalid
+ *   -n       check the configuration and exit: 0 valid, 78 invalid; besides
+ *            the file itself, every start-time check that needs no root, no
+ *            socket and no write (server_check_config: the CURVE key file,
+ *            plain mode's loopback rule, control_group, user)
  *   -v       more logging (repeat for more)
  *
  *   Started as root with "user = NAME" in FILE, it binds its sockets and
@@ -36,7 +39,10 @@
  * SIGNALS
  *   SIGTERM, SIGINT  store pending counters and leave (exit 0)
  *   SIGHUP           re-read FILE and swap the configuration whole; rules take
- *                    effect at once, endpoints and data_dir at the next start
+ *                    effect at once; the keys agg_config_restart_keys() lists
+ *                    (endpoints, data_dir, user, keys, peer, ...) keep their
+ *                    running values until the next start, logged as
+ *                    "reload: needs restart: KEYS"
  *
  * CONFIGURATION PARAMETERS
  *   See aggregator/agg_config.c: endpoints (event_endpoint,
@@ -171,6 +177,11 @@ int main(int argc, char **argv)
     agg_config_t *cfg = agg_config_load(path, err, sizeof(err));
     if (!cfg)
         msg_fatal(EX_CONFIG, "%s", err);
+    /* what the start would refuse once the file parsed (key file, loopback, group, user):
+     * with -n, and before detaching, so the operator sees it on stderr */
+    int bad = server_check_config(cfg, err, sizeof(err));
+    if (bad != EX_OK)
+        msg_fatal(check ? EX_CONFIG : bad, "%s", err);
     if (check) {
         msg_info("%s: configuration valid: rules=%zu", path, cfg->nrules);
         agg_config_destroy(&cfg);

@@ -16,7 +16,9 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -1287,31 +1289,130 @@ static int s_restore_site(const char *name, const char *pub, int64_t created, co
     return 0;
 }
 
-/* Binds one socket; fatal when it cannot (a broken environment at start-up). */
+/* What the start-time checks found, for server_new() to go on with. */
+typedef struct {
+    zsock_keys_t keys; /* our CURVE key pair; zeroed in plain mode */
+    bool curve;        /* CURVE mode: server_key_file is set and holds a pair */
+    gid_t ctl_gid;     /* group of an ipc:// ROUTER's file; (gid_t)-1: the daemon's */
+} s_start_t;
+
+/* Appends "at: why" as one more line of err. */
+static void s_check_err(char *err, size_t errlen, const char *at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void s_check_err(char *err, size_t errlen, const char *at, const char *fmt, ...)
+{
+    size_t used = strnlen(err, errlen);
+    if (used + 1 >= errlen)
+        return;
+    int n = snprintf(err + used, errlen - used, "%s%s: ", used ? "\n" : "", at);
+    if (n < 0 || (size_t)n >= errlen - used)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + used + (size_t)n, errlen - used - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+/* Keeps the status of the first error: the start used to meet them in this order and
+ * exit with it (EX_NOUSER for a user is documented), so it still does. */
+static void s_check_fail(int *rc, int code)
+{
+    if (*rc == EX_OK)
+        *rc = code;
+}
+
+/*
+ * Everything the start refuses that can be known without root, sockets or writes: the
+ * CURVE key pair, plain mode's loopback rule, control_group and user. Shared by
+ * server_new() (which goes on with st) and server_check_config() ("-n"), so the two can
+ * never disagree. EX_OK, or the status the start exits with (server_check_config()) and
+ * "FILE:LINE: why" lines in err; st is filled either way.
+ */
+static int s_start_check(const agg_config_t *cfg, s_start_t *st, char *err, size_t errlen)
+{
+    char at[1024];
+    int rc = EX_OK;
+    memset(st, 0, sizeof(*st));
+    st->ctl_gid = (gid_t)-1;
+    if (errlen)
+        err[0] = '\0';
+    if (cfg->server_key_file && *cfg->server_key_file) {
+        agg_config_where(cfg, "server_key_file", at, sizeof(at));
+        if (!zsock_has_curve()) {
+            s_check_err(err, errlen, at, "server_key_file is set but this libzmq has no CURVE");
+            s_check_fail(&rc, EX_UNAVAILABLE);
+        } else if (zsock_keys_load(cfg->server_key_file, &st->keys) < 0) {
+            /* zsock_keys_load() logged why (missing, unreadable, which line is bad) */
+            s_check_err(err, errlen, at, "server_key_file %s: cannot load its key pair",
+                        cfg->server_key_file);
+            s_check_fail(&rc, EX_CONFIG);
+        } else if (!st->keys.secret_key[0]) {
+            s_check_err(err, errlen, at,
+                        "server_key_file %s: has no secret key (need a public and secret key)",
+                        cfg->server_key_file);
+            s_check_fail(&rc, EX_CONFIG);
+        } else {
+            st->curve = true;
+        }
+    }
+    bool curve = cfg->server_key_file && *cfg->server_key_file;
+    const char *eps[][2] = {{"event_endpoint", cfg->event_endpoint},
+                            {"decision_endpoint", cfg->decision_endpoint},
+                            {"snapshot_endpoint", cfg->snapshot_endpoint},
+                            {"control_endpoint", cfg->control_endpoint}};
+    for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++) {
+        /* the control socket is never a CURVE server: file permissions guard it */
+        bool plain = !curve || i == 3;
+        if (plain && eps[i][1] && !zsock_endpoint_is_local(eps[i][1])) {
+            s_check_err(err, errlen, agg_config_where(cfg, eps[i][0], at, sizeof(at)),
+                        "%s %s is not loopback: %s may bind loopback only", eps[i][0], eps[i][1],
+                        i == 3 ? "the control socket" : "plain mode (no server_key_file)");
+            s_check_fail(&rc, EX_CONFIG);
+        }
+    }
+    if (cfg->control_group && *cfg->control_group) {
+        struct group *g = getgrnam(cfg->control_group);
+        if (g) {
+            st->ctl_gid = g->gr_gid;
+        } else {
+            s_check_err(err, errlen, agg_config_where(cfg, "control_group", at, sizeof(at)),
+                        "control_group %s: no such group", cfg->control_group);
+            s_check_fail(&rc, EX_CONFIG);
+        }
+    }
+    /* privs_drop() looks the user up again after binding; refusing here means a bad name
+     * never gets as far as a half-started daemon */
+    if (cfg->user && *cfg->user && getpwnam(cfg->user) == NULL) {
+        s_check_err(err, errlen, agg_config_where(cfg, "user", at, sizeof(at)),
+                    "user %s: no such user", cfg->user);
+        s_check_fail(&rc, EX_NOUSER);
+    }
+    return rc;
+}
+
+int server_check_config(const agg_config_t *cfg, char *err, size_t errlen)
+{
+    s_start_t st;
+    int rc = s_start_check(cfg, &st, err, errlen);
+    memset(&st.keys, 0, sizeof(st.keys)); /* no copy of the secret key lingers */
+    return rc;
+}
+
+/* Binds one socket; fatal when it cannot (a broken environment at start-up). The endpoint
+ * has passed s_start_check(). ctl_gid: group of an ipc:// ROUTER's file. */
 static void *s_bind(server_t *self, int type, const char *endpoint, const char *what,
-                    bool curve_server, const zsock_keys_t *keys, size_t slot)
+                    bool curve_server, const zsock_keys_t *keys, gid_t ctl_gid, size_t slot)
 {
     void *sock = zsock_new(self->ctx, type);
     if (!sock)
         msg_fatal(EX_UNAVAILABLE, "cannot create the %s socket", what);
-    if (!curve_server && !zsock_endpoint_is_local(endpoint))
-        msg_fatal(EX_CONFIG,
-                  "%s: %s_endpoint %s is not loopback: plain mode (no server_key_file) may "
-                  "bind loopback only",
-                  self->cfg->path, what, endpoint);
     if (curve_server && zsock_curve_server(sock, keys) < 0)
         msg_fatal(EX_CONFIG, "cannot make the %s socket a CURVE server", what);
     mode_t mode = 0;
     gid_t gid = (gid_t)-1;
     if (type == ZMQ_ROUTER && strncmp(endpoint, "ipc://", 6) == 0) {
         mode = 0660;
-        if (self->cfg->control_group && *self->cfg->control_group) {
-            struct group *g = getgrnam(self->cfg->control_group);
-            if (!g)
-                msg_fatal(EX_CONFIG, "%s: control_group %s: no such group", self->cfg->path,
-                          self->cfg->control_group);
-            gid = g->gr_gid;
-        }
+        gid = ctl_gid;
     }
     /* a tight umask while binding, so an ipc file is never briefly world-writable */
     mode_t old = umask(mode ? 0117 : 0);
@@ -1369,6 +1470,13 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     const agg_config_t *cfg = self->cfg;
     int64_t t0 = s_mono(self);
     self->stats.started_ms = server_now_ms(self);
+
+    /* what "-n" checks, before anything is created */
+    s_start_t st;
+    char err[4096];
+    int code = s_start_check(cfg, &st, err, sizeof(err));
+    if (code != EX_OK)
+        msg_fatal(code, "%s", err);
 
     /* the store first: without it nothing else makes sense */
     if (mkdir(cfg->data_dir, 0750) < 0 && errno != EEXIST)
@@ -1442,14 +1550,7 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     self->ctx = zmq_ctx_new();
     if (!self->ctx)
         msg_fatal(EX_UNAVAILABLE, "cannot create a ZeroMQ context");
-    zsock_keys_t keys;
-    memset(&keys, 0, sizeof(keys));
-    if (cfg->server_key_file && *cfg->server_key_file) {
-        if (!zsock_has_curve())
-            msg_fatal(EX_UNAVAILABLE, "server_key_file is set but this libzmq has no CURVE");
-        if (zsock_keys_load(cfg->server_key_file, &keys) < 0 || !keys.secret_key[0])
-            msg_fatal(EX_CONFIG, "%s: server_key_file %s: need a public and secret key", cfg->path,
-                      cfg->server_key_file);
+    if (st.curve) {
         self->zap = zsock_zap_new(self->ctx, s_zap_lookup, self);
         if (!self->zap)
             msg_fatal(EX_UNAVAILABLE, "cannot start the ZAP handler");
@@ -1458,17 +1559,20 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
         msg_warn("plain mode: no CURVE keys configured, sites are not authenticated, "
                  "loopback only");
     }
-    self->pull = s_bind(self, ZMQ_PULL, cfg->event_endpoint, "event", self->curve, &keys, 0);
-    self->pub = s_bind(self, ZMQ_PUB, cfg->decision_endpoint, "decision", self->curve, &keys, 1);
-    self->snap =
-        s_bind(self, ZMQ_ROUTER, cfg->snapshot_endpoint, "snapshot", self->curve, &keys, 2);
-    self->ctl = s_bind(self, ZMQ_ROUTER, cfg->control_endpoint, "control", false, &keys, 3);
+    self->pull =
+        s_bind(self, ZMQ_PULL, cfg->event_endpoint, "event", self->curve, &st.keys, st.ctl_gid, 0);
+    self->pub = s_bind(self, ZMQ_PUB, cfg->decision_endpoint, "decision", self->curve, &st.keys,
+                       st.ctl_gid, 1);
+    self->snap = s_bind(self, ZMQ_ROUTER, cfg->snapshot_endpoint, "snapshot", self->curve, &st.keys,
+                        st.ctl_gid, 2);
+    self->ctl =
+        s_bind(self, ZMQ_ROUTER, cfg->control_endpoint, "control", false, &st.keys, st.ctl_gid, 3);
     /* the peer may follow us whether or not we follow it (a standby that only mirrors) */
     if (self->curve && cfg->peer_public_key && *cfg->peer_public_key)
         decisions_strlcpy(self->peer_key, cfg->peer_public_key, ZSOCK_Z85_LEN);
     if (cfg->peer_decisions && *cfg->peer_decisions)
-        s_peer_new(self, &keys, created);
-    memset(&keys, 0, sizeof(keys));
+        s_peer_new(self, &st.keys, created);
+    memset(&st.keys, 0, sizeof(st.keys));
 
     /* decisions that ran out while we were down: remove and publish now */
     (void)ingest_tick(self->ingest, server_now_ms(self), 0);
@@ -1522,34 +1626,26 @@ static int s_migrate_dedup(const char *site, const char *sensor, void *arg)
 }
 
 /* SIGHUP: a new config, swapped whole. Rules take effect at once (the window's counts
- * carry over); endpoints, data_dir and keys need a restart. */
+ * carry over); what only a restart can change (agg_config_keep_restart: sockets, store,
+ * user, keys, peer, buckets) keeps its running value, so the config in force, which the
+ * CLI's status shows, is what runs. */
 static void s_reload(server_t *self)
 {
-    char err[4096];
+    char err[4096], changed[1024];
     agg_config_t *nc = agg_config_load(self->config_path, err, sizeof(err));
     if (!nc) {
         msg_error("reload refused, keeping the running config: %s", err);
         return;
     }
-    const agg_config_t *oc = self->cfg;
-    const char *fixed[][2] = {
-        {oc->event_endpoint, nc->event_endpoint},
-        {oc->decision_endpoint, nc->decision_endpoint},
-        {oc->snapshot_endpoint, nc->snapshot_endpoint},
-        {oc->control_endpoint, nc->control_endpoint},
-        {oc->data_dir, nc->data_dir},
-        {oc->server_key_file, nc->server_key_file},
-        {oc->peer_decisions, nc->peer_decisions},
-        {oc->peer_snapshot, nc->peer_snapshot},
-        {oc->peer_public_key, nc->peer_public_key},
-    };
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-        if (strcmp(fixed[i][0] ? fixed[i][0] : "", fixed[i][1] ? fixed[i][1] : "") != 0)
-            msg_warn("reload: endpoint, peer, data_dir or key changes take effect at restart");
-    if (nc->window_resolution_ms != oc->window_resolution_ms) {
-        msg_warn("reload: window_resolution changes take effect at restart");
-        nc->window_resolution_ms = oc->window_resolution_ms;
+    int nchanged =
+        agg_config_keep_restart(nc, self->cfg, changed, sizeof(changed), err, sizeof(err));
+    if (nchanged < 0) {
+        msg_error("reload refused, keeping the running config: %s", err);
+        agg_config_destroy(&nc);
+        return;
     }
+    if (nchanged > 0)
+        msg_warn("reload: needs restart: %s (running values kept)", changed);
     size_t entries = window_entries(ingest_window(self->ingest));
     ingest_t *ni =
         s_ingest_new(nc, self->decisions, self->allow,

@@ -20,7 +20,9 @@
  *    they are published or answered and lose nothing (store.h says what a
  *    power failure can do);
  *  - SIGTERM (server_request_stop) flushes and leaves; SIGHUP
- *    (server_request_reload) reloads the config file and swaps it whole.
+ *    (server_request_reload) reloads the config file and swaps it whole,
+ *    keeping the running value of every key only a restart can change
+ *    (agg_config_keep_restart) and logging their names.
  *
  * The control handler (aggregator/control.c, control_handle()) gets the server
  * and uses the accessors below: it may read every table, change the decision
@@ -130,6 +132,13 @@ typedef struct {
     int64_t created_ms;         /* when it was registered */
     char who[WIRE_MAX_ID + 1];  /* operator who registered it */
 } server_site_t;
+
+/* The start's own checks that need no root, no socket and no write (the CURVE key pair,
+ * plain mode's loopback rule, control_group, user): what server_new() would refuse after
+ * agg_config_load() passed, for "-n". EX_OK, or with "FILE:LINE: why" lines in err the
+ * status the start exits with: EX_CONFIG, EX_NOUSER (unknown user), EX_UNAVAILABLE (a
+ * key file but no CURVE in libzmq); "-n" says EX_CONFIG for each. */
+int server_check_config(const agg_config_t *cfg, char *err, size_t errlen);
 
 /* Opens the store under cfg->data_dir, restores it, binds every socket; takes the config.
  * config_path is re-read on reload (NULL: no reload). Fatal (msg_fatal) on a broken

@@ -61,7 +61,7 @@ typedef struct {
     int *global_seen;           /* per global key: line it was set on, 0 = not set */
     const cfg_section_t *sec;   /* current section type, NULL at global level */
     void *sec_base;             /* current section struct */
-    int *sec_seen;              /* per section key: line it was set on */
+    int *sec_seen;              /* per section key: line it was set on (its head's lines) */
     bool sec_bad;               /* current header was bad: skip its keys quietly */
 } s_ctx_t;
 
@@ -446,6 +446,11 @@ void cfg_free(const cfg_schema_t *schema, void *out)
     if (out == NULL)
         return;
     s_free_params(schema->params, out);
+    if (schema->global_head) {
+        cfg_head_t *head = out;
+        xfree(head->lines);
+        head->lines = NULL;
+    }
     for (const cfg_section_t *s = schema->sections; s && s->type; s++) {
         char **arr = (char **)(void *)((char *)out + s->array_offset);
         size_t *count = (size_t *)(void *)((char *)out + s->count_offset);
@@ -455,6 +460,7 @@ void cfg_free(const cfg_schema_t *schema, void *out)
             s_free_params(s->params, elem);
             xfree(head->name);
             xfree(head->origin);
+            xfree(head->lines);
         }
         xfree(*arr);
         *arr = NULL;
@@ -490,8 +496,7 @@ static void s_header(s_ctx_t *ctx, char *text, int line, bool continued)
     ctx->sec = NULL;
     ctx->sec_base = NULL;
     ctx->sec_bad = true;
-    xfree(ctx->sec_seen);
-    ctx->sec_seen = NULL;
+    ctx->sec_seen = NULL; /* the previous section's head keeps its lines */
 
     size_t len = strlen(text);
     if (continued) {
@@ -546,6 +551,7 @@ static void s_header(s_ctx_t *ctx, char *text, int line, bool continued)
     ctx->sec = sec;
     ctx->sec_base = elem;
     ctx->sec_seen = xcalloc(s_count(sec->params) + 1, sizeof(int));
+    head->lines = ctx->sec_seen;
     ctx->sec_bad = false;
 }
 
@@ -635,8 +641,10 @@ int cfg_parse(const cfg_schema_t *schema, const char *text, size_t len, const ch
         }
     }
     lines_destroy(&lines);
-    xfree(ctx.global_seen);
-    xfree(ctx.sec_seen);
+    if (schema->global_head)
+        ((cfg_head_t *)out)->lines = ctx.global_seen;
+    else
+        xfree(ctx.global_seen);
     if (ctx.nerrors > 0) {
         cfg_free(schema, out);
         return -1;
@@ -674,8 +682,18 @@ int cfg_set(const cfg_schema_t *schema, void *out, const char *key, const char *
     int rc = s_set_value(p, out, s_trim(v), why, sizeof(why));
     if (rc < 0)
         s_seterr(err, errlen, "bad value for \"%s\": %s", key, why);
+    else if (schema->global_head && ((cfg_head_t *)out)->lines)
+        ((cfg_head_t *)out)->lines[idx] = 0; /* no longer the file's: no line to blame */
     xfree(v);
     return rc;
+}
+
+int cfg_line(const cfg_head_t *head, const cfg_param_t *params, const char *key)
+{
+    size_t idx;
+    if (head == NULL || head->lines == NULL || s_find(params, key, &idx) == NULL)
+        return 0;
+    return head->lines[idx];
 }
 
 /* A short description of the type for help text. */

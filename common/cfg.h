@@ -30,7 +30,9 @@
  *   caller-typed array in the global struct, filled with its own defaults.
  *   The loaded struct is never changed afterwards; on SIGHUP a program loads a
  *   new one and swaps the pointer (no globals here, no locks needed here).
- *   "-n" (check the config) is simply a load.
+ *   "-n" (check the config) is simply a load. Each cfg_head_t remembers the
+ *   line each key was set on (cfg_line()), so a caller's own checks across
+ *   keys can say FILE:LINE as the loader does.
  *
  *   Why not inih: Debian's libinih has no continuation lines in main.cf style,
  *   no typed tables, and its handler cannot report the line of an unknown key
@@ -69,8 +71,9 @@
  *   then cfg_free(&schema, old) and xfree(old) once no thread uses it.
  *
  * OWNERSHIP
- *   Strings, lists and section arrays inside a filled struct belong to it;
- *   cfg_free() releases them and zeroes the struct. The schema is borrowed.
+ *   Strings, lists, section arrays and the heads' lines inside a filled struct
+ *   belong to it; cfg_free() releases them and zeroes the struct. The schema
+ *   is borrowed.
  */
 #ifndef BS_CFG_H
 #define BS_CFG_H
@@ -112,11 +115,14 @@ typedef struct {
 
 /*
  * Every section struct must start with this member (named anything), so the
- * loader can record which section it is and where it came from.
+ * loader can record which section it is and where it came from. A global
+ * struct may start with one too (cfg_schema_t.global_head): then only lines
+ * is filled, so cross-field checks can name the line of the key they refuse.
  */
 typedef struct {
     char *name;   /* the section's name: "fleet_subject" in [rule fleet_subject] */
     char *origin; /* "FILE:LINE" of its header, for the caller's own diagnostics */
+    int *lines;   /* per key of its table (cfg_line()): line it was set on, 0 = default */
 } cfg_head_t;
 
 /* One section type. Tables end with a row whose type is NULL. */
@@ -133,6 +139,7 @@ typedef struct {
 typedef struct {
     const cfg_param_t *params;     /* global keys */
     const cfg_section_t *sections; /* section types, or NULL when there are none */
+    bool global_head;              /* the global struct starts with a cfg_head_t */
 } cfg_schema_t;
 
 /* Compile-time check that field f of T has C type ctype, yielding its offset. */
@@ -203,6 +210,10 @@ int cfg_defaults(const cfg_schema_t *schema, void *out, char *err, size_t errlen
 /* Sets one global key of a filled struct (command-line "-o key=value"); 0 or -1 with err. */
 int cfg_set(const cfg_schema_t *schema, void *out, const char *key, const char *value, char *err,
             size_t errlen);
+
+/* The line of the file key of params was set on in head's struct, 0 when it kept its
+ * default (or was set by cfg_set()); params is the table head's struct was filled from. */
+int cfg_line(const cfg_head_t *head, const cfg_param_t *params, const char *key);
 
 /* Releases strings, lists and sections inside out and zeroes it; safe on a zeroed struct. */
 void cfg_free(const cfg_schema_t *schema, void *out);

@@ -26,6 +26,9 @@
  *     @@params sensor|aggregator   the global keys as a .TP list
  *     @@section-params aggregator  the keys of each "[TYPE NAME]" section
  *     @@default-rules           the aggregator's shipped rules as sections
+ *     @@restart-keys aggregator the keys a reload keeps until a restart
+ *                               (agg_config_restart_keys), a bold list ending
+ *                               the sentence: "a, b and c."
  *     @@help cli [FIRST [LAST]]  `backstop --help` as man sections (FIRST to
  *                               LAST only, '_' for a blank: SEE_ALSO)
  *     @@help-sub classify       `backstop-sensor classify --help` without its
@@ -628,6 +631,20 @@ static int s_directive(FILE *out, const char *dir, const char *line, int depth)
             fprintf(out, ".SS \"[%s NAME]\"\n", s->type);
             s_sentence(out, s->help);
             s_params_troff(out, s->params);
+        }
+    } else if (!strcmp(word, "restart-keys") && !strcmp(arg, "aggregator")) {
+        /* from the list the reload itself uses, so the page cannot name other keys */
+        const char *const *keys = agg_config_restart_keys();
+        size_t n = 0;
+        while (keys[n])
+            n++;
+        for (size_t i = 0; i < n; i++) {
+            if (i + 1 == n)
+                fprintf(out, "%s.BR %s .\n", n > 1 ? "and\n" : "", keys[i]);
+            else if (i + 2 == n)
+                fprintf(out, ".B %s\n", keys[i]);
+            else
+                fprintf(out, ".BR %s ,\n", keys[i]);
         }
     } else if (!strcmp(word, "default-rules")) {
         fputs(".RS 4n\n.nf\n", out);

@@ -1,6 +1,7 @@
 /*
  * test_cfg - the config loader: every type and unit, bounds, FILE:LINE
- * errors, continuation lines, sections with defaults, duplicates, samples.
+ * errors, continuation lines, sections with defaults, duplicates, samples,
+ * the line each key was set on (cfg_line).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -67,7 +68,7 @@ static const cfg_section_t s_sections[] = {
     CFG_SECTION_END,
 };
 
-static const cfg_schema_t s_schema = {s_params, s_sections};
+static const cfg_schema_t s_schema = {.params = s_params, .sections = s_sections};
 
 static int s_parse(const char *text, test_conf_t *c, char *err, size_t errlen)
 {
@@ -360,7 +361,7 @@ static void test_broken_default_is_reported(void **state)
         CFG_DURATION(test_conf_t, window_ms, "window", "ten", "s", NULL, NULL, "broken"),
         CFG_END,
     };
-    static const cfg_schema_t schema = {params, NULL};
+    static const cfg_schema_t schema = {.params = params, .sections = NULL};
     test_conf_t c = {0};
     char err[256];
     assert_int_equal(cfg_defaults(&schema, &c, err, sizeof(err)), -1);
@@ -380,6 +381,95 @@ static void test_set_overrides_one_key(void **state)
     assert_int_equal(cfg_set(&s_schema, &c, "nope", "1", err, sizeof(err)), -1);
     assert_non_null(strstr(err, "unknown key \"nope\""));
     cfg_free(&s_schema, &c);
+}
+
+/* A global struct that starts with a head, so its keys' lines are kept too. */
+typedef struct {
+    cfg_head_t head;    /* lines of the global keys */
+    char *listen;       /* endpoint */
+    int64_t workers;    /* threads */
+    test_rule_t *rules; /* [rule NAME] sections */
+    size_t rule_count;  /* how many */
+} test_lined_t;
+
+static const cfg_param_t s_lined_params[] = {
+    CFG_STRING(test_lined_t, listen, "listen", "tcp://*:7700", "event endpoint"),
+    CFG_INT(test_lined_t, workers, "workers", "2", "1", "64", "worker threads"),
+    CFG_END,
+};
+
+static const cfg_section_t s_lined_sections[] = {
+    CFG_SECTION(test_lined_t, rules, rule_count, "rule", test_rule_t, s_rule_params,
+                "one counting rule"),
+    CFG_SECTION_END,
+};
+
+static const cfg_schema_t s_lined_schema = {
+    .params = s_lined_params, .sections = s_lined_sections, .global_head = true};
+
+static void test_line_of_each_global_key_is_kept(void **state)
+{
+    test_lined_t c = {0};
+    char err[256];
+    const char *text = "# a comment\n\nworkers = 4\nlisten = tcp://127.0.0.1:1\n";
+    assert_int_equal(cfg_parse(&s_lined_schema, text, strlen(text), "t.cf", &c, err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg_line(&c.head, s_lined_params, "workers"), 3);
+    assert_int_equal(cfg_line(&c.head, s_lined_params, "listen"), 4);
+    assert_int_equal(cfg_line(&c.head, s_lined_params, "nope"), 0);
+    /* a value from the command line is not the file's: no line to blame */
+    assert_int_equal(cfg_set(&s_lined_schema, &c, "workers", "5", err, sizeof(err)), 0);
+    assert_int_equal(cfg_line(&c.head, s_lined_params, "workers"), 0);
+    cfg_free(&s_lined_schema, &c);
+    assert_null(c.head.lines);
+    cfg_free(&s_lined_schema, &c); /* safe twice */
+}
+
+static void test_line_of_a_default_is_zero(void **state)
+{
+    test_lined_t c = {0};
+    char err[256];
+    assert_int_equal(cfg_parse(&s_lined_schema, "workers = 4\n", 12, "t.cf", &c, err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg_line(&c.head, s_lined_params, "listen"), 0);
+    cfg_free(&s_lined_schema, &c);
+    assert_int_equal(cfg_defaults(&s_lined_schema, &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_line(&c.head, s_lined_params, "workers"), 0);
+    cfg_free(&s_lined_schema, &c);
+}
+
+static void test_line_of_each_section_key_is_kept(void **state)
+{
+    test_lined_t c = {0};
+    char err[256];
+    const char *text = "[rule a]\nscope = ip\n\n[rule b]\nwindow = 10s\nmin_events =\n  20\n";
+    assert_int_equal(cfg_parse(&s_lined_schema, text, strlen(text), "t.cf", &c, err, sizeof(err)),
+                     0);
+    assert_int_equal(c.rule_count, 2);
+    assert_int_equal(cfg_line(&c.rules[0].head, s_rule_params, "scope"), 2);
+    assert_int_equal(cfg_line(&c.rules[0].head, s_rule_params, "window"), 0);
+    assert_int_equal(cfg_line(&c.rules[1].head, s_rule_params, "window"), 5);
+    /* a continued value: the line its key is on */
+    assert_int_equal(cfg_line(&c.rules[1].head, s_rule_params, "min_events"), 6);
+    assert_int_equal(c.rules[1].min_events, 20);
+    assert_int_equal(cfg_line(&c.rules[1].head, s_rule_params, "scope"), 0);
+    /* a schema without a global head keeps the sections' lines all the same */
+    test_conf_t d = {0};
+    assert_int_equal(s_parse(text, &d, err, sizeof(err)), 0);
+    assert_int_equal(cfg_line(&d.rules[1].head, s_rule_params, "window"), 5);
+    cfg_free(&s_schema, &d);
+    cfg_free(&s_lined_schema, &c);
+}
+
+static void test_lines_are_freed_with_a_refused_file(void **state)
+{
+    test_lined_t c = {0};
+    char err[256];
+    const char *text = "workers = 4\n[rule a]\nscope = ip\n[rule b]\nwindow = soon\n";
+    assert_int_equal(cfg_parse(&s_lined_schema, text, strlen(text), "t.cf", &c, err, sizeof(err)),
+                     -1);
+    assert_null(c.head.lines);
+    assert_null(c.rules);
 }
 
 static void test_value_parsers_for_command_lines(void **state)
@@ -468,6 +558,10 @@ int main(void)
         cmocka_unit_test(test_error_buffer_is_truncated_safely),
         cmocka_unit_test(test_broken_default_is_reported),
         cmocka_unit_test(test_set_overrides_one_key),
+        cmocka_unit_test(test_line_of_each_global_key_is_kept),
+        cmocka_unit_test(test_line_of_a_default_is_zero),
+        cmocka_unit_test(test_line_of_each_section_key_is_kept),
+        cmocka_unit_test(test_lines_are_freed_with_a_refused_file),
         cmocka_unit_test(test_value_parsers_for_command_lines),
         cmocka_unit_test(test_sample_config_lists_every_key_and_reloads),
         cmocka_unit_test(test_help_lists_every_key),

@@ -77,7 +77,7 @@ static const cfg_section_t s_sections[] = {
     CFG_SECTION_END,
 };
 
-static const cfg_schema_t s_schema = {s_params, s_sections};
+static const cfg_schema_t s_schema = {.params = s_params, .sections = s_sections};
 
 /* what the reads add up to: kept so that they are not optimised away */
 static volatile size_t s_sink;
