@@ -1,8 +1,8 @@
 /*
  * cli_key - the canonical key text an operator means, and its fingerprint
  *
- * See cli_key.h. The normalisers are the sensor's own (subject.c, netaddr.c),
- * so a key typed at the CLI and a key counted from mail are the same bytes.
+ * See cli_key.h. The normalisers are the sensor's own (keytext.c), so a key typed
+ * at the CLI and a key counted from mail are the same bytes.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -10,8 +10,7 @@
 
 #include "cli_key.h"
 #include "fp.h"
-#include "netaddr.h"
-#include "subject.h"
+#include "keytext.h"
 #include "wire.h"
 #include "xalloc.h"
 
@@ -38,21 +37,6 @@ int cli_key_site_valid(const char *name)
     return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
-/* The normalised subject key of a typed subject; NULL + err when it is empty. */
-static char *s_subject(const char *value, char *err, size_t errlen)
-{
-    char *decoded = subject_decode(value);
-    char *key = subject_key(decoded);
-    xfree(decoded);
-    if (key[0] == '\0') {
-        snprintf(err, errlen, "subject \"%s\" normalises to nothing (only a bounce phrase?)",
-                 value);
-        xfree(key);
-        return NULL;
-    }
-    return key;
-}
-
 /* A sender domain: lower case, no trailing dot, labels of [a-z0-9-] (or UTF-8). */
 static char *s_domain(const char *value, char *err, size_t errlen)
 {
@@ -77,52 +61,8 @@ static char *s_domain(const char *value, char *err, size_t errlen)
     return d;
 }
 
-static char *s_ip(const char *value, char *err, size_t errlen)
-{
-    netaddr_t a;
-    char buf[NETADDR_STRLEN];
-    if (netaddr_parse(&a, value) < 0 || netaddr_format(&a, buf, sizeof(buf)) < 0) {
-        snprintf(err, errlen, "invalid IP address \"%s\"", value);
-        return NULL;
-    }
-    return xstrdup(buf);
-}
-
-static char *s_net(const char *value, char *err, size_t errlen)
-{
-    netaddr_cidr_t c;
-    char buf[NETADDR_CIDRLEN];
-    if (netaddr_cidr_parse(&c, value) < 0 || netaddr_cidr_format(&c, buf, sizeof(buf)) < 0) {
-        snprintf(err, errlen, "invalid network \"%s\" (ADDR/PREFIX with no host bits set)", value);
-        return NULL;
-    }
-    return xstrdup(buf);
-}
-
-static char *s_subject_ip(const char *value, char *err, size_t errlen)
-{
-    const char *bar = strrchr(value, '|');
-    if (bar == NULL) {
-        snprintf(err, errlen, "subject_ip value \"%s\" is not SUBJECT|IP", value);
-        return NULL;
-    }
-    char *subj_in = xstrndup(value, (size_t)(bar - value));
-    char *subj = s_subject(subj_in, err, errlen);
-    xfree(subj_in);
-    if (subj == NULL)
-        return NULL;
-    char *ip = s_ip(bar + 1, err, errlen);
-    if (ip == NULL) {
-        xfree(subj);
-        return NULL;
-    }
-    char *out = xasprintf("%s|%s", subj, ip);
-    xfree(subj);
-    xfree(ip);
-    return out;
-}
-
-char *cli_key_text(bs_scope_t scope, const char *value, char *err, size_t errlen)
+/* cli_key_text, with keyed: a net must be one mail is keyed by (keytext_net). */
+static char *s_text(bs_scope_t scope, const char *value, bool keyed, char *err, size_t errlen)
 {
     char *out = NULL;
 
@@ -133,16 +73,16 @@ char *cli_key_text(bs_scope_t scope, const char *value, char *err, size_t errlen
     switch (scope) {
     case BS_SCOPE_SUBJECT:
     case BS_SCOPE_ORIG_SUBJECT:
-        out = s_subject(value, err, errlen);
+        out = keytext_subject(value, err, errlen);
         break;
     case BS_SCOPE_CLIENT_IP:
-        out = s_ip(value, err, errlen);
+        out = keytext_ip(value, err, errlen);
         break;
     case BS_SCOPE_CLIENT_NET:
-        out = s_net(value, err, errlen);
+        out = keytext_net(value, keyed, err, errlen);
         break;
     case BS_SCOPE_SUBJECT_IP:
-        out = s_subject_ip(value, err, errlen);
+        out = keytext_subject_ip(value, err, errlen);
         break;
     case BS_SCOPE_SENDER_DOMAIN:
         out = s_domain(value, err, errlen);
@@ -165,20 +105,14 @@ char *cli_key_text(bs_scope_t scope, const char *value, char *err, size_t errlen
     return out;
 }
 
+char *cli_key_text(bs_scope_t scope, const char *value, char *err, size_t errlen)
+{
+    return s_text(scope, value, false, err, errlen);
+}
+
 char *cli_key_decision_text(bs_scope_t scope, const char *value, char *err, size_t errlen)
 {
-    char *out = cli_key_text(scope, value, err, errlen);
-    netaddr_cidr_t c, keyed;
-    if (out && scope == BS_SCOPE_CLIENT_NET && netaddr_cidr_parse(&c, out) == 0 &&
-        (netaddr_network(&c.addr, &keyed) < 0 || c.prefix != keyed.prefix)) {
-        snprintf(err, errlen,
-                 "network \"%s\" would match no mail: sensors look up the client's /24 (IPv4) "
-                 "or /64 (IPv6); block those, or the addresses",
-                 out);
-        xfree(out);
-        out = NULL;
-    }
-    return out;
+    return s_text(scope, value, true, err, errlen);
 }
 
 /* Bytes of the control character at p (C0, DEL, or C1 in UTF-8), 0 if none. */

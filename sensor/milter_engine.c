@@ -15,6 +15,7 @@
 #include "enforce.h"
 #include "fp.h"
 #include "localrule.h"
+#include "keytext.h"
 #include "msg.h"
 #include "netaddr.h"
 #include "ruletab.h"
@@ -542,6 +543,45 @@ void milter_engine_eom(milter_engine_t *self, const milter_snap_t *snap, milter_
 
 /* ---- the operator's decision file ---- */
 
+/*
+ * An operator types a key as a person reads it ("Cheap Watches", "2001:DB8::1"); the sensor
+ * looks mail up by the fingerprint of the normalised text (enforce_keys_from). A value
+ * fingerprinted as typed matches no mail and the block silently does nothing, so each value
+ * becomes the text the sensor computes from a message (keytext.h, as the CLI's are); a value
+ * that can be no such text is refused.
+ */
+
+/* A copy of the n bytes at s without white space around them. */
+static char *s_trimmed(const char *s, size_t n)
+{
+    while (n > 0 && isspace((unsigned char)*s)) {
+        s++;
+        n--;
+    }
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        n--;
+    return xstrndup(s, n);
+}
+
+/* The key text the sensor computes from mail for value typed in scope; NULL + why if none. */
+static char *s_decision_key(int scope, const char *value, char *why, size_t whylen)
+{
+    switch (scope) {
+    case DCACHE_SCOPE_SUBJECT:
+    case DCACHE_SCOPE_ORIG_SUBJECT:
+        return keytext_subject(value, why, whylen);
+    case DCACHE_SCOPE_CLIENT_IP:
+        return keytext_ip(value, why, whylen);
+    case DCACHE_SCOPE_CLIENT_NET:
+        return keytext_net(value, true, why, whylen);
+    case DCACHE_SCOPE_SUBJECT_IP:
+        return keytext_subject_ip(value, why, whylen);
+    default:
+        snprintf(why, whylen, "scope %s has no key in mail", dcache_scope_name(scope));
+        return NULL;
+    }
+}
+
 /* Parses the operator's decision file into a new array (*out, caller frees). 0, or -1 + err. */
 static int s_parse_decisions(const char *path, int64_t now_ms, dcache_entry_t **out, size_t *nout,
                              char *err, size_t errlen)
@@ -581,19 +621,29 @@ static int s_parse_decisions(const char *path, int64_t now_ms, dcache_entry_t **
                                                      : 0;
         d.observe = !strcasecmp(action, "observe");
         int64_t ttl_ms = 0;
-        char why[128];
+        char why[512];
         if (d.scope < 0 || d.action == 0 ||
             cfg_parse_duration(ttl, "s", &ttl_ms, why, sizeof(why)) != 0) {
             snprintf(err, errlen, "%s:%d: bad scope, action or ttl", path, lineno);
             rc = -1;
             break;
         }
-        snprintf(d.value, sizeof(d.value), "%s", p + off);
-        d.fp = fp_text(d.value);
+        char *typed = s_trimmed(p + off, strlen(p + off));
+        char *key = s_decision_key(d.scope, typed, why, sizeof(why));
+        xfree(typed);
+        if (!key) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+            rc = -1;
+            break;
+        }
+        /* the fingerprint and id are of the whole key; only the display text may be cut */
+        d.fp = fp_text(key);
+        snprintf(d.value, sizeof(d.value), "%s", key);
         char hex[FP_HEX_SIZE];
-        char *idtext = xasprintf("%s:%s", scope, d.value);
+        char *idtext = xasprintf("%s:%s", scope, key);
         snprintf(d.id, sizeof(d.id), "F%.7s", fp_hex(fp_text(idtext), hex));
         xfree(idtext);
+        xfree(key);
         for (char *c = d.id; *c; c++)
             *c = (char)toupper((unsigned char)*c);
         d.origin = DCACHE_ORIGIN_FILE;

@@ -128,7 +128,9 @@ evq_t *milter_engine_evq(milter_engine_t *self);
 const sensor_config_t *milter_engine_config(const milter_engine_t *self);
 
 /* Loads operator decisions from path ("scope action ttl value" per line) into cache, replacing
- * the file's previous set only when the whole file parses. 0 or -1. */
+ * the file's previous set only when the whole file parses. Each value becomes the key text the
+ * sensor computes from mail (subject key, canonical address, client /24 or /64); one that can
+ * be no such key fails the file. 0, or -1 with "FILE:LINE: why" in err. */
 int milter_engine_load_decisions(dcache_t *cache, const char *path, int64_t now_ms, char *err,
                                  size_t errlen);
 

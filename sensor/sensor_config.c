@@ -74,8 +74,9 @@ static const cfg_param_t s_params[] = {
                "operator decisions, one 'scope action ttl value' per line: scope subject, "
                "orig_subject, client_ip, client_net or subject_ip; action reject, tempfail, tag "
                "or observe; ttl a duration (bare number: seconds), 0 for no expiry; value the "
-               "rest of the line, the normalised key text the sensor matches (subject_ip: "
-               "'SUBJECT_KEY|IP')"),
+               "rest of the line, normalised as the sensor keys mail: a subject as typed (or "
+               "RFC 2047 encoded), an address in any form, a client_net the /24 (IPv4) or /64 "
+               "(IPv6) a client is in, subject_ip 'SUBJECT|IP'"),
     CFG_LIST(T, enforce_classes, "enforce_classes", "bounce",
              "message classes decisions apply to (bounce, autoreply, mdn, arf)"),
     CFG_STRING(T, reply_text, "reply_text", "Message refused as backscatter",

@@ -162,6 +162,21 @@ static void test_bad_decision_line_is_refused_with_its_line(void **state)
     xfree(conf);
 }
 
+/* A decision that could match no mail (a client_net wider than the /24 mail is keyed by) is a
+ * configuration error -n reports with its line, not a block that silently never fires. */
+static void test_decision_matching_no_mail_is_refused_with_its_line(void **state)
+{
+    s_dir_t *d = *state;
+    s_write(d->bad_dec, "# scope action ttl value\nclient_net reject 0 192.0.0.0/16\n");
+    char *conf = xasprintf("site = s1\ndecision_file = %s\n", d->bad_dec);
+    char *where =
+        xasprintf("decision_file: %s:2: network \"192.0.0.0/16\" would match no mail", d->bad_dec);
+    assert_int_equal(s_check(d, conf), EX_CONFIG);
+    assert_true(s_said(d, where));
+    xfree(where);
+    xfree(conf);
+}
+
 static void test_every_bad_file_is_reported(void **state)
 {
     s_dir_t *d = *state;
@@ -218,6 +233,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_decision_file_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_decision_line_is_refused_with_its_line, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_decision_matching_no_mail_is_refused_with_its_line,
+                                        s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_every_bad_file_is_reported, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_internal_network_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_public_key_is_refused, s_setup, s_teardown),

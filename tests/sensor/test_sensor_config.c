@@ -170,7 +170,7 @@ static void test_every_cross_field_error_names_its_line(void **state)
 }
 
 /* The help text (--help, the sample config, the man page) says what the parser in
- * milter_engine.c reads: scope, action, a required ttl, then the value. */
+ * milter_engine.c reads: scope, action, a required ttl, then the value it normalises. */
 static void test_decision_file_help_matches_the_parser(void **state)
 {
     const char *help = NULL;
@@ -181,7 +181,10 @@ static void test_decision_file_help_matches_the_parser(void **state)
     assert_non_null(strstr(help, "'scope action ttl value'"));
     assert_null(strstr(help, "[ttl]"));
     assert_non_null(strstr(help, "0 for no expiry"));
-    assert_non_null(strstr(help, "normalised key text"));
+    /* values are normalised as the sensor keys mail, and a net is only ever a /24 or /64 */
+    assert_non_null(strstr(help, "normalised as the sensor keys mail"));
+    assert_non_null(strstr(help, "a subject as typed"));
+    assert_non_null(strstr(help, "/24 (IPv4) or /64 (IPv6)"));
 }
 
 static void test_heartbeat_timeout_just_above_the_heartbeat_is_accepted(void **state)

@@ -1,0 +1,254 @@
+/* test_milter_engine - the operator's decision file: each value is the key the sensor computes
+ * from mail, so a decision typed as a person reads it ("Cheap Watches", "2001:DB8::1") blocks
+ * a real message, and a value that can be no such key is refused with its FILE:LINE rather
+ * than loaded as a block that never fires. Table-driven: a decision file, then a bounce put
+ * through the classifier and the enforcer as the milter does at end of data. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "classify.h"
+#include "enforce.h"
+#include "fp.h"
+#include "milter_engine.h"
+#include "subject.h"
+#include "xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A Postfix DSN for a spam run through a reflector: the bounce's own Subject, then the bounced
+ * original's. The client address is the connection's, not in the text. */
+static const char s_bounce[] =
+    "Return-Path: <>\r\n"
+    "From: MAILER-DAEMON@mx.reflector.example (Mail Delivery System)\r\n"
+    "Subject: %s\r\n"
+    "To: alice@victim.example\r\n"
+    "Auto-Submitted: auto-replied\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n"
+    "\r\n"
+    "--B\r\n"
+    "Content-Type: text/plain\r\n"
+    "\r\n"
+    "Your message could not be delivered.\r\n"
+    "--B\r\n"
+    "Content-Type: message/delivery-status\r\n"
+    "\r\n"
+    "Reporting-MTA: dns; mx.reflector.example\r\n"
+    "\r\n"
+    "Final-Recipient: rfc822; nobody@reflector.example\r\n"
+    "Action: failed\r\n"
+    "Status: 5.1.1\r\n"
+    "--B\r\n"
+    "Content-Type: message/rfc822\r\n"
+    "\r\n"
+    "From: \"Alice\" <alice@victim.example>\r\n"
+    "To: nobody@reflector.example\r\n"
+    "Subject: %s\r\n"
+    "Message-ID: <spam.1@victim.example>\r\n"
+    "\r\n"
+    "Buy now.\r\n"
+    "--B--\r\n";
+
+/* A scratch directory holding one decision file. */
+typedef struct {
+    char dir[64]; /* mkdtemp */
+    char *path;   /* DIR/decisions */
+} s_dir_t;
+
+static int s_setup(void **state)
+{
+    s_dir_t *d = xcalloc(1, sizeof(*d));
+    snprintf(d->dir, sizeof(d->dir), "/tmp/test_milter_engine.XXXXXX");
+    assert_non_null(mkdtemp(d->dir));
+    d->path = xasprintf("%s/decisions", d->dir);
+    *state = d;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    s_dir_t *d = *state;
+    unlink(d->path);
+    rmdir(d->dir);
+    xfree(d->path);
+    xfree(d);
+    return 0;
+}
+
+/* Writes "# comment\nLINE\n" (the decision on line 2) and loads it into a new memory cache;
+ * the cache, or NULL with err. */
+static dcache_t *s_load(s_dir_t *d, const char *line, char *err, size_t errlen)
+{
+    FILE *fp = fopen(d->path, "w");
+    assert_non_null(fp);
+    fprintf(fp, "# scope action ttl value\n%s\n", line);
+    fclose(fp);
+    dcache_t *cache = dcache_new(NULL, err, errlen);
+    assert_non_null(cache);
+    if (milter_engine_load_decisions(cache, d->path, 1000, err, errlen) != 0)
+        dcache_destroy(&cache);
+    return cache;
+}
+
+typedef struct {
+    const char *line;      /* the decision as an operator types it */
+    const char *subject;   /* the bounce's Subject */
+    const char *original;  /* the bounced original's Subject */
+    const char *client_ip; /* the connecting client, as the MTA gives it */
+    int scope;             /* the decision that must fire */
+    const char *value;     /* its stored (displayed) key text */
+} s_match_t;
+
+static const s_match_t s_matches[] = {
+    {"orig_subject reject 0 Cheap Watches", "Undelivered Mail Returned to Sender", "Cheap Watches",
+     "192.0.2.25", DCACHE_SCOPE_ORIG_SUBJECT, "cheap watches"},
+    {"orig_subject reject 1h   Re: CHEAP  watches 42  ", "Undelivered Mail Returned to Sender",
+     "cheap watches 7", "192.0.2.25", DCACHE_SCOPE_ORIG_SUBJECT, "cheap watches #"},
+    {"orig_subject reject 0 =?UTF-8?Q?Cheap_Watches?=", "Undelivered Mail Returned to Sender",
+     "Cheap Watches", "192.0.2.25", DCACHE_SCOPE_ORIG_SUBJECT, "cheap watches"},
+    {"subject tempfail 0 Undeliverable: Cheap Watches", "Undeliverable: Cheap Watches",
+     "Something else", "192.0.2.25", DCACHE_SCOPE_SUBJECT, "cheap watches"},
+    {"client_ip reject 0 2001:DB8::1", "Undelivered Mail Returned to Sender", "Hello",
+     "IPv6:2001:db8::1", DCACHE_SCOPE_CLIENT_IP, "2001:db8::1"},
+    {"client_ip reject 0 ::ffff:192.0.2.25", "Undelivered Mail Returned to Sender", "Hello",
+     "192.0.2.25", DCACHE_SCOPE_CLIENT_IP, "192.0.2.25"},
+    {"client_net reject 0 2001:DB8:0:0::/64", "Undelivered Mail Returned to Sender", "Hello",
+     "2001:db8::1", DCACHE_SCOPE_CLIENT_NET, "2001:db8::/64"},
+    {"client_net reject 0 ::ffff:192.0.2.0/120", "Undelivered Mail Returned to Sender", "Hello",
+     "192.0.2.25", DCACHE_SCOPE_CLIENT_NET, "192.0.2.0/24"},
+    {"subject_ip reject 0 Undeliverable: Cheap Watches | 2001:DB8::1",
+     "Undeliverable: Cheap Watches", "Hello", "2001:db8::1", DCACHE_SCOPE_SUBJECT_IP,
+     "cheap watches|2001:db8::1"},
+    {"subject_ip reject 0 Undeliverable: Cheap|Watches|192.0.2.25", "Undeliverable: Cheap|Watches",
+     "Hello", "192.0.2.25", DCACHE_SCOPE_SUBJECT_IP, "cheap|watches|192.0.2.25"},
+};
+
+/* Each decision, typed as an operator would, acts on the message it names. */
+static void test_typed_values_match_real_mail(void **state)
+{
+    s_dir_t *d = *state;
+    for (size_t i = 0; i < sizeof(s_matches) / sizeof(s_matches[0]); i++) {
+        const s_match_t *t = &s_matches[i];
+        printf("case: %s\n", t->line);
+        char err[1024] = "";
+        dcache_t *cache = s_load(d, t->line, err, sizeof(err));
+        if (!cache)
+            printf("refused: %s\n", err);
+        assert_non_null(cache);
+
+        char *msg = xasprintf(s_bounce, t->subject, t->original);
+        classify_input_t ci = {
+            .msg = msg, .len = strlen(msg), .client_ip = t->client_ip, .env_from = ""};
+        classify_result_t *cr = classify_message(&ci);
+        assert_string_equal(classify_class_name(classify_result_class(cr)), "bounce");
+        enforce_input_t in;
+        memset(&in, 0, sizeof(in));
+        char *subject_ip = NULL;
+        enforce_keys_from(cr, &in, &subject_ip);
+        in.class_enforced = true;
+        enforce_verdict_t v;
+        enforce_decide(cache, &in, 2000, &v);
+
+        assert_int_not_equal(v.action, 0);
+        assert_int_equal(v.decision.scope, t->scope);
+        assert_string_equal(v.decision.value, t->value);
+        assert_true(v.decision.fp == fp_text(t->value));
+        xfree(subject_ip);
+        classify_result_destroy(&cr);
+        xfree(msg);
+        dcache_destroy(&cache);
+    }
+}
+
+/* The reviewer's case, stated as the classifier's own normalisation: the decision's fingerprint
+ * is fp_text(subject_key(...)) of what the operator typed, and the display text is that key. */
+static void test_subject_fingerprint_is_the_classifiers(void **state)
+{
+    s_dir_t *d = *state;
+    char err[1024] = "";
+    dcache_t *cache = s_load(d, "orig_subject reject 0 Cheap Watches", err, sizeof(err));
+    assert_non_null(cache);
+    char *key = subject_key("Cheap Watches");
+    dcache_entry_t e;
+    assert_int_equal(dcache_lookup(cache, DCACHE_SCOPE_ORIG_SUBJECT, fp_text(key), 2000, &e, 1), 1);
+    assert_string_equal(e.value, key);
+    assert_int_equal(
+        dcache_lookup(cache, DCACHE_SCOPE_ORIG_SUBJECT, fp_text("Cheap Watches"), 2000, &e, 1), 0);
+    xfree(key);
+    dcache_destroy(&cache);
+}
+
+/* Two spellings of one key are one decision (same id), as the same block at the CLI is. */
+static void test_spellings_of_one_key_share_an_id(void **state)
+{
+    s_dir_t *d = *state;
+    char err[1024] = "";
+    dcache_entry_t a, b;
+    dcache_t *cache = s_load(d, "client_ip reject 0 2001:DB8::1", err, sizeof(err));
+    assert_non_null(cache);
+    assert_int_equal(
+        dcache_lookup(cache, DCACHE_SCOPE_CLIENT_IP, fp_text("2001:db8::1"), 2000, &a, 1), 1);
+    dcache_destroy(&cache);
+    cache = s_load(d, "client_ip reject 0 [IPv6:2001:db8:0::1]", err, sizeof(err));
+    assert_non_null(cache);
+    assert_int_equal(
+        dcache_lookup(cache, DCACHE_SCOPE_CLIENT_IP, fp_text("2001:db8::1"), 2000, &b, 1), 1);
+    assert_string_equal(a.id, b.id);
+    dcache_destroy(&cache);
+}
+
+typedef struct {
+    const char *line; /* a decision that can match no mail */
+    const char *why;  /* what the error says after "FILE:2: " */
+} s_refusal_t;
+
+static const s_refusal_t s_refusals[] = {
+    {"orig_subject reject 0 12345", "normalises to nothing"},
+    {"subject reject 0 Undelivered Mail Returned to Sender", "normalises to nothing"},
+    {"client_ip reject 0 mx.example.com", "invalid IP address \"mx.example.com\""},
+    {"client_ip reject 0 192.0.2.0/24", "invalid IP address"},
+    {"client_net reject 0 192.0.0.0/16", "would match no mail"},
+    {"client_net reject 0 192.0.2.25", "would match no mail"},
+    {"client_net reject 0 2001:db8::/48", "would match no mail"},
+    {"client_net reject 0 192.0.2.1/24", "invalid network"},
+    {"subject_ip reject 0 Cheap Watches", "is not SUBJECT|IP"},
+    {"subject_ip reject 0 Cheap Watches|not-an-ip", "invalid IP address \"not-an-ip\""},
+    {"subject_ip reject 0 12345|192.0.2.25", "normalises to nothing"},
+};
+
+/* A value that is no key the sensor makes is refused, naming the file and line. */
+static void test_values_that_match_no_mail_are_refused(void **state)
+{
+    s_dir_t *d = *state;
+    char *where = xasprintf("%s:2: ", d->path);
+    for (size_t i = 0; i < sizeof(s_refusals) / sizeof(s_refusals[0]); i++) {
+        const s_refusal_t *t = &s_refusals[i];
+        printf("case: %s\n", t->line);
+        char err[1024] = "";
+        dcache_t *cache = s_load(d, t->line, err, sizeof(err));
+        assert_null(cache);
+        printf("err: %s\n", err);
+        assert_true(!strncmp(err, where, strlen(where)));
+        assert_non_null(strstr(err, t->why));
+    }
+    xfree(where);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_typed_values_match_real_mail, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_subject_fingerprint_is_the_classifiers, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_spellings_of_one_key_share_an_id, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_values_that_match_no_mail_are_refused, s_setup,
+                                        s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
