@@ -11,13 +11,29 @@
  * write_mostly: most lookups in Backstop are for keys that are not there (the
  * sensor's ledger and cache), and the filter answers those without reading a
  * table block; the aggregator's store is read back only by iterating.
+ *
+ * A failed write leaves the handle broken, and the next write opens the database
+ * again first. LevelDB does not survive a failed log append (a full disk, say):
+ * its log writer counts the bytes it could not write, so every later record it
+ * appends to that log is misaligned and silently dropped when the log is read
+ * back, although each write reported success; and a failed compaction makes
+ * every later write fail until a reopen. Closing and opening recovers the log up
+ * to the failed record and starts a new one. Every call holds a read lock, an
+ * iterator until it is destroyed; the reopen takes the write lock only when it
+ * is free (a thread holding an iterator on the handle just gets its write
+ * refused, and a later write tries again). Error lines are limited to one a
+ * S_LOG_EVERY_S seconds a handle, with the count of those left out.
  */
 #include "kv.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <leveldb/c.h>
 
@@ -34,7 +50,13 @@ struct kv {
     leveldb_writeoptions_t *wsync;  /* batches with sync */
     leveldb_writeoptions_t *wasync; /* batches without sync */
     char *path;                     /* database directory, for log lines */
+    pthread_rwlock_t lock;          /* read: any call (an iterator's life); write: reopen */
+    atomic_bool broken;             /* a write failed: open again before the next one */
+    atomic_llong logged_s;          /* monotonic second of the last error line */
+    atomic_long unlogged;           /* errors since, not logged */
 };
+
+#define S_LOG_EVERY_S 10 /* seconds between two error lines of one handle */
 
 struct kv_batch {
     leveldb_writebatch_t *wb; /* queued operations */
@@ -51,28 +73,92 @@ typedef enum {
 
 struct kv_iter {
     kv_t *kv;               /* database, borrowed, for log lines */
+    bool locked;            /* holds kv's read lock (false: no database, iterates nothing) */
     leveldb_iterator_t *it; /* LevelDB's iterator */
     char *prefix;           /* keys must start with this */
     size_t plen;            /* its length */
     s_iter_state_t state;   /* see above */
 };
 
-/* Turns a LevelDB error into one log line; true when there was one. */
-static int s_failed(const kv_t *self, const char *op, char *err)
+/* Turns a LevelDB error into a log line (at most one a S_LOG_EVERY_S seconds a handle);
+ * true when there was one. */
+static int s_failed(kv_t *self, const char *op, char *err)
 {
     if (err == NULL)
         return 0;
-    msg_error("kv: op=%s path=%s: error=%s", op, self ? self->path : "?", err);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long last = self ? atomic_load(&self->logged_s) : 0;
+    if (self == NULL || last == 0 || ts.tv_sec - last >= S_LOG_EVERY_S) {
+        long more = self ? atomic_exchange(&self->unlogged, 0) : 0;
+        if (self)
+            atomic_store(&self->logged_s, (long long)ts.tv_sec);
+        if (more > 0)
+            msg_error("kv: op=%s path=%s: error=%s (and %ld more errors since the last line)", op,
+                      self->path, err, more);
+        else
+            msg_error("kv: op=%s path=%s: error=%s", op, self ? self->path : "?", err);
+    } else {
+        atomic_fetch_add(&self->unlogged, 1);
+    }
     leveldb_free(err);
     return 1;
 }
 
-int kv_reopen(kv_t *self)
+/* A write failed: the handle must be opened again before the next one. */
+static int s_write_failed(kv_t *self, const char *op, char *err)
+{
+    if (!s_failed(self, op, err))
+        return 0;
+    atomic_store(&self->broken, true);
+    return 1;
+}
+
+/* Closes and opens the database; the caller holds the write lock. */
+static int s_reopen_locked(kv_t *self)
 {
     char *err = NULL;
-    leveldb_close(self->db);
+    if (self->db)
+        leveldb_close(self->db);
     self->db = leveldb_open(self->options, self->path, &err);
-    return s_failed(self, "reopen", err) || self->db == NULL ? -1 : 0;
+    if (s_failed(self, "reopen", err) || self->db == NULL) {
+        self->db = NULL;
+        atomic_store(&self->broken, true);
+        return -1;
+    }
+    atomic_store(&self->broken, false);
+    return 0;
+}
+
+int kv_reopen(kv_t *self)
+{
+    pthread_rwlock_wrlock(&self->lock);
+    int rc = s_reopen_locked(self);
+    pthread_rwlock_unlock(&self->lock);
+    return rc;
+}
+
+/* Takes the read lock for a call; for a write on a broken handle, opens the database
+ * again first (when no one else holds the handle). 0, or -1 (no lock held) when there is
+ * no database to use. */
+static int s_enter(kv_t *self, bool write)
+{
+    if (write && atomic_load(&self->broken) && pthread_rwlock_trywrlock(&self->lock) == 0) {
+        if (atomic_load(&self->broken) && s_reopen_locked(self) == 0)
+            msg_info("kv: op=reopen path=%s: writing again after a failed write", self->path);
+        pthread_rwlock_unlock(&self->lock);
+    }
+    pthread_rwlock_rdlock(&self->lock);
+    if (self->db == NULL || (write && atomic_load(&self->broken))) {
+        pthread_rwlock_unlock(&self->lock);
+        return -1;
+    }
+    return 0;
+}
+
+static void s_leave(kv_t *self)
+{
+    pthread_rwlock_unlock(&self->lock);
 }
 
 static void s_free_parts(kv_t *self)
@@ -94,6 +180,7 @@ static void s_free_parts(kv_t *self)
     if (self->wasync)
         leveldb_writeoptions_destroy(self->wasync);
     xfree(self->path);
+    pthread_rwlock_destroy(&self->lock);
     xfree(self);
 }
 
@@ -114,6 +201,7 @@ kv_t *kv_open(const char *path, int create, const kv_options_t *opts)
     if (opts == NULL)
         opts = &defaults;
     self->path = xstrdup(path);
+    pthread_rwlock_init(&self->lock, NULL);
     self->options = leveldb_options_create();
     leveldb_options_set_create_if_missing(self->options, create ? 1 : 0);
     if (opts->write_buffer_size)
@@ -173,7 +261,10 @@ int kv_get(kv_t *self, const void *key, size_t klen, char **val, size_t *vlen)
     *val = NULL;
     if (vlen)
         *vlen = 0;
+    if (s_enter(self, false) < 0)
+        return -1;
     char *found = leveldb_get(self->db, self->ropts, key, klen, &len, &err);
+    s_leave(self);
     if (s_failed(self, "get", err)) {
         if (found)
             leveldb_free(found);
@@ -194,16 +285,22 @@ int kv_put(kv_t *self, const void *key, size_t klen, const void *val, size_t vle
 {
     char *err = NULL;
     assert(self && (key || klen == 0) && (val || vlen == 0));
+    if (s_enter(self, true) < 0)
+        return -1;
     leveldb_put(self->db, self->wopts, key, klen, val, vlen, &err);
-    return s_failed(self, "put", err) ? -1 : 0;
+    s_leave(self);
+    return s_write_failed(self, "put", err) ? -1 : 0;
 }
 
 int kv_del(kv_t *self, const void *key, size_t klen)
 {
     char *err = NULL;
     assert(self && (key || klen == 0));
+    if (s_enter(self, true) < 0)
+        return -1;
     leveldb_delete(self->db, self->wopts, key, klen, &err);
-    return s_failed(self, "del", err) ? -1 : 0;
+    s_leave(self);
+    return s_write_failed(self, "del", err) ? -1 : 0;
 }
 
 kv_batch_t *kv_batch_new(void)
@@ -244,8 +341,11 @@ int kv_batch_write(kv_t *self, kv_batch_t *batch, int sync)
 {
     char *err = NULL;
     assert(self && batch);
+    if (s_enter(self, true) < 0)
+        return -1;
     leveldb_write(self->db, sync ? self->wsync : self->wasync, batch->wb, &err);
-    return s_failed(self, "batch", err) ? -1 : 0;
+    s_leave(self);
+    return s_write_failed(self, "batch", err) ? -1 : 0;
 }
 
 void kv_batch_destroy(kv_batch_t **batch_p)
@@ -263,7 +363,9 @@ kv_iter_t *kv_iter_new(kv_t *self, const void *prefix, size_t plen)
     assert(self && (prefix || plen == 0));
     kv_iter_t *it = xcalloc(1, sizeof(*it));
     it->kv = self;
-    it->it = leveldb_create_iterator(self->db, self->ropts);
+    /* the read lock lives as long as the iterator: no reopen under it */
+    it->locked = s_enter(self, false) == 0;
+    it->it = it->locked ? leveldb_create_iterator(self->db, self->ropts) : NULL;
     it->prefix = xmalloc(plen + 1);
     if (plen)
         memcpy(it->prefix, prefix, plen);
@@ -283,6 +385,8 @@ static int s_key_less(const void *a, size_t alen, const void *b, size_t blen)
 void kv_iter_seek(kv_iter_t *it, const void *key, size_t klen)
 {
     assert(it && (key || klen == 0));
+    if (!it->locked)
+        return; /* no database: next says so */
     /* never before the prefix: the first key >= max(key, prefix) */
     if (s_key_less(key, klen, it->prefix, it->plen))
         leveldb_iter_seek(it->it, it->prefix, it->plen);
@@ -298,6 +402,10 @@ int kv_iter_next(kv_iter_t *it)
     case S_ITER_END:
         return 0;
     case S_ITER_FRESH:
+        if (!it->locked) {
+            it->state = S_ITER_END;
+            return -1; /* the database could not be opened again */
+        }
         if (it->plen)
             leveldb_iter_seek(it->it, it->prefix, it->plen);
         else
@@ -341,7 +449,10 @@ void kv_iter_destroy(kv_iter_t **it_p)
 {
     assert(it_p);
     if (*it_p) {
-        leveldb_iter_destroy((*it_p)->it);
+        if ((*it_p)->it)
+            leveldb_iter_destroy((*it_p)->it);
+        if ((*it_p)->locked)
+            s_leave((*it_p)->kv);
         xfree((*it_p)->prefix);
         xfree(*it_p);
         *it_p = NULL;

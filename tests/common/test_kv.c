@@ -10,6 +10,8 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,6 +356,55 @@ static void test_kv_reopen_in_place(void **state)
     kv_close(&kv);
 }
 
+/* A write that fails half way into LevelDB's log (the file size limit here, a full disk in
+ * life) must not take later writes with it: LevelDB would append them out of step with the
+ * torn record and drop them silently when it reads the log back. The handle opens the
+ * database again before its next write. */
+static void test_writes_after_a_failed_write_survive_a_reopen(void **state)
+{
+    fx_t *fx = *state;
+    kv_t *kv = kv_open(fx->db, 1, NULL);
+    assert_non_null(kv);
+    s_put(kv, "k/before", "yes");
+    struct rlimit old, small;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN); /* a write past the limit fails with EFBIG instead */
+    small = old;
+    small.rlim_cur = 100000; /* inside a 32 KiB log block: the record is torn there */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    char *big = xmalloc(256 * 1024);
+    memset(big, 'b', 256 * 1024);
+    kv_batch_t *b = kv_batch_new();
+    kv_batch_put(b, "k/big", 5, big, 256 * 1024);
+    int rc = kv_batch_write(kv, b, 0);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    kv_batch_destroy(&b);
+    xfree(big);
+    assert_int_equal(rc, -1);
+    /* the disk has room again: these writes say they are done (some 200 KiB of log, over
+     * many of LevelDB's 32 KiB log blocks), and must be */
+    char val[128];
+    memset(val, 'v', sizeof(val) - 1);
+    val[sizeof(val) - 1] = '\0';
+    for (int i = 0; i < 1500; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "k/after%04d", i);
+        s_put(kv, key, val);
+    }
+    kv_close(&kv);
+    kv = kv_open(fx->db, 0, NULL);
+    assert_non_null(kv);
+    s_assert_value(kv, "k/before", "yes");
+    kv_iter_t *it = kv_iter_new(kv, "k/after", 7);
+    int n = 0;
+    while (kv_iter_next(it) == 1)
+        n++;
+    kv_iter_destroy(&it);
+    assert_int_equal(n, 1500);
+    kv_close(&kv);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
     fx_t *fx = *state;
@@ -455,6 +506,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seek_in_sequence_log, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_kv_reopen_in_place, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_writes_after_a_failed_write_survive_a_reopen, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_missing_database_without_create_fails, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_non_directory_path_fails_cleanly, s_setup, s_teardown),
