@@ -442,8 +442,21 @@ static void s_status(FILE *fp, const json_t *doc, int64_t now_ms)
                 json_is_true(json_object_get(sh, "same")) ? "the same as" : "not yet the same as",
                 s_field(sh, "applied", b[0], 64), s_field(sh, "refused", b[1], 64));
     }
+    const json_t *store = json_object_get(doc, "store");
+    if (s_int(store, "failing_since_ms", 0) > 0)
+        fprintf(
+            fp,
+            "Store:      FAILING (first failure %s): %s writes failed; %s decision changes wait "
+            "to be stored, and are not published until they are (see the log)\n",
+            s_rel(now_ms, s_int(store, "failing_since_ms", 0), false, b[0], 64),
+            s_field(store, "errors", b[1], 64), s_field(store, "unstored", b[2], 64));
+    else if (s_int(store, "errors", 0) > 0)
+        fprintf(fp, "Store:      writing; %s writes failed since the start (see the log)\n",
+                s_field(store, "errors", b[0], 64));
     const json_t *sensors = s_array(doc, "sensors");
-    fprintf(fp, "\nSensors: %zu\n", sensors ? json_array_size(sensors) : (size_t)0);
+    size_t nshown = sensors ? json_array_size(sensors) : 0;
+    int64_t ntotal = s_int(doc, "sensors_total", (int64_t)nshown);
+    fprintf(fp, "\nSensors: %" PRId64 "\n", ntotal);
     if (sensors && json_array_size(sensors) > 0) {
         static const char *const titles[] = {"SITE",     "SENSOR", "LAST SEEN",
                                              "APPLIED>", "LAG>",   "STATE"};
@@ -461,6 +474,9 @@ static void s_status(FILE *fp, const json_t *doc, int64_t now_ms)
         }
         s_table_print(fp, &t);
     }
+    if (ntotal > (int64_t)nshown)
+        fprintf(fp, "... and %" PRId64 " more not listed (more than one reply holds)\n",
+                ntotal - (int64_t)nshown);
 }
 
 /* The per-rule comparison rows of one key (why). */
@@ -651,6 +667,9 @@ static void s_sites(FILE *fp, const json_t *doc, int64_t now_ms)
         s_table_row(&t, row);
     }
     s_table_print(fp, &t);
+    if (s_left_out(doc, "sites_total", sites) > 0)
+        fprintf(fp, "... and %" PRId64 " more not listed (more than one reply holds)\n",
+                s_left_out(doc, "sites_total", sites));
 }
 
 int cli_render(FILE *fp, Backstop__ControlRequest__Command cmd, const json_t *doc)

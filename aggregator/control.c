@@ -192,54 +192,6 @@ static json_t *s_sensor(const server_sensor_t *s, uint64_t epoch, uint64_t seq, 
                      (json_int_t)s->decisions);
 }
 
-/* ---- commands ---- */
-
-static int s_status(server_t *srv, s_ctx_t *c)
-{
-    const server_stats_t *st = server_stats(srv);
-    decisions_t *d = server_decisions(srv);
-    size_t nsensors, nsites;
-    const server_sensor_t *sensors = server_sensors(srv, &nsensors);
-    (void)server_sites(srv, &nsites);
-
-    json_t *dropped = json_object();
-    for (int i = 1; i < SERVER_DROP__COUNT; i++)
-        json_object_set_new(dropped, server_drop_name((server_drop_t)i),
-                            json_integer((json_int_t)st->drops[i]));
-    json_t *arr = json_array();
-    for (size_t i = 0; i < nsensors; i++)
-        json_array_append_new(
-            arr, s_sensor(&sensors[i], decisions_epoch(d), decisions_seq(d), c->now_ms));
-    int64_t up = (c->now_ms - st->started_ms) / 1000;
-    json_t *peer = json_null();
-    const peer_stats_t *ps = server_peer(srv);
-    if (ps)
-        peer = json_pack(
-            "{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:b, s:I, s:I, s:I}}",
-            "decisions", server_config(srv)->peer_decisions, "state", ps->live ? "live" : "joining",
-            "epoch", s_hex(ps->epoch), "seq", (json_int_t)ps->seq, "applied",
-            (json_int_t)ps->applied, "echoes", (json_int_t)ps->echoes, "refused",
-            (json_int_t)ps->refused, "merged", (json_int_t)ps->merged, "resyncs",
-            (json_int_t)ps->resyncs, "bad_frames", (json_int_t)ps->bad_frames, "shared", "same",
-            ps->shared_heard && ps->shared_digest == server_shared_digest(srv), "fetches",
-            (json_int_t)ps->shared_fetches, "applied", (json_int_t)ps->shared_applied, "refused",
-            (json_int_t)ps->shared_refused);
-    return s_ok(
-        c,
-        json_pack(
-            "{s:I, s:I, s:o, s:I, s:f, s:{s:I, s:I, s:I, s:o}, s:I, s:{s:I, s:I, s:I}, "
-            "s:I, s:I, s:o, s:o}",
-            "started_ms", (json_int_t)st->started_ms, "uptime_s", (json_int_t)(up < 0 ? 0 : up),
-            "epoch", s_hex(decisions_epoch(d)), "seq", (json_int_t)decisions_seq(d), "events_per_s",
-            st->events_per_s, "events", "received", (json_int_t)st->events_in, "counted",
-            (json_int_t)st->events_counted, "allowlisted", (json_int_t)st->events_allowlisted,
-            "dropped", dropped, "keys", (json_int_t)window_keys(server_window(srv)), "decisions",
-            "active", (json_int_t)decisions_count(d), "enforced",
-            (json_int_t)decisions_count_enforced(d), "pending", (json_int_t)decisions_pending(d),
-            "allowlist", (json_int_t)allowlist_count(server_allowlist(srv)), "sites",
-            (json_int_t)nsites, "sensors", arr, "peer", peer));
-}
-
 /* A reply's long list (decisions, allowlist entries): at most max items, and no more JSON
  * than S_REPLY_BUDGET, so that the reply fits one frame whatever the texts in it. */
 typedef struct {
@@ -283,6 +235,58 @@ static json_t *s_list_put(json_t *doc, const char *name, s_list_t *l, bool named
     json_object_set_new(doc, truncated, json_boolean(json_array_size(l->arr) < l->total));
     json_object_set_new(doc, name, l->arr);
     return doc;
+}
+
+/* ---- commands ---- */
+
+static int s_status(server_t *srv, s_ctx_t *c)
+{
+    const server_stats_t *st = server_stats(srv);
+    decisions_t *d = server_decisions(srv);
+    size_t nsensors, nsites;
+    const server_sensor_t *sensors = server_sensors(srv, &nsensors);
+    (void)server_sites(srv, &nsites);
+
+    json_t *dropped = json_object();
+    for (int i = 1; i < SERVER_DROP__COUNT; i++)
+        json_object_set_new(dropped, server_drop_name((server_drop_t)i),
+                            json_integer((json_int_t)st->drops[i]));
+    s_list_t sl;
+    s_list_init(&sl, S_LIST_DEFAULT);
+    for (size_t i = 0; i < nsensors; i++)
+        s_list_add(&sl, s_sensor(&sensors[i], decisions_epoch(d), decisions_seq(d), c->now_ms));
+    json_t *store = json_pack(
+        "{s:I, s:o, s:I}", "errors", (json_int_t)st->store_errors, "failing_since_ms",
+        st->store_failing_ms ? json_integer((json_int_t)st->store_failing_ms) : json_null(),
+        "unstored", (json_int_t)server_unstored(srv));
+    int64_t up = (c->now_ms - st->started_ms) / 1000;
+    json_t *peer = json_null();
+    const peer_stats_t *ps = server_peer(srv);
+    if (ps)
+        peer = json_pack(
+            "{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:b, s:I, s:I, s:I}}",
+            "decisions", server_config(srv)->peer_decisions, "state", ps->live ? "live" : "joining",
+            "epoch", s_hex(ps->epoch), "seq", (json_int_t)ps->seq, "applied",
+            (json_int_t)ps->applied, "echoes", (json_int_t)ps->echoes, "refused",
+            (json_int_t)ps->refused, "merged", (json_int_t)ps->merged, "resyncs",
+            (json_int_t)ps->resyncs, "bad_frames", (json_int_t)ps->bad_frames, "shared", "same",
+            ps->shared_heard && ps->shared_digest == server_shared_digest(srv), "fetches",
+            (json_int_t)ps->shared_fetches, "applied", (json_int_t)ps->shared_applied, "refused",
+            (json_int_t)ps->shared_refused);
+    json_t *doc = json_pack(
+        "{s:I, s:I, s:o, s:I, s:f, s:{s:I, s:I, s:I, s:o}, s:I, s:{s:I, s:I, s:I}, s:I, s:I, "
+        "s:o, s:o}",
+        "started_ms", (json_int_t)st->started_ms, "uptime_s", (json_int_t)(up < 0 ? 0 : up),
+        "epoch", s_hex(decisions_epoch(d)), "seq", (json_int_t)decisions_seq(d), "events_per_s",
+        st->events_per_s, "events", "received", (json_int_t)st->events_in, "counted",
+        (json_int_t)st->events_counted, "allowlisted", (json_int_t)st->events_allowlisted,
+        "dropped", dropped, "keys", (json_int_t)window_keys(server_window(srv)), "decisions",
+        "active", (json_int_t)decisions_count(d), "enforced",
+        (json_int_t)decisions_count_enforced(d), "pending", (json_int_t)decisions_pending(d),
+        "allowlist", (json_int_t)allowlist_count(server_allowlist(srv)), "sites",
+        (json_int_t)nsites, "store", store, "peer", peer);
+    /* every sensor that ever reported is listed, as many as a reply holds */
+    return s_ok(c, s_list_put(doc, "sensors", &sl, true));
 }
 
 /* decisions_foreach state for the list. */
@@ -917,7 +921,17 @@ static int s_sites(server_t *srv, s_ctx_t *c)
             s_sensor(&sensors[i], decisions_epoch(d), decisions_seq(d), c->now_ms));
     }
     json_decref(by_name);
-    return s_ok(c, json_pack("{s:o}", "sites", arr));
+    /* as many sites (with their sensors) as a reply holds */
+    s_list_t l;
+    s_list_init(&l, SIZE_MAX);
+    size_t i;
+    json_t *site;
+    json_array_foreach(arr, i, site)
+    {
+        s_list_add(&l, json_incref(site));
+    }
+    json_decref(arr);
+    return s_ok(c, s_list_put(json_object(), "sites", &l, true));
 }
 
 static int s_site_add(server_t *srv, const Backstop__ControlRequest *req, s_ctx_t *c)

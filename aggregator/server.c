@@ -70,6 +70,7 @@ struct server {
     server_stats_t stats;             /* counters */
     server_sensor_t *sensors;         /* sensors seen */
     bool *sensor_dirty;               /* sensor record changed since the last flush */
+    size_t sensor_last;               /* index s_sensor() found last */
     size_t nsensors;                  /* in use */
     size_t sensors_cap;               /* allocated */
     server_site_t *sites;             /* registered sites */
@@ -95,6 +96,7 @@ struct server {
     int64_t next_heartbeat;           /* monotonic ms of the next heartbeat */
     int64_t next_flush;               /* ... write-behind flush */
     bool unsynced;                    /* written since the last fsync (store_sync) */
+    bool rewrite_windows;             /* a window write failed: the next cycle writes all */
     int64_t next_sweep;               /* ... sweep */
     int64_t next_rate;                /* ... rate slot rotation */
     uint64_t rate[SERVER_RATE_SLOTS]; /* events received per second, ring */
@@ -143,16 +145,30 @@ static void s_drop(server_t *self, server_drop_t why, const char *socket, const 
 
 /* ---- sensors and sites ---- */
 
+/* The sensor's record, made when create and there is room (SERVER_SENSORS_MAX,
+ * SERVER_SITE_SENSORS_MAX); NULL when there is none. */
 static server_sensor_t *s_sensor(server_t *self, const char *site, const char *sensor, bool create)
 {
+    /* a sensor's batches come in runs: its index is tried first */
+    size_t last = self->sensor_last;
+    if (last < self->nsensors && strcmp(self->sensors[last].sensor, sensor) == 0 &&
+        strcmp(self->sensors[last].site, site) == 0) {
+        self->sensor_dirty[last] = true;
+        return &self->sensors[last];
+    }
+    size_t of_site = 0;
     for (size_t i = 0; i < self->nsensors; i++) {
         server_sensor_t *s = &self->sensors[i];
-        if (strcmp(s->sensor, sensor) == 0 && strcmp(s->site, site) == 0) {
+        if (strcmp(s->site, site) != 0)
+            continue;
+        if (strcmp(s->sensor, sensor) == 0) {
             self->sensor_dirty[i] = true;
+            self->sensor_last = i;
             return s;
         }
+        of_site++;
     }
-    if (!create)
+    if (!create || self->nsensors >= SERVER_SENSORS_MAX || of_site >= SERVER_SITE_SENSORS_MAX)
         return NULL;
     if (self->nsensors == self->sensors_cap) {
         self->sensors_cap = self->sensors_cap ? self->sensors_cap * 2 : 16;
@@ -165,6 +181,7 @@ static server_sensor_t *s_sensor(server_t *self, const char *site, const char *s
     decisions_strlcpy(s->site, site, WIRE_MAX_ID);
     decisions_strlcpy(s->sensor, sensor, WIRE_MAX_ID);
     self->sensor_dirty[self->nsensors] = true;
+    self->sensor_last = self->nsensors;
     self->nsensors++;
     return s;
 }
@@ -603,6 +620,21 @@ const server_stats_t *server_stats(const server_t *self)
     return &self->stats;
 }
 
+size_t server_unstored(const server_t *self)
+{
+    return self->nunstored;
+}
+
+/* A store write failed (windows: one of the flush's window writes). */
+static void s_store_failed(server_t *self, bool windows)
+{
+    self->stats.store_errors++;
+    if (self->stats.store_failing_ms == 0)
+        self->stats.store_failing_ms = server_now_ms(self);
+    if (windows)
+        self->rewrite_windows = true;
+}
+
 const char *server_endpoint(const server_t *self, const char *which)
 {
     static const char *const names[4] = {"event", "decision", "snapshot", "control"};
@@ -628,9 +660,10 @@ int server_apply_changes(server_t *self)
         return 0;
     if (store_changes_write(self->store, self->unstored, self->nunstored) < 0) {
         /* kept: retried with the next change or timer; nothing published meanwhile */
-        self->stats.store_errors++;
+        s_store_failed(self, false);
         return -1;
     }
+    self->stats.store_failing_ms = 0;
     int sent = 0;
     for (size_t i = 0; i < self->nunstored; i++) {
         if (publish_update(self->pub, &self->unstored[i]) < 0) {
@@ -728,6 +761,10 @@ static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsoc
     wire_events_t it;
     size_t nev = wire_events_open(&it, b);
     server_sensor_t *sensor = s_sensor(self, b->site, b->sensor, true);
+    if (sensor == NULL) {
+        s_drop(self, SERVER_DROP_BAD_SITE, "events", meta->peer); /* too many sensors */
+        return;
+    }
     sensor->last_seen_ms = now;
     sensor->events += nev;
     self->stats.batches_in++;
@@ -794,6 +831,10 @@ static void s_on_status(server_t *self, const Backstop__SensorStatus *st, const 
     }
     int64_t now = server_now_ms(self);
     server_sensor_t *s = s_sensor(self, st->site, st->sensor, true);
+    if (s == NULL) {
+        s_drop(self, SERVER_DROP_BAD_SITE, "events", meta->peer); /* too many sensors */
+        return;
+    }
     s->last_seen_ms = now;
     s->epoch = st->epoch;
     s->applied_seq = st->applied_seq;
@@ -958,6 +999,16 @@ static void s_drain_snapshots(server_t *self)
             s_drop(self, SERVER_DROP_SITE_MISMATCH, "snapshot", meta.peer);
             site = ""; /* an empty snapshot: nothing of anyone's */
         }
+        /* a snapshot holds what is stored, never a change a failed write left in memory:
+         * a sensor would keep it under a sequence number the store may give again. The
+         * sensor asks again; meanwhile it keeps enforcing what it holds */
+        if (decisions_pending(self->decisions) || self->nunstored)
+            (void)server_apply_changes(self);
+        if (self->nunstored) {
+            s_drop(self, SERVER_DROP_SEND, "snapshot", meta.peer);
+            wire_free(&f);
+            continue;
+        }
         publish_snapshot_result_t res;
         if (publish_snapshot(self->snap, &meta, self->decisions, site, req, s_changes_since, self,
                              &res) < 0)
@@ -1078,7 +1129,7 @@ static bool s_flush_step(server_t *self)
     self->flush_left = n < want ? 0 : self->flush_left - n;
     if (self->flush_left > 0) {
         if (store_flush_behind(self->store, false) < 0)
-            self->stats.store_errors++;
+            s_store_failed(self, true);
         return false;
     }
     if (window_entries(w) != self->stored_wkeys) {
@@ -1105,9 +1156,11 @@ static bool s_flush_step(server_t *self)
      * flush_interval for everything written until then, decisions included */
     bool sync = ops > 0 || self->unsynced;
     if (store_flush_behind(self->store, sync) < 0) {
-        self->stats.store_errors++;
+        s_store_failed(self, true);
     } else {
         self->stats.flushes++;
+        if (self->nunstored == 0)
+            self->stats.store_failing_ms = 0;
         msg_debug(1, "flush: ops=%zu keys_flushed=%llu", ops,
                   (unsigned long long)self->stats.keys_flushed);
     }
@@ -1118,6 +1171,13 @@ static bool s_flush_step(server_t *self)
 /* Starts a flush cycle: the keys changed until now. */
 static void s_flush_start(server_t *self)
 {
+    if (self->rewrite_windows) {
+        /* a write of the writer's failed since the last cycle: its keys are not dirty any
+         * more, and which they were is not known here, so this cycle writes every key */
+        size_t n = window_dirty_all(ingest_window(self->ingest));
+        msg_warn("flush: a window write failed: writing all %zu keys again", n);
+        self->rewrite_windows = false;
+    }
     self->flush_total = self->flush_left = window_dirty_pending(ingest_window(self->ingest));
     self->flush_t0 = s_mono(self);
     self->flushing = true;
@@ -1228,6 +1288,8 @@ static int s_restore_sensor(const char *site, const char *sensor, const void *va
     if (len != sizeof(server_sensor_t))
         return 0;
     server_sensor_t *s = s_sensor(self, site, sensor, true);
+    if (s == NULL)
+        return 0; /* past the bounds (a store from before them): forgotten */
     memcpy(s, val, sizeof(*s));
     decisions_strlcpy(s->site, site, WIRE_MAX_ID);
     decisions_strlcpy(s->sensor, sensor, WIRE_MAX_ID);

@@ -60,6 +60,11 @@ typedef struct peer_stats peer_stats_t;
 
 /* The ZAP User-Id of the failover peer (never a site name: sites are [A-Za-z0-9._-]). */
 #define SERVER_PEER_USER "*peer"
+/* Sensors the aggregator keeps (status, the sequence each applied): in all, and of one site.
+ * A batch or status from a sensor past either is dropped as bad_site: in CURVE mode a site
+ * authenticates, but it names its sensors itself. */
+#define SERVER_SENSORS_MAX      16384
+#define SERVER_SITE_SENSORS_MAX 256
 
 typedef struct store store_t;
 
@@ -104,6 +109,8 @@ typedef struct {
     uint64_t snapshots_changes;         /* changes-since answers served */
     uint64_t control_requests;          /* control requests answered */
     uint64_t store_errors;              /* failed LevelDB writes */
+    int64_t store_failing_ms;           /* our clock at the first of the failures since the
+                                           last write that worked; 0: the store writes */
     uint64_t flushes;                   /* write-behind flushes of window counters */
     uint64_t keys_flushed;              /* window keys written by those flushes */
     double events_per_s;                /* events received per second, last 10 s */
@@ -176,6 +183,9 @@ window_t *server_window(server_t *self);
 struct ingest *server_ingest(server_t *self);
 store_t *server_store(server_t *self);
 const server_stats_t *server_stats(const server_t *self);
+/* Decision changes a failed store write left waiting (stored, then published, at the next
+ * write that works). */
+size_t server_unstored(const server_t *self);
 /* Wall-clock now, as the loop sees it (fake in tests). */
 int64_t server_now_ms(const server_t *self);
 /* Bound endpoints with real ports (tcp://127.0.0.1:* resolved); borrowed. */

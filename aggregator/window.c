@@ -1176,6 +1176,19 @@ static void s_dirty_reset(window_t *w)
     }
 }
 
+size_t window_dirty_all(window_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; self->track_dirty && i < self->cap; i++) {
+        entry_t *e = s_slot(self, i);
+        if (e->scope != 0 && e->site == WINDOW_SITE_ALL && !(e->flags & S_DIRTY)) {
+            s_mark_dirty(self, e);
+            n++;
+        }
+    }
+    return n;
+}
+
 size_t window_dirty_pending(const window_t *self)
 {
     return self->ndirty - self->dirty_head;

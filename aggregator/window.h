@@ -211,6 +211,9 @@ size_t window_dirty_take(window_t *self, window_key_t *out, size_t max);
 
 /* Changed keys waiting to be taken, oldest first. */
 size_t window_dirty_pending(const window_t *self);
+/* With track_dirty: marks every key changed, so the next flush writes them all (after a
+ * failed write, whose keys are not dirty any more); returns how many were not already. */
+size_t window_dirty_all(window_t *self);
 
 /* The key's full state (counts per site by site name, times, text) as a compact blob
  * owned by the caller (xfree), length in *len_p; NULL if the key is unknown. */

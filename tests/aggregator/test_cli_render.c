@@ -194,6 +194,28 @@ static void test_status_says_whether_allowlist_and_sites_are_the_peers(void **st
     free(out);
 }
 
+/* A failing store is on the status page; so are sensors a reply could not hold. */
+static void test_status_says_the_store_fails_and_sensors_left_out(void **state)
+{
+    (void)state;
+    char *out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS,
+                         "{\"now_ms\":" NOW ",\"uptime_s\":5,\"store\":{\"errors\":7,"
+                         "\"failing_since_ms\":1699999880000,\"unstored\":2},\"sensors_total\":"
+                         "3,\"sensors\":[{\"site\":\"a\",\"sensor\":\"s\"}]}");
+    s_has_line(out, "Store:      FAILING (first failure 2m00s ago): 7 writes failed; 2 decision "
+                    "changes wait to be stored, and are not published until they are (see the "
+                    "log)");
+    s_has_line(out, "Sensors: 3");
+    s_has_line(out, "... and 2 more not listed (more than one reply holds)");
+    free(out);
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS,
+                   "{\"now_ms\":" NOW ",\"uptime_s\":5,\"store\":{\"errors\":0,"
+                   "\"failing_since_ms\":null,\"unstored\":0},\"sensors\":[]}");
+    assert_null(strstr(out, "Store:"));
+    assert_null(strstr(out, "more not listed"));
+    free(out);
+}
+
 /* A list the reply had to cut says how many it left out; a complete one says nothing. */
 static void test_cut_lists_say_how_many_more(void **state)
 {
@@ -384,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_status_block_and_sensors),
         cmocka_unit_test(test_status_peer_and_mirrored_origin),
         cmocka_unit_test(test_status_says_whether_allowlist_and_sites_are_the_peers),
+        cmocka_unit_test(test_status_says_the_store_fails_and_sensors_left_out),
         cmocka_unit_test(test_cut_lists_say_how_many_more),
         cmocka_unit_test(test_control_characters_are_masked),
         cmocka_unit_test(test_add_kept_and_del_refires),

@@ -582,6 +582,23 @@ static void test_window_dirty_keys_are_taken_once(void **state)
     window_destroy(&w);
 }
 
+/* After a failed write, every key is written again: each once, multi-site keys too. */
+static void test_window_dirty_all_marks_every_key_once(void **state)
+{
+    window_config_t cfg = {.bucket_ms = 10 * SEC, .span_ms = 60 * SEC, .track_dirty = 1};
+    window_t *w = window_new(&cfg);
+    window_add(w, &K1, 0, T0, NULL, 0);
+    window_add(w, &K1, 1, T0, NULL, 0);
+    window_add(w, &K2, 0, T0, NULL, 0);
+    window_key_t out[8];
+    assert_int_equal(window_dirty_take(w, out, 8), 2);
+    assert_int_equal(window_dirty_all(w), 2);
+    assert_int_equal(window_dirty_all(w), 0); /* already marked */
+    assert_int_equal(window_dirty_take(w, out, 8), 2);
+    assert_int_equal(window_dirty_take(w, out, 8), 0);
+    window_destroy(&w);
+}
+
 typedef struct {
     window_t *w;        /* the window exported */
     window_key_t k[40]; /* keys handed over, in order */
@@ -992,6 +1009,7 @@ int main(void)
         cmocka_unit_test(test_window_import_refuses_a_key_from_the_future),
         cmocka_unit_test(test_window_import_refuses_a_huge_head),
         cmocka_unit_test(test_window_dirty_keys_are_taken_once),
+        cmocka_unit_test(test_window_dirty_all_marks_every_key_once),
         cmocka_unit_test(test_window_ring_total_matches_the_buckets),
         cmocka_unit_test(test_window_dirty_export_in_passes_matches_export),
         cmocka_unit_test(test_window_foreach_visits_keys_not_series),

@@ -76,6 +76,9 @@ bs_cleanup()
         done
         kill -9 "$pid" 2>/dev/null
     done
+    for m in ${BS_MOUNTS:-}; do
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+    done
     if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
         for name in $BS_INSTANCES; do
             echo "--- $name maillog (tail)"
@@ -101,6 +104,16 @@ bs_fail()
 bs_pass()
 {
     echo "ok: $*"
+}
+
+# bs_mount DIR MOUNT-ARGS...: mount a file system on DIR (made) until exit
+bs_mount()
+{
+    dir=$1
+    shift
+    mkdir -p "$dir"
+    mount "$@" "$dir" || return 1
+    BS_MOUNTS="${BS_MOUNTS:-} $dir"
 }
 
 # bs_track PID: stop this process at exit

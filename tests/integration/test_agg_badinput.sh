@@ -58,6 +58,26 @@ grep -q 'dropped: reason=garbage socket=snapshot' "$BS_TMP/agg.log" ||
     bs_fail "drops are not rate-limited in the log"
 bs_pass "bad input dropped and counted by reason: $(grep -o '"dropped": *{[^}]*}' "$BS_TMP/status.json")"
 
+# one site naming more sensors than the aggregator keeps (SERVER_SITE_SENSORS_MAX, 256):
+# the ones past it are dropped as bad_site, and status lists the sensors it keeps
+before=$(count bad_site)
+i=0
+while [ $i -lt 260 ]; do
+    loadgen --site many --sensor "m$i" --events 1 --subject "many sensors"
+    i=$((i + 1))
+done
+i=0
+while :; do
+    $CLI status --json >"$BS_TMP/status.json" || bs_fail "backstop status failed"
+    [ "$(count bad_site)" = $((before + 4)) ] && break
+    i=$((i + 1))
+    [ $i -lt 100 ] || bs_fail "bad_site $(count bad_site), want $((before + 4)) (4 sensors past 256)"
+    sleep 0.1
+done
+n=$(grep -o '"site": *"many"' "$BS_TMP/status.json" | wc -l)
+[ "$n" = 256 ] || bs_fail "status lists $n sensors of site many, want 256"
+bs_pass "a site's sensors are bounded: past 256 its batches are dropped as bad_site"
+
 $CLI status >/dev/null || bs_fail "text status failed"
 kill -0 "$(agg_pid agg)" || bs_fail "the aggregator died"
 agg_stop agg
