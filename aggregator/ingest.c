@@ -492,6 +492,7 @@ static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_
 
 ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t now_ms)
 {
+    window_set_now(self->window, now_ms, self->max_skew_ms);
     s_source_t src;
     s_resolve(self, &src, ev);
     return s_event(self, ev, &src, NULL, 0, now_ms);
@@ -561,6 +562,7 @@ void ingest_batch(ingest_t *self, const ingest_event_t *evs, size_t n, int64_t n
 {
     window_loc_t locs[S_RING][S_LOCS_MAX];
     size_t nlocs[S_RING];
+    window_set_now(self->window, now_ms, self->max_skew_ms);
     /* a batch is normally one sensor: names are looked up again only when they change */
     const char *ahead_name = NULL;
     int ahead_site = -1;
@@ -600,6 +602,7 @@ void ingest_batch(ingest_t *self, const ingest_event_t *evs, size_t n, int64_t n
 size_t ingest_tick(ingest_t *self, int64_t now_ms, size_t sweep_budget)
 {
     size_t n = decisions_expire(self->decisions, now_ms);
+    window_set_now(self->window, now_ms, self->max_skew_ms);
     window_sweep(self->window, now_ms, sweep_budget);
     return n;
 }

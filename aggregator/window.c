@@ -99,6 +99,9 @@ struct window {
     int64_t bucket_ms;             /* resolution */
     int64_t span_ms;               /* nb * bucket_ms */
     uint32_t nb;                   /* buckets per ring */
+    bool now_known;                /* window_set_now() was called */
+    uint32_t now_b;                /* its bucket */
+    uint32_t future_b;             /* buckets an event may lie ahead of it */
     int64_t last_lo, last_hi;      /* s_bucket_at(): the times of the bucket asked for last, */
     uint32_t last_b, last_bi;      /* its number and its ring index (empty: lo > hi) */
     size_t stride;                 /* bytes per slot */
@@ -234,6 +237,15 @@ static int32_t s_age(uint32_t cur, uint32_t head)
 static bool s_idle(const window_t *w, const entry_t *e, uint32_t cur)
 {
     return s_age(cur, e->head) >= (int32_t)w->nb;
+}
+
+/* A key counted under a clock that has since stepped back: its newest bucket lies further
+ * ahead of now than any event time accepted now can (window_set_now). Nothing it holds is
+ * in anyone's window any more; without this it would refuse every event as older than its
+ * ring until the clock caught up. */
+static bool s_from_the_future(const window_t *w, const entry_t *e)
+{
+    return w->now_known && s_age(e->head, w->now_b) > (int32_t)w->future_b;
 }
 
 static uint8_t s_tag(uint64_t h)
@@ -907,8 +919,10 @@ int window_add_count(window_t *self, const window_key_t *key, unsigned site,
         a->nsites = 1;
         w->keys++;
         w->counters.keys_created++;
-    } else if (s_idle(w, a, b)) {
-        /* lazy expiry: the key starts over, with this event's site alone */
+    } else if (s_idle(w, a, b) ||
+               (s_age(a->head, b) >= (int32_t)w->nb && s_from_the_future(w, a))) {
+        /* lazy expiry (or a key from before the clock stepped back): the key starts over,
+         * with this event's site alone */
         if (a->flags & S_MULTI) {
             uint16_t sites[WINDOW_SITES_MAX + 1];
             size_t n = s_chain(w, key, a, sites);
@@ -1060,6 +1074,14 @@ int window_stats(const window_t *self, const window_key_t *key, unsigned site, i
 
 /* ------------------------------------------------------------ maintenance */
 
+void window_set_now(window_t *self, int64_t now_ms, int64_t future_ms)
+{
+    self->now_known = true;
+    self->now_b = (uint32_t)s_bucket(self, now_ms);
+    int64_t fb = future_ms > 0 ? future_ms / self->bucket_ms + 1 : 1;
+    self->future_b = fb > INT32_MAX / 2 ? INT32_MAX / 2 : (uint32_t)fb;
+}
+
 size_t window_sweep(window_t *self, int64_t now_ms, size_t budget)
 {
     window_t *w = self;
@@ -1075,7 +1097,7 @@ size_t window_sweep(window_t *self, int64_t now_ms, size_t budget)
         }
         window_key_t k = {.scope = e->scope, .tally = e->tally, .fp = e->fp};
         if (e->site == WINDOW_SITE_ALL) {
-            if (s_idle(w, e, cur)) {
+            if (s_idle(w, e, cur) || s_from_the_future(w, e)) {
                 s_remove_key(w, &k);
                 expired++;
                 continue; /* another entry may have moved into this slot */

@@ -211,6 +211,12 @@ size_t window_dirty_take(window_t *self, window_key_t *out, size_t max);
 
 /* Changed keys waiting to be taken, oldest first. */
 size_t window_dirty_pending(const window_t *self);
+/* Tells the window what time it is and how far ahead of it an event time may be (the
+ * ingest's max_skew). A key whose newest bucket lies further ahead was counted under a
+ * clock that has since stepped back: its next event starts it over (instead of being
+ * refused as older than its ring until the clock catches up), and the sweep removes it. */
+void window_set_now(window_t *self, int64_t now_ms, int64_t future_ms);
+
 /* With track_dirty: marks every key changed, so the next flush writes them all (after a
  * failed write, whose keys are not dirty any more); returns how many were not already. */
 size_t window_dirty_all(window_t *self);

@@ -83,6 +83,37 @@ static void test_window_ring_reuses_buckets_after_gap(void **state)
     window_destroy(&w);
 }
 
+/* The clock stepped back an hour: a key counted before holds buckets an hour ahead of now.
+ * Its next event starts it over instead of being refused as older than its ring, and the
+ * sweep removes it; a key only a sensor's skew ahead still refuses events before its ring. */
+static void test_window_key_from_before_the_clock_stepped_back_starts_over(void **state)
+{
+    window_t *w = s_new(10 * SEC, 60 * SEC);
+    unsigned a = (unsigned)window_site_intern(w, "a");
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(window_add(w, &K1, a, T0 + 3600 * SEC, NULL, 0), 0);
+    window_set_now(w, T0, 60 * SEC);
+    assert_int_equal(window_add(w, &K1, a, T0, NULL, 0), 0);
+    assert_int_equal(window_count(w, &K1, WINDOW_SITE_ALL, 60 * SEC, T0), 1);
+    assert_int_equal(window_counters(w)->refused_old, 0);
+    /* a key a skewed sensor put 50 s ahead: an event before its ring is still refused */
+    assert_int_equal(window_add(w, &K2, a, T0 + 50 * SEC, NULL, 0), 0);
+    assert_int_equal(window_add(w, &K2, a, T0 - 20 * SEC, NULL, 0), -1);
+    assert_int_equal(window_counters(w)->refused_old, 1);
+    assert_int_equal(window_count(w, &K2, WINDOW_SITE_ALL, 60 * SEC, T0 + 50 * SEC), 1);
+    /* the sweep removes a key from the future, and leaves the skewed one */
+    window_t *v = s_new(10 * SEC, 60 * SEC);
+    unsigned b = (unsigned)window_site_intern(v, "b");
+    window_add(v, &K1, b, T0 + 3600 * SEC, NULL, 0);
+    window_add(v, &K2, b, T0 + 50 * SEC, NULL, 0);
+    window_set_now(v, T0, 60 * SEC);
+    assert_int_equal(window_sweep(v, T0, 1000), 1);
+    assert_int_equal(window_keys(v), 1);
+    assert_int_equal(window_count(v, &K2, WINDOW_SITE_ALL, 60 * SEC, T0 + 50 * SEC), 1);
+    window_destroy(&v);
+    window_destroy(&w);
+}
+
 static void test_window_out_of_order_counts_and_too_old_refused(void **state)
 {
     window_t *w = s_new(10 * SEC, 60 * SEC);
@@ -985,6 +1016,7 @@ int main(void)
         cmocka_unit_test(test_window_rules_of_different_length_share_buckets),
         cmocka_unit_test(test_window_ring_reuses_buckets_after_gap),
         cmocka_unit_test(test_window_out_of_order_counts_and_too_old_refused),
+        cmocka_unit_test(test_window_key_from_before_the_clock_stepped_back_starts_over),
         cmocka_unit_test(test_window_distinct_sites_and_shares_largest_first),
         cmocka_unit_test(test_window_single_site_key_is_one_entry),
         cmocka_unit_test(test_window_sites_slide_out_with_their_events),
