@@ -31,10 +31,8 @@
  */
 #include "sensor_config.h"
 
-#include "lines.h"
 #include "msg.h"
 #include "netaddr.h"
-#include "slurp.h"
 #include "wire.h"
 #include "xalloc.h"
 #include "zsock.h"
@@ -46,9 +44,6 @@
 #include <unistd.h>
 
 #define T sensor_config_t
-
-/* A config file read again for the lines of its keys: cfg_load's bound, far above any real one */
-#define S_MAX_CONFIG (4 * 1024 * 1024)
 
 static const char *const s_fail_words[] = {"accept", "tempfail", NULL};
 static const char *const s_action_words[] = {"reject", "tempfail", "tag", NULL};
@@ -147,7 +142,7 @@ static const cfg_param_t s_params[] = {
     CFG_END,
 };
 
-static const cfg_schema_t s_schema = {.params = s_params, .sections = NULL};
+static const cfg_schema_t s_schema = {.params = s_params, .sections = NULL, .global_head = true};
 
 const cfg_schema_t *sensor_config_schema(void)
 {
@@ -185,47 +180,14 @@ static bool s_sensor_id_valid(const char *name)
 }
 
 /* State of the cross-field checks: every error is reported, each with the line its key is
- * on. cfg keeps no lines after a load, so the file is read again, and only on an error. */
+ * on (cfg_line). */
 typedef struct {
-    const char *path; /* the file, or NULL for the built-in defaults */
-    char *text;       /* its text once read, NULL before (or when unreadable now) */
-    size_t len;       /* bytes in text */
-    bool read;        /* the file was read (or tried) */
-    char *err;        /* the caller's message buffer */
-    size_t errlen;    /* its size */
-    int nerrors;      /* errors reported */
+    const sensor_config_t *c; /* the configuration checked */
+    const char *path;         /* its file, or NULL for the built-in defaults */
+    char *err;                /* the caller's message buffer */
+    size_t errlen;            /* its size */
+    int nerrors;              /* errors reported */
 } s_check_t;
-
-/* The line key is set on in the file (the first line of its logical line), 0 when it is not
- * there. Keys are unique at the top level (cfg refuses duplicates) and there are no sections. */
-static int s_key_line(s_check_t *ck, const char *key)
-{
-    if (!ck->path)
-        return 0;
-    if (!ck->read) {
-        char why[256];
-        ck->read = true;
-        ck->text = slurp_file(ck->path, S_MAX_CONFIG, SLURP_TRUNCATE_LARGE, &ck->len, NULL, why,
-                              sizeof(why));
-    }
-    if (!ck->text)
-        return 0;
-    size_t klen = strlen(key);
-    int line = 0;
-    lines_t *lines = lines_new(ck->text, ck->len);
-    lines_item_t it;
-    lines_event_t ev;
-    while (!line && (ev = lines_next(lines, &it)) != LINES_END) {
-        if (ev != LINES_TEXT)
-            continue;
-        const char *t = it.text + strspn(it.text, " \t");
-        if (!strncmp(t, key, klen) && t[klen + strspn(t + klen, " \t")] == '=')
-            line = it.line;
-        xfree(it.text);
-    }
-    lines_destroy(&lines);
-    return line;
-}
 
 /* Reports one error as "FILE:LINE: why" (the line key is set on) or "FILE: why", one per
  * line of err like cfg_load's. */
@@ -238,7 +200,7 @@ static void s_error(s_check_t *ck, const char *key, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    int line = key ? s_key_line(ck, key) : 0;
+    int line = key ? cfg_line(&ck->c->head, s_params, key) : 0;
     if (line > 0)
         snprintf(where, sizeof(where), ":%d", line);
     size_t n = strlen(ck->err);
@@ -252,7 +214,7 @@ static void s_error(s_check_t *ck, const char *key, const char *fmt, ...)
  * (see s_error); 0, or -1 when there was one. */
 static int s_check(sensor_config_t *c, const char *path, char *err, size_t errlen)
 {
-    s_check_t ck = {.path = path, .err = err, .errlen = errlen};
+    s_check_t ck = {.c = c, .path = path, .err = err, .errlen = errlen};
     if (errlen)
         err[0] = '\0';
     if (!c->site || !*c->site)
@@ -323,7 +285,6 @@ static int s_check(sensor_config_t *c, const char *path, char *err, size_t errle
                 "printable ASCII without blanks%s",
                 from_host ? "the host name" : "sensor_id", c->sensor_id, WIRE_MAX_ID,
                 from_host ? "; set sensor_id" : "");
-    xfree(ck.text);
     return ck.nerrors ? -1 : 0;
 }
 

@@ -35,6 +35,7 @@ typedef enum {
 } sensor_local_action_t;
 
 typedef struct {
+    cfg_head_t head;            /* the lines the keys were set on (cfg_line) */
     char *site;                 /* this customer site's name, as registered at the aggregator */
     char *sensor_id;            /* this sensor's name within the site (default: host name) */
     char *milter_socket;        /* libmilter spec: unix:/path or inet:PORT@ADDR */
