@@ -172,14 +172,6 @@ const cfg_schema_t *agg_config_schema(void)
     return &s_schema;
 }
 
-static bool s_is_restart_only(const char *name)
-{
-    for (size_t i = 0; s_restart_only[i]; i++)
-        if (!strcmp(s_restart_only[i], name))
-            return true;
-    return false;
-}
-
 const char *const *agg_config_restart_keys(void)
 {
     return s_restart_only;
@@ -410,48 +402,9 @@ static int s_finish(agg_config_t *c, char *err, size_t errlen)
 int agg_config_keep_restart(agg_config_t *fresh, const agg_config_t *running, char *changed,
                             size_t changed_len, char *err, size_t errlen)
 {
-    int n = 0;
-    size_t used = 0;
-    if (changed_len)
-        changed[0] = '\0';
     if (errlen)
         err[0] = '\0';
-    for (const cfg_param_t *p = s_params; p->name; p++) {
-        if (!s_is_restart_only(p->name))
-            continue;
-        char *fv = (char *)fresh + p->offset;
-        const char *rv = (const char *)running + p->offset;
-        bool differ;
-        switch (p->type) {
-        case CFG_T_STRING: {
-            char **fs = (char **)(void *)fv;
-            char *const *rs = (char *const *)(const void *)rv;
-            differ = strcmp(*fs ? *fs : "", *rs ? *rs : "") != 0;
-            if (differ) {
-                xfree(*fs);
-                *fs = *rs ? xstrdup(*rs) : NULL;
-            }
-            break;
-        }
-        case CFG_T_INT:
-        case CFG_T_DURATION:
-            differ = memcmp(fv, rv, sizeof(int64_t)) != 0;
-            memcpy(fv, rv, sizeof(int64_t));
-            break;
-        case CFG_T_BOOL:
-            differ = memcmp(fv, rv, sizeof(bool)) != 0;
-            memcpy(fv, rv, sizeof(bool));
-            break;
-        default:
-            msg_panic("agg_config: restart-only parameter %s has a type not kept", p->name);
-        }
-        if (!differ)
-            continue;
-        n++;
-        int w = snprintf(changed + used, changed_len - used, "%s%s", used ? " " : "", p->name);
-        if (w > 0 && (size_t)w < changed_len - used)
-            used += (size_t)w;
-    }
+    int n = cfg_keep(s_params, s_restart_only, fresh, running, changed, changed_len);
     /* the fresh rules were checked against the fresh resolution, they run with ours */
     if (s_check_windows(fresh, err, errlen) < 0)
         return -1;

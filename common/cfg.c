@@ -11,9 +11,11 @@
  */
 #include "cfg.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -686,6 +688,90 @@ int cfg_set(const cfg_schema_t *schema, void *out, const char *key, const char *
         ((cfg_head_t *)out)->lines[idx] = 0; /* no longer the file's: no line to blame */
     xfree(v);
     return rc;
+}
+
+/* Whether the field of p differs in a and b. */
+static bool s_field_differs(const cfg_param_t *p, const void *a, const void *b)
+{
+    const char *fa = (const char *)a + p->offset, *fb = (const char *)b + p->offset;
+    switch (p->type) {
+    case CFG_T_STRING: {
+        const char *sa = *(char *const *)(const void *)fa, *sb = *(char *const *)(const void *)fb;
+        return strcmp(sa ? sa : "", sb ? sb : "") != 0;
+    }
+    case CFG_T_BOOL:
+        return memcmp(fa, fb, sizeof(bool)) != 0;
+    case CFG_T_ENUM:
+        return memcmp(fa, fb, sizeof(int)) != 0;
+    case CFG_T_LIST: {
+        const cfg_list_t *la = (const cfg_list_t *)(const void *)fa;
+        const cfg_list_t *lb = (const cfg_list_t *)(const void *)fb;
+        if (la->n != lb->n)
+            return true;
+        for (size_t i = 0; i < la->n; i++)
+            if (strcmp(la->v[i], lb->v[i]) != 0)
+                return true;
+        return false;
+    }
+    default: /* the int64_t types */
+        return memcmp(fa, fb, sizeof(int64_t)) != 0;
+    }
+}
+
+/* Copies the field of p from src into dst (dst's old value freed). */
+static void s_field_copy(const cfg_param_t *p, void *dst, const void *src)
+{
+    char *fd = (char *)dst + p->offset;
+    const char *fs = (const char *)src + p->offset;
+    s_field_free(p, dst);
+    switch (p->type) {
+    case CFG_T_STRING: {
+        const char *ss = *(char *const *)(const void *)fs;
+        *(char **)(void *)fd = ss ? xstrdup(ss) : NULL;
+        break;
+    }
+    case CFG_T_BOOL:
+        memcpy(fd, fs, sizeof(bool));
+        break;
+    case CFG_T_ENUM:
+        memcpy(fd, fs, sizeof(int));
+        break;
+    case CFG_T_LIST: {
+        const cfg_list_t *ls = (const cfg_list_t *)(const void *)fs;
+        cfg_list_t *ld = (cfg_list_t *)(void *)fd;
+        ld->n = ls->n;
+        ld->v = ls->n ? xcalloc(ls->n + 1, sizeof(char *)) : NULL;
+        for (size_t i = 0; i < ls->n; i++)
+            ld->v[i] = xstrdup(ls->v[i]);
+        break;
+    }
+    default:
+        memcpy(fd, fs, sizeof(int64_t));
+        break;
+    }
+}
+
+int cfg_keep(const cfg_param_t *params, const char *const *keys, void *fresh, const void *running,
+             char *changed, size_t changed_len)
+{
+    int n = 0;
+    size_t used = 0;
+    if (changed_len)
+        changed[0] = '\0';
+    for (size_t k = 0; keys[k]; k++) {
+        const cfg_param_t *p = params;
+        while (p->name && strcmp(p->name, keys[k]) != 0)
+            p++;
+        assert(p->name); /* a key of the table */
+        if (!s_field_differs(p, fresh, running))
+            continue;
+        s_field_copy(p, fresh, running);
+        n++;
+        int w = snprintf(changed + used, changed_len - used, "%s%s", used ? " " : "", p->name);
+        if (w > 0 && (size_t)w < changed_len - used)
+            used += (size_t)w;
+    }
+    return n;
 }
 
 int cfg_line(const cfg_head_t *head, const cfg_param_t *params, const char *key)

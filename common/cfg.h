@@ -211,6 +211,13 @@ int cfg_defaults(const cfg_schema_t *schema, void *out, char *err, size_t errlen
 int cfg_set(const cfg_schema_t *schema, void *out, const char *key, const char *value, char *err,
             size_t errlen);
 
+/* On a reload: copies into fresh the running value of each of keys (NULL-terminated, keys
+ * of params, the table both structs were filled from) where the two differ, as the settings
+ * that only a restart can change. Returns how many differed, their names in changed
+ * (blank-separated, truncated to changed_len). */
+int cfg_keep(const cfg_param_t *params, const char *const *keys, void *fresh, const void *running,
+             char *changed, size_t changed_len);
+
 /* The line of the file key of params was set on in head's struct, 0 when it kept its
  * default (or was set by cfg_set()); params is the table head's struct was filled from. */
 int cfg_line(const cfg_head_t *head, const cfg_param_t *params, const char *key);

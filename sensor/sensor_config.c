@@ -341,63 +341,10 @@ static const char *const s_restart_only[] = {"site",
                                              "status_interval",
                                              NULL};
 
-static bool s_is_restart_only(const char *name)
-{
-    for (size_t i = 0; s_restart_only[i]; i++)
-        if (!strcmp(s_restart_only[i], name))
-            return true;
-    return false;
-}
-
 int sensor_config_keep_restart(sensor_config_t *fresh, const sensor_config_t *running,
                                char *changed, size_t changed_len)
 {
-    int n = 0;
-    size_t used = 0;
-    if (changed_len)
-        changed[0] = '\0';
-    for (const cfg_param_t *p = s_params; p->name; p++) {
-        if (!s_is_restart_only(p->name))
-            continue;
-        char *fv = (char *)fresh + p->offset;
-        const char *rv = (const char *)running + p->offset;
-        bool differ;
-        switch (p->type) {
-        case CFG_T_STRING: {
-            char **fs = (char **)(void *)fv;
-            char *const *rs = (char *const *)(const void *)rv;
-            differ = strcmp(*fs ? *fs : "", *rs ? *rs : "") != 0;
-            if (differ) {
-                xfree(*fs);
-                *fs = *rs ? xstrdup(*rs) : NULL;
-            }
-            break;
-        }
-        case CFG_T_INT:
-        case CFG_T_DURATION:
-        case CFG_T_SIZE:
-            differ = memcmp(fv, rv, sizeof(int64_t)) != 0;
-            memcpy(fv, rv, sizeof(int64_t));
-            break;
-        case CFG_T_BOOL:
-            differ = memcmp(fv, rv, sizeof(bool)) != 0;
-            memcpy(fv, rv, sizeof(bool));
-            break;
-        case CFG_T_ENUM:
-            differ = memcmp(fv, rv, sizeof(int)) != 0;
-            memcpy(fv, rv, sizeof(int));
-            break;
-        default:
-            msg_panic("sensor_config: restart-only list parameter %s", p->name);
-        }
-        if (!differ)
-            continue;
-        n++;
-        int w = snprintf(changed + used, changed_len - used, "%s%s", used ? " " : "", p->name);
-        if (w > 0 && (size_t)w < changed_len - used)
-            used += (size_t)w;
-    }
-    return n;
+    return cfg_keep(s_params, s_restart_only, fresh, running, changed, changed_len);
 }
 
 bool sensor_config_enforces_class(const sensor_config_t *self, const char *class_name)

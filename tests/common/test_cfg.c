@@ -97,6 +97,34 @@ static void test_defaults_fill_every_type(void **state)
     cfg_free(&s_schema, &c); /* safe twice */
 }
 
+/* A reload keeps the running value of the keys only a restart changes, of every type, and
+ * names those that differed; the other keys keep the new file's values. */
+static void test_keep_copies_the_running_values_of_the_keys_named(void **state)
+{
+    (void)state;
+    test_conf_t run, fresh;
+    char err[256], changed[128];
+    assert_int_equal(s_parse("listen = tcp://a:1\nworkers = 3\nmode = observe\n"
+                             "internal_networks = 10.0.0.0/8\n",
+                             &run, err, sizeof(err)),
+                     0);
+    assert_int_equal(
+        s_parse("listen = tcp://b:2\nworkers = 3\nwindow = 5s\n", &fresh, err, sizeof(err)), 0);
+    static const char *const keys[] = {"listen", "workers", "mode", "internal_networks", NULL};
+    assert_int_equal(cfg_keep(s_params, keys, &fresh, &run, changed, sizeof(changed)), 3);
+    assert_string_equal(changed, "listen mode internal_networks");
+    assert_string_equal(fresh.listen, "tcp://a:1");
+    assert_int_equal(fresh.mode, run.mode);
+    assert_int_equal(fresh.internal_networks.n, 1);
+    assert_string_equal(fresh.internal_networks.v[0], "10.0.0.0/8");
+    assert_null(fresh.internal_networks.v[1]);
+    assert_int_equal(fresh.window_ms, 5000); /* not named: the new value */
+    assert_int_equal(cfg_keep(s_params, keys, &fresh, &run, changed, sizeof(changed)), 0);
+    assert_string_equal(changed, "");
+    cfg_free(&s_schema, &run);
+    cfg_free(&s_schema, &fresh);
+}
+
 static void test_good_file_loads(void **state)
 {
     test_conf_t c = {0};
@@ -540,6 +568,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_fill_every_type),
+        cmocka_unit_test(test_keep_copies_the_running_values_of_the_keys_named),
         cmocka_unit_test(test_good_file_loads),
         cmocka_unit_test(test_continuation_line_extends_value),
         cmocka_unit_test(test_sections_get_own_values_and_defaults),
