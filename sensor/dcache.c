@@ -33,6 +33,7 @@ struct dcache {
     kv_t *kv;              /* write-through store, NULL: memory only */
     uint64_t epoch;        /* aggregator epoch applied */
     uint64_t seq;          /* aggregator sequence applied */
+    bool disk_stale;       /* a write of an entry failed: the disk copy is not the memory's */
 };
 
 static const char s_pos_key[] = "m/position";
@@ -135,6 +136,8 @@ static int s_persist(dcache_t *self, const dcache_entry_t *e)
     char *val = s_record(e, &vlen);
     int rc = kv_put(self->kv, key, (size_t)klen, val, vlen);
     xfree(val);
+    if (rc < 0)
+        self->disk_stale = true;
     return rc;
 }
 
@@ -144,7 +147,43 @@ static void s_unpersist(dcache_t *self, const char *id)
         return;
     char key[2 + DCACHE_ID_SIZE];
     int klen = snprintf(key, sizeof(key), "d/%s", id);
-    kv_del(self->kv, key, (size_t)klen);
+    if (kv_del(self->kv, key, (size_t)klen) < 0)
+        self->disk_stale = true;
+}
+
+/* After a failed write (a full disk): writes the disk copy anew from memory, in one batch
+ * (every stored entry deleted, every held one put). 0, or -1 with the copy still stale.
+ * The caller holds the write lock. */
+static int s_rewrite(dcache_t *self)
+{
+    kv_batch_t *b = kv_batch_new();
+    kv_iter_t *it = kv_iter_new(self->kv, "d/", 2);
+    int rc;
+    while ((rc = kv_iter_next(it)) == 1) {
+        size_t klen;
+        const char *k = kv_iter_key(it, &klen);
+        kv_batch_del(b, k, klen);
+    }
+    kv_iter_destroy(&it);
+    for (size_t i = 0; rc == 0 && i < self->nbuckets; i++) {
+        for (s_node_t *node = self->buckets[i]; node; node = node->next) {
+            char key[2 + DCACHE_ID_SIZE];
+            int klen = snprintf(key, sizeof(key), "d/%s", node->e.id);
+            size_t vlen;
+            char *val = s_record(&node->e, &vlen);
+            kv_batch_put(b, key, (size_t)klen, val, vlen);
+            xfree(val);
+        }
+    }
+    if (rc == 0)
+        rc = kv_batch_write(self->kv, b, 0);
+    kv_batch_destroy(&b);
+    if (rc == 0) {
+        self->disk_stale = false;
+        msg_info("dcache: path=%s rewritten entries=%zu after a failed write", kv_path(self->kv),
+                 self->count);
+    }
+    return rc;
 }
 
 static void s_load(dcache_t *self)
@@ -373,9 +412,15 @@ void dcache_set_position(dcache_t *self, uint64_t epoch, uint64_t seq)
     self->epoch = epoch;
     self->seq = seq;
     if (self->kv) {
+        /* the stored position vouches for the stored entries: after a failed write it is
+         * stored only once they are written anew, and meanwhile it is "none", so that a
+         * restart takes a full snapshot instead of trusting entries (a revoked one, say)
+         * the memory no longer has */
+        bool whole = !self->disk_stale || s_rewrite(self) == 0;
         char val[64];
-        int len = snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64, epoch, seq);
-        kv_put(self->kv, s_pos_key, sizeof(s_pos_key) - 1, val, (size_t)len);
+        int len =
+            snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64, whole ? epoch : 0, whole ? seq : 0);
+        (void)kv_put(self->kv, s_pos_key, sizeof(s_pos_key) - 1, val, (size_t)len);
     }
     pthread_rwlock_unlock(&self->lock);
 }

@@ -108,6 +108,9 @@ struct uplink {
     uint64_t spooled;                  /* events spooled */
     uint64_t dropped;                  /* events dropped (spool full, standalone) */
     uint64_t bad_frames;               /* frames dropped on the feed */
+    uint64_t dropped_logged;           /* dropped when last logged */
+    uint64_t bad_logged;               /* bad_frames when last logged */
+    int64_t loss_log_ms;               /* monotonic time of that log line, 0: never */
 };
 
 /* Is the aggregator there to send to? (Without a decision feed: assume so; sends decide.) */
@@ -188,9 +191,11 @@ static void s_spool_put(uplink_t *self, const uint8_t *buf, size_t len, uint32_t
     memcpy(val + 4, buf, len);
     uint8_t key[10];
     s_spool_key(key, self->spool_tail);
-    if (self->spool_head == self->spool_tail)
-        msg_info("uplink: spool=start reason=%s", s_up(self) ? "send-refused" : "no-aggregator");
+    bool first = self->spool_head == self->spool_tail;
     if (kv_put(self->spool, key, sizeof(key), val, len + 4) == 0) {
+        if (first) /* said once a spell, not at each put that fails (a full disk) */
+            msg_info("uplink: spool=start reason=%s",
+                     s_up(self) ? "send-refused" : "no-aggregator");
         self->spool_tail++;
         self->spool_events += nevents;
         self->spooled += nevents;
@@ -216,6 +221,12 @@ static void s_spool_replay(uplink_t *self)
         char *val = NULL;
         size_t vlen = 0;
         int found = kv_get(self->spool, key, sizeof(key), &val, &vlen);
+        if (found < 0) {
+            /* the spool cannot be read now (its disk, say): the record stays, and the next
+             * round tries again; skipping it would lose its events unseen */
+            xfree(val);
+            return;
+        }
         if (found == 1 && vlen >= 4) {
             if (zsock_send_raw(self->push, val + 4, vlen - 4, ZMQ_DONTWAIT) != 0) {
                 xfree(val);
@@ -482,6 +493,26 @@ static void s_read_monitor(uplink_t *self, int64_t mono)
     }
 }
 
+/* At most once a minute: events dropped (spool full or unwritable, no aggregator and no
+ * spool) and bad frames on the decision feed since the last line. */
+static void s_log_losses(uplink_t *self, int64_t mono)
+{
+    if ((self->dropped == self->dropped_logged && self->bad_frames == self->bad_logged) ||
+        (self->loss_log_ms != 0 && mono - self->loss_log_ms < 60000))
+        return;
+    if (self->dropped > self->dropped_logged)
+        msg_warn("uplink: dropped events=%" PRIu64 " (spool full or unwritable) spool=%" PRIu64
+                 " spool_limit=%lld",
+                 self->dropped - self->dropped_logged, self->spool_events,
+                 (long long)self->cfg->spool_limit);
+    if (self->bad_frames > self->bad_logged)
+        msg_warn("uplink: aggregator=%s bad frames=%" PRIu64 " dropped on the decision feed",
+                 s_target_name(self), self->bad_frames - self->bad_logged);
+    self->dropped_logged = self->dropped;
+    self->bad_logged = self->bad_frames;
+    self->loss_log_ms = mono;
+}
+
 static void *s_socket(uplink_t *self, int type, const char *endpoint)
 {
     void *s = zsock_new(self->ctx, type);
@@ -563,6 +594,9 @@ static void s_rejoin(uplink_t *self, const char *reason, bool reopen, int64_t mo
 static void s_go_live(uplink_t *self, int64_t mono)
 {
     self->state = S_LIVE;
+    /* the snapshot's answer is news from the aggregator: the silence timer starts now, not
+     * at the socket's reopen, which may have been a whole timeout before it came back */
+    self->heard_ms = mono;
     for (size_t i = 0; i < self->nqueued; i++) {
         Backstop__DecisionUpdate *u = self->queued[i];
         if (u->epoch != self->epoch || u->seq <= self->applied)
@@ -681,6 +715,11 @@ static void s_on_heartbeat(uplink_t *self, const Backstop__Heartbeat *hb, int64_
             s_rejoin(self, "heartbeat-ahead", false, mono);
         else
             self->hb_ahead = true;
+    } else if (hb->seq < self->applied) {
+        /* no sensor can be ahead of its aggregator (PROTOCOL.md 4.1): it lost changes we
+         * hold, and will give their numbers again; only a full snapshot says what it has */
+        self->epoch = 0;
+        s_rejoin(self, "seq-behind", false, mono);
     } else {
         self->hb_ahead = false;
     }
@@ -794,6 +833,7 @@ static void *s_run(void *arg)
             s_read_dealer(self, mono);
         if (mon_i >= 0 && (items[mon_i].revents & ZMQ_POLLIN))
             s_read_monitor(self, mono);
+        s_log_losses(self, mono);
         if (self->nbatch && mono - self->batch_since_ms >= self->cfg->event_flush_ms)
             s_flush(self);
         if (!self->standalone) {

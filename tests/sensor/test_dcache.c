@@ -9,7 +9,9 @@
 #include "dcache.h"
 #include "kv.h"
 
+#include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,6 +161,81 @@ static void test_persists_across_reopen(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The size of the biggest LevelDB log file in dir (the one being written). */
+static long s_log_size(const char *dir)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "ls -S %s/*.log | head -1 | xargs stat -c %%s", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    long n = -1;
+    assert_int_equal(fscanf(p, "%ld", &n), 1);
+    pclose(p);
+    return n;
+}
+
+/* A removal that could not be written (a full disk; the file size limit here) must not
+ * come back at the next start as a block the aggregator revoked: the stored position is
+ * "none" (a full snapshot at the start) until the stored entries are written anew. */
+static void test_a_removal_lost_on_a_full_disk_does_not_come_back(void **state)
+{
+    char dir[] = "/tmp/test_dcache.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], err[256];
+    snprintf(path, sizeof(path), "%s/db", dir);
+    dcache_t *c = dcache_new(path, err, sizeof(err));
+    assert_non_null(c);
+    dcache_entry_t a = s_entry("A1", DCACHE_SCOPE_SUBJECT, 1, DCACHE_ORIGIN_RULE, 1LL << 50);
+    dcache_entry_t b = s_entry("B1", DCACHE_SCOPE_SUBJECT, 2, DCACHE_ORIGIN_RULE, 1LL << 50);
+    assert_int_equal(dcache_upsert(c, &a), 0);
+    dcache_set_position(c, 7, 1);
+
+    struct rlimit old, full;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    full = old;
+    full.rlim_cur = (rlim_t)s_log_size(path); /* not one byte more */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &full), 0);
+    assert_int_equal(dcache_remove(c, "A1"), 0); /* gone from memory, not from the disk */
+    dcache_set_position(c, 7, 2);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+
+    /* room again: the next change writes the entries anew, then the position */
+    assert_int_equal(dcache_upsert(c, &b), 0);
+    dcache_set_position(c, 7, 3);
+    dcache_destroy(&c);
+    c = dcache_new(path, err, sizeof(err));
+    assert_non_null(c);
+    dcache_entry_t out;
+    assert_int_equal(dcache_get(c, "A1", &out), -1);
+    assert_int_equal(dcache_get(c, "B1", &out), 0);
+    uint64_t epoch, seq;
+    dcache_position(c, &epoch, &seq);
+    assert_int_equal(seq, 3);
+    dcache_destroy(&c);
+
+    /* still full at the last change: the stored position is none, the start resyncs */
+    c = dcache_new(path, err, sizeof(err));
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    full.rlim_cur = (rlim_t)s_log_size(path);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &full), 0);
+    assert_int_equal(dcache_remove(c, "B1"), 0);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    dcache_set_position(c, 7, 4); /* the rewrite works now: position 4 with B1 gone */
+    dcache_destroy(&c);
+    c = dcache_new(path, err, sizeof(err));
+    assert_int_equal(dcache_get(c, "B1", &out), -1);
+    dcache_position(c, &epoch, &seq);
+    assert_int_equal(seq, 4);
+    dcache_destroy(&c);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* A stored key with a NUL inside its id is a corrupt record: loaded under the cut id, it
  * could never be removed from disk and came back at every start (found by fuzz_dcache). */
 static void test_key_with_nul_is_corrupt(void **state)
@@ -205,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_keeps_local_and_file_decisions),
         cmocka_unit_test(test_replace_origin_swaps_only_that_origin),
         cmocka_unit_test(test_persists_across_reopen),
+        cmocka_unit_test(test_a_removal_lost_on_a_full_disk_does_not_come_back),
         cmocka_unit_test(test_key_with_nul_is_corrupt),
         cmocka_unit_test(test_names_round_trip),
     };

@@ -239,6 +239,43 @@ static void test_snapshot_updates_gap_and_epoch(void **state)
     assert_int_equal(epoch, 8);
 }
 
+/* A heartbeat behind the sequence the sensor applied, in the same epoch: the aggregator
+ * lost changes the sensor holds and will number its next ones again. The sensor takes a
+ * full snapshot (asking for "changes since" would get nothing) and drops what is gone. */
+static void test_heartbeat_behind_in_the_same_epoch_resyncs_in_full(void **state)
+{
+    s_fix_t *f = *state;
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    Backstop__Decision d1, d2;
+    s_decision(&d1, "D1", 11);
+    s_decision(&d2, "D2", 12);
+    Backstop__Decision *snap[] = {&d1, &d2};
+    s_reply_full(f, &who, 7, 5, snap, 2);
+    assert_true(s_wait_decision(f, "D2"));
+
+    Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
+    hb.epoch = 7;
+    hb.seq = 2;
+    Backstop__Frame fr;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb);
+    zsock_publish(f->pub, ZSOCK_TOPIC_HEARTBEAT, &fr, 0);
+    rq = s_request(f, &who);
+    assert_false(rq->snapshot_request->has_since_seq);
+    wire_free(&rq);
+    Backstop__Decision *kept[] = {&d1};
+    s_reply_full(f, &who, 7, 2, kept, 1);
+    dcache_entry_t e;
+    for (int i = 0; i < 1000 && dcache_get(milter_engine_dcache(f->engine), "D2", &e) == 0; i++)
+        s_wait_ms(5);
+    assert_int_equal(dcache_get(milter_engine_dcache(f->engine), "D2", &e), -1);
+    assert_int_equal(dcache_get(milter_engine_dcache(f->engine), "D1", &e), 0);
+    uint64_t epoch, seq;
+    dcache_position(milter_engine_dcache(f->engine), &epoch, &seq);
+    assert_int_equal(seq, 2);
+}
+
 /* Publishes u on F until the sensor's applied sequence reaches want (or 5 s pass). */
 static bool s_publish_until_seq(s_fix_t *f, Backstop__DecisionUpdate *u, uint64_t want)
 {
@@ -483,6 +520,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_snapshot_updates_gap_and_epoch, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeat_behind_in_the_same_epoch_resyncs_in_full,
+                                        s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_skip_keeps_sequence_without_resync, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_events_arrive_as_batches, s_setup, s_teardown),
