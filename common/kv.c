@@ -21,8 +21,9 @@
  * to the failed record and starts a new one. Every call holds a read lock, an
  * iterator until it is destroyed; the reopen takes the write lock only when it
  * is free (a thread holding an iterator on the handle just gets its write
- * refused, and a later write tries again). Error lines are limited to one a
- * S_LOG_EVERY_S seconds a handle, with the count of those left out.
+ * refused, and a later write tries again; after a reopen that failed, the next try
+ * waits S_RETRY_OPEN_MS). Error lines are limited to one a S_LOG_EVERY_S seconds a
+ * handle, with the count of those left out.
  */
 #include "kv.h"
 
@@ -54,9 +55,18 @@ struct kv {
     atomic_bool broken;             /* a write failed: open again before the next one */
     atomic_llong logged_s;          /* monotonic second of the last error line */
     atomic_long unlogged;           /* errors since, not logged */
+    atomic_llong retry_ms;          /* monotonic ms before which no reopen is tried again */
 };
 
-#define S_LOG_EVERY_S 10 /* seconds between two error lines of one handle */
+#define S_LOG_EVERY_S   10   /* seconds between two error lines of one handle */
+#define S_RETRY_OPEN_MS 1000 /* after a reopen that failed (the disk still full) */
+
+static long long s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 struct kv_batch {
     leveldb_writebatch_t *wb; /* queued operations */
@@ -124,6 +134,7 @@ static int s_reopen_locked(kv_t *self)
     if (s_failed(self, "reopen", err) || self->db == NULL) {
         self->db = NULL;
         atomic_store(&self->broken, true);
+        atomic_store(&self->retry_ms, s_mono_ms() + S_RETRY_OPEN_MS);
         return -1;
     }
     atomic_store(&self->broken, false);
@@ -143,7 +154,8 @@ int kv_reopen(kv_t *self)
  * no database to use. */
 static int s_enter(kv_t *self, bool write)
 {
-    if (write && atomic_load(&self->broken) && pthread_rwlock_trywrlock(&self->lock) == 0) {
+    if (write && atomic_load(&self->broken) && s_mono_ms() >= atomic_load(&self->retry_ms) &&
+        pthread_rwlock_trywrlock(&self->lock) == 0) {
         if (atomic_load(&self->broken) && s_reopen_locked(self) == 0)
             msg_info("kv: op=reopen path=%s: writing again after a failed write", self->path);
         pthread_rwlock_unlock(&self->lock);

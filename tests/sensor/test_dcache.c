@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static dcache_entry_t s_entry(const char *id, int scope, uint64_t fp, int origin, int64_t exp)
 {
@@ -201,7 +202,9 @@ static void test_a_removal_lost_on_a_full_disk_does_not_come_back(void **state)
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, SIG_DFL);
 
-    /* room again: the next change writes the entries anew, then the position */
+    /* room again (after the second a failed reopen waits): the next change writes the
+     * entries anew, then the position */
+    usleep(1100 * 1000);
     assert_int_equal(dcache_upsert(c, &b), 0);
     dcache_set_position(c, 7, 3);
     dcache_destroy(&c);
@@ -224,6 +227,7 @@ static void test_a_removal_lost_on_a_full_disk_does_not_come_back(void **state)
     assert_int_equal(dcache_remove(c, "B1"), 0);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, SIG_DFL);
+    usleep(1100 * 1000);
     dcache_set_position(c, 7, 4); /* the rewrite works now: position 4 with B1 gone */
     dcache_destroy(&c);
     c = dcache_new(path, err, sizeof(err));
