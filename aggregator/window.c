@@ -486,8 +486,9 @@ static void s_reset_series(window_t *w, entry_t *e, uint32_t b, int64_t t)
     e->last_ms = t;
 }
 
-/* Counts an event at time t in bucket b (ring index bi = b % nb) of e. */
-static inline void s_bump(window_t *w, entry_t *e, uint32_t b, uint32_t bi, int64_t t)
+/* Moves e's ring on to bucket b when b is later than its head (the buckets it passes are
+ * emptied). */
+static inline void s_advance(window_t *w, entry_t *e, uint32_t b)
 {
     int32_t d = s_age(b, e->head);
     if (d > 0) {
@@ -503,6 +504,12 @@ static inline void s_bump(window_t *w, entry_t *e, uint32_t b, uint32_t bi, int6
         }
         e->head = b;
     }
+}
+
+/* Counts an event at time t in bucket b (ring index bi = b % nb) of e. */
+static inline void s_bump(window_t *w, entry_t *e, uint32_t b, uint32_t bi, int64_t t)
+{
+    s_advance(w, e, b);
     uint16_t *c = &e->buckets[bi];
     if (*c < S_COUNT_MAX) {
         (*c)++;
@@ -731,6 +738,83 @@ static entry_t *s_new_series(window_t *w, const window_key_t *k, entry_t *a, uin
     if (site != WINDOW_SITE_OTHER)
         a->nsites++;
     return s;
+}
+
+/* Adds series s's counts into o (two series of one key): o's ring moves on to s's head if
+ * that is later; what s holds before o's ring is in no window any more. */
+static void s_merge_series(window_t *w, entry_t *o, const entry_t *s)
+{
+    s_advance(w, o, s->head);
+    for (uint32_t k = 0; k < w->nb; k++) {
+        uint32_t bn = s->head - k; /* a bucket of s's ring */
+        if (s_age(o->head, bn) >= (int32_t)w->nb)
+            break; /* older than o's ring, and so are the rest */
+        uint32_t idx = bn % w->nb;
+        uint32_t sum = (uint32_t)o->buckets[idx] + s->buckets[idx];
+        uint16_t v = sum > S_COUNT_MAX ? (uint16_t)S_COUNT_MAX : (uint16_t)sum;
+        o->ring += (uint32_t)(v - o->buckets[idx]);
+        o->buckets[idx] = v;
+    }
+    if (s->first_ms < o->first_ms)
+        o->first_ms = s->first_ms;
+    if (s->last_ms > o->last_ms)
+        o->last_ms = s->last_ms;
+}
+
+/*
+ * Makes room among a key's WINDOW_SITES_MAX exactly tracked sites for one more: the one
+ * with the fewest events in its ring goes into the "other" series. The site reporting now
+ * is then counted exactly. Folding it into "other" instead would let one site hide there:
+ * the 17th site to report a subject could send the rest of a wave alone, escape the share
+ * cap (other is no one site) and make a fleet decision by itself, and its local rule would
+ * never see its own count. A site with many events is never the one folded; what "other"
+ * holds is the small sites'. Returns the key's total entry (entries may have moved).
+ */
+static entry_t *s_evict_smallest(window_t *w, const window_key_t *k, entry_t *a, uint32_t b)
+{
+    uint16_t sites[WINDOW_SITES_MAX + 1];
+    const entry_t *series[WINDOW_SITES_MAX + 1];
+    size_t n = s_chain_entries(w, k, a, sites, series);
+    size_t victim = SIZE_MAX;
+    entry_t *other = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (sites[i] == WINDOW_SITE_OTHER)
+            other = s_find(w, k, WINDOW_SITE_OTHER);
+        else if (victim == SIZE_MAX || series[i]->ring < series[victim]->ring)
+            victim = i;
+    }
+    if (victim == SIZE_MAX)
+        return a;
+    if (other == NULL) {
+        other = s_new_series(w, k, a, WINDOW_SITE_OTHER);
+        if (other == NULL)
+            return a; /* table full: the event goes nowhere new, as before */
+        s_reset_series(w, other, series[victim]->head, series[victim]->first_ms);
+        /* s_chain_entries' pointers may be stale after an insert: look the victim up again */
+        series[victim] = s_find(w, k, sites[victim]);
+        a = s_find(w, k, WINDOW_SITE_ALL);
+    }
+    if (s_idle(w, other, b))
+        s_reset_series(w, other, series[victim]->head, series[victim]->first_ms);
+    s_merge_series(w, other, series[victim]);
+    /* unlink the victim from the chain, then delete it */
+    uint16_t gone = sites[victim], next = series[victim]->link;
+    if (a->link == gone) {
+        a->link = next;
+    } else {
+        for (entry_t *e = s_find(w, k, a->link); e; e = s_find(w, k, e->link)) {
+            if (e->link == gone) {
+                e->link = next;
+                break;
+            }
+            if (e->link == S_LINK_NONE)
+                break;
+        }
+    }
+    a->nsites--;
+    s_delete_idx(w, s_find_idx(w, k->scope, k->tally, gone, k->fp));
+    w->counters.sites_folded++;
+    return s_find(w, k, WINDOW_SITE_ALL);
 }
 
 /* ------------------------------------------------------------------ sites */
@@ -962,6 +1046,8 @@ int window_add_count(window_t *self, const window_key_t *key, unsigned site,
             s_prune_chain(w, key, b);
             a = s_find(w, key, WINDOW_SITE_ALL);
         }
+        if (s == NULL && a->nsites >= WINDOW_SITES_MAX)
+            a = s_evict_smallest(w, key, a, b);
         if (s == NULL) {
             uint16_t target = a->nsites < WINDOW_SITES_MAX ? st : (uint16_t)WINDOW_SITE_OTHER;
             s = target == WINDOW_SITE_OTHER ? s_find(w, key, WINDOW_SITE_OTHER) : NULL;

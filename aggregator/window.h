@@ -101,6 +101,7 @@ typedef struct {
     uint64_t keys_expired;  /* keys removed by sweep or reset when idle */
     uint64_t refused_full;  /* events or series refused: max_entries reached */
     uint64_t refused_old;   /* events older than the key's ring */
+    uint64_t sites_folded;  /* tracked sites folded into "other" for a new one */
     uint64_t refused_sites; /* sites not interned: site table full */
 } window_counters_t;
 

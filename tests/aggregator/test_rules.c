@@ -281,6 +281,25 @@ static void test_rules_other_series_is_not_one_sites_share(void **state)
     window_destroy(&w);
 }
 
+/* One site cannot make a fleet decision alone by being the 17th to report a subject: 16
+ * sites send one bounce each, then it sends the rest of the wave. */
+static void test_rules_a_17th_site_alone_does_not_pass_the_share_cap(void **state)
+{
+    window_config_t cfg = {.bucket_ms = 10 * SEC, .span_ms = 300 * SEC};
+    window_t *w = window_new(&cfg);
+    char name[16];
+    for (int i = 0; i < 16; i++) {
+        snprintf(name, sizeof(name), "s%d", i);
+        s_add(w, (unsigned)window_site_intern(w, name), 1, T0);
+    }
+    s_add(w, (unsigned)window_site_intern(w, "attacker"), 390, T0);
+    rule_t r = s_fleet();
+    evidence_t ev;
+    assert_int_equal(rules_eval(&r, w, &K, 0, T0, &ev), RULES_SHARE_TOO_HIGH);
+    assert_string_equal(ev.shares[0].site, "attacker");
+    window_destroy(&w);
+}
+
 static void test_rules_unknown_key_has_no_events(void **state)
 {
     window_t *w = s_window();
@@ -305,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_rules_local_single_site_key),
         cmocka_unit_test(test_rules_evidence_names_sites_largest_first),
         cmocka_unit_test(test_rules_other_series_is_not_one_sites_share),
+        cmocka_unit_test(test_rules_a_17th_site_alone_does_not_pass_the_share_cap),
         cmocka_unit_test(test_rules_unknown_key_has_no_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -223,6 +223,37 @@ static void test_window_sites_beyond_cap_share_other(void **state)
     window_destroy(&w);
 }
 
+/* Past the 16 tracked sites, the site reporting now is counted exactly: the smallest
+ * tracked site is folded into "other" for it. A 17th site sending the rest of a wave alone
+ * shows as itself (the share cap and its local rule see its count), not as "other". */
+static void test_window_a_busy_17th_site_is_counted_as_itself(void **state)
+{
+    window_t *w = s_new(10 * SEC, 300 * SEC);
+    char name[16];
+    for (int i = 0; i < WINDOW_SITES_MAX; i++) {
+        snprintf(name, sizeof(name), "site%d", i);
+        window_add(w, &K1, (unsigned)window_site_intern(w, name), T0, NULL, 0);
+    }
+    unsigned x = (unsigned)window_site_intern(w, "attacker");
+    for (int i = 0; i < 390; i++)
+        window_add(w, &K1, x, T0 + SEC, NULL, 0);
+    window_stats_t st;
+    window_stats(w, &K1, WINDOW_SITE_ALL, 120 * SEC, T0 + 30 * SEC, &st);
+    assert_int_equal(st.events, WINDOW_SITES_MAX + 390);
+    assert_int_equal(st.shares[0].site, x);
+    assert_int_equal(st.shares[0].events, 390);
+    assert_int_equal(st.sites, WINDOW_SITES_MAX + 1); /* 15 tracked, the attacker, "other" */
+    assert_int_equal(window_count(w, &K1, x, 120 * SEC, T0 + 30 * SEC), 390);
+    assert_int_equal(window_counters(w)->sites_folded, 1);
+    /* the one folded kept its event, in "other" */
+    int other = -1;
+    for (uint32_t i = 0; i < st.nshares; i++)
+        if (st.shares[i].site == WINDOW_SITE_OTHER)
+            other = (int)st.shares[i].events;
+    assert_int_equal(other, 1);
+    window_destroy(&w);
+}
+
 static void test_window_idle_site_frees_its_place(void **state)
 {
     window_t *w = s_new(10 * SEC, 60 * SEC);
@@ -1021,6 +1052,7 @@ int main(void)
         cmocka_unit_test(test_window_single_site_key_is_one_entry),
         cmocka_unit_test(test_window_sites_slide_out_with_their_events),
         cmocka_unit_test(test_window_sites_beyond_cap_share_other),
+        cmocka_unit_test(test_window_a_busy_17th_site_is_counted_as_itself),
         cmocka_unit_test(test_window_idle_site_frees_its_place),
         cmocka_unit_test(test_window_text_kept_after_min_events_and_capped),
         cmocka_unit_test(test_window_sweep_expires_idle_keys_only),
