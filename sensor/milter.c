@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -33,6 +34,8 @@ typedef struct {
     unsigned long pflags; /* protocol flags the MTA accepted (SMFIP_NR_*, SMFIP_SKIP) */
     bool counted;         /* milter_engine_conn_begin was called */
     bool overload;        /* over max_connections: let mail pass unexamined */
+    bool chghdrs;         /* the MTA lets us delete headers (SMFIF_CHGHDRS) */
+    unsigned tag_headers; /* X-Backstop headers the current message came with */
 } s_priv_t;
 
 static const unsigned long s_wanted = SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH | SMFIP_NR_CONN |
@@ -96,7 +99,8 @@ static sfsistat s_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, un
     s_priv_t *p = s_priv(ctx);
     if (!p)
         return SMFIS_REJECT; /* stopping: no filter for this connection */
-    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_SETSYMLIST);
+    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_SETSYMLIST);
+    p->chghdrs = (*pf0 & SMFIF_CHGHDRS) != 0;
     *pf1 = f1 & s_wanted;
     *pf2 = 0;
     *pf3 = 0;
@@ -147,6 +151,7 @@ static sfsistat s_envfrom(SMFICTX *ctx, char **argv)
     s_priv_t *p = s_priv(ctx);
     if (!p)
         return s_stopping(ctx, SMFIP_NR_MAIL);
+    p->tag_headers = 0;
     /* the message keeps this configuration to its end, whatever a reload does meanwhile */
     milter_snap_release(&p->snap);
     p->snap = milter_engine_snap(s_engine);
@@ -180,6 +185,8 @@ static sfsistat s_header(SMFICTX *ctx, char *name, char *value)
         return s_stopping(ctx, SMFIP_NR_HDR);
     if (p->conn->msg && !p->overload)
         milter_msg_add_header(p->conn->msg, name, value);
+    if (name && strcasecmp(name, MILTER_TAG_HEADER) == 0)
+        p->tag_headers++;
     return s_leave(s_noreply(p, SMFIP_NR_HDR));
 }
 
@@ -231,6 +238,14 @@ static sfsistat s_eom(SMFICTX *ctx)
         milter_msg_end_header(m);
         milter_engine_eom(s_engine, p->snap, p->conn, &v);
     }
+    if (p->tag_headers && (v.kind == MILTER_VERDICT_ACCEPT || v.kind == MILTER_VERDICT_TAG)) {
+        /* the last first: each deletion renumbers the ones after it */
+        unsigned n = p->tag_headers, removed = 0;
+        for (unsigned i = n; i >= 1 && p->chghdrs; i--)
+            removed += smfi_chgheader(ctx, (char *)MILTER_TAG_HEADER, (int)i, NULL) == MI_SUCCESS;
+        msg_info("%s: header=%s arrived=%u removed=%u", qid, MILTER_TAG_HEADER, n, removed);
+    }
+    p->tag_headers = 0;
     sfsistat rc = s_verdict(ctx, &v, qid);
     milter_conn_end(p->conn);
     milter_snap_release(&p->snap);
@@ -243,6 +258,7 @@ static sfsistat s_abort(SMFICTX *ctx)
 {
     s_priv_t *p = smfi_getpriv(ctx);
     if (p) {
+        p->tag_headers = 0;
         milter_conn_end(p->conn);
         milter_snap_release(&p->snap);
     }
@@ -271,7 +287,7 @@ int milter_open(const sensor_config_t *cfg)
     memset(&desc, 0, sizeof(desc));
     desc.xxfi_name = "backstop";
     desc.xxfi_version = SMFI_VERSION;
-    desc.xxfi_flags = SMFIF_ADDHDRS;
+    desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
     desc.xxfi_connect = s_connect;
     desc.xxfi_helo = s_helo;
     desc.xxfi_envfrom = s_envfrom;

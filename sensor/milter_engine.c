@@ -449,7 +449,7 @@ static void s_apply(const sensor_config_t *cfg, const enforce_verdict_t *v, milt
         break;
     case DCACHE_ACTION_TAG:
         s_verdict(out, MILTER_VERDICT_TAG, NULL);
-        snprintf(out->header_name, sizeof(out->header_name), "X-Backstop");
+        snprintf(out->header_name, sizeof(out->header_name), "%s", MILTER_TAG_HEADER);
         snprintf(out->header_value, sizeof(out->header_value), "decision=%s", v->decision.id);
         break;
     default:

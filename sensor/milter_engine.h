@@ -51,6 +51,10 @@ typedef enum {
     MILTER_VERDICT_TAG,      /* accept, add header */
 } milter_verdict_kind_t;
 
+/* The header a tag decision adds. The milter deletes any that arrive with a message, so
+ * that every one delivered is the sensor's. */
+#define MILTER_TAG_HEADER "X-Backstop"
+
 typedef struct {
     milter_verdict_kind_t kind; /* what to do */
     char rcode[4];              /* "550" / "451" */

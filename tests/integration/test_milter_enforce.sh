@@ -45,10 +45,27 @@ grep -l '^X-Backstop: decision=F' "$(pf_dir site1)"/mail/sink/new/* >/dev/null |
     bs_fail "no X-Backstop header on the tagged bounce"
 bs_pass "tag decision adds X-Backstop: decision=ID"
 
+# an X-Backstop header that arrives with a message is not ours: deleted, on a tagged bounce
+# (which then has exactly ours) and on normal mail (which then has none)
+{ echo 'X-Backstop: decision=FSPOOF'; cat "$BS_TMP/b2.eml"; } >"$BS_TMP/b2f.eml"
+swaks_send site1 --from '<>' --to forged@test.example --data "$BS_TMP/b2f.eml" ||
+    bs_fail "tag bounce with a forged header refused: $(last_reply)"
+swaks_send site1 --from bob@sender.example --to forged2@test.example \
+    --header 'Subject: hello' --add-header 'X-Backstop: decision=F00000000' ||
+    bs_fail "normal mail with a forged header refused: $(last_reply)"
+wait_delivered site1 4 || bs_fail "the two messages with forged headers not delivered"
+f1=$(grep -l '^To: victim' $(grep -l 'forged@test.example' "$(pf_dir site1)"/mail/sink/new/*) | head -1)
+f2=$(grep -l 'forged2@test.example' "$(pf_dir site1)"/mail/sink/new/* | head -1)
+[ "$(grep -c '^X-Backstop:' "$f1")" = 1 ] && grep -q '^X-Backstop: decision=F[0-9A-F]\{7\}$' "$f1" ||
+    bs_fail "tagged bounce: $(grep '^X-Backstop' "$f1" | tr '\n' ' '), want only ours"
+grep -q '^X-Backstop:' "$f2" && bs_fail "normal mail kept a forged X-Backstop header"
+wait_log "$(sensor_log site1)" ': header=X-Backstop arrived=1 removed=1' || bs_fail "no removal log line"
+bs_pass "an arriving X-Backstop header is deleted: a tagged bounce carries only the sensor's"
+
 bounce_file "$BS_TMP/b3.eml" "Undeliverable: lottery win" "lottery win"
 swaks_send site1 --from '<>' --to u@test.example --data "$BS_TMP/b3.eml" ||
     bs_fail "observe bounce refused: $(last_reply)"
-wait_delivered site1 3 || bs_fail "observed bounce not delivered"
+wait_delivered site1 5 || bs_fail "observed bounce not delivered"
 wait_log "$(sensor_log site1)" 'action=accept observe=F' || bs_fail "observe decision not logged"
 bs_pass "observe decision only logs"
 
