@@ -648,6 +648,28 @@ void ingest_explain(const ingest_t *self, bs_scope_t scope, uint64_t fp, const c
     }
 }
 
+/* A filter as one number: its classes, bit 30 set (never 0), bit 31 for rule matches. */
+static uint32_t s_tally_sig(const s_tally_t *t)
+{
+    return (t->classes & 0x3FFFFFFFu) | (1u << 30) | (t->require_rule_match ? 1u << 31 : 0);
+}
+
+size_t ingest_tally_sigs(const ingest_t *self, uint32_t *sigs)
+{
+    for (size_t k = 0; k < self->ntallies; k++)
+        sigs[k] = s_tally_sig(&self->tallies[k]);
+    return self->ntallies;
+}
+
+void ingest_tally_map(const ingest_t *self, const uint32_t *old_sigs, size_t nold, uint8_t map[256])
+{
+    memset(map, INGEST_TALLY_NONE, 256);
+    for (size_t t = 0; t < nold && t < 256; t++)
+        for (size_t k = 0; k < self->ntallies; k++)
+            if (s_tally_sig(&self->tallies[k]) == old_sigs[t])
+                map[t] = (uint8_t)k;
+}
+
 window_t *ingest_window(ingest_t *self)
 {
     return self->window;

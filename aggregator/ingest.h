@@ -152,6 +152,18 @@ void ingest_explain(const ingest_t *self, bs_scope_t scope, uint64_t fp, const c
                     void (*cb)(const rule_t *r, rules_verdict_t v, const evidence_t *ev, void *arg),
                     void *arg);
 
+/* A tally (the event filter a window key was counted under) is its rule order's index: the
+ * same filter gets another tally when the rules are reordered, added or removed. Its
+ * signature is the filter itself, stable across configs. Writes the signatures of the
+ * tallies, in tally order, into sigs (room for INGEST_RULES_MAX); returns how many. */
+size_t ingest_tally_sigs(const ingest_t *self, uint32_t *sigs);
+
+/* map[t] for each old tally t (signatures old_sigs[0..nold)): the tally of the same filter
+ * in self, or INGEST_TALLY_NONE when self counts no such filter (its keys are dropped). */
+#define INGEST_TALLY_NONE 0xFFu
+void ingest_tally_map(const ingest_t *self, const uint32_t *old_sigs, size_t nold,
+                      uint8_t map[256]);
+
 /* The window (for the store, `backstop top`) and dedup (for the store); borrowed. */
 window_t *ingest_window(ingest_t *self);
 dedup_t *ingest_dedup(ingest_t *self);

@@ -1268,17 +1268,49 @@ static int s_restore_allow(const allow_entry_t *e, void *arg)
 
 /* Restoring window blobs: the window and one clock reading for all of them. */
 typedef struct {
-    window_t *w;    /* the window */
-    int64_t now_ms; /* wall clock at the start of the restore */
-    long refused;   /* records window_import() refused */
+    window_t *w;        /* the window */
+    store_t *store;     /* where records of filters no longer counted are deleted */
+    const uint8_t *map; /* s_tally_keep() of the stored tallies, NULL: as stored */
+    int64_t now_ms;     /* wall clock at the start of the restore */
+    long refused;       /* records window_import() refused */
+    long dropped;       /* records of a filter counted no more (or by another tally) */
 } s_restore_t;
 
 static int s_restore_window(const uint8_t *blob, size_t len, void *arg)
 {
     s_restore_t *r = arg;
-    if (window_import(r->w, blob, len, r->now_ms) < 0)
+    window_key_t was;
+    int rc = window_import_mapped(r->w, blob, len, r->now_ms, r->map, &was);
+    if (rc < 0)
         r->refused++;
+    if (rc == 1) {
+        r->dropped++;
+        store_window_queue(r->store, &was, NULL, 0);
+    }
     return 0;
+}
+
+/* A key's tally is its filter's place in the rule order (ingest_tally_sigs): after the rules
+ * were reordered, added or removed, the same byte may mean another filter, and counts would
+ * move between filters (normal mail's into bounces', say). map[t] keeps a tally whose
+ * filter is where it was, and drops the others' keys: their counts start over, none is
+ * counted under a filter it was not. */
+static void s_tally_keep(const ingest_t *in, const uint32_t *was, size_t nwas, uint8_t map[256])
+{
+    uint32_t now[INGEST_RULES_MAX];
+    size_t n = ingest_tally_sigs(in, now);
+    memset(map, INGEST_TALLY_NONE, 256);
+    for (size_t t = 0; t < nwas && t < n; t++)
+        if (was[t] == now[t])
+            map[t] = (uint8_t)t;
+}
+
+/* Queues the current meaning of the tally bytes with the next window records. */
+static void s_tallies_store(server_t *self)
+{
+    uint32_t sigs[INGEST_RULES_MAX];
+    size_t n = ingest_tally_sigs(self->ingest, sigs);
+    store_window_tallies_queue(self->store, sigs, n);
 }
 
 static int s_restore_sensor(const char *site, const char *sensor, const void *val, size_t len,
@@ -1576,12 +1608,25 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
 
     long nd = store_decisions_load(self->store, s_restore_decision, self);
     long na = store_allow_load(self->store, s_restore_allow, self);
-    s_restore_t rw = {ingest_window(self->ingest), server_now_ms(self), 0};
+    uint32_t was[INGEST_RULES_MAX];
+    long nwas = store_window_tallies_get(self->store, was, INGEST_RULES_MAX);
+    uint8_t keep[256];
+    if (nwas >= 0)
+        s_tally_keep(self->ingest, was, (size_t)nwas, keep);
+    s_restore_t rw = {.w = ingest_window(self->ingest),
+                      .store = self->store,
+                      .map = nwas >= 0 ? keep : NULL,
+                      .now_ms = server_now_ms(self)};
     long nw = store_window_load(self->store, s_restore_window, &rw);
     if (rw.refused > 0)
         msg_warn("store: %s: %ld window records not restored (damaged, or no room under "
                  "max_keys)",
                  cfg->data_dir, rw.refused);
+    if (rw.dropped > 0)
+        msg_warn("store: %s: rules changed: %ld window keys of event filters that moved or "
+                 "went start over",
+                 cfg->data_dir, rw.dropped);
+    s_tallies_store(self);
     long nsen = store_sensor_load(self->store, 'n', s_restore_sensor, self);
     long ndd = store_sensor_load(self->store, 'x', s_restore_dedup, self);
     long nsit = store_site_load(self->store, s_restore_site, self);
@@ -1663,15 +1708,27 @@ void server_request_reload(server_t *self)
     self->reload = 1;
 }
 
+/* Carrying the window over to the reloaded rules. */
+typedef struct {
+    window_t *from, *to; /* the old window, the new */
+    store_t *store;      /* where records of filters no longer counted are deleted */
+    const uint8_t *map;  /* s_tally_keep() of the old tallies */
+    int64_t now_ms;      /* one clock reading */
+    long dropped;        /* keys of a filter counted no more, or by another tally */
+} s_migrate_t;
+
 static int s_migrate_key(const window_key_t *key, void *arg)
 {
-    void **pair = arg;
-    window_t *from = pair[0], *to = pair[1];
-    const int64_t *now = pair[2];
+    s_migrate_t *m = arg;
+    if (m->map[key->tally] == INGEST_TALLY_NONE) {
+        store_window_queue(m->store, key, NULL, 0);
+        m->dropped++;
+        return 0;
+    }
     size_t len = 0;
-    uint8_t *blob = window_export(from, key, &len);
+    uint8_t *blob = window_export(m->from, key, &len);
     if (blob)
-        (void)window_import(to, blob, len, *now);
+        (void)window_import(m->to, blob, len, m->now_ms);
     xfree(blob);
     return 0;
 }
@@ -1720,13 +1777,25 @@ static void s_reload(server_t *self)
     /* what the old window has queued for the store (deletions of expired keys too) is
      * written now: the new window knows nothing of it */
     s_flush(self);
-    int64_t now = server_now_ms(self);
-    void *wpair[3] = {ingest_window(self->ingest), ingest_window(ni), &now};
-    window_foreach(ingest_window(self->ingest), s_migrate_key, wpair);
+    uint32_t was[INGEST_RULES_MAX];
+    size_t nwas = ingest_tally_sigs(self->ingest, was);
+    uint8_t keep[256];
+    s_tally_keep(ni, was, nwas, keep);
+    s_migrate_t mig = {.from = ingest_window(self->ingest),
+                       .to = ingest_window(ni),
+                       .store = self->store,
+                       .map = keep,
+                       .now_ms = server_now_ms(self)};
+    window_foreach(ingest_window(self->ingest), s_migrate_key, &mig);
     void *dpair[2] = {ingest_dedup(self->ingest), ingest_dedup(ni)};
     dedup_foreach(ingest_dedup(self->ingest), s_migrate_dedup, dpair);
     ingest_destroy(&self->ingest);
     self->ingest = ni;
+    s_tallies_store(self);
+    if (mig.dropped > 0)
+        msg_warn("reload: rules changed: %ld window keys of event filters that moved or went "
+                 "start over",
+                 mig.dropped);
     agg_config_destroy(&self->cfg);
     self->cfg = nc;
     msg_info("reloaded: %s rules=%zu keys=%zu", self->cfg->path, self->cfg->nrules,

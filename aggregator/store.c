@@ -798,6 +798,37 @@ void store_window_queue(store_t *self, const window_key_t *k, const uint8_t *blo
     s_window_put(k, blob, len, self->wpending);
 }
 
+void store_window_tallies_queue(store_t *self, const uint32_t *sigs, size_t n)
+{
+    s_encode_copy(self->wpending, self->wcopy);
+    uint8_t *v = xmalloc(n * 4 + 1);
+    for (size_t i = 0; i < n; i++) {
+        v[4 * i] = (uint8_t)(sigs[i] >> 24);
+        v[4 * i + 1] = (uint8_t)(sigs[i] >> 16);
+        v[4 * i + 2] = (uint8_t)(sigs[i] >> 8);
+        v[4 * i + 3] = (uint8_t)sigs[i];
+    }
+    kv_batch_put(self->wpending, "m/tallies", 9, v, n * 4);
+    xfree(v);
+}
+
+long store_window_tallies_get(store_t *self, uint32_t *sigs, size_t max)
+{
+    char *v = NULL;
+    size_t vl = 0;
+    int rc = kv_get(self->wkv, "m/tallies", 9, &v, &vl);
+    long n = -1;
+    if (rc == 1 && vl % 4 == 0 && vl / 4 <= max) {
+        const uint8_t *b = (const uint8_t *)v;
+        n = (long)(vl / 4);
+        for (long i = 0; i < n; i++)
+            sigs[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
+                      (uint32_t)b[4 * i + 2] << 8 | b[4 * i + 3];
+    }
+    xfree(v);
+    return n;
+}
+
 window_copy_t *store_window_copy(store_t *self)
 {
     return self->wcopy;

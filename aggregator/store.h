@@ -16,6 +16,7 @@
  *   d/<id>             an active decision: a Frame{update UPSERT} as published
  *   q/<seq>            the sequence log: one Frame{update} per change
  *   w/<scope><tally><fp>  a window key's counters (window_export blob), in windows/
+ *   m/tallies          (in windows/) the filter each tally byte counted, 4 bytes a tally
  *   a/<id>             an allowlist entry (text record, see store.c)
  *   s/<site>           a registered site (text record)
  *   t/<identity>       a removed allowlist entry or site, kept for the failover peer
@@ -121,6 +122,13 @@ uint64_t store_log_floor(const store_t *self);
 
 /* Queues the state of window key k (blob from window_export), or its deletion (blob NULL). */
 void store_window_queue(store_t *self, const window_key_t *k, const uint8_t *blob, size_t len);
+/* Queues, in the window database and the same batch as the window records queued with
+ * it, the signatures of the event filters their tally bytes stand for (ingest_tally_sigs):
+ * the window records and the meaning of their tallies are written together. */
+void store_window_tallies_queue(store_t *self, const uint32_t *sigs, size_t n);
+/* Reads them back (at most max): their number, or -1 when none are stored (a data
+ * directory from before them) or the record is damaged. */
+long store_window_tallies_get(store_t *self, uint32_t *sigs, size_t max);
 /* The copy to fill with window_dirty_copy() for the next flush: its keys are queued
  * after what was queued before, and encoded when written, by the writer thread of
  * store_flush_behind() (or by store_flush()). Borrowed, until the next

@@ -1817,6 +1817,12 @@ static void s_fill_series(window_t *w, entry_t *e, const s_series_t *s, const ui
 
 int window_import(window_t *self, const uint8_t *blob, size_t len, int64_t now_ms)
 {
+    return window_import_mapped(self, blob, len, now_ms, NULL, NULL);
+}
+
+int window_import_mapped(window_t *self, const uint8_t *blob, size_t len, int64_t now_ms,
+                         const uint8_t *tally_map, window_key_t *stored)
+{
     window_t *w = self;
     s_rd_t r = {.p = blob, .end = blob + len};
     if (s_get_u8(&r) != S_BLOB_MAGIC || s_get_u8(&r) != S_BLOB_VER)
@@ -1828,6 +1834,13 @@ int window_import(window_t *self, const uint8_t *blob, size_t len, int64_t now_m
     k.tally = s_get_u8(&r);
     for (int i = 0; i < 8; i++)
         k.fp |= (uint64_t)s_get_u8(&r) << (8 * i);
+    if (stored)
+        *stored = k;
+    if (tally_map && !r.bad) {
+        if (tally_map[k.tally] == 0xFFu)
+            return 1;
+        k.tally = tally_map[k.tally];
+    }
     char text[256];
     s_get_str(&r, text, sizeof(text) - 1);
     uint64_t ns = s_get_varint(&r);

@@ -260,5 +260,10 @@ void window_copy_encode(window_copy_t *self, window_export_fn *cb, void *arg);
 /* Restores a key from window_export() output, replacing any state it had. Keys idle
  * at now_ms are skipped. Returns 0, or -1 for a malformed blob or another bucket_ms. */
 int window_import(window_t *self, const uint8_t *blob, size_t len, int64_t now_ms);
+/* window_import() with the key's tally translated through tally_map (256 entries; NULL:
+ * as stored): a blob whose tally maps to 0xFF is skipped (its filter is counted no more, or
+ * by another tally), returning 1. stored (may be NULL) gets the key as the blob has it. */
+int window_import_mapped(window_t *self, const uint8_t *blob, size_t len, int64_t now_ms,
+                         const uint8_t *tally_map, window_key_t *stored);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -251,6 +252,32 @@ static void test_window_a_busy_17th_site_is_counted_as_itself(void **state)
         if (st.shares[i].site == WINDOW_SITE_OTHER)
             other = (int)st.shares[i].events;
     assert_int_equal(other, 1);
+    window_destroy(&w);
+}
+
+/* An import through a tally map: a kept tally is imported as mapped, a dropped one is
+ * skipped (1) and the key as stored is reported, for the store to delete its record. */
+static void test_window_import_mapped_keeps_or_drops_a_tally(void **state)
+{
+    window_t *w = s_new(10 * SEC, 60 * SEC);
+    window_key_t k = {.scope = 1, .tally = 2, .fp = 0x3333};
+    window_add(w, &k, (unsigned)window_site_intern(w, "a"), T0, NULL, 0);
+    size_t len = 0;
+    uint8_t *blob = window_export(w, &k, &len);
+    assert_non_null(blob);
+    uint8_t map[256];
+    memset(map, 0xFF, sizeof(map));
+    window_t *v = s_new(10 * SEC, 60 * SEC);
+    window_key_t was;
+    assert_int_equal(window_import_mapped(v, blob, len, T0, map, &was), 1);
+    assert_int_equal(was.tally, 2);
+    assert_true(was.fp == 0x3333);
+    assert_int_equal(window_keys(v), 0);
+    map[2] = 2;
+    assert_int_equal(window_import_mapped(v, blob, len, T0, map, NULL), 0);
+    assert_int_equal(window_count(v, &k, WINDOW_SITE_ALL, 60 * SEC, T0), 1);
+    free(blob);
+    window_destroy(&v);
     window_destroy(&w);
 }
 
@@ -1053,6 +1080,7 @@ int main(void)
         cmocka_unit_test(test_window_sites_slide_out_with_their_events),
         cmocka_unit_test(test_window_sites_beyond_cap_share_other),
         cmocka_unit_test(test_window_a_busy_17th_site_is_counted_as_itself),
+        cmocka_unit_test(test_window_import_mapped_keeps_or_drops_a_tally),
         cmocka_unit_test(test_window_idle_site_frees_its_place),
         cmocka_unit_test(test_window_text_kept_after_min_events_and_capped),
         cmocka_unit_test(test_window_sweep_expires_idle_keys_only),
