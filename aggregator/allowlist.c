@@ -280,10 +280,36 @@ static bool s_domain_match(const char *suffix, const char *domain)
     return ld == ls || domain[ld - ls - 1] == '.';
 }
 
+/* A subject_ip key's text "SUBJECTKEY|IP": the subject key's fingerprint and the address
+ * (16-byte form); false when it is no such text. */
+static bool s_subject_ip_parts(const char *text, uint64_t *subject_fp, uint8_t addr[16])
+{
+    const char *bar = text ? strrchr(text, '|') : NULL;
+    uint8_t prefix;
+    if (bar == NULL || s_parse_net(bar + 1, false, addr, &prefix) != 0)
+        return false;
+    char subject[ALLOW_TEXT_MAX + 1];
+    size_t n = (size_t)(bar - text);
+    if (n > ALLOW_TEXT_MAX)
+        return false;
+    memcpy(subject, text, n);
+    subject[n] = 0;
+    *subject_fp = fp_text(subject);
+    return true;
+}
+
+/* Whether e covers the key (scope, fp, text): the same key, a subject key of either kind, an
+ * address or a network it holds, a subject_ip key whose subject or address it covers. */
 static bool s_entry_covers_key(const allow_entry_t *e, bs_scope_t scope, uint64_t fp,
                                const char *text)
 {
     uint8_t addr[16], prefix;
+    uint64_t sfp;
+    if (scope == BS_SCOPE_SUBJECT_IP && e->type != ALLOW_SITE && e->type != ALLOW_DOMAIN &&
+        !(e->type == ALLOW_KEY && e->scope == BS_SCOPE_SUBJECT_IP) &&
+        s_subject_ip_parts(text, &sfp, addr))
+        return e->type == ALLOW_KEY ? s_is_subject(e->scope) && e->fp == sfp
+                                    : s_prefix_match(e->addr, e->prefix, addr);
     switch (e->type) {
     case ALLOW_KEY:
         return e->fp == fp &&
@@ -365,7 +391,16 @@ bool allowlist_covers_key(const allowlist_t *self, bs_scope_t scope, uint64_t fp
     if (text == NULL)
         return false;
     uint8_t addr[16], prefix;
+    uint64_t sfp;
     switch (scope) {
+    case BS_SCOPE_SUBJECT_IP:
+        /* its subject allowlisted, or its address */
+        if (!s_subject_ip_parts(text, &sfp, addr))
+            return false;
+        k.scope = BS_SCOPE_SUBJECT;
+        k.fp = sfp;
+        return s_index_any(self, s_hash_key(BS_SCOPE_SUBJECT, sfp), s_match_key, &k) ||
+               (self->nprefixes && s_covers_addr(self, addr, 128));
     case BS_SCOPE_CLIENT_IP:
         return self->nprefixes && s_parse_net(text, false, addr, &prefix) == 0 &&
                s_covers_addr(self, addr, 128);
@@ -385,6 +420,12 @@ static bool s_entry_covers_decision(const allow_entry_t *e, const decision_t *d)
 {
     if (e->type == ALLOW_SITE)
         return d->reach == BS_REACH_LOCAL && strcmp(e->text, d->site) == 0;
+    uint8_t addr[16], prefix;
+    if ((e->type == ALLOW_IP || e->type == ALLOW_NET) && d->scope == BS_SCOPE_CLIENT_NET &&
+        s_parse_net(d->value, true, addr, &prefix) == 0)
+        /* a block of a network would block the addresses allowlisted inside it too (sensors
+         * look mail up by its client's network): any overlap covers it */
+        return s_prefix_match(e->addr, e->prefix < prefix ? e->prefix : prefix, addr);
     return s_entry_covers_key(e, d->scope, d->fp, d->value);
 }
 
