@@ -116,7 +116,7 @@ cp -p "$E1/master.cf" "$BS_TMP/master.cf.orig"
 
 inst site1 --socket "unix:$SOCK" --check-rcpt u@test.example --dry-run
 expect_rc 0 $? "dry run"
-expect_out "would set smtpd_milters = unix:$SOCK"
+expect_out "would set smtpd_milters = \\{ unix:$SOCK, connect_timeout=5s"
 expect_out 'would install .*/usr/local/sbin/backstop-sensor'
 expect_out 'dry run: [0-9]+ changes, none made'
 cmp -s "$E1/main.cf" "$BS_TMP/main.cf.orig" || bs_fail "dry run changed main.cf"
@@ -128,8 +128,9 @@ inst site1 --socket "unix:$SOCK" --check-rcpt u@test.example
 expect_rc 0 $? "install site1"
 expect_out 'test message passed through the sensor'
 expect_out 'installed: postfix'
-[ "$(postconf -c "$E1" -h smtpd_milters)" = "unix:$SOCK" ] || bs_fail "smtpd_milters: $(postconf -c "$E1" -h smtpd_milters)"
-[ "$(postconf -c "$E1" -h non_smtpd_milters)" = "unix:$SOCK" ] || bs_fail "non_smtpd_milters not wired"
+limits='connect_timeout=5s, command_timeout=10s, content_timeout=30s'
+[ "$(postconf -c "$E1" -h smtpd_milters)" = "{ unix:$SOCK, $limits }" ] || bs_fail "smtpd_milters: $(postconf -c "$E1" -h smtpd_milters)"
+[ "$(postconf -c "$E1" -h non_smtpd_milters)" = "{ unix:$SOCK, $limits }" ] || bs_fail "non_smtpd_milters not wired"
 [ "$(postconf -c "$E1" -h milter_default_action)" = accept ] || bs_fail "milter_default_action is not accept"
 postfix -c "$E1" check || bs_fail "postfix check fails after install"
 [ -x "$ROOT/usr/local/sbin/backstop-sensor" ] || bs_fail "binary not installed"
@@ -221,7 +222,7 @@ pf_start site2
 cp -p "$E2/main.cf" "$BS_TMP/main.cf.orig2"
 inst site2 --socket "unix:$SOCK" --check-rcpt u@test.example
 expect_rc 0 $? "install site2"
-want="inet:127.0.0.1:$P2, { unix:$SOCK, default_action=accept }"
+want="inet:127.0.0.1:$P2, { unix:$SOCK, default_action=accept, $limits }"
 [ "$(postconf -c "$E2" -h smtpd_milters)" = "$want" ] ||
     bs_fail "smtpd_milters: '$(postconf -c "$E2" -h smtpd_milters)', want '$want'"
 [ "$(postconf -c "$E2" -h non_smtpd_milters)" = '$smtpd_milters' ] || bs_fail "non_smtpd_milters changed"
@@ -259,7 +260,7 @@ postconf -c "$E4" -F "127.0.0.1:$(pf_port site4)/inet/chroot = y" 'cleanup/unix/
 ROOT="$BS_TMP/root4"
 inst site4 --dry-run
 expect_rc 0 $? "dry run, chrooted smtpd and cleanup"
-expect_out 'would set smtpd_milters = unix:/backstop/sensor.sock in'
+expect_out 'would set smtpd_milters = \{ unix:/backstop/sensor.sock, connect_timeout=5s, command_timeout=10s, content_timeout=30s \} in'
 expect_out "would create directory $Q4/backstop\$"
 postconf -c "$E4" -F 'cleanup/unix/chroot = n'
 inst site4 --dry-run
@@ -268,7 +269,7 @@ expect_out 'some of .* run chrooted and some do not'
 expect_out 'fix: use an inet socket'
 inst site4 --dry-run --smtpd-only
 expect_rc 0 $? "dry run, chrooted smtpd only"
-expect_out 'would set smtpd_milters = unix:/backstop/sensor.sock in'
+expect_out 'would set smtpd_milters = \{ unix:/backstop/sensor.sock, connect_timeout=5s, command_timeout=10s, content_timeout=30s \} in'
 ! grep -q 'non_smtpd_milters' "$OUT" || bs_fail "--smtpd-only still wires non_smtpd_milters"
 ROOT="$BS_TMP/root"
 bs_pass "chrooted Postfix: socket in the queue directory; a mixed chroot is refused"
