@@ -393,6 +393,13 @@ static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_
     in->counters.events_in++;
     if (!src->valid)
         return s_result(in, INGEST_INVALID);
+    /* the time first: an event refused for it is not marked as seen, so the same event
+     * sent again when it fits (a sensor's clock put right, then its spool) still counts */
+    if (ev->time_ms > now_ms + in->max_skew_ms)
+        return s_result(in, INGEST_FUTURE);
+    /* too old: its bucket has left the longest window (the ring) */
+    if (ev->time_ms < s_oldest_ms(in, now_ms))
+        return s_result(in, INGEST_TOO_OLD);
     switch (dedup_check_at(in->dedup, src->dedup, ev->seq)) {
     case DEDUP_DUPLICATE:
         return s_result(in, INGEST_DUPLICATE);
@@ -402,11 +409,6 @@ static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_
     case DEDUP_UNTRACKED:
         break;
     }
-    if (ev->time_ms > now_ms + in->max_skew_ms)
-        return s_result(in, INGEST_FUTURE);
-    /* too old: its bucket has left the longest window (the ring) */
-    if (ev->time_ms < s_oldest_ms(in, now_ms))
-        return s_result(in, INGEST_TOO_OLD);
     int64_t t = ev->time_ms < now_ms ? ev->time_ms : now_ms;
     if (ev->ledger_hit)
         return s_result(in, INGEST_LEDGER);

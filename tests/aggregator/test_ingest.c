@@ -291,6 +291,12 @@ static void test_ingest_clock_skew_drops(void **state)
     /* a future event within the skew counts now, not later */
     window_key_t wk = {.scope = BS_SCOPE_SUBJECT, .fp = SUBJ_FP};
     assert_int_equal(window_count(ingest_window(fx.in), &wk, WINDOW_SITE_ALL, 10 * SEC, T0), 2);
+    /* an event refused for its time is not marked seen: sent again later, when its time
+     * fits, it counts */
+    uint64_t seq = fx.seq;
+    assert_int_equal(s_bounce(&fx, "a", T0 + 120 * SEC, T0, 0), INGEST_FUTURE);
+    fx.seq = seq; /* the same event again */
+    assert_int_equal(s_bounce(&fx, "a", T0 + 120 * SEC, T0 + 100 * SEC, 0), INGEST_COUNTED);
     s_teardown(&fx);
 }
 
