@@ -52,7 +52,8 @@
 static const char *const s_scope_words[] = {"subject",    "orig_subject", "client_ip",
                                             "client_net", "subject_ip",   NULL};
 static const char *const s_action_words[] = {"reject", "tempfail", "tag", NULL};
-static const char *const s_reach_words[] = {"fleet", "local", NULL};
+/* "site" is "local" as the CLI (--reach site) and the wording call it */
+static const char *const s_reach_words[] = {"fleet", "local", "site", NULL};
 static const char *const s_mode_words[] = {"enforce", "observe", NULL};
 
 static const cfg_param_t s_rule_params[] = {
@@ -69,7 +70,7 @@ static const cfg_param_t s_rule_params[] = {
                  "decision lifetime after the last firing"),
     CFG_ENUM(R, action, "action", "reject", s_action_words, "reject, tempfail or tag"),
     CFG_ENUM(R, reach, "reach", "fleet", s_reach_words,
-             "fleet (every site) or local (the site that saw it)"),
+             "fleet (every site) or local (the site that saw it; also: site)"),
     CFG_ENUM(R, mode, "mode", "enforce", s_mode_words,
              "enforce, or observe (decisions are marked observe, block nothing)"),
     CFG_BOOL(R, require_rule_match, "require_rule_match", "no",
@@ -250,7 +251,7 @@ static int s_rule_from_section(const char *file, const agg_rule_cfg_t *sec, rule
     }
     r->ttl_ms = sec->ttl_ms;
     r->action = (bs_action_t)(sec->action + BS_ACTION_REJECT);
-    r->reach = (bs_reach_t)(sec->reach + BS_REACH_FLEET);
+    r->reach = sec->reach == 0 ? BS_REACH_FLEET : BS_REACH_LOCAL;
     r->mode = (bs_mode_t)sec->mode;
     r->require_rule_match = sec->require_rule_match;
     r->classes = 0;

@@ -70,6 +70,22 @@ static void test_base_config_loads(void **state)
     agg_config_destroy(&c);
 }
 
+/* A rule's reach: fleet, or the one site, written local or site (the CLI's word). */
+static void test_reach_site_is_local(void **state)
+{
+    char err[4096];
+    agg_config_t *c = s_load(S_BASE "[rule a]\nreach = site\n\n[rule b]\nreach = local\n\n"
+                                    "[rule c]\nreach = fleet\n",
+                             err, sizeof(err), NULL);
+    if (!c)
+        fail_msg("%s", err);
+    assert_int_equal(c->nrules, 3);
+    assert_int_equal(c->rules[0].reach, BS_REACH_LOCAL);
+    assert_int_equal(c->rules[1].reach, BS_REACH_LOCAL);
+    assert_int_equal(c->rules[2].reach, BS_REACH_FLEET);
+    agg_config_destroy(&c);
+}
+
 static void test_long_window_names_its_line_and_the_resolution_that_fits(void **state)
 {
     s_refused_at(S_BASE "[rule day]\nscope = subject\nwindow = 1d\n", 5,
@@ -279,6 +295,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_base_config_loads),
+        cmocka_unit_test(test_reach_site_is_local),
         cmocka_unit_test(test_long_window_names_its_line_and_the_resolution_that_fits),
         cmocka_unit_test(test_every_window_too_long_is_reported),
         cmocka_unit_test(test_resolution_must_be_whole_seconds),
