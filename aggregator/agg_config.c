@@ -42,9 +42,6 @@
 #define T agg_config_t
 #define R agg_rule_cfg_t
 
-/* Buckets one rule window may span: the length of the window's per-key ring (window.c
- * asserts it, ingest_new() refuses more). */
-#define S_MAX_BUCKETS 4096
 /* Room for "FILE:LINE" in messages. */
 #define S_WHERE_LEN 1024
 
@@ -178,31 +175,9 @@ const char *const *agg_config_restart_keys(void)
     return s_restart_only;
 }
 
-/* "FILE:LINE" of key in the struct of head (filled from params), or fallback when the key
- * kept its default; returns buf. */
-static const char *s_where(const char *file, const cfg_head_t *head, const cfg_param_t *params,
-                           const char *key, const char *fallback, char *buf, size_t len)
-{
-    int line = cfg_line(head, params, key);
-    if (line > 0)
-        snprintf(buf, len, "%s:%d", file, line);
-    else
-        snprintf(buf, len, "%s", fallback);
-    return buf;
-}
-
 const char *agg_config_where(const agg_config_t *self, const char *key, char *buf, size_t len)
 {
-    return s_where(self->path, &self->head, s_params, key, self->path, buf, len);
-}
-
-/* Appends one line to err (which may already hold lines). */
-static void s_err(char *err, size_t errlen, const char *a, const char *b)
-{
-    size_t used = strnlen(err, errlen);
-    if (used + 1 >= errlen)
-        return;
-    snprintf(err + used, errlen - used, "%s%s: %s", used ? "\n" : "", a, b);
+    return cfg_where(&self->head, s_params, key, self->path, self->path, buf, len);
 }
 
 /* "0.6" or "60%" -> 0.6; -1 when not a number in (0, 1]. */
@@ -231,7 +206,7 @@ static int s_rule_from_section(const char *file, const agg_rule_cfg_t *sec, rule
     char why[256], at[S_WHERE_LEN];
     memset(r, 0, sizeof(*r));
     if (strlen(sec->head.name) > RULE_NAME_MAX) {
-        s_err(err, errlen, sec->head.origin, "rule name longer than 63 bytes");
+        cfg_err_line(err, errlen, sec->head.origin, "%s", "rule name longer than 63 bytes");
         return -1;
     }
     decisions_strlcpy(r->name, sec->head.name, RULE_NAME_MAX);
@@ -243,10 +218,10 @@ static int s_rule_from_section(const char *file, const agg_rule_cfg_t *sec, rule
     if (r->max_site_share < 0) {
         snprintf(why, sizeof(why), "max_site_share '%s' is not a number in (0, 1] or a percentage",
                  sec->max_site_share ? sec->max_site_share : "");
-        s_err(err, errlen,
-              s_where(file, &sec->head, s_rule_params, "max_site_share", sec->head.origin, at,
-                      sizeof(at)),
-              why);
+        cfg_err_line(err, errlen,
+                     cfg_where(&sec->head, s_rule_params, "max_site_share", file, sec->head.origin,
+                               at, sizeof(at)),
+                     "%s", why);
         return -1;
     }
     r->ttl_ms = sec->ttl_ms;
@@ -259,23 +234,23 @@ static int s_rule_from_section(const char *file, const agg_rule_cfg_t *sec, rule
         int c = bs_enums_class_parse(sec->classes.v[i]);
         if (c <= BS_CLASS_UNKNOWN) {
             snprintf(why, sizeof(why), "classes: unknown class '%s'", sec->classes.v[i]);
-            s_err(err, errlen,
-                  s_where(file, &sec->head, s_rule_params, "classes", sec->head.origin, at,
-                          sizeof(at)),
-                  why);
+            cfg_err_line(err, errlen,
+                         cfg_where(&sec->head, s_rule_params, "classes", file, sec->head.origin, at,
+                                   sizeof(at)),
+                         "%s", why);
             return -1;
         }
         r->classes |= 1u << c;
     }
     if (rules_check(r, why, sizeof(why)) < 0) {
-        s_err(err, errlen, sec->head.origin, why);
+        cfg_err_line(err, errlen, sec->head.origin, "%s", why);
         return -1;
     }
     return 0;
 }
 
 /*
- * Every rule window within S_MAX_BUCKETS buckets of window_resolution, and span_ms; -1
+ * Every rule window within INGEST_WINDOW_BUCKETS_MAX buckets of window_resolution, and span_ms; -1
  * with lines in err. A window too long is blamed on its "window" line (the section's when
  * it is the default), or, for the shipped rules, on window_resolution; the message says
  * the resolution that would fit, as it is the one number the operator can change alone.
@@ -288,25 +263,26 @@ static int s_check_windows(agg_config_t *c, char *err, size_t errlen)
         const rule_t *r = &c->rules[i];
         if (r->window_ms > longest)
             longest = r->window_ms;
-        if ((r->window_ms + b - 1) / b <= S_MAX_BUCKETS)
+        if ((r->window_ms + b - 1) / b <= INGEST_WINDOW_BUCKETS_MAX)
             continue;
         char at[S_WHERE_LEN], why[512], window[32], need[32], have[32];
         if (i < c->nrule_sections) {
             const agg_rule_cfg_t *sec = &c->rule_sections[i];
-            s_where(c->path, &sec->head, s_rule_params, "window", sec->head.origin, at, sizeof(at));
+            cfg_where(&sec->head, s_rule_params, "window", c->path, sec->head.origin, at,
+                      sizeof(at));
         } else {
             agg_config_where(c, "window_resolution", at, sizeof(at));
         }
         /* whole seconds, as counting takes them, and b >= window / buckets */
-        int64_t unit = S_MAX_BUCKETS * 1000LL;
+        int64_t unit = INGEST_WINDOW_BUCKETS_MAX * 1000LL;
         cfg_format_duration(r->window_ms, window, sizeof(window));
         cfg_format_duration((r->window_ms + unit - 1) / unit * 1000, need, sizeof(need));
         cfg_format_duration(b, have, sizeof(have));
         snprintf(why, sizeof(why),
                  "rule %s: window %s needs window_resolution >= %s (a window spans at most %d "
                  "buckets; window_resolution is %s)",
-                 r->name, window, need, S_MAX_BUCKETS, have);
-        s_err(err, errlen, at, why);
+                 r->name, window, need, INGEST_WINDOW_BUCKETS_MAX, have);
+        cfg_err_line(err, errlen, at, "%s", why);
         rc = -1;
     }
     c->span_ms = longest > 0 ? (longest + b - 1) / b * b : b;
@@ -327,7 +303,7 @@ static int s_finish(agg_config_t *c, char *err, size_t errlen)
         if (c->nrule_sections > INGEST_RULES_MAX) {
             snprintf(why, sizeof(why), "rule %s: more than %d rules",
                      c->rule_sections[INGEST_RULES_MAX].head.name, INGEST_RULES_MAX);
-            s_err(err, errlen, c->rule_sections[INGEST_RULES_MAX].head.origin, why);
+            cfg_err_line(err, errlen, c->rule_sections[INGEST_RULES_MAX].head.origin, "%s", why);
             rc = -1;
         }
     } else {
@@ -338,8 +314,8 @@ static int s_finish(agg_config_t *c, char *err, size_t errlen)
         c->nrules = n;
     }
     if (!c->data_dir || !*c->data_dir) {
-        s_err(err, errlen, agg_config_where(c, "data_dir", at, sizeof(at)),
-              "data_dir must not be empty");
+        cfg_err_line(err, errlen, agg_config_where(c, "data_dir", at, sizeof(at)), "%s",
+                     "data_dir must not be empty");
         rc = -1;
     }
     const char *eps[] = {c->event_endpoint, c->decision_endpoint, c->snapshot_endpoint,
@@ -349,7 +325,7 @@ static int s_finish(agg_config_t *c, char *err, size_t errlen)
     for (size_t i = 0; i < 4; i++) {
         if (!eps[i] || !*eps[i]) {
             snprintf(why, sizeof(why), "%s must not be empty", names[i]);
-            s_err(err, errlen, agg_config_where(c, names[i], at, sizeof(at)), why);
+            cfg_err_line(err, errlen, agg_config_where(c, names[i], at, sizeof(at)), "%s", why);
             rc = -1;
         }
     }
@@ -357,34 +333,35 @@ static int s_finish(agg_config_t *c, char *err, size_t errlen)
     bool peer_sn = c->peer_snapshot && *c->peer_snapshot;
     bool curve = c->server_key_file && *c->server_key_file;
     if (peer_de != peer_sn) {
-        s_err(err, errlen,
-              agg_config_where(c, peer_de ? "peer_decisions" : "peer_snapshot", at, sizeof(at)),
-              "a peer needs both peer_decisions and peer_snapshot");
+        cfg_err_line(
+            err, errlen,
+            agg_config_where(c, peer_de ? "peer_decisions" : "peer_snapshot", at, sizeof(at)), "%s",
+            "a peer needs both peer_decisions and peer_snapshot");
         rc = -1;
     } else if (peer_de && curve && !zsock_key_valid(c->peer_public_key)) {
         /* the key is what is missing: its line if it is there, else the peer's */
         const char *key =
             c->peer_public_key && *c->peer_public_key ? "peer_public_key" : "peer_decisions";
-        s_err(err, errlen, agg_config_where(c, key, at, sizeof(at)),
-              "peer_public_key must be a 40-character Z85 key when server_key_file is set");
+        cfg_err_line(err, errlen, agg_config_where(c, key, at, sizeof(at)), "%s",
+                     "peer_public_key must be a 40-character Z85 key when server_key_file is set");
         rc = -1;
     } else if (c->peer_public_key && *c->peer_public_key && !zsock_key_valid(c->peer_public_key)) {
-        s_err(err, errlen, agg_config_where(c, "peer_public_key", at, sizeof(at)),
-              "peer_public_key is not a 40-character Z85 key");
+        cfg_err_line(err, errlen, agg_config_where(c, "peer_public_key", at, sizeof(at)), "%s",
+                     "peer_public_key is not a 40-character Z85 key");
         rc = -1;
     } else if (peer_de && !curve &&
                (!zsock_endpoint_is_local(c->peer_decisions) ||
                 !zsock_endpoint_is_local(c->peer_snapshot))) {
         const char *key =
             zsock_endpoint_is_local(c->peer_decisions) ? "peer_snapshot" : "peer_decisions";
-        s_err(err, errlen, agg_config_where(c, key, at, sizeof(at)),
-              "plain mode (no server_key_file): peer endpoints must be loopback");
+        cfg_err_line(err, errlen, agg_config_where(c, key, at, sizeof(at)), "%s",
+                     "plain mode (no server_key_file): peer endpoints must be loopback");
         rc = -1;
     }
     if (c->control_endpoint && *c->control_endpoint &&
         strncmp(c->control_endpoint, "ipc://", 6) != 0) {
-        s_err(err, errlen, agg_config_where(c, "control_endpoint", at, sizeof(at)),
-              "control_endpoint must be an ipc:// endpoint (file permissions guard it)");
+        cfg_err_line(err, errlen, agg_config_where(c, "control_endpoint", at, sizeof(at)), "%s",
+                     "control_endpoint must be an ipc:// endpoint (file permissions guard it)");
         rc = -1;
     }
     if (c->window_resolution_ms % 1000 != 0) {
@@ -392,7 +369,8 @@ static int s_finish(agg_config_t *c, char *err, size_t errlen)
         char have[32];
         cfg_format_duration(c->window_resolution_ms, have, sizeof(have));
         snprintf(why, sizeof(why), "window_resolution %s must be whole seconds", have);
-        s_err(err, errlen, agg_config_where(c, "window_resolution", at, sizeof(at)), why);
+        cfg_err_line(err, errlen, agg_config_where(c, "window_resolution", at, sizeof(at)), "%s",
+                     why);
         rc = -1;
     }
     if (s_check_windows(c, err, errlen) < 0)

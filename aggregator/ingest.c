@@ -152,7 +152,7 @@ ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowli
         rule_t *r = &in->rules[i];
         *r = c.rules[i];
         r->window_ms = (r->window_ms + c.bucket_ms - 1) / c.bucket_ms * c.bucket_ms;
-        if (r->window_ms / c.bucket_ms > 4096) {
+        if (r->window_ms / c.bucket_ms > INGEST_WINDOW_BUCKETS_MAX) {
             snprintf(err, errlen, "rule %s: window too long for the resolution", r->name);
             xfree(in);
             return NULL;
@@ -663,13 +663,13 @@ size_t ingest_tally_sigs(const ingest_t *self, uint32_t *sigs)
     return self->ntallies;
 }
 
-void ingest_tally_map(const ingest_t *self, const uint32_t *old_sigs, size_t nold, uint8_t map[256])
+void ingest_tally_keep(const ingest_t *self, const uint32_t *old_sigs, size_t nold,
+                       uint8_t map[256])
 {
     memset(map, INGEST_TALLY_NONE, 256);
-    for (size_t t = 0; t < nold && t < 256; t++)
-        for (size_t k = 0; k < self->ntallies; k++)
-            if (s_tally_sig(&self->tallies[k]) == old_sigs[t])
-                map[t] = (uint8_t)k;
+    for (size_t t = 0; t < nold && t < self->ntallies; t++)
+        if (s_tally_sig(&self->tallies[t]) == old_sigs[t])
+            map[t] = (uint8_t)t;
 }
 
 window_t *ingest_window(ingest_t *self)

@@ -44,6 +44,8 @@ typedef struct ingest ingest_t;
 
 /* Most rules one ingest evaluates. */
 #define INGEST_RULES_MAX 32
+/* Buckets of window_resolution one rule window may span (the window's per-key ring). */
+#define INGEST_WINDOW_BUCKETS_MAX 4096
 
 /* Construction parameters; zero fields take the documented defaults. */
 typedef struct {
@@ -158,11 +160,12 @@ void ingest_explain(const ingest_t *self, bs_scope_t scope, uint64_t fp, const c
  * tallies, in tally order, into sigs (room for INGEST_RULES_MAX); returns how many. */
 size_t ingest_tally_sigs(const ingest_t *self, uint32_t *sigs);
 
-/* map[t] for each old tally t (signatures old_sigs[0..nold)): the tally of the same filter
- * in self, or INGEST_TALLY_NONE when self counts no such filter (its keys are dropped). */
+/* map[t] for each old tally t (signatures old_sigs[0..nold)): t when self counts the same
+ * filter under t, else INGEST_TALLY_NONE (its keys are dropped: their counts start over,
+ * none is counted under a filter it was not). */
 #define INGEST_TALLY_NONE 0xFFu
-void ingest_tally_map(const ingest_t *self, const uint32_t *old_sigs, size_t nold,
-                      uint8_t map[256]);
+void ingest_tally_keep(const ingest_t *self, const uint32_t *old_sigs, size_t nold,
+                       uint8_t map[256]);
 
 /* The window (for the store, `backstop top`) and dedup (for the store); borrowed. */
 window_t *ingest_window(ingest_t *self);

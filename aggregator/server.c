@@ -1270,7 +1270,7 @@ static int s_restore_allow(const allow_entry_t *e, void *arg)
 typedef struct {
     window_t *w;        /* the window */
     store_t *store;     /* where records of filters no longer counted are deleted */
-    const uint8_t *map; /* s_tally_keep() of the stored tallies, NULL: as stored */
+    const uint8_t *map; /* ingest_tally_keep() of the stored tallies, NULL: as stored */
     int64_t now_ms;     /* wall clock at the start of the restore */
     long refused;       /* records window_import() refused */
     long dropped;       /* records of a filter counted no more (or by another tally) */
@@ -1288,21 +1288,6 @@ static int s_restore_window(const uint8_t *blob, size_t len, void *arg)
         store_window_queue(r->store, &was, NULL, 0);
     }
     return 0;
-}
-
-/* A key's tally is its filter's place in the rule order (ingest_tally_sigs): after the rules
- * were reordered, added or removed, the same byte may mean another filter, and counts would
- * move between filters (normal mail's into bounces', say). map[t] keeps a tally whose
- * filter is where it was, and drops the others' keys: their counts start over, none is
- * counted under a filter it was not. */
-static void s_tally_keep(const ingest_t *in, const uint32_t *was, size_t nwas, uint8_t map[256])
-{
-    uint32_t now[INGEST_RULES_MAX];
-    size_t n = ingest_tally_sigs(in, now);
-    memset(map, INGEST_TALLY_NONE, 256);
-    for (size_t t = 0; t < nwas && t < n; t++)
-        if (was[t] == now[t])
-            map[t] = (uint8_t)t;
 }
 
 /* Queues the current meaning of the tally bytes with the next window records. */
@@ -1390,23 +1375,6 @@ typedef struct {
     gid_t ctl_gid;     /* group of an ipc:// ROUTER's file; (gid_t)-1: the daemon's */
 } s_start_t;
 
-/* Appends "at: why" as one more line of err. */
-static void s_check_err(char *err, size_t errlen, const char *at, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void s_check_err(char *err, size_t errlen, const char *at, const char *fmt, ...)
-{
-    size_t used = strnlen(err, errlen);
-    if (used + 1 >= errlen)
-        return;
-    int n = snprintf(err + used, errlen - used, "%s%s: ", used ? "\n" : "", at);
-    if (n < 0 || (size_t)n >= errlen - used)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err + used + (size_t)n, errlen - used - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
 /* Keeps the status of the first error: the start used to meet them in this order and
  * exit with it (EX_NOUSER for a user is documented), so it still does. */
 static void s_check_fail(int *rc, int code)
@@ -1433,17 +1401,17 @@ static int s_start_check(const agg_config_t *cfg, s_start_t *st, char *err, size
     if (cfg->server_key_file && *cfg->server_key_file) {
         agg_config_where(cfg, "server_key_file", at, sizeof(at));
         if (!zsock_has_curve()) {
-            s_check_err(err, errlen, at, "server_key_file is set but this libzmq has no CURVE");
+            cfg_err_line(err, errlen, at, "server_key_file is set but this libzmq has no CURVE");
             s_check_fail(&rc, EX_UNAVAILABLE);
         } else if (zsock_keys_load(cfg->server_key_file, &st->keys) < 0) {
             /* zsock_keys_load() logged why (missing, unreadable, which line is bad) */
-            s_check_err(err, errlen, at, "server_key_file %s: cannot load its key pair",
-                        cfg->server_key_file);
+            cfg_err_line(err, errlen, at, "server_key_file %s: cannot load its key pair",
+                         cfg->server_key_file);
             s_check_fail(&rc, EX_CONFIG);
         } else if (!st->keys.secret_key[0]) {
-            s_check_err(err, errlen, at,
-                        "server_key_file %s: has no secret key (need a public and secret key)",
-                        cfg->server_key_file);
+            cfg_err_line(err, errlen, at,
+                         "server_key_file %s: has no secret key (need a public and secret key)",
+                         cfg->server_key_file);
             s_check_fail(&rc, EX_CONFIG);
         } else {
             st->curve = true;
@@ -1458,9 +1426,9 @@ static int s_start_check(const agg_config_t *cfg, s_start_t *st, char *err, size
         /* the control socket is never a CURVE server: file permissions guard it */
         bool plain = !curve || i == 3;
         if (plain && eps[i][1] && !zsock_endpoint_is_local(eps[i][1])) {
-            s_check_err(err, errlen, agg_config_where(cfg, eps[i][0], at, sizeof(at)),
-                        "%s %s is not loopback: %s may bind loopback only", eps[i][0], eps[i][1],
-                        i == 3 ? "the control socket" : "plain mode (no server_key_file)");
+            cfg_err_line(err, errlen, agg_config_where(cfg, eps[i][0], at, sizeof(at)),
+                         "%s %s is not loopback: %s may bind loopback only", eps[i][0], eps[i][1],
+                         i == 3 ? "the control socket" : "plain mode (no server_key_file)");
             s_check_fail(&rc, EX_CONFIG);
         }
     }
@@ -1469,16 +1437,16 @@ static int s_start_check(const agg_config_t *cfg, s_start_t *st, char *err, size
         if (g) {
             st->ctl_gid = g->gr_gid;
         } else {
-            s_check_err(err, errlen, agg_config_where(cfg, "control_group", at, sizeof(at)),
-                        "control_group %s: no such group", cfg->control_group);
+            cfg_err_line(err, errlen, agg_config_where(cfg, "control_group", at, sizeof(at)),
+                         "control_group %s: no such group", cfg->control_group);
             s_check_fail(&rc, EX_CONFIG);
         }
     }
     /* privs_drop() looks the user up again after binding; refusing here means a bad name
      * never gets as far as a half-started daemon */
     if (cfg->user && *cfg->user && getpwnam(cfg->user) == NULL) {
-        s_check_err(err, errlen, agg_config_where(cfg, "user", at, sizeof(at)),
-                    "user %s: no such user", cfg->user);
+        cfg_err_line(err, errlen, agg_config_where(cfg, "user", at, sizeof(at)),
+                     "user %s: no such user", cfg->user);
         s_check_fail(&rc, EX_NOUSER);
     }
     return rc;
@@ -1612,7 +1580,7 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     long nwas = store_window_tallies_get(self->store, was, INGEST_RULES_MAX);
     uint8_t keep[256];
     if (nwas >= 0)
-        s_tally_keep(self->ingest, was, (size_t)nwas, keep);
+        ingest_tally_keep(self->ingest, was, (size_t)nwas, keep);
     s_restore_t rw = {.w = ingest_window(self->ingest),
                       .store = self->store,
                       .map = nwas >= 0 ? keep : NULL,
@@ -1623,8 +1591,8 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
                  "max_keys)",
                  cfg->data_dir, rw.refused);
     if (rw.dropped > 0)
-        msg_warn("store: %s: rules changed: %ld window keys of event filters that moved or "
-                 "went start over",
+        msg_warn("store: %s: rules changed: %ld window keys start over (their event filter "
+                 "moved in the rule order, or is gone)",
                  cfg->data_dir, rw.dropped);
     s_tallies_store(self);
     long nsen = store_sensor_load(self->store, 'n', s_restore_sensor, self);
@@ -1712,7 +1680,7 @@ void server_request_reload(server_t *self)
 typedef struct {
     window_t *from, *to; /* the old window, the new */
     store_t *store;      /* where records of filters no longer counted are deleted */
-    const uint8_t *map;  /* s_tally_keep() of the old tallies */
+    const uint8_t *map;  /* ingest_tally_keep() of the old tallies */
     int64_t now_ms;      /* one clock reading */
     long dropped;        /* keys of a filter counted no more, or by another tally */
 } s_migrate_t;
@@ -1780,7 +1748,7 @@ static void s_reload(server_t *self)
     uint32_t was[INGEST_RULES_MAX];
     size_t nwas = ingest_tally_sigs(self->ingest, was);
     uint8_t keep[256];
-    s_tally_keep(ni, was, nwas, keep);
+    ingest_tally_keep(ni, was, nwas, keep);
     s_migrate_t mig = {.from = ingest_window(self->ingest),
                        .to = ingest_window(ni),
                        .store = self->store,
@@ -1793,8 +1761,8 @@ static void s_reload(server_t *self)
     self->ingest = ni;
     s_tallies_store(self);
     if (mig.dropped > 0)
-        msg_warn("reload: rules changed: %ld window keys of event filters that moved or went "
-                 "start over",
+        msg_warn("reload: rules changed: %ld window keys start over (their event filter "
+                 "moved in the rule order, or is gone)",
                  mig.dropped);
     agg_config_destroy(&self->cfg);
     self->cfg = nc;

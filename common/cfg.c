@@ -751,6 +751,28 @@ static void s_field_copy(const cfg_param_t *p, void *dst, const void *src)
     }
 }
 
+const char *cfg_where(const cfg_head_t *head, const cfg_param_t *params, const char *key,
+                      const char *file, const char *fallback, char *buf, size_t len)
+{
+    int line = cfg_line(head, params, key);
+    if (line > 0)
+        snprintf(buf, len, "%s:%d", file, line);
+    else
+        snprintf(buf, len, "%s", fallback ? fallback : file);
+    return buf;
+}
+
+void cfg_err_line(char *err, size_t errlen, const char *at, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    size_t used = err ? strnlen(err, errlen) : 0;
+    s_appenderr(err, errlen, &used, "%s: %s", at, msg);
+}
+
 int cfg_keep(const cfg_param_t *params, const char *const *keys, void *fresh, const void *running,
              char *changed, size_t changed_len)
 {

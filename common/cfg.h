@@ -211,6 +211,16 @@ int cfg_defaults(const cfg_schema_t *schema, void *out, char *err, size_t errlen
 int cfg_set(const cfg_schema_t *schema, void *out, const char *key, const char *value, char *err,
             size_t errlen);
 
+/* "FILE:LINE" of the line key of params was set on in head's struct into buf, or fallback
+ * (file when NULL) when it kept its default; returns buf. For messages about a key. */
+const char *cfg_where(const cfg_head_t *head, const cfg_param_t *params, const char *key,
+                      const char *file, const char *fallback, char *buf, size_t len);
+
+/* Appends "AT: message" to err as one more line, the form cfg_load() reports in (truncated
+ * to errlen): for the checks across keys a program makes after loading. */
+void cfg_err_line(char *err, size_t errlen, const char *at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* On a reload: copies into fresh the running value of each of keys (NULL-terminated, keys
  * of params, the table both structs were filled from) where the two differ, as the settings
  * that only a restart can change. Returns how many differed, their names in changed

@@ -195,18 +195,15 @@ static void s_error(s_check_t *ck, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void s_error(s_check_t *ck, const char *key, const char *fmt, ...)
 {
-    char why[1024], where[64] = "";
+    char why[1024], at[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    int line = key ? cfg_line(&ck->c->head, s_params, key) : 0;
-    if (line > 0)
-        snprintf(where, sizeof(where), ":%d", line);
-    size_t n = strlen(ck->err);
-    if (n + 1 < ck->errlen)
-        snprintf(ck->err + n, ck->errlen - n, "%s%s%s: %s", ck->nerrors ? "\n" : "",
-                 ck->path ? ck->path : "defaults", where, why);
+    const char *file = ck->path ? ck->path : "defaults";
+    cfg_err_line(ck->err, ck->errlen,
+                 key ? cfg_where(&ck->c->head, s_params, key, file, NULL, at, sizeof(at)) : file,
+                 "%s", why);
     ck->nerrors++;
 }
 
