@@ -30,11 +30,7 @@ int cli_key_scope_parse(const char *name)
 
 int cli_key_site_valid(const char *name)
 {
-    size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n > WIRE_MAX_ID)
-        return 0;
-    /* spelled out, not isalnum(): the same set whatever the locale */
-    return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+    return keytext_site_valid(name);
 }
 
 /* A sender domain: lower case, no trailing dot, labels of [a-z0-9-] (or UTF-8). */

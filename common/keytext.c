@@ -10,6 +10,7 @@
 #include "keytext.h"
 #include "netaddr.h"
 #include "subject.h"
+#include "wire.h"
 #include "xalloc.h"
 
 char *keytext_subject(const char *value, char *err, size_t errlen)
@@ -74,4 +75,13 @@ char *keytext_subject_ip(const char *value, char *err, size_t errlen)
     xfree(sk);
     xfree(subject);
     return key;
+}
+
+bool keytext_site_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > WIRE_MAX_ID)
+        return false;
+    /* spelled out, not isalnum(): the same set whatever the locale */
+    return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }

@@ -39,4 +39,8 @@ char *keytext_net(const char *value, bool keyed, char *err, size_t errlen);
  * half as above. */
 char *keytext_subject_ip(const char *value, char *err, size_t errlen);
 
+/* Whether name is a site name: 1 to WIRE_MAX_ID bytes of [A-Za-z0-9._-] (the aggregator
+ * takes no other in a batch, the CLI registers no other, the sensor configures no other). */
+bool keytext_site_valid(const char *name);
+
 #endif

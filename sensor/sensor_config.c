@@ -31,6 +31,7 @@
  */
 #include "sensor_config.h"
 
+#include "keytext.h"
 #include "msg.h"
 #include "netaddr.h"
 #include "wire.h"
@@ -157,15 +158,6 @@ static void s_append(char *err, size_t errlen, const char *text)
         snprintf(err + n, errlen - n, "%s", text);
 }
 
-/* The site rule the aggregator applies to every batch (cli_key_site_valid, which the sensor
- * cannot link): spelled out rather than isalnum(), so no locale widens it. */
-static bool s_site_valid(const char *name)
-{
-    size_t n = strlen(name);
-    return n > 0 && n <= WIRE_MAX_ID &&
-           strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
-}
-
 /* The aggregator takes any non-empty UTF-8 sensor name up to WIRE_MAX_ID bytes; printable
  * ASCII without blanks is what also keeps its "sensor=NAME" log fields one word. */
 static bool s_sensor_id_valid(const char *name)
@@ -216,7 +208,7 @@ static int s_check(sensor_config_t *c, const char *path, char *err, size_t errle
         err[0] = '\0';
     if (!c->site || !*c->site)
         s_error(&ck, NULL, "site is required");
-    else if (!s_site_valid(c->site))
+    else if (!keytext_site_valid(c->site))
         s_error(&ck, "site",
                 "site \"%s\" is not a site name the aggregator takes: 1 to %d bytes of "
                 "A-Z a-z 0-9 . _ -",
