@@ -21,7 +21,8 @@
  *   the aggregator refuses.
  *
  * DIAGNOSTICS
- *   Errors go to stderr as one line "backstop: what went wrong". Exit status:
+ *   Errors go to stderr as one line "backstop: what went wrong" (with --json, also
+ *   {"error": TEXT, "exit": CODE} on stdout). Exit status:
  *   0 success, 64 bad command line, 65 invalid value or unknown id, 69 the
  *   aggregator did not answer within the timeout, 70 internal failure, 73 the
  *   key file could not be written, 76 an unreadable reply, 77 no permission
@@ -33,6 +34,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,23 +59,45 @@ static const char *s_who(void)
     return who && who[0] ? who : "unknown";
 }
 
+/* Says what went wrong: one line on stderr and, under --json, the document
+ * {"error": TEXT, "exit": CODE} on stdout, so a script reading stdout always gets one
+ * JSON document. Returns rc. */
+static int s_fail(const cli_args_t *args, int rc, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "backstop: %s\n", text);
+    if (args->json) {
+        json_t *doc = json_pack("{s:s, s:i}", "error", text, "exit", rc);
+        if (doc) {
+            json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            fputc('\n', stdout);
+            json_decref(doc);
+        }
+        fflush(stdout);
+    }
+    return rc;
+}
+
 /* sites add: makes the key pair and writes DIR/NAME.key; 0 or an exit code. */
 static int s_site_keys(cli_args_t *args, char **path_out)
 {
     zsock_keys_t keys;
     const char *dir = args->key_dir ? args->key_dir : ".";
 
-    if (!zsock_has_curve()) {
-        fprintf(stderr, "backstop: this libzmq has no CURVE support: cannot make site keys\n");
-        return EX_UNAVAILABLE;
-    }
+    if (!zsock_has_curve())
+        return s_fail(args, EX_UNAVAILABLE,
+                      "this libzmq has no CURVE support: cannot make site keys");
     if (zsock_keys_generate(&keys) < 0)
-        return EX_SOFTWARE;
+        return s_fail(args, EX_SOFTWARE, "cannot make a key pair");
     char *path = xasprintf("%s/%s.key", dir, args->req.id);
     if (zsock_keys_save(path, &keys, 1) < 0) {
         int e = errno;
-        fprintf(stderr, "backstop: cannot write the key file %s: %s\n", path,
-                e == EEXIST ? "it exists already (sites add never overwrites a key)" : strerror(e));
+        s_fail(args, EX_CANTCREAT, "cannot write the key file %s: %s", path,
+               e == EEXIST ? "it exists already (sites add never overwrites a key)" : strerror(e));
         xfree(path);
         return EX_CANTCREAT;
     }
@@ -89,9 +113,9 @@ static int s_print(const cli_args_t *args, const char *json, const char *key_pat
     json_t *doc = json_loads(json ? json : "{}", 0, &jerr);
 
     if (doc == NULL || !json_is_object(doc)) {
-        fprintf(stderr, "backstop: the aggregator's reply is not a JSON object (%s)\n", jerr.text);
         json_decref(doc);
-        return EX_PROTOCOL;
+        return s_fail(args, EX_PROTOCOL, "the aggregator's reply is not a JSON object (%s)",
+                      jerr.text);
     }
     if (key_path)
         json_object_set_new(doc, "key_file", json_string(key_path));
@@ -128,14 +152,14 @@ int main(int argc, char **argv)
         cli_args_free(&args);
         return 0;
     case CLI_ARGS_USAGE:
-        fprintf(stderr, "backstop: %s\n", err);
+        rc = s_fail(&args, EX_USAGE, "%s", err);
         cli_help_usage(stderr);
         cli_args_free(&args);
-        return EX_USAGE;
+        return rc;
     case CLI_ARGS_DATA:
-        fprintf(stderr, "backstop: %s\n", err);
+        rc = s_fail(&args, EX_DATAERR, "%s", err);
         cli_args_free(&args);
-        return EX_DATAERR;
+        return rc;
     case CLI_ARGS_RUN:
         break;
     }
@@ -143,8 +167,7 @@ int main(int argc, char **argv)
     char *endpoint =
         args.socket ? xstrdup(args.socket) : cli_client_endpoint(args.config, err, sizeof(err));
     if (endpoint == NULL) {
-        fprintf(stderr, "backstop: --config: %s\n", err);
-        rc = EX_NOINPUT;
+        rc = s_fail(&args, EX_NOINPUT, "--config: %s", err);
         goto out;
     }
     if (args.req.command == BACKSTOP__CONTROL_REQUEST__COMMAND__SITE_ADD && !args.req.value &&
@@ -152,7 +175,7 @@ int main(int argc, char **argv)
         goto out;
     rc = cli_client_call(endpoint, args.timeout_ms, &args.req, &reply, err, sizeof(err));
     if (rc != 0) {
-        fprintf(stderr, "backstop: %s\n", err);
+        s_fail(&args, rc, "%s", err);
         goto out;
     }
     const Backstop__ControlReply *r = reply->control_reply;
@@ -161,10 +184,8 @@ int main(int argc, char **argv)
         const char *e = r->error && r->error[0] ? r->error : "the aggregator refused the request";
         size_t cn = strlen(args.command_name);
         bool named = strncmp(e, args.command_name, cn) == 0 && e[cn] == ':';
-        fprintf(stderr, "backstop: %s%s%s\n", named ? "" : args.command_name, named ? "" : ": ", e);
-        if (args.json && r->json)
-            printf("%s\n", r->json);
         rc = r->status > 0 && r->status < 256 ? r->status : EX_SOFTWARE;
+        s_fail(&args, rc, "%s%s%s", named ? "" : args.command_name, named ? "" : ": ", e);
         goto out;
     }
     rc = s_print(&args, r->json, key_path);

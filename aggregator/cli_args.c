@@ -137,6 +137,19 @@ static int s_uint(const char *text, long min, long max, long *out)
     return 0;
 }
 
+/* An endpoint the control socket can connect to: ipc://PATH, or tcp://HOST:PORT with a
+ * port from 1 to 65535 (a host may be [IPv6]). The rest is ZeroMQ's to judge. */
+static bool s_endpoint_ok(const char *ep)
+{
+    if (strncmp(ep, "ipc://", 6) == 0)
+        return ep[6] != '\0';
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return false;
+    const char *colon = strrchr(ep + 6, ':');
+    long port;
+    return colon && colon > ep + 6 && s_uint(colon + 1, 1, 65535, &port) == 0;
+}
+
 /* Handles a global option at argv[*i]; 1 if it was one, 0 if not, -1 on error (err set). */
 static int s_global(cli_args_t *args, int argc, char *const argv[], int *i, char *err,
                     size_t errlen)
@@ -173,8 +186,10 @@ static int s_global(cli_args_t *args, int argc, char *const argv[], int *i, char
     if (name[0] == 'j') {
         args->json = true;
     } else if (name[0] == 's') {
-        if (value[0] == '\0') {
-            snprintf(err, errlen, "--socket needs an endpoint (ipc://PATH or tcp://HOST:PORT)");
+        if (!s_endpoint_ok(value)) {
+            snprintf(err, errlen,
+                     "--socket wants a ZeroMQ endpoint, ipc://PATH or tcp://HOST:PORT, not \"%s\"",
+                     value);
             return -1;
         }
         xfree(args->socket);

@@ -5,16 +5,18 @@
  * numbers right-aligned) and one function per document.
  */
 #include <inttypes.h>
+#include <locale.h>
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
+#include <wchar.h>
 
 #include "cli_args.h"
 #include "cli_key.h"
 #include "cli_render.h"
 #include "xalloc.h"
 
-#define S_CELL_MAX   64 /* longest cell in a table (longer values are cut with "...") */
+#define S_CELL_MAX   64 /* widest cell in a table, in columns (longer values are cut with "...") */
 #define S_COLS_MAX   12 /* columns of one table */
 #define S_FIELD_SIZE 320
 
@@ -41,32 +43,78 @@ static void s_table_init(s_table_t *t, int ncols, const char *const *titles)
     }
 }
 
-/* Bytes of s to keep so that at most max characters remain, cut on a UTF-8 boundary. */
+/* The next character of s at *i (advanced past it): its code point, or -1 for a byte
+ * that does not start a well-formed UTF-8 sequence (shown as one column). */
+static long s_utf8_next(const char *s, size_t *i)
+{
+    const unsigned char *p = (const unsigned char *)s + *i;
+    int n = p[0] < 0x80                   ? 0
+            : p[0] >= 0xC2 && p[0] < 0xE0 ? 1
+            : p[0] >= 0xE0 && p[0] < 0xF0 ? 2
+            : p[0] >= 0xF0 && p[0] < 0xF5 ? 3
+                                          : -1;
+    if (n < 0) {
+        (*i)++;
+        return -1;
+    }
+    long c = n == 0 ? p[0] : p[0] & (0x3F >> n);
+    for (int k = 1; k <= n; k++) {
+        if ((p[k] & 0xC0) != 0x80) {
+            (*i)++;
+            return -1;
+        }
+        c = (c << 6) | (p[k] & 0x3F);
+    }
+    *i += (size_t)n + 1;
+    return c;
+}
+
+/* Terminal columns of code point c (-1: a stray byte): 2 for East Asian wide and
+ * fullwidth characters, 0 for combining marks, as the C library's UTF-8 tables say
+ * whatever the caller's locale; 1 when they cannot be had. */
+static int s_columns(long c)
+{
+    static locale_t utf8;
+    static bool tried;
+    if (c < 0x300)
+        return 1; /* ASCII, Latin-1 and stray bytes: the common case, no table needed */
+    if (!tried) {
+        tried = true;
+        utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    }
+    if (utf8 == (locale_t)0)
+        return 1;
+    locale_t old = uselocale(utf8);
+    int w = wcwidth((wchar_t)c);
+    uselocale(old);
+    return w < 0 ? 1 : w;
+}
+
+/* Bytes of s to keep so that it takes at most max columns, cut between characters. */
 static size_t s_utf8_cut(const char *s, size_t max)
 {
-    size_t chars = 0, i = 0;
+    size_t cols = 0, i = 0;
     while (s[i]) {
-        if (((unsigned char)s[i] & 0xC0) != 0x80) {
-            if (chars == max)
-                return i;
-            chars++;
-        }
-        i++;
+        size_t at = i;
+        size_t w = (size_t)s_columns(s_utf8_next(s, &i));
+        if (cols + w > max)
+            return at;
+        cols += w;
     }
     return i;
 }
 
-/* Characters (not bytes) of a UTF-8 string. */
+/* Terminal columns of a UTF-8 string (not bytes, not characters: a CJK character takes
+ * two, so tables of subjects in Chinese or Japanese line up). */
 static size_t s_utf8_len(const char *s)
 {
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            n++;
+    size_t n = 0, i = 0;
+    while (s[i])
+        n += (size_t)s_columns(s_utf8_next(s, &i));
     return n;
 }
 
-/* Appends a row of ncols strings (copied, cut to S_CELL_MAX characters). */
+/* Appends a row of ncols strings (copied, cut to S_CELL_MAX columns). */
 static void s_table_row(s_table_t *t, const char *const *vals)
 {
     if (t->nrows == t->cap) {

@@ -247,6 +247,11 @@ static const s_bad_t s_bad[] = {
     {"why~cheap\rmeds", CLI_ARGS_DATA, "on one line"},
     {"--timeout~0~status", CLI_ARGS_USAGE, "--timeout"},
     {"--socket~~status", CLI_ARGS_USAGE, "--socket"},
+    {"--socket~garbage~status", CLI_ARGS_USAGE, "ipc://PATH or tcp://HOST:PORT, not \"garbage\""},
+    {"--socket~ipc://~status", CLI_ARGS_USAGE, "--socket wants"},
+    {"--socket~tcp://127.0.0.1~status", CLI_ARGS_USAGE, "--socket wants"},
+    {"--socket~tcp://127.0.0.1:0~status", CLI_ARGS_USAGE, "--socket wants"},
+    {"--socket~tcp://:5555~status", CLI_ARGS_USAGE, "--socket wants"},
     {"--json=1~status", CLI_ARGS_USAGE, "takes no value"},
     {"help~frob", CLI_ARGS_USAGE, "unknown command"},
 };

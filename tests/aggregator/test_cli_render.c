@@ -315,6 +315,39 @@ static void test_long_values_are_cut_on_characters(void **state)
     free(out);
 }
 
+/* CJK characters take two terminal columns: the columns after them line up with the
+ * rows of ASCII values, and a long one is cut by width, never inside a character. */
+static void test_wide_characters_take_two_columns(void **state)
+{
+    (void)state;
+    char *out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_LIST,
+                         "{\"now_ms\":" NOW ",\"allowlist\":["
+                         "{\"id\":1,\"type\":\"subject\",\"value\":\"\u914d\u4fe1\u4e0d\u80fd\","
+                         "\"who\":\"a\",\"reason\":\"r\",\"created_ms\":" NOW "},"
+                         "{\"id\":2,\"type\":\"subject\",\"value\":\"undelivered\","
+                         "\"who\":\"b\",\"reason\":\"r\",\"created_ms\":" NOW "}]}");
+    /* four characters, eight columns: padded to "undelivered"'s eleven with three spaces */
+    s_has_line(out,
+               "1   subject  \xe9\x85\x8d\xe4\xbf\xa1\xe4\xb8\x8d\xe8\x83\xbd     0s ago  a   r");
+    s_has_line(out, "2   subject  undelivered  0s ago  b   r");
+    free(out);
+
+    /* 40 wide characters (80 columns): 30 of them and "..." fill the 64 columns */
+    char value[200] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(value, "\xe9\x85\x8d");
+    char doc[512];
+    snprintf(doc, sizeof(doc),
+             "{\"now_ms\":" NOW ",\"allowlist\":[{\"id\":1,\"type\":\"subject\","
+             "\"value\":\"%s\",\"who\":\"a\",\"reason\":\"r\",\"created_ms\":" NOW "}]}",
+             value);
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_LIST, doc);
+    char want[256];
+    snprintf(want, sizeof(want), "1   subject  %.*s...  0s ago  a   r", 30 * 3, value);
+    s_has_line(out, want);
+    free(out);
+}
+
 static void test_why_and_top(void **state)
 {
     (void)state;
@@ -412,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_add_kept_and_del_refires),
         cmocka_unit_test(test_missing_members_print_dash),
         cmocka_unit_test(test_long_values_are_cut_on_characters),
+        cmocka_unit_test(test_wide_characters_take_two_columns),
         cmocka_unit_test(test_why_and_top),
         cmocka_unit_test(test_why_of_an_id_no_longer_in_force),
         cmocka_unit_test(test_span_format),

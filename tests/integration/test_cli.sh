@@ -58,13 +58,20 @@ t0=$(date +%s)
 expect 69 "$CLI" --socket "tcp://127.0.0.1:$port" --timeout 500 decisions
 err_has 'cannot reach the aggregator at tcp://127.0.0.1:'
 [ $(($(date +%s) - t0)) -le 3 ] || bs_fail "unreachable aggregator: took more than 3 s at --timeout 500"
-bs_pass "no aggregator: exit 69 with a clear message, within the timeout"
+# under --json, a failure is a JSON document on stdout too (scripts read one document)
+expect 69 "$CLI" --json --socket "ipc://$BS_TMP/none.sock" status
+jqt '.exit == 69 and (.error | test("cannot reach the aggregator"))'
+bs_pass "no aggregator: exit 69 with a clear message, within the timeout (and --json says it)"
 
 # ---- bad command lines never reach the network ----
 expect 64 "$CLI"
 err_has 'no command given'
 expect 64 "$CLI" frobnicate
 err_has 'unknown command "frobnicate"'
+expect 64 "$CLI" --json frobnicate
+jqt '.exit == 64 and (.error | test("unknown command"))'
+expect 64 "$CLI" --socket garbage status
+err_has '^backstop: --socket wants a ZeroMQ endpoint'
 expect 64 "$CLI" decisions frob
 expect 64 "$CLI" decisions add --scope subject
 err_has 'scope and --value are required'
@@ -133,6 +140,8 @@ out_has "^Decision $id"
 out_has '^  origin: +cli tester'
 expect 65 $B decisions show ZZZZZZZZ
 err_has 'no active decision ZZZZZZZZ'
+expect 65 $B --json decisions show ZZZZZZZZ
+jqt '.exit == 65 and (.error | test("no active decision ZZZZZZZZ"))'
 expect 0 $B --json decisions add --scope ip --value '[192.0.2.77]' --action tempfail --site acme
 jqt '.result == "created" and .decision.value == "192.0.2.77" and .decision.reach == "local" and .decision.site == "acme" and .decision.action == "tempfail"'
 ipid=$(jq -r '.decision.id' "$BS_TMP/out")
