@@ -29,7 +29,10 @@
  *   becomes NAME (setgid, initgroups, setuid) before reading any input.
  *   --genkey FILE  write a new CURVE key pair for server_key_file to FILE
  *            (mode 0600, refuses to overwrite) and print its public key, which
- *            every sensor needs as aggregator_public_key
+ *            every sensor needs as aggregator_public_key. The file belongs to
+ *            the caller and the daemon reads only its own (group-readable is
+ *            refused): run as root, it says on stderr to chown it to the
+ *            daemon's user (backstop in the systemd unit)
  *
  *   Without -f it detaches (fork, setsid, stdio to /dev/null) and logs to
  *   syslog (LOG_MAIL), as Postfix daemons do; the command returns once the
@@ -93,9 +96,11 @@ static const char s_usage[] =
     "  -f        run in the foreground, log to stderr\n"
     "  -n        check the configuration and exit (0 valid, 78 invalid)\n"
     "  -v        more logging\n"
-    "  --genkey FILE  write a new CURVE key pair (server_key_file) and print its public key\n"
-    "\n"
-    "Configuration parameters and their defaults:\n";
+    "  --genkey FILE  write a new CURVE key pair (server_key_file) and print its public key;\n"
+    "            the file is mode 0600 and yours: chown it to the daemon's user before use\n"
+    "            (chown backstop:backstop FILE for the systemd unit)\n";
+/* --help only: the parameter table follows it */
+static const char s_params_head[] = "\nConfiguration parameters and their defaults:\n";
 
 /* The one server, for the signal handlers (they only set its flags). */
 static server_t *s_server;
@@ -128,6 +133,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(s_usage, stdout);
+            fputs(s_params_head, stdout);
             cfg_print_help(agg_config_schema(), stdout);
             return 0;
         }
@@ -142,6 +148,11 @@ int main(int argc, char **argv)
             if (zsock_keys_generate(&keys) < 0 || zsock_keys_save(argv[i + 1], &keys, 1) < 0)
                 msg_fatal(EX_CANTCREAT, "cannot write the key pair to %s", argv[i + 1]);
             printf("%s\n", keys.public_key);
+            if (geteuid() == 0)
+                fprintf(stderr,
+                        "backstop-aggregator: %s belongs to root: chown it to the daemon's user "
+                        "(backstop) before use: chown backstop:backstop %s\n",
+                        argv[i + 1], argv[i + 1]);
             return 0;
         }
         if (!strcmp(argv[i], "--version")) {

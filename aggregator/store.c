@@ -34,6 +34,8 @@
 
 /* The window database's directory, inside the data directory. */
 #define S_WINDOW_DIR "windows"
+/* the host boot, told apart from a restart of the daemon (store_boot_id) */
+#define S_BOOT_ID "/proc/sys/kernel/random/boot_id"
 
 /* Window records moved from the main database per batch when an older data directory is
  * opened. */
@@ -259,16 +261,20 @@ static bool s_log_range(kv_t *kv, uint64_t *low, uint64_t *high)
     return any;
 }
 
+/* 0 with errno set when unreadable (a ProcSubset=pid unit hides /proc/sys) */
 uint64_t store_boot_id(void)
 {
     char buf[64] = "";
-    FILE *fp = fopen("/proc/sys/kernel/random/boot_id", "r");
-    if (fp) {
-        if (!fgets(buf, sizeof(buf), fp))
-            buf[0] = 0;
-        fclose(fp);
-    }
+    FILE *fp = fopen(S_BOOT_ID, "r");
+    if (!fp)
+        return 0;
+    if (!fgets(buf, sizeof(buf), fp))
+        buf[0] = 0;
+    int e = ferror(fp) ? errno : ENODATA;
+    fclose(fp);
     buf[strcspn(buf, "\n")] = 0;
+    if (!buf[0])
+        errno = e;
     return buf[0] ? fp_text(buf) : 0;
 }
 
@@ -465,7 +471,11 @@ static int s_move_windows(store_t *self)
 
 store_t *store_open(const char *dir, bool sync_decisions, bool *created_p)
 {
-    return store_open_boot(dir, sync_decisions, store_boot_id(), created_p);
+    uint64_t boot = store_boot_id();
+    if (boot == 0)
+        msg_warn("store: cannot read %s: %s; a host crash will not be detected", S_BOOT_ID,
+                 strerror(errno));
+    return store_open_boot(dir, sync_decisions, boot, created_p);
 }
 
 store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bool *created_p)

@@ -16,10 +16,10 @@
  *
  *   -c FILE  configuration file (sensor_config.c lists every parameter)
  *   -f       stay in the foreground and log to stderr (default: daemon, syslog)
- *   -n       check the configuration and exit: load it, then read what the
- *            start reads after the privilege drop (local_rule_file,
- *            decision_file, sensor_secret_key_file), as the calling user,
- *            opening no socket and no state; 0 valid, 78 invalid
+ *   -n       check the configuration and exit: load it, look up user, then
+ *            read what the start reads after the privilege drop
+ *            (local_rule_file, decision_file, sensor_secret_key_file), as the
+ *            calling user, opening no socket and no state; 0 valid, 78 invalid
  *   -v       more logging (repeat for more)
  *
  *   Start-up, Postfix style: load the configuration and open the milter
@@ -66,6 +66,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,9 +84,9 @@ static const char s_usage[] = "Usage: backstop-sensor milter -c FILE [-f] [-n] [
                               "  -n       check the configuration and exit\n"
                               "  -v       verbose logging (repeat for more)\n"
                               "\n"
-                              "SIGHUP reloads the configuration; SIGTERM stops.\n"
-                              "\n"
-                              "Parameters (key = default):\n";
+                              "SIGHUP reloads the configuration; SIGTERM stops.\n";
+/* --help only: the parameter table follows it */
+static const char s_params_head[] = "\nParameters (key = default):\n";
 
 /* How long a stop waits for running milter callbacks before leaving without freeing the state
  * they use (systemd's TimeoutStopSec is 15 s; libmilter itself takes up to ~5 s to stop). */
@@ -238,6 +239,22 @@ static int s_check_files(const sensor_config_t *cfg, char *err, size_t errlen)
     return rc;
 }
 
+/* -n: the user the start drops to exists. The start finds an unknown one only at the drop
+ * (privs_drop(), exit 67); -n refuses it with its line, as the aggregator's -n does. 0, or -1
+ * with "FILE:LINE: why" in err. */
+static int s_check_user(const sensor_config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    char at[1024];
+    err[0] = '\0';
+    if (!*cfg->user || getpwnam(cfg->user))
+        return 0;
+    cfg_err_line(
+        err, errlen,
+        cfg_where(&cfg->head, sensor_config_schema()->params, "user", path, NULL, at, sizeof(at)),
+        "user %s: no such user", cfg->user);
+    return -1;
+}
+
 int milter_cmd_main(int argc, char **argv)
 {
     const char *path = NULL;
@@ -246,6 +263,7 @@ int milter_cmd_main(int argc, char **argv)
     optind = 1;
     if (argc >= 2 && !strcmp(argv[1], "--help")) {
         fputs(s_usage, stdout);
+        fputs(s_params_head, stdout);
         cfg_print_help(sensor_config_schema(), stdout);
         return EX_OK;
     }
@@ -279,10 +297,16 @@ int milter_cmd_main(int argc, char **argv)
         return EX_CONFIG;
     }
     if (check) {
+        bool bad = s_check_user(cfg, path, err, sizeof(err)) != 0;
+        if (bad)
+            fprintf(stderr, "backstop-sensor: %s\n", err);
         if (s_check_files(cfg, err, sizeof(err)) != 0) {
             char *next = NULL;
             for (char *line = strtok_r(err, "\n", &next); line; line = strtok_r(NULL, "\n", &next))
                 fprintf(stderr, "backstop-sensor: %s: %s\n", path, line);
+            bad = true;
+        }
+        if (bad) {
             sensor_config_destroy(&cfg);
             return EX_CONFIG;
         }

@@ -10,10 +10,12 @@
 #   ensure_dir DIR MODE [OWNER]     # creates or fixes one directory
 #   ensure_user NAME HOME           # system user and group NAME
 #   render_unit SRC PREFIX OUT      # a unit file with its program paths under PREFIX
+#   svc_enable_start NAME UNIT_CHANGED [BIN_CHANGED]  # enable, start or restart a service
 #   config_from_sample SAMPLE K=V...  # a generated sample config with keys K set to V
 #   install_man PREFIX PAGE...      # man pages from deploy/man under PREFIX/share/man
 #   remove_man PREFIX PAGE...       # and their removal
 #   die CODE "what failed" "how to fix it"
+#   state_migrate OLD NAME; state_check; state_dir_create  # STATE_DIR, root's alone
 #
 # DESCRIPTION
 #   Every installer step that changes the system goes through change(), so
@@ -34,7 +36,8 @@
 # EXIT STATUS (sysexits.h, shared by the installers)
 #   64 usage, 65 bad input file, 69 no supported MTA, 70 internal error,
 #   73 cannot create a file, 75 temporary failure (check did not pass),
-#   77 not root, 78 the MTA's configuration is not usable.
+#   77 not root, or the installer state is not root's alone, 78 the MTA's
+#   configuration is not usable.
 
 # shellcheck disable=SC2034 # the constants are used by the installers
 EX_USAGE=64
@@ -256,6 +259,74 @@ state_set()
     cat "$tmp" >"$1"
 }
 
+# ---- the installers' state (STATE_DIR): what --uninstall reads back as root
+# and copies over the MTA's configuration, so it is root's alone: a directory
+# of mode 0700 apart from the data directories a daemon's user owns
+
+# state_untrusted PATH...: prints what under PATHs is not root's alone (another
+# owner; writable by others, or by a group other than root's)
+state_untrusted()
+{
+    local p
+    for p in "$@"; do
+        [ -e "$p" ] || [ -L "$p" ] || continue
+        find "$p" \( ! -user 0 -o -perm -0002 -o \( -perm -0020 ! -group 0 \) \) -print 2>/dev/null
+    done
+}
+
+# state_refuse WHERE BAD: dies on state that is not root's alone
+state_refuse()
+{
+    die $EX_NOPERM "refusing the installer state in $1: not owned by root, or writable by others: ${2% }" \
+        "a daemon's user may have changed what --uninstall restores: compare the files with what they should hold (backup/*/main.cf is copied over the MTA's main.cf), then chown root:root and chmod go-w them, or remove them; and run $PROG again"
+}
+
+# state_check: STATE_DIR, when it exists, and everything in it are root's alone
+state_check()
+{
+    local bad
+    bad=$(state_untrusted "$STATE_DIR" | head -n 3 | tr '\n' ' ')
+    [ -z "$bad" ] || state_refuse "$STATE_DIR" "$bad"
+}
+
+# state_dir_create: STATE_DIR, root's, mode 0700, when missing
+state_dir_create()
+{
+    [ ! -d "$STATE_DIR" ] || return 0
+    change "create directory $STATE_DIR (installer state, root's alone)" install -d -m 700 -o 0 -g 0 "$STATE_DIR" ||
+        die $EX_CANTCREAT "cannot create $STATE_DIR" "check that $(dirname "$STATE_DIR") exists and is writable, or pass --state-dir DIR"
+}
+
+# state_migrate OLD_DIR NAME [backup]: installers before this one kept
+# NAME.state (and the sensor its MTA backups, OLD_DIR/backup) in the data
+# directory, which the daemon's user owns; they move to STATE_DIR, if root's
+# alone. A dry run reads them where they are (STATE_DIR becomes OLD_DIR).
+# Runs after state_check, which has seen STATE_DIR as it was.
+state_migrate()
+{
+    local old=$1 name=$2 bad moved=("$1/$2.state")
+    [ -f "$old/$name.state" ] && [ ! -e "$STATE_DIR/$name.state" ] || return 0
+    [ "${3:-}" != backup ] || [ ! -e "$old/backup" ] || moved+=("$old/backup")
+    bad=$(state_untrusted "${moved[@]}" | head -n 3 | tr '\n' ' ')
+    [ -z "$bad" ] || state_refuse "$old" "$bad"
+    if [ ${#moved[@]} = 2 ] && [ -e "$STATE_DIR/backup" ]; then
+        die $EX_CANTCREAT "backups of an earlier installation in $old/backup, and $STATE_DIR/backup exists too" \
+            "move what $old/backup holds into $STATE_DIR/backup by hand, then run $PROG again"
+    fi
+    state_dir_create
+    change "move ${moved[*]} to $STATE_DIR (out of the data directory)" mv "${moved[@]}" "$STATE_DIR/" ||
+        die $EX_CANTCREAT "cannot move ${moved[*]} to $STATE_DIR" "move them by hand, then run $PROG again"
+    [ "$DRY_RUN" = 0 ] || STATE_DIR=$old
+}
+
+# state_dir_remove: STATE_DIR once the last installer's state left it
+state_dir_remove()
+{
+    if [ -d "$STATE_DIR" ] && [ -z "$(ls -A "$STATE_DIR")" ]; then
+        change "remove the empty $STATE_DIR" rmdir "$STATE_DIR"
+    fi
+}
+
 # build_binary BUILD_DIR NAME: the path of a built program, or die with the
 # command that builds it
 build_binary()
@@ -267,12 +338,14 @@ build_binary()
     printf '%s\n' "$1/$2"
 }
 
-# svc_enable_start NAME UNIT_CHANGED: daemon-reload when the unit file
-# changed, enable and start the service (restart it when it ran with the old
-# unit); without a running systemd only says how to start it by hand
+# svc_enable_start NAME UNIT_CHANGED [BIN_CHANGED]: daemon-reload when the
+# unit file changed, enable and start the service; restart it when it ran with
+# the old unit or the old program (a binary replaced under a running daemon
+# changes nothing until then); without a running systemd only says how to
+# start it by hand
 svc_enable_start()
 {
-    local name=$1 unit_changed=$2
+    local name=$1 unit_changed=$2 bin_changed=${3:-0}
     if ! systemd_live; then
         return 1
     fi
@@ -284,7 +357,7 @@ svc_enable_start()
     if ! systemctl -q is-active "$name" 2>/dev/null; then
         change "start $name.service" systemctl start "$name" ||
             die $EX_CONFIG "$name.service does not start" "see: journalctl -u $name"
-    elif [ "$unit_changed" != 0 ]; then
+    elif [ "$unit_changed" != 0 ] || [ "$bin_changed" != 0 ]; then
         change "restart $name.service" systemctl restart "$name"
     fi
     return 0

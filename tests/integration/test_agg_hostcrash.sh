@@ -10,6 +10,10 @@
 # after that copy; then kill -9 and the copy put back. The "reboot" is a new
 # boot id, bind-mounted over /proc/sys/kernel/random/boot_id in a private mount
 # namespace (unshare -m), so nothing in the daemon is faked.
+#
+# Last, an aggregator whose /proc hides boot_id (a proc mounted with subset=pid,
+# as systemd's ProcSubset=pid does) cannot tell a host crash from a restart: it
+# must say so at start (skipped when this host refuses that mount).
 SRC=${2:?usage: test BUILD_DIR SOURCE_DIR}
 . "$SRC/tests/integration/lib.sh"
 . "$SRC/tests/integration/agg_lib.sh"
@@ -77,3 +81,23 @@ loadgen --sites 3 --events 600 --subject "wave C" --ips 600
 sub_wait live 'wave C$' || bs_fail "no decision for wave C after the jump"
 [ "$(seq_of live)" = $((jumped + 1)) ] || bs_fail "seq after the jump: $(seq_of live)"
 bs_pass "the next decision is seq $((jumped + 1))"
+
+# without /proc/sys (ProcSubset=pid) a host crash goes unseen: the start says so, once
+agg_stop agg
+cat >"$BS_TMP/procsubset.sh" <<EOS
+#!/bin/sh
+mount -t proc -o subset=pid proc /proc || exit 70
+[ ! -e /proc/sys/kernel/random/boot_id ] || exit 70
+exec "\$@"
+EOS
+chmod 755 "$BS_TMP/procsubset.sh"
+if ! unshare -m --propagation private "$BS_TMP/procsubset.sh" true 2>/dev/null; then
+    echo "skip: this host refuses a subset=pid proc mount in a private namespace"
+    exit 0
+fi
+AGG_WRAP="unshare -m --propagation private $BS_TMP/procsubset.sh"
+agg_start agg
+AGG_WRAP=""
+[ "$(grep -c 'store: cannot read /proc/sys/kernel/random/boot_id: .*; a host crash will not be detected' \
+    "$BS_TMP/agg.log")" = 1 ] || bs_fail "no warning about the unreadable boot id: $(grep 'store:' "$BS_TMP/agg.log")"
+bs_pass "an aggregator that cannot read boot_id warns that a host crash will not be detected"

@@ -16,6 +16,8 @@
 #     - a sample without its required key is refused (the -n check can fail);
 #     - every key of the programs' --help is in its sample and its page;
 #     - every option the programs' --help lists is in the program's page;
+#     - a usage error prints no parameter heading (the table is --help's);
+#     - --genkey (its help, and its run as root) says to chown the key file;
 #     - every backstop page a page or a systemd unit refers to exists;
 #     - groff -man -ww (and man --warnings when man-db is there) has nothing
 #       to say about any page.
@@ -142,6 +144,33 @@ if [ -z "$missing" ]; then
 else
     fail "keys of --help missing from the docs:$missing"
 fi
+
+# ---- a usage error prints the usage, not a parameter heading with no table under it
+usage_ends()
+{
+    "$@" >/dev/null 2>"$T/usage.err"
+    rc=$?
+    cmd=${1##*/}
+    shift
+    last=$(grep -v '^$' "$T/usage.err" | tail -n 1)
+    if [ $rc != 64 ] || grep -q '^Parameters\|^Configuration parameters' "$T/usage.err"; then
+        fail "usage error of '$cmd $*' (exit $rc) ends: $last"
+    else
+        ok "usage error of '$cmd $*' prints no empty parameter heading"
+    fi
+}
+usage_ends "$AGG"
+usage_ends "$AGG" -x
+usage_ends "$SENSOR" milter
+usage_ends "$SENSOR" milter -x
+
+# ---- a key made by root is useless to the daemon (User=backstop) until chowned: say so
+"$AGG" --help | grep -q 'chown backstop:backstop FILE' || fail "--genkey's help does not say to chown the key file"
+if [ "$(id -u)" = 0 ] && "$AGG" --genkey "$T/k.key" >/dev/null 2>"$T/genkey.err"; then
+    grep -q "chown it to the daemon's user (backstop) before use" "$T/genkey.err" ||
+        fail "--genkey run as root does not say to chown the key: $(cat "$T/genkey.err")"
+fi
+ok "--genkey (help, and run as root) says to chown the key to the daemon's user"
 
 if [ $have_groff = 0 ]; then
     if [ $FAILS -gt 0 ]; then

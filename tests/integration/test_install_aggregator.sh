@@ -18,10 +18,16 @@
 #       skipped with the command to run later, exit 0;
 #     - install with the aggregator up: only the site is registered;
 #     - install again: "already installed", the tree is unchanged;
+#     - the state is in /var/lib/backstop-install (root's, 0700); one left in
+#       the data directory by an earlier installer moves there; a state file
+#       owned by another user is refused (77);
 #     - an edited config is kept, never overwritten;
 #     - a config the aggregator rejects: exit 78 with its message;
 #     - --prefix: the unit's ExecStart names the prefix;
-#     - uninstall keeps config, keys and data; --purge removes them.
+#     - uninstall keeps config, keys and data; --purge removes them (and
+#       /etc/backstop once it is empty);
+#     - svc_enable_start restarts a running service when its program was
+#       replaced (systemctl stubbed: the installers use systemd only at /).
 #   When the real backstop-aggregator implements -n, the generated config must
 #   pass it too.
 
@@ -151,6 +157,22 @@ cmp -s "$T/before" "$T/after" || fail "the third run changed the tree: $(diff "$
 [ "$(grep -c . "$T/sites")" = 1 ] || fail "site registered twice"
 ok "a third run changes nothing"
 
+# --- the installer's state is root's alone, out of the daemon's data directory
+SD="$ROOT/var/lib/backstop-install"
+[ "$(stat -c '%U:%G %a' "$SD")" = "root:root 700" ] || fail "state dir: $(stat -c '%U:%G %a' "$SD")"
+[ ! -e "$ROOT/var/lib/backstop-aggregator/install-aggregator.state" ] || fail "state in the data directory"
+mv "$SD/install-aggregator.state" "$ROOT/var/lib/backstop-aggregator/"
+inst || fail "install over an earlier installer's layout failed"
+expect_out "move $ROOT/var/lib/backstop-aggregator/install-aggregator.state to $SD"
+[ -f "$SD/install-aggregator.state" ] || fail "state not moved to $SD"
+[ "$(grep -c . "$T/sites")" = 1 ] || fail "the moved state was not read: site registered again"
+chown nobody "$SD/install-aggregator.state"
+inst
+[ $? = 77 ] || fail "a state file owned by another user: want exit 77"
+expect_out "refusing the installer state in $SD"
+chown root "$SD/install-aggregator.state"
+ok "state in $SD (root's, 0700); an earlier layout's moves there; another owner's is refused"
+
 # --- an edited config is never overwritten
 echo "# edited by the operator" >>"$ROOT/etc/backstop/aggregator.conf"
 cp "$ROOT/etc/backstop/aggregator.conf" "$T/conf.edited"
@@ -188,9 +210,38 @@ inst --uninstall || fail "uninstall failed"
 inst --uninstall --purge || fail "purge failed"
 [ ! -e "$ROOT/etc/backstop/aggregator.conf" ] && [ ! -e "$ROOT/etc/backstop/sites" ] &&
     [ ! -e "$ROOT/var/lib/backstop-aggregator" ] || fail "--purge left data behind"
+[ ! -e "$ROOT/etc/backstop" ] || fail "--purge left an empty $ROOT/etc/backstop"
 inst --uninstall || fail "uninstall of nothing failed"
 expect_out 'not installed: nothing to remove'
 ok "uninstall keeps config, keys and data; --purge removes them"
+
+# --- svc_enable_start (deploy/lib/common.sh) restarts a running service whose
+# program was replaced, not only one whose unit changed. The installers call it
+# only with systemd running at /, so it is run here alone, systemctl stubbed:
+# it records its calls and reports the service enabled and active.
+mkdir -p "$T/sysd"
+printf '#!/bin/sh\necho "$*" >>"%s"\nexit 0\n' "$T/systemctl.log" >"$T/sysd/systemctl"
+chmod 755 "$T/sysd/systemctl"
+svc()
+{
+    : >"$T/systemctl.log"
+    PATH="$T/sysd:$PATH" bash -c 'PROG=test; . "$1/deploy/lib/common.sh"
+        systemd_live() { true; }
+        svc_enable_start backstop-aggregator "$2" "$3"' sh "$SRC" "$@" >/dev/null ||
+        fail "svc_enable_start $*"
+}
+svc 0 0
+! grep -q 'restart\|daemon-reload' "$T/systemctl.log" || fail "nothing changed, yet: $(cat "$T/systemctl.log")"
+svc 0 1
+grep -qx 'restart backstop-aggregator' "$T/systemctl.log" || fail "a replaced program did not restart the service"
+! grep -q daemon-reload "$T/systemctl.log" || fail "a replaced program reloaded the units"
+svc 1 0
+grep -qx 'daemon-reload' "$T/systemctl.log" && grep -qx 'restart backstop-aggregator' "$T/systemctl.log" ||
+    fail "a changed unit did not reload and restart: $(cat "$T/systemctl.log")"
+grep -q 'svc_enable_start backstop-aggregator "$UNIT_CHANGED" "$BIN_CHANGED"' "$INSTALL" &&
+    grep -q 'svc_enable_start backstop-sensor "$UNIT_CHANGED" "$BIN_CHANGED"' "$SRC/deploy/install-sensor" ||
+    fail "an installer does not pass its program's changes to svc_enable_start"
+ok "a replaced program restarts the running service (systemctl stubbed)"
 
 # --- the real aggregator, once it checks configs, accepts the generated one
 "$INSTALL" --root "$T/root3" --build-dir "$STUB" --no-site >"$OUT" 2>&1 || fail "install for the real check failed"

@@ -10,8 +10,9 @@
 #   milter the instances call is tests/bench's no-op libmilter filter on a
 #   unix socket (the installer's wiring is what is under test, not the sensor).
 #   Checks, one behaviour each:
-#     - no MTA (no postconf in PATH; -c at an empty directory): clear message,
-#       exit 69, nothing written;
+#     - no MTA (no postconf in PATH; -c at an empty directory; a postconf
+#       without main.cf, named as /etc/postfix/main.cf): clear message, exit
+#       69, nothing written;
 #     - --dry-run: lists the changes, main.cf/master.cf byte-identical, no files;
 #     - install: both milter lists get the sensor, postfix check passes, the
 #       installer's own test message and one of ours pass through the milter;
@@ -21,14 +22,22 @@
 #     - milters already configured stay first; their tempfail policy stays;
 #       non_smtpd_milters = $smtpd_milters is not doubled;
 #     - the sensor not listening: exit 75, main.cf rolled back byte for byte;
-#     - a sensor.conf that backstop-sensor -n rejects: exit 78, main.cf untouched;
+#     - a sensor.conf that backstop-sensor -n rejects (a bad value, an unknown
+#       user): exit 78, main.cf untouched;
 #     - --socket other than the kept sensor.conf's socket: exit 78, untouched;
 #     - main.cf edited after install: uninstall removes only the sensor's
 #       settings and keeps the edit;
+#     - the state and backup directories are root's, 0700; a backup owned by
+#       another user or a state file writable by others is refused (77);
+#     - state left in the data directory by an earlier installer moves to
+#       /var/lib/backstop-install; --uninstall --purge removes sensor.conf,
+#       the data, the state and /etc/backstop once it is empty;
 #     - with the real backstop-sensor running, the installer's test message
 #       shows up in the sensor's log;
 #     - chrooted smtpd and cleanup: the socket moves into the queue directory;
 #       smtpd chrooted but cleanup not: exit 78 asking for an inet socket;
+#       a kept sensor.conf on /run/backstop: exit 78 naming the queue socket,
+#       main.cf untouched;
 #     - Exim: manual steps, exit 69, nothing written;
 #     - Sendmail (a sendmail.mc in a temporary directory, m4 stubbed): without
 #       m4 the fail-open line is printed and nothing changes; with it the line
@@ -107,6 +116,17 @@ expect_out "no Postfix configuration at $BS_TMP/empty"
 [ ! -e "$ROOT" ] || bs_fail "-c empty run wrote files under $ROOT"
 bs_pass "-c at nothing: exit 69 with a clear message"
 
+# --- Postfix installed, no main.cf: postconf fails, the message names /etc/postfix
+mkdir -p "$BS_TMP/pf-bin"
+printf '#!/bin/sh\necho "postconf: fatal: open /etc/postfix/main.cf: No such file or directory" >&2\nexit 1\n' \
+    >"$BS_TMP/pf-bin/postconf"
+chmod 755 "$BS_TMP/pf-bin/postconf"
+PATH="$BS_TMP/pf-bin:/bin" "$INSTALL" --root "$ROOT" --build-dir "$BS_BUILD" >"$OUT" 2>&1
+expect_rc 69 $? "Postfix without main.cf"
+expect_out 'Postfix is installed but not configured \(/etc/postfix/main.cf is missing\)'
+[ ! -e "$ROOT" ] || bs_fail "the run without main.cf wrote files under $ROOT"
+bs_pass "Postfix without main.cf: the message names /etc/postfix/main.cf"
+
 # --- site1: plain instance, no milters before
 pf_create site1 none
 pf_start site1
@@ -148,6 +168,14 @@ if grep -E 'warning: .*[Mm]ilter' "$(pf_log site1)"; then
 fi
 bs_pass "install wires both milter lists; mail passes through the milter"
 
+# the state and the backups --uninstall copies over main.cf as root are root's alone
+ST1="$BS_TMP/state-site1"
+BK1="$ST1/backup/postfix$(printf '%s' "$E1" | tr '/' '_')"
+[ "$(stat -c '%U:%G %a' "$ST1")" = "root:root 700" ] || bs_fail "state dir: $(stat -c '%U:%G %a' "$ST1")"
+[ "$(stat -c '%U %a' "$BK1")" = "root 700" ] || bs_fail "backup dir: $(stat -c '%U %a' "$BK1")"
+[ "$(stat -c %U "$ST1/install-sensor.state")" = root ] || bs_fail "state file not root's"
+bs_pass "state and backup directories are root's, mode 0700"
+
 cp -p "$E1/main.cf" "$BS_TMP/main.cf.installed"
 cp -p "$ROOT/etc/backstop/sensor.conf" "$BS_TMP/sensor.conf.good"
 inst site1 --socket "unix:$SOCK" --check-rcpt u@test.example
@@ -155,6 +183,19 @@ expect_rc 0 $? "second install"
 expect_out 'already installed: nothing changed'
 cmp -s "$E1/main.cf" "$BS_TMP/main.cf.installed" || bs_fail "second install changed main.cf"
 bs_pass "second run changes nothing"
+
+# a backup that is not root's (a compromised sensor runs as backstop) is never restored
+chown nobody "$BK1/main.cf"
+inst site1 --uninstall
+expect_rc 77 $? "uninstall with a backup owned by another user"
+expect_out "refusing the installer state in $ST1: not owned by root, or writable by others: $BK1/main.cf"
+cmp -s "$E1/main.cf" "$BS_TMP/main.cf.installed" || bs_fail "a tampered backup still changed main.cf"
+chown root "$BK1/main.cf"
+chmod o+w "$ST1/install-sensor.state"
+inst site1 --check-rcpt u@test.example
+expect_rc 77 $? "install with a state file writable by others"
+chmod o-w "$ST1/install-sensor.state"
+bs_pass "state or backups not root's alone are refused (77), main.cf untouched"
 
 echo "# edited by the administrator" >>"$ROOT/etc/backstop/sensor.conf"
 inst site1 --uninstall
@@ -199,6 +240,16 @@ cmp -s "$E1/main.cf" "$BS_TMP/main.cf.orig" || bs_fail "a rejected sensor.conf s
 cp -p "$BS_TMP/sensor.conf.good" "$ROOT/etc/backstop/sensor.conf"
 bs_pass "a rejected sensor.conf stops the install before Postfix is touched"
 
+# --- an unknown user: -n refuses it with its line, as the start would (exit 67)
+echo "user = no-such-user-$$" >>"$ROOT/etc/backstop/sensor.conf"
+line=$(grep -c '' "$ROOT/etc/backstop/sensor.conf")
+inst site1 --socket "unix:$SOCK" --check-rcpt u@test.example
+expect_rc 78 $? "install with an unknown user in sensor.conf"
+expect_out "sensor.conf:$line: user no-such-user-$$: no such user"
+cmp -s "$E1/main.cf" "$BS_TMP/main.cf.orig" || bs_fail "an unknown user still changed main.cf"
+cp -p "$BS_TMP/sensor.conf.good" "$ROOT/etc/backstop/sensor.conf"
+bs_pass "an unknown user in sensor.conf is refused by -n (78, FILE:LINE)"
+
 # --- main.cf edited after install: uninstall keeps the edit
 inst site1 --socket "unix:$SOCK" --no-check
 expect_rc 0 $? "install --no-check"
@@ -210,6 +261,32 @@ expect_out 'edited after install'
 [ -z "$(postconf -c "$E1" -nh non_smtpd_milters)" ] || bs_fail "non_smtpd_milters left after uninstall"
 postconf -c "$E1" -nh smtpd_banner | grep -q edited || bs_fail "uninstall lost the administrator's edit"
 bs_pass "uninstall after an edit removes only the sensor's settings"
+
+# --- an installation by an earlier installer (state and backups in the data
+# directory): the next run moves them to the default state directory; then
+# --purge removes the configuration, the data, the state and the emptied
+# /etc/backstop
+cp -p "$E1/main.cf" "$BS_TMP/main.cf.before-purge"
+inst site1 --socket "unix:$SOCK" --no-check
+expect_rc 0 $? "install before --purge"
+mv "$BS_TMP/state-site1/install-sensor.state" "$BS_TMP/state-site1/backup" "$ROOT/var/lib/backstop/"
+# (inst passes --state-dir; these runs take the default)
+"$INSTALL" -c "$E1" --root "$ROOT" --build-dir "$BS_BUILD" --socket "unix:$SOCK" --no-check >"$OUT" 2>&1
+expect_rc 0 $? "install over the earlier layout"
+expect_out "move $ROOT/var/lib/backstop/install-sensor.state $ROOT/var/lib/backstop/backup to $ROOT/var/lib/backstop-install"
+[ "$(stat -c '%U %a' "$ROOT/var/lib/backstop-install")" = "root 700" ] || bs_fail "default state dir not root's 0700"
+[ ! -e "$ROOT/var/lib/backstop/install-sensor.state" ] && [ ! -e "$ROOT/var/lib/backstop/backup" ] ||
+    bs_fail "state left in the data directory"
+"$INSTALL" -c "$E1" --root "$ROOT" --build-dir "$BS_BUILD" --uninstall --purge >"$OUT" 2>&1
+expect_rc 0 $? "uninstall --purge"
+cmp -s "$E1/main.cf" "$BS_TMP/main.cf.before-purge" || bs_fail "main.cf differs after uninstall --purge"
+[ ! -e "$ROOT/etc/backstop/sensor.conf" ] || bs_fail "--purge left sensor.conf"
+[ ! -e "$ROOT/var/lib/backstop" ] || bs_fail "--purge left the data directory"
+[ ! -e "$ROOT/var/lib/backstop-install" ] || bs_fail "--purge left the state directory"
+[ ! -e "$ROOT/etc/backstop" ] || bs_fail "--purge left an empty $ROOT/etc/backstop"
+mkdir -p "$ROOT/etc/backstop"
+cp -p "$BS_TMP/sensor.conf.good" "$ROOT/etc/backstop/sensor.conf"
+bs_pass "an earlier layout's state moves to /var/lib/backstop-install; --purge then removes it all"
 
 # --- site2: a milter already configured, tempfail policy, non_smtpd = $smtpd
 P2=$(bs_free_port)
@@ -271,8 +348,24 @@ inst site4 --dry-run --smtpd-only
 expect_rc 0 $? "dry run, chrooted smtpd only"
 expect_out 'would set smtpd_milters = \{ unix:/backstop/sensor.sock, connect_timeout=5s, command_timeout=10s, content_timeout=30s \} in'
 ! grep -q 'non_smtpd_milters' "$OUT" || bs_fail "--smtpd-only still wires non_smtpd_milters"
-ROOT="$BS_TMP/root"
 bs_pass "chrooted Postfix: socket in the queue directory; a mixed chroot is refused"
+
+# a kept sensor.conf is never rewritten: its /run/backstop socket cannot be
+# moved into the queue directory, so wiring Postfix there would let all mail
+# pass unfiltered
+postconf -c "$E4" -F 'cleanup/unix/chroot = y'
+mkdir -p "$ROOT/etc/backstop"
+printf 'site = site4\nmilter_socket = unix:/run/backstop/sensor.sock\n' >"$ROOT/etc/backstop/sensor.conf"
+cp -p "$ROOT/etc/backstop/sensor.conf" "$BS_TMP/sensor.conf.kept4"
+cp -p "$E4/main.cf" "$BS_TMP/main.cf.orig4"
+inst site4 --no-check --no-start
+expect_rc 78 $? "chrooted Postfix, kept sensor.conf on /run/backstop"
+expect_out "fix: set milter_socket = unix:$Q4/backstop/sensor.sock in $ROOT/etc/backstop/sensor.conf"
+cmp -s "$E4/main.cf" "$BS_TMP/main.cf.orig4" || bs_fail "a kept /run/backstop socket still changed main.cf"
+cmp -s "$ROOT/etc/backstop/sensor.conf" "$BS_TMP/sensor.conf.kept4" || bs_fail "the kept sensor.conf was changed"
+[ ! -e "$ROOT/usr/local/sbin/backstop-sensor" ] || bs_fail "a refused install still installed the binary"
+ROOT="$BS_TMP/root"
+bs_pass "chrooted Postfix with a kept sensor.conf on /run/backstop: exit 78 naming the queue socket"
 
 # --- Exim: manual steps, nothing changed
 mkdir -p "$BS_TMP/exim-bin"

@@ -13,6 +13,8 @@
 #   setting, so any output at all is a failure. Then, for each unit: the
 #   hardening and service settings issue 5 asks for are present, and the
 #   offline security analysis stays at "OK" exposure or better (<= 4.0).
+#   The aggregator's unit must not set ProcSubset=pid, which hides the boot id
+#   its store compares to detect a host crash.
 #   A deliberately broken copy must be caught, so the test can fail.
 #   Exit 77 (skip) when systemd-analyze is not installed.
 
@@ -74,6 +76,12 @@ grep -q '^ReadWritePaths=/var/lib/backstop\( \|$\)' "$SRC/deploy/systemd/backsto
 grep -q '^ReadWritePaths=/var/lib/backstop-aggregator$' "$SRC/deploy/systemd/backstop-aggregator.service" ||
     fail "aggregator: /var/lib/backstop-aggregator not writable"
 echo "ok: data directories are the only writable paths"
+
+# ProcSubset=pid hides /proc/sys: the aggregator's store reads
+# /proc/sys/kernel/random/boot_id to detect a host crash, and would silently not
+! grep -Eq '^[[:space:]]*ProcSubset[[:space:]]*=[[:space:]]*pid' "$SRC/deploy/systemd/backstop-aggregator.service" ||
+    fail "aggregator: ProcSubset=pid hides /proc/sys/kernel/random/boot_id (host crash detection)"
+echo "ok: aggregator: /proc/sys/kernel/random/boot_id stays visible (no ProcSubset=pid)"
 
 # the test can fail: a misspelt setting and a missing program are caught
 sed 's/^ProtectHome=yes$/ProtectHome=perhaps/' "$T/backstop-sensor.service" >"$T/broken1.service"
