@@ -23,7 +23,8 @@
  *   Everything cfg_load reports, plus the checks across keys: rule checks
  *   (rules_check), a max_site_share that is not a number in (0, 1], a rule
  *   window longer than 4096 buckets of window_resolution, more rules than
- *   counting takes, empty endpoints or data_dir, peer settings that do not go
+ *   counting takes, empty endpoints or data_dir, an endpoint ZeroMQ could not
+ *   bind or connect (zsock_endpoint_check), peer settings that do not go
  *   together. Each names the FILE:LINE of the key it refuses (cfg_line()), or
  *   of the section, or FILE when the value is a default.
  */
@@ -326,6 +327,21 @@ static int s_finish(agg_config_t *c, char *err, size_t errlen)
         if (!eps[i] || !*eps[i]) {
             snprintf(why, sizeof(why), "%s must not be empty", names[i]);
             cfg_err_line(err, errlen, agg_config_where(c, names[i], at, sizeof(at)), "%s", why);
+            rc = -1;
+        }
+    }
+    /* what zmq_bind or zmq_connect would refuse (at start, or forever in the background)
+     * is refused here, for -n, the start and a reload alike */
+    const char *all[][2] = {
+        {"event_endpoint", c->event_endpoint},       {"decision_endpoint", c->decision_endpoint},
+        {"snapshot_endpoint", c->snapshot_endpoint}, {"control_endpoint", c->control_endpoint},
+        {"peer_decisions", c->peer_decisions},       {"peer_snapshot", c->peer_snapshot}};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        char bad[128];
+        if (all[i][1] && *all[i][1] &&
+            zsock_endpoint_check(all[i][1], i < 4, bad, sizeof(bad)) < 0) {
+            snprintf(why, sizeof(why), "%s %.256s %s", all[i][0], all[i][1], bad);
+            cfg_err_line(err, errlen, agg_config_where(c, all[i][0], at, sizeof(at)), "%s", why);
             rc = -1;
         }
     }

@@ -470,7 +470,14 @@ static void s_status(FILE *fp, const json_t *doc, int64_t now_ms)
         fprintf(fp, "%s\n", any ? "" : " none");
     }
     const json_t *dec = json_object_get(doc, "decisions");
-    fprintf(fp, "Keys:       %s tracked\n", s_field(doc, "keys", b[0], 64));
+    fprintf(fp, "Keys:       %s tracked", s_field(doc, "keys", b[0], 64));
+    const json_t *win = json_object_get(doc, "window");
+    if (s_int(win, "max_keys", 0) > 0)
+        fprintf(fp, " (max_keys %s)", s_field(win, "max_keys", b[0], 64));
+    if (s_int(win, "keys_refused", 0) > 0)
+        fprintf(fp, "; %s key updates refused, not counted (%s: window full)",
+                s_field(win, "keys_refused", b[0], 64), s_field(win, "full", b[1], 64));
+    fputc('\n', fp);
     fprintf(fp, "Decisions:  %s active (%s enforced)\n", s_field(dec, "active", b[0], 64),
             s_field(dec, "enforced", b[1], 64));
     const json_t *peer = json_object_get(doc, "peer");

@@ -249,8 +249,11 @@ static int s_status(server_t *srv, s_ctx_t *c)
 
     json_t *dropped = json_object();
     for (int i = 1; i < SERVER_DROP__COUNT; i++)
-        json_object_set_new(dropped, server_drop_name((server_drop_t)i),
-                            json_integer((json_int_t)st->drops[i]));
+        /* not oversize: libzmq (ZMQ_MAXMSGSIZE) closes the sender's connection before the
+         * frame is read, so it cannot be counted (PROTOCOL.md 2) */
+        if (i != SERVER_DROP_OVERSIZE)
+            json_object_set_new(dropped, server_drop_name((server_drop_t)i),
+                                json_integer((json_int_t)st->drops[i]));
     s_list_t sl;
     s_list_init(&sl, S_LIST_DEFAULT);
     for (size_t i = 0; i < nsensors; i++)
@@ -285,6 +288,13 @@ static int s_status(server_t *srv, s_ctx_t *c)
         (json_int_t)decisions_count_enforced(d), "pending", (json_int_t)decisions_pending(d),
         "allowlist", (json_int_t)allowlist_count(server_allowlist(srv)), "sites",
         (json_int_t)nsites, "store", store, "peer", peer);
+    /* the window's room: keys refused are counts lost (the events refused on every key
+     * are the drop "refused"); "full" counts those refused because max_keys was reached */
+    json_object_set_new(
+        doc, "window",
+        json_pack("{s:I, s:I, s:I, s:I}", "keys", (json_int_t)window_keys(server_window(srv)),
+                  "max_keys", (json_int_t)server_config(srv)->max_keys, "keys_refused",
+                  (json_int_t)st->keys_refused, "full", (json_int_t)st->keys_refused_full));
     /* every sensor that ever reported is listed, as many as a reply holds */
     return s_ok(c, s_list_put(doc, "sensors", &sl, true));
 }

@@ -436,7 +436,7 @@ static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_
     int site = src->site;
 
     uint32_t counting = s_counting(in, ev);
-    bool counted = false, allowlisted = false;
+    bool counted = false, allowlisted = false, refused = false;
     size_t li = 0; /* where the next located update is searched from */
     for (size_t i = 0; i < ev->nkeys; i++) {
         const ingest_key_t *k = &ev->keys[i];
@@ -466,6 +466,7 @@ static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_
             if (window_add_count(in->window, &wk, (unsigned)site, loc, t, k->text, tlen, &rings) <
                 0) {
                 in->counters.keys_refused++;
+                refused = true;
                 continue;
             }
             in->counters.keys_counted++;
@@ -489,6 +490,9 @@ static ingest_result_t s_event(ingest_t *in, const ingest_event_t *ev, s_source_
     }
     if (counted)
         return s_result(in, INGEST_COUNTED);
+    /* refused on every key that would have counted it: not counted, and not silently */
+    if (refused)
+        return s_result(in, INGEST_REFUSED);
     return s_result(in, allowlisted ? INGEST_ALLOWLISTED : INGEST_UNCOUNTED);
 }
 
@@ -708,7 +712,7 @@ const char *ingest_result_name(ingest_result_t r)
 {
     static const char *const names[INGEST_RESULTS] = {
         "counted",   "duplicate",   "too_old", "future", "ledger",
-        "uncounted", "allowlisted", "invalid", "behind",
+        "uncounted", "allowlisted", "invalid", "behind", "refused",
     };
     return (unsigned)r < INGEST_RESULTS ? names[r] : "unknown";
 }

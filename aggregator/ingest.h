@@ -98,10 +98,14 @@ typedef enum {
     INGEST_ALLOWLISTED = 6, /* its client address or sender domain is allowlisted */
     INGEST_INVALID = 7,     /* no usable site or sensor name */
     INGEST_BEHIND = 8,      /* dedup: below its sensor's window, never seen (cannot tell) */
+    INGEST_REFUSED = 9,     /* the window refused it on every key it would have counted
+                               (table full at max_entries, or older than the key's ring);
+                               an event some of whose keys were refused is COUNTED and
+                               only keys_refused shows the others */
 } ingest_result_t;
 
 /* Number of ingest_result_t values. */
-#define INGEST_RESULTS 9
+#define INGEST_RESULTS 10
 
 /* Metrics. */
 typedef struct {
@@ -109,7 +113,8 @@ typedef struct {
     uint64_t by_result[INGEST_RESULTS]; /* events by outcome */
     uint64_t keys_counted;              /* window updates */
     uint64_t keys_allowlisted;          /* keys not counted: allowlisted */
-    uint64_t keys_refused;              /* window refused (full, too old for the key) */
+    uint64_t keys_refused;              /* window updates refused (full, too old for the key):
+                                           window_counters() says which */
     uint64_t fires;                     /* rule firings (enforce) */
     uint64_t fires_observe;             /* rule firings (observe) */
     uint64_t allowlisted_fires;         /* firings an allowlist suppressed */
@@ -177,7 +182,8 @@ uint8_t ingest_rule_tally(const ingest_t *self, size_t rule_index);
 int64_t ingest_span_ms(const ingest_t *self);
 /* Metrics (borrowed). */
 const ingest_counters_t *ingest_counters(const ingest_t *self);
-/* Name of a result: "counted", "duplicate", "too_old", "future", "ledger", ..., "behind". */
+/* Name of a result: "counted", "duplicate", "too_old", "future", "ledger", ..., "behind",
+ * "refused". */
 const char *ingest_result_name(ingest_result_t r);
 
 #endif

@@ -364,3 +364,15 @@ int publish_snapshot(void *router, const zsock_meta_t *to, const decisions_t *ta
     xfree(r.up);
     return rc < 0 ? -1 : 0;
 }
+
+int publish_refused(void *router, const zsock_meta_t *to, const decisions_t *table)
+{
+    Backstop__SnapshotReply rep = BACKSTOP__SNAPSHOT_REPLY__INIT;
+    rep.epoch = decisions_epoch(table);
+    rep.seq = decisions_seq(table);
+    rep.has_refused = true;
+    rep.refused = true;
+    Backstop__Frame f;
+    wire_frame_init(&f, BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY, &rep);
+    return zsock_reply(router, to, &f, ZMQ_DONTWAIT);
+}

@@ -10,7 +10,8 @@
  *    that far in the same epoch, else a full snapshot of the decisions in force
  *    for the site (fleet plus its own local ones, without evidence), split into
  *    several replies (more = true on all but the last) at WIRE_MAX_SNAPSHOT
- *    entries or about half a frame.
+ *    entries or about half a frame; publish_refused() answers one the caller
+ *    refused (refused = true, nothing else).
  * It also converts between decision_t and Backstop__Decision (publish_pb_*),
  * which the store uses for its records, so there is one mapping.
  *
@@ -85,5 +86,11 @@ typedef int (*publish_since_fn)(void *arg, uint64_t epoch, uint64_t since_seq,
 int publish_snapshot(void *router, const zsock_meta_t *to, const decisions_t *table,
                      const char *site, const Backstop__SnapshotRequest *req, publish_since_fn since,
                      void *since_arg, publish_snapshot_result_t *res);
+
+/* Answers a refused SnapshotRequest (its site is not the connection's, or all_sites from a
+ * site's key; PROTOCOL.md 1.3): one SnapshotReply with no decisions and refused = true
+ * (epoch and seq are the table's, as required fields; they say nothing). 0, or -1 with
+ * errno when it could not be sent. */
+int publish_refused(void *router, const zsock_meta_t *to, const decisions_t *table);
 
 #endif

@@ -42,7 +42,7 @@
 #define SERVER_EVENT_BURST 32
 /* Snapshot and control requests answered per turn. */
 #define SERVER_REQ_BURST 64
-/* A drop reason is logged at most once per this interval. */
+/* A drop reason (and a full window) is logged at most once per this interval. */
 #define SERVER_DROP_LOG_MS 60000
 /* Dirty window keys moved to the store per flush step. */
 #define SERVER_DIRTY_CHUNK 1024
@@ -57,7 +57,11 @@ struct server {
     bs_clock_t *clock;                /* wall and monotonic time (borrowed) */
     void *ctx;                        /* the ZeroMQ context */
     void *pull;                       /* events in */
-    void *pub;                        /* decisions and heartbeats out */
+    void *pub;                        /* decisions and heartbeats out: an XPUB whose
+                                         subscriptions s_drain_subscriptions() admits */
+    bool sub_unsure;                  /* a message that was no subscription came in: which
+                                         connection the XPUB's next ones are from is not
+                                         known until its queue is empty */
     void *snap;                       /* snapshot ROUTER */
     void *ctl;                        /* control ROUTER (ipc) */
     zsock_zap_t *zap;                 /* ZAP handler (CURVE mode only) */
@@ -101,19 +105,21 @@ struct server {
     int64_t next_rate;                /* ... rate slot rotation */
     uint64_t rate[SERVER_RATE_SLOTS]; /* events received per second, ring */
     size_t rate_at;                   /* current slot */
-    int64_t drop_logged[SERVER_DROP__COUNT]; /* monotonic ms a reason was last logged */
-    peer_t *peer;                            /* the failover peer followed, or NULL */
-    char peer_key[ZSOCK_Z85_LEN + 1];        /* its CURVE public key ("" plain or none) */
-    uint64_t peer_stored[2];                 /* its (epoch, seq) last written as m/peer_* */
-    shared_t *shared;                        /* tombstones of the allowlist and sites */
-    uint64_t shared_digest;                  /* of the allowlist, sites and tombstones */
-    bool shared_dirty;                       /* changed since shared_digest was computed */
+    int64_t drop_logged[SERVER_DROP__COUNT][4]; /* monotonic ms a reason was last logged,
+                                                   by socket (s_socket_slot) */
+    int64_t full_logged;                        /* ... and the window being full */
+    peer_t *peer;                               /* the failover peer followed, or NULL */
+    char peer_key[ZSOCK_Z85_LEN + 1];           /* its CURVE public key ("" plain or none) */
+    uint64_t peer_stored[2];                    /* its (epoch, seq) last written as m/peer_* */
+    shared_t *shared;                           /* tombstones of the allowlist and sites */
+    uint64_t shared_digest;                     /* of the allowlist, sites and tombstones */
+    bool shared_dirty;                          /* changed since shared_digest was computed */
 };
 
 static const char *const s_drop_names[SERVER_DROP__COUNT] = {
     "none",    "empty",   "oversize",   "garbage",       "version",   "nobody",
     "limit",   "value",   "unexpected", "site_mismatch", "duplicate", "future",
-    "too_old", "refused", "bad_site",   "send",          "behind",
+    "too_old", "refused", "bad_site",   "send",          "behind",    "sensors_full",
 };
 
 const char *server_drop_name(server_drop_t why)
@@ -131,22 +137,128 @@ int64_t server_now_ms(const server_t *self)
     return bs_clock_now_ms(self->clock);
 }
 
-/* Counts a drop and logs the reason at most once a minute. */
-static void s_drop(server_t *self, server_drop_t why, const char *socket, const char *peer)
+/* A socket's slot in drop_logged: events, decisions, snapshot, control. */
+static size_t s_socket_slot(const char *socket)
+{
+    static const char *const names[4] = {"events", "decisions", "snapshot", "control"};
+    for (size_t i = 0; i < 4; i++)
+        if (strcmp(socket, names[i]) == 0)
+            return i;
+    return 0;
+}
+
+/* Counts a drop and logs the reason at most once a minute a socket (a flood of one kind on
+ * one socket does not hide another's); detail (NULL: none) is more "name=value" fields of
+ * the first one for the log line. */
+static void s_drop_why(server_t *self, server_drop_t why, const char *socket, const char *peer,
+                       const char *detail)
 {
     self->stats.drops[why]++;
     int64_t now = s_mono(self);
-    if (self->drop_logged[why] && now - self->drop_logged[why] < SERVER_DROP_LOG_MS)
+    int64_t *logged = &self->drop_logged[why][s_socket_slot(socket)];
+    if (*logged && now - *logged < SERVER_DROP_LOG_MS)
         return;
-    self->drop_logged[why] = now;
-    msg_warn("dropped: reason=%s socket=%s peer=%s total=%llu", server_drop_name(why), socket,
-             peer && *peer ? peer : "-", (unsigned long long)self->stats.drops[why]);
+    *logged = now;
+    msg_warn("dropped: reason=%s socket=%s peer=%s%s%s total=%llu", server_drop_name(why), socket,
+             peer && *peer ? peer : "-", detail && *detail ? " " : "", detail ? detail : "",
+             (unsigned long long)self->stats.drops[why]);
+}
+
+/* Counts a drop and logs the reason at most once a minute. */
+static void s_drop(server_t *self, server_drop_t why, const char *socket, const char *peer)
+{
+    s_drop_why(self, why, socket, peer, NULL);
 }
 
 /* ---- sensors and sites ---- */
 
+int64_t server_sensor_horizon_ms(const server_t *self)
+{
+    return ingest_span_ms(self->ingest) + self->cfg->max_future_skew_ms +
+           self->cfg->window_resolution_ms;
+}
+
+/* Forgets sensor i: its records on disk (with the next flush), its dedup state, its row
+ * (the last row moves into its place). */
+static void s_sensor_forget(server_t *self, size_t i)
+{
+    const server_sensor_t *s = &self->sensors[i];
+    store_sensor_del_queue(self->store, s->site, s->sensor);
+    (void)dedup_forget(ingest_dedup(self->ingest), s->site, s->sensor);
+    self->nsensors--;
+    if (i != self->nsensors) {
+        self->sensors[i] = self->sensors[self->nsensors];
+        self->sensor_dirty[i] = self->sensor_dirty[self->nsensors];
+    }
+    self->sensor_last = 0;
+}
+
+/* Makes room for a new sensor of site, which has of_site sensors: at either bound, the
+ * sensor of the site (for the global bound: of any site) heard from longest ago goes if it
+ * has been silent past the horizon. true when there is room. */
+static bool s_sensor_room(server_t *self, const char *site, const char *sensor, size_t of_site)
+{
+    bool site_full = of_site >= SERVER_SITE_SENSORS_MAX;
+    if (!site_full && self->nsensors < SERVER_SENSORS_MAX)
+        return true;
+    size_t old = self->nsensors;
+    for (size_t i = 0; i < self->nsensors; i++) {
+        const server_sensor_t *s = &self->sensors[i];
+        if ((!site_full || strcmp(s->site, site) == 0) &&
+            (old == self->nsensors || s->last_seen_ms < self->sensors[old].last_seen_ms))
+            old = i;
+    }
+    int64_t now = server_now_ms(self);
+    if (old == self->nsensors ||
+        now - self->sensors[old].last_seen_ms <= server_sensor_horizon_ms(self))
+        return false;
+    msg_info("sensor forgotten: site=%s sensor=%s silent=%llds for=%s (%s full: %d sensors)",
+             self->sensors[old].site, self->sensors[old].sensor,
+             (long long)((now - self->sensors[old].last_seen_ms) / 1000), sensor,
+             site_full ? "site" : "aggregator",
+             site_full ? SERVER_SITE_SENSORS_MAX : SERVER_SENSORS_MAX);
+    s_sensor_forget(self, old);
+    return true;
+}
+
+/* Forgets the sensors silent for SERVER_SENSOR_FORGET_MS, or the horizon if longer (the
+ * sweep), so that status does not list every name a site ever used. */
+static void s_sensors_sweep(server_t *self)
+{
+    int64_t keep = server_sensor_horizon_ms(self);
+    if (keep < SERVER_SENSOR_FORGET_MS)
+        keep = SERVER_SENSOR_FORGET_MS;
+    int64_t before = server_now_ms(self) - keep;
+    size_t n = 0;
+    for (size_t i = self->nsensors; i-- > 0;)
+        if (self->sensors[i].last_seen_ms < before) {
+            s_sensor_forget(self, i);
+            n++;
+        }
+    if (n)
+        msg_info("sensors: forgot %zu not heard from in %llds", n, (long long)(keep / 1000));
+}
+
+/* The index of the sensor's record, or -1. */
+static long s_sensor_find(const server_t *self, const char *site, const char *sensor,
+                          size_t *of_site_p)
+{
+    size_t of_site = 0;
+    for (size_t i = 0; i < self->nsensors; i++) {
+        const server_sensor_t *s = &self->sensors[i];
+        if (strcmp(s->site, site) != 0)
+            continue;
+        if (strcmp(s->sensor, sensor) == 0)
+            return (long)i;
+        of_site++;
+    }
+    if (of_site_p)
+        *of_site_p = of_site;
+    return -1;
+}
+
 /* The sensor's record, made when create and there is room (SERVER_SENSORS_MAX,
- * SERVER_SITE_SENSORS_MAX); NULL when there is none. */
+ * SERVER_SITE_SENSORS_MAX, s_sensor_room); NULL when there is none. */
 static server_sensor_t *s_sensor(server_t *self, const char *site, const char *sensor, bool create)
 {
     /* a sensor's batches come in runs: its index is tried first */
@@ -157,18 +269,13 @@ static server_sensor_t *s_sensor(server_t *self, const char *site, const char *s
         return &self->sensors[last];
     }
     size_t of_site = 0;
-    for (size_t i = 0; i < self->nsensors; i++) {
-        server_sensor_t *s = &self->sensors[i];
-        if (strcmp(s->site, site) != 0)
-            continue;
-        if (strcmp(s->sensor, sensor) == 0) {
-            self->sensor_dirty[i] = true;
-            self->sensor_last = i;
-            return s;
-        }
-        of_site++;
+    long at = s_sensor_find(self, site, sensor, &of_site);
+    if (at >= 0) {
+        self->sensor_dirty[at] = true;
+        self->sensor_last = (size_t)at;
+        return &self->sensors[at];
     }
-    if (!create || self->nsensors >= SERVER_SENSORS_MAX || of_site >= SERVER_SITE_SENSORS_MAX)
+    if (!create || !s_sensor_room(self, site, sensor, of_site))
         return NULL;
     if (self->nsensors == self->sensors_cap) {
         self->sensors_cap = self->sensors_cap ? self->sensors_cap * 2 : 16;
@@ -721,6 +828,82 @@ static int s_changes_since(void *arg, uint64_t epoch, uint64_t since_seq,
     return store_changes_since(self->store, since_seq, cb, cbarg);
 }
 
+/* ---- the decision publisher's subscriptions ---- */
+
+/* Whether a subscriber authenticated as user (ZAP User-Id; NULL or "" when none) may have
+ * topic (len bytes): F and H (and any longer prefix of them) from anyone, its own site's
+ * S/<site>/ (and longer), and every topic for the failover peer and in plain mode, where
+ * nobody is authenticated (loopback only). "", "S", "S/sit" and other sites' topics
+ * are refused: ZeroMQ matches by prefix, so each would carry other sites' local decisions
+ * (PROTOCOL.md 4.1). */
+static bool s_topic_ok(const server_t *self, const char *user, const uint8_t *topic, size_t len)
+{
+    if (!self->curve || (user && strcmp(user, SERVER_PEER_USER) == 0))
+        return true;
+    if (len >= 1 && (topic[0] == ZSOCK_TOPIC_FLEET[0] || topic[0] == ZSOCK_TOPIC_HEARTBEAT[0]))
+        return true;
+    char own[ZSOCK_TOPIC_MAX];
+    if (!user || !*user || zsock_site_topic(own, sizeof(own), user) < 0)
+        return false;
+    size_t olen = strlen(own);
+    return len >= olen && memcmp(topic, own, olen) == 0;
+}
+
+/*
+ * Admits the decision publisher's subscriptions (ZMQ_XPUB_MANUAL): each one, as it is read,
+ * is applied with ZMQ_SUBSCRIBE / ZMQ_UNSUBSCRIBE to the connection it came from, if
+ * s_topic_ok() allows it for the site that connection authenticated as (the User-Id the
+ * message carries); a refused one is counted as site_mismatch and that connection gets
+ * nothing of it. A sensor's subscriptions are read in the order it sent them, so its
+ * heartbeat subscription, sent last, still proves the others are in place (4.2).
+ *
+ * libzmq knows the connection a subscription came from by a queue of its own, in step
+ * with the messages only while every message is a subscription: anything else a
+ * connection sends (an XSUB may send anything) takes a place in that queue that was not
+ * its own. After one, until the queue is empty, which connection a subscription came
+ * from is not known: they are not applied (the sensors hear no heartbeat, and after 3 s of
+ * silence connect and subscribe again).
+ */
+static void s_drain_subscriptions(server_t *self)
+{
+    for (int i = 0; i < SERVER_REQ_BURST; i++) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, self->pub, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            self->sub_unsure = false; /* nothing queued: in step again */
+            return;
+        }
+        const uint8_t *d = zmq_msg_data(&m);
+        size_t n = zmq_msg_size(&m);
+        const char *user = zmq_msg_gets(&m, "User-Id");
+        const char *peer = zmq_msg_gets(&m, "Peer-Address");
+        if (n == 0 || d[0] > 1) {
+            self->sub_unsure = true;
+            s_drop(self, SERVER_DROP_UNEXPECTED, "decisions", peer);
+        } else if (self->sub_unsure) {
+            msg_debug(1,
+                      "decisions: subscription from %s not applied: its connection is not "
+                      "known (a message before it was none)",
+                      peer ? peer : "-");
+        } else if (s_topic_ok(self, user, d + 1, n - 1)) {
+            int opt = d[0] == 1 ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE;
+            if (zmq_setsockopt(self->pub, opt, d + 1, n - 1) < 0)
+                msg_warn("decisions: cannot apply a subscription: %s", zmq_strerror(errno));
+        } else if (d[0] == 1) {
+            char topic[2 * ZSOCK_TOPIC_MAX], detail[4 * ZSOCK_TOPIC_MAX];
+            size_t k = 0;
+            for (; k < n - 1 && k < sizeof(topic) - 1; k++)
+                topic[k] = d[1 + k] > ' ' && d[1 + k] < 0x7F ? (char)d[1 + k] : '?';
+            topic[k] = '\0';
+            snprintf(detail, sizeof(detail), "topic=\"%s\" key_site=%s", topic,
+                     user && *user ? user : "-");
+            s_drop_why(self, SERVER_DROP_SITE_MISMATCH, "decisions", peer, detail);
+        }
+        zmq_msg_close(&m);
+    }
+}
+
 /* ---- the event socket ---- */
 
 void server_event_from_wire(const Backstop__EventBatch *b, const wire_event_t *e,
@@ -746,6 +929,35 @@ void server_event_from_wire(const Backstop__EventBatch *b, const wire_event_t *e
     };
 }
 
+/* A batch's window updates refused (keys), refused for want of room (full): counted (the
+ * counters of a window outlive it: a reload makes a new one), and a full window is logged
+ * at most once a minute, since it means events are not counted. */
+static void s_refused_note(server_t *self, uint64_t keys, uint64_t full)
+{
+    self->stats.keys_refused += keys;
+    self->stats.keys_refused_full += full;
+    if (full == 0)
+        return;
+    int64_t now = s_mono(self);
+    if (self->full_logged && now - self->full_logged < SERVER_DROP_LOG_MS)
+        return;
+    self->full_logged = now;
+    msg_warn("window full (max_keys=%lld): keys not counted: refused=%llu (raise max_keys, "
+             "or the keys are a flood of distinct ones)",
+             (long long)self->cfg->max_keys, (unsigned long long)self->stats.keys_refused_full);
+}
+
+/* A new sensor of site found no room (s_sensor_room): its n events (1 for a status) are
+ * dropped as sensors_full. */
+static void s_sensors_full(server_t *self, const char *site, size_t n, const char *peer)
+{
+    char detail[2 * WIRE_MAX_ID];
+    snprintf(detail, sizeof(detail), "site=%.64s cap=%d", site,
+             self->nsensors >= SERVER_SENSORS_MAX ? SERVER_SENSORS_MAX : SERVER_SITE_SENSORS_MAX);
+    self->stats.drops[SERVER_DROP_SENSORS_FULL] += n - 1;
+    s_drop_why(self, SERVER_DROP_SENSORS_FULL, "events", peer, detail);
+}
+
 static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsock_meta_t *meta)
 {
     if (self->curve && strcmp(b->site, meta->user) != 0) {
@@ -762,7 +974,7 @@ static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsoc
     size_t nev = wire_events_open(&it, b);
     server_sensor_t *sensor = s_sensor(self, b->site, b->sensor, true);
     if (sensor == NULL) {
-        s_drop(self, SERVER_DROP_BAD_SITE, "events", meta->peer); /* too many sensors */
+        s_sensors_full(self, b->site, nev ? nev : 1, meta->peer);
         return;
     }
     sensor->last_seen_ms = now;
@@ -788,7 +1000,11 @@ static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsoc
         n++;
     }
     nev = n;
+    uint64_t refused0 = ingest_counters(self->ingest)->keys_refused;
+    uint64_t full0 = window_counters(ingest_window(self->ingest))->refused_full;
     ingest_batch(self->ingest, self->evs, nev, now, self->evres);
+    s_refused_note(self, ingest_counters(self->ingest)->keys_refused - refused0,
+                   window_counters(ingest_window(self->ingest))->refused_full - full0);
     for (size_t i = 0; i < nev; i++) {
         switch (self->evres[i]) {
         case INGEST_COUNTED:
@@ -808,6 +1024,9 @@ static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsoc
             break;
         case INGEST_INVALID:
             s_drop(self, SERVER_DROP_BAD_SITE, "events", meta->peer);
+            break;
+        case INGEST_REFUSED:
+            s_drop(self, SERVER_DROP_REFUSED, "events", meta->peer);
             break;
         case INGEST_ALLOWLISTED:
             self->stats.events_allowlisted++;
@@ -832,7 +1051,7 @@ static void s_on_status(server_t *self, const Backstop__SensorStatus *st, const 
     int64_t now = server_now_ms(self);
     server_sensor_t *s = s_sensor(self, st->site, st->sensor, true);
     if (s == NULL) {
-        s_drop(self, SERVER_DROP_BAD_SITE, "events", meta->peer); /* too many sensors */
+        s_sensors_full(self, st->site, 1, meta->peer);
         return;
     }
     s->last_seen_ms = now;
@@ -987,17 +1206,25 @@ static void s_drain_snapshots(server_t *self)
         }
         const Backstop__SnapshotRequest *req = f->snapshot_request;
         const char *site = req->site;
-        if (req->has_all_sites && req->all_sites) {
+        bool all = req->has_all_sites && req->all_sites;
+        if (all) {
             /* the failover peer: every site's decisions (PROTOCOL.md 4.6) */
             site = PUBLISH_ALL_SITES;
-            if (self->curve && strcmp(meta.user, SERVER_PEER_USER) != 0) {
-                s_drop(self, SERVER_DROP_SITE_MISMATCH, "snapshot", meta.peer);
-                site = "";
-            }
-        } else if ((self->curve && strcmp(req->site, meta.user) != 0) ||
-                   !server_site_name_ok(req->site)) {
-            s_drop(self, SERVER_DROP_SITE_MISMATCH, "snapshot", meta.peer);
-            site = ""; /* an empty snapshot: nothing of anyone's */
+        }
+        if ((all && self->curve && strcmp(meta.user, SERVER_PEER_USER) != 0) ||
+            (!all && ((self->curve && strcmp(req->site, meta.user) != 0) ||
+                      !server_site_name_ok(req->site)))) {
+            /* refused, and told so: nothing of anyone's, and the requester knows its key
+             * is not the site's (PROTOCOL.md 1.3) */
+            char detail[3 * WIRE_MAX_ID];
+            snprintf(detail, sizeof(detail), "site=%.64s%s key_site=%.64s",
+                     *req->site ? req->site : "-", all ? " all_sites=yes" : "",
+                     *meta.user ? meta.user : "-");
+            s_drop_why(self, SERVER_DROP_SITE_MISMATCH, "snapshot", meta.peer, detail);
+            if (publish_refused(self->snap, &meta, self->decisions) < 0)
+                s_drop(self, SERVER_DROP_SEND, "snapshot", meta.peer);
+            wire_free(&f);
+            continue;
         }
         /* a snapshot holds what is stored, never a change a failed write left in memory:
          * a sensor would keep it under a sequence number the store may give again. The
@@ -1318,7 +1545,9 @@ static int s_restore_dedup(const char *site, const char *sensor, const void *val
                            void *arg)
 {
     server_t *self = arg;
-    (void)dedup_import(ingest_dedup(self->ingest), val, len);
+    /* only a sensor that is kept: one forgotten has no state */
+    if (s_sensor_find(self, site, sensor, NULL) >= 0)
+        (void)dedup_import(ingest_dedup(self->ingest), val, len);
     return 0;
 }
 
@@ -1468,6 +1697,12 @@ static void *s_bind(server_t *self, int type, const char *endpoint, const char *
     void *sock = zsock_new(self->ctx, type);
     if (!sock)
         msg_fatal(EX_UNAVAILABLE, "cannot create the %s socket", what);
+    /* the decision publisher: no subscription applies until s_drain_subscriptions() has
+     * seen who asked for it */
+    int manual = 1;
+    if (type == ZMQ_XPUB && zmq_setsockopt(sock, ZMQ_XPUB_MANUAL, &manual, sizeof(manual)) < 0)
+        msg_fatal(EX_UNAVAILABLE, "cannot make the %s socket filter subscriptions: %s", what,
+                  zmq_strerror(errno));
     if (curve_server && zsock_curve_server(sock, keys) < 0)
         msg_fatal(EX_CONFIG, "cannot make the %s socket a CURVE server", what);
     mode_t mode = 0;
@@ -1636,7 +1871,7 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     }
     self->pull =
         s_bind(self, ZMQ_PULL, cfg->event_endpoint, "event", self->curve, &st.keys, st.ctl_gid, 0);
-    self->pub = s_bind(self, ZMQ_PUB, cfg->decision_endpoint, "decision", self->curve, &st.keys,
+    self->pub = s_bind(self, ZMQ_XPUB, cfg->decision_endpoint, "decision", self->curve, &st.keys,
                        st.ctl_gid, 1);
     self->snap = s_bind(self, ZMQ_ROUTER, cfg->snapshot_endpoint, "snapshot", self->curve, &st.keys,
                         st.ctl_gid, 2);
@@ -1806,6 +2041,7 @@ static void s_timers(server_t *self)
         (void)ingest_tick(self->ingest, server_now_ms(self), (size_t)cfg->sweep_budget);
         (void)server_apply_changes(self);
         s_tomb_prune(self);
+        s_sensors_sweep(self);
         self->next_sweep = now + cfg->sweep_interval_ms;
     }
     if (now >= self->next_heartbeat) {
@@ -1834,14 +2070,15 @@ static void s_timers(server_t *self)
 int server_run(server_t *self)
 {
     while (!self->stop) {
-        zmq_pollitem_t items[6] = {
+        zmq_pollitem_t items[7] = {
             {self->pull, 0, ZMQ_POLLIN, 0},
             {self->snap, 0, ZMQ_POLLIN, 0},
             {self->ctl, 0, ZMQ_POLLIN, 0},
+            {self->pub, 0, ZMQ_POLLIN, 0},
             {self->zap ? zsock_zap_socket(self->zap) : NULL, 0, ZMQ_POLLIN, 0},
         };
         /* the ZAP slot is polled only in CURVE mode; the peer's two come after it */
-        int nitems = self->zap ? 4 : 3;
+        int nitems = self->zap ? 5 : 4;
         int peer_at = nitems;
         if (self->peer)
             nitems += peer_poll(self->peer, &items[peer_at]);
@@ -1853,8 +2090,11 @@ int server_run(server_t *self)
         }
         if (rc > 0) {
             /* ZAP first: a handshake waiting on us holds a sensor back */
-            if (self->zap && (items[3].revents & ZMQ_POLLIN))
+            if (self->zap && (items[4].revents & ZMQ_POLLIN))
                 (void)zsock_zap_handle(self->zap);
+            /* then subscriptions: a joining sensor waits for its first heartbeat */
+            if (items[3].revents & ZMQ_POLLIN)
+                s_drain_subscriptions(self);
             if (items[0].revents & ZMQ_POLLIN) {
                 s_drain_events(self);
                 (void)server_apply_changes(self);

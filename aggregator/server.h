@@ -61,10 +61,16 @@ typedef struct peer_stats peer_stats_t;
 /* The ZAP User-Id of the failover peer (never a site name: sites are [A-Za-z0-9._-]). */
 #define SERVER_PEER_USER "*peer"
 /* Sensors the aggregator keeps (status, the sequence each applied): in all, and of one site.
- * A batch or status from a sensor past either is dropped as bad_site: in CURVE mode a site
- * authenticates, but it names its sensors itself. */
+ * In CURVE mode a site authenticates, but it names its sensors itself (hostnames change
+ * with every redeploy), so a new sensor past either bound takes the place of the one of
+ * its site (of all, for the global bound) heard from longest ago, if that one has been
+ * silent longer than server_sensor_horizon_ms(); else its batches and status are dropped
+ * as sensors_full, per event. Sensors silent for SERVER_SENSOR_FORGET_MS (or the horizon,
+ * if longer) are forgotten by the sweep. A forgotten sensor's records and dedup state are
+ * deleted. */
 #define SERVER_SENSORS_MAX      16384
 #define SERVER_SITE_SENSORS_MAX 256
+#define SERVER_SENSOR_FORGET_MS (7 * 24 * 3600 * 1000LL)
 
 typedef struct store store_t;
 
@@ -84,10 +90,13 @@ typedef enum {
     SERVER_DROP_DUPLICATE,     /* (sensor, seq) already counted */
     SERVER_DROP_FUTURE,        /* event time too far ahead of our clock */
     SERVER_DROP_TOO_OLD,       /* event older than the longest rule window */
-    SERVER_DROP_REFUSED,       /* the window refused it (table full, older than the key's ring) */
+    SERVER_DROP_REFUSED,       /* the window refused it on every key it would have counted
+                                  (table full at max_keys, older than the key's ring) */
     SERVER_DROP_BAD_SITE,      /* site name unusable (empty, '/', site table full) */
     SERVER_DROP_SEND,          /* a reply, update or heartbeat that could not be sent (EAGAIN) */
     SERVER_DROP_BEHIND,        /* (sensor, seq) below its dedup window, never seen: lost */
+    SERVER_DROP_SENSORS_FULL,  /* a new sensor of a site (or of all) past the bound, all of
+                                  whose sensors are recent (SERVER_SITE_SENSORS_MAX) */
     SERVER_DROP__COUNT         /* number of reasons */
 } server_drop_t;
 
@@ -101,6 +110,11 @@ typedef struct {
     uint64_t events_in;                 /* events received in accepted batches */
     uint64_t events_counted;            /* events that reached the windows */
     uint64_t events_allowlisted;        /* events counted but covered by an allowlist */
+    uint64_t keys_refused;              /* window updates (an event's keys) the window refused;
+                                           an event refused on all of them is a drop
+                                           (SERVER_DROP_REFUSED) */
+    uint64_t keys_refused_full;         /* window entries refused because the table was at
+                                           max_keys (a key or one site's series of it) */
     uint64_t status_in;                 /* SensorStatus frames accepted */
     uint64_t drops[SERVER_DROP__COUNT]; /* dropped input (and refused output) by reason */
     uint64_t updates_published;         /* decision updates sent on the PUB */
@@ -198,6 +212,12 @@ int server_apply_changes(server_t *self);
 
 /* Sensors seen (events or SensorStatus); *n_p gets the count. */
 const server_sensor_t *server_sensors(const server_t *self, size_t *n_p);
+/* How long a sensor must have been silent before a new one may take its place: the longest
+ * rule window plus max_future_skew and one bucket. By then every event it ever sent is
+ * older than any window (its time was at most max_future_skew ahead of when we heard it),
+ * so a replay of one is dropped as too_old before dedup is asked, and its dedup state can
+ * go without counting anything twice. */
+int64_t server_sensor_horizon_ms(const server_t *self);
 
 /* Registered sites; *n_p gets the count. */
 const server_site_t *server_sites(const server_t *self, size_t *n_p);

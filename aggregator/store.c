@@ -876,6 +876,17 @@ void store_sensor_queue(store_t *self, char kind, const char *site, const char *
         kv_batch_put(self->pending, key, kl, val, len);
 }
 
+void store_sensor_del_queue(store_t *self, const char *site, const char *sensor)
+{
+    uint8_t key[2 * 256 + 3];
+    static const char kinds[2] = {'n', 'x'};
+    for (size_t i = 0; i < sizeof(kinds); i++) {
+        size_t kl = s_key_sensor(key, sizeof(key), kinds[i], site, sensor);
+        if (kl)
+            kv_batch_del(self->pending, key, kl);
+    }
+}
+
 long store_sensor_load(store_t *self, char kind,
                        int (*cb)(const char *site, const char *sensor, const void *val, size_t len,
                                  void *arg),

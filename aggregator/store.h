@@ -146,6 +146,8 @@ long store_window_load(store_t *self, int (*cb)(const uint8_t *blob, size_t len,
 /* Queues a per-sensor record: kind 'n' (status text) or 'x' (dedup blob). */
 void store_sensor_queue(store_t *self, char kind, const char *site, const char *sensor,
                         const void *val, size_t len);
+/* Queues the deletion of a sensor's records (status and dedup state): a sensor forgotten. */
+void store_sensor_del_queue(store_t *self, const char *site, const char *sensor);
 /* Calls cb(site, sensor, val, len) for every record of kind; returns the number or -1. */
 long store_sensor_load(store_t *self, char kind,
                        int (*cb)(const char *site, const char *sensor, const void *val, size_t len,

@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -218,6 +219,104 @@ int zsock_endpoint_is_local(const char *endpoint)
     if (inet_pton(AF_INET6, host, &a6) == 1)
         return IN6_IS_ADDR_LOOPBACK(&a6);
     return 0;
+}
+
+/* Whether h (n bytes) is a host for a tcp endpoint: an IPv4 or IPv6 address (in brackets
+ * or not), a name of letters, digits, '.', '-' and '_', or (bind) "*". */
+static int s_host_ok(const char *h, size_t n, int bind)
+{
+    char host[256];
+    struct in6_addr a6;
+    if (n == 0 || n >= sizeof(host))
+        return 0;
+    if (n == 1 && h[0] == '*')
+        return bind;
+    if (h[0] == '[') {
+        if (n < 3 || h[n - 1] != ']')
+            return 0;
+        memcpy(host, h + 1, n - 2);
+        host[n - 2] = '\0';
+        return inet_pton(AF_INET6, host, &a6) == 1;
+    }
+    if (memchr(h, ':', n)) {
+        /* an IPv6 address without brackets, as libzmq takes it too */
+        memcpy(host, h, n);
+        host[n] = '\0';
+        return inet_pton(AF_INET6, host, &a6) == 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-' && h[i] != '_')
+            return 0;
+    return 1;
+}
+
+/* What is wrong with hp (n bytes), "HOST:PORT" (or, for a source, "HOST" alone when
+ * !need_port), or NULL when nothing is. */
+static const char *s_hostport(const char *hp, size_t n, int bind, int need_port)
+{
+    size_t hn = n;
+    const char *port = NULL;
+    if (n && hp[0] == '[') {
+        const char *close = memchr(hp, ']', n);
+        if (close == NULL)
+            return "has an IPv6 address without its ]";
+        hn = (size_t)(close - hp) + 1;
+        if (hn < n && hp[hn] != ':')
+            return "has no :PORT after its IPv6 address";
+    } else {
+        const char *colon = memrchr(hp, ':', n);
+        if (colon)
+            hn = (size_t)(colon - hp);
+    }
+    if (hn < n)
+        port = hp + hn + 1;
+    if (!s_host_ok(hp, hn, bind))
+        return bind ? "has no host, address, interface or * to bind"
+                    : "has no host or address to connect to";
+    if (port == NULL)
+        return need_port ? "has no :PORT" : NULL;
+    size_t pn = n - hn - 1;
+    if (bind && pn == 1 && port[0] == '*')
+        return NULL;
+    long v = 0;
+    for (size_t i = 0; i < pn && v <= 65535; i++) {
+        if (!isdigit((unsigned char)port[i]))
+            return bind ? "has no port (1-65535 or *)" : "has no port (1-65535)";
+        v = v * 10 + (port[i] - '0');
+    }
+    if (pn == 0 || v < 1 || v > 65535)
+        return bind ? "has no port (1-65535 or *)" : "has no port (1-65535)";
+    return NULL;
+}
+
+int zsock_endpoint_check(const char *endpoint, int bind, char *why, size_t len)
+{
+    assert(endpoint);
+    const char *what = NULL;
+    if (strncmp(endpoint, "ipc://", 6) == 0) {
+        if (endpoint[6] == '\0')
+            what = "has no path";
+    } else if (strncmp(endpoint, "inproc://", 9) == 0) {
+        if (endpoint[9] == '\0')
+            what = "has no name";
+    } else if (strncmp(endpoint, "tcp://", 6) != 0) {
+        what = "is not an endpoint (tcp://HOST:PORT, ipc://PATH)";
+    } else {
+        const char *h = endpoint + 6, *semi = strchr(h, ';');
+        /* "tcp://source;host:port": a connection's source address, a port optional */
+        if (semi) {
+            what = bind ? "names a source address, which only a connect takes"
+                        : s_hostport(h, (size_t)(semi - h), 1, 0);
+            h = semi + 1;
+        }
+        if (what == NULL)
+            what = s_hostport(h, strlen(h), bind, 1);
+    }
+    if (what == NULL)
+        return 0;
+    if (len)
+        snprintf(why, len, "%s", what);
+    return -1;
 }
 
 int zsock_site_topic(char *buf, size_t size, const char *site)

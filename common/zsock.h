@@ -87,6 +87,13 @@ char *zsock_bound_endpoint(void *sock);
  * inproc, which never leave the machine: plain mode may bind only these. */
 int zsock_endpoint_is_local(const char *endpoint);
 
+/* Whether endpoint is one ZeroMQ can take, as far as its text says: ipc://PATH,
+ * inproc://NAME, or tcp://[SOURCE;]HOST:PORT where HOST is an IPv4 address, an IPv6 one
+ * (in brackets), a host or interface name, or (bind only) "*", and PORT is 1-65535 or
+ * (bind only) "*". Names are not resolved. 0, or -1 with why it is not (one phrase) in
+ * why (len bytes). */
+int zsock_endpoint_check(const char *endpoint, int bind, char *why, size_t len);
+
 /* Topic of the decisions for one site: "S/<site>/" into buf (ZSOCK_TOPIC_MAX); -1 if site
  * is empty, too long or contains '/'. */
 int zsock_site_topic(char *buf, size_t size, const char *site);

@@ -168,6 +168,40 @@ static void test_peer_errors_name_the_key(void **state)
                  4, "peer_public_key must be a 40-character Z85 key");
 }
 
+/* An endpoint zmq_bind or zmq_connect cannot take is refused at its line, in CURVE mode
+ * too (where nothing else looks at its text): a peer endpoint libzmq would retry forever. */
+static void test_malformed_endpoints_name_their_line(void **state)
+{
+    s_refused_at(S_BASE "server_key_file = /tmp/k\npeer_public_key = "
+                        "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\n"
+                        "peer_decisions = $ADE\npeer_snapshot = tcp://192.0.2.1:6\n",
+                 5, "peer_decisions $ADE is not an endpoint");
+    s_refused_at(S_BASE "server_key_file = /tmp/k\npeer_public_key = "
+                        "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\n"
+                        "peer_decisions = tcp://192.0.2.1:5\npeer_snapshot = tcp://192.0.2.1\n",
+                 6, "peer_snapshot tcp://192.0.2.1 has no :PORT");
+    s_refused_at(S_BASE "peer_decisions = tcp://*:5\npeer_snapshot = tcp://127.0.0.1:6\n", 3,
+                 "peer_decisions tcp://*:5 has no host or address to connect to");
+    s_refused_at(S_BASE "event_endpoint = tcp://127.0.0.1:70000\n", 3,
+                 "event_endpoint tcp://127.0.0.1:70000 has no port (1-65535 or *)");
+    s_refused_at(S_BASE "server_key_file = /tmp/k\ndecision_endpoint = tcp://$HOST:5571\n", 4,
+                 "decision_endpoint tcp://$HOST:5571 has no host, address, interface or *");
+    s_refused_at(S_BASE "snapshot_endpoint = 127.0.0.1:5572\n", 3,
+                 "snapshot_endpoint 127.0.0.1:5572 is not an endpoint");
+    /* what ZeroMQ takes passes */
+    char err[4096];
+    agg_config_t *c = s_load(S_BASE "server_key_file = /tmp/k\nevent_endpoint = tcp://*:5570\n"
+                                    "decision_endpoint = tcp://[::1]:5571\n"
+                                    "snapshot_endpoint = tcp://eth0:5572\n"
+                                    "peer_public_key = rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\n"
+                                    "peer_decisions = tcp://agg2.example.net:5571\n"
+                                    "peer_snapshot = tcp://10.0.0.1;192.0.2.2:5572\n",
+                             err, sizeof(err), NULL);
+    if (c == NULL)
+        fail_msg("refused: %s", err);
+    agg_config_destroy(&c);
+}
+
 static void test_more_rules_than_counting_takes_are_refused(void **state)
 {
     char *text = xstrdup(S_BASE);
@@ -305,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_empty_endpoint_names_its_line),
         cmocka_unit_test(test_tcp_control_endpoint_names_its_line),
         cmocka_unit_test(test_peer_errors_name_the_key),
+        cmocka_unit_test(test_malformed_endpoints_name_their_line),
         cmocka_unit_test(test_more_rules_than_counting_takes_are_refused),
         cmocka_unit_test(test_restart_keys_are_keys_of_the_table),
         cmocka_unit_test(test_reload_keeps_every_restart_only_key),

@@ -127,6 +127,17 @@ static void test_status_block_and_sensors(void **state)
     s_has_line(out, "SITE    SENSOR  LAST SEEN  APPLIED  LAG  STATE");
     s_has_line(out, "acme    mx1     2s ago          42    0  ok");
     s_has_line(out, "globex  mx2     1m40s ago       30   12  STALE");
+    s_has_line(out, "Keys:       55 tracked");
+    free(out);
+    /* a full window: how many key updates it refused, and that it was full */
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS,
+                   "{\"now_ms\":" NOW ",\"uptime_s\":5,\"events\":{\"received\":1000,"
+                   "\"counted\":500,\"dropped\":{\"refused\":500}},\"keys\":20,"
+                   "\"window\":{\"keys\":20,\"max_keys\":20,\"keys_refused\":1500,"
+                   "\"full\":1500}}");
+    s_has_line(out, "Dropped:    refused=500");
+    s_has_line(out, "Keys:       20 tracked (max_keys 20); 1500 key updates refused, not counted "
+                    "(1500: window full)");
     free(out);
 }
 

@@ -584,6 +584,57 @@ static void test_ingest_invalid_names(void **state)
     s_teardown(&fx);
 }
 
+/* A window at max_entries: an event none of whose keys fits is REFUSED (a drop the daemon
+ * counts and shows), not UNCOUNTED; one that counts on a key already there is COUNTED and
+ * only keys_refused shows the keys that did not fit. */
+static void test_ingest_full_window_refuses(void **state)
+{
+    rule_t r = s_fleet_rule();
+    s_fx_t fx;
+    memset(&fx, 0, sizeof(fx));
+    fx.decisions = decisions_new(1, 0, 0);
+    fx.allow = allowlist_new();
+    ingest_config_t cfg = {.rules = &r, .nrules = 1, .expected_keys = 64, .max_entries = 4};
+    char err[128] = "";
+    fx.in = ingest_new(&cfg, fx.decisions, fx.allow, err, sizeof(err));
+    assert_non_null(fx.in);
+    ingest_result_t res[3];
+    for (uint64_t k = 0; k < 10; k++) {
+        ingest_key_t key = {.scope = r.scope, .fp = 0x7000 + k, .text = "x", .text_len = 1};
+        ingest_event_t ev = {.site = "acme",
+                             .sensor = "mx1",
+                             .seq = ++fx.seq,
+                             .time_ms = T0,
+                             .msg_class = BS_CLASS_BOUNCE,
+                             .keys = &key,
+                             .nkeys = 1};
+        ingest_result_t got = ingest_event(fx.in, &ev, T0);
+        assert_int_equal(got, k < 4 ? INGEST_COUNTED : INGEST_REFUSED);
+    }
+    assert_int_equal(ingest_counters(fx.in)->by_result[INGEST_REFUSED], 6);
+    assert_int_equal(ingest_counters(fx.in)->keys_refused, 6);
+    assert_true(window_counters(ingest_window(fx.in))->refused_full >= 6);
+    /* one key known, one new: counted, the new one refused; the batch path agrees */
+    ingest_key_t two[2] = {{.scope = r.scope, .fp = 0x7000, .text = "x", .text_len = 1},
+                           {.scope = r.scope, .fp = 0x7FFF, .text = "y", .text_len = 1}};
+    ingest_event_t evs[3];
+    for (int i = 0; i < 3; i++)
+        evs[i] = (ingest_event_t){.site = "acme",
+                                  .sensor = "mx1",
+                                  .seq = ++fx.seq,
+                                  .time_ms = T0,
+                                  .msg_class = BS_CLASS_BOUNCE,
+                                  .keys = i == 0 ? two : &two[1],
+                                  .nkeys = i == 0 ? 2 : 1};
+    ingest_batch(fx.in, evs, 3, T0, res);
+    assert_int_equal(res[0], INGEST_COUNTED);
+    assert_int_equal(res[1], INGEST_REFUSED);
+    assert_int_equal(res[2], INGEST_REFUSED);
+    assert_int_equal(ingest_counters(fx.in)->keys_refused, 9);
+    assert_string_equal(ingest_result_name(INGEST_REFUSED), "refused");
+    s_teardown(&fx);
+}
+
 static void s_explain_cb(const rule_t *r, rules_verdict_t v, const evidence_t *ev, void *arg)
 {
     char *out = arg;
@@ -756,6 +807,7 @@ int main(void)
         cmocka_unit_test(test_ingest_expired_decision_is_made_again_at_once),
         cmocka_unit_test(test_ingest_many_decisions_one_revoked),
         cmocka_unit_test(test_ingest_invalid_names),
+        cmocka_unit_test(test_ingest_full_window_refuses),
         cmocka_unit_test(test_ingest_explain_says_why_not),
         cmocka_unit_test(test_ingest_rejects_bad_config),
         cmocka_unit_test(test_ingest_batch_is_the_events_one_by_one),

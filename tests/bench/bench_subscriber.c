@@ -5,7 +5,7 @@
  * SYNOPSIS
  *   bench_subscriber -d DECISION_EP -s SNAPSHOT_EP --site NAME [--sensor NAME]
  *                    [--out FILE] [--state FILE] [--receipts] [--exit-after MS]
- *                    [--curve-key FILE --server-key Z85]
+ *                    [--curve-key FILE --server-key Z85] [--subscribe TOPIC]...
  *
  * DESCRIPTION
  *   A sensor's decision follower for integration tests and benchmarks,
@@ -21,10 +21,14 @@
  *       epoch HEX seq N
  *       decision ID SCOPE ACTION REACH SITE|- VALUE
  *   --state FILE is read at start (same format) and written like --out.
- *   On stderr it logs "sync full|changes entries=N seq=S", "gap", "epoch".
+ *   On stderr it logs "sync full|changes entries=N seq=S", "gap", "epoch",
+ *   "snapshot refused" (the aggregator says the key is not the site's).
  *   With --receipts it prints "U SEQ KIND ID MONO_NS VALUE" on stdout for
  *   every update as it arrives (the propagation benchmark reads these).
  *   --exit-after MS leaves after that long (default: run until killed).
+ *   --subscribe TOPIC subscribes to TOPIC too, before the others (at most 8; ""
+ *   is every topic): to see what a publisher lets through that a sensor would
+ *   not ask for (with --receipts).
  *
  * DIAGNOSTICS
  *   Exit 0, 64 usage, 69 when the sockets cannot be set up.
@@ -66,6 +70,8 @@ typedef struct {
     const char *state;
     bool receipts;
     const char *curve_key;  /* client key pair file (CURVE) */
+    const char *extra[8];   /* --subscribe topics */
+    size_t nextra;          /* how many */
     const char *server_pub; /* aggregator public key (Z85) */
     long exit_after;
     void *ctx;
@@ -291,6 +297,12 @@ static int s_sync(sub_t *S, queue_t *q, bool full)
             continue;
         }
         const Backstop__SnapshotReply *rep = r->snapshot_reply;
+        if (rep->has_refused && rep->refused) {
+            /* our key is not the site's (PROTOCOL.md 1.3): keep what we hold, ask again */
+            fprintf(stderr, "bench_subscriber: snapshot refused\n");
+            wire_free(&r);
+            return -1;
+        }
         if (first) {
             changes = rep->has_changes_only && rep->changes_only;
             if (!changes) {
@@ -345,6 +357,8 @@ int main(int argc, char **argv)
             S.exit_after = atol(v);
         else if (ARG("--curve-key"))
             S.curve_key = v;
+        else if (ARG("--subscribe") && S.nextra < 8)
+            S.extra[S.nextra++] = v;
         else if (ARG("--server-key"))
             S.server_pub = v;
         else if (!strcmp(a, "--receipts"))
@@ -352,7 +366,8 @@ int main(int argc, char **argv)
         else {
             fputs("usage: bench_subscriber -d DECISION_EP -s SNAPSHOT_EP --site NAME\n"
                   "       [--sensor NAME] [--out FILE] [--state FILE] [--receipts]\n"
-                  "       [--exit-after MS]\n",
+                  "       [--exit-after MS] [--curve-key FILE --server-key Z85]\n"
+                  "       [--subscribe TOPIC]...\n",
                   stderr);
             return EX_USAGE;
         }
@@ -375,6 +390,9 @@ int main(int argc, char **argv)
             return EX_UNAVAILABLE;
     }
     char topic[ZSOCK_TOPIC_MAX];
+    for (size_t i = 0; S.sub && i < S.nextra; i++)
+        if (zsock_subscribe(S.sub, S.extra[i]) < 0)
+            return EX_UNAVAILABLE;
     if (!S.sub || !S.dealer || zsock_site_topic(topic, sizeof(topic), S.site) < 0 ||
         zsock_subscribe(S.sub, ZSOCK_TOPIC_FLEET) < 0 ||
         zsock_subscribe(S.sub, ZSOCK_TOPIC_HEARTBEAT) < 0 || zsock_subscribe(S.sub, topic) < 0 ||

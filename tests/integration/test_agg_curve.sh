@@ -46,6 +46,37 @@ sub_wait s1 'subject reject fleet - curve wave$' || bs_fail "no decision over CU
 [ "$(sub_count s1 'forged wave')" = 0 ] || bs_fail "forged wave decided after all"
 bs_pass "three authenticated sites: fleet decision reaches the CURVE subscriber"
 
+# a site's local decisions reach that site's sensors only (PROTOCOL.md 4.1): site1's key
+# subscribing to S/site2/, or to every topic (""), gets nothing of them
+# shellcheck disable=SC2046
+sub_start s2 site2 $(key site2)
+# shellcheck disable=SC2046
+sub_start spy site1 $(key site1) --receipts --subscribe "" --subscribe S/site2/
+$CLI decisions add --scope ip --value 192.0.2.77 --action reject --site site2 >/dev/null ||
+    bs_fail "decisions add --site site2"
+sub_wait s2 '192.0.2.77' || bs_fail "site2's own subscriber did not get its local decision"
+# the change's SKIP on F follows its update on the same connection: once the spy has it,
+# anything of the update it could have had has come
+seq=$(sed -n 's/^epoch [0-9a-f]* seq \([0-9]*\)$/\1/p' "$BS_TMP/s2.out")
+wait_log "$BS_TMP/spy.receipts" "^U $seq skip " 10 ||
+    bs_fail "the spy never got the SKIP of seq $seq: $(cat "$BS_TMP/spy.receipts")"
+! grep -q '192.0.2.77' "$BS_TMP/spy.receipts" "$BS_TMP/spy.out" ||
+    bs_fail "site1's key read site2's local decision: $(cat "$BS_TMP/spy.receipts")"
+grep -q 'dropped: reason=site_mismatch socket=decisions .*key_site=site1' "$BS_TMP/agg.log" ||
+    bs_fail "refused subscription not logged"
+sub_stop spy
+bs_pass "site1's key subscribing to S/site2/ and to everything gets none of site2's local decisions"
+
+# a snapshot asked for as another site is refused, and says so (SnapshotReply.refused)
+timeout 10 "$BS_BUILD/bench_subscriber" -d "$AGG_DE" -s "$AGG_SN" --site site2 --exit-after 3000 \
+    $(key site1) >/dev/null 2>"$BS_TMP/spy2.err"
+grep -q 'snapshot refused' "$BS_TMP/spy2.err" ||
+    bs_fail "a site-mismatched snapshot was not refused: $(cat "$BS_TMP/spy2.err")"
+grep -q 'sync full' "$BS_TMP/spy2.err" && bs_fail "a refused snapshot was taken as a full one"
+grep -Eq 'dropped: reason=site_mismatch socket=snapshot peer=[^ ]+ site=site2 key_site=site1' \
+    "$BS_TMP/agg.log" || bs_fail "the refusal's log line names no sites: $(grep site_mismatch "$BS_TMP/agg.log")"
+bs_pass "a snapshot for site2 with site1's key: refused = true, logged with both sites"
+
 # an unregistered key pair never gets a batch in (the ZAP handler refuses it)
 "$BS_BUILD/backstop-aggregator" --genkey "$BS_TMP/keys/stranger.key" >/dev/null
 before=$(count received)
