@@ -154,18 +154,47 @@ static const char *const s_bounce_locals[] = {
     "maildaemon",    "postmaster",    "mdaemon",
 };
 
+/* Names a mailer signs with: the whole display name, the whole "(comment)"
+   after an address, or a quoted local part ("System Administrator"@host). */
 static const char *const s_bounce_names[] = {
-    "mail delivery",        "mailer-daemon",
-    "mailer daemon",        "postmaster",
-    "delivery subsystem",   "mail administrator",
-    "system administrator", "post office",
-    "mail system",          "delivery status notification",
+    "mail delivery system",
+    "mail delivery subsystem",
+    "mail delivery service",
+    "mail delivery",
+    "mailer-daemon",
+    "mailer daemon",
+    "postmaster",
+    "delivery subsystem",
+    "mail administrator",
+    "system administrator",
+    "post office",
+    "mail system",
+    "delivery status notification",
 };
 
-/* The bounce-sender token From: matches ("mailer-daemon", "postmaster",
-   a display name such as "mail delivery subsystem"), or NULL. */
-static const char *s_bounce_sender(const char *from)
+/* The bounce name that len bytes at s are, whole (around spaces and quotes), or NULL. */
+static const char *s_bounce_name(const char *s, size_t len)
 {
+    while (len && (*s == ' ' || *s == '"' || *s == '\t')) {
+        s++;
+        len--;
+    }
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '"' || s[len - 1] == '\t'))
+        len--;
+    for (size_t i = 0; i < sizeof(s_bounce_names) / sizeof(*s_bounce_names); i++)
+        if (strlen(s_bounce_names[i]) == len && !strncmp(s, s_bounce_names[i], len))
+            return s_bounce_names[i];
+    return NULL;
+}
+
+/* The bounce-sender token From: matches ("mailer-daemon", "postmaster",
+   a display name such as "mail delivery subsystem"), or NULL. *by_name (may
+   be NULL) is set to 1 when only a name matched, not the address: anyone can
+   call himself "Post Office", only a mailer sends as MAILER-DAEMON@. */
+static const char *s_bounce_sender(const char *from, int *by_name)
+{
+    if (by_name)
+        *by_name = 0;
     if (!from)
         return NULL;
     char *low = xstrdup(from);
@@ -184,10 +213,20 @@ static const char *s_bounce_sender(const char *from)
     /* "<>": the null address in From: is a mailer talking */
     if (!hit && a && a[1] == '>')
         hit = "<>";
-    /* the display name, an old-style "(comment)", or a quoted local part */
-    for (size_t i = 0; i < sizeof(s_bounce_names) / sizeof(*s_bounce_names) && !hit; i++)
-        if (strstr(low, s_bounce_names[i]))
-            hit = s_bounce_names[i];
+    if (!hit) {
+        /* the display name before "<", a "(comment)", or a quoted local part */
+        const char *paren = strchr(low, '(');
+        const char *close = paren ? strchr(paren, ')') : NULL;
+        const char *q = a && a[1] == '"' ? strchr(a + 2, '"') : NULL;
+        if (a)
+            hit = s_bounce_name(low, (size_t)(a - low));
+        if (!hit && close)
+            hit = s_bounce_name(paren + 1, (size_t)(close - paren - 1));
+        if (!hit && q)
+            hit = s_bounce_name(a + 2, (size_t)(q - a - 2));
+        if (by_name)
+            *by_name = hit != NULL;
+    }
     xfree(low);
     return hit;
 }
@@ -322,17 +361,45 @@ static const char *s_scan(const char *low, const s_phrase_t *tab, size_t n)
     return NULL;
 }
 
+/* 1 if the line holding low[at] is quoted ("> ..." after indentation). */
+static int s_in_quote(const char *low, const char *at)
+{
+    const char *ls = at;
+    while (ls > low && ls[-1] != '\n')
+        ls--;
+    while (ls < at && (*ls == ' ' || *ls == '\t'))
+        ls++;
+    return *ls == '>' || *ls == '|';
+}
+
+/* Like s_scan, but a phrase found only on quoted lines ("> This is the mail
+   system at host...", a person quoting a report) is returned in *quoted. */
+static const char *s_scan_unquoted(const char *low, const s_phrase_t *tab, size_t n,
+                                   const char **quoted)
+{
+    for (size_t i = 0; i < n; i++)
+        for (const char *m = strstr(low, tab[i].phrase); m; m = strstr(m + 1, tab[i].phrase)) {
+            if (!s_in_quote(low, m))
+                return tab[i].label;
+            if (!*quoted)
+                *quoted = tab[i].label;
+        }
+    return NULL;
+}
+
 /* ---- what a message shows ---- */
 
 typedef struct {
-    const char *text; /* decoded text (borrowed) */
+    const char *text; /* decoded text (borrowed, or own) */
     size_t len;       /* its length */
+    char *own;        /* text converted to UTF-8 from its charset, or NULL */
     char *low;        /* lowercase copy, at most S_SCAN_BYTES */
 } s_text_t;
 
 typedef struct {
     classify_result_t *r;     /* where reasons and fields go */
     const char *sender;       /* bounce-sender token, or NULL */
+    int sender_by_name;       /* sender matched by a display name only, not the address */
     int null_sender;          /* envelope or Return-Path is <> */
     int person;               /* envelope sender known, not <> and no mailer's address */
     const char *subject_word; /* bounce word in the subject, or NULL */
@@ -340,6 +407,8 @@ typedef struct {
     int reply;                /* the subject starts with Re:/Fwd:/AW:... */
     int quoted;               /* a text body quotes a header block (Received: + Subject:) */
     int bulk;                 /* Precedence: bulk or junk */
+    int list;                 /* list mail: List-Id or Precedence: list */
+    int digest;               /* a multipart/digest (of list posts) */
     int dsn_part;             /* a message/delivery-status part */
     int mdn_part;             /* a message/disposition-notification part */
     int arf_part;             /* a message/feedback-report part */
@@ -353,14 +422,43 @@ typedef struct {
     size_t ntexts;               /* texts used */
 } s_signals_t;
 
-static void s_add_text(s_signals_t *sg, const char *text, size_t len)
+/* 1 for a charset whose text needs converting before it is read: not
+   ASCII or UTF-8, and the text has 8-bit bytes or escapes (ISO-2022-JP is
+   7-bit). */
+static int s_needs_convert(const char *charset, const char *text, size_t len)
+{
+    if (!charset || !strcasecmp(charset, "us-ascii") || !strcasecmp(charset, "ascii") ||
+        !strcasecmp(charset, "utf-8") || !strcasecmp(charset, "utf8"))
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] >= 0x80 || text[i] == 0x1b)
+            return 1;
+    return 0;
+}
+
+/* Adds a text body to scan, in UTF-8: a legacy charset's head (what is
+   scanned, cut at a line end so no character is split) is converted, so
+   quoted original subjects read right. */
+static void s_add_text(s_signals_t *sg, const char *text, size_t len, const char *charset)
 {
     if (sg->ntexts >= S_MAX_TEXTS || !text || !len)
         return;
     s_text_t *t = &sg->texts[sg->ntexts++];
     t->text = text;
     t->len = len;
+    t->own = NULL;
     t->low = NULL;
+    size_t head = len > S_SCAN_BYTES ? S_SCAN_BYTES : len;
+    if (!s_needs_convert(charset, text, head))
+        return;
+    if (head < len) {
+        const char *nl = memrchr(text, '\n', head);
+        if (nl)
+            head = (size_t)(nl - text) + 1;
+    }
+    t->own = mime_to_utf8(charset, text, head);
+    t->text = t->own;
+    t->len = strlen(t->own);
 }
 
 /* The lowercase copy of a text, made on first use. */
@@ -405,9 +503,20 @@ static void s_dsn_fields(classify_result_t *r, const char *body, size_t len)
     xfree(hs);
 }
 
-/* Takes Subject, Message-ID, From, To from an enclosed header block. */
+/* Takes Subject, Message-ID, From, To from an enclosed header block; blank
+   lines before it (some MTAs start a text/rfc822-headers part with one) are
+   skipped. */
 static int s_orig_from_headers(classify_result_t *r, const char *text, size_t len)
 {
+    for (;;) {
+        size_t i = 0;
+        while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r'))
+            i++;
+        if (i >= len || text[i] != '\n')
+            break;
+        text += i + 1;
+        len -= i + 1;
+    }
     hdrs_t *hs = xmalloc(sizeof(*hs));
     hdrs_parse(text, len, hs);
     int found = 0;
@@ -437,8 +546,19 @@ static int s_orig_from_headers(classify_result_t *r, const char *text, size_t le
 
 /* Names NDRs give the original's subject when they quote it in prose. */
 static const char *const s_subject_names[] = {
-    "subject:",   "betreff:", "objet :", "objet:", "asunto:", "oggetto:",
-    "onderwerp:", "assunto:", "temat:",  "ämne:",  "emne:",   "тема:",
+    "subject:",
+    "betreff:",
+    "objet :",
+    "objet:",
+    "asunto:",
+    "oggetto:",
+    "onderwerp:",
+    "assunto:",
+    "temat:",
+    "ämne:",
+    "emne:",
+    "тема:",
+    "the subject of the message is:",
 };
 
 /* The value of an inline "Name: value" line at line start (after quoting and
@@ -554,7 +674,9 @@ static void s_walk_parts(s_signals_t *sg, const mime_tree_t *tree)
     classify_result_t *r = sg->r;
     for (size_t i = 0; i < mime_tree_count(tree); i++) {
         const mime_part_t *p = mime_tree_part(tree, i);
-        if (strcmp(p->type, "message") == 0) {
+        if (!strcmp(p->type, "multipart") && !strcmp(p->subtype, "digest")) {
+            sg->digest = 1;
+        } else if (strcmp(p->type, "message") == 0) {
             if (!strcmp(p->subtype, "delivery-status") ||
                 !strcmp(p->subtype, "global-delivery-status")) {
                 sg->dsn_part = 1;
@@ -590,7 +712,7 @@ static void s_walk_parts(s_signals_t *sg, const mime_tree_t *tree)
                 if (p->body && s_orig_from_headers(r, p->body, p->body_len))
                     sg->headers_part = 1;
             } else if (p->body && (!strcmp(p->subtype, "plain") || !strcmp(p->subtype, "html"))) {
-                s_add_text(sg, p->body, p->body_len);
+                s_add_text(sg, p->body, p->body_len, p->charset);
             }
         }
     }
@@ -694,25 +816,43 @@ static void s_decide(s_signals_t *sg, const char *report_type, const char *auto_
         return;
     }
 
-    /* two independent signals; a person's reply or forward (Re:, Fwd:)
-       about a bounce is not one. Without a mailer's sender, plain words are enough only
-       while the envelope is unknown (a message in a file): a person's own mail about a
-       failed delivery ("Email not delivered", a courier's "returned to sender") is worded
-       the same. From a person's envelope (a content filter's notice often comes from
-       one) it takes the original attached, or a mailer's own sentence ("could not be
-       delivered to the following recipients") under a bounce subject */
+    /* two independent signals. Who sent it weighs first: a mailer's address
+       in From: (MAILER-DAEMON@, the null address) or the null envelope sender
+       need one more signal, also when a list or forwarder relays the bounce
+       with its own envelope. A person's envelope outweighs a From: that is only
+       a name ("Post Office", "System Administrator") or a role a person answers
+       (postmaster@). Not bounces, whatever they quote: a person's reply or
+       forward (Re:, Fwd:, also after a "[list]" tag) and a digest of list
+       posts, unless the null sender or a mailer sent them. Without a mailer's
+       sender, plain words are enough only while the envelope is unknown (a
+       message in a file): a person's own mail about a failed delivery ("Email
+       not delivered", a courier's "returned to sender") is worded the same.
+       From a person's envelope (a content filter's notice often comes from
+       one) it takes the original attached under a bounce subject, a role's
+       From: with a bounce subject and the original, or a mailer's own
+       sentence, not "> "-quoted, with the original attached or a bounce
+       subject; the last not in a list's post (List-Id, Precedence: list): a
+       list relays the bounces to its owner, but those come from the mailer's
+       From: or attach the original */
     int enclosed = sg->rfc822_part || sg->headers_part || sg->quoted;
     int attached = sg->rfc822_part || sg->headers_part;
+    int daemon = s_daemon_sender(sg->sender) && !sg->sender_by_name;
+    int from_counts = sg->sender && (!sg->person || daemon);
     int bounce = 0;
-    if (sg->sender && (sg->subject_word || sg->ndr_phrase || enclosed))
+    if (sg->reply && !sg->null_sender && !daemon)
+        bounce = 0;
+    else if (sg->digest && !sg->null_sender && !daemon)
+        bounce = 0;
+    else if (from_counts && (sg->subject_word || sg->ndr_phrase || enclosed))
         bounce = 1;
-    else if (s_daemon_sender(sg->sender) && sg->diag_phrase)
+    else if (from_counts && s_daemon_sender(sg->sender) && sg->diag_phrase)
         bounce = 1;
     else if (sg->null_sender && (sg->subject_word || sg->ndr_phrase || enclosed))
         bounce = 1;
     else if (sg->person)
-        bounce = !sg->reply && ((attached && (sg->subject_word || sg->ndr_phrase)) ||
-                                (sg->ndr_template && sg->subject_word));
+        bounce = (attached && (sg->subject_word || sg->ndr_template)) ||
+                 (sg->ndr_template && sg->subject_word && !sg->list) ||
+                 (sg->sender && sg->subject_word && enclosed);
     else if (!sg->reply && sg->ndr_phrase && (sg->subject_word || enclosed))
         bounce = 1;
     else if (!sg->reply && sg->subject_word && enclosed)
@@ -812,15 +952,15 @@ classify_result_t *classify_message(const classify_input_t *in)
 
     /* header signals */
     char *from = hdrs_get(hs, "From");
-    sg.sender = s_bounce_sender(from);
+    sg.sender = s_bounce_sender(from, &sg.sender_by_name);
     xfree(from);
     if (in && in->env_from) {
         sg.null_sender = in->env_from[0] == 0 || !strcmp(in->env_from, "<>");
-        sg.person = !sg.null_sender && !s_bounce_sender(in->env_from);
+        sg.person = !sg.null_sender && !s_bounce_sender(in->env_from, NULL);
     } else {
         char *rp = hdrs_get(hs, "Return-Path");
         sg.null_sender = rp && (!strcmp(rp, "<>") || !strcmp(rp, "< >"));
-        sg.person = rp && !sg.null_sender && !s_bounce_sender(rp);
+        sg.person = rp && !sg.null_sender && !s_bounce_sender(rp, NULL);
         xfree(rp);
     }
     sg.subject_word = subject_bounce_word(r->subject);
@@ -833,6 +973,7 @@ classify_result_t *classify_message(const classify_input_t *in)
     sg.autoreply = s_autoreply_marker(hs, as, precedence, r->subject);
     sg.reply = subject_is_reply(r->subject);
     sg.bulk = precedence && (!strncmp(precedence, "bulk", 4) || !strncmp(precedence, "junk", 4));
+    sg.list = hdrs_find(hs, "List-Id") != NULL || (precedence && !strncmp(precedence, "list", 4));
     int x_failed = hdrs_find(hs, "X-Failed-Recipients") != NULL;
     int mddsn = hdrs_find(hs, "X-MDDSN-Message") != NULL;
 
@@ -862,16 +1003,25 @@ classify_result_t *classify_message(const classify_input_t *in)
             size_t blen = hs->body_len > 4 * S_SCAN_BYTES ? 4 * S_SCAN_BYTES : hs->body_len;
             single = mime_transfer_decode(cte, hs->body, blen, &n);
             xfree(cte);
-            s_add_text(&sg, single, n);
+            char *ctv = hdrs_get(hs, "Content-Type");
+            char *charset = ctv ? mime_content_charset(ctv) : NULL;
+            s_add_text(&sg, single, n, charset);
+            xfree(charset);
+            xfree(ctv);
         }
     }
     /* wording matters only where the structure did not already decide */
     int structural = x_failed || mddsn || report_type || sg.dsn_part || sg.arf_part || sg.mdn_part;
     if (candidate && !structural) {
+        const char *quoted = NULL;
         for (size_t i = 0; i < sg.ntexts && !sg.ndr_phrase; i++)
-            sg.ndr_phrase = s_scan(s_text_low(&sg.texts[i]), s_ndr_phrases,
-                                   sizeof(s_ndr_phrases) / sizeof(*s_ndr_phrases));
+            sg.ndr_phrase =
+                s_scan_unquoted(s_text_low(&sg.texts[i]), s_ndr_phrases,
+                                sizeof(s_ndr_phrases) / sizeof(*s_ndr_phrases), &quoted);
+        /* a quoted report is a person's words about one */
         sg.ndr_template = sg.ndr_phrase != NULL;
+        if (!sg.ndr_phrase)
+            sg.ndr_phrase = quoted;
         for (size_t i = 0; i < sg.ntexts && !sg.ndr_phrase; i++)
             sg.ndr_phrase = s_scan(s_text_low(&sg.texts[i]), s_ndr_plain,
                                    sizeof(s_ndr_plain) / sizeof(*s_ndr_plain));
@@ -911,8 +1061,10 @@ classify_result_t *classify_message(const classify_input_t *in)
         r->orig_subject = r->orig_message_id = r->orig_from = r->orig_to = NULL;
     }
 
-    for (size_t i = 0; i < sg.ntexts; i++)
+    for (size_t i = 0; i < sg.ntexts; i++) {
         xfree(sg.texts[i].low);
+        xfree(sg.texts[i].own);
+    }
     xfree(sg.disposition);
     xfree(single);
     mime_tree_destroy(&tree);

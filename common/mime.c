@@ -400,6 +400,18 @@ int mime_content_type(const char *value, char **type, char **subtype, char **rep
     return 0;
 }
 
+char *mime_content_charset(const char *value)
+{
+    s_ensure_init();
+    s_ctype_t ct;
+    if (s_ctype_parse(value, &ct) < 0)
+        return NULL;
+    char *cs = ct.charset;
+    ct.charset = NULL;
+    s_ctype_free(&ct);
+    return cs;
+}
+
 char *mime_utf8_lower(const char *s)
 {
     size_t len = strlen(s);

@@ -68,6 +68,10 @@ char *mime_transfer_decode(const char *cte, const char *in, size_t len, size_t *
    value is not a content type (outputs then NULL). */
 int mime_content_type(const char *value, char **type, char **subtype, char **report_type);
 
+/* The charset parameter of a Content-Type value as given, or NULL when
+   absent or the value is not a content type. */
+char *mime_content_charset(const char *value);
+
 /* Lowercases valid UTF-8 text (Unicode-aware: Latin, Greek, Cyrillic...). */
 char *mime_utf8_lower(const char *s);
 

@@ -138,6 +138,15 @@ static const char *const s_bounce_prefixes[] = {
     "недоставлено",
     "не удается доставить",
     "невозможно доставить",
+    "配信不能",
+    "无法投递",
+    "無法傳遞",
+    "배달되지 않음",
+    "teslim edilemiyor",
+    "kézbesíthetetlen",
+    "ei voida toimittaa",
+    "nie można dostarczyć",
+    "δεν είναι δυνατή η παράδοση",
 };
 
 /* Auto-reply subject prefixes (stripped from keys, and detected). */
@@ -226,6 +235,19 @@ static const char *const s_bounce_words[] = {
     "nedoručiteln",
     "не доставлено",
     "недоставлено",
+    "не удается доставить",
+    "não é possível entregar",
+    "kan ikke leveres",
+    "ej levererbart",
+    "配信不能",
+    "无法投递",
+    "無法傳遞",
+    "배달되지 않음",
+    "teslim edilemiyor",
+    "kézbesíthetetlen",
+    "ei voida toimittaa",
+    "nie można dostarczyć",
+    "δεν είναι δυνατή η παράδοση",
 };
 
 /* Reply and forward markers, compared before a ':' (after an optional
@@ -453,6 +475,18 @@ static size_t s_status_leftover(const char *s)
     return 0;
 }
 
+/* 1 if s is a whole-subject report that names only the failed recipient:
+   Lotus Domino's "DELIVERY FAILURE: User jschmidt (jschmidt@example.com) not
+   listed in Domino Directory" (one key per recipient would split the wave). */
+static int s_recipient_report(const char *s)
+{
+    size_t n = s_starts_word(s, "delivery failure");
+    if (!n)
+        return 0;
+    s += n + s_skip_separator(s + n, 1);
+    return n && !strncmp(s, "user ", 5) && strstr(s, " not listed") != NULL;
+}
+
 /* 1 if s holds a letter (ASCII, or any non-ASCII character). */
 static int s_has_letter(const char *s)
 {
@@ -460,6 +494,32 @@ static int s_has_letter(const char *s)
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p >= 0x80)
             return 1;
     return 0;
+}
+
+/* Length of a dash-joined id at s (an Exim message id "1qXyZa-0004Ab-Cd", a
+   UUID, "2024-05-14"): three or more alphanumeric groups joined by '-', 6
+   bytes or more, two groups or more holding a digit; 0 if none. Words stay
+   ("covid-19", "2-factor", "e-mail", "4.12-rc5"). */
+static size_t s_dashed_id(const char *s, size_t len)
+{
+    size_t i = 0, groups = 0, numbered = 0;
+    while (i < len) {
+        size_t g = i, digits = 0;
+        while (i < len && s_is_ascii_alnum((unsigned char)s[i]))
+            digits += s_is_digit((unsigned char)s[i++]);
+        if (i == g)
+            break;
+        groups++;
+        numbered += digits > 0;
+        if (i + 1 < len && s[i] == '-' && s_is_ascii_alnum((unsigned char)s[i + 1]))
+            i++;
+        else
+            break;
+    }
+    /* glued to non-ASCII letters it is part of a word */
+    if (i < len && (unsigned char)s[i] >= 0x80)
+        return 0;
+    return groups >= 3 && numbered >= 2 && i >= 6 ? i : 0;
 }
 
 /* Appends the masked form of one space-free word to out at *w. */
@@ -476,6 +536,12 @@ static void s_mask_word(const char *word, size_t len, char *out, size_t *w)
         if (!s_is_ascii_alnum(c)) {
             out[(*w)++] = (char)c;
             i++;
+            continue;
+        }
+        size_t id = (i == 0 || word[i - 1] != '-') ? s_dashed_id(word + i, len - i) : 0;
+        if (id) {
+            out[(*w)++] = '#';
+            i += id;
             continue;
         }
         size_t j = i, digits = 0, hex = 0;
@@ -543,6 +609,10 @@ char *subject_key(const char *decoded)
         while (*p == ' ' || *p == ':' || *p == '-' || *p == '"' || *p == '\'' || *p == '>' ||
                *p == '.' || *p == ',' || *p == ';')
             p++;
+        if (s_recipient_report(p)) {
+            p += strlen(p);
+            break;
+        }
         size_t n = s_reply_prefix(p);
         if (!n)
             n = s_tag_prefix(p);
@@ -622,6 +692,16 @@ int subject_is_reply(const char *decoded)
         return 0;
     char *low = s_lower(decoded);
     const char *p = low;
+    /* past leading tags, as subject_key() strips them: "[list] Re: ...",
+       "[Ticket#123] Re: ...", "[SPAM] Fwd: ..." */
+    for (int tags = 0; tags < 8; tags++) {
+        while (*p == ' ')
+            p++;
+        size_t n = s_tag_prefix(p);
+        if (!n)
+            break;
+        p += n;
+    }
     while (*p == ' ')
         p++;
     int hit = s_reply_prefix(p) != 0;

@@ -42,7 +42,8 @@ int subject_is_bounce(const char *decoded);
 /* The bounce word or phrase subject_is_bounce() found (static, lowercase), or NULL. */
 const char *subject_bounce_word(const char *decoded);
 
-/* 1 if the decoded subject starts with a reply or forward prefix (Re:, Fwd:, AW:...). */
+/* 1 if the decoded subject starts with a reply or forward prefix (Re:, Fwd:,
+   AW:...), also after leading tags ("[list] Re: ...", "[SPAM] Fwd: ..."). */
 int subject_is_reply(const char *decoded);
 
 /* 1 if the decoded subject looks like an auto-reply ("Out of Office",

@@ -219,6 +219,164 @@ static void test_a_persons_words_are_no_bounce(void **state)
     }
 }
 
+/* Normal mail with a bounce's words, or a From: that sounds like a mailer,
+ * sent with a person's envelope: a hoster's notice, a courier, a voicemail
+ * system, a postmaster answering by hand, a list digest, a forwarded
+ * attachment, list posts and a ticket quoting a report. And the bounces that
+ * must stay bounces: the null sender with From: postmaster, a mailer's From:
+ * relayed with a list's envelope, a quoted-name local part. */
+static void test_mail_about_bounces_is_no_bounce(void **state)
+{
+    (void)state;
+    static const char hoster[] =
+        "From: \"Hoster.example System Administrator\" <admin@hoster.example>\n"
+        "Subject: Scheduled maintenance: mail delivery may be delayed on Sunday\n\n"
+        "Incoming mail will be queued and delivered after the work.\n";
+    static const char courier[] =
+        "From: Post Office <noreply@postoffice.example>\n"
+        "Subject: Delivery notification: your parcel AB123456789GB is on its way\n\n"
+        "Your parcel will be delivered tomorrow.\n";
+    static const char voicemail[] =
+        "From: \"Partner Voicemail System\" <unity@pbx.partner.example>\n"
+        "Subject: Voice message from +1 555 0100\n\n"
+        "Calls from withheld numbers are blocked on this line.\n";
+    static const char human_postmaster[] =
+        "From: Partner Postmaster <postmaster@partner.example>\n"
+        "Subject: Re: Our mails to you are returned as undeliverable\n\n"
+        "We fixed the MX record, please try again.\n";
+    static const char digest[] =
+        "From: list-request@lists.example.org\nSubject: List Digest, Vol 2, Issue 4\n"
+        "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=o\n\n--o\n"
+        "Content-Type: text/plain\n\nToday's Topics:\n 1. Re: Delivery failure to "
+        "gmail.com\n\n--o\nContent-Type: multipart/digest; boundary=d\n\n--d\n"
+        "Content-Type: message/rfc822\n\nFrom: v@example.net\nSubject: Re: Delivery "
+        "failure to gmail.com\nMessage-ID: <d1@example.net>\n\nUse a policy table.\n"
+        "--d--\n\n--o--\n";
+    static const char forward[] =
+        "From: Jane <jane@customer.example>\nSubject: Your newsletter keeps getting blocked\n"
+        "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=f\n\n--f\n"
+        "Content-Type: text/plain\n\nSee the attached copy and the delivery failure "
+        "reason in its header.\n--f\nContent-Type: message/rfc822\n\nFrom: "
+        "news@acme.example\nSubject: Acme news\nMessage-ID: <n1@acme.example>\n\nHello\n"
+        "--f--\n";
+    static const char list_reply[] =
+        "From: Hans <hans@example.de>\n"
+        "Subject: [exim] Re: Mail delivery failed: returning message to sender\n"
+        "List-Id: <exim-users.lists.example.org>\n\nThe bounce I got:\n\n"
+        "> This message was created automatically by mail delivery software.\n>\n"
+        "> A message that you sent could not be delivered to one or more of its\n"
+        "> recipients.\n";
+    static const char ticket[] =
+        "From: \"Helpdesk\" <helpdesk@it-partner.example>\n"
+        "Subject: [Ticket#2024051410000123] Undelivered Mail Returned to Sender\n\n"
+        "Your request has been received. Your message:\n\n"
+        "> This is the mail system at host mx1.mailhost.example.\n>\n"
+        "> I'm sorry to have to inform you that your message could not\n"
+        "> be delivered to one or more recipients.\n";
+    static const char list_post[] =
+        "From: Tom <tom@example.com>\n"
+        "Subject: Why do I get \"Undelivered Mail Returned to Sender\"?\n"
+        "List-Id: <users.lists.example.org>\nPrecedence: list\n\nUsers get this:\n\n"
+        "  This is the mail system at host mail.example.com.\n"
+        "  <x@example.net>: host mx.example.net said: 550 5.7.1 Service unavailable\n";
+    static const char null_postmaster[] =
+        "From: Postmaster <postmaster@reflector.example>\n"
+        "Subject: Undeliverable: Cheap meds 5\n\nYour message to bob@reflector.example "
+        "was not delivered.\n";
+    static const char relayed[] =
+        "From: MAILER-DAEMON@reflector.example (Mail Delivery System)\n"
+        "Subject: Undelivered Mail Returned to Sender\nList-Id: <users.lists.example.org>\n"
+        "Precedence: bulk\n\nThe original message:\n\nReceived: from a by b\n"
+        "Subject: Cheap meds 5\nMessage-ID: <x5@victim.example>\n";
+    static const char quoted_name[] =
+        "From: <\"System Administrator\"@reflector.example>\n"
+        "Subject: Delivery failure\n\nOriginal message follows\n\nReceived: from a by b\n"
+        "Subject: Cheap meds 5\nMessage-ID: <x6@victim.example>\n";
+    static const struct {
+        const char *name;     /* what it is */
+        const char *msg;      /* the message */
+        const char *env_from; /* its envelope sender, NULL: unknown */
+        classify_class_t cls; /* its class */
+    } cases[] = {
+        {"hoster", hoster, "admin@hoster.example", CLASSIFY_NORMAL},
+        {"hoster, no envelope", hoster, NULL, CLASSIFY_NORMAL},
+        {"courier", courier, "bounces+1-c=acme.example@em1.postoffice.example", CLASSIFY_NORMAL},
+        {"voicemail", voicemail, "unity@pbx.partner.example", CLASSIFY_NORMAL},
+        {"voicemail, no envelope", voicemail, NULL, CLASSIFY_NORMAL},
+        {"human postmaster", human_postmaster, "postmaster@partner.example", CLASSIFY_NORMAL},
+        {"digest", digest, "list-bounces@lists.example.org", CLASSIFY_NORMAL},
+        {"forward", forward, "jane@customer.example", CLASSIFY_NORMAL},
+        {"list reply", list_reply, "exim-users-bounces@lists.example.org", CLASSIFY_NORMAL},
+        {"ticket", ticket, "helpdesk@it-partner.example", CLASSIFY_NORMAL},
+        {"list post", list_post, "users-bounces@lists.example.org", CLASSIFY_NORMAL},
+        {"null postmaster", null_postmaster, "", CLASSIFY_BOUNCE},
+        {"relayed", relayed, "users-owner@lists.example.org", CLASSIFY_BOUNCE},
+        {"quoted name", quoted_name, NULL, CLASSIFY_BOUNCE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        classify_input_t in = {
+            .msg = cases[i].msg, .len = strlen(cases[i].msg), .env_from = cases[i].env_from};
+        classify_result_t *r = classify_message(&in);
+        if (classify_result_class(r) != cases[i].cls)
+            fail_msg("%s: class %s, wanted %s", cases[i].name,
+                     classify_class_name(classify_result_class(r)),
+                     classify_class_name(cases[i].cls));
+        classify_result_destroy(&r);
+    }
+}
+
+/* An Exim delay warning: its message id stays out of the key, the original's
+   subject is read from "The subject of the message is:". */
+static void test_exim_delay_key_and_original(void **state)
+{
+    (void)state;
+    classify_result_t *r = s_classify_file("exim_delay_inline.eml", NULL);
+    assert_int_equal(classify_result_class(r), CLASSIFY_BOUNCE);
+    assert_string_equal(classify_result_subject_key(r), "warning: message # delayed # hours");
+    assert_int_equal(classify_result_original(r), CLASSIFY_ORIG_HEADERS);
+    assert_string_equal(classify_result_orig_subject(r), "Cheap meds 4711");
+    assert_string_equal(classify_result_orig_subject_key(r), "cheap meds #");
+    classify_result_destroy(&r);
+}
+
+/* An original quoted inline in a legacy charset (ISO-2022-JP, KOI8-R) reads as
+   the same subject as the enclosed one: one key for one wave. */
+static void test_inline_original_in_its_charset(void **state)
+{
+    (void)state;
+    classify_result_t *enclosed = s_classify_file("dsn_rfc822_iso2022jp.eml", NULL);
+    classify_result_t *inline_jp = s_classify_file("domino_inline_iso2022jp.eml", NULL);
+    classify_result_t *inline_ru = s_classify_file("postfix_inline_koi8r.eml", NULL);
+    assert_string_equal(classify_result_orig_subject(enclosed), "請求書のお知らせ 55123");
+    assert_int_equal(classify_result_class(inline_jp), CLASSIFY_BOUNCE);
+    assert_non_null(classify_result_orig_subject(inline_jp));
+    assert_string_equal(classify_result_orig_subject(inline_jp), "請求書のお知らせ 55123");
+    assert_int_equal(classify_result_orig_subject_fp(inline_jp),
+                     classify_result_orig_subject_fp(enclosed));
+    /* Domino's subject names the recipient only: no per-recipient key */
+    assert_string_equal(classify_result_subject_key(inline_jp), "");
+    assert_int_equal(classify_result_class(inline_ru), CLASSIFY_BOUNCE);
+    assert_non_null(classify_result_orig_subject(inline_ru));
+    assert_string_equal(classify_result_orig_subject(inline_ru), "Счёт на оплату 55123");
+    assert_string_equal(classify_result_orig_subject_key(inline_ru), "счёт на оплату #");
+    classify_result_destroy(&enclosed);
+    classify_result_destroy(&inline_jp);
+    classify_result_destroy(&inline_ru);
+}
+
+/* A text/rfc822-headers part that starts with a blank line still gives the original. */
+static void test_headers_part_after_blank_line(void **state)
+{
+    (void)state;
+    classify_result_t *r = s_classify_file("dsn_headers_leading_blank.eml", NULL);
+    assert_int_equal(classify_result_class(r), CLASSIFY_BOUNCE);
+    assert_int_equal(classify_result_original(r), CLASSIFY_ORIG_HEADERS);
+    assert_non_null(classify_result_orig_subject(r));
+    assert_string_equal(classify_result_orig_subject(r), "Cheap meds 812");
+    assert_string_equal(classify_result_orig_message_id(r), "blank.812@victim.example");
+    classify_result_destroy(&r);
+}
+
 static void test_client_network(void **state)
 {
     static const struct {
@@ -400,6 +558,10 @@ int main(void)
         cmocka_unit_test(test_bounce_key_matches_original_key),
         cmocka_unit_test(test_envelope_null_sender_counts),
         cmocka_unit_test(test_a_persons_words_are_no_bounce),
+        cmocka_unit_test(test_mail_about_bounces_is_no_bounce),
+        cmocka_unit_test(test_exim_delay_key_and_original),
+        cmocka_unit_test(test_inline_original_in_its_charset),
+        cmocka_unit_test(test_headers_part_after_blank_line),
         cmocka_unit_test(test_client_network),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_check_mail_table),

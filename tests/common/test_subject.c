@@ -90,6 +90,27 @@ static const s_case_t s_key_cases[] = {
     {"Delivery Status Notification (Delay) Cheap meds 3", "cheap meds #"},
     {"Re: to whom it may concern", "to whom it may concern"},
     {"$$$ 100% !!!", ""},
+    /* ids that change per message: an Exim message id, a UUID; words with digits stay */
+    {"Warning: message 1qXyZa-0004Ab-Cd delayed 24 hours", "warning: message # delayed # hours"},
+    {"Warning: message 1rAbCd-000AbC-DeFg delayed 48 hours", "warning: message # delayed # hours"},
+    {"Order 3f2b1c9d-8e7a-4b6c-9d0e-1f2a3b4c5d6e shipped", "order # shipped"},
+    {"Covid-19 news for the e-mail team", "covid-# news for the e-mail team"},
+    {"Linux 4.12-rc5 released", "linux #-rc# released"},
+    /* Lotus Domino names the recipient, nothing of the original */
+    {"DELIVERY FAILURE: User jschmidt (jschmidt@muellerbau.example) not listed in Domino "
+     "Directory",
+     ""},
+    {"Delivery failure: Cheap meds 6", "cheap meds #"},
+    /* Exchange's localised NDR prefixes */
+    {"配信不能: Cheap meds 1", "cheap meds #"},
+    {"无法投递: Cheap meds 1", "cheap meds #"},
+    {"無法傳遞: Cheap meds 1", "cheap meds #"},
+    {"배달되지 않음: Cheap meds 1", "cheap meds #"},
+    {"Teslim edilemiyor: Cheap meds 1", "cheap meds #"},
+    {"Kézbesíthetetlen: Cheap meds 1", "cheap meds #"},
+    {"Ei voida toimittaa: Cheap meds 1", "cheap meds #"},
+    {"Nie można dostarczyć: Cheap meds 1", "cheap meds #"},
+    {"Δεν είναι δυνατή η παράδοση: Cheap meds 1", "cheap meds #"},
     {"", ""},
     {NULL, ""},
 };
@@ -98,6 +119,8 @@ static void test_key_table(void **state)
 {
     for (size_t i = 0; i < sizeof(s_key_cases) / sizeof(*s_key_cases); i++) {
         char *out = subject_key(s_key_cases[i].in);
+        if (strcmp(out, s_key_cases[i].expect) != 0)
+            print_error("%s: key \"%s\"\n", s_key_cases[i].in ? s_key_cases[i].in : "(null)", out);
         assert_string_equal(out, s_key_cases[i].expect);
         xfree(out);
     }
@@ -133,11 +156,35 @@ static const struct {
     {"Automobile news", 0, 0, 0},
     {"Re: Undeliverable mail", 1, 0, 1},
     {"AW: Termin", 0, 0, 1},
+    /* a list's or a ticket system's tag before the reply prefix */
+    {"[exim] Re: Mail delivery failed: returning message to sender", 1, 0, 1},
+    {"[SPAM] [list] Fwd: Cheap meds", 0, 0, 1},
+    {"[Ticket#2024051410000123] Undelivered Mail Returned to Sender", 1, 0, 0},
+    {"[Ticket#2024051410000123] Re: Undelivered Mail Returned to Sender", 1, 0, 1},
+    /* Exchange's localised NDR subjects, every one that subject_key() strips */
+    {"配信不能: x", 1, 0, 0},
+    {"无法投递: x", 1, 0, 0},
+    {"無法傳遞: x", 1, 0, 0},
+    {"배달되지 않음: x", 1, 0, 0},
+    {"Teslim edilemiyor: x", 1, 0, 0},
+    {"Kézbesíthetetlen: x", 1, 0, 0},
+    {"Ei voida toimittaa: x", 1, 0, 0},
+    {"Nie można dostarczyć: x", 1, 0, 0},
+    {"Δεν είναι δυνατή η παράδοση: x", 1, 0, 0},
+    {"Не удается доставить: x", 1, 0, 0},
+    {"Não é possível entregar: x", 1, 0, 0},
+    {"Kan ikke leveres: x", 1, 0, 0},
+    {"Ej levererbart: x", 1, 0, 0},
 };
 
 static void test_flag_table(void **state)
 {
     for (size_t i = 0; i < sizeof(s_flag_cases) / sizeof(*s_flag_cases); i++) {
+        if (subject_is_bounce(s_flag_cases[i].subject) != s_flag_cases[i].bounce ||
+            subject_is_reply(s_flag_cases[i].subject) != s_flag_cases[i].reply)
+            print_error("%s: bounce %d reply %d\n", s_flag_cases[i].subject,
+                        subject_is_bounce(s_flag_cases[i].subject),
+                        subject_is_reply(s_flag_cases[i].subject));
         assert_int_equal(subject_is_bounce(s_flag_cases[i].subject), s_flag_cases[i].bounce);
         assert_int_equal(subject_is_autoreply(s_flag_cases[i].subject), s_flag_cases[i].autoreply);
         assert_int_equal(subject_is_reply(s_flag_cases[i].subject), s_flag_cases[i].reply);
