@@ -6,6 +6,17 @@
  * a few million entries at most). Disk: "h/" + 8-byte hash -> 8-byte time,
  * and "m/salt" -> the 16-byte salt. Message-ID hashes and sender hashes share
  * the table, told apart by a domain prefix inside the hashed text.
+ *
+ * Expiry sweeps in place: a cursor walks LEDGER_EXPIRE_SLOTS slots a call and
+ * removes the expired entries it finds by backward-shift deletion (the later
+ * entries of the probe run move up, so there are no tombstones and a lookup
+ * still stops at the first empty slot), then deletes their keys on disk in
+ * one batch written after the table's mutex is let go (store_lock keeps the
+ * writes to disk in the order of the table's changes). A deletion only moves
+ * entries from after the cursor to the cursor or between it and where they
+ * were, so no entry slips behind the cursor during a pass; entries added
+ * behind it are fresh. The table never shrinks (it did not before either); a
+ * growth rehashes it and starts the pass again at slot 0.
  */
 #include "ledger.h"
 
@@ -26,13 +37,18 @@ typedef struct {
 } s_slot_t;
 
 struct ledger {
-    pthread_mutex_t lock;   /* guards everything below */
-    unsigned char salt[16]; /* SipHash key for this site */
-    int64_t ttl_ms;         /* entries live this long */
-    s_slot_t *slots;        /* open addressing, linear probing */
-    size_t cap;             /* power of two */
-    size_t n;               /* used slots */
-    kv_t *kv;               /* write-through store or NULL */
+    pthread_mutex_t store_lock; /* with kv: held by a change and its writes to kv, taken
+                                   before lock (see s_change_begin) */
+    pthread_mutex_t lock;       /* guards everything below but kv */
+    unsigned char salt[16];     /* SipHash key for this site */
+    int64_t ttl_ms;             /* entries live this long */
+    s_slot_t *slots;            /* open addressing, linear probing */
+    size_t cap;                 /* power of two */
+    size_t n;                   /* used slots */
+    size_t sweep;               /* next slot ledger_expire() looks at */
+    uint64_t examined;          /* slots ledger_expire() has looked at */
+    uint64_t passes;            /* times the sweep wrapped around */
+    kv_t *kv;                   /* write-through store or NULL */
 };
 
 static const char s_salt_key[] = "m/salt";
@@ -59,6 +75,12 @@ static uint64_t s_hash(const ledger_t *self, char domain, const char *text)
 
 static void s_put(ledger_t *self, uint64_t h, int64_t when_ms);
 
+/* Where h's probe run starts. */
+static size_t s_home(const ledger_t *self, uint64_t h)
+{
+    return (size_t)(h * 0x9e3779b97f4a7c15ULL >> 20) & (self->cap - 1);
+}
+
 static void s_grow(ledger_t *self)
 {
     s_slot_t *old = self->slots;
@@ -66,6 +88,7 @@ static void s_grow(ledger_t *self)
     self->cap = oldcap ? oldcap * 2 : 1024;
     self->slots = xcalloc(self->cap, sizeof(*self->slots));
     self->n = 0;
+    self->sweep = 0; /* entries moved: the pass starts again */
     for (size_t i = 0; i < oldcap; i++)
         if (old[i].h)
             s_put(self, old[i].h, old[i].when_ms);
@@ -76,7 +99,7 @@ static void s_put(ledger_t *self, uint64_t h, int64_t when_ms)
 {
     if ((self->n + 1) * 4 > self->cap * 3)
         s_grow(self);
-    size_t i = (size_t)(h * 0x9e3779b97f4a7c15ULL >> 20) & (self->cap - 1);
+    size_t i = s_home(self, h);
     while (self->slots[i].h && self->slots[i].h != h)
         i = (i + 1) & (self->cap - 1);
     if (!self->slots[i].h)
@@ -90,13 +113,31 @@ static int64_t s_get(const ledger_t *self, uint64_t h)
 {
     if (!self->cap)
         return -1;
-    size_t i = (size_t)(h * 0x9e3779b97f4a7c15ULL >> 20) & (self->cap - 1);
+    size_t i = s_home(self, h);
     while (self->slots[i].h) {
         if (self->slots[i].h == h)
             return self->slots[i].when_ms;
         i = (i + 1) & (self->cap - 1);
     }
     return -1;
+}
+
+/* Backward-shift deletion of slot i: entries later in its probe run whose home is not
+ * between i and where they sit move up into the hole, which ends at the run's end. */
+static void s_delete(ledger_t *self, size_t i)
+{
+    size_t mask = self->cap - 1;
+    for (size_t j = (i + 1) & mask; self->slots[j].h; j = (j + 1) & mask) {
+        size_t k = s_home(self, self->slots[j].h);
+        bool stays = i <= j ? (k > i && k <= j) : (k > i || k <= j);
+        if (!stays) {
+            self->slots[i] = self->slots[j];
+            i = j;
+        }
+    }
+    self->slots[i].h = 0;
+    self->slots[i].when_ms = 0;
+    self->n--;
 }
 
 static void s_store(ledger_t *self, uint64_t h, int64_t when_ms)
@@ -145,6 +186,7 @@ ledger_t *ledger_new(const char *state_path, int64_t ttl_ms, char *err, size_t e
 {
     ledger_t *self = xcalloc(1, sizeof(*self));
     pthread_mutex_init(&self->lock, NULL);
+    pthread_mutex_init(&self->store_lock, NULL);
     self->ttl_ms = ttl_ms;
     if (getrandom(self->salt, sizeof(self->salt), 0) != (ssize_t)sizeof(self->salt)) {
         snprintf(err, errlen, "getrandom failed for the ledger salt");
@@ -165,25 +207,56 @@ void ledger_destroy(ledger_t **self_p)
     kv_close(&self->kv);
     xfree(self->slots);
     pthread_mutex_destroy(&self->lock);
+    pthread_mutex_destroy(&self->store_lock);
     xfree(self);
     *self_p = NULL;
 }
 
-static void s_add(ledger_t *self, char domain, const char *text, int64_t now_ms)
+/* The salted hash of text, or 0 when there is none. */
+static uint64_t s_hash_opt(const ledger_t *self, char domain, const char *text)
 {
-    if (!text || !*text)
-        return;
-    uint64_t h = s_hash(self, domain, text);
-    s_put(self, h, now_ms);
-    s_store(self, h, now_ms);
+    return text && *text ? s_hash(self, domain, text) : 0;
+}
+
+/* A change to the table and then its writes to the store: with a store, store_lock is held
+ * throughout, so the writes to the store are in the order of the table's changes, and
+ * self->lock only for the change, so lookups never wait on the disk. */
+static void s_change_begin(ledger_t *self)
+{
+    if (self->kv)
+        pthread_mutex_lock(&self->store_lock);
+    pthread_mutex_lock(&self->lock);
+}
+
+/* The table changed; its writes to the store follow. */
+static void s_change_store(ledger_t *self)
+{
+    pthread_mutex_unlock(&self->lock);
+}
+
+static void s_change_end(ledger_t *self)
+{
+    if (self->kv)
+        pthread_mutex_unlock(&self->store_lock);
 }
 
 void ledger_add(ledger_t *self, const char *message_id, const char *sender, int64_t now_ms)
 {
-    pthread_mutex_lock(&self->lock);
-    s_add(self, 'm', message_id, now_ms);
-    s_add(self, 's', sender, now_ms);
-    pthread_mutex_unlock(&self->lock);
+    uint64_t hm = s_hash_opt(self, 'm', message_id);
+    uint64_t hs = s_hash_opt(self, 's', sender);
+    if (!hm && !hs)
+        return;
+    s_change_begin(self);
+    if (hm)
+        s_put(self, hm, now_ms);
+    if (hs)
+        s_put(self, hs, now_ms);
+    s_change_store(self);
+    if (hm)
+        s_store(self, hm, now_ms);
+    if (hs)
+        s_store(self, hs, now_ms);
+    s_change_end(self);
 }
 
 static bool s_has(ledger_t *self, char domain, const char *text, int64_t now_ms)
@@ -209,32 +282,40 @@ bool ledger_has_sender(ledger_t *self, const char *address, int64_t now_ms)
 
 size_t ledger_expire(ledger_t *self, int64_t now_ms)
 {
-    pthread_mutex_lock(&self->lock);
+    int64_t cutoff = now_ms - self->ttl_ms;
     size_t dropped = 0;
-    s_slot_t *old = self->slots;
-    size_t oldcap = self->cap;
-    self->slots = xcalloc(oldcap, sizeof(*self->slots));
-    self->n = 0;
-    kv_batch_t *b = self->kv ? kv_batch_new() : NULL;
-    for (size_t i = 0; i < oldcap; i++) {
-        if (!old[i].h)
-            continue;
-        if (old[i].when_ms > now_ms - self->ttl_ms) {
-            s_put(self, old[i].h, old[i].when_ms);
+    kv_batch_t *b = NULL;
+    s_change_begin(self);
+    for (size_t left = LEDGER_EXPIRE_SLOTS; left > 0 && self->n > 0; left--) {
+        if (self->sweep >= self->cap) {
+            self->sweep = 0;
+            self->passes++;
+        }
+        s_slot_t *s = &self->slots[self->sweep];
+        bool expired = s->h && s->when_ms <= cutoff;
+        if (expired && self->kv && dropped == LEDGER_EXPIRE_DROPS)
+            break; /* enough deletes on disk: the next call starts here */
+        self->examined++;
+        if (!expired) {
+            self->sweep++;
             continue;
         }
-        dropped++;
-        if (b) {
+        if (self->kv) {
+            if (!b)
+                b = kv_batch_new();
             uint8_t key[10] = {'h', '/'};
-            kv_u64_put(key + 2, old[i].h);
+            kv_u64_put(key + 2, s->h);
             kv_batch_del(b, key, sizeof(key));
         }
+        s_delete(self, self->sweep);
+        dropped++;
+        /* the same slot again: a later entry of the run may have moved into it */
     }
-    xfree(old);
-    if (b && kv_batch_count(b))
+    s_change_store(self);
+    if (b)
         kv_batch_write(self->kv, b, 0);
+    s_change_end(self);
     kv_batch_destroy(&b);
-    pthread_mutex_unlock(&self->lock);
     return dropped;
 }
 
@@ -244,4 +325,14 @@ size_t ledger_count(ledger_t *self)
     size_t n = self->n;
     pthread_mutex_unlock(&self->lock);
     return n;
+}
+
+void ledger_stats(ledger_t *self, ledger_stats_t *out)
+{
+    pthread_mutex_lock(&self->lock);
+    out->held = self->n;
+    out->slots = self->cap;
+    out->examined = self->examined;
+    out->passes = self->passes;
+    pthread_mutex_unlock(&self->lock);
 }

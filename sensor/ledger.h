@@ -13,7 +13,15 @@
  * addresses case-insensitively.
  *
  * Persistence: with a state path every entry is written through to a kv
- * store and loaded back by ledger_new(). Thread-safe (one mutex).
+ * store and loaded back by ledger_new(). Thread-safe (one mutex for the table;
+ * a second one orders the writes to the store, so lookups never wait on disk).
+ *
+ * Expiry: ledger_expire() is called every second and holds the mutex the
+ * milter threads wait on, so each call only sweeps the next slice of the
+ * table (LEDGER_EXPIRE_SLOTS slots; with a store at most LEDGER_EXPIRE_DROPS
+ * deletions on disk), and a full pass over a table of a few million entries
+ * takes a few minutes. An entry past its TTL is never reported, whether or
+ * not the sweep has reached it.
  */
 #ifndef BS_LEDGER_H
 #define BS_LEDGER_H
@@ -41,10 +49,28 @@ bool ledger_has_message_id(ledger_t *self, const char *message_id, int64_t now_m
 /* Did this site send from this address within the TTL? */
 bool ledger_has_sender(ledger_t *self, const char *address, int64_t now_ms);
 
-/* Forgets entries older than the TTL (memory and disk); returns how many. */
+/* Slots of the table one ledger_expire() call looks at, at most. */
+#define LEDGER_EXPIRE_SLOTS 8192
+
+/* Entries one ledger_expire() call forgets at most when the ledger has a store (each is a
+ * delete on disk); far more than a site adds a second. */
+#define LEDGER_EXPIRE_DROPS 256
+
+/* Forgets the entries older than the TTL (memory and disk) in the next slice of the table;
+ * returns how many. */
 size_t ledger_expire(ledger_t *self, int64_t now_ms);
 
-/* Entries held. */
+/* Entries held (expired ones the sweep has not reached yet included). */
 size_t ledger_count(ledger_t *self);
+
+typedef struct {
+    size_t held;       /* entries held, as ledger_count() */
+    size_t slots;      /* table capacity */
+    uint64_t examined; /* slots ledger_expire() has looked at since ledger_new() */
+    uint64_t passes;   /* times the sweep went past the end of the table */
+} ledger_stats_t;
+
+/* The table's size and the sweep's progress, for tests and benchmarks. */
+void ledger_stats(ledger_t *self, ledger_stats_t *out);
 
 #endif
