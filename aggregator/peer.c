@@ -8,10 +8,19 @@
  * to every topic, SnapshotRequest.all_sites, and a full snapshot merged into
  * the table (decisions_mirror) instead of replacing it.
  *
+ * An answer may come in several frames (more = true on all but the last),
+ * changes-only ones too: each frame's changes are applied as it comes, and the
+ * position is the answer's seq, and the follower LIVE, only after the last;
+ * updates keep queueing until then. A reply with refused set (our key is not
+ * the one the peer knows as peer_public_key) is no snapshot: nothing is
+ * applied or removed, and the join times out and is sent again.
+ *
  * Log lines (key=value):
  *   peer: state=joining reason=start|gap|epoch|heartbeat-ahead|silence|join-timeout|
- *         join-overflow peer=ENDPOINT epoch=E seq=S
+ *         join-overflow peer=ENDPOINT epoch=E seq=S (silence and join-timeout while
+ *         not live: the first, then one a minute)
  *   peer: state=live peer=ENDPOINT sync=full|changes epoch=E seq=S changes=N removed=R
+ *   peer: peer ENDPOINT refused the snapshot: ... count=N (once a minute at most)
  *   peer: decision=ID refused: ... (once a minute at most, with a count)
  *   peer: decision=ID merged: ... kept=ID (one of ours had its identity)
  */
@@ -69,13 +78,15 @@ struct peer {
     void *shared_arg;                                  /* its arg */
     bool shared_asked;                                 /* a SharedRequest is out */
     int64_t shared_ask_mono;                           /* when it went */
-    bool shared_have;         /* an answer was taken in full (st.shared_fetched) */
-    size_t shared_got;        /* entries of the answer under way */
-    size_t shared_took;       /* ... of which applied */
-    int64_t shared_log_mono;  /* when a refused entry was last logged */
-    uint64_t refused_logged;  /* refusals already logged */
-    int64_t refused_log_mono; /* when last logged */
-    peer_stats_t st;          /* counters */
+    bool shared_have;              /* an answer was taken in full (st.shared_fetched) */
+    size_t shared_got;             /* entries of the answer under way */
+    size_t shared_took;            /* ... of which applied */
+    int64_t shared_log_mono;       /* when a refused entry was last logged */
+    uint64_t refused_logged;       /* refusals already logged */
+    int64_t refused_log_mono;      /* when last logged */
+    uint64_t snap_refused_logged;  /* st.snapshots_refused already logged */
+    int64_t snap_refused_log_mono; /* when last logged (0: never) */
+    peer_stats_t st;               /* counters */
 };
 
 peer_t *peer_new(void *ctx, const peer_config_t *cfg, uint64_t epoch, uint64_t seq)
@@ -140,7 +151,8 @@ static void s_rejoin(peer_t *self, const char *reason, bool reopen, int64_t mono
 {
     /* while the peer is away, reconnects repeat every silence_ms: the first is logged,
      * then one a minute */
-    bool retry = reopen && self->state != S_LIVE && self->joins > 0;
+    bool retry =
+        (reopen || !strcmp(reason, "join-timeout")) && self->state != S_LIVE && self->joins > 0;
     if (!retry || self->retry_log_mono == 0 || mono - self->retry_log_mono >= 60000) {
         msg_info("peer: state=joining reason=%s peer=%s epoch=%016" PRIx64 " seq=%" PRIu64
                  " resyncs=%" PRIu64,
@@ -339,6 +351,20 @@ static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__Snaps
 {
     if (self->state != S_JOINING || self->join_wanted)
         return 0;
+    if (r->has_refused && r->refused) {
+        /* our key is not its peer_public_key: no snapshot, and its having nothing says
+         * nothing; the join times out and is sent again */
+        self->st.snapshots_refused++;
+        if (self->snap_refused_log_mono == 0 ||
+            mono - self->snap_refused_log_mono >= S_REFUSED_LOG_MS) {
+            msg_warn("peer: peer %s refused the snapshot: our key is not its peer_public_key "
+                     "(server_key_file?) count=%" PRIu64,
+                     self->ep_snapshot, self->st.snapshots_refused - self->snap_refused_logged);
+            self->snap_refused_logged = self->st.snapshots_refused;
+            self->snap_refused_log_mono = mono;
+        }
+        return 0;
+    }
     /* a reply carries nothing to tell which request it answers: one older than what was
      * applied is the late answer to a request sent again since (the one sent now is
      * still to come) */
@@ -368,6 +394,10 @@ static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__Snaps
             }
             n += k;
         }
+        if (r->has_more && r->more) {
+            self->join_mono = mono; /* the answer is coming: no timeout while it does */
+            return n;
+        }
         self->st.seq = r->seq;
         return n + s_go_live(self, table, "changes", 0, mono, now_ms);
     }
@@ -389,8 +419,10 @@ static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__Snaps
         else
             n += s_mirror(self, table, DECISION_UPSERT, DECISION_WHY_NEW, &d, mono, now_ms);
     }
-    if (r->has_more && r->more)
+    if (r->has_more && r->more) {
+        self->join_mono = mono;
         return n;
+    }
     /* what the peer no longer has was removed there while we did not follow, if it is the
      * peer we followed: a peer that lost its store (a new epoch) says nothing by having
      * nothing, and the blocks in force stay until their TTL */

@@ -64,17 +64,18 @@ typedef struct {
 
 /* Counters and state for status and metrics. */
 typedef struct peer_stats {
-    bool live;           /* in sequence with the peer */
-    uint64_t epoch;      /* the peer's epoch we follow (0: none yet) */
-    uint64_t seq;        /* the peer's last sequence applied */
-    uint64_t applied;    /* changes the peer made that changed our table */
-    uint64_t echoes;     /* changes the peer copied from us, skipped */
-    uint64_t refused;    /* changes our table refused (an id another decision has) */
-    uint64_t merged;     /* decisions of the peer's merged with ours of the same identity
-                            (both made while the two were apart: the smaller id kept) */
-    uint64_t resyncs;    /* joins after the first: gap, epoch, silence */
-    uint64_t bad_frames; /* frames that were not what the socket carries */
-    int64_t heard_mono;  /* monotonic ms the peer was last heard (0: never) */
+    bool live;                  /* in sequence with the peer */
+    uint64_t epoch;             /* the peer's epoch we follow (0: none yet) */
+    uint64_t seq;               /* the peer's last sequence applied */
+    uint64_t applied;           /* changes the peer made that changed our table */
+    uint64_t echoes;            /* changes the peer copied from us, skipped */
+    uint64_t refused;           /* changes our table refused (an id another decision has) */
+    uint64_t merged;            /* decisions of the peer's merged with ours of the same identity
+                                   (both made while the two were apart: the smaller id kept) */
+    uint64_t resyncs;           /* joins after the first: gap, epoch, silence */
+    uint64_t bad_frames;        /* frames that were not what the socket carries */
+    uint64_t snapshots_refused; /* replies with refused set: our key is not its peer's */
+    int64_t heard_mono;         /* monotonic ms the peer was last heard (0: never) */
     /* its allowlist and sites (PROTOCOL.md 4.7) */
     bool shared_heard;       /* a heartbeat carried its digest */
     uint64_t shared_digest;  /* the digest its last heartbeat carried */

@@ -24,12 +24,40 @@
  * their seq and time_ms. Bounded by spool_limit events: the oldest records go
  * first, counted as dropped.
  *
+ * A snapshot answer may come in several frames (more = true on all but the
+ * last), changes-only ones too: each frame's changes are applied in order as
+ * it comes, and the feed goes live at the answer's seq only with the last
+ * frame; until then updates keep queueing. A reply with refused set (this
+ * sensor's key is another site's) changes nothing: the cache stays, the feed
+ * stays JOINING and the join times out and starts again as usual.
+ *
+ * Updates held while joining are bounded in number and in bytes; past either
+ * bound they are dropped, and once the join's answer is applied the sensor
+ * asks for the changes since it (join-overflow) before going live. Reads per
+ * loop round are bounded too, so a flood on the feed cannot starve the timers.
+ *
+ * A decision that this sensor cannot enforce, or that no aggregator makes
+ * (empty or malformed id, a scope or action it has no check for, an expiry
+ * not after its creation, a TTL beyond the longest one an aggregator gives),
+ * is refused and counted; its sequence number still counts.
+ *
+ * Epochs are logged in hex, as the aggregator and backstop status show them.
+ *
  * LOG LINES
  *   uplink: state=live aggregator=primary|backup epoch=E seq=S decisions=N retries=R
- *   uplink: state=joining reason=gap|epoch|silence|heartbeat-ahead|timeout aggregator=A
- *           retries=N (reconnects while no aggregator answers: the first, then one a minute)
+ *   uplink: state=joining reason=gap|epoch|silence|heartbeat-ahead|timeout|join-overflow
+ *           aggregator=A epoch=E seq=S retries=N (reconnects while no aggregator answers:
+ *           the first, then one a minute; a LIVE -> JOINING for the reason of the last
+ *           logged one: one a minute, with repeats=N, and its live line goes unsaid)
  *   uplink: failover to=primary|backup events=E decisions=D
  *   warning: uplink: aggregator=A refused the CURVE handshake count=N (...)  once a minute
+ *   warning: uplink: aggregator ENDPOINT refused the snapshot: this sensor's key is not
+ *           site SITE's (sensor_secret_key_file?) count=N         once a minute
+ *   warning: uplink: snapshot epoch=E from ENDPOINT is not the heartbeat's epoch=E2 from
+ *           ENDPOINT2 ... (after S_FLAP_WARN such cycles in a row; the request then
+ *           waits, doubling up to S_FLAP_HOLD_MAX_MS)
+ *   warning: uplink: aggregator=A decision=ID refused: WHY count=N   once a minute
+ *   warning: uplink: aggregator=A join-overflow updates=N bytes=B dropped ... once a minute
  *   uplink: spool=replayed frames=N                     when the spool empties
  *   uplink: events=columns|rows aggregator=A            when the batch format changes
  */
@@ -50,9 +78,19 @@
 #include <string.h>
 #include <zmq.h>
 
-#define S_MAX_QUEUED_UPDATES 10000 /* updates held while joining; more: join again */
-#define S_REPLAY_PER_ROUND   20    /* spooled frames sent per loop round */
-#define S_TICK_MS            1000  /* housekeeping interval */
+#define S_MAX_QUEUED_UPDATES 10000       /* updates held while joining; more: dropped, resync */
+#define S_MAX_QUEUED_BYTES   (16u << 20) /* their bytes (packed, plus S_QUEUED_OVERHEAD each) */
+#define S_QUEUED_OVERHEAD    256         /* per held frame: its unpacked structures */
+#define S_READ_BURST         64          /* frames read per socket per loop round */
+#define S_REPLAY_PER_ROUND   20          /* spooled frames sent per loop round */
+#define S_TICK_MS            1000        /* housekeeping interval */
+#define S_LOG_EVERY_MS       60000       /* a repeated warning: once per this */
+/* the longest TTL an aggregator gives (control.c, agg_config.c: 30 days), and a margin for
+ * the two clocks */
+#define S_TTL_MAX_MS       (30LL * 86400 * 1000 + 3600 * 1000)
+#define S_FLAP_WARN        3     /* snapshot epoch != heartbeat epoch this often: warn, wait */
+#define S_FLAP_HOLD_MS     1000  /* the first wait before the next request */
+#define S_FLAP_HOLD_MAX_MS 30000 /* the longest */
 
 typedef enum { S_JOINING = 0, S_LIVE = 1 } s_feed_state_t;
 
@@ -100,6 +138,27 @@ struct uplink {
     Backstop__DecisionUpdate **queued; /* updates held while joining (unpacked frames' bodies) */
     Backstop__Frame **queued_frames;   /* their frames, to free */
     size_t nqueued;                    /* held */
+    size_t queued_bytes;               /* their size (S_MAX_QUEUED_BYTES) */
+    bool join_overflow;                /* this join dropped updates: resync after it */
+    uint64_t overflow_dropped;         /* updates dropped while joining, all joins */
+    uint64_t overflow_logged;          /* overflow_dropped when last logged */
+    int64_t overflow_log_ms;           /* monotonic time of that log line, 0: never */
+    uint64_t snap_refused;             /* snapshot replies with refused set */
+    uint64_t snap_refused_logged;      /* snap_refused when last logged */
+    int64_t snap_refused_log_ms;       /* monotonic time of that log line, 0: never */
+    uint64_t dec_refused;              /* decisions refused (s_decision_bad) */
+    uint64_t dec_refused_logged;       /* dec_refused when last logged */
+    int64_t dec_refused_log_ms;        /* monotonic time of that log line, 0: never */
+    const char *last_reason;           /* reason of the last LIVE -> JOINING logged */
+    int64_t reason_log_ms;             /* monotonic time it was logged */
+    uint64_t reason_repeats;           /* LIVE -> JOINING for it since, unlogged */
+    bool quiet;                        /* this join's live line goes unsaid (a repeat) */
+    bool hb_matched;                   /* LIVE: a heartbeat of our epoch was heard */
+    uint64_t hb_epoch;                 /* the epoch of the last heartbeat, 0: none */
+    unsigned epoch_flaps;              /* live, then at once a heartbeat of another epoch:
+                                          cycles in a row (two aggregators?) */
+    bool flap_warned;                  /* said so, this spell */
+    int64_t join_hold_until;           /* the request waits until then (monotonic, 0: no) */
     dcache_entry_t *snap;              /* decisions of a multi-frame snapshot */
     size_t nsnap, snap_cap;            /* held, slots */
     int64_t next_status_ms;            /* next SensorStatus */
@@ -111,7 +170,16 @@ struct uplink {
     uint64_t dropped_logged;           /* dropped when last logged */
     uint64_t bad_logged;               /* bad_frames when last logged */
     int64_t loss_log_ms;               /* monotonic time of that log line, 0: never */
+    /* uplink_stats(), read by other threads */
+    _Atomic uint64_t st_queued_bytes_peak;
+    _Atomic uint64_t st_join_overflows;
+    _Atomic uint64_t st_snapshots_refused;
+    _Atomic uint64_t st_decisions_refused;
+    _Atomic uint64_t st_requests;
+    _Atomic bool st_live;
 };
+
+static const char *s_target_name(const uplink_t *self);
 
 /* Is the aggregator there to send to? (Without a decision feed: assume so; sends decide.) */
 static bool s_up(const uplink_t *self)
@@ -356,6 +424,43 @@ static void s_entry_from(const Backstop__Decision *d, dcache_entry_t *e)
     snprintf(e->value, sizeof(e->value), "%s", d->value ? d->value : "");
 }
 
+/* Why the sensor cannot take decision d (NULL: it can). No aggregator makes such a one: it is
+ * a bug or not an aggregator, and the sensor would enforce it for ever or not at all. */
+static const char *s_decision_bad(const uplink_t *self, const Backstop__Decision *d)
+{
+    if (!d->id || !*d->id)
+        return "empty id";
+    for (const char *p = d->id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
+            return "malformed id";
+    if (d->scope < BACKSTOP__SCOPE__SUBJECT || d->scope > BACKSTOP__SCOPE__SUBJECT_IP)
+        return "scope not enforceable";
+    if (d->action < BACKSTOP__ACTION__REJECT || d->action > BACKSTOP__ACTION__TAG)
+        return "action not enforceable";
+    if (d->expires_ms <= d->created_ms)
+        return "expires before it was created";
+    int64_t now = bs_clock_now_ms(self->clock);
+    if (d->expires_ms > now && d->expires_ms - now > S_TTL_MAX_MS)
+        return "ttl beyond 30 days";
+    return NULL;
+}
+
+/* Counts a refused decision; logs at most once a minute. */
+static void s_decision_refused(uplink_t *self, const Backstop__Decision *d, const char *why,
+                               int64_t mono)
+{
+    self->dec_refused++;
+    atomic_fetch_add(&self->st_decisions_refused, 1);
+    if (self->dec_refused_log_ms != 0 && mono - self->dec_refused_log_ms < S_LOG_EVERY_MS)
+        return;
+    /* a malformed id is not for a log line */
+    bool id_ok = strstr(why, "id") == NULL;
+    msg_warn("uplink: aggregator=%s decision=%s refused: %s count=%" PRIu64, s_target_name(self),
+             id_ok ? d->id : "-", why, self->dec_refused - self->dec_refused_logged);
+    self->dec_refused_logged = self->dec_refused;
+    self->dec_refused_log_ms = mono;
+}
+
 /* Is the decision meant for this site (fleet, or local to us)? */
 static bool s_ours(const uplink_t *self, const Backstop__Decision *d)
 {
@@ -366,9 +471,10 @@ static bool s_ours(const uplink_t *self, const Backstop__Decision *d)
 
 /* Applies u (whose seq is applied + 1). -1 when u is the SKIP of one of our own site's
  * changes: its update never reached us, so the caller resynchronises. */
-static int s_apply(uplink_t *self, const Backstop__DecisionUpdate *u)
+static int s_apply(uplink_t *self, const Backstop__DecisionUpdate *u, int64_t mono)
 {
     dcache_t *dc = milter_engine_dcache(self->engine);
+    const char *bad = NULL;
     if (u->kind == BACKSTOP__DECISION_UPDATE__KIND__SKIP) {
         if (u->decision->fp == self->site_fp)
             return -1;
@@ -376,7 +482,11 @@ static int s_apply(uplink_t *self, const Backstop__DecisionUpdate *u)
         if (dcache_remove(dc, u->decision->id) == 0)
             msg_info("uplink: decision=%s change=remove why=%s seq=%" PRIu64, u->decision->id,
                      u->why ? u->why : "-", u->seq);
-    } else if (s_ours(self, u->decision)) {
+    } else if (!s_ours(self, u->decision)) {
+        /* another site's: not ours to check */
+    } else if ((bad = s_decision_bad(self, u->decision)) != NULL) {
+        s_decision_refused(self, u->decision, bad, mono); /* its seq still counts */
+    } else {
         dcache_entry_t e;
         s_entry_from(u->decision, &e);
         dcache_upsert(dc, &e);
@@ -395,6 +505,7 @@ static void s_free_queued(uplink_t *self)
     for (size_t i = 0; i < self->nqueued; i++)
         wire_free(&self->queued_frames[i]);
     self->nqueued = 0;
+    self->queued_bytes = 0;
     self->nsnap = 0;
 }
 
@@ -528,16 +639,24 @@ static void *s_socket(uplink_t *self, int type, const char *endpoint)
 }
 
 /* Sends the snapshot request; with ZMQ_IMMEDIATE this fails until the DEALER is connected,
- * so the loop retries while join_pending. */
-static void s_send_join(uplink_t *self)
+ * so the loop retries while join_pending. Not before join_hold_until (s_epoch_mismatch). */
+static void s_send_join(uplink_t *self, int64_t mono)
 {
+    if (self->join_hold_until) {
+        if (mono < self->join_hold_until)
+            return;
+        self->join_hold_until = 0;
+        self->join_sent_ms = mono; /* the wait was ours, not the aggregator's */
+    }
     Backstop__SnapshotRequest rq;
     wire_snapshot_request_init(&rq, self->cfg->site, self->cfg->sensor_id, self->epoch,
                                self->applied);
     Backstop__Frame f;
     wire_frame_init(&f, BACKSTOP__FRAME__BODY_SNAPSHOT_REQUEST, &rq);
-    if (self->dealer && zsock_send(self->dealer, &f, ZMQ_DONTWAIT) == 0)
+    if (self->dealer && zsock_send(self->dealer, &f, ZMQ_DONTWAIT) == 0) {
         self->join_pending = false;
+        atomic_fetch_add(&self->st_requests, 1);
+    }
 }
 
 /* Back to JOINING; with reopen, new sockets too (silence), on the other aggregator when a
@@ -550,14 +669,34 @@ static void s_rejoin(uplink_t *self, const char *reason, bool reopen, int64_t mo
     bool log = !retry || self->retry_log_ms == 0 || mono - self->retry_log_ms >= 60000;
     if (retry)
         self->retries++;
-    if ((self->state == S_LIVE || reopen) && log)
-        msg_info("uplink: state=joining reason=%s aggregator=%s epoch=%" PRIu64 " seq=%" PRIu64
-                 " retries=%" PRIu64,
-                 reason, s_target_name(self), self->epoch, self->applied, self->retries);
+    /* a feed that flaps LIVE -> JOINING for one reason again and again: the first line, then
+     * one a minute with the count; the live lines in between go unsaid too */
+    self->quiet = false;
+    if (self->state == S_LIVE && !reopen && self->last_reason &&
+        !strcmp(self->last_reason, reason) && mono - self->reason_log_ms < S_LOG_EVERY_MS) {
+        self->reason_repeats++;
+        self->quiet = true;
+        log = false;
+    }
+    if ((self->state == S_LIVE || reopen) && log) {
+        char repeats[40] = "";
+        if (self->reason_repeats)
+            snprintf(repeats, sizeof(repeats), " repeats=%" PRIu64, self->reason_repeats);
+        msg_info("uplink: state=joining reason=%s aggregator=%s epoch=%016" PRIx64 " seq=%" PRIu64
+                 "%s retries=%" PRIu64,
+                 reason, s_target_name(self), self->epoch, self->applied, repeats, self->retries);
+        if (self->state == S_LIVE && !reopen) {
+            self->last_reason = reason; /* a literal */
+            self->reason_log_ms = mono;
+            self->reason_repeats = 0;
+        }
+    }
     if (retry && log)
         self->retry_log_ms = mono;
     self->state = S_JOINING;
+    atomic_store(&self->st_live, false);
     self->hb_ahead = false;
+    self->join_overflow = false;
     s_free_queued(self);
     milter_engine_set_aggregator_up(self->engine, false);
     if (reopen && self->has_backup && strcmp(reason, "start") != 0) {
@@ -570,6 +709,7 @@ static void s_rejoin(uplink_t *self, const char *reason, bool reopen, int64_t mo
     }
     if (reopen) {
         self->peer_columns = false; /* until the aggregator we connect to says otherwise */
+        self->join_hold_until = 0;  /* new sockets, maybe another aggregator: ask at once */
         s_sockets_close(self);
         self->push = s_socket(self, ZMQ_PUSH, s_ep_events(self));
         if (*s_ep_decisions(self)) {
@@ -588,74 +728,167 @@ static void s_rejoin(uplink_t *self, const char *reason, bool reopen, int64_t mo
     self->join_sent_ms = mono;
     self->join_pending = true;
     if (self->dealer)
-        s_send_join(self);
+        s_send_join(self, mono);
+}
+
+/* LIVE, and the feed speaks of an epoch other than the snapshot's: a full snapshot. Once is an
+ * aggregator that lost its log; at once after going live, again and again, it is a snapshot
+ * from another aggregator than the feed's: warned once, and each next request waits, twice
+ * as long each time, so the cache is not swapped twice a second for ever. */
+static void s_epoch_mismatch(uplink_t *self, uint64_t feed_epoch, int64_t mono)
+{
+    if (!self->hb_matched && ++self->epoch_flaps >= S_FLAP_WARN) {
+        unsigned k = self->epoch_flaps - S_FLAP_WARN;
+        int64_t hold = k >= 5 ? S_FLAP_HOLD_MAX_MS : (int64_t)S_FLAP_HOLD_MS << k;
+        if (hold > S_FLAP_HOLD_MAX_MS)
+            hold = S_FLAP_HOLD_MAX_MS;
+        self->join_hold_until = mono + hold;
+        if (!self->flap_warned)
+            msg_warn("uplink: snapshot epoch=%016" PRIx64 " from %s is not the heartbeat's "
+                     "epoch=%016" PRIx64 " from %s, %u times in a row: are aggregator_snapshot "
+                     "and aggregator_decisions two aggregators? asking again in %lld ms, "
+                     "doubling up to %d s",
+                     self->epoch, s_ep_snapshot(self), feed_epoch, s_ep_decisions(self),
+                     self->epoch_flaps, (long long)hold, S_FLAP_HOLD_MAX_MS / 1000);
+        self->flap_warned = true;
+    }
+    self->epoch = 0;
+    s_rejoin(self, "epoch", false, mono);
 }
 
 static void s_go_live(uplink_t *self, int64_t mono)
 {
-    self->state = S_LIVE;
     /* the snapshot's answer is news from the aggregator: the silence timer starts now, not
      * at the socket's reopen, which may have been a whole timeout before it came back */
     self->heard_ms = mono;
+    if (self->join_overflow) {
+        /* updates were dropped while joining: ask for what came after the answer */
+        s_rejoin(self, "join-overflow", false, mono);
+        return;
+    }
+    self->state = S_LIVE;
     for (size_t i = 0; i < self->nqueued; i++) {
         Backstop__DecisionUpdate *u = self->queued[i];
         if (u->epoch != self->epoch || u->seq <= self->applied)
             continue;
-        if (u->seq != self->applied + 1 || s_apply(self, u) < 0) {
+        if (u->seq != self->applied + 1 || s_apply(self, u, mono) < 0) {
             s_rejoin(self, "gap", false, mono);
             return;
         }
     }
     s_free_queued(self);
+    self->hb_matched = false;
+    self->join_hold_until = 0; /* a late answer came while the request waited */
     milter_engine_set_aggregator_up(self->engine, true);
-    msg_info("uplink: state=live aggregator=%s epoch=%" PRIu64 " seq=%" PRIu64
-             " decisions=%zu retries=%" PRIu64,
-             s_target_name(self), self->epoch, self->applied,
-             dcache_count(milter_engine_dcache(self->engine)), self->retries);
+    atomic_store(&self->st_live, true);
+    if (!self->quiet)
+        msg_info("uplink: state=live aggregator=%s epoch=%016" PRIx64 " seq=%" PRIu64
+                 " decisions=%zu retries=%" PRIu64,
+                 s_target_name(self), self->epoch, self->applied,
+                 dcache_count(milter_engine_dcache(self->engine)), self->retries);
+    self->quiet = false;
     self->retries = 0;
     self->retry_log_ms = 0;
+}
+
+/* A reply with refused set: this sensor's key is another site's (PROTOCOL.md 1.3). Nothing
+ * changes: the cache stays, the feed stays JOINING, and the join times out and starts again
+ * (on the backup, when one is configured). Logged at most once a minute. */
+static void s_snapshot_refused(uplink_t *self, int64_t mono)
+{
+    self->snap_refused++;
+    atomic_fetch_add(&self->st_snapshots_refused, 1);
+    if (self->snap_refused_log_ms != 0 && mono - self->snap_refused_log_ms < S_LOG_EVERY_MS)
+        return;
+    msg_warn("uplink: aggregator %s refused the snapshot: this sensor's key is not site %s's "
+             "(sensor_secret_key_file?) count=%" PRIu64,
+             s_ep_snapshot(self), self->cfg->site, self->snap_refused - self->snap_refused_logged);
+    self->snap_refused_logged = self->snap_refused;
+    self->snap_refused_log_ms = mono;
 }
 
 static void s_on_snapshot(uplink_t *self, const Backstop__SnapshotReply *r, int64_t mono)
 {
     if (self->state != S_JOINING)
         return;
+    if (r->has_refused && r->refused) {
+        s_snapshot_refused(self, mono);
+        return;
+    }
     dcache_t *dc = milter_engine_dcache(self->engine);
+    bool more = r->has_more && r->more;
     if (r->has_changes_only && r->changes_only) {
         if (r->epoch != self->epoch) {
             s_rejoin(self, "epoch", false, mono);
             return;
         }
+        /* each frame's changes as it comes: they are in order, and a frame's first follows
+         * the last of the frame before */
         for (size_t i = 0; i < r->n_changes; i++) {
             const Backstop__DecisionUpdate *u = r->changes[i];
             if (u->seq <= self->applied)
                 continue;
-            if (u->seq != self->applied + 1 || s_apply(self, u) < 0) {
+            if (u->seq != self->applied + 1 || s_apply(self, u, mono) < 0) {
                 self->epoch = 0; /* ask for a full snapshot */
                 s_rejoin(self, "gap", false, mono);
                 return;
             }
         }
+        if (more) {
+            self->join_sent_ms = mono; /* the answer is coming: no timeout while it does */
+            return;
+        }
         self->applied = r->seq;
         dcache_set_position(dc, self->epoch, self->applied);
     } else {
         for (size_t i = 0; i < r->n_decisions; i++) {
-            if (!s_ours(self, r->decisions[i]))
+            const Backstop__Decision *d = r->decisions[i];
+            if (!s_ours(self, d))
                 continue;
+            const char *bad = s_decision_bad(self, d);
+            if (bad) {
+                s_decision_refused(self, d, bad, mono);
+                continue;
+            }
             if (self->nsnap == self->snap_cap) {
                 self->snap_cap = self->snap_cap ? self->snap_cap * 2 : 64;
                 self->snap = xrealloc(self->snap, self->snap_cap * sizeof(*self->snap));
             }
-            s_entry_from(r->decisions[i], &self->snap[self->nsnap++]);
+            s_entry_from(d, &self->snap[self->nsnap++]);
         }
-        if (r->has_more && r->more)
+        if (more) {
+            self->join_sent_ms = mono;
             return;
+        }
         self->epoch = r->epoch;
         self->applied = r->seq;
         dcache_replace_feed(dc, self->snap, self->nsnap, r->epoch, r->seq);
         self->nsnap = 0;
     }
     s_go_live(self, mono);
+}
+
+/* The updates held while joining went over a bound: they are dropped, and so are those still
+ * to come this join; once its answer is applied the sensor asks for what came after it
+ * (s_go_live). A multi-frame snapshot under way stays. */
+static void s_join_overflow(uplink_t *self, int64_t mono)
+{
+    size_t n = self->nqueued, bytes = self->queued_bytes;
+    for (size_t i = 0; i < self->nqueued; i++)
+        wire_free(&self->queued_frames[i]);
+    self->nqueued = 0;
+    self->queued_bytes = 0;
+    self->overflow_dropped += n + 1;
+    self->join_overflow = true;
+    atomic_fetch_add(&self->st_join_overflows, 1);
+    if (self->overflow_log_ms != 0 && mono - self->overflow_log_ms < S_LOG_EVERY_MS)
+        return;
+    msg_warn("uplink: aggregator=%s join-overflow updates=%zu bytes=%zu held while joining, over "
+             "the bound (%d updates, %u bytes): dropped, resync after the join; dropped=%" PRIu64,
+             s_target_name(self), n + 1, bytes, S_MAX_QUEUED_UPDATES, S_MAX_QUEUED_BYTES,
+             self->overflow_dropped - self->overflow_logged);
+    self->overflow_logged = self->overflow_dropped;
+    self->overflow_log_ms = mono;
 }
 
 static void s_on_update(uplink_t *self, Backstop__Frame **fp, const char *topic, int64_t mono)
@@ -672,8 +905,15 @@ static void s_on_update(uplink_t *self, Backstop__Frame **fp, const char *topic,
         return;
     }
     if (self->state == S_JOINING) {
-        if (self->nqueued >= S_MAX_QUEUED_UPDATES) {
-            s_rejoin(self, "join-overflow", false, mono);
+        if (self->join_overflow) {
+            self->overflow_dropped++;
+            return;
+        }
+        /* what it holds: the packed size counts unknown fields too, which protobuf keeps */
+        size_t size = protobuf_c_message_get_packed_size(&(*fp)->base) + S_QUEUED_OVERHEAD;
+        if (self->nqueued >= S_MAX_QUEUED_UPDATES ||
+            size > S_MAX_QUEUED_BYTES - self->queued_bytes) {
+            s_join_overflow(self, mono);
             return;
         }
         self->queued = xrealloc(self->queued, (self->nqueued + 1) * sizeof(*self->queued));
@@ -682,14 +922,16 @@ static void s_on_update(uplink_t *self, Backstop__Frame **fp, const char *topic,
         self->queued[self->nqueued] = u;
         self->queued_frames[self->nqueued++] = *fp;
         *fp = NULL; /* kept until the snapshot arrives */
+        self->queued_bytes += size;
+        if (self->queued_bytes > atomic_load(&self->st_queued_bytes_peak))
+            atomic_store(&self->st_queued_bytes_peak, self->queued_bytes);
         return;
     }
     if (u->epoch != self->epoch) {
-        self->epoch = 0;
-        s_rejoin(self, "epoch", false, mono);
+        s_epoch_mismatch(self, u->epoch, mono);
     } else if (u->seq <= self->applied) {
         /* duplicate */
-    } else if (u->seq != self->applied + 1 || s_apply(self, u) < 0) {
+    } else if (u->seq != self->applied + 1 || s_apply(self, u, mono) < 0) {
         s_rejoin(self, "gap", false, mono);
     } else {
         self->hb_ahead = false;
@@ -708,9 +950,14 @@ static void s_on_heartbeat(uplink_t *self, const Backstop__Heartbeat *hb, int64_
     if (self->state != S_LIVE)
         return;
     if (hb->epoch != self->epoch) {
-        self->epoch = 0;
-        s_rejoin(self, "epoch", false, mono);
-    } else if (hb->seq > self->applied) {
+        s_epoch_mismatch(self, hb->epoch, mono);
+        return;
+    }
+    /* the snapshot and the feed are one aggregator's */
+    self->hb_matched = true;
+    self->epoch_flaps = 0;
+    self->flap_warned = false;
+    if (hb->seq > self->applied) {
         if (self->hb_ahead)
             s_rejoin(self, "heartbeat-ahead", false, mono);
         else
@@ -725,9 +972,10 @@ static void s_on_heartbeat(uplink_t *self, const Backstop__Heartbeat *hb, int64_
     }
 }
 
+/* At most S_READ_BURST frames a round: a flood must not keep the timers waiting. */
 static void s_read_sub(uplink_t *self, int64_t mono)
 {
-    for (;;) {
+    for (int i = 0; i < S_READ_BURST && self->sub; i++) {
         Backstop__Frame *f = NULL;
         zsock_meta_t meta;
         wire_err_t werr;
@@ -751,7 +999,7 @@ static void s_read_sub(uplink_t *self, int64_t mono)
 
 static void s_read_dealer(uplink_t *self, int64_t mono)
 {
-    for (;;) {
+    for (int i = 0; i < S_READ_BURST && self->dealer; i++) {
         Backstop__Frame *f = NULL;
         wire_err_t werr;
         int rc = zsock_recv(self->dealer, ZMQ_DONTWAIT, &f, NULL, &werr);
@@ -820,8 +1068,12 @@ static void *s_run(void *arg)
             timeout = due < timeout ? (due < 0 ? 0 : (long)due) : timeout;
         }
         if ((self->spool && self->spool_head != self->spool_tail && s_up(self)) ||
-            self->join_pending)
+            (self->join_pending && !self->join_hold_until))
             timeout = timeout < 10 ? timeout : 10;
+        if (self->join_pending && self->join_hold_until) {
+            int64_t due = self->join_hold_until - mono;
+            timeout = due < timeout ? (due < 0 ? 0 : (long)due) : timeout;
+        }
         if (zmq_poll(items, n, timeout) < 0 && errno != EINTR)
             break;
         mono = bs_clock_mono_ms(self->clock);
@@ -838,12 +1090,12 @@ static void *s_run(void *arg)
             s_flush(self);
         if (!self->standalone) {
             if (self->state == S_JOINING && self->join_pending && self->dealer)
-                s_send_join(self);
+                s_send_join(self, mono);
             if (s_up(self))
                 s_spool_replay(self);
             if (self->sub && mono - self->heard_ms >= self->cfg->heartbeat_timeout_ms)
                 s_rejoin(self, "silence", true, mono);
-            else if (self->state == S_JOINING && self->dealer &&
+            else if (self->state == S_JOINING && self->dealer && !self->join_hold_until &&
                      mono - self->join_sent_ms >= self->cfg->heartbeat_timeout_ms)
                 s_rejoin(self, "timeout", true, mono);
             if (mono >= self->next_status_ms) {
@@ -904,6 +1156,16 @@ int uplink_start(uplink_t *self)
         return -1;
     self->started = true;
     return 0;
+}
+
+void uplink_stats(uplink_t *self, uplink_stats_t *out)
+{
+    out->live = atomic_load(&self->st_live);
+    out->requests = atomic_load(&self->st_requests);
+    out->queued_bytes_peak = atomic_load(&self->st_queued_bytes_peak);
+    out->join_overflows = atomic_load(&self->st_join_overflows);
+    out->snapshots_refused = atomic_load(&self->st_snapshots_refused);
+    out->decisions_refused = atomic_load(&self->st_decisions_refused);
 }
 
 void uplink_destroy(uplink_t **self_p)

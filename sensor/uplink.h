@@ -48,6 +48,18 @@ int uplink_start(uplink_t *self);
 uint8_t *uplink_pack_events(const char *site, const char *sensor, evq_event_t *const *batch,
                             size_t n, bool columns, size_t *len_out);
 
+/* What the decision follower did so far; any thread may ask. */
+typedef struct {
+    bool live;                  /* the feed is LIVE */
+    uint64_t requests;          /* snapshot requests sent */
+    uint64_t queued_bytes_peak; /* most bytes of updates held while joining at once */
+    uint64_t join_overflows;    /* joins whose held updates went over a bound (dropped) */
+    uint64_t snapshots_refused; /* snapshot replies with refused set (a key of another site) */
+    uint64_t decisions_refused; /* decisions refused: not enforceable, or no aggregator's */
+} uplink_stats_t;
+
+void uplink_stats(uplink_t *self, uplink_stats_t *out);
+
 /* Stops and joins the thread, closes sockets and spool; sets *self_p = NULL; safe twice. */
 void uplink_destroy(uplink_t **self_p);
 

@@ -308,9 +308,9 @@ static int s_full_reply(s_fx_t *fx, uint64_t epoch, uint64_t seq, const decision
     return rc;
 }
 
-/* Feeds a changes-only reply of n changes at (epoch, seq). */
-static int s_changes_reply(s_fx_t *fx, uint64_t epoch, uint64_t seq, const decision_change_t *cs,
-                           size_t n)
+/* Feeds one frame of a changes-only reply of n changes at (epoch, seq); more: not the last. */
+static int s_changes_reply_part(s_fx_t *fx, uint64_t epoch, uint64_t seq,
+                                const decision_change_t *cs, size_t n, bool more)
 {
     publish_pb_t *pb = xcalloc(n + 1, sizeof(*pb));
     Backstop__DecisionUpdate *ups = xcalloc(n + 1, sizeof(*ups));
@@ -327,11 +327,33 @@ static int s_changes_reply(s_fx_t *fx, uint64_t epoch, uint64_t seq, const decis
     r.changes_only = 1;
     r.n_changes = n;
     r.changes = n ? up : NULL;
+    if (more) {
+        r.has_more = 1;
+        r.more = 1;
+    }
     int rc = s_feed(fx, BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY, &r, false);
     xfree(up);
     xfree(ups);
     xfree(pb);
     return rc;
+}
+
+/* Feeds a changes-only reply of n changes at (epoch, seq), in one frame. */
+static int s_changes_reply(s_fx_t *fx, uint64_t epoch, uint64_t seq, const decision_change_t *cs,
+                           size_t n)
+{
+    return s_changes_reply_part(fx, epoch, seq, cs, n, false);
+}
+
+/* Feeds a refused reply at (epoch, seq): no decisions, refused set (PROTOCOL.md 1.3). */
+static int s_refused_reply(s_fx_t *fx, uint64_t epoch, uint64_t seq)
+{
+    Backstop__SnapshotReply r = BACKSTOP__SNAPSHOT_REPLY__INIT;
+    r.epoch = epoch;
+    r.seq = seq;
+    r.has_refused = 1;
+    r.refused = 1;
+    return s_feed(fx, BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY, &r, false);
 }
 
 /* ---- what the peer receives ---- */
@@ -630,6 +652,86 @@ static void test_peer_gap_rejoins_asking_for_the_changes_since(void **state)
     assert_int_equal(got.kind, DECISION_REMOVE);
     assert_string_equal(got.decision.id, ID_A);
     assert_int_equal(decisions_take_change(fx->table, &got), 0);
+}
+
+/* A changes-since answer in two frames (publish.c cuts one every PUBLISH_CHUNK changes, each
+ * frame with the answer's seq): the first frame's changes, then the second's, a removal among
+ * them; live, at the answer's seq, only after the second, and what came meanwhile queued. */
+static void test_peer_changes_reply_in_two_frames(void **state)
+{
+    s_fx_t *fx = *state;
+    s_join(fx, 5, NULL, 0);
+    decision_t a = s_peer_decision(ID_A, 42);
+    decision_t b = s_peer_decision(ID_B, 43);
+    decision_t c = s_peer_decision(ID_C, 44);
+    decision_change_t c9 = s_change(DECISION_UPSERT, DECISION_WHY_NEW, PEER_EPOCH, 9, &b);
+    assert_int_equal(s_update(fx, &c9), 0); /* 6 to 8 went by unseen */
+    s_heartbeat(fx, PEER_EPOCH, 9);
+    s_expect_changes_request(fx, PEER_EPOCH, 5);
+    decision_change_t part1[2] = {
+        s_change(DECISION_UPSERT, DECISION_WHY_NEW, PEER_EPOCH, 6, &a),
+        s_change(DECISION_UPSERT, DECISION_WHY_NEW, PEER_EPOCH, 7, &b),
+    };
+    decision_change_t part2[2] = {
+        s_change(DECISION_REMOVE, DECISION_WHY_REVOKED, PEER_EPOCH, 8, &a),
+        s_change(DECISION_UPSERT, DECISION_WHY_NEW, PEER_EPOCH, 9, &b),
+    };
+    assert_int_equal(s_changes_reply_part(fx, PEER_EPOCH, 9, part1, 2, true), 2);
+    assert_non_null(decisions_find(fx->table, ID_A));
+    assert_non_null(decisions_find(fx->table, ID_B));
+    const peer_stats_t *st = peer_stats(fx->peer);
+    assert_false(st->live);
+    s_assert_position(fx, PEER_EPOCH, 7); /* what it applied, not the answer's seq */
+    /* an update between the two frames is queued, not applied */
+    decision_change_t c10 = s_change(DECISION_UPSERT, DECISION_WHY_NEW, PEER_EPOCH, 10, &c);
+    assert_int_equal(s_update(fx, &c10), 0);
+    assert_null(decisions_find(fx->table, ID_C));
+    /* the second frame: A removed, B again (no change), then 10 from the queue */
+    assert_int_equal(s_changes_reply_part(fx, PEER_EPOCH, 9, part2, 2, false), 2);
+    assert_null(decisions_find(fx->table, ID_A));
+    assert_non_null(decisions_find(fx->table, ID_B));
+    assert_non_null(decisions_find(fx->table, ID_C));
+    assert_true(st->live);
+    s_assert_position(fx, PEER_EPOCH, 10);
+    s_expect_no_request(fx);
+}
+
+/* A refused reply (our key is not the peer's peer_public_key) is no snapshot: nothing of the
+ * peer's is removed, the position stays, the follower stays joining and asks again when the
+ * join times out. Without refused, the same reply would be an empty full snapshot. */
+static void test_peer_refused_reply_changes_nothing(void **state)
+{
+    s_fx_t *fx = *state;
+    decision_t a = s_peer_decision(ID_A, 42);
+    s_join(fx, 5, &a, 1);
+    assert_non_null(decisions_find(fx->table, ID_A));
+    /* a gap: the changes since 5 asked for, and refused */
+    decision_change_t c8 = s_change(DECISION_UPSERT, DECISION_WHY_NEW, PEER_EPOCH, 8, &a);
+    assert_int_equal(s_update(fx, &c8), 0);
+    s_heartbeat(fx, PEER_EPOCH, 8);
+    s_expect_changes_request(fx, PEER_EPOCH, 5);
+    assert_int_equal(s_refused_reply(fx, PEER_EPOCH, 8), 0);
+    const peer_stats_t *st = peer_stats(fx->peer);
+    assert_non_null(decisions_find(fx->table, ID_A));
+    assert_int_equal(decisions_pending(fx->table), 0);
+    assert_false(st->live);
+    assert_int_equal(st->snapshots_refused, 1);
+    s_assert_position(fx, PEER_EPOCH, 5);
+    /* the join times out and is sent again, still for the changes since 5 */
+    fx->mono = MONO0 + 2 * SEC;
+    s_heartbeat(fx, PEER_EPOCH, 8);
+    peer_tick(fx->peer, MONO0 + 3 * SEC);
+    s_expect_changes_request(fx, PEER_EPOCH, 5);
+    /* the answer to that one is taken */
+    decision_change_t cs[3] = {
+        s_change(DECISION_UPSERT, DECISION_WHY_NEW, PEER_EPOCH, 6, &a),
+        s_change(DECISION_UPSERT, DECISION_WHY_NEW, PEER_EPOCH, 7, &a),
+        s_change(DECISION_REMOVE, DECISION_WHY_REVOKED, PEER_EPOCH, 8, &a),
+    };
+    s_changes_reply(fx, PEER_EPOCH, 8, cs, 3);
+    assert_null(decisions_find(fx->table, ID_A));
+    assert_true(st->live);
+    s_assert_position(fx, PEER_EPOCH, 8);
 }
 
 static void test_peer_late_reply_to_an_earlier_request_is_ignored(void **state)
@@ -1301,6 +1403,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_peer_skips_echoes_of_our_own_changes, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_peer_gap_rejoins_asking_for_the_changes_since, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_changes_reply_in_two_frames, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_refused_reply_changes_nothing, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_peer_late_reply_to_an_earlier_request_is_ignored,
                                         s_setup, s_teardown),

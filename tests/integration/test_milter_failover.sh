@@ -52,7 +52,7 @@ bs_pass "following the primary: events go there only"
 
 agg_kill9 A
 wait_log "$log" 'uplink: failover to=backup' 8 || bs_fail "no failover after the primary died"
-wait_log "$log" 'uplink: state=live aggregator=backup epoch=[0-9]+ seq=0 ' 8 ||
+wait_log "$log" 'uplink: state=live aggregator=backup epoch=[0-9a-f]+ seq=0 ' 8 ||
     bs_fail "the sensor did not sync with the backup"
 bs_pass "primary killed: the sensor follows the backup within a few seconds"
 

@@ -1,6 +1,8 @@
 /* test_uplink - the uplink thread against a fake aggregator in the test (PUB, ROUTER, PULL on
  * ephemeral loopback ports): snapshot, in-sequence updates, resync with "changes since" on a
- * gap, full resync on a new epoch, and events arriving as EventBatch frames. */
+ * gap, full resync on a new epoch, a changes-since answer in several frames, a refused
+ * snapshot, decisions refused as not enforceable, the bound on what is held while joining, a
+ * snapshot and a feed of two epochs, and events arriving as EventBatch frames. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 
 #include "fp.h"
 #include "milter_engine.h"
+#include "msg.h"
 #include "uplink.h"
 #include "wire.h"
 #include "xalloc.h"
@@ -18,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 typedef struct {
@@ -27,6 +31,7 @@ typedef struct {
     sensor_config_t *cfg;      /* the sensor's config */
     milter_engine_t *engine;   /* the sensor's shared state */
     uplink_t *up;              /* the thread under test */
+    int logfd;                 /* where its log lines go (s_log_capture), -1: stderr */
 } s_fix_t;
 
 static void s_wait_ms(int ms)
@@ -38,6 +43,7 @@ static void s_wait_ms(int ms)
 static int s_setup(void **state)
 {
     s_fix_t *f = xcalloc(1, sizeof(*f));
+    f->logfd = -1;
     f->ctx = zmq_ctx_new();
     f->pub = zsock_new(f->ctx, ZMQ_PUB);
     f->router = zsock_new(f->ctx, ZMQ_ROUTER);
@@ -79,6 +85,9 @@ static int s_teardown(void **state)
 {
     s_fix_t *f = *state;
     uplink_destroy(&f->up);
+    msg_set_fd(-1); /* after the thread: it may still log */
+    if (f->logfd >= 0)
+        close(f->logfd);
     milter_engine_destroy(&f->engine);
     sensor_config_destroy(&f->cfg);
     zsock_close(&f->pub);
@@ -103,6 +112,14 @@ static Backstop__Frame *s_request(s_fix_t *f, zsock_meta_t *meta)
     return fr;
 }
 
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A fleet decision made a minute ago for an hour, as an aggregator makes them. */
 static void s_decision(Backstop__Decision *d, const char *id, uint64_t fp)
 {
     Backstop__Decision init = BACKSTOP__DECISION__INIT;
@@ -112,8 +129,8 @@ static void s_decision(Backstop__Decision *d, const char *id, uint64_t fp)
     d->fp = fp;
     d->action = BACKSTOP__ACTION__REJECT;
     d->reach = BACKSTOP__REACH__FLEET;
-    d->created_ms = 1;
-    d->expires_ms = INT64_MAX / 2;
+    d->created_ms = s_now_ms() - 60000;
+    d->expires_ms = d->created_ms + 3600000;
     d->origin = BACKSTOP__ORIGIN__RULE;
 }
 
@@ -516,6 +533,368 @@ static void test_spool_is_rows_while_live_is_columns(void **state)
     assert_true(replayed);
 }
 
+/* ---- the follower's defences ---- */
+
+static uplink_stats_t s_stats(s_fix_t *f)
+{
+    uplink_stats_t st;
+    uplink_stats(f->up, &st);
+    return st;
+}
+
+/* Sends the sensor a changes-only reply frame of n changes at (epoch, seq); more: not the
+ * last frame of the answer. */
+static void s_reply_changes(s_fix_t *f, const zsock_meta_t *to, uint64_t epoch, uint64_t seq,
+                            Backstop__DecisionUpdate **ups, size_t n, bool more)
+{
+    Backstop__SnapshotReply r = BACKSTOP__SNAPSHOT_REPLY__INIT;
+    r.epoch = epoch;
+    r.seq = seq;
+    r.has_changes_only = 1;
+    r.changes_only = 1;
+    r.n_changes = n;
+    r.changes = ups;
+    if (more) {
+        r.has_more = 1;
+        r.more = 1;
+    }
+    Backstop__Frame fr;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY, &r);
+    assert_int_equal(zsock_reply(f->router, to, &fr, 0), 0);
+}
+
+/* Sends the log lines of the uplink thread to f->dir/log from now on (s_teardown undoes it). */
+static void s_log_capture(s_fix_t *f)
+{
+    char *path = xasprintf("%s/log", f->dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    f->logfd = dup(fileno(fp));
+    msg_set_fd(f->logfd);
+    fclose(fp);
+    xfree(path);
+}
+
+/* How many lines of the captured log hold needle. */
+static int s_log_count(s_fix_t *f, const char *needle)
+{
+    char *path = xasprintf("%s/log", f->dir);
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof(line), fp))
+        if (strstr(line, needle))
+            n++;
+    fclose(fp);
+    xfree(path);
+    return n;
+}
+
+static bool s_wait_gone(s_fix_t *f, const char *id)
+{
+    dcache_entry_t e;
+    for (int i = 0; i < 1000; i++) {
+        if (dcache_get(milter_engine_dcache(f->engine), id, &e) != 0)
+            return true;
+        s_wait_ms(5);
+    }
+    return false;
+}
+
+static uint64_t s_position(s_fix_t *f)
+{
+    uint64_t epoch, seq;
+    dcache_position(milter_engine_dcache(f->engine), &epoch, &seq);
+    return seq;
+}
+
+/* A changes-since answer in two frames (the aggregator cuts one every 1024 changes, every
+ * frame with the answer's seq): the first frame's changes, then the second's, a removal among
+ * them; live at the answer's seq only after the second, and an update that came between the
+ * two applied after them. */
+static void test_changes_reply_in_two_frames(void **state)
+{
+    s_fix_t *f = *state;
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    Backstop__Decision d1, d2, d3, d4, d7;
+    s_decision(&d1, "D1", 11);
+    s_decision(&d2, "D2", 12);
+    s_decision(&d3, "D3", 13);
+    s_decision(&d4, "D4", 14);
+    s_decision(&d7, "D7", 17);
+    Backstop__Decision *snap[] = {&d1};
+    s_reply_full(f, &who, 7, 1, snap, 1);
+    assert_true(s_wait_decision(f, "D1"));
+    Backstop__DecisionUpdate u2;
+    s_update(&u2, &d2, 7, 2);
+    assert_true(s_publish_until(f, &u2, "D2"));
+
+    /* a gap (6 after 2): the changes since 2 */
+    Backstop__DecisionUpdate u6;
+    s_update(&u6, &d4, 7, 6);
+    Backstop__Frame fr;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_UPDATE, &u6);
+    zsock_publish(f->pub, ZSOCK_TOPIC_FLEET, &fr, 0);
+    rq = s_request(f, &who);
+    assert_int_equal(rq->snapshot_request->since_seq, 2);
+    wire_free(&rq);
+
+    Backstop__DecisionUpdate u3, u4, u5, u6b, u7;
+    s_update(&u3, &d3, 7, 3);
+    s_update(&u4, &d4, 7, 4);
+    s_update(&u5, &d1, 7, 5);
+    u5.kind = BACKSTOP__DECISION_UPDATE__KIND__REMOVE;
+    u5.why = (char *)"revoked";
+    s_update(&u6b, &d4, 7, 6);
+    Backstop__DecisionUpdate *part1[] = {&u3, &u4};
+    Backstop__DecisionUpdate *part2[] = {&u5, &u6b};
+    s_reply_changes(f, &who, 7, 6, part1, 2, true);
+    assert_true(s_wait_decision(f, "D4"));
+    s_wait_ms(100);
+    /* joining still, at what it applied, not the answer's seq */
+    assert_false(s_stats(f).live);
+    assert_int_equal(s_position(f), 4);
+    /* an update meanwhile is held */
+    s_update(&u7, &d7, 7, 7);
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_UPDATE, &u7);
+    zsock_publish(f->pub, ZSOCK_TOPIC_FLEET, &fr, 0);
+    s_wait_ms(100);
+    dcache_entry_t e;
+    assert_int_equal(dcache_get(milter_engine_dcache(f->engine), "D7", &e), -1);
+    s_reply_changes(f, &who, 7, 6, part2, 2, false);
+    assert_true(s_wait_gone(f, "D1"));
+    assert_true(s_wait_decision(f, "D7"));
+    for (int i = 0; i < 200 && !s_stats(f).live; i++)
+        s_wait_ms(5);
+    assert_true(s_stats(f).live);
+    assert_int_equal(s_position(f), 7);
+    assert_int_equal(dcache_get(milter_engine_dcache(f->engine), "D3", &e), 0);
+    /* and no other request: nothing was missed */
+    zmq_pollitem_t it = {.socket = f->router, .events = ZMQ_POLLIN};
+    assert_int_equal(zmq_poll(&it, 1, 200), 0);
+}
+
+/* A refused snapshot (this sensor's key is another site's): the cache stays, the feed stays
+ * joining, the refusal is logged; the join is tried again later. */
+static void test_refused_snapshot_keeps_the_cache(void **state)
+{
+    s_fix_t *f = *state;
+    s_log_capture(f);
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    Backstop__Decision d1;
+    s_decision(&d1, "D1", 11);
+    Backstop__Decision *snap[] = {&d1};
+    s_reply_full(f, &who, 7, 1, snap, 1);
+    assert_true(s_wait_decision(f, "D1"));
+    /* a new epoch: a full snapshot is asked for, and refused */
+    Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
+    hb.epoch = 8;
+    hb.seq = 1;
+    Backstop__Frame fr;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb);
+    zsock_publish(f->pub, ZSOCK_TOPIC_HEARTBEAT, &fr, 0);
+    rq = s_request(f, &who);
+    wire_free(&rq);
+    Backstop__SnapshotReply r = BACKSTOP__SNAPSHOT_REPLY__INIT;
+    r.epoch = 8;
+    r.seq = 1;
+    r.has_refused = 1;
+    r.refused = 1;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY, &r);
+    assert_int_equal(zsock_reply(f->router, &who, &fr, 0), 0);
+    for (int i = 0; i < 400 && s_stats(f).snapshots_refused == 0; i++)
+        s_wait_ms(5);
+    s_wait_ms(100);
+    uplink_stats_t st = s_stats(f);
+    assert_int_equal(st.snapshots_refused, 1);
+    assert_false(st.live);
+    dcache_entry_t e;
+    assert_int_equal(dcache_get(milter_engine_dcache(f->engine), "D1", &e), 0);
+    uint64_t epoch, seq;
+    dcache_position(milter_engine_dcache(f->engine), &epoch, &seq);
+    assert_int_equal(epoch, 7);
+    assert_int_equal(seq, 1);
+    assert_int_equal(s_log_count(f, "uplink: aggregator tcp://127.0.0.1:"), 1);
+    assert_int_equal(s_log_count(f, "refused the snapshot: this sensor's key is not site "
+                                    "site1's (sensor_secret_key_file?)"),
+                     1);
+    /* the join times out (heartbeat_timeout) and asks again */
+    rq = s_request(f, &who);
+    assert_false(rq->snapshot_request->has_since_seq);
+    wire_free(&rq);
+    assert_false(s_stats(f).live);
+}
+
+/* Decisions no aggregator makes, in a snapshot or an update, are refused and counted; an
+ * update's seq still counts (no resync). */
+static void test_decisions_not_enforceable_are_refused(void **state)
+{
+    s_fix_t *f = *state;
+    s_log_capture(f);
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    Backstop__Decision good, noid, badid, site, none, backwards, forever;
+    s_decision(&good, "GOOD1", 11);
+    s_decision(&noid, "", 12);
+    s_decision(&badid, "B\nAD", 13);
+    s_decision(&site, "SITE1", 14);
+    site.scope = BACKSTOP__SCOPE__SITE;
+    s_decision(&none, "NONE1", 15);
+    none.action = BACKSTOP__ACTION__ACTION_NONE;
+    s_decision(&backwards, "BACK1", 16);
+    backwards.expires_ms = backwards.created_ms;
+    s_decision(&forever, "EVER1", 17);
+    forever.expires_ms = INT64_MAX;
+    Backstop__Decision *snap[] = {&good, &noid, &badid, &site, &none, &backwards, &forever};
+    s_reply_full(f, &who, 7, 1, snap, 7);
+    assert_true(s_wait_decision(f, "GOOD1"));
+    for (int i = 0; i < 200 && !s_stats(f).live; i++)
+        s_wait_ms(5);
+    assert_int_equal(dcache_count(milter_engine_dcache(f->engine)), 1);
+    assert_int_equal(s_stats(f).decisions_refused, 6);
+
+    /* 31 days: beyond the longest TTL */
+    Backstop__Decision month, next;
+    s_decision(&month, "MONTH1", 18);
+    month.expires_ms = s_now_ms() + 31LL * 86400 * 1000;
+    s_decision(&next, "NEXT1", 19);
+    Backstop__DecisionUpdate u2, u3;
+    s_update(&u2, &month, 7, 2);
+    assert_true(s_publish_until_seq(f, &u2, 2));
+    s_update(&u3, &next, 7, 3);
+    assert_true(s_publish_until(f, &u3, "NEXT1"));
+    dcache_entry_t e;
+    assert_int_equal(dcache_get(milter_engine_dcache(f->engine), "MONTH1", &e), -1);
+    assert_int_equal(s_stats(f).decisions_refused, 7);
+    zmq_pollitem_t it = {.socket = f->router, .events = ZMQ_POLLIN};
+    assert_int_equal(zmq_poll(&it, 1, 200), 0); /* no resync */
+    /* logged once (a minute), with the count */
+    assert_int_equal(s_log_count(f, "refused: "), 1);
+}
+
+/* Publishes an update whose frame is padded to about pad bytes with an unknown field (which
+ * protobuf keeps in memory). */
+static void s_publish_padded(s_fix_t *f, uint64_t epoch, uint64_t seq, size_t pad)
+{
+    Backstop__Decision d;
+    s_decision(&d, "PAD1", 77);
+    Backstop__DecisionUpdate u;
+    s_update(&u, &d, epoch, seq);
+    Backstop__Frame fr;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_UPDATE, &u);
+    size_t len = 0;
+    uint8_t *buf = wire_pack(&fr, &len, NULL);
+    assert_non_null(buf);
+    size_t plen = pad - len - 8;
+    uint8_t *out = xmalloc(len + plen + 16);
+    memcpy(out, buf, len);
+    size_t o = len;
+    out[o++] = (((100 << 3) | 2) & 0x7f) | 0x80; /* field 100, length-delimited */
+    out[o++] = ((100 << 3) | 2) >> 7;
+    for (size_t v = plen;; v >>= 7) {
+        out[o++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        if (v < 0x80)
+            break;
+    }
+    memset(out + o, 'A', plen);
+    o += plen;
+    zmq_send(f->pub, "F", 1, ZMQ_SNDMORE);
+    zmq_send(f->pub, out, o, 0);
+    xfree(out);
+    xfree(buf);
+}
+
+/* Updates held while joining are bounded in bytes: padded 1 MB frames past 16 MiB are
+ * dropped, and after the join's answer the sensor asks for the changes since it. */
+static void test_held_updates_are_bounded_in_bytes(void **state)
+{
+    s_fix_t *f = *state;
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    for (uint64_t seq = 2; seq < 200 && s_stats(f).join_overflows == 0; seq++) {
+        s_publish_padded(f, 7, seq, 1000000);
+        s_wait_ms(10);
+    }
+    uplink_stats_t st = s_stats(f);
+    assert_int_equal(st.join_overflows, 1);
+    assert_true(st.queued_bytes_peak > 8u << 20);
+    assert_true(st.queued_bytes_peak <= 16u << 20);
+    for (int i = 0; i < 20; i++) /* more of them change nothing */
+        s_publish_padded(f, 7, 300 + (uint64_t)i, 1000000);
+    Backstop__Decision d1;
+    s_decision(&d1, "D1", 11);
+    Backstop__Decision *snap[] = {&d1};
+    s_reply_full(f, &who, 7, 1, snap, 1);
+    assert_true(s_wait_decision(f, "D1"));
+    /* resync: the changes since the snapshot's seq */
+    rq = s_request(f, &who);
+    assert_true(rq->snapshot_request->has_since_seq);
+    assert_int_equal(rq->snapshot_request->since_seq, 1);
+    wire_free(&rq);
+    assert_false(s_stats(f).live);
+    s_reply_changes(f, &who, 7, 1, NULL, 0, false);
+    /* padded frames still on their way may overflow this join too, or look like a gap: each
+     * request is answered until the flood is over and the sensor live */
+    for (int i = 0; i < 500 && !s_stats(f).live; i++) {
+        zmq_pollitem_t it = {.socket = f->router, .events = ZMQ_POLLIN};
+        if (zmq_poll(&it, 1, 10) == 1) {
+            rq = s_request(f, &who);
+            wire_free(&rq);
+            s_reply_changes(f, &who, 7, 1, NULL, 0, false);
+        }
+    }
+    assert_true(s_stats(f).live);
+    assert_true(s_stats(f).queued_bytes_peak <= 16u << 20);
+}
+
+/* A snapshot endpoint and a feed of two aggregators (two epochs): the sensor does not flap
+ * live <-> joining twice a second with a line each time: one warning naming both endpoints,
+ * the requests wait longer and longer, and the repeated lines are said once a minute. The
+ * epochs are logged in hex. */
+static void test_snapshot_and_feed_of_two_epochs_do_not_flap(void **state)
+{
+    s_fix_t *f = *state;
+    s_log_capture(f);
+    Backstop__Decision d1;
+    s_decision(&d1, "D1", 11);
+    Backstop__Decision *snap[] = {&d1};
+    int requests = 0;
+    for (int i = 0; i < 225; i++) { /* 4.5 s */
+        Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
+        hb.epoch = 0xaaaa;
+        hb.seq = 1;
+        Backstop__Frame fr;
+        wire_frame_init(&fr, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb);
+        zsock_publish(f->pub, ZSOCK_TOPIC_HEARTBEAT, &fr, 0);
+        zmq_pollitem_t it = {.socket = f->router, .events = ZMQ_POLLIN};
+        while (zmq_poll(&it, 1, 0) == 1) {
+            zsock_meta_t who;
+            Backstop__Frame *rq = NULL;
+            assert_int_equal(zsock_recv(f->router, 0, &rq, &who, NULL), 1);
+            wire_free(&rq);
+            s_reply_full(f, &who, 0xbbbb, 1, snap, 1);
+            requests++;
+        }
+        s_wait_ms(20);
+    }
+    /* 3 at once, then after 1 s and 2 s (and maybe 4 s) */
+    assert_true(requests >= 4);
+    assert_true(requests <= 7);
+    assert_int_equal(s_log_count(f, "is not the heartbeat's epoch=000000000000aaaa"), 1);
+    assert_int_equal(s_log_count(f, "snapshot epoch=000000000000bbbb from tcp://"), 1);
+    assert_true(s_log_count(f, "uplink: state=joining reason=epoch") <= 2);
+    assert_true(s_log_count(f, "uplink: state=live") <= 3);
+    assert_true(s_log_count(f, "uplink: state=live aggregator=primary epoch=000000000000bbbb") >=
+                1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,6 +907,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_as_columns_only_after_the_feature_bit, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_spool_is_rows_while_live_is_columns, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_changes_reply_in_two_frames, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_refused_snapshot_keeps_the_cache, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_decisions_not_enforceable_are_refused, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_held_updates_are_bounded_in_bytes, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_and_feed_of_two_epochs_do_not_flap, s_setup,
                                         s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
