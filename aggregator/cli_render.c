@@ -454,8 +454,12 @@ static void s_status(FILE *fp, const json_t *doc, int64_t now_ms)
     fprintf(fp, "Aggregator: up %s, epoch %s, seq %s\n", b[0], s_field(doc, "epoch", b[1], 64),
             s_field(doc, "seq", b[2], 64));
     const json_t *ev = json_object_get(doc, "events");
-    fprintf(fp, "Events:     %.1f/s, %s received, %s counted\n", s_num(doc, "events_per_s", 0),
+    fprintf(fp, "Events:     %.1f/s, %s received, %s counted", s_num(doc, "events_per_s", 0),
             s_field(ev, "received", b[0], 64), s_field(ev, "counted", b[1], 64));
+    /* counted without duplicate detection (dedup's table full): a replay counts twice */
+    if (s_int(ev, "untracked", 0) > 0)
+        fprintf(fp, " (%s without dedup: full)", s_field(ev, "untracked", b[0], 64));
+    fputc('\n', fp);
     const json_t *dropped = ev ? json_object_get(ev, "dropped") : NULL;
     if (json_is_object(dropped) && json_object_size(dropped) > 0) {
         fprintf(fp, "Dropped:   ");
@@ -534,8 +538,19 @@ static void s_status(FILE *fp, const json_t *doc, int64_t now_ms)
                 ntotal - (int64_t)nshown);
 }
 
-/* The per-rule comparison rows of one key (why). */
-static void s_key_rules(FILE *fp, const json_t *key)
+/* The verdict a why row shows: a rule that fires while its decision is not in force
+ * (decided false: it ran out or was revoked, and rules are evaluated only when an event
+ * comes) blocks nothing yet; allowlisted (an entry covers the key), it never will. */
+static const char *s_verdict(const json_t *r, bool allowlisted, char *buf, size_t size)
+{
+    const json_t *decided = json_object_get(r, "decided");
+    if (json_is_true(json_object_get(r, "fires")) && json_is_false(decided))
+        return allowlisted ? "met: allowlisted, no decision" : "met: would fire on the next event";
+    return s_field(r, "verdict", buf, size);
+}
+
+/* The per-rule comparison rows of one key (why); allowlisted: an entry covers it. */
+static void s_key_rules(FILE *fp, const json_t *key, bool allowlisted)
 {
     static const char *const titles[] = {"RULE",   "WINDOW>",    "EVENTS>",
                                          "SITES>", "TOP SHARE>", "VERDICT"};
@@ -553,8 +568,8 @@ static void s_key_rules(FILE *fp, const json_t *key)
         snprintf(b[3], 64, "%" PRId64 "/%" PRId64, s_int(r, "sites", 0), s_int(r, "min_sites", 0));
         snprintf(b[4], 64, "%.0f%%/%.0f%%", 100.0 * s_num(r, "top_share", 0),
                  100.0 * s_num(r, "max_site_share", 1));
-        const char *row[6] = {s_field(r, "rule", b[0], 64),   b[1], b[2], b[3], b[4],
-                              s_field(r, "verdict", b[5], 64)};
+        const char *row[6] = {s_field(r, "rule", b[0], 64),       b[1], b[2], b[3], b[4],
+                              s_verdict(r, allowlisted, b[5], 64)};
         s_table_row(&t, row);
     }
     s_table_print(fp, &t);
@@ -625,7 +640,7 @@ static void s_why(FILE *fp, const json_t *doc, int64_t now_ms)
                 s_field(x, "fp", b[2], 64), s_field(x, "events", e[0], 64),
                 s_field(x, "span_s", e[1], 64));
         if (s_array(x, "rules") && json_array_size(s_array(x, "rules")) > 0)
-            s_key_rules(fp, x);
+            s_key_rules(fp, x, allowed && json_array_size(allowed) > 0);
         else
             fprintf(fp, "  no rule counts this scope\n");
     }

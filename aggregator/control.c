@@ -277,17 +277,18 @@ static int s_status(server_t *srv, s_ctx_t *c)
             (json_int_t)ps->shared_fetches, "applied", (json_int_t)ps->shared_applied, "refused",
             (json_int_t)ps->shared_refused);
     json_t *doc = json_pack(
-        "{s:I, s:I, s:o, s:I, s:f, s:{s:I, s:I, s:I, s:o}, s:I, s:{s:I, s:I, s:I}, s:I, s:I, "
-        "s:o, s:o}",
+        "{s:I, s:I, s:o, s:I, s:f, s:{s:I, s:I, s:I, s:o, s:I}, s:I, s:{s:I, s:I, s:I}, s:I, "
+        "s:I, s:o, s:o}",
         "started_ms", (json_int_t)st->started_ms, "uptime_s", (json_int_t)(up < 0 ? 0 : up),
         "epoch", s_hex(decisions_epoch(d)), "seq", (json_int_t)decisions_seq(d), "events_per_s",
         st->events_per_s, "events", "received", (json_int_t)st->events_in, "counted",
         (json_int_t)st->events_counted, "allowlisted", (json_int_t)st->events_allowlisted,
-        "dropped", dropped, "keys", (json_int_t)window_keys(server_window(srv)), "decisions",
-        "active", (json_int_t)decisions_count(d), "enforced",
-        (json_int_t)decisions_count_enforced(d), "pending", (json_int_t)decisions_pending(d),
-        "allowlist", (json_int_t)allowlist_count(server_allowlist(srv)), "sites",
-        (json_int_t)nsites, "store", store, "peer", peer);
+        "dropped", dropped, "untracked", (json_int_t)st->events_untracked, "keys",
+        (json_int_t)window_keys(server_window(srv)), "decisions", "active",
+        (json_int_t)decisions_count(d), "enforced", (json_int_t)decisions_count_enforced(d),
+        "pending", (json_int_t)decisions_pending(d), "allowlist",
+        (json_int_t)allowlist_count(server_allowlist(srv)), "sites", (json_int_t)nsites, "store",
+        store, "peer", peer);
     /* the window's room: keys refused are counts lost (the events refused on every key
      * are the drop "refused"); "full" counts those refused because max_keys was reached */
     json_object_set_new(
@@ -461,6 +462,8 @@ typedef struct {
 
 /* ingest_explain state: the rules' rows, the busiest site, the longest window. */
 typedef struct {
+    const decisions_t *decisions;         /* where a rule's decision is looked up */
+    uint64_t fp;                          /* the key's fingerprint */
     json_t *rules;                        /* verdict rows */
     bool local_only;                      /* second pass: local rules only */
     char top_site[DECISION_NAME_MAX + 1]; /* site with most events (fleet evidence) */
@@ -477,6 +480,13 @@ static void s_explain_cb(const rule_t *r, rules_verdict_t v, const evidence_t *e
     json_t *row = control_json_verdict(r, v, ev);
     if (local && x->top_site[0])
         json_object_set_new(row, "site", s_text(x->top_site));
+    /* whether the rule's decision (its identity: one a firing would make or extend) is in
+     * force: rules are evaluated only when an event comes, so a rule whose decision ran
+     * out (a TTL shorter than the window) or was revoked "fires" here and blocks nothing
+     * until the key's next event */
+    const decision_t *cur = decisions_find_identity(x->decisions, r->scope, x->fp, r->reach,
+                                                    local ? x->top_site : "", r->mode);
+    json_object_set_new(row, "decided", json_boolean(cur != NULL));
     json_array_append_new(x->rules, row);
     if (!local) {
         for (uint32_t i = 0; i < ev->nshares && x->top_site[0] == '\0'; i++)
@@ -497,6 +507,8 @@ static json_t *s_explain_key(server_t *srv, const s_key_t *k, const char *site, 
     s_explain_t x;
 
     memset(&x, 0, sizeof(x));
+    x.decisions = server_decisions(srv);
+    x.fp = fp;
     x.rules = json_array();
     ingest_explain(in, k->scope, fp, NULL, now_ms, s_explain_cb, &x);
     if (site && site[0])

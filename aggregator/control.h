@@ -18,8 +18,9 @@
  * last_ms, sample, shares: [{site, events, share}]}; allowlist entries
  * {id, type, value, scope?, fp?, reason, who, created_ms}.
  *   STATUS         {now_ms, started_ms, uptime_s, epoch, seq, events_per_s,
- *                   events: {received, counted, allowlisted, dropped: {reason: n}},
- *                   keys, decisions: {active, enforced, pending}, allowlist, sites,
+ *                   events: {received, counted, allowlisted, untracked (counted
+ *                   without dedup: its table full), dropped: {reason: n}},
+ *                   keys, window: {keys, max_keys, keys_refused, full}, decisions: {active, enforced, pending}, allowlist, sites,
  *                   sensors: [{site, sensor, last_seen_ms, epoch, applied_seq, lag,
  *                   stale, events, decisions}]}
  *   DECISION_LIST  {now_ms, total, truncated, decisions: [decision]}
@@ -30,7 +31,10 @@
  *                   decisions: [decision], allowlisted: [entry],
  *                   keys: [{scope, value, fp, events, span_s, rules: [{rule, reach,
  *                   mode, window_s, events, min_events, sites, min_sites, top_share,
- *                   max_site_share, site?, verdict, fires}]}]}
+ *                   max_site_share, site?, verdict, fires, decided}]}]}
+ *                  (decided: the rule's decision on the key, one its firing would make
+ *                  or extend, is in force; fires without decided: the thresholds are
+ *                  met, and the key's next event makes the decision)
  *   TOP            {now_ms, keys: [{scope, value, fp, rule, reach, site?, events,
  *                   min_events, sites, min_sites, top_share, max_site_share,
  *                   progress (0..1, 1 = fires), decided}]}

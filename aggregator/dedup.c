@@ -157,7 +157,7 @@ static void s_slide(dedup_t *d, s_sensor_t *s, uint64_t new_base)
 dedup_t *dedup_new(size_t max_sensors, uint64_t reset_gap)
 {
     dedup_t *d = xcalloc(1, sizeof(*d));
-    d->max_sensors = max_sensors ? max_sensors : 8192;
+    d->max_sensors = max_sensors ? max_sensors : DEDUP_SENSORS_DEFAULT;
     d->reset_gap = reset_gap ? reset_gap : (1ULL << 20);
     d->nbuckets = 64;
     d->buckets = xcalloc(d->nbuckets, sizeof(*d->buckets));
@@ -283,6 +283,11 @@ uint64_t dedup_base(const dedup_t *self, const char *site, const char *sensor)
 size_t dedup_sensors(const dedup_t *self)
 {
     return self->count;
+}
+
+size_t dedup_max_sensors(const dedup_t *self)
+{
+    return self->max_sensors;
 }
 
 const dedup_counters_t *dedup_counters(const dedup_t *self)

@@ -32,10 +32,14 @@
  * gap, unless it can tell that the window never slid (then only the seqs below
  * the first seq's half window).
  *
- * Memory: about DEDUP_WINDOW/8 + 320 bytes (2.4 KB) per sensor, at most max_sensors
- * sensors; events from further sensors are accepted without dedup (counted)
- * rather than dropped: fail open. Export/import carries one sensor's state
- * across a restart. Pure logic, single-threaded.
+ * Memory: about DEDUP_WINDOW/8 + 320 bytes (2.4 KB) per sensor, allocated as sensors
+ * appear, at most max_sensors sensors (DEDUP_SENSORS_DEFAULT, 16384: about 39 MB when
+ * all are there). The daemon passes its own bound on sensors (SERVER_SENSORS_MAX) and
+ * forgets here every sensor it forgets, so every sensor it admits is tracked and the
+ * table is never full. Past max_sensors, events from further sensors are accepted
+ * without dedup (counted, and counted as untracked: a replay of theirs counts twice)
+ * rather than dropped: fail open. Export/import carries one sensor's state across a
+ * restart. Pure logic, single-threaded.
  */
 #ifndef BS_DEDUP_H
 #define BS_DEDUP_H
@@ -49,12 +53,16 @@ typedef struct dedup dedup_t;
 #define DEDUP_WINDOW 16384u
 /* Ranges of seqs below base never seen, remembered per sensor (see DEDUP_BEHIND). */
 #define DEDUP_GAPS 8u
+/* Sensors tracked at most when dedup_new() is given 0: the daemon's bound on sensors
+ * (SERVER_SENSORS_MAX), which it passes itself. */
+#define DEDUP_SENSORS_DEFAULT 16384u
 
 /* What dedup_check() decided. */
 typedef enum {
     DEDUP_NEW = 0,       /* first time: count it */
     DEDUP_DUPLICATE = 1, /* seen (counted) before: drop */
-    DEDUP_UNTRACKED = 2, /* sensor table full: count it, not deduplicated */
+    DEDUP_UNTRACKED = 2, /* sensor table full (or a name too long): count it, not
+                            deduplicated (counters.untracked) */
     DEDUP_BEHIND = 3,    /* below the window, never marked seen: cannot tell; drop */
 } dedup_result_t;
 
@@ -67,8 +75,9 @@ typedef struct {
     uint64_t behind;     /* DEDUP_BEHIND results */
 } dedup_counters_t;
 
-/* A new table for at most max_sensors sensors (0: 8192); reset_gap (0: 2^20) is how
- * far below the highest seen a seq must be to mean "the sensor restarted its numbering". */
+/* A new table for at most max_sensors sensors (0: DEDUP_SENSORS_DEFAULT); reset_gap (0:
+ * 2^20) is how far below the highest seen a seq must be to mean "the sensor restarted its
+ * numbering". */
 dedup_t *dedup_new(size_t max_sensors, uint64_t reset_gap);
 /* Frees it; *self_p becomes NULL; safe twice. */
 void dedup_destroy(dedup_t **self_p);
@@ -90,6 +99,8 @@ dedup_result_t dedup_check_at(dedup_t *self, dedup_sensor_t *sensor, uint64_t se
 uint64_t dedup_base(const dedup_t *self, const char *site, const char *sensor);
 /* Sensors tracked. */
 size_t dedup_sensors(const dedup_t *self);
+/* Sensors tracked at most (the max_sensors in force). */
+size_t dedup_max_sensors(const dedup_t *self);
 /* Metrics (borrowed). */
 const dedup_counters_t *dedup_counters(const dedup_t *self);
 /* Forgets one sensor (an operator removed it); 0, or -1 unknown. */

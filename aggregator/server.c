@@ -108,6 +108,7 @@ struct server {
     int64_t drop_logged[SERVER_DROP__COUNT][4]; /* monotonic ms a reason was last logged,
                                                    by socket (s_socket_slot) */
     int64_t full_logged;                        /* ... and the window being full */
+    int64_t untracked_logged;                   /* ... and dedup being full */
     peer_t *peer;                               /* the failover peer followed, or NULL */
     char peer_key[ZSOCK_Z85_LEN + 1];           /* its CURVE public key ("" plain or none) */
     uint64_t peer_stored[2];                    /* its (epoch, seq) last written as m/peer_* */
@@ -947,6 +948,26 @@ static void s_refused_note(server_t *self, uint64_t keys, uint64_t full)
              (long long)self->cfg->max_keys, (unsigned long long)self->stats.keys_refused_full);
 }
 
+/* A batch's events that dedup could not track (its table full): counted, since they are
+ * not dropped (fail open), but a replay of theirs would count twice, so it is not silent:
+ * the count is in status and the log says so at most once a minute. The server's bound
+ * on sensors is dedup's (s_ingest_new), so this would be a bug. */
+static void s_untracked_note(server_t *self, uint64_t n)
+{
+    self->stats.events_untracked += n;
+    if (n == 0)
+        return;
+    int64_t now = s_mono(self);
+    if (self->untracked_logged && now - self->untracked_logged < SERVER_DROP_LOG_MS)
+        return;
+    self->untracked_logged = now;
+    const dedup_t *dd = ingest_dedup(self->ingest);
+    msg_warn("dedup full (%zu of %zu sensors): events counted without duplicate detection "
+             "(a replay of them counts twice): untracked=%llu",
+             dedup_sensors(dd), dedup_max_sensors(dd),
+             (unsigned long long)self->stats.events_untracked);
+}
+
 /* A new sensor of site found no room (s_sensor_room): its n events (1 for a status) are
  * dropped as sensors_full. */
 static void s_sensors_full(server_t *self, const char *site, size_t n, const char *peer)
@@ -1002,9 +1023,11 @@ static void s_on_batch(server_t *self, const Backstop__EventBatch *b, const zsoc
     nev = n;
     uint64_t refused0 = ingest_counters(self->ingest)->keys_refused;
     uint64_t full0 = window_counters(ingest_window(self->ingest))->refused_full;
+    uint64_t untracked0 = dedup_counters(ingest_dedup(self->ingest))->untracked;
     ingest_batch(self->ingest, self->evs, nev, now, self->evres);
     s_refused_note(self, ingest_counters(self->ingest)->keys_refused - refused0,
                    window_counters(ingest_window(self->ingest))->refused_full - full0);
+    s_untracked_note(self, dedup_counters(ingest_dedup(self->ingest))->untracked - untracked0);
     for (size_t i = 0; i < nev; i++) {
         switch (self->evres[i]) {
         case INGEST_COUNTED:
@@ -1469,6 +1492,10 @@ static ingest_t *s_ingest_new(const agg_config_t *cfg, decisions_t *d, allowlist
         .max_entries = (size_t)cfg->max_keys,
         .seed = seed,
         .track_dirty = 1,
+        /* every sensor the server admits is tracked (s_sensor_room bounds them, and
+         * s_sensor_forget forgets one here too): dedup is never full, and a replay of any
+         * admitted sensor is found. About 2.4 KB a sensor (dedup.h), 39 MB at the bound. */
+        .dedup_max_sensors = SERVER_SENSORS_MAX,
     };
     char err[256];
     ingest_t *in = ingest_new(&ic, d, a, err, sizeof(err));
@@ -1501,8 +1528,13 @@ typedef struct {
     int64_t now_ms;     /* wall clock at the start of the restore */
     long refused;       /* records window_import() refused */
     long dropped;       /* records of a filter counted no more (or by another tally) */
+    long idle;          /* records of keys idle by now (they went idle while we were down) */
 } s_restore_t;
 
+/* A stored window record: restored, or deleted when it is of no more use (its filter is
+ * counted no more, or its key went idle while the aggregator was down: such a key is
+ * never in memory, so no sweep would ever delete its record, read again at every start).
+ * The deletions go with the first flush. */
 static int s_restore_window(const uint8_t *blob, size_t len, void *arg)
 {
     s_restore_t *r = arg;
@@ -1510,10 +1542,12 @@ static int s_restore_window(const uint8_t *blob, size_t len, void *arg)
     int rc = window_import_mapped(r->w, blob, len, r->now_ms, r->map, &was);
     if (rc < 0)
         r->refused++;
-    if (rc == 1) {
+    if (rc == 1)
         r->dropped++;
+    if (rc == 1 || rc == WINDOW_IMPORT_IDLE)
         store_window_queue(r->store, &was, NULL, 0);
-    }
+    if (rc == WINDOW_IMPORT_IDLE)
+        r->idle++;
     return 0;
 }
 
@@ -1829,6 +1863,10 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
         msg_warn("store: %s: rules changed: %ld window keys start over (their event filter "
                  "moved in the rule order, or is gone)",
                  cfg->data_dir, rw.dropped);
+    if (rw.idle > 0)
+        msg_info("store: %s: %ld window keys went idle while stopped: their records are "
+                 "deleted",
+                 cfg->data_dir, rw.idle);
     s_tallies_store(self);
     long nsen = store_sensor_load(self->store, 'n', s_restore_sensor, self);
     long ndd = store_sensor_load(self->store, 'x', s_restore_dedup, self);
@@ -1914,7 +1952,8 @@ void server_request_reload(server_t *self)
 /* Carrying the window over to the reloaded rules. */
 typedef struct {
     window_t *from, *to; /* the old window, the new */
-    store_t *store;      /* where records of filters no longer counted are deleted */
+    store_t *store;      /* where records of filters no longer counted (or of keys
+                            idle) are deleted */
     const uint8_t *map;  /* ingest_tally_keep() of the old tallies */
     int64_t now_ms;      /* one clock reading */
     long dropped;        /* keys of a filter counted no more, or by another tally */
@@ -1930,8 +1969,10 @@ static int s_migrate_key(const window_key_t *key, void *arg)
     }
     size_t len = 0;
     uint8_t *blob = window_export(m->from, key, &len);
-    if (blob)
-        (void)window_import(m->to, blob, len, m->now_ms);
+    /* a key idle in the new window (not swept yet, or past a shorter span) is not carried
+     * over: nothing would sweep it there, so its record goes now */
+    if (blob && window_import_mapped(m->to, blob, len, m->now_ms, NULL, NULL) == WINDOW_IMPORT_IDLE)
+        store_window_queue(m->store, key, NULL, 0);
     xfree(blob);
     return 0;
 }

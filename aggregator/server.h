@@ -115,6 +115,8 @@ typedef struct {
                                            (SERVER_DROP_REFUSED) */
     uint64_t keys_refused_full;         /* window entries refused because the table was at
                                            max_keys (a key or one site's series of it) */
+    uint64_t events_untracked;          /* events counted without dedup (its table full,
+                                           never at the server's bound on sensors) */
     uint64_t status_in;                 /* SensorStatus frames accepted */
     uint64_t drops[SERVER_DROP__COUNT]; /* dropped input (and refused output) by reason */
     uint64_t updates_published;         /* decision updates sent on the PUB */

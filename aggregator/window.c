@@ -1817,7 +1817,8 @@ static void s_fill_series(window_t *w, entry_t *e, const s_series_t *s, const ui
 
 int window_import(window_t *self, const uint8_t *blob, size_t len, int64_t now_ms)
 {
-    return window_import_mapped(self, blob, len, now_ms, NULL, NULL);
+    int rc = window_import_mapped(self, blob, len, now_ms, NULL, NULL);
+    return rc == WINDOW_IMPORT_IDLE ? 0 : rc;
 }
 
 int window_import_mapped(window_t *self, const uint8_t *blob, size_t len, int64_t now_ms,
@@ -1884,8 +1885,10 @@ int window_import_mapped(window_t *self, const uint8_t *blob, size_t len, int64_
         s_remove_key(w, &k);
         w->counters.keys_expired--; /* replacing is not expiring */
     }
+    /* idle at now: nothing to restore, and nothing in memory will ever delete its record
+     * (no sweep sees a key that is not there); the caller does */
     if (s_age(cur, (uint32_t)series[0].head) >= (int32_t)w->nb)
-        return 0;
+        return WINDOW_IMPORT_IDLE;
 
     s_reserve(w, ns);
     entry_t *a = s_insert(w, &k, WINDOW_SITE_ALL);

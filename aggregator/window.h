@@ -260,9 +260,15 @@ void window_copy_encode(window_copy_t *self, window_export_fn *cb, void *arg);
 /* Restores a key from window_export() output, replacing any state it had. Keys idle
  * at now_ms are skipped. Returns 0, or -1 for a malformed blob or another bucket_ms. */
 int window_import(window_t *self, const uint8_t *blob, size_t len, int64_t now_ms);
+/* What window_import_mapped() returns for a key idle at now_ms (nothing restored; any
+ * state the key had is gone): its stored record is of no more use, and no sweep will
+ * see the key to delete it, so the caller deletes it. */
+#define WINDOW_IMPORT_IDLE 2
 /* window_import() with the key's tally translated through tally_map (256 entries; NULL:
  * as stored): a blob whose tally maps to 0xFF is skipped (its filter is counted no more, or
- * by another tally), returning 1. stored (may be NULL) gets the key as the blob has it. */
+ * by another tally), returning 1; a key idle at now_ms is skipped, returning
+ * WINDOW_IMPORT_IDLE (window_import() returns 0 for it). Either way, stored (may be NULL)
+ * gets the key as the blob has it: the key of its record. */
 int window_import_mapped(window_t *self, const uint8_t *blob, size_t len, int64_t now_ms,
                          const uint8_t *tally_map, window_key_t *stored);
 

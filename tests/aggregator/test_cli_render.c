@@ -139,6 +139,12 @@ static void test_status_block_and_sensors(void **state)
     s_has_line(out, "Keys:       20 tracked (max_keys 20); 1500 key updates refused, not counted "
                     "(1500: window full)");
     free(out);
+    /* events dedup could not track (its table full): counted, a replay of theirs twice */
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS,
+                   "{\"now_ms\":" NOW ",\"uptime_s\":5,\"events\":{\"received\":100,"
+                   "\"counted\":100,\"untracked\":40,\"dropped\":{}},\"keys\":2}");
+    s_has_line(out, "Events:     0.0/s, 100 received, 100 counted (40 without dedup: full)");
+    free(out);
 }
 
 static void test_status_peer_and_mirrored_origin(void **state)
@@ -384,6 +390,35 @@ static void test_why_and_top(void **state)
     free(out);
 }
 
+/* A rule that fires while its decision is not in force (ran out, revoked: rules are
+ * evaluated when an event comes) is "met: would fire on the next event", not "fires"
+ * next to "Not blocked"; allowlisted, it never will. */
+static void test_why_rule_met_without_its_decision(void **state)
+{
+    (void)state;
+#define S_WHY_DOC(decided, allowlisted)                                                            \
+    "{\"now_ms\":" NOW ",\"query\":\"w\",\"kind\":\"subject\",\"decisions\":[],"                   \
+    "\"allowlisted\":" allowlisted ",\"keys\":[{\"scope\":\"subject\",\"value\":\"w\","            \
+    "\"fp\":\"00000000000000ff\",\"events\":40,\"span_s\":10,\"rules\":[{\"rule\":\"r\","          \
+    "\"window_s\":10,\"events\":40,\"min_events\":30,\"sites\":1,\"min_sites\":1,"                 \
+    "\"top_share\":1.0,\"max_site_share\":1.0,\"verdict\":\"fires\",\"fires\":true,"               \
+    "\"decided\":" decided "}]}]}"
+    char *out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__WHY, S_WHY_DOC("false", "[]"));
+    s_has_line(out, "Not blocked: no active decision matches.");
+    s_has_line(out, "r        10s   40/30    1/1  100%/100%  met: would fire on the next event");
+    assert_null(strstr(out, "  fires"));
+    free(out);
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__WHY, S_WHY_DOC("true", "[]"));
+    s_has_line(out, "r        10s   40/30    1/1  100%/100%  fires");
+    free(out);
+    out =
+        s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__WHY,
+                 S_WHY_DOC("false", "[{\"type\":\"subject\",\"value\":\"w\",\"reason\":\"ok\"}]"));
+    s_has_line(out, "r        10s   40/30    1/1  100%/100%  met: allowlisted, no decision");
+    free(out);
+#undef S_WHY_DOC
+}
+
 static void test_why_of_an_id_no_longer_in_force(void **state)
 {
     (void)state;
@@ -458,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_long_values_are_cut_on_characters),
         cmocka_unit_test(test_wide_characters_take_two_columns),
         cmocka_unit_test(test_why_and_top),
+        cmocka_unit_test(test_why_rule_met_without_its_decision),
         cmocka_unit_test(test_why_of_an_id_no_longer_in_force),
         cmocka_unit_test(test_span_format),
         cmocka_unit_test(test_not_an_object_refused),

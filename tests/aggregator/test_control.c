@@ -182,6 +182,9 @@ static void test_status_fresh(void **state)
     assert_null(json_object_get(s_get(fx, "events", "dropped"), "oversize"));
     assert_int_equal(json_integer_value(s_get(fx, "window", "keys_refused")), 0);
     assert_int_equal(json_integer_value(s_get(fx, "window", "full")), 0);
+    /* counted without dedup (its table full): never at the server's bound, but shown */
+    assert_true(json_is_integer(s_get(fx, "events", "untracked")));
+    assert_int_equal(json_integer_value(s_get(fx, "events", "untracked")), 0);
     assert_non_null(s_get(fx, "window", "max_keys"));
     assert_int_equal(strlen(s_str(fx, "epoch", NULL)), 16);
 }
@@ -197,6 +200,38 @@ static void test_status_counts_events_keys_decisions(void **state)
     assert_true(json_integer_value(s_get(fx, "keys", NULL)) >= 1);
     assert_int_equal(json_integer_value(s_get(fx, "decisions", "active")), 1);
     assert_int_equal(json_integer_value(s_get(fx, "seq", NULL)), 1);
+}
+
+/* Dedup tracks every sensor the server admits (SERVER_SENSORS_MAX; the server makes room
+ * by forgetting silent ones, here too): with that many sensors seen, a replay from the
+ * last of them is a duplicate, not counted a second time. */
+static void test_dedup_tracks_every_sensor_the_server_admits(void **state)
+{
+    s_fx_t *fx = *state;
+    ingest_t *in = server_ingest(fx->srv);
+    assert_int_equal(dedup_max_sensors(ingest_dedup(in)), SERVER_SENSORS_MAX);
+    int64_t now = server_now_ms(fx->srv);
+    char text[32], name[16];
+    ingest_key_t key = {BS_SCOPE_SUBJECT, 0, text, 0};
+    ingest_event_t ev = {.site = "a",
+                         .sensor = name,
+                         .seq = 1,
+                         .time_ms = now,
+                         .msg_class = BS_CLASS_BOUNCE,
+                         .keys = &key,
+                         .nkeys = 1,
+                         .nrule_labels = 1};
+    for (int i = 0; i < SERVER_SENSORS_MAX; i++) {
+        snprintf(name, sizeof(name), "s%d", i);
+        snprintf(text, sizeof(text), "one-time %d", i);
+        key.fp = fp_text(text);
+        key.text_len = strlen(text);
+        assert_int_equal(ingest_event(in, &ev, now), INGEST_COUNTED);
+    }
+    /* the last sensor's spool, replayed */
+    assert_int_equal(ingest_event(in, &ev, now), INGEST_DUPLICATE);
+    assert_int_equal(dedup_sensors(ingest_dedup(in)), SERVER_SENSORS_MAX);
+    assert_int_equal(dedup_counters(ingest_dedup(in))->untracked, 0);
 }
 
 /* ---- decisions ---- */
@@ -583,6 +618,61 @@ static void test_why_decision_shows_evidence(void **state)
     json_t *rules = json_object_get(json_array_get(s_get(fx, "keys", NULL), 0), "rules");
     assert_true(json_array_size(rules) >= 1);
     assert_true(json_is_true(json_object_get(json_array_get(rules, 0), "fires")));
+}
+
+/* The row of the fleet rule on subject text in the last why document. */
+static json_t *s_why_fleet_row(s_fx_t *fx)
+{
+    json_t *rules = json_object_get(json_array_get(s_get(fx, "keys", NULL), 0), "rules");
+    for (size_t i = 0; i < json_array_size(rules); i++) {
+        json_t *r = json_array_get(rules, i);
+        if (strcmp(json_string_value(json_object_get(r, "reach")), "fleet") == 0)
+            return r;
+    }
+    fail_msg("no fleet rule row");
+    return NULL;
+}
+
+/* Rules are evaluated only when an event comes: a rule whose decision is no longer in
+ * force (ran out, revoked) still "fires" on the window until the key's next event. Why
+ * says whether its decision is in force (decided), so the two can be told apart. */
+static void test_why_says_whether_a_firing_rules_decision_is_in_force(void **state)
+{
+    s_fx_t *fx = *state;
+    s_events(fx, "a", "storm wave", 150);
+    s_events(fx, "b", "storm wave", 150);
+    s_events(fx, "c", "storm wave", 150);
+    const decision_t *fleet =
+        decisions_find_identity(server_decisions(fx->srv), BS_SCOPE_SUBJECT, fp_text("storm wave"),
+                                BS_REACH_FLEET, "", BS_MODE_ENFORCE);
+    assert_non_null(fleet);
+    char id[DECISION_ID_LEN + 1];
+    snprintf(id, sizeof(id), "%s", fleet->id);
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__WHY;
+    req.query = "storm wave";
+    assert_int_equal(s_call(fx, &req), 0);
+    json_t *r = s_why_fleet_row(fx);
+    assert_true(json_is_true(json_object_get(r, "fires")));
+    assert_true(json_is_true(json_object_get(r, "decided")));
+    /* a rule that does not fire has no decision either */
+    json_t *rules = json_object_get(json_array_get(s_get(fx, "keys", NULL), 1), "rules");
+    assert_true(json_is_false(json_object_get(json_array_get(rules, 0), "fires")));
+    assert_true(json_is_false(json_object_get(json_array_get(rules, 0), "decided")));
+
+    Backstop__ControlRequest del = BACKSTOP__CONTROL_REQUEST__INIT;
+    del.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL;
+    del.id = id;
+    assert_int_equal(s_call(fx, &del), 0);
+    assert_int_equal(s_call(fx, &req), 0);
+    r = s_why_fleet_row(fx);
+    assert_string_equal(json_string_value(json_object_get(r, "verdict")), "fires");
+    assert_true(json_is_true(json_object_get(r, "fires")));
+    assert_true(json_is_false(json_object_get(r, "decided")));
+    /* the next event makes it again */
+    s_events(fx, "a", "storm wave", 1);
+    assert_int_equal(s_call(fx, &req), 0);
+    assert_true(json_is_true(json_object_get(s_why_fleet_row(fx), "decided")));
 }
 
 /* An id a reject named, no longer in force: why says why and what it was (while the change
@@ -1031,6 +1121,46 @@ static void s_assert_stored(s_fx_t *fx, long ntomb, long nallow)
     assert_int_equal(tombs, ntomb);
     if (nallow >= 0)
         assert_int_equal(allows, nallow);
+    fx->srv = s_server_in(fx->dir, fx->clock);
+}
+
+static int s_count_window(const uint8_t *blob, size_t len, void *arg)
+{
+    (void)blob;
+    (void)len;
+    (*(long *)arg)++;
+    return 0;
+}
+
+/* Window records in the stopped server's store. */
+static long s_stored_windows(s_fx_t *fx)
+{
+    store_t *st = s_store_open(fx);
+    long n = 0;
+    assert_true(store_window_load(st, s_count_window, &n) >= 0);
+    store_close(&st);
+    return n;
+}
+
+/* Keys that went idle while the aggregator was down are never in memory again, so no
+ * sweep deletes their records: the start does, or they would be read at every start
+ * for ever. */
+static void test_restart_deletes_records_of_keys_idle_while_down(void **state)
+{
+    s_fx_t *fx = *state;
+    char text[32];
+    for (int i = 0; i < 50; i++) {
+        snprintf(text, sizeof(text), "stale key %d", i);
+        s_events(fx, "site1", text, 1);
+    }
+    server_destroy(&fx->srv);
+    assert_true(s_stored_windows(fx) >= 50); /* a record per key and tally counting it */
+    /* a stop longer than any window */
+    bs_clock_fake_advance(fx->clock, 2 * 86400 * SEC);
+    fx->srv = s_server_in(fx->dir, fx->clock);
+    assert_int_equal(window_keys(server_window(fx->srv)), 0);
+    server_destroy(&fx->srv);
+    assert_int_equal(s_stored_windows(fx), 0);
     fx->srv = s_server_in(fx->dir, fx->clock);
 }
 
@@ -1682,6 +1812,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_fresh, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_status_counts_events_keys_decisions, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_dedup_tracks_every_sensor_the_server_admits, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_add_normalises_and_fingerprints, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_add_is_stored_and_published, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_add_local_ip_with_options, s_setup, s_teardown),
@@ -1697,6 +1829,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_del_revokes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_why_decision_shows_evidence, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_why_says_whether_a_firing_rules_decision_is_in_force,
+                                        s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_why_of_an_id_no_longer_in_force, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_why_subject_not_blocked_says_why, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_why_ip_looks_at_address_and_network, s_setup,
@@ -1711,6 +1845,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_ignores_a_damaged_wkeys, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_counts_refused_window_records, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_deletes_records_of_keys_idle_while_down,
+                                        s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_shared_apply_adds_a_peer_entry_as_the_peer_made_it,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_shared_apply_of_an_entry_we_have_changes_nothing,

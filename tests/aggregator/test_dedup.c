@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -250,6 +251,29 @@ static void test_dedup_full_table_fails_open(void **state)
     dedup_destroy(&d);
 }
 
+/* The default table holds DEDUP_SENSORS_DEFAULT sensors (the daemon's bound on sensors,
+ * twice the 8192 it once held): with all of them seen, the last one's replay is still a
+ * duplicate; only one more sensor is untracked, and counted as such. */
+static void test_dedup_default_tracks_the_daemons_sensors(void **state)
+{
+    dedup_t *d = dedup_new(0, 0);
+    assert_int_equal(dedup_max_sensors(d), DEDUP_SENSORS_DEFAULT);
+    char name[16];
+    for (unsigned i = 0; i < DEDUP_SENSORS_DEFAULT; i++) {
+        snprintf(name, sizeof(name), "s%u", i);
+        assert_int_equal(dedup_check(d, "a", name, 1), DEDUP_NEW);
+    }
+    assert_int_equal(dedup_check(d, "a", name, 1), DEDUP_DUPLICATE);
+    assert_int_equal(dedup_counters(d)->untracked, 0);
+    assert_int_equal(dedup_check(d, "a", "one more", 1), DEDUP_UNTRACKED);
+    assert_int_equal(dedup_counters(d)->untracked, 1);
+    /* forgetting one makes room */
+    assert_int_equal(dedup_forget(d, "a", "s0"), 0);
+    assert_int_equal(dedup_check(d, "a", "one more", 1), DEDUP_NEW);
+    assert_int_equal(dedup_check(d, "a", "one more", 1), DEDUP_DUPLICATE);
+    dedup_destroy(&d);
+}
+
 /* A sensor looked up once (dedup_sensor) and checked many times (dedup_check_at) decides
  * exactly as dedup_check() by names: in order, late, replayed, jumping, restarting, for
  * three sensors taking turns, and a full table gives a NULL handle: untracked. */
@@ -425,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_dedup_sensor_restart_numbering),
         cmocka_unit_test(test_dedup_sensors_are_independent),
         cmocka_unit_test(test_dedup_full_table_fails_open),
+        cmocka_unit_test(test_dedup_default_tracks_the_daemons_sensors),
         cmocka_unit_test(test_dedup_check_at_is_check_by_name),
         cmocka_unit_test(test_dedup_export_import_survives_restart),
         cmocka_unit_test(test_dedup_export_import_keeps_behind_apart),

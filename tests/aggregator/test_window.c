@@ -281,6 +281,38 @@ static void test_window_import_mapped_keeps_or_drops_a_tally(void **state)
     window_destroy(&w);
 }
 
+/* A key idle at import time is not restored and says so (WINDOW_IMPORT_IDLE), with the
+ * key as stored, for the store to delete its record: nothing else ever would.
+ * window_import() still returns 0 for it. */
+static void test_window_import_mapped_reports_an_idle_key(void **state)
+{
+    window_t *w = s_new(10 * SEC, 60 * SEC);
+    window_key_t k = {.scope = 1, .tally = 2, .fp = 0x4444};
+    window_add(w, &k, (unsigned)window_site_intern(w, "a"), T0, NULL, 0);
+    size_t len = 0;
+    uint8_t *blob = window_export(w, &k, &len);
+    assert_non_null(blob);
+    uint8_t map[256];
+    memset(map, 0xFF, sizeof(map));
+    map[2] = 1; /* kept, as another tally */
+    window_t *v = s_new(10 * SEC, 60 * SEC);
+    window_key_t was = {0};
+    int64_t later = T0 + 120 * SEC; /* two spans on */
+    assert_int_equal(window_import_mapped(v, blob, len, later, map, &was), WINDOW_IMPORT_IDLE);
+    assert_int_equal(was.tally, 2); /* as stored, not as mapped */
+    assert_true(was.fp == 0x4444);
+    assert_int_equal(window_keys(v), 0);
+    assert_int_equal(window_import_mapped(v, blob, len, later, NULL, NULL), WINDOW_IMPORT_IDLE);
+    assert_int_equal(window_import(v, blob, len, later), 0);
+    assert_int_equal(window_keys(v), 0);
+    /* one bucket earlier it still counts */
+    assert_int_equal(window_import_mapped(v, blob, len, T0 + 50 * SEC, map, NULL), 0);
+    assert_int_equal(window_keys(v), 1);
+    free(blob);
+    window_destroy(&v);
+    window_destroy(&w);
+}
+
 static void test_window_idle_site_frees_its_place(void **state)
 {
     window_t *w = s_new(10 * SEC, 60 * SEC);
@@ -1081,6 +1113,7 @@ int main(void)
         cmocka_unit_test(test_window_sites_beyond_cap_share_other),
         cmocka_unit_test(test_window_a_busy_17th_site_is_counted_as_itself),
         cmocka_unit_test(test_window_import_mapped_keeps_or_drops_a_tally),
+        cmocka_unit_test(test_window_import_mapped_reports_an_idle_key),
         cmocka_unit_test(test_window_idle_site_frees_its_place),
         cmocka_unit_test(test_window_text_kept_after_min_events_and_capped),
         cmocka_unit_test(test_window_sweep_expires_idle_keys_only),
