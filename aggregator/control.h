@@ -20,10 +20,9 @@
  *   STATUS         {now_ms, started_ms, uptime_s, epoch, seq, events_per_s,
  *                   events: {received, counted, allowlisted, untracked (counted
  *                   without dedup: its table full), dropped: {reason: n}},
- *                   keys, window: {keys, max_keys, keys_refused, full}, decisions: {active, enforced, pending}, allowlist, sites,
- *                   sensors: [{site, sensor, last_seen_ms, epoch, applied_seq, lag,
- *                   stale, events, decisions}]}
- *   DECISION_LIST  {now_ms, total, truncated, decisions: [decision]}
+ *                   keys, window: {keys, max_keys, keys_refused, full}, decisions: {active,
+ * enforced, pending}, allowlist, sites, sensors: [{site, sensor, last_seen_ms, epoch, applied_seq,
+ * lag, stale, events, decisions}]} DECISION_LIST  {now_ms, total, truncated, decisions: [decision]}
  *   DECISION_SHOW  {now_ms, decision}
  *   DECISION_ADD   {now_ms, result: created|extended|unchanged, decision}
  *   DECISION_DEL   {now_ms, revoked: decision}
