@@ -59,6 +59,10 @@ static const char *s_who(void)
     return who && who[0] ? who : "unknown";
 }
 
+/* --json is somewhere on the command line: a failure to parse the line before reaching
+ * it is still told as a JSON document. */
+static bool s_json_wanted;
+
 /* Says what went wrong: one line on stderr and, under --json, the document
  * {"error": TEXT, "exit": CODE} on stdout, so a script reading stdout always gets one
  * JSON document. Returns rc. */
@@ -70,8 +74,15 @@ static int s_fail(const cli_args_t *args, int rc, const char *fmt, ...)
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     fprintf(stderr, "backstop: %s\n", text);
-    if (args->json) {
+    if (args->json || s_json_wanted) {
         json_t *doc = json_pack("{s:s, s:i}", "error", text, "exit", rc);
+        if (doc == NULL) {
+            /* not UTF-8 (a byte of an argument, quoted): the document says it with '?' */
+            for (char *p = text; *p; p++)
+                if ((unsigned char)*p >= 0x80)
+                    *p = '?';
+            doc = json_pack("{s:s, s:i}", "error", text, "exit", rc);
+        }
         if (doc) {
             json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
             fputc('\n', stdout);
@@ -142,6 +153,9 @@ int main(int argc, char **argv)
     int rc;
 
     msg_open("backstop", MSG_TO_STDERR);
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            s_json_wanted = true;
     switch (cli_args_parse(&args, argc, argv, s_who(), err, sizeof(err))) {
     case CLI_ARGS_HELP:
         cli_help_print(stdout, args.help_topic);

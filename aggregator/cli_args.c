@@ -137,17 +137,12 @@ static int s_uint(const char *text, long min, long max, long *out)
     return 0;
 }
 
-/* An endpoint the control socket can connect to: ipc://PATH, or tcp://HOST:PORT with a
- * port from 1 to 65535 (a host may be [IPv6]). The rest is ZeroMQ's to judge. */
+/* An endpoint the control socket can connect to: ipc://PATH, or tcp://HOST:PORT as
+ * ZeroMQ takes it (zsock_endpoint_check()). */
 static bool s_endpoint_ok(const char *ep)
 {
-    if (strncmp(ep, "ipc://", 6) == 0)
-        return ep[6] != '\0';
-    if (strncmp(ep, "tcp://", 6) != 0)
-        return false;
-    const char *colon = strrchr(ep + 6, ':');
-    long port;
-    return colon && colon > ep + 6 && s_uint(colon + 1, 1, 65535, &port) == 0;
+    return (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "tcp://", 6) == 0) &&
+           zsock_endpoint_check(ep, 0, NULL, 0) == 0;
 }
 
 /* Handles a global option at argv[*i]; 1 if it was one, 0 if not, -1 on error (err set). */

@@ -855,15 +855,20 @@ static bool s_topic_ok(const server_t *self, const char *user, const uint8_t *to
  * is applied with ZMQ_SUBSCRIBE / ZMQ_UNSUBSCRIBE to the connection it came from, if
  * s_topic_ok() allows it for the site that connection authenticated as (the User-Id the
  * message carries); a refused one is counted as site_mismatch and that connection gets
- * nothing of it. A sensor's subscriptions are read in the order it sent them, so its
- * heartbeat subscription, sent last, still proves the others are in place (4.2).
+ * nothing of it. The loop calls this at the top of every round, before it publishes or
+ * answers anything in it: a heartbeat a sensor hears came from a round that had its
+ * subscriptions, or from one before, and the snapshot it then asks for covers whatever
+ * was published before they were all in place (PROTOCOL.md 4.2).
  *
  * libzmq knows the connection a subscription came from by a queue of its own, in step
  * with the messages only while every message is a subscription: anything else a
  * connection sends (an XSUB may send anything) takes a place in that queue that was not
  * its own. After one, until the queue is empty, which connection a subscription came
  * from is not known: they are not applied (the sensors hear no heartbeat, and after 3 s of
- * silence connect and subscribe again).
+ * silence connect and subscribe again). The queue is looked at once more when a burst's
+ * budget ends, so a burst that ends exactly on it leaves nothing unsure behind. A site
+ * that keeps sending such messages keeps others' new sensors from joining while it does:
+ * each is counted (unexpected) and logged with its key's site, for the operator to remove.
  */
 static void s_drain_subscriptions(server_t *self)
 {
@@ -880,8 +885,10 @@ static void s_drain_subscriptions(server_t *self)
         const char *user = zmq_msg_gets(&m, "User-Id");
         const char *peer = zmq_msg_gets(&m, "Peer-Address");
         if (n == 0 || d[0] > 1) {
+            char detail[96];
             self->sub_unsure = true;
-            s_drop(self, SERVER_DROP_UNEXPECTED, "decisions", peer);
+            snprintf(detail, sizeof(detail), "key_site=%.64s", user && *user ? user : "-");
+            s_drop_why(self, SERVER_DROP_UNEXPECTED, "decisions", peer, detail);
         } else if (self->sub_unsure) {
             msg_debug(1,
                       "decisions: subscription from %s not applied: its connection is not "
@@ -902,6 +909,14 @@ static void s_drain_subscriptions(server_t *self)
             s_drop_why(self, SERVER_DROP_SITE_MISMATCH, "decisions", peer, detail);
         }
         zmq_msg_close(&m);
+    }
+    /* the burst's budget is spent: nothing left behind it is in step again too (the next
+     * connection's subscriptions must not pay for messages already read) */
+    if (self->sub_unsure) {
+        int ev = 0;
+        size_t evlen = sizeof(ev);
+        if (zmq_getsockopt(self->pub, ZMQ_EVENTS, &ev, &evlen) == 0 && !(ev & ZMQ_POLLIN))
+            self->sub_unsure = false;
     }
 }
 

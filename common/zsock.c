@@ -221,12 +221,24 @@ int zsock_endpoint_is_local(const char *endpoint)
     return 0;
 }
 
+/* Whether text is an IPv6 address, with or without a zone ("fe80::1%eth0"). */
+static int s_ipv6_ok(const char *text)
+{
+    char a[INET6_ADDRSTRLEN + 1];
+    struct in6_addr a6;
+    size_t n = strcspn(text, "%");
+    if (n >= sizeof(a) || (text[n] == '%' && text[n + 1] == '\0'))
+        return 0;
+    memcpy(a, text, n);
+    a[n] = '\0';
+    return inet_pton(AF_INET6, a, &a6) == 1;
+}
+
 /* Whether h (n bytes) is a host for a tcp endpoint: an IPv4 or IPv6 address (in brackets
- * or not), a name of letters, digits, '.', '-' and '_', or (bind) "*". */
+ * or not, with a zone or not), a name of letters, digits, '.', '-' and '_', or (bind) "*". */
 static int s_host_ok(const char *h, size_t n, int bind)
 {
     char host[256];
-    struct in6_addr a6;
     if (n == 0 || n >= sizeof(host))
         return 0;
     if (n == 1 && h[0] == '*')
@@ -236,13 +248,13 @@ static int s_host_ok(const char *h, size_t n, int bind)
             return 0;
         memcpy(host, h + 1, n - 2);
         host[n - 2] = '\0';
-        return inet_pton(AF_INET6, host, &a6) == 1;
+        return s_ipv6_ok(host);
     }
     if (memchr(h, ':', n)) {
         /* an IPv6 address without brackets, as libzmq takes it too */
         memcpy(host, h, n);
         host[n] = '\0';
-        return inet_pton(AF_INET6, host, &a6) == 1;
+        return s_ipv6_ok(host);
     }
     for (size_t i = 0; i < n; i++)
         if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-' && h[i] != '_')
@@ -281,11 +293,12 @@ static const char *s_hostport(const char *hp, size_t n, int bind, int need_port)
     long v = 0;
     for (size_t i = 0; i < pn && v <= 65535; i++) {
         if (!isdigit((unsigned char)port[i]))
-            return bind ? "has no port (1-65535 or *)" : "has no port (1-65535)";
+            return bind ? "has no port (0-65535 or *)" : "has no port (1-65535)";
         v = v * 10 + (port[i] - '0');
     }
-    if (pn == 0 || v < 1 || v > 65535)
-        return bind ? "has no port (1-65535 or *)" : "has no port (1-65535)";
+    /* port 0 binds to a port the system picks, as a source port does */
+    if (pn == 0 || v < (bind ? 0 : 1) || v > 65535)
+        return bind ? "has no port (0-65535 or *)" : "has no port (1-65535)";
     return NULL;
 }
 

@@ -183,7 +183,7 @@ static void test_malformed_endpoints_name_their_line(void **state)
     s_refused_at(S_BASE "peer_decisions = tcp://*:5\npeer_snapshot = tcp://127.0.0.1:6\n", 3,
                  "peer_decisions tcp://*:5 has no host or address to connect to");
     s_refused_at(S_BASE "event_endpoint = tcp://127.0.0.1:70000\n", 3,
-                 "event_endpoint tcp://127.0.0.1:70000 has no port (1-65535 or *)");
+                 "event_endpoint tcp://127.0.0.1:70000 has no port (0-65535 or *)");
     s_refused_at(S_BASE "server_key_file = /tmp/k\ndecision_endpoint = tcp://$HOST:5571\n", 4,
                  "decision_endpoint tcp://$HOST:5571 has no host, address, interface or *");
     s_refused_at(S_BASE "snapshot_endpoint = 127.0.0.1:5572\n", 3,
@@ -200,6 +200,19 @@ static void test_malformed_endpoints_name_their_line(void **state)
     if (c == NULL)
         fail_msg("refused: %s", err);
     agg_config_destroy(&c);
+    /* a link-local peer with its zone, a system-picked port to bind, a source port 0 */
+    c = s_load(S_BASE "server_key_file = /tmp/k\nevent_endpoint = tcp://127.0.0.1:0\n"
+                      "peer_public_key = rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\n"
+                      "peer_decisions = tcp://[fe80::fc:ff:fe00:1%eth0]:5556\n"
+                      "peer_snapshot = tcp://127.0.0.1:0;fe80::1%lo:5572\n",
+               err, sizeof(err), NULL);
+    if (c == NULL)
+        fail_msg("refused: %s", err);
+    agg_config_destroy(&c);
+    s_refused_at(S_BASE "server_key_file = /tmp/k\npeer_public_key = "
+                        "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\n"
+                        "peer_decisions = tcp://[fe80::1%]:5\npeer_snapshot = tcp://192.0.2.1:6\n",
+                 5, "has no host or address to connect to");
 }
 
 static void test_more_rules_than_counting_takes_are_refused(void **state)

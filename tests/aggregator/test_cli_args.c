@@ -252,6 +252,8 @@ static const s_bad_t s_bad[] = {
     {"--socket~tcp://127.0.0.1~status", CLI_ARGS_USAGE, "--socket wants"},
     {"--socket~tcp://127.0.0.1:0~status", CLI_ARGS_USAGE, "--socket wants"},
     {"--socket~tcp://:5555~status", CLI_ARGS_USAGE, "--socket wants"},
+    {"--socket~tcp://h\xff:1~status", CLI_ARGS_USAGE, "--socket wants"},
+    {"--socket~inproc://x~status", CLI_ARGS_USAGE, "--socket wants"},
     {"--json=1~status", CLI_ARGS_USAGE, "takes no value"},
     {"help~frob", CLI_ARGS_USAGE, "unknown command"},
 };

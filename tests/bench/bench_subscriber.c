@@ -6,6 +6,7 @@
  *   bench_subscriber -d DECISION_EP -s SNAPSHOT_EP --site NAME [--sensor NAME]
  *                    [--out FILE] [--state FILE] [--receipts] [--exit-after MS]
  *                    [--curve-key FILE --server-key Z85] [--subscribe TOPIC]...
+ *   bench_subscriber -d DECISION_EP --xsub-garbage N [--curve-key FILE --server-key Z85]
  *
  * DESCRIPTION
  *   A sensor's decision follower for integration tests and benchmarks,
@@ -29,6 +30,9 @@
  *   --subscribe TOPIC subscribes to TOPIC too, before the others (at most 8; ""
  *   is every topic): to see what a publisher lets through that a sensor would
  *   not ask for (with --receipts).
+ *   --xsub-garbage N connects an XSUB instead, sends N messages that are not
+ *   subscriptions (what a broken or hostile client may send a publisher), and
+ *   exits: to see that the publisher's next subscribers still get in.
  *
  * DIAGNOSTICS
  *   Exit 0, 64 usage, 69 when the sockets cannot be set up.
@@ -334,10 +338,40 @@ static int s_sync(sub_t *S, queue_t *q, bool full)
     return 0;
 }
 
+/* --xsub-garbage: n messages that are not subscriptions from an XSUB, then leaves (the
+ * messages are handed over before the socket closes). 0 or an exit code. */
+static int s_xsub_garbage(const sub_t *S, long n)
+{
+    if (!S->dec_ep)
+        return EX_USAGE;
+    void *ctx = zmq_ctx_new();
+    void *x = zmq_socket(ctx, ZMQ_XSUB);
+    if (S->curve_key) {
+        zsock_keys_t keys;
+        if (!S->server_pub || zsock_keys_load(S->curve_key, &keys) < 0 ||
+            zsock_curve_client(x, &keys, S->server_pub) < 0)
+            return EX_UNAVAILABLE;
+    }
+    int linger = 2000;
+    zmq_setsockopt(x, ZMQ_LINGER, &linger, sizeof(linger));
+    if (zmq_connect(x, S->dec_ep) < 0)
+        return EX_UNAVAILABLE;
+    /* a message sent before the connection is made is dropped by an XSUB: wait for it */
+    struct timespec ts = {0, 500 * 1000000L};
+    nanosleep(&ts, NULL);
+    for (long i = 0; i < n; i++)
+        zmq_send(x, "garbage", 7, 0);
+    nanosleep(&ts, NULL);
+    zmq_close(x);
+    zmq_ctx_term(ctx);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     sub_t S = {.sensor = "sensor1", .exit_after = -1};
     msg_open("bench_subscriber", MSG_TO_STDERR);
+    long garbage = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define ARG(name) (!strcmp(a, name) && v && (i++, 1))
@@ -361,18 +395,24 @@ int main(int argc, char **argv)
             S.extra[S.nextra++] = v;
         else if (ARG("--server-key"))
             S.server_pub = v;
+        else if (ARG("--xsub-garbage"))
+            garbage = atol(v);
         else if (!strcmp(a, "--receipts"))
             S.receipts = true;
         else {
             fputs("usage: bench_subscriber -d DECISION_EP -s SNAPSHOT_EP --site NAME\n"
                   "       [--sensor NAME] [--out FILE] [--state FILE] [--receipts]\n"
                   "       [--exit-after MS] [--curve-key FILE --server-key Z85]\n"
-                  "       [--subscribe TOPIC]...\n",
+                  "       [--subscribe TOPIC]...\n"
+                  "       bench_subscriber -d DECISION_EP --xsub-garbage N [--curve-key FILE "
+                  "--server-key Z85]\n",
                   stderr);
             return EX_USAGE;
         }
 #undef ARG
     }
+    if (garbage > 0)
+        return s_xsub_garbage(&S, garbage);
     if (!S.dec_ep || !S.snap_ep || !S.site)
         return EX_USAGE;
     signal(SIGTERM, s_on_term);

@@ -67,6 +67,31 @@ grep -q 'dropped: reason=site_mismatch socket=decisions .*key_site=site1' "$BS_T
 sub_stop spy
 bs_pass "site1's key subscribing to S/site2/ and to everything gets none of site2's local decisions"
 
+# messages that are not subscriptions on the decision socket (a broken or hostile XSUB)
+# are counted; a burst of exactly the publisher's per-round budget (64) once kept the next
+# sensor to connect from ever being subscribed
+for n in 64 128 3; do
+    before=$(count unexpected)
+    # shellcheck disable=SC2046
+    "$BS_BUILD/bench_subscriber" -d "$AGG_DE" --xsub-garbage $n $(key site3) ||
+        bs_fail "xsub garbage"
+    i=0
+    while [ "$(count unexpected)" -lt $((${before:-0} + n)) ] && [ $i -lt 50 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ "$(count unexpected)" -ge $((${before:-0} + n)) ] ||
+        bs_fail "$n non-subscription messages not counted as unexpected ($(count unexpected))"
+    # shellcheck disable=SC2046
+    timeout 10 "$BS_BUILD/bench_subscriber" -d "$AGG_DE" -s "$AGG_SN" --site site1 \
+        --exit-after 2500 $(key site1) >/dev/null 2>"$BS_TMP/late.err"
+    grep -q 'sync full' "$BS_TMP/late.err" ||
+        bs_fail "a subscriber after $n garbage messages never synced: $(cat "$BS_TMP/late.err")"
+done
+grep -q 'dropped: reason=unexpected socket=decisions .*key_site=site3' "$BS_TMP/agg.log" ||
+    bs_fail "unexpected messages on the decision socket not logged with their key's site"
+bs_pass "non-subscription messages on the decision socket: counted, logged, the next sensor joins"
+
 # a snapshot asked for as another site is refused, and says so (SnapshotReply.refused)
 timeout 10 "$BS_BUILD/bench_subscriber" -d "$AGG_DE" -s "$AGG_SN" --site site2 --exit-after 3000 \
     $(key site1) >/dev/null 2>"$BS_TMP/spy2.err"

@@ -72,6 +72,12 @@ expect 64 "$CLI" --json frobnicate
 jqt '.exit == 64 and (.error | test("unknown command"))'
 expect 64 "$CLI" --socket garbage status
 err_has '^backstop: --socket wants a ZeroMQ endpoint'
+# --json after the word that fails, and a message quoting bytes that are not UTF-8: still
+# one JSON document on stdout
+expect 64 "$CLI" decisions bogus --json
+jqt '.exit == 64'
+expect 64 "$CLI" --json --socket "$(printf 'tcp://h\377:1')" status
+jqt '.exit == 64 and (.error | test("--socket wants"))'
 expect 64 "$CLI" decisions frob
 expect 64 "$CLI" decisions add --scope subject
 err_has 'scope and --value are required'
