@@ -172,19 +172,49 @@ static const char *const s_bounce_names[] = {
     "delivery status notification",
 };
 
-/* The bounce name that len bytes at s are, whole (around spaces and quotes), or NULL. */
+/* Trims spaces, tabs and quotes (double, and Google Groups' single ones)
+   around the len bytes at *s. */
+static void s_trim_name(const char **s, size_t *len)
+{
+    while (*len && strchr(" \t\"'", **s)) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len && strchr(" \t\"'", (*s)[*len - 1]))
+        (*len)--;
+}
+
+/* The bounce local part ("mailer-daemon") of the address that len bytes at s
+   are ("MAILER-DAEMON@mx.example.net", no spaces), or NULL. */
+static const char *s_bounce_local(const char *s, size_t len)
+{
+    for (size_t i = 0; i < sizeof(s_bounce_locals) / sizeof(*s_bounce_locals); i++) {
+        size_t n = strlen(s_bounce_locals[i]);
+        if (n < len && !strncmp(s, s_bounce_locals[i], n) && s[n] == '@' &&
+            !memchr(s + n + 1, ' ', len - n - 1))
+            return s_bounce_locals[i];
+    }
+    return NULL;
+}
+
+/* The bounce name that len bytes at s are, whole (around spaces and quotes), or NULL.
+   A list that rewrites From: for DMARC names the author "<name> via <list>"
+   (Mailman, Google Groups: "'Mail Delivery Subsystem' via Users",
+   "MAILER-DAEMON@mx.example.net via Users"): the name before " via " is the
+   author's, and an address there with a bounce local part counts like a
+   bounce name (a name still: sender_by_name). */
 static const char *s_bounce_name(const char *s, size_t len)
 {
-    while (len && (*s == ' ' || *s == '"' || *s == '\t')) {
-        s++;
-        len--;
+    s_trim_name(&s, &len);
+    const char *via = len > 5 ? memmem(s, len, " via ", 5) : NULL;
+    if (via && via > s) {
+        len = (size_t)(via - s);
+        s_trim_name(&s, &len);
     }
-    while (len && (s[len - 1] == ' ' || s[len - 1] == '"' || s[len - 1] == '\t'))
-        len--;
     for (size_t i = 0; i < sizeof(s_bounce_names) / sizeof(*s_bounce_names); i++)
         if (strlen(s_bounce_names[i]) == len && !strncmp(s, s_bounce_names[i], len))
             return s_bounce_names[i];
-    return NULL;
+    return s_bounce_local(s, len);
 }
 
 /* The bounce-sender token From: matches ("mailer-daemon", "postmaster",
@@ -751,6 +781,74 @@ static void s_client(classify_result_t *r, const char *ip)
 
 /* ---- the decision ---- */
 
+/* 1 if the subject, past leading "[list]" tags, starts with its bounce word
+   (a report's own subject, "[Users] Undelivered Mail Returned to Sender",
+   not a question about one). */
+static int s_subject_leads(const char *subject, const char *word)
+{
+    if (!subject || !word)
+        return 0;
+    char *low = xstrdup(subject);
+    s_lower_ascii(low);
+    const char *p = low;
+    for (int tags = 0; tags < 8; tags++) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *close = *p == '[' ? strchr(p, ']') : NULL;
+        if (!close)
+            break;
+        p = close + 1;
+    }
+    while (*p == ' ' || *p == '\t')
+        p++;
+    int hit = !strncmp(p, word, strlen(word));
+    xfree(low);
+    return hit;
+}
+
+/* 1 if an MTA's template sentence opens a text: on one of its first three
+   non-blank lines, neither quoted nor indented. A report starts with its
+   template; a person who posts one says something first, or quotes it. */
+static int s_template_opens(s_signals_t *sg)
+{
+    for (size_t ti = 0; ti < sg->ntexts; ti++) {
+        const char *low = s_text_low(&sg->texts[ti]);
+        const char *limit = low;
+        for (int lines = 0; *limit && lines < 3;) {
+            const char *eol = strchr(limit, '\n');
+            const char *end = eol ? eol : limit + strlen(limit);
+            if (strspn(limit, " \t\r") < (size_t)(end - limit))
+                lines++;
+            limit = eol ? eol + 1 : end;
+        }
+        for (size_t i = 0; i < sizeof(s_ndr_phrases) / sizeof(*s_ndr_phrases); i++) {
+            const char *m = strstr(low, s_ndr_phrases[i].phrase);
+            if (!m || m >= limit)
+                continue;
+            const char *ls = m;
+            while (ls > low && ls[-1] != '\n')
+                ls--;
+            if (*ls != ' ' && *ls != '\t' && !s_in_quote(low, m))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 if a text quotes the original's Subject: or Message-ID: inline (Domino's
+   "Your message\n\n  Subject: ...", GWAVA's notice), as s_orig_inline finds it. */
+static int s_inline_original(s_signals_t *sg)
+{
+    classify_result_t tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    int found = s_orig_inline(&tmp, sg);
+    xfree(tmp.orig_subject);
+    xfree(tmp.orig_message_id);
+    xfree(tmp.orig_from);
+    xfree(tmp.orig_to);
+    return found;
+}
+
 /* The sender and subject signals, for a verdict structure already settled. */
 static void s_side_reasons(s_signals_t *sg)
 {
@@ -828,12 +926,17 @@ static void s_decide(s_signals_t *sg, const char *report_type, const char *auto_
        message in a file): a person's own mail about a failed delivery ("Email
        not delivered", a courier's "returned to sender") is worded the same.
        From a person's envelope (a content filter's notice often comes from
-       one) it takes the original attached under a bounce subject, a role's
-       From: with a bounce subject and the original, or a mailer's own
-       sentence, not "> "-quoted, with the original attached or a bounce
-       subject; the last not in a list's post (List-Id, Precedence: list): a
-       list relays the bounces to its owner, but those come from the mailer's
-       From: or attach the original */
+       one; a list or forwarder relays bounces with its own) it takes the
+       original attached under a bounce subject; a role's From: with a bounce
+       subject and the original enclosed, or, from a role's address
+       (Postmaster@: Domino, GWAVA), only its Subject: quoted in the text; or
+       a mailer's own sentence, not "> "-quoted, with the original attached
+       or a bounce subject. In a list's post (List-Id, Precedence: list) the
+       last needs a mailer's name in From: (a list that rewrites From: for
+       DMARC relays "Mail Delivery System via Users") or the post to be the
+       report itself: the subject starts with its bounce word, past list tags,
+       and the sentence opens the text unindented. A person who posts a report
+       asks about it first, or indents or quotes it */
     int enclosed = sg->rfc822_part || sg->headers_part || sg->quoted;
     int attached = sg->rfc822_part || sg->headers_part;
     int daemon = s_daemon_sender(sg->sender) && !sg->sender_by_name;
@@ -851,8 +954,11 @@ static void s_decide(s_signals_t *sg, const char *report_type, const char *auto_
         bounce = 1;
     else if (sg->person)
         bounce = (attached && (sg->subject_word || sg->ndr_template)) ||
-                 (sg->ndr_template && sg->subject_word && !sg->list) ||
-                 (sg->sender && sg->subject_word && enclosed);
+                 (sg->ndr_template && sg->subject_word &&
+                  (!sg->list || sg->sender ||
+                   (s_subject_leads(sg->r->subject, sg->subject_word) && s_template_opens(sg)))) ||
+                 (sg->sender && sg->subject_word && enclosed) ||
+                 (sg->sender && !sg->sender_by_name && sg->subject_word && s_inline_original(sg));
     else if (!sg->reply && sg->ndr_phrase && (sg->subject_word || enclosed))
         bounce = 1;
     else if (!sg->reply && sg->subject_word && enclosed)

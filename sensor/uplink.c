@@ -85,9 +85,12 @@
 #define S_REPLAY_PER_ROUND   20          /* spooled frames sent per loop round */
 #define S_TICK_MS            1000        /* housekeeping interval */
 #define S_LOG_EVERY_MS       60000       /* a repeated warning: once per this */
-/* the longest TTL an aggregator gives (control.c, agg_config.c: 30 days), and a margin for
- * the two clocks */
-#define S_TTL_MAX_MS       (30LL * 86400 * 1000 + 3600 * 1000)
+/* the longest TTL an aggregator gives (control.c, agg_config.c: 30 days) */
+#define S_TTL_MAX_MS (30LL * 86400 * 1000)
+/* the most an aggregator's clock may be ahead of the sensor's for s_decision_bad: the
+ * aggregator itself works with no wider skew (it drops events more than max_future_skew, 1 h
+ * at most, ahead of its clock, or older than a window, 1 day at most) */
+#define S_CLOCK_SKEW_MS    (86400LL * 1000)
 #define S_FLAP_WARN        3     /* snapshot epoch != heartbeat epoch this often: warn, wait */
 #define S_FLAP_HOLD_MS     1000  /* the first wait before the next request */
 #define S_FLAP_HOLD_MAX_MS 30000 /* the longest */
@@ -439,8 +442,21 @@ static const char *s_decision_bad(const uplink_t *self, const Backstop__Decision
         return "action not enforceable";
     if (d->expires_ms <= d->created_ms)
         return "expires before it was created";
+    /* expires_ms is the aggregator's clock (or its peer's) at the decision's last change plus
+     * at most the longest TTL; an extension moves expires_ms, never created_ms (a wave that
+     * goes on for weeks keeps its first created_ms, a re-issued CLI decision too). That clock
+     * is not the sensor's: created_ms bounds it from below (never after the change), the
+     * sensor's clock plus S_CLOCK_SKEW_MS from above (the change was made before it arrived).
+     * Measured from the later of created_ms and the sensor's clock, with that margin, a new
+     * decision passes whatever the skew, an extended one while the aggregator's clock is at
+     * most S_CLOCK_SKEW_MS ahead, an expired one always. created_ms is bounded as well, or a
+     * far-future one would carry any expiry: what is taken expires within
+     * 2 * (S_TTL_MAX_MS + S_CLOCK_SKEW_MS) of the sensor's now */
     int64_t now = bs_clock_now_ms(self->clock);
-    if (d->expires_ms > now && d->expires_ms - now > S_TTL_MAX_MS)
+    if (d->created_ms > now + S_TTL_MAX_MS + S_CLOCK_SKEW_MS)
+        return "created in the future";
+    int64_t from = d->created_ms > now ? d->created_ms : now;
+    if (d->expires_ms > from && d->expires_ms - from > S_TTL_MAX_MS + S_CLOCK_SKEW_MS)
         return "ttl beyond 30 days";
     return NULL;
 }

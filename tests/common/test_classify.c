@@ -292,12 +292,38 @@ static void test_mail_about_bounces_is_no_bounce(void **state)
         "From: <\"System Administrator\"@reflector.example>\n"
         "Subject: Delivery failure\n\nOriginal message follows\n\nReceived: from a by b\n"
         "Subject: Cheap meds 5\nMessage-ID: <x6@victim.example>\n";
+    static const char list_paste[] =
+        "From: Tom via Users <users@lists.example.org>\n"
+        "Subject: [Users] Undelivered Mail Returned to Sender\n"
+        "List-Id: <users.lists.example.org>\n\nHi all,\n\nsince Monday I get this for "
+        "every mail\nto one customer, any idea?\n\n"
+        "This is the mail system at host mail.example.com.\n"
+        "<x@example.net>: host mx.example.net said: 550 5.7.1 Service unavailable\n";
+    static const char list_indented[] =
+        "From: Tom <tom@example.com>\n"
+        "Subject: [Users] Undelivered Mail Returned to Sender\n"
+        "List-Id: <users.lists.example.org>\n\n"
+        "  This is the mail system at host mail.example.com.\n"
+        "  <x@example.net>: host mx.example.net said: 550 5.7.1 Service unavailable\n";
+    static const char via_person[] =
+        "From: \"'Postmaster Team Lead' via Users\" <users@groups.example.com>\n"
+        "Subject: [Users] Delivery failure to gmail.com\n"
+        "List-Id: <users.groups.example.com>\n\nSee the bounce below.\n\n"
+        "Received: from a by b\nSubject: Hello\nMessage-ID: <h1@example.com>\n";
+    static const char postmaster_words[] =
+        "From: Postmaster <postmaster@partner.example>\n"
+        "Subject: Delivery failure to our domain yesterday\n\n"
+        "Mail to us was not delivered between 2 and 4 pm, please resend.\n";
     static const struct {
         const char *name;     /* what it is */
         const char *msg;      /* the message */
         const char *env_from; /* its envelope sender, NULL: unknown */
         classify_class_t cls; /* its class */
     } cases[] = {
+        {"list paste", list_paste, "users-bounces@lists.example.org", CLASSIFY_NORMAL},
+        {"list indented", list_indented, "users-bounces@lists.example.org", CLASSIFY_NORMAL},
+        {"via person", via_person, "users+bncBC@groups.example.com", CLASSIFY_NORMAL},
+        {"postmaster words", postmaster_words, "it-team@partner.example", CLASSIFY_NORMAL},
         {"hoster", hoster, "admin@hoster.example", CLASSIFY_NORMAL},
         {"hoster, no envelope", hoster, NULL, CLASSIFY_NORMAL},
         {"courier", courier, "bounces+1-c=acme.example@em1.postoffice.example", CLASSIFY_NORMAL},
@@ -323,6 +349,99 @@ static void test_mail_about_bounces_is_no_bounce(void **state)
                      classify_class_name(cases[i].cls));
         classify_result_destroy(&r);
     }
+}
+
+/* Bounces a list or forwarder relays with its own envelope sender stay
+   bounces: a list that rewrites From: for DMARC ("Mail Delivery System via
+   Users", "'Mail Delivery Subsystem' via Users", "MAILER-DAEMON@host via
+   Users"), a Postmaster@ address with the original's Subject: quoted in prose
+   (Domino, GWAVA), an NDR that kept the list headers of the notice it
+   returns. */
+static void test_relayed_bounces_are_bounces(void **state)
+{
+    (void)state;
+    static const char postfix_via[] =
+        "From: Mail Delivery System via Users <users@lists.example.org>\n"
+        "Reply-To: Mail Delivery System <MAILER-DAEMON@mx.relay.example>\n"
+        "Subject: [Users] Undelivered Mail Returned to Sender\n"
+        "List-Id: Users list <users.lists.example.org>\nPrecedence: list\n\n"
+        "This is the mail system at host mx.relay.example.\n\n"
+        "I'm sorry to have to inform you that your message could not\n"
+        "be delivered to one or more recipients. It's attached below.\n\n"
+        "<carol@relay.example>: host mx said: 550 5.1.1 User unknown\n";
+    static const char groups_via[] =
+        "From: \"'Mail Delivery Subsystem' via Users\" <users@groups.example.com>\n"
+        "Subject: [Users] Undelivered Mail Returned to Sender\n"
+        "List-Id: <users.groups.example.com>\n\n"
+        "This is the mail system at host mx.relay.example.\n\n"
+        "<carol@relay.example>: host mx said: 550 5.1.1 User unknown\n";
+    static const char qmail_via[] =
+        "From: MAILER-DAEMON via Users <users@lists.example.org>\n"
+        "Subject: [Users] failure notice\nList-Id: <users.lists.example.org>\n\n"
+        "Hi. This is the qmail-send program at mx.relay.example.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n\n"
+        "<dave@relay.example>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n"
+        "--- Below this line is a copy of the message.\n\n"
+        "Received: from a by b\nSubject: Cheap meds 7\nMessage-ID: <x7@victim.example>\n\nbuy\n";
+    static const char qmail_via_address[] =
+        "From: \"MAILER-DAEMON@mx.relay.example via Users\" <users@lists.example.org>\n"
+        "Subject: [Users] failure notice\nList-Id: <users.lists.example.org>\n\n"
+        "Hi. This is the qmail-send program at mx.relay.example.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n\n"
+        "--- Below this line is a copy of the message.\n\n"
+        "Received: from a by b\nSubject: Cheap meds 8\nMessage-ID: <x8@victim.example>\n\nbuy\n";
+    static const char domino[] =
+        "From: Postmaster@corp.example\n"
+        "Subject: DELIVERY FAILURE: User erin (erin@corp.example) not listed in Domino "
+        "Directory\nList-Id: <talk.lists.example.org>\nPrecedence: bulk\n\n"
+        "Your message\n\n  Subject: Cheap meds 9\n\nwas not delivered to:\n\n"
+        "  erin@corp.example\n";
+    static const char gwava[] =
+        "From: Postmaster <postmaster@filter.example>\n"
+        "Subject: Blocked Message (RBL block)\n\n"
+        "Message send from Your address:\n\nSubject: Cheap meds 10\nFrom: "
+        "x@victim.example\n\nDid not reach the recipient. The message was blocked.\n";
+    static const char cdo[] =
+        "From: <admin@bank.example>\n"
+        "Subject: Non-Delivery: Your message to Talk awaits moderator approval\n"
+        "List-Id: <talk.lists.example.org>\nPrecedence: bulk\n\n"
+        "--- Non-Delivery Report ---\n"
+        "The email below could not be delivered to the following user:\n\n"
+        "<frank@bank.example>\n";
+    static const struct {
+        const char *name;     /* what it is */
+        const char *msg;      /* the message */
+        const char *env_from; /* its envelope sender */
+        const char *from;     /* the from= reason it must give, or NULL */
+    } cases[] = {
+        {"postfix via list", postfix_via, "users-bounces@lists.example.org",
+         "from=mail-delivery-system"},
+        {"groups via list", groups_via, "users+bncBC@groups.example.com",
+         "from=mail-delivery-subsystem"},
+        {"qmail via list", qmail_via, "users-bounces@lists.example.org", "from=mailer-daemon"},
+        {"qmail via list, address", qmail_via_address, "users-bounces@lists.example.org",
+         "from=mailer-daemon"},
+        {"domino, forwarded", domino, "talk-bounces@lists.example.org", "from=postmaster"},
+        {"gwava, forwarded", gwava, "alias@forwarder.example", "from=postmaster"},
+        {"cdo, list headers", cdo, "talk-bounces@lists.example.org", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        classify_input_t in = {
+            .msg = cases[i].msg, .len = strlen(cases[i].msg), .env_from = cases[i].env_from};
+        classify_result_t *r = classify_message(&in);
+        if (classify_result_class(r) != CLASSIFY_BOUNCE)
+            fail_msg("%s: class %s, wanted bounce", cases[i].name,
+                     classify_class_name(classify_result_class(r)));
+        if (cases[i].from && !s_has_reason(r, cases[i].from))
+            fail_msg("%s: no %s reason", cases[i].name, cases[i].from);
+        classify_result_destroy(&r);
+    }
+    /* the original quoted in prose is still the original */
+    classify_input_t in = {.msg = domino, .len = strlen(domino), .env_from = "a@fwd.example"};
+    classify_result_t *r = classify_message(&in);
+    assert_int_equal(classify_result_original(r), CLASSIFY_ORIG_HEADERS);
+    assert_string_equal(classify_result_orig_subject(r), "Cheap meds 9");
+    classify_result_destroy(&r);
 }
 
 /* An Exim delay warning: its message id stays out of the key, the original's
@@ -559,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_envelope_null_sender_counts),
         cmocka_unit_test(test_a_persons_words_are_no_bounce),
         cmocka_unit_test(test_mail_about_bounces_is_no_bounce),
+        cmocka_unit_test(test_relayed_bounces_are_bounces),
         cmocka_unit_test(test_exim_delay_key_and_original),
         cmocka_unit_test(test_inline_original_in_its_charset),
         cmocka_unit_test(test_headers_part_after_blank_line),

@@ -759,10 +759,10 @@ static void test_decisions_not_enforceable_are_refused(void **state)
     assert_int_equal(dcache_count(milter_engine_dcache(f->engine)), 1);
     assert_int_equal(s_stats(f).decisions_refused, 6);
 
-    /* 31 days: beyond the longest TTL */
+    /* 32 days: beyond the longest TTL and the day the clocks may differ */
     Backstop__Decision month, next;
     s_decision(&month, "MONTH1", 18);
-    month.expires_ms = s_now_ms() + 31LL * 86400 * 1000;
+    month.expires_ms = s_now_ms() + 32LL * 86400 * 1000;
     s_decision(&next, "NEXT1", 19);
     Backstop__DecisionUpdate u2, u3;
     s_update(&u2, &month, 7, 2);
@@ -776,6 +776,59 @@ static void test_decisions_not_enforceable_are_refused(void **state)
     assert_int_equal(zmq_poll(&it, 1, 200), 0); /* no resync */
     /* logged once (a minute), with the count */
     assert_int_equal(s_log_count(f, "refused: "), 1);
+}
+
+/* The TTL bound reads the aggregator's clock where it can: a new 30-day decision from an
+ * aggregator whose clock is ahead (a sensor behind), a rule's decision extended for weeks and
+ * one extended just now by a clock ahead are taken; one created far ahead of any clock, or
+ * lasting more than the TTL and the clocks' margin past its creation, is not. */
+static void test_decision_ttl_across_clocks(void **state)
+{
+    s_fix_t *f = *state;
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    const int64_t day = 86400LL * 1000, hour = 3600LL * 1000;
+    int64_t now = s_now_ms();
+    Backstop__Decision ahead, weeks, extended, future, long_ahead;
+    s_decision(&ahead, "AHEAD1", 21);
+    ahead.created_ms = now + 2 * hour;
+    ahead.expires_ms = ahead.created_ms + 30 * day;
+    s_decision(&weeks, "WEEKS1", 22);
+    weeks.created_ms = now - 40 * day;
+    weeks.expires_ms = now + hour;
+    s_decision(&extended, "EXT1", 23);
+    extended.created_ms = now - 10 * day;
+    extended.expires_ms = now + 2 * hour + 30 * day;
+    s_decision(&future, "FUTURE1", 24);
+    future.created_ms = now + 100 * day;
+    future.expires_ms = future.created_ms + hour;
+    s_decision(&long_ahead, "LONG1", 25);
+    long_ahead.created_ms = now + 2 * hour;
+    long_ahead.expires_ms = long_ahead.created_ms + 31 * day + hour;
+    Backstop__Decision *snap[] = {&future, &long_ahead, &ahead, &weeks, &extended};
+    s_reply_full(f, &who, 9, 1, snap, 5);
+    assert_true(s_wait_decision(f, "EXT1"));
+    for (int i = 0; i < 200 && !s_stats(f).live; i++)
+        s_wait_ms(5);
+    dcache_entry_t e;
+    assert_int_equal(dcache_get(milter_engine_dcache(f->engine), "AHEAD1", &e), 0);
+    assert_int_equal(e.expires_ms, ahead.expires_ms);
+    assert_int_equal(dcache_get(milter_engine_dcache(f->engine), "WEEKS1", &e), 0);
+    assert_int_equal(dcache_get(milter_engine_dcache(f->engine), "FUTURE1", &e), -1);
+    assert_int_equal(dcache_get(milter_engine_dcache(f->engine), "LONG1", &e), -1);
+    assert_int_equal(dcache_count(milter_engine_dcache(f->engine)), 3);
+    assert_int_equal(s_stats(f).decisions_refused, 2);
+
+    /* the same by update: a new 30-day decision from a clock 2 h ahead is enforced */
+    Backstop__Decision late;
+    s_decision(&late, "LATE1", 26);
+    late.created_ms = s_now_ms() + 2 * hour;
+    late.expires_ms = late.created_ms + 30 * day;
+    Backstop__DecisionUpdate u;
+    s_update(&u, &late, 9, 2);
+    assert_true(s_publish_until(f, &u, "LATE1"));
+    assert_int_equal(s_stats(f).decisions_refused, 2);
 }
 
 /* Publishes an update whose frame is padded to about pad bytes with an unknown field (which
@@ -912,6 +965,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused_snapshot_keeps_the_cache, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_decisions_not_enforceable_are_refused, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_decision_ttl_across_clocks, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_held_updates_are_bounded_in_bytes, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_and_feed_of_two_epochs_do_not_flap, s_setup,
