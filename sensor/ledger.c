@@ -15,8 +15,27 @@
  * writes to disk in the order of the table's changes). A deletion only moves
  * entries from after the cursor to the cursor or between it and where they
  * were, so no entry slips behind the cursor during a pass; entries added
- * behind it are fresh. The table never shrinks (it did not before either); a
- * growth rehashes it and starts the pass again at slot 0.
+ * behind it are fresh. The table never shrinks (it did not before either).
+ *
+ * Growth is incremental, so no call holds the mutex for a whole rehash. At
+ * 3/4 load a table twice the size is allocated (not zeroed: the kernel would
+ * fault its pages in all at once under the lock) and every ledger_add() and
+ * ledger_expire() zeroes the next 8 * LEDGER_MOVE_SLOTS of its slots, the
+ * small table still in use. Then the small table becomes the old one, kept
+ * beside the new one, and every call moves its next LEDGER_MOVE_SLOTS slots
+ * into the new one, in slot order, until it is empty; it is freed after the
+ * mutex is let go. The old table is never changed meanwhile (its probe runs
+ * stay intact): its slots below the move cursor count as moved, and an entry
+ * added again while it still sits above the cursor is taken out of it by
+ * marking it S_MOVED and put into the new table with the later of the two
+ * times. So each entry is live in exactly one table, and a lookup tries the
+ * new table, then the old one. Zeroing adds at most a 1/1024 of the small
+ * table's size in entries to it, and the new table is at most 3/8 full when
+ * the move starts, which a 1/256 of the old table's size in adds finish; so
+ * a growth is done long before it would be needed again (s_put finishes one
+ * at once if a table ever were 7/8 full). The expiry sweep pauses during a
+ * move (its ledger_expire() calls only move slots) and starts its pass again
+ * at slot 0 of the new table.
  */
 #include "ledger.h"
 
@@ -33,8 +52,15 @@
 
 typedef struct {
     uint64_t h;      /* salted hash; 0 = empty slot */
-    int64_t when_ms; /* last time it was recorded */
+    int64_t when_ms; /* last time it was recorded; S_MOVED in the old table: moved */
 } s_slot_t;
+
+/* when_ms of an old table's slot whose entry was added again during the move (and so put
+ * into the new table): its hash stays, so the old table's probe runs stay intact. */
+#define S_MOVED INT64_MIN
+
+/* Slots of a table being prepared zeroed a call for each slot a call may move. */
+#define S_ZERO_PER_SLOT 8
 
 struct ledger {
     pthread_mutex_t store_lock; /* with kv: held by a change and its writes to kv, taken
@@ -44,10 +70,18 @@ struct ledger {
     int64_t ttl_ms;             /* entries live this long */
     s_slot_t *slots;            /* open addressing, linear probing */
     size_t cap;                 /* power of two */
-    size_t n;                   /* used slots */
+    size_t n;                   /* entries held, in both tables */
+    s_slot_t *next;             /* the bigger table being zeroed, or NULL */
+    size_t nextcap;             /* its capacity */
+    size_t zeroed;              /* its slots zeroed so far */
+    s_slot_t *old;              /* the table being moved into slots, or NULL */
+    size_t oldcap;              /* its capacity; 0 when there is no move */
+    size_t move;                /* old's slots below this have been moved */
     size_t sweep;               /* next slot ledger_expire() looks at */
     uint64_t examined;          /* slots ledger_expire() has looked at */
     uint64_t passes;            /* times the sweep wrapped around */
+    uint64_t moved;             /* old slots moved since ledger_new() */
+    s_slot_t *dead;             /* an old table to free once the lock is let go */
     kv_t *kv;                   /* write-through store or NULL */
 };
 
@@ -73,51 +107,133 @@ static uint64_t s_hash(const ledger_t *self, char domain, const char *text)
     return h ? h : 1;
 }
 
-static void s_put(ledger_t *self, uint64_t h, int64_t when_ms);
-
-/* Where h's probe run starts. */
-static size_t s_home(const ledger_t *self, uint64_t h)
+/* Where h's probe run starts in a table of cap slots. */
+static size_t s_home(size_t cap, uint64_t h)
 {
-    return (size_t)(h * 0x9e3779b97f4a7c15ULL >> 20) & (self->cap - 1);
+    return (size_t)(h * 0x9e3779b97f4a7c15ULL >> 20) & (cap - 1);
 }
 
+/* The slot holding h in a table, or cap when it is not there. */
+static size_t s_find(const s_slot_t *slots, size_t cap, uint64_t h)
+{
+    size_t i = s_home(cap, h);
+    while (slots[i].h) {
+        if (slots[i].h == h)
+            return i;
+        i = (i + 1) & (cap - 1);
+    }
+    return cap;
+}
+
+/* Records h at when_ms in the new table (the later time wins); true when h is new there. */
+static bool s_insert(ledger_t *self, uint64_t h, int64_t when_ms)
+{
+    size_t i = s_home(self->cap, h);
+    while (self->slots[i].h && self->slots[i].h != h)
+        i = (i + 1) & (self->cap - 1);
+    bool fresh = !self->slots[i].h;
+    if (fresh) {
+        self->slots[i].h = h;
+        self->slots[i].when_ms = when_ms;
+    } else if (when_ms > self->slots[i].when_ms) {
+        self->slots[i].when_ms = when_ms;
+    }
+    return fresh;
+}
+
+/* Zeroes the next part of the table being prepared, or moves the next budget slots of the
+ * old table into the new one, whichever is under way (with budget SIZE_MAX: both, to the
+ * end). The old table is freed later, outside the lock (see s_dead). */
+static void s_move(ledger_t *self, size_t budget)
+{
+    if (self->next) {
+        size_t z = self->nextcap - self->zeroed;
+        if (budget < z / S_ZERO_PER_SLOT)
+            z = budget * S_ZERO_PER_SLOT;
+        memset(self->next + self->zeroed, 0, z * sizeof(*self->next));
+        self->zeroed += z;
+        if (self->zeroed < self->nextcap)
+            return;
+        self->old = self->slots; /* the move starts */
+        self->oldcap = self->cap;
+        self->move = 0;
+        self->slots = self->next;
+        self->cap = self->nextcap;
+        self->next = NULL;
+        self->nextcap = 0;
+        if (budget != SIZE_MAX)
+            return;
+    }
+    for (; budget > 0 && self->old; budget--) {
+        s_slot_t *s = &self->old[self->move];
+        if (s->h && s->when_ms != S_MOVED)
+            (void)s_insert(self, s->h, s->when_ms); /* never there yet: see s_put */
+        self->move++;
+        self->moved++;
+        if (self->move == self->oldcap) {
+            xfree(self->dead); /* only when a move ends at once: two in one call */
+            self->dead = self->old;
+            self->old = NULL;
+            self->oldcap = 0;
+            self->move = 0;
+            self->sweep = 0; /* entries moved: the pass starts again */
+        }
+    }
+}
+
+/* The old table a move has finished with, to free after the lock is let go (freeing a few
+ * tens of MB takes milliseconds); call with the lock held. */
+static s_slot_t *s_dead(ledger_t *self)
+{
+    s_slot_t *dead = self->dead;
+    self->dead = NULL;
+    return dead;
+}
+
+/* Starts a growth: a table twice the size is zeroed a slice at a time, then the entries move
+ * into it (the first table, of 1024 slots, at once). */
 static void s_grow(ledger_t *self)
 {
-    s_slot_t *old = self->slots;
-    size_t oldcap = self->cap;
-    self->cap = oldcap ? oldcap * 2 : 1024;
-    self->slots = xcalloc(self->cap, sizeof(*self->slots));
-    self->n = 0;
-    self->sweep = 0; /* entries moved: the pass starts again */
-    for (size_t i = 0; i < oldcap; i++)
-        if (old[i].h)
-            s_put(self, old[i].h, old[i].when_ms);
-    xfree(old);
+    if (!self->cap) {
+        self->cap = 1024;
+        self->slots = xcalloc(self->cap, sizeof(*self->slots));
+        return;
+    }
+    self->nextcap = self->cap * 2;
+    self->next = xmalloc(self->nextcap * sizeof(*self->next));
+    self->zeroed = 0;
 }
 
 static void s_put(ledger_t *self, uint64_t h, int64_t when_ms)
 {
-    if ((self->n + 1) * 4 > self->cap * 3)
+    if (when_ms == S_MOVED)
+        when_ms++; /* that value marks the old table's moved slots */
+    if ((self->n + 1) * 8 > self->cap * 7)
+        s_move(self, SIZE_MAX); /* a growth under way ends first (never needed: see above) */
+    if (!self->next && !self->old && (self->n + 1) * 4 > self->cap * 3)
         s_grow(self);
-    size_t i = s_home(self, h);
-    while (self->slots[i].h && self->slots[i].h != h)
-        i = (i + 1) & (self->cap - 1);
-    if (!self->slots[i].h)
+    if (self->old) { /* still in the old table: take it out, keep the later time */
+        size_t i = s_find(self->old, self->oldcap, h);
+        if (i < self->oldcap && i >= self->move && self->old[i].when_ms != S_MOVED) {
+            if (self->old[i].when_ms > when_ms)
+                when_ms = self->old[i].when_ms;
+            self->old[i].when_ms = S_MOVED;
+            self->n--;
+        }
+    }
+    if (s_insert(self, h, when_ms))
         self->n++;
-    self->slots[i].h = h;
-    if (when_ms > self->slots[i].when_ms)
-        self->slots[i].when_ms = when_ms;
 }
 
 static int64_t s_get(const ledger_t *self, uint64_t h)
 {
-    if (!self->cap)
-        return -1;
-    size_t i = s_home(self, h);
-    while (self->slots[i].h) {
-        if (self->slots[i].h == h)
-            return self->slots[i].when_ms;
-        i = (i + 1) & (self->cap - 1);
+    size_t i = s_find(self->slots, self->cap, h);
+    if (i < self->cap)
+        return self->slots[i].when_ms;
+    if (self->old) {
+        i = s_find(self->old, self->oldcap, h);
+        if (i < self->oldcap && i >= self->move && self->old[i].when_ms != S_MOVED)
+            return self->old[i].when_ms;
     }
     return -1;
 }
@@ -128,7 +244,7 @@ static void s_delete(ledger_t *self, size_t i)
 {
     size_t mask = self->cap - 1;
     for (size_t j = (i + 1) & mask; self->slots[j].h; j = (j + 1) & mask) {
-        size_t k = s_home(self, self->slots[j].h);
+        size_t k = s_home(self->cap, self->slots[j].h);
         bool stays = i <= j ? (k > i && k <= j) : (k > i || k <= j);
         if (!stays) {
             self->slots[i] = self->slots[j];
@@ -179,6 +295,8 @@ static int s_open_store(ledger_t *self, const char *path, char *err, size_t errl
             s_put(self, kv_u64_get(k + 2), (int64_t)kv_u64_get(v));
     }
     kv_iter_destroy(&it);
+    s_move(self, SIZE_MAX); /* nothing waits on the lock yet */
+    xfree(s_dead(self));
     return 0;
 }
 
@@ -206,6 +324,9 @@ void ledger_destroy(ledger_t **self_p)
     ledger_t *self = *self_p;
     kv_close(&self->kv);
     xfree(self->slots);
+    xfree(self->old);
+    xfree(self->next);
+    xfree(self->dead);
     pthread_mutex_destroy(&self->lock);
     pthread_mutex_destroy(&self->store_lock);
     xfree(self);
@@ -251,7 +372,10 @@ void ledger_add(ledger_t *self, const char *message_id, const char *sender, int6
         s_put(self, hm, now_ms);
     if (hs)
         s_put(self, hs, now_ms);
+    s_move(self, LEDGER_MOVE_SLOTS);
+    s_slot_t *dead = s_dead(self);
     s_change_store(self);
+    xfree(dead);
     if (hm)
         s_store(self, hm, now_ms);
     if (hs)
@@ -286,7 +410,9 @@ size_t ledger_expire(ledger_t *self, int64_t now_ms)
     size_t dropped = 0;
     kv_batch_t *b = NULL;
     s_change_begin(self);
-    for (size_t left = LEDGER_EXPIRE_SLOTS; left > 0 && self->n > 0; left--) {
+    s_move(self, LEDGER_MOVE_SLOTS);
+    size_t left = self->old ? 0 : LEDGER_EXPIRE_SLOTS; /* the sweep waits for a move */
+    for (; left > 0 && self->n > 0; left--) {
         if (self->sweep >= self->cap) {
             self->sweep = 0;
             self->passes++;
@@ -311,7 +437,9 @@ size_t ledger_expire(ledger_t *self, int64_t now_ms)
         dropped++;
         /* the same slot again: a later entry of the run may have moved into it */
     }
+    s_slot_t *dead = s_dead(self);
     s_change_store(self);
+    xfree(dead);
     if (b)
         kv_batch_write(self->kv, b, 0);
     s_change_end(self);
@@ -334,5 +462,7 @@ void ledger_stats(ledger_t *self, ledger_stats_t *out)
     out->slots = self->cap;
     out->examined = self->examined;
     out->passes = self->passes;
+    out->old_slots = self->oldcap;
+    out->moved = self->moved;
     pthread_mutex_unlock(&self->lock);
 }

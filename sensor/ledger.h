@@ -22,6 +22,11 @@
  * deletions on disk), and a full pass over a table of a few million entries
  * takes a few minutes. An entry past its TTL is never reported, whether or
  * not the sweep has reached it.
+ *
+ * Growth: when the table doubles, the new one is zeroed and then the entries
+ * move into it a bounded slice at a time (LEDGER_MOVE_SLOTS slots a
+ * ledger_add() or ledger_expire() call), lookups trying both tables until the
+ * move is done; the sweep waits for it.
  */
 #ifndef BS_LEDGER_H
 #define BS_LEDGER_H
@@ -56,18 +61,25 @@ bool ledger_has_sender(ledger_t *self, const char *address, int64_t now_ms);
  * delete on disk); far more than a site adds a second. */
 #define LEDGER_EXPIRE_DROPS 256
 
+/* Slots of the old table one ledger_add() or ledger_expire() call moves into the new one at
+ * most while the table grows. */
+#define LEDGER_MOVE_SLOTS 512
+
 /* Forgets the entries older than the TTL (memory and disk) in the next slice of the table;
  * returns how many. */
 size_t ledger_expire(ledger_t *self, int64_t now_ms);
 
-/* Entries held (expired ones the sweep has not reached yet included). */
+/* Entries held (expired ones the sweep has not reached yet included), in both tables during
+ * a move. */
 size_t ledger_count(ledger_t *self);
 
 typedef struct {
     size_t held;       /* entries held, as ledger_count() */
-    size_t slots;      /* table capacity */
+    size_t slots;      /* table capacity (the new table's during a move) */
     uint64_t examined; /* slots ledger_expire() has looked at since ledger_new() */
     uint64_t passes;   /* times the sweep went past the end of the table */
+    size_t old_slots;  /* capacity of the table being moved into the new one, 0 when none */
+    uint64_t moved;    /* slots of old tables moved since ledger_new() */
 } ledger_stats_t;
 
 /* The table's size and the sweep's progress, for tests and benchmarks. */

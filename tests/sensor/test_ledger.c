@@ -1,5 +1,6 @@
 /* test_ledger - outbound Message-IDs and senders vouch for bounces within the TTL, survive a
- * reopen, and nothing readable is stored; expiry sweeps the table in bounded slices. */
+ * reopen, and nothing readable is stored; expiry sweeps the table in bounded slices, and a
+ * growth moves it into the bigger table in bounded slices too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -227,6 +228,229 @@ static void test_expire_wraps_around(void **state)
     ledger_destroy(&l);
 }
 
+/* Adds a Message-ID and checks that the call moved at most LEDGER_MOVE_SLOTS slots of an old
+ * table; true when a move was in progress after it. */
+static bool s_add_bounded(ledger_t *l, const char *id, const char *sender, int64_t now_ms)
+{
+    ledger_stats_t st;
+    ledger_stats(l, &st);
+    uint64_t before = st.moved;
+    ledger_add(l, id, sender, now_ms);
+    ledger_stats(l, &st);
+    assert_true(st.moved - before <= LEDGER_MOVE_SLOTS);
+    return st.old_slots > 0;
+}
+
+/* From 1024 slots to a million: no add moves more than LEDGER_MOVE_SLOTS slots, every slot
+ * of every old table is moved before the next growth, and what was added stays found, while
+ * a move is in progress too. */
+static void test_growth_is_bounded(void **state)
+{
+    enum { N = 600000 };
+    ledger_t *l = ledger_new(NULL, 7 * DAY_MS, NULL, 0);
+    ledger_stats_t st;
+    ledger_stats(l, &st);
+    assert_int_equal(st.slots, 1024);
+    assert_int_equal(st.old_slots, 0);
+    char id[64], sender[64];
+    size_t prev_slots = st.slots, growths = 0, moving_adds = 0;
+    uint64_t olds_total = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "<%d@grow.example>", i);
+        snprintf(sender, sizeof(sender), "s%d@grow.example", i);
+        moving_adds += s_add_bounded(l, id, i % 3 ? NULL : sender, 1000);
+        ledger_stats(l, &st);
+        if (st.slots != prev_slots) {
+            assert_int_equal(st.slots, 2 * prev_slots);
+            assert_int_equal(st.old_slots, prev_slots);
+            olds_total += prev_slots;
+            prev_slots = st.slots;
+            growths++;
+        }
+        if (st.old_slots && i % 97 == 0) { /* lookups during a move: old and new entries */
+            int j = (int)((uint64_t)i * 2654435761u % (uint64_t)(i + 1));
+            snprintf(id, sizeof(id), "<%d@grow.example>", j);
+            assert_true(ledger_has_message_id(l, id, 2000));
+            snprintf(id, sizeof(id), "<%d@grow.example>", i);
+            assert_true(ledger_has_message_id(l, id, 2000));
+            snprintf(id, sizeof(id), "<%d@grow.example>", N + i);
+            assert_false(ledger_has_message_id(l, id, 2000));
+        }
+    }
+    size_t want = N + (N + 2) / 3;
+    assert_true(growths >= 10);
+    assert_true(moving_adds > 0);
+    assert_int_equal(st.held, want);
+    assert_int_equal(ledger_count(l), want);
+    /* expiry calls finish a move in progress, LEDGER_MOVE_SLOTS at a time, sweeping nothing */
+    while (st.old_slots) {
+        uint64_t moved = st.moved, examined = st.examined;
+        assert_int_equal(ledger_expire(l, 2000), 0);
+        ledger_stats(l, &st);
+        assert_true(st.moved - moved <= LEDGER_MOVE_SLOTS && st.moved > moved);
+        assert_int_equal(st.examined, examined);
+    }
+    assert_int_equal(st.moved, olds_total); /* every slot of every old table, once */
+    assert_int_equal(st.held, want);
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "<%d@grow.example>", i);
+        assert_true(ledger_has_message_id(l, id, 2000));
+        snprintf(sender, sizeof(sender), "S%d@Grow.example", i);
+        assert_int_equal(ledger_has_sender(l, sender, 2000), i % 3 == 0);
+    }
+    ledger_destroy(&l);
+}
+
+/* Adds, re-adds (with earlier and later times) and expiry interleaved from the smallest table
+ * up, against a model, so the table grows many times with the sweep in the middle of a
+ * pass: lookups are right after every step, during the moves too, the count is right
+ * whenever no expired entry is held, and full passes leave exactly the live entries. */
+static void test_growth_interleaved_with_expiry(void **state)
+{
+    enum { IDS = 400000, ROUNDS = 48, CHECKS = 3000 };
+    const int64_t ttl = 12 * 1000, step = 1000;
+    ledger_t *l = ledger_new(NULL, ttl, NULL, 0);
+    int64_t *last = malloc(IDS * sizeof(*last));
+    assert_non_null(last);
+    for (int i = 0; i < IDS; i++)
+        last[i] = -1;
+    uint64_t rnd = 0x2545f4914f6cdd1dULL;
+    char id[64];
+    int64_t now = 0;
+    size_t checked_moving = 0, growths = 0, sweeps_moving = 0;
+    ledger_stats_t st;
+    ledger_stats(l, &st);
+    size_t slots = st.slots;
+    for (int r = 0; r < ROUNDS; r++) {
+        now += step;
+        int adds = 1000 + r * 400; /* more each round: the table keeps growing */
+        for (int k = 0; k < adds; k++) {
+            if (k % 100 == 0) {
+                ledger_stats(l, &st);
+                uint64_t moved = st.moved;
+                bool moving = st.old_slots > 0;
+                ledger_expire(l, now);
+                ledger_stats(l, &st);
+                assert_true(st.moved - moved <= LEDGER_MOVE_SLOTS);
+                sweeps_moving += moving;
+            }
+            rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+            /* mostly a prefix of the ids that widens: many re-adds, and new ones */
+            int span = IDS * (r + 1) / ROUNDS;
+            int i = (int)((rnd >> 33) % (uint64_t)span);
+            int64_t t = now - (int64_t)((rnd >> 13) % (uint64_t)step);
+            snprintf(id, sizeof(id), "<%d@g.example>", i);
+            bool moving = s_add_bounded(l, id, NULL, t);
+            if (t > last[i])
+                last[i] = t;
+            if (moving || k % 64 == 0) { /* this one and a random one */
+                rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+                int j = (int)((rnd >> 33) % IDS);
+                snprintf(id, sizeof(id), "<%d@g.example>", j);
+                assert_int_equal(ledger_has_message_id(l, id, now),
+                                 last[j] >= 0 && last[j] > now - ttl);
+                checked_moving += moving;
+            }
+        }
+        ledger_stats(l, &st);
+        if (st.slots != slots) {
+            growths += 1;
+            slots = st.slots;
+        }
+        for (int k = 0; k < CHECKS; k++) {
+            rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+            int i = (int)((rnd >> 33) % IDS);
+            snprintf(id, sizeof(id), "<%d@g.example>", i);
+            assert_int_equal(ledger_has_message_id(l, id, now),
+                             last[i] >= 0 && last[i] > now - ttl);
+        }
+    }
+    assert_true(growths >= 5);
+    assert_true(st.slots >= 1024 << 7); /* it grew seven times at least */
+    assert_true(checked_moving > 100);
+    assert_true(sweeps_moving > 0);
+    ledger_stats(l, &st);
+    assert_true(st.passes >= 1);
+    /* the move ends, then two passes: exactly the live entries are left */
+    for (int guard = 0; st.old_slots; guard++) {
+        assert_true(guard < 1000000);
+        ledger_expire(l, now);
+        ledger_stats(l, &st);
+    }
+    s_expire_passes(l, now, 2);
+    size_t live = 0;
+    for (int i = 0; i < IDS; i++) {
+        snprintf(id, sizeof(id), "<%d@g.example>", i);
+        bool want = last[i] >= 0 && last[i] > now - ttl;
+        live += want;
+        assert_int_equal(ledger_has_message_id(l, id, now), want);
+    }
+    assert_int_equal(ledger_count(l), live);
+    free(last);
+    ledger_destroy(&l);
+}
+
+/* A growth while the sweep is in the middle of a pass with expired entries ahead of it: the
+ * sweep waits for the move, expired entries moved to the new table are not reported and are
+ * swept after it, and the live ones stay. */
+static void test_growth_during_sweep(void **state)
+{
+    ledger_t *l = ledger_new(NULL, DAY_MS, NULL, 0);
+    char id[64];
+    ledger_stats_t st;
+    /* up to just below a growth of a 64 Ki-slot table, half of it expired at DAY_MS + 1 */
+    int n = 0;
+    for (;; n++) {
+        ledger_stats(l, &st);
+        if (st.slots == 65536 && !st.old_slots && (st.held + 1) * 4 > st.slots * 3)
+            break;
+        snprintf(id, sizeof(id), "a%d", n);
+        ledger_add(l, id, NULL, n % 2 ? DAY_MS : 0);
+    }
+    assert_int_equal(st.held, n);
+    /* part of a pass: the cursor is inside the table */
+    size_t dropped = ledger_expire(l, DAY_MS + 1) + ledger_expire(l, DAY_MS + 1);
+    ledger_stats(l, &st);
+    assert_true(dropped > 0 && st.examined > 0 && st.examined < st.slots);
+    assert_int_equal(st.held, n - dropped);
+    /* adds until one starts the growth; the sweep does nothing until the move is done */
+    int b = 0;
+    do {
+        snprintf(id, sizeof(id), "b%d", b++);
+        ledger_add(l, id, NULL, DAY_MS + 1);
+        ledger_stats(l, &st);
+    } while (!st.old_slots);
+    assert_int_equal(st.held, n - dropped + b);
+    assert_int_equal(st.slots, 131072);
+    assert_int_equal(st.old_slots, 65536);
+    uint64_t examined = st.examined;
+    while (st.old_slots) {
+        assert_int_equal(ledger_expire(l, DAY_MS + 1), 0);
+        snprintf(id, sizeof(id), "b%d", b++);
+        s_add_bounded(l, id, NULL, DAY_MS + 1);
+        ledger_stats(l, &st);
+        assert_int_equal(st.examined, examined);
+        for (int i = 0; i < n; i += 37) {
+            snprintf(id, sizeof(id), "a%d", i);
+            assert_int_equal(ledger_has_message_id(l, id, DAY_MS + 1), i % 2);
+        }
+    }
+    assert_int_equal(st.held, n - dropped + b);
+    /* the pass starts again over the new table and forgets the rest of the expired ones */
+    dropped += s_expire_passes(l, DAY_MS + 1, 2);
+    assert_int_equal(dropped, (size_t)(n + 1) / 2); /* the even ones */
+    assert_int_equal(ledger_count(l), (size_t)(n - n / 2 + b));
+    for (int i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "a%d", i);
+        assert_int_equal(ledger_has_message_id(l, id, DAY_MS + 1), i % 2);
+    }
+    for (int i = 0; i < b; i++) {
+        snprintf(id, sizeof(id), "b%d", i);
+        assert_true(ledger_has_message_id(l, id, DAY_MS + 1));
+    }
+    ledger_destroy(&l);
+}
+
 /* With a store, a call deletes at most LEDGER_EXPIRE_DROPS keys on disk; after the sweep
  * the store holds just the live entries, and a hash added again after its expiry stays. */
 static void test_expire_with_store_is_bounded(void **state)
@@ -262,6 +486,8 @@ static void test_expire_with_store_is_bounded(void **state)
     l = ledger_new(path, DAY_MS, err, sizeof(err));
     assert_non_null(l);
     assert_int_equal(ledger_count(l), 101); /* the expired keys are gone from the disk */
+    ledger_stats(l, &st);
+    assert_int_equal(st.old_slots, 0); /* the load grew the table all the way */
     assert_true(ledger_has_message_id(l, "new0@x", DAY_MS + 3));
     assert_true(ledger_has_message_id(l, "old7@x", DAY_MS + 3));
     assert_false(ledger_has_message_id(l, "old8@x", DAY_MS + 3));
@@ -301,6 +527,9 @@ int main(void)
         cmocka_unit_test(test_expire_is_bounded),
         cmocka_unit_test(test_expire_interleaved_with_adds),
         cmocka_unit_test(test_expire_wraps_around),
+        cmocka_unit_test(test_growth_is_bounded),
+        cmocka_unit_test(test_growth_interleaved_with_expiry),
+        cmocka_unit_test(test_growth_during_sweep),
         cmocka_unit_test(test_expire_with_store_is_bounded),
         cmocka_unit_test(test_persists_salted_hashes_only),
     };
