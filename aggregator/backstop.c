@@ -67,6 +67,9 @@ static bool s_json_wanted;
  * {"error": TEXT, "exit": CODE} on stdout, so a script reading stdout always gets one
  * JSON document. Returns rc. */
 static int s_fail(const cli_args_t *args, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int s_fail(const cli_args_t *args, int rc, const char *fmt, ...)
 {
     char text[1024];
     va_list ap;

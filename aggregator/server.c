@@ -1288,6 +1288,16 @@ static void s_drain_snapshots(server_t *self)
     }
 }
 
+void server_drain_snapshots(server_t *self)
+{
+    s_drain_snapshots(self);
+}
+
+void *server_zmq_context(server_t *self)
+{
+    return self->ctx;
+}
+
 static void s_drain_control(server_t *self)
 {
     for (int i = 0; i < SERVER_REQ_BURST; i++) {

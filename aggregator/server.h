@@ -171,6 +171,13 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
 /* Runs the loop until server_request_stop(); flushes the store before returning 0. */
 int server_run(server_t *self);
 
+/* Answers what waits on the snapshot ROUTER (up to a burst), as the loop does when it polls
+ * readable; for the fuzz target (tests/fuzz/fuzz_snapshot.c), which has no loop running. */
+void server_drain_snapshots(server_t *self);
+/* The server's ZeroMQ context, so that the fuzz target's client can reach an inproc
+ * snapshot_endpoint; for the fuzz target only (close its sockets before server_destroy). */
+void *server_zmq_context(server_t *self);
+
 /* Async-signal-safe: ask the loop to stop (SIGTERM) or reload the config (SIGHUP). */
 void server_request_stop(server_t *self);
 void server_request_reload(server_t *self);
