@@ -220,14 +220,13 @@ static void s_update_read(const Backstop__DecisionUpdate *u, s_update_t *out)
 static void s_refused(peer_t *self, const decision_t *d, int64_t mono)
 {
     self->st.refused++;
-    if (self->refused_log_mono && mono - self->refused_log_mono < S_REFUSED_LOG_MS)
+    if (!msg_due(&self->refused_log_mono, mono, S_REFUSED_LOG_MS))
         return;
     msg_warn("peer: decision=%s refused: another decision here has its id, or it is not "
              "one this table can hold (scope=%s value=%s); refused=%" PRIu64,
              d->id, bs_enums_scope_name(d->scope), d->value,
              self->st.refused - self->refused_logged);
     self->refused_logged = self->st.refused;
-    self->refused_log_mono = mono;
 }
 
 /* Applies one decision change the peer made; 1 when the table changed. */
@@ -355,13 +354,11 @@ static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__Snaps
         /* our key is not its peer_public_key: no snapshot, and its having nothing says
          * nothing; the join times out and is sent again */
         self->st.snapshots_refused++;
-        if (self->snap_refused_log_mono == 0 ||
-            mono - self->snap_refused_log_mono >= S_REFUSED_LOG_MS) {
+        if (msg_due(&self->snap_refused_log_mono, mono, S_REFUSED_LOG_MS)) {
             msg_warn("peer: peer %s refused the snapshot: our key is not its peer_public_key "
                      "(server_key_file?) count=%" PRIu64,
                      self->ep_snapshot, self->st.snapshots_refused - self->snap_refused_logged);
             self->snap_refused_logged = self->st.snapshots_refused;
-            self->snap_refused_log_mono = mono;
         }
         return 0;
     }
@@ -502,9 +499,8 @@ static int s_on_shared(peer_t *self, const Backstop__SharedReply *r, int64_t mon
         char err[128];
         if (shared_rec_read(r->entries[i], &rec, err, sizeof(err)) < 0) {
             self->st.shared_refused++;
-            if (self->shared_log_mono == 0 || mono - self->shared_log_mono >= S_REFUSED_LOG_MS) {
+            if (msg_due(&self->shared_log_mono, mono, S_REFUSED_LOG_MS)) {
                 msg_warn("peer: shared entry refused: %s peer=%s", err, self->ep_snapshot);
-                self->shared_log_mono = mono;
             }
             continue;
         }

@@ -156,10 +156,8 @@ static void s_drop_why(server_t *self, server_drop_t why, const char *socket, co
 {
     self->stats.drops[why]++;
     int64_t now = s_mono(self);
-    int64_t *logged = &self->drop_logged[why][s_socket_slot(socket)];
-    if (*logged && now - *logged < SERVER_DROP_LOG_MS)
+    if (!msg_due(&self->drop_logged[why][s_socket_slot(socket)], now, SERVER_DROP_LOG_MS))
         return;
-    *logged = now;
     msg_warn("dropped: reason=%s socket=%s peer=%s%s%s total=%llu", server_drop_name(why), socket,
              peer && *peer ? peer : "-", detail && *detail ? " " : "", detail ? detail : "",
              (unsigned long long)self->stats.drops[why]);
@@ -955,9 +953,8 @@ static void s_refused_note(server_t *self, uint64_t keys, uint64_t full)
     if (full == 0)
         return;
     int64_t now = s_mono(self);
-    if (self->full_logged && now - self->full_logged < SERVER_DROP_LOG_MS)
+    if (!msg_due(&self->full_logged, now, SERVER_DROP_LOG_MS))
         return;
-    self->full_logged = now;
     msg_warn("window full (max_keys=%lld): keys not counted: refused=%llu (raise max_keys, "
              "or the keys are a flood of distinct ones)",
              (long long)self->cfg->max_keys, (unsigned long long)self->stats.keys_refused_full);
@@ -973,9 +970,8 @@ static void s_untracked_note(server_t *self, uint64_t n)
     if (n == 0)
         return;
     int64_t now = s_mono(self);
-    if (self->untracked_logged && now - self->untracked_logged < SERVER_DROP_LOG_MS)
+    if (!msg_due(&self->untracked_logged, now, SERVER_DROP_LOG_MS))
         return;
-    self->untracked_logged = now;
     const dedup_t *dd = ingest_dedup(self->ingest);
     msg_warn("dedup full (%zu of %zu sensors): events counted without duplicate detection "
              "(a replay of them counts twice): untracked=%llu",

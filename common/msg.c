@@ -104,3 +104,11 @@ void msg_panic(const char *fmt, ...)
     va_end(ap);
     abort();
 }
+
+bool msg_due(int64_t *last_ms, int64_t now_ms, int64_t every_ms)
+{
+    if (*last_ms != 0 && now_ms - *last_ms < every_ms)
+        return false;
+    *last_ms = now_ms;
+    return true;
+}

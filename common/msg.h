@@ -13,6 +13,8 @@
 #define BS_MSG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sysexits.h>
 
 /* Verbosity: 0 quiet, 1 per-message detail, 2 and up debugging. */
@@ -37,6 +39,11 @@ void msg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_fatal(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 /* Aborts: for states our own code must never reach. */
 void msg_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* A repeated line's rate limit: true, and *last_ms becomes now_ms, when the line is due
+ * (never said: *last_ms is 0, or said every_ms or more before now_ms); false when it was
+ * said less than every_ms ago. Times on one clock, in ms (a monotonic one). */
+bool msg_due(int64_t *last_ms, int64_t now_ms, int64_t every_ms);
 
 /* Debug lines, printed only when msg_verbose >= level. */
 #define msg_debug(level, ...)                                                                      \

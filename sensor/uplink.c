@@ -467,14 +467,13 @@ static void s_decision_refused(uplink_t *self, const Backstop__Decision *d, cons
 {
     self->dec_refused++;
     atomic_fetch_add(&self->st_decisions_refused, 1);
-    if (self->dec_refused_log_ms != 0 && mono - self->dec_refused_log_ms < S_LOG_EVERY_MS)
+    if (!msg_due(&self->dec_refused_log_ms, mono, S_LOG_EVERY_MS))
         return;
     /* a malformed id is not for a log line */
     bool id_ok = strstr(why, "id") == NULL;
     msg_warn("uplink: aggregator=%s decision=%s refused: %s count=%" PRIu64, s_target_name(self),
              id_ok ? d->id : "-", why, self->dec_refused - self->dec_refused_logged);
     self->dec_refused_logged = self->dec_refused;
-    self->dec_refused_log_ms = mono;
 }
 
 /* Is the decision meant for this site (fleet, or local to us)? */
@@ -814,13 +813,12 @@ static void s_snapshot_refused(uplink_t *self, int64_t mono)
 {
     self->snap_refused++;
     atomic_fetch_add(&self->st_snapshots_refused, 1);
-    if (self->snap_refused_log_ms != 0 && mono - self->snap_refused_log_ms < S_LOG_EVERY_MS)
+    if (!msg_due(&self->snap_refused_log_ms, mono, S_LOG_EVERY_MS))
         return;
     msg_warn("uplink: aggregator %s refused the snapshot: this sensor's key is not site %s's "
              "(sensor_secret_key_file?) count=%" PRIu64,
              s_ep_snapshot(self), self->cfg->site, self->snap_refused - self->snap_refused_logged);
     self->snap_refused_logged = self->snap_refused;
-    self->snap_refused_log_ms = mono;
 }
 
 static void s_on_snapshot(uplink_t *self, const Backstop__SnapshotReply *r, int64_t mono)
@@ -897,14 +895,13 @@ static void s_join_overflow(uplink_t *self, int64_t mono)
     self->overflow_dropped += n + 1;
     self->join_overflow = true;
     atomic_fetch_add(&self->st_join_overflows, 1);
-    if (self->overflow_log_ms != 0 && mono - self->overflow_log_ms < S_LOG_EVERY_MS)
+    if (!msg_due(&self->overflow_log_ms, mono, S_LOG_EVERY_MS))
         return;
     msg_warn("uplink: aggregator=%s join-overflow updates=%zu bytes=%zu held while joining, over "
              "the bound (%d updates, %u bytes): dropped, resync after the join; dropped=%" PRIu64,
              s_target_name(self), n + 1, bytes, S_MAX_QUEUED_UPDATES, S_MAX_QUEUED_BYTES,
              self->overflow_dropped - self->overflow_logged);
     self->overflow_logged = self->overflow_dropped;
-    self->overflow_log_ms = mono;
 }
 
 static void s_on_update(uplink_t *self, Backstop__Frame **fp, const char *topic, int64_t mono)
