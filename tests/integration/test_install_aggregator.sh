@@ -16,7 +16,8 @@
 #     - install with the aggregator unreachable: programs, config (0640), key
 #       directory (0700), data directory (0750), unit; the first site is
 #       skipped with the command to run later, exit 0;
-#     - install with the aggregator up: only the site is registered;
+#     - install with the aggregator up: only the site is registered, through
+#       the control socket under the root (never the host's aggregator);
 #     - install again: "already installed", the tree is unchanged;
 #     - the state is in /var/lib/backstop-install (root's, 0700); one left in
 #       the data directory by an earlier installer moves there; a state file
@@ -146,7 +147,11 @@ expect_out 'installed \(1 changes\)'
 
 [ "$(cat "$T/sites")" = alpha ] || fail "site alpha not registered once"
 [ -f "$ROOT/etc/backstop/sites/alpha.key" ] || fail "no key pair for alpha in the key directory"
-ok "with the aggregator up the first site gets its key"
+grep -q -- "--socket ipc://$ROOT/run/backstop/aggregator.sock" "$T/cli.log" ||
+    fail "under --root the CLI was not sent to the tree's socket: $(cat "$T/cli.log")"
+! grep -v -- "--socket ipc://$ROOT/" "$T/cli.log" | grep -q . ||
+    fail "under --root the CLI was called for the host's aggregator: $(cat "$T/cli.log")"
+ok "with the aggregator up the first site gets its key (the tree's aggregator, not the host's)"
 
 # --- again: nothing changes
 snapshot >"$T/before"

@@ -22,6 +22,8 @@
 #     - milters already configured stay first; their tempfail policy stays;
 #       non_smtpd_milters = $smtpd_milters is not doubled;
 #     - the sensor not listening: exit 75, main.cf rolled back byte for byte;
+#     - the test message refused: exit 75 naming Postfix's refusal (not the
+#       QUIT reply after it), main.cf rolled back;
 #     - a sensor.conf that backstop-sensor -n rejects (a bad value, an unknown
 #       user): exit 78, main.cf untouched;
 #     - --socket other than the kept sensor.conf's socket: exit 78, untouched;
@@ -229,6 +231,14 @@ swaks_send site1 --from sender@client.example --to u@test.example --header 'Subj
     bs_fail "Postfix refuses mail after a rolled-back install"
 cp -p "$BS_TMP/sensor.conf.good" "$ROOT/etc/backstop/sensor.conf"
 bs_pass "a failing check rolls main.cf back and mail still flows"
+
+# --- the test message refused: the refusal is shown, not the QUIT's 221 after it
+inst site1 --socket "unix:$SOCK" --check-rcpt u@relay.elsewhere.example
+expect_rc 75 $? "install whose test recipient Postfix refuses"
+expect_out 'was not accepted: <\*\* +5[0-9][0-9] .*[Rr]elay access denied'
+! grep -q 'not accepted: .* 221 ' "$OUT" || bs_fail "the QUIT reply shown as the refusal: $(grep 'not accepted' "$OUT")"
+cmp -s "$E1/main.cf" "$BS_TMP/main.cf.orig" || bs_fail "a refused test message left main.cf changed"
+bs_pass "a refused test message names Postfix's refusal; main.cf rolled back"
 
 # --- a sensor.conf the sensor rejects stops the install before Postfix is touched
 echo "milter_timeout = forever" >>"$ROOT/etc/backstop/sensor.conf"
