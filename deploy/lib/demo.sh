@@ -181,7 +181,9 @@ demo_stop()
     # only our daemons: a process id may have been reused since
     pids=""
     for pid in $DEMO_PIDS; do
-        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "backstop.*$dir"; then
+        # (2>/dev/null first: a process gone has no cmdline, and sh opens the
+        # redirections left to right)
+        if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q "backstop.*$dir"; then
             kill "$pid" 2>/dev/null
             pids="$pids $pid"
         fi
