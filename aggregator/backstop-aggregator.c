@@ -194,7 +194,20 @@ int main(int argc, char **argv)
     if (bad != EX_OK)
         msg_fatal(check ? EX_CONFIG : bad, "%s", err);
     if (check) {
-        msg_info("%s: configuration valid: rules=%zu", path, cfg->nrules);
+        /* the rules by name: a file with one [rule] section has replaced all four shipped
+         * rules, which an operator adding "one more rule" would not expect */
+        char names[1024] = "";
+        size_t at = 0;
+        for (size_t i = 0; i < cfg->nrules && at < sizeof(names); i++)
+            at += (size_t)snprintf(names + at, sizeof(names) - at, "%s%s", i ? "," : "",
+                                   cfg->rules[i].name);
+        if (cfg->nrule_sections)
+            msg_info("%s: configuration valid: rules=%zu names=%s; its [rule] sections replace "
+                     "the shipped rules",
+                     path, cfg->nrules, names);
+        else
+            msg_info("%s: configuration valid: rules=%zu names=%s (the shipped rules)", path,
+                     cfg->nrules, names);
         agg_config_destroy(&cfg);
         return 0;
     }

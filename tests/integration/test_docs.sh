@@ -102,6 +102,17 @@ else
     cat "$T/out"
     fail "the shipped rules written as sections do not load ($n sections)"
 fi
+# -n names the rules in force, and says when sections replaced the shipped ones: the
+# sample's sections name the same rules, in the same order, as the built-in set
+"$AGG" -c "$SRC/deploy/aggregator.conf.sample" -n >"$T/shipped" 2>&1
+shipped=$(sed -n 's/.* names=\([^ ;]*\) (the shipped rules)$/\1/p' "$T/shipped")
+sections=$(sed -n 's/.* names=\([^ ;]*\); its \[rule\] sections replace the shipped rules$/\1/p' "$T/out")
+if [ -n "$shipped" ] && [ "$shipped" = "$sections" ]; then
+    ok "-n names the rules in force ($shipped), and says when sections replace them"
+else
+    cat "$T/shipped" "$T/out"
+    fail "-n: shipped rules '$shipped' against the sample's sections '$sections'"
+fi
 grep -v '^site =' "$SRC/deploy/sensor.conf.sample" >"$T/nosite.conf"
 if "$SENSOR" milter -c "$T/nosite.conf" -n >"$T/out" 2>&1; then
     fail "a sensor config without site passes -n: the sample check cannot fail"
