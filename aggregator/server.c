@@ -2129,58 +2129,67 @@ static void s_timers(server_t *self)
     }
 }
 
-int server_run(server_t *self)
+int server_turn(server_t *self, long max_wait_ms)
 {
-    while (!self->stop) {
-        zmq_pollitem_t items[7] = {
-            {self->pull, 0, ZMQ_POLLIN, 0},
-            {self->snap, 0, ZMQ_POLLIN, 0},
-            {self->ctl, 0, ZMQ_POLLIN, 0},
-            {self->pub, 0, ZMQ_POLLIN, 0},
-            {self->zap ? zsock_zap_socket(self->zap) : NULL, 0, ZMQ_POLLIN, 0},
-        };
-        /* the ZAP slot is polled only in CURVE mode; the peer's two come after it */
-        int nitems = self->zap ? 5 : 4;
-        int peer_at = nitems;
-        if (self->peer)
-            nitems += peer_poll(self->peer, &items[peer_at]);
-        int rc = zmq_poll(items, nitems, s_timeout(self, s_mono(self)));
-        if (rc < 0 && errno != EINTR) {
-            if (errno == ETERM)
-                break;
-            msg_error("zmq_poll: %s", zmq_strerror(errno));
+    zmq_pollitem_t items[7] = {
+        {self->pull, 0, ZMQ_POLLIN, 0},
+        {self->snap, 0, ZMQ_POLLIN, 0},
+        {self->ctl, 0, ZMQ_POLLIN, 0},
+        {self->pub, 0, ZMQ_POLLIN, 0},
+        {self->zap ? zsock_zap_socket(self->zap) : NULL, 0, ZMQ_POLLIN, 0},
+    };
+    /* the ZAP slot is polled only in CURVE mode; the peer's two come after it */
+    int nitems = self->zap ? 5 : 4;
+    int peer_at = nitems;
+    if (self->peer)
+        nitems += peer_poll(self->peer, &items[peer_at]);
+    long wait = s_timeout(self, s_mono(self));
+    if (max_wait_ms >= 0 && max_wait_ms < wait)
+        wait = max_wait_ms;
+    int rc = zmq_poll(items, nitems, wait);
+    if (rc < 0 && errno != EINTR) {
+        if (errno == ETERM)
+            return -1;
+        msg_error("zmq_poll: %s", zmq_strerror(errno));
+    }
+    if (rc > 0) {
+        /* ZAP first: a handshake waiting on us holds a sensor back */
+        if (self->zap && (items[4].revents & ZMQ_POLLIN))
+            (void)zsock_zap_handle(self->zap);
+        /* then subscriptions: a joining sensor waits for its first heartbeat */
+        if (items[3].revents & ZMQ_POLLIN)
+            s_drain_subscriptions(self);
+        if (items[0].revents & ZMQ_POLLIN) {
+            s_drain_events(self);
+            (void)server_apply_changes(self);
         }
-        if (rc > 0) {
-            /* ZAP first: a handshake waiting on us holds a sensor back */
-            if (self->zap && (items[4].revents & ZMQ_POLLIN))
-                (void)zsock_zap_handle(self->zap);
-            /* then subscriptions: a joining sensor waits for its first heartbeat */
-            if (items[3].revents & ZMQ_POLLIN)
-                s_drain_subscriptions(self);
-            if (items[0].revents & ZMQ_POLLIN) {
-                s_drain_events(self);
+        if (items[1].revents & ZMQ_POLLIN)
+            s_drain_snapshots(self);
+        if (items[2].revents & ZMQ_POLLIN)
+            s_drain_control(self);
+        bool peer_ready = false;
+        for (int i = peer_at; i < nitems; i++)
+            peer_ready = peer_ready || (items[i].revents & ZMQ_POLLIN);
+        if (peer_ready) {
+            if (peer_handle(self->peer, self->decisions, s_mono(self), server_now_ms(self)) > 0)
                 (void)server_apply_changes(self);
-            }
-            if (items[1].revents & ZMQ_POLLIN)
-                s_drain_snapshots(self);
-            if (items[2].revents & ZMQ_POLLIN)
-                s_drain_control(self);
-            bool peer_ready = false;
-            for (int i = peer_at; i < nitems; i++)
-                peer_ready = peer_ready || (items[i].revents & ZMQ_POLLIN);
-            if (peer_ready) {
-                if (peer_handle(self->peer, self->decisions, s_mono(self), server_now_ms(self)) > 0)
-                    (void)server_apply_changes(self);
-                s_peer_store(self, true);
-            }
-        }
-        s_timers(self);
-        if (self->reload) {
-            self->reload = 0;
-            if (self->config_path)
-                s_reload(self);
+            s_peer_store(self, true);
         }
     }
+    s_timers(self);
+    if (self->reload) {
+        self->reload = 0;
+        if (self->config_path)
+            s_reload(self);
+    }
+    return 0;
+}
+
+int server_run(server_t *self)
+{
+    while (!self->stop)
+        if (server_turn(self, -1) < 0)
+            break;
     (void)server_apply_changes(self);
     s_sync(self);
     s_flush(self);

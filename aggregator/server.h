@@ -170,6 +170,11 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
 
 /* Runs the loop until server_request_stop(); flushes the store before returning 0. */
 int server_run(server_t *self);
+/* One turn of that loop: waits for input up to the next timer (and at most max_wait_ms,
+ * when >= 0), answers what came, runs the timers that are due on the server's clock
+ * (expiry, the sweeps, the flush, heartbeats) and a reload asked for. With a fake clock,
+ * tests move time on and take turns. 0, or -1 when the ZeroMQ context is gone. */
+int server_turn(server_t *self, long max_wait_ms);
 
 /* Answers what waits on the snapshot ROUTER (up to a burst), as the loop does when it polls
  * readable; for the fuzz target (tests/fuzz/fuzz_snapshot.c), which has no loop running. */

@@ -3,7 +3,9 @@
  * too: a missing, malformed or public-only server_key_file, a non-loopback
  * endpoint in plain mode, an unknown control_group or user are refused with
  * the FILE:LINE of the key and the status the start exits with; what the
- * start accepts passes.
+ * start accepts passes. And the loop's timers on a fake clock (server_turn()): a
+ * sensor silent for SERVER_SENSOR_FORGET_MS is forgotten by the sweep, from status,
+ * sites and the store (a restart does not bring it back); one silent for less is kept.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,11 +19,21 @@
 #include <sysexits.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <jansson.h>
+#include <zmq.h>
 
 #include "agg_config.h"
+#include "control.h"
+#include "fp.h"
 #include "server.h"
+#include "store.h"
+#include "wire.h"
 #include "xalloc.h"
 #include "zsock.h"
+
+#define SEC 1000LL
+#define DAY (86400 * SEC)
+#define T0  (1700000000LL * SEC)
 
 /* A temp dir per test, for the config and key files. */
 typedef struct {
@@ -197,6 +209,179 @@ static void test_every_problem_is_listed_first_status_wins(void **state)
     xfree(path);
 }
 
+/* ---- the loop's timers, on a fake clock ---- */
+
+/* A server in fx->dir on clock (its config, store and control socket there). */
+static server_t *s_server(const s_fx_t *fx, bs_clock_t *clock)
+{
+    char err[4096];
+    char *text = xasprintf("event_endpoint = tcp://127.0.0.1:*\n"
+                           "decision_endpoint = tcp://127.0.0.1:*\n"
+                           "snapshot_endpoint = tcp://127.0.0.1:*\n"
+                           "control_endpoint = ipc://%s/ctl.sock\ndata_dir = %s/db\n",
+                           fx->dir, fx->dir);
+    char *path = s_write(fx, "agg.conf", text, 0644);
+    agg_config_t *cfg = agg_config_load(path, err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("config: %s", err);
+    server_t *srv = server_new(&cfg, NULL, clock);
+    assert_non_null(srv);
+    xfree(text);
+    xfree(path);
+    return srv;
+}
+
+/* One bounce event of sensor site/sensor at the server's now, sent over a PUSH socket to
+ * its event endpoint; turns the loop until the server has heard from the sensor. */
+static void s_sensor_sends(server_t *srv, void *push, const char *site, const char *sensor)
+{
+    static uint64_t seq = 1;
+    const char *subject = "undeliverable: your message";
+    wire_key_t key = {BACKSTOP__SCOPE__SUBJECT, fp_text(subject), subject, strlen(subject)};
+    wire_event_t ev = {.seq = seq++,
+                       .time_ms = server_now_ms(srv),
+                       .msg_class = BACKSTOP__MSG_CLASS__BOUNCE,
+                       .keys = &key,
+                       .nkeys = 1};
+    wire_batch_t *wb = wire_batch_new();
+    wire_batch_add(wb, &ev);
+    size_t len = 0;
+    uint8_t *buf = wire_batch_pack(wb, site, sensor, false, &len, NULL);
+    assert_non_null(buf);
+    assert_int_equal(zsock_send_raw(push, buf, len, 0), 0);
+    xfree(buf);
+    wire_batch_destroy(&wb);
+    for (int i = 0; i < 50; i++) {
+        size_t n = 0;
+        const server_sensor_t *s = server_sensors(srv, &n);
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(s[k].site, site) == 0 && strcmp(s[k].sensor, sensor) == 0 &&
+                s[k].last_seen_ms == server_now_ms(srv))
+                return;
+        assert_int_equal(server_turn(srv, 100), 0);
+    }
+    fail_msg("the server never heard from %s/%s", site, sensor);
+}
+
+/* The sensors `backstop status` and `backstop sites` list, as "site/sensor" joined by
+ * spaces (status order) into out; asserts the two agree on how many. */
+static void s_listed(server_t *srv, char *out, size_t outlen)
+{
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    Backstop__ControlReply reply = BACKSTOP__CONTROL_REPLY__INIT;
+    req.who = "tester";
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS;
+    assert_int_equal(control_handle(srv, &req, &reply), 0);
+    json_t *doc = json_loads(reply.json, 0, NULL);
+    assert_non_null(doc);
+    free(reply.json);
+    out[0] = '\0';
+    size_t i, nstatus = json_array_size(json_object_get(doc, "sensors"));
+    json_t *s;
+    json_array_foreach(json_object_get(doc, "sensors"), i, s)
+    {
+        size_t at = strlen(out);
+        snprintf(out + at, outlen - at, "%s%s/%s", at ? " " : "",
+                 json_string_value(json_object_get(s, "site")),
+                 json_string_value(json_object_get(s, "sensor")));
+    }
+    json_decref(doc);
+
+    reply = (Backstop__ControlReply)BACKSTOP__CONTROL_REPLY__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__SITES;
+    assert_int_equal(control_handle(srv, &req, &reply), 0);
+    doc = json_loads(reply.json, 0, NULL);
+    assert_non_null(doc);
+    free(reply.json);
+    size_t nsites = 0;
+    json_array_foreach(json_object_get(doc, "sites"), i, s)
+    {
+        nsites += json_array_size(json_object_get(s, "sensors"));
+    }
+    json_decref(doc);
+    assert_int_equal(nsites, nstatus);
+}
+
+/* store_sensor_load(): counts the records of one sensor (arg: "site\0sensor"). */
+static int s_count_records(const char *site, const char *sensor, const void *val, size_t len,
+                           void *arg)
+{
+    (void)val;
+    (void)len;
+    const char **want = arg;
+    if (strcmp(site, want[0]) == 0 && strcmp(sensor, want[1]) == 0)
+        ((long *)want[2])[0]++;
+    return 0;
+}
+
+/* Records ('n' status and 'x' dedup) the store in dir/db holds of site/sensor. */
+static long s_records(const s_fx_t *fx, const char *site, const char *sensor)
+{
+    char *db = xasprintf("%s/db", fx->dir);
+    store_t *st = store_open_boot(db, false, 0, NULL);
+    assert_non_null(st);
+    long n = 0;
+    const char *want[3] = {site, sensor, (const char *)&n};
+    assert_true(store_sensor_load(st, 'n', s_count_records, want) >= 0);
+    assert_true(store_sensor_load(st, 'x', s_count_records, want) >= 0);
+    store_close(&st);
+    xfree(db);
+    return n;
+}
+
+/* The sweep on its timer: a sensor silent for SERVER_SENSOR_FORGET_MS goes from status,
+ * sites and the store, and stays gone after a restart; one silent for less stays. */
+static void test_sweep_forgets_a_sensor_silent_for_seven_days(void **state)
+{
+    s_fx_t *fx = *state;
+    bs_clock_t *clock = bs_clock_fake_new(T0);
+    server_t *srv = s_server(fx, clock);
+    void *ctx = zmq_ctx_new();
+    void *push = zsock_new(ctx, ZMQ_PUSH);
+    assert_non_null(push);
+    assert_int_equal(zmq_connect(push, server_endpoint(srv, "event")), 0);
+
+    s_sensor_sends(srv, push, "a", "old");
+    bs_clock_fake_advance(clock, 2 * DAY);
+    s_sensor_sends(srv, push, "a", "recent");
+    /* a flush (its timer) writes both sensors' records */
+    bs_clock_fake_advance(clock, SEC);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(server_turn(srv, 0), 0);
+    char listed[256];
+    s_listed(srv, listed, sizeof(listed));
+    assert_string_equal(listed, "a/old a/recent");
+
+    /* a day short of the bound for "old": the sweeps keep both */
+    bs_clock_fake_advance(clock, 4 * DAY);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(server_turn(srv, 0), 0);
+    s_listed(srv, listed, sizeof(listed));
+    assert_string_equal(listed, "a/old a/recent");
+
+    /* "old" silent past SERVER_SENSOR_FORGET_MS (past the horizon too), "recent" for 5 days */
+    bs_clock_fake_set(clock, T0 + SERVER_SENSOR_FORGET_MS + SEC);
+    assert_true(SERVER_SENSOR_FORGET_MS + SEC > server_sensor_horizon_ms(srv));
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(server_turn(srv, 0), 0);
+    s_listed(srv, listed, sizeof(listed));
+    assert_string_equal(listed, "a/recent");
+
+    zsock_close(&push);
+    zmq_ctx_term(ctx);
+    server_destroy(&srv);
+    /* the store: no record of "old" (the sweep's deletions went with a flush), "recent"'s
+     * status and dedup state are there */
+    assert_int_equal(s_records(fx, "a", "old"), 0);
+    assert_int_equal(s_records(fx, "a", "recent"), 2);
+    /* and a restart lists only "recent" */
+    srv = s_server(fx, clock);
+    s_listed(srv, listed, sizeof(listed));
+    assert_string_equal(listed, "a/recent");
+    server_destroy(&srv);
+    bs_clock_destroy(&clock);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
@@ -211,6 +396,7 @@ int main(void)
         T(test_unknown_control_group_is_refused),
         T(test_unknown_user_is_refused_as_the_start_does),
         T(test_every_problem_is_listed_first_status_wins),
+        T(test_sweep_forgets_a_sensor_silent_for_seven_days),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
