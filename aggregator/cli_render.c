@@ -502,6 +502,22 @@ static void s_status(FILE *fp, const json_t *doc, int64_t now_ms)
                 s_field(sh, "applied", b[0], 64), s_field(sh, "refused", b[1], 64));
     }
     const json_t *store = json_object_get(doc, "store");
+    if (s_int(store, "lost_since_ms", 0) > 0) {
+        char err[512];
+        fprintf(fp,
+                "Store:      LOST (%s): data_dir %s; decisions, allowlist, sites and counts are "
+                "held in memory only",
+                s_rel(now_ms, s_int(store, "lost_since_ms", 0), false, b[0], 64),
+                s_field(store, "lost_reason", b[1], 64));
+        if (json_is_string(json_object_get(store, "lost_error")))
+            fprintf(fp, "; not recreated: %s", s_field(store, "lost_error", err, sizeof(err)));
+        fprintf(fp, " (see the log)\n");
+    } else if (s_int(store, "recreated", 0) > 0) {
+        fprintf(fp,
+                "Store:      recreated %s time(s) after its data directory was lost; it holds "
+                "everything again (see the log)\n",
+                s_field(store, "recreated", b[0], 64));
+    }
     if (s_int(store, "failing_since_ms", 0) > 0)
         fprintf(
             fp,

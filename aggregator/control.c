@@ -258,10 +258,17 @@ static int s_status(server_t *srv, s_ctx_t *c)
     s_list_init(&sl, S_LIST_DEFAULT);
     for (size_t i = 0; i < nsensors; i++)
         s_list_add(&sl, s_sensor(&sensors[i], decisions_epoch(d), decisions_seq(d), c->now_ms));
+    /* lost: the data directory is not the one opened and no new store holds it all yet */
+    bool lost = st->store_lost_ms != 0;
     json_t *store = json_pack(
-        "{s:I, s:o, s:I}", "errors", (json_int_t)st->store_errors, "failing_since_ms",
+        "{s:I, s:o, s:I, s:o, s:o, s:o, s:I}", "errors", (json_int_t)st->store_errors,
+        "failing_since_ms",
         st->store_failing_ms ? json_integer((json_int_t)st->store_failing_ms) : json_null(),
-        "unstored", (json_int_t)server_unstored(srv));
+        "unstored", (json_int_t)server_unstored(srv), "lost_since_ms",
+        lost ? json_integer((json_int_t)st->store_lost_ms) : json_null(), "lost_reason",
+        lost ? s_text(st->store_lost_reason) : json_null(), "lost_error",
+        lost && st->store_lost_error[0] ? s_text(st->store_lost_error) : json_null(), "recreated",
+        (json_int_t)st->store_recreated);
     int64_t up = (c->now_ms - st->started_ms) / 1000;
     json_t *peer = json_null();
     const peer_stats_t *ps = server_peer(srv);

@@ -6,7 +6,8 @@
  * between), then store and publish the decision changes that turn produced
  * (one LevelDB batch, then one PUB send each); answer snapshot and control
  * requests and ZAP handshakes; run the timers (heartbeat, expiry, sweep,
- * write-behind flush); on request reload the config or leave.
+ * write-behind flush, the look at the data directory); on request reload the
+ * config or leave. server_turn() is one such turn, server_run() all of them.
  *
  * Counting belongs to helper-4's ingest (dedup -> skew -> allowlist -> window
  * -> rules -> decisions); this file only converts wire events for it, keeps
@@ -102,6 +103,9 @@ struct server {
     bool unsynced;                    /* written since the last fsync (store_sync) */
     bool rewrite_windows;             /* a window write failed: the next cycle writes all */
     int64_t next_sweep;               /* ... sweep */
+    int64_t next_store_check;         /* ... look at the data directory (s_store_watch) */
+    int64_t store_lost_logged;        /* monotonic ms the lost store was last logged */
+    bool store_refill;                /* a recreated store still lacks what the daemon holds */
     int64_t next_rate;                /* ... rate slot rotation */
     uint64_t rate[SERVER_RATE_SLOTS]; /* events received per second, ring */
     size_t rate_at;                   /* current slot */
@@ -1469,6 +1473,118 @@ static void s_flush(server_t *self)
     s_flush_finish(self);
 }
 
+/* ---- the data directory lost while running ---- */
+
+static void s_tallies_store(server_t *self);
+
+/* allowlist_foreach: stores an entry again; stops (1) when the store fails. */
+static int s_refill_allow(const allow_entry_t *e, void *arg)
+{
+    server_t *self = arg;
+    if (store_allow_put(self->store, e) < 0)
+        return 1;
+    return 0;
+}
+
+/* Writes everything the daemon holds into a recreated store: the decisions and the change
+ * log it has, the allowlist, the sites and the tombstones at once (synced); every window
+ * key, the tallies, every sensor's records and the peer's position with a flush cycle
+ * started now. 0, or -1 (the store failed; the next look tries again). */
+static int s_store_refill(server_t *self)
+{
+    (void)server_apply_changes(self); /* what waited is stored first, with its seq */
+    if (store_decisions_put_all(self->store, self->decisions) < 0 ||
+        allowlist_foreach(self->allow, s_refill_allow, self) != 0)
+        return -1;
+    for (size_t i = 0; i < self->nsites; i++) {
+        const server_site_t *s = &self->sites[i];
+        if (store_site_put(self->store, s->name, s->public_key, s->created_ms, s->who) < 0)
+            return -1;
+    }
+    size_t nt = 0;
+    const shared_rec_t *t = shared_tombs(self->shared, &nt);
+    for (size_t i = 0; i < nt; i++) {
+        size_t len = 0;
+        uint8_t *blob = shared_rec_pack(&t[i], &len);
+        int rc = store_tomb_put(self->store, shared_identity(&t[i]), blob, len);
+        xfree(blob);
+        if (rc < 0)
+            return -1;
+    }
+    /* written behind: a cycle that writes every key (s_flush_start) and every sensor */
+    s_tallies_store(self);
+    for (size_t i = 0; i < self->nsensors; i++)
+        self->sensor_dirty[i] = true;
+    self->stored_wkeys = SIZE_MAX;
+    self->peer_stored[0] = self->peer_stored[1] = 0;
+    self->unsynced = true;
+    s_flush_finish(self);
+    (void)window_dirty_all(ingest_window(self->ingest));
+    s_flush_start(self);
+    return 0;
+}
+
+/*
+ * Looks whether the data directory is still the one the store opened (the timer, every
+ * SERVER_STORE_CHECK_MS). When it is not, LevelDB writes to files no one will open again:
+ * a new store is made where it was (store_recreate) and everything the daemon holds is
+ * written into it, so that a restart finds it all, in the same epoch. Where that cannot be
+ * done (the directory cannot be made, holds something else, another store), the daemon
+ * goes on with what it holds and says so: an error once a minute while it lasts, and in
+ * status.
+ */
+static void s_store_watch(server_t *self)
+{
+    server_stats_t *st = &self->stats;
+    char why[sizeof(st->store_lost_reason)];
+    bool lost = store_check(self->store, why, sizeof(why)) < 0;
+    if (!lost && !self->store_refill && !store_detached(self->store)) {
+        if (st->store_lost_ms)
+            msg_info("store: back: dir=%s lost_for=%llds", self->cfg->data_dir,
+                     (long long)((server_now_ms(self) - st->store_lost_ms) / 1000));
+        st->store_lost_ms = 0;
+        return;
+    }
+    if (st->store_lost_ms == 0) {
+        st->store_lost_ms = server_now_ms(self);
+        decisions_strlcpy(st->store_lost_reason, lost ? why : "refill",
+                          sizeof(st->store_lost_reason) - 1);
+        self->store_lost_logged = 0;
+    }
+    char err[sizeof(st->store_lost_error)] = "";
+    int64_t t0 = s_mono(self);
+    /* (detached: the path may hold the directory opened again, and a recreate takes it) */
+    if ((lost || store_detached(self->store)) && store_recreate(self->store, err, sizeof(err)) == 0)
+        self->store_refill = true;
+    if (self->store_refill && s_store_refill(self) == 0) {
+        self->store_refill = false;
+        st->store_recreated++;
+        /* an error still: someone or something took the daemon's data away */
+        msg_error("store: lost: dir=%s reason=%s: recreated: epoch=%016llx seq=%llu "
+                  "decisions=%zu allowlist=%zu sites=%zu sensors=%zu keys=%zu lost_for=%llds "
+                  "took_ms=%lld",
+                  self->cfg->data_dir, st->store_lost_reason,
+                  (unsigned long long)store_epoch(self->store),
+                  (unsigned long long)store_seq(self->store), decisions_count(self->decisions),
+                  allowlist_count(self->allow), self->nsites, self->nsensors,
+                  window_keys(ingest_window(self->ingest)),
+                  (long long)((server_now_ms(self) - st->store_lost_ms) / 1000),
+                  (long long)(s_mono(self) - t0));
+        st->store_lost_ms = 0;
+        return;
+    }
+    if (self->store_refill && !err[0])
+        snprintf(err, sizeof(err), "cannot write into the new store (see the kv: line)");
+    decisions_strlcpy(st->store_lost_error, err, sizeof(st->store_lost_error) - 1);
+    if (!msg_due(&self->store_lost_logged, s_mono(self), SERVER_DROP_LOG_MS))
+        return;
+    msg_error("store: lost: dir=%s reason=%s since=%llds detached=%s: not recreated: %s; "
+              "decisions, allowlist, sites and counts are held in memory only",
+              self->cfg->data_dir, st->store_lost_reason,
+              (long long)((server_now_ms(self) - st->store_lost_ms) / 1000),
+              store_detached(self->store) ? "yes" : "no", err);
+}
+
 /* Under load the loop is rarely idle: steps between frames keep a cycle on schedule to
  * be done within half a flush_interval, however fast keys change. */
 static void s_flush_keep_up(server_t *self)
@@ -1951,6 +2067,7 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     self->next_heartbeat = now;
     self->next_flush = now + cfg->flush_interval_ms;
     self->next_sweep = now + cfg->sweep_interval_ms;
+    self->next_store_check = now + SERVER_STORE_CHECK_MS;
     self->next_rate = now + 1000;
     self->stats.restore_ms = now - t0;
     msg_info("ready: events=%s decisions=%s snapshot=%s control=%s mode=%s rules=%zu "
@@ -2077,6 +2194,8 @@ static long s_timeout(server_t *self, int64_t now_mono)
         next = self->next_flush;
     if (self->next_sweep < next)
         next = self->next_sweep;
+    if (self->next_store_check < next)
+        next = self->next_store_check;
     if (self->next_rate < next)
         next = self->next_rate;
     int64_t exp = decisions_next_expiry(self->decisions);
@@ -2105,6 +2224,10 @@ static void s_timers(server_t *self)
         s_tomb_prune(self);
         s_sensors_sweep(self);
         self->next_sweep = now + cfg->sweep_interval_ms;
+    }
+    if (now >= self->next_store_check) {
+        s_store_watch(self);
+        self->next_store_check = now + SERVER_STORE_CHECK_MS;
     }
     if (now >= self->next_heartbeat) {
         /* retry changes a failed store write left behind before saying where we are */

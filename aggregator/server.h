@@ -19,6 +19,13 @@
  *    decisions, sequence log, epoch, allowlists and sites are written before
  *    they are published or answered and lose nothing (store.h says what a
  *    power failure can do);
+ *  - a data directory removed, emptied or replaced while it runs is noticed within
+ *    SERVER_STORE_CHECK_MS and logged (error, once a minute while it lasts, and in
+ *    status); where it can (store_recreate: the path missing, empty, or a database of no
+ *    other epoch) a new store is made there and everything the daemon holds is written
+ *    into it (decisions and the change log it has, epoch and seq, allowlist, sites,
+ *    tombstones, then every window key and sensor with the next flush), so a restart
+ *    loses nothing and keeps the epoch;
  *  - SIGTERM (server_request_stop) flushes and leaves; SIGHUP
  *    (server_request_reload) reloads the config file and swaps it whole,
  *    keeping the running value of every key only a restart can change
@@ -74,6 +81,11 @@ typedef struct peer_stats peer_stats_t;
 
 typedef struct store store_t;
 
+/* How often the loop looks whether the data directory is still the one opened (three
+ * stat()s); when it is not, it writes everything it holds into a new store there
+ * (store_recreate), or says once a minute why it cannot. */
+#define SERVER_STORE_CHECK_MS 5000
+
 /* Why input was dropped (or an output refused); each has a counter in server_stats_t. The
  * first values mirror wire_err_t one to one (SERVER_DROP_EMPTY == WIRE_ERR_EMPTY ...). */
 typedef enum {
@@ -127,6 +139,13 @@ typedef struct {
     uint64_t store_errors;              /* failed LevelDB writes */
     int64_t store_failing_ms;           /* our clock at the first of the failures since the
                                            last write that worked; 0: the store writes */
+    int64_t store_lost_ms;              /* our clock when the data directory was found lost
+                                           (removed, replaced, emptied: store_check()) and
+                                           not recreated since; 0: in place */
+    char store_lost_reason[32];         /* what store_check() said then ("removed", ...) */
+    char store_lost_error[256];         /* why store_recreate() could not write there */
+    uint64_t store_recreated;           /* times the store was written anew where its lost
+                                           data directory was */
     uint64_t flushes;                   /* write-behind flushes of window counters */
     uint64_t keys_flushed;              /* window keys written by those flushes */
     double events_per_s;                /* events received per second, last 10 s */

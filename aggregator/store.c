@@ -11,11 +11,13 @@
 #include "store.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +42,16 @@
 /* Window records moved from the main database per batch when an older data directory is
  * opened. */
 #define S_MOVE_BATCH 4096
+
+/* What store_check() compares: the data directory, the main database's LOCK, the window
+ * database's LOCK. */
+enum { S_ID_DIR, S_ID_LOCK, S_ID_WLOCK, S_ID__COUNT };
+
+/* A file by device and inode; both 0 when it could not be looked at. */
+typedef struct {
+    dev_t dev; /* its device */
+    ino_t ino; /* its inode */
+} s_ident_t;
 
 /* One flush step for the writer thread: its window records and the rest. */
 typedef struct {
@@ -71,24 +83,31 @@ typedef struct {
 } s_writer_t;
 
 struct store {
-    kv_t *kv;             /* the database */
-    kv_t *wkv;            /* the window database (S_WINDOW_DIR): its flush batches are
-                             large, and LevelDB takes one write at a time, so decision
-                             changes would queue behind them in one database */
-    kv_batch_t *pending;  /* written-behind operations for the next flush */
-    kv_batch_t *wpending; /* ... of them, window records */
-    window_copy_t *wcopy; /* ... and window keys copied, encoded into wpending when it is
-                             written (by the writer thread), after what it holds */
-    kv_batch_t *now;      /* scratch batch for immediate writes */
-    s_writer_t *writer;   /* started by the first store_flush_behind() */
-    uint64_t failed_seen; /* writer->failed at the last store_flush_behind() */
-    uint64_t syncs;       /* m/sync: the writer's synced writes (a marker, never read) */
-    uint64_t epoch;       /* m/epoch */
-    uint64_t seq;         /* m/seq */
-    uint64_t log_floor;   /* log holds floor+1 .. seq */
-    bool sync_decisions;  /* store_sync() waits for the disk */
-    bool jumped;          /* store_open() moved seq on by STORE_SEQ_JUMP */
-    bool opened;          /* store_open() finished: store_close() marks a clean stop */
+    kv_t *kv;                   /* the database */
+    kv_t *wkv;                  /* the window database (S_WINDOW_DIR): its flush batches are
+                                   large, and LevelDB takes one write at a time, so decision
+                                   changes would queue behind them in one database */
+    kv_batch_t *pending;        /* written-behind operations for the next flush */
+    kv_batch_t *wpending;       /* ... of them, window records */
+    window_copy_t *wcopy;       /* ... and window keys copied, encoded into wpending when it is
+                                   written (by the writer thread), after what it holds */
+    kv_batch_t *now;            /* scratch batch for immediate writes */
+    s_writer_t *writer;         /* started by the first store_flush_behind() */
+    uint64_t failed_seen;       /* writer->failed at the last store_flush_behind() */
+    uint64_t syncs;             /* m/sync: the writer's synced writes (a marker, never read) */
+    uint64_t epoch;             /* m/epoch */
+    uint64_t seq;               /* m/seq */
+    uint64_t log_floor;         /* log holds floor+1 .. seq */
+    bool sync_decisions;        /* store_sync() waits for the disk */
+    bool jumped;                /* store_open() moved seq on by STORE_SEQ_JUMP */
+    bool opened;                /* store_open() finished: store_close() marks a clean stop */
+    uint64_t boot;              /* m/boot, as written at open */
+    s_ident_t ids[S_ID__COUNT]; /* the files store_check() expects (S_ID_*) */
+    bool detached;              /* store_recreate() gave up after closing the databases:
+                                   nothing is written until one works */
+    s_ident_t foreign[2];       /* detached by another store: its directory and LOCK, not
+                                   opened again while they stay */
+    uint64_t foreign_epoch;     /* ... and its epoch */
 };
 
 /* ---- small record codec ---- */
@@ -469,6 +488,33 @@ static int s_move_windows(store_t *self)
     return rc < 0 ? -1 : 0;
 }
 
+/* The identity of path, or zeros when it cannot be looked at (errno says why). */
+static s_ident_t s_ident(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return (s_ident_t){0, 0};
+    return (s_ident_t){st.st_dev, st.st_ino};
+}
+
+static bool s_ident_same(s_ident_t a, s_ident_t b)
+{
+    return a.ino != 0 && a.dev == b.dev && a.ino == b.ino;
+}
+
+/* The files store_check() looks at, as they are now. */
+static void s_idents(const store_t *self, s_ident_t ids[S_ID__COUNT])
+{
+    const char *dir = kv_path(self->kv);
+    char *lock = xasprintf("%s/LOCK", dir);
+    char *wlock = xasprintf("%s/LOCK", kv_path(self->wkv));
+    ids[S_ID_DIR] = s_ident(dir);
+    ids[S_ID_LOCK] = s_ident(lock);
+    ids[S_ID_WLOCK] = s_ident(wlock);
+    xfree(lock);
+    xfree(wlock);
+}
+
 store_t *store_open(const char *dir, bool sync_decisions, bool *created_p)
 {
     uint64_t boot = store_boot_id();
@@ -579,6 +625,8 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
     kv_batch_clear(self->now);
     /* the log answers from its first entry; the jump dropped it all */
     self->log_floor = logged && !self->jumped ? low - 1 : self->seq;
+    self->boot = boot;
+    s_idents(self, self->ids);
     self->opened = true;
     if (created_p)
         *created_p = created;
@@ -598,7 +646,7 @@ void store_close(store_t **self_p)
     s_writer_stop(self);
     if (self->kv && self->wkv && store_pending(self) > 0)
         (void)store_flush(self);
-    if (self->kv && self->opened) {
+    if (self->kv && self->opened && !self->detached) {
         kv_batch_clear(self->now);
         s_meta_put(self->now, "clean", 1);
         (void)kv_batch_write(self->kv, self->now, 1);
@@ -659,8 +707,35 @@ static int s_unpack_change(const void *buf, size_t len, decision_change_t *out)
     return rc;
 }
 
+/* Puts change c as d/<id> (upsert) or deletes it, and as q/<seq> when log. false when it
+ * cannot be packed (logged). */
+static bool s_put_change(kv_batch_t *b, const decision_change_t *c, bool log)
+{
+    size_t len = 0;
+    uint8_t *rec = s_pack_change(c, &len);
+    if (!rec) {
+        msg_error("store: cannot pack change seq=%llu id=%s", (unsigned long long)c->seq,
+                  c->decision.id);
+        return false;
+    }
+    uint8_t key[64];
+    size_t kl = s_key_str(key, sizeof(key), 'd', c->decision.id);
+    if (c->kind == DECISION_UPSERT)
+        kv_batch_put(b, key, kl, rec, len);
+    else
+        kv_batch_del(b, key, kl);
+    if (log) {
+        kl = s_key_u64(key, 'q', c->seq);
+        kv_batch_put(b, key, kl, rec, len);
+    }
+    xfree(rec);
+    return true;
+}
+
 int store_changes_write(store_t *self, const decision_change_t *changes, size_t n)
 {
+    if (self->detached)
+        return -1;
     if (n == 0)
         return 0;
     kv_batch_clear(self->now);
@@ -676,23 +751,10 @@ int store_changes_write(store_t *self, const decision_change_t *changes, size_t 
             kv_batch_clear(self->now);
             return -1;
         }
-        size_t len = 0;
-        uint8_t *rec = s_pack_change(c, &len);
-        if (!rec) {
-            msg_error("store: cannot pack change seq=%llu id=%s", (unsigned long long)c->seq,
-                      c->decision.id);
+        if (!s_put_change(self->now, c, true)) {
             kv_batch_clear(self->now);
             return -1;
         }
-        uint8_t key[64];
-        size_t kl = s_key_str(key, sizeof(key), 'd', c->decision.id);
-        if (c->kind == DECISION_UPSERT)
-            kv_batch_put(self->now, key, kl, rec, len);
-        else
-            kv_batch_del(self->now, key, kl);
-        kl = s_key_u64(key, 'q', c->seq);
-        kv_batch_put(self->now, key, kl, rec, len);
-        xfree(rec);
         if (c->seq > last)
             last = c->seq;
     }
@@ -707,6 +769,8 @@ int store_changes_write(store_t *self, const decision_change_t *changes, size_t 
 
 int store_sync(store_t *self)
 {
+    if (self->detached)
+        return -1;
     if (!self->sync_decisions)
         return 0;
     /* a synced write makes LevelDB fsync its log, and with it every write before: after
@@ -755,6 +819,8 @@ long store_decisions_load(store_t *self, int (*cb)(const decision_t *d, void *ar
 int store_changes_since(store_t *self, uint64_t since_seq,
                         int (*cb)(const decision_change_t *c, void *arg), void *arg)
 {
+    if (self->detached)
+        return -1;
     if (since_seq < self->log_floor || since_seq > self->seq)
         return -1;
     kv_iter_t *it = kv_iter_new(self->kv, "q/", 2);
@@ -930,6 +996,8 @@ void store_meta_queue(store_t *self, const char *name, uint64_t v)
 
 int store_meta_write(store_t *self, const char *const *names, const uint64_t *v, size_t n)
 {
+    if (self->detached)
+        return -1;
     kv_batch_clear(self->now);
     for (size_t i = 0; i < n; i++)
         s_meta_put(self->now, names[i], v[i]);
@@ -951,8 +1019,20 @@ size_t store_pending(const store_t *self)
            window_copy_keys(self->wcopy);
 }
 
+/* A detached store drops what is queued (the daemon writes everything again once a
+ * store_recreate() works): nothing piles up meanwhile. -1. */
+static int s_drop_queued(store_t *self)
+{
+    kv_batch_clear(self->pending);
+    kv_batch_clear(self->wpending);
+    window_copy_clear(self->wcopy);
+    return -1;
+}
+
 int store_flush(store_t *self)
 {
+    if (self->detached)
+        return s_drop_queued(self);
     s_writer_drain(self); /* what was handed over first is written first */
     if (store_pending(self) == 0)
         return 0;
@@ -961,6 +1041,8 @@ int store_flush(store_t *self)
 
 int store_flush_behind(store_t *self, bool sync)
 {
+    if (self->detached)
+        return s_drop_queued(self);
     if (store_pending(self) == 0 && !sync)
         return 0;
     if (sync && self->sync_decisions) {
@@ -1005,10 +1087,220 @@ int store_flush_behind(store_t *self, bool sync)
     return 0;
 }
 
+/* ---- the data directory lost while running ---- */
+
+int store_check(const store_t *self, char *why, size_t whylen)
+{
+    s_ident_t now[S_ID__COUNT];
+    s_idents(self, now);
+    const char *what = NULL;
+    if (now[S_ID_DIR].ino == 0 && access(kv_path(self->kv), F_OK) < 0 && errno == ENOENT)
+        what = "removed";
+    else if (!s_ident_same(now[S_ID_DIR], self->ids[S_ID_DIR]))
+        what = "replaced";
+    else if (!s_ident_same(now[S_ID_LOCK], self->ids[S_ID_LOCK]))
+        what = "emptied";
+    else if (!s_ident_same(now[S_ID_WLOCK], self->ids[S_ID_WLOCK]))
+        what = "windows_removed";
+    if (what == NULL)
+        return 0;
+    snprintf(why, whylen, "%s", what);
+    return -1;
+}
+
+/* Whether dir holds nothing, or a LevelDB database (its CURRENT file): what
+ * store_recreate() may open a database in. */
+static bool s_dir_usable(const char *dir)
+{
+    char *current = xasprintf("%s/CURRENT", dir);
+    bool db = access(current, F_OK) == 0;
+    xfree(current);
+    if (db)
+        return true;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return false;
+    bool empty = true;
+    struct dirent *e;
+    while (empty && (e = readdir(d)) != NULL)
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+    closedir(d);
+    return empty;
+}
+
+/* Deletes every record of kv (in batches, the last synced). 0 or -1. */
+static int s_wipe(kv_t *kv, kv_batch_t *b)
+{
+    kv_iter_t *it = kv_iter_new(kv, "", 0);
+    int rc;
+    while ((rc = kv_iter_next(it)) == 1) {
+        size_t kl = 0;
+        const void *k = kv_iter_key(it, &kl);
+        kv_batch_del(b, k, kl);
+        if (s_move_step(kv, b, false) < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    kv_iter_destroy(&it);
+    if (rc == 0 && kv_batch_count(b) > 0)
+        rc = s_move_step(kv, b, true);
+    kv_batch_clear(b);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Says why another store is left alone. -1. */
+static int s_foreign(const store_t *self, char *why, size_t whylen)
+{
+    snprintf(why, whylen,
+             "%s holds another store (epoch %016llx): left alone, nothing written until it is "
+             "removed or the aggregator restarted",
+             kv_path(self->kv), (unsigned long long)self->foreign_epoch);
+    return -1;
+}
+
+int store_recreate(store_t *self, char *why, size_t whylen)
+{
+    const char *dir = kv_path(self->kv);
+    s_ident_t now[S_ID__COUNT];
+    s_idents(self, now);
+    /* the other store found last time, still there: not opened (and so changed) again */
+    if (self->detached && s_ident_same(now[S_ID_DIR], self->foreign[0]) &&
+        s_ident_same(now[S_ID_LOCK], self->foreign[1]))
+        return s_foreign(self, why, whylen);
+    struct stat st;
+    if (stat(dir, &st) < 0) {
+        if (errno != ENOENT || mkdir(dir, 0750) < 0) {
+            snprintf(why, whylen, "cannot create %s: %s", dir, strerror(errno));
+            return -1;
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, whylen, "%s is not a directory: left alone", dir);
+        return -1;
+    } else if (!s_ident_same(s_ident(dir), self->ids[S_ID_DIR]) && !s_dir_usable(dir)) {
+        snprintf(why, whylen, "%s holds files that are no database: left alone", dir);
+        return -1;
+    }
+    if (access(dir, W_OK | X_OK) < 0) {
+        snprintf(why, whylen, "cannot write in %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    /* the lost databases go: what the writer holds for them is written there first, and
+     * what is queued is dropped (the caller writes everything again) */
+    s_writer_drain(self);
+    (void)s_drop_queued(self);
+    self->detached = true;
+    if (kv_reopen(self->kv) < 0 || kv_reopen(self->wkv) < 0) {
+        snprintf(why, whylen, "cannot open a database in %s (see the kv: line)", dir);
+        return -1;
+    }
+    uint64_t epoch = 0;
+    int rc = s_meta_get(self->kv, "m/epoch", &epoch);
+    if (rc < 0) {
+        snprintf(why, whylen, "cannot read the database in %s (see the kv: line)", dir);
+        return -1;
+    }
+    if (rc == 1 && epoch != self->epoch) {
+        s_idents(self, now);
+        self->foreign[0] = now[S_ID_DIR];
+        self->foreign[1] = now[S_ID_LOCK];
+        self->foreign_epoch = epoch;
+        return s_foreign(self, why, whylen);
+    }
+    if (s_wipe(self->kv, self->now) < 0 || s_wipe(self->wkv, self->now) < 0) {
+        snprintf(why, whylen, "cannot clear the database in %s (see the kv: line)", dir);
+        return -1;
+    }
+    s_meta_put(self->now, "epoch", self->epoch);
+    s_meta_put(self->now, "seq", self->seq);
+    s_meta_put(self->now, "boot", self->boot);
+    s_meta_put(self->now, "clean", 0);
+    rc = kv_batch_write(self->kv, self->now, 1);
+    kv_batch_clear(self->now);
+    if (rc < 0) {
+        snprintf(why, whylen, "cannot write to the database in %s (see the kv: line)", dir);
+        return -1;
+    }
+    self->log_floor = self->seq;
+    self->detached = false;
+    s_idents(self, self->ids);
+    return 0;
+}
+
+/* Writing the decision table: the batch, and the log's first seq written (0: none). */
+typedef struct {
+    store_t *store; /* the store */
+    uint64_t first; /* first log entry written */
+    uint64_t next;  /* seq the next one must have */
+    bool broken;    /* an entry could not be packed, or the log has a hole */
+} s_put_all_t;
+
+static int s_put_logged(const decision_change_t *c, void *arg)
+{
+    s_put_all_t *pa = arg;
+    if (c->seq > pa->store->seq)
+        return 1; /* not stored yet: the caller writes it as it does every change */
+    if (pa->next != 0 && c->seq != pa->next) {
+        pa->broken = true;
+        return 1;
+    }
+    if (!s_put_change(pa->store->now, c, true)) {
+        pa->broken = true;
+        return 1;
+    }
+    if (pa->first == 0)
+        pa->first = c->seq;
+    pa->next = c->seq + 1;
+    return 0;
+}
+
+static int s_put_active(const decision_t *d, void *arg)
+{
+    s_put_all_t *pa = arg;
+    if (d->seq > pa->store->seq)
+        return 0; /* its change is not stored yet (see s_put_logged) */
+    decision_change_t c = {.kind = DECISION_UPSERT, .seq = d->seq, .epoch = d->epoch};
+    c.decision = *d;
+    if (!s_put_change(pa->store->now, &c, false))
+        pa->broken = true;
+    return 0;
+}
+
+int store_decisions_put_all(store_t *self, const decisions_t *d)
+{
+    if (self->detached)
+        return -1;
+    kv_batch_clear(self->now);
+    s_put_all_t pa = {.store = self};
+    /* the log first, then every decision in force as it is now (the log may hold an older
+     * version of one, or its removal before it was made again) */
+    (void)decisions_changes_since(d, decisions_epoch(d), decisions_log_floor(d), s_put_logged, &pa);
+    bool logged = !pa.broken && pa.first != 0 && pa.next == self->seq + 1;
+    if (!logged) {
+        kv_batch_clear(self->now); /* no log rather than one with a hole */
+        pa.broken = false;
+    }
+    (void)decisions_foreach(d, NULL, s_put_active, &pa);
+    s_meta_put(self->now, "seq", self->seq);
+    int rc = pa.broken ? -1 : kv_batch_write(self->kv, self->now, 1);
+    kv_batch_clear(self->now);
+    if (rc < 0)
+        return -1;
+    self->log_floor = logged ? pa.first - 1 : self->seq;
+    return 0;
+}
+
+bool store_detached(const store_t *self)
+{
+    return self->detached;
+}
+
 /* ---- allowlist and sites ---- */
 
 int store_allow_put(store_t *self, const allow_entry_t *e)
 {
+    if (self->detached)
+        return -1;
     s_buf_t b = {0};
     uint8_t v = STORE_REC_V1;
     s_put(&b, &v, 1);
@@ -1031,6 +1323,8 @@ int store_allow_put(store_t *self, const allow_entry_t *e)
 
 int store_allow_del(store_t *self, uint32_t id)
 {
+    if (self->detached)
+        return -1;
     uint8_t key[10];
     s_key_u64(key, 'a', id);
     return kv_del(self->kv, key, sizeof(key));
@@ -1078,6 +1372,8 @@ long store_allow_load(store_t *self, int (*cb)(const allow_entry_t *e, void *arg
 int store_site_put(store_t *self, const char *name, const char *public_key, int64_t created_ms,
                    const char *who)
 {
+    if (self->detached)
+        return -1;
     s_buf_t b = {0};
     uint8_t v = STORE_REC_V1;
     s_put(&b, &v, 1);
@@ -1093,6 +1389,8 @@ int store_site_put(store_t *self, const char *name, const char *public_key, int6
 
 int store_site_del(store_t *self, const char *name)
 {
+    if (self->detached)
+        return -1;
     uint8_t key[2 + 256];
     size_t kl = s_key_str(key, sizeof(key), 's', name);
     return kv_del(self->kv, key, kl);
@@ -1142,6 +1440,8 @@ long store_site_load(store_t *self,
 
 int store_tomb_put(store_t *self, uint64_t identity, const uint8_t *blob, size_t len)
 {
+    if (self->detached)
+        return -1;
     uint8_t key[10];
     s_key_u64(key, 't', identity);
     return kv_put(self->kv, key, sizeof(key), blob, len);
@@ -1149,6 +1449,8 @@ int store_tomb_put(store_t *self, uint64_t identity, const uint8_t *blob, size_t
 
 int store_tomb_del(store_t *self, uint64_t identity)
 {
+    if (self->detached)
+        return -1;
     uint8_t key[10];
     s_key_u64(key, 't', identity);
     return kv_del(self->kv, key, sizeof(key));

@@ -53,6 +53,20 @@
  * The epoch changes only when the sequence log is lost: a database without
  * m/epoch (new, or wiped) gets a new random epoch and starts at seq 0.
  *
+ * The data directory lost while the daemon runs (removed, replaced, emptied):
+ * LevelDB would go on writing to files no one can open again, and the next
+ * start would begin a new epoch with nothing. store_check() notices (the
+ * directory and each database's LOCK file, which LevelDB holds while it runs,
+ * are no longer the ones opened); store_recreate() opens new, empty databases
+ * where the directory was, with this store's epoch and seq, for the daemon to
+ * write what it holds into. It writes only into a directory that is missing,
+ * empty, the one opened, or holds a database of no epoch or of this one: a
+ * directory with other files, or another store (another epoch), is left alone.
+ * When it gave up after closing the lost databases (another store was there,
+ * the new ones would not open), the store is detached: every write fails
+ * (-1) until a store_recreate() works, so nothing goes into a store that is
+ * not this one.
+ *
  * Errors: a failed write logs once (kv does) and returns -1; the caller counts
  * it and keeps running. Ownership: records passed in are copied; callbacks get
  * borrowed pointers valid during the call.
@@ -178,6 +192,33 @@ int store_flush(store_t *self);
  * returned by the next call after such a failure, else 0. store_flush, store_sync and
  * store_close wait for the writer first. */
 int store_flush_behind(store_t *self, bool sync);
+
+/* ---- the data directory lost while running ---- */
+
+/* Whether the data directory and both databases are the ones store_open() opened (by
+ * device and inode of the directory and of each database's LOCK file: three stat()s).
+ * 0 when they are; -1 when not, with a word for what happened in why: "removed" (no
+ * directory there), "replaced" (another directory, or no directory, in its place),
+ * "emptied" (its database files are gone), "windows_removed" (windows/ is gone). */
+int store_check(const store_t *self, char *why, size_t whylen);
+/* Opens the databases again where the data directory is, empty, after store_check()
+ * failed: makes the directory (mode 0750) when it is missing; refuses (-1, the store
+ * untouched and still writing to the lost files) a path that is no directory, one this
+ * process cannot write in, or a directory other than the one opened that is neither empty
+ * nor a database. Then closes the lost databases and opens the ones there: a database of
+ * another epoch there is left as it is and the store detached (-1, see above); else
+ * whatever the databases hold is deleted, m/epoch, m/seq, m/boot and m/clean are written
+ * (synced), the sequence log starts empty at seq, and store_check() compares with the new
+ * directory. 0, or -1 with one line on why in why. The caller then writes everything it
+ * holds again (store_decisions_put_all(), the allowlist, sites, tombstones, and every
+ * window key and sensor record with the next flush). */
+int store_recreate(store_t *self, char *why, size_t whylen);
+/* Writes every active decision of d as its d/ record and the changes d's log still holds
+ * up to the stored seq as the sequence log (store_changes_since() answers from its first),
+ * in one synced batch: the decisions after store_recreate(). 0 or -1. */
+int store_decisions_put_all(store_t *self, const decisions_t *d);
+/* Whether the store is detached (store_recreate() gave up after closing the databases). */
+bool store_detached(const store_t *self);
 
 /* ---- allowlist and sites (written at once, synced) ---- */
 

@@ -233,6 +233,31 @@ static void test_status_says_the_store_fails_and_sensors_left_out(void **state)
     free(out);
 }
 
+/* A lost data directory is on the status page, with why it was not recreated; one that
+ * was recreated says so. */
+static void test_status_says_the_store_is_lost_or_was_recreated(void **state)
+{
+    (void)state;
+    char *out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS,
+                         "{\"now_ms\":" NOW ",\"uptime_s\":5,\"store\":{\"errors\":0,"
+                         "\"failing_since_ms\":null,\"unstored\":0,\"lost_since_ms\":"
+                         "1699999880000,\"lost_reason\":\"removed\",\"lost_error\":\"cannot "
+                         "create /var/lib/x: Permission denied\",\"recreated\":0},"
+                         "\"sensors\":[]}");
+    s_has_line(out, "Store:      LOST (2m00s ago): data_dir removed; decisions, allowlist, sites "
+                    "and counts are held in memory only; not recreated: cannot create "
+                    "/var/lib/x: Permission denied (see the log)");
+    free(out);
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS,
+                   "{\"now_ms\":" NOW ",\"uptime_s\":5,\"store\":{\"errors\":0,"
+                   "\"failing_since_ms\":null,\"unstored\":0,\"lost_since_ms\":null,"
+                   "\"lost_reason\":null,\"lost_error\":null,\"recreated\":2},\"sensors\":[]}");
+    s_has_line(out, "Store:      recreated 2 time(s) after its data directory was lost; it holds "
+                    "everything again (see the log)");
+    assert_null(strstr(out, "LOST"));
+    free(out);
+}
+
 /* A list the reply had to cut says how many it left out; a complete one says nothing. */
 static void test_cut_lists_say_how_many_more(void **state)
 {
@@ -486,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_status_peer_and_mirrored_origin),
         cmocka_unit_test(test_status_says_whether_allowlist_and_sites_are_the_peers),
         cmocka_unit_test(test_status_says_the_store_fails_and_sensors_left_out),
+        cmocka_unit_test(test_status_says_the_store_is_lost_or_was_recreated),
         cmocka_unit_test(test_cut_lists_say_how_many_more),
         cmocka_unit_test(test_control_characters_are_masked),
         cmocka_unit_test(test_add_kept_and_del_refires),

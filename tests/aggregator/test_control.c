@@ -187,6 +187,11 @@ static void test_status_fresh(void **state)
     assert_int_equal(json_integer_value(s_get(fx, "events", "untracked")), 0);
     assert_non_null(s_get(fx, "window", "max_keys"));
     assert_int_equal(strlen(s_str(fx, "epoch", NULL)), 16);
+    /* the data directory is the one opened: nothing lost, nothing recreated */
+    assert_true(json_is_null(s_get(fx, "store", "lost_since_ms")));
+    assert_true(json_is_null(s_get(fx, "store", "lost_reason")));
+    assert_true(json_is_null(s_get(fx, "store", "lost_error")));
+    assert_int_equal(json_integer_value(s_get(fx, "store", "recreated")), 0);
 }
 
 static void test_status_counts_events_keys_decisions(void **state)

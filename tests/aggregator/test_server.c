@@ -6,6 +6,9 @@
  * start accepts passes. And the loop's timers on a fake clock (server_turn()): a
  * sensor silent for SERVER_SENSOR_FORGET_MS is forgotten by the sweep, from status,
  * sites and the store (a restart does not bring it back); one silent for less is kept.
+ * The data directory removed while it runs: noticed within SERVER_STORE_CHECK_MS and
+ * written anew, so a restart has every decision, the epoch and seq, the allowlist, sites
+ * and sensors; while it cannot be (a file in its place) status says the store is lost.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -263,18 +266,34 @@ static void s_sensor_sends(server_t *srv, void *push, const char *site, const ch
     fail_msg("the server never heard from %s/%s", site, sensor);
 }
 
+/* The document of a control request that succeeds (json_decref it). */
+static json_t *s_control(server_t *srv, Backstop__ControlRequest *req)
+{
+    Backstop__ControlReply reply = BACKSTOP__CONTROL_REPLY__INIT;
+    req->who = "tester";
+    int rc = control_handle(srv, req, &reply);
+    if (rc != 0)
+        fail_msg("control request %d: status %d: %s", req->command, rc,
+                 reply.error ? reply.error : "");
+    assert_int_equal(server_apply_changes(srv) >= 0, 1);
+    json_t *doc = json_loads(reply.json, 0, NULL);
+    assert_non_null(doc);
+    free(reply.json);
+    return doc;
+}
+
+static json_t *s_command(server_t *srv, Backstop__ControlRequest__Command command)
+{
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = command;
+    return s_control(srv, &req);
+}
+
 /* The sensors `backstop status` and `backstop sites` list, as "site/sensor" joined by
  * spaces (status order) into out; asserts the two agree on how many. */
 static void s_listed(server_t *srv, char *out, size_t outlen)
 {
-    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
-    Backstop__ControlReply reply = BACKSTOP__CONTROL_REPLY__INIT;
-    req.who = "tester";
-    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS;
-    assert_int_equal(control_handle(srv, &req, &reply), 0);
-    json_t *doc = json_loads(reply.json, 0, NULL);
-    assert_non_null(doc);
-    free(reply.json);
+    json_t *doc = s_command(srv, BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS);
     out[0] = '\0';
     size_t i, nstatus = json_array_size(json_object_get(doc, "sensors"));
     json_t *s;
@@ -287,12 +306,7 @@ static void s_listed(server_t *srv, char *out, size_t outlen)
     }
     json_decref(doc);
 
-    reply = (Backstop__ControlReply)BACKSTOP__CONTROL_REPLY__INIT;
-    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__SITES;
-    assert_int_equal(control_handle(srv, &req, &reply), 0);
-    doc = json_loads(reply.json, 0, NULL);
-    assert_non_null(doc);
-    free(reply.json);
+    doc = s_command(srv, BACKSTOP__CONTROL_REQUEST__COMMAND__SITES);
     size_t nsites = 0;
     json_array_foreach(json_object_get(doc, "sites"), i, s)
     {
@@ -382,6 +396,111 @@ static void test_sweep_forgets_a_sensor_silent_for_seven_days(void **state)
     bs_clock_destroy(&clock);
 }
 
+/* A manual fleet block on subject; its id into id (DECISION_ID_LEN + 1). */
+static void s_block(server_t *srv, const char *subject, char *id)
+{
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD;
+    req.has_scope = 1;
+    req.scope = BACKSTOP__SCOPE__SUBJECT;
+    req.value = (char *)subject;
+    json_t *doc = s_control(srv, &req);
+    snprintf(id, DECISION_ID_LEN + 1, "%s",
+             json_string_value(json_object_get(json_object_get(doc, "decision"), "id")));
+    json_decref(doc);
+}
+
+/* Turns the loop after the store check's timer ran out. */
+static void s_store_checked(server_t *srv, bs_clock_t *clock)
+{
+    bs_clock_fake_advance(clock, SERVER_STORE_CHECK_MS);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(server_turn(srv, 0), 0);
+}
+
+/* The data directory removed under a running server: within a store check the server has
+ * written all it holds into a new one there; while it cannot (a file in the way), status
+ * says the store is lost and why. A restart then finds every decision (made before and
+ * after), the epoch and seq, the allowlist entry, the site and the sensor. */
+static void test_removed_data_dir_is_written_anew(void **state)
+{
+    s_fx_t *fx = *state;
+    bs_clock_t *clock = bs_clock_fake_new(T0);
+    server_t *srv = s_server(fx, clock);
+    void *ctx = zmq_ctx_new();
+    void *push = zsock_new(ctx, ZMQ_PUSH);
+    assert_int_equal(zmq_connect(push, server_endpoint(srv, "event")), 0);
+    s_sensor_sends(srv, push, "a", "mx1");
+    char before[DECISION_ID_LEN + 1], after[DECISION_ID_LEN + 1];
+    s_block(srv, "before the loss", before);
+    char err[256];
+    assert_int_equal(server_site_add(srv, "a", NULL, "tester", err, sizeof(err)), 0);
+    allow_entry_t e;
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(allowlist_entry_parse(&e, ALLOW_NET, "192.0.2.0/24"), 0);
+    assert_true(server_allow_add(srv, &e, NULL, err, sizeof(err)) > 0);
+    uint64_t epoch = decisions_epoch(server_decisions(srv));
+    char *db = xasprintf("%s/db", fx->dir);
+    char *cmd = xasprintf("rm -rf '%s'", db);
+
+    /* removed: recreated at the next check, status says so */
+    assert_int_equal(system(cmd), 0);
+    s_store_checked(srv, clock);
+    json_t *doc = s_command(srv, BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS);
+    json_t *store = json_object_get(doc, "store");
+    assert_true(json_is_null(json_object_get(store, "lost_since_ms")));
+    assert_int_equal(json_integer_value(json_object_get(store, "recreated")), 1);
+    json_decref(doc);
+    struct stat st;
+    assert_int_equal(stat(db, &st), 0);
+
+    /* a file in its place: lost, and status says why it is not recreated */
+    assert_int_equal(system(cmd), 0);
+    FILE *fp = fopen(db, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    s_store_checked(srv, clock);
+    doc = s_command(srv, BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS);
+    store = json_object_get(doc, "store");
+    assert_int_equal(json_integer_value(json_object_get(store, "lost_since_ms")),
+                     T0 + 2 * SERVER_STORE_CHECK_MS);
+    assert_string_equal(json_string_value(json_object_get(store, "lost_reason")), "replaced");
+    assert_non_null(strstr(json_string_value(json_object_get(store, "lost_error")),
+                           "is not a directory: left alone"));
+    json_decref(doc);
+    /* decisions go on meanwhile (into the files the store still has) */
+    s_block(srv, "after the loss", after);
+
+    /* the file gone: written anew, the decision made meanwhile too */
+    assert_int_equal(unlink(db), 0);
+    s_store_checked(srv, clock);
+    doc = s_command(srv, BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS);
+    store = json_object_get(doc, "store");
+    assert_true(json_is_null(json_object_get(store, "lost_since_ms")));
+    assert_int_equal(json_integer_value(json_object_get(store, "recreated")), 2);
+    json_decref(doc);
+    uint64_t seq = decisions_seq(server_decisions(srv));
+    assert_int_equal(seq, 2);
+
+    zsock_close(&push);
+    zmq_ctx_term(ctx);
+    server_destroy(&srv);
+    srv = s_server(fx, clock);
+    assert_true(decisions_epoch(server_decisions(srv)) == epoch);
+    assert_int_equal(decisions_seq(server_decisions(srv)), seq);
+    assert_non_null(decisions_find(server_decisions(srv), before));
+    assert_non_null(decisions_find(server_decisions(srv), after));
+    assert_int_equal(allowlist_count(server_allowlist(srv)), 1);
+    assert_non_null(server_site_find(srv, "a"));
+    char listed[256];
+    s_listed(srv, listed, sizeof(listed));
+    assert_string_equal(listed, "a/mx1");
+    server_destroy(&srv);
+    xfree(cmd);
+    xfree(db);
+    bs_clock_destroy(&clock);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
@@ -397,6 +516,7 @@ int main(void)
         T(test_unknown_user_is_refused_as_the_start_does),
         T(test_every_problem_is_listed_first_status_wins),
         T(test_sweep_forgets_a_sensor_silent_for_seven_days),
+        T(test_removed_data_dir_is_written_anew),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,9 @@
  * sequence log written together and read back, changes-since from the stored
  * log and its pruning, a lost log means a new epoch without old decisions,
  * the host going down under a run moves the sequence on (a daemon crash does not),
- * written-behind window blobs, allowlist entries, sites, tombstones and sensor records.
+ * written-behind window blobs, allowlist entries, sites, tombstones and sensor records;
+ * the data directory lost while open: noticed (store_check), recreated with the epoch, seq
+ * and what the caller writes again, another store or other files in its place left alone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -865,6 +869,218 @@ static void test_second_open_of_same_dir_fails(void **state)
     store_close(&a);
 }
 
+/* ---- the data directory lost while open ---- */
+
+/* Runs a shell command, each '@' in it the fixture's directory (quoted by the caller). */
+static void s_sh(const fixture_t *f, const char *cmd)
+{
+    char buf[1024];
+    size_t n = 0;
+    for (const char *p = cmd; *p && n + sizeof(f->dir) < sizeof(buf); p++) {
+        if (*p == '@') {
+            memcpy(buf + n, f->dir, strlen(f->dir));
+            n += strlen(f->dir);
+        } else {
+            buf[n++] = *p;
+        }
+    }
+    buf[n] = '\0';
+    assert_int_equal(system(buf), 0);
+}
+
+/* A table with decisions made and stored (seq 1..3: two made, the first extended) and the
+ * store it went into. */
+static decisions_t *s_table_stored(store_t *s)
+{
+    decisions_t *t = decisions_new(store_epoch(s), store_seq(s), 0);
+    for (int i = 0; i < 3; i++) {
+        decision_t d =
+            s_change(store_epoch(s), 0, "", DECISION_UPSERT, i == 1 ? "two" : "one").decision;
+        d.fp = (uint64_t)(i == 1 ? 2 : 1);
+        d.expires_ms = 2000 + 1000 * i;
+        assert_int_not_equal(decisions_propose(t, &d, 0, 1000, NULL), DECISIONS_UNCHANGED);
+    }
+    decision_change_t c[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(decisions_take_change(t, &c[i]), 1);
+    assert_int_equal(store_changes_write(s, c, 3), 0);
+    assert_int_equal(store_seq(s), 3);
+    return t;
+}
+
+static void test_removed_directory_is_noticed_and_recreated_in_the_epoch(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    uint64_t e = store_epoch(s);
+    decisions_t *t = s_table_stored(s);
+    char why[256] = "";
+    assert_int_equal(store_check(s, why, sizeof(why)), 0);
+
+    s_sh(f, "rm -rf '@'");
+    assert_int_equal(store_check(s, why, sizeof(why)), -1);
+    assert_string_equal(why, "removed");
+    assert_int_equal(store_recreate(s, why, sizeof(why)), 0);
+    struct stat st;
+    assert_int_equal(stat(f->dir, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0750);
+    assert_int_equal(store_check(s, why, sizeof(why)), 0);
+    assert_false(store_detached(s));
+    assert_true(store_epoch(s) == e);
+    assert_int_equal(store_seq(s), 3);
+    /* what the caller holds goes in again; the store writes on */
+    assert_int_equal(store_decisions_put_all(s, t), 0);
+    allow_entry_t a;
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(allowlist_entry_parse(&a, ALLOW_NET, "192.0.2.0/24"), 0);
+    a.id = 7;
+    assert_int_equal(store_allow_put(s, &a), 0);
+    store_close(&s);
+
+    bool created = true;
+    s = store_open(f->dir, false, &created);
+    assert_false(created);
+    assert_true(store_epoch(s) == e);
+    assert_int_equal(store_seq(s), 3);
+    loaded_t l = {0};
+    assert_int_equal(store_decisions_load(s, s_collect, &l), 2);
+    for (size_t i = 0; i < l.n; i++)
+        assert_non_null(decisions_find(t, l.got[i].id));
+    /* the log the table had answers changes since its start */
+    seqs_t x = {0};
+    assert_int_equal(store_changes_since(s, 0, s_seqs, &x), 0);
+    assert_int_equal(x.n, 3);
+    assert_int_equal(x.seqs[2], 3);
+    allow_entry_t got;
+    assert_int_equal(store_allow_load(s, s_allow, &got), 1);
+    store_close(&s);
+    decisions_destroy(&t);
+}
+
+/* Emptied (its files removed, the directory kept) or windows/ removed: noticed, and what
+ * is left in the directory opened is cleared, so nothing the caller does not write comes
+ * back. */
+static void test_emptied_directory_or_windows_is_noticed_and_cleared(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    decisions_t *t = s_table_stored(s);
+    char why[256] = "";
+    s_sh(f, "rm -rf '@'/windows");
+    assert_int_equal(store_check(s, why, sizeof(why)), -1);
+    assert_string_equal(why, "windows_removed");
+    assert_int_equal(store_recreate(s, why, sizeof(why)), 0);
+    assert_int_equal(store_check(s, why, sizeof(why)), 0);
+    /* the decisions were in the main database, kept: they are cleared with it */
+    loaded_t l = {0};
+    assert_int_equal(store_decisions_load(s, s_collect, &l), 0);
+
+    s_sh(f, "find '@' -maxdepth 1 -type f -delete");
+    assert_int_equal(store_check(s, why, sizeof(why)), -1);
+    assert_string_equal(why, "emptied");
+    assert_int_equal(store_recreate(s, why, sizeof(why)), 0);
+    assert_int_equal(store_check(s, why, sizeof(why)), 0);
+    assert_int_equal(store_seq(s), 3);
+    store_close(&s);
+    decisions_destroy(&t);
+}
+
+/* The names in dir, sorted, joined by spaces into out. */
+static void s_names(const char *dir, char *out, size_t outlen)
+{
+    struct dirent **e = NULL;
+    int n = scandir(dir, &e, NULL, alphasort);
+    assert_true(n >= 0);
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        size_t at = strlen(out);
+        snprintf(out + at, outlen - at, "%s ", e[i]->d_name);
+        free(e[i]);
+    }
+    free(e);
+}
+
+/* Another store put in its place is left as it was: nothing of ours goes into it (the
+ * store is detached, every write fails) until it is gone; then we recreate. */
+static void test_another_store_in_its_place_is_left_alone(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    decisions_t *t = s_table_stored(s);
+    char *other = xasprintf("%s.other", f->dir);
+    store_t *o = store_open(other, false, NULL);
+    uint64_t oe = store_epoch(o);
+    assert_true(oe != store_epoch(s));
+    store_close(&o);
+    char *cmd = xasprintf("rm -rf '%s' && mv '%s' '%s'", f->dir, other, f->dir);
+    assert_int_equal(system(cmd), 0);
+    xfree(cmd);
+
+    char why[256] = "";
+    assert_int_equal(store_check(s, why, sizeof(why)), -1);
+    assert_string_equal(why, "replaced");
+    assert_int_equal(store_recreate(s, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "holds another store (epoch "));
+    assert_true(store_detached(s));
+    /* asked again, it does not open that store again (an open writes new files) */
+    char before[1024], after[1024];
+    s_names(f->dir, before, sizeof(before));
+    assert_int_equal(store_recreate(s, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "holds another store (epoch "));
+    s_names(f->dir, after, sizeof(after));
+    assert_string_equal(before, after);
+    assert_int_equal(store_check(s, why, sizeof(why)), -1);
+    allow_entry_t a;
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(allowlist_entry_parse(&a, ALLOW_NET, "192.0.2.0/24"), 0);
+    a.id = 7;
+    assert_int_equal(store_allow_put(s, &a), -1);
+    decision_change_t c = s_change(store_epoch(s), 4, "CCCCCCCC", DECISION_UPSERT, "four");
+    assert_int_equal(store_changes_write(s, &c, 1), -1);
+    assert_int_equal(store_decisions_put_all(s, t), -1);
+    assert_int_equal(store_flush(s), -1);
+    assert_int_equal(store_sync(s), -1);
+    store_close(&s);
+    /* the other store is as it was */
+    s = store_open(f->dir, false, NULL);
+    assert_true(store_epoch(s) == oe);
+    assert_int_equal(store_seq(s), 0);
+    allow_entry_t got;
+    assert_int_equal(store_allow_load(s, s_allow, &got), 0);
+    store_close(&s);
+    decisions_destroy(&t);
+    xfree(other);
+}
+
+/* A directory of other files in its place: left alone (the store keeps writing to the
+ * files it has); emptied, it is used. */
+static void test_other_files_in_its_place_are_left_alone(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    uint64_t e = store_epoch(s);
+    decisions_t *t = s_table_stored(s);
+    s_sh(f, "rm -rf '@' && mkdir '@' && echo keep >'@'/notes");
+    char why[256] = "";
+    assert_int_equal(store_check(s, why, sizeof(why)), -1);
+    assert_string_equal(why, "replaced");
+    assert_int_equal(store_recreate(s, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "holds files that are no database: left alone"));
+    assert_false(store_detached(s));
+    decision_change_t c = s_change(e, 4, "CCCCCCCC", DECISION_UPSERT, "four");
+    assert_int_equal(store_changes_write(s, &c, 1), 0);
+    s_sh(f, "rm '@'/notes");
+    assert_int_equal(store_recreate(s, why, sizeof(why)), 0);
+    assert_int_equal(store_check(s, why, sizeof(why)), 0);
+    assert_int_equal(store_seq(s), 4);
+    store_close(&s);
+    s = store_open(f->dir, false, NULL);
+    assert_true(store_epoch(s) == e);
+    assert_int_equal(store_seq(s), 4);
+    store_close(&s);
+    decisions_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -907,6 +1123,14 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_boot_never_jumps, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_second_open_of_same_dir_fails, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_removed_directory_is_noticed_and_recreated_in_the_epoch, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_emptied_directory_or_windows_is_noticed_and_cleared,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_another_store_in_its_place_is_left_alone, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_other_files_in_its_place_are_left_alone, s_setup,
+                                        s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
