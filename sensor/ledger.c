@@ -39,6 +39,7 @@
  */
 #include "ledger.h"
 
+#include "bs_clock.h"
 #include "fp.h"
 #include "kv.h"
 #include "msg.h"
@@ -58,6 +59,9 @@ typedef struct {
 /* when_ms of an old table's slot whose entry was added again during the move (and so put
  * into the new table): its hash stays, so the old table's probe runs stay intact. */
 #define S_MOVED INT64_MIN
+
+/* Deletes of expired keys ledger_new_at() writes to the store in one batch. */
+#define S_LOAD_DROPS 4096
 
 /* Slots of a table being prepared zeroed a call for each slot a call may move. */
 #define S_ZERO_PER_SLOT 8
@@ -267,7 +271,7 @@ static void s_store(ledger_t *self, uint64_t h, int64_t when_ms)
     kv_put(self->kv, key, sizeof(key), val, sizeof(val));
 }
 
-static int s_open_store(ledger_t *self, const char *path, char *err, size_t errlen)
+static int s_open_store(ledger_t *self, const char *path, int64_t now_ms, char *err, size_t errlen)
 {
     self->kv = kv_open(path, 1, NULL);
     if (!self->kv) {
@@ -286,21 +290,49 @@ static int s_open_store(ledger_t *self, const char *path, char *err, size_t errl
         return -1;
     }
     xfree(salt);
+    /* only the live entries are loaded (the test is s_has's); the expired ones are deleted on
+       disk here, since the sweep only ever sees what is in the table */
+    int64_t cutoff = now_ms - self->ttl_ms;
+    size_t loaded = 0, expired = 0;
+    kv_batch_t *b = kv_batch_new();
     kv_iter_t *it = kv_iter_new(self->kv, "h/", 2);
     while (kv_iter_next(it) == 1) {
         size_t klen, vlen;
         const uint8_t *k = kv_iter_key(it, &klen);
         const uint8_t *v = kv_iter_value(it, &vlen);
-        if (klen == 10 && vlen == 8)
-            s_put(self, kv_u64_get(k + 2), (int64_t)kv_u64_get(v));
+        if (klen != 10 || vlen != 8)
+            continue;
+        int64_t when_ms = (int64_t)kv_u64_get(v);
+        if (when_ms > cutoff) {
+            s_put(self, kv_u64_get(k + 2), when_ms);
+            loaded++;
+            continue;
+        }
+        kv_batch_del(b, k, klen);
+        expired++;
+        if (kv_batch_count(b) == S_LOAD_DROPS) {
+            (void)kv_batch_write(self->kv, b, 0); /* a failure: they go at the next start */
+            kv_batch_clear(b);
+        }
     }
     kv_iter_destroy(&it);
+    if (kv_batch_count(b))
+        (void)kv_batch_write(self->kv, b, 0);
+    kv_batch_destroy(&b);
     s_move(self, SIZE_MAX); /* nothing waits on the lock yet */
     xfree(s_dead(self));
+    if (expired)
+        msg_info("ledger: path=%s loaded=%zu expired=%zu", path, loaded, expired);
     return 0;
 }
 
 ledger_t *ledger_new(const char *state_path, int64_t ttl_ms, char *err, size_t errlen)
+{
+    return ledger_new_at(state_path, ttl_ms, bs_clock_now_ms(bs_clock_system()), err, errlen);
+}
+
+ledger_t *ledger_new_at(const char *state_path, int64_t ttl_ms, int64_t now_ms, char *err,
+                        size_t errlen)
 {
     ledger_t *self = xcalloc(1, sizeof(*self));
     pthread_mutex_init(&self->lock, NULL);
@@ -312,7 +344,7 @@ ledger_t *ledger_new(const char *state_path, int64_t ttl_ms, char *err, size_t e
         return NULL;
     }
     s_grow(self);
-    if (state_path && s_open_store(self, state_path, err, errlen) != 0)
+    if (state_path && s_open_store(self, state_path, now_ms, err, errlen) != 0)
         ledger_destroy(&self);
     return self;
 }

@@ -13,7 +13,8 @@
  * addresses case-insensitively.
  *
  * Persistence: with a state path every entry is written through to a kv
- * store and loaded back by ledger_new(). Thread-safe (one mutex for the table;
+ * store and loaded back by ledger_new() if it is still live then (the expired
+ * ones are deleted from the store instead). Thread-safe (one mutex for the table;
  * a second one orders the writes to the store, so lookups never wait on disk).
  *
  * Expiry: ledger_expire() is called every second and holds the mutex the
@@ -37,8 +38,14 @@
 
 typedef struct ledger ledger_t;
 
-/* A ledger kept ttl_ms, stored at state_path (NULL: memory only, random salt);
- * NULL when the store cannot be opened (why in err). */
+/* A ledger kept ttl_ms, stored at state_path (NULL: memory only, random salt); NULL when
+ * the store cannot be opened (why in err). Loads only the entries still live at now_ms (as
+ * a lookup at now_ms sees them) and deletes the expired ones from the store. */
+ledger_t *ledger_new_at(const char *state_path, int64_t ttl_ms, int64_t now_ms, char *err,
+                        size_t errlen);
+
+/* ledger_new_at() at the system clock's now (the wall clock ledger_add()'s times are read
+ * from in the sensor). */
 ledger_t *ledger_new(const char *state_path, int64_t ttl_ms, char *err, size_t errlen);
 
 /* Frees the ledger and closes its store; sets *self_p = NULL; safe twice. */

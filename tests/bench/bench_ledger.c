@@ -6,6 +6,7 @@
  *
  * SYNOPSIS
  *   bench_ledger [--quick] [--entries N] [--store DIR]
+ *   bench_ledger --load N [--store DIR]
  *
  * DESCRIPTION
  *   Adds N distinct Message-IDs (default 1 000 000) at one time, then:
@@ -34,6 +35,21 @@
  *   --quick uses 100 000 entries. --store DIR keeps the ledger in a LevelDB
  *   database at DIR (which must not exist; it is left behind), so the expiry
  *   phase includes the deletes on disk.
+ *
+ *   --load N writes N Message-IDs to a store (DIR, or a temporary one that is
+ *   removed), half of them at a time that is past the TTL at the restart and
+ *   half still live then, and times three starts, printing each one's ms, the
+ *   entries held and the table's slots and MB:
+ *
+ *   first     the first start after writing (LevelDB replays its log), so that
+ *             the next ones compare like with like;
+ *   all_live  ledger_new_at() at a time when every entry is still live: the
+ *             work the old ledger_new() did at any time, since it loaded every
+ *             entry whatever its age (and left the expired ones to the sweep,
+ *             whose calls it would take are printed);
+ *   restart   at the time when half have expired: loads the live half and
+ *             deletes the other on disk, with the ratios against all_live;
+ *   again     a second start at that time, after those deletes.
  *
  * DIAGNOSTICS
  *   Exit 0, 1 when the ledger cannot be made, or 64 for a bad argument.
@@ -132,28 +148,102 @@ static void s_report(const char *name, s_phase_t *p, double lookup_ns, double re
     free(p->ns);
 }
 
+/* One start of the ledger in --load: its ms and what it holds; the ledger is closed again. */
+static int s_start(const char *name, const char *path, int64_t now_ms, double base_ms,
+                   const ledger_stats_t *base, double *ms, ledger_stats_t *st)
+{
+    char err[256] = "";
+    double t = s_now_ns();
+    ledger_t *l = ledger_new_at(path, TTL_MS, now_ms, err, sizeof(err));
+    *ms = (s_now_ns() - t) / 1e6;
+    if (!l) {
+        fprintf(stderr, "bench_ledger: %s\n", err);
+        return -1;
+    }
+    ledger_stats(l, st);
+    ledger_destroy(&l);
+    printf("%-8s start=%.1f ms held=%zu slots=%zu table=%.1f MB", name, *ms, st->held, st->slots,
+           (double)st->slots * 16 / 1e6);
+    if (base)
+        printf(" start/all_live=%.2f slots/all_live=%.2f", *ms / base_ms,
+               (double)st->slots / (double)base->slots);
+    printf("\n");
+    return 0;
+}
+
+/* --load: n entries in a store, half expired at the restart; three starts. */
+static int s_load(long n, const char *store)
+{
+    char tmp[] = "/tmp/bench_ledger.XXXXXX", path[512];
+    if (!store && !mkdtemp(tmp)) {
+        perror("bench_ledger: mkdtemp");
+        return 1;
+    }
+    snprintf(path, sizeof(path), "%s%s", store ? store : tmp, store ? "" : "/db");
+    char err[256] = "", id[64];
+    ledger_t *l = ledger_new_at(path, TTL_MS, T0_MS, err, sizeof(err));
+    if (!l) {
+        fprintf(stderr, "bench_ledger: %s\n", err);
+        return 1;
+    }
+    double t = s_now_ns();
+    for (long i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "<m%ld@bench.example>", i);
+        ledger_add(l, id, NULL, i % 2 ? T0_MS + TTL_MS / 2 : T0_MS);
+    }
+    ledger_destroy(&l);
+    printf("load    entries=%ld written=%.1f s (half at T0, half at T0 + TTL/2)\n", n,
+           (s_now_ns() - t) / 1e9);
+    double all_ms, ms;
+    ledger_stats_t all, st;
+    int rc = s_start("first", path, T0_MS + 1, 0, NULL, &all_ms, &all);
+    if (rc == 0)
+        rc = s_start("all_live", path, T0_MS + 1, 0, NULL, &all_ms, &all);
+    if (rc == 0) /* what all_live's start would have left to the sweep at the restart's time */
+        printf("         at the restart time: expired_held=%ld, at least %ld ledger_expire() "
+               "calls of %d deletes on disk to drop them\n",
+               (n + 1) / 2, ((n + 1) / 2 + LEDGER_EXPIRE_DROPS - 1) / LEDGER_EXPIRE_DROPS,
+               LEDGER_EXPIRE_DROPS);
+    if (rc == 0)
+        rc = s_start("restart", path, T0_MS + TTL_MS + 1, all_ms, &all, &ms, &st);
+    if (rc == 0)
+        rc = s_start("again", path, T0_MS + TTL_MS + 1, all_ms, &all, &ms, &st);
+    if (!store) {
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench_ledger: could not remove %s\n", tmp);
+    }
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-    long n = 1000000;
+    long n = 1000000, load = 0;
     const char *store = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             n = 100000;
         else if (strcmp(argv[i], "--entries") == 0 && i + 1 < argc)
             n = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--load") == 0 && i + 1 < argc)
+            load = strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
             store = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_ledger [--quick] [--entries N] [--store DIR]\n");
+            fprintf(stderr, "usage: bench_ledger [--quick] [--entries N] [--store DIR]\n"
+                            "       bench_ledger --load N [--store DIR]\n");
             return 64;
         }
     }
-    if (n < 1) {
-        fprintf(stderr, "bench_ledger: --entries must be positive\n");
+    if (n < 1 || load < 0) {
+        fprintf(stderr, "bench_ledger: --entries and --load must be positive\n");
         return 64;
     }
+    if (load)
+        return s_load(load, store);
     char err[256] = "";
-    ledger_t *l = ledger_new(store, TTL_MS, err, sizeof(err));
+    ledger_t *l = ledger_new_at(store, TTL_MS, T0_MS, err, sizeof(err));
     if (!l) {
         fprintf(stderr, "bench_ledger: %s\n", err);
         return 1;

@@ -459,7 +459,7 @@ static void test_expire_with_store_is_bounded(void **state)
     assert_non_null(mkdtemp(dir));
     char path[128], cmd[256], err[256], id[64];
     snprintf(path, sizeof(path), "%s/db", dir);
-    ledger_t *l = ledger_new(path, DAY_MS, err, sizeof(err));
+    ledger_t *l = ledger_new_at(path, DAY_MS, 0, err, sizeof(err));
     assert_non_null(l);
     for (int i = 0; i < 3000; i++) {
         snprintf(id, sizeof(id), "old%d@x", i);
@@ -483,7 +483,7 @@ static void test_expire_with_store_is_bounded(void **state)
     ledger_add(l, "old7@x", NULL, DAY_MS + 2); /* back after its expiry */
     ledger_destroy(&l);
 
-    l = ledger_new(path, DAY_MS, err, sizeof(err));
+    l = ledger_new_at(path, DAY_MS, 0, err, sizeof(err)); /* at 0 all of them would load */
     assert_non_null(l);
     assert_int_equal(ledger_count(l), 101); /* the expired keys are gone from the disk */
     ledger_stats(l, &st);
@@ -496,6 +496,52 @@ static void test_expire_with_store_is_bounded(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A restart loads only what is still live: the entries past their TTL (the one exactly at
+ * it included, as a lookup has it) are neither held nor reported, the table is sized for
+ * the live ones, and the expired keys are deleted on disk, so a later start at a time when
+ * they would have been live does not find them either. */
+static void test_load_skips_expired_entries(void **state)
+{
+    char dir[] = "/tmp/test_ledger.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], cmd[256], err[256], id[64];
+    snprintf(path, sizeof(path), "%s/db", dir);
+    ledger_t *l = ledger_new_at(path, DAY_MS, 0, err, sizeof(err));
+    assert_non_null(l);
+    for (int i = 0; i < 6000; i++) { /* 5000 already expired at the restart, 1000 live */
+        snprintf(id, sizeof(id), "m%d@x", i);
+        ledger_add(l, id, i < 5000 ? "old@x" : NULL, i < 5000 ? 1 : 2);
+    }
+    ledger_stats_t st;
+    ledger_stats(l, &st);
+    assert_int_equal(st.held, 6001);
+    assert_true(st.slots >= 8192);
+    ledger_destroy(&l);
+
+    l = ledger_new_at(path, DAY_MS, DAY_MS + 1, err, sizeof(err)); /* cutoff: 1 */
+    assert_non_null(l);
+    ledger_stats(l, &st);
+    assert_int_equal(st.held, 1000);
+    assert_int_equal(st.slots, 2048); /* what 1000 entries need, not 6001 */
+    assert_int_equal(st.old_slots, 0);
+    for (int i = 0; i < 6000; i++) {
+        snprintf(id, sizeof(id), "m%d@x", i);
+        assert_int_equal(ledger_has_message_id(l, id, DAY_MS + 1), i >= 5000);
+    }
+    assert_false(ledger_has_sender(l, "old@x", DAY_MS + 1));
+    assert_int_equal(ledger_expire(l, DAY_MS + 1), 0); /* nothing left for the sweep */
+    ledger_destroy(&l);
+
+    l = ledger_new_at(path, DAY_MS, 0, err, sizeof(err)); /* all would be live at 0 */
+    assert_non_null(l);
+    assert_int_equal(ledger_count(l), 1000);
+    assert_false(ledger_has_message_id(l, "m0@x", 2));
+    assert_true(ledger_has_message_id(l, "m5000@x", 2));
+    ledger_destroy(&l);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_persists_salted_hashes_only(void **state)
 {
     char dir[] = "/tmp/test_ledger.XXXXXX";
@@ -503,13 +549,13 @@ static void test_persists_salted_hashes_only(void **state)
     char path[128], cmd[256];
     snprintf(path, sizeof(path), "%s/db", dir);
     char err[256];
-    ledger_t *l = ledger_new(path, 7 * DAY_MS, err, sizeof(err));
+    ledger_t *l = ledger_new_at(path, 7 * DAY_MS, 1000, err, sizeof(err));
     assert_non_null(l);
     ledger_add(l, "secret-id-1@site.example", "alice@site.example", 1000);
     ledger_destroy(&l);
     snprintf(cmd, sizeof(cmd), "grep -rqa -e secret-id-1 -e alice %s", dir);
     assert_int_not_equal(system(cmd), 0);
-    l = ledger_new(path, 7 * DAY_MS, err, sizeof(err));
+    l = ledger_new_at(path, 7 * DAY_MS, 2000, err, sizeof(err));
     assert_non_null(l);
     assert_true(ledger_has_message_id(l, "secret-id-1@site.example", 2000));
     assert_true(ledger_has_sender(l, "alice@site.example", 2000));
@@ -531,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_growth_interleaved_with_expiry),
         cmocka_unit_test(test_growth_during_sweep),
         cmocka_unit_test(test_expire_with_store_is_bounded),
+        cmocka_unit_test(test_load_skips_expired_entries),
         cmocka_unit_test(test_persists_salted_hashes_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
