@@ -18,13 +18,17 @@
  * behind it are fresh. The table never shrinks (it did not before either).
  *
  * Growth is incremental, so no call holds the mutex for a whole rehash. At
- * 3/4 load a table twice the size is allocated (not zeroed: the kernel would
- * fault its pages in all at once under the lock) and every ledger_add() and
- * ledger_expire() zeroes the next 8 * LEDGER_MOVE_SLOTS of its slots, the
- * small table still in use. Then the small table becomes the old one, kept
- * beside the new one, and every call moves its next LEDGER_MOVE_SLOTS slots
- * into the new one, in slot order, until it is empty; it is freed after the
- * mutex is let go. The old table is never changed meanwhile (its probe runs
+ * 3/4 load a table twice the size is mapped (its pages are zero but not
+ * there yet: the move's scattered writes would fault in up to a page a slot)
+ * and every ledger_add() and ledger_expire() zeroes the next
+ * 8 * LEDGER_MOVE_SLOTS of its slots, which faults them in, the small table
+ * still in use. Then the small table becomes the old one, kept beside the new
+ * one, and every call moves its next LEDGER_MOVE_SLOTS slots into the new
+ * one, in slot order, until it is empty. Then it is given back to the kernel
+ * LEDGER_RELEASE_BYTES a call, after the mutex is let go (unmapping 32 MB at
+ * once took 3-6 ms of the add that finished the move; so each table is a
+ * mapping of its own, and a slice is unmapped by whichever call took it off
+ * the table's remainder). The old table is never changed meanwhile (its probe runs
  * stay intact): its slots below the move cursor count as moved, and an entry
  * added again while it still sits above the cursor is taken out of it by
  * marking it S_MOVED and put into the new table with the later of the two
@@ -49,6 +53,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 
 typedef struct {
@@ -85,11 +90,29 @@ struct ledger {
     uint64_t examined;          /* slots ledger_expire() has looked at */
     uint64_t passes;            /* times the sweep wrapped around */
     uint64_t moved;             /* old slots moved since ledger_new() */
-    s_slot_t *dead;             /* an old table to free once the lock is let go */
+    char *dead;                 /* what is left of a moved old table to unmap, or NULL */
+    size_t dead_bytes;          /* its size */
     kv_t *kv;                   /* write-through store or NULL */
 };
 
 static const char s_salt_key[] = "m/salt";
+
+/* A zeroed table of cap slots, a mapping of its own (see s_release). */
+static s_slot_t *s_table_new(size_t cap)
+{
+    void *p = mmap(NULL, cap * sizeof(s_slot_t), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        msg_panic("ledger: out of memory mapping a table of %zu slots", cap);
+    return p;
+}
+
+/* Unmaps bytes at p (a whole table, or a slice of one); NULL is a no-op. */
+static void s_unmap(void *p, size_t bytes)
+{
+    if (p && munmap(p, bytes) != 0)
+        msg_panic("ledger: munmap of %zu bytes failed", bytes);
+}
 
 /* Hash of "domain:normalised text"; 0 is remapped so it can mark empty slots. */
 static uint64_t s_hash(const ledger_t *self, char domain, const char *text)
@@ -147,7 +170,7 @@ static bool s_insert(ledger_t *self, uint64_t h, int64_t when_ms)
 
 /* Zeroes the next part of the table being prepared, or moves the next budget slots of the
  * old table into the new one, whichever is under way (with budget SIZE_MAX: both, to the
- * end). The old table is freed later, outside the lock (see s_dead). */
+ * end). The old table is unmapped later, outside the lock (see s_release). */
 static void s_move(ledger_t *self, size_t budget)
 {
     if (self->next) {
@@ -175,8 +198,11 @@ static void s_move(ledger_t *self, size_t budget)
         self->move++;
         self->moved++;
         if (self->move == self->oldcap) {
-            xfree(self->dead); /* only when a move ends at once: two in one call */
-            self->dead = self->old;
+            /* another one still there: only when moves are ended at once (a load, or s_put's
+               end of a growth), where nothing waits on the lock */
+            s_unmap(self->dead, self->dead_bytes);
+            self->dead = (char *)self->old;
+            self->dead_bytes = self->oldcap * sizeof(*self->old);
             self->old = NULL;
             self->oldcap = 0;
             self->move = 0;
@@ -185,13 +211,28 @@ static void s_move(ledger_t *self, size_t budget)
     }
 }
 
-/* The old table a move has finished with, to free after the lock is let go (freeing a few
- * tens of MB takes milliseconds); call with the lock held. */
-static s_slot_t *s_dead(ledger_t *self)
+/* A slice of a moved old table, taken off it under the lock and unmapped after it is let
+ * go: slices are disjoint, so calls may unmap theirs in any order. */
+typedef struct {
+    void *p;      /* start, page-aligned; NULL: none */
+    size_t bytes; /* length */
+} s_release_t;
+
+/* The next slice of the moved old table (LEDGER_RELEASE_BYTES at most); call with the lock
+ * held and pass it to s_release() once it is let go. */
+static s_release_t s_release_take(ledger_t *self)
 {
-    s_slot_t *dead = self->dead;
-    self->dead = NULL;
-    return dead;
+    s_release_t r = {self->dead, self->dead_bytes};
+    if (r.bytes > LEDGER_RELEASE_BYTES)
+        r.bytes = LEDGER_RELEASE_BYTES;
+    self->dead_bytes -= r.bytes;
+    self->dead = self->dead_bytes ? self->dead + r.bytes : NULL;
+    return r;
+}
+
+static void s_release(s_release_t r)
+{
+    s_unmap(r.p, r.bytes);
 }
 
 /* Starts a growth: a table twice the size is zeroed a slice at a time, then the entries move
@@ -200,11 +241,11 @@ static void s_grow(ledger_t *self)
 {
     if (!self->cap) {
         self->cap = 1024;
-        self->slots = xcalloc(self->cap, sizeof(*self->slots));
+        self->slots = s_table_new(self->cap);
         return;
     }
     self->nextcap = self->cap * 2;
-    self->next = xmalloc(self->nextcap * sizeof(*self->next));
+    self->next = s_table_new(self->nextcap);
     self->zeroed = 0;
 }
 
@@ -320,7 +361,9 @@ static int s_open_store(ledger_t *self, const char *path, int64_t now_ms, char *
         (void)kv_batch_write(self->kv, b, 0);
     kv_batch_destroy(&b);
     s_move(self, SIZE_MAX); /* nothing waits on the lock yet */
-    xfree(s_dead(self));
+    s_unmap(self->dead, self->dead_bytes);
+    self->dead = NULL;
+    self->dead_bytes = 0;
     if (expired)
         msg_info("ledger: path=%s loaded=%zu expired=%zu", path, loaded, expired);
     return 0;
@@ -355,10 +398,10 @@ void ledger_destroy(ledger_t **self_p)
         return;
     ledger_t *self = *self_p;
     kv_close(&self->kv);
-    xfree(self->slots);
-    xfree(self->old);
-    xfree(self->next);
-    xfree(self->dead);
+    s_unmap(self->slots, self->cap * sizeof(*self->slots));
+    s_unmap(self->old, self->oldcap * sizeof(*self->old));
+    s_unmap(self->next, self->nextcap * sizeof(*self->next));
+    s_unmap(self->dead, self->dead_bytes);
     pthread_mutex_destroy(&self->lock);
     pthread_mutex_destroy(&self->store_lock);
     xfree(self);
@@ -405,14 +448,14 @@ void ledger_add(ledger_t *self, const char *message_id, const char *sender, int6
     if (hs)
         s_put(self, hs, now_ms);
     s_move(self, LEDGER_MOVE_SLOTS);
-    s_slot_t *dead = s_dead(self);
+    s_release_t r = s_release_take(self);
     s_change_store(self);
-    xfree(dead);
     if (hm)
         s_store(self, hm, now_ms);
     if (hs)
         s_store(self, hs, now_ms);
     s_change_end(self);
+    s_release(r); /* no lock held: neither lookups nor the next change wait on it */
 }
 
 static bool s_has(ledger_t *self, char domain, const char *text, int64_t now_ms)
@@ -469,12 +512,12 @@ size_t ledger_expire(ledger_t *self, int64_t now_ms)
         dropped++;
         /* the same slot again: a later entry of the run may have moved into it */
     }
-    s_slot_t *dead = s_dead(self);
+    s_release_t r = s_release_take(self);
     s_change_store(self);
-    xfree(dead);
     if (b)
         kv_batch_write(self->kv, b, 0);
     s_change_end(self);
+    s_release(r);
     kv_batch_destroy(&b);
     return dropped;
 }
@@ -496,5 +539,6 @@ void ledger_stats(ledger_t *self, ledger_stats_t *out)
     out->passes = self->passes;
     out->old_slots = self->oldcap;
     out->moved = self->moved;
+    out->dead_bytes = self->dead_bytes;
     pthread_mutex_unlock(&self->lock);
 }

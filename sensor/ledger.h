@@ -27,7 +27,9 @@
  * Growth: when the table doubles, the new one is zeroed and then the entries
  * move into it a bounded slice at a time (LEDGER_MOVE_SLOTS slots a
  * ledger_add() or ledger_expire() call), lookups trying both tables until the
- * move is done; the sweep waits for it.
+ * move is done; the sweep waits for it. Then the old table is given back to
+ * the kernel a slice a call too (LEDGER_RELEASE_BYTES), after the mutex is
+ * let go.
  */
 #ifndef BS_LEDGER_H
 #define BS_LEDGER_H
@@ -72,6 +74,10 @@ bool ledger_has_sender(ledger_t *self, const char *address, int64_t now_ms);
  * most while the table grows. */
 #define LEDGER_MOVE_SLOTS 512
 
+/* Bytes of a moved old table one ledger_add() or ledger_expire() call gives back at most
+ * (unmapping takes about 75 us a MB). */
+#define LEDGER_RELEASE_BYTES (256 * 1024)
+
 /* Forgets the entries older than the TTL (memory and disk) in the next slice of the table;
  * returns how many. */
 size_t ledger_expire(ledger_t *self, int64_t now_ms);
@@ -87,6 +93,7 @@ typedef struct {
     uint64_t passes;   /* times the sweep went past the end of the table */
     size_t old_slots;  /* capacity of the table being moved into the new one, 0 when none */
     uint64_t moved;    /* slots of old tables moved since ledger_new() */
+    size_t dead_bytes; /* bytes of a moved old table not given back yet */
 } ledger_stats_t;
 
 /* The table's size and the sweep's progress, for tests and benchmarks. */

@@ -229,21 +229,34 @@ static void test_expire_wraps_around(void **state)
 }
 
 /* Adds a Message-ID and checks that the call moved at most LEDGER_MOVE_SLOTS slots of an old
- * table; true when a move was in progress after it. */
+ * table, and gave back at most LEDGER_RELEASE_BYTES of a moved one (16 bytes a slot), which
+ * is given back from the call that ends its move on; true when a move was in progress after
+ * it. */
 static bool s_add_bounded(ledger_t *l, const char *id, const char *sender, int64_t now_ms)
 {
     ledger_stats_t st;
     ledger_stats(l, &st);
     uint64_t before = st.moved;
+    size_t old_slots = st.old_slots, dead = st.dead_bytes;
     ledger_add(l, id, sender, now_ms);
     ledger_stats(l, &st);
     assert_true(st.moved - before <= LEDGER_MOVE_SLOTS);
+    if (old_slots && !st.old_slots) {
+        assert_int_equal(dead, 0);
+        size_t bytes = old_slots * 16;
+        assert_int_equal(st.dead_bytes,
+                         bytes > LEDGER_RELEASE_BYTES ? bytes - LEDGER_RELEASE_BYTES : 0);
+    } else {
+        assert_true(st.dead_bytes <= dead && st.dead_bytes + LEDGER_RELEASE_BYTES >= dead);
+        assert_true(st.dead_bytes == 0 || dead - st.dead_bytes == LEDGER_RELEASE_BYTES);
+    }
     return st.old_slots > 0;
 }
 
 /* From 1024 slots to a million: no add moves more than LEDGER_MOVE_SLOTS slots, every slot
  * of every old table is moved before the next growth, and what was added stays found, while
- * a move is in progress too. */
+ * a move is in progress too; a moved old table is given back a slice a call, all of it long
+ * before the next growth. */
 static void test_growth_is_bounded(void **state)
 {
     enum { N = 600000 };
@@ -263,6 +276,7 @@ static void test_growth_is_bounded(void **state)
         if (st.slots != prev_slots) {
             assert_int_equal(st.slots, 2 * prev_slots);
             assert_int_equal(st.old_slots, prev_slots);
+            assert_int_equal(st.dead_bytes, 0);
             olds_total += prev_slots;
             prev_slots = st.slots;
             growths++;
@@ -292,6 +306,15 @@ static void test_growth_is_bounded(void **state)
     }
     assert_int_equal(st.moved, olds_total); /* every slot of every old table, once */
     assert_int_equal(st.held, want);
+    size_t calls = 0; /* and expiry calls give the last one back, a slice at a time */
+    while (st.dead_bytes) {
+        size_t dead = st.dead_bytes;
+        assert_int_equal(ledger_expire(l, 2000), 0);
+        ledger_stats(l, &st);
+        assert_true(st.dead_bytes < dead && st.dead_bytes + LEDGER_RELEASE_BYTES >= dead);
+        calls++;
+    }
+    assert_true(calls <= (size_t)(st.slots / 2 * 16 / LEDGER_RELEASE_BYTES));
     for (int i = 0; i < N; i++) {
         snprintf(id, sizeof(id), "<%d@grow.example>", i);
         assert_true(ledger_has_message_id(l, id, 2000));
