@@ -75,6 +75,61 @@ static void test_upsert_replaces_by_id(void **state)
     dcache_destroy(&c);
 }
 
+/* Thousands of decisions, several a key, through many growths of the table: each is found by
+ * id and by key; an upsert by id moves one to its new key, a removal by id or by origin
+ * takes it out of both, and the rest stay. */
+static void test_many_decisions_by_id_and_key(void **state)
+{
+    enum { N = 6000, KEYS = 1500 };
+    dcache_t *c = dcache_new(NULL, NULL, 0);
+    char id[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "d%d", i);
+        dcache_entry_t e = s_entry(id, DCACHE_SCOPE_SUBJECT, (uint64_t)(i % KEYS),
+                                   i % 2 ? DCACHE_ORIGIN_LOCAL : DCACHE_ORIGIN_RULE, 9000);
+        assert_int_equal(dcache_upsert(c, &e), 0);
+    }
+    assert_int_equal(dcache_count(c), N);
+    dcache_entry_t out[8];
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "d%d", i);
+        assert_int_equal(dcache_get(c, id, out), 0);
+        assert_string_equal(out[0].id, id);
+        assert_int_equal(out[0].fp, i % KEYS);
+    }
+    for (int k = 0; k < KEYS; k++)
+        assert_int_equal(dcache_lookup(c, DCACHE_SCOPE_SUBJECT, (uint64_t)k, 0, out, 8), 4);
+    for (int i = 0; i < N; i += 3) { /* to key KEYS + i */
+        snprintf(id, sizeof(id), "d%d", i);
+        dcache_entry_t e = s_entry(id, DCACHE_SCOPE_SUBJECT, (uint64_t)(KEYS + i),
+                                   i % 2 ? DCACHE_ORIGIN_LOCAL : DCACHE_ORIGIN_RULE, 9000);
+        assert_int_equal(dcache_upsert(c, &e), 0);
+    }
+    assert_int_equal(dcache_count(c), N);
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "d%d", i);
+        assert_int_equal(dcache_get(c, id, out), 0);
+        assert_int_equal(out[0].fp, i % 3 ? (uint64_t)(i % KEYS) : (uint64_t)(KEYS + i));
+        if (i % 3 == 0)
+            assert_int_equal(
+                dcache_lookup(c, DCACHE_SCOPE_SUBJECT, (uint64_t)(KEYS + i), 0, out, 8), 1);
+    }
+    for (int i = 1; i < N; i += 3) {
+        snprintf(id, sizeof(id), "d%d", i);
+        assert_int_equal(dcache_remove(c, id), 0);
+        assert_int_equal(dcache_remove(c, id), -1);
+        assert_int_equal(dcache_get(c, id, out), -1);
+    }
+    assert_int_equal(dcache_count(c), N - N / 3);
+    assert_int_equal(dcache_remove_origin(c, DCACHE_ORIGIN_LOCAL), N / 3);
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "d%d", i);
+        assert_int_equal(dcache_get(c, id, out), i % 3 == 1 || i % 2 ? -1 : 0);
+    }
+    assert_int_equal(dcache_count(c), N - N / 3 - N / 3);
+    dcache_destroy(&c);
+}
+
 static void test_snapshot_keeps_local_and_file_decisions(void **state)
 {
     dcache_t *c = dcache_new(NULL, NULL, 0);
@@ -283,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_lookup_matches_scope_and_fp),
         cmocka_unit_test(test_expired_entries_are_not_returned),
         cmocka_unit_test(test_upsert_replaces_by_id),
+        cmocka_unit_test(test_many_decisions_by_id_and_key),
         cmocka_unit_test(test_snapshot_keeps_local_and_file_decisions),
         cmocka_unit_test(test_replace_origin_swaps_only_that_origin),
         cmocka_unit_test(test_persists_across_reopen),
