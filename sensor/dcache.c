@@ -6,7 +6,11 @@
  * second table of the same size keyed by id, so an upsert, a removal and a
  * get find a decision by id without walking the table (a fleet storm with
  * many subjects can leave 100 k decisions and more at a site, and a local
- * rule firing in a milter thread gets and upserts one). Disk: one record per decision under "d/ID",
+ * rule firing in a milter thread gets and upserts one). And every node sits in
+ * a binary min-heap by expiry time, so dcache_expire() takes the expired ones
+ * off its top, a bounded number a call, instead of walking the table under the
+ * write lock every second (150 ms at a million decisions); a lookup skips an
+ * expired decision the heap has not given up yet. Disk: one record per decision under "d/ID",
  * the text "scope fp action observe all_mail origin created expires value" (value last, it may hold
  * blanks), and the feed position under "m/position".
  */
@@ -27,14 +31,24 @@ typedef struct s_node {
     dcache_entry_t e;       /* the decision */
     struct s_node *next;    /* next in its (scope, fp) bucket */
     struct s_node *id_next; /* next in its id bucket */
+    size_t heap_i;          /* its place in the expiry heap */
 } s_node_t;
+
+/* A place in the expiry heap; the time is the node's, kept here so that sifting compares
+ * without visiting the nodes. */
+typedef struct {
+    int64_t expires_ms; /* node->e.expires_ms */
+    s_node_t *node;     /* the entry */
+} s_heap_t;
 
 struct dcache {
     pthread_rwlock_t lock; /* readers: lookups; writers: changes */
     s_node_t **buckets;    /* hash table by (scope, fp) */
     s_node_t **ids;        /* hash table by id, nbuckets too */
     size_t nbuckets;       /* power of two */
-    size_t count;          /* entries held */
+    size_t count;          /* entries held, the heap's length */
+    s_heap_t *heap;        /* every entry, a min-heap by expires_ms */
+    size_t heap_cap;       /* room in heap */
     kv_t *kv;              /* write-through store, NULL: memory only */
     uint64_t epoch;        /* aggregator epoch applied */
     uint64_t seq;          /* aggregator sequence applied */
@@ -80,6 +94,71 @@ static void s_grow(dcache_t *self)
     self->nbuckets = n;
 }
 
+/* Puts node at heap[i]. */
+static void s_heap_set(dcache_t *self, size_t i, s_node_t *node)
+{
+    self->heap[i].expires_ms = node->e.expires_ms;
+    self->heap[i].node = node;
+    node->heap_i = i;
+}
+
+/* Moves heap[i] up to its place. */
+static void s_heap_up(dcache_t *self, size_t i)
+{
+    s_node_t *node = self->heap[i].node;
+    int64_t t = self->heap[i].expires_ms;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (self->heap[parent].expires_ms <= t)
+            break;
+        s_heap_set(self, i, self->heap[parent].node);
+        i = parent;
+    }
+    s_heap_set(self, i, node);
+}
+
+/* Moves heap[i] down to its place. */
+static void s_heap_down(dcache_t *self, size_t i)
+{
+    s_node_t *node = self->heap[i].node;
+    int64_t t = self->heap[i].expires_ms;
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= self->count)
+            break;
+        if (child + 1 < self->count &&
+            self->heap[child + 1].expires_ms < self->heap[child].expires_ms)
+            child++;
+        if (t <= self->heap[child].expires_ms)
+            break;
+        s_heap_set(self, i, self->heap[child].node);
+        i = child;
+    }
+    s_heap_set(self, i, node);
+}
+
+/* Adds node to the heap: one more entry held. */
+static void s_heap_push(dcache_t *self, s_node_t *node)
+{
+    if (self->count == self->heap_cap) {
+        self->heap_cap = self->heap_cap ? 2 * self->heap_cap : 64;
+        self->heap = xrealloc(self->heap, self->heap_cap * sizeof(*self->heap));
+    }
+    s_heap_set(self, self->count++, node);
+    s_heap_up(self, node->heap_i);
+}
+
+/* Takes node out of the heap: one entry fewer held. */
+static void s_heap_remove(dcache_t *self, s_node_t *node)
+{
+    s_node_t *last = self->heap[--self->count].node;
+    if (last == node)
+        return;
+    s_heap_set(self, node->heap_i, last);
+    s_heap_up(self, last->heap_i);
+    s_heap_down(self, last->heap_i);
+}
+
 /* The node with this id, or NULL. Caller holds the lock. */
 static s_node_t *s_find_id(const dcache_t *self, const char *id)
 {
@@ -89,7 +168,7 @@ static s_node_t *s_find_id(const dcache_t *self, const char *id)
     return node;
 }
 
-/* Takes node out of both tables. Caller holds the write lock. */
+/* Takes node out of both tables and the heap. Caller holds the write lock. */
 static void s_unlink_node(dcache_t *self, s_node_t *node)
 {
     s_node_t **pp = &self->buckets[s_hash(node->e.scope, node->e.fp, self->nbuckets)];
@@ -100,7 +179,7 @@ static void s_unlink_node(dcache_t *self, s_node_t *node)
     while (*pp != node)
         pp = &(*pp)->id_next;
     *pp = node->id_next;
-    self->count--;
+    s_heap_remove(self, node);
 }
 
 /* Unlinks and returns the node with this id, or NULL. Caller holds the write lock. */
@@ -128,7 +207,7 @@ static void s_insert(dcache_t *self, const dcache_entry_t *e)
     h = s_hash_id(node->e.id, self->nbuckets);
     node->id_next = self->ids[h];
     self->ids[h] = node;
-    self->count++;
+    s_heap_push(self, node);
 }
 
 static char *s_record(const dcache_entry_t *e, size_t *len)
@@ -282,6 +361,7 @@ void dcache_destroy(dcache_t **self_p)
     }
     xfree(self->buckets);
     xfree(self->ids);
+    xfree(self->heap);
     kv_close(&self->kv);
     pthread_rwlock_destroy(&self->lock);
     xfree(self);
@@ -406,21 +486,25 @@ int dcache_get(dcache_t *self, const char *id, dcache_entry_t *out)
 size_t dcache_expire(dcache_t *self, int64_t now_ms)
 {
     size_t n = 0;
+    kv_batch_t *b = self->kv ? kv_batch_new() : NULL;
     pthread_rwlock_wrlock(&self->lock);
-    for (size_t i = 0; i < self->nbuckets; i++) {
-        s_node_t *node = self->buckets[i];
-        while (node) {
-            s_node_t *next = node->next;
-            if (node->e.expires_ms <= now_ms) {
-                s_unlink_node(self, node);
-                s_unpersist(self, node->e.id);
-                xfree(node);
-                n++;
-            }
-            node = next;
+    while (n < DCACHE_EXPIRE_DROPS && self->count && self->heap[0].expires_ms <= now_ms) {
+        s_node_t *node = self->heap[0].node;
+        s_unlink_node(self, node);
+        if (b) {
+            char key[2 + DCACHE_ID_SIZE];
+            int klen = snprintf(key, sizeof(key), "d/%s", node->e.id);
+            kv_batch_del(b, key, (size_t)klen);
         }
+        xfree(node);
+        n++;
     }
+    /* under the lock: a decision upserted again once the lock is let go (a local rule
+       firing anew) must not be deleted on disk after it was written */
+    if (n && b && kv_batch_write(self->kv, b, 0) < 0)
+        self->disk_stale = true;
     pthread_rwlock_unlock(&self->lock);
+    kv_batch_destroy(&b);
     return n;
 }
 

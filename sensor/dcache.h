@@ -6,7 +6,8 @@
  * threads look decisions up by key (scope + fingerprint); the uplink thread
  * and the local rule change them. An entry past its expiry time is never
  * returned, whether or not anyone removed it, so a sensor cut off from the
- * aggregator stops enforcing at the TTL by itself.
+ * aggregator stops enforcing at the TTL by itself; dcache_expire() frees them a
+ * bounded number a call, earliest first.
  *
  * Persistence: with a state path, every change is written through to a kv
  * store (common/kv) before the call returns, and dcache_new() loads what was
@@ -100,10 +101,17 @@ size_t dcache_lookup(dcache_t *self, int scope, uint64_t fp, int64_t now_ms, dca
 /* Copies the decision with this id into out; 0 found (even expired), -1 not. */
 int dcache_get(dcache_t *self, const char *id, dcache_entry_t *out);
 
-/* Drops entries expired at now_ms (from memory and disk); returns how many. */
+/* Decisions one dcache_expire() call drops at most (with a store, deletes on disk in one
+ * batch), so a tick holds the write lock briefly even when a storm's blocks expire
+ * together; the rest go at the next calls, and lookups skip them meanwhile. */
+#define DCACHE_EXPIRE_DROPS 512
+
+/* Drops entries expired at now_ms (from memory and disk), the earliest first and at most
+ * DCACHE_EXPIRE_DROPS; returns how many. It never looks at an entry that has not
+ * expired. */
 size_t dcache_expire(dcache_t *self, int64_t now_ms);
 
-/* Number of entries held (expired ones included until dcache_expire). */
+/* Number of entries held (expired ones included until dcache_expire drops them). */
 size_t dcache_count(dcache_t *self);
 
 /* Records the aggregator feed position applied so far; persisted. */

@@ -120,12 +120,14 @@ typedef struct {
     double *ns;     /* each one's time */
     size_t ns_cap;  /* room in ns */
     double cpu_max; /* the most CPU time of one */
+    double cpu_sum; /* their CPU time */
 } s_phase_t;
 
 static void s_note(s_phase_t *p, double ns, double cpu_ns, size_t items)
 {
     if (cpu_ns > p->cpu_max)
         p->cpu_max = cpu_ns;
+    p->cpu_sum += cpu_ns;
     if (p->calls == p->ns_cap) {
         p->ns_cap = p->ns_cap ? 2 * p->ns_cap : 1024;
         p->ns = realloc(p->ns, p->ns_cap * sizeof(*p->ns));
@@ -155,10 +157,10 @@ static double s_report(const char *name, s_phase_t *p, double walk_ms, s_reader_
         return 0;
     qsort(p->ns, p->calls, sizeof(*p->ns), s_cmp);
     double max = p->ns[p->calls - 1] / 1e6, p99 = p->ns[(p->calls - 1) * 99 / 100] / 1e6;
-    printf("%-9s calls=%zu items=%zu mean=%.4f ms p99=%.3f ms max=%.3f ms cpu_max=%.3f ms "
-           "reader_worst=%.3f ms",
-           name, p->calls, p->items, p->sum_ns / (double)p->calls / 1e6, p99, max, p->cpu_max / 1e6,
-           reader_ns / 1e6);
+    printf("%-9s calls=%zu items=%zu mean=%.4f ms p99=%.3f ms max=%.3f ms cpu_mean=%.4f ms "
+           "cpu_max=%.3f ms reader_worst=%.3f ms",
+           name, p->calls, p->items, p->sum_ns / (double)p->calls / 1e6, p99, max,
+           p->cpu_sum / (double)p->calls / 1e6, p->cpu_max / 1e6, reader_ns / 1e6);
     if (walk_ms > 0)
         printf(" max/old_walk=%.3f", max / walk_ms);
     printf("\n");

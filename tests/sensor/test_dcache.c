@@ -130,6 +130,144 @@ static void test_many_decisions_by_id_and_key(void **state)
     dcache_destroy(&c);
 }
 
+/* A storm's blocks expire together: each dcache_expire() call drops at most
+ * DCACHE_EXPIRE_DROPS, the earliest first and only expired ones, and a lookup treats an
+ * expired decision as absent whether or not it has been dropped; the calls drop every
+ * expired one in the end and leave the live ones. */
+static void test_expire_is_bounded_and_earliest_first(void **state)
+{
+    enum { N = 3 * DCACHE_EXPIRE_DROPS + 100, LIVE = 200 };
+    dcache_t *c = dcache_new(NULL, NULL, 0);
+    char id[32];
+    for (int i = 0; i < N + LIVE; i++) { /* expiry rank r: 1000 + 10 r, shuffled */
+        int r = (int)((long)i * 7919 % N);
+        snprintf(id, sizeof(id), "d%d", i);
+        dcache_entry_t e = s_entry(id, DCACHE_SCOPE_SUBJECT, (uint64_t)i, DCACHE_ORIGIN_LOCAL,
+                                   i < N ? 1000 + 10 * r : 1LL << 50);
+        assert_int_equal(dcache_upsert(c, &e), 0);
+    }
+    int64_t now = 1000 + 10 * N;
+    dcache_entry_t out[2];
+    for (int i = 0; i < N + LIVE; i++) /* nothing dropped yet, the expired not returned */
+        assert_int_equal(dcache_lookup(c, DCACHE_SCOPE_SUBJECT, (uint64_t)i, now, out, 2), i >= N);
+    assert_int_equal(dcache_count(c), N + LIVE);
+    assert_int_equal(dcache_expire(c, 1000 + 10 * 50), 51); /* ranks 0..50 only */
+    size_t dropped = 51, calls = 0, n;
+    while ((n = dcache_expire(c, now)) > 0) {
+        assert_true(n <= DCACHE_EXPIRE_DROPS);
+        dropped += n;
+        calls++;
+        for (int i = 0; i < N; i++) { /* exactly the earliest are gone */
+            int r = (int)((long)i * 7919 % N);
+            snprintf(id, sizeof(id), "d%d", i);
+            assert_int_equal(dcache_get(c, id, out), (size_t)r < dropped ? -1 : 0);
+        }
+        assert_int_equal(dcache_count(c), N + LIVE - dropped);
+    }
+    assert_int_equal(dropped, N);
+    assert_int_equal(calls, (N - 51 + DCACHE_EXPIRE_DROPS - 1) / DCACHE_EXPIRE_DROPS);
+    for (int i = N; i < N + LIVE; i++)
+        assert_int_equal(dcache_lookup(c, DCACHE_SCOPE_SUBJECT, (uint64_t)i, now, out, 2), 1);
+    dcache_destroy(&c);
+}
+
+/* The expiry order survives every other change, against a model: upserts that move a
+ * decision's expiry either way, removals by id and by origin, snapshots, and expiry calls
+ * at advancing times; each call drops the earliest expired ones up to the bound, and
+ * the set held is the model's after every call. */
+static void test_expire_order_survives_changes(void **state)
+{
+    enum { IDS = 4000, ROUNDS = 40, OPS = 3000, SEC = 100000 }; /* times: seconds * SEC + id */
+    dcache_t *c = dcache_new(NULL, NULL, 0);
+    int64_t *exp = malloc(IDS * sizeof(*exp)); /* the model: 0 = absent */
+    int *origin = malloc(IDS * sizeof(*origin));
+    assert_non_null(exp);
+    assert_non_null(origin);
+    memset(exp, 0, IDS * sizeof(*exp));
+    uint64_t rnd = 88172645463325252ULL;
+    char id[32];
+    int64_t now_s = 0;
+    size_t bounded = 0;
+    dcache_entry_t out[1];
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int k = 0; k < OPS; k++) {
+            rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+            int i = (int)(rnd % IDS);
+            snprintf(id, sizeof(id), "d%d", i);
+            if ((rnd >> 20) % 5 == 0) {
+                assert_int_equal(dcache_remove(c, id), exp[i] ? 0 : -1);
+                exp[i] = 0;
+                continue;
+            }
+            /* unique times, some already expired */
+            int64_t t = (now_s + (int64_t)((rnd >> 24) % 60) - 10) * SEC + i;
+            int o = (rnd >> 40) % 2 ? DCACHE_ORIGIN_LOCAL : DCACHE_ORIGIN_RULE;
+            dcache_entry_t e = s_entry(id, DCACHE_SCOPE_SUBJECT, (uint64_t)i, o, t);
+            assert_int_equal(dcache_upsert(c, &e), 0);
+            exp[i] = t;
+            origin[i] = o;
+        }
+        if (round % 7 == 3) { /* a snapshot: the feed's decisions replaced by a few */
+            dcache_entry_t snap[3];
+            for (int k = 0; k < 3; k++) {
+                int i = (round * 3 + k) % IDS;
+                snprintf(id, sizeof(id), "d%d", i);
+                snap[k] = s_entry(id, DCACHE_SCOPE_SUBJECT, (uint64_t)i, DCACHE_ORIGIN_RULE,
+                                  (now_s + 30) * SEC + i);
+            }
+            for (int i = 0; i < IDS; i++)
+                if (exp[i] && origin[i] == DCACHE_ORIGIN_RULE)
+                    exp[i] = 0;
+            assert_int_equal(dcache_replace_feed(c, snap, 3, 1, (uint64_t)round), 0);
+            for (int k = 0; k < 3; k++) {
+                int i = (round * 3 + k) % IDS;
+                exp[i] = snap[k].expires_ms;
+                origin[i] = DCACHE_ORIGIN_RULE;
+            }
+        }
+        if (round % 11 == 5) {
+            size_t n = 0;
+            for (int i = 0; i < IDS; i++)
+                if (exp[i] && origin[i] == DCACHE_ORIGIN_LOCAL) {
+                    exp[i] = 0;
+                    n++;
+                }
+            assert_int_equal(dcache_remove_origin(c, DCACHE_ORIGIN_LOCAL), n);
+        }
+        now_s += 7;
+        int64_t cutoff = now_s * SEC;
+        for (int pass = 0; pass < 4; pass++) {
+            size_t expired = 0, held = 0;
+            for (int i = 0; i < IDS; i++) {
+                held += exp[i] != 0;
+                expired += exp[i] && exp[i] <= cutoff;
+            }
+            size_t want = expired < DCACHE_EXPIRE_DROPS ? expired : DCACHE_EXPIRE_DROPS;
+            bounded += expired > DCACHE_EXPIRE_DROPS;
+            /* the model drops the want earliest */
+            for (size_t d = 0; d < want; d++) {
+                int min = -1;
+                for (int i = 0; i < IDS; i++)
+                    if (exp[i] && exp[i] <= cutoff && (min < 0 || exp[i] < exp[min]))
+                        min = i;
+                exp[min] = 0;
+            }
+            assert_int_equal(dcache_expire(c, cutoff), want);
+            assert_int_equal(dcache_count(c), held - want);
+            for (int i = 0; i < IDS; i++) {
+                snprintf(id, sizeof(id), "d%d", i);
+                assert_int_equal(dcache_get(c, id, out), exp[i] ? 0 : -1);
+                if (exp[i])
+                    assert_true(out[0].expires_ms == exp[i]);
+            }
+        }
+    }
+    assert_true(bounded >= ROUNDS / 2); /* the bound was hit, and the next call went on */
+    free(exp);
+    free(origin);
+    dcache_destroy(&c);
+}
+
 static void test_snapshot_keeps_local_and_file_decisions(void **state)
 {
     dcache_t *c = dcache_new(NULL, NULL, 0);
@@ -211,6 +349,44 @@ static void test_persists_across_reopen(void **state)
     dcache_destroy(&c);
     c = dcache_new(path, err, sizeof(err));
     assert_int_equal(dcache_count(c), 0);
+    dcache_destroy(&c);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* What a bounded expiry call drops is deleted on disk too (in one batch): a restart after
+ * one call holds the rest, and after the last call only the live ones. */
+static void test_expire_deletes_on_disk(void **state)
+{
+    enum { N = DCACHE_EXPIRE_DROPS + 188, LIVE = 5 };
+    char dir[] = "/tmp/test_dcache.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], err[256], id[32];
+    snprintf(path, sizeof(path), "%s/db", dir);
+    dcache_t *c = dcache_new(path, err, sizeof(err));
+    assert_non_null(c);
+    for (int i = 0; i < N + LIVE; i++) {
+        snprintf(id, sizeof(id), "d%d", i);
+        dcache_entry_t e = s_entry(id, DCACHE_SCOPE_SUBJECT, (uint64_t)i, DCACHE_ORIGIN_LOCAL,
+                                   i < N ? 2000 + i : 1LL << 50);
+        assert_int_equal(dcache_upsert(c, &e), 0);
+    }
+    assert_int_equal(dcache_expire(c, 1LL << 40), DCACHE_EXPIRE_DROPS);
+    dcache_destroy(&c);
+    c = dcache_new(path, err, sizeof(err));
+    assert_non_null(c);
+    assert_int_equal(dcache_count(c), N + LIVE - DCACHE_EXPIRE_DROPS);
+    dcache_entry_t out;
+    assert_int_equal(dcache_get(c, "d0", &out), -1); /* the earliest went */
+    snprintf(id, sizeof(id), "d%d", N - 1);
+    assert_int_equal(dcache_get(c, id, &out), 0);
+    assert_int_equal(dcache_expire(c, 1LL << 40), N - DCACHE_EXPIRE_DROPS);
+    assert_int_equal(dcache_expire(c, 1LL << 40), 0);
+    dcache_destroy(&c);
+    c = dcache_new(path, err, sizeof(err));
+    assert_non_null(c);
+    assert_int_equal(dcache_count(c), LIVE);
     dcache_destroy(&c);
     char cmd[160];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -339,9 +515,12 @@ int main(void)
         cmocka_unit_test(test_expired_entries_are_not_returned),
         cmocka_unit_test(test_upsert_replaces_by_id),
         cmocka_unit_test(test_many_decisions_by_id_and_key),
+        cmocka_unit_test(test_expire_is_bounded_and_earliest_first),
+        cmocka_unit_test(test_expire_order_survives_changes),
         cmocka_unit_test(test_snapshot_keeps_local_and_file_decisions),
         cmocka_unit_test(test_replace_origin_swaps_only_that_origin),
         cmocka_unit_test(test_persists_across_reopen),
+        cmocka_unit_test(test_expire_deletes_on_disk),
         cmocka_unit_test(test_a_removal_lost_on_a_full_disk_does_not_come_back),
         cmocka_unit_test(test_key_with_nul_is_corrupt),
         cmocka_unit_test(test_names_round_trip),
