@@ -10,8 +10,18 @@
  * a binary min-heap by expiry time, so dcache_expire() takes the expired ones
  * off its top, a bounded number a call, instead of walking the table under the
  * write lock every second (150 ms at a million decisions); a lookup skips an
- * expired decision the heap has not given up yet. Disk: one record per decision under "d/ID",
- * the text "scope fp action observe all_mail origin created expires value" (value last, it may hold
+ * expired decision the heap has not given up yet.
+ *
+ * Growth is incremental, as rehashing a million nodes under the write lock
+ * took most of a second: when the tables are full they are kept as the old
+ * ones beside new ones twice the size, and every change moves the next
+ * DCACHE_MOVE_BUCKETS buckets of both old tables into the new ones (a node's place
+ * is in the old table while its old bucket is at or above the move cursor, so
+ * every chain is in one table: lookups and inserts use that one). The old
+ * tables are freed after the lock is let go.
+ *
+ * Disk: one record per decision under "d/ID", the text "scope fp action
+ * observe all_mail origin created expires value" (value last, it may hold
  * blanks), and the feed position under "m/position".
  */
 #include "dcache.h"
@@ -29,6 +39,8 @@
 
 typedef struct s_node {
     dcache_entry_t e;       /* the decision */
+    uint64_t key_h;         /* hash of (scope, fp) */
+    uint64_t id_h;          /* hash of the id */
     struct s_node *next;    /* next in its (scope, fp) bucket */
     struct s_node *id_next; /* next in its id bucket */
     size_t heap_i;          /* its place in the expiry heap */
@@ -46,6 +58,12 @@ struct dcache {
     s_node_t **buckets;    /* hash table by (scope, fp) */
     s_node_t **ids;        /* hash table by id, nbuckets too */
     size_t nbuckets;       /* power of two */
+    s_node_t **old;        /* during a growth, the table by key being moved; else NULL */
+    s_node_t **old_ids;    /* and the one by id */
+    size_t old_nbuckets;   /* their size (nbuckets / 2), 0 when there is no growth */
+    size_t moved;          /* old buckets below this have been moved */
+    uint64_t moved_total;  /* old buckets moved since dcache_new() */
+    void *dead[2];         /* old tables to free once the lock is let go */
     size_t count;          /* entries held, the heap's length */
     s_heap_t *heap;        /* every entry, a min-heap by expires_ms */
     size_t heap_cap;       /* room in heap */
@@ -57,41 +75,104 @@ struct dcache {
 
 static const char s_pos_key[] = "m/position";
 
-static size_t s_hash(int scope, uint64_t fp, size_t nbuckets)
+static uint64_t s_hash(int scope, uint64_t fp)
 {
     uint64_t h = fp ^ ((uint64_t)scope * 0x9e3779b97f4a7c15ULL);
-    h ^= h >> 29;
-    return (size_t)(h & (nbuckets - 1));
+    return h ^ (h >> 29);
 }
 
-static size_t s_hash_id(const char *id, size_t nbuckets)
+static uint64_t s_hash_id(const char *id)
 {
-    return (size_t)(fp_bytes(id, strlen(id)) & (nbuckets - 1));
+    return fp_bytes(id, strlen(id));
 }
 
-static void s_grow(dcache_t *self)
+/* The chain a node with key hash h is in (or goes into). */
+static s_node_t **s_key_chain(const dcache_t *self, uint64_t h)
 {
-    size_t n = self->nbuckets * 2;
-    s_node_t **b = xcalloc(n, sizeof(*b));
-    s_node_t **ids = xcalloc(n, sizeof(*ids));
-    for (size_t i = 0; i < self->nbuckets; i++) {
-        s_node_t *node = self->buckets[i];
+    size_t i = (size_t)(h & (self->old_nbuckets - 1));
+    if (self->old && i >= self->moved)
+        return &self->old[i];
+    return &self->buckets[h & (self->nbuckets - 1)];
+}
+
+/* The chain a node with id hash h is in (or goes into). */
+static s_node_t **s_id_chain(const dcache_t *self, uint64_t h)
+{
+    size_t i = (size_t)(h & (self->old_nbuckets - 1));
+    if (self->old_ids && i >= self->moved)
+        return &self->old_ids[i];
+    return &self->ids[h & (self->nbuckets - 1)];
+}
+
+/* Moves the next budget buckets of the old tables into the new ones (SIZE_MAX: all); the
+ * old tables are left in dead when they are empty. Caller holds the write lock. */
+static void s_move(dcache_t *self, size_t budget)
+{
+    size_t mask = self->nbuckets - 1;
+    for (; budget > 0 && self->old; budget--) {
+        s_node_t *node = self->old[self->moved];
         while (node) {
             s_node_t *next = node->next;
-            size_t h = s_hash(node->e.scope, node->e.fp, n);
-            node->next = b[h];
-            b[h] = node;
-            h = s_hash_id(node->e.id, n);
-            node->id_next = ids[h];
-            ids[h] = node;
+            node->next = self->buckets[node->key_h & mask];
+            self->buckets[node->key_h & mask] = node;
             node = next;
         }
+        node = self->old_ids[self->moved];
+        while (node) {
+            s_node_t *next = node->id_next;
+            node->id_next = self->ids[node->id_h & mask];
+            self->ids[node->id_h & mask] = node;
+            node = next;
+        }
+        self->moved++;
+        self->moved_total++;
+        if (self->moved == self->old_nbuckets) {
+            xfree(self->dead[0]); /* only when growths end at once (a load) */
+            xfree(self->dead[1]);
+            self->dead[0] = self->old;
+            self->dead[1] = self->old_ids;
+            self->old = self->old_ids = NULL;
+            self->old_nbuckets = 0;
+            self->moved = 0;
+        }
     }
-    xfree(self->buckets);
-    xfree(self->ids);
-    self->buckets = b;
-    self->ids = ids;
-    self->nbuckets = n;
+}
+
+/* Starts a growth when the tables hold as many entries as buckets and none is under way. */
+static void s_grow(dcache_t *self)
+{
+    if (self->old || self->count < self->nbuckets)
+        return;
+    self->old = self->buckets;
+    self->old_ids = self->ids;
+    self->old_nbuckets = self->nbuckets;
+    self->moved = 0;
+    self->nbuckets *= 2;
+    self->buckets = xcalloc(self->nbuckets, sizeof(*self->buckets));
+    self->ids = xcalloc(self->nbuckets, sizeof(*self->ids));
+}
+
+/* Key chains: the new table's, then during a growth the old one's not moved yet; s_chain()
+ * is the i-th of s_nchains(). */
+static size_t s_nchains(const dcache_t *self)
+{
+    return self->nbuckets + (self->old ? self->old_nbuckets - self->moved : 0);
+}
+
+static s_node_t *s_chain(const dcache_t *self, size_t i)
+{
+    return i < self->nbuckets ? self->buckets[i] : self->old[self->moved + i - self->nbuckets];
+}
+
+/* Lets go of the write lock, then frees the old tables a growth has finished with
+ * (freeing megabytes takes a millisecond or more). */
+static void s_unlock(dcache_t *self)
+{
+    void *dead[2] = {self->dead[0], self->dead[1]};
+    self->dead[0] = self->dead[1] = NULL;
+    pthread_rwlock_unlock(&self->lock);
+    xfree(dead[0]);
+    xfree(dead[1]);
 }
 
 /* Puts node at heap[i]. */
@@ -162,8 +243,9 @@ static void s_heap_remove(dcache_t *self, s_node_t *node)
 /* The node with this id, or NULL. Caller holds the lock. */
 static s_node_t *s_find_id(const dcache_t *self, const char *id)
 {
-    s_node_t *node = self->ids[s_hash_id(id, self->nbuckets)];
-    while (node && strcmp(node->e.id, id))
+    uint64_t h = s_hash_id(id);
+    s_node_t *node = *s_id_chain(self, h);
+    while (node && (node->id_h != h || strcmp(node->e.id, id)))
         node = node->id_next;
     return node;
 }
@@ -171,11 +253,11 @@ static s_node_t *s_find_id(const dcache_t *self, const char *id)
 /* Takes node out of both tables and the heap. Caller holds the write lock. */
 static void s_unlink_node(dcache_t *self, s_node_t *node)
 {
-    s_node_t **pp = &self->buckets[s_hash(node->e.scope, node->e.fp, self->nbuckets)];
+    s_node_t **pp = s_key_chain(self, node->key_h);
     while (*pp != node)
         pp = &(*pp)->next;
     *pp = node->next;
-    pp = &self->ids[s_hash_id(node->e.id, self->nbuckets)];
+    pp = s_id_chain(self, node->id_h);
     while (*pp != node)
         pp = &(*pp)->id_next;
     *pp = node->id_next;
@@ -191,22 +273,25 @@ static s_node_t *s_unlink(dcache_t *self, const char *id)
     return node;
 }
 
+/* Adds or replaces (by id) a decision; a change, so it moves the next buckets of a growth
+ * under way. Caller holds the write lock. */
 static void s_insert(dcache_t *self, const dcache_entry_t *e)
 {
-    s_node_t *old = s_unlink(self, e->id);
-    xfree(old);
-    if (self->count + 1 > self->nbuckets)
-        s_grow(self);
     s_node_t *node = xmalloc(sizeof(*node));
     node->e = *e;
     node->e.id[DCACHE_ID_SIZE - 1] = '\0';
     node->e.value[DCACHE_TEXT_SIZE - 1] = '\0';
-    size_t h = s_hash(e->scope, e->fp, self->nbuckets);
-    node->next = self->buckets[h];
-    self->buckets[h] = node;
-    h = s_hash_id(node->e.id, self->nbuckets);
-    node->id_next = self->ids[h];
-    self->ids[h] = node;
+    xfree(s_unlink(self, node->e.id));
+    s_grow(self);
+    s_move(self, DCACHE_MOVE_BUCKETS);
+    node->key_h = s_hash(e->scope, e->fp);
+    node->id_h = s_hash_id(node->e.id);
+    s_node_t **chain = s_key_chain(self, node->key_h);
+    node->next = *chain;
+    *chain = node;
+    chain = s_id_chain(self, node->id_h);
+    node->id_next = *chain;
+    *chain = node;
     s_heap_push(self, node);
 }
 
@@ -279,8 +364,8 @@ static int s_rewrite(dcache_t *self)
         kv_batch_del(b, k, klen);
     }
     kv_iter_destroy(&it);
-    for (size_t i = 0; rc == 0 && i < self->nbuckets; i++) {
-        for (s_node_t *node = self->buckets[i]; node; node = node->next) {
+    for (size_t i = 0; rc == 0 && i < s_nchains(self); i++) {
+        for (s_node_t *node = s_chain(self, i); node; node = node->next) {
             char key[2 + DCACHE_ID_SIZE];
             int klen = snprintf(key, sizeof(key), "d/%s", node->e.id);
             size_t vlen;
@@ -342,6 +427,10 @@ dcache_t *dcache_new(const char *state_path, char *err, size_t errlen)
             return NULL;
         }
         s_load(self);
+        s_move(self, SIZE_MAX); /* nothing waits on the lock yet */
+        xfree(self->dead[0]);
+        xfree(self->dead[1]);
+        self->dead[0] = self->dead[1] = NULL;
     }
     return self;
 }
@@ -351,16 +440,14 @@ void dcache_destroy(dcache_t **self_p)
     if (!self_p || !*self_p)
         return;
     dcache_t *self = *self_p;
-    for (size_t i = 0; i < self->nbuckets; i++) {
-        s_node_t *node = self->buckets[i];
-        while (node) {
-            s_node_t *next = node->next;
-            xfree(node);
-            node = next;
-        }
-    }
+    for (size_t i = 0; i < self->count; i++)
+        xfree(self->heap[i].node);
     xfree(self->buckets);
     xfree(self->ids);
+    xfree(self->old);
+    xfree(self->old_ids);
+    xfree(self->dead[0]);
+    xfree(self->dead[1]);
     xfree(self->heap);
     kv_close(&self->kv);
     pthread_rwlock_destroy(&self->lock);
@@ -373,7 +460,7 @@ int dcache_upsert(dcache_t *self, const dcache_entry_t *entry)
     pthread_rwlock_wrlock(&self->lock);
     s_insert(self, entry);
     int rc = s_persist(self, entry);
-    pthread_rwlock_unlock(&self->lock);
+    s_unlock(self);
     return rc;
 }
 
@@ -383,7 +470,8 @@ int dcache_remove(dcache_t *self, const char *id)
     s_node_t *node = s_unlink(self, id);
     if (node)
         s_unpersist(self, id);
-    pthread_rwlock_unlock(&self->lock);
+    s_move(self, DCACHE_MOVE_BUCKETS);
+    s_unlock(self);
     xfree(node);
     return node ? 0 : -1;
 }
@@ -392,8 +480,8 @@ int dcache_remove(dcache_t *self, const char *id)
 static size_t s_sweep(dcache_t *self, bool (*drop)(int origin, int arg), int arg)
 {
     size_t n = 0;
-    for (size_t i = 0; i < self->nbuckets; i++) {
-        s_node_t *node = self->buckets[i];
+    for (size_t i = 0; i < s_nchains(self); i++) {
+        s_node_t *node = s_chain(self, i);
         while (node) {
             s_node_t *next = node->next;
             if (drop(node->e.origin, arg)) {
@@ -431,7 +519,7 @@ static int s_replace(dcache_t *self, bool (*drop)(int origin, int arg), int arg,
         if (s_persist(self, &entries[i]) != 0)
             rc = -1;
     }
-    pthread_rwlock_unlock(&self->lock);
+    s_unlock(self);
     return rc;
 }
 
@@ -439,7 +527,8 @@ size_t dcache_remove_origin(dcache_t *self, int origin)
 {
     pthread_rwlock_wrlock(&self->lock);
     size_t n = s_sweep(self, s_is_origin, origin);
-    pthread_rwlock_unlock(&self->lock);
+    s_move(self, DCACHE_MOVE_BUCKETS);
+    s_unlock(self);
     return n;
 }
 
@@ -461,8 +550,7 @@ size_t dcache_lookup(dcache_t *self, int scope, uint64_t fp, int64_t now_ms, dca
 {
     size_t n = 0;
     pthread_rwlock_rdlock(&self->lock);
-    for (s_node_t *node = self->buckets[s_hash(scope, fp, self->nbuckets)]; node;
-         node = node->next) {
+    for (s_node_t *node = *s_key_chain(self, s_hash(scope, fp)); node; node = node->next) {
         if (node->e.scope != scope || node->e.fp != fp || node->e.expires_ms <= now_ms)
             continue;
         if (n < max)
@@ -503,7 +591,8 @@ size_t dcache_expire(dcache_t *self, int64_t now_ms)
        firing anew) must not be deleted on disk after it was written */
     if (n && b && kv_batch_write(self->kv, b, 0) < 0)
         self->disk_stale = true;
-    pthread_rwlock_unlock(&self->lock);
+    s_move(self, DCACHE_MOVE_BUCKETS);
+    s_unlock(self);
     kv_batch_destroy(&b);
     return n;
 }
@@ -514,6 +603,16 @@ size_t dcache_count(dcache_t *self)
     size_t n = self->count;
     pthread_rwlock_unlock(&self->lock);
     return n;
+}
+
+void dcache_stats(dcache_t *self, dcache_stats_t *out)
+{
+    pthread_rwlock_rdlock(&self->lock);
+    out->held = self->count;
+    out->buckets = self->nbuckets;
+    out->old_buckets = self->old_nbuckets;
+    out->moved = self->moved_total;
+    pthread_rwlock_unlock(&self->lock);
 }
 
 void dcache_set_position(dcache_t *self, uint64_t epoch, uint64_t seq)

@@ -15,7 +15,10 @@
  * (epoch, sequence) of the aggregator feed is stored alongside.
  *
  * Thread safety: all calls may be made from any thread (one rwlock; lookups
- * share it). Entries handed out are copies.
+ * share it). Entries handed out are copies. No call holds the write lock for
+ * work that grows with the number of decisions, but the snapshot and origin
+ * replacements (which walk them all, atomically for readers) and a rewrite
+ * after a failed write.
  */
 #ifndef BS_DCACHE_H
 #define BS_DCACHE_H
@@ -113,6 +116,20 @@ size_t dcache_expire(dcache_t *self, int64_t now_ms);
 
 /* Number of entries held (expired ones included until dcache_expire drops them). */
 size_t dcache_count(dcache_t *self);
+
+/* Buckets of the old tables one change (an upsert, a removal, an expiry call) moves into
+ * the new ones while the tables grow: a growth never holds the write lock for a rehash. */
+#define DCACHE_MOVE_BUCKETS 256
+
+typedef struct {
+    size_t held;        /* entries held, as dcache_count() */
+    size_t buckets;     /* size of the tables (the new ones during a growth) */
+    size_t old_buckets; /* size of the tables being moved into them, 0 when none */
+    uint64_t moved;     /* old buckets moved since dcache_new() */
+} dcache_stats_t;
+
+/* The tables' size and a growth's progress, for tests and benchmarks. */
+void dcache_stats(dcache_t *self, dcache_stats_t *out);
 
 /* Records the aggregator feed position applied so far; persisted. */
 void dcache_set_position(dcache_t *self, uint64_t epoch, uint64_t seq);

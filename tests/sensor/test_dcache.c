@@ -130,6 +130,76 @@ static void test_many_decisions_by_id_and_key(void **state)
     dcache_destroy(&c);
 }
 
+/* From 64 buckets to 128 k: no upsert moves more than DCACHE_MOVE_BUCKETS buckets of the
+ * old tables, each growth is finished before the next, and decisions are found by key and
+ * by id while a growth is under way, those added and those removed during it too. */
+static uint64_t s_fp_of(int i)
+{
+    return (uint64_t)i * 0x9e3779b97f4a7c15ULL;
+}
+
+static void test_growth_is_bounded(void **state)
+{
+    enum { N = 100000 };
+    dcache_t *c = dcache_new(NULL, NULL, 0);
+    bool *gone = calloc(N, sizeof(*gone));
+    assert_non_null(gone);
+    dcache_stats_t st;
+    dcache_stats(c, &st);
+    size_t prev = st.buckets, growths = 0, during = 0, removed = 0;
+    uint64_t olds_total = 0;
+    char id[32];
+    dcache_entry_t out[2];
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "d%d", i);
+        dcache_entry_t e =
+            s_entry(id, DCACHE_SCOPE_CLIENT_IP, s_fp_of(i), DCACHE_ORIGIN_LOCAL, 1LL << 50);
+        uint64_t moved = st.moved;
+        assert_int_equal(dcache_upsert(c, &e), 0);
+        dcache_stats(c, &st);
+        assert_true(st.moved - moved <= DCACHE_MOVE_BUCKETS);
+        if (st.buckets != prev) {
+            assert_int_equal(st.buckets, 2 * prev);
+            /* being moved, or moved at once by the upsert that started it */
+            assert_true(st.old_buckets == prev || (!st.old_buckets && prev <= DCACHE_MOVE_BUCKETS));
+            olds_total += prev;
+            prev = st.buckets;
+            growths++;
+        }
+        if (!st.old_buckets)
+            continue;
+        during++; /* a growth under way: an earlier one, this one, a removal */
+        int j = (int)((uint64_t)i * 2654435761u % (uint64_t)(i + 1));
+        snprintf(id, sizeof(id), "d%d", j);
+        assert_int_equal(dcache_get(c, id, out), gone[j] ? -1 : 0);
+        assert_int_equal(dcache_lookup(c, DCACHE_SCOPE_CLIENT_IP, s_fp_of(j), 0, out, 2), !gone[j]);
+        assert_int_equal(dcache_lookup(c, DCACHE_SCOPE_CLIENT_IP, s_fp_of(i), 0, out, 2), 1);
+        snprintf(id, sizeof(id), "d%d", i / 2);
+        assert_int_equal(dcache_remove(c, id), gone[i / 2] ? -1 : 0);
+        removed += !gone[i / 2];
+        gone[i / 2] = true;
+        assert_int_equal(dcache_get(c, id, out), -1);
+        dcache_stats(c, &st);
+    }
+    assert_true(growths >= 10);
+    assert_true(during > 200); /* an upsert and a removal move 2 slices */
+    while (st.old_buckets) {   /* expiry calls finish a growth, a slice at a time */
+        uint64_t moved = st.moved;
+        assert_int_equal(dcache_expire(c, 0), 0);
+        dcache_stats(c, &st);
+        assert_true(st.moved > moved && st.moved - moved <= DCACHE_MOVE_BUCKETS);
+    }
+    assert_int_equal(st.moved, olds_total); /* every old bucket, once */
+    assert_int_equal(st.held, N - removed);
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "d%d", i);
+        assert_int_equal(dcache_get(c, id, out), gone[i] ? -1 : 0);
+        assert_int_equal(dcache_lookup(c, DCACHE_SCOPE_CLIENT_IP, s_fp_of(i), 0, out, 2), !gone[i]);
+    }
+    free(gone);
+    dcache_destroy(&c);
+}
+
 /* A storm's blocks expire together: each dcache_expire() call drops at most
  * DCACHE_EXPIRE_DROPS, the earliest first and only expired ones, and a lookup treats an
  * expired decision as absent whether or not it has been dropped; the calls drop every
@@ -515,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_expired_entries_are_not_returned),
         cmocka_unit_test(test_upsert_replaces_by_id),
         cmocka_unit_test(test_many_decisions_by_id_and_key),
+        cmocka_unit_test(test_growth_is_bounded),
         cmocka_unit_test(test_expire_is_bounded_and_earliest_first),
         cmocka_unit_test(test_expire_order_survives_changes),
         cmocka_unit_test(test_snapshot_keeps_local_and_file_decisions),
