@@ -53,6 +53,8 @@ struct milter_engine {
     dcache_t *dcache;                   /* decisions enforced */
     ledger_t *ledger;                   /* outbound ledger */
     evq_t *evq;                         /* events for the uplink thread */
+    size_t expired_unlogged;            /* decisions expired since the last dcache: line */
+    int64_t expired_logged_ms;          /* when that line was (monotonic; the tick's own) */
     pthread_mutex_t snap_lock;          /* guards the snap pointer (a snapshot never changes) */
     milter_snap_t *snap;                /* the current configuration */
     pthread_mutex_t lr_lock;            /* guards lr */
@@ -158,7 +160,8 @@ milter_engine_t *milter_engine_new(const sensor_config_t *cfg, bs_clock_t *clock
     char *lpath = xasprintf("%s/ledger", cfg->state_directory);
     self->dcache = dcache_new(dpath, err, errlen);
     if (self->dcache)
-        self->ledger = ledger_new(lpath, cfg->ledger_ttl_ms, err, errlen);
+        self->ledger =
+            ledger_new_at(lpath, cfg->ledger_ttl_ms, bs_clock_now_ms(clock), err, errlen);
     xfree(dpath);
     xfree(lpath);
     if (!self->dcache || !self->ledger)
@@ -288,8 +291,17 @@ void milter_engine_tick(milter_engine_t *self)
 {
     int64_t now = bs_clock_now_ms(self->clock);
     size_t gone = dcache_expire(self->dcache, now);
-    if (gone)
-        msg_info("dcache: expired=%zu held=%zu", gone, dcache_count(self->dcache));
+    /* a call drops at most DCACHE_EXPIRE_DROPS: a storm's decisions expiring together take
+     * many ticks, logged as one line a minute until the last of them is gone */
+    self->expired_unlogged += gone;
+    if (self->expired_unlogged &&
+        (gone < DCACHE_EXPIRE_DROPS ||
+         msg_due(&self->expired_logged_ms, bs_clock_mono_ms(self->clock), 60000))) {
+        msg_info("dcache: expired=%zu held=%zu", self->expired_unlogged,
+                 dcache_count(self->dcache));
+        self->expired_unlogged = 0;
+        self->expired_logged_ms = bs_clock_mono_ms(self->clock);
+    }
     ledger_expire(self->ledger, now);
 }
 

@@ -13,9 +13,12 @@
 #include "enforce.h"
 #include "fp.h"
 #include "milter_engine.h"
+#include "msg.h"
+#include "sensor_config.h"
 #include "subject.h"
 #include "xalloc.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +243,68 @@ static void test_values_that_match_no_mail_are_refused(void **state)
     xfree(where);
 }
 
+/* A storm's decisions expiring together are dropped DCACHE_EXPIRE_DROPS a tick; the log
+ * says so once when the first go and once when the last have gone, with the count, not a
+ * line a tick (1954 lines for a million). */
+static void test_expiring_storm_is_logged_once_a_minute(void **state)
+{
+    s_dir_t *d = *state;
+    char *conf = xasprintf("%s/sensor.conf", d->dir);
+    FILE *fp = fopen(conf, "w");
+    assert_non_null(fp);
+    fprintf(fp, "site = site1\nstate_directory = %s\nlocal_rule = no\n", d->dir);
+    fclose(fp);
+    char err[512];
+    sensor_config_t *cfg = sensor_config_load(conf, err, sizeof(err));
+    assert_non_null(cfg);
+    bs_clock_t *clock = bs_clock_fake_new(1700000000000);
+    milter_engine_t *e = milter_engine_new(cfg, clock, err, sizeof(err));
+    assert_non_null(e);
+    const size_t n = 3 * DCACHE_EXPIRE_DROPS + 100;
+    for (size_t i = 0; i < n; i++) {
+        dcache_entry_t de = {.scope = DCACHE_SCOPE_SUBJECT,
+                             .fp = 1000 + i,
+                             .action = DCACHE_ACTION_REJECT,
+                             .created_ms = 1700000000000,
+                             .expires_ms = 1700000060000};
+        snprintf(de.id, sizeof(de.id), "D%zu", i);
+        snprintf(de.value, sizeof(de.value), "storm %zu", i);
+        assert_int_equal(dcache_upsert(milter_engine_dcache(e), &de), 0);
+    }
+    char *log = xasprintf("%s/log", d->dir);
+    int fd = open(log, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    msg_set_fd(fd);
+    bs_clock_fake_advance(clock, 61000);
+    int ticks = 0;
+    while (dcache_count(milter_engine_dcache(e)) > 0 && ticks < 100) {
+        milter_engine_tick(e);
+        ticks++;
+    }
+    msg_set_fd(-1);
+    assert_int_equal(ticks, 4); /* it still drains DCACHE_EXPIRE_DROPS a tick */
+    char buf[4096] = "";
+    ssize_t got = pread(fd, buf, sizeof(buf) - 1, 0);
+    assert_true(got > 0);
+    close(fd);
+    size_t lines = 0, sum = 0;
+    for (const char *p = buf; (p = strstr(p, "dcache: expired=")) != NULL; p++) {
+        sum += strtoul(p + strlen("dcache: expired="), NULL, 10);
+        lines++;
+    }
+    assert_int_equal(lines, 2);
+    assert_int_equal(sum, n);
+    assert_non_null(strstr(buf, "held=0"));
+    milter_engine_destroy(&e);
+    bs_clock_destroy(&clock);
+    sensor_config_destroy(&cfg);
+    char *cmd = xasprintf("rm -rf %s/*", d->dir);
+    assert_int_equal(system(cmd), 0);
+    xfree(cmd);
+    xfree(log);
+    xfree(conf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +312,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_subject_fingerprint_is_the_classifiers, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_spellings_of_one_key_share_an_id, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_expiring_storm_is_logged_once_a_minute, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_values_that_match_no_mail_are_refused, s_setup,
                                         s_teardown),
     };
