@@ -291,9 +291,11 @@ int milter_cmd_main(int argc, char **argv)
         return EX_USAGE;
     }
     char err[4096];
-    sensor_config_t *cfg = sensor_config_load(path, err, sizeof(err));
-    if (!cfg) {
+    bool ok;
+    sensor_config_t *cfg = sensor_config_load_milter(path, &ok, err, sizeof(err));
+    if (!cfg || !ok) {
         fprintf(stderr, "backstop-sensor: %s\n", err);
+        sensor_config_destroy(&cfg);
         return EX_CONFIG;
     }
     if (check) {

@@ -27,7 +27,10 @@
  *   why" when no key is to blame): site and sensor_id as the aggregator takes
  *   them, decision feed and snapshot endpoints without an event endpoint, a
  *   decision feed without a snapshot endpoint, an incomplete backup, CURVE
- *   public keys, milter_umask, enforce_classes, internal_networks.
+ *   public keys, milter_umask, enforce_classes, internal_networks. For the
+ *   milter (sensor_config_load_milter), an aggregator named without all three
+ *   of its endpoints instead of the two feed checks: replay sends events only
+ *   and takes aggregator_events alone.
  */
 #include "sensor_config.h"
 
@@ -104,7 +107,8 @@ static const cfg_param_t s_params[] = {
     CFG_INT(T, local_rule_max_keys, "local_rule_max_keys", "100000", "16", "10000000",
             "subject keys the local rule tracks at once"),
     CFG_STRING(T, aggregator_events, "aggregator_events", "",
-               "aggregator event endpoint (tcp://host:port); empty: standalone"),
+               "aggregator event endpoint (tcp://host:port); the milter needs "
+               "aggregator_decisions and aggregator_snapshot with it; empty: standalone"),
     CFG_STRING(T, aggregator_decisions, "aggregator_decisions", "",
                "aggregator decision publisher endpoint"),
     CFG_STRING(T, aggregator_snapshot, "aggregator_snapshot", "", "aggregator snapshot endpoint"),
@@ -199,9 +203,46 @@ static void s_error(s_check_t *ck, const char *key, const char *fmt, ...)
     ck->nerrors++;
 }
 
-/* Cross-field checks and the value rules the table cannot express. Reports every error
- * (see s_error); 0, or -1 when there was one. */
-static int s_check(sensor_config_t *c, const char *path, char *err, size_t errlen)
+/* The milter follows an aggregator only with all three of its endpoints: without the decision
+ * feed (or the snapshot endpoint) the uplink never goes live, so every bounce would meet
+ * on_no_aggregator for ever. One error, on the line of the first one set, naming the
+ * missing ones. */
+static void s_check_uplink_set(s_check_t *ck)
+{
+    const sensor_config_t *c = ck->c;
+    const char *const names[] = {"aggregator_events", "aggregator_decisions",
+                                 "aggregator_snapshot"};
+    const char *const values[] = {c->aggregator_events, c->aggregator_decisions,
+                                  c->aggregator_snapshot};
+    const char *first = NULL;
+    char missing[128] = "";
+    size_t nmissing = 0;
+    for (size_t i = 0; i < 3; i++) {
+        if (*values[i] && !first)
+            first = names[i];
+        else if (!*values[i])
+            nmissing++;
+    }
+    if (!first || nmissing == 0)
+        return;
+    for (size_t i = 0, k = 0; i < 3; i++) {
+        if (*values[i])
+            continue;
+        size_t n = strlen(missing);
+        snprintf(missing + n, sizeof(missing) - n, "%s%s", k == 0 ? "" : " and ", names[i]);
+        k++;
+    }
+    s_error(ck, first,
+            "%s is set but %s %s not: a sensor follows an aggregator only with all three "
+            "endpoints (events, decisions, snapshot); without them it never goes live and "
+            "on_no_aggregator applies to every bounce",
+            first, missing, nmissing > 1 ? "are" : "is");
+}
+
+/* Cross-field checks and the value rules the table cannot express; milter adds what only
+ * the milter needs (s_check_uplink_set). Reports every error (see s_error); 0, or -1 when
+ * there was one. */
+static int s_check(sensor_config_t *c, const char *path, bool milter, char *err, size_t errlen)
 {
     s_check_t ck = {.c = c, .path = path, .err = err, .errlen = errlen};
     if (errlen)
@@ -217,12 +258,14 @@ static int s_check(sensor_config_t *c, const char *path, char *err, size_t errle
     const char *fed = *c->aggregator_decisions  ? "aggregator_decisions"
                       : *c->aggregator_snapshot ? "aggregator_snapshot"
                                                 : NULL;
-    if (fed && !*c->aggregator_events)
+    if (milter)
+        s_check_uplink_set(&ck);
+    else if (fed && !*c->aggregator_events)
         s_error(&ck, fed,
                 "%s without aggregator_events: a sensor without an event endpoint runs "
                 "standalone and would ignore it; set aggregator_events or remove %s",
                 fed, fed);
-    if (*c->aggregator_decisions && !*c->aggregator_snapshot)
+    if (!milter && *c->aggregator_decisions && !*c->aggregator_snapshot)
         s_error(&ck, "aggregator_decisions", "aggregator_decisions needs aggregator_snapshot");
     const char *first_backup = *c->aggregator_backup_events      ? "aggregator_backup_events"
                                : *c->aggregator_backup_decisions ? "aggregator_backup_decisions"
@@ -277,20 +320,38 @@ static int s_check(sensor_config_t *c, const char *path, char *err, size_t errle
     return ck.nerrors ? -1 : 0;
 }
 
-sensor_config_t *sensor_config_load(const char *path, char *err, size_t errlen)
+/* Loads path (NULL: defaults) and checks it (s_check); NULL when the file does not parse,
+ * else the config with *ok saying whether the checks passed (errors in err). */
+static sensor_config_t *s_load(const char *path, bool milter, bool *ok, char *err, size_t errlen)
 {
     sensor_config_t *c = xcalloc(1, sizeof(*c));
+    *ok = false;
     int rc =
         path ? cfg_load(&s_schema, path, c, err, errlen) : cfg_defaults(&s_schema, c, err, errlen);
-    if (rc == 0)
-        rc = s_check(c, path, err, errlen);
-    else if (strstr(err, "heartbeat_timeout") && strstr(err, "out of bounds"))
-        s_append(err, errlen,
-                 "; the aggregator heartbeats every 1s (heartbeat_interval), so a "
-                 "silence that short is no sign of a dead feed");
-    if (rc != 0)
+    if (rc != 0) {
+        if (strstr(err, "heartbeat_timeout") && strstr(err, "out of bounds"))
+            s_append(err, errlen,
+                     "; the aggregator heartbeats every 1s (heartbeat_interval), so a "
+                     "silence that short is no sign of a dead feed");
+        sensor_config_destroy(&c);
+        return NULL;
+    }
+    *ok = s_check(c, path, milter, err, errlen) == 0;
+    return c;
+}
+
+sensor_config_t *sensor_config_load(const char *path, char *err, size_t errlen)
+{
+    bool ok;
+    sensor_config_t *c = s_load(path, false, &ok, err, errlen);
+    if (!ok)
         sensor_config_destroy(&c);
     return c;
+}
+
+sensor_config_t *sensor_config_load_milter(const char *path, bool *ok, char *err, size_t errlen)
+{
+    return s_load(path, true, ok, err, errlen);
 }
 
 void sensor_config_destroy(sensor_config_t **self_p)

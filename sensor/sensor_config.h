@@ -89,6 +89,13 @@ const cfg_schema_t *sensor_config_schema(void);
 /* Loads path (NULL: defaults only); NULL with "FILE:LINE: why" lines in err on error. */
 sensor_config_t *sensor_config_load(const char *path, char *err, size_t errlen);
 
+/* As sensor_config_load, for the milter (its -n and its start): also refuses what only the
+ * milter cannot run with (an aggregator named without all three of aggregator_events,
+ * aggregator_decisions and aggregator_snapshot). A file that parses is returned even when a
+ * check refused it, with *ok false and every error in err, so that -n can go on to check the
+ * files it names; NULL only when the file does not parse (err says why). */
+sensor_config_t *sensor_config_load_milter(const char *path, bool *ok, char *err, size_t errlen);
+
 /* Frees a config from sensor_config_load; sets *self_p = NULL; safe twice. */
 void sensor_config_destroy(sensor_config_t **self_p);
 

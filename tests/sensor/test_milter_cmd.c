@@ -82,11 +82,11 @@ static int s_teardown(void **state)
     return 0;
 }
 
-/* Runs "milter -n -c CONF" with conf as the file; its exit status, stderr in d->out. */
-static int s_check(s_dir_t *d, const char *conf)
+/* Runs "milter FLAG -c CONF" with conf as the file; its exit status, stderr in d->out. */
+static int s_run(s_dir_t *d, char *flag, const char *conf)
 {
     s_write(d->conf, conf);
-    char *argv[] = {"milter", "-n", "-c", d->conf, NULL};
+    char *argv[] = {"milter", flag, "-c", d->conf, NULL};
     fflush(stderr);
     int saved = dup(2);
     int fd = open(d->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -98,6 +98,20 @@ static int s_check(s_dir_t *d, const char *conf)
     dup2(saved, 2);
     close(saved);
     return rc;
+}
+
+/* Runs "milter -n -c CONF" with conf as the file; its exit status, stderr in d->out. */
+static int s_check(s_dir_t *d, const char *conf)
+{
+    return s_run(d, "-n", conf);
+}
+
+/* Runs "milter -f -c CONF" (a start) with conf as the file; its exit status, stderr in
+ * d->out. Give it a socket in a directory that does not exist: a start that got past its
+ * checks then ends at opening it (69) instead of serving. */
+static int s_start(s_dir_t *d, const char *conf)
+{
+    return s_run(d, "-f", conf);
 }
 
 /* Does what -n wrote on stderr contain text? */
@@ -211,6 +225,8 @@ static void test_key_files(void **state)
     if (!d->key)
         skip();
     char *conf = xasprintf("site = s1\naggregator_events = tcp://127.0.0.1:1\n"
+                           "aggregator_decisions = tcp://127.0.0.1:2\n"
+                           "aggregator_snapshot = tcp://127.0.0.1:3\n"
                            "aggregator_public_key = Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID\n"
                            "sensor_secret_key_file = %s\n",
                            d->key);
@@ -220,6 +236,42 @@ static void test_key_files(void **state)
     assert_int_equal(s_check(d, conf), EX_CONFIG);
     assert_true(s_said(d, "holds no secret key"));
     xfree(conf);
+}
+
+/* An aggregator named without its decision feed and snapshot endpoint never goes live (the
+ * log stays at state=joining, on_no_aggregator applies for ever): -n and the start refuse it
+ * on the line of the key that is set, naming the ones missing. */
+static void test_incomplete_aggregator_is_refused(void **state)
+{
+    s_dir_t *d = *state;
+    static const char *const bad[][2] = {
+        {"site = s1\naggregator_events = tcp://127.0.0.1:1\n",
+         ":2: aggregator_events is set but aggregator_decisions and aggregator_snapshot are "
+         "not"},
+        {"site = s1\naggregator_events = tcp://127.0.0.1:1\n"
+         "aggregator_snapshot = tcp://127.0.0.1:3\n",
+         ":2: aggregator_events is set but aggregator_decisions is not"},
+        {"site = s1\naggregator_events = tcp://127.0.0.1:1\n"
+         "aggregator_decisions = tcp://127.0.0.1:2\n",
+         ":2: aggregator_events is set but aggregator_snapshot is not"},
+        {"site = s1\naggregator_snapshot = tcp://127.0.0.1:3\n",
+         ":2: aggregator_snapshot is set but aggregator_events and aggregator_decisions are "
+         "not"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(s_check(d, bad[i][0]), EX_CONFIG);
+        assert_true(s_said(d, bad[i][1]));
+        char *conf = xasprintf("%smilter_socket = unix:%s/no/such/dir/s.sock\n"
+                               "state_directory = %s/state\n",
+                               bad[i][0], d->dir, d->dir);
+        assert_int_equal(s_start(d, conf), EX_CONFIG);
+        assert_true(s_said(d, bad[i][1]));
+        xfree(conf);
+    }
+    assert_int_equal(s_check(d, "site = s1\naggregator_events = tcp://127.0.0.1:1\n"
+                                "aggregator_decisions = tcp://127.0.0.1:2\n"
+                                "aggregator_snapshot = tcp://127.0.0.1:3\n"),
+                     EX_OK);
 }
 
 int main(void)
@@ -239,6 +291,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_internal_network_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_public_key_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_key_files, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_incomplete_aggregator_is_refused, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
