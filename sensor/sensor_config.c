@@ -27,10 +27,11 @@
  *   why" when no key is to blame): site and sensor_id as the aggregator takes
  *   them, decision feed and snapshot endpoints without an event endpoint, a
  *   decision feed without a snapshot endpoint, an incomplete backup, CURVE
- *   public keys, milter_umask, enforce_classes, internal_networks. For the
- *   milter (sensor_config_load_milter), an aggregator named without all three
- *   of its endpoints instead of the two feed checks: replay sends events only
- *   and takes aggregator_events alone.
+ *   public keys, milter_umask, enforce_classes, internal_networks, endpoints
+ *   ZeroMQ could not connect to (zsock_endpoint_check, as the aggregator
+ *   checks its own). For the milter (sensor_config_load_milter), an
+ *   aggregator named without all three of its endpoints instead of the two
+ *   feed checks: replay sends events only and takes aggregator_events alone.
  */
 #include "sensor_config.h"
 
@@ -258,6 +259,19 @@ static int s_check(sensor_config_t *c, const char *path, bool milter, char *err,
     const char *fed = *c->aggregator_decisions  ? "aggregator_decisions"
                       : *c->aggregator_snapshot ? "aggregator_snapshot"
                                                 : NULL;
+    /* what zmq_connect() would refuse at start, in the aggregator's words (zsock.h): once
+     * at start that was one "Invalid argument" and silence */
+    const char *const eps[][2] = {{"aggregator_events", c->aggregator_events},
+                                  {"aggregator_decisions", c->aggregator_decisions},
+                                  {"aggregator_snapshot", c->aggregator_snapshot},
+                                  {"aggregator_backup_events", c->aggregator_backup_events},
+                                  {"aggregator_backup_decisions", c->aggregator_backup_decisions},
+                                  {"aggregator_backup_snapshot", c->aggregator_backup_snapshot}};
+    for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++) {
+        char bad[128];
+        if (*eps[i][1] && zsock_endpoint_check(eps[i][1], 0, bad, sizeof(bad)) < 0)
+            s_error(&ck, eps[i][0], "%s %.256s %s", eps[i][0], eps[i][1], bad);
+    }
     if (milter)
         s_check_uplink_set(&ck);
     else if (fed && !*c->aggregator_events)

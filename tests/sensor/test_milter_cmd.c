@@ -274,6 +274,25 @@ static void test_incomplete_aggregator_is_refused(void **state)
                      EX_OK);
 }
 
+/* An endpoint zmq_connect() refuses passed -n, and the start logged one "Invalid argument"
+ * and went silent: -n and the start refuse it as any configuration error, with its line. */
+static void test_malformed_endpoint_is_refused(void **state)
+{
+    s_dir_t *d = *state;
+    char *conf = xasprintf("site = s1\naggregator_events = 127.0.0.1:35570\n"
+                           "aggregator_decisions = tcp://127.0.0.1:2\n"
+                           "aggregator_snapshot = tcp://127.0.0.1:3\n"
+                           "milter_socket = unix:%s/no/such/dir/s.sock\n"
+                           "state_directory = %s/state\n",
+                           d->dir, d->dir);
+    const char *said = ":2: aggregator_events 127.0.0.1:35570 is not an endpoint";
+    assert_int_equal(s_check(d, conf), EX_CONFIG);
+    assert_true(s_said(d, said));
+    assert_int_equal(s_start(d, conf), EX_CONFIG);
+    assert_true(s_said(d, said));
+    xfree(conf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +311,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_public_key_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_key_files, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_incomplete_aggregator_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_endpoint_is_refused, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,6 +103,20 @@ static const s_bad_t s_bad[] = {
     {"site = s\naggregator_backup_public_key = " S_KEY "x\n", ":2: aggregator_backup_public_key"},
     {"site = s\naggregator_events = tcp://127.0.0.1:1\naggregator_public_key = " S_KEY "\n",
      ":3: aggregator_public_key needs sensor_secret_key_file"},
+    /* endpoints zmq_connect() refuses: at start one "Invalid argument", then silence */
+    {"site = s\naggregator_events = 127.0.0.1:35570\n",
+     ":2: aggregator_events 127.0.0.1:35570 is not an endpoint (tcp://HOST:PORT, ipc://PATH)"},
+    {"site = s\naggregator_events = bogus\n", ":2: aggregator_events bogus is not an endpoint"},
+    {"site = s\naggregator_events = tcp://127.0.0.1:1\naggregator_decisions = "
+     "tcp://127.0.0.1\naggregator_snapshot = tcp://127.0.0.1:3\n",
+     ":3: aggregator_decisions tcp://127.0.0.1"},
+    {"site = s\naggregator_events = tcp://127.0.0.1:1\naggregator_decisions = "
+     "tcp://127.0.0.1:2\naggregator_snapshot = tcp://127.0.0.1:99999\n",
+     ":4: aggregator_snapshot tcp://127.0.0.1:99999"},
+    {"site = s\naggregator_backup_events = tcp://*:1\n", ":2: aggregator_backup_events tcp://*:1"},
+    {"site = s\naggregator_backup_decisions = ipc://\n", ":2: aggregator_backup_decisions ipc://"},
+    {"site = s\naggregator_backup_snapshot = tcp://b:x\n",
+     ":2: aggregator_backup_snapshot tcp://b:x"},
 };
 
 static void test_bad_configs_are_refused_with_a_reason(void **state)
