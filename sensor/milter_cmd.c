@@ -16,13 +16,16 @@
  *
  *   -c FILE  configuration file (sensor_config.c lists every parameter)
  *   -f       stay in the foreground and log to stderr (default: daemon, syslog)
- *   -n       check the configuration and exit: load it, look up user, then
- *            read what the start reads after the privilege drop
- *            (local_rule_file, decision_file, sensor_secret_key_file), as the
- *            calling user, opening no socket and no state; 0 valid, 78 invalid
+ *   -n       check the configuration and exit: load it, look up user, see
+ *            that state_directory is there or can be made, then read what the
+ *            start reads after the privilege drop (local_rule_file,
+ *            decision_file, sensor_secret_key_file), as the calling user,
+ *            opening no socket and no state; every error found, each on the
+ *            line of its key; 0 valid, 78 invalid
  *   -v       more logging (repeat for more)
  *
- *   Start-up, Postfix style: load the configuration and open the milter
+ *   Start-up, Postfix style: load the configuration (refused, 78, as -n
+ *   refuses it: the file's checks and an unknown user) and open the milter
  *   socket (pre-init, as root when started as root); without -f become a
  *   daemon (the parent exits with the child's start-up status once it is
  *   ready) and write pid_file; create state_directory and, when user is set
@@ -46,9 +49,10 @@
  *
  * DIAGNOSTICS
  *   Exit status 0 after a clean stop (SIGTERM, SIGINT), 64 usage error,
- *   78 configuration error, 67 unknown user, 69 when the socket or the state
- *   directory cannot be opened, 70 internal error, 71 when fork or the
- *   privilege drop fails.
+ *   78 configuration error (an unknown user included, as -n says), 69 when
+ *   the socket or the state cannot be opened, 70 internal error, 71 when fork
+ *   or the privilege drop fails, 73 when state_directory or pid_file cannot
+ *   be made.
  */
 #include "sensor_cmds.h"
 
@@ -212,12 +216,28 @@ static int s_serve(milter_engine_t *engine, const char *path, int *ready_fd)
     return t.rc;
 }
 
+/* Prints each line of err as "backstop-sensor: LINE" on stderr. */
+static void s_print_errors(char *err)
+{
+    char *next = NULL;
+    for (char *line = strtok_r(err, "\n", &next); line; line = strtok_r(NULL, "\n", &next))
+        fprintf(stderr, "backstop-sensor: %s\n", line);
+}
+
+/* The "FILE:LINE" where path sets key (FILE when the value is the default), into at. */
+static const char *s_where(const sensor_config_t *cfg, const char *path, const char *key, char *at,
+                           size_t len)
+{
+    return cfg_where(&cfg->head, sensor_config_schema()->params, key, path, NULL, at, len);
+}
+
 /* -n: reads the files the start reads after the privilege drop (post-init), so that a
  * configuration -n passes does not then fail to start. It opens no socket and no state, and
- * reads as the calling user. 0, or -1 with one line per failed file in err. */
-static int s_check_files(const sensor_config_t *cfg, char *err, size_t errlen)
+ * reads as the calling user. 0, or -1 with one "FILE:LINE: why" line per failed file
+ * appended to err, the line that names the file. */
+static int s_check_files(const sensor_config_t *cfg, const char *path, char *err, size_t errlen)
 {
-    int rc = milter_engine_check(cfg, err, errlen);
+    int rc = 0;
     /* the uplink's key pair: the start reads it only with an aggregator, but a file named and
      * unreadable is a mistake either way */
     const char *kf = cfg->sensor_secret_key_file;
@@ -229,29 +249,69 @@ static int s_check_files(const sensor_config_t *cfg, char *err, size_t errlen)
         else if (!keys.secret_key[0])
             why = "holds no secret key";
         if (why) {
-            size_t used = strlen(err);
-            snprintf(err + used, errlen - used, "%ssensor_secret_key_file: %s %s", rc ? "\n" : "",
-                     kf, why);
+            char at[1024];
+            cfg_err_line(err, errlen, s_where(cfg, path, "sensor_secret_key_file", at, sizeof(at)),
+                         "sensor_secret_key_file: %s %s", kf, why);
             rc = -1;
         }
         memset(&keys, 0, sizeof(keys));
     }
+    if (milter_engine_check(cfg, path, err, errlen) != 0)
+        rc = -1;
     return rc;
 }
 
-/* -n: the user the start drops to exists. The start finds an unknown one only at the drop
- * (privs_drop(), exit 67); -n refuses it with its line, as the aggregator's -n does. 0, or -1
- * with "FILE:LINE: why" in err. */
+/* -n and the start: the user the start drops to exists. The start used to find an unknown
+ * one only at the drop (privs_drop(), exit 67, in the log of a daemon); both now refuse it
+ * before anything is opened, with its line, as the configuration error it is (78). 0, or -1
+ * with "FILE:LINE: why" appended to err. */
 static int s_check_user(const sensor_config_t *cfg, const char *path, char *err, size_t errlen)
 {
     char at[1024];
-    err[0] = '\0';
     if (!*cfg->user || getpwnam(cfg->user))
         return 0;
-    cfg_err_line(
-        err, errlen,
-        cfg_where(&cfg->head, sensor_config_schema()->params, "user", path, NULL, at, sizeof(at)),
-        "user %s: no such user", cfg->user);
+    cfg_err_line(err, errlen, s_where(cfg, path, "user", at, sizeof(at)), "user %s: no such user",
+                 cfg->user);
+    return -1;
+}
+
+/* -n: state_directory is there, or the start can make it (it creates the last component
+ * only, and exits 73 when it cannot). Whether the final user may write it is the start's to
+ * find: it hands the directory to that user first. 0, or -1 with "FILE:LINE: why" appended
+ * to err. */
+static int s_check_state(const sensor_config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    char at[1024];
+    const char *dir = cfg->state_directory;
+    struct stat st;
+    const char *why = NULL;
+    char *parent = NULL;
+    if (!*dir) {
+        why = "is empty";
+    } else if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            why = "is not a directory";
+    } else if (errno != ENOENT) {
+        why = strerror(errno);
+    } else {
+        /* the parent of the last component, as mkdir() needs it */
+        size_t n = strlen(dir);
+        while (n > 1 && dir[n - 1] == '/')
+            n--;
+        while (n > 0 && dir[n - 1] != '/')
+            n--;
+        while (n > 1 && dir[n - 1] == '/')
+            n--;
+        parent = n ? xstrndup(dir, n) : xstrdup(".");
+        if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
+            why = "does not exist, and the start cannot create it: its parent directory does "
+                  "not exist either";
+    }
+    xfree(parent);
+    if (!why)
+        return 0;
+    cfg_err_line(err, errlen, s_where(cfg, path, "state_directory", at, sizeof(at)),
+                 "state_directory %s %s", dir, why);
     return -1;
 }
 
@@ -290,31 +350,32 @@ int milter_cmd_main(int argc, char **argv)
         fputs(s_usage, stderr);
         return EX_USAGE;
     }
-    char err[4096];
+    char err[8192];
     bool ok;
     sensor_config_t *cfg = sensor_config_load_milter(path, &ok, err, sizeof(err));
-    if (!cfg || !ok) {
-        fprintf(stderr, "backstop-sensor: %s\n", err);
-        sensor_config_destroy(&cfg);
+    if (!cfg) {
+        s_print_errors(err);
         return EX_CONFIG;
     }
+    /* every error there is, not only the first kind: the file's own checks, then what the
+     * start would meet */
+    if (!ok)
+        s_print_errors(err);
+    err[0] = '\0';
+    if (s_check_user(cfg, path, err, sizeof(err)) != 0)
+        ok = false;
     if (check) {
-        bool bad = s_check_user(cfg, path, err, sizeof(err)) != 0;
-        if (bad)
-            fprintf(stderr, "backstop-sensor: %s\n", err);
-        if (s_check_files(cfg, err, sizeof(err)) != 0) {
-            char *next = NULL;
-            for (char *line = strtok_r(err, "\n", &next); line; line = strtok_r(NULL, "\n", &next))
-                fprintf(stderr, "backstop-sensor: %s: %s\n", path, line);
-            bad = true;
-        }
-        if (bad) {
-            sensor_config_destroy(&cfg);
-            return EX_CONFIG;
-        }
-        printf("%s: configuration ok\n", path);
+        if (s_check_state(cfg, path, err, sizeof(err)) != 0)
+            ok = false;
+        if (s_check_files(cfg, path, err, sizeof(err)) != 0)
+            ok = false;
+    }
+    s_print_errors(err);
+    if (!ok || check) {
+        if (ok)
+            printf("%s: configuration ok\n", path);
         sensor_config_destroy(&cfg);
-        return EX_OK;
+        return ok ? EX_OK : EX_CONFIG;
     }
     /* SIGHUP reads the file again, after a daemon's chdir("/") */
     char abspath[PATH_MAX];

@@ -692,25 +692,31 @@ int milter_engine_load_decisions(dcache_t *cache, const char *path, int64_t now_
 
 /* ---- checking a configuration (-n) ---- */
 
-int milter_engine_check(const sensor_config_t *cfg, char *err, size_t errlen)
+int milter_engine_check(const sensor_config_t *cfg, const char *path, char *err, size_t errlen)
 {
-    char why[1024];
+    const cfg_param_t *params = sensor_config_schema()->params;
+    char why[1024], at[1024];
     int n = 0;
-    if (errlen)
-        err[0] = '\0';
-    /* what a snapshot builds (content rules, internal networks), built and thrown away */
-    milter_snap_t *snap = s_snap_new(cfg, NULL, why, sizeof(why));
-    if (!snap) {
-        snprintf(err, errlen, "%s", why);
-        n++;
+    /* the content rules a snapshot compiles (its internal_networks are the config's check) */
+    if (*cfg->local_rule_file) {
+        ruletab_t *rules = ruletab_load(cfg->local_rule_file, why, sizeof(why));
+        if (!rules) {
+            cfg_err_line(
+                err, errlen,
+                cfg_where(&cfg->head, params, "local_rule_file", path, NULL, at, sizeof(at)),
+                "local_rule_file: %s", why);
+            n++;
+        }
+        ruletab_destroy(&rules);
     }
-    milter_snap_release(&snap);
     dcache_entry_t *file = NULL;
     size_t nfile = 0;
     if (*cfg->decision_file &&
         s_parse_decisions(cfg->decision_file, 0, &file, &nfile, why, sizeof(why)) != 0) {
-        size_t used = strlen(err);
-        snprintf(err + used, errlen - used, "%sdecision_file: %s", n++ ? "\n" : "", why);
+        cfg_err_line(err, errlen,
+                     cfg_where(&cfg->head, params, "decision_file", path, NULL, at, sizeof(at)),
+                     "decision_file: %s", why);
+        n++;
     }
     xfree(file);
     return n ? -1 : 0;

@@ -86,9 +86,10 @@ milter_engine_t *milter_engine_new(const sensor_config_t *cfg, bs_clock_t *clock
 void milter_engine_destroy(milter_engine_t **self_p);
 
 /* What milter_engine_new() reads from the files cfg names, read and thrown away, with no state
- * opened (for -n): local_rule_file compiled, internal_networks parsed, decision_file parsed.
- * 0, or -1 with one "KEY: FILE[:LINE]: why" line per file that failed in err. */
-int milter_engine_check(const sensor_config_t *cfg, char *err, size_t errlen);
+ * opened (for -n): local_rule_file compiled, decision_file parsed. 0, or -1 with one
+ * "CONF:LINE: KEY: FILE[:LINE]: why" line per file that failed appended to err, CONF:LINE
+ * where path (cfg's file) sets KEY. */
+int milter_engine_check(const sensor_config_t *cfg, const char *path, char *err, size_t errlen);
 
 /* Replaces the configuration (takes *cfg_p, sets it NULL): settings only a restart can change
  * keep their running values (logged), decision_file and local_rule_file are read again, the

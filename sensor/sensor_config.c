@@ -27,7 +27,8 @@
  *   why" when no key is to blame): site and sensor_id as the aggregator takes
  *   them, decision feed and snapshot endpoints without an event endpoint, a
  *   decision feed without a snapshot endpoint, an incomplete backup, CURVE
- *   public keys, milter_umask, enforce_classes, internal_networks, endpoints
+ *   public keys, milter_socket (the forms libmilter takes), milter_umask,
+ *   enforce_classes, internal_networks, endpoints
  *   ZeroMQ could not connect to (zsock_endpoint_check, as the aggregator
  *   checks its own). For the milter (sensor_config_load_milter), an
  *   aggregator named without all three of its endpoints instead of the two
@@ -42,10 +43,16 @@
 #include "xalloc.h"
 #include "zsock.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define T sensor_config_t
@@ -57,7 +64,8 @@ static const cfg_param_t s_params[] = {
     CFG_STRING(T, site, "site", NULL, "this site's name (required)"),
     CFG_STRING(T, sensor_id, "sensor_id", "", "this sensor's name; empty: the host name"),
     CFG_STRING(T, milter_socket, "milter_socket", "unix:/run/backstop/sensor.sock",
-               "libmilter socket: unix:/path or inet:PORT@ADDR"),
+               "libmilter socket: unix:/PATH (local:/PATH), inet:PORT@HOST or "
+               "inet6:PORT@HOST"),
     CFG_STRING(T, milter_umask, "milter_umask", "007", "octal umask for the unix socket"),
     CFG_DURATION(T, milter_timeout_ms, "milter_timeout", "30s", "s", "1s", "1h",
                  "I/O timeout towards the MTA"),
@@ -174,6 +182,82 @@ static bool s_sensor_id_valid(const char *name)
         if (*p < '!' || *p > '~')
             return false;
     return true;
+}
+
+/* Is the host part of an inet: or inet6: milter socket (after '@') one libmilter takes: an
+ * address of the family, the same in brackets, or a host name it resolves at start? */
+static bool s_milter_host_valid(const char *h, int family)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    char inner[INET6_ADDRSTRLEN + 1];
+    if (*h == '[') {
+        const char *end = strchr(h, ']');
+        size_t n = end ? (size_t)(end - h - 1) : 0;
+        if (!end || end[1] != '\0' || n == 0 || n >= sizeof(inner))
+            return false;
+        memcpy(inner, h + 1, n);
+        inner[n] = '\0';
+        return inet_pton(family, inner, addr) == 1;
+    }
+    if (inet_pton(family, h, addr) == 1)
+        return true;
+    /* a name: letters, digits, '-' and '.', and not a mistyped dotted address */
+    bool name = false;
+    for (const char *p = h; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.')
+            return false;
+        name |= isalpha((unsigned char)*p) || *p == '-';
+    }
+    return name;
+}
+
+/* Why libmilter would refuse the milter_socket spec, or make of it what the operator did not
+ * mean; NULL when it is one of its forms: unix:/PATH or local:/PATH (an absolute path that
+ * fits a socket address), inet:PORT[@HOST] or inet6:PORT[@HOST] (PORT 1-65535 or a service
+ * name, HOST an address of the family, in brackets or not, or a host name). A spec without
+ * a type is a path to libmilter: "bogus" made ./bogus in the directory the sensor started in. */
+static const char *s_milter_socket_why(const char *spec)
+{
+    const char *colon = strchr(spec, ':');
+    if (!colon)
+        return "is not a milter socket: unix:/PATH, local:/PATH, inet:PORT@HOST or "
+               "inet6:PORT@HOST";
+    size_t tlen = (size_t)(colon - spec);
+    const char *rest = colon + 1;
+    if ((tlen == 4 && !strncasecmp(spec, "unix", 4)) ||
+        (tlen == 5 && !strncasecmp(spec, "local", 5))) {
+        if (*rest != '/')
+            return "needs an absolute path: unix:/PATH";
+        if (strlen(rest) + 1 >= sizeof(((struct sockaddr_un *)0)->sun_path))
+            return "is a path too long for a unix socket";
+        return NULL;
+    }
+    int family;
+    if (tlen == 4 && !strncasecmp(spec, "inet", 4))
+        family = AF_INET;
+    else if (tlen == 5 && !strncasecmp(spec, "inet6", 5))
+        family = AF_INET6;
+    else
+        return "has a socket type libmilter does not know (unix:, local:, inet:, inet6:)";
+    const char *at = strchr(rest, '@');
+    size_t plen = at ? (size_t)(at - rest) : strlen(rest);
+    char port[64];
+    if (plen == 0 || plen >= sizeof(port))
+        return "has no port: inet:PORT@HOST";
+    memcpy(port, rest, plen);
+    port[plen] = '\0';
+    if (isdigit((unsigned char)port[0])) {
+        char *end;
+        long n = strtol(port, &end, 10);
+        if (*end || n < 1 || n > 65535)
+            return "has no port (1-65535): inet:PORT@HOST";
+    } else if (!getservbyname(port, "tcp")) {
+        return "names a port that is no number and no tcp service";
+    }
+    if (at && !s_milter_host_valid(at + 1, family))
+        return family == AF_INET ? "has no IPv4 address or host name after '@'"
+                                 : "has no IPv6 address or host name after '@'";
+    return NULL;
 }
 
 /* State of the cross-field checks: every error is reported, each with the line its key is
@@ -299,6 +383,9 @@ static int s_check(sensor_config_t *c, const char *path, bool milter, char *err,
         else if (*v && *c->aggregator_events && !*c->sensor_secret_key_file)
             s_error(&ck, keys[i], "%s needs sensor_secret_key_file", keys[i]);
     }
+    const char *why = s_milter_socket_why(c->milter_socket);
+    if (why)
+        s_error(&ck, "milter_socket", "milter_socket %s %s", c->milter_socket, why);
     const char *u = c->milter_umask;
     if (!*u || strspn(u, "01234567") != strlen(u) || strlen(u) > 4)
         s_error(&ck, "milter_umask", "milter_umask '%s' is not an octal mode", u);

@@ -38,7 +38,7 @@ typedef struct {
     cfg_head_t head;            /* the lines the keys were set on (cfg_line) */
     char *site;                 /* this customer site's name, as registered at the aggregator */
     char *sensor_id;            /* this sensor's name within the site (default: host name) */
-    char *milter_socket;        /* libmilter spec: unix:/path or inet:PORT@ADDR */
+    char *milter_socket;        /* libmilter spec: unix:/path, inet:PORT@HOST, inet6:... */
     char *milter_umask;         /* octal umask while creating a unix socket */
     int64_t milter_timeout_ms;  /* libmilter I/O timeout towards the MTA */
     int64_t max_connections;    /* concurrent MTA connections before on_overload applies */

@@ -250,7 +250,7 @@ cmp -s "$E1/main.cf" "$BS_TMP/main.cf.orig" || bs_fail "a rejected sensor.conf s
 cp -p "$BS_TMP/sensor.conf.good" "$ROOT/etc/backstop/sensor.conf"
 bs_pass "a rejected sensor.conf stops the install before Postfix is touched"
 
-# --- an unknown user: -n refuses it with its line, as the start would (exit 67)
+# --- an unknown user: -n refuses it with its line, as the start does (exit 78)
 echo "user = no-such-user-$$" >>"$ROOT/etc/backstop/sensor.conf"
 line=$(grep -c '' "$ROOT/etc/backstop/sensor.conf")
 inst site1 --socket "unix:$SOCK" --check-rcpt u@test.example

@@ -4,7 +4,8 @@
 # opens its state and reads the files its configuration names: ps shows
 # nobody, the state directory belongs to nobody, decisions from the decision
 # file are enforced, the ledger is written and read (outbound mail, then a
-# bounce quoting it is a ledger hit), a reload works as nobody. An unknown user is exit 67.
+# bounce quoting it is a ledger hit), a reload works as nobody. An unknown user is a
+# configuration error, as -n says: exit 78 with its line, before the socket is opened.
 . "$2/tests/integration/lib.sh"
 bs_init "$@"
 bs_need postfix swaks
@@ -18,9 +19,11 @@ chmod 644 "$BS_TMP/decisions"
 sensor_conf site1 "user = no-such-user-$$"
 "$BS_SENSOR" milter -f -c "$d/sensor.conf" >"$BS_TMP/nouser.out" 2>&1
 st=$?
-[ "$st" -eq 67 ] || bs_fail "unknown user: exit $st, wanted 67: $(cat "$BS_TMP/nouser.out")"
-grep -q "user=no-such-user-$$: no such user" "$BS_TMP/nouser.out" || bs_fail "unknown user not named"
-bs_pass "an unknown user is refused with exit 67"
+[ "$st" -eq 78 ] || bs_fail "unknown user: exit $st, wanted 78: $(cat "$BS_TMP/nouser.out")"
+grep -q "sensor.conf:6: user no-such-user-$$: no such user" "$BS_TMP/nouser.out" ||
+    bs_fail "unknown user not named with its line: $(cat "$BS_TMP/nouser.out")"
+[ -e "$d/sensor.sock" ] && bs_fail "the socket was opened for a start that was refused"
+bs_pass "an unknown user is refused with exit 78 and its line, as -n refuses it"
 
 sensor_conf site1 "user = nobody" "decision_file = $BS_TMP/decisions" \
     "internal_networks = 127.0.0.2/32"

@@ -144,14 +144,15 @@ static void test_missing_local_rule_file_is_refused(void **state)
 {
     s_dir_t *d = *state;
     assert_int_equal(s_check(d, "site = s1\nlocal_rule_file = /nonexistent\n"), EX_CONFIG);
-    assert_true(s_said(d, "local_rule_file: /nonexistent"));
+    /* the line of the key that names the file */
+    assert_true(s_said(d, ".conf:2: local_rule_file: /nonexistent"));
 }
 
 static void test_rule_that_does_not_compile_is_refused_with_its_line(void **state)
 {
     s_dir_t *d = *state;
     char *conf = xasprintf("site = s1\nlocal_rule_file = %s\n", d->bad_re);
-    char *where = xasprintf("local_rule_file: %s:2:", d->bad_re);
+    char *where = xasprintf(".conf:2: local_rule_file: %s:2:", d->bad_re);
     assert_int_equal(s_check(d, conf), EX_CONFIG);
     assert_true(s_said(d, where));
     xfree(where);
@@ -162,7 +163,7 @@ static void test_missing_decision_file_is_refused(void **state)
 {
     s_dir_t *d = *state;
     assert_int_equal(s_check(d, "site = s1\ndecision_file = /nonexistent\n"), EX_CONFIG);
-    assert_true(s_said(d, "decision_file: /nonexistent"));
+    assert_true(s_said(d, ".conf:2: decision_file: /nonexistent"));
 }
 
 static void test_bad_decision_line_is_refused_with_its_line(void **state)
@@ -197,8 +198,8 @@ static void test_every_bad_file_is_reported(void **state)
     assert_int_equal(
         s_check(d, "site = s1\nlocal_rule_file = /nonexistent/r\ndecision_file = /nonexistent/d\n"),
         EX_CONFIG);
-    assert_true(s_said(d, "local_rule_file: /nonexistent/r"));
-    assert_true(s_said(d, "decision_file: /nonexistent/d"));
+    assert_true(s_said(d, ".conf:2: local_rule_file: /nonexistent/r"));
+    assert_true(s_said(d, ".conf:3: decision_file: /nonexistent/d"));
 }
 
 static void test_bad_internal_network_is_refused(void **state)
@@ -221,7 +222,7 @@ static void test_key_files(void **state)
 {
     s_dir_t *d = *state;
     assert_int_equal(s_check(d, "site = s1\nsensor_secret_key_file = /nonexistent\n"), EX_CONFIG);
-    assert_true(s_said(d, "sensor_secret_key_file: /nonexistent"));
+    assert_true(s_said(d, ".conf:2: sensor_secret_key_file: /nonexistent"));
     if (!d->key)
         skip();
     char *conf = xasprintf("site = s1\naggregator_events = tcp://127.0.0.1:1\n"
@@ -234,6 +235,7 @@ static void test_key_files(void **state)
     xfree(conf);
     conf = xasprintf("site = s1\nsensor_secret_key_file = %s\n", d->pub_only);
     assert_int_equal(s_check(d, conf), EX_CONFIG);
+    assert_true(s_said(d, ".conf:2: sensor_secret_key_file: "));
     assert_true(s_said(d, "holds no secret key"));
     xfree(conf);
 }
@@ -293,6 +295,126 @@ static void test_malformed_endpoint_is_refused(void **state)
     xfree(conf);
 }
 
+/* libmilter takes a spec without a type as a path: "bogus" passed -n and the start made
+ * ./bogus. -n and the start take the forms it documents and refuse others with their line. */
+static void test_milter_socket_forms(void **state)
+{
+    s_dir_t *d = *state;
+    static const char *const good[] = {"unix:/run/backstop/sensor.sock",
+                                       "local:/run/backstop/sensor.sock",
+                                       "inet:8891@127.0.0.1",
+                                       "inet:8891@localhost",
+                                       "inet:8891",
+                                       "inet:8891@[127.0.0.1]",
+                                       "inet6:8891@::1",
+                                       "inet6:8891@[::1]",
+                                       "inet:smtp@127.0.0.1"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char *conf = xasprintf("site = s1\nmilter_socket = %s\n", good[i]);
+        printf("%s\n", good[i]);
+        assert_int_equal(s_check(d, conf), EX_OK);
+        xfree(conf);
+    }
+    static const char *const bad[] = {"bogus",
+                                      "run/sensor.sock",
+                                      "unix:sensor.sock",
+                                      "tcp:8891@x",
+                                      "inet:@127.0.0.1",
+                                      "inet:0@127.0.0.1",
+                                      "inet:70000",
+                                      "inet:8891@::1",
+                                      "inet6:8891@127.0.0.1",
+                                      "inet:8891@a b",
+                                      "inet:8891@",
+                                      "inet:no-such-service-x",
+                                      "inet:8891@[::1",
+                                      "unix:"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *conf = xasprintf("site = s1\nmilter_socket = %s\n", bad[i]);
+        char *said = xasprintf(".conf:2: milter_socket %s ", bad[i]);
+        printf("%s\n", bad[i]);
+        assert_int_equal(s_check(d, conf), EX_CONFIG);
+        assert_true(s_said(d, said));
+        xfree(said);
+        xfree(conf);
+    }
+    /* the start refuses it before libmilter makes a file of it (a state_directory it cannot
+     * make ends a start that got that far, 73, instead of serving) */
+    char *cwd = getcwd(NULL, 0);
+    assert_int_equal(chdir(d->dir), 0);
+    char *conf =
+        xasprintf("site = s1\nmilter_socket = bogus\nstate_directory = %s/no/such\n", d->dir);
+    int rc = s_start(d, conf);
+    bool made = access("bogus", F_OK) == 0;
+    unlink("bogus");
+    assert_int_equal(chdir(cwd), 0);
+    free(cwd);
+    xfree(conf);
+    assert_int_equal(rc, EX_CONFIG);
+    assert_false(made);
+    assert_true(s_said(d, ".conf:2: milter_socket bogus "));
+}
+
+/* A state_directory the start cannot make (it makes the last component only) passed -n and
+ * the start exited 73: -n says so, with its line. One it can make passes. */
+static void test_state_directory_the_start_cannot_make_is_refused(void **state)
+{
+    s_dir_t *d = *state;
+    char *conf = xasprintf("site = s1\nstate_directory = %s/no/such\n", d->dir);
+    assert_int_equal(s_check(d, conf), EX_CONFIG);
+    assert_true(s_said(d, ".conf:2: state_directory "));
+    assert_true(s_said(d, "/no/such does not exist"));
+    xfree(conf);
+    conf = xasprintf("site = s1\nstate_directory = %s\n", d->rules);
+    assert_int_equal(s_check(d, conf), EX_CONFIG);
+    assert_true(s_said(d, ".conf:2: state_directory "));
+    assert_true(s_said(d, "is not a directory"));
+    xfree(conf);
+    conf = xasprintf("site = s1\nstate_directory = %s/new\n", d->dir);
+    assert_int_equal(s_check(d, conf), EX_OK);
+    xfree(conf);
+}
+
+/* The README's example, with its placeholder key, a key file and a rule file that are not
+ * there: -n reports all three, each on the line of its key, not only the first. */
+static void test_every_error_is_reported_with_its_line(void **state)
+{
+    s_dir_t *d = *state;
+    assert_int_equal(s_check(d, "site = acme\n"
+                                "milter_socket = unix:/run/backstop/sensor.sock\n"
+                                "aggregator_events = tcp://agg.example.net:5570\n"
+                                "aggregator_decisions = tcp://agg.example.net:5571\n"
+                                "aggregator_snapshot = tcp://agg.example.net:5572\n"
+                                "aggregator_public_key = rL0...Z85...\n"
+                                "sensor_secret_key_file = /nonexistent/acme.key\n"
+                                "internal_networks = 10.0.0.0/8\n"
+                                "local_rule_file = /nonexistent/bounce_checks\n"
+                                "decision_file = /nonexistent/decisions\n"
+                                "user = no-such-user-backstop\n"),
+                     EX_CONFIG);
+    assert_true(s_said(d, ".conf:6: aggregator_public_key is not"));
+    assert_true(s_said(d, ".conf:7: sensor_secret_key_file: /nonexistent/acme.key"));
+    assert_true(s_said(d, ".conf:9: local_rule_file: /nonexistent/bounce_checks"));
+    assert_true(s_said(d, ".conf:10: decision_file: /nonexistent/decisions"));
+    assert_true(s_said(d, ".conf:11: user no-such-user-backstop: no such user"));
+}
+
+/* An unknown user gave 78 under -n and 67 at the start (from the daemon's log): the start now
+ * refuses it as -n does, before it opens anything: 78 (EX_CONFIG), with its line. */
+static void test_unknown_user_is_a_configuration_error_for_n_and_start(void **state)
+{
+    s_dir_t *d = *state;
+    char *conf = xasprintf("site = s1\nuser = no-such-user-backstop\n"
+                           "milter_socket = unix:%s/no/such/dir/s.sock\n"
+                           "state_directory = %s/state\n",
+                           d->dir, d->dir);
+    assert_int_equal(s_check(d, conf), EX_CONFIG);
+    assert_true(s_said(d, ".conf:2: user no-such-user-backstop: no such user"));
+    assert_int_equal(s_start(d, conf), EX_CONFIG);
+    assert_true(s_said(d, ".conf:2: user no-such-user-backstop: no such user"));
+    xfree(conf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +434,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_files, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_incomplete_aggregator_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_malformed_endpoint_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_milter_socket_forms, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_state_directory_the_start_cannot_make_is_refused,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_every_error_is_reported_with_its_line, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_user_is_a_configuration_error_for_n_and_start,
+                                        s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
