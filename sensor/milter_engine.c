@@ -5,6 +5,8 @@
  * LOG LINES (one per message, queue id first)
  *   QID: class=bounce client=192.0.2.1 from=<> subject_fp=... orig_subject_fp=...
  *        original=headers ledger=no action=reject decision=ID scope=orig_subject
+ *        (action= is what the MTA was told: accept, reject, tempfail or tag; with
+ *        failure=no_aggregator when on_no_aggregator = tempfail answered it)
  *   QID: outbound=yes ledger=add from=<user@site>
  *   QID: localrule=fire key=... count=N decision=ID ttl=...
  *   QID: failure=internal_error action=accept count=N (once per interval)
@@ -253,6 +255,20 @@ static void s_verdict(milter_verdict_t *out, milter_verdict_kind_t kind, const c
         if (*p != '%' && (unsigned char)*p >= 0x20)
             out->text[j++] = *p;
     out->text[j] = '\0';
+}
+
+const char *milter_verdict_name(milter_verdict_kind_t kind)
+{
+    switch (kind) {
+    case MILTER_VERDICT_REJECT:
+        return "reject";
+    case MILTER_VERDICT_TEMPFAIL:
+        return "tempfail";
+    case MILTER_VERDICT_TAG:
+        return "tag";
+    default:
+        return "accept";
+    }
 }
 
 void milter_engine_fail(milter_engine_t *self, milter_fail_t cls, const char *qid,
@@ -515,23 +531,27 @@ static void s_eom(milter_engine_t *self, const milter_snap_t *snap, milter_conn_
         rule = s_content_rule(snap, m);
         counts = snap->rules ? rule != NULL : true;
     }
-    if (v.action == 0 && in.class_enforced && !in.ledger_hit && self->uplink_configured &&
-        !atomic_load(&self->aggregator_up) && cfg->on_no_aggregator == SENSOR_FAIL_TEMPFAIL)
+    bool no_aggregator = v.action == 0 && in.class_enforced && !in.ledger_hit &&
+                         self->uplink_configured && !atomic_load(&self->aggregator_up) &&
+                         cfg->on_no_aggregator == SENSOR_FAIL_TEMPFAIL;
+    if (no_aggregator)
         milter_engine_fail(self, MILTER_FAIL_NO_AGGREGATOR, m->queue_id, out);
     else
         s_apply(cfg, &v, out);
 
+    /* action= is what the MTA was told (out), whatever decided it: a decision, or a failure
+     * class's policy (failure=), which the decision fields then do not name */
     char fp1[FP_HEX_SIZE], fp2[FP_HEX_SIZE];
     const char *ok = classify_result_orig_subject_key(cr);
     msg_info("%s: class=%s client=%s from=<%s> subject_fp=%s orig_subject_fp=%s original=%s "
-             "ledger=%s action=%s%s%s%s%s%s%s%s%s rule=%s subject_key=\"%.60s\" "
+             "ledger=%s action=%s%s%s%s%s%s%s%s%s%s rule=%s subject_key=\"%.60s\" "
              "orig_subject_key=\"%.60s\"",
              m->queue_id, cname, ci.client_ip ? ci.client_ip : "unknown", from_log,
              fp_hex(classify_result_subject_fp(cr), fp1),
              fp_hex(classify_result_orig_subject_fp(cr), fp2),
              classify_orig_name(classify_result_original(cr)), in.ledger_hit ? "hit" : "no",
-             v.action ? dcache_action_name(v.action) : "accept", v.action ? " decision=" : "",
-             v.action ? v.decision.id : "", v.action ? " scope=" : "",
+             milter_verdict_name(out->kind), no_aggregator ? " failure=no_aggregator" : "",
+             v.action ? " decision=" : "", v.action ? v.decision.id : "", v.action ? " scope=" : "",
              v.action ? dcache_scope_name(v.decision.scope) : "", v.observed ? " observe=" : "",
              v.observed ? v.observe.id : "", v.spared_id[0] ? " spared=" : "", v.spared_id,
              rule ? rule : "-", classify_result_subject_key(cr), ok ? ok : "");

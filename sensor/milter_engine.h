@@ -72,6 +72,9 @@ typedef enum {
     MILTER_FAIL__COUNT
 } milter_fail_t;
 
+/* The word for kind in log lines: accept, reject, tempfail, tag. */
+const char *milter_verdict_name(milter_verdict_kind_t kind);
+
 typedef struct milter_engine milter_engine_t;
 
 /* One configuration with what is built from it; refcounted, immutable. */

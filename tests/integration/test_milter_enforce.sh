@@ -1,8 +1,9 @@
 #!/bin/sh
 # test_milter_enforce - decisions from the local cache enforced through a real
 # Postfix: a matching bounce gets 550 naming the decision; the same subject in
-# normal mail is delivered; a tag decision adds X-Backstop; an observe decision
-# only logs; a decision removed from the decision file stops applying after a
+# normal mail is delivered; a tag decision adds X-Backstop; a tempfail decision
+# gets 451; an observe decision only logs (each message's log line says what the
+# MTA was told); a decision removed from the decision file stops applying after a
 # restart. (Ledger and restart persistence: test_milter_localrule.)
 . "$2/tests/integration/lib.sh"
 bs_init "$@"
@@ -14,6 +15,7 @@ orig_subject reject 1h cheap watches
 subject reject 1h cheap watches
 orig_subject tag 1h garden party
 orig_subject observe 1h lottery win
+orig_subject tempfail 1h summer sale
 EOF2
 sensor_conf site1 "decision_file = $BS_TMP/decisions" "local_rule = no"
 sensor_start site1
@@ -43,7 +45,18 @@ swaks_send site1 --from '<>' --to u@test.example --data "$BS_TMP/b2.eml" ||
 wait_delivered site1 2 || bs_fail "tagged bounce not delivered"
 grep -l '^X-Backstop: decision=F' "$(pf_dir site1)"/mail/sink/new/* >/dev/null ||
     bs_fail "no X-Backstop header on the tagged bounce"
+wait_log "$(sensor_log site1)" ': class=bounce .* action=tag decision=F' || bs_fail "no tag log line"
 bs_pass "tag decision adds X-Backstop: decision=ID"
+
+bounce_file "$BS_TMP/b4.eml" "Undeliverable: summer sale" "summer sale"
+if swaks_send site1 --from '<>' --to u@test.example --data "$BS_TMP/b4.eml"; then
+    bs_fail "tempfail bounce accepted"
+fi
+last_reply | grep -Eq '451 4\.7\.1 .*\(backstop decision F[0-9A-F]+\)' ||
+    bs_fail "reply is not 451 4.7.1 with the decision: $(last_reply)"
+wait_log "$(sensor_log site1)" ': class=bounce .* action=tempfail decision=F' ||
+    bs_fail "no tempfail log line"
+bs_pass "tempfail decision: 451 naming the decision, logged action=tempfail"
 
 # an X-Backstop header that arrives with a message is not ours: deleted, on a tagged bounce
 # (which then has exactly ours) and on normal mail (which then has none)

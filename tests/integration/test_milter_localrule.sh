@@ -31,6 +31,10 @@ if swaks_send site1 --from '<>' --to v4@test.example --data "$BS_TMP/w4.eml"; th
 fi
 last_reply | grep -Eq '550 5\.7\.1 .*\(backstop decision L[0-9A-Z]+\)' ||
     bs_fail "not a 550 naming the local decision: $(last_reply)"
+wait_log "$log" ': class=bounce .* action=reject decision=L[0-9A-Z]+ scope=orig_subject' ||
+    bs_fail "the rejected bounce is not logged action=reject with the local decision"
+[ "$(log_count "$log" ': class=bounce .* action=accept')" = 3 ] ||
+    bs_fail "the three bounces before the threshold are not logged as accepted"
 bs_pass "4th matching bounce in the period rejected by the local rule"
 
 bounce_file "$BS_TMP/o.eml" "Undeliverable: garden party" "garden party"
