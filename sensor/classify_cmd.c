@@ -16,7 +16,8 @@
  *
  * DIAGNOSTICS
  *   Exit 0 when every file was classified, 1 when any file was not mail or
- *   could not be read, 64 (EX_USAGE) for a bad option or no PATH.
+ *   could not be read, 64 (EX_USAGE) for a bad option, no PATH or a
+ *   --client-ip that is no address.
  */
 #include "sensor_cmds.h"
 
@@ -24,6 +25,7 @@
 #include "fp.h"
 #include "mime.h"
 #include "msg.h"
+#include "netaddr.h"
 #include "slurp.h"
 #include "xalloc.h"
 
@@ -97,7 +99,8 @@ static const char s_help[] =
     "EXIT STATUS\n"
     "    0   every file was classified\n"
     "    1   at least one file was not mail or could not be read\n"
-    "    64  usage error: unknown option or no PATH\n"
+    "    64  usage error: unknown option, no PATH, or a --client-ip that is no IPv4 or\n"
+    "        IPv6 address\n"
     "\n"
     "EXAMPLES\n"
     "    backstop-sensor classify ~/Maildir\n"
@@ -322,6 +325,12 @@ int classify_cmd_main(int argc, char **argv)
             fprintf(stderr, "backstop-sensor classify: bad option '%s'\n%s", a, s_usage);
             return EX_USAGE;
         }
+    }
+    netaddr_t addr;
+    if (cmd.client_ip && netaddr_parse(&addr, cmd.client_ip) != 0) {
+        fprintf(stderr, "backstop-sensor classify: --client-ip %s is not an IPv4 or IPv6 address\n",
+                cmd.client_ip);
+        return EX_USAGE;
     }
     if (i >= argc) {
         fprintf(stderr, "backstop-sensor classify: no PATH given\n%s", s_usage);

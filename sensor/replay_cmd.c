@@ -31,11 +31,15 @@
  *   --dry-run        classify and print, send nothing
  *
  * DIAGNOSTICS
- *   One line per file on stdout: "FILE class=... event=sent|skipped|unreadable",
- *   then (unless --dry-run) "replay: events=N format=columns|rows".
- *   Exit status 0 when every file was read and every event sent, 1 when a
- *   file could not be read, 69 when the aggregator did not take the events
- *   within 5 s, 64 usage, 78 configuration error.
+ *   One line per file on stdout, "FILE class=... event=WHAT", printed once
+ *   its event's batch went (or did not): sent (the aggregator's connection
+ *   took it), unsent (it did not within 5 s, or an earlier batch was not
+ *   taken), skipped (a class not enforced), dry-run, or unreadable; then
+ *   (unless --dry-run) "replay: events=N format=columns|rows", N the events
+ *   sent. Exit status 0 when every file was read and every event sent, 1
+ *   when a file could not be read, 69 when the aggregator did not take the
+ *   events within 5 s, 64 usage (a --client-ip that is no address, an
+ *   --events that is no endpoint), 78 configuration error.
  */
 #include "sensor_cmds.h"
 
@@ -43,6 +47,7 @@
 #include "enforce.h"
 #include "evq.h"
 #include "msg.h"
+#include "netaddr.h"
 #include "sensor_config.h"
 #include "uplink.h"
 #include "wire.h"
@@ -67,6 +72,12 @@ static const char s_usage[] =
     "Classify message files (directories recursively) and send their events to\n"
     "the aggregator as a live sensor would.\n";
 
+/* A line of output: printed once the batch its event is in was sent, or not. */
+typedef struct {
+    char *text; /* "FILE class=... orig_subject_key=\"...\"" or a whole line */
+    bool event; /* text waits for " event=sent|unsent" */
+} s_line_t;
+
 typedef struct {
     const sensor_config_t *cfg; /* loaded config */
     const char *site;           /* reported site */
@@ -79,16 +90,53 @@ typedef struct {
     evq_t *seqs;                /* hands out sequence numbers */
     evq_event_t **batch;        /* events waiting */
     size_t nbatch;              /* events in batch */
+    s_line_t *lines;            /* output lines waiting for the batch's fate (in order) */
+    size_t nlines, lines_cap;   /* held, slots */
     int failures;               /* unreadable files or failed sends */
     bool send_failed;           /* the aggregator did not take a batch */
     bool columns;               /* the aggregator announced WIRE_FEATURE_COLUMNS */
     size_t sent;                /* events the aggregator took */
 } s_replay_t;
 
+/* Holds a line of output (text taken) until the batch pending is sent, or prints it when
+ * none is; event: text waits for the batch's fate. */
+static void s_say(s_replay_t *r, char *text, bool event)
+{
+    if (!event && r->nbatch == 0 && r->nlines == 0) {
+        printf("%s\n", text);
+        xfree(text);
+        return;
+    }
+    if (r->nlines == r->lines_cap) {
+        r->lines_cap = r->lines_cap ? 2 * r->lines_cap : 64;
+        r->lines = xrealloc(r->lines, r->lines_cap * sizeof(*r->lines));
+    }
+    r->lines[r->nlines++] = (s_line_t){.text = text, .event = event};
+}
+
+/* Prints the lines held, each event as sent or not. */
+static void s_say_held(s_replay_t *r, bool sent)
+{
+    for (size_t i = 0; i < r->nlines; i++) {
+        printf("%s%s\n", r->lines[i].text,
+               !r->lines[i].event ? ""
+               : r->dry_run       ? " event=dry-run"
+               : sent             ? " event=sent"
+                                  : " event=unsent");
+        xfree(r->lines[i].text);
+    }
+    r->nlines = 0;
+}
+
+/* Sends the batch (unless dry_run, or an earlier batch was refused: the aggregator is not
+ * there), then says what became of each of its files' events. */
 static void s_flush(s_replay_t *r)
 {
-    if (r->nbatch == 0)
+    bool sent = false;
+    if (r->nbatch == 0) {
+        s_say_held(r, false);
         return;
+    }
     if (!r->dry_run && !r->send_failed) {
         size_t len = 0;
         uint8_t *buf =
@@ -100,12 +148,14 @@ static void s_flush(s_replay_t *r)
             r->send_failed = true;
         } else {
             r->sent += r->nbatch;
+            sent = true;
         }
         xfree(buf);
     }
     for (size_t i = 0; i < r->nbatch; i++)
         evq_event_destroy(&r->batch[i]);
     r->nbatch = 0;
+    s_say_held(r, sent);
 }
 
 static char *s_read(const char *path, size_t *len, int *truncated)
@@ -139,7 +189,7 @@ static void s_file(s_replay_t *r, const char *path)
     int truncated = 0;
     char *text = s_read(path, &len, &truncated);
     if (!text) {
-        printf("%s event=unreadable\n", path);
+        s_say(r, xasprintf("%s event=unreadable", path), false);
         r->failures++;
         return;
     }
@@ -164,15 +214,14 @@ static void s_file(s_replay_t *r, const char *path)
             evq_event_add_key(ev, ei.keys[i].scope, ei.keys[i].fp, ei.keys[i].text);
         xfree(subject_ip);
         r->batch[r->nbatch++] = ev;
-        if (r->nbatch == (size_t)r->cfg->event_batch)
-            s_flush(r);
     }
     const char *ok = classify_result_orig_subject_key(cr);
-    printf("%s class=%s subject_key=\"%s\" orig_subject_key=\"%s\" event=%s\n", path, cname,
-           classify_result_subject_key(cr), ok ? ok : "",
-           !send        ? "skipped"
-           : r->dry_run ? "dry-run"
-                        : "sent");
+    s_say(r,
+          xasprintf("%s class=%s subject_key=\"%s\" orig_subject_key=\"%s\"%s", path, cname,
+                    classify_result_subject_key(cr), ok ? ok : "", send ? "" : " event=skipped"),
+          send);
+    if (r->nbatch == (size_t)r->cfg->event_batch)
+        s_flush(r);
     classify_result_destroy(&cr);
     xfree(text);
 }
@@ -181,7 +230,7 @@ static void s_path(s_replay_t *r, const char *path, int depth)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
-        printf("%s event=unreadable\n", path);
+        s_say(r, xasprintf("%s event=unreadable", path), false);
         r->failures++;
         return;
     }
@@ -194,7 +243,7 @@ static void s_path(s_replay_t *r, const char *path, int depth)
     struct dirent **names = NULL;
     int n = scandir(path, &names, NULL, alphasort);
     if (n < 0) {
-        printf("%s event=unreadable\n", path);
+        s_say(r, xasprintf("%s event=unreadable", path), false);
         r->failures++;
         return;
     }
@@ -299,6 +348,17 @@ int replay_cmd_main(int argc, char **argv)
         fputs(s_usage, stderr);
         return EX_USAGE;
     }
+    netaddr_t addr;
+    if (ip && netaddr_parse(&addr, ip) != 0) {
+        fprintf(stderr, "backstop-sensor replay: --client-ip %s is not an IPv4 or IPv6 address\n",
+                ip);
+        return EX_USAGE;
+    }
+    char why[128];
+    if (ep && zsock_endpoint_check(ep, 0, why, sizeof(why)) != 0) {
+        fprintf(stderr, "backstop-sensor replay: --events %s %s\n", ep, why);
+        return EX_USAGE;
+    }
     char err[4096];
     sensor_config_t *cfg = sensor_config_load(path, err, sizeof(err));
     if (!cfg) {
@@ -351,6 +411,7 @@ int replay_cmd_main(int argc, char **argv)
     else if (r.failures)
         rc = 1;
 out:
+    xfree(r.lines);
     xfree(r.batch);
     evq_destroy(&r.seqs);
     zsock_close(&r.push);

@@ -80,13 +80,19 @@ assert by["enc_koi8r_b.eml"]["subject"] == "Привет мир", by["enc_koi8r_
 assert by["empty.eml"]["error"] == "empty"
 PY
 
-# 3. exit codes: all fine -> 0, usage errors -> 64
+# 3. exit codes: all fine -> 0, usage errors (a --client-ip that is no address too) -> 64
 "$BIN" classify "$FIX/ham_plain.eml" "$FIX/qmail_failure.eml" >/dev/null
 [ $? -eq 0 ] || fail "all-mail run should exit 0"
 "$BIN" classify >/dev/null 2>&1
 [ $? -eq 64 ] || fail "no PATH should exit 64"
 "$BIN" classify --bogus "$FIX" >/dev/null 2>&1
 [ $? -eq 64 ] || fail "bad option should exit 64"
+"$BIN" classify --client-ip notanip "$FIX/ham_plain.eml" >"$TMP/ip.txt" 2>&1
+[ $? -eq 64 ] || fail "--client-ip notanip should exit 64: $(cat "$TMP/ip.txt")"
+grep -q 'client-ip notanip is not an IPv4 or IPv6 address' "$TMP/ip.txt" ||
+    fail "--client-ip notanip: no clear message: $(cat "$TMP/ip.txt")"
+"$BIN" classify --client-ip 2001:db8::7 "$FIX/ham_plain.eml" >/dev/null 2>&1
+[ $? -eq 0 ] || fail "--client-ip 2001:db8::7 should be taken"
 "$BIN" classify "$TMP/does-not-exist" >"$TMP/missing.txt" 2>&1
 [ $? -eq 1 ] || fail "missing file should exit 1"
 grep -q 'error=' "$TMP/missing.txt" || fail "missing file should get an error line"
