@@ -62,16 +62,20 @@ static const char s_help[] =
     "DESCRIPTION\n"
     "    Classifies each message file named, each file under each directory named\n"
     "    (recursively, in name order) and each message of each maildir named (its\n"
-    "    cur/ and new/, and Maildir++ sub-folders), and prints one line per message:\n"
+    "    cur/ and new/, and Maildir++ sub-folders), and prints one line per message\n"
+    "    (shown on two here):\n"
     "\n"
-    "        FILE CLASS original=ORIG subject_key=\"KEY\" reasons=R1,R2,...\n"
+    "        FILE CLASS original=ORIG subject_key=\"KEY\" orig_subject_key=\"OKEY\"\n"
+    "        reasons=R1,R2,...\n"
     "\n"
     "    CLASS is bounce (a DSN or non-delivery/delay report), autoreply (RFC 3834\n"
     "    vacation or out-of-office), mdn (read receipt), arf (feedback report) or\n"
     "    normal. ORIG says how much of the bounced message a bounce encloses:\n"
     "    rfc822 (all of it), headers (its headers, attached or quoted) or none.\n"
-    "    KEY is the normalised subject that Backstop counts across the fleet.\n"
-    "    REASONS are the signals that decided the class.\n"
+    "    KEY is the message's own subject normalised, OKEY the enclosed\n"
+    "    original's (empty when none is enclosed): the keys Backstop counts across\n"
+    "    the fleet, and the ones its decisions block (scope subject and\n"
+    "    orig_subject). REASONS are the signals that decided the class.\n"
     "\n"
     "    A file that is not mail (empty, binary, without a header block, cut inside\n"
     "    its headers, larger than 10 MB, unreadable) gets the line\n"
@@ -167,6 +171,10 @@ static void s_print_result(const classify_cmd_t *cmd, const char *file, const cl
                classify_class_name(classify_result_class(r)),
                classify_orig_name(classify_result_original(r)));
         s_print_quoted(classify_result_subject_key(r));
+        /* the key a bounce wave is usually blocked on: the bounces' own subjects differ */
+        const char *ok = classify_result_orig_subject_key(r);
+        fputs(" orig_subject_key=", stdout);
+        s_print_quoted(ok ? ok : "");
         fputs(" reasons=", stdout);
         for (size_t i = 0; i < nreasons; i++)
             printf("%s%s", i ? "," : "", classify_result_reason(r, i));

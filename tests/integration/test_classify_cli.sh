@@ -14,7 +14,7 @@ trap 'rm -rf "$TMP"' EXIT INT TERM
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-# 1. text output: the expected class per fixture
+# 1. text output: the expected class per fixture, and the keys
 "$BIN" classify "$FIX" >"$TMP/out.txt" 2>"$TMP/err.txt"
 rc=$?
 [ "$rc" -eq 1 ] || fail "fixtures dir holds non-mail files: want exit 1, got $rc"
@@ -47,6 +47,11 @@ expect malformed_mime.eml normal
 expect empty.eml 'error="empty"'
 expect binary_garbage.eml 'error="binary data"'
 expect truncated_headers.eml 'error="truncated header block"'
+# the original's subject key is in the text too (the demo's decision is on it), not only JSON
+grep -q '/postfix_dsn_rfc822.eml bounce original=rfc822 subject_key="" orig_subject_key="cheap meds #" reasons=' \
+    "$TMP/out.txt" || fail "text output lacks orig_subject_key: $(grep postfix_dsn_rfc822 "$TMP/out.txt")"
+grep -q '/ham_plain.eml normal .* orig_subject_key="" reasons=' "$TMP/out.txt" ||
+    fail "text output: normal mail's empty orig_subject_key: $(grep ham_plain "$TMP/out.txt")"
 n=$(wc -l <"$TMP/out.txt")
 [ "$n" -eq "$(ls "$FIX" | wc -l)" ] || fail "want one line per file, got $n"
 
