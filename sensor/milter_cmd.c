@@ -78,17 +78,93 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char s_usage[] = "Usage: backstop-sensor milter -c FILE [-f] [-n] [-v]\n"
-                              "\n"
-                              "Run the Backstop sensor as a milter for Postfix (smtpd_milters,\n"
-                              "non_smtpd_milters) or Sendmail (INPUT_MAIL_FILTER).\n"
-                              "\n"
-                              "  -c FILE  configuration file (key = value)\n"
-                              "  -f       foreground, log to stderr\n"
-                              "  -n       check the configuration and exit\n"
-                              "  -v       verbose logging (repeat for more)\n"
-                              "\n"
-                              "SIGHUP reloads the configuration; SIGTERM stops.\n";
+static const char s_usage[] = "usage: backstop-sensor milter -c FILE [-f] [-n] [-v]\n"
+                              "       backstop-sensor milter --help\n";
+
+/* --help: a man page in plain text (backstop --help's layout); the man page's milter part
+ * is its DESCRIPTION and OPTIONS (backstop-genman) */
+static const char s_help[] =
+    "NAME\n"
+    "    backstop-sensor milter - the sensor in a Postfix or Sendmail mail stream\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    backstop-sensor milter -c FILE [-f] [-n] [-v]\n"
+    "    backstop-sensor milter --help\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Serves Postfix (smtpd_milters, non_smtpd_milters) or Sendmail\n"
+    "    (INPUT_MAIL_FILTER) on the socket milter_socket names. Every message is\n"
+    "    classified. Mail of the classes enforce_classes names (bounces) is checked\n"
+    "    against the decisions in force: a match is refused with 550 5.7.1 or\n"
+    "    451 4.7.1 naming the decision, or tagged with an X-Backstop header. That\n"
+    "    mail also feeds the per-site rule (local_rule) and is reported to the\n"
+    "    aggregator. Outbound mail (outbound_auth, internal_networks,\n"
+    "    outbound_daemons) feeds a ledger, so that the bounces of mail the site\n"
+    "    really sent are never counted or blocked. Each message gets one log line,\n"
+    "    queue id first; its action= is what the MTA was told.\n"
+    "\n"
+    "    Whatever fails, mail flows: on_internal_error, on_overload and\n"
+    "    on_no_aggregator say whether such a message is accepted (the default) or\n"
+    "    told 451 4.7.1. While the aggregator is away, events wait in a spool on\n"
+    "    disk (spool_limit) and the decisions held stay in force until they expire.\n"
+    "\n"
+    "    The start checks the configuration as -n does and refuses what -n refuses in\n"
+    "    the file, then opens the milter socket (as root when started as root).\n"
+    "    Without -f it detaches, and the command returns with the daemon's start-up\n"
+    "    status. It writes pid_file, creates state_directory and, started as root with\n"
+    "    user set, hands that directory to the user and becomes it, before it opens\n"
+    "    its state and reads the files the configuration names.\n"
+    "\n"
+    "OPTIONS\n"
+    "    -c FILE\n"
+    "        The configuration file (backstop-sensor.conf(5)); required.\n"
+    "    -f\n"
+    "        Stay in the foreground and log to standard error (systemd, tests).\n"
+    "        Without it the sensor detaches and logs to syslog (facility mail).\n"
+    "    -n\n"
+    "        Check the configuration and exit: 0 when it is valid, 78 with every\n"
+    "        error as FILE:LINE when it is not. Besides the file itself: that user\n"
+    "        exists, that state_directory is there or can be made, and that\n"
+    "        local_rule_file, decision_file and sensor_secret_key_file can be read,\n"
+    "        as the calling user. It opens no socket and no state.\n"
+    "    -v\n"
+    "        More logging; repeat for more.\n"
+    "    --help\n"
+    "        Print this text, then every configuration parameter with its default,\n"
+    "        and exit.\n"
+    "\n"
+    "SIGNALS\n"
+    "    SIGHUP\n"
+    "        Read the configuration again. The decision file, the local rule file\n"
+    "        and limits, reply_text and the on_* policies take effect from the next\n"
+    "        message; settings that need a restart keep their running values and are\n"
+    "        logged as reload: needs restart. A broken file changes nothing.\n"
+    "    SIGTERM, SIGINT\n"
+    "        Stop, and exit 0.\n"
+    "\n"
+    "EXIT STATUS\n"
+    "    0   a clean stop; -n: the configuration is valid\n"
+    "    64  usage error\n"
+    "    69  the milter socket, the state or a file it names (local_rule_file,\n"
+    "        decision_file), or the uplink, cannot be set up\n"
+    "    70  libmilter failed, or stopped on its own (a supervisor restarts it)\n"
+    "    71  cannot detach, start a thread, or become user\n"
+    "    73  state_directory cannot be made or written, or pid_file written\n"
+    "    78  the configuration is invalid: -n, and the start for what -n finds in\n"
+    "        the file (a user that does not exist too)\n"
+    "\n"
+    "FILES\n"
+    "    /etc/backstop/sensor.conf\n"
+    "        The configuration the installer and the systemd unit use (-c).\n"
+    "    /var/lib/backstop\n"
+    "        The default state_directory: decision cache, outbound ledger, event\n"
+    "        spool.\n"
+    "    /run/backstop/sensor.sock\n"
+    "        The default milter_socket.\n"
+    "\n"
+    "SEE ALSO\n"
+    "    backstop-sensor(8), backstop-sensor.conf(5), backstop-aggregator(8),\n"
+    "    Postfix MILTER_README\n";
 /* --help only: the parameter table follows it */
 static const char s_params_head[] = "\nParameters (key = default):\n";
 
@@ -322,7 +398,7 @@ int milter_cmd_main(int argc, char **argv)
     int c;
     optind = 1;
     if (argc >= 2 && !strcmp(argv[1], "--help")) {
-        fputs(s_usage, stdout);
+        fputs(s_help, stdout);
         fputs(s_params_head, stdout);
         cfg_print_help(sensor_config_schema(), stdout);
         return EX_OK;

@@ -66,11 +66,94 @@
 #define S_SEND_TIMEOUT_MS 5000
 
 static const char s_usage[] =
-    "Usage: backstop-sensor replay -c FILE [--site S] [--sensor NAME] [--client-ip IP]\n"
-    "                              [--from ADDR] [--events ENDPOINT] [--all] [--dry-run] PATH...\n"
+    "usage: backstop-sensor replay -c FILE [--site S] [--sensor NAME] [--client-ip IP]\n"
+    "           [--from ADDR] [--events ENDPOINT] [--all] [--dry-run] PATH...\n"
+    "       backstop-sensor replay --help\n";
+
+/* --help: a man page in plain text (backstop --help's layout); the man page's replay part
+ * is its DESCRIPTION and OPTIONS (backstop-genman) */
+static const char s_help[] =
+    "NAME\n"
+    "    backstop-sensor replay - send message files' events to the aggregator as a\n"
+    "    live sensor would\n"
     "\n"
-    "Classify message files (directories recursively) and send their events to\n"
-    "the aggregator as a live sensor would.\n";
+    "SYNOPSIS\n"
+    "    backstop-sensor replay -c FILE [--site S] [--sensor NAME] [--client-ip IP]\n"
+    "        [--from ADDR] [--events ENDPOINT] [--all] [--dry-run] PATH...\n"
+    "    backstop-sensor replay --help\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Reads each message file named and each file under each directory named\n"
+    "    (recursively, in name order, names starting with a dot left out, so\n"
+    "    maildirs work too), classifies it as the milter would with the client\n"
+    "    address and envelope sender given, and sends the events of the classes the\n"
+    "    site enforces (enforce_classes) to the aggregator's event endpoint exactly\n"
+    "    as a live sensor reports them: the same keys, sequence numbers, batches\n"
+    "    (event_batch) and CURVE settings (aggregator_public_key,\n"
+    "    sensor_secret_key_file), with the time of the run. For demonstrations,\n"
+    "    integration tests and load tests. Nothing is spooled or sent again: a batch\n"
+    "    the aggregator does not take within 5 seconds is not sent, nor is any after\n"
+    "    it.\n"
+    "\n"
+    "    Like the milter, it sends batches as columns only to an aggregator that\n"
+    "    announces it reads them: when the configuration names the decision feed\n"
+    "    (aggregator_decisions) and --events does not point elsewhere, it waits up to\n"
+    "    heartbeat_timeout for a heartbeat and does as it says; otherwise it sends\n"
+    "    rows.\n"
+    "\n"
+    "    It prints one line per file, once that file's batch went or did not:\n"
+    "\n"
+    "        FILE class=CLASS subject_key=\"KEY\" orig_subject_key=\"OKEY\" event=WHAT\n"
+    "\n"
+    "    WHAT is sent (the aggregator's connection took the event), unsent (it did\n"
+    "    not within 5 seconds, or an earlier batch was not taken), skipped (a class\n"
+    "    the site does not enforce) or dry-run; a path that cannot be read gets\n"
+    "    FILE event=unreadable. Unless --dry-run, a last line says how many events\n"
+    "    were sent, and in which form:\n"
+    "\n"
+    "        replay: events=N format=columns|rows\n"
+    "\n"
+    "OPTIONS\n"
+    "    -c FILE\n"
+    "        The sensor configuration: site, sensor_id, aggregator_events, the CURVE\n"
+    "        keys, event_batch and enforce_classes come from it; required.\n"
+    "    --site S\n"
+    "        Report as site S (default: the configuration's site).\n"
+    "    --sensor NAME\n"
+    "        Report as sensor NAME (default: the configuration's sensor_id followed\n"
+    "        by -replay).\n"
+    "    --client-ip IP\n"
+    "        The connecting client's address for every message, an IPv4 or IPv6\n"
+    "        address (default: none).\n"
+    "    --from ADDR\n"
+    "        The envelope sender; <> or an empty string is the null sender (default:\n"
+    "        none, the Return-Path header stands in).\n"
+    "    --events ENDPOINT\n"
+    "        Send to this event endpoint, tcp://HOST:PORT or ipc://PATH (default:\n"
+    "        aggregator_events).\n"
+    "    --all\n"
+    "        Send the events of every class, not only of the enforced ones.\n"
+    "    --dry-run\n"
+    "        Classify and print; send nothing (no endpoint is needed).\n"
+    "    --help\n"
+    "        Print this text and exit.\n"
+    "\n"
+    "EXIT STATUS\n"
+    "    0   every path was read and every event sent\n"
+    "    1   a path could not be read (the events of the others were sent)\n"
+    "    64  usage error: an unknown option, no -c or no PATH, a --client-ip that\n"
+    "        is no address, an --events that is no endpoint\n"
+    "    69  the aggregator did not take the events within 5 seconds, or the\n"
+    "        socket could not be set up (the CURVE key pair)\n"
+    "    78  the configuration is invalid, or names no event endpoint and --events\n"
+    "        gives none\n"
+    "\n"
+    "FILES\n"
+    "    /etc/backstop/sensor.conf\n"
+    "        A sensor's configuration (-c names the one to use).\n"
+    "\n"
+    "SEE ALSO\n"
+    "    backstop-sensor(8), backstop-sensor.conf(5), backstop-aggregator(8)\n";
 
 /* A line of output: printed once the batch its event is in was sent, or not. */
 typedef struct {
@@ -337,7 +420,7 @@ int replay_cmd_main(int argc, char **argv)
             dry = true;
             break;
         case 'h':
-            fputs(s_usage, stdout);
+            fputs(s_help, stdout);
             return EX_OK;
         default:
             fputs(s_usage, stderr);

@@ -31,8 +31,10 @@
  *                               the sentence: "a, b and c."
  *     @@help cli [FIRST [LAST]]  `backstop --help` as man sections (FIRST to
  *                               LAST only, '_' for a blank: SEE_ALSO)
- *     @@help-sub classify       `backstop-sensor classify --help` without its
- *                               NAME and SYNOPSIS, headings as paragraph labels
+ *     @@help-sub CMD [FIRST [LAST]]  `backstop-sensor CMD --help` (classify,
+ *                               milter, replay; not milter's parameter table)
+ *                               without its NAME and SYNOPSIS, headings as
+ *                               paragraph labels; FIRST to LAST only, as @@help
  *
  *   all writes OUT_DIR/sensor.conf.sample, OUT_DIR/aggregator.conf.sample and
  *   OUT_DIR/man/PAGE for every PAGE.in of the template directory named in
@@ -579,6 +581,10 @@ static char *s_capture_help(const char *command)
     int (*fn)(int, char **) = NULL;
     if (!strcmp(command, "classify"))
         fn = classify_cmd_main;
+    else if (!strcmp(command, "milter"))
+        fn = milter_cmd_main;
+    else if (!strcmp(command, "replay"))
+        fn = replay_cmd_main;
     if (fn == NULL)
         msg_fatal(EX_SOFTWARE, "@@help-sub %s: unknown command", command);
     FILE *tmp = tmpfile();
@@ -602,6 +608,10 @@ static char *s_capture_help(const char *command)
     size_t got = fread(text, 1, (size_t)size, tmp);
     text[got] = '\0';
     fclose(tmp);
+    /* milter's parameter table after its page is backstop-sensor.conf(5)'s */
+    char *params = strstr(text, "\nParameters (");
+    if (params)
+        params[1] = '\0';
     return text;
 }
 
@@ -677,7 +687,7 @@ static int s_directive(FILE *out, const char *dir, const char *line, int depth)
         free(text);
     } else if (!strcmp(word, "help-sub")) {
         char *text = s_capture_help(arg);
-        s_text_to_troff(out, text, true, NULL, NULL);
+        s_text_to_troff(out, text, true, *first ? first : NULL, *last ? last : NULL);
         xfree(text);
     } else {
         return -1;

@@ -15,7 +15,11 @@
 #       rules written as sections (the sample's commented tail);
 #     - a sample without its required key is refused (the -n check can fail);
 #     - every key of the programs' --help is in its sample and its page;
-#     - every option the programs' --help lists is in the program's page;
+#     - every option the programs' --help lists is in the program's page,
+#       and so is every exit status they list;
+#     - backstop-sensor's --help and its commands' are man pages in plain
+#       text (NAME, SYNOPSIS, DESCRIPTION, OPTIONS, EXIT STATUS, FILES, SEE
+#       ALSO);
 #     - a usage error prints no parameter heading (the table is --help's);
 #     - --genkey (its help, and its run as root) says to chown the key file;
 #     - every backstop page a page or a systemd unit refers to exists;
@@ -156,6 +160,29 @@ else
     fail "keys of --help missing from the docs:$missing"
 fi
 
+# ---- every --help of backstop-sensor is a man page in plain text, as backstop --help is
+# (they were bare usage blocks: replay's, 3 lines, explained none of its options)
+sections_of()
+{
+    sed -n '/^Parameters/,$d; /^[A-Z][A-Z ]*$/p'
+}
+for cmd in "" milter replay classify; do
+    # shellcheck disable=SC2086
+    "$SENSOR" $cmd --help >"$T/help.txt" 2>&1 || fail "backstop-sensor $cmd --help: exit $?"
+    want="NAME SYNOPSIS DESCRIPTION OPTIONS EXIT_STATUS"
+    [ "$cmd" = classify ] || want="$want FILES SEE_ALSO"
+    have=$(sections_of <"$T/help.txt" | tr ' ' '_' | tr '\n' ' ')
+    lacks=""
+    for w in $want; do
+        case " $have " in *" $w "*) ;; *) lacks="$lacks $w" ;; esac
+    done
+    if [ -n "$lacks" ]; then
+        fail "backstop-sensor ${cmd:+$cmd }--help lacks the sections:$lacks (has: $have)"
+    else
+        ok "backstop-sensor ${cmd:+$cmd }--help is a man page ($have)"
+    fi
+done
+
 # ---- a usage error prints the usage, not a parameter heading with no table under it
 usage_ends()
 {
@@ -219,6 +246,36 @@ check_options backstop-sensor.8 "$SENSOR" classify --help
 check_options backstop-sensor.8 "$SENSOR" replay --help
 check_options backstop-aggregator.8 "$AGG" --help
 check_options backstop.1 "$CLI" --help
+
+# ---- every exit status a command's --help lists is in its page's EXIT STATUS
+codes_of_help()
+{
+    sed -n '/^EXIT STATUS$/,/^[A-Z]/s/^    \([0-9][0-9]*\)  .*/\1/p'
+}
+codes_of_page()
+{
+    render "$SRC/deploy/man/$1" | sed -n '/^EXIT STATUS$/,/^[A-Z]/s/^       \([0-9][0-9]*\) .*/\1/p'
+}
+check_codes()
+{
+    page=$1
+    shift
+    codes_of_page "$page" | sort -u >"$T/page.codes"
+    "$@" 2>&1 | codes_of_help | sort -u >"$T/help.codes"
+    missing=$(comm -23 "$T/help.codes" "$T/page.codes" | tr '\n' ' ')
+    if [ ! -s "$T/help.codes" ]; then
+        fail "'$*' lists no exit status"
+    elif [ -n "$missing" ]; then
+        fail "$page's EXIT STATUS lacks what '$*' lists: $missing"
+    else
+        ok "$page has the $(wc -l <"$T/help.codes") exit statuses of '${1##*/}${2:+ $2}'"
+    fi
+}
+check_codes backstop-sensor.8 "$SENSOR" --help
+check_codes backstop-sensor.8 "$SENSOR" milter --help
+check_codes backstop-sensor.8 "$SENSOR" classify --help
+check_codes backstop-sensor.8 "$SENSOR" replay --help
+check_codes backstop.1 "$CLI" --help
 
 # ---- references name pages that exist
 for pg in $PAGES; do
