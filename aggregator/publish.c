@@ -194,7 +194,7 @@ int publish_update(void *pub, const decision_change_t *c)
 }
 
 int publish_heartbeat(void *pub, uint64_t epoch, uint64_t seq, int64_t now_ms,
-                      uint64_t shared_digest)
+                      uint64_t shared_digest, int64_t interval_ms)
 {
     Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
     hb.epoch = epoch;
@@ -202,6 +202,9 @@ int publish_heartbeat(void *pub, uint64_t epoch, uint64_t seq, int64_t now_ms,
     hb.time_ms = now_ms;
     hb.has_shared_digest = 1;
     hb.shared_digest = shared_digest;
+    /* followers judge silence by it: a longer interval than their timeout made them flap */
+    hb.has_interval_ms = 1;
+    hb.interval_ms = (uint32_t)interval_ms;
     /* sensors send this aggregator their events as columns */
     hb.has_features = 1;
     hb.features = WIRE_FEATURE_COLUMNS;

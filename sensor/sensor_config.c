@@ -135,7 +135,8 @@ static const cfg_param_t s_params[] = {
                "backup aggregator CURVE public key; empty: aggregator_public_key"),
     CFG_DURATION(
         T, heartbeat_timeout_ms, "heartbeat_timeout", "3s", "s", "1500ms", "1m",
-        "decision feed silence before reconnecting; more than the aggregator's 1s heartbeat"),
+        "decision feed silence before reconnecting; longer when 3 of the heartbeat intervals "
+        "the aggregator announces are longer (its 1s heartbeat by default)"),
     CFG_INT(T, event_queue, "event_queue", "10000", "16", "1000000",
             "events waiting for the uplink before they are dropped"),
     CFG_INT(T, event_batch, "event_batch", "200", "1", "1024", "events per frame at most"),

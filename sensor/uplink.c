@@ -9,9 +9,11 @@
  *
  * Feed states: JOINING (subscribed, snapshot requested, updates queued in
  * memory) -> LIVE (applying updates in sequence). A gap, a new epoch, a
- * heartbeat ahead of us twice, or heartbeat_timeout of silence go back to
- * JOINING; silence (or no snapshot reply in time) also reopens the sockets,
- * on the other aggregator when a backup is configured.
+ * heartbeat ahead of us twice, or silence go back to JOINING; silence (or no
+ * snapshot reply in time) also reopens the sockets, on the other aggregator
+ * when a backup is configured. Silence is heartbeat_timeout, or three of the
+ * heartbeat intervals the aggregator announces when that is longer; before
+ * an aggregator's first heartbeat, the longest interval one takes (10 s).
  *
  * Batches go as columns (EventColumns) while the aggregator followed announces
  * WIRE_FEATURE_COLUMNS in its latest heartbeat, as rows otherwise (an older
@@ -60,6 +62,9 @@
  *   warning: uplink: aggregator=A join-overflow updates=N bytes=B dropped ... once a minute
  *   uplink: spool=replayed frames=N                     when the spool empties
  *   uplink: events=columns|rows aggregator=A            when the batch format changes
+ *   warning: uplink: aggregator=A heartbeat_interval=Nms: heartbeat_timeout=Tms is shorter
+ *           than 3 of its heartbeats; ... silent after Sms instead    once per interval heard
+ *   uplink: aggregator=A heartbeat_interval=Nms: silent after Sms  when it changes (restart)
  */
 #include "uplink.h"
 
@@ -94,6 +99,12 @@
 #define S_FLAP_WARN        3     /* snapshot epoch != heartbeat epoch this often: warn, wait */
 #define S_FLAP_HOLD_MS     1000  /* the first wait before the next request */
 #define S_FLAP_HOLD_MAX_MS 30000 /* the longest */
+/* Silence on the feed that means the aggregator is gone: heartbeat_timeout, or this many of
+ * the heartbeat intervals the aggregator announces, whichever is longer */
+#define S_SILENT_INTERVALS 3
+/* the longest heartbeat_interval an aggregator takes (agg_config.c): a longer announcement
+ * counts as this, and before its first heartbeat an aggregator may take this long */
+#define S_INTERVAL_MAX_MS 10000
 
 typedef enum { S_JOINING = 0, S_LIVE = 1 } s_feed_state_t;
 
@@ -138,6 +149,9 @@ struct uplink {
     bool hb_ahead;                     /* the last heartbeat was ahead of applied */
     bool peer_columns;                 /* the followed aggregator's latest heartbeat
                                           announced WIRE_FEATURE_COLUMNS */
+    bool hb_heard[2];                  /* per target: a heartbeat of it was heard */
+    int64_t hb_interval_ms[2];         /* per target: the interval its last one announced
+                                          (0: none; at most S_INTERVAL_MAX_MS) */
     Backstop__DecisionUpdate **queued; /* updates held while joining (unpacked frames' bodies) */
     Backstop__Frame **queued_frames;   /* their frames, to free */
     size_t nqueued;                    /* held */
@@ -183,6 +197,20 @@ struct uplink {
 };
 
 static const char *s_target_name(const uplink_t *self);
+
+/* How long the feed may be silent before the aggregator counts as gone: heartbeat_timeout,
+ * or S_SILENT_INTERVALS of the interval the followed aggregator announces when that is longer
+ * (an interval longer than the timeout made every sensor flap between joining and live).
+ * Before its first heartbeat the interval is not known: the longest one an aggregator takes.
+ * What was heard is kept across reconnects, so only the first join waits that long. */
+static int64_t s_silence_ms(const uplink_t *self)
+{
+    int64_t timeout = self->cfg->heartbeat_timeout_ms;
+    int64_t silence = self->hb_heard[self->target]
+                          ? S_SILENT_INTERVALS * self->hb_interval_ms[self->target]
+                          : S_INTERVAL_MAX_MS;
+    return silence > timeout ? silence : timeout;
+}
 
 /* Is the aggregator there to send to? (Without a decision feed: assume so; sends decide.) */
 static bool s_up(const uplink_t *self)
@@ -960,6 +988,27 @@ static void s_on_heartbeat(uplink_t *self, const Backstop__Heartbeat *hb, int64_
         msg_info("uplink: events=%s aggregator=%s", columns ? "columns" : "rows",
                  s_target_name(self));
     self->peer_columns = columns;
+    /* the interval it announces (an older aggregator's is 1 s and says nothing): the silence
+     * that means gone follows it; said once when heartbeat_timeout alone would flap */
+    int64_t iv = hb->has_interval_ms ? (int64_t)hb->interval_ms : 0;
+    iv = iv > S_INTERVAL_MAX_MS ? S_INTERVAL_MAX_MS : iv;
+    bool first = !self->hb_heard[self->target];
+    if (first || iv != self->hb_interval_ms[self->target]) {
+        self->hb_heard[self->target] = true;
+        self->hb_interval_ms[self->target] = iv;
+        int64_t silence = s_silence_ms(self);
+        if (silence > self->cfg->heartbeat_timeout_ms)
+            msg_warn("uplink: aggregator=%s heartbeat_interval=%" PRId64
+                     "ms: heartbeat_timeout=%" PRId64 "ms is shorter than %d of its "
+                     "heartbeats; the feed counts as silent after %" PRId64 "ms instead "
+                     "(set heartbeat_timeout = %" PRId64 "ms or more)",
+                     s_target_name(self), iv, self->cfg->heartbeat_timeout_ms, S_SILENT_INTERVALS,
+                     silence, silence);
+        else if (!first)
+            msg_info("uplink: aggregator=%s heartbeat_interval=%" PRId64 "ms: silent after %" PRId64
+                     "ms",
+                     s_target_name(self), iv, silence);
+    }
     if (self->state != S_LIVE)
         return;
     if (hb->epoch != self->epoch) {
@@ -1106,7 +1155,7 @@ static void *s_run(void *arg)
                 s_send_join(self, mono);
             if (s_up(self))
                 s_spool_replay(self);
-            if (self->sub && mono - self->heard_ms >= self->cfg->heartbeat_timeout_ms)
+            if (self->sub && mono - self->heard_ms >= s_silence_ms(self))
                 s_rejoin(self, "silence", true, mono);
             else if (self->state == S_JOINING && self->dealer && !self->join_hold_until &&
                      mono - self->join_sent_ms >= self->cfg->heartbeat_timeout_ms)

@@ -2,7 +2,8 @@
  * ephemeral loopback ports): snapshot, in-sequence updates, resync with "changes since" on a
  * gap, full resync on a new epoch, a changes-since answer in several frames, a refused
  * snapshot, decisions refused as not enforceable, the bound on what is held while joining, a
- * snapshot and a feed of two epochs, and events arriving as EventBatch frames. */
+ * snapshot and a feed of two epochs, silence judged by the heartbeat interval announced, and
+ * events arriving as EventBatch frames. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -948,6 +949,86 @@ static void test_snapshot_and_feed_of_two_epochs_do_not_flap(void **state)
                 1);
 }
 
+/* Publishes a heartbeat of (epoch, seq) announcing interval_ms (0: none, as an older
+ * aggregator), a few times over 30 ms: PUB drops what a subscription has not reached yet,
+ * and a repeated heartbeat is the same news. */
+static void s_heartbeat(s_fix_t *f, uint64_t epoch, uint64_t seq, uint32_t interval_ms)
+{
+    Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
+    hb.epoch = epoch;
+    hb.seq = seq;
+    hb.time_ms = s_now_ms();
+    hb.has_interval_ms = interval_ms != 0;
+    hb.interval_ms = interval_ms;
+    for (int i = 0; i < 3; i++) {
+        Backstop__Frame fr;
+        wire_frame_init(&fr, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb);
+        zsock_publish(f->pub, ZSOCK_TOPIC_HEARTBEAT, &fr, 0);
+        s_wait_ms(10);
+    }
+}
+
+/* Waits up to ms for the feed to be live (want) or not; true when it was. */
+static bool s_wait_live(s_fix_t *f, bool want, int ms)
+{
+    for (int i = 0; i < ms / 10; i++) {
+        if (s_stats(f).live == want)
+            return true;
+        s_wait_ms(10);
+    }
+    return s_stats(f).live == want;
+}
+
+/* An aggregator whose heartbeat_interval (3.5 s) is longer than heartbeat_timeout (3 s): the
+ * sensor flapped between joining and live every interval, with no word. It judges silence by
+ * 3 of the intervals the heartbeat announces and says once that its timeout is too short. */
+static void test_silence_follows_the_announced_heartbeat_interval(void **state)
+{
+    s_fix_t *f = *state;
+    s_log_capture(f);
+    assert_int_equal(f->cfg->heartbeat_timeout_ms, 3000);
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    s_reply_full(f, &who, 7, 0, NULL, 0);
+    assert_true(s_wait_live(f, true, 5000));
+    for (int beat = 0; beat < 3; beat++) { /* 7 s: two gaps of 3.5 s */
+        s_heartbeat(f, 7, 0, 3500);
+        for (int i = 0; i < 347; i++) {
+            assert_true(s_stats(f).live);
+            s_wait_ms(10);
+        }
+    }
+    assert_int_equal(s_log_count(f, "uplink: state=joining reason=silence"), 0);
+    assert_int_equal(s_log_count(f,
+                                 "warning: uplink: aggregator=primary heartbeat_interval=3500ms: "
+                                 "heartbeat_timeout=3000ms is shorter than 3 of its "
+                                 "heartbeats; the feed counts as silent after 10500ms"),
+                     1);
+    assert_int_equal(s_stats(f).requests, 1);
+}
+
+/* A heartbeat without an interval (an older aggregator) leaves heartbeat_timeout alone: 3 s of
+ * silence after it and the sensor rejoins, as before; an interval of 1 s changes nothing. */
+static void test_silence_without_an_announced_interval_is_heartbeat_timeout(void **state)
+{
+    s_fix_t *f = *state;
+    s_log_capture(f);
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    s_reply_full(f, &who, 7, 0, NULL, 0);
+    assert_true(s_wait_live(f, true, 5000));
+    s_heartbeat(f, 7, 0, 1000);
+    s_wait_ms(500);
+    s_heartbeat(f, 7, 0, 0);
+    assert_true(s_wait_live(f, true, 10));
+    assert_false(s_wait_live(f, false, 2300)); /* not before 3 s */
+    assert_true(s_wait_live(f, false, 1500));
+    assert_int_equal(s_log_count(f, "uplink: state=joining reason=silence"), 1);
+    assert_int_equal(s_log_count(f, "warning: uplink: aggregator=primary heartbeat_interval="), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -970,6 +1051,10 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_and_feed_of_two_epochs_do_not_flap, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_silence_follows_the_announced_heartbeat_interval,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_silence_without_an_announced_interval_is_heartbeat_timeout, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
