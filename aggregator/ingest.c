@@ -192,7 +192,16 @@ ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowli
         .track_dirty = c.track_dirty,
     };
     in->window = window_new(&wc);
-    in->dedup = dedup_new(c.dedup_max_sensors, c.dedup_reset_gap);
+    /* A sensor numbers its events from its wall clock (evq: seq >= time_ms * 1000), so a
+     * spool replayed again holds seqs as far below the sensor's newest as its events are
+     * older: up to the longest window (older ones are too_old before dedup sees them) plus
+     * the future skew the newest may have had. Only a seq further below than that means
+     * numbering started again (a sensor that lost its state, a clock stepped back), or a
+     * twice-replayed spool of more than a second's events was counted twice. */
+    uint64_t reset_gap = c.dedup_reset_gap;
+    if (reset_gap == 0)
+        reset_gap = (uint64_t)(in->span_ms + in->max_skew_ms + 60 * SEC) * 1000u;
+    in->dedup = dedup_new(c.dedup_max_sensors, reset_gap);
     in->decisions = decisions;
     in->allow = allow;
     in->nforce = S_FORCE_MIN;

@@ -62,7 +62,8 @@ typedef struct {
     int track_dirty;          /* window remembers changed keys for the store */
     size_t dedup_max_sensors; /* dedup cap, default DEDUP_SENSORS_DEFAULT (the daemon
                                  passes its bound on sensors) */
-    uint64_t dedup_reset_gap; /* dedup restart distance, default 2^20 */
+    uint64_t dedup_reset_gap; /* dedup restart distance, default (longest window + max_skew_ms
+                                 + 60 s) x 1000: sensors number from ms x 1000 */
 } ingest_config_t;
 
 /* One key of an event. */

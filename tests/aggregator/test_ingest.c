@@ -233,6 +233,38 @@ static void test_ingest_replayed_spool_is_not_counted_twice(void **state)
     s_teardown(&fx);
 }
 
+/* A sensor numbers its events from its wall clock (seq >= time_ms x 1000), so a spool of
+ * events a minute apart spans 60 M seqs: replayed a second time, it is still duplicates, not
+ * a sensor that started numbering again (it was, with a restart distance of 2^20 seqs: about
+ * a second of the sensor's clock). */
+static void test_ingest_spool_replayed_twice_across_minutes_is_not_counted_again(void **state)
+{
+    rule_t r = s_fleet_rule();
+    r.window_ms = 10 * MIN;
+    s_fx_t fx;
+    s_setup(&fx, &r, 1);
+    ingest_key_t key = s_subject_key();
+    ingest_event_t ev = s_one_key_bounce(&key);
+    const int64_t now = T0 + 6 * MIN;
+    for (int round = 0; round < 3; round++)
+        for (int64_t i = 0; i < 6; i++) {
+            ev.time_ms = T0 + i * MIN;
+            ev.seq = (uint64_t)ev.time_ms * 1000u;
+            ingest_result_t res = ingest_event(fx.in, &ev, now);
+            if (res != (round == 0 ? INGEST_COUNTED : INGEST_DUPLICATE))
+                fail_msg("round %d event %d: %s", round, (int)i, ingest_result_name(res));
+        }
+    window_key_t wk = {
+        .scope = BS_SCOPE_SUBJECT, .tally = ingest_rule_tally(fx.in, 0), .fp = SUBJ_FP};
+    assert_int_equal(window_count(ingest_window(fx.in), &wk, WINDOW_SITE_ALL, 10 * MIN, now), 6);
+    assert_int_equal(dedup_counters(ingest_dedup(fx.in))->resets, 0);
+    /* a sensor that numbers from scratch again (seq 1) is still told apart */
+    ev.seq = 1;
+    assert_int_equal(ingest_event(fx.in, &ev, now), INGEST_COUNTED);
+    assert_int_equal(dedup_counters(ingest_dedup(fx.in))->resets, 1);
+    s_teardown(&fx);
+}
+
 static void test_ingest_late_event_is_duplicate_or_behind(void **state)
 {
     rule_t r = s_fleet_rule();
@@ -795,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_ingest_site_quorum_and_share),
         cmocka_unit_test(test_ingest_local_rule_blocks_at_that_site_only),
         cmocka_unit_test(test_ingest_replayed_spool_is_not_counted_twice),
+        cmocka_unit_test(test_ingest_spool_replayed_twice_across_minutes_is_not_counted_again),
         cmocka_unit_test(test_ingest_late_event_is_duplicate_or_behind),
         cmocka_unit_test(test_ingest_clock_skew_drops),
         cmocka_unit_test(test_ingest_ledger_and_classes_do_not_count),
