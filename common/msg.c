@@ -7,6 +7,7 @@
  */
 #include "msg.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,8 @@ int msg_verbose = 0;
 
 static const char *s_progname = "backstop"; /* prefix of every stderr line */
 static msg_sink_t s_sink = MSG_TO_STDERR;   /* where lines go */
-static int s_fd = 2;                        /* stderr sink's descriptor */
+static _Atomic int s_fd = 2;                /* stderr sink's descriptor (other threads log
+                                               while msg_set_fd() changes it) */
 
 void msg_open(const char *progname, msg_sink_t sink)
 {
@@ -29,7 +31,7 @@ void msg_open(const char *progname, msg_sink_t sink)
 
 void msg_set_fd(int fd)
 {
-    s_fd = fd < 0 ? 2 : fd;
+    atomic_store(&s_fd, fd < 0 ? 2 : fd);
 }
 
 /* fmt is a printf format for ap: said, so that -Wformat=2 (clang) lets vsnprintf() take it */
@@ -59,7 +61,7 @@ static void s_vlog(int priority, const char *severity, const char *fmt, va_list 
         return;
     }
     line[n++] = '\n';
-    ssize_t ignored = write(s_fd, line, (size_t)n);
+    ssize_t ignored = write(atomic_load(&s_fd), line, (size_t)n);
     (void)ignored;
 }
 

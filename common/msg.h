@@ -29,7 +29,9 @@ typedef enum {
 /* Names the program (borrowed, must outlive logging) and chooses the sink. */
 void msg_open(const char *progname, msg_sink_t sink);
 
-/* Redirect stderr-sink output to fd (tests capture log lines this way); -1 restores 2. */
+/* Redirect stderr-sink output to fd (tests capture log lines this way); -1 restores 2. Safe
+ * while other threads log: each line goes whole to the old descriptor or the new one (which
+ * is why the old one must stay open until they are done). */
 void msg_set_fd(int fd);
 
 void msg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
