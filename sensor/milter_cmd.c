@@ -69,6 +69,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -266,6 +267,15 @@ static int s_serve(milter_engine_t *engine, const char *path, int *ready_fd)
 
     bool stopping = false;
     for (;;) {
+        /* wait in poll(), not in read(): poll() returns on a signal even with SA_RESTART.
+         * ThreadSanitizer runs a handler only at the thread's next intercepted call, and a
+         * read() restarted under it never returns: the sensor would ignore HUP and TERM */
+        struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+        if (poll(&pfd, 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
         unsigned char c;
         ssize_t r = read(p[0], &c, 1);
         if (r < 0 && errno == EINTR)
