@@ -20,6 +20,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -96,8 +97,8 @@ struct server {
     size_t flush_ops;                 /* store operations the cycle wrote so far */
     size_t stored_wkeys;              /* window entries last written as m/wkeys */
     int64_t flush_t0;                 /* monotonic ms the cycle started */
-    volatile sig_atomic_t stop;       /* set by SIGTERM */
-    volatile sig_atomic_t reload;     /* set by SIGHUP */
+    atomic_bool stop;                 /* set by SIGTERM, on any thread (see server_request_stop) */
+    atomic_bool reload;               /* set by SIGHUP, likewise */
     int64_t next_heartbeat;           /* monotonic ms of the next heartbeat */
     int64_t next_flush;               /* ... write-behind flush */
     bool unsynced;                    /* written since the last fsync (store_sync) */
@@ -1935,6 +1936,8 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     *cfg_p = NULL;
     self->config_path = config_path ? xstrdup(config_path) : NULL;
     self->clock = clock ? clock : bs_clock_system();
+    atomic_init(&self->stop, false);
+    atomic_init(&self->reload, false);
     const agg_config_t *cfg = self->cfg;
     int64_t t0 = s_mono(self);
     self->stats.started_ms = server_now_ms(self);
@@ -2077,14 +2080,18 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     return self;
 }
 
+/* The handlers run on whichever thread the kernel picks: the loop's, or one that does not
+ * block the signal (the store's writer, LevelDB's compaction thread). Lock-free atomics are
+ * both async-signal-safe and ordered between threads; a volatile sig_atomic_t is only the
+ * first. */
 void server_request_stop(server_t *self)
 {
-    self->stop = 1;
+    atomic_store(&self->stop, true);
 }
 
 void server_request_reload(server_t *self)
 {
-    self->reload = 1;
+    atomic_store(&self->reload, true);
 }
 
 /* Carrying the window over to the reloaded rules. */
@@ -2300,8 +2307,7 @@ int server_turn(server_t *self, long max_wait_ms)
         }
     }
     s_timers(self);
-    if (self->reload) {
-        self->reload = 0;
+    if (atomic_exchange(&self->reload, false)) {
         if (self->config_path)
             s_reload(self);
     }
@@ -2310,7 +2316,7 @@ int server_turn(server_t *self, long max_wait_ms)
 
 int server_run(server_t *self)
 {
-    while (!self->stop)
+    while (!atomic_load(&self->stop))
         if (server_turn(self, -1) < 0)
             break;
     (void)server_apply_changes(self);

@@ -202,7 +202,8 @@ void server_drain_snapshots(server_t *self);
  * snapshot_endpoint; for the fuzz target only (close its sockets before server_destroy). */
 void *server_zmq_context(server_t *self);
 
-/* Async-signal-safe: ask the loop to stop (SIGTERM) or reload the config (SIGHUP). */
+/* Async-signal-safe, and safe from any thread (a handler runs on the one the kernel picks): ask
+ * the loop to stop (SIGTERM) or reload the config (SIGHUP). */
 void server_request_stop(server_t *self);
 void server_request_reload(server_t *self);
 

@@ -9,7 +9,9 @@
  * The data directory removed while it runs: noticed within SERVER_STORE_CHECK_MS and
  * written anew, so a restart has every decision, the epoch and seq, the allowlist, sites
  * and sensors; while it cannot be (a file in its place) status says the store is lost.
+ * And server_request_stop() from another thread than the loop's.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -104,6 +106,41 @@ static void s_refused(const s_fx_t *fx, const char *extra, int want, int line, c
         fail_msg("want \"%s...%s\" in: %s", at, what, err);
     xfree(at);
     xfree(path);
+}
+
+/* A signal handler runs on whichever thread does not block the signal, not only the loop's:
+ * the store's writer, LevelDB's compaction thread. Here another thread asks for a reload and a
+ * stop while the loop runs; the loop sees both and returns. Under ThreadSanitizer the flags
+ * raced with the loop's reads when they were volatile sig_atomic_t. */
+static void *s_requester(void *arg)
+{
+    server_t *srv = arg;
+    server_request_reload(srv);
+    server_request_stop(srv);
+    return NULL;
+}
+
+static void test_stop_requested_from_another_thread(void **state)
+{
+    s_fx_t *fx = *state;
+    char err[1024];
+    char *text = xasprintf("event_endpoint = tcp://127.0.0.1:*\ndecision_endpoint = "
+                           "tcp://127.0.0.1:*\nsnapshot_endpoint = tcp://127.0.0.1:*\n"
+                           "control_endpoint = ipc://%s/ctl.sock\ndata_dir = %s/db\n",
+                           fx->dir, fx->dir);
+    char *path = s_write(fx, "agg.conf", text, 0644);
+    agg_config_t *cfg = agg_config_load(path, err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("config: %s", err);
+    server_t *srv = server_new(&cfg, NULL, NULL);
+    assert_non_null(srv);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, s_requester, srv), 0);
+    assert_int_equal(server_run(srv), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    server_destroy(&srv);
+    xfree(path);
+    xfree(text);
 }
 
 static void test_plain_loopback_config_passes(void **state)
@@ -517,6 +554,7 @@ int main(void)
         T(test_every_problem_is_listed_first_status_wins),
         T(test_sweep_forgets_a_sensor_silent_for_seven_days),
         T(test_removed_data_dir_is_written_anew),
+        T(test_stop_requested_from_another_thread),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
