@@ -2,7 +2,9 @@
  * from mail, so a decision typed as a person reads it ("Cheap Watches", "2001:DB8::1") blocks
  * a real message, and a value that can be no such key is refused with its FILE:LINE rather
  * than loaded as a block that never fires. Table-driven: a decision file, then a bounce put
- * through the classifier and the enforcer as the milter does at end of data. */
+ * through the classifier and the enforcer as the milter does at end of data. And the engine's
+ * promise to milter threads: messages, reloads and housekeeping from many threads at once (a
+ * test for ThreadSanitizer, which the TSan build runs it under). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,9 +21,12 @@
 #include "xalloc.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* A Postfix DSN for a spam run through a reflector: the bounce's own Subject, then the bounced
@@ -305,6 +310,185 @@ static void test_expiring_storm_is_logged_once_a_minute(void **state)
     xfree(conf);
 }
 
+/* ---- many threads at once ---- */
+
+enum { S_MAIL_THREADS = 4, S_MESSAGES = 90, S_RELOADS = 20 };
+
+typedef struct {
+    s_dir_t *d;              /* the scratch directory */
+    milter_engine_t *engine; /* shared by every thread */
+    atomic_bool done;        /* the mail and reload threads are finished */
+    size_t events;           /* events the housekeeping thread popped */
+} s_shared_t;
+
+typedef struct {
+    s_shared_t *sh; /* what the threads share */
+    int id;         /* this mail thread */
+} s_mailer_t;
+
+/* Writes DIR/sensor.conf and DIR/decisions for generation n: the local rule's threshold, the
+ * content rules, the operator's decision and max_connections all change from one to the next.
+ */
+static char *s_threads_conf(s_dir_t *d, int n)
+{
+    FILE *fp = fopen(d->path, "w");
+    assert_non_null(fp);
+    fprintf(fp, "orig_subject reject 1h Cheap watches %d\n", n % 4);
+    fclose(fp);
+    char *conf = xasprintf("%s/sensor.conf", d->dir);
+    fp = fopen(conf, "w");
+    assert_non_null(fp);
+    /* content rules every other time (header_checks counts every message), none between
+     * (then every bounce counts) */
+    fprintf(fp,
+            "site = site1\nstate_directory = %s/state\ninternal_networks = 10.0.0.0/8\n"
+            "decision_file = %s\nlocal_rule_threshold = %d\nmax_connections = %d\n%s\n",
+            d->dir, d->path, 2 + n % 3, 10 + n,
+            n % 2 ? "" : "local_rule_file = " FIXTURES_DIR "/rules/header_checks");
+    fclose(fp);
+    return conf;
+}
+
+/* Hands text to msg as the MTA does: header by header (one line each here), then the body. */
+static void s_feed(milter_msg_t *msg, const char *text)
+{
+    const char *end = strstr(text, "\r\n\r\n");
+    assert_non_null(end);
+    for (const char *p = text; p < end;) {
+        const char *eol = strstr(p, "\r\n");
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        assert_non_null(colon);
+        char *name = xstrndup(p, (size_t)(colon - p));
+        char *value = xstrndup(colon + 2, (size_t)(eol - colon - 2));
+        milter_msg_add_header(msg, name, value);
+        xfree(name);
+        xfree(value);
+        p = eol + 2;
+    }
+    milter_msg_end_header(msg);
+    milter_msg_add_body(msg, (const unsigned char *)end + 4, strlen(end + 4));
+}
+
+/* A milter thread: outbound mail (into the ledger) and bounces (classified, enforced, counted
+ * by the local rule, queued as events), each under the snapshot it began with. */
+static void *s_mailer(void *arg)
+{
+    s_mailer_t *m = arg;
+    milter_engine_t *engine = m->sh->engine;
+    for (int i = 0; i < S_MESSAGES; i++) {
+        bool outbound = i % 3 == 0;
+        milter_snap_t *snap = milter_engine_snap(engine);
+        milter_conn_t *conn = milter_conn_new();
+        milter_conn_set_client(conn, outbound ? "10.0.0.1" : "192.0.2.25", "client.example");
+        milter_msg_t *msg = milter_conn_begin(conn, 65536);
+        milter_msg_set_from(msg, outbound ? "<billing@site1.example>" : "<>");
+        milter_msg_add_rcpt(msg, "<alice@victim.example>");
+        char qid[32], mid[64], subject[64];
+        snprintf(qid, sizeof(qid), "T%dQ%d", m->id, i);
+        milter_msg_set_queue_id(msg, qid);
+        snprintf(mid, sizeof(mid), "<out.%d.%d@site1.example>", m->id, i);
+        milter_msg_add_header(msg, "Message-ID", mid);
+        snprintf(subject, sizeof(subject), "Cheap watches %d", i % 4);
+        char *text = xasprintf(s_bounce, "Undelivered Mail Returned to Sender", subject);
+        s_feed(msg, text);
+        xfree(text);
+        milter_verdict_t v;
+        milter_engine_eom(engine, snap, conn, &v);
+        milter_conn_destroy(&conn);
+        milter_snap_release(&snap);
+    }
+    return NULL;
+}
+
+/* SIGHUP, again and again. */
+static void *s_reloader(void *arg)
+{
+    s_shared_t *sh = arg;
+    for (int n = 1; n <= S_RELOADS; n++) {
+        char err[1024];
+        char *conf = s_threads_conf(sh->d, n);
+        sensor_config_t *cfg = sensor_config_load(conf, err, sizeof(err));
+        xfree(conf);
+        if (cfg == NULL)
+            fail_msg("reload %d: %s", n, err);
+        if (milter_engine_reload(sh->engine, &cfg, err, sizeof(err)) != 0)
+            fail_msg("reload %d: %s", n, err);
+    }
+    return NULL;
+}
+
+/* The uplink thread's part: housekeeping, the aggregator coming and going, events taken. */
+static void *s_housekeeper(void *arg)
+{
+    s_shared_t *sh = arg;
+    evq_t *q = milter_engine_evq(sh->engine);
+    for (bool last = false; !last;) {
+        last = atomic_load(&sh->done);
+        milter_engine_tick(sh->engine);
+        evq_event_t *evs[64];
+        size_t n;
+        while ((n = evq_pop(q, evs, 64)) > 0) {
+            sh->events += n;
+            for (size_t i = 0; i < n; i++)
+                evq_event_destroy(&evs[i]);
+        }
+        milter_engine_set_aggregator_up(sh->engine, sh->events % 2 == 0);
+    }
+    return NULL;
+}
+
+/* Every call of the engine may come from any thread at once (milter_engine.h): messages on
+ * four threads, reloads that swap the configuration, the content rules and the local rule under
+ * them, and the uplink's housekeeping. Every bounce is reported once and every outbound
+ * message is in the ledger; under ThreadSanitizer nothing races. */
+static void test_messages_reloads_and_housekeeping_at_once(void **state)
+{
+    s_shared_t sh = {.d = *state};
+    char err[1024];
+    char *state_dir = xasprintf("%s/state", sh.d->dir);
+    assert_int_equal(mkdir(state_dir, 0700), 0);
+    char *conf = s_threads_conf(sh.d, 0);
+    sensor_config_t *boot = sensor_config_load(conf, err, sizeof(err));
+    if (boot == NULL)
+        fail_msg("config: %s", err);
+    sh.engine = milter_engine_new(boot, bs_clock_system(), err, sizeof(err));
+    if (sh.engine == NULL)
+        fail_msg("engine: %s", err);
+    atomic_init(&sh.done, false);
+
+    pthread_t mailers[S_MAIL_THREADS], reloader, keeper;
+    s_mailer_t m[S_MAIL_THREADS];
+    assert_int_equal(pthread_create(&keeper, NULL, s_housekeeper, &sh), 0);
+    for (int i = 0; i < S_MAIL_THREADS; i++) {
+        m[i] = (s_mailer_t){.sh = &sh, .id = i};
+        assert_int_equal(pthread_create(&mailers[i], NULL, s_mailer, &m[i]), 0);
+    }
+    assert_int_equal(pthread_create(&reloader, NULL, s_reloader, &sh), 0);
+    for (int i = 0; i < S_MAIL_THREADS; i++)
+        assert_int_equal(pthread_join(mailers[i], NULL), 0);
+    assert_int_equal(pthread_join(reloader, NULL), 0);
+    atomic_store(&sh.done, true);
+    assert_int_equal(pthread_join(keeper, NULL), 0);
+
+    size_t bounces = S_MAIL_THREADS * (S_MESSAGES - (S_MESSAGES + 2) / 3);
+    evq_t *q = milter_engine_evq(sh.engine);
+    assert_int_equal(sh.events + evq_dropped(q), bounces);
+    ledger_t *ledger = milter_engine_ledger(sh.engine);
+    for (int t = 0; t < S_MAIL_THREADS; t++)
+        for (int i = 0; i < S_MESSAGES; i += 3) {
+            char mid[64];
+            snprintf(mid, sizeof(mid), "<out.%d.%d@site1.example>", t, i);
+            assert_true(ledger_has_message_id(ledger, mid, bs_clock_now_ms(bs_clock_system())));
+        }
+    milter_engine_destroy(&sh.engine);
+    sensor_config_destroy(&boot);
+    char *cmd = xasprintf("rm -rf '%s' '%s'", state_dir, conf);
+    assert_int_equal(system(cmd), 0);
+    xfree(cmd);
+    xfree(conf);
+    xfree(state_dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +499,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expiring_storm_is_logged_once_a_minute, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_values_that_match_no_mail_are_refused, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_messages_reloads_and_housekeeping_at_once, s_setup,
                                         s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
