@@ -1478,50 +1478,61 @@ static void s_flush(server_t *self)
 
 static void s_tallies_store(server_t *self);
 
-/* allowlist_foreach: stores an entry again; stops (1) when the store fails. */
+/* allowlist_foreach: queues an entry for the refill batch. */
 static int s_refill_allow(const allow_entry_t *e, void *arg)
 {
-    server_t *self = arg;
-    if (store_allow_put(self->store, e) < 0)
-        return 1;
+    store_refill_allow(arg, e);
     return 0;
 }
 
-/* Writes everything the daemon holds into a recreated store: the decisions and the change
- * log it has, the allowlist, the sites and the tombstones at once (synced); every window
- * key, the tallies, every sensor's records and the peer's position with a flush cycle
- * started now. 0, or -1 (the store failed; the next look tries again). */
+/* After store_recreate(): every window key (with the tallies' meaning and their number)
+ * and every sensor's records are written by the flush cycle started here, in its steps,
+ * as any cycle is (the cycle under way is dropped: its keys are all taken again). Once
+ * per recreated store, however often the refill is tried. */
+static void s_store_rewrite_written_behind(server_t *self)
+{
+    s_tallies_store(self);
+    for (size_t i = 0; i < self->nsensors; i++)
+        self->sensor_dirty[i] = true;
+    self->stored_wkeys = SIZE_MAX;
+    self->unsynced = true;
+    self->flushing = false;
+    self->flush_ops = 0;
+    self->rewrite_windows = false;
+    (void)window_dirty_all(ingest_window(self->ingest));
+    s_flush_start(self);
+}
+
+/* Writes what the daemon holds and the new store lacks into it: the decisions and the
+ * change log it has, the allowlist, the sites, the tombstones and the peer's position, in
+ * one batch with one fsync (store_refill_write): the event loop waits for one write, not
+ * one per entry. 0, or -1 (the store failed; the next look tries again). */
 static int s_store_refill(server_t *self)
 {
     (void)server_apply_changes(self); /* what waited is stored first, with its seq */
-    if (store_decisions_put_all(self->store, self->decisions) < 0 ||
-        allowlist_foreach(self->allow, s_refill_allow, self) != 0)
-        return -1;
+    (void)allowlist_foreach(self->allow, s_refill_allow, self->store);
     for (size_t i = 0; i < self->nsites; i++) {
         const server_site_t *s = &self->sites[i];
-        if (store_site_put(self->store, s->name, s->public_key, s->created_ms, s->who) < 0)
-            return -1;
+        store_refill_site(self->store, s->name, s->public_key, s->created_ms, s->who);
     }
     size_t nt = 0;
     const shared_rec_t *t = shared_tombs(self->shared, &nt);
     for (size_t i = 0; i < nt; i++) {
         size_t len = 0;
         uint8_t *blob = shared_rec_pack(&t[i], &len);
-        int rc = store_tomb_put(self->store, shared_identity(&t[i]), blob, len);
+        store_refill_tomb(self->store, shared_identity(&t[i]), blob, len);
         xfree(blob);
-        if (rc < 0)
-            return -1;
     }
-    /* written behind: a cycle that writes every key (s_flush_start) and every sensor */
-    s_tallies_store(self);
-    for (size_t i = 0; i < self->nsensors; i++)
-        self->sensor_dirty[i] = true;
-    self->stored_wkeys = SIZE_MAX;
-    self->peer_stored[0] = self->peer_stored[1] = 0;
-    self->unsynced = true;
-    s_flush_finish(self);
-    (void)window_dirty_all(ingest_window(self->ingest));
-    s_flush_start(self);
+    uint64_t pos[2] = {0, 0};
+    if (self->peer) {
+        peer_position(self->peer, &pos[0], &pos[1]);
+        store_refill_meta(self->store, "peer_epoch", pos[0]);
+        store_refill_meta(self->store, "peer_seq", pos[1]);
+    }
+    if (store_refill_write(self->store, self->decisions) < 0)
+        return -1;
+    if (self->peer)
+        memcpy(self->peer_stored, pos, sizeof(pos));
     return 0;
 }
 
@@ -1555,8 +1566,11 @@ static void s_store_watch(server_t *self)
     char err[sizeof(st->store_lost_error)] = "";
     int64_t t0 = s_mono(self);
     /* (detached: the path may hold the directory opened again, and a recreate takes it) */
-    if ((lost || store_detached(self->store)) && store_recreate(self->store, err, sizeof(err)) == 0)
+    if ((lost || store_detached(self->store)) &&
+        store_recreate(self->store, err, sizeof(err)) == 0) {
         self->store_refill = true;
+        s_store_rewrite_written_behind(self);
+    }
     if (self->store_refill && s_store_refill(self) == 0) {
         self->store_refill = false;
         st->store_recreated++;

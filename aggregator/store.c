@@ -92,6 +92,7 @@ struct store {
     window_copy_t *wcopy;       /* ... and window keys copied, encoded into wpending when it is
                                    written (by the writer thread), after what it holds */
     kv_batch_t *now;            /* scratch batch for immediate writes */
+    kv_batch_t *refill;         /* what store_refill_*() queued for store_refill_write() */
     s_writer_t *writer;         /* started by the first store_flush_behind() */
     uint64_t failed_seen;       /* writer->failed at the last store_flush_behind() */
     uint64_t syncs;             /* m/sync: the writer's synced writes (a marker, never read) */
@@ -547,6 +548,7 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
     self->wpending = kv_batch_new();
     self->wcopy = window_copy_new();
     self->now = kv_batch_new();
+    self->refill = kv_batch_new();
     char *wdir = xasprintf("%s/%s", dir, S_WINDOW_DIR);
     self->wkv = kv_open(wdir, 1, &opts);
     xfree(wdir);
@@ -655,6 +657,7 @@ void store_close(store_t **self_p)
     kv_batch_destroy(&self->wpending);
     window_copy_destroy(&self->wcopy);
     kv_batch_destroy(&self->now);
+    kv_batch_destroy(&self->refill);
     kv_close(&self->wkv);
     kv_close(&self->kv);
     xfree(self);
@@ -1227,69 +1230,6 @@ int store_recreate(store_t *self, char *why, size_t whylen)
     return 0;
 }
 
-/* Writing the decision table: the batch, and the log's first seq written (0: none). */
-typedef struct {
-    store_t *store; /* the store */
-    uint64_t first; /* first log entry written */
-    uint64_t next;  /* seq the next one must have */
-    bool broken;    /* an entry could not be packed, or the log has a hole */
-} s_put_all_t;
-
-static int s_put_logged(const decision_change_t *c, void *arg)
-{
-    s_put_all_t *pa = arg;
-    if (c->seq > pa->store->seq)
-        return 1; /* not stored yet: the caller writes it as it does every change */
-    if (pa->next != 0 && c->seq != pa->next) {
-        pa->broken = true;
-        return 1;
-    }
-    if (!s_put_change(pa->store->now, c, true)) {
-        pa->broken = true;
-        return 1;
-    }
-    if (pa->first == 0)
-        pa->first = c->seq;
-    pa->next = c->seq + 1;
-    return 0;
-}
-
-static int s_put_active(const decision_t *d, void *arg)
-{
-    s_put_all_t *pa = arg;
-    if (d->seq > pa->store->seq)
-        return 0; /* its change is not stored yet (see s_put_logged) */
-    decision_change_t c = {.kind = DECISION_UPSERT, .seq = d->seq, .epoch = d->epoch};
-    c.decision = *d;
-    if (!s_put_change(pa->store->now, &c, false))
-        pa->broken = true;
-    return 0;
-}
-
-int store_decisions_put_all(store_t *self, const decisions_t *d)
-{
-    if (self->detached)
-        return -1;
-    kv_batch_clear(self->now);
-    s_put_all_t pa = {.store = self};
-    /* the log first, then every decision in force as it is now (the log may hold an older
-     * version of one, or its removal before it was made again) */
-    (void)decisions_changes_since(d, decisions_epoch(d), decisions_log_floor(d), s_put_logged, &pa);
-    bool logged = !pa.broken && pa.first != 0 && pa.next == self->seq + 1;
-    if (!logged) {
-        kv_batch_clear(self->now); /* no log rather than one with a hole */
-        pa.broken = false;
-    }
-    (void)decisions_foreach(d, NULL, s_put_active, &pa);
-    s_meta_put(self->now, "seq", self->seq);
-    int rc = pa.broken ? -1 : kv_batch_write(self->kv, self->now, 1);
-    kv_batch_clear(self->now);
-    if (rc < 0)
-        return -1;
-    self->log_floor = logged ? pa.first - 1 : self->seq;
-    return 0;
-}
-
 bool store_detached(const store_t *self)
 {
     return self->detached;
@@ -1297,10 +1237,9 @@ bool store_detached(const store_t *self)
 
 /* ---- allowlist and sites ---- */
 
-int store_allow_put(store_t *self, const allow_entry_t *e)
+/* The record of allowlist entry e, and its key (a/<id>) in key; b.p for xfree. */
+static s_buf_t s_allow_record(const allow_entry_t *e, uint8_t key[10])
 {
-    if (self->detached)
-        return -1;
     s_buf_t b = {0};
     uint8_t v = STORE_REC_V1;
     s_put(&b, &v, 1);
@@ -1314,8 +1253,16 @@ int store_allow_put(store_t *self, const allow_entry_t *e)
     s_put_str(&b, e->text);
     s_put_str(&b, e->who);
     s_put_str(&b, e->reason);
-    uint8_t key[10];
     s_key_u64(key, 'a', e->id);
+    return b;
+}
+
+int store_allow_put(store_t *self, const allow_entry_t *e)
+{
+    if (self->detached)
+        return -1;
+    uint8_t key[10];
+    s_buf_t b = s_allow_record(e, key);
     int rc = kv_put(self->kv, key, sizeof(key), b.p, b.len);
     xfree(b.p);
     return rc;
@@ -1369,19 +1316,28 @@ long store_allow_load(store_t *self, int (*cb)(const allow_entry_t *e, void *arg
     return rc < 0 ? -1 : n;
 }
 
-int store_site_put(store_t *self, const char *name, const char *public_key, int64_t created_ms,
-                   const char *who)
+/* The record of a site, and its key (s/<name>, *kl bytes) in key; b.p for xfree. */
+static s_buf_t s_site_record(const char *name, const char *public_key, int64_t created_ms,
+                             const char *who, uint8_t *key, size_t keycap, size_t *kl)
 {
-    if (self->detached)
-        return -1;
     s_buf_t b = {0};
     uint8_t v = STORE_REC_V1;
     s_put(&b, &v, 1);
     s_put_str(&b, public_key ? public_key : "");
     s_put_u64(&b, (uint64_t)created_ms);
     s_put_str(&b, who ? who : "");
+    *kl = s_key_str(key, keycap, 's', name);
+    return b;
+}
+
+int store_site_put(store_t *self, const char *name, const char *public_key, int64_t created_ms,
+                   const char *who)
+{
+    if (self->detached)
+        return -1;
     uint8_t key[2 + 256];
-    size_t kl = s_key_str(key, sizeof(key), 's', name);
+    size_t kl = 0;
+    s_buf_t b = s_site_record(name, public_key, created_ms, who, key, sizeof(key), &kl);
     int rc = kv_put(self->kv, key, kl, b.p, b.len);
     xfree(b.p);
     return rc;
@@ -1477,4 +1433,98 @@ long store_tomb_load(store_t *self,
     }
     kv_iter_destroy(&it);
     return rc < 0 ? -1 : n;
+}
+
+/* ---- refilling a recreated store ---- */
+
+/* Writing the decision table into the refill batch: the log's first seq (0: none). */
+typedef struct {
+    store_t *store;    /* the store */
+    kv_batch_t *batch; /* where the records go; NULL: only look whether the log is whole */
+    uint64_t first;    /* first log entry */
+    uint64_t next;     /* seq the next one must have */
+    bool broken;       /* the log has a hole, or an entry could not be packed */
+} s_put_all_t;
+
+static int s_put_logged(const decision_change_t *c, void *arg)
+{
+    s_put_all_t *pa = arg;
+    if (c->seq > pa->store->seq)
+        return 1; /* not stored yet: the caller writes it as it does every change */
+    if ((pa->next != 0 && c->seq != pa->next) ||
+        (pa->batch != NULL && !s_put_change(pa->batch, c, true))) {
+        pa->broken = true;
+        return 1;
+    }
+    if (pa->first == 0)
+        pa->first = c->seq;
+    pa->next = c->seq + 1;
+    return 0;
+}
+
+static int s_put_active(const decision_t *d, void *arg)
+{
+    s_put_all_t *pa = arg;
+    if (d->seq > pa->store->seq)
+        return 0; /* its change is not stored yet (see s_put_logged) */
+    decision_change_t c = {.kind = DECISION_UPSERT, .seq = d->seq, .epoch = d->epoch};
+    c.decision = *d;
+    if (!s_put_change(pa->batch, &c, false))
+        pa->broken = true;
+    return 0;
+}
+
+void store_refill_allow(store_t *self, const allow_entry_t *e)
+{
+    uint8_t key[10];
+    s_buf_t b = s_allow_record(e, key);
+    kv_batch_put(self->refill, key, sizeof(key), b.p, b.len);
+    xfree(b.p);
+}
+
+void store_refill_site(store_t *self, const char *name, const char *public_key, int64_t created_ms,
+                       const char *who)
+{
+    uint8_t key[2 + 256];
+    size_t kl = 0;
+    s_buf_t b = s_site_record(name, public_key, created_ms, who, key, sizeof(key), &kl);
+    kv_batch_put(self->refill, key, kl, b.p, b.len);
+    xfree(b.p);
+}
+
+void store_refill_tomb(store_t *self, uint64_t identity, const uint8_t *blob, size_t len)
+{
+    uint8_t key[10];
+    s_key_u64(key, 't', identity);
+    kv_batch_put(self->refill, key, sizeof(key), blob, len);
+}
+
+void store_refill_meta(store_t *self, const char *name, uint64_t v)
+{
+    s_meta_put(self->refill, name, v);
+}
+
+int store_refill_write(store_t *self, const decisions_t *d)
+{
+    kv_batch_t *b = self->refill;
+    s_put_all_t look = {.store = self};
+    /* the log, when what the table holds of it reaches the stored seq without a hole (no
+     * log rather than one with a hole), then every decision in force as it is now (the
+     * log may hold an older version of one, or its removal before it was made again) */
+    (void)decisions_changes_since(d, decisions_epoch(d), decisions_log_floor(d), s_put_logged,
+                                  &look);
+    bool logged = !look.broken && look.first != 0 && look.next == self->seq + 1;
+    s_put_all_t pa = {.store = self, .batch = b};
+    if (logged)
+        (void)decisions_changes_since(d, decisions_epoch(d), decisions_log_floor(d), s_put_logged,
+                                      &pa);
+    (void)decisions_foreach(d, NULL, s_put_active, &pa);
+    s_meta_put(b, "seq", self->seq);
+    /* one write, one fsync: on the event loop, however much the daemon holds */
+    int rc = pa.broken || self->detached ? -1 : kv_batch_write(self->kv, b, 1);
+    kv_batch_clear(b);
+    if (rc < 0)
+        return -1;
+    self->log_floor = logged ? pa.first - 1 : self->seq;
+    return 0;
 }

@@ -210,13 +210,9 @@ int store_check(const store_t *self, char *why, size_t whylen);
  * whatever the databases hold is deleted, m/epoch, m/seq, m/boot and m/clean are written
  * (synced), the sequence log starts empty at seq, and store_check() compares with the new
  * directory. 0, or -1 with one line on why in why. The caller then writes everything it
- * holds again (store_decisions_put_all(), the allowlist, sites, tombstones, and every
- * window key and sensor record with the next flush). */
+ * holds again (store_refill_*(): the decisions, allowlist, sites, tombstones, in one
+ * batch; every window key and sensor record with the next flushes). */
 int store_recreate(store_t *self, char *why, size_t whylen);
-/* Writes every active decision of d as its d/ record and the changes d's log still holds
- * up to the stored seq as the sequence log (store_changes_since() answers from its first),
- * in one synced batch: the decisions after store_recreate(). 0 or -1. */
-int store_decisions_put_all(store_t *self, const decisions_t *d);
 /* Whether the store is detached (store_recreate() gave up after closing the databases). */
 bool store_detached(const store_t *self);
 
@@ -243,5 +239,22 @@ int store_tomb_del(store_t *self, uint64_t identity);
 long store_tomb_load(store_t *self,
                      int (*cb)(uint64_t identity, const uint8_t *blob, size_t len, void *arg),
                      void *arg);
+
+/* ---- refilling a recreated store: one batch, one fsync ---- */
+
+/* Queue an allowlist entry, a site, a tombstone, a number under m/<name> for
+ * store_refill_write() (copied; nothing is written until then). */
+void store_refill_allow(store_t *self, const allow_entry_t *e);
+void store_refill_site(store_t *self, const char *name, const char *public_key, int64_t created_ms,
+                       const char *who);
+void store_refill_tomb(store_t *self, uint64_t identity, const uint8_t *blob, size_t len);
+void store_refill_meta(store_t *self, const char *name, uint64_t v);
+/* Writes what store_refill_*() queued, every active decision of d as its d/ record, the
+ * changes d's log still holds up to the stored seq as the sequence log (when they reach
+ * it without a hole: store_changes_since() then answers from the first) and m/seq, in ONE
+ * synced batch: the refill after store_recreate(), a single fsync on the event loop
+ * however many entries there are. The queue is emptied either way (the caller queues it
+ * all again to retry). 0 or -1. */
+int store_refill_write(store_t *self, const decisions_t *d);
 
 #endif

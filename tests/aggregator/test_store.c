@@ -908,6 +908,19 @@ static decisions_t *s_table_stored(store_t *s)
     return t;
 }
 
+static int s_site_count(const char *name, const char *public_key, int64_t created_ms,
+                        const char *who, void *arg)
+{
+    (void)name, (void)public_key, (void)created_ms, (void)who, (void)arg;
+    return 0;
+}
+
+static int s_tomb_count(uint64_t identity, const uint8_t *blob, size_t len, void *arg)
+{
+    (void)identity, (void)blob, (void)len, (void)arg;
+    return 0;
+}
+
 static void test_removed_directory_is_noticed_and_recreated_in_the_epoch(void **state)
 {
     fixture_t *f = *state;
@@ -928,12 +941,17 @@ static void test_removed_directory_is_noticed_and_recreated_in_the_epoch(void **
     assert_false(store_detached(s));
     assert_true(store_epoch(s) == e);
     assert_int_equal(store_seq(s), 3);
-    /* what the caller holds goes in again; the store writes on */
-    assert_int_equal(store_decisions_put_all(s, t), 0);
+    /* what the caller holds goes in again, in one batch; the store writes on */
     allow_entry_t a;
     memset(&a, 0, sizeof(a));
     assert_int_equal(allowlist_entry_parse(&a, ALLOW_NET, "192.0.2.0/24"), 0);
     a.id = 7;
+    store_refill_allow(s, &a);
+    store_refill_site(s, "acme", "", 1000, "tester");
+    store_refill_tomb(s, 42, (const uint8_t *)"abc", 3);
+    store_refill_meta(s, "peer_seq", 9);
+    assert_int_equal(store_refill_write(s, t), 0);
+    a.id = 8;
     assert_int_equal(store_allow_put(s, &a), 0);
     store_close(&s);
 
@@ -952,7 +970,12 @@ static void test_removed_directory_is_noticed_and_recreated_in_the_epoch(void **
     assert_int_equal(x.n, 3);
     assert_int_equal(x.seqs[2], 3);
     allow_entry_t got;
-    assert_int_equal(store_allow_load(s, s_allow, &got), 1);
+    assert_int_equal(store_allow_load(s, s_allow, &got), 2);
+    assert_int_equal(store_site_load(s, s_site_count, NULL), 1);
+    assert_int_equal(store_tomb_load(s, s_tomb_count, NULL), 1);
+    uint64_t v = 0;
+    assert_int_equal(store_meta_get(s, "peer_seq", &v), 1);
+    assert_int_equal(v, 9);
     store_close(&s);
     decisions_destroy(&t);
 }
@@ -1037,7 +1060,7 @@ static void test_another_store_in_its_place_is_left_alone(void **state)
     assert_int_equal(store_allow_put(s, &a), -1);
     decision_change_t c = s_change(store_epoch(s), 4, "CCCCCCCC", DECISION_UPSERT, "four");
     assert_int_equal(store_changes_write(s, &c, 1), -1);
-    assert_int_equal(store_decisions_put_all(s, t), -1);
+    assert_int_equal(store_refill_write(s, t), -1);
     assert_int_equal(store_flush(s), -1);
     assert_int_equal(store_sync(s), -1);
     store_close(&s);
