@@ -1287,7 +1287,10 @@ static void s_dirty_reset(window_t *w)
 size_t window_dirty_all(window_t *self)
 {
     size_t n = 0;
+    /* by the tags: an empty slot's page is never touched (a presized table's are not) */
     for (size_t i = 0; self->track_dirty && i < self->cap; i++) {
+        if (self->tags[i] == 0)
+            continue;
         entry_t *e = s_slot(self, i);
         if (e->scope != 0 && e->site == WINDOW_SITE_ALL && !(e->flags & S_DIRTY)) {
             s_mark_dirty(self, e);
