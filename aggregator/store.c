@@ -1210,20 +1210,24 @@ int store_recreate(store_t *self, char *why, size_t whylen)
         self->foreign_epoch = epoch;
         return s_foreign(self, why, whylen);
     }
+    /* our epoch there (a copy of this store put in its place): it goes first, on its own
+     * and synced, so that a wipe or a refill cut short leaves a store of no epoch, which the
+     * next start gives a new one (the sequence log is lost: sensors resynchronise), never
+     * our epoch without the decisions sensors hold */
+    if (rc == 1) {
+        kv_batch_del(self->now, "m/epoch", 7);
+        rc = kv_batch_write(self->kv, self->now, 1);
+        kv_batch_clear(self->now);
+        if (rc < 0) {
+            snprintf(why, whylen, "cannot write to the database in %s (see the kv: line)", dir);
+            return -1;
+        }
+    }
     if (s_wipe(self->kv, self->now) < 0 || s_wipe(self->wkv, self->now) < 0) {
         snprintf(why, whylen, "cannot clear the database in %s (see the kv: line)", dir);
         return -1;
     }
-    s_meta_put(self->now, "epoch", self->epoch);
-    s_meta_put(self->now, "seq", self->seq);
-    s_meta_put(self->now, "boot", self->boot);
-    s_meta_put(self->now, "clean", 0);
-    rc = kv_batch_write(self->kv, self->now, 1);
-    kv_batch_clear(self->now);
-    if (rc < 0) {
-        snprintf(why, whylen, "cannot write to the database in %s (see the kv: line)", dir);
-        return -1;
-    }
+    /* no m/epoch until store_refill_write() has written everything */
     self->log_floor = self->seq;
     self->detached = false;
     s_idents(self, self->ids);
@@ -1520,6 +1524,10 @@ int store_refill_write(store_t *self, const decisions_t *d)
                                       &pa);
     (void)decisions_foreach(d, NULL, s_put_active, &pa);
     s_meta_put(b, "seq", self->seq);
+    s_meta_put(b, "boot", self->boot);
+    s_meta_put(b, "clean", 0);
+    /* the epoch last, with everything it stands for (store_recreate() wrote none) */
+    s_meta_put(b, "epoch", self->epoch);
     /* one write, one fsync: on the event loop, however much the daemon holds */
     int rc = pa.broken || self->detached ? -1 : kv_batch_write(self->kv, b, 1);
     kv_batch_clear(b);

@@ -58,8 +58,10 @@
  * start would begin a new epoch with nothing. store_check() notices (the
  * directory and each database's LOCK file, which LevelDB holds while it runs,
  * are no longer the ones opened); store_recreate() opens new, empty databases
- * where the directory was, with this store's epoch and seq, for the daemon to
- * write what it holds into. It writes only into a directory that is missing,
+ * where the directory was, with this store's seq, for the daemon to write what
+ * it holds into, in one batch that ends with the epoch (store_refill_write()):
+ * until that is written the store has no epoch, and a restart a new one. It
+ * writes only into a directory that is missing,
  * empty, the one opened, or holds a database of no epoch or of this one: a
  * directory with other files, or another store (another epoch), is left alone.
  * When it gave up after closing the lost databases (another store was there,
@@ -207,11 +209,14 @@ int store_check(const store_t *self, char *why, size_t whylen);
  * process cannot write in, or a directory other than the one opened that is neither empty
  * nor a database. Then closes the lost databases and opens the ones there: a database of
  * another epoch there is left as it is and the store detached (-1, see above); else
- * whatever the databases hold is deleted, m/epoch, m/seq, m/boot and m/clean are written
- * (synced), the sequence log starts empty at seq, and store_check() compares with the new
- * directory. 0, or -1 with one line on why in why. The caller then writes everything it
- * holds again (store_refill_*(): the decisions, allowlist, sites, tombstones, in one
- * batch; every window key and sensor record with the next flushes). */
+ * whatever the databases hold is deleted (our own m/epoch first, in a synced write of its
+ * own), the sequence log starts empty at seq, and store_check() compares with the new
+ * directory. No m/epoch is written: store_refill_write() writes it, last, so that a store
+ * whose refill failed or was cut short (the daemon killed) has none, and the next start
+ * gives it a new epoch (sensors resynchronise) rather than keeping ours without the
+ * decisions it stands for. 0, or -1 with one line on why in why. The caller then writes everything
+ * it holds again (store_refill_*(): the decisions, allowlist, sites, tombstones, in one batch;
+ * every window key and sensor record with the next flushes). */
 int store_recreate(store_t *self, char *why, size_t whylen);
 /* Whether the store is detached (store_recreate() gave up after closing the databases). */
 bool store_detached(const store_t *self);
@@ -251,7 +256,8 @@ void store_refill_tomb(store_t *self, uint64_t identity, const uint8_t *blob, si
 void store_refill_meta(store_t *self, const char *name, uint64_t v);
 /* Writes what store_refill_*() queued, every active decision of d as its d/ record, the
  * changes d's log still holds up to the stored seq as the sequence log (when they reach
- * it without a hole: store_changes_since() then answers from the first) and m/seq, in ONE
+ * it without a hole: store_changes_since() then answers from the first), m/seq, m/boot,
+ * m/clean and, last, m/epoch, in ONE
  * synced batch: the refill after store_recreate(), a single fsync on the event loop
  * however many entries there are. The queue is emptied either way (the caller queues it
  * all again to retry). 0 or -1. */

@@ -7,7 +7,8 @@
  * the host going down under a run moves the sequence on (a daemon crash does not),
  * written-behind window blobs, allowlist entries, sites, tombstones and sensor records;
  * the data directory lost while open: noticed (store_check), recreated with the epoch, seq
- * and what the caller writes again, another store or other files in its place left alone.
+ * and what the caller writes again, another store or other files in its place left alone;
+ * a rebuild cut short before the refill means a new epoch at the next start.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1096,10 +1097,88 @@ static void test_other_files_in_its_place_are_left_alone(void **state)
     assert_int_equal(store_recreate(s, why, sizeof(why)), 0);
     assert_int_equal(store_check(s, why, sizeof(why)), 0);
     assert_int_equal(store_seq(s), 4);
+    assert_int_equal(store_refill_write(s, t), 0);
     store_close(&s);
     s = store_open(f->dir, false, NULL);
     assert_true(store_epoch(s) == e);
     assert_int_equal(store_seq(s), 4);
+    store_close(&s);
+    decisions_destroy(&t);
+}
+
+/* A rebuild cut short (the refill failed: disk full, EIO; or the daemon was killed before
+ * it) leaves a store of no epoch: the next start begins a new one, and sensors, told by
+ * the epoch that the log is lost, resynchronise. Kept, our epoch at our seq without the
+ * decisions would let them keep decisions the aggregator forgot, never to be revoked. */
+static void test_rebuild_cut_short_means_a_new_epoch(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    uint64_t e = store_epoch(s);
+    decisions_t *t = s_table_stored(s);
+    char why[256] = "";
+    s_sh(f, "rm -rf '@'");
+    assert_int_equal(store_check(s, why, sizeof(why)), -1);
+    assert_int_equal(store_recreate(s, why, sizeof(why)), 0);
+    /* decisions made meanwhile are written, as ever */
+    decision_change_t c = s_change(e, 4, "CCCCCCCC", DECISION_UPSERT, "four");
+    assert_int_equal(store_changes_write(s, &c, 1), 0);
+    assert_int_equal(store_sync(s), 0);
+    store_close(&s); /* no store_refill_write() */
+    bool created = false;
+    s = store_open(f->dir, false, &created);
+    assert_true(created);
+    assert_true(store_epoch(s) != e);
+    assert_int_equal(store_seq(s), 0);
+    loaded_t l = {0};
+    assert_int_equal(store_decisions_load(s, s_collect, &l), 0);
+    store_close(&s);
+    decisions_destroy(&t);
+}
+
+/* A copy of this store put in its place (its epoch, an older seq): recreated, its epoch
+ * deleted before anything else, so a rebuild cut short there too means a new epoch. */
+static void test_copy_of_our_store_in_its_place_loses_its_epoch_first(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, true, NULL);
+    uint64_t e = store_epoch(s);
+    decisions_t *t = s_table_stored(s);
+    assert_int_equal(store_sync(s), 0);
+    s_sh(f, "cp -r '@' '@.copy' && rm -f '@.copy/LOCK' '@.copy/windows/LOCK'");
+    decision_change_t c = s_change(e, 4, "CCCCCCCC", DECISION_UPSERT, "four");
+    assert_int_equal(store_changes_write(s, &c, 1), 0);
+    s_sh(f, "rm -rf '@' && mv '@.copy' '@'");
+    char why[256] = "";
+    assert_int_equal(store_check(s, why, sizeof(why)), -1);
+    assert_string_equal(why, "replaced");
+    assert_int_equal(store_recreate(s, why, sizeof(why)), 0);
+    assert_int_equal(store_seq(s), 4);
+    store_close(&s);
+    bool created = false;
+    s = store_open(f->dir, false, &created);
+    assert_true(created);
+    assert_true(store_epoch(s) != e);
+    loaded_t l = {0};
+    assert_int_equal(store_decisions_load(s, s_collect, &l), 0);
+    store_close(&s);
+
+    /* refilled, it is this store again: the epoch, seq and decisions */
+    s_sh(f, "rm -rf '@'");
+    s = store_open(f->dir, false, NULL);
+    e = store_epoch(s);
+    decisions_destroy(&t);
+    t = s_table_stored(s);
+    s_sh(f, "rm -rf '@'");
+    assert_int_equal(store_check(s, why, sizeof(why)), -1);
+    assert_int_equal(store_recreate(s, why, sizeof(why)), 0);
+    assert_int_equal(store_refill_write(s, t), 0);
+    store_close(&s);
+    s = store_open(f->dir, false, &created);
+    assert_false(created);
+    assert_true(store_epoch(s) == e);
+    assert_int_equal(store_seq(s), 3);
+    assert_int_equal(store_decisions_load(s, s_collect, &l), 2);
     store_close(&s);
     decisions_destroy(&t);
 }
@@ -1154,6 +1233,10 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_other_files_in_its_place_are_left_alone, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_cut_short_means_a_new_epoch, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_of_our_store_in_its_place_loses_its_epoch_first,
+                                        s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
