@@ -1486,13 +1486,13 @@ static int s_refill_allow(const allow_entry_t *e, void *arg)
 }
 
 /* After store_recreate(): every window key (with the tallies' meaning and their number)
- * and every sensor's records are written by the flush cycle started here, in its steps,
- * as any cycle is (the cycle under way is dropped: its keys are all taken again). Once
- * per recreated store, however often the refill is tried. */
-static void s_store_rewrite_written_behind(server_t *self)
+ * and, with sensors, every sensor's records are written by the flush cycle started here,
+ * in its steps, as any cycle is (the cycle under way is dropped: its keys are all taken
+ * again). Once per recreated store, however often the refill is tried. */
+static void s_store_rewrite_written_behind(server_t *self, bool sensors)
 {
     s_tallies_store(self);
-    for (size_t i = 0; i < self->nsensors; i++)
+    for (size_t i = 0; sensors && i < self->nsensors; i++)
         self->sensor_dirty[i] = true;
     self->stored_wkeys = SIZE_MAX;
     self->unsynced = true;
@@ -1566,10 +1566,27 @@ static void s_store_watch(server_t *self)
     char err[sizeof(st->store_lost_error)] = "";
     int64_t t0 = s_mono(self);
     /* (detached: the path may hold the directory opened again, and a recreate takes it) */
-    if ((lost || store_detached(self->store)) &&
-        store_recreate(self->store, err, sizeof(err)) == 0) {
+    int made =
+        lost || store_detached(self->store) ? store_recreate(self->store, err, sizeof(err)) : -1;
+    if (made == 1) {
+        /* windows/ alone: the main database holds the rest */
+        s_store_rewrite_written_behind(self, false);
+        st->store_recreated++;
+        msg_error("store: lost: dir=%s reason=%s: recreated: part=windows keys=%zu "
+                  "lost_for=%llds took_ms=%lld",
+                  self->cfg->data_dir, st->store_lost_reason,
+                  window_keys(ingest_window(self->ingest)),
+                  (long long)((server_now_ms(self) - st->store_lost_ms) / 1000),
+                  (long long)(s_mono(self) - t0));
+        if (!self->store_refill) {
+            st->store_lost_ms = 0;
+            return;
+        }
+        /* (a refill still due from before goes on below) */
+    }
+    if (made == 0) {
         self->store_refill = true;
-        s_store_rewrite_written_behind(self);
+        s_store_rewrite_written_behind(self, true);
     }
     if (self->store_refill && s_store_refill(self) == 0) {
         self->store_refill = false;

@@ -1162,11 +1162,49 @@ static int s_foreign(const store_t *self, char *why, size_t whylen)
     return -1;
 }
 
+/* store_recreate() where only windows/ went: the window database alone is opened again
+ * there, and cleared (the caller writes every key again). 1, or -1 with why. */
+static int s_recreate_windows(store_t *self, char *why, size_t whylen)
+{
+    const char *wdir = kv_path(self->wkv);
+    struct stat st;
+    bool there = stat(wdir, &st) == 0;
+    if (!there && errno != ENOENT) {
+        snprintf(why, whylen, "cannot look at %s: %s", wdir, strerror(errno));
+        return -1;
+    }
+    if (there && (!S_ISDIR(st.st_mode) || !s_dir_usable(wdir))) {
+        snprintf(why, whylen, "%s holds something that is no database: left alone", wdir);
+        return -1;
+    }
+    /* what the writer holds for the lost windows/ goes there first; the window records
+     * queued are dropped, those of the main database kept */
+    s_writer_drain(self);
+    kv_batch_clear(self->wpending);
+    window_copy_clear(self->wcopy);
+    /* (a failure leaves the main database as it is: only window writes fail meanwhile) */
+    if (kv_reopen(self->wkv) < 0) {
+        snprintf(why, whylen, "cannot open a database in %s (see the kv: line)", wdir);
+        return -1;
+    }
+    if (s_wipe(self->wkv, self->now) < 0) {
+        snprintf(why, whylen, "cannot clear the database in %s (see the kv: line)", wdir);
+        return -1;
+    }
+    s_idents(self, self->ids);
+    return 1;
+}
+
 int store_recreate(store_t *self, char *why, size_t whylen)
 {
     const char *dir = kv_path(self->kv);
     s_ident_t now[S_ID__COUNT];
     s_idents(self, now);
+    /* the directory and the main database are the ones opened: windows/ alone went, and
+     * alone is made again (the decisions, allowlist and sites are where they were) */
+    if (!self->detached && s_ident_same(now[S_ID_DIR], self->ids[S_ID_DIR]) &&
+        s_ident_same(now[S_ID_LOCK], self->ids[S_ID_LOCK]))
+        return s_recreate_windows(self, why, whylen);
     /* the other store found last time, still there: not opened (and so changed) again */
     if (self->detached && s_ident_same(now[S_ID_DIR], self->foreign[0]) &&
         s_ident_same(now[S_ID_LOCK], self->foreign[1]))

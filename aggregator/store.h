@@ -214,9 +214,13 @@ int store_check(const store_t *self, char *why, size_t whylen);
  * directory. No m/epoch is written: store_refill_write() writes it, last, so that a store
  * whose refill failed or was cut short (the daemon killed) has none, and the next start
  * gives it a new epoch (sensors resynchronise) rather than keeping ours without the
- * decisions it stands for. 0, or -1 with one line on why in why. The caller then writes everything
- * it holds again (store_refill_*(): the decisions, allowlist, sites, tombstones, in one batch;
- * every window key and sensor record with the next flushes). */
+ * decisions it stands for. Where the directory and the main database are the ones opened
+ * (only windows/ went), only the window database is opened again there and cleared (one
+ * that would not open leaves the main database as it is; a path that is no database is
+ * left alone): 1, and the caller writes every window key again. 0, or -1 with one line on
+ * why in why. After 0 the caller writes everything it holds again (store_refill_*(): the
+ * decisions, allowlist, sites, tombstones, in one batch; every window key and sensor
+ * record with the next flushes). */
 int store_recreate(store_t *self, char *why, size_t whylen);
 /* Whether the store is detached (store_recreate() gave up after closing the databases). */
 bool store_detached(const store_t *self);

@@ -909,6 +909,12 @@ static decisions_t *s_table_stored(store_t *s)
     return t;
 }
 
+static int s_count_blob(const uint8_t *blob, size_t len, void *arg)
+{
+    (void)blob, (void)len, (void)arg;
+    return 0;
+}
+
 static int s_site_count(const char *name, const char *public_key, int64_t created_ms,
                         const char *who, void *arg)
 {
@@ -981,23 +987,40 @@ static void test_removed_directory_is_noticed_and_recreated_in_the_epoch(void **
     decisions_destroy(&t);
 }
 
-/* Emptied (its files removed, the directory kept) or windows/ removed: noticed, and what
- * is left in the directory opened is cleared, so nothing the caller does not write comes
- * back. */
+/* Emptied (its files removed, the directory kept): noticed, and what is left in the
+ * directory opened is cleared, so nothing the caller does not write comes back. windows/
+ * alone removed: only the window database is made again; the decisions, the epoch and seq
+ * stay where they are. */
 static void test_emptied_directory_or_windows_is_noticed_and_cleared(void **state)
 {
     fixture_t *f = *state;
     store_t *s = store_open(f->dir, false, NULL);
+    uint64_t e = store_epoch(s);
     decisions_t *t = s_table_stored(s);
+    window_key_t k = {.scope = BS_SCOPE_SUBJECT, .fp = 0x77};
+    store_window_queue(s, &k, (const uint8_t *)"old", 3);
+    assert_int_equal(store_flush(s), 0);
     char why[256] = "";
     s_sh(f, "rm -rf '@'/windows");
     assert_int_equal(store_check(s, why, sizeof(why)), -1);
     assert_string_equal(why, "windows_removed");
-    assert_int_equal(store_recreate(s, why, sizeof(why)), 0);
+    assert_int_equal(store_recreate(s, why, sizeof(why)), 1);
     assert_int_equal(store_check(s, why, sizeof(why)), 0);
-    /* the decisions were in the main database, kept: they are cleared with it */
+    /* the decisions were in the main database: kept, as is the epoch */
     loaded_t l = {0};
-    assert_int_equal(store_decisions_load(s, s_collect, &l), 0);
+    assert_int_equal(store_decisions_load(s, s_collect, &l), 2);
+    assert_int_equal(store_window_load(s, s_count_blob, NULL), 0);
+    store_window_queue(s, &k, (const uint8_t *)"new", 3);
+    assert_int_equal(store_flush(s), 0);
+    store_close(&s);
+    bool created = true;
+    s = store_open(f->dir, false, &created);
+    assert_false(created);
+    assert_true(store_epoch(s) == e);
+    assert_int_equal(store_seq(s), 3);
+    l.n = 0;
+    assert_int_equal(store_decisions_load(s, s_collect, &l), 2);
+    assert_int_equal(store_window_load(s, s_count_blob, NULL), 1);
 
     s_sh(f, "find '@' -maxdepth 1 -type f -delete");
     assert_int_equal(store_check(s, why, sizeof(why)), -1);
@@ -1005,6 +1028,8 @@ static void test_emptied_directory_or_windows_is_noticed_and_cleared(void **stat
     assert_int_equal(store_recreate(s, why, sizeof(why)), 0);
     assert_int_equal(store_check(s, why, sizeof(why)), 0);
     assert_int_equal(store_seq(s), 3);
+    /* the window database survived in the directory opened: cleared with it */
+    assert_int_equal(store_window_load(s, s_count_blob, NULL), 0);
     store_close(&s);
     decisions_destroy(&t);
 }
