@@ -106,6 +106,9 @@ struct server {
     int64_t next_sweep;               /* ... sweep */
     int64_t next_store_check;         /* ... look at the data directory (s_store_watch) */
     int64_t store_lost_logged;        /* monotonic ms the lost store was last logged */
+    int64_t store_suspect_ms;         /* our clock at a look that found the data directory
+                                         lost, for the next to agree; 0: none */
+    int64_t store_check_logged;       /* monotonic ms a look that failed was last logged */
     bool store_refill;                /* a recreated store still lacks what the daemon holds */
     int64_t next_rate;                /* ... rate slot rotation */
     uint64_t rate[SERVER_RATE_SLOTS]; /* events received per second, ring */
@@ -1538,7 +1541,8 @@ static int s_store_refill(server_t *self)
 
 /*
  * Looks whether the data directory is still the one the store opened (the timer, every
- * SERVER_STORE_CHECK_MS). When it is not, LevelDB writes to files no one will open again:
+ * SERVER_STORE_CHECK_MS). When two looks in a row say it is not (a look that fails, EIO or
+ * ESTALE, says nothing), LevelDB writes to files no one will open again:
  * a new store is made where it was (store_recreate) and everything the daemon holds is
  * written into it, so that a restart finds it all, in the same epoch. Where that cannot be
  * done (the directory cannot be made, holds something else, another store), the daemon
@@ -1548,20 +1552,42 @@ static int s_store_refill(server_t *self)
 static void s_store_watch(server_t *self)
 {
     server_stats_t *st = &self->stats;
-    char why[sizeof(st->store_lost_reason)];
-    bool lost = store_check(self->store, why, sizeof(why)) < 0;
-    if (!lost && !self->store_refill && !store_detached(self->store)) {
-        if (st->store_lost_ms)
-            msg_info("store: back: dir=%s lost_for=%llds", self->cfg->data_dir,
-                     (long long)((server_now_ms(self) - st->store_lost_ms) / 1000));
-        st->store_lost_ms = 0;
+    char why[sizeof(st->store_lost_error)];
+    int looked = store_check(self->store, why, sizeof(why));
+    if (looked > 0) {
+        /* the look failed (EIO, ESTALE ...): that says nothing of the directory, and nothing
+         * is done on it; nor is it the second look a loss waits for */
+        self->store_suspect_ms = 0;
+        if (msg_due(&self->store_check_logged, s_mono(self), SERVER_DROP_LOG_MS))
+            msg_warn("store: check: dir=%s: %s: taken for no change", self->cfg->data_dir, why);
         return;
     }
+    bool lost = looked < 0;
     if (st->store_lost_ms == 0) {
-        st->store_lost_ms = server_now_ms(self);
-        decisions_strlcpy(st->store_lost_reason, lost ? why : "refill",
-                          sizeof(st->store_lost_reason) - 1);
+        /* in place so far: a loss is acted on when two looks in a row find one (a passing
+         * state, a move and a move back, is left alone) */
+        if (!lost) {
+            if (self->store_suspect_ms)
+                msg_info("store: check: dir=%s: in place again: nothing done", self->cfg->data_dir);
+            self->store_suspect_ms = 0;
+            return;
+        }
+        if (self->store_suspect_ms == 0) {
+            self->store_suspect_ms = server_now_ms(self);
+            msg_warn("store: check: dir=%s reason=%s: looking again in %llds before taking it "
+                     "for lost",
+                     self->cfg->data_dir, why, (long long)(SERVER_STORE_CHECK_MS / 1000));
+            return;
+        }
+        st->store_lost_ms = self->store_suspect_ms;
+        self->store_suspect_ms = 0;
+        decisions_strlcpy(st->store_lost_reason, why, sizeof(st->store_lost_reason) - 1);
         self->store_lost_logged = 0;
+    } else if (!lost && !self->store_refill && !store_detached(self->store)) {
+        msg_info("store: back: dir=%s lost_for=%llds", self->cfg->data_dir,
+                 (long long)((server_now_ms(self) - st->store_lost_ms) / 1000));
+        st->store_lost_ms = 0;
+        return;
     }
     char err[sizeof(st->store_lost_error)] = "";
     int64_t t0 = s_mono(self);

@@ -20,12 +20,13 @@
  *    they are published or answered and lose nothing (store.h says what a
  *    power failure can do);
  *  - a data directory removed, emptied or replaced while it runs is noticed within
- *    SERVER_STORE_CHECK_MS and logged (error, once a minute while it lasts, and in
- *    status); where it can (store_recreate: the path missing, empty, or a database of no
- *    other epoch) a new store is made there and everything the daemon holds is written
- *    into it (decisions and the change log it has, epoch and seq, allowlist, sites,
- *    tombstones, then every window key and sensor with the next flush), so a restart
- *    loses nothing and keeps the epoch;
+ *    two SERVER_STORE_CHECK_MS (two looks in a row must agree) and logged (error,
+ *    once a minute while it lasts, and in status); where it can (store_recreate: the
+ *    path missing, empty, or a database of no other epoch) a new store is made there
+ *    and everything the daemon holds is written into it (decisions and the change
+ *    log it has, seq, allowlist, sites, tombstones and, last, the epoch in one
+ *    write; then every window key and sensor with the next flush), so a restart
+ *    loses nothing and keeps the epoch (or, cut short, begins a new one);
  *  - SIGTERM (server_request_stop) flushes and leaves; SIGHUP
  *    (server_request_reload) reloads the config file and swaps it whole,
  *    keeping the running value of every key only a restart can change
@@ -82,8 +83,8 @@ typedef struct peer_stats peer_stats_t;
 typedef struct store store_t;
 
 /* How often the loop looks whether the data directory is still the one opened (three
- * stat()s); when it is not, it writes everything it holds into a new store there
- * (store_recreate), or says once a minute why it cannot. */
+ * stat()s); when two looks in a row say it is not, it writes everything it holds into a
+ * new store there (store_recreate), or says once a minute why it cannot. */
 #define SERVER_STORE_CHECK_MS 5000
 
 /* Why input was dropped (or an output refused); each has a counter in server_stats_t. The

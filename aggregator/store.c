@@ -51,6 +51,8 @@ enum { S_ID_DIR, S_ID_LOCK, S_ID_WLOCK, S_ID__COUNT };
 typedef struct {
     dev_t dev; /* its device */
     ino_t ino; /* its inode */
+    int err;   /* 0, or why stat() failed: ENOENT (or ENOTDIR) says it is not there, any
+                  other error (EIO, ESTALE, ENOMEM ...) says nothing about it */
 } s_ident_t;
 
 /* One flush step for the writer thread: its window records and the rest. */
@@ -489,13 +491,25 @@ static int s_move_windows(store_t *self)
     return rc < 0 ? -1 : 0;
 }
 
-/* The identity of path, or zeros when it cannot be looked at (errno says why). */
+/* The identity of path, or zeros and why not (err) when it cannot be looked at. */
 static s_ident_t s_ident(const char *path)
 {
     struct stat st;
     if (stat(path, &st) < 0)
-        return (s_ident_t){0, 0};
-    return (s_ident_t){st.st_dev, st.st_ino};
+        return (s_ident_t){0, 0, errno ? errno : EIO};
+    return (s_ident_t){st.st_dev, st.st_ino, 0};
+}
+
+/* Whether the look found no file there (rather than failing to look). */
+static bool s_ident_gone(s_ident_t a)
+{
+    return a.err == ENOENT || a.err == ENOTDIR;
+}
+
+/* Whether the look failed and so says nothing. */
+static bool s_ident_unknown(s_ident_t a)
+{
+    return a.err != 0 && !s_ident_gone(a);
 }
 
 static bool s_ident_same(s_ident_t a, s_ident_t b)
@@ -503,17 +517,37 @@ static bool s_ident_same(s_ident_t a, s_ident_t b)
     return a.ino != 0 && a.dev == b.dev && a.ino == b.ino;
 }
 
+/* The path of what store_check() looks at (S_ID_*), for xfree. */
+static char *s_id_path(const store_t *self, int which)
+{
+    if (which == S_ID_DIR)
+        return xstrdup(kv_path(self->kv));
+    return xasprintf("%s/LOCK", kv_path(which == S_ID_LOCK ? self->kv : self->wkv));
+}
+
 /* The files store_check() looks at, as they are now. */
 static void s_idents(const store_t *self, s_ident_t ids[S_ID__COUNT])
 {
-    const char *dir = kv_path(self->kv);
-    char *lock = xasprintf("%s/LOCK", dir);
-    char *wlock = xasprintf("%s/LOCK", kv_path(self->wkv));
-    ids[S_ID_DIR] = s_ident(dir);
-    ids[S_ID_LOCK] = s_ident(lock);
-    ids[S_ID_WLOCK] = s_ident(wlock);
-    xfree(lock);
-    xfree(wlock);
+    for (int i = 0; i < S_ID__COUNT; i++) {
+        char *path = s_id_path(self, i);
+        ids[i] = s_ident(path);
+        xfree(path);
+    }
+}
+
+/* Says which look failed, and how, in why; the first that did, or -1 when none did. */
+static int s_unknown(const store_t *self, const s_ident_t ids[S_ID__COUNT], char *why,
+                     size_t whylen)
+{
+    for (int i = 0; i < S_ID__COUNT; i++) {
+        if (!s_ident_unknown(ids[i]))
+            continue;
+        char *path = s_id_path(self, i);
+        snprintf(why, whylen, "cannot look at %s: %s", path, strerror(ids[i].err));
+        xfree(path);
+        return i;
+    }
+    return -1;
 }
 
 store_t *store_open(const char *dir, bool sync_decisions, bool *created_p)
@@ -1094,21 +1128,22 @@ int store_flush_behind(store_t *self, bool sync)
 
 int store_check(const store_t *self, char *why, size_t whylen)
 {
+    static const char *const gone[S_ID__COUNT] = {"removed", "emptied", "windows_removed"};
+    static const char *const other[S_ID__COUNT] = {"replaced", "emptied", "windows_removed"};
     s_ident_t now[S_ID__COUNT];
     s_idents(self, now);
-    const char *what = NULL;
-    if (now[S_ID_DIR].ino == 0 && access(kv_path(self->kv), F_OK) < 0 && errno == ENOENT)
-        what = "removed";
-    else if (!s_ident_same(now[S_ID_DIR], self->ids[S_ID_DIR]))
-        what = "replaced";
-    else if (!s_ident_same(now[S_ID_LOCK], self->ids[S_ID_LOCK]))
-        what = "emptied";
-    else if (!s_ident_same(now[S_ID_WLOCK], self->ids[S_ID_WLOCK]))
-        what = "windows_removed";
-    if (what == NULL)
-        return 0;
-    snprintf(why, whylen, "%s", what);
-    return -1;
+    /* in order: the directory, then what is in it (gone with it) */
+    for (int i = 0; i < S_ID__COUNT; i++) {
+        if (s_ident_unknown(now[i])) {
+            (void)s_unknown(self, now, why, whylen); /* this one: those before were seen */
+            return 1;
+        }
+        if (s_ident_gone(now[i]) || !s_ident_same(now[i], self->ids[i])) {
+            snprintf(why, whylen, "%s", s_ident_gone(now[i]) ? gone[i] : other[i]);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Whether dir holds nothing, or a LevelDB database (its CURRENT file): what
@@ -1200,10 +1235,19 @@ int store_recreate(store_t *self, char *why, size_t whylen)
     const char *dir = kv_path(self->kv);
     s_ident_t now[S_ID__COUNT];
     s_idents(self, now);
+    /* a look that failed says nothing: nothing is closed or cleared on it */
+    if (s_unknown(self, now, why, whylen) >= 0)
+        return -1;
+    bool dir_same = !self->detached && s_ident_same(now[S_ID_DIR], self->ids[S_ID_DIR]);
+    bool main_same = dir_same && s_ident_same(now[S_ID_LOCK], self->ids[S_ID_LOCK]);
+    if (main_same && s_ident_same(now[S_ID_WLOCK], self->ids[S_ID_WLOCK])) {
+        snprintf(why, whylen, "%s and its databases are the ones opened: not lost, left as it is",
+                 dir);
+        return -1;
+    }
     /* the directory and the main database are the ones opened: windows/ alone went, and
      * alone is made again (the decisions, allowlist and sites are where they were) */
-    if (!self->detached && s_ident_same(now[S_ID_DIR], self->ids[S_ID_DIR]) &&
-        s_ident_same(now[S_ID_LOCK], self->ids[S_ID_LOCK]))
+    if (main_same)
         return s_recreate_windows(self, why, whylen);
     /* the other store found last time, still there: not opened (and so changed) again */
     if (self->detached && s_ident_same(now[S_ID_DIR], self->foreign[0]) &&

@@ -201,22 +201,26 @@ int store_flush_behind(store_t *self, bool sync);
  * device and inode of the directory and of each database's LOCK file: three stat()s).
  * 0 when they are; -1 when not, with a word for what happened in why: "removed" (no
  * directory there), "replaced" (another directory, or no directory, in its place),
- * "emptied" (its database files are gone), "windows_removed" (windows/ is gone). */
+ * "emptied" (its database files are gone), "windows_removed" (windows/ is gone). Only a
+ * file that is not there (ENOENT, ENOTDIR) or is another (device and inode) counts: a
+ * stat() that failed otherwise (EIO, ESTALE, ENOMEM ...) says nothing, and gives 1 with
+ * "cannot look at PATH: ERROR" in why. */
 int store_check(const store_t *self, char *why, size_t whylen);
 /* Opens the databases again where the data directory is, empty, after store_check()
- * failed: makes the directory (mode 0750) when it is missing; refuses (-1, the store
- * untouched and still writing to the lost files) a path that is no directory, one this
- * process cannot write in, or a directory other than the one opened that is neither empty
- * nor a database. Then closes the lost databases and opens the ones there: a database of
- * another epoch there is left as it is and the store detached (-1, see above); else
- * whatever the databases hold is deleted (our own m/epoch first, in a synced write of its
- * own), the sequence log starts empty at seq, and store_check() compares with the new
- * directory. No m/epoch is written: store_refill_write() writes it, last, so that a store
- * whose refill failed or was cut short (the daemon killed) has none, and the next start
- * gives it a new epoch (sensors resynchronise) rather than keeping ours without the
- * decisions it stands for. Where the directory and the main database are the ones opened
- * (only windows/ went), only the window database is opened again there and cleared (one
- * that would not open leaves the main database as it is; a path that is no database is
+ * said it was lost; refuses (-1, nothing closed or cleared) when a look at the directory
+ * or a LOCK file fails (as store_check() gives 1), or when the directory and both LOCK
+ * files are the ones opened (not lost). Makes the directory (mode 0750) when it is missing; refuses
+ * (-1, the store untouched and still writing to the lost files) a path that is no directory, one
+ * this process cannot write in, or a directory other than the one opened that is neither empty nor
+ * a database. Then closes the lost databases and opens the ones there: a database of another epoch
+ * there is left as it is and the store detached (-1, see above); else whatever the databases hold
+ * is deleted (our own m/epoch first, in a synced write of its own), the sequence log starts empty
+ * at seq, and store_check() compares with the new directory. No m/epoch is written:
+ * store_refill_write() writes it, last, so that a store whose refill failed or was cut short (the
+ * daemon killed) has none, and the next start gives it a new epoch (sensors resynchronise) rather
+ * than keeping ours without the decisions it stands for. Where the directory and the main database
+ * are the ones opened (only windows/ went), only the window database is opened again there and
+ * cleared (one that would not open leaves the main database as it is; a path that is no database is
  * left alone): 1, and the caller writes every window key again. 0, or -1 with one line on
  * why in why. After 0 the caller writes everything it holds again (store_refill_*(): the
  * decisions, allowlist, sites, tombstones, in one batch; every window key and sensor

@@ -6,9 +6,11 @@
  * start accepts passes. And the loop's timers on a fake clock (server_turn()): a
  * sensor silent for SERVER_SENSOR_FORGET_MS is forgotten by the sweep, from status,
  * sites and the store (a restart does not bring it back); one silent for less is kept.
- * The data directory removed while it runs: noticed within SERVER_STORE_CHECK_MS and
- * written anew, so a restart has every decision, the epoch and seq, the allowlist, sites
- * and sensors; while it cannot be (a file in its place) status says the store is lost.
+ * The data directory removed while it runs: noticed when two looks (SERVER_STORE_CHECK_MS
+ * apart) agree and written anew (in one synced write), so a restart has every decision,
+ * the epoch and seq, the allowlist, sites and sensors; while it cannot be (a file in its
+ * place) status says the store is lost; moved away and back between two looks, it is left
+ * alone.
  * And server_request_stop() from another thread than the loop's.
  */
 #include <pthread.h>
@@ -459,12 +461,19 @@ static void s_block(server_t *srv, const char *subject, char *id)
     json_decref(doc);
 }
 
-/* Turns the loop after the store check's timer ran out. */
-static void s_store_checked(server_t *srv, bs_clock_t *clock)
+/* Turns the loop after the store check's timer ran out: one look at the data directory. */
+static void s_store_looked(server_t *srv, bs_clock_t *clock)
 {
     bs_clock_fake_advance(clock, SERVER_STORE_CHECK_MS);
     for (int i = 0; i < 3; i++)
         assert_int_equal(server_turn(srv, 0), 0);
+}
+
+/* Two looks: a loss is acted on when two in a row find it. */
+static void s_store_checked(server_t *srv, bs_clock_t *clock)
+{
+    s_store_looked(srv, clock);
+    s_store_looked(srv, clock);
 }
 
 /* The data directory removed under a running server: within a store check the server has
@@ -511,8 +520,9 @@ static void test_removed_data_dir_is_written_anew(void **state)
     s_store_checked(srv, clock);
     doc = s_command(srv, BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS);
     store = json_object_get(doc, "store");
+    /* (since the first of the two looks) */
     assert_int_equal(json_integer_value(json_object_get(store, "lost_since_ms")),
-                     T0 + 2 * SERVER_STORE_CHECK_MS);
+                     T0 + 3 * SERVER_STORE_CHECK_MS);
     assert_string_equal(json_string_value(json_object_get(store, "lost_reason")), "replaced");
     assert_non_null(strstr(json_string_value(json_object_get(store, "lost_error")),
                            "is not a directory: left alone"));
@@ -546,6 +556,49 @@ static void test_removed_data_dir_is_written_anew(void **state)
     assert_string_equal(listed, "a/mx1");
     server_destroy(&srv);
     xfree(cmd);
+    xfree(db);
+    bs_clock_destroy(&clock);
+}
+
+/* The data directory moved away and back between two looks (an operator's mv, a passing
+ * state): the one look that found it gone does nothing, and the next finds it in place.
+ * On one look the store was made again at the path (the move back then failed) and
+ * written from memory. */
+static void test_data_dir_moved_away_and_back_is_left_alone(void **state)
+{
+    s_fx_t *fx = *state;
+    bs_clock_t *clock = bs_clock_fake_new(T0);
+    server_t *srv = s_server(fx, clock);
+    char id[DECISION_ID_LEN + 1];
+    s_block(srv, "kept where it is", id);
+    uint64_t epoch = decisions_epoch(server_decisions(srv));
+    char *db = xasprintf("%s/db", fx->dir);
+    char *away = xasprintf("%s/db.away", fx->dir);
+    char *lock = xasprintf("%s/db/LOCK", fx->dir);
+    struct stat before, after;
+    assert_int_equal(stat(lock, &before), 0);
+
+    assert_int_equal(rename(db, away), 0);
+    s_store_looked(srv, clock);
+    assert_int_equal(access(db, F_OK), -1);
+    assert_int_equal(rename(away, db), 0);
+    s_store_looked(srv, clock);
+    s_store_looked(srv, clock);
+    json_t *doc = s_command(srv, BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS);
+    json_t *store = json_object_get(doc, "store");
+    assert_true(json_is_null(json_object_get(store, "lost_since_ms")));
+    assert_int_equal(json_integer_value(json_object_get(store, "recreated")), 0);
+    json_decref(doc);
+    assert_int_equal(stat(lock, &after), 0);
+    assert_true(before.st_ino == after.st_ino);
+
+    server_destroy(&srv);
+    srv = s_server(fx, clock);
+    assert_true(decisions_epoch(server_decisions(srv)) == epoch);
+    assert_non_null(decisions_find(server_decisions(srv), id));
+    server_destroy(&srv);
+    xfree(lock);
+    xfree(away);
     xfree(db);
     bs_clock_destroy(&clock);
 }
@@ -612,6 +665,7 @@ int main(void)
         T(test_removed_data_dir_is_written_anew),
         T(test_stop_requested_from_another_thread),
         T(test_refill_of_a_removed_data_dir_is_one_synced_write),
+        T(test_data_dir_moved_away_and_back_is_left_alone),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,7 +8,8 @@
  * written-behind window blobs, allowlist entries, sites, tombstones and sensor records;
  * the data directory lost while open: noticed (store_check), recreated with the epoch, seq
  * and what the caller writes again, another store or other files in its place left alone;
- * a rebuild cut short before the refill means a new epoch at the next start.
+ * a rebuild cut short before the refill means a new epoch at the next start; a look that
+ * fails (EIO) is no loss, and a store not lost is never recreated.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -30,6 +34,20 @@
 typedef struct {
     char dir[64]; /* the database directory */
 } fixture_t;
+
+/* A path whose stat() fails with EIO (NULL: none): a look that fails, as on NFS (ESTALE,
+ * EIO), FUSE or under memory pressure. This stat() takes the place of libc's in the whole
+ * test, the store's calls included. */
+static const char *s_stat_eio;
+
+int stat(const char *restrict path, struct stat *restrict st)
+{
+    if (s_stat_eio != NULL && strcmp(path, s_stat_eio) == 0) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_newfstatat, AT_FDCWD, path, st, 0);
+}
 
 static int s_setup(void **state)
 {
@@ -1131,6 +1149,92 @@ static void test_other_files_in_its_place_are_left_alone(void **state)
     decisions_destroy(&t);
 }
 
+/* A healthy store never reads as lost: heavy window writes (LevelDB rolls its logs and
+ * compacts in both databases), store_loaded()'s reopen, many decision changes. */
+static void test_healthy_store_never_reads_as_lost(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, true, NULL);
+    char why[256] = "";
+    assert_int_equal(store_loaded(s), 0);
+    assert_int_equal(store_check(s, why, sizeof(why)), 0);
+    uint8_t blob[512];
+    memset(blob, 'x', sizeof(blob));
+    for (int r = 0; r < 40; r++) {
+        for (int k = 0; k < 2000; k++) {
+            window_key_t wk = {
+                .scope = BS_SCOPE_SUBJECT, .tally = 0, .fp = (uint64_t)k * 7919 + (uint64_t)r};
+            store_window_queue(s, &wk, blob, sizeof(blob));
+        }
+        assert_int_equal(store_flush_behind(s, r % 4 == 3), 0);
+        assert_int_equal(store_check(s, why, sizeof(why)), 0);
+    }
+    for (uint64_t i = 1; i <= 20000; i++) {
+        decision_change_t c = s_change(store_epoch(s), i, "ABCDEFGH", DECISION_UPSERT, "v");
+        assert_int_equal(store_changes_write(s, &c, 1), 0);
+    }
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(store_check(s, why, sizeof(why)), 0);
+    store_close(&s);
+}
+
+/* A look that fails (EIO on a LOCK file) says nothing: store_check() says so (1), and a
+ * recreate asked anyway closes and clears nothing. It took the store for emptied, and the
+ * recreate wiped it and wrote it again from memory. */
+static void test_failed_look_is_no_loss(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    uint64_t e = store_epoch(s);
+    decisions_t *t = s_table_stored(s);
+    char *lock = xasprintf("%s/LOCK", f->dir);
+    struct stat before, after;
+    assert_int_equal(stat(lock, &before), 0);
+    s_stat_eio = lock;
+    char why[256] = "";
+    assert_int_equal(store_check(s, why, sizeof(why)), 1);
+    char *want = xasprintf("cannot look at %s: %s", lock, strerror(EIO));
+    assert_string_equal(why, want);
+    assert_int_equal(store_recreate(s, why, sizeof(why)), -1);
+    assert_string_equal(why, want);
+    s_stat_eio = NULL;
+    assert_int_equal(store_check(s, why, sizeof(why)), 0);
+    assert_int_equal(stat(lock, &after), 0);
+    assert_true(before.st_ino == after.st_ino);
+    loaded_t l = {0};
+    assert_int_equal(store_decisions_load(s, s_collect, &l), 2);
+    store_close(&s);
+    bool created = true;
+    s = store_open(f->dir, false, &created);
+    assert_false(created);
+    assert_true(store_epoch(s) == e);
+    assert_int_equal(store_seq(s), 3);
+    store_close(&s);
+    decisions_destroy(&t);
+    xfree(want);
+    xfree(lock);
+}
+
+/* store_recreate() on a store that is not lost (its directory and LOCK files the ones
+ * opened) refuses, and the store is as it was: it used to wipe it. */
+static void test_recreate_refuses_a_store_not_lost(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    decisions_t *t = s_table_stored(s);
+    char why[256] = "";
+    assert_int_equal(store_recreate(s, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "are the ones opened: not lost"));
+    assert_false(store_detached(s));
+    loaded_t l = {0};
+    assert_int_equal(store_decisions_load(s, s_collect, &l), 2);
+    seqs_t x = {0};
+    assert_int_equal(store_changes_since(s, 0, s_seqs, &x), 0);
+    assert_int_equal(x.n, 3);
+    store_close(&s);
+    decisions_destroy(&t);
+}
+
 /* A rebuild cut short (the refill failed: disk full, EIO; or the daemon was killed before
  * it) leaves a store of no epoch: the next start begins a new one, and sensors, told by
  * the epoch that the log is lost, resynchronise. Kept, our epoch at our seq without the
@@ -1257,6 +1361,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_another_store_in_its_place_is_left_alone, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_other_files_in_its_place_are_left_alone, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_healthy_store_never_reads_as_lost, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_look_is_no_loss, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_recreate_refuses_a_store_not_lost, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_cut_short_means_a_new_epoch, s_setup,
                                         s_teardown),
