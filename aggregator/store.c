@@ -13,6 +13,7 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,10 +50,11 @@ enum { S_ID_DIR, S_ID_LOCK, S_ID_WLOCK, S_ID__COUNT };
 
 /* A file by device and inode; both 0 when it could not be looked at. */
 typedef struct {
-    dev_t dev; /* its device */
-    ino_t ino; /* its inode */
-    int err;   /* 0, or why stat() failed: ENOENT (or ENOTDIR) says it is not there, any
-                  other error (EIO, ESTALE, ENOMEM ...) says nothing about it */
+    dev_t dev;     /* its device */
+    ino_t ino;     /* its inode */
+    int err;       /* 0, or why stat() failed: ENOENT (or ENOTDIR) says it is not there, any
+                      other error (EIO, ESTALE, ENOMEM ...) says nothing about it */
+    bool unlinked; /* found, with no link left: removed, still reached through a mount */
 } s_ident_t;
 
 /* One flush step for the writer thread: its window records and the rest. */
@@ -496,14 +498,15 @@ static s_ident_t s_ident(const char *path)
 {
     struct stat st;
     if (stat(path, &st) < 0)
-        return (s_ident_t){0, 0, errno ? errno : EIO};
-    return (s_ident_t){st.st_dev, st.st_ino, 0};
+        return (s_ident_t){0, 0, errno ? errno : EIO, false};
+    return (s_ident_t){st.st_dev, st.st_ino, 0, st.st_nlink == 0};
 }
 
-/* Whether the look found no file there (rather than failing to look). */
+/* Whether the look found no file there (rather than failing to look), or one removed
+ * that a mount still leads to. */
 static bool s_ident_gone(s_ident_t a)
 {
-    return a.err == ENOENT || a.err == ENOTDIR;
+    return a.err == ENOENT || a.err == ENOTDIR || a.unlinked;
 }
 
 /* Whether the look failed and so says nothing. */
@@ -1197,6 +1200,26 @@ static int s_foreign(const store_t *self, char *why, size_t whylen)
     return -1;
 }
 
+/* Whether a file can be made and synced in dir, as LevelDB must to open a database there
+ * (a directory removed under a bind mount, read-only, or full takes nothing): one is
+ * written, fsynced and removed. 0, or -1 with why. */
+static int s_probe(const char *dir, char *why, size_t whylen)
+{
+    char *path = xasprintf("%s/.probe-%ld", dir, (long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+    int rc = fd < 0 || write(fd, "", 1) != 1 || fsync(fd) < 0 ? -1 : 0;
+    int err = errno;
+    if (fd >= 0) {
+        (void)close(fd);
+        (void)unlink(path);
+    }
+    if (rc < 0)
+        snprintf(why, whylen, "cannot make and sync a file in %s: %s: left as it is", dir,
+                 strerror(err));
+    xfree(path);
+    return rc;
+}
+
 /* store_recreate() where only windows/ went: the window database alone is opened again
  * there, and cleared (the caller writes every key again). 1, or -1 with why. */
 static int s_recreate_windows(store_t *self, char *why, size_t whylen)
@@ -1212,6 +1235,8 @@ static int s_recreate_windows(store_t *self, char *why, size_t whylen)
         snprintf(why, whylen, "%s holds something that is no database: left alone", wdir);
         return -1;
     }
+    if (s_probe(there ? wdir : kv_path(self->kv), why, whylen) < 0)
+        return -1;
     /* what the writer holds for the lost windows/ goes there first; the window records
      * queued are dropped, those of the main database kept */
     s_writer_drain(self);
@@ -1262,6 +1287,13 @@ int store_recreate(store_t *self, char *why, size_t whylen)
     } else if (!S_ISDIR(st.st_mode)) {
         snprintf(why, whylen, "%s is not a directory: left alone", dir);
         return -1;
+    } else if (st.st_nlink == 0) {
+        /* the path leads to a directory that was removed: a bind mount of it (systemd's
+         * ReadWritePaths=) whose source went. Nothing can be made in it, and nothing
+         * outside this process's mounts sees it: only a restart gets a store back. */
+        snprintf(why, whylen, "%s was removed but is still mounted here: restart the aggregator",
+                 dir);
+        return -1;
     } else if (!s_ident_same(s_ident(dir), self->ids[S_ID_DIR]) && !s_dir_usable(dir)) {
         snprintf(why, whylen, "%s holds files that are no database: left alone", dir);
         return -1;
@@ -1270,6 +1302,9 @@ int store_recreate(store_t *self, char *why, size_t whylen)
         snprintf(why, whylen, "cannot write in %s: %s", dir, strerror(errno));
         return -1;
     }
+    /* the databases that work go only once new ones can be made */
+    if (s_probe(dir, why, whylen) < 0)
+        return -1;
     /* the lost databases go: what the writer holds for them is written there first, and
      * what is queued is dropped (the caller writes everything again) */
     s_writer_drain(self);

@@ -9,7 +9,9 @@
  * the data directory lost while open: noticed (store_check), recreated with the epoch, seq
  * and what the caller writes again, another store or other files in its place left alone;
  * a rebuild cut short before the refill means a new epoch at the next start; a look that
- * fails (EIO) is no loss, and a store not lost is never recreated.
+ * fails (EIO) is no loss, and a store not lost is never recreated; a directory removed
+ * but still mounted, or one where no file can be synced, is refused before anything is
+ * closed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,6 +41,12 @@ typedef struct {
  * EIO), FUSE or under memory pressure. This stat() takes the place of libc's in the whole
  * test, the store's calls included. */
 static const char *s_stat_eio;
+/* A directory whose stat() says it has no link left (NULL: none): removed, and still the
+ * path's through a bind mount of it. */
+static const char *s_stat_unlinked;
+/* fsync() fails with EIO (as where no file can be made or synced); LevelDB syncs with
+ * fdatasync(), so this is the store's own look only. */
+static bool s_fsync_eio;
 
 int stat(const char *restrict path, struct stat *restrict st)
 {
@@ -46,7 +54,19 @@ int stat(const char *restrict path, struct stat *restrict st)
         errno = EIO;
         return -1;
     }
-    return (int)syscall(SYS_newfstatat, AT_FDCWD, path, st, 0);
+    int rc = (int)syscall(SYS_newfstatat, AT_FDCWD, path, st, 0);
+    if (rc == 0 && s_stat_unlinked != NULL && strcmp(path, s_stat_unlinked) == 0)
+        st->st_nlink = 0;
+    return rc;
+}
+
+int fsync(int fd)
+{
+    if (s_fsync_eio) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fsync, fd);
 }
 
 static int s_setup(void **state)
@@ -1235,6 +1255,68 @@ static void test_recreate_refuses_a_store_not_lost(void **state)
     decisions_destroy(&t);
 }
 
+/* The data directory a bind mount of one whose source was removed (systemd's
+ * ReadWritePaths=, the directory removed from the host): the path leads to the removed
+ * directory, where nothing can be made. Refused before anything is closed: the store goes
+ * on with the databases it has (decisions still stored and published). It closed them,
+ * LevelDB could not open new ones there, and the store was detached until a restart. */
+static void test_removed_dir_still_mounted_is_refused_and_kept(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    uint64_t e = store_epoch(s);
+    decisions_t *t = s_table_stored(s);
+    s_sh(f, "rm -rf '@'/*");
+    s_stat_unlinked = f->dir;
+    char why[256] = "";
+    assert_int_equal(store_check(s, why, sizeof(why)), -1);
+    assert_string_equal(why, "removed");
+    assert_int_equal(store_recreate(s, why, sizeof(why)), -1);
+    char *want =
+        xasprintf("%s was removed but is still mounted here: restart the aggregator", f->dir);
+    assert_string_equal(why, want);
+    assert_false(store_detached(s));
+    decision_change_t c = s_change(e, 4, "CCCCCCCC", DECISION_UPSERT, "four");
+    assert_int_equal(store_changes_write(s, &c, 1), 0);
+    assert_int_equal(store_sync(s), 0);
+    loaded_t l = {0};
+    assert_int_equal(store_decisions_load(s, s_collect, &l), 3);
+    s_stat_unlinked = NULL;
+    store_close(&s);
+    decisions_destroy(&t);
+    xfree(want);
+}
+
+/* Where no file can be made and synced (here: fsync fails), nothing is closed: the store
+ * goes on with the databases it has; once files can be, the recreate works. */
+static void test_recreate_waits_until_a_file_can_be_synced_there(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = store_open(f->dir, false, NULL);
+    uint64_t e = store_epoch(s);
+    decisions_t *t = s_table_stored(s);
+    s_sh(f, "rm -rf '@'");
+    char why[256] = "";
+    assert_int_equal(store_check(s, why, sizeof(why)), -1);
+    s_fsync_eio = true;
+    assert_int_equal(store_recreate(s, why, sizeof(why)), -1);
+    s_fsync_eio = false;
+    char *want =
+        xasprintf("cannot make and sync a file in %s: %s: left as it is", f->dir, strerror(EIO));
+    assert_string_equal(why, want);
+    assert_false(store_detached(s));
+    decision_change_t c = s_change(e, 4, "CCCCCCCC", DECISION_UPSERT, "four");
+    assert_int_equal(store_changes_write(s, &c, 1), 0);
+    char names[1024];
+    s_names(f->dir, names, sizeof(names));
+    assert_string_equal(names, ". .. "); /* the probe's file is gone */
+    assert_int_equal(store_recreate(s, why, sizeof(why)), 0);
+    assert_int_equal(store_seq(s), 4);
+    store_close(&s);
+    decisions_destroy(&t);
+    xfree(want);
+}
+
 /* A rebuild cut short (the refill failed: disk full, EIO; or the daemon was killed before
  * it) leaves a store of no epoch: the next start begins a new one, and sensors, told by
  * the epoch that the log is lost, resynchronise. Kept, our epoch at our seq without the
@@ -1367,6 +1449,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_look_is_no_loss, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_recreate_refuses_a_store_not_lost, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_removed_dir_still_mounted_is_refused_and_kept, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_recreate_waits_until_a_file_can_be_synced_there,
+                                        s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_cut_short_means_a_new_epoch, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_copy_of_our_store_in_its_place_loses_its_epoch_first,

@@ -1,13 +1,16 @@
 #!/bin/sh
 # test_agg_datadir - the data directory taken away while the aggregator runs.
 #
-# Removed: the aggregator notices within a store check (5 s), logs an error and writes
-# everything it holds into a new directory there (status: recreated). A file in its
+# Removed: the aggregator notices within two store checks (5 to 10 s), logs an error
+# and writes everything it holds into a new directory there (status: recreated). A file in its
 # place: it cannot, and says so (an error line, status LOST with why), while decisions
 # are still made and published. The file gone: written anew, the decision made
 # meanwhile too. Killed (-9) and started again, it has every decision, the epoch and
 # sequence, the allowlist entry, the site and the window counts; the subscriber that
-# followed it throughout goes on in the same epoch.
+# followed it throughout goes on in the same epoch. As root: a data_dir that is a bind
+# mount (systemd's ReadWritePaths=) whose source is removed is refused ("removed but
+# still mounted"), and the aggregator goes on with the databases it has: decisions are
+# still stored and published, a new subscriber gets its snapshot.
 SRC=${2:?usage: test BUILD_DIR SOURCE_DIR}
 . "$SRC/tests/integration/lib.sh"
 . "$SRC/tests/integration/agg_lib.sh"
@@ -85,3 +88,37 @@ for v in 'wave A' 'before the loss' 'during the loss'; do
 done
 grep -q 'epoch changed' "$BS_TMP/live.err" && bs_fail "the subscriber saw a new epoch"
 bs_pass "kill -9 and restart: decisions, epoch, seq, allowlist, site, sensors and counts back"
+
+# a bind-mounted data_dir whose source is removed: the path leads to the removed
+# directory, where nothing can be made; refused before anything is closed
+if [ "$(id -u)" != 0 ]; then
+    echo "skipped: the bind-mounted data_dir needs root"
+    exit 0
+fi
+agg_stop agg
+sub_stop live
+mkdir -p "$BS_TMP/host/bound.db"
+bs_mount "$BS_TMP/bound.db" --bind "$BS_TMP/host/bound.db" || bs_fail "cannot bind-mount"
+agg_conf bound
+agg_start bound
+B="$CLI --socket $AGG_CTL"
+log="$BS_TMP/bound.log"
+sub_start bsub site1
+$B decisions add --scope subject --value 'before the removal' >/dev/null || bs_fail "decisions add"
+sub_wait bsub 'before the removal$' || bs_fail "not published before the removal"
+rm -rf "$BS_TMP/host/bound.db"
+wait_log "$log" "error: store: lost: dir=$BS_TMP/bound.db reason=removed since=[0-9]+s detached=no: not recreated: $BS_TMP/bound.db was removed but is still mounted here: restart the aggregator" 15 ||
+    bs_fail "no refusal: $(grep 'store:' "$log")"
+$B decisions add --scope subject --value 'after the removal' >/dev/null ||
+    bs_fail "decisions add after the removal: the store is detached"
+sub_wait bsub 'after the removal$' || bs_fail "not published after the removal"
+$B status >"$BS_TMP/status" || bs_fail "status"
+grep -q '^Store: *LOST (.*): data_dir removed; .*was removed but is still mounted here' \
+    "$BS_TMP/status" || bs_fail "status: $(cat "$BS_TMP/status")"
+grep -q '^Store: *FAILING' "$BS_TMP/status" && bs_fail "status: the store fails: $(cat "$BS_TMP/status")"
+"$BS_BUILD/bench_subscriber" -d "$AGG_DE" -s "$AGG_SN" --site site1 --out "$BS_TMP/late.out" \
+    >/dev/null 2>"$BS_TMP/late.err" &
+bs_track $!
+wait_log "$BS_TMP/late.err" 'sync full entries=2 ' 10 ||
+    bs_fail "a new subscriber got no snapshot: $(cat "$BS_TMP/late.err")"
+bs_pass "bind-mounted data_dir removed at its source: refused, decisions still stored and published"
