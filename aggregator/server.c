@@ -66,6 +66,8 @@ struct server {
                                          known until its queue is empty */
     void *snap;                       /* snapshot ROUTER */
     void *ctl;                        /* control ROUTER (ipc) */
+    zsock_ipc_file_t ctl_file;        /* its socket file as bound: removed at stop only if
+                                         the path still names it */
     zsock_zap_t *zap;                 /* ZAP handler (CURVE mode only) */
     bool curve;                       /* CURVE mode: sites authenticated by key */
     char *ep[4];                      /* bound endpoints: event, decision, snapshot, control */
@@ -2112,6 +2114,7 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
                         st.ctl_gid, 2);
     self->ctl =
         s_bind(self, ZMQ_ROUTER, cfg->control_endpoint, "control", false, &st.keys, st.ctl_gid, 3);
+    zsock_ipc_file(cfg->control_endpoint, &self->ctl_file);
     /* the peer may follow us whether or not we follow it (a standby that only mirrors) */
     if (self->curve && cfg->peer_public_key && *cfg->peer_public_key)
         decisions_strlcpy(self->peer_key, cfg->peer_public_key, ZSOCK_Z85_LEN);
@@ -2401,8 +2404,8 @@ void server_destroy(server_t **self_p)
     zsock_zap_destroy(&self->zap);
     if (self->ctx)
         zmq_ctx_term(self->ctx);
-    if (self->ep[3] && strncmp(self->ep[3], "ipc://", 6) == 0)
-        (void)unlink(self->ep[3] + 6);
+    if (self->ep[3])
+        (void)zsock_ipc_remove(self->ep[3], &self->ctl_file);
     for (size_t i = 0; i < 4; i++)
         xfree(self->ep[i]);
     ingest_destroy(&self->ingest);

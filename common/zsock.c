@@ -21,7 +21,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <zmq.h>
@@ -134,12 +136,79 @@ void zsock_close(void **sock_p)
     }
 }
 
+/* Whether an ipc path may be bound: nothing there, or a socket no one listens on (a crashed
+ * daemon's). libzmq unlinks whatever the path names before it binds, so a second daemon
+ * given the same path would take the name from a running one, and unlink it at its stop.
+ * 0, or -1 with errno and why (len bytes). */
+static int s_ipc_free(const char *path, char *why, size_t len)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return 0; /* nothing there (or a path bind will refuse with its own error) */
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(why, len, "the path exists and is not a socket");
+        errno = EEXIST;
+        return -1;
+    }
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return 0; /* too long for any socket: bind says so */
+    memcpy(sa.sun_path, path, strlen(path));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    int e = errno;
+    close(fd);
+    if (rc < 0 && (e == ECONNREFUSED || e == ENOENT))
+        return 0; /* stale: no one listens */
+    if (rc == 0)
+        snprintf(why, len,
+                 "in use: a running process listens on it (another daemon "
+                 "with this endpoint?)");
+    else
+        snprintf(why, len, "cannot tell whether it is in use: %s", strerror(e));
+    errno = EADDRINUSE;
+    return -1;
+}
+
+void zsock_ipc_file(const char *endpoint, zsock_ipc_file_t *f)
+{
+    struct stat st;
+    assert(endpoint && f);
+    memset(f, 0, sizeof(*f));
+    if (strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@' && stat(endpoint + 6, &st) == 0) {
+        f->dev = st.st_dev;
+        f->ino = st.st_ino;
+    }
+}
+
+int zsock_ipc_remove(const char *endpoint, const zsock_ipc_file_t *f)
+{
+    zsock_ipc_file_t now;
+    assert(endpoint && f);
+    zsock_ipc_file(endpoint, &now);
+    if (f->ino == 0 || now.ino != f->ino || now.dev != f->dev)
+        return 0;
+    return unlink(endpoint + 6) == 0;
+}
+
 int zsock_bind(void *sock, const char *endpoint, mode_t mode, gid_t gid)
 {
     assert(sock && endpoint);
     int is_ipc = strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@';
     const char *path = endpoint + 6;
     mode_t old = 0;
+    char why[128];
+
+    if (is_ipc && s_ipc_free(path, why, sizeof(why)) < 0) {
+        int e = errno;
+        msg_error("zsock: op=bind endpoint=%s: error=%s", endpoint, why);
+        errno = e;
+        return -1;
+    }
 
     /* tight umask during bind: the file never exists with looser permissions */
     if (is_ipc && mode)

@@ -74,8 +74,26 @@ void zsock_close(void **sock_p);
 
 /* Binds; for ipc:// endpoints the file gets mode (e.g. 0660) and group gid ((gid_t)-1: keep).
  * mode 0 leaves an ipc file as the umask made it. With a mode it narrows the process umask for
- * the bind, so bind ipc endpoints before starting threads. 0, or -1 + log. */
+ * the bind, so bind ipc endpoints before starting threads. An ipc:// path that a live process
+ * listens on (a connect to it succeeds), or that is not a socket, is refused (errno
+ * EADDRINUSE or EEXIST): libzmq would unlink it and take its name from under its owner. A
+ * stale socket file (a crashed daemon's: connect refused) is replaced. 0, or -1 + log. */
 int zsock_bind(void *sock, const char *endpoint, mode_t mode, gid_t gid);
+
+/* The file of a bound ipc:// endpoint, as it was when bound (zsock_ipc_file). */
+typedef struct {
+    dev_t dev; /* its device */
+    ino_t ino; /* its inode; 0: none */
+} zsock_ipc_file_t;
+
+/* Records which file the ipc:// endpoint's path is now (f->ino 0 for another transport, or
+ * no file). */
+void zsock_ipc_file(const char *endpoint, zsock_ipc_file_t *f);
+
+/* Removes the socket file of an ipc:// endpoint at stop, but only if its path is still the
+ * file f recorded: one that another process bound since (ours was removed and replaced) is
+ * left alone. 1 removed, 0 left alone. */
+int zsock_ipc_remove(const char *endpoint, const zsock_ipc_file_t *f);
 
 /* Connects (ZeroMQ connects in the background and reconnects by itself). 0, or -1 + log. */
 int zsock_connect(void *sock, const char *endpoint);

@@ -3,7 +3,8 @@
  * PUSH/PULL round trip, bad frames dropped with a reason, oversized parts cut
  * off by ZMQ_MAXMSGSIZE, non-blocking sends, PUB/SUB topics (site1 is not
  * site10), ROUTER envelopes, CURVE with ZAP (registered key in, unknown key
- * out), key files, and the ipc socket's mode.
+ * out), key files, the ipc socket's mode, and whose an ipc socket file is (a live one
+ * is never taken over, a stale one is replaced, a stop removes only its own).
  *
  * No sleeps: waits are zmq_poll/receive calls that return as soon as the
  * awaited thing happens; their timeouts only keep a broken build from hanging.
@@ -787,6 +788,87 @@ static void test_ipc_socket_gets_its_mode(void **state)
     nftw(dir, s_rm, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* An ipc path a live socket listens on is refused (libzmq would unlink it and take the
+ * name from its owner), as is a path that is no socket; a stale socket file, which no one
+ * listens on any more, is replaced. */
+static void test_ipc_bind_refuses_a_live_socket(void **state)
+{
+    char dir[] = "/tmp/test_zsock.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    int logfd = open("/dev/null", O_WRONLY);
+    msg_set_fd(logfd);
+    char *path = xasprintf("%s/control.sock", dir);
+    char *ep = xasprintf("ipc://%s", path);
+    /* the first in a context of its own: terminating it waits until its listener is closed */
+    void *ctx = zmq_ctx_new();
+    void *first = zsock_new(ctx, ZMQ_ROUTER), *second = zsock_new(s_ctx, ZMQ_ROUTER);
+    struct stat before, after;
+    assert_int_equal(zsock_bind(first, ep, 0660, (gid_t)-1), 0);
+    assert_int_equal(stat(path, &before), 0);
+    assert_int_equal(zsock_bind(second, ep, 0660, (gid_t)-1), -1);
+    assert_int_equal(errno, EADDRINUSE);
+    assert_int_equal(stat(path, &after), 0);
+    assert_true(after.st_ino == before.st_ino); /* the first one's file, untouched */
+
+    /* the first closes without removing its file (as after a crash): stale, replaced */
+    zsock_close(&first);
+    zmq_ctx_term(ctx);
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(zsock_bind(second, ep, 0660, (gid_t)-1), 0);
+    assert_int_equal(stat(path, &after), 0);
+    assert_true(S_ISSOCK(after.st_mode));
+    zsock_close(&second);
+
+    /* a file that is no socket is no one's to unlink */
+    char *plain = xasprintf("%s/plain", dir), *plain_ep = xasprintf("ipc://%s", plain);
+    int fd = open(plain, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    void *third = zsock_new(s_ctx, ZMQ_ROUTER);
+    assert_int_equal(zsock_bind(third, plain_ep, 0660, (gid_t)-1), -1);
+    assert_int_equal(stat(plain, &after), 0);
+    assert_true(S_ISREG(after.st_mode));
+    zsock_close(&third);
+    msg_set_fd(-1);
+    close(logfd);
+    xfree(plain), xfree(plain_ep), xfree(ep), xfree(path);
+    nftw(dir, s_rm, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* At stop, a socket file is removed only while its path still names the file bound: one
+ * another process bound since is left alone. */
+static void test_ipc_remove_leaves_a_file_not_ours(void **state)
+{
+    char dir[] = "/tmp/test_zsock.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *path = xasprintf("%s/control.sock", dir), *moved = xasprintf("%s/old.sock", dir);
+    char *ep = xasprintf("ipc://%s", path);
+    void *ours = zsock_new(s_ctx, ZMQ_ROUTER), *theirs = zsock_new(s_ctx, ZMQ_ROUTER);
+    zsock_ipc_file_t mine, none;
+    assert_int_equal(zsock_bind(ours, ep, 0660, (gid_t)-1), 0);
+    zsock_ipc_file(ep, &mine);
+    assert_true(mine.ino != 0);
+    zsock_ipc_file("tcp://127.0.0.1:5570", &none);
+    assert_true(none.ino == 0);
+    assert_int_equal(zsock_ipc_remove("tcp://127.0.0.1:5570", &none), 0);
+
+    /* ours moved away, another bound the path: its file stays */
+    assert_int_equal(rename(path, moved), 0);
+    assert_int_equal(zsock_bind(theirs, ep, 0660, (gid_t)-1), 0);
+    assert_int_equal(zsock_ipc_remove(ep, &mine), 0);
+    assert_int_equal(access(path, F_OK), 0);
+
+    /* its own file, it removes */
+    zsock_ipc_file_t their_file;
+    zsock_ipc_file(ep, &their_file);
+    assert_int_equal(zsock_ipc_remove(ep, &their_file), 1);
+    assert_int_equal(access(path, F_OK), -1);
+    zsock_close(&ours);
+    zsock_close(&theirs);
+    xfree(ep), xfree(path), xfree(moved);
+    nftw(dir, s_rm, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 static int s_getint(void *sock, int opt)
 {
     int v = -1;
@@ -843,6 +925,8 @@ int main(void)
         cmocka_unit_test(test_zap_answers_every_request),
         cmocka_unit_test(test_key_files),
         cmocka_unit_test(test_ipc_socket_gets_its_mode),
+        cmocka_unit_test(test_ipc_bind_refuses_a_live_socket),
+        cmocka_unit_test(test_ipc_remove_leaves_a_file_not_ours),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }
