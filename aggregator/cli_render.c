@@ -473,6 +473,11 @@ static void s_status(FILE *fp, const json_t *doc, int64_t now_ms)
         }
         fprintf(fp, "%s\n", any ? "" : " none");
     }
+    if (s_int(doc, "handshakes_refused", 0) > 0)
+        fprintf(fp,
+                "Refused:    %s CURVE handshakes (unregistered or revoked keys; the log names "
+                "each key once a minute)\n",
+                s_field(doc, "handshakes_refused", b[0], 64));
     const json_t *dec = json_object_get(doc, "decisions");
     fprintf(fp, "Keys:       %s tracked", s_field(doc, "keys", b[0], 64));
     const json_t *win = json_object_get(doc, "window");

@@ -296,6 +296,8 @@ static int s_status(server_t *srv, s_ctx_t *c)
         "pending", (json_int_t)decisions_pending(d), "allowlist",
         (json_int_t)allowlist_count(server_allowlist(srv)), "sites", (json_int_t)nsites, "store",
         store, "peer", peer);
+    json_object_set_new(doc, "handshakes_refused",
+                        json_integer((json_int_t)server_handshakes_refused(srv)));
     /* the window's room: keys refused are counts lost (the events refused on every key
      * are the drop "refused"); "full" counts those refused because max_keys was reached */
     json_object_set_new(

@@ -741,6 +741,11 @@ size_t server_unstored(const server_t *self)
     return self->nunstored;
 }
 
+uint64_t server_handshakes_refused(const server_t *self)
+{
+    return self->zap ? zsock_zap_refused(self->zap) : 0;
+}
+
 /* A store write failed (windows: one of the flush's window writes). */
 static void s_store_failed(server_t *self, bool windows)
 {
@@ -2101,6 +2106,7 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
         self->zap = zsock_zap_new(self->ctx, s_zap_lookup, self);
         if (!self->zap)
             msg_fatal(EX_UNAVAILABLE, "cannot start the ZAP handler");
+        zsock_zap_set_clock(self->zap, self->clock);
         self->curve = true;
     } else {
         msg_warn("plain mode: no CURVE keys configured, sites are not authenticated, "

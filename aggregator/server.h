@@ -235,6 +235,9 @@ const server_stats_t *server_stats(const server_t *self);
 /* Decision changes a failed store write left waiting (stored, then published, at the next
  * write that works). */
 size_t server_unstored(const server_t *self);
+/* CURVE handshakes refused (unregistered or revoked keys; 0 in plain mode): the log
+ * names each key once a minute only. */
+uint64_t server_handshakes_refused(const server_t *self);
 /* Wall-clock now, as the loop sees it (fake in tests). */
 int64_t server_now_ms(const server_t *self);
 /* Bound endpoints with real ports (tcp://127.0.0.1:* resolved); borrowed. */

@@ -34,12 +34,23 @@
 #define S_ZAP_ENDPOINT  "inproc://zeromq.zap.01"
 #define S_ZAP_MAX_PARTS 10 /* a CURVE request has 7; more is refused */
 
+/* A refused key's log line: when it was said, and the refusals not said since. */
+typedef struct {
+    char key[ZSOCK_Z85_LEN + 1]; /* the client key (Z85); "" for a free slot */
+    char addr[64];               /* the address of its latest refusal */
+    int64_t said_ms;             /* when its line was last said (monotonic; 0: never) */
+    uint64_t unsaid;             /* refusals since that line */
+} s_zap_refusal_t;
+
 struct zsock_zap {
-    void *rep;              /* REP bound to inproc://zeromq.zap.01 */
-    zsock_zap_lookup_fn fn; /* public key -> site */
-    void *arg;              /* fn's first argument */
-    uint64_t accepted;      /* requests answered 200 */
-    uint64_t refused;       /* requests answered 400 or 500 */
+    void *rep;                                    /* REP bound to inproc://zeromq.zap.01 */
+    zsock_zap_lookup_fn fn;                       /* public key -> site */
+    void *arg;                                    /* fn's first argument */
+    uint64_t accepted;                            /* requests answered 200 */
+    uint64_t refused;                             /* requests answered 400 or 500 */
+    const bs_clock_t *clock;                      /* times the refusal lines */
+    s_zap_refusal_t refusals[ZSOCK_ZAP_LOG_KEYS]; /* refused keys, each its own line */
+    s_zap_refusal_t others;                       /* keys beyond those, one line for all */
 };
 
 /* ---- sockets ---- */
@@ -780,7 +791,58 @@ zsock_zap_t *zsock_zap_new(void *ctx, zsock_zap_lookup_fn lookup, void *arg)
     self->rep = rep;
     self->fn = lookup;
     self->arg = arg;
+    self->clock = bs_clock_system();
     return self;
+}
+
+void zsock_zap_set_clock(zsock_zap_t *self, const bs_clock_t *clock)
+{
+    assert(self && clock);
+    self->clock = clock;
+}
+
+/* Says r's line: the refusals of its key since its last line. */
+static void s_zap_refusal_say(const s_zap_refusal_t *r, bool others)
+{
+    msg_warn("zsock: zap: refused client_key=%s address=%s refusals=%llu%s: unknown key%s", r->key,
+             r->addr, (unsigned long long)r->unsaid, others ? " keys=others" : "",
+             others ? " (more keys refused in a minute than are counted each: these "
+                      "together, this the latest)"
+                    : "");
+}
+
+/* Counts a refusal of key (Z85) from addr, and logs it when its line is due. */
+static void s_zap_refusal(zsock_zap_t *self, const char *key, const char *addr)
+{
+    int64_t now = bs_clock_mono_ms(self->clock);
+    s_zap_refusal_t *r = NULL, *stale = NULL;
+    for (size_t i = 0; i < ZSOCK_ZAP_LOG_KEYS && r == NULL; i++) {
+        s_zap_refusal_t *x = &self->refusals[i];
+        if (strcmp(x->key, key) == 0)
+            r = x;
+        else if (x->key[0] == '\0' || now - x->said_ms >= ZSOCK_ZAP_LOG_MS)
+            stale = stale ? stale : x;
+    }
+    if (r == NULL && stale) {
+        /* a slot free, or one whose line is a minute old: what it has not said yet is
+         * said now (its line was due), then it counts key */
+        if (stale->key[0] && stale->unsaid)
+            s_zap_refusal_say(stale, false);
+        r = stale;
+        memset(r, 0, sizeof(*r));
+        snprintf(r->key, sizeof(r->key), "%s", key);
+    }
+    bool others = r == NULL;
+    if (others) {
+        r = &self->others;
+        snprintf(r->key, sizeof(r->key), "%s", key);
+    }
+    snprintf(r->addr, sizeof(r->addr), "%s", addr);
+    r->unsaid++;
+    if (msg_due(&r->said_ms, now, ZSOCK_ZAP_LOG_MS)) {
+        s_zap_refusal_say(r, others);
+        r->unsaid = 0;
+    }
 }
 
 void *zsock_zap_socket(zsock_zap_t *self)
@@ -836,7 +898,7 @@ static int s_zap_answer(zsock_zap_t *self, zmq_msg_t *parts, int n)
         memcpy(addr, zmq_msg_data(&parts[3]), alen);
         addr[alen] = '\0';
         self->refused++;
-        msg_warn("zsock: zap: refused client_key=%s address=%s: unknown key", z85, addr);
+        s_zap_refusal(self, z85, addr);
         return s_zap_reply(self->rep, &parts[1], "400", "unknown key", "");
     }
     self->accepted++;

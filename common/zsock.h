@@ -35,6 +35,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bs_clock.h"
 #include "wire.h"
 
 #define ZSOCK_LINGER_MS 100  /* ZMQ_LINGER of every socket */
@@ -183,9 +184,23 @@ typedef const char *(*zsock_zap_lookup_fn)(void *arg, const char *client_public_
 
 typedef struct zsock_zap zsock_zap_t;
 
+/* A refused key's log line is said at most once this often, with the refusals since. */
+#define ZSOCK_ZAP_LOG_MS 60000
+/* Refused keys counted each; refusals of more keys than this in an interval share a line. */
+#define ZSOCK_ZAP_LOG_KEYS 32
+
 /* Binds the context's ZAP handler socket (inproc://zeromq.zap.01, REP); lookup(arg, key) decides.
- * NULL + log when another handler is bound. Create it before any CURVE server binds. */
+ * NULL + log when another handler is bound. Create it before any CURVE server binds.
+ * A refused key is logged ("zsock: zap: refused client_key=K address=A refusals=N: unknown
+ * key") at its first refusal and then at most once per ZSOCK_ZAP_LOG_MS, N the refusals
+ * of K since its last line (this one included): a sensor with a revoked key, or anyone
+ * reaching a CURVE socket, cannot fill the log. Past ZSOCK_ZAP_LOG_KEYS keys refused in an
+ * interval, the others are counted together (keys=others in their line). */
 zsock_zap_t *zsock_zap_new(void *ctx, zsock_zap_lookup_fn lookup, void *arg);
+
+/* The clock the refusal lines are timed by (monotonic; borrowed, must outlive self);
+ * bs_clock_system() until set. */
+void zsock_zap_set_clock(zsock_zap_t *self, const bs_clock_t *clock);
 
 /* The REP socket, for zmq_poll (ZMQ_POLLIN). */
 void *zsock_zap_socket(zsock_zap_t *self);

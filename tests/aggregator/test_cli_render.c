@@ -144,6 +144,13 @@ static void test_status_block_and_sensors(void **state)
                    "{\"now_ms\":" NOW ",\"uptime_s\":5,\"events\":{\"received\":100,"
                    "\"counted\":100,\"untracked\":40,\"dropped\":{}},\"keys\":2}");
     s_has_line(out, "Events:     0.0/s, 100 received, 100 counted (40 without dedup: full)");
+    assert_null(strstr(out, "Refused:"));
+    free(out);
+    /* refused CURVE handshakes: counted here, since the log names a key once a minute */
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS,
+                   "{\"now_ms\":" NOW ",\"uptime_s\":5,\"handshakes_refused\":31}");
+    s_has_line(out, "Refused:    31 CURVE handshakes (unregistered or revoked keys; the log names "
+                    "each key once a minute)");
     free(out);
 }
 

@@ -672,6 +672,96 @@ static void test_zap_answers_every_request(void **state)
     zsock_zap_destroy(&zap);
 }
 
+/* Lines of the log captured in fp that hold needle. */
+static int s_lines_with(FILE *fp, const char *needle)
+{
+    char line[1024];
+    int n = 0;
+    rewind(fp);
+    while (fgets(line, sizeof(line), fp))
+        n += strstr(line, needle) != NULL;
+    return n;
+}
+
+/* One refused CURVE request for the key whose bytes are all b. */
+static void s_zap_refuse(void *req, zsock_zap_t *zap, uint8_t b)
+{
+    uint8_t key[32];
+    char code[64], user[64];
+    memset(key, b, sizeof(key));
+    const char *curve[] = {"1.0", "r", "backstop", "192.0.2.9", "", "CURVE", (char *)key};
+    size_t curve_len[] = {3, 1, 8, 9, 0, 5, 32};
+    s_zap_ask(req, zap, curve, curve_len, 7, code, user);
+    assert_string_equal(code, "400");
+}
+
+/* A key refused again and again (a sensor with a revoked key retries every second) is
+ * logged once a minute with the refusals since its last line, and a flood of distinct
+ * keys beyond the table shares one line a minute: no one can fill the log. */
+static void test_zap_refusals_are_logged_once_a_minute_a_key(void **state)
+{
+    registry_t reg = {"", "site7"};
+    bs_clock_t *clock = bs_clock_fake_new(1000000);
+    zsock_zap_t *zap = zsock_zap_new(s_ctx, s_lookup, &reg);
+    assert_non_null(zap);
+    zsock_zap_set_clock(zap, clock);
+    void *req = zmq_socket(s_ctx, ZMQ_REQ);
+    assert_int_equal(zmq_connect(req, "inproc://zeromq.zap.01"), 0);
+    s_rcvtimeo(req);
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    msg_set_fd(fileno(log));
+    char z85[ZSOCK_Z85_LEN + 1], want[128];
+    uint8_t key[32];
+    memset(key, 1, sizeof(key));
+    assert_non_null(zmq_z85_encode(z85, key, 32));
+
+    /* 30 attempts in 30 s: one line, at the first */
+    for (int i = 0; i < 30; i++) {
+        s_zap_refuse(req, zap, 1);
+        bs_clock_fake_advance(clock, 1000);
+    }
+    assert_int_equal(s_lines_with(log, "zsock: zap: refused"), 1);
+    snprintf(want, sizeof(want), "refused client_key=%s address=192.0.2.9 refusals=1: unknown key",
+             z85);
+    assert_int_equal(s_lines_with(log, want), 1);
+    /* a minute after that line, the next attempt says the 29 in between too */
+    bs_clock_fake_advance(clock, ZSOCK_ZAP_LOG_MS - 30000);
+    s_zap_refuse(req, zap, 1);
+    snprintf(want, sizeof(want), "refused client_key=%s address=192.0.2.9 refusals=30:", z85);
+    assert_int_equal(s_lines_with(log, want), 1);
+    assert_int_equal(s_lines_with(log, "zsock: zap: refused"), 2);
+
+    /* 100 distinct keys, each twice, in a minute: one line each for the table's other
+     * slots, one for all the rest */
+    for (int round = 0; round < 2; round++)
+        for (int b = 2; b < 102; b++)
+            s_zap_refuse(req, zap, (uint8_t)b);
+    assert_int_equal(s_lines_with(log, "zsock: zap: refused"), 2 + ZSOCK_ZAP_LOG_KEYS - 1 + 1);
+    assert_int_equal(s_lines_with(log, "keys=others"), 1);
+    assert_int_equal(zsock_zap_refused(zap), 31 + 200);
+
+    /* a minute on, a new key takes the slot of one whose line is due (the first, key 1's):
+     * the refusal of the old key not said yet is said then */
+    s_zap_refuse(req, zap, 1);
+    bs_clock_fake_advance(clock, ZSOCK_ZAP_LOG_MS);
+    s_zap_refuse(req, zap, 200);
+    memset(key, 1, sizeof(key));
+    assert_non_null(zmq_z85_encode(z85, key, 32));
+    snprintf(want, sizeof(want), "refused client_key=%s address=192.0.2.9 refusals=1:", z85);
+    assert_int_equal(s_lines_with(log, want), 2);
+    memset(key, 200, sizeof(key));
+    assert_non_null(zmq_z85_encode(z85, key, 32));
+    snprintf(want, sizeof(want), "refused client_key=%s address=192.0.2.9 refusals=1:", z85);
+    assert_int_equal(s_lines_with(log, want), 1);
+
+    msg_set_fd(-1);
+    fclose(log);
+    zmq_close(req);
+    zsock_zap_destroy(&zap);
+    bs_clock_destroy(&clock);
+}
+
 /* ---- key files and ipc ---- */
 
 static int s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -923,6 +1013,7 @@ int main(void)
         cmocka_unit_test(test_endpoint_is_local),
         cmocka_unit_test(test_curve_registered_key_in_unknown_key_out),
         cmocka_unit_test(test_zap_answers_every_request),
+        cmocka_unit_test(test_zap_refusals_are_logged_once_a_minute_a_key),
         cmocka_unit_test(test_key_files),
         cmocka_unit_test(test_ipc_socket_gets_its_mode),
         cmocka_unit_test(test_ipc_bind_refuses_a_live_socket),
