@@ -683,6 +683,26 @@ int decisions_restore(decisions_t *self, const decision_t *d)
     return 0;
 }
 
+int decisions_log_restore(decisions_t *self, const decision_change_t *changes, size_t n)
+{
+    if (self->seq != self->floor || self->taken != self->seq)
+        return -1;
+    if (n > self->log_max) {
+        changes += n - self->log_max;
+        n = self->log_max;
+    }
+    if (n > self->seq)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (changes[i].epoch != self->epoch || changes[i].seq != self->seq - n + 1 + i)
+            return -1;
+    assert(n <= self->log_cap);
+    memcpy(self->log, changes, n * sizeof(*changes));
+    self->log_head = 0;
+    self->floor = self->seq - n;
+    return 0;
+}
+
 const char *decisions_why_name(decision_why_t why)
 {
     switch (why) {

@@ -231,6 +231,14 @@ decisions_mirror_t decisions_mirror(decisions_t *self, decision_kind_t kind, dec
  * no change logged). -1 if its id is already active or the record is invalid. */
 int decisions_restore(decisions_t *self, const decision_t *d);
 
+/* Puts back the change log read from the store at restart: changes[0..n), consecutive
+ * seqs of the table's epoch ending at its seq (the latest log_max of them are kept). What
+ * the log answers before the stop it answers after: decisions_last_change() (`backstop why`
+ * of an id no longer in force), decisions_changes_since(), and the mirror's memory of
+ * removals. Only on a table that has logged nothing since decisions_new(). 0, or -1 (and
+ * nothing restored) when the changes are not that. */
+int decisions_log_restore(decisions_t *self, const decision_change_t *changes, size_t n);
+
 /* Names of the change reasons: "new", "extended", "expired", "revoked", "allowlisted",
  * "superseded". */
 const char *decisions_why_name(decision_why_t why);

@@ -1714,6 +1714,41 @@ static int s_restore_decision(const decision_t *d, void *arg)
     return 0;
 }
 
+/* The changes the stored sequence log holds, gathered for decisions_log_restore(). */
+typedef struct {
+    decision_change_t *v; /* room for max */
+    size_t n, max;        /* gathered, room */
+} s_log_restore_t;
+
+static int s_restore_change(const decision_change_t *c, void *arg)
+{
+    s_log_restore_t *l = arg;
+    if (l->n == l->max)
+        return -1;
+    l->v[l->n++] = *c;
+    return 0;
+}
+
+/* The decision table's change log as it was at the stop (its last change_log changes,
+ * from the stored log): `backstop why` of an id no longer in force, changes-since and the
+ * peer's crossing upserts know the same after a restart as before. */
+static void s_restore_log(server_t *self)
+{
+    uint64_t seq = store_seq(self->store), from = store_log_floor(self->store);
+    uint64_t keep = (uint64_t)self->cfg->change_log;
+    if (seq > keep && seq - keep > from)
+        from = seq - keep;
+    if (seq <= from || decisions_seq(self->decisions) != seq)
+        return;
+    s_log_restore_t l = {xmalloc((size_t)(seq - from) * sizeof(*l.v)), 0, (size_t)(seq - from)};
+    if (store_changes_since(self->store, from, s_restore_change, &l) < 0 ||
+        decisions_log_restore(self->decisions, l.v, l.n) < 0)
+        msg_warn("store: %s: the sequence log from %llu to %llu could not be read back: "
+                 "`backstop why` does not know the decisions it ended",
+                 self->cfg->data_dir, (unsigned long long)from + 1, (unsigned long long)seq);
+    xfree(l.v);
+}
+
 static int s_restore_allow(const allow_entry_t *e, void *arg)
 {
     server_t *self = arg;
@@ -2048,6 +2083,7 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     self->arena = wire_arena_new();
 
     long nd = store_decisions_load(self->store, s_restore_decision, self);
+    s_restore_log(self);
     long na = store_allow_load(self->store, s_restore_allow, self);
     uint32_t was[INGEST_RULES_MAX];
     long nwas = store_window_tallies_get(self->store, was, INGEST_RULES_MAX);

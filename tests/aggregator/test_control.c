@@ -88,6 +88,13 @@ static int s_teardown(void **state)
     return 0;
 }
 
+/* Stops the server and starts it again on the same data dir (and clock). */
+static void s_restart(s_fx_t *fx)
+{
+    server_destroy(&fx->srv);
+    fx->srv = s_server_in(fx->dir, fx->clock);
+}
+
 /* Sends req; keeps the status, error and parsed document in fx. */
 static int s_call(s_fx_t *fx, Backstop__ControlRequest *req)
 {
@@ -726,6 +733,57 @@ static void test_why_of_an_id_no_longer_in_force(void **state)
     assert_null(s_get(fx, "removed", NULL));
 }
 
+/* What `why` knows of decisions no longer in force (revoked, allowlisted, expired), it
+ * knows after a restart too: the change log comes back from the store. */
+static void test_why_of_ended_decisions_after_a_restart(void **state)
+{
+    s_fx_t *fx = *state;
+    char revoked[DECISION_ID_LEN + 1], allowed[DECISION_ID_LEN + 1], expired[DECISION_ID_LEN + 1];
+    snprintf(revoked, sizeof(revoked), "%s", s_add_subject(fx, "revoked wave"));
+    snprintf(allowed, sizeof(allowed), "%s", s_add_subject(fx, "allowed wave"));
+    snprintf(expired, sizeof(expired), "%s", s_add_subject(fx, "expired wave"));
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL;
+    req.id = revoked;
+    assert_int_equal(s_call(fx, &req), 0);
+    Backstop__ControlRequest allow = BACKSTOP__CONTROL_REQUEST__INIT;
+    allow.command = BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD;
+    allow.has_scope = 1;
+    allow.scope = BACKSTOP__SCOPE__SUBJECT;
+    allow.value = "allowed wave";
+    assert_int_equal(s_call(fx, &allow), 0);
+    decisions_t *t = server_decisions(fx->srv);
+    /* the one left in force runs out */
+    assert_int_equal(decisions_expire(t, T0 + 3601 * SEC), 1);
+    (void)server_apply_changes(fx->srv);
+    uint64_t seq = decisions_seq(t);
+
+    s_restart(fx);
+    t = server_decisions(fx->srv);
+    assert_true(decisions_seq(t) == seq);
+    assert_true(decisions_log_floor(t) == 0); /* the whole log is back */
+    const char *ids[] = {revoked, allowed, expired};
+    const char *whys[] = {"revoked", "allowlisted", "expired"};
+    const char *values[] = {"revoked wave", "allowed wave", "expired wave"};
+    Backstop__ControlRequest why = BACKSTOP__CONTROL_REQUEST__INIT;
+    why.command = BACKSTOP__CONTROL_REQUEST__COMMAND__WHY;
+    for (size_t i = 0; i < 3; i++) {
+        why.query = (char *)ids[i];
+        assert_int_equal(s_call(fx, &why), 0);
+        assert_string_equal(s_str(fx, "kind", NULL), "decision");
+        assert_string_equal(s_str(fx, "removed", "why"), whys[i]);
+        json_t *was = json_array_get(s_get(fx, "decisions", NULL), 0);
+        assert_string_equal(json_string_value(json_object_get(was, "id")), ids[i]);
+        assert_string_equal(json_string_value(json_object_get(was, "value")), values[i]);
+    }
+    /* and the log goes on from there: the next change is logged after the restored ones */
+    snprintf(revoked, sizeof(revoked), "%s", s_add_subject(fx, "after restart"));
+    assert_true(decisions_seq(t) == seq + 1);
+    why.query = expired;
+    assert_int_equal(s_call(fx, &why), 0);
+    assert_string_equal(s_str(fx, "removed", "why"), "expired");
+}
+
 static void test_why_subject_not_blocked_says_why(void **state)
 {
     s_fx_t *fx = *state;
@@ -1066,13 +1124,6 @@ static uint64_t s_digest_of(const shared_rec_t *recs, size_t n)
     for (size_t i = 0; i < n; i++)
         d = shared_digest_add(d, &recs[i]);
     return d;
-}
-
-/* Stops the server and starts it again on the same data dir (and clock). */
-static void s_restart(s_fx_t *fx)
-{
-    server_destroy(&fx->srv);
-    fx->srv = s_server_in(fx->dir, fx->clock);
 }
 
 /* The store of the stopped server (fx->srv is NULL). */
@@ -1837,6 +1888,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_why_says_whether_a_firing_rules_decision_is_in_force,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_why_of_an_id_no_longer_in_force, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_why_of_ended_decisions_after_a_restart, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_why_subject_not_blocked_says_why, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_why_ip_looks_at_address_and_network, s_setup,
                                         s_teardown),

@@ -341,6 +341,55 @@ static int s_collect(const decision_change_t *c, void *arg)
     return 0;
 }
 
+/* The change log read back at restart answers as it did before the stop: the latest
+ * log_max of the stored changes; refused when the changes do not end at the table's seq,
+ * are not consecutive, are of another epoch, or the table has logged since it was made. */
+static void test_decisions_log_restore(void **state)
+{
+    decisions_t *old = decisions_new(5, 0, 4);
+    decision_change_t log[10];
+    size_t n = 0;
+    for (uint64_t i = 1; i <= 6; i++) {
+        decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, i, BS_REACH_FLEET, "", T0 + HOUR);
+        const decision_t *made = NULL;
+        decisions_propose(old, &d, MIN, T0, &made);
+        if (i == 6)
+            assert_int_equal(decisions_remove(old, made->id, DECISION_WHY_REVOKED, T0), 0);
+        while (decisions_take_change(old, &log[n]))
+            n++;
+    }
+    assert_int_equal(n, 7);
+    const decision_change_t *gone = decisions_last_change(old, log[6].decision.id);
+    assert_non_null(gone);
+
+    decisions_t *t = decisions_new(5, 7, 4);
+    assert_int_equal(decisions_log_restore(t, log, 6), -1);    /* ends at 6, not 7 */
+    assert_int_equal(decisions_log_restore(t, log + 1, 6), 0); /* 2..7: the last 4 kept */
+    assert_int_equal(decisions_log_floor(t), 3);
+    gone = decisions_last_change(t, log[6].decision.id);
+    assert_non_null(gone);
+    assert_int_equal(gone->kind, DECISION_REMOVE);
+    assert_int_equal(gone->why, DECISION_WHY_REVOKED);
+    s_seen_t seen = {0};
+    assert_int_equal(decisions_changes_since(t, 5, 3, s_collect, &seen), 0);
+    assert_int_equal(seen.n, 4);
+    assert_int_equal(seen.seqs[3], 7);
+    /* once restored, or once it logged a change, a table takes no more */
+    assert_int_equal(decisions_log_restore(t, log + 1, 6), -1);
+    decisions_destroy(&t);
+
+    t = decisions_new(9, 7, 4);
+    assert_int_equal(decisions_log_restore(t, log + 1, 6), -1); /* another epoch */
+    decisions_destroy(&t);
+    t = decisions_new(5, 7, 4);
+    decision_change_t holed[3] = {log[4], log[4], log[6]};
+    assert_int_equal(decisions_log_restore(t, holed, 3), -1);
+    assert_int_equal(decisions_log_floor(t), 7);
+    assert_null(decisions_last_change(t, log[6].decision.id));
+    decisions_destroy(&t);
+    decisions_destroy(&old);
+}
+
 static void test_decisions_changes_since_and_too_old(void **state)
 {
     decisions_t *t = decisions_new(5, 0, 4);
@@ -846,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_decisions_revoke_by_id_tolerates_misreads),
         cmocka_unit_test(test_decisions_seq_strictly_increasing_over_all_changes),
         cmocka_unit_test(test_decisions_changes_since_and_too_old),
+        cmocka_unit_test(test_decisions_log_restore),
         cmocka_unit_test(test_decisions_pending_changes_are_never_dropped),
         cmocka_unit_test(test_decisions_new_table_continues_sequence),
         cmocka_unit_test(test_decisions_snapshot_for_site_is_fleet_plus_own),
