@@ -410,11 +410,12 @@ static int s_decision_add(server_t *srv, const Backstop__ControlRequest *req, s_
     if (decisions_action_rank(copy.action) > decisions_action_rank(action))
         json_object_set_new(kept, "action", json_string(bs_enums_action_name(copy.action)));
     static const char *const names[] = {"unchanged", "created", "extended"};
-    msg_info("control: op=decision_add id=%s result=%s scope=%s value=\"%s\" action=%s reach=%s "
+    char qv[MSG_QUOTE_SIZE(DECISION_VALUE_MAX)], qw[MSG_QUOTE_SIZE(DECISION_NAME_MAX)];
+    msg_info("control: op=decision_add id=%s result=%s scope=%s value=%s action=%s reach=%s "
              "site=%s ttl=%us who=%s",
-             copy.id, names[r], bs_enums_scope_name(scope), copy.value,
+             copy.id, names[r], bs_enums_scope_name(scope), msg_quote(qv, sizeof(qv), copy.value),
              bs_enums_action_name(action), bs_enums_reach_name(reach),
-             copy.site[0] ? copy.site : "-", ttl_s, c->who);
+             copy.site[0] ? copy.site : "-", ttl_s, msg_quote(qw, sizeof(qw), c->who));
     if (s_apply(srv, c) != 0) {
         json_decref(kept);
         return c->status;
@@ -449,8 +450,11 @@ static int s_decision_del(server_t *srv, const Backstop__ControlRequest *req, s_
     decision_t copy = *d;
     if (decisions_remove(table, copy.id, DECISION_WHY_REVOKED, c->now_ms) < 0)
         return s_fail(c, EX_SOFTWARE, "decision %s could not be removed", copy.id);
-    msg_info("control: op=decision_del id=%s scope=%s value=\"%s\" who=%s reason=\"%s\"", copy.id,
-             bs_enums_scope_name(copy.scope), copy.value, c->who, req->reason ? req->reason : "");
+    char qv[MSG_QUOTE_SIZE(DECISION_VALUE_MAX)], qw[MSG_QUOTE_SIZE(DECISION_NAME_MAX)];
+    char qr[MSG_QUOTE_SIZE(DECISION_REASON_MAX)];
+    msg_info("control: op=decision_del id=%s scope=%s value=%s who=%s reason=%s", copy.id,
+             bs_enums_scope_name(copy.scope), msg_quote(qv, sizeof(qv), copy.value),
+             msg_quote(qw, sizeof(qw), c->who), msg_quote(qr, sizeof(qr), req->reason));
     if (s_apply(srv, c) != 0)
         return c->status;
     /* a rule that still sees the wave blocks the key again at its next event: say so */
@@ -874,8 +878,10 @@ static int s_allow_add(server_t *srv, const Backstop__ControlRequest *req, s_ctx
         json_decref(revoked.arr);
         return s_fail(c, EX_SOFTWARE, "allow add: %s", err);
     }
-    msg_info("control: op=allow_add id=%u type=%s value=\"%s\" who=%s revoked=%zu", id,
-             s_allow_type(&e), e.text, c->who, nrevoked);
+    char qv[MSG_QUOTE_SIZE(ALLOW_TEXT_MAX)], qw[MSG_QUOTE_SIZE(DECISION_NAME_MAX)];
+    msg_info("control: op=allow_add id=%u type=%s value=%s who=%s revoked=%zu", id,
+             s_allow_type(&e), msg_quote(qv, sizeof(qv), e.text), msg_quote(qw, sizeof(qw), c->who),
+             nrevoked);
     const allow_entry_t *stored = allowlist_find(server_allowlist(srv), id);
     return s_ok(c, s_list_put(json_pack("{s:s, s:o}", "result", "created", "entry",
                                         control_json_allow(stored ? stored : &e)),
@@ -911,7 +917,8 @@ static int s_allow_del(server_t *srv, const Backstop__ControlRequest *req, s_ctx
         json_decref(gone);
         return s_fail(c, EX_SOFTWARE, "allow del: %s", err);
     }
-    msg_info("control: op=allow_del id=%u who=%s", id, c->who);
+    char qw[MSG_QUOTE_SIZE(DECISION_NAME_MAX)];
+    msg_info("control: op=allow_del id=%u who=%s", id, msg_quote(qw, sizeof(qw), c->who));
     return s_ok(c, json_pack("{s:o}", "removed", gone));
 }
 

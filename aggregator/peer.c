@@ -222,10 +222,11 @@ static void s_refused(peer_t *self, const decision_t *d, int64_t mono)
     self->st.refused++;
     if (!msg_due(&self->refused_log_mono, mono, S_REFUSED_LOG_MS))
         return;
+    char qv[MSG_QUOTE_SIZE(DECISION_VALUE_MAX)], qi[MSG_QUOTE_SIZE(DECISION_ID_LEN)];
     msg_warn("peer: decision=%s refused: another decision here has its id, or it is not "
              "one this table can hold (scope=%s value=%s); refused=%" PRIu64,
-             d->id, bs_enums_scope_name(d->scope), d->value,
-             self->st.refused - self->refused_logged);
+             msg_quote(qi, sizeof(qi), d->id), bs_enums_scope_name(d->scope),
+             msg_quote(qv, sizeof(qv), d->value), self->st.refused - self->refused_logged);
     self->refused_logged = self->st.refused;
 }
 
@@ -240,9 +241,11 @@ static int s_mirror(peer_t *self, decisions_t *table, decision_kind_t kind, deci
         const decision_t *kept =
             decisions_find_identity(table, d->scope, d->fp, d->reach, d->site, d->mode);
         self->st.merged++;
+        char qv[MSG_QUOTE_SIZE(DECISION_VALUE_MAX)];
         msg_info("peer: decision=%s merged: one of ours had its scope and key (scope=%s "
                  "value=%s), made while we were apart; kept=%s",
-                 d->id, bs_enums_scope_name(d->scope), d->value, kept ? kept->id : "-");
+                 d->id, bs_enums_scope_name(d->scope), msg_quote(qv, sizeof(qv), d->value),
+                 kept ? kept->id : "-");
     }
     if (r != DECISIONS_MIRROR_APPLIED && r != DECISIONS_MIRROR_MERGED)
         return 0;

@@ -221,10 +221,11 @@ static bool s_sensor_room(server_t *self, const char *site, const char *sensor, 
     if (old == self->nsensors ||
         now - self->sensors[old].last_seen_ms <= server_sensor_horizon_ms(self))
         return false;
+    char qs[MSG_QUOTE_SIZE(WIRE_MAX_ID)], qf[MSG_QUOTE_SIZE(WIRE_MAX_ID)];
     msg_info("sensor forgotten: site=%s sensor=%s silent=%llds for=%s (%s full: %d sensors)",
-             self->sensors[old].site, self->sensors[old].sensor,
-             (long long)((now - self->sensors[old].last_seen_ms) / 1000), sensor,
-             site_full ? "site" : "aggregator",
+             self->sensors[old].site, msg_quote(qs, sizeof(qs), self->sensors[old].sensor),
+             (long long)((now - self->sensors[old].last_seen_ms) / 1000),
+             msg_quote(qf, sizeof(qf), sensor), site_full ? "site" : "aggregator",
              site_full ? SERVER_SITE_SENSORS_MAX : SERVER_SENSORS_MAX);
     s_sensor_forget(self, old);
     return true;
@@ -481,7 +482,9 @@ int server_site_add(server_t *self, const char *name, const char *public_key, co
         return -1;
     }
     s_tomb_forget(self, identity);
-    msg_info("site added: site=%s who=%s key=%s", name, who && *who ? who : "-",
+    char qw[MSG_QUOTE_SIZE(DECISION_NAME_MAX)];
+    msg_info("site added: site=%s who=%s key=%s", name,
+             who && *who ? msg_quote(qw, sizeof(qw), who) : "-",
              public_key && *public_key ? "yes" : "no");
     return 0;
 }
@@ -503,7 +506,9 @@ int server_site_del(server_t *self, const char *name, const char *who, char *err
         snprintf(err, errlen, "cannot delete the site from the store (see the log)");
         return -1;
     }
-    msg_info("site removed: site=%s who=%s", r.site, who && *who ? who : "-");
+    char qw[MSG_QUOTE_SIZE(DECISION_NAME_MAX)];
+    msg_info("site removed: site=%s who=%s", r.site,
+             who && *who ? msg_quote(qw, sizeof(qw), who) : "-");
     return 0;
 }
 
@@ -577,8 +582,10 @@ uint32_t server_allow_add(server_t *self, const allow_entry_t *e, size_t *revoke
     s_tomb_forget(self, identity);
     if (revoked)
         *revoked = n;
-    msg_info("allowlist add: id=%u text=%s who=%s revoked=%zu", id, copy.text,
-             copy.who[0] ? copy.who : "-", n);
+    char qt[MSG_QUOTE_SIZE(ALLOW_TEXT_MAX)], qw[MSG_QUOTE_SIZE(DECISION_NAME_MAX)];
+    msg_info("allowlist add: id=%u text=%s who=%s revoked=%zu", id,
+             msg_quote(qt, sizeof(qt), copy.text),
+             copy.who[0] ? msg_quote(qw, sizeof(qw), copy.who) : "-", n);
     return id;
 }
 
@@ -662,12 +669,16 @@ int server_shared_apply(server_t *self, const shared_rec_t *r)
         have = shared_tomb_find(self->shared, identity);
     if (!shared_loses(have, r))
         return 0;
-    const char *kind = shared_kind_name(r->kind), *who = r->who[0] ? r->who : "-";
+    /* the peer's texts as they came: quoted, so that none forges a field of the line */
+    char qt[MSG_QUOTE_SIZE(ALLOW_TEXT_MAX)], qw[MSG_QUOTE_SIZE(DECISION_NAME_MAX)];
+    const char *kind = shared_kind_name(r->kind);
+    const char *who = r->who[0] ? msg_quote(qw, sizeof(qw), r->who) : "-";
     if (r->removed) {
         if (s_tomb_keep(self, r) < 0 || (allow_id && s_allow_drop(self, allow_id) < 0) ||
             (site && s_site_drop(self, r->site) < 0))
             return -1;
-        msg_info("shared: %s del text=%s who=%s from=peer", kind, shared_rec_text(r), who);
+        msg_info("shared: %s del text=%s who=%s from=peer", kind,
+                 msg_quote(qt, sizeof(qt), shared_rec_text(r)), who);
         return 1;
     }
     if (r->kind == SHARED_SITE) {
@@ -680,8 +691,8 @@ int server_shared_apply(server_t *self, const shared_rec_t *r)
         if (s_site_put(self, r->site, r->public_key, r->changed_ms, r->who) < 0)
             return -1;
         s_tomb_forget(self, identity);
-        msg_info("shared: site add text=%s key=%s who=%s from=peer", r->site,
-                 r->public_key[0] ? "yes" : "no", who);
+        msg_info("shared: site add text=%s key=%s who=%s from=peer",
+                 msg_quote(qt, sizeof(qt), r->site), r->public_key[0] ? "yes" : "no", who);
         return 1;
     }
     /* an allowlist entry: a newer one of the same match replaces ours, written first, so
@@ -694,8 +705,8 @@ int server_shared_apply(server_t *self, const shared_rec_t *r)
     if (id == 0 || (allow_id && s_allow_drop(self, allow_id) < 0))
         return -1;
     s_tomb_forget(self, identity);
-    msg_info("shared: allow add id=%u text=%s who=%s revoked=%zu from=peer", id, e.text, who,
-             revoked);
+    msg_info("shared: allow add id=%u text=%s who=%s revoked=%zu from=peer", id,
+             msg_quote(qt, sizeof(qt), e.text), who, revoked);
     return 1;
 }
 
@@ -800,13 +811,15 @@ int server_apply_changes(server_t *self)
     self->unsynced = true;
     for (size_t i = 0; i < self->nunstored; i++) {
         const decision_change_t *ch = &self->unstored[i];
+        char qv[MSG_QUOTE_SIZE(DECISION_VALUE_MAX)];
         msg_info("%s: decision=%s seq=%llu scope=%s value=%s action=%s reach=%s%s%s why=%s "
                  "expires=%lld%s",
                  ch->decision.id, ch->kind == DECISION_REMOVE ? "remove" : "upsert",
                  (unsigned long long)ch->seq, bs_enums_scope_name(ch->decision.scope),
-                 ch->decision.value, bs_enums_action_name(ch->decision.action),
-                 bs_enums_reach_name(ch->decision.reach), ch->decision.site[0] ? " site=" : "",
-                 ch->decision.site, decisions_why_name(ch->why), (long long)ch->decision.expires_ms,
+                 msg_quote(qv, sizeof(qv), ch->decision.value),
+                 bs_enums_action_name(ch->decision.action), bs_enums_reach_name(ch->decision.reach),
+                 ch->decision.site[0] ? " site=" : "", ch->decision.site,
+                 decisions_why_name(ch->why), (long long)ch->decision.expires_ms,
                  ch->decision.mirrored ? " from=peer" : "");
     }
     self->nunstored = 0;
@@ -912,13 +925,11 @@ static void s_drain_subscriptions(server_t *self)
             if (zmq_setsockopt(self->pub, opt, d + 1, n - 1) < 0)
                 msg_warn("decisions: cannot apply a subscription: %s", zmq_strerror(errno));
         } else if (d[0] == 1) {
-            char topic[2 * ZSOCK_TOPIC_MAX], detail[4 * ZSOCK_TOPIC_MAX];
-            size_t k = 0;
-            for (; k < n - 1 && k < sizeof(topic) - 1; k++)
-                topic[k] = d[1 + k] > ' ' && d[1 + k] < 0x7F ? (char)d[1 + k] : '?';
-            topic[k] = '\0';
-            snprintf(detail, sizeof(detail), "topic=\"%s\" key_site=%s", topic,
-                     user && *user ? user : "-");
+            /* the topic's bytes as they came (the first 2 * ZSOCK_TOPIC_MAX), quoted */
+            char qt[MSG_QUOTE_SIZE(2 * ZSOCK_TOPIC_MAX)], detail[sizeof(qt) + 96];
+            size_t k = n - 1 < 2 * ZSOCK_TOPIC_MAX ? n - 1 : 2 * ZSOCK_TOPIC_MAX;
+            snprintf(detail, sizeof(detail), "topic=%s key_site=%.64s",
+                     msg_quote_n(qt, sizeof(qt), d + 1, k), user && *user ? user : "-");
             s_drop_why(self, SERVER_DROP_SITE_MISMATCH, "decisions", peer, detail);
         }
         zmq_msg_close(&m);
@@ -1265,10 +1276,10 @@ static void s_drain_snapshots(server_t *self)
                       !server_site_name_ok(req->site)))) {
             /* refused, and told so: nothing of anyone's, and the requester knows its key
              * is not the site's (PROTOCOL.md 1.3) */
-            char detail[3 * WIRE_MAX_ID];
-            snprintf(detail, sizeof(detail), "site=%.64s%s key_site=%.64s",
-                     *req->site ? req->site : "-", all ? " all_sites=yes" : "",
-                     *meta.user ? meta.user : "-");
+            char detail[MSG_QUOTE_SIZE(WIRE_MAX_ID) + 128], qs[MSG_QUOTE_SIZE(WIRE_MAX_ID)];
+            snprintf(detail, sizeof(detail), "site=%s%s key_site=%.64s",
+                     *req->site ? msg_quote(qs, sizeof(qs), req->site) : "-",
+                     all ? " all_sites=yes" : "", *meta.user ? meta.user : "-");
             s_drop_why(self, SERVER_DROP_SITE_MISMATCH, "snapshot", meta.peer, detail);
             if (publish_refused(self->snap, &meta, self->decisions) < 0)
                 s_drop(self, SERVER_DROP_SEND, "snapshot", meta.peer);
@@ -1861,7 +1872,9 @@ static int s_restore_site(const char *name, const char *pub, int64_t created, co
      * longer one would be cut (and no longer name its record), and one twice would make
      * the sites ambiguous */
     if (!server_site_name_ok(name) || server_site_find(self, name)) {
-        msg_warn("store: site record %.64s not restored (invalid name or duplicate)", name);
+        char qn[MSG_QUOTE_SIZE(64)];
+        msg_warn("store: site record %s not restored (invalid name or duplicate)",
+                 msg_quote(qn, sizeof(qn), name));
         return 0;
     }
     s_site_insert(self, name, pub, created, who);

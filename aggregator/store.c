@@ -823,8 +823,19 @@ int store_sync(store_t *self)
     return rc < 0 ? -1 : 0;
 }
 
+/* Bytes of a damaged record's key a log line quotes. */
+#define S_QKEY_MAX 128
+
+/* A record key (any bytes) as a log value, quoted (msg_quote), its first S_QKEY_MAX bytes;
+ * buf holds MSG_QUOTE_SIZE(S_QKEY_MAX). */
+static const char *s_quote_key(char *buf, const void *k, size_t kl)
+{
+    return msg_quote_n(buf, MSG_QUOTE_SIZE(S_QKEY_MAX), k, kl < S_QKEY_MAX ? kl : S_QKEY_MAX);
+}
+
 long store_decisions_load(store_t *self, int (*cb)(const decision_t *d, void *arg), void *arg)
 {
+    char q[MSG_QUOTE_SIZE(S_QKEY_MAX)];
     kv_iter_t *it = kv_iter_new(self->kv, "d/", 2);
     long n = 0;
     int rc;
@@ -835,7 +846,7 @@ long store_decisions_load(store_t *self, int (*cb)(const decision_t *d, void *ar
         size_t kl = 0;
         const char *k = kv_iter_key(it, &kl);
         if (s_unpack_change(v, vl, &c) < 0) {
-            msg_warn("store: skipping malformed decision record %.*s", (int)kl, k);
+            msg_warn("store: skipping malformed decision record %s", s_quote_key(q, k, kl));
             continue;
         }
         /* its key is d/<id> (a removal deletes that key: under another it would come back
@@ -843,9 +854,10 @@ long store_decisions_load(store_t *self, int (*cb)(const decision_t *d, void *ar
          * be given again, and its id with it) */
         const decision_t *d = &c.decision;
         if (kl != 2 + strlen(d->id) || memcmp(k + 2, d->id, kl - 2) != 0 || d->seq > self->seq) {
-            msg_warn("store: skipping decision record %.*s: id %s seq %llu does not match "
+            msg_warn("store: skipping decision record %s: id %s seq %llu does not match "
                      "its key or the store's seq %llu",
-                     (int)kl, k, d->id, (unsigned long long)d->seq, (unsigned long long)self->seq);
+                     s_quote_key(q, k, kl), d->id, (unsigned long long)d->seq,
+                     (unsigned long long)self->seq);
             continue;
         }
         n++;
@@ -1478,6 +1490,7 @@ long store_site_load(store_t *self,
                                const char *who, void *arg),
                      void *arg)
 {
+    char q[MSG_QUOTE_SIZE(S_QKEY_MAX)];
     kv_iter_t *it = kv_iter_new(self->kv, "s/", 2);
     long n = 0;
     int rc;
@@ -1490,7 +1503,7 @@ long store_site_load(store_t *self,
         /* a NUL would cut the name short of its key: deleting the site by that name would
          * leave the record, to come back at every start */
         if (kl - 2 >= sizeof(name) || memchr(k + 2, 0, kl - 2)) {
-            msg_warn("store: skipping site record with a malformed key %.*s", (int)kl, k);
+            msg_warn("store: skipping site record with a malformed key %s", s_quote_key(q, k, kl));
             continue;
         }
         memcpy(name, k + 2, kl - 2);
@@ -1502,7 +1515,8 @@ long store_site_load(store_t *self,
         int64_t created = (int64_t)s_get_u64(&r);
         s_get_str(&r, who, sizeof(who));
         if (r.bad) {
-            msg_warn("store: skipping malformed site record %s", name);
+            msg_warn("store: skipping malformed site record %s",
+                     s_quote_key(q, name, strlen(name)));
             continue;
         }
         n++;

@@ -114,3 +114,49 @@ bool msg_due(int64_t *last_ms, int64_t now_ms, int64_t every_ms)
     *last_ms = now_ms;
     return true;
 }
+
+const char *msg_quote(char *buf, size_t size, const char *text)
+{
+    return msg_quote_n(buf, size, text, text ? strlen(text) : 0);
+}
+
+const char *msg_quote_n(char *buf, size_t size, const void *text, size_t len_in)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0, whole = 1; /* bytes written; the end of the last whole character */
+    if (size < 3) {
+        if (size)
+            buf[0] = '\0';
+        return buf;
+    }
+    buf[n++] = '"';
+    const unsigned char *t = text, *end = t ? t + len_in : t;
+    for (const unsigned char *p = t; p < end; p++) {
+        char esc[4];
+        size_t len = 0;
+        if (*p == '"' || *p == '\\') {
+            esc[len++] = '\\';
+            esc[len++] = (char)*p;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            esc[len++] = '\\';
+            esc[len++] = 'x';
+            esc[len++] = hex[*p >> 4];
+            esc[len++] = hex[*p & 15];
+        } else {
+            esc[len++] = (char)*p;
+        }
+        if (n + len + 2 > size) {
+            /* no room: end on a whole character (not inside a UTF-8 sequence) */
+            if ((*p & 0xc0) == 0x80)
+                n = whole;
+            break;
+        }
+        memcpy(buf + n, esc, len);
+        n += len;
+        if (p + 1 == end || (p[1] & 0xc0) != 0x80)
+            whole = n;
+    }
+    buf[n++] = '"';
+    buf[n] = '\0';
+    return buf;
+}

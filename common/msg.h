@@ -14,6 +14,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sysexits.h>
 
@@ -46,6 +47,20 @@ void msg_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
  * (never said: *last_ms is 0, or said every_ms or more before now_ms); false when it was
  * said less than every_ms ago. Times on one clock, in ms (a monotonic one). */
 bool msg_due(int64_t *last_ms, int64_t now_ms, int64_t every_ms);
+
+/* Bytes msg_quote() needs for a text of len bytes, so that nothing is cut: every byte
+ * escaped (\xNN), the two quotes and the NUL. */
+#define MSG_QUOTE_SIZE(len) (4 * (len) + 3)
+
+/* text as a log line's value: in double quotes, with '"' and '\' escaped by '\' and
+ * control bytes (below 0x20, and 0x7f) as \xNN; other bytes (UTF-8) as they are. Every
+ * free-text value (a subject, a reason, an allowlist text, a name a peer sent) goes
+ * through it, so that a value holding ' reach=site why=expired' reads as one value, not
+ * as forged fields. Cut to fit size (at least 3; on a character, the closing quote kept);
+ * NULL reads as "". Returns buf. */
+const char *msg_quote(char *buf, size_t size, const char *text);
+/* msg_quote() of len bytes that need not end in a NUL (a NUL among them is \x00). */
+const char *msg_quote_n(char *buf, size_t size, const void *text, size_t len);
 
 /* Debug lines, printed only when msg_verbose >= level. */
 #define msg_debug(level, ...)                                                                      \

@@ -1025,6 +1025,70 @@ static void test_restart_counts_refused_window_records(void **state)
     xfree(wdb);
 }
 
+/* Lines of the log file fp holding needle. */
+static int s_log_lines(FILE *fp, const char *needle)
+{
+    char line[4096];
+    int n = 0;
+    rewind(fp);
+    while (fgets(line, sizeof(line), fp))
+        n += strstr(line, needle) != NULL;
+    return n;
+}
+
+/* A subject (which comes from an attacker's mail) or an allowlist text cannot forge fields
+ * of the log lines: every free-text value is quoted, its quotes and controls escaped. */
+static void test_log_lines_quote_free_text(void **state)
+{
+    s_fx_t *fx = *state;
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    msg_set_fd(fileno(log));
+    Backstop__ControlRequest req = BACKSTOP__CONTROL_REQUEST__INIT;
+    req.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD;
+    req.has_scope = 1;
+    req.scope = BACKSTOP__SCOPE__SUBJECT;
+    req.value = "pay now reach=site why=expired";
+    assert_int_equal(s_call(fx, &req), 0);
+    char id[DECISION_ID_LEN + 1];
+    snprintf(id, sizeof(id), "%s", s_str(fx, "decision", "id"));
+    Backstop__ControlRequest del = BACKSTOP__CONTROL_REQUEST__INIT;
+    del.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL;
+    del.id = id;
+    del.reason = "done\" who=\"x";
+    assert_int_equal(s_call(fx, &del), 0);
+    Backstop__ControlRequest allow = BACKSTOP__CONTROL_REQUEST__INIT;
+    allow.command = BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD;
+    allow.has_scope = 1;
+    allow.scope = BACKSTOP__SCOPE__SUBJECT;
+    allow.value = "our news reach=fleet";
+    assert_int_equal(s_call(fx, &allow), 0);
+    msg_set_fd(-1);
+
+    char want[256];
+    snprintf(want, sizeof(want),
+             "%s: decision=upsert seq=1 scope=subject value=\"pay now reach=site why=expired\" "
+             "action=reject reach=fleet why=new ",
+             id);
+    assert_int_equal(s_log_lines(log, want), 1);
+    snprintf(want, sizeof(want),
+             "%s: decision=remove seq=2 scope=subject value=\"pay now reach=site why=expired\" "
+             "action=reject reach=fleet why=revoked ",
+             id);
+    assert_int_equal(s_log_lines(log, want), 1);
+    assert_int_equal(s_log_lines(log, "control: op=decision_add id="), 1);
+    assert_int_equal(s_log_lines(log, "value=\"pay now reach=site why=expired\" action=reject "
+                                      "reach=fleet site=- ttl=3600s who=\"tester\""),
+                     1);
+    assert_int_equal(s_log_lines(log, "who=\"tester\" reason=\"done\\\" who=\\\"x\""), 1);
+    assert_int_equal(s_log_lines(log, "allowlist add: id=1 text=\"our news reach=fleet\" "
+                                      "who=\"tester\" revoked=0"),
+                     1);
+    assert_int_equal(s_log_lines(log, "value=pay"), 0);
+    assert_int_equal(s_log_lines(log, "text=our"), 0);
+    fclose(log);
+}
+
 static void test_sites_add_list_del(void **state)
 {
     s_fx_t *fx = *state;
@@ -1897,6 +1961,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_allow_add_revokes_covered, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_add_on_allowlisted_key_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_allow_list_and_del_by_value, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_log_lines_quote_free_text, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sites_add_list_del, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_skips_damaged_site_records, s_setup,
                                         s_teardown),

@@ -148,9 +148,9 @@ names() { jget "$1" "' '.join(sorted(s['sensor'] for s in d['sensors'] if s['sit
 n=$(names "$BS_TMP/evict.json" | wc -w)
 [ "$n" = 256 ] || bs_fail "status lists $n sensors of site many, want 256"
 names "$BS_TMP/evict.json" | grep -qw fresh || bs_fail "the new sensor is not listed"
-grep -q 'sensor forgotten: site=many sensor=old[0-9]* .*for=fresh (site full: 256 sensors)' "$BS_TMP/evict.log" ||
+grep -q 'sensor forgotten: site=many sensor="old[0-9]*" .*for="fresh" (site full: 256 sensors)' "$BS_TMP/evict.log" ||
     bs_fail "the eviction is not logged: $(grep sensor "$BS_TMP/evict.log")"
-gone=$(sed -n 's/.*sensor forgotten: site=many sensor=\(old[0-9]*\) .*/\1/p' "$BS_TMP/evict.log")
+gone=$(sed -n 's/.*sensor forgotten: site=many sensor="\(old[0-9]*\)" .*/\1/p' "$BS_TMP/evict.log")
 names "$BS_TMP/evict.json" | grep -qw "$gone" && bs_fail "the forgotten sensor $gone is still listed"
 agg_stop evict
 agg_start evict

@@ -98,7 +98,7 @@ timeout 10 "$BS_BUILD/bench_subscriber" -d "$AGG_DE" -s "$AGG_SN" --site site2 -
 grep -q 'snapshot refused' "$BS_TMP/spy2.err" ||
     bs_fail "a site-mismatched snapshot was not refused: $(cat "$BS_TMP/spy2.err")"
 grep -q 'sync full' "$BS_TMP/spy2.err" && bs_fail "a refused snapshot was taken as a full one"
-grep -Eq 'dropped: reason=site_mismatch socket=snapshot peer=[^ ]+ site=site2 key_site=site1' \
+grep -Eq 'dropped: reason=site_mismatch socket=snapshot peer=[^ ]+ site="site2" key_site=site1' \
     "$BS_TMP/agg.log" || bs_fail "the refusal's log line names no sites: $(grep site_mismatch "$BS_TMP/agg.log")"
 bs_pass "a snapshot for site2 with site1's key: refused = true, logged with both sites"
 

@@ -74,7 +74,7 @@ wait_for 10 sh -c "[ \"\$($A --json sites | jq -c '[.sites[] | select(.registere
     \"\$($B --json sites | jq -c '[.sites[] | select(.registered) | [.name, .public_key]] | sort')\" ]" ||
     bs_fail "B's sites are not A's: A=$(sites "$A") B=$(sites "$B")"
 [ "$(sites "$B" | wc -l)" = 3 ] || bs_fail "B has not 3 sites: $(sites "$B")"
-grep -q "shared: site add text=site1 key=yes .*from=peer" "$BS_TMP/B.log" ||
+grep -q 'shared: site add text="site1" key=yes .*from=peer' "$BS_TMP/B.log" ||
     bs_fail "B logged no site from the peer"
 bs_pass "sites registered on A are B's, with the same keys"
 AGG_DE=$B_DE AGG_SN=$B_SN
@@ -131,7 +131,7 @@ bs_pass "B's allowlist entry is A's too: A does not count the wave again"
 $A allow del --type subject --value 'mirror wave' >/dev/null || bs_fail "allow del on A"
 wait_for 10 sh -c "[ -z \"\$($B --json allow list | jq -r '.allowlist[].value')\" ]" ||
     bs_fail "the entry removed on A stays on B: $(allowed "$B")"
-grep -q "shared: allow del text=mirror wave .*from=peer" "$BS_TMP/B.log" ||
+grep -q 'shared: allow del text="mirror wave" .*from=peer' "$BS_TMP/B.log" ||
     bs_fail "B logged no removal from the peer"
 bs_pass "an allowlist entry removed on A is removed on B"
 
