@@ -345,6 +345,36 @@ static int s_finish(agg_config_t *c, char *err, size_t errlen)
             rc = -1;
         }
     }
+    /* two sockets on one address: the second bind fails at start (exit 69); say which two
+     * (endpoints already refused above are not compared) */
+    for (size_t j = 1; j < 4; j++) {
+        for (size_t i = 0; i < j; i++) {
+            char bad[8], other[S_WHERE_LEN], clash[S_WHERE_LEN + 640];
+            if (!all[i][1] || !*all[i][1] || !all[j][1] || !*all[j][1] ||
+                zsock_endpoint_check(all[i][1], 1, bad, sizeof(bad)) < 0 ||
+                zsock_endpoint_check(all[j][1], 1, bad, sizeof(bad)) < 0 ||
+                !zsock_bind_clash(all[i][1], all[j][1]))
+                continue;
+            /* at the later line of the two (a default has none) */
+            size_t at_k = j, by_k = i;
+            if (cfg_line(&c->head, s_params, all[j][0]) < cfg_line(&c->head, s_params, all[i][0])) {
+                at_k = i;
+                by_k = j;
+            }
+            if (cfg_line(&c->head, s_params, all[by_k][0]) > 0)
+                agg_config_where(c, all[by_k][0], other, sizeof(other));
+            else
+                snprintf(other, sizeof(other), "by default");
+            snprintf(clash, sizeof(clash),
+                     "%s %.256s takes the address %s %.256s binds (%s): each endpoint needs an "
+                     "address and port of its own",
+                     all[at_k][0], all[at_k][1], all[by_k][0], all[by_k][1], other);
+            cfg_err_line(err, errlen, agg_config_where(c, all[at_k][0], at, sizeof(at)), "%s",
+                         clash);
+            rc = -1;
+            break;
+        }
+    }
     bool peer_de = c->peer_decisions && *c->peer_decisions;
     bool peer_sn = c->peer_snapshot && *c->peer_snapshot;
     bool curve = c->server_key_file && *c->server_key_file;

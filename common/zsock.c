@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -380,6 +381,73 @@ static const char *s_hostport(const char *hp, size_t n, int bind, int need_port)
     if (pn == 0 || v < (bind ? 0 : 1) || v > 65535)
         return bind ? "has no port (0-65535 or *)" : "has no port (1-65535)";
     return NULL;
+}
+
+/* The host (brackets off, lower case) and port of a tcp bind endpoint; port -1 for "*".
+ * 0, or -1 when it is not one. */
+static int s_tcp_split(const char *endpoint, char *host, size_t hlen, long *port)
+{
+    if (strncmp(endpoint, "tcp://", 6) != 0)
+        return -1;
+    const char *h = endpoint + 6, *colon = strrchr(h, ':');
+    if (colon == NULL || colon == h)
+        return -1;
+    size_t n = (size_t)(colon - h);
+    if (h[0] == '[' && n >= 2 && h[n - 1] == ']') {
+        h++;
+        n -= 2;
+    }
+    if (n >= hlen)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        host[i] = (char)tolower((unsigned char)h[i]);
+    host[n] = '\0';
+    if (strcmp(colon + 1, "*") == 0) {
+        *port = -1;
+        return 0;
+    }
+    char *end = NULL;
+    *port = strtol(colon + 1, &end, 10);
+    return end && *end == '\0' ? 0 : -1;
+}
+
+/* A host's address in a comparable form (16 bytes, IPv4 as mapped); 1 for an address,
+ * 2 for a wildcard, 0 for a name (compared as text). */
+static int s_host_addr(const char *host, uint8_t out[16])
+{
+    struct in_addr a4;
+    memset(out, 0, 16);
+    if (strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+        return 2;
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    if (inet_pton(AF_INET, host, &a4) == 1) {
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &a4, 4);
+        return 1;
+    }
+    return inet_pton(AF_INET6, host, out) == 1 ? 1 : 0;
+}
+
+int zsock_bind_clash(const char *a, const char *b)
+{
+    char ha[256], hb[256];
+    long pa, pb;
+    uint8_t xa[16], xb[16];
+    assert(a && b);
+    if ((strncmp(a, "ipc://", 6) == 0 && strncmp(b, "ipc://", 6) == 0) ||
+        (strncmp(a, "inproc://", 9) == 0 && strncmp(b, "inproc://", 9) == 0))
+        return strcmp(a, b) == 0;
+    if (s_tcp_split(a, ha, sizeof(ha), &pa) < 0 || s_tcp_split(b, hb, sizeof(hb), &pb) < 0)
+        return 0;
+    if (pa <= 0 || pb <= 0 || pa != pb)
+        return 0;
+    int ka = s_host_addr(ha, xa), kb = s_host_addr(hb, xb);
+    if (ka == 2 || kb == 2)
+        return 1;
+    if (ka == 1 && kb == 1)
+        return memcmp(xa, xb, 16) == 0;
+    return ka == 0 && kb == 0 && strcmp(ha, hb) == 0;
 }
 
 int zsock_endpoint_check(const char *endpoint, int bind, char *why, size_t len)

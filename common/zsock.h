@@ -113,6 +113,13 @@ int zsock_endpoint_is_local(const char *endpoint);
  * why (len bytes). */
 int zsock_endpoint_check(const char *endpoint, int bind, char *why, size_t len);
 
+/* Whether binding a and then b (both passed zsock_endpoint_check() for a bind) would
+ * fail because they take one address: the same ipc path or inproc name, or tcp endpoints
+ * on one port (not 0 or *, which the system picks) whose hosts are the same address
+ * (127.0.0.1 and 127.000.000.001, [::1] and ::1, localhost and 127.0.0.1) or of which one
+ * is a wildcard (*, 0.0.0.0, ::). Names are not resolved: other names never clash. */
+int zsock_bind_clash(const char *a, const char *b);
+
 /* Topic of the decisions for one site: "S/<site>/" into buf (ZSOCK_TOPIC_MAX); -1 if site
  * is empty, too long or contains '/'. */
 int zsock_site_topic(char *buf, size_t size, const char *site);

@@ -215,6 +215,39 @@ static void test_malformed_endpoints_name_their_line(void **state)
                  5, "has no host or address to connect to");
 }
 
+/* Two endpoints on one address would fail at the second bind (exit 69 at start): -n and
+ * the start refuse them at the FILE:LINE of one of them, naming the other. */
+static void test_endpoints_on_one_address_are_refused(void **state)
+{
+    s_refused_at(S_BASE "event_endpoint = tcp://127.0.0.1:5570\n"
+                        "decision_endpoint = tcp://127.0.0.1:5570\n",
+                 4,
+                 "decision_endpoint tcp://127.0.0.1:5570 takes the address event_endpoint "
+                 "tcp://127.0.0.1:5570 binds (");
+    s_refused_at(S_BASE "server_key_file = /tmp/k\nsnapshot_endpoint = tcp://*:6000\n"
+                        "event_endpoint = tcp://192.0.2.1:6000\n",
+                 5,
+                 "event_endpoint tcp://192.0.2.1:6000 takes the address snapshot_endpoint "
+                 "tcp://*:6000 binds (");
+    s_refused_at(S_BASE "snapshot_endpoint = ipc:///tmp/test_agg_config.sock\n", 3,
+                 "snapshot_endpoint ipc:///tmp/test_agg_config.sock takes the address "
+                 "control_endpoint ipc:///tmp/test_agg_config.sock binds (");
+    /* the default decision_endpoint's port, on the address the default binds: at the line
+     * that is in the file */
+    s_refused_at(S_BASE "event_endpoint = tcp://localhost:5571\n", 3,
+                 "event_endpoint tcp://localhost:5571 takes the address decision_endpoint "
+                 "tcp://127.0.0.1:5571 binds (by default)");
+    /* other ports, other addresses, ports the system picks: fine */
+    char err[4096];
+    agg_config_t *c = s_load(S_BASE "event_endpoint = tcp://127.0.0.1:0\n"
+                                    "decision_endpoint = tcp://127.0.0.1:0\n"
+                                    "snapshot_endpoint = tcp://127.0.0.2:5571\n",
+                             err, sizeof(err), NULL);
+    if (c == NULL)
+        fail_msg("refused: %s", err);
+    agg_config_destroy(&c);
+}
+
 static void test_more_rules_than_counting_takes_are_refused(void **state)
 {
     char *text = xstrdup(S_BASE);
@@ -353,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_tcp_control_endpoint_names_its_line),
         cmocka_unit_test(test_peer_errors_name_the_key),
         cmocka_unit_test(test_malformed_endpoints_name_their_line),
+        cmocka_unit_test(test_endpoints_on_one_address_are_refused),
         cmocka_unit_test(test_more_rules_than_counting_takes_are_refused),
         cmocka_unit_test(test_restart_keys_are_keys_of_the_table),
         cmocka_unit_test(test_reload_keeps_every_restart_only_key),

@@ -515,6 +515,38 @@ static const char *s_lookup(void *arg, const char *key)
     return strcmp(key, reg->public_key) == 0 ? reg->site : NULL;
 }
 
+/* Which two bind endpoints take one address (the second bind would fail). */
+static void test_bind_clash(void **state)
+{
+    static const struct {
+        const char *a, *b;
+        int clash;
+    } cases[] = {
+        {"tcp://127.0.0.1:5570", "tcp://127.0.0.1:5570", 1},
+        {"tcp://127.0.0.1:5570", "tcp://127.0.0.1:5571", 0},
+        {"tcp://127.0.0.1:5570", "tcp://127.0.0.2:5570", 0},
+        {"tcp://*:5570", "tcp://192.0.2.1:5570", 1},
+        {"tcp://10.0.0.1:5570", "tcp://0.0.0.0:5570", 1},
+        {"tcp://[::]:5570", "tcp://127.0.0.1:5570", 1},
+        {"tcp://[::1]:5570", "tcp://::1:5570", 1},
+        {"tcp://localhost:5570", "tcp://127.0.0.1:5570", 1},
+        {"tcp://LOCALHOST:5570", "tcp://127.0.0.1:05570", 1},
+        {"tcp://eth0:5570", "tcp://eth0:5570", 1},
+        {"tcp://eth0:5570", "tcp://192.0.2.1:5570", 0}, /* names are not resolved */
+        {"tcp://127.0.0.1:0", "tcp://127.0.0.1:0", 0},  /* the system picks */
+        {"tcp://127.0.0.1:*", "tcp://*:*", 0},
+        {"ipc:///run/a.sock", "ipc:///run/a.sock", 1},
+        {"ipc:///run/a.sock", "ipc:///run/b.sock", 0},
+        {"ipc:///run/a.sock", "tcp://127.0.0.1:5570", 0},
+        {"inproc://x", "inproc://x", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (zsock_bind_clash(cases[i].a, cases[i].b) != cases[i].clash ||
+            zsock_bind_clash(cases[i].b, cases[i].a) != cases[i].clash)
+            fail_msg("%s and %s: want clash=%d", cases[i].a, cases[i].b, cases[i].clash);
+    }
+}
+
 static void test_curve_registered_key_in_unknown_key_out(void **state)
 {
     if (!zsock_has_curve())
@@ -1011,6 +1043,7 @@ int main(void)
         cmocka_unit_test(test_pub_sub_site_topic_does_not_match_longer_site),
         cmocka_unit_test(test_router_replies_to_dealer_and_req),
         cmocka_unit_test(test_endpoint_is_local),
+        cmocka_unit_test(test_bind_clash),
         cmocka_unit_test(test_curve_registered_key_in_unknown_key_out),
         cmocka_unit_test(test_zap_answers_every_request),
         cmocka_unit_test(test_zap_refusals_are_logged_once_a_minute_a_key),
