@@ -35,6 +35,7 @@ typedef struct {
     const char *keydir; /* --key-dir */
     const char *pubkey; /* --public-key */
     bool all_mail;      /* --all-mail */
+    bool force;         /* --force */
 } s_opts_t;
 
 /* Which command options a command accepts (bit per option). */
@@ -51,29 +52,32 @@ enum {
     O_KEYDIR = 1 << 9,
     O_ALLMAIL = 1 << 10,
     O_PUBKEY = 1 << 11,
+    O_FORCE = 1 << 12,
 };
 
 /* A command option's name, flag and where it goes. */
 typedef struct {
     const char *name; /* without the leading "--" */
     int flag;         /* O_* */
-    size_t offset;    /* offsetof(s_opts_t, field); for flags with no value: (size_t)-1 */
+    size_t offset;    /* offsetof(s_opts_t, field) */
+    bool boolean;     /* takes no value: field is a bool, set by the option */
 } s_optdef_t;
 
 static const s_optdef_t s_optdefs[] = {
-    {"scope", O_SCOPE, offsetof(s_opts_t, scope)},
-    {"type", O_TYPE, offsetof(s_opts_t, scope)},
-    {"value", O_VALUE, offsetof(s_opts_t, value)},
-    {"ttl", O_TTL, offsetof(s_opts_t, ttl)},
-    {"action", O_ACTION, offsetof(s_opts_t, action)},
-    {"reach", O_REACH, offsetof(s_opts_t, reach)},
-    {"site", O_SITE, offsetof(s_opts_t, site)},
-    {"reason", O_REASON, offsetof(s_opts_t, reason)},
-    {"limit", O_LIMIT, offsetof(s_opts_t, limit)},
-    {"key-dir", O_KEYDIR, offsetof(s_opts_t, keydir)},
-    {"public-key", O_PUBKEY, offsetof(s_opts_t, pubkey)},
-    {"all-mail", O_ALLMAIL, (size_t)-1},
-    {NULL, 0, 0},
+    {"scope", O_SCOPE, offsetof(s_opts_t, scope), false},
+    {"type", O_TYPE, offsetof(s_opts_t, scope), false},
+    {"value", O_VALUE, offsetof(s_opts_t, value), false},
+    {"ttl", O_TTL, offsetof(s_opts_t, ttl), false},
+    {"action", O_ACTION, offsetof(s_opts_t, action), false},
+    {"reach", O_REACH, offsetof(s_opts_t, reach), false},
+    {"site", O_SITE, offsetof(s_opts_t, site), false},
+    {"reason", O_REASON, offsetof(s_opts_t, reason), false},
+    {"limit", O_LIMIT, offsetof(s_opts_t, limit), false},
+    {"key-dir", O_KEYDIR, offsetof(s_opts_t, keydir), false},
+    {"public-key", O_PUBKEY, offsetof(s_opts_t, pubkey), false},
+    {"all-mail", O_ALLMAIL, offsetof(s_opts_t, all_mail), true},
+    {"force", O_FORCE, offsetof(s_opts_t, force), true},
+    {NULL, 0, 0, false},
 };
 
 /* One command (or "command subcommand") the CLI knows. */
@@ -93,14 +97,15 @@ static const s_cmddef_t s_cmds[] = {
     {"decisions show", "decisions", "show", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_SHOW, 0, 1,
      1},
     {"decisions add", "decisions", "add", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD,
-     O_SCOPE | O_VALUE | O_TTL | O_ACTION | O_REACH | O_SITE | O_REASON | O_ALLMAIL, 0, 0},
+     O_SCOPE | O_VALUE | O_TTL | O_ACTION | O_REACH | O_SITE | O_REASON | O_ALLMAIL | O_FORCE, 0,
+     0},
     {"decisions del", "decisions", "del", BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_DEL,
      O_REASON, 1, 1},
     {"why", "why", NULL, BACKSTOP__CONTROL_REQUEST__COMMAND__WHY, 0, 1, -1},
     {"top", "top", NULL, BACKSTOP__CONTROL_REQUEST__COMMAND__TOP, O_SCOPE | O_LIMIT, 0, 0},
     {"allow list", "allow", "list", BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_LIST, 0, 0, 0},
     {"allow add", "allow", "add", BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD,
-     O_TYPE | O_SCOPE | O_VALUE | O_REASON, 0, 0},
+     O_TYPE | O_SCOPE | O_VALUE | O_REASON | O_FORCE, 0, 0},
     {"allow del", "allow", "del", BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_DEL,
      O_TYPE | O_SCOPE | O_VALUE, 0, 1},
     {"sites list", "sites", "list", BACKSTOP__CONTROL_REQUEST__COMMAND__SITES, 0, 0, 0},
@@ -217,12 +222,12 @@ static int s_cmdopt(const s_cmddef_t *cmd, s_opts_t *o, int argc, char *const ar
             continue;
         if (!(cmd->opts & d->flag))
             break;
-        if (d->offset == (size_t)-1) {
+        if (d->boolean) {
             if (eq) {
                 snprintf(err, errlen, "option --%s takes no value", d->name);
                 return -1;
             }
-            o->all_mail = true;
+            *(bool *)((char *)o + d->offset) = true;
             return 0;
         }
         const char *value;
@@ -335,6 +340,10 @@ static cli_args_result_t s_decision_add(cli_args_t *args, const s_opts_t *o, cha
         r->has_all_mail = 1;
         r->all_mail = 1;
     }
+    if (o->force) {
+        r->has_force = 1;
+        r->force = 1;
+    }
     return CLI_ARGS_RUN;
 }
 
@@ -368,6 +377,10 @@ static cli_args_result_t s_allow(cli_args_t *args, const s_cmddef_t *cmd, const 
     r->has_scope = 1;
     r->scope = (Backstop__Scope)scope;
     r->value = text;
+    if (o->force) {
+        r->has_force = 1;
+        r->force = 1;
+    }
     return CLI_ARGS_RUN;
 }
 

@@ -752,7 +752,19 @@ static void s_sites(FILE *fp, const json_t *doc, int64_t now_ms)
                 last = s_int(sn, "last_seen_ms", 0);
         }
         snprintf(b[3], 64, "%zu", sensors ? json_array_size(sensors) : (size_t)0);
-        const char *row[5] = {s_field(s, "name", b[0], 64), s_field(s, "public_key", b[1], 64),
+        /* known from its sensors only: never registered (plain mode), or removed since */
+        const char *key = s_field(s, "public_key", b[1], 64);
+        if (json_is_false(json_object_get(s, "registered"))) {
+            int64_t gone = s_int(s, "removed_ms", 0);
+            char ago[64];
+            if (gone > 0)
+                snprintf(b[1], sizeof(b[1]), "(removed %s: not registered)",
+                         s_rel(now_ms, gone, false, ago, sizeof(ago)));
+            else
+                snprintf(b[1], 64, "(not registered)");
+            key = b[1];
+        }
+        const char *row[5] = {s_field(s, "name", b[0], 64), key,
                               s_rel(now_ms, s_int(s, "created_ms", 0), false, b[2], 64), b[3],
                               s_rel(now_ms, last, false, b[4], 64)};
         s_table_row(&t, row);

@@ -342,6 +342,31 @@ static int s_decision_show(server_t *srv, const Backstop__ControlRequest *req, s
     return s_ok(c, json_pack("{s:o}", "decision", control_json_decision(d, c->now_ms, true)));
 }
 
+/* Whether the aggregator knows site name: registered, or one of its sensors reported (in
+ * plain mode no site is registered). A decision or allowlist entry for any other site
+ * (a typo) would block or allow nothing, so it needs force. */
+static bool s_site_known(const server_t *srv, const char *name)
+{
+    size_t n;
+    if (server_site_find(srv, name))
+        return true;
+    const server_sensor_t *sensors = server_sensors(srv, &n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(sensors[i].site, name) == 0)
+            return true;
+    return false;
+}
+
+/* Why an unknown site is refused, into buf. */
+static const char *s_unknown_site(const char *name, char *buf, size_t len)
+{
+    snprintf(buf, len,
+             "no site %.64s is registered or has sensors reporting (backstop sites lists the "
+             "sites known; --force takes it anyway)",
+             name);
+    return buf;
+}
+
 static int s_decision_add(server_t *srv, const Backstop__ControlRequest *req, s_ctx_t *c)
 {
     char kerr[256];
@@ -374,6 +399,11 @@ static int s_decision_add(server_t *srv, const Backstop__ControlRequest *req, s_
         return s_fail(c, EX_DATAERR,
                       "decisions add: a site decision needs a valid site, a "
                       "fleet decision none");
+    }
+    if (reach == BS_REACH_LOCAL && !s_site_known(srv, req->site) && !req->force) {
+        xfree(text);
+        return s_fail(c, EX_DATAERR, "decisions add: %s",
+                      s_unknown_site(req->site, kerr, sizeof(kerr)));
     }
 
     memset(&d, 0, sizeof(d));
@@ -847,6 +877,8 @@ static int s_allow_add(server_t *srv, const Backstop__ControlRequest *req, s_ctx
 
     if (s_allow_entry(req, &e, c) != 0)
         return c->status;
+    if (e.type == ALLOW_SITE && !s_site_known(srv, e.text) && !req->force)
+        return s_fail(c, EX_DATAERR, "allow add: %s", s_unknown_site(e.text, err, sizeof(err)));
     uint32_t same = allowlist_find_same(server_allowlist(srv), &e);
     if (same) {
         const allow_entry_t *old = allowlist_find(server_allowlist(srv), same);
@@ -926,9 +958,9 @@ static int s_allow_del(server_t *srv, const Backstop__ControlRequest *req, s_ctx
 
 static json_t *s_site(const server_site_t *s)
 {
-    return json_pack("{s:o, s:b, s:o, s:I, s:o, s:[]}", "name", s_text(s->name), "registered", 1,
-                     "public_key", s_text(s->public_key), "created_ms", (json_int_t)s->created_ms,
-                     "who", s_text(s->who), "sensors");
+    return json_pack("{s:o, s:b, s:o, s:I, s:o, s:n, s:[]}", "name", s_text(s->name), "registered",
+                     1, "public_key", s_text(s->public_key), "created_ms",
+                     (json_int_t)s->created_ms, "who", s_text(s->who), "removed_ms", "sensors");
 }
 
 static int s_sites(server_t *srv, s_ctx_t *c)
@@ -947,9 +979,12 @@ static int s_sites(server_t *srv, s_ctx_t *c)
     for (size_t i = 0; i < nsensors; i++) {
         json_t *s = json_object_get(by_name, sensors[i].site);
         if (s == NULL) {
-            /* plain mode: sensors of sites nobody registered */
-            s = json_pack("{s:o, s:b, s:s, s:I, s:s, s:[]}", "name", s_text(sensors[i].site),
+            /* sensors of sites nobody registered (plain mode), or whose registration was
+             * removed (sites del) since they reported: when, while the tombstone says */
+            int64_t gone = server_site_removed_ms(srv, sensors[i].site);
+            s = json_pack("{s:o, s:b, s:s, s:I, s:s, s:o, s:[]}", "name", s_text(sensors[i].site),
                           "registered", 0, "public_key", "", "created_ms", (json_int_t)0, "who", "",
+                          "removed_ms", gone ? json_integer((json_int_t)gone) : json_null(),
                           "sensors");
             json_array_append_new(arr, s);
             json_object_set(by_name, sensors[i].site, s);

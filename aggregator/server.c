@@ -489,6 +489,14 @@ int server_site_add(server_t *self, const char *name, const char *public_key, co
     return 0;
 }
 
+int64_t server_site_removed_ms(const server_t *self, const char *name)
+{
+    shared_rec_t r;
+    shared_rec_site(&r, name, NULL, 0, NULL);
+    const shared_rec_t *t = shared_tomb_find(self->shared, shared_identity(&r));
+    return t && t->removed && t->kind == SHARED_SITE ? t->changed_ms : 0;
+}
+
 int server_site_del(server_t *self, const char *name, const char *who, char *err, size_t errlen)
 {
     const server_site_t *s = name ? server_site_find(self, name) : NULL;

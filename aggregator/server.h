@@ -259,6 +259,9 @@ int64_t server_sensor_horizon_ms(const server_t *self);
 
 /* Registered sites; *n_p gets the count. */
 const server_site_t *server_sites(const server_t *self, size_t *n_p);
+/* When site name was removed (sites del, or the peer's removal), as its tombstone says;
+ * 0 when it was not (or the tombstone is gone). */
+int64_t server_site_removed_ms(const server_t *self, const char *name);
 /* The registered site name (borrowed) or NULL. */
 const server_site_t *server_site_find(const server_t *self, const char *name);
 /* Registers a site (public_key may be NULL or "") and persists it; new CURVE handshakes with

@@ -136,6 +136,19 @@ static void test_decision_add_defaults_and_options(void **state)
     assert_string_equal(a.req.site, "acme");
     assert_string_equal(a.req.reason, "by hand");
     assert_true(a.req.has_all_mail && a.req.all_mail);
+    assert_false(a.req.has_force);
+    cli_args_free(&a);
+
+    /* --force: a site the aggregator does not know is taken */
+    argc = s_argv("decisions~add~--scope~ip~--value~192.0.2.1~--site~newsite~--force", buf,
+                  sizeof(buf), argv);
+    assert_int_equal(cli_args_parse(&a, argc, argv, "bob", err, sizeof(err)), CLI_ARGS_RUN);
+    assert_true(a.req.has_force && a.req.force);
+    assert_false(a.req.has_all_mail);
+    cli_args_free(&a);
+    argc = s_argv("allow~add~--type~site~--value~newsite~--force", buf, sizeof(buf), argv);
+    assert_int_equal(cli_args_parse(&a, argc, argv, "bob", err, sizeof(err)), CLI_ARGS_RUN);
+    assert_true(a.req.has_force && a.req.force);
     cli_args_free(&a);
 }
 
@@ -223,6 +236,8 @@ static const s_bad_t s_bad[] = {
      "--site applies only"},
     {"decisions~add~--scope~ip~--value~192.0.2.1~--site~a/b", CLI_ARGS_DATA, "invalid site"},
     {"decisions~add~--scope~ip~--value~192.0.2.1~--all-mail=yes", CLI_ARGS_USAGE, "takes no value"},
+    {"decisions~add~--scope~ip~--value~192.0.2.1~--force=yes", CLI_ARGS_USAGE, "takes no value"},
+    {"allow~del~--type~site~--value~a~--force", CLI_ARGS_USAGE, "unknown option --force"},
     {"decisions~list~--limit~0", CLI_ARGS_USAGE, "--limit"},
     {"decisions~--limit~5001", CLI_ARGS_USAGE, "--limit"},
     {"decisions~show~AB12CD34~--limit~5", CLI_ARGS_USAGE, "unknown option --limit"},

@@ -265,6 +265,26 @@ static void test_status_says_the_store_is_lost_or_was_recreated(void **state)
     free(out);
 }
 
+/* A site known from its sensors only says it is not registered, and since when if it was
+ * removed. */
+static void test_sites_say_which_are_not_registered(void **state)
+{
+    (void)state;
+    char *out = s_render(
+        BACKSTOP__CONTROL_REQUEST__COMMAND__SITES,
+        "{\"now_ms\":" NOW ",\"sites\":[{\"name\":\"acme\",\"registered\":true,\"public_key\":"
+        "\"K\",\"created_ms\":1699999000000,\"removed_ms\":null,\"sensors\":[]},"
+        "{\"name\":\"globex\",\"registered\":false,\"public_key\":\"\",\"created_ms\":0,"
+        "\"removed_ms\":1699999880000,\"sensors\":[{\"last_seen_ms\":1699999990000}]},"
+        "{\"name\":\"initech\",\"registered\":false,\"public_key\":\"\",\"created_ms\":0,"
+        "\"removed_ms\":null,\"sensors\":[{\"last_seen_ms\":1699999999000}]}]}");
+    s_has_line(out, "SITE     PUBLIC KEY                           ADDED       SENSORS  LAST SEEN");
+    s_has_line(out, "acme     K                                    16m40s ago        0  -");
+    s_has_line(out, "globex   (removed 2m00s ago: not registered)  -                 1  10s ago");
+    s_has_line(out, "initech  (not registered)                     -                 1  1s ago");
+    free(out);
+}
+
 /* A list the reply had to cut says how many it left out; a complete one says nothing. */
 static void test_cut_lists_say_how_many_more(void **state)
 {
@@ -519,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_status_says_whether_allowlist_and_sites_are_the_peers),
         cmocka_unit_test(test_status_says_the_store_fails_and_sensors_left_out),
         cmocka_unit_test(test_status_says_the_store_is_lost_or_was_recreated),
+        cmocka_unit_test(test_sites_say_which_are_not_registered),
         cmocka_unit_test(test_cut_lists_say_how_many_more),
         cmocka_unit_test(test_control_characters_are_masked),
         cmocka_unit_test(test_add_kept_and_del_refires),

@@ -292,6 +292,14 @@ static void test_add_local_ip_with_options(void **state)
     req.has_all_mail = 1;
     req.all_mail = 1;
     req.reason = "seen by hand";
+    /* a site the aggregator does not know (a typo blocks nothing): refused, unless forced
+     * or known */
+    assert_int_equal(s_call(fx, &req), EX_DATAERR);
+    assert_non_null(strstr(fx->error, "decisions add: no site acme is registered or has sensors "
+                                      "reporting (backstop sites lists the sites known; --force "
+                                      "takes it anyway)"));
+    req.has_force = 1;
+    req.force = 1;
     assert_int_equal(s_call(fx, &req), 0);
     assert_string_equal(s_str(fx, "decision", "value"), "2001:db8::1");
     assert_string_equal(s_str(fx, "decision", "site"), "acme");
@@ -299,6 +307,47 @@ static void test_add_local_ip_with_options(void **state)
     assert_string_equal(s_str(fx, "decision", "reason"), "seen by hand");
     assert_true(json_is_true(s_get(fx, "decision", "all_mail")));
     assert_int_equal(json_integer_value(s_get(fx, "decision", "expires_in_s")), 90);
+}
+
+/* A site is known when it is registered (or one of its sensors reported); an allowlist
+ * entry for any other site is refused unless forced, as a site decision is. */
+static void test_unknown_sites_need_force(void **state)
+{
+    s_fx_t *fx = *state;
+    char err[256] = "";
+    Backstop__ControlRequest allow = BACKSTOP__CONTROL_REQUEST__INIT;
+    allow.command = BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD;
+    allow.has_scope = 1;
+    allow.scope = BACKSTOP__SCOPE__SITE;
+    allow.value = "nosuchsite";
+    assert_int_equal(s_call(fx, &allow), EX_DATAERR);
+    assert_non_null(strstr(fx->error, "allow add: no site nosuchsite is registered"));
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 0);
+    allow.has_force = 1;
+    allow.force = 1;
+    assert_int_equal(s_call(fx, &allow), 0);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 1);
+
+    /* registered: known */
+    assert_int_equal(server_site_add(fx->srv, "acme", NULL, "tester", err, sizeof(err)), 0);
+    /* (a site one of whose sensors reported is known too: test_cli.sh, through the event
+     * socket) */
+    Backstop__ControlRequest add = BACKSTOP__CONTROL_REQUEST__INIT;
+    add.command = BACKSTOP__CONTROL_REQUEST__COMMAND__DECISION_ADD;
+    add.has_scope = 1;
+    add.scope = BACKSTOP__SCOPE__SUBJECT;
+    add.value = "local wave";
+    add.site = "acme";
+    add.has_reach = 1;
+    add.reach = BACKSTOP__REACH__LOCAL;
+    assert_int_equal(s_call(fx, &add), 0);
+    add.site = "acne";
+    assert_int_equal(s_call(fx, &add), EX_DATAERR);
+    allow.has_force = 0;
+    allow.force = 0;
+    allow.value = "acme";
+    assert_int_equal(s_call(fx, &allow), 0);
+    assert_int_equal(allowlist_count(server_allowlist(fx->srv)), 2);
 }
 
 static void test_add_again_extends(void **state)
@@ -1937,6 +1986,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_add_normalises_and_fingerprints, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_add_is_stored_and_published, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_add_local_ip_with_options, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_sites_need_force, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_add_again_extends, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_add_says_what_the_decision_in_force_kept, s_setup,
                                         s_teardown),

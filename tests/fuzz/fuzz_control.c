@@ -145,6 +145,9 @@ static server_t *s_server(bs_clock_t **clock_p)
         if (adds[i].site) {
             rq.has_reach = 1;
             rq.reach = BACKSTOP__REACH__LOCAL;
+            /* no sensor of it reports here: a site the server does not know, taken */
+            rq.has_force = 1;
+            rq.force = 1;
         }
         rq.who = "fuzz";
         Backstop__ControlReply reply = BACKSTOP__CONTROL_REPLY__INIT;

@@ -123,6 +123,9 @@ static void s_add(const char *value, const char *site)
         rq.site = (char *)site;
         rq.has_reach = 1;
         rq.reach = BACKSTOP__REACH__LOCAL;
+        /* no sensor of it reports here: a site the server does not know, taken */
+        rq.has_force = 1;
+        rq.force = 1;
     }
     s_control(&rq);
 }

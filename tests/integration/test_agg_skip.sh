@@ -16,8 +16,9 @@ sub_start one site1
 sub_start two site2 --state "$BS_TMP/two.state"
 
 for i in alpha beta gamma; do
+    # (site1 has a subscriber but no sensor reporting: a site the aggregator does not know)
     cli decisions add --scope subject --value "local wave $i" --ttl 1h --action reject \
-        --reach site --site site1 --reason test >/dev/null || bs_fail "local decision $i"
+        --reach site --site site1 --reason test --force >/dev/null || bs_fail "local decision $i"
 done
 cli decisions add --scope subject --value "fleet wave" --ttl 1h --action reject \
     --reach fleet --reason test >/dev/null || bs_fail "fleet decision"
@@ -35,7 +36,7 @@ bs_pass "another site's local decisions: SKIPs keep site2's sequence without a r
 sub_stop two
 for i in delta epsilon; do
     cli decisions add --scope subject --value "local wave $i" --ttl 1h --action reject \
-        --reach site --site site1 --reason test >/dev/null || bs_fail "local decision $i"
+        --reach site --site site1 --reason test --force >/dev/null || bs_fail "local decision $i"
 done
 cli decisions add --scope subject --value "fleet wave two" --ttl 1h --action reject \
     --reach fleet --reason test >/dev/null || bs_fail "second fleet decision"

@@ -148,7 +148,11 @@ expect 65 $B decisions show ZZZZZZZZ
 err_has 'no active decision ZZZZZZZZ'
 expect 65 $B --json decisions show ZZZZZZZZ
 jqt '.exit == 65 and (.error | test("no active decision ZZZZZZZZ"))'
-expect 0 $B --json decisions add --scope ip --value '[192.0.2.77]' --action tempfail --site acme
+# a site no one registered and none of whose sensors reported: a typo would block nothing
+expect 65 $B decisions add --scope ip --value '[192.0.2.77]' --action tempfail --site acme
+err_has '^backstop: decisions add: no site acme is registered or has sensors reporting \(backstop sites lists the sites known; --force takes it anyway\)$'
+expect 0 $B --json decisions add --scope ip --value '[192.0.2.77]' --action tempfail --site acme \
+    --force
 jqt '.result == "created" and .decision.value == "192.0.2.77" and .decision.reach == "local" and .decision.site == "acme" and .decision.action == "tempfail"'
 ipid=$(jq -r '.decision.id' "$BS_TMP/out")
 expect 0 $B --json decisions add --scope net --value 198.51.100.0/24 --all-mail --ttl 10m
@@ -217,6 +221,18 @@ expect 0 $B allow add --type ip --value 192.0.2.77
 out_has 'Revoked 1 decision'
 out_has "^$ipid "
 expect 0 $B allow del --type ip --value 192.0.2.77
+expect 65 $B allow add --type site --value nosuchsite
+err_has '^backstop: allow add: no site nosuchsite is registered or has sensors reporting'
+expect 0 $B --json allow list
+jqt '.allowlist | length == 1'
+expect 0 $B --json allow add --type site --value nosuchsite --force
+jqt '.result == "created" and .entry.value == "nosuchsite"'
+expect 0 $B allow del --type site --value nosuchsite
+# a site whose sensors reported is known, registered or not (plain mode)
+expect 0 $B --json decisions add --scope ip --value 192.0.2.78 --site site01
+jqt '.decision.site == "site01"'
+expect 0 $B allow add --type site --value site02
+expect 0 $B allow del --type site --value site02
 expect 0 $B allow del "$aid"
 expect 65 $B allow del "$aid"
 err_has "^backstop: allow del: no allowlist entry $aid\$"
@@ -248,7 +264,16 @@ err_has 'already registered'
 [ -e "$BS_TMP/keys2/acme.key" ] && bs_fail "a refused site left its key file behind"
 expect 0 $B sites del acme
 expect 65 $B sites del acme
-bs_pass "sites add writes a 0600 key pair and registers it; refusals leave no key; del"
+# a site removed while its sensors are still known is listed as removed, not registered
+expect 0 $B sites add site03 --public-key "$pub"
+expect 0 $B sites del site03
+expect 0 $B sites
+out_has '^site03 +\(removed [0-9]+s ago: not registered\) +- +1 '
+out_has '^site04 +\(not registered\) +- +1 '
+expect 0 $B --json sites
+jqt '.sites[] | select(.name == "site03") | .registered == false and .public_key == "" and (.removed_ms | type) == "number"'
+jqt '.sites[] | select(.name == "site04") | .registered == false and .removed_ms == null'
+bs_pass "sites add writes a 0600 key pair and registers it; refusals leave no key; del; a removed site says so"
 
 # ---- changes are stored: a restart keeps them ----
 expect 0 $B --json decisions add --scope subject --value 'persistent wave' --ttl 1h
