@@ -498,13 +498,27 @@ static void s_status(FILE *fp, const json_t *doc, int64_t now_ms)
         /* blocks made on one key while the two were apart, made one (PROTOCOL.md 4.6) */
         if (s_int(peer, "merged", 0) > 0)
             fprintf(fp, ", %s merged", s_field(peer, "merged", b[0], 64));
+        /* not live: the peer is unreachable (or resyncing); what follows is as of when it
+         * was last heard */
+        bool live = strcmp(s_field(peer, "state", b[0], 64), "live") == 0;
+        int64_t heard = s_int(peer, "heard_ms", 0);
+        if (!live)
+            fprintf(fp, "; %s%s", heard > 0 ? "last heard " : "never heard from",
+                    heard > 0 ? s_rel(now_ms, heard, false, b[0], 64) : "");
         fputc('\n', fp);
         const json_t *sh = json_object_get(peer, "shared");
-        if (json_is_object(sh))
-            fprintf(
-                fp, "            allowlist and sites %s the peer's; %s entries taken, %s refused\n",
-                json_is_true(json_object_get(sh, "same")) ? "the same as" : "not yet the same as",
-                s_field(sh, "applied", b[0], 64), s_field(sh, "refused", b[1], 64));
+        bool same = json_is_true(json_object_get(sh, "same"));
+        if (json_is_object(sh) && (live || heard <= 0))
+            fprintf(fp,
+                    "            allowlist and sites %s the peer's; %s entries taken, %s refused\n",
+                    same ? "the same as" : "not yet the same as", s_field(sh, "applied", b[0], 64),
+                    s_field(sh, "refused", b[1], 64));
+        else if (json_is_object(sh))
+            fprintf(fp,
+                    "            allowlist and sites %s the peer's when it was last heard, %s "
+                    "(unreachable since, or resyncing); %s entries taken, %s refused\n",
+                    same ? "the same as" : "not the same as", s_rel(now_ms, heard, false, b[2], 64),
+                    s_field(sh, "applied", b[0], 64), s_field(sh, "refused", b[1], 64));
     }
     const json_t *store = json_object_get(doc, "store");
     if (s_int(store, "lost_since_ms", 0) > 0) {

@@ -283,6 +283,10 @@ static int s_status(server_t *srv, s_ctx_t *c)
             ps->shared_heard && ps->shared_digest == server_shared_digest(srv), "fetches",
             (json_int_t)ps->shared_fetches, "applied", (json_int_t)ps->shared_applied, "refused",
             (json_int_t)ps->shared_refused);
+    /* when it was last heard: while it is not live, what status says of it is as of then */
+    if (ps)
+        json_object_set_new(peer, "heard_ms",
+                            ps->heard_ms ? json_integer((json_int_t)ps->heard_ms) : json_null());
     json_t *doc = json_pack(
         "{s:I, s:I, s:o, s:I, s:f, s:{s:I, s:I, s:I, s:o, s:I}, s:I, s:{s:I, s:I, s:I}, s:I, "
         "s:I, s:o, s:o}",

@@ -585,6 +585,7 @@ int peer_feed(peer_t *self, decisions_t *table, const Backstop__Frame *f, bool f
         return 0;
     }
     self->st.heard_mono = mono;
+    self->st.heard_ms = now_ms;
     if (f->body_case == BACKSTOP__FRAME__BODY_HEARTBEAT)
         s_on_heartbeat(self, f->heartbeat, mono);
     else if (f->body_case == BACKSTOP__FRAME__BODY_UPDATE)
@@ -612,8 +613,10 @@ int peer_handle(peer_t *self, decisions_t *table, int64_t mono, int64_t now_ms)
                 n += peer_feed(self, table, f, feed, mono, now_ms);
             } else {
                 self->st.bad_frames++;
-                if (feed)
+                if (feed) {
                     self->st.heard_mono = mono;
+                    self->st.heard_ms = now_ms;
+                }
             }
             wire_free(&f);
         }

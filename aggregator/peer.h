@@ -76,6 +76,8 @@ typedef struct peer_stats {
     uint64_t bad_frames;        /* frames that were not what the socket carries */
     uint64_t snapshots_refused; /* replies with refused set: our key is not its peer's */
     int64_t heard_mono;         /* monotonic ms the peer was last heard (0: never) */
+    int64_t heard_ms;           /* wall-clock ms the peer was last heard on its feed (0:
+                                   never); kept across reconnects, for status */
     /* its allowlist and sites (PROTOCOL.md 4.7) */
     bool shared_heard;       /* a heartbeat carried its digest */
     uint64_t shared_digest;  /* the digest its last heartbeat carried */

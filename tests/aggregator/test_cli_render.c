@@ -209,6 +209,28 @@ static void test_status_says_whether_allowlist_and_sites_are_the_peers(void **st
     s_has_line(out, "            allowlist and sites not yet the same as the peer's; 0 entries "
                     "taken, 2 refused");
     free(out);
+    /* the peer gone silent: what status knows of it is as of when it was last heard */
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS,
+                   "{\"now_ms\":" NOW ",\"uptime_s\":5,\"peer\":{\"decisions\":"
+                   "\"tcp://agg2:5571\",\"state\":\"joining\",\"epoch\":\"00bb\",\"seq\":9,"
+                   "\"applied\":4,\"refused\":0,\"heard_ms\":1699999988000,\"shared\":{"
+                   "\"same\":true,\"applied\":3,\"refused\":0}}}");
+    s_has_line(out, "Peer:       joining tcp://agg2:5571, epoch 00bb, seq 9; 4 changes mirrored, "
+                    "0 refused; last heard 12s ago");
+    s_has_line(out, "            allowlist and sites the same as the peer's when it was last "
+                    "heard, 12s ago (unreachable since, or resyncing); 3 entries taken, 0 "
+                    "refused");
+    assert_null(strstr(out, "sites the same as the peer's;"));
+    free(out);
+    /* never heard from (the peer down since our start) */
+    out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__STATUS,
+                   "{\"now_ms\":" NOW ",\"uptime_s\":5,\"peer\":{\"decisions\":"
+                   "\"tcp://agg2:5571\",\"state\":\"joining\",\"epoch\":\"0\",\"seq\":0,"
+                   "\"applied\":0,\"refused\":0,\"heard_ms\":null,\"shared\":{"
+                   "\"same\":false,\"applied\":0,\"refused\":0}}}");
+    s_has_line(out, "Peer:       joining tcp://agg2:5571, epoch 0, seq 0; 0 changes mirrored, "
+                    "0 refused; never heard from");
+    free(out);
     /* an allowlist change says nothing of the peer: it takes it by itself */
     out = s_render(BACKSTOP__CONTROL_REQUEST__COMMAND__ALLOW_ADD,
                    "{\"now_ms\":" NOW ",\"result\":\"created\",\"entry\":{\"id\":3,"

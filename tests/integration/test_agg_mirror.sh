@@ -140,6 +140,16 @@ keep=$($A --json decisions add --scope subject --value 'cheap watches' --ttl 1h 
 wait_for 10 sh -c "[ -n \"\$($B --json decisions list | jq -r '.decisions[] | select(.value == \"cheap watches\") | .id')\" ]" ||
     bs_fail "B never got $keep"
 agg_kill9 B
+# A's status no longer says the two are alike now: it says when B was last heard
+wait_for 10 sh -c "[ \"\$($A --json status | jq -r .peer.state)\" != live ]" ||
+    bs_fail "A still calls its dead peer live"
+$A --json status | jq -e '.peer.heard_ms | type == "number"' >/dev/null ||
+    bs_fail "A's status has no time B was last heard: $($A --json status | jq -c .peer)"
+$A status | grep -Eq '^Peer: .*; last heard [0-9]+s ago$' ||
+    bs_fail "A's status does not say when B was last heard: $($A status)"
+# (the same or not: B's last heartbeat may predate its taking A's last removal)
+$A status | grep -Eq "allowlist and sites (the same as|not the same as) the peer's when it was last heard" ||
+    bs_fail "A's status speaks of B's allowlist as if it were live: $($A status)"
 $A decisions del "$keep" >/dev/null || bs_fail "decisions del on A"
 new=$($A --json decisions add --scope client_ip --value 192.0.2.77 --ttl 1h |
     jq -r .decision.id) || bs_fail "decisions add on A"
