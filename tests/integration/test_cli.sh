@@ -97,6 +97,10 @@ expect 0 "$CLI" --help
 for section in NAME SYNOPSIS DESCRIPTION COMMANDS OPTIONS 'EXIT STATUS' EXAMPLES 'SEE ALSO'; do
     out_has "^$section\$"
 done
+# the exit codes in order
+codes=$(sed -n '/^EXIT STATUS$/,/^EXAMPLES$/s/^    \([0-9][0-9]*\) .*/\1/p' "$BS_TMP/out")
+[ -n "$codes" ] && [ "$codes" = "$(echo "$codes" | sort -n)" ] ||
+    bs_fail "--help lists exit codes out of order: $(echo $codes)"
 expect 0 "$CLI" decisions --help
 out_has 'decisions add --scope'
 expect 0 "$CLI" help allow
