@@ -71,6 +71,7 @@
  *   error. Bad input on a socket never ends the daemon: it is dropped, counted
  *   (backstop status) and logged at most once a minute per reason.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,8 +146,12 @@ int main(int argc, char **argv)
             }
             if (!zsock_has_curve())
                 msg_fatal(EX_UNAVAILABLE, "this libzmq has no CURVE support");
-            if (zsock_keys_generate(&keys) < 0 || zsock_keys_save(argv[i + 1], &keys, 1) < 0)
-                msg_fatal(EX_CANTCREAT, "cannot write the key pair to %s", argv[i + 1]);
+            if (zsock_keys_generate(&keys) < 0)
+                msg_fatal(EX_CANTCREAT, "cannot make a key pair");
+            if (zsock_keys_save(argv[i + 1], &keys, 1) < 0)
+                msg_fatal(EX_CANTCREAT, "cannot write the key pair to %s: %s", argv[i + 1],
+                          errno == EEXIST ? "it exists already (--genkey never overwrites a key)"
+                                          : strerror(errno));
             printf("%s\n", keys.public_key);
             if (geteuid() == 0)
                 fprintf(stderr,

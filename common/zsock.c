@@ -687,23 +687,23 @@ int zsock_keys_save(const char *path, const zsock_keys_t *keys, int with_secret)
                      with_secret ? " pair" : ", public part", keys->public_key);
     if (with_secret)
         n += snprintf(text + n, sizeof(text) - (size_t)n, "secret = %s\n", keys->secret_key);
+    /* the callers (a CLI, --genkey) say what failed in their own words: no line here */
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0) {
-        int e = errno; /* the caller says why */
-        msg_error("zsock: op=keys_save file=%s: error=%s", path, strerror(e));
+    if (fd < 0)
+        return -1;
+    /* the umask may have been looser or tighter: the mode is part of the contract */
+    ssize_t w = 0;
+    if (fchmod(fd, mode) < 0 || (w = write(fd, text, (size_t)n)) != n || fsync(fd) < 0) {
+        int e = w >= 0 && w != n ? EIO : errno;
+        close(fd);
+        unlink(path);
         errno = e;
         return -1;
     }
-    /* the umask may have been looser or tighter: the mode is part of the contract */
-    if (fchmod(fd, mode) < 0 || write(fd, text, (size_t)n) != n || fsync(fd) < 0) {
-        msg_error("zsock: op=keys_save file=%s: error=%s", path, strerror(errno));
-        close(fd);
-        unlink(path);
-        return -1;
-    }
     if (close(fd) < 0) {
-        msg_error("zsock: op=keys_save file=%s: error=%s", path, strerror(errno));
+        int e = errno;
         unlink(path);
+        errno = e;
         return -1;
     }
     return 0;

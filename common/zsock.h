@@ -165,7 +165,8 @@ int zsock_has_curve(void);
 int zsock_keys_generate(zsock_keys_t *keys);
 
 /* Writes keys to a new file path (fails if it exists): both lines and mode 0600 when the secret
- * is set and with_secret, else the public line only, mode 0644. 0, or -1 + log. */
+ * is set and with_secret, else the public line only, mode 0644. 0, or -1 with errno (EEXIST:
+ * the file exists) and no log line: the caller says what failed, once. */
 int zsock_keys_save(const char *path, const zsock_keys_t *keys, int with_secret);
 
 /* Reads a key file: "public = Z85" and, optionally, "secret = Z85"; '#' comments. A file with a

@@ -261,6 +261,8 @@ expect 0 $B sites
 out_has "^acme +$(printf '%s' "$pub" | sed 's/[][\.*^$|+?(){}]/\\&/g') "
 expect 73 $B sites add acme --key-dir "$BS_TMP/keys"
 err_has "cannot write the key file $BS_TMP/keys/acme.key: it exists already"
+# one clear message, no library line besides it
+[ "$(wc -l <"$BS_TMP/err")" = 1 ] || bs_fail "sites add on an existing key file says more than one line: $(cat "$BS_TMP/err")"
 expect 73 $B sites add other --key-dir "$BS_TMP/nodir"
 err_has "cannot write the key file $BS_TMP/nodir/other.key: No such file or directory"
 expect 65 $B sites add acme --key-dir "$BS_TMP/keys2"
