@@ -66,10 +66,12 @@
  *
  * DIAGNOSTICS
  *   Exit 78 (EX_CONFIG) for a bad configuration, with FILE:LINE; 69
- *   (EX_UNAVAILABLE) when an endpoint cannot be bound or the store cannot be
- *   opened; 73 (EX_CANTCREAT) when data_dir cannot be created; 64 for a usage
- *   error. Bad input on a socket never ends the daemon: it is dropped, counted
- *   (backstop status) and logged at most once a minute per reason.
+ *   (EX_UNAVAILABLE) when an endpoint cannot be bound (an ipc:// socket file a
+ *   running process listens on included) or the store cannot be opened; 73
+ *   (EX_CANTCREAT) when data_dir cannot be created; 64 for a usage error; the
+ *   whole list is in --help (s_help_tail) and man backstop-aggregator, which
+ *   say the same. Bad input on a socket never ends the daemon: it is dropped,
+ *   counted (backstop status) and logged at most once a minute per reason.
  */
 #include <errno.h>
 #include <signal.h>
@@ -88,20 +90,141 @@
 #include "zsock.h"
 
 static const char s_usage[] =
-    "Usage: backstop-aggregator -c FILE [-f] [-n] [-v]\n"
+    "usage: backstop-aggregator -c FILE [-f] [-n] [-v]\n"
+    "       backstop-aggregator --genkey FILE\n"
+    "       backstop-aggregator --help | --version\n"
+    "(backstop-aggregator --help: the manual and every configuration parameter)\n";
+
+/* --help: the manual, in the sections of backstop --help and man backstop-aggregator;
+ * the restart-only keys (SIGHUP) and the parameter table are printed between and after */
+static const char s_help_head[] =
+    "NAME\n"
+    "    backstop-aggregator - fleet-wide backscatter counting and block decisions\n"
     "\n"
-    "The Backstop aggregator: counts bounce events from every site, turns\n"
-    "waves into block decisions and publishes them to every sensor.\n"
+    "SYNOPSIS\n"
+    "    backstop-aggregator -c FILE [-f] [-n] [-v]\n"
+    "    backstop-aggregator --genkey FILE\n"
+    "    backstop-aggregator --help | --version\n"
     "\n"
-    "  -c FILE   configuration file (required)\n"
-    "  -f        run in the foreground, log to stderr\n"
-    "  -n        check the configuration and exit (0 valid, 78 invalid)\n"
-    "  -v        more logging\n"
-    "  --genkey FILE  write a new CURVE key pair (server_key_file) and print its public key;\n"
-    "            the file is mode 0600 and yours: chown it to the daemon's user before use\n"
-    "            (chown backstop:backstop FILE for the systemd unit)\n";
+    "DESCRIPTION\n"
+    "    The central half of Backstop. It receives bounce events from the sensors of\n"
+    "    every site (event_endpoint, a ZeroMQ PULL socket), counts them per key\n"
+    "    (subject, quoted subject, client address or network) in sliding windows and\n"
+    "    evaluates the rules of its configuration. A wave that crosses a rule's\n"
+    "    thresholds becomes a block decision, written to its LevelDB store (data_dir)\n"
+    "    and then published to every sensor (decision_endpoint, with heartbeats);\n"
+    "    sensors that start or fall behind catch up from a snapshot or the changes\n"
+    "    since a sequence number (snapshot_endpoint). The operators' CLI, backstop(1),\n"
+    "    talks to it over a local ipc:// control socket (control_endpoint); a socket\n"
+    "    file another running process listens on is refused, not taken over.\n"
+    "\n"
+    "    With server_key_file set (a key pair made with --genkey) every sensor must\n"
+    "    present the CurveZMQ key of a registered site (backstop sites add); without\n"
+    "    it the aggregator runs in plain mode and binds loopback only. With\n"
+    "    peer_decisions and peer_snapshot it mirrors the decisions, allowlist and\n"
+    "    sites of a second aggregator, its failover partner.\n"
+    "\n"
+    "    Decisions, the sequence log and the epoch are written before a decision is\n"
+    "    published; window counters are written behind every flush_interval, so a\n"
+    "    crash loses at most about that much counting and a restart restores the\n"
+    "    rest. Bad input on a socket never ends the daemon: it is dropped, counted\n"
+    "    (backstop status) and logged at most once a minute per reason.\n"
+    "\n"
+    "    Started as root with \"user = NAME\" in FILE, it binds its endpoints and opens\n"
+    "    data_dir as root, hands data_dir and the control socket file to NAME, then\n"
+    "    becomes NAME (setgid, initgroups, setuid) before it reads any input. Without\n"
+    "    -f it detaches and logs to syslog (facility mail); the command returns once\n"
+    "    the daemon is ready, with its start-up status as the exit status.\n"
+    "\n"
+    "OPTIONS\n"
+    "    -c FILE\n"
+    "        The configuration file, backstop-aggregator.conf(5); required.\n"
+    "    -f\n"
+    "        Stay in the foreground and log to standard error (systemd, tests).\n"
+    "    -n\n"
+    "        Check the configuration and exit: 0 when it is valid, 78 with every\n"
+    "        error as FILE:LINE when it is not. Besides the file itself it makes\n"
+    "        every check of the start that needs no root, no socket and no write:\n"
+    "        the server_key_file holds a key pair, plain mode binds loopback only,\n"
+    "        control_group and user exist, and no two endpoints take one address.\n"
+    "    -v\n"
+    "        More logging; repeat for more.\n"
+    "    --genkey FILE\n"
+    "        Write a new CurveZMQ key pair for server_key_file to FILE (mode 0600;\n"
+    "        an existing file is never overwritten), print its public key, which\n"
+    "        every sensor needs as aggregator_public_key, and exit. The file is\n"
+    "        yours: chown it to the daemon's user before use\n"
+    "        (chown backstop:backstop FILE for the systemd unit); the daemon refuses\n"
+    "        a secret key its group or others can read.\n"
+    "    -h, --help\n"
+    "        Print this manual and every configuration parameter with its default.\n"
+    "    --version\n"
+    "        Print the version.\n"
+    "\n"
+    "SIGNALS\n"
+    "    SIGTERM, SIGINT\n"
+    "        Write the pending window counters and exit 0.\n"
+    "    SIGHUP\n"
+    "        Read FILE again and, when it is valid, swap it whole: rules and the\n"
+    "        other keys take effect at once; these keep their running values until\n"
+    "        the next start (logged as \"reload: needs restart: KEYS\"):\n";
+
+static const char s_help_tail[] =
+    "        An invalid file is logged and the running configuration kept.\n"
+    "\n"
+    "EXIT STATUS\n"
+    "    0   stopped by SIGTERM or SIGINT; -n found the configuration valid; --genkey\n"
+    "        wrote the key pair\n"
+    "    64  EX_USAGE: bad command line\n"
+    "    67  EX_NOUSER: the user the configuration names does not exist\n"
+    "    69  EX_UNAVAILABLE: an endpoint cannot be bound (in use, or an ipc:// socket\n"
+    "        file a running process listens on), the store cannot be opened or read\n"
+    "        (another aggregator uses it?), or libzmq has no CURVE support\n"
+    "    70  EX_SOFTWARE: the detached daemon ended before it was ready, with no\n"
+    "        status (see the mail log)\n"
+    "    71  EX_OSERR: cannot detach, cannot become the user, or out of memory for\n"
+    "        the window\n"
+    "    73  EX_CANTCREAT: data_dir cannot be created; --genkey cannot write FILE\n"
+    "    78  EX_CONFIG: the configuration is invalid (FILE:LINE errors)\n"
+    "\n"
+    "FILES\n"
+    "    /etc/backstop/aggregator.conf    configuration, backstop-aggregator.conf(5)\n"
+    "    /var/lib/backstop-aggregator     default data_dir: decisions, the sequence\n"
+    "                                     log, sites, allowlist; window counters in\n"
+    "                                     its subdirectory windows (LevelDB)\n"
+    "    /run/backstop/aggregator.sock    default control socket, for backstop(1)\n"
+    "\n"
+    "SEE ALSO\n"
+    "    backstop(1), backstop-aggregator.conf(5), backstop-sensor(8),\n"
+    "    backstop-sensor.conf(5), zmq_curve(7), proto/PROTOCOL.md (the wire and\n"
+    "    control protocols)\n";
+
 /* --help only: the parameter table follows it */
 static const char s_params_head[] = "\nConfiguration parameters and their defaults:\n";
+
+/* Prints the manual (--help). */
+static void s_help(FILE *fp)
+{
+    fputs(s_help_head, fp);
+    const char *const *keys = agg_config_restart_keys();
+    size_t col = 0;
+    for (size_t i = 0; keys[i]; i++) {
+        size_t n = strlen(keys[i]) + (keys[i + 1] ? 1 : 0);
+        if (col == 0 || col + 1 + n > 80) {
+            fputs(col ? "\n        " : "        ", fp);
+            col = 8;
+        } else {
+            fputc(' ', fp);
+            col++;
+        }
+        fprintf(fp, "%s%s", keys[i], keys[i + 1] ? "," : "");
+        col += n;
+    }
+    fputc('\n', fp);
+    fputs(s_help_tail, fp);
+    fputs(s_params_head, fp);
+    cfg_print_help(agg_config_schema(), fp);
+}
 
 /* The one server, for the signal handlers (they only set its flags). */
 static server_t *s_server;
@@ -133,9 +256,7 @@ int main(int argc, char **argv)
     msg_open("backstop-aggregator", MSG_TO_STDERR);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(s_usage, stdout);
-            fputs(s_params_head, stdout);
-            cfg_print_help(agg_config_schema(), stdout);
+            s_help(stdout);
             return 0;
         }
         if (!strcmp(argv[i], "--genkey")) {

@@ -20,6 +20,8 @@
 #     - backstop-sensor's --help and its commands' are man pages in plain
 #       text (NAME, SYNOPSIS, DESCRIPTION, OPTIONS, EXIT STATUS, FILES, SEE
 #       ALSO);
+#     - backstop-aggregator --help is a manual page (NAME ... SEE ALSO), its exit
+#       codes in order and the same as its page's;
 #     - a usage error prints no parameter heading (the table is --help's);
 #     - --genkey (its help, and its run as root) says to chown the key file;
 #     - every backstop page a page or a systemd unit refers to exists;
@@ -210,6 +212,22 @@ if [ "$(id -u)" = 0 ] && "$AGG" --genkey "$T/k.key" >/dev/null 2>"$T/genkey.err"
 fi
 ok "--genkey (help, and run as root) says to chown the key to the daemon's user"
 
+# ---- backstop-aggregator --help is a manual page, as backstop --help is
+"$AGG" --help >"$T/agg.help" 2>&1
+missing=""
+for section in NAME SYNOPSIS DESCRIPTION OPTIONS SIGNALS 'EXIT STATUS' FILES 'SEE ALSO'; do
+    grep -q "^$section\$" "$T/agg.help" || missing="$missing '$section'"
+done
+if [ -n "$missing" ]; then
+    fail "backstop-aggregator --help lacks the sections$missing"
+else
+    ok "backstop-aggregator --help has a manual page's sections"
+fi
+exit_codes() { sed -n '/^EXIT STATUS$/,/^[A-Z]/s/^ *\([0-9][0-9]*\)\( .*\)\{0,1\}$/\1/p'; }
+exit_codes <"$T/agg.help" >"$T/agg.codes"
+sort -n "$T/agg.codes" | cmp -s - "$T/agg.codes" ||
+    fail "backstop-aggregator --help lists its exit codes out of order: $(tr '\n' ' ' <"$T/agg.codes")"
+
 if [ $have_groff = 0 ]; then
     if [ $FAILS -gt 0 ]; then
         echo "FAIL: test_docs: $FAILS check(s) failed"
@@ -276,6 +294,14 @@ check_codes backstop-sensor.8 "$SENSOR" milter --help
 check_codes backstop-sensor.8 "$SENSOR" classify --help
 check_codes backstop-sensor.8 "$SENSOR" replay --help
 check_codes backstop.1 "$CLI" --help
+
+# ---- the exit codes of the aggregator's --help are its page's
+render "$SRC/deploy/man/backstop-aggregator.8" | exit_codes >"$T/page.codes"
+if [ -s "$T/page.codes" ] && cmp -s "$T/agg.codes" "$T/page.codes"; then
+    ok "backstop-aggregator --help and its page list the same exit codes ($(tr '\n' ' ' <"$T/agg.codes"))"
+else
+    fail "exit codes differ: --help $(tr '\n' ' ' <"$T/agg.codes"), page $(tr '\n' ' ' <"$T/page.codes")"
+fi
 
 # ---- references name pages that exist
 for pg in $PAGES; do
