@@ -542,10 +542,12 @@ static void s_eom(milter_engine_t *self, const milter_snap_t *snap, milter_conn_
     /* action= is what the MTA was told (out), whatever decided it: a decision, or a failure
      * class's policy (failure=), which the decision fields then do not name */
     char fp1[FP_HEX_SIZE], fp2[FP_HEX_SIZE];
+    /* the keys come from the sender's Subject: quoted and escaped (msg_quote), so one holding
+     * '" action=accept' reads as one value; 60 bytes of text at most, cut on a character */
+    char q1[63], q2[63];
     const char *ok = classify_result_orig_subject_key(cr);
     msg_info("%s: class=%s client=%s from=<%s> subject_fp=%s orig_subject_fp=%s original=%s "
-             "ledger=%s action=%s%s%s%s%s%s%s%s%s%s rule=%s subject_key=\"%.60s\" "
-             "orig_subject_key=\"%.60s\"",
+             "ledger=%s action=%s%s%s%s%s%s%s%s%s%s rule=%s subject_key=%s orig_subject_key=%s",
              m->queue_id, cname, ci.client_ip ? ci.client_ip : "unknown", from_log,
              fp_hex(classify_result_subject_fp(cr), fp1),
              fp_hex(classify_result_orig_subject_fp(cr), fp2),
@@ -554,7 +556,8 @@ static void s_eom(milter_engine_t *self, const milter_snap_t *snap, milter_conn_
              v.action ? " decision=" : "", v.action ? v.decision.id : "", v.action ? " scope=" : "",
              v.action ? dcache_scope_name(v.decision.scope) : "", v.observed ? " observe=" : "",
              v.observed ? v.observe.id : "", v.spared_id[0] ? " spared=" : "", v.spared_id,
-             rule ? rule : "-", classify_result_subject_key(cr), ok ? ok : "");
+             rule ? rule : "-", msg_quote(q1, sizeof(q1), classify_result_subject_key(cr)),
+             msg_quote(q2, sizeof(q2), ok));
 
     if (in.class_enforced) {
         if (counts)

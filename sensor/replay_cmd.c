@@ -298,11 +298,20 @@ static void s_file(s_replay_t *r, const char *path)
         xfree(subject_ip);
         r->batch[r->nbatch++] = ev;
     }
+    const char *sk = classify_result_subject_key(cr);
     const char *ok = classify_result_orig_subject_key(cr);
+    sk = sk ? sk : "";
+    ok = ok ? ok : "";
+    /* the keys are the senders' text: quoted and escaped, whole (msg_quote) */
+    char *q1 = xmalloc(MSG_QUOTE_SIZE(strlen(sk)));
+    char *q2 = xmalloc(MSG_QUOTE_SIZE(strlen(ok)));
     s_say(r,
-          xasprintf("%s class=%s subject_key=\"%s\" orig_subject_key=\"%s\"%s", path, cname,
-                    classify_result_subject_key(cr), ok ? ok : "", send ? "" : " event=skipped"),
+          xasprintf("%s class=%s subject_key=%s orig_subject_key=%s%s", path, cname,
+                    msg_quote(q1, MSG_QUOTE_SIZE(strlen(sk)), sk),
+                    msg_quote(q2, MSG_QUOTE_SIZE(strlen(ok)), ok), send ? "" : " event=skipped"),
           send);
+    xfree(q1);
+    xfree(q2);
     if (r->nbatch == (size_t)r->cfg->event_batch)
         s_flush(r);
     classify_result_destroy(&cr);

@@ -54,6 +54,14 @@ grep -q "$qid: milter-" "$(pf_log site1)" && bs_fail "postfix logged a milter ac
 grep -q "$qid: message-id=" "$(pf_log site1)" || bs_fail "queue id $qid not the Postfix one"
 bs_pass "sensor logs the class with the Postfix queue id first"
 
+# a key from the sender's Subject is one quoted value, its quotes escaped: it forges no field
+bounce_file "$BS_TMP/q.eml" 'Undeliverable: pay now" action=accept x="' 'pay now" action=accept x="'
+swaks_send site1 --from '<>' --to u@test.example --data "$BS_TMP/q.eml" ||
+    bs_fail "bounce with quotes not accepted: $(last_reply)"
+wait_log "$log" 'class=bounce .* orig_subject_key="pay now\\" action=accept x="$' ||
+    bs_fail "the quoted subject key is not escaped: $(grep 'pay now' "$log")"
+bs_pass "a subject key's quotes are escaped in the log line"
+
 # the milter must not have made Postfix complain (negotiation, macros)
 if grep -E "warning: .*milter" "$(pf_log site1)"; then
     bs_fail "postfix warns about the milter"
