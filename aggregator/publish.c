@@ -220,6 +220,7 @@ typedef struct {
     const char *site;               /* the site asking ("" : nobody's) */
     uint64_t epoch;                 /* table epoch */
     uint64_t seq;                   /* table seq at the time of the request */
+    uint32_t interval_ms;           /* the heartbeat_interval, in every frame */
     bool changes_only;              /* building changes, not decisions */
     size_t n;                       /* entries in the chunk */
     decision_t *dec;                /* copies of the chunk's decisions */
@@ -249,6 +250,8 @@ static int s_flush(s_reply_t *r, bool more)
     rep.changes_only = r->changes_only;
     rep.has_more = more;
     rep.more = more;
+    rep.has_heartbeat_interval_ms = 1;
+    rep.heartbeat_interval_ms = r->interval_ms;
     for (size_t i = 0; i < r->n; i++) {
         if (r->changes_only && !s_for_site(&r->chg[i].decision, r->site)) {
             publish_pb_skip(&r->ups[i], &r->pb[i], &r->chg[i]);
@@ -308,7 +311,7 @@ static int s_add_change(const decision_change_t *c, void *arg)
 
 int publish_snapshot(void *router, const zsock_meta_t *to, const decisions_t *table,
                      const char *site, const Backstop__SnapshotRequest *req, publish_since_fn since,
-                     void *since_arg, publish_snapshot_result_t *res)
+                     void *since_arg, int64_t interval_ms, publish_snapshot_result_t *res)
 {
     publish_snapshot_result_t dummy;
     if (!res)
@@ -320,6 +323,7 @@ int publish_snapshot(void *router, const zsock_meta_t *to, const decisions_t *ta
         .site = site ? site : "",
         .epoch = decisions_epoch(table),
         .seq = decisions_seq(table),
+        .interval_ms = (uint32_t)interval_ms,
         .res = res,
     };
     /* not zeroed: each entry is written in full before a frame reads it, and zeroing the
@@ -371,13 +375,16 @@ int publish_snapshot(void *router, const zsock_meta_t *to, const decisions_t *ta
     return rc < 0 ? -1 : 0;
 }
 
-int publish_refused(void *router, const zsock_meta_t *to, const decisions_t *table)
+int publish_refused(void *router, const zsock_meta_t *to, const decisions_t *table,
+                    int64_t interval_ms)
 {
     Backstop__SnapshotReply rep = BACKSTOP__SNAPSHOT_REPLY__INIT;
     rep.epoch = decisions_epoch(table);
     rep.seq = decisions_seq(table);
     rep.has_refused = true;
     rep.refused = true;
+    rep.has_heartbeat_interval_ms = 1;
+    rep.heartbeat_interval_ms = (uint32_t)interval_ms;
     Backstop__Frame f;
     wire_frame_init(&f, BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY, &rep);
     return zsock_reply(router, to, &f, ZMQ_DONTWAIT);

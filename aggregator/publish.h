@@ -12,7 +12,9 @@
  *    for the site (fleet plus its own local ones, without evidence), split into
  *    several replies (more = true on all but the last) at WIRE_MAX_SNAPSHOT
  *    entries or about half a frame; publish_refused() answers one the caller
- *    refused (refused = true, nothing else).
+ *    refused (refused = true, nothing else). Every reply carries the
+ *    heartbeat_interval (heartbeat_interval_ms), by which a follower judges
+ *    silence from the reply on, before it hears a heartbeat.
  * It also converts between decision_t and Backstop__Decision (publish_pb_*),
  * which the store uses for its records, so there is one mapping.
  *
@@ -83,16 +85,18 @@ typedef int (*publish_since_fn)(void *arg, uint64_t epoch, uint64_t since_seq,
 
 /* Answers req (from peer to) for site on the ROUTER: changes since req->since_seq when
  * since (NULL: the table's own change log) can answer, else a full snapshot of table as
- * of its seq. An empty site (site mismatch) gets an empty full snapshot. 0, or -1 with
- * errno when a reply could not be sent (the rest is dropped). */
+ * of its seq. An empty site (site mismatch) gets an empty full snapshot. Every frame
+ * carries interval_ms, the heartbeat_interval. 0, or -1 with errno when a reply could not
+ * be sent (the rest is dropped). */
 int publish_snapshot(void *router, const zsock_meta_t *to, const decisions_t *table,
                      const char *site, const Backstop__SnapshotRequest *req, publish_since_fn since,
-                     void *since_arg, publish_snapshot_result_t *res);
+                     void *since_arg, int64_t interval_ms, publish_snapshot_result_t *res);
 
 /* Answers a refused SnapshotRequest (its site is not the connection's, or all_sites from a
  * site's key; PROTOCOL.md 1.3): one SnapshotReply with no decisions and refused = true
- * (epoch and seq are the table's, as required fields; they say nothing). 0, or -1 with
- * errno when it could not be sent. */
-int publish_refused(void *router, const zsock_meta_t *to, const decisions_t *table);
+ * (epoch and seq are the table's, as required fields; they say nothing) and interval_ms,
+ * the heartbeat_interval, as every reply. 0, or -1 with errno when it could not be sent. */
+int publish_refused(void *router, const zsock_meta_t *to, const decisions_t *table,
+                    int64_t interval_ms);
 
 #endif

@@ -1289,7 +1289,8 @@ static void s_drain_snapshots(server_t *self)
                      *req->site ? msg_quote(qs, sizeof(qs), req->site) : "-",
                      all ? " all_sites=yes" : "", *meta.user ? meta.user : "-");
             s_drop_why(self, SERVER_DROP_SITE_MISMATCH, "snapshot", meta.peer, detail);
-            if (publish_refused(self->snap, &meta, self->decisions) < 0)
+            if (publish_refused(self->snap, &meta, self->decisions,
+                                self->cfg->heartbeat_interval_ms) < 0)
                 s_drop(self, SERVER_DROP_SEND, "snapshot", meta.peer);
             wire_free(&f);
             continue;
@@ -1305,8 +1306,10 @@ static void s_drain_snapshots(server_t *self)
             continue;
         }
         publish_snapshot_result_t res;
+        /* the heartbeat_interval goes with it: a follower judges silence by it from the
+         * reply on, not only from the first heartbeat (PROTOCOL.md 4.3) */
         if (publish_snapshot(self->snap, &meta, self->decisions, site, req, s_changes_since, self,
-                             &res) < 0)
+                             self->cfg->heartbeat_interval_ms, &res) < 0)
             s_drop(self, SERVER_DROP_SEND, "snapshot", meta.peer);
         else if (res.changes_only)
             self->stats.snapshots_changes++;

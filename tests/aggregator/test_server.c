@@ -11,6 +11,7 @@
  * the epoch and seq, the allowlist, sites and sensors; while it cannot be (a file in its
  * place) status says the store is lost; moved away and back between two looks, it is left
  * alone.
+ * Every snapshot reply (full, changes, refused) carries the configured heartbeat_interval.
  * And server_request_stop() from another thread than the loop's.
  */
 #include <pthread.h>
@@ -265,15 +266,16 @@ static void test_every_problem_is_listed_first_status_wins(void **state)
 
 /* ---- the loop's timers, on a fake clock ---- */
 
-/* A server in fx->dir on clock (its config, store and control socket there). */
-static server_t *s_server(const s_fx_t *fx, bs_clock_t *clock)
+/* A server in fx->dir on clock (its config, store and control socket there), with the config
+ * lines extra. */
+static server_t *s_server_with(const s_fx_t *fx, bs_clock_t *clock, const char *extra)
 {
     char err[4096];
     char *text = xasprintf("event_endpoint = tcp://127.0.0.1:*\n"
                            "decision_endpoint = tcp://127.0.0.1:*\n"
                            "snapshot_endpoint = tcp://127.0.0.1:*\n"
-                           "control_endpoint = ipc://%s/ctl.sock\ndata_dir = %s/db\n",
-                           fx->dir, fx->dir);
+                           "control_endpoint = ipc://%s/ctl.sock\ndata_dir = %s/db\n%s",
+                           fx->dir, fx->dir, extra);
     char *path = s_write(fx, "agg.conf", text, 0644);
     agg_config_t *cfg = agg_config_load(path, err, sizeof(err));
     if (cfg == NULL)
@@ -283,6 +285,11 @@ static server_t *s_server(const s_fx_t *fx, bs_clock_t *clock)
     xfree(text);
     xfree(path);
     return srv;
+}
+
+static server_t *s_server(const s_fx_t *fx, bs_clock_t *clock)
+{
+    return s_server_with(fx, clock, "");
 }
 
 /* One bounce event of sensor site/sensor at the server's now, sent over a PUSH socket to
@@ -647,6 +654,76 @@ static void test_refill_of_a_removed_data_dir_is_one_synced_write(void **state)
     bs_clock_destroy(&clock);
 }
 
+/* Sends srv a SnapshotRequest of site on dealer (epoch 0: for a full snapshot, else for the
+ * changes since since_seq) and turns its loop until the reply is there: its first frame
+ * (wire_free it). */
+static Backstop__Frame *s_snapshot(server_t *srv, void *dealer, const char *site, uint64_t epoch,
+                                   uint64_t since_seq)
+{
+    Backstop__SnapshotRequest rq;
+    wire_snapshot_request_init(&rq, site, "s1", epoch, since_seq);
+    Backstop__Frame f;
+    wire_frame_init(&f, BACKSTOP__FRAME__BODY_SNAPSHOT_REQUEST, &rq);
+    bool sent = false;
+    for (int i = 0; i < 100; i++) {
+        /* the DEALER refuses to send (ZMQ_IMMEDIATE) until it is connected */
+        if (!sent)
+            sent = zsock_send(dealer, &f, ZMQ_DONTWAIT) == 0;
+        assert_int_equal(server_turn(srv, 50), 0);
+        Backstop__Frame *reply = NULL;
+        if (sent && zsock_recv(dealer, ZMQ_DONTWAIT, &reply, NULL, NULL) == 1) {
+            assert_int_equal(reply->body_case, BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY);
+            return reply;
+        }
+    }
+    fail_msg("no snapshot reply (request %s)", sent ? "sent" : "never sent");
+    return NULL;
+}
+
+/* A snapshot reply says the aggregator's heartbeat_interval, so that a sensor judges silence
+ * by it from the reply on, before it hears a heartbeat (PROTOCOL.md 4.3): a full snapshot, a
+ * changes answer and a refused request each carry the configured one (700 ms here). */
+static void test_snapshot_replies_carry_the_heartbeat_interval(void **state)
+{
+    s_fx_t *fx = *state;
+    bs_clock_t *clock = bs_clock_fake_new(T0);
+    server_t *srv = s_server_with(fx, clock, "heartbeat_interval = 700ms\n");
+    char id[DECISION_ID_LEN + 1];
+    s_block(srv, "undeliverable: cheap watches", id);
+    void *ctx = zmq_ctx_new();
+    void *dealer = zsock_new(ctx, ZMQ_DEALER);
+    assert_non_null(dealer);
+    assert_int_equal(zmq_connect(dealer, server_endpoint(srv, "snapshot")), 0);
+
+    Backstop__Frame *f = s_snapshot(srv, dealer, "site1", 0, 0);
+    const Backstop__SnapshotReply *r = f->snapshot_reply;
+    assert_false(r->has_changes_only && r->changes_only);
+    assert_int_equal(r->n_decisions, 1);
+    assert_true(r->has_heartbeat_interval_ms);
+    assert_int_equal(r->heartbeat_interval_ms, 700);
+    wire_free(&f);
+
+    f = s_snapshot(srv, dealer, "site1", decisions_epoch(server_decisions(srv)), 0);
+    r = f->snapshot_reply;
+    assert_true(r->has_changes_only && r->changes_only);
+    assert_int_equal(r->n_changes, 1);
+    assert_true(r->has_heartbeat_interval_ms);
+    assert_int_equal(r->heartbeat_interval_ms, 700);
+    wire_free(&f);
+
+    f = s_snapshot(srv, dealer, "no/site", 0, 0); /* not a site name: refused */
+    r = f->snapshot_reply;
+    assert_true(r->has_refused && r->refused);
+    assert_true(r->has_heartbeat_interval_ms);
+    assert_int_equal(r->heartbeat_interval_ms, 700);
+    wire_free(&f);
+
+    zsock_close(&dealer);
+    zmq_ctx_term(ctx);
+    server_destroy(&srv);
+    bs_clock_destroy(&clock);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
@@ -666,6 +743,7 @@ int main(void)
         T(test_stop_requested_from_another_thread),
         T(test_refill_of_a_removed_data_dir_is_one_synced_write),
         T(test_data_dir_moved_away_and_back_is_left_alone),
+        T(test_snapshot_replies_carry_the_heartbeat_interval),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
