@@ -12,8 +12,13 @@
  * heartbeat ahead of us twice, or silence go back to JOINING; silence (or no
  * snapshot reply in time) also reopens the sockets, on the other aggregator
  * when a backup is configured. Silence is heartbeat_timeout, or three of the
- * heartbeat intervals the aggregator announces when that is longer; before
- * an aggregator's first heartbeat, the longest interval one takes (10 s).
+ * heartbeat intervals the aggregator announces when that is longer. It
+ * announces its interval in its snapshot reply as well as in its heartbeats,
+ * so the sensor knows it from the moment it has the reply: an aggregator that
+ * dies between its reply and its first heartbeat is noticed after
+ * max(heartbeat_timeout, 3 intervals) too. Only an older aggregator, whose
+ * reply does not say, may take the longest interval one takes (10 s) before
+ * its first heartbeat.
  *
  * Batches go as columns (EventColumns) while the aggregator followed announces
  * WIRE_FEATURE_COLUMNS in its latest heartbeat, as rows otherwise (an older
@@ -65,6 +70,7 @@
  *   warning: uplink: aggregator=A heartbeat_interval=Nms: heartbeat_timeout=Tms is shorter
  *           than 3 of its heartbeats; ... silent after Sms instead    once per interval heard
  *   uplink: aggregator=A heartbeat_interval=Nms: silent after Sms  when it changes (restart)
+ *           (the interval as a heartbeat or a snapshot reply announced it)
  */
 #include "uplink.h"
 
@@ -103,7 +109,8 @@
  * the heartbeat intervals the aggregator announces, whichever is longer */
 #define S_SILENT_INTERVALS 3
 /* the longest heartbeat_interval an aggregator takes (agg_config.c): a longer announcement
- * counts as this, and before its first heartbeat an aggregator may take this long */
+ * counts as this, and an aggregator whose interval is not known yet (an older one, before
+ * its first heartbeat: its snapshot reply does not say) may take this long */
 #define S_INTERVAL_MAX_MS 10000
 
 typedef enum { S_JOINING = 0, S_LIVE = 1 } s_feed_state_t;
@@ -149,8 +156,9 @@ struct uplink {
     bool hb_ahead;                     /* the last heartbeat was ahead of applied */
     bool peer_columns;                 /* the followed aggregator's latest heartbeat
                                           announced WIRE_FEATURE_COLUMNS */
-    bool hb_heard[2];                  /* per target: a heartbeat of it was heard */
-    int64_t hb_interval_ms[2];         /* per target: the interval its last one announced
+    bool hb_known[2];                  /* per target: its heartbeat interval is known (a
+                                          heartbeat, or a snapshot reply that said) */
+    int64_t hb_interval_ms[2];         /* per target: the interval it last announced
                                           (0: none; at most S_INTERVAL_MAX_MS) */
     Backstop__DecisionUpdate **queued; /* updates held while joining (unpacked frames' bodies) */
     Backstop__Frame **queued_frames;   /* their frames, to free */
@@ -201,12 +209,13 @@ static const char *s_target_name(const uplink_t *self);
 /* How long the feed may be silent before the aggregator counts as gone: heartbeat_timeout,
  * or S_SILENT_INTERVALS of the interval the followed aggregator announces when that is longer
  * (an interval longer than the timeout made every sensor flap between joining and live).
- * Before its first heartbeat the interval is not known: the longest one an aggregator takes.
- * What was heard is kept across reconnects, so only the first join waits that long. */
+ * The interval is known from the aggregator's snapshot reply on (s_on_snapshot), or from its
+ * first heartbeat; until then (an older aggregator's reply does not say) it is the longest
+ * one an aggregator takes. What was announced is kept across reconnects. */
 static int64_t s_silence_ms(const uplink_t *self)
 {
     int64_t timeout = self->cfg->heartbeat_timeout_ms;
-    int64_t silence = self->hb_heard[self->target]
+    int64_t silence = self->hb_known[self->target]
                           ? S_SILENT_INTERVALS * self->hb_interval_ms[self->target]
                           : S_INTERVAL_MAX_MS;
     return silence > timeout ? silence : timeout;
@@ -799,6 +808,32 @@ static void s_epoch_mismatch(uplink_t *self, uint64_t feed_epoch, int64_t mono)
     s_rejoin(self, "epoch", false, mono);
 }
 
+/* The followed aggregator announced its heartbeat interval iv (in a heartbeat, or in its
+ * snapshot reply; 0: a heartbeat without one, which means 1 s and leaves heartbeat_timeout
+ * alone): the silence that means gone follows it from now on. Said once when
+ * heartbeat_timeout alone would flap, and when it changes (the aggregator restarted). */
+static void s_interval_known(uplink_t *self, int64_t iv)
+{
+    iv = iv > S_INTERVAL_MAX_MS ? S_INTERVAL_MAX_MS : iv;
+    bool first = !self->hb_known[self->target];
+    if (!first && iv == self->hb_interval_ms[self->target])
+        return;
+    self->hb_known[self->target] = true;
+    self->hb_interval_ms[self->target] = iv;
+    int64_t silence = s_silence_ms(self);
+    if (silence > self->cfg->heartbeat_timeout_ms)
+        msg_warn("uplink: aggregator=%s heartbeat_interval=%" PRId64
+                 "ms: heartbeat_timeout=%" PRId64
+                 "ms is shorter than %d of its heartbeats; the feed counts as silent after %" PRId64
+                 "ms instead (set heartbeat_timeout = %" PRId64 "ms or more)",
+                 s_target_name(self), iv, self->cfg->heartbeat_timeout_ms, S_SILENT_INTERVALS,
+                 silence, silence);
+    else if (!first)
+        msg_info("uplink: aggregator=%s heartbeat_interval=%" PRId64 "ms: silent after %" PRId64
+                 "ms",
+                 s_target_name(self), iv, silence);
+}
+
 static void s_go_live(uplink_t *self, int64_t mono)
 {
     /* the snapshot's answer is news from the aggregator: the silence timer starts now, not
@@ -857,6 +892,11 @@ static void s_on_snapshot(uplink_t *self, const Backstop__SnapshotReply *r, int6
         s_snapshot_refused(self, mono);
         return;
     }
+    /* the aggregator's heartbeat interval: silence is judged by it from now on, not by the
+     * longest one until its first heartbeat (it may die before that one); an older
+     * aggregator's reply does not say, and what is known stays */
+    if (r->has_heartbeat_interval_ms)
+        s_interval_known(self, (int64_t)r->heartbeat_interval_ms);
     dcache_t *dc = milter_engine_dcache(self->engine);
     bool more = r->has_more && r->more;
     if (r->has_changes_only && r->changes_only) {
@@ -989,26 +1029,8 @@ static void s_on_heartbeat(uplink_t *self, const Backstop__Heartbeat *hb, int64_
                  s_target_name(self));
     self->peer_columns = columns;
     /* the interval it announces (an older aggregator's is 1 s and says nothing): the silence
-     * that means gone follows it; said once when heartbeat_timeout alone would flap */
-    int64_t iv = hb->has_interval_ms ? (int64_t)hb->interval_ms : 0;
-    iv = iv > S_INTERVAL_MAX_MS ? S_INTERVAL_MAX_MS : iv;
-    bool first = !self->hb_heard[self->target];
-    if (first || iv != self->hb_interval_ms[self->target]) {
-        self->hb_heard[self->target] = true;
-        self->hb_interval_ms[self->target] = iv;
-        int64_t silence = s_silence_ms(self);
-        if (silence > self->cfg->heartbeat_timeout_ms)
-            msg_warn("uplink: aggregator=%s heartbeat_interval=%" PRId64
-                     "ms: heartbeat_timeout=%" PRId64 "ms is shorter than %d of its "
-                     "heartbeats; the feed counts as silent after %" PRId64 "ms instead "
-                     "(set heartbeat_timeout = %" PRId64 "ms or more)",
-                     s_target_name(self), iv, self->cfg->heartbeat_timeout_ms, S_SILENT_INTERVALS,
-                     silence, silence);
-        else if (!first)
-            msg_info("uplink: aggregator=%s heartbeat_interval=%" PRId64 "ms: silent after %" PRId64
-                     "ms",
-                     s_target_name(self), iv, silence);
-    }
+     * that means gone follows it */
+    s_interval_known(self, hb->has_interval_ms ? (int64_t)hb->interval_ms : 0);
     if (self->state != S_LIVE)
         return;
     if (hb->epoch != self->epoch) {

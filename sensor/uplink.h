@@ -17,7 +17,9 @@
  *     subscribe first (topics "F", "S/<site>/", "H"), then ask for a
  *     snapshot (or the changes since the applied sequence), apply updates
  *     newer than it in sequence order, resynchronise on a gap or a new
- *     epoch, reconnect after heartbeat_timeout of silence;
+ *     epoch, reconnect after silence (heartbeat_timeout, or 3 of the heartbeat
+ *     intervals the aggregator announces in its snapshot reply and its
+ *     heartbeats, when that is longer);
  *   - reports SensorStatus (applied sequence, counters) every
  *     status_interval;
  *   - runs the engine's housekeeping (expiry) once a second.

@@ -2,8 +2,9 @@
  * ephemeral loopback ports): snapshot, in-sequence updates, resync with "changes since" on a
  * gap, full resync on a new epoch, a changes-since answer in several frames, a refused
  * snapshot, decisions refused as not enforceable, the bound on what is held while joining, a
- * snapshot and a feed of two epochs, silence judged by the heartbeat interval announced, and
- * events arriving as EventBatch frames. */
+ * snapshot and a feed of two epochs, silence judged by the heartbeat interval announced (in
+ * heartbeats, and in the snapshot reply before the first heartbeat), and events arriving as
+ * EventBatch frames. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1029,6 +1030,75 @@ static void test_silence_without_an_announced_interval_is_heartbeat_timeout(void
     assert_int_equal(s_log_count(f, "warning: uplink: aggregator=primary heartbeat_interval="), 0);
 }
 
+/* An empty full snapshot reply at (epoch, seq) whose aggregator announces interval_ms as its
+ * heartbeat_interval (0: no such field, as an older aggregator). */
+static void s_reply_interval(s_fix_t *f, const zsock_meta_t *to, uint64_t epoch, uint64_t seq,
+                             uint32_t interval_ms)
+{
+    Backstop__SnapshotReply r = BACKSTOP__SNAPSHOT_REPLY__INIT;
+    r.epoch = epoch;
+    r.seq = seq;
+    r.has_heartbeat_interval_ms = interval_ms != 0;
+    r.heartbeat_interval_ms = interval_ms;
+    Backstop__Frame fr;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY, &r);
+    assert_int_equal(zsock_reply(f->router, to, &fr, 0), 0);
+}
+
+/* Live on a reply that says interval_ms, then not a word from the aggregator: the sensor is
+ * still live after quiet_ms and has given the aggregator up (reason=silence) within
+ * quiet_ms + grace_ms more. */
+static void s_reply_then_silence(s_fix_t *f, uint32_t interval_ms, int quiet_ms, int grace_ms)
+{
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    s_reply_interval(f, &who, 7, 0, interval_ms);
+    assert_true(s_wait_live(f, true, 5000));
+    assert_false(s_wait_live(f, false, quiet_ms));
+    assert_true(s_wait_live(f, false, grace_ms));
+    assert_int_equal(s_log_count(f, "uplink: state=joining reason=silence"), 1);
+}
+
+/* An aggregator that dies between its snapshot reply and its first heartbeat: the reply says
+ * its heartbeat_interval (1 s), so the sensor gives it up after max(heartbeat_timeout, 3 s) =
+ * 3 s of silence, not after the 10 s it allowed an aggregator whose interval it did not know
+ * (on_no_aggregator applies that much sooner). */
+static void test_reply_interval_judges_silence_before_the_first_heartbeat(void **state)
+{
+    s_fix_t *f = *state;
+    s_log_capture(f);
+    assert_int_equal(f->cfg->heartbeat_timeout_ms, 3000);
+    /* not before 3 s (2.5 s after the test saw it live); by 3 s plus a loaded machine's margin
+     * (the loop looks every 200 ms at most), far from 10 s */
+    s_reply_then_silence(f, 1000, 2500, 2500);
+    assert_int_equal(s_log_count(f, "warning: uplink: aggregator=primary heartbeat_interval="), 0);
+}
+
+/* The interval of the reply is what counts, not heartbeat_timeout alone: 2 s announced, and
+ * the sensor waits 3 of them (6 s) before it gives the aggregator up, and says once that its
+ * heartbeat_timeout is shorter, as for a heartbeat's announcement. */
+static void test_reply_interval_longer_than_the_timeout(void **state)
+{
+    s_fix_t *f = *state;
+    s_log_capture(f);
+    s_reply_then_silence(f, 2000, 5500, 2500);
+    assert_int_equal(s_log_count(f,
+                                 "warning: uplink: aggregator=primary heartbeat_interval=2000ms: "
+                                 "heartbeat_timeout=3000ms is shorter than 3 of its "
+                                 "heartbeats; the feed counts as silent after 6000ms"),
+                     1);
+}
+
+/* A reply without the field (an older aggregator) says nothing of the interval: before its
+ * first heartbeat the aggregator may take the longest interval one takes, 10 s, as before. */
+static void test_reply_without_interval_keeps_the_ten_seconds(void **state)
+{
+    s_fix_t *f = *state;
+    s_log_capture(f);
+    s_reply_then_silence(f, 0, 9500, 2500);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1055,6 +1125,12 @@ int main(void)
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_silence_without_an_announced_interval_is_heartbeat_timeout, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_reply_interval_judges_silence_before_the_first_heartbeat, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_reply_interval_longer_than_the_timeout, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_reply_without_interval_keeps_the_ten_seconds, s_setup,
+                                        s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
