@@ -40,7 +40,9 @@
  *   privileges, with the daemon's start-up status as its exit status.
  *
  * SIGNALS
- *   SIGTERM, SIGINT  store pending counters and leave (exit 0)
+ *   SIGTERM, SIGINT  store pending counters and leave (exit 0); one that comes
+ *                    while the start restores the store stops it as soon as
+ *                    the start is over, the same way
  *   SIGHUP           re-read FILE and swap the configuration whole; rules take
  *                    effect at once; the keys agg_config_restart_keys() lists
  *                    (endpoints, data_dir, user, keys, peer, ...) keep their
@@ -86,6 +88,7 @@
 #include "msg.h"
 #include "privs.h"
 #include "server.h"
+#include "sigfd.h"
 #include "xalloc.h"
 #include "zsock.h"
 
@@ -163,7 +166,9 @@ static const char s_help_head[] =
     "\n"
     "SIGNALS\n"
     "    SIGTERM, SIGINT\n"
-    "        Write the pending window counters and exit 0.\n"
+    "        Write the pending window counters and exit 0. One that comes during the\n"
+    "        start (a large store takes seconds to restore) stops the daemon the same\n"
+    "        way as soon as the start is over.\n"
     "    SIGHUP\n"
     "        Read FILE again and, when it is valid, swap it whole: rules and the\n"
     "        other keys take effect at once; these keep their running values until\n"
@@ -182,8 +187,8 @@ static const char s_help_tail[] =
     "        (another aggregator uses it?), or libzmq has no CURVE support\n"
     "    70  EX_SOFTWARE: the detached daemon ended before it was ready, with no\n"
     "        status (see the mail log)\n"
-    "    71  EX_OSERR: cannot detach, cannot become the user, or out of memory for\n"
-    "        the window\n"
+    "    71  EX_OSERR: cannot detach, cannot become the user, cannot take its signals\n"
+    "        (signalfd), or out of memory for the window\n"
     "    73  EX_CANTCREAT: data_dir cannot be created; --genkey cannot write FILE\n"
     "    78  EX_CONFIG: the configuration is invalid (FILE:LINE errors)\n"
     "\n"
@@ -226,22 +231,8 @@ static void s_help(FILE *fp)
     cfg_print_help(agg_config_schema(), fp);
 }
 
-/* The one server, for the signal handlers (they only set its flags). */
-static server_t *s_server;
-
-static void s_on_term(int sig)
-{
-    (void)sig;
-    if (s_server)
-        server_request_stop(s_server);
-}
-
-static void s_on_hup(int sig)
-{
-    (void)sig;
-    if (s_server)
-        server_request_reload(s_server);
-}
+/* The signals the loop takes from its signalfd (server_watch_signals); blocked in every thread. */
+static const int s_loop_signals[] = {SIGTERM, SIGINT, SIGHUP, 0};
 
 /* The file of an ipc:// endpoint (caller frees), or NULL for other transports. */
 static char *s_ipc_path(const char *endpoint)
@@ -353,30 +344,33 @@ int main(int argc, char **argv)
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sigemptyset(&sa.sa_mask);
-    sa.sa_handler = s_on_term;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = s_on_hup;
-    sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+    /* TERM, INT and HUP blocked from here on, in this thread and so in every thread started
+     * later (the ZeroMQ context's, the store writer's and LevelDB's all start in server_new()),
+     * and read by the loop from a signalfd on its own thread: no handler runs anywhere, and a
+     * TERM that comes while server_new() restores a large store stays pending and stops the
+     * daemon at the loop's first turn (it was lost while no server existed to tell) */
+    int sig_fd = sigfd_open(s_loop_signals);
+    if (sig_fd < 0)
+        msg_fatal(EX_OSERR, "cannot take signals: signalfd: %s", strerror(errno));
 
     /* pre-init as root: bind, open the store; then drop before any input is read */
     char *user = xstrdup(cfg->user);
     char *data_dir = xstrdup(cfg->data_dir);
     char *ctl_path = s_ipc_path(cfg->control_endpoint);
-    s_server = server_new(&cfg, abs ? abs : path, NULL);
+    server_t *srv = server_new(&cfg, abs ? abs : path, NULL);
+    server_watch_signals(srv, sig_fd);
     const char *const trees[] = {data_dir, ctl_path, NULL};
     int rc = privs_drop("backstop-aggregator", user, trees);
     daemon_ready(&ready_fd, rc); /* bound, store open, privileges dropped: the parent may go */
     if (rc == EX_OK)
-        rc = server_run(s_server);
+        rc = server_run(srv);
     xfree(user);
     xfree(data_dir);
     xfree(ctl_path);
-    server_t *srv = s_server;
-    s_server = NULL;
     server_destroy(&srv);
+    sigfd_close(&sig_fd);
     free(abs);
     return rc;
 }

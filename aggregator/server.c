@@ -36,6 +36,7 @@
 #include "peer.h"
 #include "publish.h"
 #include "shared.h"
+#include "sigfd.h"
 #include "store.h"
 #include "xalloc.h"
 #include "zsock.h"
@@ -99,8 +100,9 @@ struct server {
     size_t flush_ops;                 /* store operations the cycle wrote so far */
     size_t stored_wkeys;              /* window entries last written as m/wkeys */
     int64_t flush_t0;                 /* monotonic ms the cycle started */
-    atomic_bool stop;                 /* set by SIGTERM, on any thread (see server_request_stop) */
-    atomic_bool reload;               /* set by SIGHUP, likewise */
+    atomic_bool stop;                 /* leave after this turn (SIGTERM; server_request_stop) */
+    atomic_bool reload;               /* reload at the end of this turn (SIGHUP; likewise) */
+    int sig_fd;                       /* signalfd the loop polls (borrowed), or -1 */
     int64_t next_heartbeat;           /* monotonic ms of the next heartbeat */
     int64_t next_flush;               /* ... write-behind flush */
     bool unsynced;                    /* written since the last fsync (store_sync) */
@@ -2061,6 +2063,7 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     self->clock = clock ? clock : bs_clock_system();
     atomic_init(&self->stop, false);
     atomic_init(&self->reload, false);
+    self->sig_fd = -1;
     const agg_config_t *cfg = self->cfg;
     int64_t t0 = s_mono(self);
     self->stats.started_ms = server_now_ms(self);
@@ -2206,10 +2209,9 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     return self;
 }
 
-/* The handlers run on whichever thread the kernel picks: the loop's, or one that does not
- * block the signal (the store's writer, LevelDB's compaction thread). Lock-free atomics are
- * both async-signal-safe and ordered between threads; a volatile sig_atomic_t is only the
- * first. */
+/* Lock-free atomics: safe from a handler and from another thread (a test's), where a volatile
+ * sig_atomic_t is only the first. The daemon's own signals no longer come this way: the loop
+ * reads them itself (server_watch_signals). */
 void server_request_stop(server_t *self)
 {
     atomic_store(&self->stop, true);
@@ -2218,6 +2220,44 @@ void server_request_stop(server_t *self)
 void server_request_reload(server_t *self)
 {
     atomic_store(&self->reload, true);
+}
+
+/* Why a signalfd in the poll and not sigtimedwait() at each turn: the loop sleeps in zmq_poll
+ * up to a second (s_timeout), so a signal looked for between turns is seen that late, while a
+ * readable descriptor among the sockets wakes the poll at once. And why not the sensor's
+ * self-pipe with a handler: that needs the signals unblocked on the loop's thread, where a
+ * handler would interrupt LevelDB's and ZeroMQ's calls, and a signal that came before the
+ * handler existed would be lost or need its own care. With the signals blocked in every thread
+ * nothing is interrupted, no handler runs anywhere, and a TERM pending since the start is read
+ * at the first turn like any other. */
+void server_watch_signals(server_t *self, int sig_fd)
+{
+    self->sig_fd = sig_fd;
+}
+
+/* Reads every signal pending on sig_fd: TERM and INT ask for the stop, HUP for a reload
+ * (several pending of a kind read as one, so a storm of HUPs makes few reloads). */
+static void s_take_signals(server_t *self)
+{
+    int sig;
+    pid_t pid = 0;
+    while ((sig = sigfd_take(self->sig_fd, &pid)) > 0) {
+        if (sig == SIGHUP) {
+            atomic_store(&self->reload, true);
+            continue;
+        }
+        if (!atomic_load(&self->stop))
+            msg_info("stop requested: signal=%s pid=%ld", sig == SIGINT ? "INT" : "TERM",
+                     (long)pid);
+        atomic_store(&self->stop, true);
+    }
+    if (sig < 0) {
+        /* not polled again: a descriptor that stays readable and fails would spin the loop */
+        msg_error("signals: cannot read the signal descriptor: %s; SIGTERM and SIGHUP are no "
+                  "longer taken (only SIGKILL stops the daemon now)",
+                  strerror(errno));
+        self->sig_fd = -1;
+    }
 }
 
 /* Carrying the window over to the reloaded rules. */
@@ -2387,7 +2427,7 @@ static void s_timers(server_t *self)
 
 int server_turn(server_t *self, long max_wait_ms)
 {
-    zmq_pollitem_t items[7] = {
+    zmq_pollitem_t items[8] = {
         {self->pull, 0, ZMQ_POLLIN, 0},
         {self->snap, 0, ZMQ_POLLIN, 0},
         {self->ctl, 0, ZMQ_POLLIN, 0},
@@ -2399,6 +2439,12 @@ int server_turn(server_t *self, long max_wait_ms)
     int peer_at = nitems;
     if (self->peer)
         nitems += peer_poll(self->peer, &items[peer_at]);
+    /* the signals last: a slot of its own after the peer's */
+    int sig_at = -1;
+    if (self->sig_fd >= 0) {
+        sig_at = nitems++;
+        items[sig_at] = (zmq_pollitem_t){NULL, self->sig_fd, ZMQ_POLLIN, 0};
+    }
     long wait = s_timeout(self, s_mono(self));
     if (max_wait_ms >= 0 && max_wait_ms < wait)
         wait = max_wait_ms;
@@ -2409,6 +2455,9 @@ int server_turn(server_t *self, long max_wait_ms)
         msg_error("zmq_poll: %s", zmq_strerror(errno));
     }
     if (rc > 0) {
+        /* a stop asked for ends the loop after this turn, which is bounded (bursts) */
+        if (sig_at >= 0 && (items[sig_at].revents & ZMQ_POLLIN))
+            s_take_signals(self);
         /* ZAP first: a handshake waiting on us holds a sensor back */
         if (self->zap && (items[4].revents & ZMQ_POLLIN))
             (void)zsock_zap_handle(self->zap);
@@ -2424,7 +2473,7 @@ int server_turn(server_t *self, long max_wait_ms)
         if (items[2].revents & ZMQ_POLLIN)
             s_drain_control(self);
         bool peer_ready = false;
-        for (int i = peer_at; i < nitems; i++)
+        for (int i = peer_at; i < (sig_at >= 0 ? sig_at : nitems); i++)
             peer_ready = peer_ready || (items[i].revents & ZMQ_POLLIN);
         if (peer_ready) {
             if (peer_handle(self->peer, self->decisions, s_mono(self), server_now_ms(self)) > 0)

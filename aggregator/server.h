@@ -30,7 +30,10 @@
  *  - SIGTERM (server_request_stop) flushes and leaves; SIGHUP
  *    (server_request_reload) reloads the config file and swaps it whole,
  *    keeping the running value of every key only a restart can change
- *    (agg_config_keep_restart) and logging their names.
+ *    (agg_config_keep_restart) and logging their names. The signals are
+ *    taken on the loop's own thread (server_watch_signals: a signalfd polled
+ *    with the sockets; every thread keeps them blocked), so one pending since
+ *    before the loop began, during server_new(), is acted on at its first turn.
  *
  * The control handler (aggregator/control.c, control_handle()) gets the server
  * and uses the accessors below: it may read every table, change the decision
@@ -203,10 +206,15 @@ void server_drain_snapshots(server_t *self);
  * snapshot_endpoint; for the fuzz target only (close its sockets before server_destroy). */
 void *server_zmq_context(server_t *self);
 
-/* Async-signal-safe, and safe from any thread (a handler runs on the one the kernel picks): ask
- * the loop to stop (SIGTERM) or reload the config (SIGHUP). */
+/* Async-signal-safe, and safe from any thread: ask the loop to stop (as SIGTERM does) or
+ * reload the config (as SIGHUP does) at the end of its turn. */
 void server_request_stop(server_t *self);
 void server_request_reload(server_t *self);
+/* Has every turn poll sig_fd (sigfd_open() of SIGTERM, SIGINT and SIGHUP, which the caller
+ * blocked before server_new() started any thread; borrowed, open until server_destroy; -1:
+ * none) with the sockets, on the loop's thread: TERM and INT ask for the stop (logged once,
+ * "stop requested: signal=TERM pid=N"), HUP for a reload. */
+void server_watch_signals(server_t *self, int sig_fd);
 
 /* Flushes, closes sockets and the store; sets *self_p = NULL; safe twice. */
 void server_destroy(server_t **self_p);

@@ -12,10 +12,12 @@
  * place) status says the store is lost; moved away and back between two looks, it is left
  * alone.
  * Every snapshot reply (full, changes, refused) carries the configured heartbeat_interval.
- * And server_request_stop() from another thread than the loop's.
+ * And server_request_stop() from another thread than the loop's; the process's TERM and HUP
+ * read by the loop from a signalfd, a TERM sent before the server existed included.
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,6 +38,7 @@
 #include "control.h"
 #include "fp.h"
 #include "server.h"
+#include "sigfd.h"
 #include "store.h"
 #include "wire.h"
 #include "xalloc.h"
@@ -123,10 +126,11 @@ static void s_refused(const s_fx_t *fx, const char *extra, int want, int line, c
     xfree(path);
 }
 
-/* A signal handler runs on whichever thread does not block the signal, not only the loop's:
- * the store's writer, LevelDB's compaction thread. Here another thread asks for a reload and a
- * stop while the loop runs; the loop sees both and returns. Under ThreadSanitizer the flags
- * raced with the loop's reads when they were volatile sig_atomic_t. */
+/* server_request_stop/reload are safe from any thread. Here another thread asks for a reload
+ * and a stop while the loop runs; the loop sees both and returns. Under ThreadSanitizer the
+ * flags raced with the loop's reads when they were volatile sig_atomic_t (and set by a signal
+ * handler on the store's writer or LevelDB's compaction thread, before the loop read the
+ * signals itself). */
 static void *s_requester(void *arg)
 {
     server_t *srv = arg;
@@ -154,6 +158,45 @@ static void test_stop_requested_from_another_thread(void **state)
     assert_int_equal(server_run(srv), 0);
     assert_int_equal(pthread_join(t, NULL), 0);
     server_destroy(&srv);
+    xfree(path);
+    xfree(text);
+}
+
+/* The loop reads the process's signals from a signalfd (server_watch_signals): a TERM sent
+ * before the server existed (during server_new, a slow restore) stays pending and stops the
+ * loop at its first turn; a HUP reloads the config file. main() blocked the three signals
+ * before any thread, as backstop-aggregator's main does; alarm() ends a loop that never
+ * stops. */
+static void test_signals_are_read_by_the_loop(void **state)
+{
+    s_fx_t *fx = *state;
+    char err[1024];
+    char *text = xasprintf("event_endpoint = tcp://127.0.0.1:*\ndecision_endpoint = "
+                           "tcp://127.0.0.1:*\nsnapshot_endpoint = tcp://127.0.0.1:*\n"
+                           "control_endpoint = ipc://%s/ctl.sock\ndata_dir = %s/db\n",
+                           fx->dir, fx->dir);
+    char *path = s_write(fx, "agg.conf", text, 0644);
+    agg_config_t *cfg = agg_config_load(path, err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("config: %s", err);
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, 0};
+    int fd = sigfd_open(sigs);
+    assert_true(fd >= 0);
+    assert_int_equal(kill(getpid(), SIGTERM), 0); /* before the server exists */
+    server_t *srv = server_new(&cfg, path, NULL);
+    server_watch_signals(srv, fd);
+    /* a HUP: the next turn reloads, a new config in force */
+    const agg_config_t *before = server_config(srv);
+    assert_int_equal(kill(getpid(), SIGHUP), 0);
+    assert_int_equal(server_turn(srv, 1000), 0);
+    assert_ptr_not_equal(server_config(srv), before);
+    /* the TERM was read at that turn too: the loop returns at once */
+    alarm(10);
+    assert_int_equal(server_run(srv), 0);
+    alarm(0);
+    assert_int_equal(sigfd_take(fd, NULL), 0);
+    server_destroy(&srv);
+    sigfd_close(&fd);
     xfree(path);
     xfree(text);
 }
@@ -726,6 +769,14 @@ static void test_snapshot_replies_carry_the_heartbeat_interval(void **state)
 
 int main(void)
 {
+    /* before any thread (LevelDB's background thread lives as long as the process): the
+     * signals test_signals_are_read_by_the_loop sends reach no thread's default action */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
     const struct CMUnitTest tests[] = {
         T(test_plain_loopback_config_passes),
@@ -741,6 +792,7 @@ int main(void)
         T(test_sweep_forgets_a_sensor_silent_for_seven_days),
         T(test_removed_data_dir_is_written_anew),
         T(test_stop_requested_from_another_thread),
+        T(test_signals_are_read_by_the_loop),
         T(test_refill_of_a_removed_data_dir_is_one_synced_write),
         T(test_data_dir_moved_away_and_back_is_left_alone),
         T(test_snapshot_replies_carry_the_heartbeat_interval),
