@@ -52,10 +52,10 @@ agg_stop agg
 log="$BS_TMP/slow.log"
 "$BS_BUILD/backstop-aggregator" -c "$BS_TMP/agg.conf" -f -v >"$log" 2>&1 &
 pid=$!
-bs_track $pid
+bs_track "$pid"
 t_end=$(($(now_ms) + 10000))
-until taken $pid; do
-    kill -0 $pid 2>/dev/null || bs_fail "the aggregator died at its start: $(cat "$BS_TMP/slow.log")"
+until taken "$pid"; do
+    kill -0 "$pid" 2>/dev/null || bs_fail "the aggregator died at its start: $(cat "$BS_TMP/slow.log")"
     [ "$(now_ms)" -lt $t_end ] || bs_fail "the aggregator never took its signals in hand"
 done
 # the restore not yet over: it logs "store: dir=... keys=N" when it is
@@ -63,12 +63,12 @@ if grep -q 'store: dir=' "$log"; then
     cat "$log"
     bs_fail "the start was over before the TERM was sent: $KEYS keys restore too fast here"
 fi
-kill -TERM $pid
+kill -TERM "$pid"
 wait_log "$log" 'ready:' 120 || bs_fail "the start never finished: $(cat "$log")"
 t_ready=$(now_ms)
-wait_for 5 agg_gone $pid ||
+wait_for 5 agg_gone "$pid" ||
     bs_fail "a TERM sent during the start was dropped: still running 5 s after ready"
-wait $pid
+wait "$pid"
 rc=$?
 [ $rc = 0 ] || bs_fail "exit $rc after a TERM during the start, want 0: $(cat "$log")"
 took=$(($(now_ms) - t_ready))
@@ -91,22 +91,22 @@ CLI="$BS_BUILD/backstop --socket $AGG_CTL"
 "$BS_BUILD/bench_loadgen" -e "$AGG_EV" --sites 3 --events 200000 --batch 100 --ips 5000 \
     --subject "storm" >"$BS_TMP/load1.out" 2>&1 &
 lp=$!
-bs_track $lp
+bs_track "$lp"
 # HUPs as fast as the shell sends them, for as long as the events flow (at least 300)
 n=0
-while kill -0 $lp 2>/dev/null || [ $n -lt 300 ]; do
-    kill -HUP $pid || bs_fail "the aggregator died after $n HUPs: $(tail -5 "$BS_TMP/busy.log")"
+while kill -0 "$lp" 2>/dev/null || [ $n -lt 300 ]; do
+    kill -HUP "$pid" || bs_fail "the aggregator died after $n HUPs: $(tail -5 "$BS_TMP/busy.log")"
     n=$((n + 1))
 done
-wait $lp || bs_fail "bench_loadgen failed: $(cat "$BS_TMP/load1.out")"
+wait "$lp" || bs_fail "bench_loadgen failed: $(cat "$BS_TMP/load1.out")"
 wait_for 60 sh -c "$CLI status --json | grep -Eq '\"counted\": *200000,'" ||
     bs_fail "events lost in the HUP storm: $($CLI status --json | grep -E 'received|counted')"
 reloads=$(log_count "$BS_TMP/busy.log" 'reloaded: ')
 [ "$reloads" -ge 1 ] || bs_fail "$n HUPs made no reload"
 ! grep -Eq 'panic|fatal|reload refused' "$BS_TMP/busy.log" || bs_fail "$(grep -E 'panic|fatal|refused' "$BS_TMP/busy.log")"
-kill -TERM $pid
-wait_for 5 agg_gone $pid || bs_fail "no stop within 5 s of a TERM after the HUP storm"
-wait $pid
+kill -TERM "$pid"
+wait_for 5 agg_gone "$pid" || bs_fail "no stop within 5 s of a TERM after the HUP storm"
+wait "$pid"
 rc=$?
 [ $rc = 0 ] || bs_fail "exit $rc after the HUP storm and a TERM, want 0"
 grep -q 'stopping: events=200000 ' "$BS_TMP/busy.log" || bs_fail "no normal stop: $(tail -3 "$BS_TMP/busy.log")"
@@ -119,18 +119,18 @@ pid=$(agg_pid busy)
 "$BS_BUILD/bench_loadgen" -e "$AGG_EV" --sites 3 --events 20000000 --batch 100 --ips 5000 \
     --subject "busy" >"$BS_TMP/load2.out" 2>&1 &
 lp=$!
-bs_track $lp
+bs_track "$lp"
 wait_for 30 sh -c "$CLI status --json | grep -Eq '\"counted\": *[1-9][0-9]{5,},'" ||
     bs_fail "the flood never reached 100000 events counted"
-kill -0 $lp || bs_fail "the flood was over before the TERM: $(cat "$BS_TMP/load2.out")"
+kill -0 "$lp" || bs_fail "the flood was over before the TERM: $(cat "$BS_TMP/load2.out")"
 t0=$(now_ms)
-kill -TERM $pid
-wait_for 5 agg_gone $pid || bs_fail "a TERM while busy did not stop it within 5 s"
-wait $pid
+kill -TERM "$pid"
+wait_for 5 agg_gone "$pid" || bs_fail "a TERM while busy did not stop it within 5 s"
+wait "$pid"
 rc=$?
 took=$(($(now_ms) - t0))
 [ $rc = 0 ] || bs_fail "exit $rc after a TERM while busy, want 0"
 grep -q 'stop requested: signal=TERM' "$BS_TMP/busy.log" || bs_fail "the stop request was not logged"
 grep -q 'stopping: events=' "$BS_TMP/busy.log" || bs_fail "no normal stop while busy"
-kill $lp 2>/dev/null
+kill "$lp" 2>/dev/null
 bs_pass "TERM while counting a flood: stopped in ${took} ms, exit 0"
