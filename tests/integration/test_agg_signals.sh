@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_agg_signals - SIGTERM, SIGINT and SIGHUP are the loop's, read on its own thread:
-#  - a TERM sent while the start restores a large store (server_new, a second or more)
+#  - a TERM sent while the start restores a large store (server_new, about a second here)
 #    stops the daemon the normal way as soon as the start is over: exit 0, the stop
 #    logged, the window flushed (the next start restores every key), the control
 #    socket removed. It was dropped (no server yet for the handler to tell) and the
