@@ -23,6 +23,11 @@
  *   peer: peer ENDPOINT refused the snapshot: ... count=N (once a minute at most)
  *   peer: decision=ID refused: ... (once a minute at most, with a count)
  *   peer: decision=ID merged: ... kept=ID (one of ours had its identity)
+ *
+ * Silence is judged as a sensor judges it (PROTOCOL.md 4.3): silence_ms, or 3 of the
+ * heartbeat intervals the peer announces (in its heartbeats and snapshot replies) when
+ * that is longer, so a peer configured with a longer heartbeat_interval than ours is not
+ * given up between two of its heartbeats.
  */
 #include "peer.h"
 
@@ -57,7 +62,8 @@ struct peer {
     char *name;                       /* our name in requests */
     zsock_keys_t keys;                /* our key pair (CURVE) */
     bool curve;                       /* CURVE mode */
-    int64_t silence_ms;               /* silence before reconnecting */
+    int64_t silence_ms;               /* silence before reconnecting, at least */
+    int64_t peer_interval_ms;         /* the peer's heartbeat interval (0: not announced) */
     void *sub;                        /* the peer's updates and heartbeats */
     void *dealer;                     /* requests to its snapshot socket */
     s_state_t state;                  /* see the header comment */
@@ -348,9 +354,24 @@ static size_t s_remove_gone(peer_t *self, decisions_t *table, int64_t mono, int6
     return n;
 }
 
+/* The heartbeat interval the peer announced (0 or absent: none) is kept. */
+static void s_interval_heard(peer_t *self, bool has, uint32_t interval_ms)
+{
+    if (has && interval_ms > 0)
+        self->peer_interval_ms = interval_ms;
+}
+
+/* The silence after which the peer is given up: see the header comment. */
+static int64_t s_silence(const peer_t *self)
+{
+    int64_t three = 3 * self->peer_interval_ms;
+    return three > self->silence_ms ? three : self->silence_ms;
+}
+
 static int s_on_snapshot(peer_t *self, decisions_t *table, const Backstop__SnapshotReply *r,
                          int64_t mono, int64_t now_ms)
 {
+    s_interval_heard(self, r->has_heartbeat_interval_ms, r->heartbeat_interval_ms);
     if (self->state != S_JOINING || self->join_wanted)
         return 0;
     if (r->has_refused && r->refused) {
@@ -532,6 +553,7 @@ static int s_on_shared(peer_t *self, const Backstop__SharedReply *r, int64_t mon
 
 static void s_on_heartbeat(peer_t *self, const Backstop__Heartbeat *hb, int64_t mono)
 {
+    s_interval_heard(self, hb->has_interval_ms, hb->interval_ms);
     if (hb->has_shared_digest) {
         self->st.shared_heard = true;
         self->st.shared_digest = hb->shared_digest;
@@ -631,10 +653,11 @@ void peer_tick(peer_t *self, int64_t mono)
         return;
     }
     int64_t heard = self->st.heard_mono ? self->st.heard_mono : self->join_mono;
-    if (mono - heard >= self->silence_ms) {
+    int64_t silence = s_silence(self);
+    if (mono - heard >= silence) {
         s_rejoin(self, "silence", true, mono);
     } else if (self->state == S_JOINING && !self->join_wanted &&
-               mono - self->join_mono >= self->silence_ms) {
+               mono - self->join_mono >= silence) {
         s_rejoin(self, "join-timeout", false, mono);
         s_send_join(self, mono);
     } else if (self->state == S_JOINING && self->join_wanted && self->st.heard_mono) {

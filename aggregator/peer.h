@@ -52,7 +52,8 @@ typedef struct {
     const char *server_public; /* its CURVE public key; NULL or "": plain mode */
     const zsock_keys_t *keys;  /* our key pair, the CURVE client's (copied; plain: NULL) */
     const char *name;          /* how we name ourselves in requests (sensor field) */
-    int64_t silence_ms;        /* no heartbeat this long: reconnect */
+    int64_t silence_ms;        /* no heartbeat this long: reconnect (or 3 of the heartbeat
+                                  intervals the peer announces, when longer) */
     bool fresh;                /* our store was made new at this start (lost, or first):
                                   the first full snapshot takes back the peer's copies of
                                   decisions we made before */

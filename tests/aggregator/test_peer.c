@@ -839,6 +839,70 @@ static void test_peer_silence_reopens_and_asks_for_the_changes_since(void **stat
     s_assert_position(fx, PEER_EPOCH, 5);
 }
 
+/* A peer whose heartbeat_interval is longer than ours (a pair configured apart) is judged
+ * by 3 of its own intervals, as sensors judge it: with 2 s heartbeats, 3 s of silence is
+ * no more than one missed heartbeat and the follower stays live; 6 s gives it up. */
+static void test_peer_silence_counts_the_intervals_the_peer_announces(void **state)
+{
+    s_fx_t *fx = *state;
+    s_join(fx, 5, NULL, 0);
+    Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
+    hb.epoch = PEER_EPOCH;
+    hb.seq = 5;
+    hb.time_ms = T0;
+    hb.has_features = 1;
+    hb.features = WIRE_FEATURE_COLUMNS;
+    hb.has_interval_ms = 1;
+    hb.interval_ms = 2000;
+    assert_int_equal(s_feed(fx, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb, true), 0);
+    peer_tick(fx->peer, MONO0 + 3 * SEC);
+    assert_true(peer_stats(fx->peer)->live);
+    peer_tick(fx->peer, MONO0 + 6 * SEC - 1);
+    assert_true(peer_stats(fx->peer)->live);
+    peer_tick(fx->peer, MONO0 + 6 * SEC);
+    assert_false(peer_stats(fx->peer)->live);
+    assert_int_equal(peer_stats(fx->peer)->resyncs, 1);
+}
+
+/* The snapshot reply announces the interval too: a peer that answers and then falls silent
+ * before its next heartbeat is judged by it (and an interval shorter than ours changes
+ * nothing: silence_ms is the least). */
+static void test_peer_silence_counts_the_interval_of_the_snapshot_reply(void **state)
+{
+    s_fx_t *fx = *state;
+    peer_tick(fx->peer, MONO0);
+    s_heartbeat(fx, PEER_EPOCH, 5);
+    s_expect_full_request(fx);
+    Backstop__SnapshotReply r = BACKSTOP__SNAPSHOT_REPLY__INIT;
+    r.epoch = PEER_EPOCH;
+    r.seq = 5;
+    r.has_heartbeat_interval_ms = 1;
+    r.heartbeat_interval_ms = 4000;
+    assert_int_equal(s_feed(fx, BACKSTOP__FRAME__BODY_SNAPSHOT_REPLY, &r, false), 0);
+    assert_true(peer_stats(fx->peer)->live);
+    peer_tick(fx->peer, MONO0 + 12 * SEC - 1);
+    assert_true(peer_stats(fx->peer)->live);
+    peer_tick(fx->peer, MONO0 + 12 * SEC);
+    assert_false(peer_stats(fx->peer)->live);
+}
+
+static void test_peer_shorter_announced_interval_keeps_our_silence(void **state)
+{
+    s_fx_t *fx = *state;
+    s_join(fx, 5, NULL, 0);
+    Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
+    hb.epoch = PEER_EPOCH;
+    hb.seq = 5;
+    hb.time_ms = T0;
+    hb.has_interval_ms = 1;
+    hb.interval_ms = 200;
+    assert_int_equal(s_feed(fx, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb, true), 0);
+    peer_tick(fx->peer, MONO0 + 3 * SEC - 1);
+    assert_true(peer_stats(fx->peer)->live);
+    peer_tick(fx->peer, MONO0 + 3 * SEC);
+    assert_false(peer_stats(fx->peer)->live);
+}
+
 static void test_peer_unanswered_request_is_sent_again(void **state)
 {
     s_fx_t *fx = *state;
@@ -1418,6 +1482,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_peer_heartbeat_ahead_twice_rejoins, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_peer_silence_reopens_and_asks_for_the_changes_since,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_silence_counts_the_intervals_the_peer_announces,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_silence_counts_the_interval_of_the_snapshot_reply,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_shorter_announced_interval_keeps_our_silence,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_peer_unanswered_request_is_sent_again, s_setup,
                                         s_teardown),
