@@ -2054,6 +2054,27 @@ static void s_peer_new(server_t *self, const zsock_keys_t *keys, bool fresh)
              (unsigned long long)self->peer_stored[1]);
 }
 
+/* Why store_open() failed, for the fatal line (the kv: or store: line before it has the
+ * details): only a lock taken means another aggregator. */
+static const char *s_store_open_error(int errnum)
+{
+    switch (errnum) {
+    case EAGAIN:
+        return "another aggregator holds it (its LOCK file is taken)";
+    case ENOSPC:
+    case EDQUOT:
+        return "no space left on its disk: make room and start again";
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return "not writable by this user";
+    case EINVAL:
+        return "its sequence number is damaged (see the store: line above)";
+    default:
+        return "damaged or unreadable (see the kv: line above)";
+    }
+}
+
 server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *clock)
 {
     server_t *self = xcalloc(1, sizeof(*self));
@@ -2081,8 +2102,8 @@ server_t *server_new(agg_config_t **cfg_p, const char *config_path, bs_clock_t *
     bool created = false;
     self->store = store_open(cfg->data_dir, cfg->sync_decisions, &created);
     if (!self->store)
-        msg_fatal(EX_UNAVAILABLE, "cannot open the store in %s (another aggregator running?)",
-                  cfg->data_dir);
+        msg_fatal(EX_UNAVAILABLE, "cannot open the store in %s: %s", cfg->data_dir,
+                  s_store_open_error(errno));
     self->decisions =
         decisions_new(store_epoch(self->store), store_seq(self->store), (size_t)cfg->change_log);
     self->allow = allowlist_new();

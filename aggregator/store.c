@@ -562,6 +562,15 @@ store_t *store_open(const char *dir, bool sync_decisions, bool *created_p)
     return store_open_boot(dir, sync_decisions, boot, created_p);
 }
 
+/* store_open_boot() gives up: closes what it opened, errno kept for the caller. */
+static store_t *s_open_failed(store_t **self_p)
+{
+    int errnum = errno;
+    store_close(self_p);
+    errno = errnum;
+    return NULL;
+}
+
 store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bool *created_p)
 {
     /* small caches: the daemon reads the store only at start; RSS goes to the window. It
@@ -590,15 +599,13 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
     self->wkv = kv_open(wdir, 1, &opts);
     xfree(wdir);
     if (self->wkv == NULL || s_move_windows(self) < 0) {
-        store_close(&self);
-        return NULL;
+        return s_open_failed(&self);
     }
     self->sync_decisions = sync_decisions;
     bool created = false;
     int rc = s_meta_get(kv, "m/epoch", &self->epoch);
     if (rc < 0) {
-        store_close(&self);
-        return NULL;
+        return s_open_failed(&self);
     }
     if (rc == 0 || self->epoch == 0) {
         /* No sequence log: new database, or the log was lost. Old decisions and log
@@ -619,13 +626,11 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
         s_meta_put(self->now, "epoch", self->epoch);
         s_meta_put(self->now, "seq", 0);
         if (kv_batch_write(kv, self->now, 1) < 0) {
-            store_close(&self);
-            return NULL;
+            return s_open_failed(&self);
         }
         kv_batch_clear(self->now);
     } else if (s_meta_get(kv, "m/seq", &self->seq) < 0) {
-        store_close(&self);
-        return NULL;
+        return s_open_failed(&self);
     }
     /* m/seq is written in the batch of every log entry (store_changes_write), so a log
      * reaching beyond it means m/seq was damaged or edited. Sensors may hold any number
@@ -652,14 +657,13 @@ store_t *store_open_boot(const char *dir, bool sync_decisions, uint64_t boot, bo
         msg_error("store: %s: sequence number %llu is beyond any real one (m/seq or the log "
                   "damaged): not starting on it",
                   dir, (unsigned long long)self->seq);
-        store_close(&self);
-        return NULL;
+        errno = EINVAL;
+        return s_open_failed(&self);
     }
     s_meta_put(self->now, "boot", boot);
     s_meta_put(self->now, "clean", 0);
     if (kv_batch_write(kv, self->now, 1) < 0) {
-        store_close(&self);
-        return NULL;
+        return s_open_failed(&self);
     }
     kv_batch_clear(self->now);
     /* the log answers from its first entry; the jump dropped it all */

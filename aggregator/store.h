@@ -96,7 +96,9 @@ typedef struct store store_t;
 
 /* Opens (creating) the database directory dir. *created_p is set when it had no
  * sequence log (new or lost): then a new random epoch is chosen and stored.
- * sync_decisions: store_sync() waits for the disk. NULL on error (logged). */
+ * sync_decisions: store_sync() waits for the disk. NULL on error (logged), errno as kv's:
+ * EAGAIN when another process holds it, ENOSPC for a full disk, EINVAL for a sequence
+ * number past STORE_SEQ_MAX, EIO for a damaged database. */
 store_t *store_open(const char *dir, bool sync_decisions, bool *created_p);
 /* store_open() with the boot given: boot is store_boot_id() of the running host (0:
  * unknown, never jump). */

@@ -90,12 +90,31 @@ struct kv_iter {
     s_iter_state_t state;   /* see above */
 };
 
-/* Turns a LevelDB error into a log line (at most one a S_LOG_EVERY_S seconds a handle);
- * true when there was one. */
+/* The errno a LevelDB error stands for. Its env reports a failed system call as
+ * "IO error: CONTEXT: strerror(errno)", a lock another process holds as "IO error: lock
+ * PATH: strerror(EAGAIN)" and one this process holds as "... already held by process";
+ * anything else (a damaged database, "Corruption: ...") is EIO. */
+static int s_errno_of(const char *err)
+{
+    static const int known[] = {ENOSPC, EDQUOT, EACCES, EPERM, EROFS, ENOENT, ENOTDIR, EMFILE};
+    if (strncmp(err, "IO error: lock ", 15) == 0 &&
+        (strstr(err, strerror(EAGAIN)) || strstr(err, strerror(EACCES)) ||
+         strstr(err, "already held")))
+        return EAGAIN;
+    if (strncmp(err, "IO error: ", 10) == 0)
+        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+            if (strstr(err, strerror(known[i])))
+                return known[i];
+    return EIO;
+}
+
+/* Turns a LevelDB error into a log line (at most one a S_LOG_EVERY_S seconds a handle) and
+ * errno (s_errno_of); true when there was one. */
 static int s_failed(kv_t *self, const char *op, char *err)
 {
     if (err == NULL)
         return 0;
+    int errnum = s_errno_of(err);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     long long last = self ? atomic_load(&self->logged_s) : 0;
@@ -112,6 +131,7 @@ static int s_failed(kv_t *self, const char *op, char *err)
         atomic_fetch_add(&self->unlogged, 1);
     }
     leveldb_free(err);
+    errno = errnum;
     return 1;
 }
 
@@ -206,8 +226,10 @@ kv_t *kv_open(const char *path, int create, const kv_options_t *opts)
     /* LevelDB makes the directory before it notices there is no database */
     struct stat st;
     if (!create && stat(path, &st) < 0) {
-        msg_error("kv: op=open path=%s: error=%s", path, strerror(errno));
+        int errnum = errno;
+        msg_error("kv: op=open path=%s: error=%s", path, strerror(errnum));
         xfree(self);
+        errno = errnum;
         return NULL;
     }
     if (opts == NULL)
@@ -241,9 +263,12 @@ kv_t *kv_open(const char *path, int create, const kv_options_t *opts)
     leveldb_writeoptions_set_sync(self->wasync, 0);
 
     self->db = leveldb_open(self->options, path, &err);
-    if (s_failed(self, "open", err) || self->db == NULL) {
+    int failed = s_failed(self, "open", err);
+    if (failed || self->db == NULL) {
+        int errnum = failed ? errno : EIO;
         self->db = NULL;
         s_free_parts(self);
+        errno = errnum;
         return NULL;
     }
     return self;

@@ -9,7 +9,10 @@
  *
  * Errors: LevelDB's malloc'd error strings never leave this module. A failed
  * operation logs one msg_error line ("kv: op=put path=...: error=...") and
- * returns -1 (or NULL from kv_open); the caller decides whether that is fatal.
+ * returns -1 (or NULL from kv_open) with errno set: EAGAIN when another process
+ * (or this one) holds the database's lock, the system call's errno for a failed
+ * one (ENOSPC, EACCES, EROFS...), EIO for anything else (a damaged database);
+ * the caller decides whether that is fatal.
  *
  * Ownership: kv_get returns a value the caller frees with xfree; kv_iter_key
  * and kv_iter_value return pointers borrowed until the next kv_iter_next or

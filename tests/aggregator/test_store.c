@@ -722,7 +722,9 @@ static void test_seq_beyond_any_real_one_is_refused(void **state)
     store_t *s = store_open(f->dir, false, NULL);
     store_close(&s);
     s_kv_u64(f, "m/seq", 5, UINT64_MAX);
+    errno = 0;
     assert_null(store_open_boot(f->dir, false, 1, NULL));
+    assert_int_equal(errno, EINVAL); /* not "another aggregator running?" */
     s_kv_u64(f, "m/seq", 5, 7);
     uint8_t q[10] = {'q', '/'};
     kv_u64_put(q + 2, UINT64_MAX - 1);
@@ -903,8 +905,10 @@ static void test_second_open_of_same_dir_fails(void **state)
     fixture_t *f = *state;
     store_t *a = store_open(f->dir, false, NULL);
     assert_non_null(a);
+    errno = 0;
     store_t *b = store_open(f->dir, false, NULL);
     assert_null(b);
+    assert_int_equal(errno, EAGAIN); /* the server's fatal line says another aggregator */
     store_close(&a);
 }
 

@@ -9,9 +9,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -457,12 +459,16 @@ static void test_non_directory_path_fails_cleanly(void **state)
     assert_true(fd >= 0);
     assert_int_equal(write(fd, "not a db\n", 9), 9);
     close(fd);
+    errno = 0;
     assert_null(kv_open(fx->db, 1, NULL));
+    assert_int_not_equal(errno, EAGAIN); /* not "another process holds it" */
     assert_null(kv_open(fx->db, 0, NULL));
     assert_int_equal(s_log_lines(fx, "kv: op=open"), 2);
-    /* nested under a file: cannot be created either */
+    /* nested under a file: cannot be created either, and errno says why */
     char *below = xasprintf("%s/sub", fx->db);
+    errno = 0;
     assert_null(kv_open(below, 1, NULL));
+    assert_int_equal(errno, ENOTDIR);
     assert_int_equal(s_log_lines(fx, "kv: op=open"), 3);
     xfree(below);
 }
@@ -472,12 +478,46 @@ static void test_second_open_of_same_path_fails(void **state)
     fx_t *fx = *state;
     kv_t *kv = kv_open(fx->db, 1, NULL);
     assert_non_null(kv);
+    errno = 0;
     assert_null(kv_open(fx->db, 1, NULL));
+    assert_int_equal(errno, EAGAIN);
     assert_int_equal(s_log_lines(fx, "kv: op=open"), 1);
+    /* another process: its lock is refused the same way */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        errno = 0;
+        kv_t *other = kv_open(fx->db, 1, NULL);
+        _exit(other == NULL && errno == EAGAIN ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
     kv_close(&kv);
     kv = kv_open(fx->db, 1, NULL);
     assert_non_null(kv);
     kv_close(&kv);
+}
+
+/* A damaged database is EIO, not EAGAIN: the aggregator's fatal line named "another
+ * aggregator running?" for every failed open (a full disk, a damaged CURRENT). */
+static void test_damaged_database_fails_with_eio(void **state)
+{
+    fx_t *fx = *state;
+    kv_t *kv = kv_open(fx->db, 1, NULL);
+    assert_non_null(kv);
+    kv_close(&kv);
+    char *current = xasprintf("%s/CURRENT", fx->db);
+    FILE *fp = fopen(current, "w");
+    assert_non_null(fp);
+    fputs("garbage", fp); /* no newline: "Corruption: CURRENT file does not end with newline" */
+    fclose(fp);
+    errno = 0;
+    assert_null(kv_open(fx->db, 1, NULL));
+    assert_int_equal(errno, EIO);
+    assert_int_equal(s_log_lines(fx, "kv: op=open"), 1);
+    xfree(current);
 }
 
 static void test_u64_keys_sort_numerically(void **state)
@@ -512,6 +552,7 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_non_directory_path_fails_cleanly, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_second_open_of_same_path_fails, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_database_fails_with_eio, s_setup, s_teardown),
         cmocka_unit_test(test_u64_keys_sort_numerically),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

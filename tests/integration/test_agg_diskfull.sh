@@ -2,7 +2,8 @@
 # test_agg_diskfull - the aggregator's disk fills up and empties again.
 #
 # The data directory is a 4 MiB tmpfs of its own (a real file system that runs out of
-# space; needs root to mount it). With the disk full:
+# space; needs root to mount it). A start on the full disk is refused (exit 69) and says
+# the disk is full, not that another aggregator may hold the store. With the disk full:
 #   - an operator's decision cannot be stored: the CLI says so (exit 70), status says the
 #     store is failing, and the decision is published to no one, not even to a sensor
 #     asking for a snapshot meanwhile;
@@ -28,6 +29,19 @@ CLI="$BS_BUILD/backstop"
 
 agg_conf agg
 sed -i "s|^data_dir = .*|data_dir = $data/db|" "$BS_TMP/agg.conf"
+
+# a start on a full disk is refused, saying so (it used to ask "another aggregator running?")
+dd if=/dev/zero of="$data/fill" bs=64k 2>/dev/null
+"$BS_BUILD/backstop-aggregator" -c "$BS_TMP/agg.conf" -f >"$BS_TMP/full-start.log" 2>&1
+rc=$?
+[ $rc = 69 ] || bs_fail "start on a full disk: exit $rc, not 69: $(cat "$BS_TMP/full-start.log")"
+grep -q "fatal: cannot open the store in $data/db: no space left on its disk" "$BS_TMP/full-start.log" ||
+    bs_fail "start on a full disk does not say why: $(cat "$BS_TMP/full-start.log")"
+grep -q 'another aggregator' "$BS_TMP/full-start.log" &&
+    bs_fail "start on a full disk blames another aggregator: $(cat "$BS_TMP/full-start.log")"
+rm -rf "$data/fill" "$data/db"
+bs_pass "a start on a full disk is refused with exit 69 and says the disk is full"
+
 agg_start agg
 B="$CLI --socket $AGG_CTL"
 pid=$(agg_pid agg)
