@@ -31,6 +31,7 @@
 #include "msg.h"
 #include "xalloc.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -422,8 +423,10 @@ dcache_t *dcache_new(const char *state_path, char *err, size_t errlen)
     if (state_path) {
         self->kv = kv_open(state_path, 1, NULL);
         if (!self->kv) {
+            int errnum = errno;
             snprintf(err, errlen, "cannot open decision cache %s", state_path);
             dcache_destroy(&self);
+            errno = errnum;
             return NULL;
         }
         s_load(self);

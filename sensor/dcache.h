@@ -71,7 +71,7 @@ typedef struct {
 typedef struct dcache dcache_t;
 
 /* A cache, loaded from and written through to state_path (NULL: memory only);
- * NULL when state_path cannot be opened (why in err). */
+ * NULL when state_path cannot be opened (why in err, errno as kv_open()'s). */
 dcache_t *dcache_new(const char *state_path, char *err, size_t errlen);
 
 /* Closes the store and frees everything; sets *self_p = NULL; safe twice. */

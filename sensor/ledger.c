@@ -50,6 +50,7 @@
 #include "xalloc.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -387,8 +388,11 @@ ledger_t *ledger_new_at(const char *state_path, int64_t ttl_ms, int64_t now_ms, 
         return NULL;
     }
     s_grow(self);
-    if (state_path && s_open_store(self, state_path, now_ms, err, errlen) != 0)
+    if (state_path && s_open_store(self, state_path, now_ms, err, errlen) != 0) {
+        int errnum = errno;
         ledger_destroy(&self);
+        errno = errnum;
+    }
     return self;
 }
 

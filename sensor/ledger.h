@@ -41,8 +41,8 @@
 typedef struct ledger ledger_t;
 
 /* A ledger kept ttl_ms, stored at state_path (NULL: memory only, random salt); NULL when
- * the store cannot be opened (why in err). Loads only the entries still live at now_ms (as
- * a lookup at now_ms sees them) and deletes the expired ones from the store. */
+ * the store cannot be opened (why in err, errno as kv_open()'s). Loads only the entries still live
+ * at now_ms (as a lookup at now_ms sees them) and deletes the expired ones from the store. */
 ledger_t *ledger_new_at(const char *state_path, int64_t ttl_ms, int64_t now_ms, char *err,
                         size_t errlen);
 

@@ -50,7 +50,8 @@
  * DIAGNOSTICS
  *   Exit status 0 after a clean stop (SIGTERM, SIGINT), 64 usage error,
  *   78 configuration error (an unknown user included, as -n says), 69 when
- *   the socket or the state cannot be opened, 70 internal error, 71 when fork
+ *   the socket or the state cannot be opened (not for a full disk: the decision
+ *   cache and ledger are then kept in memory), 70 internal error, 71 when fork
  *   or the privilege drop fails, 73 when state_directory or pid_file cannot
  *   be made.
  */

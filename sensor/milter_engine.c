@@ -10,6 +10,8 @@
  *   QID: outbound=yes ledger=add from=<user@site>
  *   QID: localrule=fire key=... count=N decision=ID ttl=...
  *   QID: failure=internal_error action=accept count=N (once per interval)
+ *   error: milter: cannot open decision cache|ledger PATH: No space left on device: the
+ *          decision cache|the outbound ledger is kept in memory only until a restart
  */
 #include "milter_engine.h"
 
@@ -145,6 +147,20 @@ static localrule_t *s_localrule_new(const sensor_config_t *cfg)
 
 /* ---- the engine ---- */
 
+/* A store that cannot be opened for want of space (LevelDB writes as it opens) is kept in
+ * memory until a restart instead: a sensor that refused to start would leave the mail
+ * unfiltered (or tempfailed, under Postfix's default milter_default_action), where a
+ * running one enforces what its aggregator and decision_file give it. Anything else (a
+ * damaged store, another sensor on it) still refuses the start. */
+static bool s_disk_full(int errnum, const char *err, const char *what)
+{
+    if (errnum != ENOSPC && errnum != EDQUOT)
+        return false;
+    msg_error("milter: %s: %s: %s is kept in memory only until a restart", err, strerror(errnum),
+              what);
+    return true;
+}
+
 milter_engine_t *milter_engine_new(const sensor_config_t *cfg, bs_clock_t *clock, char *err,
                                    size_t errlen)
 {
@@ -161,9 +177,14 @@ milter_engine_t *milter_engine_new(const sensor_config_t *cfg, bs_clock_t *clock
     char *dpath = xasprintf("%s/decisions", cfg->state_directory);
     char *lpath = xasprintf("%s/ledger", cfg->state_directory);
     self->dcache = dcache_new(dpath, err, errlen);
-    if (self->dcache)
-        self->ledger =
-            ledger_new_at(lpath, cfg->ledger_ttl_ms, bs_clock_now_ms(clock), err, errlen);
+    if (!self->dcache && s_disk_full(errno, err, "the decision cache"))
+        self->dcache = dcache_new(NULL, err, errlen);
+    if (self->dcache) {
+        int64_t now = bs_clock_now_ms(clock);
+        self->ledger = ledger_new_at(lpath, cfg->ledger_ttl_ms, now, err, errlen);
+        if (!self->ledger && s_disk_full(errno, err, "the outbound ledger"))
+            self->ledger = ledger_new_at(NULL, cfg->ledger_ttl_ms, now, err, errlen);
+    }
     xfree(dpath);
     xfree(lpath);
     if (!self->dcache || !self->ledger)
