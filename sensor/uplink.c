@@ -65,7 +65,7 @@
  *           waits, doubling up to S_FLAP_HOLD_MAX_MS)
  *   warning: uplink: aggregator=A decision=ID refused: WHY count=N   once a minute
  *   warning: uplink: aggregator=A join-overflow updates=N bytes=B dropped ... once a minute
- *   uplink: spool=replayed frames=N                     when the spool empties
+ *   uplink: spool=replayed events=N frames=F            when the spool empties (what it sent)
  *   uplink: events=columns|rows aggregator=A            when the batch format changes
  *   warning: uplink: aggregator=A heartbeat_interval=Nms: heartbeat_timeout=Tms is shorter
  *           than 3 of its heartbeats; ... silent after Sms instead    once per interval heard
@@ -144,6 +144,8 @@ struct uplink {
     uint64_t spool_head;               /* counter of the oldest record */
     uint64_t spool_tail;               /* counter of the next record */
     uint64_t spool_events;             /* events in the spool */
+    uint64_t replayed;                 /* events sent from the spool since it last emptied */
+    uint64_t replayed_frames;          /* their frames */
     evq_event_t **batch;               /* events waiting for their frame */
     size_t nbatch;                     /* events in batch */
     int64_t batch_since_ms;            /* monotonic time the oldest joined */
@@ -344,13 +346,19 @@ static void s_spool_replay(uplink_t *self)
             uint64_t n = (uint64_t)v[0] << 24 | (uint64_t)v[1] << 16 | v[2] << 8 | v[3];
             self->spool_events -= n < self->spool_events ? n : self->spool_events;
             self->sent += n;
+            self->replayed += n;
+            self->replayed_frames++;
         }
         xfree(val);
         kv_del(self->spool, key, sizeof(key));
         self->spool_head++;
     }
-    if (self->spool_head == self->spool_tail)
-        msg_info("uplink: spool=replayed sent=%" PRIu64, self->sent);
+    if (self->spool_head == self->spool_tail) {
+        /* what this replay sent, not the events sent since the start (the line said that) */
+        msg_info("uplink: spool=replayed events=%" PRIu64 " frames=%" PRIu64, self->replayed,
+                 self->replayed_frames);
+        self->replayed = self->replayed_frames = 0;
+    }
 }
 
 /* ---- events ---- */

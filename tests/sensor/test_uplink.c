@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <inttypes.h>
 #include <cmocka.h>
 
 #include "fp.h"
@@ -611,6 +612,63 @@ static uint64_t s_position(s_fix_t *f)
     return seq;
 }
 
+/* The line that says the spool is replayed counts what the replay sent: it said sent=N, the
+ * events sent since the start, live ones included. */
+static void test_spool_replayed_line_counts_the_replay(void **state)
+{
+    s_fix_t *f = *state;
+    s_log_capture(f);
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    s_reply_full(f, &who, 1, 0, NULL, 0);
+    assert_true(s_until_form(f, true, true)); /* live events first */
+    for (int i = 0; i < 5; i++) {
+        s_push_event(f, 7000 + i);
+        Backstop__Frame *b = s_next_batch(f);
+        wire_free(&b);
+    }
+    char *ep = zsock_bound_endpoint(f->pull);
+    zsock_close(&f->pull);
+    for (int i = 0; i < 30; i++) {
+        s_heartbeat_columns(f);
+        s_push_event(f, 9000 + i);
+        s_wait_ms(10);
+    }
+    f->pull = zsock_new(f->ctx, ZMQ_PULL);
+    assert_int_equal(zsock_bind(f->pull, ep, 0, (gid_t)-1), 0);
+    xfree(ep);
+    /* count the outage's events that arrive (some were lost with the connection) until the
+     * replay is said done, then what is still on its way */
+    uint64_t got = 0;
+    zmq_pollitem_t it = {.socket = f->pull, .events = ZMQ_POLLIN};
+    for (int i = 0; i < 400; i++) {
+        s_heartbeat_columns(f);
+        bool said = s_log_count(f, "uplink: spool=replayed") > 0;
+        if (zmq_poll(&it, 1, said ? 200 : 20) != 1) {
+            if (said)
+                break;
+            continue;
+        }
+        Backstop__Frame *b = NULL;
+        assert_int_equal(zsock_recv(f->pull, 0, &b, NULL, NULL), 1);
+        if (b->body_case == BACKSTOP__FRAME__BODY_EVENTS) {
+            wire_events_t ev;
+            wire_event_t e;
+            wire_key_t k[WIRE_MAX_KEYS];
+            wire_events_open(&ev, b->events);
+            while (wire_events_next(&ev, &e, k))
+                if (e.time_ms >= 9000 && e.time_ms < 9030)
+                    got++;
+        }
+        wire_free(&b);
+    }
+    assert_true(got > 0);
+    char *want = xasprintf("uplink: spool=replayed events=%" PRIu64 " frames=", got);
+    assert_int_equal(s_log_count(f, want), 1);
+    xfree(want);
+}
+
 /* A changes-since answer in two frames (the aggregator cuts one every 1024 changes, every
  * frame with the answer's seq): the first frame's changes, then the second's, a removal among
  * them; live at the answer's seq only after the second, and an update that came between the
@@ -1111,6 +1169,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_as_columns_only_after_the_feature_bit, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_spool_is_rows_while_live_is_columns, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_spool_replayed_line_counts_the_replay, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_changes_reply_in_two_frames, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_refused_snapshot_keeps_the_cache, s_setup, s_teardown),
