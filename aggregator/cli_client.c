@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,6 +85,24 @@ char *cli_client_endpoint(const char *config_path, char *err, size_t errlen)
         found = s_endpoint_of(logical);
     fclose(fp);
     return found ? found : xstrdup(CLI_ENDPOINT_DEFAULT);
+}
+
+/* Whether something listens on the socket file of an ipc:// endpoint: a connect() is taken
+ * into the listener's backlog by the kernel even while the process holding it is stopped or
+ * stuck, so a CLI whose request went unanswered can say "running but not answering" rather
+ * than "not running". */
+static bool s_ipc_listening(const char *endpoint)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strncmp(endpoint, "ipc://", 6) != 0 || strlen(endpoint + 6) >= sizeof(sa.sun_path))
+        return false;
+    strcpy(sa.sun_path, endpoint + 6);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return up;
 }
 
 int cli_client_call(const char *endpoint, int timeout_ms, Backstop__ControlRequest *req,
@@ -164,9 +184,16 @@ int cli_client_call(const char *endpoint, int timeout_ms, Backstop__ControlReque
         goto out;
     }
 unreachable:
-    snprintf(err, errlen,
-             "cannot reach the aggregator at %s: is backstop-aggregator running? (%s after %d ms)",
-             endpoint, why, timeout_ms);
+    if (s_ipc_listening(endpoint))
+        snprintf(err, errlen,
+                 "the aggregator at %s holds its socket but did not answer within %d ms (%s): "
+                 "it is busy, stopped or hung; see its log",
+                 endpoint, timeout_ms, why);
+    else
+        snprintf(err, errlen,
+                 "cannot reach the aggregator at %s: is backstop-aggregator running? (%s after "
+                 "%d ms)",
+                 endpoint, why, timeout_ms);
     rc = EX_UNAVAILABLE;
 out:
     zsock_close(&sock);

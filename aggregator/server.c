@@ -1133,7 +1133,7 @@ static void s_on_status(server_t *self, const Backstop__SensorStatus *st, const 
     s->events_spooled = st->events_spooled;
     s->decisions = st->decisions;
     self->stats.status_in++;
-    msg_debug(1, "status: site=%s sensor=%s epoch=%llu applied=%llu", st->site, st->sensor,
+    msg_debug(1, "status: site=%s sensor=%s epoch=%016llx applied=%llu", st->site, st->sensor,
               (unsigned long long)st->epoch, (unsigned long long)st->applied_seq);
 }
 

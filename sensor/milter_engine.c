@@ -152,10 +152,16 @@ static localrule_t *s_localrule_new(const sensor_config_t *cfg)
  * unfiltered (or tempfailed, under Postfix's default milter_default_action), where a
  * running one enforces what its aggregator and decision_file give it. Anything else (a
  * damaged store, another sensor on it) still refuses the start. */
-static bool s_disk_full(int errnum, const char *err, const char *what)
+static bool s_disk_full(int errnum, char *err, size_t errlen, const char *what)
 {
-    if (errnum != ENOSPC && errnum != EDQUOT)
+    if (errnum != ENOSPC && errnum != EDQUOT) {
+        /* the refusal says why ("Permission denied", "Resource temporarily unavailable" for
+         * a store another sensor holds), not only which store */
+        size_t at = strlen(err);
+        if (errnum && at < errlen)
+            snprintf(err + at, errlen - at, ": %s", strerror(errnum));
         return false;
+    }
     msg_error("milter: %s: %s: %s is kept in memory only until a restart", err, strerror(errnum),
               what);
     return true;
@@ -177,12 +183,12 @@ milter_engine_t *milter_engine_new(const sensor_config_t *cfg, bs_clock_t *clock
     char *dpath = xasprintf("%s/decisions", cfg->state_directory);
     char *lpath = xasprintf("%s/ledger", cfg->state_directory);
     self->dcache = dcache_new(dpath, err, errlen);
-    if (!self->dcache && s_disk_full(errno, err, "the decision cache"))
+    if (!self->dcache && s_disk_full(errno, err, errlen, "the decision cache"))
         self->dcache = dcache_new(NULL, err, errlen);
     if (self->dcache) {
         int64_t now = bs_clock_now_ms(clock);
         self->ledger = ledger_new_at(lpath, cfg->ledger_ttl_ms, now, err, errlen);
-        if (!self->ledger && s_disk_full(errno, err, "the outbound ledger"))
+        if (!self->ledger && s_disk_full(errno, err, errlen, "the outbound ledger"))
             self->ledger = ledger_new_at(NULL, cfg->ledger_ttl_ms, now, err, errlen);
     }
     xfree(dpath);

@@ -286,7 +286,14 @@ expect 0 $B --json decisions add --scope subject --value 'persistent wave' --ttl
 keep=$(jq -r ".decision.id" "$BS_TMP/out")
 agg_stop A
 expect 69 $B --timeout 300 status
+err_has 'is backstop-aggregator running\?'
 agg_start A
+# a stopped (SIGSTOP) or stuck daemon still holds its socket: not "is it running?" but "it
+# did not answer"
+kill -STOP "$(agg_pid A)"
+expect 69 $B --timeout 300 status
+err_has '^backstop: the aggregator at ipc://.* holds its socket but did not answer within 300 ms .*busy, stopped or hung'
+kill -CONT "$(agg_pid A)"
 expect 0 $B --json decisions show "$keep"
 jqt '.decision.value == "persistent wave" and .decision.origin_who == "tester"'
-bs_pass "a CLI decision survives an aggregator restart; a stopped aggregator is exit 69"
+bs_pass "a CLI decision survives an aggregator restart; a stopped aggregator is exit 69, a hung one says so"

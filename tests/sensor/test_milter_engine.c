@@ -20,6 +20,7 @@
 #include "subject.h"
 #include "xalloc.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -251,6 +252,34 @@ static void test_values_that_match_no_mail_are_refused(void **state)
 /* A storm's decisions expiring together are dropped DCACHE_EXPIRE_DROPS a tick; the log
  * says so once when the first go and once when the last have gone, with the count, not a
  * line a tick (1954 lines for a million). */
+/* A store that cannot be opened for another reason than a full disk refuses the start, and
+ * the refusal says why, not only which store: here the ledger's path is a file. */
+static void test_unopenable_ledger_refusal_says_why(void **state)
+{
+    s_dir_t *d = *state;
+    char *conf = xasprintf("%s/sensor.conf", d->dir);
+    FILE *fp = fopen(conf, "w");
+    assert_non_null(fp);
+    fprintf(fp, "site = site1\nstate_directory = %s\nlocal_rule = no\n", d->dir);
+    fclose(fp);
+    char *ledger = xasprintf("%s/ledger", d->dir);
+    fp = fopen(ledger, "w"); /* a file where the ledger's directory would be */
+    assert_non_null(fp);
+    fclose(fp);
+    char err[512];
+    sensor_config_t *cfg = sensor_config_load(conf, err, sizeof(err));
+    assert_non_null(cfg);
+    bs_clock_t *clock = bs_clock_fake_new(1700000000000);
+    err[0] = 0;
+    assert_null(milter_engine_new(cfg, clock, err, sizeof(err)));
+    assert_non_null(strstr(err, "cannot open ledger"));
+    assert_non_null(strstr(err, strerror(ENOTDIR)));
+    bs_clock_destroy(&clock);
+    sensor_config_destroy(&cfg);
+    xfree(ledger);
+    xfree(conf);
+}
+
 static void test_expiring_storm_is_logged_once_a_minute(void **state)
 {
     s_dir_t *d = *state;
@@ -496,6 +525,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_subject_fingerprint_is_the_classifiers, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_spellings_of_one_key_share_an_id, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_unopenable_ledger_refusal_says_why, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_expiring_storm_is_logged_once_a_minute, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_values_that_match_no_mail_are_refused, s_setup,
