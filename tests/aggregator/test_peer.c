@@ -204,6 +204,20 @@ static void s_heartbeat(s_fx_t *fx, uint64_t epoch, uint64_t seq)
     assert_int_equal(s_feed(fx, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb, true), 0);
 }
 
+/* Feeds a heartbeat of the peer at (epoch, seq) that announces its heartbeat interval. */
+static void s_heartbeat_interval(s_fx_t *fx, uint64_t epoch, uint64_t seq, uint32_t interval_ms)
+{
+    Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
+    hb.epoch = epoch;
+    hb.seq = seq;
+    hb.time_ms = T0;
+    hb.has_features = 1;
+    hb.features = WIRE_FEATURE_COLUMNS;
+    hb.has_interval_ms = 1;
+    hb.interval_ms = interval_ms;
+    assert_int_equal(s_feed(fx, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb, true), 0);
+}
+
 /* Feeds a heartbeat of the peer at (epoch, seq) that carries the digest of its allowlist
  * and sites. */
 static void s_heartbeat_digest(s_fx_t *fx, uint64_t epoch, uint64_t seq, uint64_t digest)
@@ -846,15 +860,7 @@ static void test_peer_silence_counts_the_intervals_the_peer_announces(void **sta
 {
     s_fx_t *fx = *state;
     s_join(fx, 5, NULL, 0);
-    Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
-    hb.epoch = PEER_EPOCH;
-    hb.seq = 5;
-    hb.time_ms = T0;
-    hb.has_features = 1;
-    hb.features = WIRE_FEATURE_COLUMNS;
-    hb.has_interval_ms = 1;
-    hb.interval_ms = 2000;
-    assert_int_equal(s_feed(fx, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb, true), 0);
+    s_heartbeat_interval(fx, PEER_EPOCH, 5, 2000);
     peer_tick(fx->peer, MONO0 + 3 * SEC);
     assert_true(peer_stats(fx->peer)->live);
     peer_tick(fx->peer, MONO0 + 6 * SEC - 1);
@@ -890,13 +896,7 @@ static void test_peer_shorter_announced_interval_keeps_our_silence(void **state)
 {
     s_fx_t *fx = *state;
     s_join(fx, 5, NULL, 0);
-    Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
-    hb.epoch = PEER_EPOCH;
-    hb.seq = 5;
-    hb.time_ms = T0;
-    hb.has_interval_ms = 1;
-    hb.interval_ms = 200;
-    assert_int_equal(s_feed(fx, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb, true), 0);
+    s_heartbeat_interval(fx, PEER_EPOCH, 5, 200);
     peer_tick(fx->peer, MONO0 + 3 * SEC - 1);
     assert_true(peer_stats(fx->peer)->live);
     peer_tick(fx->peer, MONO0 + 3 * SEC);
