@@ -5,6 +5,15 @@
  * the ring is full and its oldest time is within the period: exactly "at
  * least threshold events in the last period", with memory threshold * 8
  * bytes per key.
+ *
+ * Keys are also on a list in the order they were last noted, so each note
+ * forgets a few keys idle for a period from its head (LR_EXPIRE_MAX a call):
+ * the table holds about the keys of the last period, instead of filling up to
+ * max_keys with keys seen once days ago (20 MB with the defaults) and then
+ * walking all of them in a milter call to free the idle ones at once. A full
+ * table forgets its head, the least recently noted key. Milter threads may
+ * note a slightly older time after a newer one; such a key sits a little
+ * early in the list and is forgotten when it reaches the head idle.
  */
 #include "localrule.h"
 
@@ -12,13 +21,18 @@
 
 #include <string.h>
 
+/* Idle keys forgotten by one note at most: bounds the work of a milter call. */
+#define LR_EXPIRE_MAX 64
+
 typedef struct s_key {
-    uint64_t fp;        /* the subject key's fingerprint */
-    uint32_t n;         /* times held (<= threshold) */
-    uint32_t head;      /* index of the oldest time when full, else of the next slot */
-    int64_t last_ms;    /* newest time, for eviction */
-    struct s_key *next; /* bucket chain */
-    int64_t times[];    /* ring of up to threshold times */
+    uint64_t fp;            /* the subject key's fingerprint */
+    uint32_t n;             /* times held (<= threshold) */
+    uint32_t head;          /* index of the oldest time when full, else of the next slot */
+    int64_t last_ms;        /* newest time, for expiry */
+    struct s_key *next;     /* bucket chain */
+    struct s_key *prev_lru; /* noted before it, NULL at the head */
+    struct s_key *next_lru; /* noted after it, NULL at the tail */
+    int64_t times[];        /* ring of up to threshold times */
 } s_key_t;
 
 struct localrule {
@@ -28,6 +42,8 @@ struct localrule {
     size_t nkeys;       /* keys held */
     size_t nbuckets;    /* power of two >= max_keys / 2 */
     s_key_t **buckets;  /* hash table by fp */
+    s_key_t *lru_head;  /* least recently noted key */
+    s_key_t *lru_tail;  /* most recently noted key */
 };
 
 localrule_t *localrule_new(uint32_t threshold, int64_t period_ms, size_t max_keys)
@@ -75,48 +91,68 @@ static s_key_t *s_find(const localrule_t *self, uint64_t fp)
     return NULL;
 }
 
-/* Forgets idle keys; if none was idle, the least recently seen one. */
-static void s_evict(localrule_t *self, int64_t now_ms)
+static void s_lru_unlink(localrule_t *self, s_key_t *k)
 {
-    s_key_t **oldest = NULL;
-    size_t freed = 0;
-    for (size_t i = 0; i < self->nbuckets; i++) {
-        s_key_t **pp = &self->buckets[i];
-        while (*pp) {
-            s_key_t *k = *pp;
-            if (k->last_ms <= now_ms - self->period_ms) {
-                *pp = k->next;
-                xfree(k);
-                self->nkeys--;
-                freed++;
-                continue;
-            }
-            if (!oldest || k->last_ms < (*oldest)->last_ms)
-                oldest = pp;
-            pp = &k->next;
-        }
-    }
-    if (freed == 0 && oldest) {
-        s_key_t *k = *oldest;
-        *oldest = k->next;
-        xfree(k);
-        self->nkeys--;
-    }
+    if (k->prev_lru)
+        k->prev_lru->next_lru = k->next_lru;
+    else
+        self->lru_head = k->next_lru;
+    if (k->next_lru)
+        k->next_lru->prev_lru = k->prev_lru;
+    else
+        self->lru_tail = k->prev_lru;
+    k->prev_lru = k->next_lru = NULL;
+}
+
+static void s_lru_append(localrule_t *self, s_key_t *k)
+{
+    k->prev_lru = self->lru_tail;
+    k->next_lru = NULL;
+    if (self->lru_tail)
+        self->lru_tail->next_lru = k;
+    else
+        self->lru_head = k;
+    self->lru_tail = k;
+}
+
+/* Takes k out of its bucket and the list, and frees it. */
+static void s_forget(localrule_t *self, s_key_t *k)
+{
+    s_key_t **pp = &self->buckets[s_bucket(self, k->fp)];
+    while (*pp != k)
+        pp = &(*pp)->next;
+    *pp = k->next;
+    s_lru_unlink(self, k);
+    xfree(k);
+    self->nkeys--;
+}
+
+/* Forgets up to LR_EXPIRE_MAX keys idle for a period, from the head of the list. */
+static void s_expire(localrule_t *self, int64_t now_ms)
+{
+    for (int i = 0;
+         i < LR_EXPIRE_MAX && self->lru_head && self->lru_head->last_ms <= now_ms - self->period_ms;
+         i++)
+        s_forget(self, self->lru_head);
 }
 
 bool localrule_note(localrule_t *self, uint64_t fp, int64_t now_ms)
 {
+    s_expire(self, now_ms);
     s_key_t *k = s_find(self, fp);
     if (!k) {
         if (self->nkeys >= self->max_keys)
-            s_evict(self, now_ms);
+            s_forget(self, self->lru_head);
         k = xcalloc(1, sizeof(*k) + self->threshold * sizeof(k->times[0]));
         k->fp = fp;
         size_t b = s_bucket(self, fp);
         k->next = self->buckets[b];
         self->buckets[b] = k;
         self->nkeys++;
+    } else {
+        s_lru_unlink(self, k);
     }
+    s_lru_append(self, k);
     if (k->n < self->threshold) {
         k->times[(k->head + k->n) % self->threshold] = now_ms;
         k->n++;

@@ -11,8 +11,8 @@
  *
  * Pure logic: no I/O, the time is an argument, not thread-safe (the caller
  * holds a lock). Memory is bounded: at most max_keys keys, each with at most
- * threshold timestamps; a full table first forgets keys idle for a period,
- * then the least recently seen key.
+ * threshold timestamps; keys idle for a period are forgotten as notes come (a
+ * few a note), and a full table forgets the least recently noted key.
  */
 #ifndef BS_LOCALRULE_H
 #define BS_LOCALRULE_H

@@ -54,6 +54,42 @@ static void test_memory_is_bounded(void **state)
     localrule_destroy(&lr);
 }
 
+/* A table far from full does not keep the keys of a past period: a sensor that saw one
+ * bounce subject after another held every one (200 bytes each with the default threshold)
+ * until max_keys was reached, days later, while the keys of the last period were a few. */
+static void test_idle_keys_are_forgotten_before_the_table_fills(void **state)
+{
+    localrule_t *lr = localrule_new(20, 10000, 100000);
+    for (uint64_t k = 0; k < 1000; k++)
+        localrule_note(lr, k, (int64_t)k);
+    assert_int_equal(localrule_keys(lr), 1000);
+    /* a period later, one new key a second: the old ones go, a few a note */
+    for (uint64_t k = 0; k < 100; k++)
+        localrule_note(lr, 5000 + k, 20000 + (int64_t)k * 1000);
+    assert_int_equal(localrule_keys(lr), 10); /* the keys of the last 10 s */
+    assert_int_equal(localrule_count(lr, 5099, 119000), 1);
+    assert_int_equal(localrule_count(lr, 0, 119000), 0);
+    localrule_destroy(&lr);
+}
+
+/* A key noted again moves to the end of the list: a full table forgets the least recently
+ * noted key, not the one first seen. */
+static void test_full_table_forgets_least_recently_noted(void **state)
+{
+    localrule_t *lr = localrule_new(5, 100000, 3);
+    localrule_note(lr, 1, 1000);
+    localrule_note(lr, 2, 2000);
+    localrule_note(lr, 3, 3000);
+    localrule_note(lr, 1, 4000); /* 1 is the most recent now, 2 the least */
+    localrule_note(lr, 4, 5000);
+    assert_int_equal(localrule_keys(lr), 3);
+    assert_int_equal(localrule_count(lr, 2, 5000), 0);
+    assert_int_equal(localrule_count(lr, 1, 5000), 2);
+    assert_int_equal(localrule_count(lr, 3, 5000), 1);
+    assert_int_equal(localrule_count(lr, 4, 5000), 1);
+    localrule_destroy(&lr);
+}
+
 static void test_decision_id_is_stable_and_short(void **state)
 {
     char a[9], b[9], c[9];
@@ -73,6 +109,8 @@ int main(void)
         cmocka_unit_test(test_events_outside_period_do_not_count),
         cmocka_unit_test(test_keys_are_independent),
         cmocka_unit_test(test_memory_is_bounded),
+        cmocka_unit_test(test_idle_keys_are_forgotten_before_the_table_fills),
+        cmocka_unit_test(test_full_table_forgets_least_recently_noted),
         cmocka_unit_test(test_decision_id_is_stable_and_short),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
