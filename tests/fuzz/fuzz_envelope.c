@@ -262,10 +262,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < nmsgs; i++)
         s_check(p, &msgs[i], arena, with_meta);
 
-    /* every message was taken whole: nothing is left */
+    /* every message was taken whole: nothing is left. This check failed twice in about 10 M
+     * runs (a CI run and a 120 s run; a build of the stop before failed its send to the SUB
+     * instead, after 2.3 M runs), and the failing input alone passes: something is left over
+     * across runs now and then, not yet explained. What was left is printed first, so the next
+     * failure says which pair, what and after which messages. */
     zmq_msg_t rest;
     zmq_msg_init(&rest);
-    FUZZ_CHECK(zmq_msg_recv(&rest, s_rx[p], ZMQ_DONTWAIT) < 0 && errno == EAGAIN);
+    int left = zmq_msg_recv(&rest, s_rx[p], ZMQ_DONTWAIT);
+    int left_errno = errno;
+    if (left >= 0) {
+        fprintf(stderr, "fuzz_envelope: left over on pair %d: %zu bytes (more=%d):", p,
+                zmq_msg_size(&rest), zmq_msg_more(&rest));
+        for (size_t i = 0; i < zmq_msg_size(&rest) && i < 48; i++)
+            fprintf(stderr, " %02x", ((const uint8_t *)zmq_msg_data(&rest))[i]);
+        fprintf(stderr, "\nfuzz_envelope: this run sent %d messages:", nmsgs);
+        for (int i = 0; i < nmsgs; i++) {
+            fprintf(stderr, " [");
+            for (int j = 0; j < msgs[i].n; j++)
+                fprintf(stderr, "%s%zu", j ? " " : "", msgs[i].len[j]);
+            fprintf(stderr, "]");
+        }
+        fprintf(stderr, "\n");
+    }
+    FUZZ_CHECK(left < 0 && left_errno == EAGAIN);
     zmq_msg_close(&rest);
     return 0;
 }
