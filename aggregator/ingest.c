@@ -614,6 +614,16 @@ void ingest_batch(ingest_t *self, const ingest_event_t *evs, size_t n, int64_t n
     }
 }
 
+uint32_t ingest_scopes(const ingest_t *self)
+{
+    /* a sender_domain key allowlists its whole event, counted or not */
+    uint32_t bits = 1u << BS_SCOPE_SENDER_DOMAIN;
+    for (unsigned s = 0; s < BS_SCOPE_COUNT; s++)
+        if (self->tally_mask[s])
+            bits |= 1u << s;
+    return bits;
+}
+
 size_t ingest_tick(ingest_t *self, int64_t now_ms, size_t sweep_budget)
 {
     size_t n = decisions_expire(self->decisions, now_ms);

@@ -145,6 +145,10 @@ ingest_result_t ingest_event(ingest_t *self, const ingest_event_t *ev, int64_t n
 void ingest_batch(ingest_t *self, const ingest_event_t *evs, size_t n, int64_t now_ms,
                   ingest_result_t *results);
 
+/* The scopes whose event keys it reads, as bits (1u << scope): those its rules count, and
+ * sender_domain (allowlists). Sensors may leave the other keys out (PROTOCOL.md 5.5). */
+uint32_t ingest_scopes(const ingest_t *self);
+
 /* Timers: expires decisions at now_ms and sweeps at most sweep_budget window slots.
  * Returns the number of decisions expired. */
 size_t ingest_tick(ingest_t *self, int64_t now_ms, size_t sweep_budget);

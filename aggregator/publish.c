@@ -194,7 +194,7 @@ int publish_update(void *pub, const decision_change_t *c)
 }
 
 int publish_heartbeat(void *pub, uint64_t epoch, uint64_t seq, int64_t now_ms,
-                      uint64_t shared_digest, int64_t interval_ms)
+                      uint64_t shared_digest, int64_t interval_ms, uint32_t scopes)
 {
     Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
     hb.epoch = epoch;
@@ -205,9 +205,12 @@ int publish_heartbeat(void *pub, uint64_t epoch, uint64_t seq, int64_t now_ms,
     /* followers judge silence by it: a longer interval than their timeout made them flap */
     hb.has_interval_ms = 1;
     hb.interval_ms = (uint32_t)interval_ms;
-    /* sensors send this aggregator their events as columns */
+    /* sensors send this aggregator their events as columns, each key's text once a minute */
     hb.has_features = 1;
-    hb.features = WIRE_FEATURE_COLUMNS;
+    hb.features = WIRE_FEATURE_COLUMNS | WIRE_FEATURE_TEXT_ONCE;
+    /* ... and only the keys it reads */
+    hb.has_scopes = 1;
+    hb.scopes = scopes;
     Backstop__Frame f;
     wire_frame_init(&f, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb);
     return zsock_publish(pub, ZSOCK_TOPIC_HEARTBEAT, &f, ZMQ_DONTWAIT);

@@ -5,7 +5,7 @@
  *  - publish_update() sends one decision change on its topic: "F" for fleet
  *    decisions, "S/<site>/" for a site's local ones;
  *  - publish_heartbeat() sends Heartbeat{epoch, seq, now, features, shared_digest,
- *    interval_ms} on "H";
+ *    interval_ms, scopes} on "H";
  *  - publish_snapshot() answers a SnapshotRequest on the snapshot ROUTER: the
  *    changes after since_seq when the decision table's change log reaches back
  *    that far in the same epoch, else a full snapshot of the decisions in force
@@ -61,11 +61,12 @@ int publish_topic(const decision_t *d, char *buf, size_t size);
 /* Publishes change c on its topic. 0, or -1 with errno (EAGAIN, EMSGSIZE, ...). */
 int publish_update(void *pub, const decision_change_t *c);
 
-/* Publishes a heartbeat (features: WIRE_FEATURE_COLUMNS; the digest of the allowlist and
- * sites, shared.h; interval_ms, the heartbeat_interval, by which followers judge silence) on
- * "H". 0, or -1 with errno. */
+/* Publishes a heartbeat (features: WIRE_FEATURE_COLUMNS and WIRE_FEATURE_TEXT_ONCE; the
+ * digest of the allowlist and sites, shared.h; interval_ms, the heartbeat_interval, by which
+ * followers judge silence; scopes, ingest_scopes(): the event keys it reads) on "H". 0, or -1
+ * with errno. */
 int publish_heartbeat(void *pub, uint64_t epoch, uint64_t seq, int64_t now_ms,
-                      uint64_t shared_digest, int64_t interval_ms);
+                      uint64_t shared_digest, int64_t interval_ms, uint32_t scopes);
 
 /* What publish_snapshot() sent. */
 typedef struct {

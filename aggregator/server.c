@@ -1389,7 +1389,8 @@ static void s_heartbeat(server_t *self)
     uint64_t seq =
         decisions_seq(self->decisions) - decisions_pending(self->decisions) - self->nunstored;
     if (publish_heartbeat(self->pub, decisions_epoch(self->decisions), seq, server_now_ms(self),
-                          server_shared_digest(self), self->cfg->heartbeat_interval_ms) < 0)
+                          server_shared_digest(self), self->cfg->heartbeat_interval_ms,
+                          ingest_scopes(self->ingest)) < 0)
         s_drop(self, SERVER_DROP_SEND, "decisions", NULL);
     else
         self->stats.heartbeats++;

@@ -1100,3 +1100,88 @@ uint8_t *wire_batch_pack(wire_batch_t *self, const char *site, const char *senso
     return columns ? s_batch_pack_columns(self, &eb, len_out, err)
                    : s_batch_pack_rows(self, &eb, len_out, err);
 }
+
+/* ---- key texts sent lately ---- */
+
+typedef struct {
+    uint64_t tag;    /* s_textmem_tag() of the key, 0: empty */
+    int64_t sent_ms; /* when its text went */
+} s_textslot_t;
+
+struct wire_textmem {
+    s_textslot_t *slots; /* mask + 1 of them */
+    size_t mask;         /* slots - 1, a power of two less one */
+    int64_t ttl_ms;      /* how long a sent text is taken as known */
+};
+
+wire_textmem_t *wire_textmem_new(size_t slots, int64_t ttl_ms)
+{
+    size_t n = 16;
+    while (n < slots && n < ((size_t)1 << 30))
+        n <<= 1;
+    wire_textmem_t *self = xcalloc(1, sizeof(*self));
+    self->slots = xcalloc(n, sizeof(*self->slots));
+    self->mask = n - 1;
+    self->ttl_ms = ttl_ms;
+    return self;
+}
+
+void wire_textmem_destroy(wire_textmem_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    xfree((*self_p)->slots);
+    xfree(*self_p);
+    *self_p = NULL;
+}
+
+void wire_textmem_clear(wire_textmem_t *self)
+{
+    memset(self->slots, 0, (self->mask + 1) * sizeof(*self->slots));
+}
+
+/* Whether a key's text is only shown by the aggregator (see wire.h). */
+static bool s_text_display_only(int scope, bool has_addr)
+{
+    switch (scope) {
+    case BACKSTOP__SCOPE__SUBJECT:
+    case BACKSTOP__SCOPE__ORIG_SUBJECT:
+        return true;
+    case BACKSTOP__SCOPE__CLIENT_IP:
+    case BACKSTOP__SCOPE__CLIENT_NET:
+        return has_addr;
+    default:
+        return false;
+    }
+}
+
+/* The key (scope, fp) as a non-zero tag: fingerprints are hashes, so mixing in the scope is
+ * enough to tell one scope's key from another's with the same text. */
+static uint64_t s_textmem_tag(int scope, uint64_t fp)
+{
+    uint64_t t = (fp ^ ((uint64_t)(unsigned)scope * 0x9E3779B97F4A7C15ULL)) * 0xD6E8FEB86659FD93ULL;
+    t ^= t >> 32;
+    return t ? t : 1;
+}
+
+size_t wire_textmem_strip(wire_textmem_t *self, wire_key_t *keys, size_t nkeys, bool has_addr,
+                          int64_t now_ms)
+{
+    size_t left_out = 0;
+    for (size_t i = 0; i < nkeys; i++) {
+        wire_key_t *k = &keys[i];
+        if (k->text == NULL || k->text_len == 0 || !s_text_display_only(k->scope, has_addr))
+            continue;
+        uint64_t tag = s_textmem_tag(k->scope, k->fp);
+        s_textslot_t *s = &self->slots[tag & self->mask];
+        if (s->tag == tag && now_ms >= s->sent_ms && now_ms - s->sent_ms < self->ttl_ms) {
+            k->text = NULL;
+            k->text_len = 0;
+            left_out++;
+            continue;
+        }
+        s->tag = tag;
+        s->sent_ms = now_ms;
+    }
+    return left_out;
+}

@@ -56,6 +56,9 @@
 
 /* Heartbeat.features bits: what the publishing aggregator accepts. */
 #define WIRE_FEATURE_COLUMNS 0x1u /* EventBatch.columns (EventColumns batches) */
+#define WIRE_FEATURE_TEXT_ONCE                                                                     \
+    0x2u /* keeps a key's text from the event that brought it, so a                                \
+            sender may leave it out for a while (wire_textmem_t) */
 
 /* Why a frame was refused; each value has a counter name (wire_err_name). The values are
  * stable: the aggregator's drop reasons mirror them one to one, so add new ones just before
@@ -186,5 +189,37 @@ size_t wire_batch_count(const wire_batch_t *self);
  * rows, into a new buffer the caller frees; NULL + *err (may be NULL) as wire_pack. */
 uint8_t *wire_batch_pack(wire_batch_t *self, const char *site, const char *sensor, bool columns,
                          size_t *len_out, wire_err_t *err);
+
+/* ---- key texts sent lately ---- */
+
+/* What a sender remembers of the key texts it sent lately (PROTOCOL.md 5.3). An aggregator
+ * announcing WIRE_FEATURE_TEXT_ONCE keeps a key's display text from the first event that
+ * carries it, so sending it again with every event of the key is waste: about half of an
+ * event's bytes, decoded, copied and dropped. wire_textmem_strip() leaves out the text of a
+ * key whose text went out within ttl_ms (shorter than any window, so the aggregator still
+ * holds the key) and remembers the others as sent now. Only texts the aggregator merely
+ * shows lose out: subject and orig_subject, and client_ip and client_net in an event with
+ * its address (the aggregator's allowlist judges those by the address). subject_ip,
+ * sender_domain and any other scope keep theirs: allowlist matching reads them.
+ *
+ * One slot per key, direct-mapped by fingerprint: a key whose slot another took is merely
+ * sent with its text again. The caller clears the memory whenever texts it sent may not
+ * have arrived (a send refused, a new connection, another aggregator). Not thread-safe. */
+typedef struct wire_textmem wire_textmem_t;
+
+#define WIRE_TEXTMEM_SLOTS  (1u << 18) /* the sensor's: 4 MB, touched only as used */
+#define WIRE_TEXTMEM_TTL_MS 60000      /* a text goes again after a minute */
+
+/* A memory of slots slots (rounded up to a power of two) whose texts go again after ttl_ms. */
+wire_textmem_t *wire_textmem_new(size_t slots, int64_t ttl_ms);
+/* Frees it; sets *self_p = NULL; safe on NULL and twice. */
+void wire_textmem_destroy(wire_textmem_t **self_p);
+/* Forgets every text: each goes again with the key's next event. */
+void wire_textmem_clear(wire_textmem_t *self);
+/* Leaves out (text NULL, text_len 0) the texts of keys[] that may go without at now_ms (any
+ * clock, the same one every call); has_addr: the event carries its client address. Returns
+ * how many texts it left out. */
+size_t wire_textmem_strip(wire_textmem_t *self, wire_key_t *keys, size_t nkeys, bool has_addr,
+                          int64_t now_ms);
 
 #endif

@@ -222,8 +222,8 @@ static void s_flush(s_replay_t *r)
     }
     if (!r->dry_run && !r->send_failed) {
         size_t len = 0;
-        uint8_t *buf =
-            uplink_pack_events(r->site, r->sensor, r->batch, r->nbatch, r->columns, &len);
+        uint8_t *buf = uplink_pack_events(r->site, r->sensor, r->batch, r->nbatch, r->columns, NULL,
+                                          0, 0, &len);
         zmq_pollitem_t it = {.socket = r->push, .events = ZMQ_POLLOUT};
         if (!buf || zmq_poll(&it, 1, S_SEND_TIMEOUT_MS) <= 0 ||
             zsock_send_raw(r->push, buf, len, ZMQ_DONTWAIT) != 0) {

@@ -66,7 +66,8 @@
  *   warning: uplink: aggregator=A decision=ID refused: WHY count=N   once a minute
  *   warning: uplink: aggregator=A join-overflow updates=N bytes=B dropped ... once a minute
  *   uplink: spool=replayed events=N frames=F            when the spool empties (what it sent)
- *   uplink: events=columns|rows aggregator=A            when the batch format changes
+ *   uplink: events=columns|rows aggregator=A texts=once|every keys=all|SCOPE,...
+ *                                                       when the batch format changes
  *   warning: uplink: aggregator=A heartbeat_interval=Nms: heartbeat_timeout=Tms is shorter
  *           than 3 of its heartbeats; ... silent after Sms instead    once per interval heard
  *   uplink: aggregator=A heartbeat_interval=Nms: silent after Sms  when it changes (restart)
@@ -158,6 +159,9 @@ struct uplink {
     bool hb_ahead;                     /* the last heartbeat was ahead of applied */
     bool peer_columns;                 /* the followed aggregator's latest heartbeat
                                           announced WIRE_FEATURE_COLUMNS */
+    bool peer_text_once;               /* ... and WIRE_FEATURE_TEXT_ONCE */
+    uint32_t peer_scopes;              /* ... and the scopes of keys it reads (0: all) */
+    wire_textmem_t *texts;             /* key texts sent to it lately (NULL: standalone) */
     bool hb_known[2];                  /* per target: its heartbeat interval is known (a
                                           heartbeat, or a snapshot reply that said) */
     int64_t hb_interval_ms[2];         /* per target: the interval it last announced
@@ -207,6 +211,14 @@ struct uplink {
 };
 
 static const char *s_target_name(const uplink_t *self);
+
+/* The heartbeat interval of the followed aggregator: as announced, else 1 s. */
+static int64_t s_interval_ms(const uplink_t *self)
+{
+    return self->hb_known[self->target] && self->hb_interval_ms[self->target] > 0
+               ? self->hb_interval_ms[self->target]
+               : 1000;
+}
 
 /* How long the feed may be silent before the aggregator counts as gone: heartbeat_timeout,
  * or S_SILENT_INTERVALS of the interval the followed aggregator announces when that is longer
@@ -364,17 +376,25 @@ static void s_spool_replay(uplink_t *self)
 /* ---- events ---- */
 
 uint8_t *uplink_pack_events(const char *site, const char *sensor, evq_event_t *const *batch,
-                            size_t n, bool columns, size_t *len_out)
+                            size_t n, bool columns, wire_textmem_t *texts, uint32_t scopes,
+                            int64_t now_ms, size_t *len_out)
 {
     wire_batch_t *wb = wire_batch_new();
     for (size_t i = 0; i < n; i++) {
         const evq_event_t *e = batch[i];
         wire_key_t keys[EVQ_MAX_KEYS];
-        for (size_t k = 0; k < e->nkeys; k++)
-            keys[k] = (wire_key_t){.scope = e->keys[k].scope,
-                                   .fp = e->keys[k].fp,
-                                   .text = e->keys[k].text,
-                                   .text_len = e->keys[k].text ? strlen(e->keys[k].text) : 0};
+        size_t nkeys = 0;
+        for (size_t k = 0; k < e->nkeys; k++) {
+            int scope = e->keys[k].scope;
+            if (scopes && (scope < 0 || scope >= 32 || !(scopes & (1u << scope))))
+                continue; /* a key the aggregator does not read */
+            keys[nkeys++] = (wire_key_t){.scope = scope,
+                                         .fp = e->keys[k].fp,
+                                         .text = e->keys[k].text,
+                                         .text_len = e->keys[k].text ? strlen(e->keys[k].text) : 0};
+        }
+        if (texts)
+            wire_textmem_strip(texts, keys, nkeys, e->iplen != 0, now_ms);
         wire_event_t we = {
             .seq = e->seq,
             .time_ms = e->time_ms,
@@ -382,7 +402,7 @@ uint8_t *uplink_pack_events(const char *site, const char *sensor, evq_event_t *c
             .client_ip_len = e->iplen,
             .msg_class = e->msg_class,
             .keys = keys,
-            .nkeys = e->nkeys,
+            .nkeys = nkeys,
             .rules = (const char *const *)e->rules,
             .nrules = e->nrules,
             .original = e->original,
@@ -401,7 +421,7 @@ uint8_t *uplink_pack_events(const char *site, const char *sensor, evq_event_t *c
 }
 
 /* Packs the batch as one Frame{events}; sends it or spools it; frees the events. */
-static void s_flush(uplink_t *self)
+static void s_flush(uplink_t *self, int64_t mono)
 {
     if (self->nbatch == 0)
         return;
@@ -409,17 +429,24 @@ static void s_flush(uplink_t *self)
     size_t len = 0;
     bool live = s_up(self) && self->spool_head == self->spool_tail && self->push;
     bool columns = live && self->peer_columns;
-    uint8_t *buf =
-        uplink_pack_events(self->cfg->site, self->cfg->sensor_id, self->batch, n, columns, &len);
+    /* texts the aggregator holds already stay home, live only: a spooled frame may go to
+     * another aggregator, or to this one after it lost them */
+    wire_textmem_t *texts = columns && self->peer_text_once ? self->texts : NULL;
+    uint32_t scopes = columns ? self->peer_scopes : 0;
+    uint8_t *buf = uplink_pack_events(self->cfg->site, self->cfg->sensor_id, self->batch, n,
+                                      columns, texts, scopes, mono, &len);
     if (buf && live && zsock_send_raw(self->push, buf, len, ZMQ_DONTWAIT) == 0) {
         self->sent += n;
     } else {
+        /* the texts remembered as sent did not go */
+        if (texts)
+            wire_textmem_clear(texts);
         /* the spool is always rows: it may be replayed to another aggregator, or this one
          * after a downgrade, and every aggregator reads rows */
         if (buf && columns) {
             xfree(buf);
             buf = uplink_pack_events(self->cfg->site, self->cfg->sensor_id, self->batch, n, false,
-                                     &len);
+                                     NULL, 0, mono, &len);
         }
         /* behind a non-empty spool too, so events leave in order */
         if (buf)
@@ -451,7 +478,7 @@ static void s_take_events(uplink_t *self, int64_t mono)
             self->batch_since_ms = mono;
         self->nbatch += got;
         if (self->nbatch == (size_t)self->cfg->event_batch)
-            s_flush(self);
+            s_flush(self, mono);
     }
 }
 
@@ -755,6 +782,10 @@ static void s_rejoin(uplink_t *self, const char *reason, bool reopen, int64_t mo
         self->retry_log_ms = mono;
     self->state = S_JOINING;
     atomic_store(&self->st_live, false);
+    /* whatever made it rejoin (a restart, another aggregator, lost changes), it may have lost
+     * texts too: each goes again with its key's next event */
+    if (self->texts)
+        wire_textmem_clear(self->texts);
     self->hb_ahead = false;
     self->join_overflow = false;
     s_free_queued(self);
@@ -769,7 +800,9 @@ static void s_rejoin(uplink_t *self, const char *reason, bool reopen, int64_t mo
     }
     if (reopen) {
         self->peer_columns = false; /* until the aggregator we connect to says otherwise */
-        self->join_hold_until = 0;  /* new sockets, maybe another aggregator: ask at once */
+        self->peer_text_once = false;
+        self->peer_scopes = 0;
+        self->join_hold_until = 0; /* new sockets, maybe another aggregator: ask at once */
         s_sockets_close(self);
         self->push = s_socket(self, ZMQ_PUSH, s_ep_events(self));
         if (*s_ep_decisions(self)) {
@@ -1027,15 +1060,42 @@ static void s_on_update(uplink_t *self, Backstop__Frame **fp, const char *topic,
     }
 }
 
+/* The names of the scopes in bits (proto Scope values), comma-separated; "all" for 0. */
+static void s_scope_names(uint32_t bits, char *out, size_t len)
+{
+    static const char *const names[] = {"unknown",    "subject",    "orig_subject",  "client_ip",
+                                        "client_net", "subject_ip", "sender_domain", "site"};
+    snprintf(out, len, "%s", bits ? "" : "all");
+    size_t at = 0;
+    for (unsigned s = 1; bits && s < 32 && at < len; s++) {
+        if (!(bits & (1u << s)))
+            continue;
+        int w = s < sizeof(names) / sizeof(names[0])
+                    ? snprintf(out + at, len - at, "%s%s", at ? "," : "", names[s])
+                    : snprintf(out + at, len - at, "%s%u", at ? "," : "", s);
+        at += w > 0 ? (size_t)w : 0;
+    }
+}
+
 static void s_on_heartbeat(uplink_t *self, const Backstop__Heartbeat *hb, int64_t mono)
 {
     /* columns only to an aggregator that says, now, that it reads them: an older one would
      * see a batch without events */
     bool columns = hb->has_features && (hb->features & WIRE_FEATURE_COLUMNS);
-    if (columns != self->peer_columns)
-        msg_info("uplink: events=%s aggregator=%s", columns ? "columns" : "rows",
-                 s_target_name(self));
+    /* and each key's text once a minute to one that keeps texts (it says so) */
+    bool text_once = columns && (hb->features & WIRE_FEATURE_TEXT_ONCE);
+    /* and, in columns, only the keys it reads (it says which) */
+    uint32_t scopes = columns && hb->has_scopes ? hb->scopes : 0;
+    if (columns != self->peer_columns || text_once != self->peer_text_once ||
+        scopes != self->peer_scopes) {
+        char keys[128];
+        s_scope_names(scopes, keys, sizeof(keys));
+        msg_info("uplink: events=%s aggregator=%s texts=%s keys=%s", columns ? "columns" : "rows",
+                 s_target_name(self), text_once ? "once" : "every", keys);
+    }
     self->peer_columns = columns;
+    self->peer_text_once = text_once;
+    self->peer_scopes = scopes;
     /* the interval it announces (an older aggregator's is 1 s and says nothing): the silence
      * that means gone follows it */
     s_interval_known(self, hb->has_interval_ms ? (int64_t)hb->interval_ms : 0);
@@ -1074,6 +1134,10 @@ static void s_read_sub(uplink_t *self, int64_t mono)
         int rc = zsock_recv(self->sub, ZMQ_DONTWAIT, &f, &meta, &werr);
         if (rc < 0)
             return;
+        /* a feed silent for two heartbeats and back: the aggregator may have restarted,
+         * losing the last texts it was sent before it could write them */
+        if (self->texts && mono - self->heard_ms > 2 * s_interval_ms(self))
+            wire_textmem_clear(self->texts);
         self->heard_ms = mono;
         if (rc == 0) {
             self->bad_frames++;
@@ -1179,7 +1243,7 @@ static void *s_run(void *arg)
             s_read_monitor(self, mono);
         s_log_losses(self, mono);
         if (self->nbatch && mono - self->batch_since_ms >= self->cfg->event_flush_ms)
-            s_flush(self);
+            s_flush(self, mono);
         if (!self->standalone) {
             if (self->state == S_JOINING && self->join_pending && self->dealer)
                 s_send_join(self, mono);
@@ -1200,7 +1264,7 @@ static void *s_run(void *arg)
             self->next_tick_ms = mono + S_TICK_MS;
         }
     }
-    s_flush(self);
+    s_flush(self, bs_clock_mono_ms(self->clock));
     return NULL;
 }
 
@@ -1237,6 +1301,7 @@ uplink_t *uplink_new(milter_engine_t *engine, char *err, size_t errlen)
     self->has_backup = *self->cfg->aggregator_backup_events != '\0';
     /* the decision cache remembers where the feed was, so a restart asks for changes only */
     dcache_position(milter_engine_dcache(engine), &self->epoch, &self->applied);
+    self->texts = wire_textmem_new(WIRE_TEXTMEM_SLOTS, WIRE_TEXTMEM_TTL_MS);
     self->ctx = zmq_ctx_new();
     s_spool_open(self);
     return self;
@@ -1280,6 +1345,7 @@ void uplink_destroy(uplink_t **self_p)
     if (self->ctx)
         zmq_ctx_term(self->ctx);
     kv_close(&self->spool);
+    wire_textmem_destroy(&self->texts);
     xfree(self);
     *self_p = NULL;
 }

@@ -31,6 +31,7 @@
 #define BS_UPLINK_H
 
 #include "milter_engine.h"
+#include "wire.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,9 +47,14 @@ int uplink_start(uplink_t *self);
 
 /* Packs n events of one site and sensor as a Frame{events} buffer (caller frees), as columns
  * (only for an aggregator announcing WIRE_FEATURE_COLUMNS) or rows; NULL when the frame would
- * break a wire limit (logged). Shared with the replay command. */
+ * break a wire limit (logged). With texts (only for an aggregator announcing
+ * WIRE_FEATURE_TEXT_ONCE), key texts sent within its ttl are left out (wire_textmem_strip at
+ * now_ms); NULL: every text goes. With scopes non-zero (the aggregator's Heartbeat.scopes),
+ * keys of the scopes whose bit is clear are left out; 0: every key goes. Shared with the
+ * replay command. */
 uint8_t *uplink_pack_events(const char *site, const char *sensor, evq_event_t *const *batch,
-                            size_t n, bool columns, size_t *len_out);
+                            size_t n, bool columns, wire_textmem_t *texts, uint32_t scopes,
+                            int64_t now_ms, size_t *len_out);
 
 /* What the decision follower did so far; any thread may ask. */
 typedef struct {

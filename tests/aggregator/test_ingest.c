@@ -819,6 +819,26 @@ static void test_ingest_batch_is_the_events_one_by_one(void **state)
         s_batch_matches(set ? rules : NULL, set ? ndef + 1 : 0);
 }
 
+/* The scopes whose keys it reads: those its rules count, and sender_domain (allowlists). */
+static void test_ingest_scopes_are_the_counted_and_sender_domain(void **state)
+{
+    (void)state;
+    s_fx_t fx;
+    size_t n;
+    const rule_t *defaults = rules_defaults(&n);
+    s_setup(&fx, defaults, n);
+    assert_int_equal(ingest_scopes(fx.in), 1u << BS_SCOPE_SUBJECT | 1u << BS_SCOPE_ORIG_SUBJECT |
+                                               1u << BS_SCOPE_CLIENT_IP |
+                                               1u << BS_SCOPE_SENDER_DOMAIN);
+    s_teardown(&fx);
+    rule_t net = defaults[0];
+    net.scope = BS_SCOPE_CLIENT_NET;
+    s_setup(&fx, &net, 1);
+    assert_int_equal(ingest_scopes(fx.in),
+                     1u << BS_SCOPE_CLIENT_NET | 1u << BS_SCOPE_SENDER_DOMAIN);
+    s_teardown(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -844,6 +864,7 @@ int main(void)
         cmocka_unit_test(test_ingest_explain_says_why_not),
         cmocka_unit_test(test_ingest_rejects_bad_config),
         cmocka_unit_test(test_ingest_batch_is_the_events_one_by_one),
+        cmocka_unit_test(test_ingest_scopes_are_the_counted_and_sender_domain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,9 +37,13 @@
  *                and times spawn -> first answered `status` (serving again), and
  *                the RSS after the restore. Baseline: the same for an empty
  *                database. Goals: <= 256 MB RSS, <= 2 s back to serving.
- *   --quick shrinks every size for a smoke run. Event batches go as columns
- *   (EventColumns), as a current sensor sends them; --rows sends the old row
- *   format (one Event message per event) to compare.
+ *   --quick shrinks every size for a smoke run. Event batches go as a current
+ *   sensor sends them to the aggregator, by what its first heartbeat announces:
+ *   as columns (EventColumns), each key's text only with its first event of the
+ *   minute (WIRE_FEATURE_TEXT_ONCE), and only keys of the scopes it reads
+ *   (Heartbeat.scopes: the /24 key stays home under the shipped rules); --rows
+ *   sends the old row format (one Event message per event, every key and text)
+ *   to compare.
  *
  * DIAGNOSTICS
  *   Exit 0, 64 usage, 69/70 when a process cannot be started or does not answer.
@@ -320,7 +324,7 @@ static int s_raw_producer(const char *ep, long n)
  * subjects and S_IPS addresses, uniform (zipf 0: every key at every site, the worst case)
  * or Zipf with storms (zipf 1: decisions are made and published during the run). */
 static int s_event_producer(const char *ep, const char *site, long n, long batch, int zipf,
-                            uint64_t seed, bool rows)
+                            uint64_t seed, bool rows, uint32_t features, uint32_t scopes)
 {
     bench_stream_t bs;
     bench_stream_init(&bs, zipf, S_SUBJECTS, S_IPS);
@@ -329,6 +333,14 @@ static int s_event_producer(const char *ep, const char *site, long n, long batch
     uint8_t **frames = xcalloc((size_t)nframes, sizeof(*frames));
     size_t *lens = xcalloc((size_t)nframes, sizeof(*lens));
     wire_batch_t *wb = wire_batch_new();
+    /* as a sensor (uplink_pack_events) sends to the aggregator whose heartbeat announced
+     * features and scopes: in columns only, a key's text with its first event of the minute
+     * (WIRE_FEATURE_TEXT_ONCE), and only keys of the scopes it reads; rows carry everything */
+    wire_textmem_t *texts = !rows && (features & WIRE_FEATURE_TEXT_ONCE)
+                                ? wire_textmem_new(WIRE_TEXTMEM_SLOTS, WIRE_TEXTMEM_TTL_MS)
+                                : NULL;
+    if (rows)
+        scopes = 0;
     uint64_t seq = (uint64_t)s_wall_ms() * 1000;
     int64_t now = s_wall_ms();
     long g = 0;
@@ -344,19 +356,26 @@ static int s_event_producer(const char *ep, const char *site, long n, long batch
                 {BACKSTOP__SCOPE__CLIENT_IP, bs.ip.fp[ii], bs.ip.text[ii], bs.ip.len[ii]},
                 {BACKSTOP__SCOPE__CLIENT_NET, bs.net.fp[ii], bs.net.text[ii], bs.net.len[ii]},
             };
+            size_t nk = 0;
+            for (size_t j = 0; j < 3; j++)
+                if (!scopes || (scopes & (1u << k[j].scope)))
+                    k[nk++] = k[j];
+            if (texts)
+                wire_textmem_strip(texts, k, nk, true, now);
             wire_event_t e = {.seq = seq++,
                               .time_ms = now,
                               .msg_class = BACKSTOP__MSG_CLASS__BOUNCE,
                               .client_ip = ipb,
                               .client_ip_len = 4,
                               .keys = k,
-                              .nkeys = 3};
+                              .nkeys = nk};
             wire_batch_add(wb, &e);
         }
         frames[f] = wire_batch_pack(wb, site, "bench", !rows, &lens[f], NULL);
         wire_batch_reset(wb);
     }
     wire_batch_destroy(&wb);
+    wire_textmem_destroy(&texts);
     bench_stream_free(&bs);
     void *ctx = zmq_ctx_new();
     void *s = s_push(ctx, ep);
@@ -418,11 +437,40 @@ typedef struct {
     double process_ns; /* every thread: the loop, LevelDB's, the store writer, ZeroMQ's I/O */
 } s_cpu_t;
 
+/* What the aggregator's first heartbeat announces, as a sensor hears it: its features and the
+ * scopes of the keys it reads (0: all). Fatal when none comes within 10 s. */
+static void s_agg_heartbeat(void *ctx, const agg_t *a, uint32_t *features, uint32_t *scopes)
+{
+    void *sub = zsock_new(ctx, ZMQ_SUB);
+    if (sub == NULL || zsock_connect(sub, a->de) < 0 ||
+        zsock_subscribe(sub, ZSOCK_TOPIC_HEARTBEAT) < 0)
+        msg_fatal(EX_SOFTWARE, "cannot follow %s", a->de);
+    zmq_pollitem_t it = {sub, 0, ZMQ_POLLIN, 0};
+    int64_t end = s_ns() + 10 * 1000000000LL;
+    bool heard = false;
+    while (!heard && s_ns() < end) {
+        if (zmq_poll(&it, 1, 100) <= 0)
+            continue;
+        Backstop__Frame *f = NULL;
+        if (zsock_recv(sub, ZMQ_DONTWAIT, &f, NULL, NULL) == 1 &&
+            f->body_case == BACKSTOP__FRAME__BODY_HEARTBEAT) {
+            *features = f->heartbeat->has_features ? f->heartbeat->features : 0;
+            *scopes = f->heartbeat->has_scopes ? f->heartbeat->scopes : 0;
+            heard = true;
+        }
+        wire_free(&f);
+    }
+    zsock_close(&sub);
+    if (!heard)
+        msg_fatal(EX_UNAVAILABLE, "no heartbeat from the aggregator at %s", a->de);
+}
+
 /* One aggregator run of np producers in mode zipf; events/s, and RSS and CPU at the end. */
 static double s_ingest_agg(void *ctx, long events, long batch, int zipf, int np, long *rss,
                            double *secs, s_cpu_t *cpu)
 {
-    char self[PATH_MAX + 32], nbuf[32], bbuf[32], zbuf[16], sbuf[8][16], seedb[8][16];
+    char self[PATH_MAX + 32], nbuf[32], bbuf[32], zbuf[16], sbuf[8][16], seedb[8][16], fbuf[16],
+        kbuf[16];
     snprintf(self, sizeof(self), "%s/bench_aggregator", s_bindir);
     snprintf(nbuf, sizeof(nbuf), "%ld", events);
     snprintf(bbuf, sizeof(bbuf), "%ld", batch);
@@ -434,14 +482,19 @@ static double s_ingest_agg(void *ctx, long events, long batch, int zipf, int np,
     agg_t a;
     s_agg_conf(&a, true);
     s_agg_start(&a);
+    /* the producers pack as a sensor following this aggregator would */
+    uint32_t features = 0, scopes = 0;
+    s_agg_heartbeat(ctx, &a, &features, &scopes);
+    snprintf(fbuf, sizeof(fbuf), "%u", (unsigned)features);
+    snprintf(kbuf, sizeof(kbuf), "%u", (unsigned)scopes);
     pid_t pids[8];
-    char *argvs[8][10];
+    char *argvs[8][12];
     char **av[8];
     for (int i = 0; i < np; i++) {
         snprintf(sbuf[i], sizeof(sbuf[i]), "site%d", i + 1);
         snprintf(seedb[i], sizeof(seedb[i]), "%d", i + 1);
         char *v[] = {self,     "--event-producer",          a.ev, sbuf[i], nbuf, bbuf, zbuf,
-                     seedb[i], s_rows ? "rows" : "columns", NULL};
+                     seedb[i], s_rows ? "rows" : "columns", fbuf, kbuf,    NULL};
         memcpy(argvs[i], v, sizeof(v));
         av[i] = argvs[i];
     }
@@ -896,9 +949,11 @@ int main(int argc, char **argv)
     msg_open("bench_aggregator", MSG_TO_STDERR);
     if (argc >= 4 && !strcmp(argv[1], "--raw-producer"))
         return s_raw_producer(argv[2], atol(argv[3]));
-    if (argc >= 9 && !strcmp(argv[1], "--event-producer"))
+    if (argc >= 11 && !strcmp(argv[1], "--event-producer"))
         return s_event_producer(argv[2], argv[3], atol(argv[4]), atol(argv[5]), atoi(argv[6]),
-                                (uint64_t)atoll(argv[7]), !strcmp(argv[8], "rows"));
+                                (uint64_t)atoll(argv[7]), !strcmp(argv[8], "rows"),
+                                (uint32_t)strtoul(argv[9], NULL, 10),
+                                (uint32_t)strtoul(argv[10], NULL, 10));
     if (argc >= 3 && !strcmp(argv[1], "--raw-sub"))
         return s_raw_sub(argv[2]);
     if (argc < 2) {

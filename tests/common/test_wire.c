@@ -1610,6 +1610,101 @@ static void test_heartbeat_features_round_trip(void **state)
     xfree(buf);
 }
 
+/* ---- key texts sent lately ---- */
+
+static void s_keys(wire_key_t k[6])
+{
+    k[0] = (wire_key_t){BACKSTOP__SCOPE__SUBJECT, 11, "cheap watches", 13};
+    k[1] = (wire_key_t){BACKSTOP__SCOPE__ORIG_SUBJECT, 12, "hello", 5};
+    k[2] = (wire_key_t){BACKSTOP__SCOPE__CLIENT_IP, 13, "192.0.2.7", 9};
+    k[3] = (wire_key_t){BACKSTOP__SCOPE__CLIENT_NET, 14, "192.0.2.0/24", 12};
+    k[4] = (wire_key_t){BACKSTOP__SCOPE__SUBJECT_IP, 15, "cheap watches|192.0.2.7", 23};
+    k[5] = (wire_key_t){BACKSTOP__SCOPE__SENDER_DOMAIN, 16, "example.org", 11};
+}
+
+/* A display-only text goes with the key's first event, not with the next ones within the
+ * ttl, and again after it; the allowlist's texts (subject_ip, sender_domain) always go. */
+static void test_textmem_sends_display_texts_once_per_ttl(void **state)
+{
+    (void)state;
+    wire_textmem_t *tm = wire_textmem_new(1024, 60000);
+    wire_key_t k[6];
+    s_keys(k);
+    assert_int_equal(wire_textmem_strip(tm, k, 6, true, 1000), 0);
+    for (int i = 0; i < 6; i++)
+        assert_non_null(k[i].text);
+    s_keys(k);
+    assert_int_equal(wire_textmem_strip(tm, k, 6, true, 60999), 4);
+    for (int i = 0; i < 4; i++) {
+        assert_null(k[i].text);
+        assert_int_equal(k[i].text_len, 0);
+    }
+    assert_string_equal(k[4].text, "cheap watches|192.0.2.7");
+    assert_string_equal(k[5].text, "example.org");
+    /* a minute after it went, it goes again (and is remembered from then) */
+    s_keys(k);
+    assert_int_equal(wire_textmem_strip(tm, k, 6, true, 61000), 0);
+    s_keys(k);
+    assert_int_equal(wire_textmem_strip(tm, k, 6, true, 61001), 4);
+    wire_textmem_destroy(&tm);
+    assert_null(tm);
+    wire_textmem_destroy(&tm);
+}
+
+/* Without the event's address the aggregator's allowlist reads the address keys' texts:
+ * they always go. The same fingerprint in another scope is another key. */
+static void test_textmem_keeps_what_allowlists_read(void **state)
+{
+    (void)state;
+    wire_textmem_t *tm = wire_textmem_new(1024, 60000);
+    wire_key_t k[6];
+    s_keys(k);
+    wire_textmem_strip(tm, k, 6, false, 5);
+    s_keys(k);
+    assert_int_equal(wire_textmem_strip(tm, k, 6, false, 6), 2);
+    assert_null(k[0].text);
+    assert_null(k[1].text);
+    assert_non_null(k[2].text);
+    assert_non_null(k[3].text);
+    wire_key_t other = {BACKSTOP__SCOPE__ORIG_SUBJECT, 11, "cheap watches", 13};
+    assert_int_equal(wire_textmem_strip(tm, &other, 1, true, 7), 0);
+    assert_non_null(other.text);
+    /* a key without text stays so and is not remembered */
+    wire_key_t bare = {BACKSTOP__SCOPE__SUBJECT, 99, NULL, 0};
+    assert_int_equal(wire_textmem_strip(tm, &bare, 1, true, 8), 0);
+    wire_key_t withtext = {BACKSTOP__SCOPE__SUBJECT, 99, "x", 1};
+    assert_int_equal(wire_textmem_strip(tm, &withtext, 1, true, 9), 0);
+    assert_non_null(withtext.text);
+    wire_textmem_destroy(&tm);
+}
+
+/* Cleared, or asked with a clock behind the time a text went, it sends every text again;
+ * a slot taken by another key sends the first key's text again. */
+static void test_textmem_forgets_when_in_doubt(void **state)
+{
+    (void)state;
+    wire_textmem_t *tm = wire_textmem_new(1024, 60000);
+    wire_key_t k[6];
+    s_keys(k);
+    wire_textmem_strip(tm, k, 6, true, 5000);
+    wire_textmem_clear(tm);
+    s_keys(k);
+    assert_int_equal(wire_textmem_strip(tm, k, 6, true, 5001), 0);
+    s_keys(k);
+    assert_int_equal(wire_textmem_strip(tm, k, 6, true, 4000), 0);
+    /* 16 slots (the least), 64 subjects: most evict each other, none is left out wrongly */
+    wire_textmem_t *small = wire_textmem_new(1, 60000);
+    size_t left = 0;
+    for (int round = 0; round < 2; round++)
+        for (uint64_t fp = 1; fp <= 64; fp++) {
+            wire_key_t s = {BACKSTOP__SCOPE__SUBJECT, fp, "s", 1};
+            left += wire_textmem_strip(small, &s, 1, true, 100 + round);
+        }
+    assert_true(left <= 16);
+    wire_textmem_destroy(&small);
+    wire_textmem_destroy(&tm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1643,6 +1738,9 @@ int main(void)
         cmocka_unit_test(test_batch_builder_refuses_what_receivers_drop),
         cmocka_unit_test(test_columns_mutations_fail_cleanly),
         cmocka_unit_test(test_heartbeat_features_round_trip),
+        cmocka_unit_test(test_textmem_sends_display_texts_once_per_ttl),
+        cmocka_unit_test(test_textmem_keeps_what_allowlists_read),
+        cmocka_unit_test(test_textmem_forgets_when_in_doubt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
 #!/bin/sh
 # test_milter_fleet - end to end: three sites (three Postfix instances, each
 # with its own sensor) and a real aggregator. A bounce storm about one
-# original subject reaches all three; the fleet decision reaches every sensor;
+# original subject reaches all three (each sensor sends the aggregator only the keys it
+# counts, and each key's text once); the fleet
+# decision, showing that subject, reaches every sensor;
 # the next matching bounce at each site gets 550 naming it, while normal mail
 # with that subject and a legitimate bounce (ledger) are delivered. Then the
 # aggregator is killed: mail still flows, the cached decision is still
@@ -12,7 +14,7 @@ SRC=${2:?usage: test BUILD_DIR SOURCE_DIR}
 . "$SRC/tests/integration/lib.sh"
 . "$SRC/tests/integration/agg_lib.sh"
 bs_init "$@"
-bs_need postfix swaks
+bs_need postfix swaks jq
 
 agg_conf agg '[rule fleet_orig]' 'scope = orig_subject' 'window = 10m' 'min_events = 6' \
     'min_sites = 3' 'max_site_share = 0.5' 'ttl = 12s' 'action = reject' 'reach = fleet'
@@ -24,8 +26,11 @@ for s in 1 2 3; do
     sensor_start site$s
     wait_log "$(sensor_log site$s)" 'uplink: state=live' || bs_fail "sensor site$s never synced"
     # the aggregator's heartbeat announces column batches: the storm below travels as columns
-    wait_log "$(sensor_log site$s)" 'uplink: events=columns aggregator=primary' ||
-        bs_fail "sensor site$s does not send columns to a current aggregator"
+    # ... each key's text once, and only the keys of the scopes it reads (its one rule's,
+    # and sender_domain for allowlists)
+    wait_log "$(sensor_log site$s)" \
+        'uplink: events=columns aggregator=primary texts=once keys=orig_subject,sender_domain$' ||
+        bs_fail "sensor site$s does not send a current aggregator columns, texts once, its keys only"
     pf_create site$s "$(sensor_socket site$s)"
     pf_start site$s
 done
@@ -55,6 +60,12 @@ done
 id=$(sed -n 's/.*uplink: decision=\([^ ]*\) change=upsert scope=orig_subject.*/\1/p' \
     "$(sensor_log site1)" | head -n 1)
 bs_pass "fleet decision $id reached all three sensors"
+
+# each sensor sent the subject's text with its first bounce only: the aggregator kept it,
+# and the decision shows the subject, not its fingerprint
+val=$("$BS_BUILD/backstop" --socket "$AGG_CTL" --json decisions show "$id" | jq -r '.decision.value')
+[ "$val" = "cheap watches" ] || bs_fail "decision $id shows '$val', not the subject"
+bs_pass "the decision shows the subject its sensors sent once"
 
 for s in 1 2 3; do
     bounce_file "$BS_TMP/n$s.eml" "Undeliverable: cheap watches" "cheap watches"

@@ -484,6 +484,151 @@ static void test_events_as_columns_only_after_the_feature_bit(void **state)
     assert_true(s_until_form(f, false, false));
 }
 
+/* Publishes a heartbeat announcing columns and, with text_once, WIRE_FEATURE_TEXT_ONCE. */
+static void s_heartbeat_features(s_fix_t *f, bool text_once)
+{
+    Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
+    hb.epoch = 1;
+    hb.has_features = 1;
+    hb.features = WIRE_FEATURE_COLUMNS | (text_once ? WIRE_FEATURE_TEXT_ONCE : 0);
+    Backstop__Frame fr;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb);
+    zsock_publish(f->pub, ZSOCK_TOPIC_HEARTBEAT, &fr, 0);
+}
+
+/* Sends one event (s_push_event's key) and returns whether its batch carried the key's
+ * text (the text, when there, must be intact). */
+static bool s_event_has_text(s_fix_t *f, int64_t time_ms)
+{
+    s_push_event(f, time_ms);
+    Backstop__Frame *b = s_next_batch(f);
+    wire_events_t it;
+    wire_event_t e;
+    wire_key_t k[WIRE_MAX_KEYS];
+    assert_int_equal(wire_events_open(&it, b->events), 1);
+    assert_true(wire_events_next(&it, &e, k));
+    assert_int_equal(e.time_ms, time_ms);
+    assert_int_equal(e.nkeys, 1);
+    assert_int_equal(k[0].fp, 99);
+    bool has = k[0].text_len != 0;
+    if (has)
+        assert_memory_equal(k[0].text, "cheap watches", k[0].text_len);
+    else
+        assert_true(wire_batch_is_columnar(b->events)); /* rows carry every text */
+    wire_free(&b);
+    return has;
+}
+
+/* To an aggregator announcing WIRE_FEATURE_TEXT_ONCE a key's text goes with its first
+ * event, then not; after the feed was silent for more than two heartbeats (the aggregator
+ * may have restarted and lost the newest texts) it goes again; to an aggregator that stops
+ * announcing the bit every text goes. */
+static void test_key_text_once_after_the_feature_bit(void **state)
+{
+    s_fix_t *f = *state;
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    s_reply_full(f, &who, 1, 0, NULL, 0);
+    /* no heartbeat heard: every event has its text */
+    assert_true(s_event_has_text(f, 6000));
+    assert_true(s_event_has_text(f, 6001));
+    bool left_out = false;
+    for (int i = 0; i < 100 && !left_out; i++) {
+        s_heartbeat_features(f, true);
+        s_wait_ms(5);
+        left_out = !s_event_has_text(f, 6100 + i);
+    }
+    assert_true(left_out);
+    s_heartbeat_features(f, true);
+    assert_false(s_event_has_text(f, 6300));
+    /* silent for 2.3 s (more than two 1 s heartbeats, less than the 3 s that rejoins) */
+    s_wait_ms(2300);
+    s_heartbeat_features(f, true);
+    s_wait_ms(50);
+    assert_true(s_event_has_text(f, 6400));
+    assert_false(s_event_has_text(f, 6401));
+    /* the bit gone: texts again */
+    bool back = false;
+    for (int i = 0; i < 100 && !back; i++) {
+        s_heartbeat_features(f, false);
+        s_wait_ms(5);
+        back = s_event_has_text(f, 6500 + i);
+    }
+    assert_true(back);
+}
+
+/* Publishes a heartbeat announcing columns, and with scopes non-zero the scopes of the keys
+ * it reads. */
+static void s_heartbeat_scopes(s_fix_t *f, uint32_t scopes)
+{
+    Backstop__Heartbeat hb = BACKSTOP__HEARTBEAT__INIT;
+    hb.epoch = 1;
+    hb.has_features = 1;
+    hb.features = WIRE_FEATURE_COLUMNS;
+    hb.has_scopes = scopes != 0;
+    hb.scopes = scopes;
+    Backstop__Frame fr;
+    wire_frame_init(&fr, BACKSTOP__FRAME__BODY_HEARTBEAT, &hb);
+    zsock_publish(f->pub, ZSOCK_TOPIC_HEARTBEAT, &fr, 0);
+}
+
+/* Sends one event with a subject (fp 41) and an orig_subject key (fp 42); returns its keys'
+ * scopes as bits, once its batch is columns (rows carry every key: they must have both). */
+static uint32_t s_event_scopes(s_fix_t *f, int64_t time_ms, bool *columns)
+{
+    evq_t *q = milter_engine_evq(f->engine);
+    evq_event_t *ev = evq_event_new(q, time_ms);
+    evq_event_set_ip(ev, "192.0.2.9");
+    ev->msg_class = 2;
+    evq_event_add_key(ev, BACKSTOP__SCOPE__SUBJECT, 41, "bounce: cheap watches");
+    evq_event_add_key(ev, BACKSTOP__SCOPE__ORIG_SUBJECT, 42, "cheap watches");
+    assert_int_equal(evq_push(q, &ev), 0);
+    Backstop__Frame *b = s_next_batch(f);
+    wire_events_t it;
+    wire_event_t e;
+    wire_key_t k[WIRE_MAX_KEYS];
+    assert_int_equal(wire_events_open(&it, b->events), 1);
+    assert_true(wire_events_next(&it, &e, k));
+    assert_int_equal(e.time_ms, time_ms);
+    uint32_t bits = 0;
+    for (size_t i = 0; i < e.nkeys; i++) {
+        assert_int_equal(k[i].fp, k[i].scope == BACKSTOP__SCOPE__SUBJECT ? 41 : 42);
+        bits |= 1u << k[i].scope;
+    }
+    *columns = wire_batch_is_columnar(b->events);
+    if (!*columns)
+        assert_int_equal(e.nkeys, 2);
+    wire_free(&b);
+    return bits;
+}
+
+/* To an aggregator whose heartbeat names the scopes it reads, only keys of those go (the
+ * event itself always goes); without the field every key goes. */
+static void test_keys_only_of_the_scopes_the_aggregator_reads(void **state)
+{
+    s_fix_t *f = *state;
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    s_reply_full(f, &who, 1, 0, NULL, 0);
+    const uint32_t subj = 1u << BACKSTOP__SCOPE__SUBJECT,
+                   orig = 1u << BACKSTOP__SCOPE__ORIG_SUBJECT;
+    const uint32_t cases[][2] = {
+        {subj, subj}, {orig, orig}, {0, subj | orig}, {subj | orig, subj | orig}};
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        bool seen = false;
+        for (int i = 0; i < 100 && !seen; i++) {
+            s_heartbeat_scopes(f, cases[c][0]);
+            s_wait_ms(5);
+            bool columns;
+            uint32_t got = s_event_scopes(f, 7000 + (int64_t)c * 100 + i, &columns);
+            seen = columns && got == cases[c][1];
+        }
+        assert_true(seen);
+    }
+}
+
 /* Publishes a heartbeat announcing columns. */
 static void s_heartbeat_columns(s_fix_t *f)
 {
@@ -1165,6 +1310,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_skip_keeps_sequence_without_resync, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_events_arrive_as_batches, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_key_text_once_after_the_feature_bit, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_keys_only_of_the_scopes_the_aggregator_reads, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_events_as_columns_only_after_the_feature_bit, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_spool_is_rows_while_live_is_columns, s_setup,
