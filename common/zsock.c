@@ -500,21 +500,53 @@ int zsock_subscribe(void *sock, const char *topic)
     return 0;
 }
 
+/* libzmq may fail any call with EINTR when a signal lands in its bookkeeping (the daemons
+ * read theirs with signalfd; libFuzzer's timers do not). A message's later parts must go, or
+ * be taken, whole (else the next message's parts would be read as this one's rest), and a
+ * ZMQ_DONTWAIT call cannot block: those are tried again. A blocking first part gives EINTR
+ * back, so a signal still ends a wait. */
+static bool s_again(int rc, int flags, bool first)
+{
+    return rc < 0 && errno == EINTR && (!first || (flags & ZMQ_DONTWAIT));
+}
+
+static int s_send_part(void *sock, const void *buf, size_t len, int flags, bool first)
+{
+    int rc;
+    do
+        rc = zmq_send(sock, buf, len, flags);
+    while (s_again(rc, flags, first));
+    return rc;
+}
+
+static int s_recv_part(zmq_msg_t *part, void *sock, int flags, bool first)
+{
+    int rc;
+    do
+        rc = zmq_msg_recv(part, sock, flags);
+    while (s_again(rc, flags, first));
+    return rc;
+}
+
 static void s_xfree_hint(void *data, void *hint)
 {
     (void)hint;
     xfree(data);
 }
 
-/* Sends one part that takes over buf (an xmalloc'd buffer). */
-static int s_send_owned(void *sock, uint8_t *buf, size_t len, int flags)
+/* Sends one part (the message's first, or not) that takes over buf (an xmalloc'd buffer). */
+static int s_send_owned(void *sock, uint8_t *buf, size_t len, int flags, bool first)
 {
     zmq_msg_t msg;
     if (zmq_msg_init_data(&msg, buf, len, s_xfree_hint, NULL) < 0) {
         xfree(buf);
         return -1;
     }
-    if (zmq_msg_send(&msg, sock, flags) < 0) {
+    int rc;
+    do
+        rc = zmq_msg_send(&msg, sock, flags);
+    while (s_again(rc, flags, first));
+    if (rc < 0) {
         int saved = errno;
         zmq_msg_close(&msg); /* frees buf */
         errno = saved;
@@ -541,14 +573,14 @@ static int s_send_frame(void *sock, const void *env, size_t env_len, bool delim,
     uint8_t *buf = s_pack(frame, &len);
     if (buf == NULL)
         return -1;
-    if ((env && zmq_send(sock, env, env_len, flags | ZMQ_SNDMORE) < 0) ||
-        (delim && zmq_send(sock, "", 0, flags | ZMQ_SNDMORE) < 0)) {
+    if ((env && s_send_part(sock, env, env_len, flags | ZMQ_SNDMORE, true) < 0) ||
+        (delim && s_send_part(sock, "", 0, flags | ZMQ_SNDMORE, env == NULL) < 0)) {
         int saved = errno;
         xfree(buf);
         errno = saved;
         return -1;
     }
-    return s_send_owned(sock, buf, len, flags);
+    return s_send_owned(sock, buf, len, flags, env == NULL && !delim);
 }
 
 int zsock_send(void *sock, Backstop__Frame *frame, int flags)
@@ -572,7 +604,7 @@ int zsock_reply(void *sock, const zsock_meta_t *to, Backstop__Frame *frame, int 
 int zsock_send_raw(void *sock, const void *buf, size_t len, int flags)
 {
     assert(sock && (buf || len == 0));
-    return zmq_send(sock, buf, len, flags) < 0 ? -1 : 0;
+    return s_send_part(sock, buf, len, flags, true) < 0 ? -1 : 0;
 }
 
 /* Copies a message property (ZAP User-Id, Peer-Address) into out; "" when absent. */
@@ -608,7 +640,7 @@ int zsock_recv_in(void *sock, int flags, wire_arena_t *arena, Backstop__Frame **
     meta->topic[0] = meta->user[0] = meta->peer[0] = '\0';
 
     zmq_msg_init(&part);
-    if (zmq_msg_recv(&part, sock, flags) < 0) {
+    if (s_recv_part(&part, sock, flags, true) < 0) {
         int saved = errno;
         zmq_msg_close(&part);
         errno = saved;
@@ -631,7 +663,7 @@ int zsock_recv_in(void *sock, int flags, wire_arena_t *arena, Backstop__Frame **
         nparts++;
         zmq_msg_close(&part);
         zmq_msg_init(&part);
-        if (zmq_msg_recv(&part, sock, 0) < 0) {
+        if (s_recv_part(&part, sock, 0, false) < 0) {
             int saved = errno;
             zmq_msg_close(&part);
             errno = saved;
@@ -925,10 +957,15 @@ static int s_zap_reply(void *rep, zmq_msg_t *request_id, const char *code, const
 {
     size_t idlen = request_id ? zmq_msg_size(request_id) : 0;
     const void *id = request_id ? zmq_msg_data(request_id) : "";
-    if (zmq_send(rep, "1.0", 3, ZMQ_SNDMORE) < 0 || zmq_send(rep, id, idlen, ZMQ_SNDMORE) < 0 ||
-        zmq_send(rep, code, strlen(code), ZMQ_SNDMORE) < 0 ||
-        zmq_send(rep, text, strlen(text), ZMQ_SNDMORE) < 0 ||
-        zmq_send(rep, user, strlen(user), ZMQ_SNDMORE) < 0 || zmq_send(rep, "", 0, 0) < 0)
+    /* every part tried again on EINTR, the first too: the request is taken, and a REP
+     * that does not answer it answers no other (its send never blocks: replies over the
+     * high-water mark are dropped) */
+    if (s_send_part(rep, "1.0", 3, ZMQ_SNDMORE, false) < 0 ||
+        s_send_part(rep, id, idlen, ZMQ_SNDMORE, false) < 0 ||
+        s_send_part(rep, code, strlen(code), ZMQ_SNDMORE, false) < 0 ||
+        s_send_part(rep, text, strlen(text), ZMQ_SNDMORE, false) < 0 ||
+        s_send_part(rep, user, strlen(user), ZMQ_SNDMORE, false) < 0 ||
+        s_send_part(rep, "", 0, 0, false) < 0)
         return -1;
     return 0;
 }
@@ -983,7 +1020,7 @@ int zsock_zap_handle(zsock_zap_t *self)
         while (more) {
             zmq_msg_t part;
             zmq_msg_init(&part);
-            if (zmq_msg_recv(&part, self->rep, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            if (s_recv_part(&part, self->rep, n == 0 ? ZMQ_DONTWAIT : 0, n == 0) < 0) {
                 int saved = errno;
                 zmq_msg_close(&part);
                 for (int i = 0; i < n && i < S_ZAP_MAX_PARTS; i++)

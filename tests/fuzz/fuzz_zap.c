@@ -30,7 +30,8 @@
  * key; else 200 with User-Id "site-a" when the lookup gives that site, 400
  * when it gives none or one unusable. User-Id is empty on every refusal;
  * accepted and refused grow by the 200s and the others. The key passed to the
- * lookup is the Z85 of the credentials part.
+ * lookup is the Z85 of the credentials part. A timer interrupts the calls with
+ * a signal every 200 us (fuzz_interrupt_every).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -87,6 +88,8 @@ static const char *s_lookup(void *arg, const char *z85)
 static void s_init(void)
 {
     fuzz_quiet();
+    /* EINTR in every run, on purpose (fuzz_lib.h): libFuzzer's timers caused it rarely */
+    fuzz_interrupt_every(200);
     memset(s_long_site, 'x', WIRE_MAX_ID + 1);
     s_ctx = zmq_ctx_new();
     if (!s_ctx)
@@ -116,7 +119,7 @@ static size_t s_part(char *buf, size_t cap, bool want_more)
 {
     zmq_msg_t m;
     zmq_msg_init(&m);
-    FUZZ_CHECK(zmq_msg_recv(&m, s_dealer, ZMQ_DONTWAIT) >= 0);
+    FUZZ_CHECK(fuzz_msg_recv(&m, s_dealer, ZMQ_DONTWAIT) >= 0);
     FUZZ_CHECK(!!zmq_msg_more(&m) == want_more);
     size_t n = zmq_msg_size(&m);
     FUZZ_CHECK(n < cap);
@@ -190,11 +193,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     for (int i = 0; i < nreqs; i++) {
-        if (zmq_send(s_dealer, "", 0, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
+        if (fuzz_send(s_dealer, "", 0, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
             abort();
         for (int j = 0; j < reqs[i].n; j++)
-            if (zmq_send(s_dealer, reqs[i].part[j], reqs[i].len[j],
-                         ZMQ_DONTWAIT | (j + 1 < reqs[i].n ? ZMQ_SNDMORE : 0)) < 0)
+            if (fuzz_send(s_dealer, reqs[i].part[j], reqs[i].len[j],
+                          ZMQ_DONTWAIT | (j + 1 < reqs[i].n ? ZMQ_SNDMORE : 0)) < 0)
                 abort();
     }
     uint64_t acc0 = zsock_zap_accepted(s_zap), ref0 = zsock_zap_refused(s_zap);
@@ -210,7 +213,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     zmq_msg_t rest;
     zmq_msg_init(&rest);
-    FUZZ_CHECK(zmq_msg_recv(&rest, s_dealer, ZMQ_DONTWAIT) < 0 && errno == EAGAIN);
+    FUZZ_CHECK(fuzz_msg_recv(&rest, s_dealer, ZMQ_DONTWAIT) < 0 && errno == EAGAIN);
     zmq_msg_close(&rest);
     return 0;
 }
