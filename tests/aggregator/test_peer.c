@@ -871,8 +871,8 @@ static void test_peer_silence_counts_the_intervals_the_peer_announces(void **sta
 }
 
 /* The snapshot reply announces the interval too: a peer that answers and then falls silent
- * before its next heartbeat is judged by it (and an interval shorter than ours changes
- * nothing: silence_ms is the least). */
+ * before its next heartbeat is judged by it (an interval shorter than ours changes nothing:
+ * test_peer_shorter_announced_interval_keeps_our_silence). */
 static void test_peer_silence_counts_the_interval_of_the_snapshot_reply(void **state)
 {
     s_fx_t *fx = *state;
