@@ -47,6 +47,10 @@ static inline void fuzz_tick(int sig)
     (void)sig;
 }
 
+/* The timer of fuzz_interrupt_every(), for fuzz_interrupt_stop(). */
+static timer_t fuzz_timer;
+static int fuzz_timer_set;
+
 /* SIGUSR2 every us microseconds from now on, with a handler that does nothing (no
  * SA_RESTART: calls it interrupts fail with EINTR). */
 static inline void fuzz_interrupt_every(long us)
@@ -59,12 +63,22 @@ static inline void fuzz_interrupt_every(long us)
     memset(&sev, 0, sizeof(sev));
     sev.sigev_notify = SIGEV_SIGNAL;
     sev.sigev_signo = SIGUSR2;
-    timer_t t;
-    if (timer_create(CLOCK_MONOTONIC, &sev, &t) != 0)
+    if (timer_create(CLOCK_MONOTONIC, &sev, &fuzz_timer) != 0)
         abort();
+    fuzz_timer_set = 1;
     struct itimerspec its = {{us / 1000000, us % 1000000 * 1000},
                              {us / 1000000, us % 1000000 * 1000}};
-    timer_settime(t, 0, &its, NULL);
+    timer_settime(fuzz_timer, 0, &its, NULL);
+}
+
+/* Stops fuzz_interrupt_every()'s signals: before the clean-up at exit, whose
+ * zmq_ctx_term() would give up on EINTR and leave the context to the leak checker. */
+static inline void fuzz_interrupt_stop(void)
+{
+    if (fuzz_timer_set) {
+        timer_delete(fuzz_timer);
+        fuzz_timer_set = 0;
+    }
 }
 
 /* zmq_send(), tried again when a signal interrupted it. */
