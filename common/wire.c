@@ -1155,24 +1155,29 @@ static bool s_text_display_only(int scope, bool has_addr)
     }
 }
 
-/* The key (scope, fp) as a non-zero tag: fingerprints are hashes, so mixing in the scope is
- * enough to tell one scope's key from another's with the same text. */
-static uint64_t s_textmem_tag(int scope, uint64_t fp)
+/* The key (scope, fp) in events of this kind as a non-zero tag: fingerprints are hashes, so
+ * mixing in the scope and the kind is enough to tell them apart. */
+static uint64_t s_textmem_tag(int scope, uint64_t fp, uint32_t kind)
 {
-    uint64_t t = (fp ^ ((uint64_t)(unsigned)scope * 0x9E3779B97F4A7C15ULL)) * 0xD6E8FEB86659FD93ULL;
+    uint64_t mix = (uint64_t)(unsigned)scope << 32 | kind;
+    uint64_t t = (fp ^ (mix * 0x9E3779B97F4A7C15ULL)) * 0xD6E8FEB86659FD93ULL;
     t ^= t >> 32;
     return t ? t : 1;
 }
 
-size_t wire_textmem_strip(wire_textmem_t *self, wire_key_t *keys, size_t nkeys, bool has_addr,
+size_t wire_textmem_strip(wire_textmem_t *self, const wire_event_t *ev, wire_key_t *keys,
                           int64_t now_ms)
 {
+    bool has_addr = ev->client_ip != NULL && ev->client_ip_len > 0;
+    /* what the aggregator counts it by (wire.h) */
+    uint32_t kind = (uint32_t)(ev->msg_class & 0xFF) | (ev->nrules > 0 ? 0x100u : 0) |
+                    (ev->ledger_hit ? 0x200u : 0);
     size_t left_out = 0;
-    for (size_t i = 0; i < nkeys; i++) {
+    for (size_t i = 0; i < ev->nkeys; i++) {
         wire_key_t *k = &keys[i];
         if (k->text == NULL || k->text_len == 0 || !s_text_display_only(k->scope, has_addr))
             continue;
-        uint64_t tag = s_textmem_tag(k->scope, k->fp);
+        uint64_t tag = s_textmem_tag(k->scope, k->fp, kind);
         s_textslot_t *s = &self->slots[tag & self->mask];
         if (s->tag == tag && now_ms >= s->sent_ms && now_ms - s->sent_ms < self->ttl_ms) {
             k->text = NULL;

@@ -202,6 +202,11 @@ uint8_t *wire_batch_pack(wire_batch_t *self, const char *site, const char *senso
  * its address (the aggregator's allowlist judges those by the address). subject_ip,
  * sender_domain and any other scope keep theirs: allowlist matching reads them.
  *
+ * A text goes once a minute per key and per kind of event: its class, whether a content rule
+ * matched, whether the ledger vouched for it. The aggregator decides by these whether and
+ * under which of its event filters (tallies) an event counts, and it keeps a text per key and
+ * filter: an event of another kind may start a key the earlier ones never counted under.
+ *
  * One slot per key, direct-mapped by fingerprint: a key whose slot another took is merely
  * sent with its text again. The caller clears the memory whenever texts it sent may not
  * have arrived (a send refused, a new connection, another aggregator). Not thread-safe. */
@@ -216,10 +221,10 @@ wire_textmem_t *wire_textmem_new(size_t slots, int64_t ttl_ms);
 void wire_textmem_destroy(wire_textmem_t **self_p);
 /* Forgets every text: each goes again with the key's next event. */
 void wire_textmem_clear(wire_textmem_t *self);
-/* Leaves out (text NULL, text_len 0) the texts of keys[] that may go without at now_ms (any
- * clock, the same one every call); has_addr: the event carries its client address. Returns
- * how many texts it left out. */
-size_t wire_textmem_strip(wire_textmem_t *self, wire_key_t *keys, size_t nkeys, bool has_addr,
+/* Leaves out (text NULL, text_len 0) the texts of ev's keys that may go without at now_ms
+ * (any clock, the same one every call): keys is the array ev->keys points at (ev->nkeys of
+ * them), changed in place. Returns how many texts it left out. */
+size_t wire_textmem_strip(wire_textmem_t *self, const wire_event_t *ev, wire_key_t *keys,
                           int64_t now_ms);
 
 #endif

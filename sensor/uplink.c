@@ -393,8 +393,6 @@ uint8_t *uplink_pack_events(const char *site, const char *sensor, evq_event_t *c
                                          .text = e->keys[k].text,
                                          .text_len = e->keys[k].text ? strlen(e->keys[k].text) : 0};
         }
-        if (texts)
-            wire_textmem_strip(texts, keys, nkeys, e->iplen != 0, now_ms);
         wire_event_t we = {
             .seq = e->seq,
             .time_ms = e->time_ms,
@@ -410,6 +408,8 @@ uint8_t *uplink_pack_events(const char *site, const char *sensor, evq_event_t *c
             .enforced = e->enforced,
             .decision_id = e->enforced ? e->decision_id : NULL,
         };
+        if (texts)
+            wire_textmem_strip(texts, &we, keys, now_ms);
         wire_batch_add(wb, &we);
     }
     wire_err_t werr = WIRE_OK;

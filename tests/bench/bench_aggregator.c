@@ -360,8 +360,6 @@ static int s_event_producer(const char *ep, const char *site, long n, long batch
             for (size_t j = 0; j < 3; j++)
                 if (!scopes || (scopes & (1u << k[j].scope)))
                     k[nk++] = k[j];
-            if (texts)
-                wire_textmem_strip(texts, k, nk, true, now);
             wire_event_t e = {.seq = seq++,
                               .time_ms = now,
                               .msg_class = BACKSTOP__MSG_CLASS__BOUNCE,
@@ -369,6 +367,8 @@ static int s_event_producer(const char *ep, const char *site, long n, long batch
                               .client_ip_len = 4,
                               .keys = k,
                               .nkeys = nk};
+            if (texts)
+                wire_textmem_strip(texts, &e, k, now);
             wire_batch_add(wb, &e);
         }
         frames[f] = wire_batch_pack(wb, site, "bench", !rows, &lens[f], NULL);

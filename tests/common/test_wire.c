@@ -1622,6 +1622,26 @@ static void s_keys(wire_key_t k[6])
     k[5] = (wire_key_t){BACKSTOP__SCOPE__SENDER_DOMAIN, 16, "example.org", 11};
 }
 
+static const uint8_t s_addr[4] = {192, 0, 2, 7};
+
+/* A bounce with the keys k (n of them), with or without its address. */
+static wire_event_t s_bounce(wire_key_t *k, size_t n, bool with_addr)
+{
+    return (wire_event_t){.msg_class = BACKSTOP__MSG_CLASS__BOUNCE,
+                          .client_ip = with_addr ? s_addr : NULL,
+                          .client_ip_len = with_addr ? 4 : 0,
+                          .keys = k,
+                          .nkeys = n};
+}
+
+/* s_keys() afresh, stripped as a bounce's keys at now_ms; how many texts were left out. */
+static size_t s_strip6(wire_textmem_t *tm, wire_key_t k[6], bool with_addr, int64_t now_ms)
+{
+    s_keys(k);
+    wire_event_t ev = s_bounce(k, 6, with_addr);
+    return wire_textmem_strip(tm, &ev, k, now_ms);
+}
+
 /* A display-only text goes with the key's first event, not with the next ones within the
  * ttl, and again after it; the allowlist's texts (subject_ip, sender_domain) always go. */
 static void test_textmem_sends_display_texts_once_per_ttl(void **state)
@@ -1629,12 +1649,10 @@ static void test_textmem_sends_display_texts_once_per_ttl(void **state)
     (void)state;
     wire_textmem_t *tm = wire_textmem_new(1024, 60000);
     wire_key_t k[6];
-    s_keys(k);
-    assert_int_equal(wire_textmem_strip(tm, k, 6, true, 1000), 0);
+    assert_int_equal(s_strip6(tm, k, true, 1000), 0);
     for (int i = 0; i < 6; i++)
         assert_non_null(k[i].text);
-    s_keys(k);
-    assert_int_equal(wire_textmem_strip(tm, k, 6, true, 60999), 4);
+    assert_int_equal(s_strip6(tm, k, true, 60999), 4);
     for (int i = 0; i < 4; i++) {
         assert_null(k[i].text);
         assert_int_equal(k[i].text_len, 0);
@@ -1642,10 +1660,8 @@ static void test_textmem_sends_display_texts_once_per_ttl(void **state)
     assert_string_equal(k[4].text, "cheap watches|192.0.2.7");
     assert_string_equal(k[5].text, "example.org");
     /* a minute after it went, it goes again (and is remembered from then) */
-    s_keys(k);
-    assert_int_equal(wire_textmem_strip(tm, k, 6, true, 61000), 0);
-    s_keys(k);
-    assert_int_equal(wire_textmem_strip(tm, k, 6, true, 61001), 4);
+    assert_int_equal(s_strip6(tm, k, true, 61000), 0);
+    assert_int_equal(s_strip6(tm, k, true, 61001), 4);
     wire_textmem_destroy(&tm);
     assert_null(tm);
     wire_textmem_destroy(&tm);
@@ -1658,23 +1674,49 @@ static void test_textmem_keeps_what_allowlists_read(void **state)
     (void)state;
     wire_textmem_t *tm = wire_textmem_new(1024, 60000);
     wire_key_t k[6];
-    s_keys(k);
-    wire_textmem_strip(tm, k, 6, false, 5);
-    s_keys(k);
-    assert_int_equal(wire_textmem_strip(tm, k, 6, false, 6), 2);
+    s_strip6(tm, k, false, 5);
+    assert_int_equal(s_strip6(tm, k, false, 6), 2);
     assert_null(k[0].text);
     assert_null(k[1].text);
     assert_non_null(k[2].text);
     assert_non_null(k[3].text);
     wire_key_t other = {BACKSTOP__SCOPE__ORIG_SUBJECT, 11, "cheap watches", 13};
-    assert_int_equal(wire_textmem_strip(tm, &other, 1, true, 7), 0);
+    wire_event_t ev = s_bounce(&other, 1, true);
+    assert_int_equal(wire_textmem_strip(tm, &ev, &other, 7), 0);
     assert_non_null(other.text);
     /* a key without text stays so and is not remembered */
     wire_key_t bare = {BACKSTOP__SCOPE__SUBJECT, 99, NULL, 0};
-    assert_int_equal(wire_textmem_strip(tm, &bare, 1, true, 8), 0);
+    ev = s_bounce(&bare, 1, true);
+    assert_int_equal(wire_textmem_strip(tm, &ev, &bare, 8), 0);
     wire_key_t withtext = {BACKSTOP__SCOPE__SUBJECT, 99, "x", 1};
-    assert_int_equal(wire_textmem_strip(tm, &withtext, 1, true, 9), 0);
+    ev = s_bounce(&withtext, 1, true);
+    assert_int_equal(wire_textmem_strip(tm, &ev, &withtext, 9), 0);
     assert_non_null(withtext.text);
+    wire_textmem_destroy(&tm);
+}
+
+/* The aggregator keeps a text per key and event filter, and an event of another kind (class,
+ * a content rule matched, the ledger vouched) may count where the earlier ones did not: its
+ * first event of each kind in the minute carries the text. */
+static void test_textmem_sends_each_kind_of_event_its_text(void **state)
+{
+    (void)state;
+    wire_textmem_t *tm = wire_textmem_new(1024, 60000);
+    const char *rule = "wave";
+    wire_event_t kinds[4];
+    wire_key_t k = {BACKSTOP__SCOPE__SUBJECT, 77, "cheap watches", 13};
+    for (int i = 0; i < 4; i++)
+        kinds[i] = s_bounce(&k, 1, true);
+    kinds[1].ledger_hit = true;
+    kinds[2].rules = &rule;
+    kinds[2].nrules = 1;
+    kinds[3].msg_class = BACKSTOP__MSG_CLASS__AUTOREPLY;
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 4; i++) {
+            k = (wire_key_t){BACKSTOP__SCOPE__SUBJECT, 77, "cheap watches", 13};
+            assert_int_equal(wire_textmem_strip(tm, &kinds[i], &k, 100 + round), (size_t)round);
+            assert_true(round ? k.text == NULL : k.text != NULL);
+        }
     wire_textmem_destroy(&tm);
 }
 
@@ -1685,20 +1727,18 @@ static void test_textmem_forgets_when_in_doubt(void **state)
     (void)state;
     wire_textmem_t *tm = wire_textmem_new(1024, 60000);
     wire_key_t k[6];
-    s_keys(k);
-    wire_textmem_strip(tm, k, 6, true, 5000);
+    s_strip6(tm, k, true, 5000);
     wire_textmem_clear(tm);
-    s_keys(k);
-    assert_int_equal(wire_textmem_strip(tm, k, 6, true, 5001), 0);
-    s_keys(k);
-    assert_int_equal(wire_textmem_strip(tm, k, 6, true, 4000), 0);
+    assert_int_equal(s_strip6(tm, k, true, 5001), 0);
+    assert_int_equal(s_strip6(tm, k, true, 4000), 0);
     /* 16 slots (the least), 64 subjects: most evict each other, none is left out wrongly */
     wire_textmem_t *small = wire_textmem_new(1, 60000);
     size_t left = 0;
     for (int round = 0; round < 2; round++)
         for (uint64_t fp = 1; fp <= 64; fp++) {
             wire_key_t s = {BACKSTOP__SCOPE__SUBJECT, fp, "s", 1};
-            left += wire_textmem_strip(small, &s, 1, true, 100 + round);
+            wire_event_t ev = s_bounce(&s, 1, true);
+            left += wire_textmem_strip(small, &ev, &s, 100 + round);
         }
     assert_true(left <= 16);
     wire_textmem_destroy(&small);
@@ -1740,6 +1780,7 @@ int main(void)
         cmocka_unit_test(test_heartbeat_features_round_trip),
         cmocka_unit_test(test_textmem_sends_display_texts_once_per_ttl),
         cmocka_unit_test(test_textmem_keeps_what_allowlists_read),
+        cmocka_unit_test(test_textmem_sends_each_kind_of_event_its_text),
         cmocka_unit_test(test_textmem_forgets_when_in_doubt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
