@@ -150,6 +150,15 @@ static void s_reply_full(s_fix_t *f, const zsock_meta_t *to, uint64_t epoch, uin
     assert_int_equal(zsock_reply(f->router, to, &fr, 0), 0);
 }
 
+/* Answers the sensor's first request with an empty full snapshot at (1, 0): it goes live. */
+static void s_live(s_fix_t *f)
+{
+    zsock_meta_t who;
+    Backstop__Frame *rq = s_request(f, &who);
+    wire_free(&rq);
+    s_reply_full(f, &who, 1, 0, NULL, 0);
+}
+
 static void s_update(Backstop__DecisionUpdate *u, Backstop__Decision *d, uint64_t epoch,
                      uint64_t seq)
 {
@@ -365,10 +374,7 @@ static void test_skip_keeps_sequence_without_resync(void **state)
 static void test_events_arrive_as_batches(void **state)
 {
     s_fix_t *f = *state;
-    zsock_meta_t who;
-    Backstop__Frame *rq = s_request(f, &who);
-    wire_free(&rq);
-    s_reply_full(f, &who, 1, 0, NULL, 0);
+    s_live(f);
     evq_t *q = milter_engine_evq(f->engine);
     evq_event_t *ev = evq_event_new(q, 123456);
     evq_event_set_ip(ev, "192.0.2.9");
@@ -426,6 +432,18 @@ static void s_push_event(s_fix_t *f, int64_t time_ms)
     assert_int_equal(evq_push(q, &ev), 0);
 }
 
+/* The next batch (the caller frees it), which must hold one event, of time_ms: into *e, its
+ * keys into k (room for WIRE_MAX_KEYS). */
+static Backstop__Frame *s_next_one(s_fix_t *f, int64_t time_ms, wire_event_t *e, wire_key_t *k)
+{
+    Backstop__Frame *b = s_next_batch(f);
+    wire_events_t it;
+    assert_int_equal(wire_events_open(&it, b->events), 1);
+    assert_true(wire_events_next(&it, e, k));
+    assert_int_equal(e->time_ms, time_ms);
+    return b;
+}
+
 /* Publishes a heartbeat (features as given) and sends one event until a batch arrives in
  * the wanted form (the heartbeat may precede the subscription: PUB drops it then); true
  * when one did within 100 rounds. Every batch must carry its one event intact. */
@@ -444,13 +462,9 @@ static bool s_until_form(s_fix_t *f, bool with_bit, bool want_columns)
         zsock_publish(f->pub, ZSOCK_TOPIC_HEARTBEAT, &fr, 0);
         s_wait_ms(5);
         s_push_event(f, 5000 + i);
-        Backstop__Frame *b = s_next_batch(f);
-        wire_events_t it;
         wire_event_t e;
         wire_key_t k[WIRE_MAX_KEYS];
-        assert_int_equal(wire_events_open(&it, b->events), 1);
-        assert_true(wire_events_next(&it, &e, k));
-        assert_int_equal(e.time_ms, 5000 + i);
+        Backstop__Frame *b = s_next_one(f, 5000 + i, &e, k);
         assert_int_equal(e.client_ip_len, 16);
         assert_int_equal(e.nkeys, 1);
         assert_int_equal(k[0].text_len, strlen("cheap watches"));
@@ -470,10 +484,7 @@ static bool s_until_form(s_fix_t *f, bool with_bit, bool want_columns)
 static void test_events_as_columns_only_after_the_feature_bit(void **state)
 {
     s_fix_t *f = *state;
-    zsock_meta_t who;
-    Backstop__Frame *rq = s_request(f, &who);
-    wire_free(&rq);
-    s_reply_full(f, &who, 1, 0, NULL, 0);
+    s_live(f);
     /* live, no heartbeat heard yet: rows */
     s_push_event(f, 4000);
     Backstop__Frame *b = s_next_batch(f);
@@ -501,13 +512,9 @@ static void s_heartbeat_features(s_fix_t *f, bool text_once)
 static bool s_event_has_text(s_fix_t *f, int64_t time_ms)
 {
     s_push_event(f, time_ms);
-    Backstop__Frame *b = s_next_batch(f);
-    wire_events_t it;
     wire_event_t e;
     wire_key_t k[WIRE_MAX_KEYS];
-    assert_int_equal(wire_events_open(&it, b->events), 1);
-    assert_true(wire_events_next(&it, &e, k));
-    assert_int_equal(e.time_ms, time_ms);
+    Backstop__Frame *b = s_next_one(f, time_ms, &e, k);
     assert_int_equal(e.nkeys, 1);
     assert_int_equal(k[0].fp, 99);
     bool has = k[0].text_len != 0;
@@ -526,10 +533,7 @@ static bool s_event_has_text(s_fix_t *f, int64_t time_ms)
 static void test_key_text_once_after_the_feature_bit(void **state)
 {
     s_fix_t *f = *state;
-    zsock_meta_t who;
-    Backstop__Frame *rq = s_request(f, &who);
-    wire_free(&rq);
-    s_reply_full(f, &who, 1, 0, NULL, 0);
+    s_live(f);
     /* no heartbeat heard: every event has its text */
     assert_true(s_event_has_text(f, 6000));
     assert_true(s_event_has_text(f, 6001));
@@ -584,13 +588,9 @@ static uint32_t s_event_scopes(s_fix_t *f, int64_t time_ms, bool *columns)
     evq_event_add_key(ev, BACKSTOP__SCOPE__SUBJECT, 41, "bounce: cheap watches");
     evq_event_add_key(ev, BACKSTOP__SCOPE__ORIG_SUBJECT, 42, "cheap watches");
     assert_int_equal(evq_push(q, &ev), 0);
-    Backstop__Frame *b = s_next_batch(f);
-    wire_events_t it;
     wire_event_t e;
     wire_key_t k[WIRE_MAX_KEYS];
-    assert_int_equal(wire_events_open(&it, b->events), 1);
-    assert_true(wire_events_next(&it, &e, k));
-    assert_int_equal(e.time_ms, time_ms);
+    Backstop__Frame *b = s_next_one(f, time_ms, &e, k);
     uint32_t bits = 0;
     for (size_t i = 0; i < e.nkeys; i++) {
         assert_int_equal(k[i].fp, k[i].scope == BACKSTOP__SCOPE__SUBJECT ? 41 : 42);
@@ -608,10 +608,7 @@ static uint32_t s_event_scopes(s_fix_t *f, int64_t time_ms, bool *columns)
 static void test_keys_only_of_the_scopes_the_aggregator_reads(void **state)
 {
     s_fix_t *f = *state;
-    zsock_meta_t who;
-    Backstop__Frame *rq = s_request(f, &who);
-    wire_free(&rq);
-    s_reply_full(f, &who, 1, 0, NULL, 0);
+    s_live(f);
     const uint32_t subj = 1u << BACKSTOP__SCOPE__SUBJECT,
                    orig = 1u << BACKSTOP__SCOPE__ORIG_SUBJECT;
     const uint32_t cases[][2] = {
@@ -663,10 +660,7 @@ static void s_pull_outage(s_fix_t *f)
 static void test_spool_is_rows_while_live_is_columns(void **state)
 {
     s_fix_t *f = *state;
-    zsock_meta_t who;
-    Backstop__Frame *rq = s_request(f, &who);
-    wire_free(&rq);
-    s_reply_full(f, &who, 1, 0, NULL, 0);
+    s_live(f);
     assert_true(s_until_form(f, true, true));
     s_pull_outage(f);
     /* batches from the outage arrive (replayed, as rows); batches before the reconnect was
@@ -771,10 +765,7 @@ static void test_spool_replayed_line_counts_the_replay(void **state)
 {
     s_fix_t *f = *state;
     s_log_capture(f);
-    zsock_meta_t who;
-    Backstop__Frame *rq = s_request(f, &who);
-    wire_free(&rq);
-    s_reply_full(f, &who, 1, 0, NULL, 0);
+    s_live(f);
     assert_true(s_until_form(f, true, true)); /* live events first */
     for (int i = 0; i < 5; i++) {
         s_push_event(f, 7000 + i);
