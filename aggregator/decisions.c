@@ -134,6 +134,14 @@ static s_node_t *s_find_id(const decisions_t *t, const char *canon)
     return NULL;
 }
 
+/* Whether d's value is only its fingerprint in hex: no text had reached the key when it was
+ * made (a sensor sends a key's text once a minute, PROTOCOL.md 5.5). */
+static bool s_value_is_fp(const decision_t *d)
+{
+    char hex[FP_HEX_SIZE];
+    return strcmp(d->value, fp_hex(d->fp, hex)) == 0;
+}
+
 static s_node_t *s_find_identity(const decisions_t *t, const decision_t *d)
 {
     for (s_node_t *n = t->by_key[s_key_bucket(t, d)]; n; n = n->next_key)
@@ -357,6 +365,9 @@ decisions_result_t decisions_propose(decisions_t *self, const decision_t *d, int
                 n->d.evidence = want.evidence;
                 n->d.has_evidence = true;
             }
+            /* a value that was only the fingerprint takes the text an extension brings */
+            if (want.value[0] && s_value_is_fp(&n->d) && !s_value_is_fp(&want))
+                memcpy(n->d.value, want.value, sizeof(n->d.value));
         }
         if (stronger)
             n->d.action = want.action;

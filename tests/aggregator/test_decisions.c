@@ -92,6 +92,40 @@ static void test_decisions_continuing_wave_extends(void **state)
     decisions_destroy(&t);
 }
 
+/* A decision made before any text reached its key shows the fingerprint; the first extension
+ * that brings the text gives it the text, and a text once there stays. */
+static void test_decisions_extension_brings_the_text_a_fingerprint_lacked(void **state)
+{
+    decisions_t *t = decisions_new(1, 0, 0);
+    decision_t d = s_rule_decision(BS_SCOPE_SUBJECT, 0xabc, BS_REACH_FLEET, "", T0 + HOUR);
+    decisions_strlcpy(d.value, "0000000000000abc", DECISION_VALUE_MAX);
+    const decision_t *got;
+    decisions_propose(t, &d, MIN, T0, &got);
+    assert_string_equal(got->value, "0000000000000abc");
+    /* not an extension yet: nothing changes, the text neither */
+    decisions_strlcpy(d.value, "cheap pills", DECISION_VALUE_MAX);
+    d.expires_ms = T0 + HOUR + 30 * SEC;
+    assert_int_equal(decisions_propose(t, &d, MIN, T0 + 30 * SEC, &got), DECISIONS_UNCHANGED);
+    assert_string_equal(got->value, "0000000000000abc");
+    d.expires_ms = T0 + HOUR + 2 * MIN;
+    assert_int_equal(decisions_propose(t, &d, MIN, T0 + 2 * MIN, &got), DECISIONS_EXTENDED);
+    assert_string_equal(got->value, "cheap pills");
+    decision_change_t c;
+    decisions_take_change(t, &c);
+    decisions_take_change(t, &c);
+    assert_string_equal(c.decision.value, "cheap pills");
+    /* an extension without text, or with another, leaves the text */
+    decisions_strlcpy(d.value, "0000000000000abc", DECISION_VALUE_MAX);
+    d.expires_ms = T0 + HOUR + 4 * MIN;
+    assert_int_equal(decisions_propose(t, &d, MIN, T0 + 4 * MIN, &got), DECISIONS_EXTENDED);
+    assert_string_equal(got->value, "cheap pills");
+    decisions_strlcpy(d.value, "other", DECISION_VALUE_MAX);
+    d.expires_ms = T0 + HOUR + 6 * MIN;
+    assert_int_equal(decisions_propose(t, &d, MIN, T0 + 6 * MIN, &got), DECISIONS_EXTENDED);
+    assert_string_equal(got->value, "cheap pills");
+    decisions_destroy(&t);
+}
+
 static void test_decisions_small_extension_changes_nothing(void **state)
 {
     decisions_t *t = decisions_new(1, 0, 0);
@@ -910,6 +944,7 @@ int main(void)
         cmocka_unit_test(test_decisions_mirror_merges_a_split_decision_into_the_smaller_id),
         cmocka_unit_test(test_decisions_last_change_says_what_became_of_an_id),
         cmocka_unit_test(test_decisions_mirror_refuses_another_decisions_id),
+        cmocka_unit_test(test_decisions_extension_brings_the_text_a_fingerprint_lacked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
