@@ -1101,6 +1101,19 @@ uint8_t *wire_batch_pack(wire_batch_t *self, const char *site, const char *senso
                    : s_batch_pack_rows(self, &eb, len_out, err);
 }
 
+/* ---- what an aggregator reads ---- */
+
+size_t wire_keys_read(wire_key_t *keys, size_t n, uint32_t scopes)
+{
+    if (scopes == 0)
+        return n;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (keys[i].scope > 0 && keys[i].scope < 32 && (scopes & (1u << keys[i].scope)))
+            keys[kept++] = keys[i];
+    return kept;
+}
+
 /* ---- key texts sent lately ---- */
 
 typedef struct {

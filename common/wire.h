@@ -56,9 +56,9 @@
 
 /* Heartbeat.features bits: what the publishing aggregator accepts. */
 #define WIRE_FEATURE_COLUMNS 0x1u /* EventBatch.columns (EventColumns batches) */
-#define WIRE_FEATURE_TEXT_ONCE                                                                     \
-    0x2u /* keeps a key's text from the event that brought it, so a                                \
-            sender may leave it out for a while (wire_textmem_t) */
+/* keeps a key's text from the event that brought it: a sender may leave it out a while
+ * (wire_textmem_t) */
+#define WIRE_FEATURE_TEXT_ONCE 0x2u
 
 /* Why a frame was refused; each value has a counter name (wire_err_name). The values are
  * stable: the aggregator's drop reasons mirror them one to one, so add new ones just before
@@ -190,9 +190,16 @@ size_t wire_batch_count(const wire_batch_t *self);
 uint8_t *wire_batch_pack(wire_batch_t *self, const char *site, const char *sensor, bool columns,
                          size_t *len_out, wire_err_t *err);
 
+/* ---- what an aggregator reads ---- */
+
+/* Keeps, in order, the keys[] (n of them) of the scopes whose bits are set in scopes (an
+ * aggregator's Heartbeat.scopes; 0: every scope) and returns how many are kept: the keys a
+ * sensor sends it (PROTOCOL.md 5.5). */
+size_t wire_keys_read(wire_key_t *keys, size_t n, uint32_t scopes);
+
 /* ---- key texts sent lately ---- */
 
-/* What a sender remembers of the key texts it sent lately (PROTOCOL.md 5.3). An aggregator
+/* What a sender remembers of the key texts it sent lately (PROTOCOL.md 5.5). An aggregator
  * announcing WIRE_FEATURE_TEXT_ONCE keeps a key's display text from the first event that
  * carries it, so sending it again with every event of the key is waste: about half of an
  * event's bytes, decoded, copied and dropped. wire_textmem_strip() leaves out the text of a

@@ -383,16 +383,12 @@ uint8_t *uplink_pack_events(const char *site, const char *sensor, evq_event_t *c
     for (size_t i = 0; i < n; i++) {
         const evq_event_t *e = batch[i];
         wire_key_t keys[EVQ_MAX_KEYS];
-        size_t nkeys = 0;
-        for (size_t k = 0; k < e->nkeys; k++) {
-            int scope = e->keys[k].scope;
-            if (scopes && (scope < 0 || scope >= 32 || !(scopes & (1u << scope))))
-                continue; /* a key the aggregator does not read */
-            keys[nkeys++] = (wire_key_t){.scope = scope,
-                                         .fp = e->keys[k].fp,
-                                         .text = e->keys[k].text,
-                                         .text_len = e->keys[k].text ? strlen(e->keys[k].text) : 0};
-        }
+        for (size_t k = 0; k < e->nkeys; k++)
+            keys[k] = (wire_key_t){.scope = e->keys[k].scope,
+                                   .fp = e->keys[k].fp,
+                                   .text = e->keys[k].text,
+                                   .text_len = e->keys[k].text ? strlen(e->keys[k].text) : 0};
+        size_t nkeys = wire_keys_read(keys, e->nkeys, scopes);
         wire_event_t we = {
             .seq = e->seq,
             .time_ms = e->time_ms,

@@ -356,10 +356,7 @@ static int s_event_producer(const char *ep, const char *site, long n, long batch
                 {BACKSTOP__SCOPE__CLIENT_IP, bs.ip.fp[ii], bs.ip.text[ii], bs.ip.len[ii]},
                 {BACKSTOP__SCOPE__CLIENT_NET, bs.net.fp[ii], bs.net.text[ii], bs.net.len[ii]},
             };
-            size_t nk = 0;
-            for (size_t j = 0; j < 3; j++)
-                if (!scopes || (scopes & (1u << k[j].scope)))
-                    k[nk++] = k[j];
+            size_t nk = wire_keys_read(k, 3, scopes);
             wire_event_t e = {.seq = seq++,
                               .time_ms = now,
                               .msg_class = BACKSTOP__MSG_CLASS__BOUNCE,

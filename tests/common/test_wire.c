@@ -1610,6 +1610,23 @@ static void test_heartbeat_features_round_trip(void **state)
     xfree(buf);
 }
 
+/* ---- what an aggregator reads ---- */
+
+/* Only keys of the announced scopes stay, in order; 0 announces every scope. */
+static void test_keys_read_keeps_the_announced_scopes(void **state)
+{
+    (void)state;
+    wire_key_t k[4] = {{BACKSTOP__SCOPE__SUBJECT, 1, NULL, 0},
+                       {BACKSTOP__SCOPE__CLIENT_NET, 2, NULL, 0},
+                       {BACKSTOP__SCOPE__CLIENT_IP, 3, NULL, 0},
+                       {99, 4, NULL, 0}};
+    assert_int_equal(wire_keys_read(k, 4, 0), 4);
+    uint32_t scopes = 1u << BACKSTOP__SCOPE__SUBJECT | 1u << BACKSTOP__SCOPE__CLIENT_IP;
+    assert_int_equal(wire_keys_read(k, 4, scopes), 2);
+    assert_int_equal(k[0].fp, 1);
+    assert_int_equal(k[1].fp, 3);
+}
+
 /* ---- key texts sent lately ---- */
 
 static void s_keys(wire_key_t k[6])
@@ -1778,6 +1795,7 @@ int main(void)
         cmocka_unit_test(test_batch_builder_refuses_what_receivers_drop),
         cmocka_unit_test(test_columns_mutations_fail_cleanly),
         cmocka_unit_test(test_heartbeat_features_round_trip),
+        cmocka_unit_test(test_keys_read_keeps_the_announced_scopes),
         cmocka_unit_test(test_textmem_sends_display_texts_once_per_ttl),
         cmocka_unit_test(test_textmem_keeps_what_allowlists_read),
         cmocka_unit_test(test_textmem_sends_each_kind_of_event_its_text),
