@@ -190,6 +190,7 @@ ingest_t *ingest_new(const ingest_config_t *cfg, decisions_t *decisions, allowli
         .max_entries = c.max_entries,
         .seed = c.seed,
         .track_dirty = c.track_dirty,
+        .populate = c.populate,
     };
     in->window = window_new(&wc);
     /* A sensor numbers its events from its wall clock (evq: seq >= time_ms * 1000), so a

@@ -60,6 +60,7 @@ typedef struct {
     size_t max_entries;       /* window hard cap (keys + per-site series), default 0: none */
     uint64_t seed;            /* window hash seed (random in the daemon) */
     int track_dirty;          /* window remembers changed keys for the store */
+    int populate;             /* window takes its table's memory at once (window_config_t) */
     size_t dedup_max_sensors; /* dedup cap, default DEDUP_SENSORS_DEFAULT (the daemon
                                  passes its bound on sensors) */
     uint64_t dedup_reset_gap; /* dedup restart distance, default (longest window + max_skew_ms

@@ -1719,6 +1719,9 @@ static ingest_t *s_ingest_new(const agg_config_t *cfg, decisions_t *d, allowlist
         .max_entries = (size_t)cfg->max_keys,
         .seed = seed,
         .track_dirty = 1,
+        /* the table is sized for the keys expected: take its pages now, at start, not as
+         * page faults (milliseconds each under a hypervisor) in the counting path */
+        .populate = 1,
         /* every sensor the server admits is tracked (s_sensor_room bounds them, and
          * s_sensor_forget forgets one here too): dedup is never full, and a replay of any
          * admitted sensor is found. About 2.4 KB a sensor (dedup.h), 39 MB at the bound. */

@@ -27,6 +27,7 @@
 
 #include "bigmem.h"
 #include "fp.h"
+#include "msg.h"
 #include "window.h"
 #include "xalloc.h"
 
@@ -112,6 +113,7 @@ struct window {
     size_t used;                   /* slots in use */
     size_t keys;                   /* of which totals */
     size_t max_entries;            /* cap on used, 0 = none */
+    int populate;                  /* back each table with memory when it is made */
     uint32_t text_min;             /* events before text is kept */
     uint64_t seed;                 /* hash seed */
     size_t sweep_pos;              /* where window_sweep() continues */
@@ -400,6 +402,19 @@ static void s_place(window_t *w, const entry_t *src)
     w->tags[i] = s_tag(h);
 }
 
+/* Allocates an empty table of cap slots, backed at once when the window was made so. */
+static void s_alloc_table(window_t *w, size_t cap)
+{
+    w->slots = bigmem_calloc(cap, w->stride);
+    w->tags = bigmem_calloc(cap, 1);
+    w->cap = cap;
+    if (w->populate &&
+        (bigmem_populate(w->slots, cap * w->stride) < 0 || bigmem_populate(w->tags, cap) < 0))
+        msg_warn("window: cannot back the %zu MB table now: %m; its pages are taken as keys "
+                 "arrive",
+                 (cap * (w->stride + 1)) >> 20);
+}
+
 static void s_grow(window_t *w, size_t want)
 {
     size_t old_cap = w->cap;
@@ -410,9 +425,7 @@ static void s_grow(window_t *w, size_t want)
         cap = want;
     if (cap < S_MIN_CAP)
         cap = S_MIN_CAP;
-    w->slots = bigmem_calloc(cap, w->stride);
-    w->tags = bigmem_calloc(cap, 1);
-    w->cap = cap;
+    s_alloc_table(w, cap);
     w->sweep_pos = 0;
     for (size_t i = 0; i < old_cap; i++) {
         const entry_t *e = (const entry_t *)(old + i * w->stride);
@@ -925,10 +938,9 @@ window_t *window_new(const window_config_t *cfg)
     w->track_dirty = c.track_dirty;
     w->serial = s_window_serial();
     /* room for initial_entries below the 80% growth threshold */
+    w->populate = c.populate;
     size_t cap = c.initial_entries + c.initial_entries / 4 + S_MIN_CAP;
-    w->cap = cap < S_MIN_CAP ? S_MIN_CAP : cap;
-    w->slots = bigmem_calloc(w->cap, w->stride);
-    w->tags = bigmem_calloc(w->cap, 1);
+    s_alloc_table(w, cap < S_MIN_CAP ? S_MIN_CAP : cap);
     return w;
 }
 

@@ -63,6 +63,9 @@ typedef struct {
     uint32_t text_min_events; /* keep display text once a key has this many events, default 1 */
     uint64_t seed;            /* hash seed (random in the daemon, fixed in tests) */
     int track_dirty;          /* 1: remember changed keys for window_dirty_take() */
+    int populate;             /* 1: back the table with memory when it is made or grown, not
+                                 page by page as keys arrive (the daemon: no page faults while
+                                 counting) */
 } window_config_t;
 
 /* A counted key. */

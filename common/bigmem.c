@@ -7,9 +7,11 @@
  * ranges), then madvise(MADV_HUGEPAGE). Smaller requests use calloc; the size
  * passed to bigmem_free tells which.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "bigmem.h"
 #include "msg.h"
@@ -54,4 +56,31 @@ void bigmem_free(void *p, size_t bytes)
         return;
     }
     munmap(p, s_round(bytes));
+}
+
+/* Linux 5.14; older headers lack it */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+int bigmem_populate(void *p, size_t bytes)
+{
+    if (p == NULL || bytes == 0)
+        return 0;
+    if (bytes >= S_MIN) {
+        if (madvise(p, s_round(bytes), MADV_POPULATE_WRITE) == 0)
+            return 0;
+        /* ENOMEM and the like: the kernel cannot back it now; only an older kernel's
+         * EINVAL is worth the touching below */
+        if (errno != EINVAL)
+            return -1;
+    }
+    /* one write a page: the memory is zero and stays so */
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t step = pg > 0 ? (size_t)pg : 4096;
+    volatile uint8_t *b = p;
+    for (size_t i = 0; i < bytes; i += step)
+        b[i] = 0;
+    b[bytes - 1] = 0;
+    return 0;
 }

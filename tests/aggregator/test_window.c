@@ -755,6 +755,32 @@ static void test_window_dirty_all_leaves_empty_slots_untouched(void **state)
     window_destroy(&w);
 }
 
+/* A window made to populate takes its table's memory when it is made, as the daemon's does
+ * (no page faults while counting); one that is not takes pages as keys arrive. Either
+ * counts the same. */
+static void test_window_populate_backs_the_table_when_made(void **state)
+{
+    (void)state;
+    const size_t want = (size_t)200000 * 48; /* slots of over 40 header bytes + 6 counters */
+    for (int populate = 0; populate <= 1; populate++) {
+        window_config_t cfg = {.bucket_ms = 10 * SEC,
+                               .span_ms = 60 * SEC,
+                               .initial_entries = 200000,
+                               .populate = populate};
+        size_t before = s_rss();
+        window_t *w = window_new(&cfg);
+        size_t grown = s_rss() - before;
+        if (populate && grown < want)
+            fail_msg("populate: the process grew %zu kB, the table is over %zu kB", grown >> 10,
+                     want >> 10);
+        if (!populate && grown > want / 4)
+            fail_msg("no populate: the process grew %zu kB for an empty table", grown >> 10);
+        assert_int_equal(window_add(w, &K1, 0, T0, NULL, 0), 0);
+        assert_int_equal(window_count(w, &K1, WINDOW_SITE_ALL, 60 * SEC, T0), 1);
+        window_destroy(&w);
+    }
+}
+
 typedef struct {
     window_t *w;        /* the window exported */
     window_key_t k[40]; /* keys handed over, in order */
@@ -1171,6 +1197,7 @@ int main(void)
         cmocka_unit_test(test_window_dirty_keys_are_taken_once),
         cmocka_unit_test(test_window_dirty_all_marks_every_key_once),
         cmocka_unit_test(test_window_dirty_all_leaves_empty_slots_untouched),
+        cmocka_unit_test(test_window_populate_backs_the_table_when_made),
         cmocka_unit_test(test_window_ring_total_matches_the_buckets),
         cmocka_unit_test(test_window_dirty_export_in_passes_matches_export),
         cmocka_unit_test(test_window_foreach_visits_keys_not_series),

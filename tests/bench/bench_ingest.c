@@ -134,7 +134,8 @@ int main(int argc, char **argv)
 
     decisions_t *dec = decisions_new(1, 0, 0);
     allowlist_t *allow = allowlist_new();
-    ingest_config_t cfg = {.track_dirty = 1, .seed = 42, .expected_keys = (size_t)presize};
+    ingest_config_t cfg = {
+        .track_dirty = 1, .seed = 42, .expected_keys = (size_t)presize, .populate = 1};
     rule_t rules[INGEST_RULES_MAX];
     if (quiet_rules) {
         /* the shipped rules with thresholds no key reaches: counting alone */

@@ -3,7 +3,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "bigmem.h"
@@ -39,10 +41,44 @@ static void test_bigmem_sizes_are_zeroed_and_writable(void **state)
     bigmem_free(NULL, 1u << 30); /* no-op */
 }
 
+/* Resident memory of this process, in bytes (/proc/self/statm). */
+static size_t s_rss(void)
+{
+    FILE *fp = fopen("/proc/self/statm", "r");
+    assert_non_null(fp);
+    unsigned long size = 0, resident = 0;
+    assert_int_equal(fscanf(fp, "%lu %lu", &size, &resident), 2);
+    fclose(fp);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* bigmem_populate() backs every page at once and leaves the bytes zero, for a huge-page
+ * table and for a small (calloc) one alike. */
+static void test_bigmem_populate_backs_the_pages_at_once(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {16u << 20, (1u << 20) + 4093};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        uint8_t *p = bigmem_calloc(sizes[i], 1);
+        size_t before = s_rss();
+        assert_int_equal(bigmem_populate(p, sizes[i]), 0);
+        size_t grown = s_rss() - before;
+        if (grown < sizes[i] - 4096)
+            fail_msg("%zu bytes populated, the process grew %zu", sizes[i], grown);
+        for (size_t j = 0; j < sizes[i]; j += 4093)
+            if (p[j] != 0)
+                fail_msg("size %zu: byte %zu not zero", sizes[i], j);
+        assert_int_equal(p[sizes[i] - 1], 0);
+        bigmem_free(p, sizes[i]);
+    }
+    assert_int_equal(bigmem_populate(NULL, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bigmem_sizes_are_zeroed_and_writable),
+        cmocka_unit_test(test_bigmem_populate_backs_the_pages_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
