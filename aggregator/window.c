@@ -937,8 +937,8 @@ window_t *window_new(const window_config_t *cfg)
     w->seed = c.seed;
     w->track_dirty = c.track_dirty;
     w->serial = s_window_serial();
-    /* room for initial_entries below the 80% growth threshold */
     w->populate = c.populate;
+    /* room for initial_entries below the 80% growth threshold */
     size_t cap = c.initial_entries + c.initial_entries / 4 + S_MIN_CAP;
     s_alloc_table(w, cap < S_MIN_CAP ? S_MIN_CAP : cap);
     return w;
