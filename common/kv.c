@@ -24,6 +24,11 @@
  * refused, and a later write tries again; after a reopen that failed, the next try
  * waits S_RETRY_OPEN_MS). Error lines are limited to one a S_LOG_EVERY_S seconds a
  * handle, with the count of those left out.
+ *
+ * Bytes damaged in the middle of a log file (not the torn tail a crash leaves) make
+ * LevelDB drop the records after them when it recovers the log at open, and it says so
+ * only in its own LOG file in the database directory, which each open starts anew. An
+ * open copies those lines to our log (s_report_drops), so such a loss is not silent.
  */
 #include "kv.h"
 
@@ -32,6 +37,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -144,6 +150,37 @@ static int s_write_failed(kv_t *self, const char *op, char *err)
     return 1;
 }
 
+/* LevelDB's LOG lines saying how much of a damaged log file this open dropped, as
+ * warnings (at most S_DROPS_MAX, then their count); returns how many there were. */
+#define S_DROPS_MAX 10
+static size_t s_report_drops(const char *path, const char *op)
+{
+    char *logp = xasprintf("%s/LOG", path);
+    FILE *fp = fopen(logp, "r");
+    xfree(logp);
+    if (fp == NULL)
+        return 0;
+    char line[1024];
+    size_t n = 0;
+    while (fgets(line, sizeof(line), fp)) {
+        /* "DATE THREAD (ignoring error) DIR/000005.log: dropping 120 bytes; Corruption: .." */
+        if (strstr(line, ".log: dropping ") == NULL)
+            continue;
+        if (n++ >= S_DROPS_MAX)
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        const char *what = strstr(line, "(ignoring error) ");
+        what = what ? what + strlen("(ignoring error) ") : line;
+        msg_warn("kv: op=%s path=%s: records lost, LevelDB found a damaged log: %s", op, path,
+                 what);
+    }
+    fclose(fp);
+    if (n > S_DROPS_MAX)
+        msg_warn("kv: op=%s path=%s: records lost, %zu more damaged places in its logs", op, path,
+                 n - S_DROPS_MAX);
+    return n;
+}
+
 /* Closes and opens the database; the caller holds the write lock. */
 static int s_reopen_locked(kv_t *self)
 {
@@ -158,6 +195,7 @@ static int s_reopen_locked(kv_t *self)
         return -1;
     }
     atomic_store(&self->broken, false);
+    (void)s_report_drops(self->path, "reopen");
     return 0;
 }
 
@@ -271,6 +309,7 @@ kv_t *kv_open(const char *path, int create, const kv_options_t *opts)
         errno = errnum;
         return NULL;
     }
+    (void)s_report_drops(path, "open");
     return self;
 }
 
