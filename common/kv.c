@@ -151,15 +151,15 @@ static int s_write_failed(kv_t *self, const char *op, char *err)
 }
 
 /* LevelDB's LOG lines saying how much of a damaged log file this open dropped, as
- * warnings (at most S_DROPS_MAX, then their count); returns how many there were. */
+ * warnings (at most S_DROPS_MAX, then their count). */
 #define S_DROPS_MAX 10
-static size_t s_report_drops(const char *path, const char *op)
+static void s_report_drops(const char *path, const char *op)
 {
     char *logp = xasprintf("%s/LOG", path);
     FILE *fp = fopen(logp, "r");
     xfree(logp);
     if (fp == NULL)
-        return 0;
+        return;
     char line[1024];
     size_t n = 0;
     while (fgets(line, sizeof(line), fp)) {
@@ -178,7 +178,6 @@ static size_t s_report_drops(const char *path, const char *op)
     if (n > S_DROPS_MAX)
         msg_warn("kv: op=%s path=%s: records lost, %zu more damaged places in its logs", op, path,
                  n - S_DROPS_MAX);
-    return n;
 }
 
 /* Closes and opens the database; the caller holds the write lock. */
@@ -195,7 +194,7 @@ static int s_reopen_locked(kv_t *self)
         return -1;
     }
     atomic_store(&self->broken, false);
-    (void)s_report_drops(self->path, "reopen");
+    s_report_drops(self->path, "reopen");
     return 0;
 }
 
@@ -309,7 +308,7 @@ kv_t *kv_open(const char *path, int create, const kv_options_t *opts)
         errno = errnum;
         return NULL;
     }
-    (void)s_report_drops(path, "open");
+    s_report_drops(path, "open");
     return self;
 }
 
