@@ -38,6 +38,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_zipf.h"
 #include "bigmem.h"
 #include "xalloc.h"
 
@@ -58,14 +59,6 @@ static double s_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static uint64_t s_rand(uint64_t *x)
-{
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
-}
-
 /* One run: steps random slots of the bytes at t; ns a step. */
 static double s_run(uint8_t *t, size_t bytes, s_mode_t mode, size_t steps)
 {
@@ -73,7 +66,8 @@ static double s_run(uint8_t *t, size_t bytes, s_mode_t mode, size_t steps)
     uint64_t x = 88172645463325252ULL;
     size_t slots = bytes / S_SLOT, pages = bytes / 4096;
     for (size_t i = 0; i < steps; i++)
-        at[i] = mode == S_PAGES ? (s_rand(&x) % pages) * 4096 : (s_rand(&x) % slots) * S_SLOT;
+        at[i] =
+            mode == S_PAGES ? (bench_rand(&x) % pages) * 4096 : (bench_rand(&x) % slots) * S_SLOT;
     uint64_t sum = 0;
     double t0 = s_now();
     for (size_t i = 0; i < steps; i++) {
