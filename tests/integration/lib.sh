@@ -123,17 +123,19 @@ bs_track()
 }
 
 # bs_free_port: prints a TCP port no socket uses (random in 20000-31999: below the kernel's
-# ephemeral range, 32768-60999 by default, so no outgoing connection takes it before the bind)
+# ephemeral range, 32768-60999 by default, so no outgoing connection takes it before the bind).
+# Callers take it as $(bs_free_port), a subshell, so the ports handed out are remembered in a
+# file of the test's tmp dir, not a variable: two calls never return the same port.
 bs_free_port()
 {
+    used="${BS_TMP:?bs_free_port: call bs_init first}/ports-used"
     while :; do
         p=$(($(od -An -N2 -tu2 /dev/urandom) % 12000 + 20000))
+        if grep -qx "$p" "$used" 2>/dev/null; then
+            continue
+        fi
         if ! ss -Htan "sport = :$p" | grep -q .; then
-            # remember handed-out ports so two calls never return the same one
-            case " $BS_PORTS_USED " in
-            *" $p "*) continue ;;
-            esac
-            BS_PORTS_USED="$BS_PORTS_USED $p"
+            echo "$p" >>"$used"
             echo "$p"
             return 0
         fi
