@@ -28,12 +28,12 @@ sensor_stop site1
 # the revocation
 first=$("$CLI" --socket "$AGG_CTL" --json decisions add --scope orig_subject --value "wave d" \
     --ttl 1h | jq -r .decision.id) || bs_fail "decisions add failed"
-awk 'BEGIN { for (i = 0; i < 1100; i++) if (i != 3) { v = i; gsub(/./, "& ", v); n = split(v, d, " ");
-             s = ""; for (j = 1; j <= n; j++) s = s substr("abcdefghij", d[j] + 1, 1);
+awk 'BEGIN { for (i = 0; i < 1100; i++) if (i != 3) { v = i ""; s = "";
+             for (j = 1; j <= length(v); j++) s = s substr("abcdefghij", substr(v, j, 1) + 1, 1);
              print "wave " s } }' |
     while read -r v; do
         "$CLI" --socket "$AGG_CTL" decisions add --scope orig_subject --value "$v" \
-            --ttl 1h >/dev/null || { echo "decisions add '$v' failed" >&2; exit 1; }
+            --ttl 1h </dev/null >/dev/null || { echo "decisions add '$v' failed" >&2; exit 1; }
     done || bs_fail "a decisions add failed"
 [ -n "$first" ] && [ "$first" != null ] || bs_fail "no decision id"
 "$CLI" --socket "$AGG_CTL" decisions del "$first" >/dev/null || bs_fail "decisions del failed"
