@@ -26,6 +26,9 @@
  *   plain TCP connection to the tcp:// endpoint (a broken ZMTP greeting).
  *
  *   Options: --sites N, --site NAME, --sensor NAME (default sensor1),
+ *   --sensors N (N sensors, NAMEk for k from --sensor-first K (0) on, one after the
+ *   other on one connection, each sending --events events: what N runs with
+ *   --sensor NAMEk would send, without N processes),
  *   --events N (1000), --batch N (200), --subject TEXT ("Undelivered Mail
  *   Returned to Sender: storm"), --distinct K (1: one subject), --ip A.B.C.D
  *   (192.0.2.10), --ips N (1: one address; N: 10.x.y.z spread), --seq N,
@@ -71,6 +74,8 @@ typedef struct {
     const char *curve_key;  /* client key pair file (CURVE) */
     const char *server_pub; /* aggregator public key (Z85) */
     long sites;
+    long sensors;      /* 0: the one --sensor; else NAMEk for k in sensor_first .. + sensors */
+    long sensor_first; /* first k */
     long events;
     long batch;
     long distinct;
@@ -94,6 +99,7 @@ static int64_t s_now_ms(void)
 static void s_usage(void)
 {
     fputs("usage: bench_loadgen -e ENDPOINT [--sites N | --site NAME] [--sensor NAME]\n"
+          "       [--sensors N [--sensor-first K]]\n"
           "       [--events N] [--batch N] [--subject TEXT] [--distinct K] [--ip A.B.C.D]\n"
           "       [--ips N] [--seq N] [--time-offset MS] [--rule-match] [--rows] [--repeat-first]\n"
           "       bench_loadgen -e ENDPOINT --bad KIND [--socket push|dealer]\n",
@@ -359,6 +365,10 @@ int main(int argc, char **argv)
             o.site = v;
         else if (ARG("--sensor"))
             o.sensor = v;
+        else if (ARG("--sensors"))
+            o.sensors = atol(v);
+        else if (ARG("--sensor-first"))
+            o.sensor_first = atol(v);
         else if (ARG("--events"))
             o.events = atol(v);
         else if (ARG("--batch"))
@@ -400,7 +410,8 @@ int main(int argc, char **argv)
 #undef ARG
     }
     if (!o.endpoint || o.sites < 1 || o.batch < 1 || o.batch > WIRE_MAX_EVENTS || o.events < 0 ||
-        o.distinct < 1 || o.ips < 1)
+        o.distinct < 1 || o.ips < 1 || o.sensors < 0 || o.sensor_first < 0 ||
+        (o.sensors && (o.bad || o.marker)))
         s_usage();
     if (o.bad && !strcmp(o.bad, "rawtcp"))
         return s_raw_tcp(o.endpoint) < 0 ? EX_UNAVAILABLE : 0;
@@ -416,6 +427,15 @@ int main(int argc, char **argv)
         nanosleep(&ts, NULL); /* let the subscription reach the PUB before closing */
     } else if (o.bad) {
         rc = s_bad(s, &o);
+    } else if (o.sensors) {
+        char name[WIRE_MAX_ID + 1];
+        for (long k = o.sensor_first; rc == 0 && k < o.sensor_first + o.sensors; k++) {
+            opts_t m = o;
+            if ((size_t)snprintf(name, sizeof(name), "%s%ld", o.sensor, k) >= sizeof(name))
+                s_usage();
+            m.sensor = name;
+            rc = s_storm(s, &m);
+        }
     } else {
         rc = s_storm(s, &o);
         if (rc == 0 && o.marker) {
